@@ -1,0 +1,134 @@
+/**
+ * Every metric weightcache exports, on one registry per process part (so
+ * tests can run several nodes in one process). Prefix `weightcache_`, base
+ * units, `_total` counters, no per-key labels (cardinality stays bounded by
+ * the label values listed here).
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+export type Source = 'dram' | 'nvme' | 'peer' | 'origin';
+export type Protocol = 'http' | 'resp' | 'transport';
+export type TierName = 'dram' | 'nvme';
+
+const LATENCY_BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly requests = new Counter({
+    name: 'weightcache_requests_total',
+    help: 'Requests by protocol and result (ok, not_modified, client_error, server_error)',
+    labelNames: ['protocol', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly requestDuration = new Histogram({
+    name: 'weightcache_request_duration_seconds',
+    help: 'Time from request to last byte sent, by protocol',
+    labelNames: ['protocol'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly servedBytes = new Counter({
+    name: 'weightcache_served_bytes_total',
+    help: 'Bytes sent to clients, by the tier the chunk came from',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  readonly chunkLookups = new Counter({
+    name: 'weightcache_chunk_lookups_total',
+    help: 'Chunk lookups on the read path, by where the chunk was found',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  readonly originRequests = new Counter({
+    name: 'weightcache_origin_requests_total',
+    help: 'Requests to the origin by operation (stat, revalidate, read, list) and result',
+    labelNames: ['op', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly originBytes = new Counter({
+    name: 'weightcache_origin_bytes_total',
+    help: 'Bytes read from the origin',
+    registers: [this.registry],
+  });
+  readonly originDuration = new Histogram({
+    name: 'weightcache_origin_request_duration_seconds',
+    help: 'Origin request latency by operation',
+    labelNames: ['op'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly coalescedFills = new Counter({
+    name: 'weightcache_coalesced_fills_total',
+    help: 'Chunk misses that joined a fill already in flight instead of reading the origin again',
+    registers: [this.registry],
+  });
+  readonly evictions = new Counter({
+    name: 'weightcache_evictions_total',
+    help: 'Chunks evicted from a tier to make room',
+    labelNames: ['tier'] as const,
+    registers: [this.registry],
+  });
+  readonly checksumFailures = new Counter({
+    name: 'weightcache_checksum_failures_total',
+    help: 'Chunks whose bytes did not match their checksum (dropped and refetched, never served)',
+    labelNames: ['tier'] as const,
+    registers: [this.registry],
+  });
+  readonly tierErrors = new Counter({
+    name: 'weightcache_tier_errors_total',
+    help: 'I/O errors in a tier by operation (read, write, delete, scan); the tier degrades, reads go on',
+    labelNames: ['tier', 'op'] as const,
+    registers: [this.registry],
+  });
+  readonly tierUsedBytes = new Gauge({
+    name: 'weightcache_tier_used_bytes',
+    help: 'Bytes of chunk data held by a tier',
+    labelNames: ['tier'] as const,
+    registers: [this.registry],
+  });
+  readonly tierCapacityBytes = new Gauge({
+    name: 'weightcache_tier_capacity_bytes',
+    help: 'Configured capacity of a tier',
+    labelNames: ['tier'] as const,
+    registers: [this.registry],
+  });
+  readonly tierEntries = new Gauge({
+    name: 'weightcache_tier_entries',
+    help: 'Chunks held by a tier',
+    labelNames: ['tier'] as const,
+    registers: [this.registry],
+  });
+  readonly tierDegraded = new Gauge({
+    name: 'weightcache_tier_degraded',
+    help: '1 while a tier cannot store (unwritable or full device), else 0',
+    labelNames: ['tier'] as const,
+    registers: [this.registry],
+  });
+  readonly leaseResolutions = new Counter({
+    name: 'weightcache_lease_resolutions_total',
+    help: 'Name-to-version resolutions by how they were answered (cached, resolved, revalidated_same, revalidated_changed)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly versionChanges = new Counter({
+    name: 'weightcache_version_changed_reads_total',
+    help: 'Reads that failed cleanly because their version vanished at the origin mid-read',
+    registers: [this.registry],
+  });
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    if (opts.defaultMetrics)
+      collectDefaultMetrics({ register: this.registry, prefix: 'weightcache_process_' });
+  }
+
+  /** Sum of a counter's values across all label sets (tests and status). */
+  async total(metric: Counter<string>, labels?: Record<string, string>): Promise<number> {
+    const got = await metric.get();
+    return got.values
+      .filter((v) => !labels || Object.entries(labels).every(([k, want]) => v.labels[k] === want))
+      .reduce((sum, v) => sum + v.value, 0);
+  }
+}

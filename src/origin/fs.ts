@@ -1,0 +1,199 @@
+/**
+ * A local directory as origin: `{root}/{container}/{key}`. The version of a
+ * file is derived from (inode, size, mtime in ns): an atomic replace (write
+ * elsewhere + rename) gives a new inode, an in-place rewrite a new mtime.
+ * Reads check the version before and after reading, so bytes of a file that
+ * changed under the read are never returned.
+ */
+import type { BigIntStats } from 'node:fs';
+import { type FileHandle, open, opendir, realpath, stat } from 'node:fs/promises';
+import { resolve, sep } from 'node:path';
+import { CacheError } from '../errors/cache-error.js';
+import { validateContainer, validateKey, validateName } from './names.js';
+import type { ListOptions, ObjectInfo, ObjectName, ObjectVersion, Origin, ReadOptions } from './origin.js';
+
+export const FS_LIST_LIMIT = 100_000;
+
+export interface FsOriginOptions {
+  readonly root: string;
+}
+
+export class FsOrigin implements Origin {
+  readonly kind = 'fs';
+  readonly id: string;
+  private readonly root: string;
+  private realRoot: Promise<string> | undefined;
+
+  constructor(opts: FsOriginOptions) {
+    this.root = resolve(opts.root);
+    this.id = `fs:${this.root}`;
+  }
+
+  async stat(name: ObjectName, _opts?: ReadOptions): Promise<ObjectInfo> {
+    const path = await this.pathOf(name);
+    let st: BigIntStats;
+    try {
+      st = await stat(path, { bigint: true });
+    } catch (err) {
+      throw fsError(err, name);
+    }
+    if (!st.isFile()) throw new CacheError('NOT_FOUND', `${name.container}/${name.key} is not a file`);
+    return infoOf(name, st);
+  }
+
+  async revalidate(known: ObjectInfo, opts?: ReadOptions): Promise<ObjectInfo> {
+    const now = await this.stat(known, opts);
+    return now.etag === known.etag && now.size === known.size ? known : now;
+  }
+
+  async read(
+    name: ObjectName,
+    version: ObjectVersion,
+    offset: number,
+    length: number,
+    opts?: ReadOptions,
+  ): Promise<Buffer> {
+    const path = await this.pathOf(name);
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'r');
+    } catch (err) {
+      const e = fsError(err, name);
+      throw e.code === 'NOT_FOUND' ? versionGone(name, version) : e;
+    }
+    try {
+      await this.expectVersion(fh, name, version);
+      const buf = Buffer.allocUnsafe(length);
+      let done = 0;
+      while (done < length) {
+        opts?.signal?.throwIfAborted();
+        const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
+        if (bytesRead === 0) throw versionGone(name, version); // shrank under us
+        done += bytesRead;
+      }
+      await this.expectVersion(fh, name, version); // rewritten in place while we read?
+      return buf;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async *list(container: string, prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {
+    validateContainer(container);
+    validateKey(prefix, { allowEmpty: true, what: 'prefix' });
+    const limit = Math.min(opts?.limit ?? FS_LIST_LIMIT, FS_LIST_LIMIT);
+    const base = resolve(this.root, container);
+    const keys: string[] = [];
+    const walk = async (dir: string, rel: string): Promise<void> => {
+      let handle: Awaited<ReturnType<typeof opendir>>;
+      try {
+        handle = await opendir(dir);
+      } catch (err) {
+        if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return;
+        throw fsError(err, { container, key: rel });
+      }
+      for await (const ent of handle) {
+        const key = rel ? `${rel}/${ent.name}` : ent.name;
+        // Only descend where the prefix can still match.
+        if (!(key.startsWith(prefix) || prefix.startsWith(`${key}/`))) continue;
+        if (ent.isDirectory()) await walk(`${dir}${sep}${ent.name}`, key);
+        else if (ent.isFile() || ent.isSymbolicLink()) keys.push(key);
+        if (keys.length > FS_LIST_LIMIT) {
+          throw new CacheError(
+            'TOO_LARGE',
+            `listing ${container}/${prefix} exceeds ${FS_LIST_LIMIT} objects`,
+          );
+        }
+      }
+    };
+    await walk(base, '');
+    keys.sort();
+    let emitted = 0;
+    for (const key of keys) {
+      if (emitted >= limit) return;
+      opts?.signal?.throwIfAborted();
+      try {
+        yield await this.stat({ container, key });
+        emitted++;
+      } catch (err) {
+        // Vanished between walk and stat, a directory symlink, or a link leading out of the root.
+        if (CacheError.is(err, 'NOT_FOUND') || CacheError.is(err, 'BAD_KEY')) continue;
+        throw err;
+      }
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  /** Absolute path of a name, proven to lie inside the root even through symlinks. */
+  private async pathOf(name: ObjectName): Promise<string> {
+    validateName(name);
+    this.realRoot ??= realpath(this.root).catch((err) => {
+      this.realRoot = undefined;
+      throw new CacheError(
+        'ORIGIN_UNAVAILABLE',
+        `fs origin root ${this.root} is not accessible: ${err.message}`,
+        {
+          cause: err,
+        },
+      );
+    });
+    const root = await this.realRoot;
+    const joined = resolve(root, name.container, ...name.key.split('/'));
+    if (!joined.startsWith(root + sep))
+      throw new CacheError('BAD_KEY', 'key resolves outside the origin root');
+    let real: string;
+    try {
+      real = await realpath(joined);
+    } catch (err) {
+      throw fsError(err, name);
+    }
+    if (!real.startsWith(root + sep)) {
+      throw new CacheError('BAD_KEY', `${name.container}/${name.key} links outside the origin root`);
+    }
+    return real;
+  }
+
+  private async expectVersion(fh: FileHandle, name: ObjectName, version: ObjectVersion): Promise<void> {
+    const st = await fh.stat({ bigint: true });
+    if (etagOf(st) !== version.etag || Number(st.size) !== version.size) throw versionGone(name, version);
+  }
+}
+
+function etagOf(st: BigIntStats): string {
+  return `${st.ino.toString(16)}-${st.size.toString(16)}-${st.mtimeNs.toString(16)}`;
+}
+
+function infoOf(name: ObjectName, st: BigIntStats): ObjectInfo {
+  return {
+    container: name.container,
+    key: name.key,
+    etag: etagOf(st),
+    size: Number(st.size),
+    lastModified: new Date(Number(st.mtimeMs)),
+  };
+}
+
+function versionGone(name: ObjectName, version: ObjectVersion): CacheError {
+  return new CacheError(
+    'VERSION_CHANGED',
+    `${name.container}/${name.key} version ${version.etag} is no longer at the origin`,
+  );
+}
+
+function isErrno(err: unknown, code: string): boolean {
+  return typeof err === 'object' && err !== null && (err as NodeJS.ErrnoException).code === code;
+}
+
+function fsError(err: unknown, name: ObjectName): CacheError {
+  const where = `${name.container}/${name.key}`;
+  if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR') || isErrno(err, 'EISDIR')) {
+    return new CacheError('NOT_FOUND', `${where} not found at the origin`, { cause: err });
+  }
+  if (isErrno(err, 'ELOOP') || isErrno(err, 'ENAMETOOLONG')) {
+    return new CacheError('BAD_KEY', `${where}: ${(err as Error).message}`, { cause: err });
+  }
+  return new CacheError('ORIGIN_UNAVAILABLE', `fs origin failed on ${where}: ${(err as Error).message}`, {
+    cause: err,
+  });
+}
