@@ -1,0 +1,164 @@
+/**
+ * The one schema of weightcache's configuration (DESIGN.md, "Configuration").
+ * Every key is documented in docs/configuration.md; keys are only added,
+ * never renamed. Objects are strict: an unknown key is an error that names it.
+ */
+import { z } from 'zod';
+import { parseDuration, parseSize } from './units.js';
+
+const size = (what: string) =>
+  z.union([z.number(), z.string()]).transform((v, ctx) => {
+    try {
+      return parseSize(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `${what}: ${(err as Error).message}` });
+      return z.NEVER;
+    }
+  });
+
+const duration = (what: string) =>
+  z.union([z.number(), z.string()]).transform((v, ctx) => {
+    try {
+      return parseDuration(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `${what}: ${(err as Error).message}` });
+      return z.NEVER;
+    }
+  });
+
+const HOST_PORT_RE = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+/** "host:port" → { host, port }, with the port in 0..65535 (0 = pick a free one). */
+export const listenAddress = z.string().transform((v, ctx) => {
+  const m = HOST_PORT_RE.exec(v);
+  const port = m ? Number(m[2]) : Number.NaN;
+  if (!m || port > 65535) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected "host:port" with a port 0-65535, got ${JSON.stringify(v)}`,
+    });
+    return z.NEVER;
+  }
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+});
+
+const originSchema = z.strictObject({
+  type: z.enum(['fs', 'azure', 'http', 's3']).default('fs'),
+  timeout: duration('origin.timeout').default(30_000),
+  maxConcurrency: z.number().int().min(1).max(1024).default(32),
+  fs: z.strictObject({ root: z.string().min(1).default('./var/origin') }).default({ root: './var/origin' }),
+  azure: z
+    .strictObject({ connectionString: z.string().min(1) })
+    .nullable()
+    .default(null),
+  http: z
+    .strictObject({
+      baseUrl: z.url({ protocol: /^https?$/ }),
+      headers: z.record(z.string(), z.string()).default({}),
+    })
+    .nullable()
+    .default(null),
+  s3: z.unknown().nullable().default(null),
+});
+
+export const configSchema = z
+  .strictObject({
+    http: z
+      .strictObject({
+        listen: listenAddress.default({ host: '127.0.0.1', port: 8420 }),
+        maxConnections: z.number().int().min(1).max(100_000).default(4096),
+        maxRanges: z.number().int().min(1).max(1000).default(16),
+        idleTimeout: duration('http.idleTimeout').default(65_000),
+        shutdownGrace: duration('http.shutdownGrace').default(30_000),
+      })
+      .prefault({}),
+    resp: z
+      .strictObject({ listen: listenAddress.default({ host: '127.0.0.1', port: 6380 }) })
+      .nullable()
+      .default(null),
+    transport: z
+      .strictObject({ listen: listenAddress.default({ host: '127.0.0.1', port: 7420 }) })
+      .nullable()
+      .default(null),
+    origin: originSchema.prefault({}),
+    cache: z
+      .strictObject({
+        chunkSize: size('cache.chunkSize').default(4 * 2 ** 20),
+        readAhead: z.number().int().min(0).max(64).default(4),
+        dram: z.strictObject({ maxBytes: size('cache.dram.maxBytes').default(2 ** 30) }).prefault({}),
+        nvme: z
+          .strictObject({
+            dir: z.string().min(1).default('./var/chunks'),
+            maxBytes: size('cache.nvme.maxBytes').default(50 * 2 ** 30),
+          })
+          .nullable()
+          .prefault({}),
+      })
+      .prefault({}),
+    leases: z.strictObject({ term: duration('leases.term').default(30_000) }).prefault({}),
+    cluster: z
+      .strictObject({
+        self: z.string().nullable().default(null),
+        members: z
+          .union([
+            z.strictObject({ static: z.array(z.string()).max(1024) }),
+            z.strictObject({
+              dns: z.strictObject({
+                name: z.string().min(1),
+                port: z.number().int().min(1).max(65535),
+                interval: duration('cluster.members.dns.interval').default(10_000),
+              }),
+            }),
+          ])
+          .nullable()
+          .default(null),
+      })
+      .prefault({}),
+    sidecar: z.strictObject({ socket: z.string().nullable().default(null) }).prefault({}),
+    auth: z
+      .strictObject({
+        tokensFile: z.string().nullable().default(null),
+        adminTokensFile: z.string().nullable().default(null),
+        clusterSecretFile: z.string().nullable().default(null),
+      })
+      .prefault({}),
+    log: z
+      .strictObject({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .prefault({}),
+  })
+  .superRefine((c, ctx) => {
+    const cs = c.cache.chunkSize;
+    if (cs < 64 * 1024 || cs > 64 * 2 ** 20 || cs % 4096 !== 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cache', 'chunkSize'],
+        message: 'must be a multiple of 4KiB between 64KiB and 64MiB',
+      });
+    }
+    if (c.origin.type === 'azure' && !c.origin.azure) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['origin', 'azure'],
+        message: 'origin.type is azure but origin.azure.connectionString is not set',
+      });
+    }
+    if (c.origin.type === 'http' && !c.origin.http) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['origin', 'http'],
+        message: 'origin.type is http but origin.http.baseUrl is not set',
+      });
+    }
+    if (c.origin.type === 's3') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['origin', 'type'],
+        message: 's3 is reserved but not implemented yet; use fs, azure or http',
+      });
+    }
+  });
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

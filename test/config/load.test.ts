@@ -1,0 +1,103 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { parseDuration, parseSize } from '../../src/config/units.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'wc-config-'));
+const file = (name: string, text: string) => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+const err = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error('expected an error');
+};
+
+describe('config', () => {
+  it('defaults match DESIGN.md', () => {
+    const c = loadConfig({ env: {} });
+    expect(c.http.listen).toEqual({ host: '127.0.0.1', port: 8420 });
+    expect(c.cache.chunkSize).toBe(4 * 2 ** 20);
+    expect(c.cache.dram.maxBytes).toBe(2 ** 30);
+    expect(c.cache.nvme).toEqual({ dir: './var/chunks', maxBytes: 50 * 2 ** 30 });
+    expect(c.leases.term).toBe(30_000);
+    expect(c.origin.type).toBe('fs');
+  });
+
+  it('the shipped config files are valid', () => {
+    expect(loadConfig({ file: 'config/default.yaml', env: {} }).cache.nvme?.maxBytes).toBe(10 * 2 ** 30);
+    expect(loadConfig({ file: 'config/example.yaml', env: {} }).http.listen.port).toBe(8420);
+  });
+
+  it('YAML file, then env, then --set', () => {
+    const f = file('a.yaml', 'cache:\n  dram: { maxBytes: 256MiB }\nleases: { term: 5s }\n');
+    const c = loadConfig({
+      file: f,
+      env: { WEIGHTCACHE_LEASES_TERM: '7s', WEIGHTCACHE_HTTP_LISTEN: '127.0.0.2:9000' },
+      sets: ['cache.chunkSize=1MiB'],
+    });
+    expect(c.cache.dram.maxBytes).toBe(256 * 2 ** 20);
+    expect(c.leases.term).toBe(7000);
+    expect(c.http.listen).toEqual({ host: '127.0.0.2', port: 9000 });
+    expect(c.cache.chunkSize).toBe(2 ** 20);
+  });
+
+  it('names the bad key', () => {
+    expect(err(() => loadConfig({ env: {}, sets: ['cache.dram.maxBytez=1'] }))).toMatch(
+      /unknown key 'cache\.dram\.maxBytez'/,
+    );
+    expect(err(() => loadConfig({ file: file('b.yaml', 'htp: {}\n'), env: {} }))).toMatch(
+      /unknown key 'htp'.*|b\.yaml/s,
+    );
+    expect(err(() => loadConfig({ env: { WEIGHTCACHE_CACHE_DRAM_MAXBYTEZ: '1' } }))).toMatch(
+      /WEIGHTCACHE_CACHE_DRAM_MAXBYTEZ does not name a config key/,
+    );
+  });
+
+  it('names the bad value', () => {
+    expect(err(() => loadConfig({ env: {}, sets: ['http.listen=nohost'] }))).toMatch(
+      /http\.listen: expected "host:port"/,
+    );
+    expect(err(() => loadConfig({ env: {}, sets: ['http.listen=1.2.3.4:70000'] }))).toMatch(/http\.listen/);
+    expect(err(() => loadConfig({ env: {}, sets: ['cache.dram.maxBytes=lots'] }))).toMatch(
+      /cache\.dram\.maxBytes/,
+    );
+    expect(err(() => loadConfig({ env: {}, sets: ['cache.dram.maxBytes=4XB'] }))).toMatch(
+      /unknown unit "XB"/,
+    );
+    expect(err(() => loadConfig({ env: {}, sets: ['leases.term=-1s'] }))).toMatch(/leases\.term/);
+    expect(err(() => loadConfig({ env: {}, sets: ['cache.chunkSize=3000'] }))).toMatch(
+      /cache\.chunkSize: must be a multiple of 4KiB/,
+    );
+    expect(err(() => loadConfig({ env: {}, sets: ['origin.type=ftp'] }))).toMatch(/origin\.type/);
+    expect(err(() => loadConfig({ env: {}, sets: ['origin.type=azure'] }))).toMatch(/origin\.azure/);
+    expect(err(() => loadConfig({ env: {}, sets: ['origin.type=s3'] }))).toMatch(/s3 is reserved/);
+  });
+
+  it('bad files and bad --set syntax', () => {
+    expect(err(() => loadConfig({ file: join(dir, 'missing.yaml'), env: {} }))).toMatch(
+      /cannot read config file/,
+    );
+    expect(err(() => loadConfig({ file: file('c.yaml', 'a: [\n'), env: {} }))).toMatch(/not valid YAML/);
+    expect(err(() => loadConfig({ file: file('d.yaml', '- 1\n'), env: {} }))).toMatch(/must hold a mapping/);
+    expect(err(() => loadConfig({ env: {}, sets: ['noequals'] }))).toMatch(/expected key\.path=value/);
+    expect(err(() => loadConfig({ env: {}, sets: ['__proto__.x=1'] }))).toMatch(/bad config key path/);
+  });
+
+  it('units', () => {
+    expect(parseSize('4MiB')).toBe(4 * 2 ** 20);
+    expect(parseSize('1.5GiB')).toBe(1.5 * 2 ** 30);
+    expect(parseSize('10GB')).toBe(1e10);
+    expect(parseSize(4096)).toBe(4096);
+    expect(parseDuration('250ms')).toBe(250);
+    expect(parseDuration('5m')).toBe(300_000);
+    expect(() => parseSize('9'.repeat(30))).toThrow(/too large/);
+  });
+});
