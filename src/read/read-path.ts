@@ -1,0 +1,191 @@
+/**
+ * The read path, top to bottom (DESIGN.md "Read path"):
+ *
+ *   name ─► version (lease table) ─► byte range ─► chunk list ─► for each chunk,
+ *   in order, with a bounded read-ahead window:
+ *       DRAM ─► NVMe ─► origin (single-flight per chunk, bounded concurrency)
+ *   ─► slices of the chunk Buffers (no copies) ─► the protocol door streams them.
+ *
+ * One read is served from one version: every chunk is named by that version,
+ * and the origin refuses bytes of any other (VERSION_CHANGED), so a replaced
+ * object fails a cold read cleanly instead of mixing old and new bytes.
+ * Later issues slot the owner peer in between NVMe and the origin.
+ */
+
+import { crc32c } from '../chunk/checksum.js';
+import { chunkCount, chunkExtent, chunkKey, chunkName } from '../chunk/name.js';
+import type { LeaseTable } from '../coherence/lease-table.js';
+import { CacheError } from '../errors/cache-error.js';
+import type { Limiter } from '../fill/limiter.js';
+import { SingleFlight } from '../fill/single-flight.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics, Source } from '../metrics/metrics.js';
+import type { ObjectInfo, ObjectName, Origin } from '../origin/origin.js';
+import type { DramTier } from '../tier/dram.js';
+import type { Chunk, Tier } from '../tier/tier.js';
+
+export interface ReadPathOptions {
+  readonly origin: Origin;
+  readonly leases: LeaseTable;
+  readonly dram: DramTier;
+  readonly nvme: Tier | null;
+  readonly chunkSize: number;
+  /** Chunks fetched ahead of the one being sent (0 = none). */
+  readonly readAhead: number;
+  readonly originLimiter: Limiter;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+}
+
+export interface Located {
+  readonly chunk: Chunk;
+  readonly source: Source;
+}
+
+export interface Slice {
+  /** A view into a cached chunk's Buffer: never a copy. */
+  readonly data: Buffer;
+  readonly source: Source;
+}
+
+export class ReadPath {
+  private readonly flights = new SingleFlight<Located>();
+
+  constructor(private readonly o: ReadPathOptions) {}
+
+  get chunkSize(): number {
+    return this.o.chunkSize;
+  }
+
+  /** The version a name means now (from the lease table). */
+  resolve(name: ObjectName, signal?: AbortSignal): Promise<ObjectInfo> {
+    return this.o.leases.resolve(name, signal);
+  }
+
+  /**
+   * Bytes [start, end] (inclusive) of one version, as slices in order. At most
+   * readAhead + 1 chunks are in flight or buffered per read, so a slow client
+   * holds bounded memory however large the range.
+   */
+  async *read(info: ObjectInfo, start: number, end: number, signal?: AbortSignal): AsyncGenerator<Slice> {
+    if (end < start) return;
+    const cs = this.o.chunkSize;
+    const first = Math.floor(start / cs);
+    const last = Math.floor(end / cs);
+    const window: Array<Promise<Located>> = [];
+    let next = first;
+    const fill = () => {
+      while (next <= last && window.length <= this.o.readAhead) {
+        const p = this.chunk(info, next++, signal);
+        p.catch(() => {}); // observed when its turn comes; don't let an early failure go unhandled
+        window.push(p);
+      }
+    };
+    fill();
+    for (let i = first; i <= last; i++) {
+      signal?.throwIfAborted();
+      const { chunk, source } = await window.shift()!;
+      fill();
+      const from = i === first ? start - i * cs : 0;
+      const to = i === last ? end - i * cs + 1 : chunk.data.length;
+      this.o.metrics.servedBytes.inc({ source }, to - from);
+      yield { data: chunk.data.subarray(from, to), source };
+    }
+  }
+
+  /** Where chunk `index` of a version can be had now, without fetching it. */
+  peekSource(info: ObjectInfo, index: number): Source {
+    const key = this.keyOf(info, index);
+    if (this.o.dram.has(key)) return 'dram';
+    if (this.o.nvme?.has(key)) return 'nvme';
+    return 'origin';
+  }
+
+  /** One chunk: DRAM → NVMe → origin, misses coalesced per chunk. */
+  async chunk(info: ObjectInfo, index: number, signal?: AbortSignal): Promise<Located> {
+    if (index < 0 || index >= chunkCount(info.size, this.o.chunkSize)) {
+      throw new CacheError('INTERNAL', `chunk ${index} out of bounds for ${info.container}/${info.key}`);
+    }
+    const key = this.keyOf(info, index);
+    const hot = this.o.dram.peek(key);
+    if (hot) {
+      this.o.metrics.chunkLookups.inc({ source: 'dram' });
+      return { chunk: hot, source: 'dram' };
+    }
+    const { promise, shared } = this.flights.do(key, () => this.load(key, info, index));
+    if (shared) this.o.metrics.coalescedFills.inc();
+    // A client that goes away stops waiting, but the shared fill goes on for the others.
+    return signal ? abortable(promise, signal) : promise;
+  }
+
+  private async load(key: string, info: ObjectInfo, index: number): Promise<Located> {
+    const fromDisk = await this.o.nvme?.get(key);
+    if (fromDisk) {
+      this.o.metrics.chunkLookups.inc({ source: 'nvme' });
+      await this.o.dram.put(key, fromDisk);
+      return { chunk: fromDisk, source: 'nvme' };
+    }
+    const chunk = await this.fillFromOrigin(info, index);
+    this.o.metrics.chunkLookups.inc({ source: 'origin' });
+    await this.o.dram.put(key, chunk);
+    // Write-through to NVMe (not only demotion on DRAM eviction), so a restart
+    // finds every chunk ever filled: warm restarts must not re-download.
+    // Not awaited: the client should not wait for the disk.
+    void this.o.nvme?.put(key, chunk).catch((err) => this.o.log.warn({ err }, 'nvme put failed'));
+    return { chunk, source: 'origin' };
+  }
+
+  private async fillFromOrigin(info: ObjectInfo, index: number): Promise<Chunk> {
+    const { offset, length } = chunkExtent(info.size, this.o.chunkSize, index);
+    const m = this.o.metrics;
+    const data = await this.o.originLimiter.run(async () => {
+      const done = m.originDuration.startTimer({ op: 'read' });
+      try {
+        const buf = await this.o.origin.read(info, info, offset, length);
+        m.originRequests.inc({ op: 'read', result: 'ok' });
+        return buf;
+      } catch (err) {
+        const e = CacheError.from(err, 'ORIGIN_UNAVAILABLE');
+        m.originRequests.inc({ op: 'read', result: e.code.toLowerCase() });
+        if (e.code === 'VERSION_CHANGED') {
+          m.versionChanges.inc();
+          this.o.leases.forget(info); // the next request re-resolves the name
+        }
+        throw e;
+      } finally {
+        done();
+      }
+    });
+    // The origin contract says exactly `length` bytes; a cache trusts no one.
+    if (data.length !== length) {
+      throw new CacheError(
+        'ORIGIN_BAD_RESPONSE',
+        `origin returned ${data.length} bytes for chunk ${index} of ${info.container}/${info.key}, expected ${length}`,
+      );
+    }
+    m.originBytes.inc(length);
+    return { data, crc32c: crc32c(data) };
+  }
+
+  private keyOf(info: ObjectInfo, index: number): string {
+    return chunkKey(chunkName(this.o.origin.id, info, this.o.chunkSize, index));
+  }
+}
+
+function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
