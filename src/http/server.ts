@@ -1,0 +1,121 @@
+/**
+ * The HTTP door: hono routes on a plain node:http server with bounded
+ * connections and timeouts. Errors become `{code, message}` JSON here and
+ * nowhere else; request metrics are taken around every request.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { getRequestListener } from '@hono/node-server';
+import { Hono } from 'hono';
+import { CacheError } from '../errors/cache-error.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { type AdminDeps, adminRoutes } from './admin.js';
+import { errorBody, httpStatusOf } from './errors.js';
+import { decodeSegments, rawPath } from './object-path.js';
+import { BodyAborted, type HttpEnv, type ObjectRouteDeps, objectHandler } from './objects.js';
+
+export interface HttpServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly maxConnections: number;
+  readonly idleTimeoutMs: number;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly objects: ObjectRouteDeps;
+  readonly admin: AdminDeps;
+}
+
+export interface HttpServer {
+  readonly server: Server;
+  readonly address: { host: string; port: number };
+  /** Stops accepting, lets in-flight requests finish for up to graceMs, then cuts the rest. */
+  close(graceMs: number): Promise<void>;
+}
+
+export function buildApp(o: HttpServerOptions): Hono<HttpEnv> {
+  const app = new Hono<HttpEnv>();
+  // Dot segments are refused on the raw target, before URL normalisation
+  // could turn `/v1/objects/c/../../x` into some other route.
+  app.use('*', async (c, next) => {
+    decodeSegments(rawPath(c.env.incoming.url ?? ''));
+    await next();
+  });
+  const handler = objectHandler(o.objects);
+  app.on(['GET', 'HEAD'], '/v1/objects/*', handler);
+  adminRoutes(app, o.admin);
+  app.notFound((c) =>
+    c.body(errorBody('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`), 404, {
+      'Content-Type': 'application/json',
+    }),
+  );
+  app.onError((err, c) => {
+    const res = c.env.outgoing;
+    if (err instanceof BodyAborted) {
+      o.log.warn({ err: err.cause, path: c.req.path }, err.message);
+      return new Response(null);
+    }
+    const e = CacheError.from(err);
+    const status = httpStatusOf(e.code);
+    if (status >= 500) o.log.warn({ code: e.code, err: e.cause ?? e, path: c.req.path }, e.message);
+    if (res.headersSent) {
+      res.destroy();
+      return new Response(null);
+    }
+    return c.body(errorBody(e.code, e.message), status as 400, { 'Content-Type': 'application/json' });
+  });
+  return app;
+}
+
+export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer> {
+  const app = buildApp(o);
+  const listener = getRequestListener((req, env) => app.fetch(req, env), { overrideGlobalObjects: false });
+  const server = createServer(
+    {
+      keepAliveTimeout: o.idleTimeoutMs,
+      headersTimeout: 30_000,
+      requestTimeout: 0,
+      maxHeaderSize: 16 * 1024,
+    },
+    (req: IncomingMessage, res: ServerResponse) => {
+      const done = o.metrics.requestDuration.startTimer({ protocol: 'http' });
+      res.once('close', () => {
+        done();
+        o.metrics.requests.inc({ protocol: 'http', result: resultOf(res) });
+      });
+      void listener(req, res);
+    },
+  );
+  server.maxConnections = o.maxConnections;
+  // An idle keep-alive socket is closed after idleTimeoutMs; a stalled one too.
+  server.timeout = o.idleTimeoutMs;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  return {
+    server,
+    address: { host: addr.address, port: addr.port },
+    close: (graceMs) => closeGracefully(server, graceMs),
+  };
+}
+
+function resultOf(res: ServerResponse): string {
+  if (!res.writableFinished) return 'aborted';
+  const s = res.statusCode;
+  if (s === 304) return 'not_modified';
+  if (s < 400) return 'ok';
+  return s < 500 ? 'client_error' : 'server_error';
+}
+
+async function closeGracefully(server: Server, graceMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+  await closed;
+  clearTimeout(timer);
+}
