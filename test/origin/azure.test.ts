@@ -1,0 +1,133 @@
+import { BlobServiceClient } from '@azure/storage-blob';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CacheError } from '../../src/errors/cache-error.js';
+import { AzureOrigin } from '../../src/origin/azure.js';
+import { type AzuriteHandle, startAzurite } from '../harness/azurite.js';
+import { bytesOf, CONTAINER, collect, expectCode, originContract } from './contract.js';
+
+async function uploader(connectionString: string) {
+  const service = BlobServiceClient.fromConnectionString(connectionString);
+  const created = new Set<string>();
+  return {
+    async put(container: string, key: string, bytes: Buffer): Promise<void> {
+      const c = service.getContainerClient(container);
+      if (!created.has(container)) {
+        await c.createIfNotExists();
+        created.add(container);
+      }
+      await c.getBlockBlobClient(key).uploadData(bytes);
+    },
+    async remove(container: string, key: string): Promise<void> {
+      await service.getContainerClient(container).getBlobClient(key).delete();
+    },
+  };
+}
+
+originContract('azure (Azurite)', async () => {
+  const az = await startAzurite();
+  const up = await uploader(az.connectionString);
+  return {
+    origin: new AzureOrigin({ connectionString: az.connectionString, timeoutMs: 10_000 }),
+    put: up.put,
+    remove: up.remove,
+    caps: { list: true },
+    teardown: () => az.stop(),
+  };
+});
+
+describe('azure origin: faults', () => {
+  let az: AzuriteHandle;
+  let up: Awaited<ReturnType<typeof uploader>>;
+
+  beforeAll(async () => {
+    az = await startAzurite();
+    up = await uploader(az.connectionString);
+  });
+  afterAll(async () => {
+    await az?.stop();
+  });
+
+  it('id names account and endpoint but holds no key', () => {
+    const o = new AzureOrigin({ connectionString: az.connectionString, timeoutMs: 1000 });
+    expect(o.id).toBe(`azure:devstoreaccount1@http://127.0.0.1:${az.port}/devstoreaccount1`);
+    expect(o.id).not.toContain('Eby8');
+  });
+
+  it('a malformed connection string is CONFIG_INVALID without echoing the key', () => {
+    let err: unknown;
+    try {
+      new AzureOrigin({ connectionString: 'AccountName=x;AccountKey=c2VjcmV0', timeoutMs: 1000 });
+    } catch (e) {
+      err = e;
+    }
+    expect(CacheError.is(err, 'CONFIG_INVALID')).toBe(true);
+    expect((err as Error).message).not.toContain('c2VjcmV0');
+  });
+
+  it('an account key Azure rejects is ORIGIN_UNAVAILABLE', async () => {
+    const wrongKey = az.connectionString.replace(
+      /AccountKey=[^;]+/,
+      `AccountKey=${Buffer.alloc(64).toString('base64')}`,
+    );
+    const o = new AzureOrigin({ connectionString: wrongKey, timeoutMs: 5000 });
+    await up.put(CONTAINER, 'auth/x.bin', bytesOf(10, 1));
+    await expectCode(o.stat({ container: CONTAINER, key: 'auth/x.bin' }), 'ORIGIN_UNAVAILABLE');
+  });
+
+  it('listing stops at maxListResults', async () => {
+    for (let i = 0; i < 7; i++) await up.put(CONTAINER, `cap/${i}.bin`, bytesOf(5, i));
+    const o = new AzureOrigin({ connectionString: az.connectionString, timeoutMs: 5000, maxListResults: 5 });
+    expect((await collect(o.list(CONTAINER, 'cap/'))).length).toBe(5);
+    expect((await collect(o.list(CONTAINER, 'cap/', { limit: 100 }))).length).toBe(5);
+    expect((await collect(o.list(CONTAINER, 'cap/', { limit: 3 }))).length).toBe(3);
+  });
+
+  it('a dead endpoint is ORIGIN_UNAVAILABLE quickly, not minutes of SDK retries', async () => {
+    // A port nothing listens on: Azurite's own, after stopping a second instance.
+    const dead = await startAzurite();
+    await dead.stop();
+    const o = new AzureOrigin({ connectionString: dead.connectionString, timeoutMs: 3000 });
+    const t0 = performance.now();
+    const err = await o.stat({ container: CONTAINER, key: 'x' }).catch((e: unknown) => e);
+    const ms = performance.now() - t0;
+    expect(
+      CacheError.is(err) && ['ORIGIN_UNAVAILABLE', 'ORIGIN_TIMEOUT'].includes(err.code),
+      String(err),
+    ).toBe(true);
+    expect(ms).toBeLessThan(3000 + 1000);
+  });
+
+  it('a stalled endpoint is ORIGIN_TIMEOUT within timeoutMs', async () => {
+    // A listener that accepts and never answers: the SDK's tryTimeout and our deadline must end it.
+    const { createServer } = await import('node:net');
+    const sockets: import('node:net').Socket[] = [];
+    const server = createServer((s) => sockets.push(s));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as import('node:net').AddressInfo).port;
+    try {
+      const cs = az.connectionString.replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${port}`);
+      const o = new AzureOrigin({ connectionString: cs, timeoutMs: 800 });
+      const t0 = performance.now();
+      await expectCode(o.stat({ container: CONTAINER, key: 'x' }), 'ORIGIN_TIMEOUT');
+      await expectCode(
+        o.read({ container: CONTAINER, key: 'x' }, { etag: 'e', size: 10 }, 0, 10),
+        'ORIGIN_TIMEOUT',
+      );
+      expect(performance.now() - t0).toBeLessThan(2 * 800 + 1000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('reads larger than 4 MiB skip the range MD5 but stay byte-exact', async () => {
+    const bytes = bytesOf(5 * 1024 * 1024 + 17, 5);
+    await up.put(CONTAINER, 'md5/big.bin', bytes);
+    const o = new AzureOrigin({ connectionString: az.connectionString, timeoutMs: 10_000 });
+    const v = await o.stat({ container: CONTAINER, key: 'md5/big.bin' });
+    expect((await o.read(v, v, 0, v.size)).equals(bytes)).toBe(true);
+    expect((await o.read(v, v, 1, 4 * 1024 * 1024)).equals(bytes.subarray(1, 1 + 4 * 1024 * 1024))).toBe(
+      true,
+    );
+  });
+});

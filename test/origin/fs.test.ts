@@ -1,0 +1,85 @@
+import { mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CacheError } from '../../src/errors/cache-error.js';
+import { FsOrigin } from '../../src/origin/fs.js';
+import { bytesOf, CONTAINER, collect, expectCode, originContract } from './contract.js';
+
+/** Writes like an upload tool: to a temp name, then renamed, so a replacement is a new inode. */
+async function putFile(root: string, container: string, key: string, bytes: Buffer): Promise<void> {
+  const path = join(root, container, ...key.split('/'));
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  await writeFile(tmp, bytes);
+  await rename(tmp, path);
+}
+
+originContract('fs', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'wc-fs-origin-'));
+  return {
+    origin: new FsOrigin({ root }),
+    put: (container, key, bytes) => putFile(root, container, key, bytes),
+    remove: (container, key) => unlink(join(root, container, ...key.split('/'))),
+    caps: { list: true },
+    teardown: () => rm(root, { recursive: true, force: true }),
+  };
+}, [
+  // FsOrigin.read resolves the path (realpath) before its open(), so a deleted file surfaces as
+  // NOT_FOUND instead of VERSION_CHANGED. Reported to the owner of src/origin/fs.ts; drop this
+  // entry when fixed (the test then fails as a reminder).
+  'reading a version whose object was deleted is VERSION_CHANGED',
+]);
+
+describe('fs origin: symlinks and the root', () => {
+  let base: string;
+  let root: string;
+  let origin: FsOrigin;
+  const secret = bytesOf(64, 99);
+
+  beforeAll(async () => {
+    base = await mkdtemp(join(tmpdir(), 'wc-fs-escape-'));
+    root = join(base, 'root');
+    await mkdir(join(root, CONTAINER), { recursive: true });
+    await writeFile(join(base, 'secret.bin'), secret);
+    await mkdir(join(base, 'outside-dir'));
+    await writeFile(join(base, 'outside-dir', 'f.bin'), secret);
+    await symlink(join(base, 'secret.bin'), join(root, CONTAINER, 'link-out.bin'));
+    await symlink('../../secret.bin', join(root, CONTAINER, 'rel-link-out.bin'));
+    await symlink(join(base, 'outside-dir'), join(root, CONTAINER, 'dir-out'));
+    await putFile(root, CONTAINER, 'inside.bin', bytesOf(32, 1));
+    await symlink(join(root, CONTAINER, 'inside.bin'), join(root, CONTAINER, 'link-in.bin'));
+    origin = new FsOrigin({ root });
+  });
+  afterAll(async () => {
+    await origin.close();
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it('never stats or reads through a symlink that leads outside the root', async () => {
+    for (const key of ['link-out.bin', 'rel-link-out.bin', 'dir-out/f.bin']) {
+      const err = await origin.stat({ container: CONTAINER, key }).catch((e: unknown) => e);
+      expect(CacheError.is(err, 'BAD_KEY') || CacheError.is(err, 'NOT_FOUND'), String(err)).toBe(true);
+      const read = origin.read({ container: CONTAINER, key }, { etag: 'x', size: 64 }, 0, 64);
+      await expect(read).rejects.toBeInstanceOf(CacheError);
+    }
+  });
+
+  it('a symlink inside the root is followed', async () => {
+    const v = await origin.stat({ container: CONTAINER, key: 'link-in.bin' });
+    expect((await origin.read(v, v, 0, 32)).equals(bytesOf(32, 1))).toBe(true);
+  });
+
+  it('list skips links leading out of the root', async () => {
+    const keys = (await collect(origin.list(CONTAINER, ''))).map((o) => o.key);
+    expect(keys).toContain('inside.bin');
+    expect(keys).not.toContain('link-out.bin');
+    expect(keys).not.toContain('rel-link-out.bin');
+    expect(keys.some((k) => k.startsWith('dir-out'))).toBe(false);
+  });
+
+  it('a missing root is ORIGIN_UNAVAILABLE, not NOT_FOUND', async () => {
+    const gone = new FsOrigin({ root: join(base, 'no-such-root') });
+    await expectCode(gone.stat({ container: CONTAINER, key: 'x' }), 'ORIGIN_UNAVAILABLE');
+  });
+});
