@@ -21,7 +21,7 @@ export async function readExactly(
   try {
     for await (const chunk of body) {
       if (at + chunk.length > length) {
-        body.destroy?.();
+        // Leaving the loop destroys the body, so the rest is never read.
         throw new CacheError('ORIGIN_BAD_RESPONSE', `${what}: body is longer than the ${length} bytes asked`);
       }
       buf.set(chunk, at);
