@@ -1,8 +1,9 @@
 import { BlobServiceClient } from '@azure/storage-blob';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CacheError } from '../../src/errors/cache-error.js';
 import { AzureOrigin } from '../../src/origin/azure.js';
 import { type AzuriteHandle, startAzurite } from '../harness/azurite.js';
+import { type FaultProxy, startFaultProxy } from '../harness/fault-proxy.js';
 import { bytesOf, CONTAINER, collect, expectCode, originContract } from './contract.js';
 
 async function uploader(connectionString: string) {
@@ -129,5 +130,62 @@ describe('azure origin: faults', () => {
     expect((await o.read(v, v, 1, 4 * 1024 * 1024)).equals(bytes.subarray(1, 1 + 4 * 1024 * 1024))).toBe(
       true,
     );
+  });
+
+  describe('through a fault-injecting proxy', () => {
+    let proxy: FaultProxy;
+    let o: AzureOrigin;
+    const bytes = bytesOf(1024 * 1024, 77);
+    const name = { container: CONTAINER, key: 'proxy/shard.bin' };
+
+    beforeAll(async () => {
+      proxy = await startFaultProxy({ target: `http://127.0.0.1:${az.port}` });
+      const cs = az.connectionString.replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${proxy.port}`);
+      o = new AzureOrigin({ connectionString: cs, timeoutMs: 1500 });
+      await up.put(CONTAINER, name.key, bytes);
+    });
+    afterEach(() => proxy.setFault({ mode: 'ok' }));
+    afterAll(async () => {
+      await o?.close();
+      await proxy?.stop();
+    });
+
+    it('a corrupted body is caught by the range MD5: ORIGIN_BAD_RESPONSE', async () => {
+      const v = await o.stat(name);
+      proxy.setFault({ mode: 'flip-byte', methods: ['GET'] });
+      await expectCode(o.read(name, v, 0, 64 * 1024), 'ORIGIN_BAD_RESPONSE');
+      await expectCode(o.read(name, v, 1000, bytes.length - 1000), 'ORIGIN_BAD_RESPONSE');
+      proxy.setFault({ mode: 'ok' });
+      expect((await o.read(name, v, 1000, 5000)).equals(bytes.subarray(1000, 6000))).toBe(true);
+    });
+
+    it('a body cut short is ORIGIN_BAD_RESPONSE', async () => {
+      const v = await o.stat(name);
+      proxy.setFault({ mode: 'short-body', methods: ['GET'] });
+      await expectCode(o.read(name, v, 0, 200_000), 'ORIGIN_BAD_RESPONSE');
+    });
+
+    it('a body that stalls midway is ORIGIN_TIMEOUT within timeoutMs', async () => {
+      const v = await o.stat(name);
+      proxy.setFault({ mode: 'stall-body', methods: ['GET'] });
+      const t0 = performance.now();
+      await expectCode(o.read(name, v, 0, 200_000), 'ORIGIN_TIMEOUT');
+      expect(performance.now() - t0).toBeLessThan(1500 + 700);
+    });
+
+    it('500s and dropped connections are ORIGIN_UNAVAILABLE', async () => {
+      const v = await o.stat(name);
+      proxy.setFault({ mode: 'error-500' });
+      await expectCode(o.stat(name), 'ORIGIN_UNAVAILABLE');
+      await expectCode(o.read(name, v, 0, 10), 'ORIGIN_UNAVAILABLE');
+      proxy.setFault({ mode: 'close-immediately' });
+      await expectCode(o.read(name, v, 0, 10), 'ORIGIN_UNAVAILABLE');
+    });
+
+    it('one 500 is absorbed by the single SDK retry', async () => {
+      const v = await o.stat(name);
+      proxy.setFault({ mode: 'error-500', times: 1 });
+      expect((await o.read(name, v, 0, 100)).equals(bytes.subarray(0, 100))).toBe(true);
+    });
   });
 });
