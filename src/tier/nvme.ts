@@ -1,0 +1,430 @@
+/**
+ * NVMe tier: one file per chunk (format in chunk-file.ts) under
+ * `<dir>/<id[0..2]>/<id>`, id = chunkFileId(key). The two-hex-char fan-out
+ * keeps each directory at ~1/256 of the files (a 50 GiB tier of 4 MiB chunks
+ * is ~50 files per directory).
+ *
+ * Invariants:
+ * - The in-memory index holds exactly the files this process has renamed into
+ *   place or validated at start; `usedBytes` is the sum of their data lengths
+ *   (headers add 4 KiB per file on disk, see docs/tiers.md) and, together with
+ *   the bytes reserved by in-flight writes, never exceeds `maxBytes`.
+ * - A file under its final name was complete when it was renamed there. A
+ *   crash leaves at most temp files, which open() deletes; anything the page
+ *   cache lost in a power cut fails the header or data CRC and is dropped.
+ * - No bytes leave get() unless the header names this key and the data CRC32C
+ *   matches. Every other outcome is a miss, so the caller refetches.
+ * - put() never rejects: the cache degrades to DRAM + origin, it does not fail.
+ *
+ * One process owns a directory at a time (the node's data dir).
+ */
+import { constants as fsc } from 'node:fs';
+import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32c } from '../chunk/checksum.js';
+import { chunkFileId } from '../chunk/name.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { decodeChunkHeader, encodeChunkHeader, MAX_DATA_BYTES, MAX_KEY_BYTES } from './chunk-file.js';
+import { type IndexEntry, scanChunkDir } from './nvme-scan.js';
+import type { Chunk, Tier, TierStats } from './tier.js';
+
+/** The two pino methods the tier uses; a pino Logger fits. */
+export interface TierLogger {
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+}
+
+export interface NvmeTierOptions {
+  readonly dir: string;
+  readonly maxBytes: number;
+  readonly metrics?: Metrics;
+  readonly logger?: TierLogger;
+  /** Puts past this many in flight are dropped, not queued (each holds a chunk in memory). Default 64. */
+  readonly maxPendingWrites?: number;
+  /** After a failed write, no write is tried for this long. Default 30 s. */
+  readonly retryAfterMs?: number;
+  /** fsync each chunk before its rename. Default false: see writeFile(). */
+  readonly fsync?: boolean;
+  /** How long close() waits for in-flight writes. Default 10 s. */
+  readonly closeTimeoutMs?: number;
+  /** Clock seam for the degraded-mode backoff (tests). */
+  readonly now?: () => number;
+}
+
+/** Where a chunk's bytes are on disk, for a sendfile from `dataOffset`. */
+export interface ChunkLocation {
+  readonly path: string;
+  readonly dataOffset: number;
+  readonly length: number;
+  readonly crc32c: number;
+}
+
+const TIER = { tier: 'nvme' } as const;
+/** Files not accessed for this long get their atime set on a hit, so LRU order survives a restart. */
+const ATIME_REFRESH_MS = 60_000;
+
+export class NvmeTier implements Tier {
+  readonly name = 'nvme';
+  /** Map order is LRU order: first = least recently used. */
+  private readonly index = new Map<string, IndexEntry>();
+  private readonly inflight = new Map<string, Promise<void>>();
+  private readonly knownSubdirs = new Set<string>();
+  private usedBytes = 0;
+  private reservedBytes = 0;
+  private tempCounter = 0;
+  private degradedUntil: number | undefined;
+  private lastOverloadLogAt = Number.NEGATIVE_INFINITY;
+  private closed = false;
+  private readonly now: () => number;
+  /** Puts dropped because maxPendingWrites was reached. */
+  droppedWrites = 0;
+
+  constructor(private readonly opts: NvmeTierOptions) {
+    if (!Number.isSafeInteger(opts.maxBytes) || opts.maxBytes < 0)
+      throw new RangeError(`nvme maxBytes must be a non-negative integer, got ${opts.maxBytes}`);
+    if (opts.maxPendingWrites !== undefined && !(opts.maxPendingWrites >= 1))
+      throw new RangeError(`nvme maxPendingWrites must be at least 1, got ${opts.maxPendingWrites}`);
+    this.now = opts.now ?? Date.now;
+    opts.metrics?.tierCapacityBytes.set(TIER, opts.maxBytes);
+    opts.metrics?.tierDegraded.set(TIER, 0);
+    this.publish();
+  }
+
+  /**
+   * Opens the tier and rebuilds its index from the directory (warm restart).
+   * An unusable directory does not throw: the tier starts empty and degraded,
+   * and retries like any failed write.
+   */
+  static async open(opts: NvmeTierOptions): Promise<NvmeTier> {
+    const tier = new NvmeTier(opts);
+    try {
+      await mkdir(opts.dir, { recursive: true });
+      const found = await scanChunkDir(opts.dir, opts.metrics, opts.logger);
+      for (const e of found) tier.addEntry(e);
+      await tier.evictForReserved();
+      tier.publish();
+      opts.logger?.info(
+        { dir: opts.dir, entries: tier.index.size, usedBytes: tier.usedBytes },
+        'nvme tier: index rebuilt',
+      );
+    } catch (err) {
+      tier.degrade(err, 'scan');
+    }
+    return tier;
+  }
+
+  async get(key: string): Promise<Chunk | undefined> {
+    const entry = this.index.get(key);
+    if (!entry || this.closed) return undefined;
+    let fh: FileHandle;
+    try {
+      fh = await open(entry.path, fsc.O_RDONLY);
+    } catch (err) {
+      // Evicted or deleted between the lookup and the open: a plain miss.
+      if (this.index.get(key) === entry) {
+        this.forget(key);
+        this.opts.metrics?.tierErrors.inc({ ...TIER, op: 'read' });
+        this.opts.logger?.warn({ err, key }, 'nvme tier: chunk file unreadable, dropped');
+      }
+      return undefined;
+    }
+    try {
+      const got = await readChunk(fh, key, entry);
+      if (typeof got === 'string') {
+        if (this.index.get(key) === entry) {
+          this.forget(key);
+          await removeFile(entry.path);
+        }
+        this.opts.metrics?.checksumFailures.inc(TIER);
+        this.opts.logger?.warn({ key, path: entry.path, reason: got }, 'nvme tier: corrupt chunk dropped');
+        return undefined;
+      }
+      if (this.index.get(key) === entry) {
+        this.touch(key, entry);
+        const wall = Date.now(); // wall time, not the backoff clock: it goes into the file's atime
+        if (wall - entry.accessedMs > ATIME_REFRESH_MS) {
+          entry.accessedMs = wall;
+          const t = new Date(wall);
+          await fh.utimes(t, t).catch(() => undefined); // recency hint only
+        }
+      }
+      return got;
+    } catch (err) {
+      if (this.index.get(key) === entry) this.forget(key);
+      this.opts.metrics?.tierErrors.inc({ ...TIER, op: 'read' });
+      this.opts.logger?.warn({ err, key }, 'nvme tier: read failed, chunk dropped');
+      return undefined;
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+
+  async put(key: string, chunk: Chunk): Promise<void> {
+    if (this.closed) return;
+    const size = chunk.data.length;
+    if (size > this.opts.maxBytes || size > MAX_DATA_BYTES) return; // would evict everything and still not fit
+    if (key.length === 0 || Buffer.byteLength(key) > MAX_KEY_BYTES) {
+      this.opts.logger?.warn({ keyLength: key.length }, 'nvme tier: chunk key out of bounds, not stored');
+      return;
+    }
+    if (crc32c(chunk.data) !== chunk.crc32c >>> 0) {
+      // Persisting bytes that are already wrong would only move the failure to a later read.
+      this.opts.metrics?.checksumFailures.inc(TIER);
+      this.opts.logger?.warn({ key }, 'nvme tier: chunk to store fails its checksum, dropped');
+      return;
+    }
+    if (this.degradedUntil !== undefined && this.now() < this.degradedUntil) return;
+    const running = this.inflight.get(key);
+    if (running) return running; // same name, same bytes: one write is enough
+    if (this.inflight.size >= (this.opts.maxPendingWrites ?? 64)) {
+      this.droppedWrites++;
+      this.opts.metrics?.tierErrors.inc({ ...TIER, op: 'overload' });
+      if (this.now() - this.lastOverloadLogAt > (this.opts.retryAfterMs ?? 30_000)) {
+        this.lastOverloadLogAt = this.now();
+        this.opts.logger?.warn({ pending: this.inflight.size }, 'nvme tier: write queue full, dropping puts');
+      }
+      return;
+    }
+    const p = this.write(key, chunk).finally(() => this.inflight.delete(key));
+    this.inflight.set(key, p);
+    return p;
+  }
+
+  has(key: string): boolean {
+    return this.index.has(key);
+  }
+
+  async delete(key: string): Promise<boolean> {
+    await this.inflight.get(key);
+    const entry = this.index.get(key);
+    if (!entry) return false;
+    this.forget(key);
+    await this.removeCounted(entry.path);
+    return true;
+  }
+
+  /**
+   * Where `key`'s bytes are, without reading them (sendfile path); counts as
+   * a use for LRU. The file can be evicted or dropped at any moment after
+   * this returns: a caller must treat ENOENT on open, or a short file, as a
+   * miss, and should verify `crc32c` where it can.
+   */
+  locate(key: string): ChunkLocation | undefined {
+    const entry = this.index.get(key);
+    if (!entry) return undefined;
+    this.touch(key, entry);
+    return { path: entry.path, dataOffset: entry.dataOffset, length: entry.dataLength, crc32c: entry.crc32c };
+  }
+
+  stats(): TierStats {
+    return { usedBytes: this.usedBytes, capacityBytes: this.opts.maxBytes, entries: this.index.size };
+  }
+
+  /** True while writes are suspended after a device error. */
+  get degraded(): boolean {
+    return this.degradedUntil !== undefined;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.opts.closeTimeoutMs ?? 10_000);
+    });
+    await Promise.race([Promise.allSettled([...this.inflight.values()]), timeout]);
+    clearTimeout(timer);
+  }
+
+  private async write(key: string, chunk: Chunk): Promise<void> {
+    const size = chunk.data.length;
+    const id = chunkFileId(key);
+    const subdir = join(this.opts.dir, id.slice(0, 2));
+    const path = join(subdir, id);
+    const tmp = `${path}.tmp-${process.pid}-${this.tempCounter++}`;
+    // An overwrite drops the old entry now: its file is replaced by the rename
+    // below, or removed if the write fails, so index and disk stay equal.
+    const old = this.index.get(key);
+    if (old) this.forget(key);
+    this.reservedBytes += size;
+    let tmpCreated = false;
+    try {
+      await this.evictForReserved(); // room for everything reserved, this chunk included
+      if (!this.knownSubdirs.has(subdir)) {
+        await makeDir(subdir);
+        this.knownSubdirs.add(subdir);
+      }
+      const header = encodeChunkHeader(key, size, chunk.crc32c);
+      const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o644);
+      tmpCreated = true;
+      try {
+        await writeAll(fh, header, chunk.data);
+        // No fsync by default. A kill -9 keeps the page cache, so a renamed
+        // file is whole for the next process. A power cut can leave a renamed
+        // file with lost data; its CRCs catch that (scan or first get) and it
+        // is refetched: for a cache, one lost chunk is cheaper than an fsync
+        // per chunk on the demotion path.
+        if (this.opts.fsync) await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, path);
+      tmpCreated = false;
+      this.reservedBytes -= size;
+      this.addEntry({
+        key,
+        path,
+        dataOffset: header.length,
+        dataLength: size,
+        crc32c: chunk.crc32c >>> 0,
+        accessedMs: Date.now(),
+      });
+      if (this.degradedUntil !== undefined) {
+        this.degradedUntil = undefined;
+        this.opts.metrics?.tierDegraded.set(TIER, 0);
+        this.opts.logger?.info({ dir: this.opts.dir }, 'nvme tier: writes succeed again, no longer degraded');
+      }
+    } catch (err) {
+      this.reservedBytes -= size;
+      if (tmpCreated) await removeFile(tmp);
+      if (old) await removeFile(path);
+      this.knownSubdirs.delete(subdir); // the directory may be what vanished
+      this.degrade(err, 'write');
+    } finally {
+      this.publish();
+    }
+  }
+
+  /**
+   * Evicts least-recently-used files until the index plus in-flight
+   * reservations fit in maxBytes. Unlinks are awaited so the space is free on
+   * the device before the caller writes.
+   */
+  private async evictForReserved(): Promise<void> {
+    const victims: IndexEntry[] = [];
+    for (const [key, e] of this.index) {
+      if (this.usedBytes + this.reservedBytes <= this.opts.maxBytes) break;
+      this.forget(key);
+      victims.push(e);
+    }
+    if (victims.length === 0) return;
+    this.opts.metrics?.evictions.inc(TIER, victims.length);
+    await Promise.all(victims.map((e) => this.removeCounted(e.path)));
+  }
+
+  private degrade(err: unknown, op: 'write' | 'scan'): void {
+    this.opts.metrics?.tierErrors.inc({ ...TIER, op });
+    const first = this.degradedUntil === undefined;
+    const retryAfterMs = this.opts.retryAfterMs ?? 30_000;
+    this.degradedUntil = this.now() + retryAfterMs;
+    this.opts.metrics?.tierDegraded.set(TIER, 1);
+    // Once per episode: a full disk fails every put, and one line says it all.
+    if (first)
+      this.opts.logger?.warn(
+        { err, dir: this.opts.dir, code: errnoCode(err), retryAfterMs },
+        'nvme tier: cannot write, degraded to DRAM + origin until a retry succeeds',
+      );
+  }
+
+  private addEntry(e: IndexEntry): void {
+    const prev = this.index.get(e.key);
+    if (prev) this.usedBytes -= prev.dataLength;
+    this.index.delete(e.key);
+    this.index.set(e.key, e);
+    this.usedBytes += e.dataLength;
+  }
+
+  private forget(key: string): void {
+    const e = this.index.get(key);
+    if (!e) return;
+    this.index.delete(key);
+    this.usedBytes -= e.dataLength;
+  }
+
+  private touch(key: string, entry: IndexEntry): void {
+    this.index.delete(key);
+    this.index.set(key, entry);
+  }
+
+  private async removeCounted(path: string): Promise<void> {
+    try {
+      await unlink(path);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return;
+      this.opts.metrics?.tierErrors.inc({ ...TIER, op: 'delete' });
+      this.opts.logger?.warn({ err, path }, 'nvme tier: could not delete chunk file');
+    }
+  }
+
+  private publish(): void {
+    const m = this.opts.metrics;
+    if (!m) return;
+    m.tierUsedBytes.set(TIER, this.usedBytes);
+    m.tierEntries.set(TIER, this.index.size);
+  }
+}
+
+/**
+ * Reads and verifies one chunk file: the header must name `key` and match
+ * the file's size, the data its CRC32C. Returns the reason on a mismatch.
+ * The data is read into one buffer of exactly its length (no concatenation).
+ */
+async function readChunk(fh: FileHandle, key: string, entry: IndexEntry): Promise<Chunk | string> {
+  const head = Buffer.allocUnsafe(entry.dataOffset);
+  if ((await readFully(fh, head, 0)) !== head.length) return 'truncated header';
+  const decoded = decodeChunkHeader(head);
+  if (!decoded.ok) return decoded.reason;
+  const h = decoded.header;
+  if (h.key !== key) return 'header names another chunk';
+  if (h.dataOffset !== entry.dataOffset || h.dataLength !== entry.dataLength) return 'header changed';
+  const { size } = await fh.stat();
+  if (size !== h.dataOffset + h.dataLength) return 'file size does not match header';
+  const data = Buffer.allocUnsafe(h.dataLength);
+  if ((await readFully(fh, data, h.dataOffset)) !== data.length) return 'truncated data';
+  if (crc32c(data) !== h.dataCrc32c) return 'data crc32c mismatch';
+  return { data, crc32c: h.dataCrc32c };
+}
+
+async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise<number> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesRead } = await fh.read(buf, done, buf.length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done;
+}
+
+async function writeAll(fh: FileHandle, header: Buffer, data: Buffer): Promise<void> {
+  // One writev for the common case; finish any short write piecewise.
+  let written = (await fh.writev([header, data], 0)).bytesWritten;
+  const total = header.length + data.length;
+  while (written < total) {
+    const [buf, off] = written < header.length ? [header, written] : [data, written - header.length];
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off, written);
+    written += bytesWritten;
+  }
+}
+
+/**
+ * mkdir of one fan-out directory. Not recursive at first: a recursive mkdir
+ * reports ENOENT on a read-only device, and the log should name EROFS.
+ */
+async function makeDir(path: string): Promise<void> {
+  try {
+    await mkdir(path);
+  } catch (err) {
+    if (errnoCode(err) === 'EEXIST') return;
+    if (errnoCode(err) !== 'ENOENT') throw err;
+    await mkdir(path, { recursive: true }); // the tier's root itself is missing
+  }
+}
+
+async function removeFile(path: string): Promise<void> {
+  await unlink(path).catch(() => undefined);
+}
+
+export function errnoCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string'
+    ? err.code
+    : undefined;
+}
