@@ -122,9 +122,14 @@ export class AzureOrigin implements Origin {
           maxRetryRequests: 0,
         });
         const body = res.readableStreamBody;
-        if (res.etag !== undefined && unquote(res.etag) !== version.etag) {
+        if (res.etag === undefined || unquote(res.etag) !== version.etag) {
+          // We sent If-Match: a different ETag means the service (or something in between)
+          // ignored it, so nothing in this response can be trusted.
           (body as { destroy?(): void } | undefined)?.destroy?.();
-          throw versionGone(name, version);
+          throw new CacheError(
+            'ORIGIN_BAD_RESPONSE',
+            `${what}: response ETag ${res.etag ?? '(none)'} is not the one asked for`,
+          );
         }
         const expected = `bytes ${offset}-${offset + length - 1}/${version.size}`;
         if (res.contentRange !== undefined ? res.contentRange !== expected : length !== version.size) {

@@ -31,10 +31,15 @@
  * - 'wrong-content-range': 206 whose Content-Range starts one byte later than asked (same length)
  * - 'ignore-range': 200 with the whole object whatever the Range
  * - 'close-immediately': the socket is destroyed as soon as the request arrives
+ *
+ * To break a server you do not control (Azurite, a cache node), put
+ * `startFaultProxy` (re-exported here from ./fault-proxy.ts) in front of it.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+
+export { type FaultProxy, type ProxyFault, type ProxyFaultMode, startFaultProxy } from './fault-proxy.js';
 
 export type FaultMode =
   | 'ok'
