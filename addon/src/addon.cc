@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "crc32c.h"
+#include "transport_js.h"
 
 namespace weightcache {
 uint32_t Crc32cPortable(uint32_t crc, const uint8_t* data, size_t len);
@@ -40,6 +41,17 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("crc32c", Napi::Function::New(env, Crc32cJs, "crc32c"));
   exports.Set("crc32cPortable", Napi::Function::New(env, Crc32cPortableJs, "crc32cPortable"));
   exports.Set("crc32cImplementation", Napi::String::New(env, weightcache::Crc32cImplementation()));
+  // The native transport (docs/wire-protocol.md); typed in src/transport/binding.ts.
+  exports.Set("transportInit", Napi::Function::New(env, weightcache::TransportInit, "transportInit"));
+  exports.Set("transportRef", Napi::Function::New(env, weightcache::TransportRef, "transportRef"));
+  exports.Set("transportUnref", Napi::Function::New(env, weightcache::TransportUnref, "transportUnref"));
+  exports.Set("transportListen", Napi::Function::New(env, weightcache::TransportListen, "transportListen"));
+  exports.Set("transportCloseListener",
+              Napi::Function::New(env, weightcache::TransportCloseListener, "transportCloseListener"));
+  exports.Set("transportConnect", Napi::Function::New(env, weightcache::TransportConnect, "transportConnect"));
+  exports.Set("transportSend", Napi::Function::New(env, weightcache::TransportSend, "transportSend"));
+  exports.Set("transportClose", Napi::Function::New(env, weightcache::TransportClose, "transportClose"));
+  exports.Set("transportStats", Napi::Function::New(env, weightcache::TransportStatsJs, "transportStats"));
   return exports;
 }
 

@@ -1,0 +1,63 @@
+// One socket on the I/O thread: its frame decoder, its queue of frames to send
+// (header + meta owned here, payload borrowed from pinned JS memory or a file),
+// and the bookkeeping that bounds memory: the ids of requests it sent (so an
+// unsolicited response closes the connection) and the count of requests it
+// received but has not answered (reading pauses at maxInFlight: backpressure).
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "frame.h"
+
+namespace weightcache {
+
+struct OutFrame {
+  FrameHeader h;
+  uint8_t header[kHeaderBytes] = {};
+  std::vector<uint8_t> meta;
+  enum PayloadKind { kNone, kMemory, kFile } kind = kNone;
+  const uint8_t* mem = nullptr;
+  void* pin = nullptr;  // opaque JS reference, released on the JS thread
+  std::string path;
+  uint64_t file_offset = 0;
+  int file_fd = -1;
+  bool compute_crc = false;
+  uint64_t written = 0;  // of header + meta + payload
+
+  uint64_t prefix_len() const { return kHeaderBytes + meta.size(); }
+  uint64_t total_len() const { return prefix_len() + h.payload_length; }
+};
+
+struct ConnLimits {
+  uint64_t max_frame_bytes = 16u << 20;
+  uint32_t max_in_flight = 256;
+};
+
+struct Connection {
+  Connection(uint64_t id_, int fd_, uint64_t listener_, ConnLimits limits_, void* ctx,
+             FrameReader::Allocate alloc, FrameReader::Release release)
+      : id(id_), fd(fd_), listener(listener_), limits(limits_),
+        reader(limits_.max_frame_bytes, ctx, alloc, release) {}
+
+  uint64_t id;
+  int fd;
+  uint64_t listener;  // 0 for outbound connections
+  ConnLimits limits;
+  FrameReader reader;
+  std::deque<OutFrame> out;
+  std::unordered_set<uint32_t> awaiting;  // requests sent, response not yet received
+  uint32_t inbound_pending = 0;           // requests received, response not yet written
+  bool connecting = false;
+  bool reading_paused = false;
+  bool want_write = false;
+  bool close_after_flush = false;
+  uint32_t interest = 0;  // the epoll mask currently registered
+  std::string close_reason;
+};
+
+}  // namespace weightcache

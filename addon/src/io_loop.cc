@@ -1,0 +1,538 @@
+#include "io_loop.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "crc32c.h"
+
+namespace weightcache {
+namespace {
+
+constexpr uint64_t kDoorbellId = 0;
+constexpr int kMaxIov = 64;
+// Bytes one connection may read per wakeup before the loop serves the others.
+constexpr size_t kReadBudget = 8u << 20;
+
+std::string Errno(const char* what, int err) { return std::string(what) + ": " + std::strerror(err); }
+
+std::string PeerName(const sockaddr_storage& a) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (a.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(&a);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    port = ntohs(in->sin_port);
+  } else if (a.ss_family == AF_INET6) {
+    auto* in = reinterpret_cast<const sockaddr_in6*>(&a);
+    inet_ntop(AF_INET6, &in->sin6_addr, host, sizeof host);
+    port = ntohs(in->sin6_port);
+  }
+  return std::string(host) + ":" + std::to_string(port);
+}
+
+void AppendStr(std::vector<uint8_t>& out, const std::string& s) {
+  size_t n = s.size() > 0xffff ? 0xffff : s.size();
+  out.push_back(static_cast<uint8_t>(n & 0xff));
+  out.push_back(static_cast<uint8_t>(n >> 8));
+  out.insert(out.end(), s.begin(), s.begin() + static_cast<std::ptrdiff_t>(n));
+}
+
+void SetNoDelay(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+}  // namespace
+
+IoLoop::IoLoop(std::function<void()> notify) : notify_(std::move(notify)) {
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  evfd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kDoorbellId;
+  epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &ev);
+  thread_ = std::thread([this] { Run(); });
+}
+
+IoLoop::~IoLoop() {
+  Command stop;
+  stop.kind = Command::kStop;
+  Submit(std::move(stop));
+  if (thread_.joinable()) thread_.join();
+  // The thread is gone; what is left is ours (we are on the JS thread, at env teardown).
+  for (auto& [id, c] : conns_) {
+    if (c->fd >= 0) close(c->fd);
+    for (auto& f : c->out) {
+      if (f.file_fd >= 0) close(f.file_fd);
+      if (f.pin && drop_pin_) drop_pin_(f.pin);
+    }
+  }
+  conns_.clear();
+  graveyard_.clear();
+  for (auto& [id, l] : listeners_) close(l.fd);
+  for (auto& c : commands_) {
+    if (c.frame.pin && drop_pin_) drop_pin_(c.frame.pin);
+    if (c.fd >= 0) close(c.fd);
+  }
+  for (auto& e : events_) {
+    if (e.payload) pool_->Release(e.payload, e.header.payload_length);
+    if (e.pin && drop_pin_) drop_pin_(e.pin);
+  }
+  close(evfd_);
+  close(epfd_);
+}
+
+void IoLoop::Submit(Command&& c) {
+  {
+    std::lock_guard<std::mutex> lock(cmd_mu_);
+    commands_.push_back(std::move(c));
+  }
+  uint64_t one = 1;
+  ssize_t r = write(evfd_, &one, sizeof one);
+  (void)r;  // EAGAIN only when the counter is saturated: the loop is already awake
+}
+
+std::vector<Event> IoLoop::TakeEvents() {
+  std::vector<Event> out;
+  std::lock_guard<std::mutex> lock(ev_mu_);
+  out.swap(events_);
+  return out;
+}
+
+void IoLoop::Post(Event&& e) {
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> lock(ev_mu_);
+    was_empty = events_.empty();
+    events_.push_back(std::move(e));
+  }
+  if (was_empty) notify_();
+}
+
+Connection* IoLoop::Find(uint64_t id) {
+  auto it = conns_.find(id);
+  return it == conns_.end() ? nullptr : it->second.get();
+}
+
+uint8_t* IoLoop::AllocPayload(void* ctx, size_t len) { return static_cast<IoLoop*>(ctx)->pool_->Acquire(len); }
+void IoLoop::ReleasePayload(void* ctx, uint8_t* p, size_t len) { static_cast<IoLoop*>(ctx)->pool_->Release(p, len); }
+
+void IoLoop::Run() {
+  epoll_event evs[64];
+  while (!stopping_) {
+    int n = epoll_wait(epfd_, evs, 64, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int i = 0; i < n && !stopping_; i++) {
+      uint64_t id = evs[i].data.u64;
+      uint32_t e = evs[i].events;
+      if (id == kDoorbellId) {
+        uint64_t v;
+        ssize_t r = read(evfd_, &v, sizeof v);
+        (void)r;
+        DrainCommands();
+        continue;
+      }
+      if (auto it = listeners_.find(id); it != listeners_.end()) {
+        OnAccept(id, it->second);
+        continue;
+      }
+      Connection* c = Find(id);
+      if (!c || c->fd < 0) continue;
+      if (c->connecting) {
+        OnConnectDone(*c);
+        continue;
+      }
+      if ((e & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->reading_paused) OnReadable(*c);
+      if (c->fd >= 0 && (e & EPOLLOUT)) Flush(*c);
+      if (c->fd >= 0 && c->reading_paused && (e & (EPOLLHUP | EPOLLERR))) Close(*c, "connection reset by peer");
+    }
+    graveyard_.clear();
+  }
+}
+
+void IoLoop::DrainCommands() {
+  std::vector<Command> cmds;
+  {
+    std::lock_guard<std::mutex> lock(cmd_mu_);
+    cmds.swap(commands_);
+  }
+  for (size_t i = 0; i < cmds.size(); i++) {
+    Command& cmd = cmds[i];
+    switch (cmd.kind) {
+      case Command::kListen: {
+        listeners_[cmd.id] = Listener{cmd.fd, cmd.limits, cmd.max_connections};
+        cmd.fd = -1;
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = cmd.id;
+        epoll_ctl(epfd_, EPOLL_CTL_ADD, listeners_[cmd.id].fd, &ev);
+        break;
+      }
+      case Command::kConnect: {
+        int fd = socket(cmd.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+          Post(Event::Make(Event::kClosed, cmd.id, Errno("socket failed", errno)));
+          break;
+        }
+        if (connect(fd, reinterpret_cast<sockaddr*>(&cmd.addr), cmd.addr_len) < 0 && errno != EINPROGRESS) {
+          int err = errno;
+          close(fd);
+          Post(Event::Make(Event::kClosed, cmd.id, Errno("connect failed", err)));
+          break;
+        }
+        auto conn = std::make_unique<Connection>(cmd.id, fd, 0, cmd.limits, this, AllocPayload, ReleasePayload);
+        conn->connecting = true;
+        conn->interest = EPOLLOUT;
+        epoll_event ev{};
+        ev.events = EPOLLOUT;
+        ev.data.u64 = cmd.id;
+        epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+        conns_[cmd.id] = std::move(conn);
+        stats_.connections_opened++;
+        break;
+      }
+      case Command::kSend: {
+        Connection* c = Find(cmd.id);
+        if (!c || c->fd < 0) {
+          ReleaseFrame(cmd.frame);
+          break;
+        }
+        Enqueue(*c, std::move(cmd.frame));
+        break;
+      }
+      case Command::kClose: {
+        Connection* c = Find(cmd.id);
+        if (!c || c->fd < 0) break;
+        if (cmd.after_flush && !c->out.empty()) {
+          c->close_after_flush = true;
+          c->close_reason = cmd.reason;
+        } else {
+          Close(*c, cmd.reason);
+        }
+        break;
+      }
+      case Command::kCloseListener: {
+        auto it = listeners_.find(cmd.id);
+        if (it == listeners_.end()) break;
+        epoll_ctl(epfd_, EPOLL_CTL_DEL, it->second.fd, nullptr);
+        close(it->second.fd);
+        listeners_.erase(it);
+        break;
+      }
+      case Command::kStop:
+        stopping_ = true;
+        // Hand the unprocessed rest back so the destructor can release it.
+        std::lock_guard<std::mutex> lock(cmd_mu_);
+        for (size_t j = i + 1; j < cmds.size(); j++) commands_.push_back(std::move(cmds[j]));
+        return;
+    }
+  }
+}
+
+void IoLoop::OnAccept(uint64_t id, Listener& l) {
+  for (;;) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    int fd = accept4(l.fd, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;  // EAGAIN, or EMFILE & co: retried on the next readiness
+    if (l.connections >= l.max_connections) {
+      close(fd);
+      stats_.connections_rejected++;
+      continue;
+    }
+    SetNoDelay(fd);
+    uint64_t cid = NextId();
+    auto conn = std::make_unique<Connection>(cid, fd, id, l.limits, this, AllocPayload, ReleasePayload);
+    conn->interest = EPOLLIN;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = cid;
+    epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+    conns_[cid] = std::move(conn);
+    l.connections++;
+    stats_.connections_opened++;
+    Event e = Event::Make(Event::kAccepted, cid, PeerName(addr));
+    e.listener = id;
+    Post(std::move(e));
+  }
+}
+
+void IoLoop::OnConnectDone(Connection& c) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+  if (err) {
+    Close(c, Errno("connect failed", err));
+    return;
+  }
+  c.connecting = false;
+  SetNoDelay(c.fd);
+  Post(Event::Make(Event::kConnected, c.id));
+  UpdateInterest(c);
+  Flush(c);
+}
+
+void IoLoop::OnReadable(Connection& c) {
+  size_t budget = kReadBudget;
+  while (c.fd >= 0 && !c.reading_paused && budget > 0) {
+    FrameReader::Span span = c.reader.Want();
+    ssize_t n = read(c.fd, span.ptr, span.len);
+    if (n > 0) {
+      budget = static_cast<size_t>(n) >= budget ? 0 : budget - static_cast<size_t>(n);
+      FrameReader::Result r = c.reader.Advance(static_cast<size_t>(n));
+      if (r == FrameReader::kFail) {
+        stats_.protocol_errors++;
+        Close(c, "protocol error: " + c.reader.error());
+        return;
+      }
+      if (r == FrameReader::kFrame) OnFrame(c);
+    } else if (n == 0) {
+      Close(c, c.reader.mid_frame()
+                   ? "peer closed the connection mid-frame (" + c.reader.Progress() + ")"
+                   : "peer closed the connection");
+      return;
+    } else if (errno == EINTR) {
+      continue;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      return;
+    } else {
+      Close(c, Errno("read failed", errno));
+      return;
+    }
+  }
+}
+
+void IoLoop::OnFrame(Connection& c) {
+  Event e = Event::Make(Event::kFrame, c.id);
+  e.header = c.reader.header();
+  e.computed_crc = c.reader.computed_payload_crc();
+  e.meta = c.reader.TakeMeta();
+  e.payload = c.reader.TakePayload();
+  const FrameHeader& h = e.header;
+  stats_.frames_received++;
+  stats_.bytes_received_direct += h.payload_length;
+  bool connection_level = h.type == kHello || (h.type == kError && h.request_id == 0);
+  if ((h.flags & kFlagResponse) && !connection_level) {
+    if (c.awaiting.erase(h.request_id) == 0) {
+      if (e.payload) pool_->Release(e.payload, h.payload_length);
+      stats_.protocol_errors++;
+      Close(c, "protocol error: response to unknown request id " + std::to_string(h.request_id));
+      return;
+    }
+  } else if (IsRequest(h.type, h.flags)) {
+    if (++c.inbound_pending >= c.limits.max_in_flight) {
+      c.reading_paused = true;  // backpressure: the peer's requests wait in its socket, not in our memory
+      UpdateInterest(c);
+    }
+  }
+  Post(std::move(e));
+}
+
+bool IoLoop::PrepareFile(OutFrame& f, std::string& err) {
+  int fd = open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    err = Errno(("cannot open chunk file " + f.path).c_str(), errno);
+    return false;
+  }
+  struct stat st{};
+  uint64_t end = f.file_offset + f.h.payload_length;
+  if (fstat(fd, &st) < 0 || static_cast<uint64_t>(st.st_size) < end) {
+    err = "chunk file " + f.path + " is shorter than the requested range (needs " + std::to_string(end) +
+          " bytes)";
+    close(fd);
+    return false;
+  }
+  if (f.compute_crc && f.h.payload_length > 0) {
+    // Checksum through a mapping of the page cache: reading, not copying.
+    uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    uint64_t start = f.file_offset - f.file_offset % page;
+    size_t map_len = static_cast<size_t>(end - start);
+    void* m = mmap(nullptr, map_len, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(start));
+    if (m == MAP_FAILED) {
+      err = Errno(("cannot map chunk file " + f.path).c_str(), errno);
+      close(fd);
+      return false;
+    }
+    f.h.payload_crc = Crc32c(0, static_cast<uint8_t*>(m) + (f.file_offset - start),
+                             static_cast<size_t>(f.h.payload_length));
+    munmap(m, map_len);
+    stats_.bytes_crc_computed += f.h.payload_length;
+  }
+  f.file_fd = fd;
+  return true;
+}
+
+void IoLoop::Enqueue(Connection& c, OutFrame&& f) {
+  if (f.kind == OutFrame::kFile) {
+    std::string err;
+    if (!PrepareFile(f, err)) {
+      // The header has not gone out yet, so the request can still fail cleanly.
+      stats_.send_failures++;
+      f.kind = OutFrame::kNone;
+      f.h.type = kError;
+      f.h.flags = kFlagResponse;
+      f.h.payload_length = 0;
+      f.h.payload_crc = 0;
+      f.meta.clear();
+      AppendStr(f.meta, "TIER_IO");
+      AppendStr(f.meta, err);
+    }
+  } else if (f.kind == OutFrame::kMemory && f.compute_crc) {
+    f.h.payload_crc = Crc32c(0, f.mem, static_cast<size_t>(f.h.payload_length));
+    stats_.bytes_crc_computed += f.h.payload_length;
+  }
+  EncodeHeader(f.h, f.meta.data(), f.meta.size(), f.header);
+  if (IsRequest(f.h.type, f.h.flags)) c.awaiting.insert(f.h.request_id);
+  stats_.queued_bytes += static_cast<int64_t>(f.total_len());
+  c.out.push_back(std::move(f));
+  Flush(c);
+}
+
+void IoLoop::Flush(Connection& c) {
+  if (c.fd < 0 || c.connecting) return;
+  while (!c.out.empty()) {
+    OutFrame& front = c.out.front();
+    if (front.kind == OutFrame::kFile && front.written >= front.prefix_len()) {
+      uint64_t done = front.written - front.prefix_len();
+      off_t off = static_cast<off_t>(front.file_offset + done);
+      size_t want = static_cast<size_t>(std::min<uint64_t>(front.h.payload_length - done, 1u << 30));
+      ssize_t n = sendfile(c.fd, front.file_fd, &off, want);
+      if (n > 0) {
+        stats_.bytes_sendfile += static_cast<uint64_t>(n);
+        front.written += static_cast<uint64_t>(n);
+        if (front.written == front.total_len()) {
+          FinishFrame(c, front);
+          c.out.pop_front();
+        }
+        continue;
+      }
+      if (n == 0) {
+        Close(c, "chunk file " + front.path + " shrank while it was being sent");
+        return;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) break;
+      Close(c, Errno("sendfile failed", errno));
+      return;
+    }
+    iovec iov[kMaxIov];
+    int cnt = 0;
+    for (OutFrame& f : c.out) {
+      if (cnt > kMaxIov - 3) break;
+      uint64_t w = f.written;
+      if (w < kHeaderBytes) iov[cnt++] = {f.header + w, kHeaderBytes - w};
+      uint64_t moff = w > kHeaderBytes ? w - kHeaderBytes : 0;
+      if (moff < f.meta.size()) iov[cnt++] = {f.meta.data() + moff, f.meta.size() - moff};
+      if (f.kind == OutFrame::kFile) break;  // its payload goes by sendfile, after this prefix
+      if (f.kind == OutFrame::kMemory && f.h.payload_length > 0) {
+        uint64_t poff = w > f.prefix_len() ? w - f.prefix_len() : 0;
+        iov[cnt++] = {const_cast<uint8_t*>(f.mem) + poff, static_cast<size_t>(f.h.payload_length - poff)};
+      }
+    }
+    ssize_t n = writev(c.fd, iov, cnt);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) break;
+      Close(c, Errno("write failed", errno));
+      return;
+    }
+    uint64_t left = static_cast<uint64_t>(n);
+    while (left > 0 && !c.out.empty()) {
+      OutFrame& f = c.out.front();
+      uint64_t take = std::min(left, f.total_len() - f.written);
+      if (f.kind == OutFrame::kMemory) {
+        uint64_t from = std::max(f.written, f.prefix_len());
+        uint64_t to = f.written + take;
+        if (to > from) stats_.bytes_writev += to - from;
+      }
+      f.written += take;
+      left -= take;
+      if (f.written < f.total_len()) break;
+      FinishFrame(c, f);
+      c.out.pop_front();
+    }
+  }
+  c.want_write = !c.out.empty();
+  UpdateInterest(c);
+  if (c.out.empty() && c.close_after_flush) Close(c, c.close_reason);
+}
+
+void IoLoop::FinishFrame(Connection& c, OutFrame& f) {
+  stats_.frames_sent++;
+  stats_.queued_bytes -= static_cast<int64_t>(f.total_len());
+  bool connection_level = f.h.type == kHello || (f.h.type == kError && f.h.request_id == 0);
+  if ((f.h.flags & kFlagResponse) && !connection_level && c.inbound_pending > 0) {
+    c.inbound_pending--;
+    if (c.reading_paused && c.inbound_pending < c.limits.max_in_flight) {
+      c.reading_paused = false;
+      UpdateInterest(c);
+    }
+  }
+  f.written = f.total_len();
+  ReleaseFrame(f);
+}
+
+void IoLoop::ReleaseFrame(OutFrame& f) {
+  stats_.queued_bytes -= static_cast<int64_t>(f.total_len() - f.written);
+  f.written = f.total_len();
+  if (f.file_fd >= 0) {
+    close(f.file_fd);
+    f.file_fd = -1;
+  }
+  if (f.pin) {
+    Event e = Event::Make(Event::kRelease, 0);
+    e.pin = f.pin;
+    Post(std::move(e));
+    f.pin = nullptr;
+  }
+}
+
+void IoLoop::UpdateInterest(Connection& c) {
+  if (c.fd < 0 || c.connecting) return;
+  uint32_t want = (c.reading_paused ? 0u : static_cast<uint32_t>(EPOLLIN)) |
+                  (c.want_write ? static_cast<uint32_t>(EPOLLOUT) : 0u);
+  if (want == c.interest) return;
+  epoll_event ev{};
+  ev.events = want;
+  ev.data.u64 = c.id;
+  epoll_ctl(epfd_, EPOLL_CTL_MOD, c.fd, &ev);
+  c.interest = want;
+}
+
+void IoLoop::Close(Connection& c, const std::string& reason) {
+  if (c.fd < 0) return;
+  epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
+  close(c.fd);
+  c.fd = -1;
+  for (OutFrame& f : c.out) ReleaseFrame(f);
+  c.out.clear();
+  if (c.listener) {
+    if (auto it = listeners_.find(c.listener); it != listeners_.end() && it->second.connections > 0) {
+      it->second.connections--;
+    }
+  }
+  stats_.connections_closed++;
+  Post(Event::Make(Event::kClosed, c.id, reason));
+  auto it = conns_.find(c.id);
+  if (it != conns_.end()) {
+    graveyard_.push_back(std::move(it->second));
+    conns_.erase(it);
+  }
+}
+
+}  // namespace weightcache

@@ -1,0 +1,121 @@
+// The addon's I/O thread: one epoll loop that owns every transport socket.
+// The JS thread talks to it only through commands (a mutex-guarded queue and
+// an eventfd doorbell); it talks back only through events (a queue drained on
+// the JS thread via one thread-safe function, see transport_js.cc). So the
+// I/O thread never touches JS, and the JS thread never touches a socket.
+#pragma once
+#include <netinet/in.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "buffer_pool.h"
+#include "connection.h"
+#include "stats.h"
+
+namespace weightcache {
+
+struct Event {
+  enum Kind { kAccepted, kConnected, kFrame, kClosed, kRelease } kind;
+  uint64_t conn = 0;
+  uint64_t listener = 0;
+  FrameHeader header;
+  uint32_t computed_crc = 0;
+  std::vector<uint8_t> meta;
+  uint8_t* payload = nullptr;  // from the pool; ownership passes to the event's consumer
+  std::string text;            // peer address (accepted) or reason (closed)
+  void* pin = nullptr;         // kRelease: a JS reference to drop on the JS thread
+
+  static Event Make(Kind k, uint64_t conn, std::string text = {}) {
+    Event e;
+    e.kind = k;
+    e.conn = conn;
+    e.text = std::move(text);
+    return e;
+  }
+};
+
+struct Command {
+  enum Kind { kListen, kConnect, kSend, kClose, kCloseListener, kStop } kind;
+  uint64_t id = 0;
+  int fd = -1;
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  ConnLimits limits;
+  uint32_t max_connections = 0;
+  OutFrame frame;
+  std::string reason;
+  bool after_flush = false;
+};
+
+class IoLoop {
+ public:
+  // `notify` runs on the I/O thread when the event queue goes from empty to
+  // non-empty; it must only schedule a drain on the JS thread.
+  explicit IoLoop(std::function<void()> notify);
+  ~IoLoop();  // stops and joins the thread, closes every socket
+  IoLoop(const IoLoop&) = delete;
+  IoLoop& operator=(const IoLoop&) = delete;
+
+  uint64_t NextId() { return next_id_.fetch_add(1); }
+  void Submit(Command&& c);
+  std::vector<Event> TakeEvents();
+  const std::shared_ptr<BufferPool>& pool() { return pool_; }
+  TransportStats& stats() { return stats_; }
+  // Called for pins still held when the loop is destroyed.
+  void set_drop_pin(void (*drop)(void*)) { drop_pin_ = drop; }
+
+ private:
+  struct Listener {
+    int fd;
+    ConnLimits limits;
+    uint32_t max_connections;
+    uint32_t connections = 0;
+  };
+
+  void Run();
+  void DrainCommands();
+  void Post(Event&& e);
+  void OnAccept(uint64_t id, Listener& l);
+  void OnConnectDone(Connection& c);
+  void OnReadable(Connection& c);
+  void OnFrame(Connection& c);
+  void Enqueue(Connection& c, OutFrame&& f);
+  bool PrepareFile(OutFrame& f, std::string& err);
+  void Flush(Connection& c);
+  void FinishFrame(Connection& c, OutFrame& f);
+  void UpdateInterest(Connection& c);
+  void Close(Connection& c, const std::string& reason);
+  void ReleaseFrame(OutFrame& f);
+  Connection* Find(uint64_t id);
+
+  static uint8_t* AllocPayload(void* ctx, size_t len);
+  static void ReleasePayload(void* ctx, uint8_t* p, size_t len);
+
+  std::function<void()> notify_;
+  int epfd_ = -1;
+  int evfd_ = -1;
+  std::atomic<uint64_t> next_id_{1};
+  std::mutex cmd_mu_;
+  std::vector<Command> commands_;
+  std::mutex ev_mu_;
+  std::vector<Event> events_;
+  std::unordered_map<uint64_t, Listener> listeners_;
+  std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;
+  // Shared: JS Buffers that wrap pooled memory may be finalized after the loop is gone.
+  std::shared_ptr<BufferPool> pool_ = std::make_shared<BufferPool>(256u << 20);
+  TransportStats stats_;
+  std::vector<std::unique_ptr<Connection>> graveyard_;  // closed this iteration; freed after it
+  void (*drop_pin_)(void*) = nullptr;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace weightcache

@@ -1,0 +1,27 @@
+// Counters the addon keeps for tests and metrics. `bytes_copied` is the
+// zero-copy proof: every code path that memcpy's payload bytes in user space
+// must add to it, and the tests assert it stays 0 for buffer and file sends.
+#pragma once
+#include <atomic>
+#include <cstdint>
+
+namespace weightcache {
+
+struct TransportStats {
+  std::atomic<uint64_t> bytes_writev{0};          // payload bytes sent from pinned JS memory
+  std::atomic<uint64_t> bytes_sendfile{0};        // payload bytes sent by sendfile(2)
+  std::atomic<uint64_t> bytes_copied{0};          // payload bytes memcpy'd in user space
+  std::atomic<uint64_t> bytes_received_direct{0}; // payload bytes read straight into their final buffer
+  std::atomic<uint64_t> bytes_crc_computed{0};    // payload bytes checksummed on the I/O thread (send side)
+  std::atomic<uint64_t> frames_sent{0};
+  std::atomic<uint64_t> frames_received{0};
+  std::atomic<uint64_t> connections_opened{0};
+  std::atomic<uint64_t> connections_closed{0};
+  std::atomic<uint64_t> connections_rejected{0};  // over maxConnections
+  std::atomic<uint64_t> protocol_errors{0};
+  std::atomic<uint64_t> send_failures{0};         // file payloads that could not be opened/read
+  std::atomic<int64_t> pinned_buffers{0};         // JS Buffers referenced until the kernel has them
+  std::atomic<int64_t> queued_bytes{0};           // bytes queued for sending, not yet written
+};
+
+}  // namespace weightcache

@@ -1,0 +1,163 @@
+/**
+ * The meta layout of each message of protocol v1 (docs/wire-protocol.md,
+ * "Frame types"). Encoders build the bytes the addon puts after the header;
+ * decoders throw MetaError on anything that does not parse exactly.
+ */
+import type { ChunkName } from '../chunk/name.js';
+import { CacheError, ERROR_CODES, type ErrorCode } from '../errors/cache-error.js';
+import type { ObjectInfo, ObjectName } from '../origin/origin.js';
+import { MetaReader, MetaWriter } from './codec.js';
+
+export interface Hello {
+  minVersion: number;
+  maxVersion: number;
+  /** Bit 0: this server requires AUTH before requests (a later issue). */
+  features: number;
+  maxFrameBytes: number;
+  maxInFlight: number;
+  nodeId: string;
+  /** Tagged extensions; unknown tags are ignored, so later fields need no version bump. */
+  extensions: { tag: number; value: Buffer }[];
+}
+
+export function encodeHello(h: Hello): Buffer {
+  const w = new MetaWriter()
+    .u16(h.minVersion)
+    .u16(h.maxVersion)
+    .u32(h.features)
+    .u32(h.maxFrameBytes)
+    .u32(h.maxInFlight)
+    .str(h.nodeId)
+    .u16(h.extensions.length);
+  for (const e of h.extensions) {
+    w.u16(e.tag).u16(e.value.length).raw(e.value);
+  }
+  return w.bytes();
+}
+
+export function decodeHello(meta: Buffer): Hello {
+  const r = new MetaReader(meta);
+  const h: Hello = {
+    minVersion: r.u16(),
+    maxVersion: r.u16(),
+    features: r.u32(),
+    maxFrameBytes: r.u32(),
+    maxInFlight: r.u32(),
+    nodeId: r.str(),
+    extensions: [],
+  };
+  const count = r.u16();
+  for (let i = 0; i < count; i++) {
+    const tag = r.u16();
+    h.extensions.push({ tag, value: r.raw(r.u16()) });
+  }
+  r.end();
+  return h;
+}
+
+export interface ReadChunkRequest {
+  name: ChunkName;
+  offset: number;
+  length: number;
+}
+
+export function encodeReadChunk(q: ReadChunkRequest): Buffer {
+  const n = q.name;
+  return new MetaWriter()
+    .str(n.originId)
+    .str(n.container)
+    .str(n.key)
+    .str(n.etag)
+    .u64(n.size)
+    .u32(n.chunkSize)
+    .u32(n.index)
+    .u64(q.offset)
+    .u32(q.length)
+    .bytes();
+}
+
+export function decodeReadChunk(meta: Buffer): ReadChunkRequest {
+  const r = new MetaReader(meta);
+  const name: ChunkName = {
+    originId: r.str(),
+    container: r.str(),
+    key: r.str(),
+    etag: r.str(),
+    size: r.u64(),
+    chunkSize: r.u32(),
+    index: r.u32(),
+  };
+  const q = { name, offset: r.u64(), length: r.u32() };
+  r.end();
+  return q;
+}
+
+export function encodeObjectName(n: ObjectName): Buffer {
+  return new MetaWriter().str(n.container).str(n.key).bytes();
+}
+
+export function decodeObjectName(meta: Buffer): ObjectName {
+  const r = new MetaReader(meta);
+  const n = { container: r.str(), key: r.str() };
+  r.end();
+  return n;
+}
+
+export function encodeObjectInfo(i: ObjectInfo): Buffer {
+  return new MetaWriter()
+    .str(i.container)
+    .str(i.key)
+    .str(i.etag)
+    .u64(i.size)
+    .f64(i.lastModified.getTime())
+    .bytes();
+}
+
+export function decodeObjectInfo(meta: Buffer): ObjectInfo {
+  const r = new MetaReader(meta);
+  const info = {
+    container: r.str(),
+    key: r.str(),
+    etag: r.str(),
+    size: r.u64(),
+    lastModified: new Date(r.f64()),
+  };
+  r.end();
+  return info;
+}
+
+export function encodeError(code: ErrorCode, message: string): Buffer {
+  // Messages are for humans; cut them so an error frame can never exceed the meta limit.
+  return new MetaWriter().str(code).str(truncateUtf8(message, 4096)).bytes();
+}
+
+/** An ERROR frame's meta as a CacheError; a code this build does not know becomes INTERNAL. */
+export function decodeError(meta: Buffer, peer: string): CacheError {
+  const r = new MetaReader(meta);
+  const code = r.str();
+  const message = r.str();
+  r.end();
+  if ((ERROR_CODES as readonly string[]).includes(code)) {
+    return new CacheError(code as ErrorCode, `peer ${peer}: ${message}`);
+  }
+  return new CacheError('INTERNAL', `peer ${peer}: ${code}: ${message}`);
+}
+
+export function encodePing(opaque: number): Buffer {
+  return new MetaWriter().u64(opaque).bytes();
+}
+
+export function decodePing(meta: Buffer): number {
+  const r = new MetaReader(meta);
+  const v = r.u64();
+  r.end();
+  return v;
+}
+
+function truncateUtf8(s: string, maxBytes: number): string {
+  if (Buffer.byteLength(s) <= maxBytes) return s;
+  return Buffer.from(s)
+    .subarray(0, maxBytes)
+    .toString('utf8')
+    .replace(/\uFFFD$/, '');
+}

@@ -1,0 +1,343 @@
+/**
+ * The serving side of the native transport. The node decides WHAT to send
+ * (its handler returns a Buffer it already holds, or a chunk file range); the
+ * addon sends it from that memory or file on its I/O thread. Every request
+ * gets exactly one response: the addon stops reading a connection at
+ * maxInFlightPerConnection unanswered requests, so a missing response would
+ * stall it.
+ */
+import type { ChunkName } from '../chunk/name.js';
+import { CacheError } from '../errors/cache-error.js';
+import type { ObjectInfo, ObjectName } from '../origin/origin.js';
+import { MetaError } from './codec.js';
+import { defaultTransportLogger, type TransportLogger } from './logger.js';
+import {
+  decodeHello,
+  decodeObjectName,
+  decodeReadChunk,
+  encodeError,
+  encodeHello,
+  encodeObjectInfo,
+} from './messages.js';
+import { type ConnectionSink, type FrameEvent, type NativeTransport, nativeTransport } from './native.js';
+import {
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_IN_FLIGHT,
+  FLAG_RESPONSE,
+  FrameType,
+  MIN_PROTOCOL_VERSION,
+  PROTOCOL_VERSION,
+} from './protocol.js';
+
+/**
+ * What to send for a read. `crc32c` is the CRC32C of exactly these bytes: pass the chunk's stored
+ * checksum for a full-chunk read (free); leave it out for a sub-range and the addon computes it on
+ * its I/O thread. A `buffer` must not be modified until the send completes (it is pinned, not copied).
+ */
+export type ChunkPayload =
+  | { kind: 'buffer'; data: Buffer; crc32c?: number }
+  | { kind: 'file'; path: string; offset: number; length: number; crc32c?: number };
+
+export interface TransportHandler {
+  /** Throw a CacheError to answer with an error frame carrying its code. */
+  readChunk(name: ChunkName, offset: number, length: number, signal: AbortSignal): Promise<ChunkPayload>;
+  stat(name: ObjectName, signal: AbortSignal): Promise<ObjectInfo>;
+}
+
+export interface TransportServerOptions {
+  host: string;
+  port: number;
+  handler: TransportHandler;
+  maxConnections?: number;
+  maxInFlightPerConnection?: number;
+  maxFrameBytes?: number;
+  nodeId?: string;
+  logger?: TransportLogger;
+  /** How long close() lets queued responses drain before cutting connections. */
+  closeGraceMs?: number;
+}
+
+export class TransportServer {
+  private readonly conns = new Map<number, ServerConnection>();
+  private closing: Promise<void> | undefined;
+  private allClosed: (() => void) | undefined;
+
+  private constructor(
+    private readonly native: NativeTransport,
+    private readonly listenerId: number,
+    readonly address: { host: string; port: number },
+    readonly opts: Required<Omit<TransportServerOptions, 'host' | 'port'>>,
+  ) {}
+
+  static async listen(o: TransportServerOptions): Promise<TransportServer> {
+    const opts = {
+      handler: o.handler,
+      maxConnections: o.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+      maxInFlightPerConnection: o.maxInFlightPerConnection ?? DEFAULT_MAX_IN_FLIGHT,
+      maxFrameBytes: o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+      nodeId: o.nodeId ?? `${o.host}:${o.port}`,
+      logger: o.logger ?? defaultTransportLogger(),
+      closeGraceMs: o.closeGraceMs ?? 1000,
+    };
+    for (const k of ['maxConnections', 'maxInFlightPerConnection', 'maxFrameBytes'] as const) {
+      if (!Number.isInteger(opts[k]) || opts[k] < 1 || opts[k] > 0xffffffff) {
+        throw new CacheError(
+          'CONFIG_INVALID',
+          `transport server: ${k} must be an integer ≥ 1, got ${opts[k]}`,
+        );
+      }
+    }
+    const native = nativeTransport();
+    const { id, port } = native.b.transportListen(
+      o.host,
+      o.port,
+      opts.maxFrameBytes,
+      opts.maxInFlightPerConnection,
+      opts.maxConnections,
+    );
+    const server = new TransportServer(native, id, { host: o.host, port }, opts);
+    native.addListener(id, { onAccepted: (conn, peer) => server.accept(conn, peer) });
+    native.ref();
+    return server;
+  }
+
+  /** The addon's counters (process-wide: shared by every server and client in this process). */
+  stats() {
+    return { ...this.native.b.transportStats(), connections: this.conns.size };
+  }
+
+  /** Stops accepting, aborts handlers, tells peers SHUTTING_DOWN, and resolves when every connection is closed. */
+  close(): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      this.native.removeListener(this.listenerId);
+      this.allClosed = () => {
+        this.native.unref();
+        resolve();
+      };
+      for (const c of this.conns.values()) c.shutdown();
+      this.maybeClosed();
+    });
+    return this.closing;
+  }
+
+  private accept(conn: number, peer: string): void {
+    if (this.closing) {
+      this.native.b.transportClose(conn, 'server shutting down', false);
+      return;
+    }
+    const c = new ServerConnection(this, this.native, conn, peer);
+    this.conns.set(conn, c);
+    this.native.attach(conn, c);
+  }
+
+  /** @internal */
+  forget(conn: number): void {
+    this.conns.delete(conn);
+    this.maybeClosed();
+  }
+
+  private maybeClosed(): void {
+    if (this.allClosed && this.conns.size === 0) this.allClosed();
+  }
+}
+
+class ServerConnection implements ConnectionSink {
+  private helloDone = false;
+  private closed = false;
+  private readonly inflight = new Map<number, AbortController>();
+
+  constructor(
+    private readonly server: TransportServer,
+    private readonly native: NativeTransport,
+    private readonly conn: number,
+    private readonly peer: string,
+  ) {}
+
+  onConnected(): void {}
+
+  onFrame(ev: FrameEvent): void {
+    if (!this.helloDone) {
+      this.onHello(ev);
+      return;
+    }
+    try {
+      switch (ev.type) {
+        case FrameType.PING:
+          this.send(FrameType.PING, ev.requestId, ev.meta);
+          return;
+        case FrameType.CANCEL:
+          this.inflight
+            .get(ev.requestId)
+            ?.abort(new CacheError('SHUTTING_DOWN', 'request cancelled by the client'));
+          return;
+        case FrameType.READ_CHUNK:
+          this.serve(ev, (signal) => this.read(ev, signal));
+          return;
+        case FrameType.STAT:
+          this.serve(ev, async (signal) => {
+            const info = await this.server.opts.handler.stat(decodeObjectName(ev.meta), signal);
+            this.send(FrameType.STAT, ev.requestId, encodeObjectInfo(info));
+          });
+          return;
+        case FrameType.HELLO:
+          this.protocolError('HELLO after the handshake');
+          return;
+        default:
+          // Reserved types (leases, auth, RDMA) are requests too: answer, so the slot is freed.
+          this.sendError(
+            ev.requestId,
+            new CacheError('UNSUPPORTED', `frame type ${ev.type} is not served here`),
+          );
+      }
+    } catch (err) {
+      if (err instanceof MetaError) this.protocolError(`bad ${ev.type} meta: ${err.message}`);
+      else throw err;
+    }
+  }
+
+  onClosed(reason: string): void {
+    this.closed = true;
+    for (const ac of this.inflight.values())
+      ac.abort(new CacheError('SHUTTING_DOWN', `connection closed: ${reason}`));
+    this.inflight.clear();
+    const log = this.server.opts.logger;
+    if (reason.startsWith('protocol error'))
+      log.warn({ peer: this.peer, reason }, 'transport connection closed');
+    else log.info({ peer: this.peer, reason }, 'transport connection closed');
+    this.server.forget(this.conn);
+  }
+
+  shutdown(): void {
+    for (const ac of this.inflight.values())
+      ac.abort(new CacheError('SHUTTING_DOWN', 'server shutting down'));
+    this.native.b.transportSend(
+      this.conn,
+      FrameType.ERROR,
+      FLAG_RESPONSE,
+      0,
+      encodeError('SHUTTING_DOWN', 'server shutting down'),
+      null,
+      null,
+      0,
+      0,
+      0,
+    );
+    this.native.b.transportClose(this.conn, 'server shutting down', true);
+    // A peer that does not read cannot hold the shutdown hostage.
+    setTimeout(() => {
+      if (!this.closed)
+        this.native.b.transportClose(this.conn, 'server shutting down (grace expired)', false);
+    }, this.server.opts.closeGraceMs).unref();
+  }
+
+  private onHello(ev: FrameEvent): void {
+    if (ev.type !== FrameType.HELLO) {
+      this.protocolError(`expected HELLO as the first frame, got type ${ev.type}`);
+      return;
+    }
+    let hello: ReturnType<typeof decodeHello>;
+    try {
+      hello = decodeHello(ev.meta);
+    } catch (err) {
+      this.protocolError(`bad HELLO: ${(err as Error).message}`);
+      return;
+    }
+    const version = Math.min(hello.maxVersion, PROTOCOL_VERSION);
+    if (version < Math.max(hello.minVersion, MIN_PROTOCOL_VERSION)) {
+      const msg =
+        `unsupported protocol version ${hello.minVersion}..${hello.maxVersion}; ` +
+        `this server speaks ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}`;
+      this.server.opts.logger.warn({ peer: this.peer, reason: msg }, 'transport handshake refused');
+      this.sendError(0, new CacheError('BAD_REQUEST', msg));
+      this.native.b.transportClose(this.conn, msg, true);
+      return;
+    }
+    this.helloDone = true;
+    const o = this.server.opts;
+    const reply = encodeHello({
+      minVersion: version,
+      maxVersion: version,
+      features: 0,
+      maxFrameBytes: o.maxFrameBytes,
+      maxInFlight: o.maxInFlightPerConnection,
+      nodeId: o.nodeId,
+      extensions: [],
+    });
+    this.send(FrameType.HELLO, ev.requestId, reply);
+  }
+
+  private async read(ev: FrameEvent, signal: AbortSignal): Promise<void> {
+    const q = decodeReadChunk(ev.meta);
+    if (q.length > this.server.opts.maxFrameBytes) {
+      throw new CacheError(
+        'TOO_LARGE',
+        `read of ${q.length} bytes exceeds maxFrameBytes ${this.server.opts.maxFrameBytes}`,
+      );
+    }
+    const p = await this.server.opts.handler.readChunk(q.name, q.offset, q.length, signal);
+    if (this.closed) return;
+    const got = p.kind === 'buffer' ? p.data.length : p.length;
+    if (got !== q.length) {
+      throw new CacheError('INTERNAL', `handler returned ${got} bytes for a read of ${q.length}`);
+    }
+    const crc = p.crc32c ?? -1;
+    if (p.kind === 'buffer') {
+      this.native.b.transportSend(
+        this.conn,
+        FrameType.READ_CHUNK,
+        FLAG_RESPONSE,
+        ev.requestId,
+        null,
+        p.data,
+        null,
+        0,
+        0,
+        crc,
+      );
+    } else {
+      this.native.b.transportSend(
+        this.conn,
+        FrameType.READ_CHUNK,
+        FLAG_RESPONSE,
+        ev.requestId,
+        null,
+        null,
+        p.path,
+        p.offset,
+        p.length,
+        crc,
+      );
+    }
+  }
+
+  /** Runs one request to exactly one response; a duplicate id in flight is a protocol error. */
+  private serve(ev: FrameEvent, work: (signal: AbortSignal) => Promise<void>): void {
+    if (this.inflight.has(ev.requestId)) {
+      this.protocolError(`request id ${ev.requestId} reused while in flight`);
+      return;
+    }
+    const ac = new AbortController();
+    this.inflight.set(ev.requestId, ac);
+    work(ac.signal)
+      .catch((err: unknown) => {
+        if (err instanceof MetaError) this.protocolError(`bad request meta: ${err.message}`);
+        else this.sendError(ev.requestId, CacheError.from(err));
+      })
+      .finally(() => this.inflight.delete(ev.requestId));
+  }
+
+  private send(type: number, requestId: number, meta: Buffer): void {
+    if (this.closed) return;
+    this.native.b.transportSend(this.conn, type, FLAG_RESPONSE, requestId, meta, null, null, 0, 0, 0);
+  }
+
+  private sendError(requestId: number, err: CacheError): void {
+    this.send(FrameType.ERROR, requestId, encodeError(err.code, err.message));
+  }
+
+  private protocolError(reason: string): void {
+    this.server.opts.logger.warn({ peer: this.peer, reason }, 'transport protocol error; closing connection');
+    this.native.b.transportClose(this.conn, `protocol error: ${reason}`, false);
+  }
+}
