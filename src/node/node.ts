@@ -1,0 +1,117 @@
+/**
+ * A cache node: wires config → origin → tiers → lease table → read path →
+ * protocol doors, and takes them down in the reverse order. Readiness is true
+ * only between "everything listens" and "draining", so a load balancer never
+ * routes to a node that cannot answer or is going away.
+ */
+import { LeaseTable } from '../coherence/lease-table.js';
+import type { Config } from '../config/schema.js';
+import { formatBytes } from '../config/units.js';
+import { Limiter } from '../fill/limiter.js';
+import { type HttpServer, startHttpServer } from '../http/server.js';
+import type { Logger } from '../log/logger.js';
+import { Metrics } from '../metrics/metrics.js';
+import { createOrigin } from '../origin/create.js';
+import type { Origin } from '../origin/origin.js';
+import { ReadPath } from '../read/read-path.js';
+import { DramTier } from '../tier/dram.js';
+import { NvmeTier } from '../tier/nvme.js';
+import type { Tier } from '../tier/tier.js';
+import { VERSION } from './version.js';
+
+export interface RunningNode {
+  readonly http: HttpServer;
+  readonly metrics: Metrics;
+  readonly readPath: ReadPath;
+  readonly origin: Origin;
+  /** Drains and stops; safe to call more than once. */
+  close(): Promise<void>;
+}
+
+export async function startNode(config: Config, log: Logger): Promise<RunningNode> {
+  const metrics = new Metrics({ defaultMetrics: true });
+  const origin = createOrigin(config.origin);
+  const nvme = config.cache.nvme
+    ? await NvmeTier.open({
+        dir: config.cache.nvme.dir,
+        maxBytes: config.cache.nvme.maxBytes,
+        metrics,
+        logger: log.child({ tier: 'nvme' }),
+      })
+    : null;
+  const dram = new DramTier({
+    maxBytes: config.cache.dram.maxBytes,
+    metrics,
+    // Demotion: a chunk pushed out of DRAM stays a local hit on NVMe. Fills
+    // already write through, so this only matters for chunks NVMe dropped.
+    onEvict: (key, chunk) => {
+      if (nvme && !nvme.has(key)) void nvme.put(key, chunk);
+    },
+  });
+  const leases = new LeaseTable({ origin, termMs: config.leases.term, metrics });
+  // Waiters beyond 64 per origin slot are refused (OVERLOADED) instead of queued without bound.
+  const originLimiter = new Limiter(
+    config.origin.maxConcurrency,
+    config.origin.maxConcurrency * 64,
+    'origin reads',
+  );
+  const readPath = new ReadPath({
+    origin,
+    leases,
+    dram,
+    nvme,
+    chunkSize: config.cache.chunkSize,
+    readAhead: config.cache.readAhead,
+    originLimiter,
+    metrics,
+    log,
+  });
+  const tiers: Tier[] = nvme ? [dram, nvme] : [dram];
+  let ready = false;
+  const http = await startHttpServer({
+    host: config.http.listen.host,
+    port: config.http.listen.port,
+    maxConnections: config.http.maxConnections,
+    idleTimeoutMs: config.http.idleTimeout,
+    log,
+    metrics,
+    objects: { readPath, metrics, maxRanges: config.http.maxRanges },
+    admin: {
+      metrics,
+      origin,
+      tiers,
+      version: VERSION,
+      startedAt: new Date(),
+      chunkSize: config.cache.chunkSize,
+      ready: () => ready,
+    },
+  });
+  ready = true;
+  log.info(
+    {
+      http: `${http.address.host}:${http.address.port}`,
+      origin: origin.id,
+      chunkSize: formatBytes(config.cache.chunkSize),
+      dram: formatBytes(config.cache.dram.maxBytes),
+      nvme: config.cache.nvme
+        ? `${config.cache.nvme.dir} (${formatBytes(config.cache.nvme.maxBytes)})`
+        : 'off',
+      nvmeChunks: nvme?.stats().entries ?? 0,
+    },
+    'weightcache node ready',
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      ready = false;
+      await http.close(config.http.shutdownGrace);
+      await nvme?.close(); // flushes pending chunk writes: what was filled survives the restart
+      await dram.close();
+      await origin.close();
+      log.info('weightcache node stopped');
+    })();
+    return closing;
+  };
+  return { http, metrics, readPath, origin, close };
+}

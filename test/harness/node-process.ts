@@ -1,0 +1,140 @@
+/**
+ * Runs a real `weightcache node` process for tests: writes its YAML config
+ * into a temp dir, starts `bin/weightcache.js node`, waits for /readyz, and
+ * offers metrics scraping and stop/kill. Ports are picked by the node itself
+ * (listen on port 0) and read back from its "ready" log line.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+
+export const BIN = resolve(import.meta.dirname, '../../bin/weightcache.js');
+
+export interface NodeProcess {
+  readonly url: string;
+  readonly dir: string;
+  readonly configFile: string;
+  readonly proc: ChildProcess;
+  readonly logs: string[];
+  /** Sum of a metric's samples whose labels include `labels`. */
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+  /** SIGTERM and wait for exit (graceful drain). */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait for exit. */
+  kill(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Config tree merged over test defaults (ports 0, temp dirs, small tiers). */
+  readonly config?: Record<string, unknown>;
+  /** Reuse a directory (warm restarts). */
+  readonly dir?: string;
+  readonly env?: Record<string, string>;
+  readonly timeoutMs?: number;
+}
+
+export async function startNodeProcess(opts: StartOptions = {}): Promise<NodeProcess> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'wc-node-'));
+  const base = {
+    http: { listen: '127.0.0.1:0' },
+    origin: { type: 'fs', fs: { root: join(dir, 'origin') } },
+    cache: {
+      chunkSize: '1MiB',
+      dram: { maxBytes: '64MiB' },
+      nvme: { dir: join(dir, 'chunks'), maxBytes: '1GiB' },
+    },
+    log: { level: 'info' },
+  };
+  const config = deepMerge(base, opts.config ?? {});
+  const configFile = join(dir, 'node.yaml');
+  writeFileSync(configFile, stringify(config));
+  const proc = spawn(process.execPath, [BIN, 'node', '--config', configFile], {
+    env: { ...cleanEnv(), ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  let port: number | undefined;
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  let buf = '';
+  proc.stderr!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      logs.push(line);
+      if (port === undefined && line.includes('weightcache node ready')) {
+        port = Number(/"http":"[^"]*:(\d+)"/.exec(line)?.[1]);
+      }
+    }
+  });
+  proc.stdout!.on('data', (d: Buffer) => logs.push(d.toString()));
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  while (port === undefined) {
+    if (proc.exitCode !== null) throw new Error(`node exited with ${proc.exitCode}:\n${logs.join('\n')}`);
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`node did not become ready:\n${logs.join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    dir,
+    configFile,
+    proc,
+    logs,
+    metric: async (name, labels) => {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      return sumMetric(text, name, labels);
+    },
+    stop: async () => {
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      return exited;
+    },
+    kill: async () => {
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Parses Prometheus text and sums the samples of `name` matching `labels`. */
+export function sumMetric(text: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const got: Record<string, string> = {};
+    for (const [, k, v] of (m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)) got[k!] = v!;
+    if (Object.entries(labels).every(([k, v]) => got[k] === v)) sum += Number(m[3]);
+  }
+  return sum;
+}
+
+function cleanEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env))
+    if (v !== undefined && !k.startsWith('WEIGHTCACHE_')) env[k] = v;
+  return env;
+}
+
+function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] =
+      v &&
+      typeof v === 'object' &&
+      !Array.isArray(v) &&
+      prev &&
+      typeof prev === 'object' &&
+      !Array.isArray(prev)
+        ? deepMerge(prev as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}
