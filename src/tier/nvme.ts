@@ -24,7 +24,8 @@ import { join } from 'node:path';
 import { crc32c } from '../chunk/checksum.js';
 import { chunkFileId } from '../chunk/name.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { decodeChunkHeader, encodeChunkHeader, MAX_DATA_BYTES, MAX_KEY_BYTES } from './chunk-file.js';
+import { encodeChunkHeader, MAX_DATA_BYTES, MAX_KEY_BYTES } from './chunk-file.js';
+import { readChunkFile, writeChunkFile } from './chunk-io.js';
 import { type IndexEntry, scanChunkDir } from './nvme-scan.js';
 import type { Chunk, Tier, TierStats } from './tier.js';
 
@@ -75,6 +76,10 @@ export class NvmeTier implements Tier {
   private degradedUntil: number | undefined;
   private lastOverloadLogAt = Number.NEGATIVE_INFINITY;
   private closed = false;
+  private scanned = false;
+  private rebuilding: Promise<void> | undefined;
+  /** Unlinks in progress by path: a write to the same path waits, so an old unlink cannot remove a new file. */
+  private readonly removing = new Map<string, Promise<void>>();
   private readonly now: () => number;
   /** Puts dropped because maxPendingWrites was reached. */
   droppedWrites = 0;
@@ -98,19 +103,31 @@ export class NvmeTier implements Tier {
   static async open(opts: NvmeTierOptions): Promise<NvmeTier> {
     const tier = new NvmeTier(opts);
     try {
-      await mkdir(opts.dir, { recursive: true });
-      const found = await scanChunkDir(opts.dir, opts.metrics, opts.logger);
-      for (const e of found) tier.addEntry(e);
-      await tier.evictForReserved();
-      tier.publish();
-      opts.logger?.info(
-        { dir: opts.dir, entries: tier.index.size, usedBytes: tier.usedBytes },
-        'nvme tier: index rebuilt',
-      );
+      await tier.rebuild();
     } catch (err) {
       tier.degrade(err, 'scan');
     }
     return tier;
+  }
+
+  /**
+   * Loads the directory into the index. Runs in open(), or, if the directory
+   * was unusable then, before the first write that retries: files already
+   * there must be counted before new ones are added, or the tier overfills
+   * the device. No temp file of this process exists while it runs (writes
+   * wait for it), so the temp files it deletes are a dead process's.
+   */
+  private async rebuild(): Promise<void> {
+    await mkdir(this.opts.dir, { recursive: true });
+    const found = await scanChunkDir(this.opts.dir, this.opts.metrics, this.opts.logger);
+    for (const e of found) this.addEntry(e);
+    this.scanned = true;
+    await this.evictForReserved();
+    this.publish();
+    this.opts.logger?.info(
+      { dir: this.opts.dir, entries: this.index.size, usedBytes: this.usedBytes },
+      'nvme tier: index rebuilt',
+    );
   }
 
   async get(key: string): Promise<Chunk | undefined> {
@@ -120,7 +137,8 @@ export class NvmeTier implements Tier {
     try {
       fh = await open(entry.path, fsc.O_RDONLY);
     } catch (err) {
-      // Evicted or deleted between the lookup and the open: a plain miss.
+      // Evicted between the lookup and the open: a plain miss. Still indexed:
+      // the file went away behind our back (or the device failed): counted.
       if (this.index.get(key) === entry) {
         this.forget(key);
         this.opts.metrics?.tierErrors.inc({ ...TIER, op: 'read' });
@@ -129,11 +147,11 @@ export class NvmeTier implements Tier {
       return undefined;
     }
     try {
-      const got = await readChunk(fh, key, entry);
+      const got = await readChunkFile(fh, key, entry);
       if (typeof got === 'string') {
         if (this.index.get(key) === entry) {
           this.forget(key);
-          await removeFile(entry.path);
+          await this.removePath(entry.path);
         }
         this.opts.metrics?.checksumFailures.inc(TIER);
         this.opts.logger?.warn({ key, path: entry.path, reason: got }, 'nvme tier: corrupt chunk dropped');
@@ -176,7 +194,13 @@ export class NvmeTier implements Tier {
     if (this.degradedUntil !== undefined && this.now() < this.degradedUntil) return;
     const running = this.inflight.get(key);
     if (running) return running; // same name, same bytes: one write is enough
-    if (this.inflight.size >= (this.opts.maxPendingWrites ?? 64)) {
+    // Both bounds keep memory and the byte budget honest: in-flight chunks are
+    // held in memory, and their reservations must fit in maxBytes by evicting
+    // indexed files alone.
+    if (
+      this.inflight.size >= (this.opts.maxPendingWrites ?? 64) ||
+      this.reservedBytes + size > this.opts.maxBytes
+    ) {
       this.droppedWrites++;
       this.opts.metrics?.tierErrors.inc({ ...TIER, op: 'overload' });
       if (this.now() - this.lastOverloadLogAt > (this.opts.retryAfterMs ?? 30_000)) {
@@ -199,7 +223,7 @@ export class NvmeTier implements Tier {
     const entry = this.index.get(key);
     if (!entry) return false;
     this.forget(key);
-    await this.removeCounted(entry.path);
+    await this.removePath(entry.path);
     return true;
   }
 
@@ -248,6 +272,12 @@ export class NvmeTier implements Tier {
     this.reservedBytes += size;
     let tmpCreated = false;
     try {
+      if (!this.scanned) {
+        this.rebuilding ??= this.rebuild().finally(() => {
+          this.rebuilding = undefined;
+        });
+        await this.rebuilding;
+      }
       await this.evictForReserved(); // room for everything reserved, this chunk included
       if (!this.knownSubdirs.has(subdir)) {
         await makeDir(subdir);
@@ -257,7 +287,7 @@ export class NvmeTier implements Tier {
       const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o644);
       tmpCreated = true;
       try {
-        await writeAll(fh, header, chunk.data);
+        await writeChunkFile(fh, header, chunk.data);
         // No fsync by default. A kill -9 keeps the page cache, so a renamed
         // file is whole for the next process. A power cut can leave a renamed
         // file with lost data; its CRCs catch that (scan or first get) and it
@@ -267,6 +297,7 @@ export class NvmeTier implements Tier {
       } finally {
         await fh.close();
       }
+      await this.removing.get(path);
       await rename(tmp, path);
       tmpCreated = false;
       this.reservedBytes -= size;
@@ -286,7 +317,7 @@ export class NvmeTier implements Tier {
     } catch (err) {
       this.reservedBytes -= size;
       if (tmpCreated) await removeFile(tmp);
-      if (old) await removeFile(path);
+      if (old) await this.removePath(path);
       this.knownSubdirs.delete(subdir); // the directory may be what vanished
       this.degrade(err, 'write');
     } finally {
@@ -308,7 +339,7 @@ export class NvmeTier implements Tier {
     }
     if (victims.length === 0) return;
     this.opts.metrics?.evictions.inc(TIER, victims.length);
-    await Promise.all(victims.map((e) => this.removeCounted(e.path)));
+    await Promise.all(victims.map((e) => this.removePath(e.path)));
   }
 
   private degrade(err: unknown, op: 'write' | 'scan'): void {
@@ -345,14 +376,18 @@ export class NvmeTier implements Tier {
     this.index.set(key, entry);
   }
 
-  private async removeCounted(path: string): Promise<void> {
-    try {
-      await unlink(path);
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return;
-      this.opts.metrics?.tierErrors.inc({ ...TIER, op: 'delete' });
-      this.opts.logger?.warn({ err, path }, 'nvme tier: could not delete chunk file');
-    }
+  private removePath(path: string): Promise<void> {
+    const p = unlink(path)
+      .catch((err: unknown) => {
+        if (errnoCode(err) === 'ENOENT') return;
+        this.opts.metrics?.tierErrors.inc({ ...TIER, op: 'delete' });
+        this.opts.logger?.warn({ err, path }, 'nvme tier: could not delete chunk file');
+      })
+      .finally(() => {
+        if (this.removing.get(path) === p) this.removing.delete(path);
+      });
+    this.removing.set(path, p);
+    return p;
   }
 
   private publish(): void {
@@ -360,48 +395,6 @@ export class NvmeTier implements Tier {
     if (!m) return;
     m.tierUsedBytes.set(TIER, this.usedBytes);
     m.tierEntries.set(TIER, this.index.size);
-  }
-}
-
-/**
- * Reads and verifies one chunk file: the header must name `key` and match
- * the file's size, the data its CRC32C. Returns the reason on a mismatch.
- * The data is read into one buffer of exactly its length (no concatenation).
- */
-async function readChunk(fh: FileHandle, key: string, entry: IndexEntry): Promise<Chunk | string> {
-  const head = Buffer.allocUnsafe(entry.dataOffset);
-  if ((await readFully(fh, head, 0)) !== head.length) return 'truncated header';
-  const decoded = decodeChunkHeader(head);
-  if (!decoded.ok) return decoded.reason;
-  const h = decoded.header;
-  if (h.key !== key) return 'header names another chunk';
-  if (h.dataOffset !== entry.dataOffset || h.dataLength !== entry.dataLength) return 'header changed';
-  const { size } = await fh.stat();
-  if (size !== h.dataOffset + h.dataLength) return 'file size does not match header';
-  const data = Buffer.allocUnsafe(h.dataLength);
-  if ((await readFully(fh, data, h.dataOffset)) !== data.length) return 'truncated data';
-  if (crc32c(data) !== h.dataCrc32c) return 'data crc32c mismatch';
-  return { data, crc32c: h.dataCrc32c };
-}
-
-async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise<number> {
-  let done = 0;
-  while (done < buf.length) {
-    const { bytesRead } = await fh.read(buf, done, buf.length - done, position + done);
-    if (bytesRead === 0) break;
-    done += bytesRead;
-  }
-  return done;
-}
-
-async function writeAll(fh: FileHandle, header: Buffer, data: Buffer): Promise<void> {
-  // One writev for the common case; finish any short write piecewise.
-  let written = (await fh.writev([header, data], 0)).bytesWritten;
-  const total = header.length + data.length;
-  while (written < total) {
-    const [buf, off] = written < header.length ? [header, written] : [data, written - header.length];
-    const { bytesWritten } = await fh.write(buf, off, buf.length - off, written);
-    written += bytesWritten;
   }
 }
 

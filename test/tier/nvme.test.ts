@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { chunkFileId } from '../../src/chunk/name.js';
+import type { Logger } from '../../src/log/logger.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { dataOffsetFor, encodeChunkHeader } from '../../src/tier/chunk-file.js';
 import { NvmeTier, type NvmeTierOptions, type TierLogger } from '../../src/tier/nvme.js';
@@ -47,6 +48,10 @@ tierContract('nvme', async () => {
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 });
+
+// The tier's logger type is structural: a pino Logger must fit it.
+const pinoFits: Logger extends TierLogger ? true : false = true;
+expect(pinoFits).toBe(true);
 
 class RecordingLogger implements TierLogger {
   readonly warns: { obj: object; msg: string }[] = [];
@@ -274,6 +279,16 @@ describe('NvmeTier: put', () => {
     expect(s.log.count(/write queue full/)).toBe(1);
   });
 
+  it('concurrent puts of different keys never reserve more than maxBytes', async () => {
+    const s = await setup({ maxBytes: 256 * KiB });
+    await Promise.all(
+      Array.from({ length: 6 }, (_, i) => s.tier.put(keyOf('c', i), chunkOf(randomBytes(100 * KiB)))),
+    );
+    expect(s.tier.stats().usedBytes).toBeLessThanOrEqual(256 * KiB);
+    expect(s.tier.stats().entries).toBe(2);
+    expect(s.tier.droppedWrites).toBe(4);
+  });
+
   it('delete waits for an in-flight write of the same key', async () => {
     const s = await setup();
     const p = s.tier.put(keyOf('x'), chunkOf(randomBytes(200 * KiB)));
@@ -324,6 +339,10 @@ async function tmpfs(size: string): Promise<string> {
 
 describe('NvmeTier: a failing device degrades the tier, never the caller', () => {
   it('an unwritable dir (parent is a file, ENOTDIR): open and puts do not throw; recovers after backoff', async () => {
+    const earlier = await setup();
+    const kept = chunkOf(randomBytes(2000));
+    await earlier.tier.put(keyOf('kept'), kept);
+    await earlier.tier.close();
     const base = await tempDir();
     await writeFile(join(base, 'file'), 'x');
     const s = await setup({ dir: join(base, 'file', 'chunks'), retryAfterMs: 30_000 });
@@ -335,12 +354,17 @@ describe('NvmeTier: a failing device degrades the tier, never the caller', () =>
     expect(await gauge(s.metrics.tierDegraded)).toBe(1);
     expect(s.log.count(/degraded/)).toBe(1);
 
+    // The device comes back, holding chunks from before (a late mount).
     await rm(join(base, 'file'));
+    await mkdir(join(base, 'file'));
+    await rename(earlier.dir, join(base, 'file', 'chunks'));
     await s.tier.put(keyOf('u', 10), chunkOf(randomBytes(1000))); // still inside the backoff: not tried
     expect(s.tier.has(keyOf('u', 10))).toBe(false);
     s.clock.t += 31_000;
     await s.tier.put(keyOf('u', 11), chunkOf(randomBytes(1000)));
     expect(s.tier.has(keyOf('u', 11))).toBe(true);
+    expect((await s.tier.get(keyOf('kept')))?.data.equals(kept.data)).toBe(true); // indexed by the late scan
+    expect(s.tier.stats()).toMatchObject({ entries: 2, usedBytes: 3000 });
     expect(await gauge(s.metrics.tierDegraded)).toBe(0);
     expect(s.tier.degraded).toBe(false);
   });
