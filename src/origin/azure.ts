@@ -23,6 +23,8 @@ import { readExactly } from './read-exactly.js';
 export const AZURE_LIST_LIMIT = 100_000;
 /** Azure computes a range MD5 only for ranges of at most 4 MiB. */
 export const AZURE_MD5_MAX_BYTES = 4 * 1024 * 1024;
+/** Azure's container rule: 3-63 of [a-z0-9-], starting with a letter or digit, no '--', not ending in '-'. */
+const AZURE_CONTAINER_RE = /^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$/;
 /** Azure's own maximum page size for List Blobs. */
 const LIST_PAGE_SIZE = 5_000;
 
@@ -70,7 +72,7 @@ export class AzureOrigin implements Origin {
   }
 
   async stat(name: ObjectName, opts?: ReadOptions): Promise<ObjectInfo> {
-    validateName(name);
+    validateAzureName(name);
     return this.call(name, 'stat', opts, async (signal) => {
       const p = await this.blob(name).getProperties({ abortSignal: signal });
       return infoOf(name, p.etag, p.contentLength, p.lastModified);
@@ -78,7 +80,7 @@ export class AzureOrigin implements Origin {
   }
 
   async revalidate(known: ObjectInfo, opts?: ReadOptions): Promise<ObjectInfo> {
-    validateName(known);
+    validateAzureName(known);
     return this.call(known, 'revalidate', opts, async (signal) => {
       try {
         const p = await this.blob(known).getProperties({
@@ -100,7 +102,7 @@ export class AzureOrigin implements Origin {
     length: number,
     opts?: ReadOptions,
   ): Promise<Buffer> {
-    validateName(name);
+    validateAzureName(name);
     checkRange(name, version, offset, length);
     const what = `read ${name.container}/${name.key}@${version.etag} [${offset}, +${length})`;
     return this.call(name, what, opts, async (signal) => {
@@ -152,7 +154,7 @@ export class AzureOrigin implements Origin {
   }
 
   async *list(container: string, prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {
-    validateContainer(container);
+    validateAzureContainer(validateContainer(container));
     validateKey(prefix, { allowEmpty: true, what: 'prefix' });
     const limit = Math.min(opts?.limit ?? this.listLimit, this.listLimit);
     const client = this.service.getContainerClient(container);
@@ -217,6 +219,24 @@ export class AzureOrigin implements Origin {
     } finally {
       deadline.dispose();
     }
+  }
+}
+
+/**
+ * Names any door accepts, narrowed to what Azure can hold. Checked here rather than left to the
+ * service because Azure answers a HEAD for a bad container name with a bare 400 and no error code.
+ */
+function validateAzureName(name: ObjectName): void {
+  validateName(name);
+  validateAzureContainer(name.container);
+}
+
+function validateAzureContainer(container: string): void {
+  if (!AZURE_CONTAINER_RE.test(container)) {
+    throw new CacheError(
+      'BAD_KEY',
+      `${JSON.stringify(container)} is not an Azure container name: 3-63 lowercase letters, digits and single '-', starting and ending with a letter or digit`,
+    );
   }
 }
 

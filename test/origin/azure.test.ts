@@ -75,6 +75,20 @@ describe('azure origin: faults', () => {
     await expectCode(o.stat({ container: CONTAINER, key: 'auth/x.bin' }), 'ORIGIN_UNAVAILABLE');
   });
 
+  it('container names Azure cannot hold are BAD_KEY before any I/O', async () => {
+    // A dead endpoint: any request would fail with ORIGIN_UNAVAILABLE instead.
+    const o = new AzureOrigin({
+      connectionString: az.connectionString.replace(/127\.0\.0\.1:\d+/, '127.0.0.1:9'),
+      timeoutMs: 1000,
+    });
+    for (const container of ['Upper', 'ab', 'a_b', 'a--b', 'a.b', 'ends-', 'x'.repeat(64)]) {
+      await expectCode(o.stat({ container, key: 'k' }), 'BAD_KEY');
+      await expectCode(o.read({ container, key: 'k' }, { etag: 'e', size: 1 }, 0, 1), 'BAD_KEY');
+      await expectCode(collect(o.list(container, '')), 'BAD_KEY');
+    }
+    await expectCode(o.stat({ container: 'a-b-3', key: 'k' }), 'ORIGIN_UNAVAILABLE');
+  });
+
   it('listing stops at maxListResults', async () => {
     for (let i = 0; i < 7; i++) await up.put(CONTAINER, `cap/${i}.bin`, bytesOf(5, i));
     const o = new AzureOrigin({ connectionString: az.connectionString, timeoutMs: 5000, maxListResults: 5 });
