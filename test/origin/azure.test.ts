@@ -187,6 +187,18 @@ describe('azure origin: faults', () => {
       expect(performance.now() - t0).toBeLessThan(1500 + 700);
     });
 
+    it('a caller abort ends a stalled call promptly with its AbortError', async () => {
+      const v = await o.stat(name);
+      proxy.setFault({ mode: 'stall' });
+      const t0 = performance.now();
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 100);
+      await expect(o.read(name, v, 0, 10, { signal: ac.signal })).rejects.toMatchObject({
+        name: 'AbortError',
+      });
+      expect(performance.now() - t0).toBeLessThan(1000);
+    });
+
     it('500s and dropped connections are ORIGIN_UNAVAILABLE', async () => {
       const v = await o.stat(name);
       proxy.setFault({ mode: 'error-500' });

@@ -67,6 +67,20 @@ describe('http origin: faults through a real server', () => {
     }
   });
 
+  it('a caller abort ends a stalled call promptly with its AbortError', async () => {
+    srv.setFault({ mode: 'stall' });
+    for (const call of [
+      (signal: AbortSignal) => origin.stat(name, { signal }),
+      (signal: AbortSignal) => origin.read(name, v, 0, 1024, { signal }),
+    ]) {
+      const t0 = performance.now();
+      await expect(call(AbortSignal.timeout(100))).rejects.toMatchObject({ name: 'TimeoutError' });
+      expect(performance.now() - t0).toBeLessThan(TIMEOUT_MS - 100);
+    }
+    srv.setFault({ mode: 'ok' });
+    expect((await origin.read(name, v, 0, 10)).equals(bytes.subarray(0, 10))).toBe(true);
+  });
+
   it('a body that stalls midway is ORIGIN_TIMEOUT', async () => {
     // A raw server that sends headers and half the body, then goes silent.
     await withRawServer(
