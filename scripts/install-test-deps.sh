@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond npm packages: real Redis clients
+# (redis-cli, redis-benchmark from Debian's redis-tools; redis-py from PyPI)
+# that the RESP tests drive against weightcache. Idempotent: installs only
+# what is missing. Needs root (or sudo) for apt-get.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "install-test-deps: run as root (apt-get is needed for redis-tools)" >&2
+    exit 1
+  fi
+fi
+
+missing=()
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends redis-tools >/dev/null
+fi
+
+PY_REDIS_VERSION="5.2.1"
+if command -v python3 >/dev/null 2>&1; then
+  if ! python3 -c "import redis, sys; sys.exit(0 if redis.__version__ == '${PY_REDIS_VERSION}' else 1)" 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check "redis==${PY_REDIS_VERSION}"
+  fi
+fi
+echo "install-test-deps: redis-cli $(redis-cli --version | awk '{print $2}'), redis-py $(python3 -c 'import redis; print(redis.__version__)')"
