@@ -54,6 +54,8 @@ export interface TransportServerOptions {
   maxFrameBytes?: number;
   nodeId?: string;
   logger?: TransportLogger;
+  /** A connection that has not completed HELLO by then is closed (default 10 s). */
+  helloTimeoutMs?: number;
   /** How long close() lets queued responses drain before cutting connections. */
   closeGraceMs?: number;
 }
@@ -79,6 +81,7 @@ export class TransportServer {
       nodeId: o.nodeId ?? `${o.host}:${o.port}`,
       logger: o.logger ?? defaultTransportLogger(),
       closeGraceMs: o.closeGraceMs ?? 1000,
+      helloTimeoutMs: o.helloTimeoutMs ?? 10_000,
     };
     for (const k of ['maxConnections', 'maxInFlightPerConnection', 'maxFrameBytes'] as const) {
       if (!Number.isInteger(opts[k]) || opts[k] < 1 || opts[k] > 0xffffffff) {
@@ -146,13 +149,19 @@ class ServerConnection implements ConnectionSink {
   private helloDone = false;
   private closed = false;
   private readonly inflight = new Map<number, AbortController>();
+  private readonly helloTimer: NodeJS.Timeout;
 
   constructor(
     private readonly server: TransportServer,
     private readonly native: NativeTransport,
     private readonly conn: number,
     private readonly peer: string,
-  ) {}
+  ) {
+    // A connection that never completes the handshake would hold a slot of maxConnections forever.
+    const ms = server.opts.helloTimeoutMs;
+    this.helloTimer = setTimeout(() => this.protocolError(`no HELLO within ${ms} ms`), ms);
+    this.helloTimer.unref();
+  }
 
   onConnected(): void {}
 
@@ -198,6 +207,7 @@ class ServerConnection implements ConnectionSink {
 
   onClosed(reason: string): void {
     this.closed = true;
+    clearTimeout(this.helloTimer);
     for (const ac of this.inflight.values())
       ac.abort(new CacheError('SHUTTING_DOWN', `connection closed: ${reason}`));
     this.inflight.clear();
@@ -254,6 +264,7 @@ class ServerConnection implements ConnectionSink {
       return;
     }
     this.helloDone = true;
+    clearTimeout(this.helloTimer);
     const o = this.server.opts;
     const reply = encodeHello({
       minVersion: version,

@@ -1,0 +1,195 @@
+/**
+ * Faults between real processes: peers that die mid-frame, restart, hang,
+ * speak an old version, send garbage, or shut down with requests in flight.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CacheError } from '../../src/errors/cache-error.js';
+import { TransportClient } from '../../src/transport/index.js';
+import { decodeError } from '../../src/transport/messages.js';
+import { FrameType } from '../../src/transport/protocol.js';
+import { type PeerProcess, startPeer } from './harness.js';
+import { chunkBytes, testChunk } from './pattern.js';
+import { helloFrame, rawFrame } from './raw-frame.js';
+import { rawConnect } from './raw-socket.js';
+
+const MiB = 1024 * 1024;
+const quiet = { info() {}, warn() {} };
+const clients: TransportClient[] = [];
+function client(port: number, o: Partial<ConstructorParameters<typeof TransportClient>[0]> = {}) {
+  const c = new TransportClient({ host: '127.0.0.1', port, timeoutMs: 10_000, logger: quiet, ...o });
+  clients.push(c);
+  return c;
+}
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+});
+
+describe('a peer that dies', () => {
+  it('killed mid-frame: pending requests fail fast with the reason', async () => {
+    const peer = await startPeer('half-frame-peer.ts');
+    try {
+      const c = client(peer.port, { connections: 1 });
+      const started = Date.now();
+      const read = c.readChunk(testChunk('buf/a'), 0, 4 * MiB);
+      const err = await read.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(CacheError);
+      expect(err).toMatchObject({ code: 'ORIGIN_UNAVAILABLE' });
+      expect((err as Error).message).toMatch(/mid-frame \(\d+ of 4194304 payload bytes\)/);
+      // Failing fast means on the close, long before the 10 s request timeout.
+      expect(Date.now() - started).toBeLessThan(9000);
+    } finally {
+      await peer.kill();
+    }
+  });
+
+  it('restarted on the same port: the next request reconnects', async () => {
+    let peer = await startPeer('server.ts');
+    const port = peer.port;
+    const c = client(port, { connections: 2 });
+    expect(
+      (await c.readChunk(testChunk('buf/r'), 0, 1000)).data.equals(chunkBytes(testChunk('buf/r'), 0, 1000)),
+    ).toBe(true);
+    const hanging = c.readChunk(testChunk('hang'), 0, 10).catch((e: unknown) => e);
+    await peer.kill('SIGKILL');
+    expect(await hanging).toMatchObject({ code: 'ORIGIN_UNAVAILABLE' });
+    await expect(c.ping()).rejects.toMatchObject({ code: 'ORIGIN_UNAVAILABLE' });
+    peer = await startPeer('server.ts', { PORT: String(port) });
+    try {
+      const r = await c.readChunk(testChunk('buf/r'), 0, 4 * MiB);
+      expect(r.data.equals(chunkBytes(testChunk('buf/r'), 0, 4 * MiB))).toBe(true);
+    } finally {
+      await peer.kill('SIGTERM');
+    }
+  });
+});
+
+describe('a server facing bad peers', () => {
+  let peer: PeerProcess;
+  beforeAll(async () => {
+    peer = await startPeer('server.ts', { MAX_CONNECTIONS: '8' });
+  });
+  afterAll(async () => {
+    await peer?.kill('SIGTERM');
+  });
+
+  const ping = rawFrame({ type: FrameType.PING, requestId: 1, meta: Buffer.alloc(8) });
+  const cases: [string, Buffer[], RegExp][] = [
+    ['bad magic', [Buffer.from('GET /v1/objects/c/model HTTP/1.1\r\nHost: x\r\n\r\n')], /bad magic/],
+    [
+      'header checksum',
+      [helloFrame(), rawFrame({ type: FrameType.PING, requestId: 1, breakHeaderCrc: true })],
+      /header checksum/,
+    ],
+    [
+      'oversized payload',
+      [helloFrame(), rawFrame({ type: FrameType.READ_CHUNK, requestId: 1, payloadLength: 2 ** 40 })],
+      /exceeds maxFrameBytes/,
+    ],
+    ['unknown type', [helloFrame(), rawFrame({ type: 0x7f, requestId: 1 })], /unknown frame type 127/],
+    [
+      'reserved flags',
+      [helloFrame(), rawFrame({ type: FrameType.PING, flags: 0x8, requestId: 1 })],
+      /reserved flag/,
+    ],
+    ['frame before hello', [ping], /expected HELLO as the first frame/],
+    ['truncated frame', [helloFrame(), ping.subarray(0, 20)], /mid-frame \(20 of 32 header bytes\)/],
+    [
+      'malformed meta',
+      [helloFrame(), rawFrame({ type: FrameType.STAT, requestId: 1, meta: Buffer.from([9, 0, 1]) })],
+      /meta truncated/,
+    ],
+  ];
+
+  for (const [what, frames, reason] of cases) {
+    it(`closes the connection on a ${what}, logs why, and keeps serving`, async () => {
+      const raw = await rawConnect(peer.port);
+      for (const f of frames) raw.sock.write(f);
+      if (what === 'truncated frame') raw.sock.end();
+      await raw.closed;
+      await peer.waitForLine(reason);
+      expect(await client(peer.port).ping()).toBeGreaterThan(0);
+    });
+  }
+
+  it('closes a connection that never says HELLO', async () => {
+    const raw = await rawConnect(peer.port);
+    raw.sock.write(Buffer.from('WC'));
+    await raw.closed;
+    await peer.waitForLine(/no HELLO within 500 ms/);
+  });
+
+  it('answers a wrong protocol version with an error frame, then closes', async () => {
+    const raw = await rawConnect(peer.port);
+    raw.sock.write(helloFrame(2, 3));
+    await raw.closed;
+    const got = raw.received();
+    expect(got[3]).toBe(FrameType.ERROR);
+    const err = decodeError(got.subarray(32, 32 + got.readUInt32LE(12)), 'server');
+    expect(err.code).toBe('BAD_REQUEST');
+    expect(err.message).toMatch(/unsupported protocol version 2\.\.3; this server speaks 1\.\.1/);
+    await peer.waitForLine(/unsupported protocol version/);
+  });
+
+  it('rejects connections over maxConnections', async () => {
+    const raws = await Promise.all(Array.from({ length: 8 }, () => rawConnect(peer.port)));
+    for (const r of raws) r.sock.write(helloFrame());
+    const extra = await rawConnect(peer.port);
+    await extra.closed;
+    for (const r of raws) r.sock.destroy();
+    await Promise.all(raws.map((r) => r.closed));
+  });
+});
+
+describe('timeouts and shutdown with requests in flight', () => {
+  let peer: PeerProcess;
+  beforeAll(async () => {
+    peer = await startPeer('server.ts');
+  });
+  afterAll(async () => {
+    await peer?.kill('SIGTERM');
+  });
+
+  it('times out a request the peer never answers, cancels it, and keeps the connection', async () => {
+    const c = client(peer.port, { timeoutMs: 300, connections: 1 });
+    await c.ping();
+    await expect(c.readChunk(testChunk('hang'), 0, 10)).rejects.toMatchObject({ code: 'ORIGIN_TIMEOUT' });
+    expect(await c.ping()).toBeGreaterThan(0);
+  });
+
+  it('honours an AbortSignal', async () => {
+    const c = client(peer.port);
+    const ac = new AbortController();
+    const read = c.readChunk(testChunk('hang'), 0, 10, { signal: ac.signal });
+    ac.abort(new CacheError('SHUTTING_DOWN', 'caller gave up'));
+    await expect(read).rejects.toThrow(/caller gave up/);
+  });
+
+  it('client close fails every pending request with SHUTTING_DOWN', async () => {
+    const c = client(peer.port);
+    const reads = Array.from({ length: 100 }, () => c.readChunk(testChunk('hang'), 0, 10));
+    await c.ping();
+    await c.close();
+    const results = await Promise.allSettled(reads);
+    for (const r of results)
+      expect(r).toMatchObject({ status: 'rejected', reason: { code: 'SHUTTING_DOWN' } });
+    await expect(c.ping()).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
+  });
+
+  it('server shutdown fails in-flight requests with SHUTTING_DOWN and exits cleanly', async () => {
+    const own = await startPeer('server.ts');
+    const c = client(own.port);
+    const reads = Array.from({ length: 50 }, () => c.readChunk(testChunk('hang'), 0, 10));
+    await c.ping();
+    own.proc.kill('SIGTERM');
+    const results = await Promise.allSettled(reads);
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      expect(['SHUTTING_DOWN', 'ORIGIN_UNAVAILABLE']).toContain((r as PromiseRejectedResult).reason.code);
+    }
+    await own.kill('SIGTERM');
+    expect(own.proc.exitCode).toBe(0);
+  });
+});
