@@ -71,12 +71,14 @@ export class HttpOrigin implements Origin {
     this.headers = Object.fromEntries(
       Object.entries(opts.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
     );
+    // The Deadline bounds each call precisely. undici's own phase timeouts are only a safety net
+    // and sit a little later: its coarse timer wheel can fire several hundred ms early, which
+    // would make the configured timeout fuzzy.
+    const safetyMs = opts.timeoutMs + 1_000;
     this.agent = new Agent({
-      // Each phase is also bounded on its own, so a stalled socket is torn down even if a
-      // caller forgot its signal; the Deadline bounds the call as a whole.
-      connectTimeout: opts.timeoutMs,
-      headersTimeout: opts.timeoutMs,
-      bodyTimeout: opts.timeoutMs,
+      connectTimeout: safetyMs,
+      headersTimeout: safetyMs,
+      bodyTimeout: safetyMs,
       keepAliveTimeout: 30_000,
       keepAliveMaxTimeout: 60_000,
       connections: 64,
