@@ -149,10 +149,10 @@ export class NvmeTier implements Tier {
     try {
       const got = await readChunkFile(fh, key, entry);
       if (typeof got === 'string') {
-        if (this.index.get(key) === entry) {
-          this.forget(key);
-          await this.removePath(entry.path);
-        }
+        // Not indexed any more: an overwrite or delete raced this read; not a corruption.
+        if (this.index.get(key) !== entry) return undefined;
+        this.forget(key);
+        await this.removePath(entry.path);
         this.opts.metrics?.checksumFailures.inc(TIER);
         this.opts.logger?.warn({ key, path: entry.path, reason: got }, 'nvme tier: corrupt chunk dropped');
         return undefined;
@@ -189,6 +189,12 @@ export class NvmeTier implements Tier {
       // Persisting bytes that are already wrong would only move the failure to a later read.
       this.opts.metrics?.checksumFailures.inc(TIER);
       this.opts.logger?.warn({ key }, 'nvme tier: chunk to store fails its checksum, dropped');
+      return;
+    }
+    const held = this.index.get(key);
+    if (held && held.crc32c === chunk.crc32c >>> 0 && held.dataLength === size) {
+      // Already on disk (a name's bytes never change): a use, not a 4 MiB rewrite.
+      this.touch(key, held);
       return;
     }
     if (this.degradedUntil !== undefined && this.now() < this.degradedUntil) return;

@@ -8,6 +8,7 @@ import {
   readFile,
   rename,
   rm,
+  stat,
   truncate,
   utimes,
   writeFile,
@@ -16,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { crc32c } from '../../src/chunk/checksum.js';
 import { chunkFileId } from '../../src/chunk/name.js';
 import type { Logger } from '../../src/log/logger.js';
 import { Metrics } from '../../src/metrics/metrics.js';
@@ -287,6 +289,54 @@ describe('NvmeTier: put', () => {
     expect(s.tier.stats().usedBytes).toBeLessThanOrEqual(256 * KiB);
     expect(s.tier.stats().entries).toBe(2);
     expect(s.tier.droppedWrites).toBe(4);
+  });
+
+  it('a put of a chunk it already holds is a use, not a rewrite', async () => {
+    const s = await setup({ maxBytes: 30 * KiB });
+    const a = chunkOf(randomBytes(10 * KiB));
+    await s.tier.put(keyOf('a'), a);
+    await s.tier.put(keyOf('b'), chunkOf(randomBytes(10 * KiB)));
+    await s.tier.put(keyOf('c'), chunkOf(randomBytes(10 * KiB)));
+    await utimes(pathOf(s.dir, keyOf('a')), new Date(0), new Date(0));
+    await s.tier.put(keyOf('a'), a); // refreshes a: b is now the oldest
+    expect((await stat(pathOf(s.dir, keyOf('a')))).mtimeMs).toBe(0); // not rewritten
+    await s.tier.put(keyOf('d'), chunkOf(randomBytes(10 * KiB)));
+    expect(s.tier.has(keyOf('a'))).toBe(true);
+    expect(s.tier.has(keyOf('b'))).toBe(false);
+  });
+
+  it('concurrent gets, puts, overwrites and evictions never serve wrong bytes', async () => {
+    const s = await setup({ maxBytes: 64 * KiB });
+    const latest = new Map<string, Set<string>>(); // key -> every crc ever put under it
+    const op = async (i: number): Promise<void> => {
+      const key = keyOf('r', i % 7);
+      if (i % 3 === 0) {
+        const c = chunkOf(randomBytes(4 * KiB + (i % 5) * 3000));
+        latest.set(key, (latest.get(key) ?? new Set()).add(String(c.crc32c)));
+        await s.tier.put(key, c);
+      } else if (i % 11 === 0) {
+        await s.tier.delete(key);
+      } else {
+        const got = await s.tier.get(key);
+        if (got) expect(latest.get(key)?.has(String(crc32c(got.data)))).toBe(true);
+      }
+    };
+    for (let round = 0; round < 40; round++)
+      await Promise.all(Array.from({ length: 12 }, (_, j) => op(round * 12 + j)));
+    expect(await total(s.metrics, s.metrics.checksumFailures)).toBe(0);
+    expect(s.tier.stats().usedBytes).toBeLessThanOrEqual(64 * KiB);
+    const files = (await allFiles(s.dir)).filter((f) => !f.includes('.tmp-'));
+    expect(files.length).toBe(s.tier.stats().entries); // index and disk agree
+  });
+
+  it('close() waits for writes in flight', async () => {
+    const s = await setup();
+    const c = chunkOf(randomBytes(512 * KiB));
+    void s.tier.put(keyOf('late'), c);
+    await s.tier.close();
+    expect(s.tier.has(keyOf('late'))).toBe(true);
+    const again = await s.reopen();
+    expect((await again.get(keyOf('late')))?.data.equals(c.data)).toBe(true);
   });
 
   it('delete waits for an in-flight write of the same key', async () => {
