@@ -1,0 +1,47 @@
+/**
+ * The serving process of the transport benchmark. Serves every chunk from
+ * one 4 MiB and one 64 KiB Buffer (as a DRAM tier would) or from chunk files
+ * of the same bytes (as the NVMe tier would, warm in the page cache), with
+ * their stored CRC32C, so the figures measure the transport, not the tiers.
+ * Prints {"listening":port}; on SIGUSR2 prints {"stats":{...}}.
+ */
+import { randomFillSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { crc32c } from '../../src/chunk/checksum.js';
+import { TransportServer } from '../../src/transport/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'wc-bench-'));
+const chunks = new Map<number, { data: Buffer; crc: number; path: string }>();
+for (const size of [4 << 20, 64 << 10]) {
+  const data = randomFillSync(Buffer.alloc(size));
+  const path = join(dir, `chunk-${size}`);
+  writeFileSync(path, data);
+  chunks.set(size, { data, crc: crc32c(data), path });
+}
+
+const server = await TransportServer.listen({
+  host: '127.0.0.1',
+  port: 0,
+  maxInFlightPerConnection: 256,
+  handler: {
+    async readChunk(name, offset, length) {
+      const c = chunks.get(name.chunkSize);
+      if (!c || offset !== 0 || length !== c.data.length) throw new Error('bench reads whole chunks only');
+      return name.key === 'file'
+        ? { kind: 'file', path: c.path, offset: 0, length, crc32c: c.crc }
+        : { kind: 'buffer', data: c.data, crc32c: c.crc };
+    },
+    async stat(n) {
+      return { ...n, etag: 'v1', size: 0, lastModified: new Date(0) };
+    },
+  },
+});
+console.log(JSON.stringify({ listening: server.address.port }));
+process.on('SIGUSR2', () => console.log(JSON.stringify({ stats: server.stats() })));
+process.on('SIGTERM', async () => {
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+});

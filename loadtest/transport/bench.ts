@@ -1,0 +1,254 @@
+/**
+ * Transport benchmark: whole-chunk reads of 4 MiB and 64 KiB between two
+ * processes on loopback, over 1 and 16 connections, from DRAM buffers
+ * (writev) and chunk files (sendfile); beside iperf3 on the same machine in
+ * the same run as the ceiling. Prints a table and writes
+ * loadtest/results/transport.json.
+ *
+ *   node --import tsx loadtest/transport/bench.ts [--seconds 3] [--runs 3]
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { ChunkName } from '../../src/chunk/name.js';
+import { binding } from '../../src/transport/binding.js';
+import { TransportClient } from '../../src/transport/index.js';
+
+interface Row {
+  scenario: string;
+  case: string;
+  server: string;
+  metric: string;
+  unit: string;
+  median: number;
+  min: number;
+  max: number;
+  runs: number[];
+}
+
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '3' }, runs: { type: 'string', default: '3' } },
+});
+const SECONDS = Number(values.seconds);
+const RUNS = Number(values.runs);
+const quiet = { info() {}, warn() {} };
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+function startServer(): Promise<{
+  proc: ChildProcess;
+  port: number;
+  stats(): Promise<Record<string, number>>;
+}> {
+  const file = fileURLToPath(new URL('./bench-server.ts', import.meta.url));
+  const proc = spawn(process.execPath, ['--import', 'tsx', file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.add(proc);
+  const lines = createInterface({ input: proc.stdout! });
+  const waiters: ((l: Record<string, unknown>) => void)[] = [];
+  lines.on('line', (l) => {
+    if (l.startsWith('{"')) waiters.shift()?.(JSON.parse(l) as Record<string, unknown>);
+  });
+  const next = () => new Promise<Record<string, unknown>>((r) => waiters.push(r));
+  return next().then((first) => ({
+    proc,
+    port: first.listening as number,
+    stats: async () => {
+      const p = next();
+      proc.kill('SIGUSR2');
+      return (await p).stats as Record<string, number>;
+    },
+  }));
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+}
+
+async function runCase(port: number, size: number, connections: number, key: string) {
+  const client = new TransportClient({
+    host: '127.0.0.1',
+    port,
+    connections,
+    timeoutMs: 30_000,
+    logger: quiet,
+  });
+  const name: ChunkName = {
+    originId: 'bench',
+    container: 'c',
+    key,
+    etag: 'v1',
+    size,
+    chunkSize: size,
+    index: 0,
+  };
+  // Enough requests in flight to keep every connection busy, few enough not to measure queueing.
+  const window = Math.max(4, connections * (size >= 1 << 20 ? 2 : 8));
+  await Promise.all(Array.from({ length: window }, () => client.readChunk(name, 0, size))); // warm up
+  const lat: number[] = [];
+  let bytes = 0;
+  const end = performance.now() + SECONDS * 1000;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: window }, async () => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        const r = await client.readChunk(name, 0, size);
+        lat.push(performance.now() - t);
+        bytes += r.data.length;
+      }
+    }),
+  );
+  const secs = (performance.now() - start) / 1000;
+  await client.close();
+  lat.sort((a, b) => a - b);
+  return {
+    gbps: bytes / secs / 1e9,
+    rps: lat.length / secs,
+    p50: quantile(lat, 0.5),
+    p99: quantile(lat, 0.99),
+  };
+}
+
+function iperf3(streams: number): number[] | string {
+  if (spawnSync('iperf3', ['--version']).error) return 'iperf3 not installed (apt-get install -y iperf3)';
+  const out: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const port = String(15201 + i);
+    const srv = spawn('iperf3', ['-s', '-1', '-p', port], { stdio: 'ignore' });
+    children.add(srv);
+    spawnSync('sleep', ['0.3']);
+    const c = spawnSync(
+      'iperf3',
+      ['-c', '127.0.0.1', '-p', port, '-t', String(SECONDS), '-P', String(streams), '-J'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    srv.kill();
+    const j = JSON.parse(c.stdout) as { end: { sum_received: { bits_per_second: number } } };
+    out.push(j.end.sum_received.bits_per_second / 8 / 1e9);
+  }
+  return out;
+}
+
+function summarize(
+  scenario: string,
+  kase: string,
+  server: string,
+  metric: string,
+  unit: string,
+  runs: number[],
+): Row {
+  const s = [...runs].sort((a, b) => a - b);
+  const r3 = (v: number) => Math.round(v * 1000) / 1000;
+  return {
+    scenario,
+    case: kase,
+    server,
+    metric,
+    unit,
+    median: r3(s[Math.floor(s.length / 2)]!),
+    min: r3(s[0]!),
+    max: r3(s.at(-1)!),
+    runs: runs.map(r3),
+  };
+}
+
+const rows: Row[] = [];
+const server = await startServer();
+try {
+  for (const size of [4 << 20, 64 << 10]) {
+    for (const connections of [1, 16]) {
+      for (const key of ['buffer', 'file']) {
+        const runs: Awaited<ReturnType<typeof runCase>>[] = [];
+        for (let i = 0; i < RUNS; i++) runs.push(await runCase(server.port, size, connections, key));
+        const kase = `${size >= 1 << 20 ? '4MiB' : '64KiB'} x${connections}conn`;
+        const srv = `weightcache-${key === 'buffer' ? 'dram-writev' : 'file-sendfile'}`;
+        rows.push(
+          summarize(
+            'transport',
+            kase,
+            srv,
+            'throughput',
+            'GB/s',
+            runs.map((r) => r.gbps),
+          ),
+        );
+        rows.push(
+          summarize(
+            'transport',
+            kase,
+            srv,
+            'requests',
+            'req/s',
+            runs.map((r) => r.rps),
+          ),
+        );
+        rows.push(
+          summarize(
+            'transport',
+            kase,
+            srv,
+            'p50',
+            'ms',
+            runs.map((r) => r.p50),
+          ),
+        );
+        rows.push(
+          summarize(
+            'transport',
+            kase,
+            srv,
+            'p99',
+            'ms',
+            runs.map((r) => r.p99),
+          ),
+        );
+        console.error(`done ${kase} ${srv}`);
+      }
+    }
+  }
+  const s = await server.stats();
+  const c = binding().transportStats();
+  for (const [side, st] of [
+    ['server', s],
+    ['client', c],
+  ] as const) {
+    rows.push(
+      summarize('transport', 'all', `weightcache-${side}`, 'bytes_copied', 'bytes', [st.bytesCopied ?? -1]),
+    );
+  }
+  rows.push(
+    summarize('transport', 'all', 'weightcache-server', 'bytes_writev', 'bytes', [s.bytesWritev ?? 0]),
+  );
+  rows.push(
+    summarize('transport', 'all', 'weightcache-server', 'bytes_sendfile', 'bytes', [s.bytesSendfile ?? 0]),
+  );
+  rows.push(
+    summarize('transport', 'all', 'weightcache-client', 'bytes_received_direct', 'bytes', [
+      c.bytesReceivedDirect,
+    ]),
+  );
+} finally {
+  server.proc.kill('SIGTERM');
+}
+const notes: string[] = [];
+for (const streams of [1, 16]) {
+  const r = iperf3(streams);
+  if (typeof r === 'string') notes.push(r);
+  else rows.push(summarize('transport', `tcp x${streams}stream`, 'iperf3', 'throughput', 'GB/s', r));
+}
+
+console.log('| case | server | metric | median | min | max | unit |');
+console.log('|---|---|---|---:|---:|---:|---|');
+for (const r of rows)
+  console.log(`| ${r.case} | ${r.server} | ${r.metric} | ${r.median} | ${r.min} | ${r.max} | ${r.unit} |`);
+for (const n of notes) console.log(`note: ${n}`);
+const outDir = fileURLToPath(new URL('../results/', import.meta.url));
+mkdirSync(outDir, { recursive: true });
+writeFileSync(`${outDir}transport.json`, `${JSON.stringify(rows, null, 2)}\n`);
+process.exit(0);
