@@ -53,7 +53,7 @@ tierContract('nvme', async () => {
 
 // The tier's logger type is structural: a pino Logger must fit it.
 const pinoFits: Logger extends TierLogger ? true : false = true;
-expect(pinoFits).toBe(true);
+void pinoFits;
 
 class RecordingLogger implements TierLogger {
   readonly warns: { obj: object; msg: string }[] = [];
@@ -475,6 +475,7 @@ describe('NvmeTier: kill -9 while writing', () => {
 
   async function runAndKill(dir: string, acksBeforeKill: number): Promise<number[]> {
     const child = spawn(process.execPath, ['--import', 'tsx', fixture, dir], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)), // where `tsx` resolves
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const acked: number[] = [];
