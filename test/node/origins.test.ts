@@ -52,13 +52,13 @@ describe('node over Azure Blob (Azurite)', () => {
       expect(res.status).toBe(206);
       expect(res.body.equals(blobs[key]!.subarray(s, e + 1))).toBe(true);
     };
-    await fc.assert(fc.asyncProperty(arb, check), { numRuns: 300, seed: 1 });
+    await fc.assert(fc.asyncProperty(arb, check), { numRuns: 1000, seed: 1 });
     for (const [key, bytes] of Object.entries(blobs)) {
       expect((await get(node.url, `/v1/objects/models/${key}`)).body.equals(bytes)).toBe(true);
     }
     const reads = await node.metric('weightcache_origin_requests_total', { op: 'read' });
     expect(reads).toBe(7 + 1); // one per chunk, ever
-    await fc.assert(fc.asyncProperty(arb, check), { numRuns: 300, seed: 2 });
+    await fc.assert(fc.asyncProperty(arb, check), { numRuns: 1000, seed: 2 });
     expect(await node.metric('weightcache_origin_requests_total', { op: 'read' })).toBe(reads);
     const manifest = JSON.parse((await get(node.url, '/v1/manifests/models/llama/')).body.toString());
     expect(manifest.files.map((f: { key: string }) => f.key)).toEqual(Object.keys(blobs).sort());

@@ -54,7 +54,7 @@ async function checkRange(key: string, a: number, b: number): Promise<void> {
 
 describe('node over an fs origin', () => {
   it('serves random ranges byte-exact, cold then warm, and the warm pass reads nothing from the origin', async () => {
-    const seedRuns = { seed: 42, numRuns: 600 };
+    const seedRuns = { seed: 42, numRuns: 2000 };
     await fc.assert(
       fc.asyncProperty(rangeArb, ([k, a, b]) => checkRange(k, a, b)),
       seedRuns,
@@ -65,7 +65,7 @@ describe('node over an fs origin', () => {
     expect(originBytes).toBeLessThanOrEqual(total);
     await fc.assert(
       fc.asyncProperty(rangeArb, ([k, a, b]) => checkRange(k, a, b)),
-      { seed: 7, numRuns: 600 },
+      { seed: 7, numRuns: 2000 },
     );
     // whole objects too
     for (const [key, bytes] of Object.entries(files)) {
