@@ -220,6 +220,7 @@ function checkRange(name: ObjectName, version: ObjectVersion, offset: number, le
 
 /** The response must describe the version we asked for; anything else is a server not honouring If-Match. */
 function checkVersion(what: string, res: Dispatcher.ResponseData, version: ObjectVersion): void {
+  checkIdentity(what, res);
   if (isLmVersion(version.etag)) {
     const lm = header(res, 'last-modified');
     if (lm === undefined) throw bad(`${what}: response has no Last-Modified`);
@@ -237,6 +238,7 @@ function checkVersion(what: string, res: Dispatcher.ResponseData, version: Objec
 
 function infoOf(name: ObjectName, res: Dispatcher.ResponseData): ObjectInfo {
   const where = `${name.container}/${name.key}`;
+  checkIdentity(`HEAD ${where}`, res);
   const cl = header(res, 'content-length');
   const size = cl === undefined ? Number.NaN : Number(cl);
   if (!Number.isSafeInteger(size) || size < 0) throw bad(`HEAD ${where}: no valid Content-Length`);
@@ -258,6 +260,17 @@ function infoOf(name: ObjectName, res: Dispatcher.ResponseData): ObjectInfo {
     return { container: name.container, key: name.key, etag: lmVersion(lm, size), size, lastModified };
   }
   throw bad(`HEAD ${where}: the origin must send a strong ETag or Last-Modified`);
+}
+
+/**
+ * We never ask for compression (undici sends no Accept-Encoding), and sizes, ranges and bytes
+ * must all be of the stored object itself, so an encoded response cannot be used.
+ */
+function checkIdentity(what: string, res: Dispatcher.ResponseData): void {
+  const ce = header(res, 'content-encoding');
+  if (ce !== undefined && ce.toLowerCase() !== 'identity') {
+    throw bad(`${what}: Content-Encoding ${ce}; the origin must serve objects unencoded`);
+  }
 }
 
 function lmVersion(lastModified: string, size: number): string {

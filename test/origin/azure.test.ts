@@ -26,13 +26,20 @@ async function uploader(connectionString: string) {
 
 originContract('azure (Azurite)', async () => {
   const az = await startAzurite();
+  // A pass-through proxy only to count requests: proves BAD_KEY is decided before any I/O.
+  const proxy = await startFaultProxy({ target: `http://127.0.0.1:${az.port}` });
   const up = await uploader(az.connectionString);
+  const viaProxy = az.connectionString.replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${proxy.port}`);
   return {
-    origin: new AzureOrigin({ connectionString: az.connectionString, timeoutMs: 10_000 }),
+    origin: new AzureOrigin({ connectionString: viaProxy, timeoutMs: 10_000 }),
     put: up.put,
     remove: up.remove,
     caps: { list: true },
-    teardown: () => az.stop(),
+    requests: () => proxy.requests.total,
+    teardown: async () => {
+      await proxy.stop();
+      await az.stop();
+    },
   };
 });
 

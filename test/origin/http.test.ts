@@ -102,6 +102,23 @@ describe('http origin: faults through a real server', () => {
     );
   });
 
+  it('a compressed (Content-Encoding) response is ORIGIN_BAD_RESPONSE', async () => {
+    await withRawServer(
+      (s) => {
+        s.once('data', () => {
+          s.end(
+            `HTTP/1.1 206 Partial Content\r\nETag: "${v.etag}"\r\nContent-Encoding: gzip\r\nContent-Range: bytes 0-9/${v.size}\r\nContent-Length: 10\r\n\r\n0123456789`,
+          );
+        });
+      },
+      async (baseUrl) => {
+        const o = new HttpOrigin({ baseUrl, timeoutMs: TIMEOUT_MS });
+        await expectCode(o.read(name, v, 0, 10), 'ORIGIN_BAD_RESPONSE');
+        await o.close();
+      },
+    );
+  });
+
   it('a delayed but in-time answer succeeds', async () => {
     srv.setFault({ mode: 'ok', delayMs: TIMEOUT_MS / 3 });
     expect((await origin.read(name, v, 10, 100)).equals(bytes.subarray(10, 110))).toBe(true);
