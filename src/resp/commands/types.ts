@@ -1,0 +1,83 @@
+/**
+ * What a command handler sees, and what the command table holds about each
+ * command (enough for COMMAND INFO / COMMAND DOCS, from the same source).
+ */
+import type { Logger } from '../../log/logger.js';
+import type { Origin } from '../../origin/origin.js';
+import type { ReadPath } from '../../read/read-path.js';
+import type { RespLimits } from '../limits.js';
+import type { RespMetrics } from '../metrics.js';
+import type { ReplyWriter } from '../reply.js';
+import type { ScanCursors } from '../scan-cursors.js';
+
+/** Per-connection state that commands read and change. */
+export interface Session {
+  readonly id: number;
+  readonly addr: string;
+  readonly createdAt: number;
+  name: string | null;
+  libName: string | null;
+  libVer: string | null;
+  authenticated: boolean;
+  /** Set by QUIT: the connection ends after this reply is sent. */
+  closeAfterReply: boolean;
+}
+
+/** What every connection of one server shares. */
+export interface RespDeps {
+  readonly readPath: ReadPath;
+  readonly origin: Origin;
+  readonly limits: RespLimits;
+  /** Tokens AUTH accepts; null when no auth is configured (every client is authenticated). */
+  readonly tokens: ReadonlySet<string> | null;
+  /** Whether HELLO 3 is accepted; false answers NOPROTO, as a RESP2-only Redis does. */
+  readonly resp3: boolean;
+  readonly metrics: RespMetrics;
+  readonly log: Logger;
+  readonly cursors: ScanCursors;
+  readonly startedAt: number;
+  readonly version: string;
+  readonly port: () => number;
+  readonly connectedClients: () => number;
+}
+
+export interface Ctx {
+  /** args[0] is the command name as sent. */
+  readonly args: readonly Buffer[];
+  readonly reply: ReplyWriter;
+  readonly session: Session;
+  readonly deps: RespDeps;
+  /** Aborted when the client goes away: origin work for it stops waiting. */
+  readonly signal: AbortSignal;
+}
+
+export interface CommandSpec {
+  /** Lower-case name, as COMMAND reports it. */
+  readonly name: string;
+  /** Redis arity: N exactly N arguments (name included), -N at least N. */
+  readonly arity: number;
+  readonly flags: readonly string[];
+  readonly firstKey: number;
+  readonly lastKey: number;
+  readonly step: number;
+  readonly summary: string;
+  readonly group: string;
+  /** Allowed before AUTH succeeds (AUTH, HELLO, QUIT...). */
+  readonly noAuth?: boolean;
+  run(ctx: Ctx): void | Promise<void>;
+}
+
+/** The argument as a string (command names, options, numbers). */
+export function str(b: Buffer | undefined): string {
+  return b === undefined ? '' : b.toString('utf8');
+}
+
+/** Redis's string2ll: an optional '-' and digits, no spaces, no '+', within the int64 range JS can hold. */
+export function parseInteger(b: Buffer | undefined): number | null {
+  const s = str(b);
+  if (!/^-?(0|[1-9]\d{0,17})$/.test(s)) return null;
+  return Number(s);
+}
+
+export const NOT_INTEGER = 'ERR value is not an integer or out of range';
+export const SYNTAX = 'ERR syntax error';

@@ -1,0 +1,201 @@
+/**
+ * One client connection: bytes in → RequestParser → commands run one at a
+ * time, in order → replies out. Running commands strictly in sequence is what
+ * keeps pipelined replies in order (a pipeline of thousands of GETRANGEs is
+ * answered in the order asked), and it bounds each connection's memory to one
+ * command's read-ahead window plus the unparsed query buffer.
+ *
+ * Backpressure both ways: replies wait for 'drain' (reply.ts), and while the
+ * unparsed input is past the query buffer limit the socket is paused, so a
+ * client pipelining faster than it reads is slowed by TCP, not buffered.
+ */
+import type { Socket } from 'node:net';
+import { CacheError } from '../errors/cache-error.js';
+import { COMMANDS } from './commands/index.js';
+import type { RespDeps, Session } from './commands/types.js';
+import { isClientError, respErrorOf } from './errors.js';
+import { ProtocolError } from './protocol-error.js';
+import { ReplyBroken, ReplyWriter } from './reply.js';
+import { RequestParser } from './request-parser.js';
+
+/** After a protocol error the socket is read and discarded this long, so the client gets the error line. */
+const CLOSE_GRACE_MS = 2000;
+/** Command names longer than this are not looked up (and are shown cut in the error). */
+const MAX_NAME_SHOWN = 128;
+
+export class Connection {
+  readonly session: Session;
+  private readonly parser: RequestParser;
+  private readonly reply: ReplyWriter;
+  private readonly abort = new AbortController();
+  private running = false;
+  private closing = false;
+  private idle: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly deps: RespDeps,
+    id: number,
+    private readonly onClose: (c: Connection) => void,
+  ) {
+    this.session = {
+      id,
+      addr: `${socket.remoteAddress}:${socket.remotePort}`,
+      createdAt: Date.now(),
+      name: null,
+      libName: null,
+      libVer: null,
+      authenticated: deps.tokens === null,
+      closeAfterReply: false,
+    };
+    this.reply = new ReplyWriter(socket);
+    this.parser = new RequestParser({
+      limits: deps.limits,
+      authenticated: () => this.session.authenticated,
+    });
+  }
+
+  start(): void {
+    const s = this.socket;
+    s.on('data', (d: Buffer) => {
+      if (this.closing) return; // after a protocol error or QUIT: read and drop
+      this.parser.feed(d);
+      this.idle?.refresh();
+      if (this.parser.buffered > this.deps.limits.maxQueryBufferBytes) s.pause();
+      void this.pump();
+    });
+    s.on('error', (err) => this.deps.log.debug({ err, client: this.session.addr }, 'resp socket error'));
+    s.on('close', () => {
+      this.abort.abort(new Error('client closed the connection'));
+      if (this.idle) clearTimeout(this.idle);
+      this.onClose(this);
+    });
+    if (this.deps.limits.idleTimeoutMs > 0) {
+      this.idle = setTimeout(() => this.onIdle(), this.deps.limits.idleTimeoutMs);
+      this.idle.unref();
+    }
+  }
+
+  /** Server shutdown: idle connections go now, busy ones after their current command. */
+  shutdown(): void {
+    if (!this.running) this.socket.destroy();
+    else this.closing = true;
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private onIdle(): void {
+    if (this.running) {
+      this.idle?.refresh(); // a long command (WC.PREFETCH, a slow origin) is not idleness
+      return;
+    }
+    this.deps.metrics.rejectedConnections.inc({ reason: 'idle' });
+    this.socket.destroy();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (!this.closing) {
+        let args: Buffer[] | null;
+        try {
+          args = this.parser.next();
+        } catch (err) {
+          if (!(err instanceof ProtocolError)) throw err;
+          this.protocolError(err);
+          return;
+        }
+        if (args === null) break;
+        await this.execute(args);
+        if (this.session.closeAfterReply) return this.endGracefully();
+        if (this.reply.pressured) await this.reply.drained();
+      }
+      this.reply.flush();
+      if (this.closing) this.socket.destroy();
+      else if (this.socket.isPaused() && this.parser.buffered <= this.deps.limits.maxQueryBufferBytes) {
+        this.socket.resume();
+      }
+    } catch (err) {
+      this.deps.log.warn({ err, client: this.session.addr }, 'resp connection failed');
+      this.socket.destroy();
+    } finally {
+      this.running = false;
+      this.idle?.refresh();
+    }
+  }
+
+  private protocolError(err: ProtocolError): void {
+    this.deps.metrics.protocolErrors.inc({ reason: err.reason });
+    this.deps.log.info(
+      { client: this.session.addr, reason: err.reason },
+      `resp protocol error: ${err.message}`,
+    );
+    this.reply.error(`ERR Protocol error: ${err.message}`);
+    this.endGracefully();
+  }
+
+  /** Sends what is pending, then closes; input is read and dropped meanwhile so the reply is not lost to a reset. */
+  private endGracefully(): void {
+    this.closing = true;
+    this.reply.flush();
+    this.socket.resume();
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
+  }
+
+  private async execute(args: Buffer[]): Promise<void> {
+    const { reply, session, deps } = this;
+    const raw = args[0]!;
+    const name = raw.length <= MAX_NAME_SHOWN ? raw.toString('utf8').toLowerCase() : '';
+    const spec = COMMANDS.get(name);
+    if (!session.authenticated && !spec?.noAuth) {
+      reply.error('NOAUTH Authentication required.');
+      return;
+    }
+    if (!spec) {
+      reply.error(unknownCommand(args));
+      return;
+    }
+    if ((spec.arity > 0 && args.length !== spec.arity) || args.length < -spec.arity) {
+      reply.error(`ERR wrong number of arguments for '${spec.name}' command`);
+      return;
+    }
+    const m = deps.metrics.base;
+    const done = m.requestDuration.startTimer({ protocol: 'resp' });
+    const errorsBefore = reply.errors;
+    let result = 'ok';
+    try {
+      await spec.run({ args, reply, session, deps, signal: this.abort.signal });
+      if (reply.errors !== errorsBefore) result = 'client_error';
+    } catch (err) {
+      if (err instanceof ReplyBroken) {
+        // Half a value went out: nothing can be appended that the client would parse right.
+        deps.log.warn({ err: err.cause, client: session.addr, command: spec.name }, err.message);
+        m.requests.inc({ protocol: 'resp', result: 'server_error' });
+        this.closing = true;
+        this.socket.destroy();
+        return;
+      }
+      const e = CacheError.from(err);
+      const client = isClientError(e.code);
+      result = client ? 'client_error' : 'server_error';
+      if (!client) deps.log.warn({ code: e.code, err: e.cause ?? e, command: spec.name }, e.message);
+      reply.error(respErrorOf(e.code, e.message));
+    } finally {
+      done();
+    }
+    m.requests.inc({ protocol: 'resp', result });
+  }
+}
+
+/** Redis 7's wording: the name and the first arguments, cut to about 128 characters. */
+function unknownCommand(args: Buffer[]): string {
+  const cut = (b: Buffer, n: number) => b.subarray(0, Math.max(0, n)).toString('utf8');
+  let shown = '';
+  for (let i = 1; i < args.length && shown.length < 128; i++)
+    shown += `'${cut(args[i]!, 128 - shown.length)}' `;
+  return `ERR unknown command '${cut(args[0]!, MAX_NAME_SHOWN)}', with args beginning with: ${shown}`;
+}

@@ -1,0 +1,59 @@
+/**
+ * RESP keys are 'container/key'. A key may pin a version by prefixing its
+ * ETag in braces: '{etag}container/key'. A valid name can never start with
+ * '{' (container names start with a letter or digit), so the two forms can't
+ * be confused however many '@', '#' or braces the key itself holds. A pinned
+ * read is served only if the pin is the version the name means now, else it
+ * fails with VERSION_CHANGED — the same rule as HTTP's `?version=`.
+ */
+import { CacheError } from '../errors/cache-error.js';
+import { parseName } from '../origin/names.js';
+import type { ObjectInfo, ObjectName } from '../origin/origin.js';
+import type { ReadPath } from '../read/read-path.js';
+
+export interface RespKey {
+  readonly name: ObjectName;
+  readonly pinned: string | null;
+}
+
+export function parseKey(raw: Buffer): RespKey {
+  const s = raw.toString('utf8');
+  if (s.startsWith('{')) {
+    const close = s.indexOf('}');
+    if (close <= 1) {
+      throw new CacheError('BAD_KEY', "a pinned key is '{etag}container/key' with a non-empty etag");
+    }
+    return { name: parseName(s.slice(close + 1)), pinned: s.slice(1, close) };
+  }
+  return { name: parseName(s), pinned: null };
+}
+
+/** The version a key means now, checked against its pin. */
+export async function resolveKey(
+  readPath: ReadPath,
+  key: RespKey,
+  signal?: AbortSignal,
+): Promise<ObjectInfo> {
+  const info = await readPath.resolve(key.name, signal);
+  if (key.pinned !== null && key.pinned !== info.etag) {
+    throw new CacheError(
+      'VERSION_CHANGED',
+      `${key.name.container}/${key.name.key}: version ${key.pinned} is not the current version (${info.etag})`,
+    );
+  }
+  return info;
+}
+
+/** Resolves, or null when the key is malformed or names nothing (Redis: a missing key). */
+export async function resolveOrNull(
+  readPath: ReadPath,
+  raw: Buffer,
+  signal?: AbortSignal,
+): Promise<ObjectInfo | null> {
+  try {
+    return await resolveKey(readPath, parseKey(raw), signal);
+  } catch (err) {
+    if (CacheError.is(err, 'NOT_FOUND') || CacheError.is(err, 'BAD_KEY')) return null;
+    throw err;
+  }
+}
