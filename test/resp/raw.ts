@@ -1,6 +1,7 @@
 /** A raw TCP client for protocol tests: send exact bytes, read until the server closes. */
-import { connect, type Socket } from 'node:net';
+
 import { execFileSync } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
 
 export interface Exchange {
   readonly data: Buffer;
