@@ -222,6 +222,19 @@ export function originContract(
       await expectCode(origin.stat(name('%2e%2e/weights/esc.bin')), 'NOT_FOUND');
     });
 
+    test('keys with spaces, unicode and URL metacharacters round-trip', async () => {
+      const keys = ['odd/a b+c.bin', 'odd/ü-模型.safetensors', "odd/q?x=1#frag&y='z'.bin", 'odd/100%.bin'];
+      for (const [i, key] of keys.entries()) await fx.put(CONTAINER, key, bytesOf(50 + i, 40 + i));
+      for (const [i, key] of keys.entries()) {
+        const v = await origin.stat(name(key));
+        expect(v.key).toBe(key);
+        expect((await origin.read(v, v, 0, v.size)).equals(bytesOf(50 + i, 40 + i))).toBe(true);
+      }
+      if (fx.caps.list) {
+        expect((await collect(origin.list(CONTAINER, 'odd/'))).map((o) => o.key)).toEqual([...keys].sort());
+      }
+    });
+
     test('a caller abort ends a read with the AbortError and no bytes', async () => {
       const v = await origin.stat(name('big/shard.bin'));
       await expect(origin.read(v, v, 0, 1024, { signal: AbortSignal.abort() })).rejects.toMatchObject({

@@ -197,6 +197,16 @@ describe('http origin: faults through a real server', () => {
     await o.close();
   });
 
+  it('a base URL with a path prefix puts objects below it', async () => {
+    // {baseUrl}/{container}/{key} with baseUrl = .../weights: the server sees /weights/f/model.bin.
+    const o = new HttpOrigin({ baseUrl: `${srv.baseUrl}/${CONTAINER}/`, timeoutMs: 1000 });
+    expect(o.id).toBe(`http:${srv.baseUrl}/${CONTAINER}`);
+    const w = await o.stat({ container: 'f', key: 'model.bin' });
+    expect(w.etag).toBe(v.etag);
+    expect((await o.read(w, w, 5, 10)).equals(bytes.subarray(5, 15))).toBe(true);
+    await o.close();
+  });
+
   it('rejects base URLs with credentials or a query', () => {
     for (const baseUrl of [
       'http://u:p@127.0.0.1:1',
