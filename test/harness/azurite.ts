@@ -61,7 +61,17 @@ export async function startAzurite(): Promise<AzuriteHandle> {
     stderr += d.toString();
   });
 
+  // If the test process dies without calling stop(), do not leave Azurite running.
+  const onExit = (): void => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  process.once('exit', onExit);
   const stop = async (): Promise<void> => {
+    process.off('exit', onExit);
     await killGroup(child);
     await rm(cwd, { recursive: true, force: true });
   };
