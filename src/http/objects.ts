@@ -109,6 +109,12 @@ export function objectHandler(deps: ObjectRouteDeps) {
       const slices = deps.readPath.read(info, r.start, r.end, ac.signal);
       const first = await firstSlice(slices);
       headers['X-Cache-Source'] = first.source;
+      // A response that is exactly one whole chunk carries the chunk's CRC32C
+      // (computed at fill), so a client such as `weightcache pull` can verify
+      // end to end what it wrote.
+      if (first.crc32c !== undefined && first.data.length === length) {
+        headers['X-Chunk-Crc32c'] = first.crc32c.toString(16).padStart(8, '0');
+      }
       res.writeHead(status, headers);
       await sendSlices(res, first, slices, info);
       res.end();

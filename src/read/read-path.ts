@@ -46,6 +46,8 @@ export interface Slice {
   /** A view into a cached chunk's Buffer: never a copy. */
   readonly data: Buffer;
   readonly source: Source;
+  /** The chunk's CRC32C, present when the slice is the whole chunk. */
+  readonly crc32c?: number;
 }
 
 export class ReadPath {
@@ -89,7 +91,10 @@ export class ReadPath {
       const from = i === first ? start - i * cs : 0;
       const to = i === last ? end - i * cs + 1 : chunk.data.length;
       this.o.metrics.servedBytes.inc({ source }, to - from);
-      yield { data: chunk.data.subarray(from, to), source };
+      const whole = from === 0 && to === chunk.data.length;
+      yield whole
+        ? { data: chunk.data, source, crc32c: chunk.crc32c }
+        : { data: chunk.data.subarray(from, to), source };
     }
   }
 

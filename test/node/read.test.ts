@@ -190,3 +190,28 @@ describe('node over an fs origin', () => {
     expect(await node.metric('weightcache_tier_capacity_bytes', { tier: 'nvme' })).toBe(2 ** 30);
   });
 });
+
+describe('chunk checksums on the wire', () => {
+  it('a response that is exactly one chunk carries its CRC32C; others do not', async () => {
+    const { crc32c } = await import('../../src/chunk/checksum.js');
+    const bytes = files['m/odd.bin']!;
+    const whole = await get(node.url, '/v1/objects/models/m/odd.bin', {
+      Range: `bytes=${CHUNK}-${2 * CHUNK - 1}`,
+    });
+    expect(whole.headers['x-chunk-crc32c']).toBe(
+      crc32c(bytes.subarray(CHUNK, 2 * CHUNK))
+        .toString(16)
+        .padStart(8, '0'),
+    );
+    const tail = await get(node.url, '/v1/objects/models/m/odd.bin', { Range: `bytes=${5 * CHUNK}-` });
+    expect(tail.headers['x-chunk-crc32c']).toBe(
+      crc32c(bytes.subarray(5 * CHUNK))
+        .toString(16)
+        .padStart(8, '0'),
+    );
+    const part = await get(node.url, '/v1/objects/models/m/odd.bin', { Range: 'bytes=1-100' });
+    expect(part.headers['x-chunk-crc32c']).toBeUndefined();
+    const two = await get(node.url, '/v1/objects/models/m/odd.bin', { Range: `bytes=0-${2 * CHUNK - 1}` });
+    expect(two.headers['x-chunk-crc32c']).toBeUndefined();
+  });
+});
