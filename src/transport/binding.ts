@@ -101,6 +101,12 @@ let cached: Binding | undefined;
 export function binding(): Binding {
   if (cached) return cached;
   const require = createRequire(import.meta.url);
+  // WEIGHTCACHE_ADDON_PATH loads another build (e.g. one compiled with ASan, see docs/transport.md).
+  const override = process.env.WEIGHTCACHE_ADDON_PATH;
+  if (override) {
+    cached = require(override) as Binding;
+    return cached;
+  }
   const candidates = [
     '../../addon/build/Release/weightcache.node',
     '../../../addon/build/Release/weightcache.node',
