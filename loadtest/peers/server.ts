@@ -1,0 +1,11 @@
+/** What every server under test looks like to the scenarios: a port, PIDs for CPU, a stop. */
+export interface Server {
+  /** Row label, e.g. "weightcache", "nginx (sendfile)". */
+  readonly name: string;
+  readonly port: number;
+  /** Process-tree roots whose CPU counts as the server's. */
+  readonly pids: readonly number[];
+  /** URL path prefix under which `{container}/{key}` is served ('' for nginx/varnish). */
+  readonly pathPrefix: string;
+  stop(): Promise<void>;
+}

@@ -1,0 +1,133 @@
+/**
+ * The system under test: one `weightcache node` process from the compiled
+ * build (bin/weightcache.js → dist/), with its own YAML config in a temp dir,
+ * a high loopback port, stopped by PID (SIGTERM: drain, then exit).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { freePort, waitForHttp } from '../ports.js';
+import { start } from '../processes.js';
+import type { Server } from './server.js';
+
+const REPO = resolve(import.meta.dirname, '..', '..');
+const BIN = join(REPO, 'bin', 'weightcache.js');
+
+export interface WeightcacheOptions {
+  readonly workDir: string;
+  /** Origin section of the config, e.g. { type: 'fs', fs: { root } }. */
+  readonly origin: Record<string, unknown>;
+  readonly dramBytes: number;
+  readonly nvmeBytes: number;
+  /** Reuse an NVMe dir (warm restart); default `{workDir}/chunks`. */
+  readonly nvmeDir?: string;
+  readonly chunkBytes?: number;
+  readonly name?: string;
+}
+
+export interface WeightcacheServer extends Server {
+  readonly configFile: string;
+  readonly dramBytes: number;
+  /** Parsed /metrics: sample name with labels → value. */
+  metrics(): Promise<Map<string, number>>;
+}
+
+function newestMtime(dir: string, suffix: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile() && e.name.endsWith(suffix))
+      newest = Math.max(newest, statSync(join(e.parentPath, e.name)).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * The node runs from dist/: compile it if it is missing or older than src/.
+ * Returns a reason when the build cannot be had (the scenario then reports
+ * "not available" instead of measuring a stale binary).
+ */
+export function ensureBuild(): string | null {
+  const main = join(REPO, 'dist', 'src', 'cli', 'main.js');
+  const addon = join(REPO, 'addon', 'build', 'Release', 'weightcache.node');
+  if (!existsSync(addon)) {
+    const r = spawnSync('node', ['scripts/build-addon.mjs'], { cwd: REPO, stdio: 'inherit' });
+    if (r.status !== 0) return 'the native addon does not build (node scripts/build-addon.mjs)';
+  }
+  const stale =
+    !existsSync(main) ||
+    newestMtime(join(REPO, 'src'), '.ts') > newestMtime(join(REPO, 'dist', 'src'), '.js');
+  if (stale) {
+    process.stderr.write('loadtest: compiling src/ → dist/ (tsc -p tsconfig.build.json)\n');
+    // tsc emits even with type errors elsewhere in the tree; only a missing entry point is fatal.
+    spawnSync(join(REPO, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json'], {
+      cwd: REPO,
+      stdio: 'ignore',
+    });
+  }
+  if (!existsSync(main)) return 'dist/src/cli/main.js missing after tsc -p tsconfig.build.json';
+  if (!existsSync(join(REPO, 'dist', 'src', 'node', 'node.js')))
+    return 'src/node/node.ts (startNode) is not built';
+  return null;
+}
+
+export async function startWeightcache(opts: WeightcacheOptions): Promise<WeightcacheServer> {
+  const port = await freePort();
+  const config = {
+    http: { listen: `127.0.0.1:${port}` },
+    origin: opts.origin,
+    cache: {
+      chunkSize: opts.chunkBytes ?? 4 * 2 ** 20,
+      dram: { maxBytes: opts.dramBytes },
+      nvme: { dir: opts.nvmeDir ?? join(opts.workDir, 'chunks'), maxBytes: opts.nvmeBytes },
+    },
+    log: { level: 'warn' },
+  };
+  const configFile = join(opts.workDir, 'weightcache.yaml');
+  writeFileSync(configFile, stringify(config));
+  const p = start('weightcache', process.execPath, [BIN, 'node', '--config', configFile], {
+    cwd: REPO,
+    logFile: join(opts.workDir, 'weightcache.log'),
+    killAfterMs: 15_000,
+  });
+  const base = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${base}/readyz`, 'weightcache node', p.exited).catch((err: Error) => {
+    throw new Error(`${err.message}\n${p.tail()}`);
+  });
+  return {
+    name: opts.name ?? 'weightcache',
+    port,
+    pids: [p.pid],
+    pathPrefix: '/v1/objects',
+    configFile,
+    dramBytes: opts.dramBytes,
+    stop: () => p.stop(),
+    async metrics() {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      return parsePrometheus(text);
+    },
+  };
+}
+
+/** Prometheus text → "name{labels}" → value (labels exactly as exposed). */
+export function parsePrometheus(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const sp = line.lastIndexOf(' ');
+    const v = Number(line.slice(sp + 1));
+    if (!Number.isNaN(v)) out.set(line.slice(0, sp), v);
+  }
+  return out;
+}
+
+/** Sum of every sample of `name` whose label text contains `labelPart` (e.g. 'source="nvme"'). */
+export function metricSum(m: Map<string, number>, name: string, labelPart = ''): number {
+  let sum = 0;
+  for (const [k, v] of m) {
+    const brace = k.indexOf('{');
+    const n = brace < 0 ? k : k.slice(0, brace);
+    if (n === name && k.includes(labelPart)) sum += v;
+  }
+  return sum;
+}

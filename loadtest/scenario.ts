@@ -1,0 +1,111 @@
+/**
+ * Scenarios are data (loadtest/scenarios/*.json|yaml), validated here with
+ * one schema per kind, so adding a case is editing a file, not the runner.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const common = {
+  name: z.string().regex(/^[a-z0-9-]+$/),
+  title: z.string(),
+  /** What the scenario measures, for docs/performance.md. */
+  describe: z.string(),
+  /** Excluded from `all` (e.g. smoke). */
+  inAll: z.boolean().default(true),
+};
+
+const weightcacheSpec = z.strictObject({
+  dramBytes: z.number().int().positive(),
+  nvmeBytes: z.number().int().positive(),
+  chunkBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(4 * 2 ** 20),
+});
+
+export const httpRangesSchema = z.strictObject({
+  ...common,
+  kind: z.literal('http-ranges'),
+  /** dram: hits from the node's DRAM; nvme: DRAM too small, page cache dropped before each run. */
+  tier: z.enum(['dram', 'nvme']),
+  fileBytes: z.number().int().positive(),
+  rangeBytes: z.array(z.number().int().positive()).min(1),
+  conns: z.number().int().min(1).max(1024),
+  clients: z.array(z.enum(['rangeclient', 'wrk', 'rangeclient-trunc'])).min(1),
+  servers: z.array(z.enum(['weightcache', 'nginx', 'varnish'])).min(1),
+  repeats: z.number().int().min(1).max(20),
+  durationS: z.number().positive(),
+  warmupS: z.number().min(0),
+  weightcache: weightcacheSpec,
+  /** iperf3 loopback ceiling, single and this many parallel streams (0 = skip). */
+  iperfStreams: z.number().int().min(0).default(0),
+  /** fio O_DIRECT jobs run beside the servers (disk ceiling). */
+  fio: z
+    .array(
+      z.strictObject({
+        case: z.string(),
+        rw: z.enum(['read', 'randread']),
+        blockBytes: z.number().int().positive(),
+        iodepth: z.number().int().min(1).max(256),
+      }),
+    )
+    .default([]),
+});
+
+export const coldFillSchema = z.strictObject({
+  ...common,
+  kind: z.literal('cold-fill'),
+  modelBytes: z.number().int().positive(),
+  shardBytes: z.number().int().positive(),
+  origins: z.array(z.enum(['fs', 'http', 'azure'])).min(1),
+  conns: z.number().int().min(1).max(256),
+  repeats: z.number().int().min(1).max(20),
+  weightcache: weightcacheSpec,
+});
+
+export const externalSchema = z.strictObject({
+  ...common,
+  kind: z.literal('external'),
+  /** Candidate entry points (another team's benchmark); the first that exists is run. */
+  entries: z.array(z.string()).min(1),
+  /** Command to run (argv), from the repo root; {entry} is replaced. */
+  command: z.array(z.string()).min(1),
+  /** Where that command writes its rows (same row shape as ours). */
+  results: z.string(),
+  timeoutS: z.number().positive().max(600),
+  /** Why it cannot run, when the entry is absent. */
+  missingReason: z.string(),
+});
+
+export const scenarioSchema = z.discriminatedUnion('kind', [
+  httpRangesSchema,
+  coldFillSchema,
+  externalSchema,
+]);
+export type Scenario = z.infer<typeof scenarioSchema>;
+export type HttpRangesScenario = z.infer<typeof httpRangesSchema>;
+export type ColdFillScenario = z.infer<typeof coldFillSchema>;
+export type ExternalScenario = z.infer<typeof externalSchema>;
+
+export function loadScenarios(dir: string): Scenario[] {
+  const out: Scenario[] = [];
+  for (const f of readdirSync(dir).sort()) {
+    const ext = extname(f);
+    if (!['.json', '.yaml', '.yml'].includes(ext)) continue;
+    const text = readFileSync(join(dir, f), 'utf8');
+    const raw: unknown = ext === '.json' ? JSON.parse(text) : parseYaml(text);
+    const parsed = scenarioSchema.safeParse(raw);
+    if (!parsed.success) {
+      throw new Error(
+        `loadtest/scenarios/${f}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
+    }
+    if (parsed.data.name !== basename(f, ext))
+      throw new Error(`loadtest/scenarios/${f}: name must be ${basename(f, ext)}`);
+    out.push(parsed.data);
+  }
+  return out;
+}
