@@ -8,7 +8,8 @@
  * - The in-memory index holds exactly the files this process has renamed into
  *   place or validated at start; `usedBytes` is the sum of their data lengths
  *   (headers add 4 KiB per file on disk, see docs/tiers.md) and, together with
- *   the bytes reserved by in-flight writes, never exceeds `maxBytes`.
+ *   the bytes reserved by in-flight writes, never exceeds `budgetBytes`
+ *   (maxBytes, or less when the device holds less: see fitBudgetToDevice).
  * - A file under its final name was complete when it was renamed there. A
  *   crash leaves at most temp files, which open() deletes; anything the page
  *   cache lost in a power cut fails the header or data CRC and is dropped.
@@ -19,7 +20,7 @@
  * One process owns a directory at a time (the node's data dir).
  */
 import { constants as fsc } from 'node:fs';
-import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, rename, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32c } from '../chunk/checksum.js';
 import { chunkFileId } from '../chunk/name.js';
@@ -71,6 +72,8 @@ export class NvmeTier implements Tier {
   private readonly inflight = new Map<string, Promise<void>>();
   private readonly knownSubdirs = new Set<string>();
   private usedBytes = 0;
+  /** maxBytes, lowered while the device cannot hold that much. */
+  private budgetBytes: number;
   private reservedBytes = 0;
   private tempCounter = 0;
   private degradedUntil: number | undefined;
@@ -90,7 +93,7 @@ export class NvmeTier implements Tier {
     if (opts.maxPendingWrites !== undefined && !(opts.maxPendingWrites >= 1))
       throw new RangeError(`nvme maxPendingWrites must be at least 1, got ${opts.maxPendingWrites}`);
     this.now = opts.now ?? Date.now;
-    opts.metrics?.tierCapacityBytes.set(TIER, opts.maxBytes);
+    this.budgetBytes = opts.maxBytes;
     opts.metrics?.tierDegraded.set(TIER, 0);
     this.publish();
   }
@@ -122,6 +125,7 @@ export class NvmeTier implements Tier {
     const found = await scanChunkDir(this.opts.dir, this.opts.metrics, this.opts.logger);
     for (const e of found) this.addEntry(e);
     this.scanned = true;
+    await this.fitBudgetToDevice();
     await this.evictForReserved();
     this.publish();
     this.opts.logger?.info(
@@ -180,7 +184,7 @@ export class NvmeTier implements Tier {
   async put(key: string, chunk: Chunk): Promise<void> {
     if (this.closed) return;
     const size = chunk.data.length;
-    if (size > this.opts.maxBytes || size > MAX_DATA_BYTES) return; // would evict everything and still not fit
+    if (size > this.budgetBytes || size > MAX_DATA_BYTES) return; // would evict everything and still not fit
     if (key.length === 0 || Buffer.byteLength(key) > MAX_KEY_BYTES) {
       this.opts.logger?.warn({ keyLength: key.length }, 'nvme tier: chunk key out of bounds, not stored');
       return;
@@ -205,7 +209,7 @@ export class NvmeTier implements Tier {
     // indexed files alone.
     if (
       this.inflight.size >= (this.opts.maxPendingWrites ?? 64) ||
-      this.reservedBytes + size > this.opts.maxBytes
+      this.reservedBytes + size > this.budgetBytes
     ) {
       this.droppedWrites++;
       this.opts.metrics?.tierErrors.inc({ ...TIER, op: 'overload' });
@@ -247,7 +251,7 @@ export class NvmeTier implements Tier {
   }
 
   stats(): TierStats {
-    return { usedBytes: this.usedBytes, capacityBytes: this.opts.maxBytes, entries: this.index.size };
+    return { usedBytes: this.usedBytes, capacityBytes: this.budgetBytes, entries: this.index.size };
   }
 
   /** True while writes are suspended after a device error. */
@@ -326,26 +330,62 @@ export class NvmeTier implements Tier {
       if (old) await this.removePath(path);
       this.knownSubdirs.delete(subdir); // the directory may be what vanished
       this.degrade(err, 'write');
+      if (errnoCode(err) === 'ENOSPC') await this.fitBudgetToDevice();
     } finally {
       this.publish();
     }
   }
 
+  /** Evicts until the index plus in-flight reservations fit in the budget. */
+  private evictForReserved(): Promise<void> {
+    return this.evictDownTo(this.budgetBytes - this.reservedBytes);
+  }
+
   /**
-   * Evicts least-recently-used files until the index plus in-flight
-   * reservations fit in maxBytes. Unlinks are awaited so the space is free on
-   * the device before the caller writes.
+   * Evicts least-recently-used files until the index holds at most `bytes`.
+   * Unlinks are awaited so the space is free on the device before the caller
+   * writes.
    */
-  private async evictForReserved(): Promise<void> {
+  private async evictDownTo(bytes: number): Promise<void> {
     const victims: IndexEntry[] = [];
     for (const [key, e] of this.index) {
-      if (this.usedBytes + this.reservedBytes <= this.opts.maxBytes) break;
+      if (this.usedBytes <= bytes) break;
       this.forget(key);
       victims.push(e);
     }
     if (victims.length === 0) return;
     this.opts.metrics?.evictions.inc(TIER, victims.length);
     await Promise.all(victims.map((e) => this.removePath(e.path)));
+  }
+
+  /**
+   * Lowers the budget to what the device can hold: the bytes the tier has
+   * plus the free space, less 5% for headers (4 KiB per file) and other
+   * writers. Runs at open and after each ENOSPC, so a tier configured larger
+   * than its device (or sharing it) turns over its LRU at the size it really
+   * has, instead of failing every write after the first full disk. Never
+   * raises the budget above maxBytes; a restart re-measures.
+   */
+  private async fitBudgetToDevice(): Promise<void> {
+    let free: number;
+    try {
+      const fs = await statfs(this.opts.dir);
+      free = fs.bavail * fs.bsize;
+    } catch {
+      return; // keep the budget we have; the write path reports device errors
+    }
+    const fit = Math.min(this.opts.maxBytes, Math.floor((this.usedBytes + free) * 0.95));
+    if (fit === this.budgetBytes) return;
+    if (fit < this.budgetBytes)
+      this.opts.logger?.warn(
+        { dir: this.opts.dir, maxBytes: this.opts.maxBytes, budgetBytes: fit, freeBytes: free },
+        'nvme tier: device holds less than maxBytes, budget lowered',
+      );
+    this.budgetBytes = fit;
+    // Not evictForReserved: after ENOSPC the other in-flight writes are likely
+    // failing too, and their reservations must not empty the tier.
+    await this.evictDownTo(fit);
+    this.publish();
   }
 
   private degrade(err: unknown, op: 'write' | 'scan'): void {
@@ -400,6 +440,7 @@ export class NvmeTier implements Tier {
     const m = this.opts.metrics;
     if (!m) return;
     m.tierUsedBytes.set(TIER, this.usedBytes);
+    m.tierCapacityBytes.set(TIER, this.budgetBytes);
     m.tierEntries.set(TIER, this.index.size);
   }
 }
