@@ -5,9 +5,9 @@ import { str } from './types.js';
 /** Redis refuses names with spaces, newlines or other characters outside '!'..'~'. */
 const NAME_RE = /^[!-~]*$/;
 
-function clientLine(s: Session, now: number): string {
+function clientLine(s: Session, resp: number, now: number): string {
   const age = Math.floor((now - s.createdAt) / 1000);
-  return `id=${s.id} addr=${s.addr} name=${s.name ?? ''} age=${age} db=0 lib-name=${s.libName ?? ''} lib-ver=${s.libVer ?? ''}`;
+  return `id=${s.id} addr=${s.addr} name=${s.name ?? ''} age=${age} db=0 resp=${resp} lib-name=${s.libName ?? ''} lib-ver=${s.libVer ?? ''}`;
 }
 
 function run(ctx: Ctx) {
@@ -44,7 +44,7 @@ function run(ctx: Ctx) {
       return reply.int(session.id);
     case 'info':
       if (args.length !== 2) return arityError();
-      return reply.bulk(`${clientLine(session, Date.now())}\n`);
+      return reply.bulk(`${clientLine(session, reply.protocol, Date.now())}\n`);
     default:
       return reply.error(
         `ERR unknown subcommand '${str(args[1]).slice(0, 128)}'. Try CLIENT SETNAME, GETNAME, SETINFO, ID or INFO.`,

@@ -1,0 +1,58 @@
+/** A real redis-server on a free loopback port, for differential tests and benchmarks. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const addr = s.address();
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  if (!addr || typeof addr === 'string') throw new Error('no port');
+  return addr.port;
+}
+
+export interface RedisProcess {
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export async function startRedisServer(): Promise<RedisProcess> {
+  const port = await freePort();
+  const child: ChildProcess = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--protected-mode',
+      'no',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const failed = new Promise<never>((_, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}`)));
+  });
+  let out = '';
+  const ready = new Promise<void>((resolve) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('Ready to accept connections')) resolve();
+    });
+  });
+  await Promise.race([ready, failed]);
+  return {
+    port,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      await gone;
+    },
+  };
+}
