@@ -12,7 +12,7 @@ function parser(authenticated = true) {
 }
 
 function encode(args: Buffer[]): Buffer {
-  const parts = [Buffer.from(`*${args.length}\r\n`)];
+  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
   for (const a of args) parts.push(Buffer.from(`$${a.length}\r\n`), a, Buffer.from('\r\n'));
   return Buffer.concat(parts);
 }
