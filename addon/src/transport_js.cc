@@ -104,7 +104,10 @@ void Drain(Napi::Env env, Napi::Function fn) {
     } catch (const Napi::Error& err) {
       // The dispatcher must not throw; if it does, keep draining (pins and
       // payloads must still be released) and report it.
-      fprintf(stderr, "weightcache transport: event handler threw: %s\n", err.Message().c_str());
+      // An empty message is node refusing to run JS at teardown: nothing to report then.
+      if (!err.Message().empty()) {
+        fprintf(stderr, "weightcache transport: event handler threw: %s\n", err.Message().c_str());
+      }
     }
     if (e.payload) loop.pool()->Release(e.payload, static_cast<size_t>(e.header.payload_length));
   }
