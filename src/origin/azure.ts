@@ -15,10 +15,11 @@
 import { createHash } from 'node:crypto';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { CacheError } from '../errors/cache-error.js';
-import { Deadline } from './deadline.js';
+import { withDeadline } from './deadline.js';
 import { validateContainer, validateKey, validateName } from './names.js';
 import type { ListOptions, ObjectInfo, ObjectName, ObjectVersion, Origin, ReadOptions } from './origin.js';
 import { readExactly } from './read-exactly.js';
+import { checkReadRange } from './read-range.js';
 
 export const AZURE_LIST_LIMIT = 100_000;
 /** Azure computes a range MD5 only for ranges of at most 4 MiB. */
@@ -103,7 +104,7 @@ export class AzureOrigin implements Origin {
     opts?: ReadOptions,
   ): Promise<Buffer> {
     validateAzureName(name);
-    checkRange(name, version, offset, length);
+    checkReadRange(name, version, offset, length);
     const what = `read ${name.container}/${name.key}@${version.etag} [${offset}, +${length})`;
     return this.call(name, what, opts, async (signal) => {
       const blob = this.blob(name);
@@ -205,20 +206,15 @@ export class AzureOrigin implements Origin {
   }
 
   /** Runs one bounded call and translates whatever it throws into a CacheError. */
-  private async call<T>(
+  private call<T>(
     name: ObjectName,
     what: string,
     opts: ReadOptions | undefined,
     fn: (signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    const deadline = new Deadline(this.timeoutMs, opts?.signal);
-    try {
-      return await fn(deadline.signal);
-    } catch (err) {
-      throw deadline.failure(`azure ${what}`) ?? azureError(err, name, what);
-    } finally {
-      deadline.dispose();
-    }
+    return withDeadline(this.timeoutMs, opts?.signal, `azure ${what}`, fn, (err) =>
+      azureError(err, name, what),
+    );
   }
 }
 
@@ -236,18 +232,6 @@ function validateAzureContainer(container: string): void {
     throw new CacheError(
       'BAD_KEY',
       `${JSON.stringify(container)} is not an Azure container name: 3-63 lowercase letters, digits and single '-', starting and ending with a letter or digit`,
-    );
-  }
-}
-
-function checkRange(name: ObjectName, version: ObjectVersion, offset: number, length: number): void {
-  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
-    throw new CacheError('BAD_REQUEST', `read of ${name.container}/${name.key}: bad offset/length`);
-  }
-  if (offset + length > version.size) {
-    throw new CacheError(
-      'RANGE_NOT_SATISFIABLE',
-      `read of ${name.container}/${name.key}: [${offset}, +${length}) is past its size ${version.size}`,
     );
   }
 }

@@ -48,3 +48,25 @@ export class Deadline {
     this.caller?.removeEventListener('abort', this.onCallerAbort);
   }
 }
+
+/**
+ * Runs one origin call under a Deadline and translates whatever it throws:
+ * a timeout or the caller's abort as such, anything else through `translate`
+ * (each origin's own error mapping).
+ */
+export async function withDeadline<T>(
+  timeoutMs: number,
+  caller: AbortSignal | undefined,
+  what: string,
+  fn: (signal: AbortSignal) => Promise<T>,
+  translate: (err: unknown) => unknown,
+): Promise<T> {
+  const deadline = new Deadline(timeoutMs, caller);
+  try {
+    return await fn(deadline.signal);
+  } catch (err) {
+    throw deadline.failure(what) ?? translate(err);
+  } finally {
+    deadline.dispose();
+  }
+}

@@ -11,6 +11,7 @@ import { resolve, sep } from 'node:path';
 import { CacheError } from '../errors/cache-error.js';
 import { validateContainer, validateKey, validateName } from './names.js';
 import type { ListOptions, ObjectInfo, ObjectName, ObjectVersion, Origin, ReadOptions } from './origin.js';
+import { checkReadRange } from './read-range.js';
 
 export const FS_LIST_LIMIT = 100_000;
 
@@ -29,7 +30,8 @@ export class FsOrigin implements Origin {
     this.id = `fs:${this.root}`;
   }
 
-  async stat(name: ObjectName, _opts?: ReadOptions): Promise<ObjectInfo> {
+  async stat(name: ObjectName, opts?: ReadOptions): Promise<ObjectInfo> {
+    opts?.signal?.throwIfAborted();
     const path = await this.pathOf(name);
     let st: BigIntStats;
     try {
@@ -53,12 +55,14 @@ export class FsOrigin implements Origin {
     length: number,
     opts?: ReadOptions,
   ): Promise<Buffer> {
-    const path = await this.pathOf(name);
+    checkReadRange(name, version, offset, length);
+    opts?.signal?.throwIfAborted();
     let fh: FileHandle;
     try {
-      fh = await open(path, 'r');
+      fh = await open(await this.pathOf(name), 'r');
     } catch (err) {
-      const e = fsError(err, name);
+      // Gone since the version was resolved: the version is what vanished.
+      const e = CacheError.from(err instanceof CacheError ? err : fsError(err, name));
       throw e.code === 'NOT_FOUND' ? versionGone(name, version) : e;
     }
     try {

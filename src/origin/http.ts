@@ -18,10 +18,11 @@
  */
 import { Agent, type Dispatcher } from 'undici';
 import { CacheError } from '../errors/cache-error.js';
-import { Deadline } from './deadline.js';
+import { withDeadline } from './deadline.js';
 import { validateName } from './names.js';
 import type { ListOptions, ObjectInfo, ObjectName, ObjectVersion, Origin, ReadOptions } from './origin.js';
 import { readExactly } from './read-exactly.js';
+import { checkReadRange } from './read-range.js';
 
 export interface HttpOriginOptions {
   /** e.g. 'http://127.0.0.1:9000' or 'https://host/prefix'; objects are at {baseUrl}/{container}/{key}. */
@@ -119,7 +120,7 @@ export class HttpOrigin implements Origin {
     opts?: ReadOptions,
   ): Promise<Buffer> {
     validateName(name);
-    checkRange(name, version, offset, length);
+    checkReadRange(name, version, offset, length);
     const what = `read ${name.container}/${name.key}@${version.etag} [${offset}, +${length})`;
     const lm = isLmVersion(version.etag);
     const cond: Record<string, string> = lm
@@ -189,31 +190,14 @@ export class HttpOrigin implements Origin {
     });
   }
 
-  private async call<T>(
+  private call<T>(
     name: ObjectName,
     what: string,
     opts: ReadOptions | undefined,
     fn: (signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    const deadline = new Deadline(this.timeoutMs, opts?.signal);
-    try {
-      return await fn(deadline.signal);
-    } catch (err) {
-      throw deadline.failure(`http ${what}`) ?? httpError(err, name, what);
-    } finally {
-      deadline.dispose();
-    }
-  }
-}
-
-function checkRange(name: ObjectName, version: ObjectVersion, offset: number, length: number): void {
-  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
-    throw new CacheError('BAD_REQUEST', `read of ${name.container}/${name.key}: bad offset/length`);
-  }
-  if (offset + length > version.size) {
-    throw new CacheError(
-      'RANGE_NOT_SATISFIABLE',
-      `read of ${name.container}/${name.key}: [${offset}, +${length}) is past its size ${version.size}`,
+    return withDeadline(this.timeoutMs, opts?.signal, `http ${what}`, fn, (err) =>
+      httpError(err, name, what),
     );
   }
 }

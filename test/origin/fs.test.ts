@@ -24,12 +24,7 @@ originContract('fs', async () => {
     caps: { list: true },
     teardown: () => rm(root, { recursive: true, force: true }),
   };
-}, [
-  // FsOrigin.read resolves the path (realpath) before its open(), so a deleted file surfaces as
-  // NOT_FOUND instead of VERSION_CHANGED. Reported to the owner of src/origin/fs.ts; drop this
-  // entry when fixed (the test then fails as a reminder).
-  'reading a version whose object was deleted is VERSION_CHANGED',
-]);
+});
 
 describe('fs origin: symlinks and the root', () => {
   let base: string;
