@@ -1,9 +1,10 @@
 /**
- * Reading and writing one NVMe chunk file through an open FileHandle. The
- * tier (nvme.ts) decides which file and what a failure means; this file only
- * moves bytes and checks them against the header (chunk-file.ts).
+ * Reading and writing one NVMe chunk file. The tier (nvme.ts) decides which
+ * file and what a failure means; this file only moves bytes, checks them
+ * against the header (chunk-file.ts), and keeps writes atomic.
  */
-import type { FileHandle } from 'node:fs/promises';
+import { constants as fsc } from 'node:fs';
+import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { crc32c } from '../chunk/checksum.js';
 import { decodeChunkHeader } from './chunk-file.js';
 import type { Chunk } from './tier.js';
@@ -49,7 +50,40 @@ async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise
   return done;
 }
 
-export async function writeChunkFile(fh: FileHandle, header: Buffer, data: Buffer): Promise<void> {
+/**
+ * Writes header + data to `tmp` (created here, O_EXCL) and renames it to
+ * `path`. On any failure `tmp` is removed (an ENOSPC mid-write leaves no
+ * partial file behind) and the error is rethrown. Either `path` is complete
+ * or it is untouched: nothing ever writes to a final name directly.
+ *
+ * No fsync by default. A kill -9 keeps the page cache, so a renamed file is
+ * whole for the next process. A power cut can leave a renamed file with lost
+ * data; its CRCs catch that (scan or first get) and it is refetched: for a
+ * cache, one lost chunk is cheaper than an fsync per chunk on the fill path.
+ */
+export async function writeChunkFileAtomic(
+  path: string,
+  tmp: string,
+  header: Buffer,
+  data: Buffer,
+  fsync: boolean,
+): Promise<void> {
+  const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o644);
+  try {
+    try {
+      await writeAll(fh, header, data);
+      if (fsync) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function writeAll(fh: FileHandle, header: Buffer, data: Buffer): Promise<void> {
   // One writev for the common case; finish any short write piecewise.
   let written = (await fh.writev([header, data], 0)).bytesWritten;
   const total = header.length + data.length;
@@ -58,4 +92,24 @@ export async function writeChunkFile(fh: FileHandle, header: Buffer, data: Buffe
     const { bytesWritten } = await fh.write(buf, off, buf.length - off, written);
     written += bytesWritten;
   }
+}
+
+/**
+ * mkdir of one fan-out directory. Not recursive at first: a recursive mkdir
+ * reports ENOENT on a read-only device, and the log should name EROFS.
+ */
+export async function makeDir(path: string): Promise<void> {
+  try {
+    await mkdir(path);
+  } catch (err) {
+    if (errnoCode(err) === 'EEXIST') return;
+    if (errnoCode(err) !== 'ENOENT') throw err;
+    await mkdir(path, { recursive: true }); // the tier's root itself is missing
+  }
+}
+
+export function errnoCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string'
+    ? err.code
+    : undefined;
 }

@@ -20,13 +20,13 @@
  * One process owns a directory at a time (the node's data dir).
  */
 import { constants as fsc } from 'node:fs';
-import { type FileHandle, mkdir, open, rename, statfs, unlink } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32c } from '../chunk/checksum.js';
 import { chunkFileId } from '../chunk/name.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { encodeChunkHeader, MAX_DATA_BYTES, MAX_KEY_BYTES } from './chunk-file.js';
-import { readChunkFile, writeChunkFile } from './chunk-io.js';
+import { errnoCode, makeDir, readChunkFile, writeChunkFileAtomic } from './chunk-io.js';
 import { type IndexEntry, scanChunkDir } from './nvme-scan.js';
 import type { Chunk, Tier, TierStats } from './tier.js';
 
@@ -45,7 +45,7 @@ export interface NvmeTierOptions {
   readonly maxPendingWrites?: number;
   /** After a failed write, no write is tried for this long. Default 30 s. */
   readonly retryAfterMs?: number;
-  /** fsync each chunk before its rename. Default false: see writeFile(). */
+  /** fsync each chunk before its rename. Default false: see writeChunkFileAtomic(). */
   readonly fsync?: boolean;
   /** How long close() waits for in-flight writes. Default 10 s. */
   readonly closeTimeoutMs?: number;
@@ -280,7 +280,6 @@ export class NvmeTier implements Tier {
     const old = this.index.get(key);
     if (old) this.forget(key);
     this.reservedBytes += size;
-    let tmpCreated = false;
     try {
       if (!this.scanned) {
         this.rebuilding ??= this.rebuild().finally(() => {
@@ -294,22 +293,8 @@ export class NvmeTier implements Tier {
         this.knownSubdirs.add(subdir);
       }
       const header = encodeChunkHeader(key, size, chunk.crc32c);
-      const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o644);
-      tmpCreated = true;
-      try {
-        await writeChunkFile(fh, header, chunk.data);
-        // No fsync by default. A kill -9 keeps the page cache, so a renamed
-        // file is whole for the next process. A power cut can leave a renamed
-        // file with lost data; its CRCs catch that (scan or first get) and it
-        // is refetched: for a cache, one lost chunk is cheaper than an fsync
-        // per chunk on the demotion path.
-        if (this.opts.fsync) await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await this.removing.get(path);
-      await rename(tmp, path);
-      tmpCreated = false;
+      await this.removing.get(path); // an unlink of this path still queued must not hit the new file
+      await writeChunkFileAtomic(path, tmp, header, chunk.data, this.opts.fsync ?? false);
       this.reservedBytes -= size;
       this.addEntry({
         key,
@@ -326,7 +311,6 @@ export class NvmeTier implements Tier {
       }
     } catch (err) {
       this.reservedBytes -= size;
-      if (tmpCreated) await removeFile(tmp);
       if (old) await this.removePath(path);
       this.knownSubdirs.delete(subdir); // the directory may be what vanished
       this.degrade(err, 'write');
@@ -443,28 +427,4 @@ export class NvmeTier implements Tier {
     m.tierCapacityBytes.set(TIER, this.budgetBytes);
     m.tierEntries.set(TIER, this.index.size);
   }
-}
-
-/**
- * mkdir of one fan-out directory. Not recursive at first: a recursive mkdir
- * reports ENOENT on a read-only device, and the log should name EROFS.
- */
-async function makeDir(path: string): Promise<void> {
-  try {
-    await mkdir(path);
-  } catch (err) {
-    if (errnoCode(err) === 'EEXIST') return;
-    if (errnoCode(err) !== 'ENOENT') throw err;
-    await mkdir(path, { recursive: true }); // the tier's root itself is missing
-  }
-}
-
-async function removeFile(path: string): Promise<void> {
-  await unlink(path).catch(() => undefined);
-}
-
-export function errnoCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string'
-    ? err.code
-    : undefined;
 }
