@@ -24,6 +24,7 @@ import { type FileHandle, mkdir, open, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32c } from '../chunk/checksum.js';
 import { chunkFileId } from '../chunk/name.js';
+import { CacheError } from '../errors/cache-error.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { encodeChunkHeader, MAX_DATA_BYTES, MAX_KEY_BYTES } from './chunk-file.js';
 import { errnoCode, makeDir, readChunkFile, writeChunkFileAtomic } from './chunk-io.js';
@@ -84,14 +85,25 @@ export class NvmeTier implements Tier {
   /** Unlinks in progress by path: a write to the same path waits, so an old unlink cannot remove a new file. */
   private readonly removing = new Map<string, Promise<void>>();
   private readonly now: () => number;
-  /** Puts dropped because maxPendingWrites was reached. */
+  /** Puts dropped at the in-flight bounds (maxPendingWrites, or reservations filling the budget). */
   droppedWrites = 0;
 
   constructor(private readonly opts: NvmeTierOptions) {
+    if (typeof opts.dir !== 'string' || opts.dir === '')
+      throw new CacheError('CONFIG_INVALID', 'nvme tier: dir must be a non-empty path');
     if (!Number.isSafeInteger(opts.maxBytes) || opts.maxBytes < 0)
-      throw new RangeError(`nvme maxBytes must be a non-negative integer, got ${opts.maxBytes}`);
-    if (opts.maxPendingWrites !== undefined && !(opts.maxPendingWrites >= 1))
-      throw new RangeError(`nvme maxPendingWrites must be at least 1, got ${opts.maxPendingWrites}`);
+      throw new CacheError(
+        'CONFIG_INVALID',
+        `nvme tier: maxBytes must be a byte count, got ${opts.maxBytes}`,
+      );
+    if (
+      opts.maxPendingWrites !== undefined &&
+      !(Number.isSafeInteger(opts.maxPendingWrites) && opts.maxPendingWrites >= 1)
+    )
+      throw new CacheError(
+        'CONFIG_INVALID',
+        `nvme tier: maxPendingWrites must be a positive integer, got ${opts.maxPendingWrites}`,
+      );
     this.now = opts.now ?? Date.now;
     this.budgetBytes = opts.maxBytes;
     opts.metrics?.tierDegraded.set(TIER, 0);

@@ -364,6 +364,12 @@ describe('NvmeTier: put', () => {
   it('a header is rejected for a key longer than the format allows', () => {
     expect(() => encodeChunkHeader('k'.repeat(4097), 1, 0)).toThrow(/4096/);
   });
+
+  it('rejects bad options at construction, naming them', () => {
+    expect(() => new NvmeTier({ dir: '', maxBytes: 1 })).toThrow(/dir/);
+    expect(() => new NvmeTier({ dir: '/x', maxBytes: -1 })).toThrow(/maxBytes/);
+    expect(() => new NvmeTier({ dir: '/x', maxBytes: 1, maxPendingWrites: 0 })).toThrow(/maxPendingWrites/);
+  });
 });
 
 function canMount(): boolean {
