@@ -24,7 +24,7 @@ import { installCleanup, stopAll } from './processes.js';
 import { machineInfo, type Row, Samples, type ScenarioResult } from './results.js';
 import { loadScenarios, type Scenario } from './scenario.js';
 import { renderSvg } from './svg.js';
-import { textTable } from './table.js';
+import { markdownTable, textTable } from './table.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const RESULTS = join(REPO, 'loadtest', 'results');
@@ -98,6 +98,13 @@ function write(res: ScenarioResult): void {
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(join(RESULTS, `${res.scenario}.json`), `${JSON.stringify(res, null, 2)}\n`);
   writeFileSync(join(RESULTS, `${res.scenario}.svg`), renderSvg(res, CHART_METRICS));
+  // Markdown beside them, for docs/performance.md and the README.
+  const head = `### ${res.scenario}: ${res.title}\n\n\`${res.command}\` · ${res.startedAt} · ${res.machine.cores} cores (${res.machine.cpuModel}) · status: ${res.status}${res.reason ? ` (${res.reason})` : ''}\n\n`;
+  const notes = res.notes.map((n) => `- ${n}`).join('\n');
+  writeFileSync(
+    join(RESULTS, `${res.scenario}.md`),
+    `${head}${res.rows.length ? markdownTable(res.rows) : ''}\n\n${notes}\n`,
+  );
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -52,7 +52,11 @@ export function renderSvg(res: ScenarioResult, metrics: readonly string[]): stri
     y += 8;
     for (const c of [...new Set(rows.map((r) => r.case))]) {
       const group = rows.filter((r) => r.case === c);
-      parts.push(`<text x="10" y="${y + 12}" font-size="12" fill="#222">${esc(c)}</text>`);
+      // The case on its own line: long case names would run into the server labels.
+      parts.push(
+        `<text x="10" y="${y + 12}" font-size="12" font-style="italic" fill="#222">${esc(c)}</text>`,
+      );
+      y += 18;
       for (const r of group) {
         const bw = Math.max(1, r.median * scale);
         const ratio = r.ratio != null ? ` (${r.ratio.toFixed(2)}×)` : '';
