@@ -3,6 +3,7 @@
  * connections and timeouts. Errors become `{code, message}` JSON here and
  * nowhere else; request metrics are taken around every request.
  */
+import { rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
@@ -14,21 +15,27 @@ import { type AdminDeps, adminRoutes } from './admin.js';
 import { errorBody, httpStatusOf } from './errors.js';
 import { decodeSegments, rawPath } from './object-path.js';
 import { BodyAborted, type HttpEnv, type ObjectRouteDeps, objectHandler } from './objects.js';
+import { type PrefetchDeps, prefetchRoutes } from './prefetch.js';
 
 export interface HttpServerOptions {
   readonly host: string;
   readonly port: number;
+  /** Also serve on this unix socket (a sidecar's local front door). */
+  readonly socketPath?: string | null;
   readonly maxConnections: number;
   readonly idleTimeoutMs: number;
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly objects: ObjectRouteDeps;
   readonly admin: AdminDeps;
+  /** Absent: no /v1/prefetch (e.g. a sidecar). */
+  readonly prefetch?: PrefetchDeps;
 }
 
 export interface HttpServer {
   readonly server: Server;
   readonly address: { host: string; port: number };
+  readonly socketPath: string | null;
   /** Stops accepting, lets in-flight requests finish for up to graceMs, then cuts the rest. */
   close(graceMs: number): Promise<void>;
 }
@@ -44,6 +51,7 @@ export function buildApp(o: HttpServerOptions): Hono<HttpEnv> {
   const handler = objectHandler(o.objects);
   app.on(['GET', 'HEAD'], '/v1/objects/*', handler);
   adminRoutes(app, o.admin);
+  if (o.prefetch) prefetchRoutes(app, o.prefetch);
   app.notFound((c) =>
     c.body(errorBody('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`), 404, {
       'Content-Type': 'application/json',
@@ -70,38 +78,56 @@ export function buildApp(o: HttpServerOptions): Hono<HttpEnv> {
 export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer> {
   const app = buildApp(o);
   const listener = getRequestListener((req, env) => app.fetch(req, env), { overrideGlobalObjects: false });
-  const server = createServer(
-    {
-      keepAliveTimeout: o.idleTimeoutMs,
-      headersTimeout: 30_000,
-      requestTimeout: 0,
-      maxHeaderSize: 16 * 1024,
-    },
-    (req: IncomingMessage, res: ServerResponse) => {
-      const done = o.metrics.requestDuration.startTimer({ protocol: 'http' });
-      res.once('close', () => {
-        done();
-        o.metrics.requests.inc({ protocol: 'http', result: resultOf(res) });
-      });
-      void listener(req, res);
-    },
-  );
-  server.maxConnections = o.maxConnections;
-  // An idle keep-alive socket is closed after idleTimeoutMs; a stalled one too.
-  server.timeout = o.idleTimeoutMs;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  const make = () => {
+    const server = createServer(
+      {
+        keepAliveTimeout: o.idleTimeoutMs,
+        headersTimeout: 30_000,
+        requestTimeout: 0,
+        maxHeaderSize: 16 * 1024,
+      },
+      (req: IncomingMessage, res: ServerResponse) => {
+        const done = o.metrics.requestDuration.startTimer({ protocol: 'http' });
+        res.once('close', () => {
+          done();
+          o.metrics.requests.inc({ protocol: 'http', result: resultOf(res) });
+        });
+        void listener(req, res);
+      },
+    );
+    server.maxConnections = o.maxConnections;
+    // An idle keep-alive socket is closed after idleTimeoutMs; a stalled one too.
+    server.timeout = o.idleTimeoutMs;
+    return server;
+  };
+  const server = make();
+  await listen(server, (cb) => server.listen(o.port, o.host, cb));
+  let unix: Server | undefined;
+  if (o.socketPath) {
+    await rm(o.socketPath, { force: true }); // a stale socket from a crash would make listen fail
+    const u = make();
+    await listen(u, (cb) => u.listen(o.socketPath!, cb));
+    unix = u;
+  }
   const addr = server.address() as AddressInfo;
   return {
     server,
     address: { host: addr.address, port: addr.port },
-    close: (graceMs) => closeGracefully(server, graceMs),
+    socketPath: o.socketPath ?? null,
+    close: async (graceMs) => {
+      await Promise.all([closeGracefully(server, graceMs), unix && closeGracefully(unix, graceMs)]);
+    },
   };
+}
+
+function listen(server: Server, start: (cb: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    start(() => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }
 
 function resultOf(res: ServerResponse): string {
