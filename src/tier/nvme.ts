@@ -201,12 +201,6 @@ export class NvmeTier implements Tier {
       this.opts.logger?.warn({ keyLength: key.length }, 'nvme tier: chunk key out of bounds, not stored');
       return;
     }
-    if (crc32c(chunk.data) !== chunk.crc32c >>> 0) {
-      // Persisting bytes that are already wrong would only move the failure to a later read.
-      this.opts.metrics?.checksumFailures.inc(TIER);
-      this.opts.logger?.warn({ key }, 'nvme tier: chunk to store fails its checksum, dropped');
-      return;
-    }
     const held = this.index.get(key);
     if (held && held.crc32c === chunk.crc32c >>> 0 && held.dataLength === size) {
       // Already on disk (a name's bytes never change): a use, not a 4 MiB rewrite.
@@ -217,7 +211,7 @@ export class NvmeTier implements Tier {
     const running = this.inflight.get(key);
     if (running) return running; // same name, same bytes: one write is enough
     // Both bounds keep memory and the byte budget honest: in-flight chunks are
-    // held in memory, and their reservations must fit in maxBytes by evicting
+    // held in memory, and their reservations must fit in the budget by evicting
     // indexed files alone.
     if (
       this.inflight.size >= (this.opts.maxPendingWrites ?? 64) ||
@@ -229,6 +223,13 @@ export class NvmeTier implements Tier {
         this.lastOverloadLogAt = this.now();
         this.opts.logger?.warn({ pending: this.inflight.size }, 'nvme tier: write queue full, dropping puts');
       }
+      return;
+    }
+    // Checked last, as it reads all the bytes: only for a chunk about to be written.
+    if (crc32c(chunk.data) !== chunk.crc32c >>> 0) {
+      // Persisting bytes that are already wrong would only move the failure to a later read.
+      this.opts.metrics?.checksumFailures.inc(TIER);
+      this.opts.logger?.warn({ key }, 'nvme tier: chunk to store fails its checksum, dropped');
       return;
     }
     const p = this.write(key, chunk).finally(() => this.inflight.delete(key));
