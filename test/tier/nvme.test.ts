@@ -1,5 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import {
   mkdir,
   mkdtemp,
@@ -406,17 +407,21 @@ describe('NvmeTier: put', () => {
   });
 });
 
+/**
+ * Full and read-only devices are tested on a real tmpfs, which needs mount
+ * (root here). Where mount is not permitted those tests show as skipped; the
+ * ENOTDIR test still covers an unwritable directory.
+ */
 function canMount(): boolean {
-  const probe = join(tmpdir(), `wc-mount-probe-${process.pid}`);
+  const probe = mkdtempSync(join(tmpdir(), 'wc-mount-probe-'));
   try {
-    execFileSync('mkdir', ['-p', probe]);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe], { stdio: 'ignore' });
-    execFileSync('umount', [probe]);
+    execFileSync('umount', [probe], { stdio: 'ignore' });
     return true;
   } catch {
     return false;
   } finally {
-    execFileSync('rmdir', [probe]);
+    rmSync(probe, { recursive: true, force: true });
   }
 }
 const MOUNT_OK = canMount();
