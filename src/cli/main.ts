@@ -6,9 +6,20 @@ import { Command } from 'commander';
 import { CacheError } from '../errors/cache-error.js';
 import { VERSION } from '../node/version.js';
 import { runNode } from './node.js';
+import { runPrefetch } from './prefetch.js';
+import { runPull } from './pull.js';
 import { runStatus } from './status.js';
 
 const collect = (v: string, all: string[]) => [...all, v];
+
+interface PullFlags {
+  to: string;
+  from: string;
+  concurrency: number;
+  retries: number;
+  force: boolean;
+  quiet: boolean;
+}
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command()
@@ -38,6 +49,41 @@ export async function main(argv: string[]): Promise<void> {
     .option('--timeout <ms>', 'request timeout in milliseconds', (v) => Number(v), 5000)
     .action((o: { url: string; json: boolean; timeout: number }) =>
       runStatus({ url: o.url, json: o.json, timeoutMs: o.timeout }),
+    );
+
+  program
+    .command('pull')
+    .description(
+      'materialise a model directory through a node or sidecar: pinned, verified, atomic, resumable',
+    )
+    .argument('<container/prefix>', 'the model, e.g. demo/tiny-llama')
+    .requiredOption('--to <dir>', 'target directory (appears only once complete)')
+    .option('--from <url>', 'node or sidecar HTTP address', 'http://127.0.0.1:8420')
+    .option('--concurrency <n>', 'chunk reads in flight', (v) => Number(v), 8)
+    .option('--retries <n>', 'retries per chunk on 502/503/504, resets, bad checksums', (v) => Number(v), 4)
+    .option('--force', 'replace DIR if it exists', false)
+    .option('-q, --quiet', 'no progress, no summary', false)
+    .action((target: string, o: PullFlags) =>
+      runPull({
+        target,
+        to: o.to,
+        from: o.from,
+        concurrency: o.concurrency,
+        attempts: o.retries + 1,
+        force: o.force,
+        quiet: o.quiet,
+      }),
+    );
+
+  program
+    .command('prefetch')
+    .description('warm a model in the cache (POST /v1/prefetch) and follow the job')
+    .argument('<container/prefix>', 'the model, e.g. demo/tiny-llama')
+    .option('--url <url>', 'node HTTP address', 'http://127.0.0.1:8420')
+    .option('--no-wait', 'print the job id and return without following it')
+    .option('-q, --quiet', 'no progress', false)
+    .action((target: string, o: { url: string; wait: boolean; quiet: boolean }) =>
+      runPrefetch({ target, url: o.url, wait: o.wait, quiet: o.quiet, pollMs: 500 }),
     );
 
   try {

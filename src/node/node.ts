@@ -85,6 +85,12 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       chunkSize: config.cache.chunkSize,
       ready: () => ready,
     },
+    prefetch: {
+      readPath,
+      origin,
+      log,
+      capacityBytes: () => tiers.reduce((sum, t) => sum + t.stats().capacityBytes, 0),
+    },
   });
   ready = true;
   log.info(

@@ -1,0 +1,285 @@
+/**
+ * The HTTP client `pull` and `prefetch` use to talk to a node or sidecar:
+ * JSON calls and verified chunk reads, with bounded retries for the failures
+ * that a retry can fix (502/503/504, resets, refused connections while a node
+ * restarts, short bodies, bad checksums) and none for those it cannot (412,
+ * 404, 4xx: the caller or the model is wrong, not the network).
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { Agent, request } from 'undici';
+import { crc32c } from '../chunk/checksum.js';
+import { CacheError } from '../errors/cache-error.js';
+
+export interface RetryPolicy {
+  /** Attempts per request, the first included. */
+  readonly attempts: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5000 };
+
+/** Worth another attempt: the network or the node hiccupped. */
+export class TransientError extends Error {
+  override readonly name = 'TransientError';
+}
+
+/** A file write failed: the disk, not the network; never retried. */
+export class DiskError extends Error {
+  override readonly name = 'DiskError';
+  constructor(
+    message: string,
+    readonly errno: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** One chunk of one pinned file version. */
+export interface ChunkRef {
+  readonly container: string;
+  readonly key: string;
+  readonly version: string;
+  readonly size: number;
+  readonly index: number;
+  readonly offset: number;
+  readonly length: number;
+}
+
+export class NodeClient {
+  readonly base: string;
+  private readonly agent: Agent;
+
+  constructor(
+    url: string,
+    connections: number,
+    private readonly retry: RetryPolicy = DEFAULT_RETRY,
+    private readonly onRetry: (what: string, err: Error, attempt: number) => void = () => {},
+  ) {
+    this.base = url.replace(/\/+$/, '');
+    // Body and header timeouts bound a stalled node; a retry then opens a new connection.
+    this.agent = new Agent({ connections, headersTimeout: 30_000, bodyTimeout: 30_000 });
+  }
+
+  close(): Promise<void> {
+    return this.agent.close();
+  }
+
+  /** GET a JSON document; 4xx become CacheErrors carrying the node's code and message. */
+  getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
+    return this.withRetry(`GET ${path}`, signal, async () => {
+      const res = await this.send('GET', path, {}, undefined, signal);
+      const text = await res.body.text();
+      if (res.statusCode !== 200) throw statusError(res.statusCode, text, `GET ${path}`);
+      return JSON.parse(text) as T;
+    });
+  }
+
+  /** POST a JSON body (not retried: the server may have acted on it). */
+  async postJson<T>(path: string, body: unknown, signal?: AbortSignal): Promise<{ status: number; body: T }> {
+    const res = await this.send(
+      'POST',
+      path,
+      { 'content-type': 'application/json' },
+      JSON.stringify(body),
+      signal,
+    );
+    const text = await res.body.text();
+    if (res.statusCode >= 300) throw statusError(res.statusCode, text, `POST ${path}`);
+    return { status: res.statusCode, body: JSON.parse(text) as T };
+  }
+
+  /**
+   * Reads one chunk pinned to its version and streams it into `fh` at the
+   * chunk's offset (positional writes: no whole chunk in memory), checking
+   * status, ETag, Content-Range, Content-Length, the byte count and the
+   * X-Chunk-Crc32c of the bytes received. `onBytes` sees progress, negative
+   * when a failed attempt's bytes are taken back.
+   */
+  readChunk(c: ChunkRef, fh: FileHandle, onBytes: (n: number) => void, signal?: AbortSignal): Promise<void> {
+    const what = `${c.key} chunk ${c.index}`;
+    return this.withRetry(what, signal, async () => {
+      const end = c.offset + c.length - 1;
+      const res = await this.send(
+        'GET',
+        objectPath(c.container, c.key),
+        { range: `bytes=${c.offset}-${end}`, 'if-match': `"${c.version}"` },
+        undefined,
+        signal,
+      );
+      if (res.statusCode !== 206) throw statusError(res.statusCode, await res.body.text(), what);
+      const h = (name: string) => {
+        const v = res.headers[name];
+        return Array.isArray(v) ? v[0] : v;
+      };
+      const problems = [
+        h('etag') === `"${c.version}"` ? '' : `ETag ${h('etag')} is not the pinned "${c.version}"`,
+        h('content-range') === `bytes ${c.offset}-${end}/${c.size}`
+          ? ''
+          : `Content-Range ${h('content-range')} is not bytes ${c.offset}-${end}/${c.size}`,
+        Number(h('content-length')) === c.length
+          ? ''
+          : `Content-Length ${h('content-length')} is not ${c.length}`,
+      ].filter(Boolean);
+      if (problems.length > 0) {
+        res.body.destroy();
+        // A server that answers the wrong range or version would corrupt the file: never retried into place.
+        throw new CacheError('ORIGIN_BAD_RESPONSE', `${what}: ${problems.join('; ')}`);
+      }
+      const expected = h('x-chunk-crc32c');
+      if (!expected || !/^[0-9a-f]{8}$/i.test(expected)) {
+        res.body.destroy();
+        throw new CacheError(
+          'ORIGIN_BAD_RESPONSE',
+          `${what}: the server sent no X-Chunk-Crc32c to verify against`,
+        );
+      }
+      let crc = 0;
+      let pos = c.offset;
+      try {
+        for await (const piece of res.body as AsyncIterable<Buffer>) {
+          if (pos + piece.length > c.offset + c.length)
+            throw new TransientError(`${what}: body longer than ${c.length}`);
+          crc = crc32c(piece, crc);
+          await writeAt(fh, piece, pos);
+          pos += piece.length;
+          onBytes(piece.length);
+        }
+      } catch (err) {
+        onBytes(c.offset - pos);
+        if (err instanceof DiskError || err instanceof TransientError) throw err;
+        throw new TransientError(`${what}: body interrupted: ${(err as Error).message}`, { cause: err });
+      }
+      const received = pos - c.offset;
+      if (received !== c.length) {
+        onBytes(-received);
+        throw new TransientError(`${what}: got ${received} of ${c.length} bytes`);
+      }
+      if (crc !== Number.parseInt(expected, 16)) {
+        onBytes(-received);
+        throw new ChecksumError(
+          `${what}: CRC32C of the received bytes is ${hex(crc)}, the server says ${expected.toLowerCase()}`,
+        );
+      }
+    });
+  }
+
+  private send(
+    method: 'GET' | 'POST',
+    path: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+    signal: AbortSignal | undefined,
+  ) {
+    return request(`${this.base}${path}`, { method, headers, body, signal, dispatcher: this.agent }).catch(
+      (err: unknown) => {
+        if (signal?.aborted) throw err;
+        throw new TransientError(`cannot reach ${this.base}: ${describe(err)}`, { cause: err });
+      },
+    );
+  }
+
+  private async withRetry<T>(
+    what: string,
+    signal: AbortSignal | undefined,
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason;
+        const transient = err instanceof TransientError || err instanceof ChecksumError;
+        if (!transient || attempt >= this.retry.attempts) {
+          if (err instanceof ChecksumError) {
+            throw new CacheError(
+              'CHECKSUM_MISMATCH',
+              `${err.message} (${attempt} attempts); the node or the network corrupts data`,
+            );
+          }
+          if (err instanceof TransientError && attempt > 1) {
+            throw new TransientError(`${err.message} (gave up after ${attempt} attempts)`, { cause: err });
+          }
+          throw err;
+        }
+        this.onRetry(what, err as Error, attempt);
+        const backoff = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1));
+        // Full jitter: many pullers retrying a restarted node do not come back in lockstep.
+        await sleep(backoff / 2 + Math.random() * (backoff / 2), signal);
+      }
+    }
+  }
+}
+
+class ChecksumError extends Error {
+  override readonly name = 'ChecksumError';
+}
+
+/** `/v1/objects/{container}/{key}` with each segment percent-encoded. */
+export function objectPath(container: string, key: string): string {
+  return `/v1/objects/${encodeURIComponent(container)}/${key.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+async function writeAt(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  let off = 0;
+  try {
+    while (off < buf.length) {
+      const { bytesWritten } = await fh.write(buf, off, buf.length - off, position + off);
+      off += bytesWritten;
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOSPC' ? 'the disk is full (ENOSPC)' : (err as Error).message;
+    throw new DiskError(`cannot write the model: ${why}`, code, { cause: err });
+  }
+}
+
+function statusError(status: number, text: string, what: string): Error {
+  let code: string | undefined;
+  let message = text.slice(0, 300);
+  try {
+    const j = JSON.parse(text) as { code?: string; message?: string };
+    code = j.code;
+    message = j.message ?? message;
+  } catch {
+    // not JSON (a proxy's page): keep the text
+  }
+  if (status === 502 || status === 503 || status === 504) {
+    return new TransientError(`${what}: ${status} ${code ?? ''} ${message}`.trim());
+  }
+  if (status === 412) {
+    return new CacheError(
+      'VERSION_CHANGED',
+      `the model changed during the pull; re-run to get the new version (${what}: ${message})`,
+    );
+  }
+  if (status === 404) return new CacheError('NOT_FOUND', `${what}: ${message}`);
+  if (status === 400) return new CacheError('BAD_REQUEST', `${what}: ${code ?? ''} ${message}`.trim());
+  if (status === 413) return new CacheError('TOO_LARGE', `${what}: ${message}`);
+  return new CacheError('INTERNAL', `${what}: unexpected ${status}: ${code ?? ''} ${message}`.trim());
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  return e.cause?.code ?? e.code ?? e.cause?.message ?? e.message ?? String(err);
+}
+
+function hex(n: number): string {
+  return n.toString(16).padStart(8, '0');
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
