@@ -70,14 +70,14 @@ Napi::Object ToJs(Napi::Env env, Event& e, IoLoop& loop) {
         // The received bytes become the JS Buffer in place: no copy.
         auto buf = Napi::Buffer<uint8_t>::New(
             env, e.payload, len,
-            [](Napi::Env env, uint8_t* p, PayloadHint* hint) {
-              Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(hint->len));
+            [](Napi::Env, uint8_t* p, PayloadHint* hint) {
               hint->pool->Release(p, hint->len);
               delete hint;
             },
             hint);
+        // No AdjustExternalMemory: V8 already accounts an external ArrayBuffer's backing store
+        // (and schedules GCs by it); reporting it again forced a full GC every few reads.
         e.payload = nullptr;
-        Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(len));
         o.Set("payload", buf);
       }
       break;
