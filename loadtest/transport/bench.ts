@@ -9,6 +9,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -159,6 +160,7 @@ function summarize(
 }
 
 const rows: Row[] = [];
+const load0 = loadavg()[0]!;
 const server = await startServer();
 try {
   for (const size of [4 << 20, 64 << 10]) {
@@ -247,6 +249,10 @@ console.log('| case | server | metric | median | min | max | unit |');
 console.log('|---|---|---|---:|---:|---:|---|');
 for (const r of rows)
   console.log(`| ${r.case} | ${r.server} | ${r.metric} | ${r.median} | ${r.min} | ${r.max} | ${r.unit} |`);
+notes.push(
+  `${cpus().length} cores (${cpus()[0]?.model}); 1-min load average ${load0.toFixed(1)} at start, ` +
+    `${loadavg()[0]!.toFixed(1)} at end (other processes share this machine)`,
+);
 for (const n of notes) console.log(`note: ${n}`);
 const outDir = fileURLToPath(new URL('../results/', import.meta.url));
 mkdirSync(outDir, { recursive: true });

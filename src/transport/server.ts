@@ -107,7 +107,8 @@ export class TransportServer {
 
   /** The addon's counters (process-wide: shared by every server and client in this process). */
   stats() {
-    return { ...this.native.b.transportStats(), connections: this.conns.size };
+    const s = this.native.b.transportStats();
+    return { ...s, bytesSent: s.bytesWritev + s.bytesSendfile, connections: this.conns.size };
   }
 
   /** Stops accepting, aborts handlers, tells peers SHUTTING_DOWN, and resolves when every connection is closed. */
