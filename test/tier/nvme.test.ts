@@ -570,7 +570,7 @@ describe('NvmeTier: kill -9 while writing', () => {
     const dir = await tempDir();
     for (const acks of [15, 40]) {
       const acked = await runAndKill(dir, acks);
-      const s = await setup({ dir, maxBytes: 1 << 30 });
+      const s = await setup({ dir, maxBytes: 256 * 1024 * KiB });
       expect((await allFiles(dir)).filter((f) => f.includes('.tmp-'))).toEqual([]);
       const top = Math.max(...acked) + 64;
       let found = 0;
