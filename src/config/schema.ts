@@ -3,6 +3,7 @@
  * Every key is documented in docs/configuration.md; keys are only added,
  * never renamed. Objects are strict: an unknown key is an error that names it.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseDuration, parseSize } from './units.js';
 
@@ -61,6 +62,81 @@ const originSchema = z.strictObject({
   s3: z.unknown().nullable().default(null),
 });
 
+/** "host:port" of a cluster member (port 1-65535); IPv6 in brackets. */
+const memberAddress = z.string().refine((v) => {
+  const m = HOST_PORT_RE.exec(v);
+  return m !== null && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
+}, 'expected "host:port" ("10.0.0.5:7420", "[fd00::5]:7420", "node-a:7420") with a port 1-65535');
+
+/** A static member: "host:port" (weight 1) or { address, weight }; normalised to the object form. */
+const staticMember = z
+  .union([
+    memberAddress,
+    z.strictObject({
+      address: memberAddress,
+      weight: z.number().positive().max(1e6).default(1),
+    }),
+  ])
+  .transform((v) => (typeof v === 'string' ? { address: v, weight: 1 } : v));
+
+const DNS_SERVER_RE = /^(?:\[([0-9a-fA-F:.]+)\]:(\d{1,5})|([0-9.]+)(?::(\d{1,5}))?|([0-9a-fA-F:]+))$/;
+
+/** A DNS server to query instead of the system resolver: "ip", "ip:port" or "[v6]:port". */
+const dnsServer = z.string().refine((v) => {
+  const m = DNS_SERVER_RE.exec(v);
+  if (!m) return false;
+  const ip = m[1] ?? m[3] ?? m[5] ?? '';
+  const port = Number(m[2] ?? m[4] ?? 53);
+  return isIP(ip) !== 0 && port >= 1 && port <= 65535;
+}, 'expected an IP address with an optional port ("10.0.0.10", "127.0.0.1:5353", "[::1]:5353")');
+
+const clusterSchema = z
+  .strictObject({
+    self: z.string().nullable().default(null),
+    members: z
+      .union([
+        z.strictObject({
+          static: z
+            .array(staticMember)
+            .min(1, 'cluster.members.static: list at least one member')
+            .max(1024)
+            .superRefine((ms, ctx) => {
+              const seen = new Set<string>();
+              for (const m of ms) {
+                if (seen.has(m.address)) {
+                  ctx.addIssue({ code: 'custom', message: `duplicate member ${JSON.stringify(m.address)}` });
+                }
+                seen.add(m.address);
+              }
+            }),
+        }),
+        z.strictObject({
+          dns: z.strictObject({
+            name: z.string().min(1).max(253),
+            port: z.number().int().min(1).max(65535),
+            interval: duration('cluster.members.dns.interval')
+              .default(10_000)
+              .refine((ms) => ms >= 100 && ms <= 3_600_000, 'must be between 100ms and 1h'),
+            servers: z.array(dnsServer).min(1).max(16).optional(),
+          }),
+        }),
+      ])
+      .nullable()
+      .default(null),
+    peerBackoff: duration('cluster.peerBackoff').default(5_000),
+    peerBackoffMax: duration('cluster.peerBackoffMax').default(60_000),
+    peerTimeout: duration('cluster.peerTimeout').default(10_000),
+  })
+  .superRefine((c, ctx) => {
+    if (c.peerBackoffMax < c.peerBackoff) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['peerBackoffMax'],
+        message: `must be >= cluster.peerBackoff (${c.peerBackoff}ms)`,
+      });
+    }
+  });
+
 export const configSchema = z
   .strictObject({
     http: z
@@ -96,24 +172,7 @@ export const configSchema = z
       })
       .prefault({}),
     leases: z.strictObject({ term: duration('leases.term').default(30_000) }).prefault({}),
-    cluster: z
-      .strictObject({
-        self: z.string().nullable().default(null),
-        members: z
-          .union([
-            z.strictObject({ static: z.array(z.string()).max(1024) }),
-            z.strictObject({
-              dns: z.strictObject({
-                name: z.string().min(1),
-                port: z.number().int().min(1).max(65535),
-                interval: duration('cluster.members.dns.interval').default(10_000),
-              }),
-            }),
-          ])
-          .nullable()
-          .default(null),
-      })
-      .prefault({}),
+    cluster: clusterSchema.prefault({}),
     sidecar: z.strictObject({ socket: z.string().nullable().default(null) }).prefault({}),
     auth: z
       .strictObject({
