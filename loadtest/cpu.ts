@@ -114,3 +114,32 @@ export function treeRssBytes(root: number): number {
   }
   return total;
 }
+
+/** Bytes a process tree caused to be read from storage (/proc/<pid>/io read_bytes; page-cache hits excluded). */
+export function treeDiskReadBytes(root: number): number {
+  let total = 0;
+  for (const pid of descendants(root)) {
+    try {
+      const m = /^read_bytes: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+      total += m ? Number(m[1]) : 0;
+    } catch {
+      // Exited between listing and reading.
+    }
+  }
+  return total;
+}
+
+function descendants(root: number): number[] {
+  const stats = readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .map((n) => readStat(Number(n)))
+    .filter((s): s is ProcStat => s !== null);
+  const out: number[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    const pid = queue.pop()!;
+    out.push(pid);
+    for (const s of stats) if (s.ppid === pid) queue.push(s.pid);
+  }
+  return out;
+}

@@ -13,7 +13,7 @@
  */
 import { join } from 'node:path';
 import { type ClientResult, runRangeClient, runWrk } from './client/clients.js';
-import { treeRssBytes, withCpu } from './cpu.js';
+import { treeDiskReadBytes, treeRssBytes, withCpu } from './cpu.js';
 import type { Ctx } from './ctx.js';
 import { drainUrl } from './drain.js';
 import { ensureFile } from './fixtures.js';
@@ -109,6 +109,7 @@ export async function runHttpRanges(s: HttpRangesScenario, ctx: Ctx, samples: Sa
             warmupS: s.warmupS,
             trunc: client === 'rangeclient-trunc',
           };
+          const diskBefore = s.tier === 'nvme' ? treeDiskReadBytes(srv.pids[0]!) : 0;
           let m: { value: ClientResult; serverCores: number; machineCores: number };
           try {
             m = await withCpu(srv.pids, () =>
@@ -124,6 +125,11 @@ export async function runHttpRanges(s: HttpRangesScenario, ctx: Ctx, samples: Sa
             continue;
           }
           record(samples, c, srv.name, r, m.serverCores, m.machineCores);
+          if (s.tier === 'nvme' && r.bytes > 0) {
+            // Read amplification: disk bytes per byte served (1.0 = reads only what it sends).
+            const disk = treeDiskReadBytes(srv.pids[0]!) - diskBefore;
+            samples.add(c, srv.name, 'disk read / served', 'x', disk / r.bytes);
+          }
           if (before && node) {
             const after = await node.metrics();
             const src = s.tier;

@@ -71,7 +71,20 @@ export function ensureBuild(): string | null {
   return null;
 }
 
+/**
+ * Starts the node; one retry, because dist/ is shared with colleagues whose
+ * `npm run build` may be rewriting it at that very moment.
+ */
 export async function startWeightcache(opts: WeightcacheOptions): Promise<WeightcacheServer> {
+  try {
+    return await startOnce(opts);
+  } catch {
+    await new Promise((r) => setTimeout(r, 3000));
+    return await startOnce(opts);
+  }
+}
+
+async function startOnce(opts: WeightcacheOptions): Promise<WeightcacheServer> {
   const port = await freePort();
   const config = {
     http: { listen: `127.0.0.1:${port}` },
@@ -91,8 +104,11 @@ export async function startWeightcache(opts: WeightcacheOptions): Promise<Weight
     killAfterMs: 15_000,
   });
   const base = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${base}/readyz`, 'weightcache node', p.exited).catch((err: Error) => {
-    throw new Error(`${err.message}\n${p.tail()}`);
+  await waitForHttp(`${base}/readyz`, 'weightcache node', p.exited).catch(async (err: Error) => {
+    await p.stop();
+    // One line, so it fits a note: the node's last log lines say why.
+    const why = p.tail().split('\n').slice(-3).join(' | ').slice(0, 600);
+    throw new Error(`${err.message}${why ? `: ${why}` : ''}`);
   });
   return {
     name: opts.name ?? 'weightcache',
