@@ -91,7 +91,7 @@ export class Metrics {
   });
   readonly tierCapacityBytes = new Gauge({
     name: 'weightcache_tier_capacity_bytes',
-    help: 'Configured capacity of a tier',
+    help: 'Capacity of a tier: its configured maxBytes, or less when the NVMe device is smaller (fitted at start and on ENOSPC)',
     labelNames: ['tier'] as const,
     registers: [this.registry],
   });
