@@ -1,0 +1,46 @@
+/**
+ * Runs the real `weightcache` CLI as a child process for tests, collecting
+ * stdout and stderr, with a handle to signal it mid-run.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { BIN } from '../harness/node-process.js';
+
+export interface CliRun {
+  readonly proc: ChildProcess;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+  /** Exit code, or 128 + signal number when killed by a signal. */
+  readonly exited: Promise<number>;
+}
+
+const SIGNALS: Record<string, number> = { SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+
+export function spawnCli(args: string[]): CliRun {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env))
+    if (v !== undefined && !k.startsWith('WEIGHTCACHE_')) env[k] = v;
+  const proc = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  proc.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const exited = new Promise<number>((resolve) =>
+    proc.once('close', (code, signal) => resolve(code ?? 128 + (SIGNALS[signal ?? ''] ?? 0))),
+  );
+  return { proc, stdout: () => out, stderr: () => err, exited };
+}
+
+export async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const r = spawnCli(args);
+  const code = await r.exited;
+  return { code, stdout: r.stdout(), stderr: r.stderr() };
+}
+
+/** Polls until `cond` holds (no timing assertion: vitest's timeout is the bound). */
+export async function until(cond: () => boolean | Promise<boolean>, stepMs = 20): Promise<void> {
+  while (!(await cond())) await new Promise((r) => setTimeout(r, stepMs));
+}
