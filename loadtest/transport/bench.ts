@@ -250,6 +250,10 @@ console.log('|---|---|---|---:|---:|---:|---|');
 for (const r of rows)
   console.log(`| ${r.case} | ${r.server} | ${r.metric} | ${r.median} | ${r.min} | ${r.max} | ${r.unit} |`);
 notes.push(
+  'requests in flight: 2 per connection for 4 MiB, 8 per connection for 64 KiB (at least 4); ' +
+    'p50/p99 include that queueing (Little: latency = window / throughput)',
+);
+notes.push(
   `${cpus().length} cores (${cpus()[0]?.model}); 1-min load average ${load0.toFixed(1)} at start, ` +
     `${loadavg()[0]!.toFixed(1)} at end (other processes share this machine)`,
 );
