@@ -39,7 +39,7 @@ export async function runColdFill(s: ColdFillScenario, ctx: Ctx, samples: Sample
   let azurite: Azurite | null = null;
 
   for (const origin of s.origins) {
-    const c = `${origin} origin · ${sizeLabel(total)} model · ${s.conns} conns`;
+    const c = `${origin} origin · ${sizeLabel(s.modelBytes)} model · ${s.conns} conns`;
     let originCfg: Record<string, unknown>;
     let direct: { name: string; port: number; prefix: string; pids: number[] };
     if (origin === 'fs') {
