@@ -123,13 +123,13 @@ export class NodeClient {
           : `Content-Length ${h('content-length')} is not ${c.length}`,
       ].filter(Boolean);
       if (problems.length > 0) {
-        res.body.destroy();
+        discard(res.body);
         // A server that answers the wrong range or version would corrupt the file: never retried into place.
         throw new CacheError('ORIGIN_BAD_RESPONSE', `${what}: ${problems.join('; ')}`);
       }
       const expected = h('x-chunk-crc32c');
       if (!expected || !/^[0-9a-f]{8}$/i.test(expected)) {
-        res.body.destroy();
+        discard(res.body);
         throw new CacheError(
           'ORIGIN_BAD_RESPONSE',
           `${what}: the server sent no X-Chunk-Crc32c to verify against`,
@@ -263,6 +263,12 @@ function statusError(status: number, text: string, what: string): Error {
 function describe(err: unknown): string {
   const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
   return e.cause?.code ?? e.code ?? e.cause?.message ?? e.message ?? String(err);
+}
+
+/** Drops a body we refuse; destroying it emits an error nobody else listens for. */
+function discard(body: { on(event: 'error', fn: () => void): unknown; destroy(): unknown }): void {
+  body.on('error', () => {});
+  body.destroy();
 }
 
 function hex(n: number): string {
