@@ -49,9 +49,17 @@ void AppendStr(std::vector<uint8_t>& out, const std::string& s) {
   out.insert(out.end(), s.begin(), s.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
-void SetNoDelay(int fd) {
+// Small frames (PING, STAT, errors) must not wait for Nagle; and an idle
+// connection to a peer that vanished without a FIN (power loss, partition)
+// is found by keepalive within ~1 minute instead of at the next request.
+void TuneSocket(int fd) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  int idle = 30, interval = 10, count = 3;
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
 }
 
 }  // namespace
@@ -255,7 +263,7 @@ void IoLoop::OnAccept(uint64_t id, Listener& l) {
       stats_.connections_rejected++;
       continue;
     }
-    SetNoDelay(fd);
+    TuneSocket(fd);
     uint64_t cid = NextId();
     auto conn = std::make_unique<Connection>(cid, fd, id, l.limits, this, AllocPayload, ReleasePayload);
     conn->interest = EPOLLIN;
@@ -281,7 +289,7 @@ void IoLoop::OnConnectDone(Connection& c) {
     return;
   }
   c.connecting = false;
-  SetNoDelay(c.fd);
+  TuneSocket(c.fd);
   Post(Event::Make(Event::kConnected, c.id));
   UpdateInterest(c);
   Flush(c);

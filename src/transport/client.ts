@@ -11,6 +11,7 @@ import { decodeObjectInfo, decodePing, encodeObjectName, encodePing, encodeReadC
 import { type NativeTransport, nativeTransport } from './native.js';
 import { PeerConnection } from './peer-connection.js';
 import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_IN_FLIGHT, FrameType } from './protocol.js';
+import { checkRange } from './range.js';
 
 export interface TransportClientOptions {
   /** An IP address (resolve names before; membership hands us addresses). */
@@ -66,6 +67,7 @@ export class TransportClient {
     length: number,
     opts?: RequestOptions,
   ): Promise<{ data: Buffer; crc32c: number }> {
+    checkRange(name, offset, length);
     if (length > this.opts.maxFrameBytes) {
       throw new CacheError(
         'TOO_LARGE',

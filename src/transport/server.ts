@@ -29,6 +29,7 @@ import {
   MIN_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
 } from './protocol.js';
+import { checkRange } from './range.js';
 
 /**
  * What to send for a read. `crc32c` is the CRC32C of exactly these bytes: pass the chunk's stored
@@ -281,6 +282,7 @@ class ServerConnection implements ConnectionSink {
 
   private async read(ev: FrameEvent, signal: AbortSignal): Promise<void> {
     const q = decodeReadChunk(ev.meta);
+    checkRange(q.name, q.offset, q.length);
     if (q.length > this.server.opts.maxFrameBytes) {
       throw new CacheError(
         'TOO_LARGE',

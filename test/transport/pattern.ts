@@ -11,6 +11,15 @@ export function chunkBytes(name: Pick<ChunkName, 'index'>, offset: number, lengt
   return base.subarray(start, start + length);
 }
 
-export function testChunk(key: string, index = 0, size = 4 * 1024 * 1024): ChunkName {
-  return { originId: 'test', container: 'c', key, etag: 'v1', size, chunkSize: size, index };
+/** Chunk `index` (a full one) of an object made of index + 1 chunks of `chunkSize` bytes. */
+export function testChunk(key: string, index = 0, chunkSize = 4 * 1024 * 1024): ChunkName {
+  return {
+    originId: 'test',
+    container: 'c',
+    key,
+    etag: 'v1',
+    size: chunkSize * (index + 1),
+    chunkSize,
+    index,
+  };
 }

@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CacheError } from '../../src/errors/cache-error.js';
 import { TransportClient } from '../../src/transport/index.js';
-import { decodeError } from '../../src/transport/messages.js';
+import { decodeError, encodeReadChunk } from '../../src/transport/messages.js';
 import { FrameType } from '../../src/transport/protocol.js';
 import { type PeerProcess, startPeer } from './harness.js';
 import { chunkBytes, testChunk } from './pattern.js';
@@ -119,6 +119,33 @@ describe('a server facing bad peers', () => {
     raw.sock.write(Buffer.from('WC'));
     await raw.closed;
     await peer.waitForLine(/no HELLO within 500 ms/);
+  });
+
+  it('answers a read outside its chunk with RANGE_NOT_SATISFIABLE at the door, keeping the connection', async () => {
+    const raw = await rawConnect(peer.port);
+    const meta = encodeReadChunk({ name: testChunk('buf/a'), offset: 4 * MiB - 5, length: 10 });
+    raw.sock.write(
+      Buffer.concat([helloFrame(), rawFrame({ type: FrameType.READ_CHUNK, requestId: 7, meta })]),
+    );
+    let frames: Buffer;
+    for (;;) {
+      frames = raw.received();
+      const helloLen = frames.length >= 32 ? 32 + frames.readUInt32LE(12) : Infinity;
+      if (
+        frames.length >= helloLen + 32 &&
+        frames.length >= helloLen + 32 + frames.readUInt32LE(helloLen + 12)
+      ) {
+        frames = frames.subarray(helloLen);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(frames[3]).toBe(FrameType.ERROR);
+    expect(frames.readUInt32LE(8)).toBe(7);
+    const err = decodeError(frames.subarray(32, 32 + frames.readUInt32LE(12)), 'server');
+    expect(err.code).toBe('RANGE_NOT_SATISFIABLE');
+    expect(raw.sock.destroyed).toBe(false);
+    raw.sock.destroy();
   });
 
   it('answers a wrong protocol version with an error frame, then closes', async () => {
