@@ -90,37 +90,49 @@ const dnsServer = z.string().refine((v) => {
   return isIP(ip) !== 0 && port >= 1 && port <= 65535;
 }, 'expected an IP address with an optional port ("10.0.0.10", "127.0.0.1:5353", "[::1]:5353")');
 
+/** Where the member list comes from: exactly one of the two. */
+export type MembersSource =
+  | { static: Array<{ address: string; weight: number }> }
+  | { dns: { name: string; port: number; interval: number; servers?: string[] | undefined } };
+
 const clusterSchema = z
   .strictObject({
     self: z.string().nullable().default(null),
+    // One object with both keys optional rather than a z.union: a union reports
+    // "Invalid input" for a typo inside either branch; this names the key.
     members: z
-      .union([
-        z.strictObject({
-          static: z
-            .array(staticMember)
-            .min(1, 'cluster.members.static: list at least one member')
-            .max(1024)
-            .superRefine((ms, ctx) => {
-              const seen = new Set<string>();
-              for (const m of ms) {
-                if (seen.has(m.address)) {
-                  ctx.addIssue({ code: 'custom', message: `duplicate member ${JSON.stringify(m.address)}` });
-                }
-                seen.add(m.address);
+      .strictObject({
+        static: z
+          .array(staticMember)
+          .min(1, 'list at least one member')
+          .max(1024)
+          .superRefine((ms, ctx) => {
+            const seen = new Set<string>();
+            for (const m of ms) {
+              if (seen.has(m.address)) {
+                ctx.addIssue({ code: 'custom', message: `duplicate member ${JSON.stringify(m.address)}` });
               }
-            }),
-        }),
-        z.strictObject({
-          dns: z.strictObject({
+              seen.add(m.address);
+            }
+          })
+          .optional(),
+        dns: z
+          .strictObject({
             name: z.string().min(1).max(253),
             port: z.number().int().min(1).max(65535),
             interval: duration('cluster.members.dns.interval')
               .default(10_000)
               .refine((ms) => ms >= 100 && ms <= 3_600_000, 'must be between 100ms and 1h'),
             servers: z.array(dnsServer).min(1).max(16).optional(),
-          }),
-        }),
-      ])
+          })
+          .optional(),
+      })
+      .superRefine((v, ctx) => {
+        if ((v.static === undefined) === (v.dns === undefined)) {
+          ctx.addIssue({ code: 'custom', message: 'set exactly one of static or dns' });
+        }
+      })
+      .transform((v): MembersSource => (v.static ? { static: v.static } : { dns: v.dns! }))
       .nullable()
       .default(null),
     peerBackoff: duration('cluster.peerBackoff').default(5_000),
