@@ -240,8 +240,12 @@ async function transfer(x: {
   x.signal.removeEventListener('abort', onOuter);
   progress.stop();
   // Keep what was verified, also on failure: a re-run (after ENOSPC, a dead node) resumes from here.
-  await flushing;
-  await flush();
+  try {
+    await flushing;
+    await flush();
+  } catch (err) {
+    failure ??= err; // the first failure is the one to report (a full disk fails both)
+  }
   if (x.signal.aborted) throw x.signal.reason;
   if (failure) throw explain(failure, staging);
   const secs = (performance.now() - t0) / 1000;
