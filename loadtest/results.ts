@@ -62,6 +62,9 @@ export function machineInfo(): MachineInfo {
 const DIRECTION: Readonly<Record<string, 'higher' | 'lower'>> = {
   'GB/s': 'higher',
   'req/s': 'higher',
+  // Names used by the transport benchmark's rows (issue 3).
+  throughput: 'higher',
+  requests: 'higher',
   p50: 'lower',
   p99: 'lower',
   'fill time': 'lower',
