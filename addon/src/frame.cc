@@ -87,6 +87,9 @@ FrameReader::Result FrameReader::Fail(std::string reason) {
 FrameReader::Result FrameReader::Advance(size_t n) {
   if (state_ == kStateFailed) return kFail;
   if (n > Want().len) return Fail("decoder advanced past its buffer");
+  // Checksum each read's bytes right after the kernel wrote them, while they
+  // are still in cache, instead of a second pass over the whole payload.
+  if (state_ == kStatePayload) computed_crc_ = Crc32c(computed_crc_, payload_ + got_, n);
   got_ += n;
   switch (state_) {
     case kStateHeader:
@@ -140,12 +143,13 @@ FrameReader::Result FrameReader::OnMeta() {
   // Allocate only now: a header that failed its checksum never costs memory.
   payload_ = alloc_(ctx_, static_cast<size_t>(header_.payload_length));
   if (!payload_) return Fail("cannot allocate " + std::to_string(header_.payload_length) + " bytes");
+  computed_crc_ = 0;
   state_ = kStatePayload;
   return kNeedMore;
 }
 
 FrameReader::Result FrameReader::Complete() {
-  computed_crc_ = payload_ ? Crc32c(0, payload_, static_cast<size_t>(header_.payload_length)) : 0;
+  if (!payload_) computed_crc_ = 0;
   state_ = kStateHeader;
   got_ = 0;
   return kFrame;
