@@ -11,6 +11,7 @@
  * and the pull fails, rather than mixing versions. See staging.ts for how DIR
  * stays absent until the model is complete, and docs/pull.md for the user's view.
  */
+import { setMaxListeners } from 'node:events';
 import { open, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { chunkCount, chunkExtent } from '../chunk/name.js';
@@ -59,6 +60,7 @@ class Interrupted extends Error {
 }
 
 export const MAX_CONCURRENCY = 256;
+const FLUSH_INTERVAL_MS = 500;
 
 /**
  * `container/prefix`, the prefix taken as a directory: `demo/tiny-llama` lists
@@ -179,32 +181,42 @@ async function transfer(x: {
   const t0 = performance.now();
 
   // Resume points: chunks verified since the last flush become durable
-  // (fdatasync of their files) before their bits reach state.json. Flushes run
-  // one at a time, back to back while chunks keep completing.
+  // (fdatasync of their files) before their bits reach state.json. At most one
+  // flush every FLUSH_INTERVAL_MS, one at a time: fsyncs cost the disk and the
+  // thread pool that the writes need, and a crash loses at most that much work.
   let pending: Array<{ key: string; index: number; path: string }> = [];
-  let flushing: Promise<void> | null = null;
+  let lastFlush = 0;
+  let timer: NodeJS.Timeout | null = null;
+  let flushing: Promise<void> = Promise.resolve();
   const flushOnce = async () => {
+    lastFlush = Date.now();
     const batch = pending;
     pending = [];
+    if (batch.length === 0) return;
     for (const p of new Set(batch.map((b) => b.path))) await datasyncFile(p);
     for (const b of batch) setBit(state.files.get(b.key)!.done, b.index);
     await staging.save(state);
   };
-  const flush = (): Promise<void> => {
-    flushing ??= (async () => {
-      try {
-        while (pending.length > 0) await flushOnce();
-      } finally {
-        flushing = null;
-      }
-    })();
-    return flushing;
+  const scheduleFlush = () => {
+    if (timer) return;
+    timer = setTimeout(
+      () => {
+        timer = null;
+        flushing = flushing.then(flushOnce).catch((err) => {
+          failure ??= err;
+          stop.abort(err);
+        });
+      },
+      Math.max(0, lastFlush + FLUSH_INTERVAL_MS - Date.now()),
+    );
   };
 
+  let failure: unknown = null;
   const stop = new AbortController();
+  // Every request in flight listens on it.
+  setMaxListeners(o.concurrency + 16, stop.signal);
   const onOuter = () => stop.abort(x.signal.reason);
   x.signal.addEventListener('abort', onOuter, { once: true });
-  let failure: unknown = null;
   let next = 0;
   const worker = async () => {
     while (next < queue.length && !stop.signal.aborted) {
@@ -224,10 +236,7 @@ async function transfer(x: {
         await fh.close();
       }
       pending.push({ key: c.key, index: c.index, path: c.path });
-      void flush().catch((err) => {
-        failure ??= err;
-        stop.abort(err);
-      });
+      scheduleFlush();
     }
   };
   const workers = Array.from({ length: Math.min(o.concurrency, queue.length) }, () =>
@@ -240,9 +249,10 @@ async function transfer(x: {
   x.signal.removeEventListener('abort', onOuter);
   progress.stop();
   // Keep what was verified, also on failure: a re-run (after ENOSPC, a dead node) resumes from here.
+  if (timer) clearTimeout(timer);
   try {
     await flushing;
-    await flush();
+    await flushOnce();
   } catch (err) {
     failure ??= err; // the first failure is the one to report (a full disk fails both)
   }
