@@ -104,7 +104,12 @@ export class Membership {
     // slow resolver cannot pile up queries. unref: refreshing alone does not
     // keep a process alive.
     this.#timer = setTimeout(async () => {
-      await this.#refresh(name, port);
+      try {
+        await this.#refresh(name, port);
+      } catch (err) {
+        // Not expected (query errors are answers), but the refresh loop must outlive any bug.
+        this.#log.error({ err }, 'DNS membership: refresh failed');
+      }
       this.#schedule(name, port, intervalMs);
     }, intervalMs);
     this.#timer.unref();

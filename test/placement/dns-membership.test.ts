@@ -128,4 +128,26 @@ describe.skipIf(!run)('DNS membership (dnsmasq)', () => {
       await counter(metrics, 'weightcache_membership_dns_resolutions_total', { result: 'error' }),
     ).toBeGreaterThan(0);
   });
+
+  it('bounds the list at 1024 members, keeping the same ones in every process', async () => {
+    const ips = Array.from({ length: 1100 }, (_, i) => `127.0.${Math.floor(i / 200)}.${(i % 200) + 1}`);
+    const { membership, lines } = await setup(ips.map((ip) => `${ip} peers.test`));
+    const expected = ips
+      .map((ip) => `${ip}:7420`)
+      .sort()
+      .slice(0, 1024);
+    expect(addresses(membership.members())).toEqual(expected);
+    expect(lines.some((l) => l.msg === 'DNS membership: too many members; cut' && l.got === 1100)).toBe(true);
+  });
+
+  it('stops querying after close()', async () => {
+    const { metrics, membership } = await setup(['127.0.0.11 peers.test']);
+    const resolutions = () => counter(metrics, 'weightcache_membership_dns_resolutions_total');
+    await waitFor('a refresh after the first', async () => (await resolutions()) >= 2);
+    membership.close();
+    const n = await resolutions();
+    await new Promise((r) => setTimeout(r, INTERVAL_MS * 4));
+    expect(await resolutions()).toBe(n);
+    expect(addresses(membership.members())).toEqual(['127.0.0.11:7420']);
+  });
 });
