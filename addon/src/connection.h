@@ -28,6 +28,7 @@ struct OutFrame {
   int file_fd = -1;
   bool compute_crc = false;
   uint64_t written = 0;  // of header + meta + payload
+  bool queued = false;   // counted in stats.queued_bytes until finished or released
 
   uint64_t prefix_len() const { return kHeaderBytes + meta.size(); }
   uint64_t total_len() const { return prefix_len() + h.payload_length; }

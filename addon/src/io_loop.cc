@@ -407,6 +407,7 @@ void IoLoop::Enqueue(Connection& c, OutFrame&& f) {
   EncodeHeader(f.h, f.meta.data(), f.meta.size(), f.header);
   if (IsRequest(f.h.type, f.h.flags)) c.awaiting.insert(f.h.request_id);
   stats_.queued_bytes += static_cast<int64_t>(f.total_len());
+  f.queued = true;
   c.out.push_back(std::move(f));
   Flush(c);
 }
@@ -482,7 +483,6 @@ void IoLoop::Flush(Connection& c) {
 
 void IoLoop::FinishFrame(Connection& c, OutFrame& f) {
   stats_.frames_sent++;
-  stats_.queued_bytes -= static_cast<int64_t>(f.total_len());
   bool connection_level = f.h.type == kHello || (f.h.type == kError && f.h.request_id == 0);
   if ((f.h.flags & kFlagResponse) && !connection_level && c.inbound_pending > 0) {
     c.inbound_pending--;
@@ -496,7 +496,8 @@ void IoLoop::FinishFrame(Connection& c, OutFrame& f) {
 }
 
 void IoLoop::ReleaseFrame(OutFrame& f) {
-  stats_.queued_bytes -= static_cast<int64_t>(f.total_len() - f.written);
+  if (f.queued) stats_.queued_bytes -= static_cast<int64_t>(f.total_len());
+  f.queued = false;
   f.written = f.total_len();
   if (f.file_fd >= 0) {
     close(f.file_fd);
