@@ -44,7 +44,13 @@ export async function resolveKey(
   return info;
 }
 
-/** Resolves, or null when the key is malformed or names nothing (Redis: a missing key). */
+/**
+ * Resolves, or null when the key names nothing. A malformed key names nothing
+ * too: in Redis any string is a key, and GET of one that does not exist is
+ * nil, not an error — redis-benchmark's `GET key:__rand_int__` relies on it
+ * (it exits on the first error reply). WC.STAT explains what is wrong with a key.
+ * A stale pin is still an error: the object exists, in another version.
+ */
 export async function resolveOrNull(
   readPath: ReadPath,
   raw: Buffer,

@@ -108,7 +108,7 @@ describe('reads', () => {
     expect(part.equals(h.objects.get('big/huge.bin')!.subarray(0, 2 * CHUNK))).toBe(true);
   });
 
-  it('missing keys read as Redis missing keys; malformed keys are errors', async () => {
+  it('missing and malformed keys read as Redis missing keys; WC.STAT says why', async () => {
     const r = client(h.port, { protocol: 2 });
     await r.connect();
     expect(await r.get('models/llama/nope')).toBeNull();
@@ -119,8 +119,14 @@ describe('reads', () => {
     ).toBe(2);
     expect(await r.type('models/llama/config.json')).toBe('string');
     expect(await r.type('models/llama/nope')).toBe('none');
-    await expect(r.get('no-slash')).rejects.toThrow("ERR expected 'container/key'");
-    await expect(r.get('models/../etc/passwd')).rejects.toThrow("ERR key has a '..' path segment");
+    expect(await r.get('no-slash')).toBeNull();
+    expect(await r.get('models/../etc/passwd')).toBeNull();
+    expect(await r.strlen('models/../etc/passwd')).toBe(0);
+    await expect(r.call('WC.STAT', 'no-slash')).rejects.toThrow("ERR expected 'container/key'");
+    await expect(r.call('WC.STAT', 'models/../etc/passwd')).rejects.toThrow(
+      "ERR key has a '..' path segment",
+    );
+    await expect(r.call('WC.STAT', 'models/llama/nope')).rejects.toThrow('ERR ');
     expect(await r.getBuffer('models/llama/empty.bin')).toEqual(Buffer.alloc(0));
     expect(await r.getrange('models/llama/empty.bin', 0, -1)).toBe('');
   });
@@ -168,7 +174,7 @@ describe('reads', () => {
     await expect(r.getBuffer('{0xdeadbeef}models/other/x.bin')).rejects.toThrow(
       /^VERSION_CHANGED .* is not the current version/,
     );
-    await expect(r.get('{}models/other/x.bin')).rejects.toThrow('ERR a pinned key is');
+    await expect(r.call('WC.STAT', '{}models/other/x.bin')).rejects.toThrow('ERR a pinned key is');
   });
 
   it('SCAN MATCH pages through a prefix with stateless-looking cursors', async () => {

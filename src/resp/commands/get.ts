@@ -5,7 +5,8 @@
  */
 import { CacheError } from '../../errors/cache-error.js';
 import { formatName, type ObjectInfo } from '../../origin/origin.js';
-import { parseKey, resolveKey, resolveOrNull } from '../keys.js';
+import { resolveOrNull } from '../keys.js';
+import { ReplyBroken } from '../reply.js';
 import type { CommandSpec, Ctx } from './types.js';
 
 const keyed = { firstKey: 1, step: 1, group: 'string' } as const;
@@ -31,13 +32,8 @@ export const get: CommandSpec = {
   lastKey: 1,
   summary: "Returns an object's bytes (up to resp.maxGetBytes; use GETRANGE for larger).",
   async run(ctx) {
-    let info: ObjectInfo;
-    try {
-      info = await resolveKey(ctx.deps.readPath, parseKey(ctx.args[1]!), ctx.signal);
-    } catch (err) {
-      if (CacheError.is(err, 'NOT_FOUND')) return ctx.reply.nil();
-      throw err;
-    }
+    const info = await resolveOrNull(ctx.deps.readPath, ctx.args[1]!, ctx.signal);
+    if (info === null) return ctx.reply.nil();
     if (info.size > ctx.deps.limits.maxGetBytes) throw tooLarge(ctx, info);
     await sendRange(ctx, info, 0, info.size - 1);
   },
@@ -73,9 +69,14 @@ export const mget: CommandSpec = {
       );
     }
     ctx.reply.array(keys.length);
-    for (const info of infos) {
-      if (info === null) ctx.reply.nil();
-      else await sendRange(ctx, info, 0, info.size - 1);
+    try {
+      for (const info of infos) {
+        if (info === null) ctx.reply.nil();
+        else await sendRange(ctx, info, 0, info.size - 1);
+      }
+    } catch (err) {
+      // The array header is out: an error line now would be taken for one of its elements.
+      throw err instanceof ReplyBroken ? err : new ReplyBroken(err);
     }
   },
 };

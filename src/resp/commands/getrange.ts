@@ -6,7 +6,7 @@
  */
 import { CacheError } from '../../errors/cache-error.js';
 import { formatName } from '../../origin/origin.js';
-import { parseKey, resolveKey } from '../keys.js';
+import { resolveOrNull } from '../keys.js';
 import { sendRange } from './get.js';
 import { type CommandSpec, NOT_INTEGER, parseInteger } from './types.js';
 
@@ -35,14 +35,8 @@ export const getrange: CommandSpec = {
     const start = parseInteger(ctx.args[2]);
     const end = parseInteger(ctx.args[3]);
     if (start === null || end === null) return ctx.reply.error(NOT_INTEGER);
-    const key = parseKey(ctx.args[1]!);
-    let info: Awaited<ReturnType<typeof resolveKey>>;
-    try {
-      info = await resolveKey(ctx.deps.readPath, key, ctx.signal);
-    } catch (err) {
-      if (CacheError.is(err, 'NOT_FOUND')) return ctx.reply.bulk('');
-      throw err;
-    }
+    const info = await resolveOrNull(ctx.deps.readPath, ctx.args[1]!, ctx.signal);
+    if (info === null) return ctx.reply.bulk('');
     const r = redisRange(info.size, start, end);
     if (r === null) return ctx.reply.bulk('');
     const max = ctx.deps.limits.maxGetBytes;

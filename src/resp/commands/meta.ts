@@ -1,6 +1,5 @@
 /** STRLEN, EXISTS, TYPE: answered from the version (the lease table), without reading bytes. */
-import { CacheError } from '../../errors/cache-error.js';
-import { parseKey, resolveKey, resolveOrNull } from '../keys.js';
+import { resolveOrNull } from '../keys.js';
 import type { CommandSpec } from './types.js';
 
 const base = { firstKey: 1, step: 1, group: 'keyspace' } as const;
@@ -14,13 +13,8 @@ export const strlen: CommandSpec = {
   group: 'string',
   summary: "Returns an object's size in bytes (0 when missing).",
   async run(ctx) {
-    try {
-      const info = await resolveKey(ctx.deps.readPath, parseKey(ctx.args[1]!), ctx.signal);
-      ctx.reply.int(info.size);
-    } catch (err) {
-      if (!CacheError.is(err, 'NOT_FOUND')) throw err;
-      ctx.reply.int(0);
-    }
+    const info = await resolveOrNull(ctx.deps.readPath, ctx.args[1]!, ctx.signal);
+    ctx.reply.int(info?.size ?? 0);
   },
 };
 
