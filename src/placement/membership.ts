@@ -49,6 +49,7 @@ export class Membership {
   #lastV6: string[] = [];
   #failing = false;
   #started = false;
+  #self: string | undefined;
 
   private constructor(opts: MembershipOptions) {
     this.#log = opts.log.child({ component: 'membership' });
@@ -63,6 +64,7 @@ export class Membership {
    */
   static async start(cfg: ClusterConfig, opts: MembershipOptions): Promise<Membership> {
     const m = new Membership(opts);
+    m.#self = await resolveSelf(cfg.self);
     const src = cfg.members;
     if (src === null) {
       m.#set([], 'none');
@@ -76,7 +78,21 @@ export class Membership {
       await m.#refresh(name, port);
       m.#schedule(name, port, interval);
     }
+    if (m.#self !== undefined && src !== null && !m.#members.some((x) => x.address === m.#self)) {
+      // Not fatal (DNS may not list this pod yet), but a node that is not in
+      // its own list reads its own chunks from peers: worth a loud line.
+      m.#log.warn({ self: m.#self }, 'membership: cluster.self is not among the members');
+    }
     return m;
+  }
+
+  /**
+   * This process's own member address: cluster.self resolved to "ip:port" the
+   * same way static members are, so `usable(ranked, health, membership.self)`
+   * recognises it. Undefined without cluster.self (a sidecar).
+   */
+  get self(): string | undefined {
+    return this.#self;
   }
 
   /** The current members, sorted by address; a frozen snapshot that later changes do not alter. */
@@ -228,21 +244,33 @@ async function resolveStatic(entries: ReadonlyArray<{ address: string; weight: n
  * processes whose resolvers disagree would disagree on owners, so IPs or
  * names with one stable address are what to put in a static list.)
  */
-async function resolveHost(host: string): Promise<string> {
+async function resolveHost(host: string, key = 'cluster.members.static'): Promise<string> {
   if (isIP(host)) return host;
   let found: Array<{ address: string; family: number }>;
   try {
     found = await lookup(host, { all: true });
   } catch (err) {
-    throw invalid(`cannot resolve ${JSON.stringify(host)}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw invalid(
+      `cannot resolve ${JSON.stringify(host)}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+      key,
+    );
   }
   found.sort((a, b) => a.family - b.family || (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
-  if (!found[0]) throw invalid(`${JSON.stringify(host)} resolves to no address`);
+  if (!found[0]) throw invalid(`${JSON.stringify(host)} resolves to no address`, key);
   return found[0].address;
 }
 
-function invalid(message: string): CacheError {
-  return new CacheError('CONFIG_INVALID', `cluster.members.static: ${message}`);
+function invalid(message: string, key = 'cluster.members.static'): CacheError {
+  return new CacheError('CONFIG_INVALID', `${key}: ${message}`);
+}
+
+/** cluster.self as a member address ("ip:port"), resolved like a static member so the two compare equal. */
+async function resolveSelf(self: string | null): Promise<string | undefined> {
+  if (self === null) return undefined;
+  const m = HOST_PORT_RE.exec(self);
+  if (!m) throw invalid(`${JSON.stringify(self)} is not "host:port"`, 'cluster.self');
+  const host = m[1]!.replace(/^\[|\]$/g, '');
+  return formatAddress(await resolveHost(host, 'cluster.self'), Number(m[2]));
 }
 
 function formatAddress(ip: string, port: number): string {

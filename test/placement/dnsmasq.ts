@@ -97,7 +97,11 @@ export async function startDnsmasq(hosts: string[]): Promise<Dnsmasq> {
       rmSync(dir, { recursive: true, force: true });
       throw new Error(`dnsmasq did not start: ${stderr}`);
     }
+    // If the test process ends without stop() (a crash, a timeout), do not leave dnsmasq behind.
+    const reap = () => proc.kill('SIGKILL');
+    process.once('exit', reap);
     const stop = async () => {
+      process.removeListener('exit', reap);
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
       await exited(proc);
     };

@@ -89,3 +89,38 @@ describe('cluster config', () => {
     expect(() => parseConfig({ cluster: { peerBackoff: '2m' } }, 'test')).toThrow(/peerBackoffMax/);
   });
 });
+
+describe('cluster.self', () => {
+  it('is resolved like a member, so it compares equal to its entry', async () => {
+    const captured = captureLog();
+    const cfg = parseConfig(
+      { cluster: { self: 'localhost:7420', members: { static: ['127.0.0.1:7420', '10.0.0.2:7420'] } } },
+      'test',
+    ).cluster;
+    const m = await Membership.start(cfg, { log: captured.log });
+    expect(m.self).toBe('127.0.0.1:7420');
+    expect(captured.lines.some((l) => l.level === 40)).toBe(false);
+    m.close();
+  });
+
+  it('warns when self is not among the members, and is undefined when unset', async () => {
+    const captured = captureLog();
+    const cfg = parseConfig(
+      { cluster: { self: '10.0.0.9:7420', members: { static: ['10.0.0.2:7420'] } } },
+      'test',
+    );
+    const m = await Membership.start(cfg.cluster, { log: captured.log });
+    expect(captured.lines.some((l) => l.msg === 'membership: cluster.self is not among the members')).toBe(
+      true,
+    );
+    m.close();
+    const n = await Membership.start(cluster(['10.0.0.2:7420']), { log: captureLog().log });
+    expect(n.self).toBeUndefined();
+    n.close();
+  });
+
+  it('rejects a self that is not host:port', async () => {
+    const cfg = parseConfig({ cluster: { self: 'nohost' } }, 'test').cluster;
+    await expect(Membership.start(cfg, { log: captureLog().log })).rejects.toThrow(/cluster\.self: "nohost"/);
+  });
+});
