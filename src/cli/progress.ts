@@ -49,15 +49,24 @@ export function startProgress(o: {
       rateH: formatBytes(Math.round(rate(done))),
     });
     bar.start(Math.max(1, total), o.startBytes, payload(o.startBytes));
+    // update() is called per socket read; the bar is redrawn at most 10 times a second.
+    let latest = o.startBytes;
+    const draw = () => bar.update(latest, payload(latest));
+    const timer = setInterval(draw, 100);
+    timer.unref();
     return {
       update(done, newTotal) {
+        latest = done;
         if (newTotal !== undefined && newTotal !== total) {
           total = newTotal;
           bar.setTotal(Math.max(1, total));
         }
-        bar.update(done, payload(done));
       },
-      stop: () => bar.stop(),
+      stop: () => {
+        clearInterval(timer);
+        draw();
+        bar.stop();
+      },
     };
   }
   let last = o.startBytes;
