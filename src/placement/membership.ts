@@ -48,6 +48,8 @@ export class Membership {
   #lastV4: string[] = [];
   #lastV6: string[] = [];
   #failing = false;
+  /** Logged once while DNS returns more than MAX_MEMBERS, not every refresh. */
+  #cut = false;
   #started = false;
   #self: string | undefined;
 
@@ -139,11 +141,7 @@ export class Membership {
     ]);
     if (this.#closed) return;
     this.#metrics?.resolutions.inc({ result: v4.ok || v6.ok ? 'ok' : 'error' });
-    if (v4.ok) this.#lastV4 = v4.ips;
-    if (v6.ok) this.#lastV6 = v6.ips;
-    const ips = [...this.#lastV4, ...this.#lastV6];
-    const failed = !v4.ok && !v6.ok;
-    if (failed || (v4.ips.length === 0 && v6.ips.length === 0)) {
+    if ((!v4.ok && !v6.ok) || (v4.ips.length === 0 && v6.ips.length === 0)) {
       if (!this.#failing) {
         this.#log.warn(
           { name, a: v4.error ?? 'no records', aaaa: v6.error ?? 'no records', kept: this.#members.length },
@@ -156,15 +154,23 @@ export class Membership {
     }
     if (this.#failing) this.#log.info({ name }, 'DNS membership: resolution works again');
     this.#failing = false;
-    let members = ips.map((ip) => ({ address: formatAddress(ip, port), weight: 1 }));
+    // Only an answer that is used updates the per-family memory.
+    if (v4.ok) this.#lastV4 = v4.ips;
+    if (v6.ok) this.#lastV6 = v6.ips;
+    let members = [...this.#lastV4, ...this.#lastV6].map((ip) => ({
+      address: formatAddress(ip, port),
+      weight: 1,
+    }));
     members = dedupe(members).sort(byAddress);
-    if (members.length > MAX_MEMBERS) {
+    const over = members.length > MAX_MEMBERS;
+    if (over && !this.#cut) {
       this.#log.warn(
         { name, got: members.length, max: MAX_MEMBERS },
         'DNS membership: too many members; cut',
       );
-      members = members.slice(0, MAX_MEMBERS);
     }
+    this.#cut = over;
+    if (over) members = members.slice(0, MAX_MEMBERS);
     this.#set(members, 'dns');
   }
 
