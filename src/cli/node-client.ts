@@ -72,7 +72,9 @@ export class NodeClient {
   getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
     return this.withRetry(`GET ${path}`, signal, async () => {
       const res = await this.send('GET', path, {}, undefined, signal);
-      const text = await res.body.text();
+      const text = await res.body.text().catch((err: unknown) => {
+        throw new TransientError(`GET ${path}: body interrupted: ${describe(err)}`, { cause: err });
+      });
       if (res.statusCode !== 200) throw statusError(res.statusCode, text, `GET ${path}`);
       return JSON.parse(text) as T;
     });

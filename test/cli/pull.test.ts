@@ -205,6 +205,21 @@ describe('weightcache pull', () => {
     }
   });
 
+  it('retries connection resets and cut bodies, and still lands byte-identical', async () => {
+    const dir = join(work, 'flaky');
+    slow.setFault({ mode: 'short-body', times: 3 });
+    const cut = await runCli(['pull', 'models/m', '--to', dir, '--from', slow.url]);
+    expect(cut.code).toBe(0);
+    expect(cut.stderr.match(/retrying/g)?.length).toBe(3);
+    expectModel(dir, model);
+    slow.setFault({ mode: 'close-immediately', times: 3 });
+    const reset = await runCli(['pull', 'models/m', '--to', dir, '--from', slow.url, '--force']);
+    expect(reset.code).toBe(0);
+    expect(reset.stderr.match(/retrying/g)?.length).toBe(3);
+    expectModel(dir, model);
+    slow.setFault({ mode: 'ok' });
+  });
+
   it('reports an unreachable node, an empty prefix and bad arguments with non-zero exits', async () => {
     const port = await freePort();
     const dir = join(work, 'never');

@@ -18,12 +18,16 @@ const model: Record<string, Buffer> = {
   'empty.bin': Buffer.alloc(0),
   'sub/shard.safetensors': randomBytes(5 * CHUNK + 777),
 };
+const BIG = 64 * CHUNK;
 const BYTES = Object.values(model).reduce((n, b) => n + b.length, 0);
 
 let node: NodeProcess;
 
 beforeAll(async () => {
   node = await startNodeProcess({ config: { cache: { chunkSize: '256KiB' } } });
+  const big = join(node.dir, 'origin', 'join', 'm', 'big.bin');
+  mkdirSync(join(big, '..'), { recursive: true });
+  writeFileSync(big, randomBytes(BIG));
   for (const container of ['warm', 'cli']) {
     for (const [rel, bytes] of Object.entries(model)) {
       const p = join(node.dir, 'origin', container, 'm', rel);
@@ -79,6 +83,20 @@ describe('POST /v1/prefetch', () => {
       expect(res.body.equals(bytes)).toBe(true);
     }
     expect(await node.metric('weightcache_origin_requests_total', { op: 'read' })).toBe(originReads);
+  });
+
+  it('a second POST for a running prefix joins its job: one job, the origin read once', async () => {
+    const originBefore = await node.metric('weightcache_origin_bytes_total');
+    const body = JSON.stringify({ container: 'join', prefix: 'm/' });
+    const [a, b] = await Promise.all([post(body), post(body)]);
+    expect([a.status, b.status]).toEqual([202, 202]);
+    expect(a.json.id).toBe(b.json.id);
+    expect([a.json.joined, b.json.joined].sort()).toEqual([false, true]);
+    await until(async () => {
+      const job = (await (await fetch(`${node.url}/v1/prefetch/${a.json.id}`)).json()) as Job;
+      return job.state === 'done';
+    });
+    expect((await node.metric('weightcache_origin_bytes_total')) - originBefore).toBe(BIG);
   });
 
   it('refuses bad input with 400 and a code, unknown jobs with 404', async () => {
