@@ -160,8 +160,21 @@ export const configSchema = z
         shutdownGrace: duration('http.shutdownGrace').default(30_000),
       })
       .prefault({}),
+    // Limits modelled on Redis's (512 MiB = proto-max-bulk-len); each is explained in docs/resp.md.
     resp: z
-      .strictObject({ listen: listenAddress.default({ host: '127.0.0.1', port: 6380 }) })
+      .strictObject({
+        listen: listenAddress.default({ host: '127.0.0.1', port: 6380 }),
+        maxClients: z.number().int().min(1).max(100_000).default(10_000),
+        maxArgs: z.number().int().min(3).max(1_048_576).default(4096),
+        maxBulkBytes: size('resp.maxBulkBytes').pipe(z.int().min(1024).max(536_870_912)).default(536_870_912),
+        maxQueryBufferBytes: size('resp.maxQueryBufferBytes')
+          .pipe(z.int().min(65_536).max(1_073_741_824))
+          .default(8_388_608),
+        maxGetBytes: size('resp.maxGetBytes').pipe(z.int().min(1).max(536_870_912)).default(536_870_912),
+        idleTimeout: duration('resp.idleTimeout').default(300_000),
+        shutdownGrace: duration('resp.shutdownGrace').default(30_000),
+        resp3: z.boolean().default(true),
+      })
       .nullable()
       .default(null),
     transport: z

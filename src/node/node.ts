@@ -14,6 +14,7 @@ import { Metrics } from '../metrics/metrics.js';
 import { createOrigin } from '../origin/create.js';
 import type { Origin } from '../origin/origin.js';
 import { ReadPath } from '../read/read-path.js';
+import { type RespServer, startRespServer } from '../resp/server.js';
 import { DramTier } from '../tier/dram.js';
 import { NvmeTier } from '../tier/nvme.js';
 import type { Tier } from '../tier/tier.js';
@@ -21,6 +22,8 @@ import { VERSION } from './version.js';
 
 export interface RunningNode {
   readonly http: HttpServer;
+  /** The Redis-protocol door, when `resp` is configured. */
+  readonly resp: RespServer | null;
   readonly metrics: Metrics;
   readonly readPath: ReadPath;
   readonly origin: Origin;
@@ -92,10 +95,34 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       capacityBytes: () => tiers.reduce((sum, t) => sum + t.stats().capacityBytes, 0),
     },
   });
+  const resp = config.resp
+    ? await startRespServer({
+        host: config.resp.listen.host,
+        port: config.resp.listen.port,
+        readPath,
+        origin,
+        metrics,
+        log,
+        version: VERSION,
+        limits: {
+          maxClients: config.resp.maxClients,
+          maxArgs: config.resp.maxArgs,
+          maxBulkBytes: config.resp.maxBulkBytes,
+          maxQueryBufferBytes: config.resp.maxQueryBufferBytes,
+          maxGetBytes: config.resp.maxGetBytes,
+          idleTimeoutMs: config.resp.idleTimeout,
+        },
+        resp3: config.resp.resp3,
+      }).catch(async (err: unknown) => {
+        await http.close(0); // a node that can't open every configured door does not half-start
+        throw err;
+      })
+    : null;
   ready = true;
   log.info(
     {
       http: `${http.address.host}:${http.address.port}`,
+      resp: resp ? `${resp.address.host}:${resp.address.port}` : 'off',
       origin: origin.id,
       chunkSize: formatBytes(config.cache.chunkSize),
       dram: formatBytes(config.cache.dram.maxBytes),
@@ -111,6 +138,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   const close = () => {
     closing ??= (async () => {
       ready = false;
+      if (resp && config.resp) await resp.close(config.resp.shutdownGrace);
       await http.close(config.http.shutdownGrace);
       await nvme?.close(); // flushes pending chunk writes: what was filled survives the restart
       await dram.close();
@@ -119,5 +147,5 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     })();
     return closing;
   };
-  return { http, metrics, readPath, origin, close };
+  return { http, resp, metrics, readPath, origin, close };
 }
