@@ -2,11 +2,13 @@
  * Faults between real processes: peers that die mid-frame, restart, hang,
  * speak an old version, send garbage, or shut down with requests in flight.
  */
+
+import { type AddressInfo, createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CacheError } from '../../src/errors/cache-error.js';
 import { TransportClient } from '../../src/transport/index.js';
-import { decodeError, encodeReadChunk } from '../../src/transport/messages.js';
-import { FrameType } from '../../src/transport/protocol.js';
+import { decodeError, encodeError, encodeReadChunk } from '../../src/transport/messages.js';
+import { FLAG_RESPONSE, FrameType } from '../../src/transport/protocol.js';
 import { type PeerProcess, startPeer } from './harness.js';
 import { chunkBytes, testChunk } from './pattern.js';
 import { helloFrame, rawFrame } from './raw-frame.js';
@@ -63,6 +65,37 @@ describe('a peer that dies', () => {
     } finally {
       await peer.kill('SIGTERM');
     }
+  });
+});
+
+describe('a client facing a server it cannot talk to', () => {
+  it('fails requests with the server’s refusal when the handshake is refused', async () => {
+    // A server from the future: refuses our versions with a connection-level ERROR, then closes.
+    const future = createServer((sock) => {
+      sock.once('data', () => {
+        const meta = encodeError('BAD_REQUEST', 'unsupported protocol version 1..1; this server speaks 2..2');
+        sock.end(rawFrame({ type: FrameType.ERROR, flags: FLAG_RESPONSE, version: 2, meta }));
+      });
+    });
+    await new Promise<void>((r) => future.listen(0, '127.0.0.1', r));
+    const port = (future.address() as AddressInfo).port;
+    try {
+      const err = await client(port)
+        .ping()
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ORIGIN_UNAVAILABLE' });
+      expect((err as Error).message).toMatch(/refused the connection: BAD_REQUEST: .*speaks 2\.\.2/);
+    } finally {
+      future.close();
+    }
+  });
+
+  it('fails fast when nothing listens', async () => {
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    await expect(client(port).ping()).rejects.toThrow(/connect failed: Connection refused/);
   });
 });
 
