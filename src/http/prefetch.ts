@@ -50,7 +50,8 @@ export interface PrefetchJob {
   readonly prefix: string;
   state: JobState;
   readonly files: number;
-  readonly bytesTotal: number;
+  /** From the listing, then from the versions resolved (the same unless the model just changed). */
+  bytesTotal: number;
   filesDone: number;
   bytesDone: number;
   error?: { code: string; message: string };
@@ -141,51 +142,38 @@ export class PrefetchJobs {
     return job;
   }
 
-  /** Workers take (file, chunk) pairs in order; the first failure stops the job. */
+  /**
+   * Two phases, each `concurrency` wide, the first failure stopping the job:
+   * resolve every file to the version a read would get now (lease table, not
+   * the listing, so the warmed chunks are the ones the next reads ask for),
+   * then warm every chunk of those versions.
+   */
   private async run(job: PrefetchJob): Promise<void> {
     const files = this.listed.get(job.id)!;
     this.listed.delete(job.id);
     const chunkSize = this.d.readPath.chunkSize;
+    const width = this.d.concurrency ?? PREFETCH_CONCURRENCY;
     const ac = new AbortController();
-    // The version a read would get now (lease table), not the listing's, so the
-    // warmed chunks are the ones the next reads ask for.
-    const resolved = new Map<number, Promise<ObjectInfo>>();
-    const infoOf = (f: number) => {
-      let p = resolved.get(f);
-      if (!p) {
-        p = this.d.readPath.resolve({ container: job.container, key: files[f]!.key }, ac.signal);
-        resolved.set(f, p);
-      }
-      return p;
-    };
-    function* work(): Generator<{ f: number; index: number; last: boolean }> {
+    const infos: ObjectInfo[] = new Array(files.length);
+    const results = await pool(width, files.length, ac, async (f) => {
+      infos[f] = await this.d.readPath.resolve({ container: job.container, key: files[f]!.key }, ac.signal);
+    }).then(async (resolved) => {
+      if (resolved.some((r) => r.status === 'rejected')) return resolved;
+      const chunks: Array<{ f: number; index: number }> = [];
+      const left = infos.map((info) => chunkCount(info.size, chunkSize));
+      job.bytesTotal = infos.reduce((n, info) => n + info.size, 0);
+      job.filesDone = left.filter((n) => n === 0).length;
       for (let f = 0; f < files.length; f++) {
-        const n = chunkCount(files[f]!.size, chunkSize);
-        if (n === 0) yield { f, index: -1, last: true };
-        for (let index = 0; index < n; index++) yield { f, index, last: index === n - 1 };
+        for (let index = 0; index < left[f]!; index++) chunks.push({ f, index });
       }
-    }
-    const items = work();
-    const worker = async () => {
-      for (let it = items.next(); !it.done && !ac.signal.aborted; it = items.next()) {
-        const { f, index, last } = it.value;
-        const info = await infoOf(f);
-        if (index >= 0 && index < chunkCount(info.size, chunkSize)) {
-          await this.warm(info, index, ac.signal);
-          job.bytesDone += chunkExtent(info.size, chunkSize, index).length;
-        }
-        if (last) job.filesDone++;
-      }
-    };
-    const n = this.d.concurrency ?? PREFETCH_CONCURRENCY;
-    const results = await Promise.allSettled(
-      Array.from({ length: n }, () =>
-        worker().catch((err) => {
-          ac.abort(err);
-          throw err;
-        }),
-      ),
-    );
+      return pool(width, chunks.length, ac, async (i) => {
+        const { f, index } = chunks[i]!;
+        const info = infos[f]!;
+        await this.warm(info, index, ac.signal);
+        job.bytesDone += chunkExtent(info.size, chunkSize, index).length;
+        if (--left[f]! === 0) job.filesDone++;
+      });
+    });
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     job.finishedAt = new Date();
     if (failed) {
@@ -264,4 +252,25 @@ function parseBody(text: string): { container: string; prefix: string } {
   validateContainer(container);
   validateKey(prefix, { allowEmpty: true, what: 'prefix' });
   return { container, prefix };
+}
+
+/** Runs fn(0..count-1), `width` at a time; the first failure aborts `ac` and stops the rest. */
+async function pool(
+  width: number,
+  count: number,
+  ac: AbortController,
+  fn: (i: number) => Promise<void>,
+): Promise<PromiseSettledResult<void>[]> {
+  let next = 0;
+  const worker = async () => {
+    while (next < count && !ac.signal.aborted) await fn(next++);
+  };
+  return Promise.allSettled(
+    Array.from({ length: Math.min(width, count) }, () =>
+      worker().catch((err) => {
+        ac.abort(err);
+        throw err;
+      }),
+    ),
+  );
 }
