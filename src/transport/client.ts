@@ -14,7 +14,7 @@ import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_IN_FLIGHT, FrameType } from './pro
 import { checkRange } from './range.js';
 
 export interface TransportClientOptions {
-  /** An IP address (resolve names before; membership hands us addresses). */
+  /** An IP address, or a name resolved (dns.lookup) each time a connection is opened. */
   host: string;
   port: number;
   /** Connections in the pool (default 2). */

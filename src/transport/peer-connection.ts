@@ -3,6 +3,8 @@
  * bound, timeouts, and failing everything pending — fast, with the reason —
  * when the connection dies. The client (client.ts) pools a few of these.
  */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { CacheError, type ErrorCode } from '../errors/cache-error.js';
 import type { TransportLogger } from './logger.js';
 import { decodeError, decodeHello, encodeHello } from './messages.js';
@@ -32,7 +34,8 @@ interface Pending {
 
 export class PeerConnection implements ConnectionSink {
   private state: 'connecting' | 'hello' | 'ready' | 'closed' = 'connecting';
-  private readonly conn: number;
+  /** 0 until the socket exists (a host name is resolved first). */
+  private conn = 0;
   private readonly pending = new Map<number, Pending>();
   /** Requests waiting for an in-flight slot, in order. */
   private readonly queue: number[] = [];
@@ -50,8 +53,16 @@ export class PeerConnection implements ConnectionSink {
     private readonly o: PeerConnectionOptions,
   ) {
     this.maxInFlight = o.maxInFlight;
-    this.conn = native.b.transportConnect(o.host, o.port, o.maxFrameBytes, o.maxInFlight);
-    native.attach(this.conn, this);
+    if (isIP(o.host)) {
+      this.open(o.host);
+    } else {
+      lookup(o.host).then(
+        ({ address }) => {
+          if (this.state !== 'closed') this.open(address);
+        },
+        (err: Error) => this.close(`cannot resolve ${o.host}: ${err.message}`),
+      );
+    }
     this.connectTimer = setTimeout(
       () => this.close(`connect and handshake took longer than ${o.timeoutMs} ms`),
       o.timeoutMs,
@@ -102,7 +113,7 @@ export class PeerConnection implements ConnectionSink {
   close(reason: string, code: ErrorCode = 'ORIGIN_UNAVAILABLE'): void {
     if (this.state === 'closed') return;
     this.closeCode = code;
-    this.native.b.transportClose(this.conn, reason, false);
+    if (this.conn) this.native.b.transportClose(this.conn, reason, false);
     this.onClosed(reason);
   }
 
@@ -175,6 +186,16 @@ export class PeerConnection implements ConnectionSink {
     for (const id of [...this.pending.keys()]) this.settle(id, this.lost());
     this.queue.length = 0;
     this.o.logger.info({ peer: this.peer, reason }, 'transport client connection closed');
+  }
+
+  private open(address: string): void {
+    this.conn = this.native.b.transportConnect(
+      address,
+      this.o.port,
+      this.o.maxFrameBytes,
+      this.o.maxInFlight,
+    );
+    this.native.attach(this.conn, this);
   }
 
   private onHelloReply(ev: FrameEvent): void {

@@ -6,6 +6,8 @@
  * maxInFlightPerConnection unanswered requests, so a missing response would
  * stall it.
  */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import type { ChunkName } from '../chunk/name.js';
 import { CacheError } from '../errors/cache-error.js';
 import type { ObjectInfo, ObjectName } from '../origin/origin.js';
@@ -93,8 +95,9 @@ export class TransportServer {
       }
     }
     const native = nativeTransport();
+    const ip = isIP(o.host) ? o.host : (await lookup(o.host)).address;
     const { id, port } = native.b.transportListen(
-      o.host,
+      ip,
       o.port,
       opts.maxFrameBytes,
       opts.maxInFlightPerConnection,

@@ -90,6 +90,19 @@ describe('a client facing a server it cannot talk to', () => {
     }
   });
 
+  it('resolves a host name, and fails cleanly on one that does not resolve', async () => {
+    // Both ends resolve the same name the same way, whether it means 127.0.0.1 or ::1 here.
+    const peer = await startPeer('server.ts', { HOST: 'localhost' });
+    try {
+      expect(await client(peer.port, { host: 'localhost' }).ping()).toBeGreaterThan(0);
+    } finally {
+      await peer.kill('SIGTERM');
+    }
+    await expect(client(1, { host: 'no-such-host.invalid' }).ping()).rejects.toThrow(
+      /cannot resolve no-such-host/,
+    );
+  });
+
   it('fails fast when nothing listens', async () => {
     const probe = createServer();
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
