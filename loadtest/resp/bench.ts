@@ -1,0 +1,271 @@
+/**
+ * RESP benchmark (issue 7): GETRANGE 1 MiB, GETRANGE 64 KiB and GET 4 KiB,
+ * weightcache's RESP door vs redis-server holding the same bytes, with
+ * redis-benchmark as the client for both (same flags, loopback, high ports).
+ * Runs alternate between the servers so drift hits both alike. Every child
+ * is stopped by its PID and every run is bounded in time.
+ *
+ * Rows {scenario, case, server, metric, unit, median, min, max, runs} go to
+ * loadtest/results/resp.json (read by the loadtest runner's resp-getrange
+ * scenario); a table goes to stdout.
+ *
+ *   node node_modules/tsx/dist/cli.mjs loadtest/resp/bench.ts [--runs 3]
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
+
+const REPO = resolve(import.meta.dirname, '../..');
+const RUNS = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 3;
+const CLIENTS = 8;
+const RUN_TIMEOUT_MS = 30_000;
+
+interface Case {
+  readonly name: string;
+  readonly key: string;
+  readonly bytes: number;
+  readonly command: string[];
+  /** Requests per run: sized so a run takes about a second or two here. */
+  readonly requests: number;
+}
+
+const MiB = 2 ** 20;
+const CASES: Case[] = [
+  {
+    name: 'GETRANGE 1 MiB',
+    key: 'bench/shard.bin',
+    bytes: MiB,
+    command: ['GETRANGE', 'bench/shard.bin', '0', String(MiB - 1)],
+    requests: 3000,
+  },
+  {
+    name: 'GETRANGE 64 KiB',
+    key: 'bench/shard.bin',
+    bytes: 64 * 1024,
+    command: ['GETRANGE', 'bench/shard.bin', String(MiB), String(MiB + 65535)],
+    requests: 30_000,
+  },
+  {
+    name: 'GET 4 KiB',
+    key: 'bench/small.bin',
+    bytes: 4096,
+    command: ['GET', 'bench/small.bin'],
+    requests: 100_000,
+  },
+];
+
+interface Child {
+  readonly proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+function child(cmd: string, args: string[], ready: RegExp): Promise<{ c: Child; match: RegExpMatchArray }> {
+  const proc = spawn(cmd, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stop = async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null || proc.pid === undefined) return;
+    const gone = new Promise<void>((r) => proc.once('exit', () => r()));
+    process.kill(proc.pid, 'SIGTERM');
+    const t = setTimeout(() => proc.pid !== undefined && process.kill(proc.pid, 'SIGKILL'), 10_000);
+    await gone;
+    clearTimeout(t);
+  };
+  return new Promise((res, rej) => {
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = out.match(ready);
+      if (m) res({ c: { proc, stop }, match: m });
+    };
+    proc.stdout?.on('data', onData);
+    proc.stderr?.on('data', onData);
+    proc.once('error', rej);
+    proc.once('exit', (code) => rej(new Error(`${cmd} exited (${code}) before ready: ${out.slice(-500)}`)));
+    setTimeout(() => rej(new Error(`${cmd} not ready in 30 s`)), 30_000).unref();
+  });
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  // High ports, loopback only.
+  for (let p = 20_000 + Math.floor(Math.random() * 20_000); ; p++) {
+    const ok = await new Promise<boolean>((r) => {
+      s.once('error', () => r(false));
+      s.listen(p, '127.0.0.1', () => r(true));
+    });
+    if (ok) {
+      await new Promise<void>((r) => s.close(() => r()));
+      return p;
+    }
+  }
+}
+
+interface ResultRow {
+  readonly scenario: string;
+  readonly case: string;
+  readonly server: string;
+  readonly metric: string;
+  readonly unit: string;
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+  readonly runs: number[];
+  readonly note: string;
+}
+
+interface Sample {
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+/** One redis-benchmark run; --csv gives rps and latency percentiles in ms. */
+async function benchmark(port: number, c: Case): Promise<Sample> {
+  const args = [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-c',
+    String(CLIENTS),
+    '-n',
+    String(c.requests),
+    '--csv',
+    ...c.command,
+  ];
+  const proc = spawn('redis-benchmark', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  proc.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const timer = setTimeout(() => proc.pid !== undefined && process.kill(proc.pid, 'SIGKILL'), RUN_TIMEOUT_MS);
+  const code = await new Promise<number | null>((r) => proc.once('close', r));
+  clearTimeout(timer);
+  if (code !== 0) throw new Error(`redis-benchmark exited ${code}: ${(err || out).slice(-300)}`);
+  const lines = out.trim().split('\n');
+  const header = lines[0]!.split(',').map((s) => s.replace(/"/g, ''));
+  const row = lines[lines.length - 1]!.split(',').map((s) => s.replace(/"/g, ''));
+  const col = (name: string) => Number(row[header.indexOf(name)]);
+  return { rps: col('rps'), p50: col('p50_latency_ms'), p99: col('p99_latency_ms') };
+}
+
+function med(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function main(): Promise<void> {
+  const work = await mkdtemp(join(process.env.WEIGHTCACHE_LOADTEST_WORKDIR ?? tmpdir(), 'wc-resp-bench-'));
+  const children: Child[] = [];
+  const clients: Redis[] = [];
+  try {
+    const shard = randomBytes(4 * MiB);
+    const small = randomBytes(4096);
+    await mkdir(join(work, 'origin', 'bench'), { recursive: true });
+    await writeFile(join(work, 'origin', 'bench', 'shard.bin'), shard);
+    await writeFile(join(work, 'origin', 'bench', 'small.bin'), small);
+
+    const wc = await child(
+      process.execPath,
+      [join(REPO, 'node_modules/tsx/dist/cli.mjs'), 'loadtest/resp/serve.ts', join(work, 'origin')],
+      /resp (\d+)/,
+    );
+    children.push(wc.c);
+    const wcPort = Number(wc.match[1]);
+    const redisPort = await freePort();
+    const rs = await child(
+      'redis-server',
+      ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work],
+      /Ready to accept connections/,
+    );
+    children.push(rs.c);
+
+    // Same bytes in both; weightcache's chunks warmed into DRAM first (this measures hits, not the origin).
+    const r = new Redis({ port: redisPort, host: '127.0.0.1' });
+    const w = new Redis({ port: wcPort, host: '127.0.0.1' });
+    clients.push(r, w);
+    await r.set('bench/shard.bin', shard);
+    await r.set('bench/small.bin', small);
+    await w.call('WC.PREFETCH', 'bench/');
+    for (const c of CASES) {
+      const [a, b] = await Promise.all([
+        w.call(...(c.command as [string, ...string[]])),
+        r.call(...(c.command as [string, ...string[]])),
+      ]);
+      if (String(a) !== String(b)) throw new Error(`${c.name}: the servers answer different bytes`);
+    }
+
+    const servers = [
+      { name: 'weightcache', port: wcPort },
+      { name: 'redis-server', port: redisPort },
+    ];
+    const samples = new Map<string, Sample[]>();
+    for (const c of CASES) {
+      for (let run = 0; run < RUNS; run++) {
+        // Alternate which server goes first, so neither always runs on a warmer machine.
+        const order = run % 2 === 0 ? servers : [...servers].reverse();
+        for (const s of order) {
+          const got = await benchmark(s.port, c);
+          const k = `${c.name}|${s.name}`;
+          samples.set(k, [...(samples.get(k) ?? []), got]);
+          process.stdout.write(
+            `${c.name.padEnd(16)} ${s.name.padEnd(13)} run ${run + 1}: ${got.rps.toFixed(0)} req/s p50 ${got.p50} ms p99 ${got.p99} ms\n`,
+          );
+        }
+      }
+    }
+
+    const rows: ResultRow[] = [];
+    for (const c of CASES) {
+      for (const s of servers) {
+        const runs = samples.get(`${c.name}|${s.name}`)!;
+        const metrics: Array<[string, string, number[]]> = [
+          ['req/s', 'req/s', runs.map((x) => x.rps)],
+          ['GB/s', 'GB/s', runs.map((x) => (x.rps * c.bytes) / 1e9)],
+          ['p50', 'ms', runs.map((x) => x.p50)],
+          ['p99', 'ms', runs.map((x) => x.p99)],
+        ];
+        for (const [metric, unit, xs] of metrics) {
+          rows.push({
+            scenario: 'resp-getrange',
+            case: c.name,
+            server: s.name,
+            metric,
+            unit,
+            median: med(xs),
+            min: Math.min(...xs),
+            max: Math.max(...xs),
+            runs: xs,
+            note: `redis-benchmark -c ${CLIENTS} -n ${c.requests}, loopback, ${cpus().length} cores shared by client and server`,
+          });
+        }
+      }
+    }
+    await mkdir(join(REPO, 'loadtest/results'), { recursive: true });
+    await writeFile(join(REPO, 'loadtest/results/resp.json'), `${JSON.stringify(rows, null, 2)}\n`);
+    process.stdout.write('\ncase              server         req/s (median)   GB/s    p50 ms  p99 ms\n');
+    for (const c of CASES) {
+      for (const s of servers) {
+        const get = (m: string) =>
+          rows.find((x) => x.case === c.name && x.server === s.name && x.metric === m)!.median;
+        process.stdout.write(
+          `${c.name.padEnd(17)} ${s.name.padEnd(14)} ${get('req/s').toFixed(0).padStart(14)} ${get('GB/s').toFixed(3).padStart(7)} ${String(get('p50')).padStart(8)} ${String(get('p99')).padStart(7)}\n`,
+        );
+      }
+    }
+  } finally {
+    for (const cl of clients) cl.disconnect();
+    for (const c of children.reverse()) await c.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+await main();
