@@ -86,6 +86,8 @@ class FrameReader {
     return p;
   }
   const std::string& error() const { return error_; }
+  // Gives a half-received payload back to its allocator now (the connection is closing).
+  void Abandon() { Fail("abandoned"); }
   // Bytes of the current frame received so far (for "closed mid-frame" reasons).
   bool mid_frame() const { return state_ != kStateHeader || got_ != 0; }
   std::string Progress() const;

@@ -530,6 +530,7 @@ void IoLoop::Close(Connection& c, const std::string& reason) {
   c.fd = -1;
   for (OutFrame& f : c.out) ReleaseFrame(f);
   c.out.clear();
+  c.reader.Abandon();  // before the event: whoever sees the close sees the memory back in the pool
   if (c.listener) {
     if (auto it = listeners_.find(c.listener); it != listeners_.end() && it->second.connections > 0) {
       it->second.connections--;

@@ -6,6 +6,7 @@
 import { type AddressInfo, createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CacheError } from '../../src/errors/cache-error.js';
+import { binding } from '../../src/transport/binding.js';
 import { TransportClient } from '../../src/transport/index.js';
 import { decodeError, encodeError, encodeReadChunk } from '../../src/transport/messages.js';
 import { FLAG_RESPONSE, FrameType } from '../../src/transport/protocol.js';
@@ -42,6 +43,12 @@ describe('a peer that dies', () => {
       expect((err as Error).message).toMatch(/mid-frame \(\d+ of 4194304 payload bytes\)/);
       // Failing fast means on the close, long before the 10 s request timeout.
       expect(Date.now() - started).toBeLessThan(9000);
+      // No leak: the half-filled 4 MiB receive buffer went back to the pool (this file's process
+      // received no other payload before), and nothing is left queued or pinned.
+      const s = binding().transportStats();
+      expect(s.pooledBytes).toBeGreaterThanOrEqual(4 * MiB);
+      expect(s.queuedBytes).toBe(0);
+      expect(s.pinnedBuffers).toBe(0);
     } finally {
       await peer.kill();
     }
