@@ -74,6 +74,36 @@ describe('backpressure', () => {
     await raw.closed;
   });
 
+  it('close() does not wait forever for a peer that never reads its responses', async () => {
+    const stuck = await TransportServer.listen({
+      host: '127.0.0.1',
+      port: 0,
+      logger: quiet,
+      closeGraceMs: 200,
+      handler: {
+        async readChunk(name, offset, length): Promise<ChunkPayload> {
+          return { kind: 'buffer', data: chunkBytes(name, offset, length) };
+        },
+        async stat() {
+          throw new Error('unused');
+        },
+      },
+    });
+    const raw = await rawConnect(stuck.address.port);
+    raw.sock.pause();
+    const meta = encodeReadChunk({ name: testChunk('buf/stuck'), offset: 0, length: 4 * MiB });
+    raw.sock.write(helloFrame());
+    for (let i = 1; i <= 32; i++)
+      raw.sock.write(rawFrame({ type: FrameType.READ_CHUNK, requestId: i, meta }));
+    await new Promise((r) => setTimeout(r, 300));
+    await stuck.close(); // resolves once the grace period cut the connection
+    raw.sock.resume();
+    await raw.closed;
+    const s = binding().transportStats();
+    expect(s.pinnedBuffers).toBe(0);
+    expect(s.queuedBytes).toBe(0);
+  });
+
   it('a client with a small window queues instead of sending past it', async () => {
     const c = new TransportClient({
       host: '127.0.0.1',
