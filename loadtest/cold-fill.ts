@@ -94,6 +94,19 @@ export async function runColdFill(s: ColdFillScenario, ctx: Ctx, samples: Sample
         dropPageCache();
         const ok = await measure(ctx, samples, c, node, '/v1/objects', files, s.conns, node.pids, total);
         if (ok) {
+          // The same model again through the same node: what the next load on this host costs.
+          const again = await withCpu(node.pids, () =>
+            runRangeClient(ctx.clientBin, {
+              port: node.port,
+              targets: files.map((f) => ({ path: `/v1/objects/${CONTAINER}/${f.key}`, size: f.size })),
+              rangeBytes: RANGE,
+              conns: s.conns,
+              durationS: 0,
+              warmupS: 0,
+              once: true,
+            }),
+          );
+          if (!again.value.error) samples.add(c, node.name, 'warm re-read time', 's', again.value.seconds);
           const m = await node.metrics();
           const originBytes = metricSum(m, 'weightcache_origin_bytes_total');
           samples.add(c, node.name, 'origin bytes / model', 'x', originBytes / total);
@@ -149,7 +162,9 @@ async function measure(
       }),
     );
     if (m.value.error) {
-      ctx.notes.push(`${c} / ${srv.name}: ${m.value.error} (run discarded)`);
+      ctx.notes.push(
+        `${c} / ${srv.name}: ${m.value.error} (run discarded)${srv.lastLog ? `; server log: ${srv.lastLog()}` : ''}`,
+      );
       return false;
     }
     samples.add(c, srv.name, 'fill time', 's', m.value.seconds);

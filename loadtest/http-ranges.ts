@@ -121,7 +121,9 @@ export async function runHttpRanges(s: HttpRangesScenario, ctx: Ctx, samples: Sa
           }
           const r = m.value;
           if (r.error) {
-            ctx.notes.push(`${c} / ${srv.name}: ${r.error} (run discarded)`);
+            ctx.notes.push(
+              `${c} / ${srv.name}: ${r.error} (run discarded)${srv.lastLog ? `; server log: ${srv.lastLog()}` : ''}`,
+            );
             continue;
           }
           record(samples, c, srv.name, r, m.serverCores, m.machineCores);

@@ -23,13 +23,13 @@ function num(x: number): string {
 /** Draws `metrics` (in order) of the result; metrics without rows are skipped. */
 export function renderSvg(res: ScenarioResult, metrics: readonly string[]): string {
   const parts: string[] = [];
-  let y = 40;
+  let y = 52;
   const servers = [...new Set(res.rows.map((r) => r.server))].filter((s) => !isWeightcache(s));
   const colour = (s: string) =>
     isWeightcache(s) ? '#d9480f' : (PEER_COLOURS[servers.indexOf(s) % PEER_COLOURS.length] ?? '#999');
   parts.push(
     `<text x="10" y="22" font-size="16" font-weight="bold">${esc(`${res.scenario}: ${res.title}`)}</text>`,
-    `<text x="${W - 10}" y="22" font-size="11" text-anchor="end" fill="#555">${esc(
+    `<text x="10" y="40" font-size="11" fill="#555">${esc(
       `${res.machine.cores} cores · ${res.startedAt.slice(0, 16)}Z · median of runs, whisker = min–max`,
     )}</text>`,
   );

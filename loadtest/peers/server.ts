@@ -8,4 +8,6 @@ export interface Server {
   /** URL path prefix under which `{container}/{key}` is served ('' for nginx/varnish). */
   readonly pathPrefix: string;
   stop(): Promise<void>;
+  /** Last log lines of the server (why a request failed), if it keeps any. */
+  lastLog?(): string;
 }

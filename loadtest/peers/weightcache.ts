@@ -118,6 +118,7 @@ async function startOnce(opts: WeightcacheOptions): Promise<WeightcacheServer> {
     configFile,
     dramBytes: opts.dramBytes,
     stop: () => p.stop(),
+    lastLog: () => p.tail().split('\n').slice(-2).join(' | ').slice(0, 500),
     async metrics() {
       const text = await (await fetch(`${base}/metrics`)).text();
       return parsePrometheus(text);
