@@ -135,7 +135,7 @@ export class PeerConnection implements ConnectionSink {
     this.lastFrameAt = Date.now();
     if (ev.type === FrameType.ERROR && ev.requestId === 0) {
       const err = safe(() => decodeError(ev.meta, this.peer));
-      this.close(`peer refused the connection: ${err ? `${err.code}: ${err.message}` : 'malformed ERROR'}`);
+      this.close(`peer ended the connection: ${err ? `${err.code}: ${err.message}` : 'malformed ERROR'}`);
       return;
     }
     if (this.state === 'hello') {

@@ -197,6 +197,11 @@ class ServerConnection implements ConnectionSink {
         case FrameType.HELLO:
           this.protocolError('HELLO after the handshake');
           return;
+        case FrameType.ERROR:
+          // A client only sends connection-level errors, and closes after them.
+          this.server.opts.logger.warn({ peer: this.peer }, 'transport client reported an error; closing');
+          this.native.b.transportClose(this.conn, 'client reported an error', false);
+          return;
         default:
           // Reserved types (leases, auth, RDMA) are requests too: answer, so the slot is freed.
           this.sendError(

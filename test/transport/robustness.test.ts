@@ -91,7 +91,7 @@ describe('a client facing a server it cannot talk to', () => {
         .ping()
         .catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'ORIGIN_UNAVAILABLE' });
-      expect((err as Error).message).toMatch(/refused the connection: BAD_REQUEST: .*speaks 2\.\.2/);
+      expect((err as Error).message).toMatch(/peer ended the connection: BAD_REQUEST: .*speaks 2\.\.2/);
     } finally {
       future.close();
     }
