@@ -42,6 +42,15 @@ export async function main(argv: string[]): Promise<void> {
     .action((o: { config?: string; set: string[]; seedDemo: boolean }) => runNode(o));
 
   program
+    .command('sidecar')
+    .description(
+      "run a GPU host's sidecar: reads chunks from their owners, keeps a small local tier, serves loopback and a unix socket",
+    )
+    .option('-c, --config <file>', 'YAML config file (default: $WEIGHTCACHE_CONFIG)')
+    .option('--set <key=value>', 'override a config key (repeatable)', collect, [])
+    .action((o: { config?: string; set: string[] }) => runNode({ ...o, seedDemo: false }, 'sidecar'));
+
+  program
     .command('status')
     .description("print a node's status (tiers, origin, readiness)")
     .option('--url <url>', 'node or sidecar HTTP address', 'http://127.0.0.1:8420')

@@ -2,7 +2,7 @@
 import { loadConfig } from '../config/load.js';
 import { seedDemo } from '../demo/seed.js';
 import { createLogger } from '../log/logger.js';
-import { startNode } from '../node/node.js';
+import { type Role, startNode } from '../node/node.js';
 
 export interface NodeCommandOptions {
   readonly config?: string;
@@ -10,7 +10,7 @@ export interface NodeCommandOptions {
   readonly seedDemo: boolean;
 }
 
-export async function runNode(opts: NodeCommandOptions): Promise<void> {
+export async function runNode(opts: NodeCommandOptions, role: Role = 'node'): Promise<void> {
   const config = loadConfig({ file: opts.config ?? process.env.WEIGHTCACHE_CONFIG, sets: opts.set });
   const log = createLogger(config.log.level);
   if (opts.seedDemo) {
@@ -30,7 +30,7 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
       );
     }
   }
-  const node = await startNode(config, log);
+  const node = await startNode(config, log, role);
   const stop = (signal: string) => {
     log.info({ signal }, 'draining');
     node.close().then(

@@ -198,7 +198,12 @@ export const configSchema = z
       .prefault({}),
     leases: z.strictObject({ term: duration('leases.term').default(30_000) }).prefault({}),
     cluster: clusterSchema.prefault({}),
-    sidecar: z.strictObject({ socket: z.string().nullable().default(null) }).prefault({}),
+    sidecar: z
+      .strictObject({
+        socket: z.string().nullable().default(null),
+        originFallback: z.boolean().default(true),
+      })
+      .prefault({}),
     auth: z
       .strictObject({
         tokensFile: z.string().nullable().default(null),

@@ -23,6 +23,9 @@ export interface AdminDeps {
   readonly chunkSize: number;
   /** False while starting or draining: load balancers stop sending traffic. */
   readonly ready: () => boolean;
+  readonly role: 'node' | 'sidecar';
+  /** This process's view of the cluster, or null outside one. */
+  readonly cluster: () => { self: string | null; members: string[] } | null;
 }
 
 export function adminRoutes(app: Hono<HttpEnv>, d: AdminDeps): void {
@@ -45,7 +48,9 @@ export function adminRoutes(app: Hono<HttpEnv>, d: AdminDeps): void {
       startedAt: d.startedAt.toISOString(),
       uptimeSeconds: Math.round((Date.now() - d.startedAt.getTime()) / 1000),
       ready: d.ready(),
+      role: d.role,
       origin: { type: d.origin.kind, id: d.origin.id },
+      cluster: d.cluster(),
       chunkSize: d.chunkSize,
       tiers: Object.fromEntries(d.tiers.map((t) => [t.name, t.stats()])),
     }),

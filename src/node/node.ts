@@ -1,12 +1,23 @@
 /**
- * A cache node: wires config → origin → tiers → lease table → read path →
- * protocol doors, and takes them down in the reverse order. Readiness is true
- * only between "everything listens" and "draining", so a load balancer never
- * routes to a node that cannot answer or is going away.
+ * A cache process: wires config → origin → tiers → lease table → cluster →
+ * read path → protocol doors, and takes them down in the reverse order.
+ *
+ * Two roles share this assembly:
+ *   - node: a cluster member. Owns the chunks placement gives it, fills them
+ *     from the origin, and serves them to peers on the native transport.
+ *   - sidecar: a GPU host's local front door. Owns nothing; reads chunks from
+ *     their owners (then the next in rank, then the origin), keeps them in a
+ *     small local tier, and serves HTTP on loopback and a unix socket.
+ *
+ * Readiness is true only between "everything listens" and "draining", so a
+ * load balancer never routes to a process that cannot answer or is leaving.
  */
+import { chunkServer } from '../cluster/chunk-server.js';
+import { Cluster } from '../cluster/cluster.js';
 import { LeaseTable } from '../coherence/lease-table.js';
 import type { Config } from '../config/schema.js';
 import { formatBytes } from '../config/units.js';
+import { CacheError } from '../errors/cache-error.js';
 import { Limiter } from '../fill/limiter.js';
 import { type HttpServer, startHttpServer } from '../http/server.js';
 import type { Logger } from '../log/logger.js';
@@ -18,10 +29,16 @@ import { type RespServer, startRespServer } from '../resp/server.js';
 import { DramTier } from '../tier/dram.js';
 import { NvmeTier } from '../tier/nvme.js';
 import type { Tier } from '../tier/tier.js';
+import { TransportServer } from '../transport/index.js';
 import { VERSION } from './version.js';
 
+export type Role = 'node' | 'sidecar';
+
 export interface RunningNode {
+  readonly role: Role;
   readonly http: HttpServer;
+  readonly transport: TransportServer | null;
+  readonly cluster: Cluster | null;
   /** The Redis-protocol door, when `resp` is configured. */
   readonly resp: RespServer | null;
   readonly metrics: Metrics;
@@ -31,7 +48,7 @@ export interface RunningNode {
   close(): Promise<void>;
 }
 
-export async function startNode(config: Config, log: Logger): Promise<RunningNode> {
+export async function startNode(config: Config, log: Logger, role: Role = 'node'): Promise<RunningNode> {
   const metrics = new Metrics({ defaultMetrics: true });
   const origin = createOrigin(config.origin);
   const nvme = config.cache.nvme
@@ -51,6 +68,13 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       if (nvme && !nvme.has(key)) void nvme.put(key, chunk);
     },
   });
+  const self = role === 'node' ? selfAddress(config) : null;
+  const cluster = config.cluster.members
+    ? await Cluster.start({ config: config.cluster, self, log, metrics })
+    : null;
+  if (role === 'sidecar' && !cluster) {
+    throw new CacheError('CONFIG_INVALID', 'a sidecar needs cluster.members (the cache nodes it reads from)');
+  }
   const leases = new LeaseTable({ origin, termMs: config.leases.term, metrics });
   // Waiters beyond 64 per origin slot are refused (OVERLOADED) instead of queued without bound.
   const originLimiter = new Limiter(
@@ -68,12 +92,32 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     originLimiter,
     metrics,
     log,
+    cluster,
+    keepPeerChunks: role === 'sidecar',
+    originFallback: role === 'node' || config.sidecar.originFallback,
   });
+  const transport =
+    role === 'node' && config.transport
+      ? await TransportServer.listen({
+          host: config.transport.listen.host,
+          port: config.transport.listen.port,
+          handler: chunkServer({
+            originId: origin.id,
+            chunkSize: config.cache.chunkSize,
+            readPath,
+            dram,
+            nvme,
+            cluster,
+          }),
+          logger: log,
+        })
+      : null;
   const tiers: Tier[] = nvme ? [dram, nvme] : [dram];
   let ready = false;
   const http = await startHttpServer({
     host: config.http.listen.host,
     port: config.http.listen.port,
+    socketPath: role === 'sidecar' ? config.sidecar.socket : null,
     maxConnections: config.http.maxConnections,
     idleTimeoutMs: config.http.idleTimeout,
     log,
@@ -87,6 +131,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       startedAt: new Date(),
       chunkSize: config.cache.chunkSize,
       ready: () => ready,
+      role,
+      cluster: () => (cluster ? { self, members: cluster.members().map((m) => m.address) } : null),
     },
     prefetch: {
       readPath,
@@ -121,7 +167,11 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   ready = true;
   log.info(
     {
+      role,
       http: `${http.address.host}:${http.address.port}`,
+      socket: http.socketPath ?? undefined,
+      transport: transport ? `${transport.address.host}:${transport.address.port}` : undefined,
+      members: cluster?.members().length,
       resp: resp ? `${resp.address.host}:${resp.address.port}` : 'off',
       origin: origin.id,
       chunkSize: formatBytes(config.cache.chunkSize),
@@ -131,7 +181,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
         : 'off',
       nvmeChunks: nvme?.stats().entries ?? 0,
     },
-    'weightcache node ready',
+    `weightcache ${role} ready`,
   );
 
   let closing: Promise<void> | undefined;
@@ -140,12 +190,21 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       ready = false;
       if (resp && config.resp) await resp.close(config.resp.shutdownGrace);
       await http.close(config.http.shutdownGrace);
+      await transport?.close();
+      await cluster?.close();
       await nvme?.close(); // flushes pending chunk writes: what was filled survives the restart
       await dram.close();
       await origin.close();
-      log.info('weightcache node stopped');
+      log.info(`weightcache ${role} stopped`);
     })();
     return closing;
   };
-  return { http, resp, metrics, readPath, origin, close };
+  return { role, http, transport, cluster, resp, metrics, readPath, origin, close };
+}
+
+/** The address this node is known by in the member list. */
+function selfAddress(config: Config): string | null {
+  if (config.cluster.self) return config.cluster.self;
+  const t = config.transport?.listen;
+  return t ? `${t.host}:${t.port}` : null;
 }

@@ -3,24 +3,25 @@
  *
  *   name ─► version (lease table) ─► byte range ─► chunk list ─► for each chunk,
  *   in order, with a bounded read-ahead window:
- *       DRAM ─► NVMe ─► origin (single-flight per chunk, bounded concurrency)
+ *       DRAM ─► NVMe ─► peers (the owner; see cluster/cluster.ts) ─► origin
+ *       (single-flight per chunk, bounded origin concurrency)
  *   ─► slices of the chunk Buffers (no copies) ─► the protocol door streams them.
  *
  * One read is served from one version: every chunk is named by that version,
  * and the origin refuses bytes of any other (VERSION_CHANGED), so a replaced
  * object fails a cold read cleanly instead of mixing old and new bytes.
- * Later issues slot the owner peer in between NVMe and the origin.
  */
 
 import { crc32c } from '../chunk/checksum.js';
 import { chunkCount, chunkExtent, chunkKey, chunkName } from '../chunk/name.js';
+import type { Cluster } from '../cluster/cluster.js';
 import type { LeaseTable } from '../coherence/lease-table.js';
 import { CacheError } from '../errors/cache-error.js';
 import type { Limiter } from '../fill/limiter.js';
 import { SingleFlight } from '../fill/single-flight.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics, Source } from '../metrics/metrics.js';
-import type { ObjectInfo, ObjectName, Origin } from '../origin/origin.js';
+import type { ObjectInfo, ObjectName, ObjectVersion, Origin } from '../origin/origin.js';
 import type { DramTier } from '../tier/dram.js';
 import type { Chunk, Tier } from '../tier/tier.js';
 
@@ -35,7 +36,24 @@ export interface ReadPathOptions {
   readonly originLimiter: Limiter;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** Peers to read from before the origin; absent or null for a lone node. */
+  readonly cluster?: Cluster | null;
+  /**
+   * Keep chunks read from peers in the local tiers even when not their owner:
+   * true for a sidecar (its local tier is the point), false for a node (the
+   * owner holds them; copies would only crowd out the chunks it owns).
+   */
+  readonly keepPeerChunks?: boolean;
+  /**
+   * Read the origin when no peer could serve a chunk. Always true for nodes;
+   * a sidecar may turn it off (sidecar.originFallback) so GPU hosts never
+   * reach the origin directly. Default true.
+   */
+  readonly originFallback?: boolean;
 }
+
+/** The object a chunk belongs to: a name and a version. */
+export type Versioned = ObjectName & ObjectVersion;
 
 export interface Located {
   readonly chunk: Chunk;
@@ -99,15 +117,15 @@ export class ReadPath {
   }
 
   /** Where chunk `index` of a version can be had now, without fetching it. */
-  peekSource(info: ObjectInfo, index: number): Source {
+  peekSource(info: Versioned, index: number): Source {
     const key = this.keyOf(info, index);
     if (this.o.dram.has(key)) return 'dram';
     if (this.o.nvme?.has(key)) return 'nvme';
     return 'origin';
   }
 
-  /** One chunk: DRAM → NVMe → origin, misses coalesced per chunk. */
-  async chunk(info: ObjectInfo, index: number, signal?: AbortSignal): Promise<Located> {
+  /** One chunk: DRAM → NVMe → peers → origin, misses coalesced per chunk. */
+  async chunk(info: Versioned, index: number, signal?: AbortSignal): Promise<Located> {
     if (index < 0 || index >= chunkCount(info.size, this.o.chunkSize)) {
       throw new CacheError('INTERNAL', `chunk ${index} out of bounds for ${info.container}/${info.key}`);
     }
@@ -123,24 +141,46 @@ export class ReadPath {
     return signal ? abortable(promise, signal) : promise;
   }
 
-  private async load(key: string, info: ObjectInfo, index: number): Promise<Located> {
+  private async load(key: string, info: Versioned, index: number): Promise<Located> {
     const fromDisk = await this.o.nvme?.get(key);
     if (fromDisk) {
       this.o.metrics.chunkLookups.inc({ source: 'nvme' });
       await this.o.dram.put(key, fromDisk);
       return { chunk: fromDisk, source: 'nvme' };
     }
+    if (this.o.cluster) {
+      const name = chunkName(this.o.origin.id, info, this.o.chunkSize, index);
+      const { length } = chunkExtent(info.size, this.o.chunkSize, index);
+      const got = await this.o.cluster.fetch(key, name, length);
+      if (got) {
+        this.o.metrics.chunkLookups.inc({ source: 'peer' });
+        if (got.ownedHere || this.o.keepPeerChunks) this.store(key, got.chunk);
+        return { chunk: got.chunk, source: 'peer' };
+      }
+      if (this.o.originFallback === false) {
+        throw new CacheError(
+          'ORIGIN_UNAVAILABLE',
+          `no peer could serve chunk ${index} of ${info.container}/${info.key}, and origin fallback is off`,
+        );
+      }
+    }
     const chunk = await this.fillFromOrigin(info, index);
     this.o.metrics.chunkLookups.inc({ source: 'origin' });
-    await this.o.dram.put(key, chunk);
-    // Write-through to NVMe (not only demotion on DRAM eviction), so a restart
-    // finds every chunk ever filled: warm restarts must not re-download.
-    // Not awaited: the client should not wait for the disk.
-    void this.o.nvme?.put(key, chunk).catch((err) => this.o.log.warn({ err }, 'nvme put failed'));
+    this.store(key, chunk);
     return { chunk, source: 'origin' };
   }
 
-  private async fillFromOrigin(info: ObjectInfo, index: number): Promise<Chunk> {
+  /**
+   * DRAM, and write-through to NVMe (not only demotion on DRAM eviction), so a
+   * restart finds every chunk ever filled: warm restarts must not re-download.
+   * The NVMe write is not awaited: the client should not wait for the disk.
+   */
+  private store(key: string, chunk: Chunk): void {
+    void this.o.dram.put(key, chunk);
+    void this.o.nvme?.put(key, chunk).catch((err) => this.o.log.warn({ err }, 'nvme put failed'));
+  }
+
+  private async fillFromOrigin(info: Versioned, index: number): Promise<Chunk> {
     const { offset, length } = chunkExtent(info.size, this.o.chunkSize, index);
     const m = this.o.metrics;
     const data = await this.o.originLimiter.run(async () => {
@@ -172,7 +212,7 @@ export class ReadPath {
     return { data, crc32c: crc32c(data) };
   }
 
-  private keyOf(info: ObjectInfo, index: number): string {
+  private keyOf(info: Versioned, index: number): string {
     return chunkKey(chunkName(this.o.origin.id, info, this.o.chunkSize, index));
   }
 }

@@ -33,6 +33,8 @@ export interface StartOptions {
   readonly dir?: string;
   readonly env?: Record<string, string>;
   readonly timeoutMs?: number;
+  /** 'node' (default) or 'sidecar'. */
+  readonly role?: 'node' | 'sidecar';
 }
 
 export async function startNodeProcess(opts: StartOptions = {}): Promise<NodeProcess> {
@@ -50,7 +52,7 @@ export async function startNodeProcess(opts: StartOptions = {}): Promise<NodePro
   const config = deepMerge(base, opts.config ?? {});
   const configFile = join(dir, 'node.yaml');
   writeFileSync(configFile, stringify(config));
-  const proc = spawn(process.execPath, [BIN, 'node', '--config', configFile], {
+  const proc = spawn(process.execPath, [BIN, opts.role ?? 'node', '--config', configFile], {
     env: { ...cleanEnv(), ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -64,7 +66,7 @@ export async function startNodeProcess(opts: StartOptions = {}): Promise<NodePro
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
       logs.push(line);
-      if (port === undefined && line.includes('weightcache node ready')) {
+      if (port === undefined && /weightcache \w+ ready/.test(line)) {
         port = Number(/"http":"[^"]*:(\d+)"/.exec(line)?.[1]);
       }
     }

@@ -1,0 +1,85 @@
+/**
+ * What a node answers on the native transport. The JS side only decides what
+ * to send; the addon sends it: a DRAM chunk's Buffer (writev, no copy) or an
+ * NVMe chunk file's data region (sendfile). Per the cluster rule, a miss is
+ * filled from the origin only for chunks this node owns; otherwise NOT_FOUND.
+ *
+ * A chunk sent from NVMe by sendfile is not re-read here, so its CRC32C is
+ * checked by the receiver (every payload carries one), which discards a
+ * corrupt copy and falls back — bytes stay sacred, at the cost of the
+ * receiver's origin read for that chunk.
+ */
+import { type ChunkName, chunkKey } from '../chunk/name.js';
+import { CacheError } from '../errors/cache-error.js';
+import type { ObjectInfo, ObjectName } from '../origin/origin.js';
+import type { ReadPath } from '../read/read-path.js';
+import type { DramTier } from '../tier/dram.js';
+import type { NvmeTier } from '../tier/nvme.js';
+import type { ChunkPayload, TransportHandler } from '../transport/index.js';
+import type { Cluster } from './cluster.js';
+
+export interface ChunkServerDeps {
+  readonly originId: string;
+  readonly chunkSize: number;
+  readonly readPath: ReadPath;
+  readonly dram: DramTier;
+  readonly nvme: NvmeTier | null;
+  /** Null for a node outside any cluster: it owns every chunk. */
+  readonly cluster: Cluster | null;
+}
+
+export function chunkServer(d: ChunkServerDeps): TransportHandler {
+  return {
+    async readChunk(
+      name: ChunkName,
+      offset: number,
+      length: number,
+      signal: AbortSignal,
+    ): Promise<ChunkPayload> {
+      if (name.originId !== d.originId) {
+        throw new CacheError(
+          'BAD_REQUEST',
+          `chunk of origin ${name.originId}, but this node serves ${d.originId}`,
+        );
+      }
+      if (name.chunkSize !== d.chunkSize) {
+        throw new CacheError(
+          'BAD_REQUEST',
+          `chunk size ${name.chunkSize}, but this node uses ${d.chunkSize}`,
+        );
+      }
+      const key = chunkKey(name);
+      const hot = d.dram.peek(key);
+      if (hot) return bufferPayload(hot.data, hot.crc32c, offset, length);
+      const loc = d.nvme?.locate(key);
+      if (loc && offset + length <= loc.length) {
+        const whole = offset === 0 && length === loc.length;
+        return {
+          kind: 'file',
+          path: loc.path,
+          offset: loc.dataOffset + offset,
+          length,
+          crc32c: whole ? loc.crc32c : undefined,
+        };
+      }
+      if (d.cluster && !d.cluster.owns(key)) {
+        throw new CacheError(
+          'NOT_FOUND',
+          `chunk ${name.index} of ${name.container}/${name.key} is not cached here`,
+        );
+      }
+      const { chunk } = await d.readPath.chunk(name, name.index, signal);
+      return bufferPayload(chunk.data, chunk.crc32c, offset, length);
+    },
+    stat(name: ObjectName, signal: AbortSignal): Promise<ObjectInfo> {
+      return d.readPath.resolve(name, signal);
+    },
+  };
+}
+
+function bufferPayload(data: Buffer, crc32c: number, offset: number, length: number): ChunkPayload {
+  if (offset + length > data.length)
+    throw new CacheError('RANGE_NOT_SATISFIABLE', 'range past the end of the chunk');
+  if (offset === 0 && length === data.length) return { kind: 'buffer', data, crc32c };
+  return { kind: 'buffer', data: data.subarray(offset, offset + length) };
+}

@@ -1,0 +1,151 @@
+/**
+ * This process's view of the cache cluster: who the members are, who owns a
+ * chunk, and reading chunks from peers over the native transport.
+ *
+ * The rule that keeps reads from looping and the origin read once per chunk:
+ * **a member fills from the origin only the chunks it owns in its own view of
+ * the membership; asked for any other chunk, it answers from its local tiers
+ * or NOT_FOUND.** So:
+ *   - a non-owner (or a sidecar) asks the owner, which fills once for everyone;
+ *     if the owner is down it probes the next in rank (local tiers only), then
+ *     reads the origin itself;
+ *   - an owner that misses asks the next in rank first — after a scale-out that
+ *     is the previous owner, so moved chunks are copied, not re-downloaded.
+ */
+import type { ChunkName } from '../chunk/name.js';
+import type { Config } from '../config/schema.js';
+import { CacheError } from '../errors/cache-error.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { Membership } from '../placement/membership.js';
+import { PeerHealth, usable } from '../placement/peer-health.js';
+import { type Member, rank } from '../placement/rendezvous.js';
+import type { Chunk } from '../tier/tier.js';
+import { TransportClient } from '../transport/index.js';
+import { PeerMetrics } from './peer-metrics.js';
+
+/** How many peers a miss may try before reading the origin itself. */
+export const MAX_PEER_TRIES = 3;
+
+export interface ClusterOptions {
+  readonly config: Config['cluster'];
+  /** This member's transport address; null for a sidecar (never an owner). */
+  readonly self: string | null;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+}
+
+export interface PeerChunk {
+  readonly chunk: Chunk;
+  /** Where it came from, for logs. */
+  readonly from: string;
+  /** True when this process should keep the chunk (it is the owner now). */
+  readonly ownedHere: boolean;
+}
+
+export class Cluster {
+  private readonly clients = new Map<string, TransportClient>();
+  private readonly health: PeerHealth;
+  private readonly peerMetrics: PeerMetrics;
+  private readonly unsubscribe: () => void;
+  /** This member's address as it appears in the member list (hostnames resolved), or null. */
+  private readonly self: string | null;
+
+  private constructor(
+    private readonly membership: Membership,
+    private readonly o: ClusterOptions,
+  ) {
+    this.self = o.self === null ? null : (membership.self ?? o.self);
+    this.health = new PeerHealth({ backoffMs: o.config.peerBackoff, maxBackoffMs: o.config.peerBackoffMax });
+    this.peerMetrics = new PeerMetrics(o.metrics);
+    // Connections to members that left are closed; new members connect on first use.
+    this.unsubscribe = membership.onChange((_now, _added, removed) => {
+      for (const m of removed) {
+        const c = this.clients.get(m.address);
+        this.clients.delete(m.address);
+        void c?.close();
+      }
+    });
+  }
+
+  static async start(o: ClusterOptions): Promise<Cluster> {
+    const membership = await Membership.start(o.config, { log: o.log, metrics: o.metrics });
+    return new Cluster(membership, o);
+  }
+
+  members(): readonly Member[] {
+    return this.membership.members();
+  }
+
+  /** Does this process own `key` in its current view? (A sidecar owns nothing.) */
+  owns(key: string): boolean {
+    return this.self !== null && rank(key, this.membership.members())[0]?.address === this.self;
+  }
+
+  /**
+   * Asks peers for a whole chunk, per the rule above. Undefined when no peer
+   * had it (the caller then reads the origin). VERSION_CHANGED from a peer is
+   * an answer, not a failure: it is thrown.
+   */
+  async fetch(
+    key: string,
+    name: ChunkName,
+    length: number,
+    signal?: AbortSignal,
+  ): Promise<PeerChunk | undefined> {
+    const ranked = rank(key, this.membership.members());
+    const ownedHere = this.self !== null && ranked[0]?.address === this.self;
+    const candidates = ownedHere
+      ? ranked.slice(1, 2) // the previous owner, after a membership change
+      : usable(ranked, this.health, this.self ?? undefined).slice(0, MAX_PEER_TRIES);
+    for (const peer of candidates) {
+      const done = this.peerMetrics.start();
+      try {
+        const got = await this.client(peer.address).readChunk(name, 0, length, { signal });
+        this.health.succeeded(peer.address);
+        done('hit', length);
+        return { chunk: { data: got.data, crc32c: got.crc32c }, from: peer.address, ownedHere };
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        if (CacheError.is(err, 'NOT_FOUND')) {
+          done('miss', 0); // a non-owner without the chunk: a fine answer
+          continue;
+        }
+        if (CacheError.is(err, 'VERSION_CHANGED')) {
+          done('miss', 0);
+          throw err;
+        }
+        done('error', 0);
+        this.health.failed(peer.address);
+        this.o.log.warn(
+          { peer: peer.address, err: (err as Error).message },
+          'peer read failed; trying the next',
+        );
+      }
+    }
+    return undefined;
+  }
+
+  async close(): Promise<void> {
+    this.unsubscribe();
+    this.membership.close();
+    await Promise.all([...this.clients.values()].map((c) => c.close()));
+    this.clients.clear();
+  }
+
+  private client(address: string): TransportClient {
+    let c = this.clients.get(address);
+    if (!c) {
+      const i = address.lastIndexOf(':');
+      c = new TransportClient({
+        host: address.slice(0, i).replace(/^\[|\]$/g, ''),
+        port: Number(address.slice(i + 1)),
+        timeoutMs: this.o.config.peerTimeout,
+        nodeId: this.self ?? `sidecar-${process.pid}`,
+        logger: this.o.log,
+      });
+      this.clients.set(address, c);
+    }
+    return c;
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * A real cluster: node processes on distinct loopback addresses
+ * (127.0.0.11, .12, …) talking over the native transport, sidecars in front
+ * of them, one fs origin. What a platform team relies on: every path serves
+ * the origin's bytes, the origin is read once per chunk for the whole fleet,
+ * a node dying under load costs no reader anything, and a scale-out moves
+ * only the new member's share — copied from the previous owners, not
+ * re-downloaded.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { chunkCount, chunkKey, chunkName } from '../../src/chunk/name.js';
+import { FsOrigin } from '../../src/origin/fs.js';
+import { rank } from '../../src/placement/rendezvous.js';
+import { get } from '../harness/http-get.js';
+import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
+
+const CHUNK = 256 * 1024;
+const running: NodeProcess[] = [];
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((p) => p.kill()));
+});
+
+function model(): Record<string, Buffer> {
+  return {
+    'llama/model-00001-of-00002.safetensors': randomBytes(9 * CHUNK + 12_345),
+    'llama/model-00002-of-00002.safetensors': randomBytes(7 * CHUNK),
+    'llama/config.json': Buffer.from(JSON.stringify({ model_type: 'llama', hidden_size: 64 })),
+  };
+}
+
+function seedOrigin(files: Record<string, Buffer>): string {
+  const root = mkdtempSync(join(tmpdir(), 'wc-cluster-origin-'));
+  for (const [key, bytes] of Object.entries(files)) {
+    const p = join(root, 'models', key);
+    mkdirSync(join(p, '..'), { recursive: true });
+    writeFileSync(p, bytes);
+  }
+  return root;
+}
+
+/** A port free on 127.0.0.1 right now; nodes bind it on their own 127.0.0.x address. */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+const common = (root: string) => ({ origin: { type: 'fs', fs: { root } }, cache: { chunkSize: '256KiB' } });
+
+async function startMember(
+  root: string,
+  self: string,
+  members: string[],
+  dir?: string,
+): Promise<NodeProcess> {
+  const p = await startNodeProcess({
+    dir,
+    config: {
+      ...common(root),
+      transport: { listen: self },
+      cluster: { self, members: { static: members } },
+    },
+  });
+  running.push(p);
+  return p;
+}
+
+async function startSidecar(
+  root: string,
+  members: string[],
+  extra: Record<string, unknown> = {},
+): Promise<NodeProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'wc-sidecar-'));
+  const p = await startNodeProcess({
+    dir,
+    role: 'sidecar',
+    config: {
+      ...common(root),
+      cluster: { members: { static: members } },
+      sidecar: { socket: join(dir, 'weightcache.sock') },
+      ...extra,
+    },
+  });
+  running.push(p);
+  return p;
+}
+
+function getUnix(socketPath: string, path: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (d: Buffer) => parts.push(d));
+      res.on('end', () => (res.complete ? resolve(Buffer.concat(parts)) : reject(new Error('short body'))));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function sum(ps: NodeProcess[], metric: string, labels?: Record<string, string>): Promise<number> {
+  const vals = await Promise.all(ps.map((p) => p.metric(metric, labels)));
+  return vals.reduce((a, b) => a + b, 0);
+}
+
+function addresses(n: number, port: number, from = 11): string[] {
+  return Array.from({ length: n }, (_, i) => `127.0.0.${from + i}:${port}`);
+}
+
+describe('a cluster of nodes and sidecars', () => {
+  it('every path is byte-identical to the origin, and the origin is read once per chunk for the fleet', async () => {
+    const files = model();
+    const root = seedOrigin(files);
+    const members = addresses(3, await freePort());
+    const nodes = await Promise.all(members.map((m) => startMember(root, m, members)));
+    const sidecars = [await startSidecar(root, members), await startSidecar(root, members)];
+    const total = Object.values(files).reduce((n, b) => n + b.length, 0);
+
+    for (const [key, bytes] of Object.entries(files)) {
+      const path = `/v1/objects/models/${key}`;
+      for (const p of [...sidecars, ...nodes]) {
+        const res = await get(p.url, path);
+        expect(res.status, `${p.url}${path}`).toBe(200);
+        expect(res.body.equals(bytes), `${p.url}${path}`).toBe(true);
+      }
+      for (const s of sidecars) {
+        expect((await getUnix(join(s.dir, 'weightcache.sock'), path)).equals(bytes)).toBe(true);
+      }
+    }
+    // Only owners read the origin, once per chunk, whoever asked and however often.
+    expect(await sum(nodes, 'weightcache_origin_bytes_total')).toBe(total);
+    expect(await sum(sidecars, 'weightcache_origin_bytes_total')).toBe(0);
+    expect(await sum(sidecars, 'weightcache_peer_requests_total', { result: 'error' })).toBe(0);
+    const first = await get(sidecars[1]!.url, '/v1/objects/models/llama/config.json', { Range: 'bytes=0-0' });
+    expect(first.headers['x-cache-source']).toBe('dram'); // the sidecar keeps what it read
+    const status = JSON.parse((await get(sidecars[0]!.url, '/v1/status')).body.toString());
+    expect(status.role).toBe('sidecar');
+    expect(status.cluster.members).toEqual([...members].sort());
+  });
+
+  it('SIGKILL of a node while 4 clients read through sidecars: 0 wrong bytes, 0 failed reads', async () => {
+    const files = model();
+    const root = seedOrigin(files);
+    const members = addresses(3, await freePort(), 21);
+    const nodes = await Promise.all(members.map((m) => startMember(root, m, members)));
+    // No local tier to speak of, so every read goes to the owners while one of them dies.
+    const tiny = { cache: { chunkSize: '256KiB', dram: { maxBytes: '512KiB' }, nvme: null } };
+    const sidecars = [await startSidecar(root, members, tiny), await startSidecar(root, members, tiny)];
+    let wrong = 0;
+    let failed = 0;
+    let reads = 0;
+    const client = async (i: number) => {
+      for (let round = 0; round < 8; round++) {
+        for (const [key, bytes] of Object.entries(files)) {
+          const res = await get(sidecars[i % 2]!.url, `/v1/objects/models/${key}`).catch(() => undefined);
+          reads++;
+          if (res?.status !== 200 || !res.complete) failed++;
+          else if (!res.body.equals(bytes)) wrong++;
+        }
+      }
+    };
+    const clients = [0, 1, 2, 3].map(client);
+    await new Promise((r) => setTimeout(r, 100));
+    await nodes[1]!.kill();
+    await Promise.all(clients);
+    expect(reads).toBe(4 * 8 * 3);
+    expect(wrong).toBe(0);
+    expect(failed).toBe(0);
+    // The kill landed while reads were under way: sidecars saw the dead peer and routed around it.
+    expect(await sum(sidecars, 'weightcache_peer_requests_total', { result: 'error' })).toBeGreaterThan(0);
+    expect(await sum(sidecars, 'weightcache_origin_bytes_total')).toBeGreaterThan(0);
+  });
+
+  it('adding a node moves only its share of chunks, copied from the previous owners: 0 origin reads', async () => {
+    const files = model();
+    const root = seedOrigin(files);
+    const port = await freePort();
+    const three = addresses(3, port, 31);
+    const four = addresses(4, port, 31);
+    let nodes = await Promise.all(three.map((m) => startMember(root, m, three)));
+    const warm = await startSidecar(root, three);
+    for (const [key, bytes] of Object.entries(files)) {
+      expect((await get(warm.url, `/v1/objects/models/${key}`)).body.equals(bytes)).toBe(true);
+    }
+    // Scale out: every node restarts (warm, same data dirs) with the 4-member list; a new node joins.
+    const dirs = nodes.map((n) => n.dir);
+    await Promise.all(nodes.map((n) => n.stop()));
+    for (const n of nodes) running.splice(running.indexOf(n), 1);
+    nodes = await Promise.all(four.map((m, i) => startMember(root, m, four, dirs[i])));
+    const reader = await startSidecar(root, four);
+    for (const [key, bytes] of Object.entries(files)) {
+      expect((await get(reader.url, `/v1/objects/models/${key}`)).body.equals(bytes)).toBe(true);
+    }
+    expect(await sum(nodes, 'weightcache_origin_requests_total', { op: 'read' })).toBe(0);
+
+    // Exactly the chunks the new member now owns were copied to it from the previous owners.
+    const origin = new FsOrigin({ root });
+    const members = four.map((address) => ({ address, weight: 1 }));
+    let moved = 0;
+    for (const key of Object.keys(files)) {
+      const info = await origin.stat({ container: 'models', key });
+      for (let i = 0; i < chunkCount(info.size, CHUNK); i++) {
+        const k = chunkKey(chunkName(origin.id, info, CHUNK, i));
+        if (rank(k, members)[0]!.address === four[3]) moved++;
+      }
+    }
+    expect(moved).toBeGreaterThan(0);
+    expect(await nodes[3]!.metric('weightcache_peer_requests_total', { result: 'hit' })).toBe(moved);
+    expect(await sum(nodes.slice(0, 3), 'weightcache_peer_requests_total', { result: 'hit' })).toBe(0);
+  });
+});
