@@ -12,7 +12,7 @@
  * stays absent until the model is complete, and docs/pull.md for the user's view.
  */
 import { setMaxListeners } from 'node:events';
-import { open, stat } from 'node:fs/promises';
+import { type FileHandle, open, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { chunkCount, chunkExtent } from '../chunk/name.js';
 import { formatBytes } from '../config/units.js';
@@ -218,23 +218,38 @@ async function transfer(x: {
   const onOuter = () => stop.abort(x.signal.reason);
   x.signal.addEventListener('abort', onOuter, { once: true });
   let next = 0;
+  // One handle per file while its chunks are in flight (the queue is in file
+  // order, so about `concurrency` files are open at once, whatever the count).
+  const handles = new Map<string, { fh: Promise<FileHandle> | null; left: number }>();
+  for (const c of queue) {
+    const h = handles.get(c.path) ?? { fh: null, left: 0 };
+    h.left++;
+    handles.set(c.path, h);
+  }
+  const handleOf = (path: string) => {
+    const h = handles.get(path)!;
+    h.fh ??= open(path, 'r+');
+    return h.fh;
+  };
+  const doneWith = async (path: string) => {
+    const h = handles.get(path)!;
+    if (--h.left > 0) return;
+    handles.delete(path);
+    await (await h.fh!).close();
+  };
   const worker = async () => {
     while (next < queue.length && !stop.signal.aborted) {
       const c = queue[next++]!;
-      const fh = await open(c.path, 'r+');
-      try {
-        await client.readChunk(
-          c,
-          fh,
-          (n) => {
-            doneBytes += n;
-            progress.update(doneBytes);
-          },
-          stop.signal,
-        );
-      } finally {
-        await fh.close();
-      }
+      await client.readChunk(
+        c,
+        await handleOf(c.path),
+        (n) => {
+          doneBytes += n;
+          progress.update(doneBytes);
+        },
+        stop.signal,
+      );
+      await doneWith(c.path);
       pending.push({ key: c.key, index: c.index, path: c.path });
       scheduleFlush();
     }
@@ -249,6 +264,7 @@ async function transfer(x: {
   x.signal.removeEventListener('abort', onOuter);
   progress.stop();
   // Keep what was verified, also on failure: a re-run (after ENOSPC, a dead node) resumes from here.
+  for (const h of handles.values()) await (await h.fh?.catch(() => null))?.close();
   if (timer) clearTimeout(timer);
   try {
     await flushing;

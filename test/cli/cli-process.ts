@@ -44,3 +44,13 @@ export async function runCli(args: string[]): Promise<{ code: number; stdout: st
 export async function until(cond: () => boolean | Promise<boolean>, stepMs = 20): Promise<void> {
   while (!(await cond())) await new Promise((r) => setTimeout(r, stepMs));
 }
+
+/** Polls until `cond` holds while `run` is alive; a run that exits first fails with its output. */
+export async function whileRunning(run: CliRun, cond: () => boolean | Promise<boolean>): Promise<void> {
+  await until(async () => {
+    if (run.proc.exitCode !== null || run.proc.signalCode !== null) {
+      throw new Error(`the CLI exited (${run.proc.exitCode}) before the condition held:\n${run.stderr()}`);
+    }
+    return cond();
+  });
+}

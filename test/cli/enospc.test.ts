@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultProxy, startFaultProxy } from '../harness/fault-proxy.js';
 import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
-import { runCli, spawnCli, until } from './cli-process.js';
+import { runCli, spawnCli, whileRunning } from './cli-process.js';
 
 const mnt = mkdtempSync(join(tmpdir(), 'wc-tiny-'));
 const mounted = tryMount();
@@ -66,7 +66,7 @@ describe.skipIf(!mounted)('pull onto a full disk', () => {
     const run = spawnCli(['pull', 'disk/fits', '--to', dir, '--from', slow.url, '--concurrency', '1']);
     const state = join(`${dir}.partial`, 'state.json');
     // Some chunk verified: the bitmap's base64 no longer starts with 'AA' (a zero first byte).
-    await until(() => existsSync(state) && /"done":"(?!AA)/.test(readFileSync(state, 'utf8')));
+    await whileRunning(run, () => existsSync(state) && /"done":"(?!AA)/.test(readFileSync(state, 'utf8')));
     // Something else takes the rest of the disk.
     const filler = join(mnt, 'filler');
     const free = () => Number(statfsSync(mnt).bavail) * Number(statfsSync(mnt).bsize);

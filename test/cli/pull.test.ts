@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultProxy, startFaultProxy } from '../harness/fault-proxy.js';
 import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
-import { runCli, spawnCli, until } from './cli-process.js';
+import { runCli, spawnCli, until, whileRunning } from './cli-process.js';
 import { type CorruptingProxy, startCorruptingProxy } from './corrupting-proxy.js';
 
 const CHUNK = 256 * 1024;
@@ -120,7 +120,7 @@ describe('weightcache pull', () => {
     const dir = join(work, 'resume');
     slow.setFault({ mode: 'ok', delayMs: 150 });
     const first = spawnCli(['pull', 'models/m', '--to', dir, '--from', slow.url, '--concurrency', '1']);
-    await until(() => doneChunks(`${dir}.partial`) >= 3);
+    await whileRunning(first, () => doneChunks(`${dir}.partial`) >= 3);
     expect(existsSync(dir)).toBe(false);
     expect(existsSync(join(`${dir}.partial`, 'tree', 'config.json'))).toBe(true);
     first.proc.kill('SIGKILL');
@@ -145,7 +145,7 @@ describe('weightcache pull', () => {
     const dir = join(work, 'sigint');
     slow.setFault({ mode: 'ok', delayMs: 100 });
     const run = spawnCli(['pull', 'models/m', '--to', dir, '--from', slow.url, '--concurrency', '1']);
-    await until(() => doneChunks(`${dir}.partial`) >= 1);
+    await whileRunning(run, () => doneChunks(`${dir}.partial`) >= 1);
     run.proc.kill('SIGINT');
     expect(await run.exited).toBe(130);
     expect(run.stderr()).toContain('interrupted');
@@ -161,7 +161,7 @@ describe('weightcache pull', () => {
     const dir = join(work, 'changed');
     slow.setFault({ mode: 'ok', delayMs: 150 });
     const run = spawnCli(['pull', 'vmodels/m', '--to', dir, '--from', slow.url, '--concurrency', '1']);
-    await until(() => doneChunks(`${dir}.partial`) >= 1);
+    await whileRunning(run, () => doneChunks(`${dir}.partial`) >= 1);
     const updated: Record<string, Buffer> = {
       ...model,
       'deep/dir/shard-1.safetensors': randomBytes(6 * CHUNK + 999),
