@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs beyond npm packages: real Redis clients
-# (redis-cli, redis-benchmark from Debian's redis-tools; redis-py from PyPI)
-# that the RESP tests drive against weightcache. Idempotent: installs only
-# what is missing. Needs root (or sudo) for apt-get.
+# Installs what the test suite needs beyond npm packages:
+#   - real Redis clients (redis-cli, redis-benchmark from Debian's redis-tools;
+#     redis-py from PyPI) that the RESP tests drive against weightcache;
+#   - dnsmasq (the binary only: dnsmasq-base, no system service on port 53), a
+#     real DNS server for the cluster's DNS-membership tests.
+# Idempotent: installs only what is missing. Needs root (or sudo) for apt-get.
 set -euo pipefail
 
 SUDO=""
@@ -16,15 +18,18 @@ fi
 missing=()
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
+# /usr/sbin may not be on a non-root PATH: test the file itself.
+[ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
 if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends redis-tools >/dev/null
+  # shellcheck disable=SC2068 # word splitting intended; duplicates are harmless to apt
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends ${missing[@]} >/dev/null
 fi
 
 PY_REDIS_VERSION="5.2.1"
 if command -v python3 >/dev/null 2>&1; then
   if ! python3 -c "import redis, sys; sys.exit(0 if redis.__version__ == '${PY_REDIS_VERSION}' else 1)" 2>/dev/null; then
-    python3 -m pip install --quiet --disable-pip-version-check "redis==${PY_REDIS_VERSION}"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "redis==${PY_REDIS_VERSION}"
   fi
 fi
-echo "install-test-deps: redis-cli $(redis-cli --version | awk '{print $2}'), redis-py $(python3 -c 'import redis; print(redis.__version__)')"
+echo "install-test-deps: redis-cli $(redis-cli --version | awk '{print $2}'), redis-py $(python3 -c 'import redis; print(redis.__version__)'), $(/usr/sbin/dnsmasq --version | head -1)"
