@@ -3,7 +3,7 @@
     {
       "target_name": "weightcache",
       "sources": [
-        "src/addon.cc", "src/crc32c.cc", "src/frame.cc", "src/buffer_pool.cc", "src/io_loop.cc", "src/transport_js.cc"
+        "src/addon.cc", "src/crc32c.cc", "src/frame.cc", "src/buffer_pool.cc", "src/io_loop.cc", "src/file_payload.cc", "src/transport_js.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "src"],
       "defines": ["NAPI_VERSION=9", "NODE_ADDON_API_DISABLE_DEPRECATED"],

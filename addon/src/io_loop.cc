@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "crc32c.h"
+#include "file_payload.h"
 
 namespace weightcache {
 namespace {
@@ -40,13 +41,6 @@ std::string PeerName(const sockaddr_storage& a) {
     port = ntohs(in->sin6_port);
   }
   return std::string(host) + ":" + std::to_string(port);
-}
-
-void AppendStr(std::vector<uint8_t>& out, const std::string& s) {
-  size_t n = s.size() > 0xffff ? 0xffff : s.size();
-  out.push_back(static_cast<uint8_t>(n & 0xff));
-  out.push_back(static_cast<uint8_t>(n >> 8));
-  out.insert(out.end(), s.begin(), s.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
 // Small frames (PING, STAT, errors) must not wait for Nagle; and an idle
@@ -92,6 +86,7 @@ IoLoop::~IoLoop() {
   for (auto& [id, l] : listeners_) close(l.fd);
   for (auto& c : commands_) {
     if (c.frame.pin && drop_pin_) drop_pin_(c.frame.pin);
+    if (c.frame.file_fd >= 0) close(c.frame.file_fd);
     if (c.fd >= 0) close(c.fd);
   }
   for (auto& e : events_) {
@@ -351,55 +346,11 @@ void IoLoop::OnFrame(Connection& c) {
   Post(std::move(e));
 }
 
-bool IoLoop::PrepareFile(OutFrame& f, std::string& err) {
-  int fd = open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    err = Errno(("cannot open chunk file " + f.path).c_str(), errno);
-    return false;
-  }
-  struct stat st{};
-  uint64_t end = f.file_offset + f.h.payload_length;
-  if (fstat(fd, &st) < 0 || static_cast<uint64_t>(st.st_size) < end) {
-    err = "chunk file " + f.path + " is shorter than the requested range (needs " + std::to_string(end) +
-          " bytes)";
-    close(fd);
-    return false;
-  }
-  if (f.compute_crc && f.h.payload_length > 0) {
-    // Checksum through a mapping of the page cache: reading, not copying.
-    uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-    uint64_t start = f.file_offset - f.file_offset % page;
-    size_t map_len = static_cast<size_t>(end - start);
-    void* m = mmap(nullptr, map_len, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(start));
-    if (m == MAP_FAILED) {
-      err = Errno(("cannot map chunk file " + f.path).c_str(), errno);
-      close(fd);
-      return false;
-    }
-    f.h.payload_crc = Crc32c(0, static_cast<uint8_t*>(m) + (f.file_offset - start),
-                             static_cast<size_t>(f.h.payload_length));
-    munmap(m, map_len);
-    stats_.bytes_crc_computed += f.h.payload_length;
-  }
-  f.file_fd = fd;
-  return true;
-}
-
 void IoLoop::Enqueue(Connection& c, OutFrame&& f) {
-  if (f.kind == OutFrame::kFile) {
-    std::string err;
-    if (!PrepareFile(f, err)) {
-      // The header has not gone out yet, so the request can still fail cleanly.
-      stats_.send_failures++;
-      f.kind = OutFrame::kNone;
-      f.h.type = kError;
-      f.h.flags = kFlagResponse;
-      f.h.payload_length = 0;
-      f.h.payload_crc = 0;
-      f.meta.clear();
-      AppendStr(f.meta, "TIER_IO");
-      AppendStr(f.meta, err);
-    }
+  // File payloads are normally prepared on the libuv thread pool before they
+  // get here (transport_js.cc); this is the fallback, never the hot path.
+  if (f.kind == OutFrame::kFile && f.file_fd < 0) {
+    PrepareFilePayload(f, stats_);
   } else if (f.kind == OutFrame::kMemory && f.compute_crc) {
     f.h.payload_crc = Crc32c(0, f.mem, static_cast<size_t>(f.h.payload_length));
     stats_.bytes_crc_computed += f.h.payload_length;

@@ -88,7 +88,6 @@ class IoLoop {
   void OnReadable(Connection& c);
   void OnFrame(Connection& c);
   void Enqueue(Connection& c, OutFrame&& f);
-  bool PrepareFile(OutFrame& f, std::string& err);
   void Flush(Connection& c);
   void FinishFrame(Connection& c, OutFrame& f);
   void UpdateInterest(Connection& c);

@@ -8,7 +8,9 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <mutex>
 
+#include "file_payload.h"
 #include "io_loop.h"
 
 namespace weightcache {
@@ -27,6 +29,36 @@ struct State {
   std::unique_ptr<IoLoop> loop;
 };
 State* g_state = nullptr;  // one per process: the transport is used from the main thread only
+
+// File payloads are prepared on the libuv thread pool, which may still be
+// running one when the environment tears down: workers submit through this
+// guarded pointer, cleared (under the lock) before the loop is destroyed.
+std::mutex g_submit_mu;
+IoLoop* g_submit_loop = nullptr;
+
+class FilePrep : public Napi::AsyncWorker {
+ public:
+  FilePrep(Napi::Env env, Command&& cmd) : Napi::AsyncWorker(env, "weightcache:file-payload"), cmd_(std::move(cmd)) {}
+
+  void Execute() override {
+    // The slow part runs unlocked, so thread-pool threads prepare files in parallel.
+    TransportStats counts;
+    PrepareFilePayload(cmd_.frame, counts);
+    std::lock_guard<std::mutex> lock(g_submit_mu);
+    if (!g_submit_loop) return;
+    g_submit_loop->stats().bytes_crc_computed += counts.bytes_crc_computed.load();
+    g_submit_loop->stats().send_failures += counts.send_failures.load();
+    g_submit_loop->Submit(std::move(cmd_));
+    cmd_.frame.file_fd = -1;  // a moved-from int keeps its value: the loop owns the descriptor now
+  }
+
+  ~FilePrep() override {
+    if (cmd_.frame.file_fd >= 0) close(cmd_.frame.file_fd);  // only if never submitted
+  }
+
+ private:
+  Command cmd_;
+};
 
 void DropPin(void* pin) {
   delete static_cast<Napi::Reference<Napi::Value>*>(pin);
@@ -180,8 +212,16 @@ Napi::Value TransportInit(const Napi::CallbackInfo& info) {
   st->loop = std::make_unique<IoLoop>([tsfn]() mutable { tsfn.NonBlockingCall(Drain); });
   st->loop->set_drop_pin(DropPin);
   g_state = st;
+  {
+    std::lock_guard<std::mutex> lock(g_submit_mu);
+    g_submit_loop = st->loop.get();
+  }
   env.AddCleanupHook([]() {
     if (!g_state) return;
+    {
+      std::lock_guard<std::mutex> lock(g_submit_mu);
+      g_submit_loop = nullptr;
+    }
     g_state->loop.reset();  // joins the I/O thread: nothing calls the tsfn after this
     g_state->tsfn.Release();
     delete g_state;
@@ -311,6 +351,8 @@ Napi::Value TransportSend(const Napi::CallbackInfo& info) {
     if (off < 0 || len < 0) throw Napi::RangeError::New(env, "transport: file offset and length must be ≥ 0");
     f.file_offset = static_cast<uint64_t>(off);
     f.h.payload_length = static_cast<uint64_t>(len);
+    (new FilePrep(env, std::move(cmd)))->Queue();  // AsyncWorker deletes itself when done
+    return env.Undefined();
   }
   st.loop->Submit(std::move(cmd));
   return env.Undefined();
