@@ -126,6 +126,30 @@ export class Cluster {
     return undefined;
   }
 
+  /**
+   * Makes the owner of a chunk hold it (prefetch: "each owner pulls its own
+   * chunks"): asks the owner for the chunk's first byte, so the owner fills
+   * the whole chunk from the origin while one byte crosses the network. False
+   * when this process is the owner, or the owner is down — the caller then
+   * warms the chunk through its own read path.
+   */
+  async warm(key: string, name: ChunkName, signal?: AbortSignal): Promise<boolean> {
+    const owner = rank(key, this.membership.members())[0];
+    if (!owner || owner.address === this.self || !this.health.available(owner.address)) return false;
+    const done = this.peerMetrics.start();
+    try {
+      await this.client(owner.address).readChunk(name, 0, 1, { signal });
+      this.health.succeeded(owner.address);
+      done('hit', 1);
+      return true;
+    } catch (err) {
+      if (signal?.aborted || CacheError.is(err, 'VERSION_CHANGED')) throw err;
+      done('error', 0);
+      this.health.failed(owner.address);
+      return false;
+    }
+  }
+
   async close(): Promise<void> {
     this.unsubscribe();
     this.membership.close();

@@ -138,7 +138,12 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
       readPath,
       origin,
       log,
-      capacityBytes: () => tiers.reduce((sum, t) => sum + t.stats().capacityBytes, 0),
+      // A cluster holds about members × one node (members are configured alike).
+      capacityBytes: () =>
+        tiers.reduce((sum, t) => sum + t.stats().capacityBytes, 0) *
+        Math.max(1, cluster?.members().length ?? 1),
+      // In a cluster each chunk is warmed at its owner ("each owner pulls its own chunks").
+      warmChunk: (info, index, signal) => readPath.warm(info, index, signal),
     },
   });
   const resp = config.resp

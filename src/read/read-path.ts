@@ -124,6 +124,19 @@ export class ReadPath {
     return 'origin';
   }
 
+  /**
+   * Makes sure a chunk is cached where it belongs: at its owner in a cluster
+   * (without bringing it here), else locally. Used by prefetch.
+   */
+  async warm(info: Versioned, index: number, signal?: AbortSignal): Promise<void> {
+    const key = this.keyOf(info, index);
+    if (this.o.cluster) {
+      const name = chunkName(this.o.origin.id, info, this.o.chunkSize, index);
+      if (await this.o.cluster.warm(key, name, signal)) return;
+    }
+    await this.chunk(info, index, signal);
+  }
+
   /** One chunk: DRAM → NVMe → peers → origin, misses coalesced per chunk. */
   async chunk(info: Versioned, index: number, signal?: AbortSignal): Promise<Located> {
     if (index < 0 || index >= chunkCount(info.size, this.o.chunkSize)) {

@@ -217,4 +217,52 @@ describe('a cluster of nodes and sidecars', () => {
     expect(await nodes[3]!.metric('weightcache_peer_requests_total', { result: 'hit' })).toBe(moved);
     expect(await sum(nodes.slice(0, 3), 'weightcache_peer_requests_total', { result: 'hit' })).toBe(0);
   });
+
+  it('prefetch on one node warms every chunk at its owner: each owner pulls its own chunks once', async () => {
+    const files = model();
+    const root = seedOrigin(files);
+    const members = addresses(3, await freePort(), 41);
+    const nodes = await Promise.all(members.map((m) => startMember(root, m, members)));
+    const post = await fetch(`${nodes[0]!.url}/v1/prefetch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ container: 'models', prefix: 'llama/' }),
+    });
+    expect(post.status).toBe(202);
+    const { id } = (await post.json()) as { id: string };
+    let state = 'running';
+    for (let i = 0; i < 200 && state === 'running'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      state = ((await (await fetch(`${nodes[0]!.url}/v1/prefetch/${id}`)).json()) as { state: string }).state;
+    }
+    expect(state).toBe('done');
+
+    // Which node owns which bytes, computed independently of the nodes.
+    const origin = new FsOrigin({ root });
+    const ranked = members.map((address) => ({ address, weight: 1 }));
+    const owned = new Map(members.map((m) => [m, 0]));
+    let chunks = 0;
+    for (const key of Object.keys(files)) {
+      const info = await origin.stat({ container: 'models', key });
+      for (let i = 0; i < chunkCount(info.size, CHUNK); i++) {
+        const k = chunkKey(chunkName(origin.id, info, CHUNK, i));
+        const o = rank(k, ranked)[0]!.address;
+        owned.set(o, owned.get(o)! + Math.min(CHUNK, info.size - i * CHUNK));
+        chunks++;
+      }
+    }
+    for (const [i, m] of members.entries()) {
+      expect(await nodes[i]!.metric('weightcache_origin_bytes_total'), m).toBe(owned.get(m));
+    }
+    // The prefetching node asked the other owners for one byte per chunk, not the chunks themselves.
+    expect(await nodes[0]!.metric('weightcache_peer_bytes_total')).toBeLessThanOrEqual(chunks);
+    // A GPU host now reads the whole model without a single origin read.
+    const reader = await startSidecar(root, members);
+    for (const [key, bytes] of Object.entries(files)) {
+      expect((await get(reader.url, `/v1/objects/models/${key}`)).body.equals(bytes)).toBe(true);
+    }
+    const total = Object.values(files).reduce((n, b) => n + b.length, 0);
+    expect(await sum(nodes, 'weightcache_origin_bytes_total')).toBe(total);
+    expect(await reader.metric('weightcache_origin_bytes_total')).toBe(0);
+  });
 });
