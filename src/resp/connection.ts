@@ -114,7 +114,8 @@ export class Connection {
         if (this.reply.pressured) await this.reply.drained();
       }
       this.reply.flush();
-      if (this.closing) this.socket.destroy();
+      if (this.closing)
+        this.endGracefully(); // shutdown: the replies already sent still reach the client
       else if (this.socket.isPaused() && this.parser.buffered <= this.deps.limits.maxQueryBufferBytes) {
         this.socket.resume();
       }
@@ -139,6 +140,7 @@ export class Connection {
 
   /** Sends what is pending, then closes; input is read and dropped meanwhile so the reply is not lost to a reset. */
   private endGracefully(): void {
+    if (this.socket.writableEnded) return;
     this.closing = true;
     this.reply.flush();
     this.socket.resume();

@@ -193,3 +193,25 @@ describe('connection limits', () => {
     }
   });
 });
+
+describe('input backpressure', () => {
+  it('pauses a client that pipelines past the query buffer instead of cutting it off, and answers all in order', async () => {
+    const small = await startHarness({
+      seed: { 'm/a.bin': 1000 },
+      limits: { maxQueryBufferBytes: 64 * 1024 },
+    });
+    try {
+      // 60,000 commands (~2.5 MiB) sent at once: far past the 64 KiB query buffer, each one small.
+      const n = 60_000;
+      const cmds: string[] = [];
+      for (let i = 0; i < n; i++)
+        cmds.push(i % 2 ? `*2\r\n$4\r\nECHO\r\n$${String(i).length}\r\n${i}\r\n` : 'STRLEN m/a.bin\r\n');
+      const r = await exchange(small.port, [cmds.join(''), 'QUIT\r\n'], 30_000);
+      const want: string[] = [];
+      for (let i = 0; i < n; i++) want.push(i % 2 ? `$${String(i).length}\r\n${i}\r\n` : ':1000\r\n');
+      expect(r.data.toString()).toBe(`${want.join('')}+OK\r\n`);
+    } finally {
+      await small.close();
+    }
+  });
+});

@@ -34,6 +34,8 @@ export interface HarnessOptions {
   readonly limits?: Partial<RespLimits>;
   readonly tokens?: ReadonlySet<string>;
   readonly resp3?: boolean;
+  /** Lease term (default 200 ms, so replaced objects show up soon). */
+  readonly leaseTermMs?: number;
   /** name → size of random objects to create before the server starts. */
   readonly seed?: Record<string, number>;
 }
@@ -52,8 +54,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const metrics = new Metrics();
   const origin = new FsOrigin({ root });
   const dram = new DramTier({ maxBytes: 256 * 2 ** 20, metrics });
-  // A short term: tests that replace an object see the new version soon.
-  const leases = new LeaseTable({ origin, termMs: 200, metrics });
+  // A short term by default: tests that replace an object see the new version soon.
+  const leases = new LeaseTable({ origin, termMs: opts.leaseTermMs ?? 200, metrics });
   const readPath = new ReadPath({
     origin,
     leases,
