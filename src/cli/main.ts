@@ -5,10 +5,15 @@
 import { Command } from 'commander';
 import { CacheError } from '../errors/cache-error.js';
 import { VERSION } from '../node/version.js';
-import { runNode } from './node.js';
-import { runPrefetch } from './prefetch.js';
-import { runPull } from './pull.js';
-import { runStatus } from './status.js';
+
+// Each verb loads only its own code: a `pull` on a GPU host should not pay for
+// importing the node stack (Azure SDK, tiers, transport) before it starts.
+const runNode: typeof import('./node.js').runNode = async (...a) => (await import('./node.js')).runNode(...a);
+const runPull: typeof import('./pull.js').runPull = async (...a) => (await import('./pull.js')).runPull(...a);
+const runPrefetch: typeof import('./prefetch.js').runPrefetch = async (...a) =>
+  (await import('./prefetch.js')).runPrefetch(...a);
+const runStatus: typeof import('./status.js').runStatus = async (...a) =>
+  (await import('./status.js')).runStatus(...a);
 
 const collect = (v: string, all: string[]) => [...all, v];
 

@@ -38,11 +38,18 @@ export class LeaseTable {
     this.now = opts.now ?? (() => performance.now());
   }
 
-  /** The version `name` means now. NOT_FOUND when the origin has no such object. */
-  async resolve(name: ObjectName, signal?: AbortSignal): Promise<ObjectInfo> {
+  /**
+   * The version `name` means now. NOT_FOUND when the origin has no such object.
+   * `expectEtag`: the caller pins this version (If-Match, a manifest); a
+   * binding naming another one is revalidated at once rather than trusted
+   * until its term ends, so a client that listed a new version at the origin
+   * is not refused for up to a term.
+   */
+  async resolve(name: ObjectName, signal?: AbortSignal, expectEtag?: string): Promise<ObjectInfo> {
     const id = `${name.container}/${name.key}`;
     const b = this.bindings.get(id);
-    if (b && this.now() < b.expiresAt) {
+    const contradicted = b !== undefined && expectEtag !== undefined && b.info.etag !== expectEtag;
+    if (b && !contradicted && this.now() < b.expiresAt) {
       this.opts.metrics?.leaseResolutions.inc({ result: 'cached' });
       return b.info;
     }

@@ -39,15 +39,15 @@ export function objectHandler(deps: ObjectRouteDeps) {
     const ac = new AbortController();
     res.once('close', () => ac.abort(new Error('client closed the connection')));
 
-    const info = await deps.readPath.resolve(name, ac.signal);
     const pinned = c.req.query('version');
+    const header = (h: string) => req.headers[h] as string | undefined;
+    const info = await deps.readPath.resolve(name, ac.signal, pinned ?? singleStrongEtag(header('if-match')));
     if (pinned !== undefined && pinned !== info.etag) {
       throw new CacheError(
         'PRECONDITION_FAILED',
         `${name.container}/${name.key}: version ${pinned} is not the current version (${info.etag})`,
       );
     }
-    const header = (h: string) => req.headers[h] as string | undefined;
     const base: Record<string, string> = {
       ETag: quoteEtag(info.etag),
       'Last-Modified': info.lastModified.toUTCString(),
@@ -150,6 +150,12 @@ export function objectHandler(deps: ObjectRouteDeps) {
     res.end(plan.trailer);
     return RESPONSE_ALREADY_SENT;
   };
+}
+
+/** The tag of an If-Match naming exactly one strong entity tag (a pinned version), else undefined. */
+function singleStrongEtag(ifMatch: string | undefined): string | undefined {
+  const m = ifMatch === undefined ? null : /^\s*"([^"]*)"\s*$/.exec(ifMatch);
+  return m?.[1];
 }
 
 async function firstSlice(slices: AsyncGenerator<Slice>): Promise<Slice> {

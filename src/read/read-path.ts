@@ -77,9 +77,9 @@ export class ReadPath {
     return this.o.chunkSize;
   }
 
-  /** The version a name means now (from the lease table). */
-  resolve(name: ObjectName, signal?: AbortSignal): Promise<ObjectInfo> {
-    return this.o.leases.resolve(name, signal);
+  /** The version a name means now (from the lease table); see LeaseTable.resolve for `expectEtag`. */
+  resolve(name: ObjectName, signal?: AbortSignal, expectEtag?: string): Promise<ObjectInfo> {
+    return this.o.leases.resolve(name, signal, expectEtag);
   }
 
   /**

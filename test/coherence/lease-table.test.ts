@@ -54,4 +54,15 @@ describe('LeaseTable', () => {
     const { t } = setup();
     await expect(t.resolve({ container: 'c', key: 'nope' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
+
+  it('revalidates at once when the caller pins a version other than the bound one', async () => {
+    const { t, put, advance } = setup();
+    const v1 = await t.resolve(name);
+    put('v2 is here');
+    advance(10); // well within the term
+    expect(await t.resolve(name, undefined, v1.etag)).toBe(v1); // pinned to what we have: no origin request
+    const v2 = await t.resolve(name, undefined, 'some-newer-etag');
+    expect(v2.etag).not.toBe(v1.etag);
+    expect(v2.size).toBe(10);
+  });
 });

@@ -12,6 +12,12 @@ import { stringify } from 'yaml';
 
 export const BIN = resolve(import.meta.dirname, '../../bin/weightcache.js');
 
+/** Every process started here; killed when the test process exits, whatever the tests did. */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const p of live) p.kill('SIGKILL');
+});
+
 export interface NodeProcess {
   readonly url: string;
   readonly dir: string;
@@ -56,6 +62,8 @@ export async function startNodeProcess(opts: StartOptions = {}): Promise<NodePro
     env: { ...cleanEnv(), ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  live.add(proc);
+  proc.once('exit', () => live.delete(proc));
   const logs: string[] = [];
   let port: number | undefined;
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));

@@ -215,3 +215,29 @@ describe('chunk checksums on the wire', () => {
     expect(two.headers['x-chunk-crc32c']).toBeUndefined();
   });
 });
+
+describe('pinned versions against a lease', () => {
+  it('a read pinned to a newer version than the lease knows revalidates instead of answering 412', async () => {
+    const { renameSync } = await import('node:fs');
+    const { FsOrigin } = await import('../../src/origin/fs.js');
+    const dir = join(node.dir, 'origin', 'models', 'p');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'f.bin'), 'version one');
+    const first = await get(node.url, '/v1/objects/models/p/f.bin'); // binds the name for a 30 s term
+    expect(first.body.toString()).toBe('version one');
+    writeFileSync(join(dir, 'f.tmp'), 'version two!');
+    renameSync(join(dir, 'f.tmp'), join(dir, 'f.bin'));
+    // A client that listed the new version at the origin (a manifest) pins it:
+    const v2 = await new FsOrigin({ root: join(node.dir, 'origin') }).stat({
+      container: 'models',
+      key: 'p/f.bin',
+    });
+    const pinned = await get(node.url, '/v1/objects/models/p/f.bin', { 'If-Match': `"${v2.etag}"` });
+    expect(pinned.status).toBe(200);
+    expect(pinned.body.toString()).toBe('version two!');
+    const byQuery = await get(node.url, `/v1/objects/models/p/f.bin?version=${v2.etag}`);
+    expect(byQuery.body.toString()).toBe('version two!');
+    // Pinning a version that exists nowhere is still refused.
+    expect((await get(node.url, '/v1/objects/models/p/f.bin', { 'If-Match': '"nope"' })).status).toBe(412);
+  });
+});
