@@ -64,6 +64,7 @@ export class Connection {
       if (this.parser.buffered > this.deps.limits.maxQueryBufferBytes) s.pause();
       void this.pump();
     });
+    s.on('drain', () => this.idle?.refresh()); // the client reads: progress
     s.on('error', (err) => this.deps.log.debug({ err, client: this.session.addr }, 'resp socket error'));
     s.on('close', () => {
       this.abort.abort(new Error('client closed the connection'));
@@ -87,11 +88,13 @@ export class Connection {
   }
 
   private onIdle(): void {
-    if (this.running) {
-      this.idle?.refresh(); // a long command (WC.PREFETCH, a slow origin) is not idleness
+    // A long command (WC.PREFETCH, a slow origin) is not idleness; a client that stopped
+    // reading its replies is (no 'drain' for a whole period): it would hold a slot forever.
+    if (this.running && !this.reply.waitingForReader) {
+      this.idle?.refresh();
       return;
     }
-    this.deps.metrics.rejectedConnections.inc({ reason: 'idle' });
+    this.deps.metrics.rejectedConnections.inc({ reason: this.running ? 'stalled_reader' : 'idle' });
     this.socket.destroy();
   }
 

@@ -29,6 +29,8 @@ export class ReplyWriter {
   private gathered = 0;
   private blocked = false;
   protocol: Protover = 2;
+  /** True while a reply waits for the client to read (socket buffer full). */
+  waitingForReader = false;
   /** Error replies written so far (the requests metric tells errors from successes by it). */
   errors = 0;
 
@@ -131,10 +133,12 @@ export class ReplyWriter {
     if (!this.blocked) return;
     this.blocked = false;
     if (this.socket.destroyed || this.socket.writableLength === 0) return;
+    this.waitingForReader = true;
     await new Promise<void>((resolve) => {
       const done = () => {
         this.socket.off('drain', done);
         this.socket.off('close', done);
+        this.waitingForReader = false;
         resolve();
       };
       this.socket.on('drain', done);

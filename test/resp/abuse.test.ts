@@ -215,3 +215,27 @@ describe('input backpressure', () => {
     }
   });
 });
+
+describe('stalled readers', () => {
+  it('closes a connection whose client stopped reading its replies, after the idle timeout', async () => {
+    const small = await startHarness({
+      seed: { 'm/big.bin': 4 * 1024 * 1024 },
+      limits: { idleTimeoutMs: 300 },
+    });
+    try {
+      const c = await open(small.port);
+      c.sock.pause(); // never reads: the server's writes back up
+      let cmds = '';
+      for (let i = 0; i < 64; i++) cmds += `GETRANGE m/big.bin 0 ${4 * 1024 * 1024 - 1}\r\n`;
+      c.sock.write(cmds);
+      while (small.server.connections() > 0) await new Promise((r) => setTimeout(r, 50));
+      const cut = await small.metrics.registry.getSingleMetricAsString(
+        'weightcache_resp_rejected_connections_total',
+      );
+      expect(cut).toContain('reason="stalled_reader"');
+      c.sock.destroy();
+    } finally {
+      await small.close();
+    }
+  });
+});
