@@ -35,6 +35,9 @@ describe('zero copy', () => {
         async readChunk(name, offset, length): Promise<ChunkPayload> {
           const crc = offset === 0 && length === chunk.length ? crc32c(chunk) : undefined;
           if (name.key === 'file') return { kind: 'file', path: file, offset, length, crc32c: crc };
+          // A tier whose stored checksum no longer matches its bytes (bit rot, a bug).
+          if (name.key === 'rotten')
+            return { kind: 'buffer', data: chunk, crc32c: (crc32c(chunk) ^ 1) >>> 0 };
           return { kind: 'buffer', data: chunk.subarray(offset, offset + length), crc32c: crc };
         },
         async stat() {
@@ -82,6 +85,13 @@ describe('zero copy', () => {
     expect(after.bytesSendfile - before.bytesSendfile).toBe(4 * 4 * MiB + 70000);
     expect(after.bytesWritev - before.bytesWritev).toBe(0);
     expect(after.bytesCopied).toBe(0);
+  });
+
+  it('never hands out bytes whose checksum does not match: CHECKSUM_MISMATCH, connection kept', async () => {
+    await expect(client.readChunk(testChunk('rotten'), 0, 4 * MiB)).rejects.toMatchObject({
+      code: 'CHECKSUM_MISMATCH',
+    });
+    expect((await client.readChunk(testChunk('buf'), 0, 4 * MiB)).data.equals(chunk)).toBe(true);
   });
 
   it('answers a file that vanished with TIER_IO instead of a torn frame', async () => {
