@@ -79,9 +79,14 @@ export async function runColdFill(s: ColdFillScenario, ctx: Ctx, samples: Sample
       };
     }
 
+    // A discarded run (e.g. a 500 because a colleague's rebuild removed the shared addon
+    // file under the running node) is retried, at most twice per origin, so the median
+    // still rests on `repeats` good runs when the failure was not the node's.
+    let retries = 2;
     for (let rep = 0; rep < s.repeats; rep++) {
       // Through the node, empty tiers.
-      const runDir = join(ctx.workDir, `${origin}-${rep}`);
+      const runDir = join(ctx.workDir, `${origin}-${rep}-${retries}`);
+      let retry = false;
       let node: Awaited<ReturnType<typeof startWeightcache>>;
       try {
         mkdirSync(runDir, { recursive: true });
@@ -117,10 +122,14 @@ export async function runColdFill(s: ColdFillScenario, ctx: Ctx, samples: Sample
             'count',
             metricSum(m, 'weightcache_origin_requests_total'),
           );
+        } else if (retries-- > 0) {
+          rep--;
+          retry = true;
         }
       } finally {
         await node.stop();
       }
+      if (retry) continue;
       // The same read straight from the origin.
       dropPageCache();
       const srv: Server = {

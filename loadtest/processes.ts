@@ -9,7 +9,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 export interface Started {
   readonly name: string;
@@ -35,6 +36,8 @@ export interface StartOptions {
 }
 
 export function start(name: string, cmd: string, args: readonly string[], opts: StartOptions = {}): Started {
+  // After Ctrl-C the scenario code may still be unwinding: it must not start anything new.
+  if (interrupted) throw new Error(`interrupted: not starting ${name}`);
   const child = spawn(cmd, args, {
     cwd: opts.cwd,
     env: opts.env ?? process.env,
@@ -57,25 +60,34 @@ export function start(name: string, cmd: string, args: readonly string[], opts: 
     child.once('exit', (code) => resolve(code));
     child.once('error', () => resolve(-1));
   });
+  let stopping: Promise<void> | undefined;
   const handle: Started = {
     name,
     pid,
     child,
     exited,
     tail: () => lines.slice(-15).join('\n'),
-    async stop() {
-      live.delete(handle);
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      signalGroup(pid, opts.stopSignal ?? 'SIGTERM');
-      const timer = setTimeout(() => signalGroup(pid, 'SIGKILL'), opts.killAfterMs ?? 5000);
-      await exited;
-      clearTimeout(timer);
-      // Workers of the group (nginx, varnishd children) may outlive the leader by a moment.
-      signalGroup(pid, 'SIGKILL');
-      log?.end();
+    stop() {
+      // Idempotent, and visible to stopAll() while in progress: the Ctrl-C handler and a
+      // scenario's `finally` may both stop the same process, and both must wait for the exit.
+      stopping ??= (async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          signalGroup(pid, opts.stopSignal ?? 'SIGTERM');
+          const timer = setTimeout(() => signalGroup(pid, 'SIGKILL'), opts.killAfterMs ?? 5000);
+          await exited;
+          clearTimeout(timer);
+        }
+        // Workers of the group (nginx, varnishd children) may outlive the leader by a moment.
+        signalGroup(pid, 'SIGKILL');
+        log?.end();
+        live.delete(handle);
+        recordGroups();
+      })();
+      return stopping;
     },
   };
   live.add(handle);
+  recordGroups();
   return handle;
 }
 
@@ -120,18 +132,70 @@ export async function stopAll(): Promise<void> {
   for (const p of all) await p.stop();
 }
 
-let installed = false;
+/** Removes a directory tree; never throws (a leftover temp dir must not turn a run into a crash). */
+export function removeDir(dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+  } catch (err) {
+    process.stderr.write(`loadtest: could not remove ${dir}: ${(err as Error).message}\n`);
+  }
+}
 
-/** Ctrl-C, SIGTERM or a crash still stops every started process. */
-export function installCleanup(): void {
+const tempDirs = new Set<string>();
+
+/** A directory removed if the run is interrupted (the runner removes it itself otherwise). */
+export function removeOnInterrupt(dir: string): void {
+  tempDirs.add(dir);
+}
+
+let installed = false;
+let groupsFile: string | null = null;
+
+/** Keeps the watchdog's list of process groups current (see installCleanup). */
+function recordGroups(): void {
+  if (groupsFile) writeFileSync(groupsFile, [...live].map((p) => `${p.pid}\n`).join(''));
+}
+let interrupted = false;
+
+/** True once Ctrl-C/SIGTERM arrived: results of a cut-short run must not overwrite good ones. */
+export function wasInterrupted(): boolean {
+  return interrupted;
+}
+
+/**
+ * Ctrl-C, SIGTERM or a crash still stops every started process. `stateDir` is
+ * the run's temp dir: a watchdog shell (its own process group) polls the
+ * runner's PID and, once the runner is gone without cleaning up — SIGKILL, or
+ * a second Ctrl-C that tsx turns into a kill — kills the process groups listed
+ * in `{stateDir}/pgids` and removes the dir.
+ */
+export function installCleanup(stateDir: string): void {
   if (installed) return;
   installed = true;
+  mkdirSync(stateDir, { recursive: true });
+  groupsFile = join(stateDir, 'pgids');
+  recordGroups();
+  const watchdog =
+    'while kill -0 "$1" 2>/dev/null; do sleep 0.5; done; ' +
+    'for g in $(cat "$2/pgids" 2>/dev/null); do kill -KILL "-$g" 2>/dev/null; done; rm -rf "$2"';
+  spawn('sh', ['-c', watchdog, 'loadtest-watchdog', String(process.pid), stateDir], {
+    detached: true,
+    stdio: 'ignore',
+  }).unref();
   const onSignal = (sig: NodeJS.Signals) => {
+    // A terminal's Ctrl-C reaches npm, tsx and us; tsx relays it again. Handle it once and
+    // keep the handler, or the second signal would kill us before the servers are stopped.
+    if (interrupted) return;
+    interrupted = true;
     process.stderr.write(`\nloadtest: ${sig}, stopping ${live.size} process(es)\n`);
-    void stopAll().finally(() => process.exit(130));
+    void stopAll().finally(() => {
+      // Per-run dirs hold chunk files (GiBs): do not leave them behind.
+      for (const d of tempDirs) removeDir(d);
+      process.exit(130);
+    });
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   process.once('exit', () => {
     // Last resort, synchronous: kill whatever is left.
     for (const p of live) signalGroup(p.pid, 'SIGKILL');

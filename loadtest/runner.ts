@@ -12,7 +12,7 @@
  * loadtest/results/<scenario>.json and .svg. A scenario that cannot run
  * reports "not available" with the reason instead of failing the run.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { buildRangeClient } from './client/clients.js';
 import { runColdFill } from './cold-fill.js';
@@ -21,7 +21,7 @@ import { runExternal } from './external.js';
 import { LOADTEST_HOME } from './fixtures.js';
 import { firstLine, runHttpRanges } from './http-ranges.js';
 import { ensureTools } from './install.js';
-import { installCleanup, stopAll } from './processes.js';
+import { installCleanup, removeDir, removeOnInterrupt, stopAll, wasInterrupted } from './processes.js';
 import { machineInfo, type Row, Samples, type ScenarioResult } from './results.js';
 import { loadScenarios, type Scenario } from './scenario.js';
 import { renderSvg } from './svg.js';
@@ -58,7 +58,7 @@ async function runOne(s: Scenario, command: string): Promise<ScenarioResult> {
   const startedAt = new Date().toISOString();
   const machine = machineInfo();
   const workDir = join(LOADTEST_HOME, `run-${process.pid}`, s.name);
-  rmSync(workDir, { recursive: true, force: true });
+  removeDir(workDir);
   mkdirSync(workDir, { recursive: true });
   const notes: string[] = [];
   const ctx: Ctx = {
@@ -109,7 +109,7 @@ async function runOne(s: Scenario, command: string): Promise<ScenarioResult> {
     return done('failed', [], firstLine(err));
   } finally {
     await stopAll();
-    rmSync(workDir, { recursive: true, force: true });
+    removeDir(workDir);
   }
 }
 
@@ -150,12 +150,15 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`unknown scenario(s): ${unknown.join(', ')}; try: npm run loadtest -- list\n`);
     return 2;
   }
-  installCleanup();
+  const runDir = join(LOADTEST_HOME, `run-${process.pid}`);
+  installCleanup(runDir);
+  removeOnInterrupt(runDir);
   const command = `npm run loadtest -- ${argv.join(' ')}`;
   const t0 = performance.now();
   let failed = 0;
   for (const s of chosen) {
     const res = await runOne(s, command);
+    if (wasInterrupted()) break;
     write(res);
     process.stdout.write(`\n${textTable(res)}\n`);
     if (res.status === 'failed') failed++;
@@ -163,7 +166,7 @@ async function main(argv: string[]): Promise<number> {
   process.stdout.write(
     `\n${chosen.length} scenario(s) in ${Math.round((performance.now() - t0) / 1000)} s; results in loadtest/results/\n`,
   );
-  rmSync(join(LOADTEST_HOME, `run-${process.pid}`), { recursive: true, force: true });
+  removeDir(runDir);
   return failed > 0 ? 1 : 0;
 }
 

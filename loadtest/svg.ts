@@ -23,14 +23,16 @@ function num(x: number): string {
 /** Draws `metrics` (in order) of the result; metrics without rows are skipped. */
 export function renderSvg(res: ScenarioResult, metrics: readonly string[]): string {
   const parts: string[] = [];
-  let y = 52;
+  let y = 68;
   const servers = [...new Set(res.rows.map((r) => r.server))].filter((s) => !isWeightcache(s));
   const colour = (s: string) =>
     isWeightcache(s) ? '#d9480f' : (PEER_COLOURS[servers.indexOf(s) % PEER_COLOURS.length] ?? '#999');
+  // Scenario name, then its title (often long) and the context on lines of their own.
   parts.push(
-    `<text x="10" y="22" font-size="16" font-weight="bold">${esc(`${res.scenario}: ${res.title}`)}</text>`,
-    `<text x="10" y="40" font-size="11" fill="#555">${esc(
-      `${res.machine.cores} cores · ${res.startedAt.slice(0, 16)}Z · median of runs, whisker = min–max`,
+    `<text x="10" y="22" font-size="16" font-weight="bold">${esc(res.scenario)}</text>`,
+    `<text x="10" y="40" font-size="12">${esc(res.title)}</text>`,
+    `<text x="10" y="56" font-size="11" fill="#555">${esc(
+      `${res.machine.cores} cores · ${res.startedAt.slice(0, 16)}Z · median of runs, whisker = min–max · ${res.command}`,
     )}</text>`,
   );
   if (res.status !== 'ok') {
