@@ -1,0 +1,243 @@
+/**
+ * The Helm chart, rendered by the real (pinned) helm: every value set's node
+ * and sidecar config must load with the project's own schema, with the pod's
+ * environment applied exactly as the process applies it (WEIGHTCACHE_* names
+ * → keys, values parsed as YAML), and the wiring the docs promise must hold.
+ * scripts/check-helm.sh (lint + schema validation of every object) runs here too.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { loadConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { configJsonSchema, valuesSchemaFile } from './values-schema.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const chart = join(root, 'helm/weightcache');
+const script = join(root, 'scripts/check-helm.sh');
+const NAMESPACE = 'cache';
+const POD_IP = '10.1.2.3';
+// What the Secret would hold; only its shape matters to the schema.
+const AZURE_CS =
+  'DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=a2V5;EndpointSuffix=core.windows.net';
+
+/** The pinned helm: found, built (in CI, where a missing helm must fail), or absent (skip). */
+function findHelm(): string | undefined {
+  try {
+    return execFileSync('bash', [script, '--find-helm'], { encoding: 'utf8' }).trim();
+  } catch {
+    if (!process.env.CI) return undefined;
+    return execFileSync('bash', [script, '--ensure-helm'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+      .trim()
+      .split('\n')
+      .at(-1);
+  }
+}
+
+const helm = findHelm();
+const valueSets = [
+  'default',
+  ...readdirSync(join(chart, 'ci'))
+    .filter((f) => f.endsWith('-values.yaml'))
+    .map((f) => join(chart, 'ci', f)),
+];
+
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } };
+}
+interface Container {
+  name: string;
+  args?: string[];
+  env?: EnvVar[];
+  volumeMounts?: Array<{ name: string; mountPath: string; subPath?: string }>;
+  readinessProbe?: { httpGet?: { path: string; port: string }; exec?: { command: string[] } };
+  livenessProbe?: { httpGet?: { path: string; port: string }; exec?: { command: string[] } };
+}
+interface PodSpec {
+  containers: Container[];
+  terminationGracePeriodSeconds?: number;
+  volumes?: Array<{ name: string; secret?: { secretName: string } }>;
+}
+// biome-ignore lint/suspicious/noExplicitAny: rendered objects are checked field by field below
+type K8s = { kind: string; metadata: { name: string }; spec?: any; data?: Record<string, string> };
+
+function render(values: string, extra: string[] = []): K8s[] {
+  const args = [
+    'template',
+    'weightcache',
+    chart,
+    '--namespace',
+    NAMESPACE,
+    '--kube-version',
+    '1.33.0',
+    ...extra,
+  ];
+  if (values !== 'default') args.push('-f', values);
+  const text = execFileSync(helm!, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return parseAllDocuments(text)
+    .map((d) => d.toJS() as K8s | null)
+    .filter((d): d is K8s => d !== null);
+}
+
+const one = (objs: K8s[], kind: string) => {
+  const found = objs.filter((o) => o.kind === kind);
+  expect(found, kind).toHaveLength(1);
+  return found[0]!;
+};
+
+const tmp = mkdtempSync(join(tmpdir(), 'wc-helm-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/**
+ * Loads a rendered config file the way the container does: `--config FILE`
+ * plus the container's WEIGHTCACHE_* environment (Secrets and the downward
+ * API filled in with stand-ins).
+ */
+function loadAsPod(configText: string, container: Container, label: string): Config {
+  const file = join(tmp, `${label}.yaml`);
+  writeFileSync(file, configText);
+  const env: Record<string, string> = {};
+  for (const e of container.env ?? []) {
+    if (!e.name.startsWith('WEIGHTCACHE_')) continue;
+    if (e.value !== undefined) env[e.name] = e.value.replaceAll('$(POD_IP)', POD_IP);
+    else if (e.valueFrom?.secretKeyRef) env[e.name] = AZURE_CS;
+    else throw new Error(`${label}: ${e.name} has neither a value nor a Secret`);
+  }
+  return loadConfig({ file, env });
+}
+
+const bytes = (q: string) => {
+  const m = /^(\d+)(Gi|Mi)$/.exec(q)!;
+  return Number(m[1]) * (m[2] === 'Gi' ? 2 ** 30 : 2 ** 20);
+};
+
+describe.skipIf(!helm)('helm chart', () => {
+  beforeAll(() => {
+    if (!helm) throw new Error('unreachable');
+  });
+
+  it('values.schema.json holds the current config schema (else: npx tsx test/helm/values-schema.ts --write)', () => {
+    const values = JSON.parse(readFileSync(valuesSchemaFile, 'utf8'));
+    expect(values.$defs.config).toEqual(configJsonSchema());
+  });
+
+  for (const values of valueSets) {
+    const name = basename(values, '.yaml');
+    describe(name, () => {
+      const objs = render(values);
+      const cm = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'weightcache')!;
+      const sts = one(objs, 'StatefulSet');
+      const podSpec = sts.spec.template.spec as PodSpec;
+      const node = podSpec.containers.find((c) => c.name === 'weightcache')!;
+      const v = parseYaml(readFileSync(join(chart, 'values.yaml'), 'utf8'));
+      const over = values === 'default' ? {} : parseYaml(readFileSync(values, 'utf8'));
+      const memLimit: string = over.node?.resources?.limits?.memory ?? v.node.resources.limits.memory;
+      const headless = `weightcache-headless.${NAMESPACE}.svc.cluster.local`;
+
+      it('node config loads with the project schema, as the pod runs it', () => {
+        expect(node.args?.slice(0, 3)).toEqual(['node', '--config', '/etc/weightcache/node.yaml']);
+        const c = loadAsPod(cm.data!['node.yaml']!, node, `${name}-node`);
+        expect(c.http.listen).toEqual({ host: '0.0.0.0', port: 8420 });
+        expect(c.transport?.listen).toEqual({ host: '0.0.0.0', port: 7420 });
+        expect(c.cluster.self).toBe(`${POD_IP}:7420`);
+        expect(c.cluster.members).toEqual({ dns: { name: headless, port: 7420, interval: 10_000 } });
+        // DRAM budget: floor(limits.memory × node.dramFraction).
+        expect(c.cache.dram.maxBytes).toBe(Math.floor(bytes(memLimit) * v.node.dramFraction));
+        expect(c.cache.nvme?.dir).toBe('/var/lib/weightcache/chunks');
+        const mounts = node.volumeMounts!.map((m) => m.mountPath);
+        expect(mounts).toContain('/var/lib/weightcache/chunks');
+        if (c.origin.type === 'fs') expect(mounts).toContain(c.origin.fs.root);
+        // SIGKILL must come after the drain: preStop sleep + shutdownGrace < grace period.
+        expect(podSpec.terminationGracePeriodSeconds! * 1000).toBeGreaterThan(c.http.shutdownGrace);
+        expect(node.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
+        expect(node.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
+      });
+
+      it('origin credentials come from a Secret, never the ConfigMap', () => {
+        expect(JSON.stringify(cm.data)).not.toMatch(/AccountKey|SharedAccessSignature|connectionString/i);
+        const c = loadAsPod(cm.data!['node.yaml']!, node, `${name}-origin`);
+        const fromSecret = node.env?.find((e) => e.name === 'WEIGHTCACHE_ORIGIN_AZURE_CONNECTIONSTRING');
+        if (c.origin.type === 'azure') {
+          expect(fromSecret?.valueFrom?.secretKeyRef?.name).toBeTruthy();
+          expect(c.origin.azure?.connectionString).toBe(AZURE_CS);
+        } else {
+          expect(fromSecret).toBeUndefined();
+        }
+      });
+
+      it('auth files are set only when mounted from the auth Secret', () => {
+        const c = loadAsPod(cm.data!['node.yaml']!, node, `${name}-auth`);
+        const mount = node.volumeMounts!.find((m) => m.name === 'auth');
+        if (over.auth?.enabled) {
+          expect(mount?.mountPath).toBe('/etc/weightcache/auth');
+          expect(podSpec.volumes!.find((vol) => vol.name === 'auth')?.secret?.secretName).toBeTruthy();
+          expect(c.auth).toEqual({
+            tokensFile: '/etc/weightcache/auth/tokens',
+            adminTokensFile: '/etc/weightcache/auth/admin-tokens',
+            clusterSecretFile: '/etc/weightcache/auth/cluster-secret',
+          });
+        } else {
+          expect(mount).toBeUndefined();
+          expect(c.auth).toEqual({ tokensFile: null, adminTokensFile: null, clusterSecretFile: null });
+        }
+      });
+
+      const ds = objs.find((o) => o.kind === 'DaemonSet');
+      it.runIf(over.sidecar?.enabled)(
+        'sidecar config loads, and agrees with the nodes on placement inputs',
+        () => {
+          const spec = ds!.spec.template.spec as PodSpec;
+          const sidecar = spec.containers[0]!;
+          expect(sidecar.args).toEqual(['sidecar', '--config', '/etc/weightcache/sidecar.yaml']);
+          const s = loadAsPod(cm.data!['sidecar.yaml']!, sidecar, `${name}-sidecar`);
+          const n = loadAsPod(cm.data!['node.yaml']!, node, `${name}-node2`);
+          expect(s.http.listen).toEqual({ host: '127.0.0.1', port: 8420 });
+          expect(s.sidecar.socket).toBe('/run/weightcache/weightcache.sock');
+          expect(s.transport).toBeNull();
+          // Chunk names contain the origin and the chunk size; owners come from the member list.
+          expect(s.origin).toEqual(n.origin);
+          expect(s.cache.chunkSize).toBe(n.cache.chunkSize);
+          expect(s.cluster.members).toEqual(n.cluster.members);
+          expect(s.auth).toEqual(n.auth);
+          expect(sidecar.readinessProbe?.exec?.command.join(' ')).toContain(
+            '/run/weightcache/weightcache.sock',
+          );
+          expect(spec.terminationGracePeriodSeconds! * 1000).toBeGreaterThan(s.http.shutdownGrace);
+        },
+      );
+    });
+  }
+
+  it('a misspelt config key in values fails the render, naming the key', () => {
+    let message = '';
+    try {
+      render('default', ['--set', 'config.cache.dram.maxBytez=1GiB']);
+    } catch (err) {
+      message = String((err as { stderr?: string }).stderr);
+    }
+    expect(message).toMatch(/maxBytez/);
+  });
+
+  it('a grace period that would cut the drain short fails the render', () => {
+    let message = '';
+    try {
+      render('default', ['--set', 'node.terminationGracePeriodSeconds=10']);
+    } catch (err) {
+      message = String((err as { stderr?: string }).stderr);
+    }
+    expect(message).toMatch(/must exceed http.shutdownGrace/);
+  });
+
+  it('scripts/check-helm.sh passes: lint, template and schema validation of every value set', () => {
+    execFileSync('bash', [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  }, 300_000);
+});
