@@ -3,9 +3,9 @@
  * (SGLang's Redis loader does SCAN MATCH 'model/*' then GET). Keys live in
  * containers and the origin lists one container under a prefix, so a new
  * scan needs MATCH whose literal start names both: 'container/prefix*'. The
- * glob then filters what the listing yields. COUNT counts keys examined, as
- * in Redis, so a page may hold fewer matches than COUNT (even none) while the
- * cursor is not 0. Cursors: see scan-cursors.ts.
+ * glob then filters what the listing yields. A page counts keys examined, as
+ * in Redis, so it may hold few matches (even none) while the cursor is not 0.
+ * Cursors: see scan-cursors.ts.
  */
 import { CacheError } from '../../errors/cache-error.js';
 import { validateContainer, validateKey } from '../../origin/names.js';
@@ -13,8 +13,15 @@ import { globMatch, literalPrefix } from '../glob.js';
 import type { CursorState } from '../scan-cursors.js';
 import { type CommandSpec, type Ctx, NOT_INTEGER, parseInteger, SYNTAX, str } from './types.js';
 
-/** Keys examined per call at most, whatever COUNT says: bounds one call's work and reply. */
-export const MAX_SCAN_COUNT = 1000;
+/**
+ * Keys examined per call. COUNT is a hint in Redis (small keyspaces come back
+ * whole whatever it says), and every page here re-lists the prefix from its
+ * start, so pages are at least MIN_SCAN_PAGE keys: a model directory (tens to
+ * a thousand files) comes back in one call instead of one listing per 10 keys.
+ * At most MAX_SCAN_PAGE bounds one call's work and reply.
+ */
+export const MIN_SCAN_PAGE = 1000;
+export const MAX_SCAN_PAGE = 10_000;
 /** Entries one listing may yield (Azure's own maximum per list()). */
 const MAX_LISTING = 100_000;
 
@@ -47,7 +54,7 @@ async function run(ctx: Ctx): Promise<void> {
       const n = parseInteger(args[i + 1]);
       if (n === null) return reply.error(NOT_INTEGER);
       if (n < 1) return reply.error(SYNTAX);
-      count = Math.min(n, MAX_SCAN_COUNT);
+      count = n;
     } else if (opt === 'type') typeFilter = str(args[i + 1]).toLowerCase();
     else return reply.error(SYNTAX);
   }
@@ -61,6 +68,7 @@ async function run(ctx: Ctx): Promise<void> {
     }
     state = pattern === null ? saved : { ...saved, pattern };
   }
+  const pageSize = Math.min(Math.max(count, MIN_SCAN_PAGE), MAX_SCAN_PAGE);
   const matches: string[] = [];
   let examined = 0;
   let lastKey = state.lastKey;
@@ -71,7 +79,7 @@ async function run(ctx: Ctx): Promise<void> {
   })) {
     // Resume after the last key returned (listings are in key order).
     if (state.lastKey !== '' && o.key <= state.lastKey) continue;
-    if (examined === count) {
+    if (examined === pageSize) {
       more = true;
       break;
     }
