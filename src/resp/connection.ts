@@ -133,7 +133,8 @@ export class Connection {
 
   private protocolError(err: ProtocolError): void {
     this.deps.metrics.protocolErrors.inc({ reason: err.reason });
-    this.deps.log.info(
+    // debug, not info: a hostile client must not be able to flood the log (the metric counts them).
+    this.deps.log.debug(
       { client: this.session.addr, reason: err.reason },
       `resp protocol error: ${err.message}`,
     );
