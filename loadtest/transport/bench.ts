@@ -45,8 +45,11 @@ function startServer(): Promise<{
   port: number;
   stats(): Promise<Record<string, number>>;
 }> {
-  const file = fileURLToPath(new URL('./bench-server.ts', import.meta.url));
-  const proc = spawn(process.execPath, ['--import', 'tsx', file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // Run from source (tsx) or from dist/ (compiled .js): start the server the same way.
+  const fromSource = import.meta.url.endsWith('.ts');
+  const file = fileURLToPath(new URL(`./bench-server.${fromSource ? 'ts' : 'js'}`, import.meta.url));
+  const args = fromSource ? ['--import', 'tsx', file] : [file];
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   children.add(proc);
   const lines = createInterface({ input: proc.stdout! });
   const waiters: ((l: Record<string, unknown>) => void)[] = [];
