@@ -20,6 +20,13 @@ import { RequestParser } from './request-parser.js';
 
 /** After a protocol error the socket is read and discarded this long, so the client gets the error line. */
 const CLOSE_GRACE_MS = 2000;
+/**
+ * Unparsed input past this pauses the socket while commands run (TCP then
+ * slows the client); also what one join of the input buffer copies at most.
+ */
+const PIPELINE_WINDOW_BYTES = 1024 * 1024;
+/** Commands run back to back before yielding to other connections' I/O. */
+const BATCH_COMMANDS = 1024;
 /** Command names longer than this are not looked up (and are shown cut in the error). */
 const MAX_NAME_SHOWN = 128;
 
@@ -61,7 +68,8 @@ export class Connection {
       if (this.closing) return; // after a protocol error or QUIT: read and drop
       this.parser.feed(d);
       this.idle?.refresh();
-      if (this.parser.buffered > this.deps.limits.maxQueryBufferBytes) s.pause();
+      // Safe to pause: pump() runs next (or is running) and resumes once it has consumed what it can.
+      if (this.parser.buffered > PIPELINE_WINDOW_BYTES) s.pause();
       void this.pump();
     });
     s.on('drain', () => this.idle?.refresh()); // the client reads: progress
@@ -101,6 +109,7 @@ export class Connection {
   private async pump(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    let batch = 0;
     try {
       while (!this.closing) {
         let args: Buffer[] | null;
@@ -115,13 +124,16 @@ export class Connection {
         await this.execute(args);
         if (this.session.closeAfterReply) return this.endGracefully();
         if (this.reply.pressured) await this.reply.drained();
+        if (++batch % BATCH_COMMANDS === 0) {
+          // A long pipeline of cheap commands must not starve every other connection.
+          this.reply.flush();
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
       }
       this.reply.flush();
       if (this.closing)
         this.endGracefully(); // shutdown: the replies already sent still reach the client
-      else if (this.socket.isPaused() && this.parser.buffered <= this.deps.limits.maxQueryBufferBytes) {
-        this.socket.resume();
-      }
+      else if (this.socket.isPaused()) this.socket.resume(); // only an incomplete command is left
     } catch (err) {
       this.deps.log.warn({ err, client: this.session.addr }, 'resp connection failed');
       this.socket.destroy();

@@ -12,9 +12,10 @@ export interface RespLimits {
   /** Largest number of arguments in one command, the command name included. */
   readonly maxArgs: number;
   /**
-   * Unparsed bytes held per connection: one command larger than this closes
-   * the connection. Pipelined commands past it are not refused: the socket is
-   * paused until the queue drains (TCP pushes back on the client).
+   * Bytes of one command held while it arrives: a command larger than this
+   * closes the connection. Pipelines are not limited by it: past 1 MiB of
+   * unparsed input the socket is paused while commands run (TCP pushes back
+   * on the client), see connection.ts.
    */
   readonly maxQueryBufferBytes: number;
   /** Largest value GET, GETRANGE or MGET answers in one reply; larger GETs are told to use GETRANGE. */

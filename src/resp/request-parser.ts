@@ -35,6 +35,9 @@ export interface ParserOptions {
 export class RequestParser {
   private buf: Buffer = EMPTY;
   private pos = 0;
+  /** Received but not yet joined to buf: a large bulk is joined once, when whole, not per packet. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
   /** Arguments of the multibulk being read, or null between commands. */
   private args: Buffer[] | null = null;
   private argsLeft = 0;
@@ -45,17 +48,25 @@ export class RequestParser {
 
   /** Bytes received and not yet handed out as commands. */
   get buffered(): number {
-    return this.buf.length - this.pos;
+    return this.buf.length - this.pos + this.pendingBytes;
   }
 
   feed(data: Buffer): void {
-    if (this.pos >= this.buf.length) {
-      this.buf = data;
-    } else {
-      // Only the unparsed tail is kept, so a long pipelined session does not grow the buffer.
-      this.buf = Buffer.concat([this.buf.subarray(this.pos), data]);
-    }
+    this.pending.push(data);
+    this.pendingBytes += data.length;
+  }
+
+  /** Joins what arrived to the unparsed tail (the parsed head is dropped, so buf never grows with a session). */
+  private absorb(): void {
+    if (this.pending.length === 0) return;
+    const tail = this.buf.subarray(this.pos);
+    this.buf =
+      tail.length === 0 && this.pending.length === 1
+        ? this.pending[0]!
+        : Buffer.concat([tail, ...this.pending], tail.length + this.pendingBytes);
     this.pos = 0;
+    this.pending = [];
+    this.pendingBytes = 0;
   }
 
   /**
@@ -64,6 +75,10 @@ export class RequestParser {
    * unusable after that (the connection closes).
    */
   next(): Buffer[] | null {
+    // Waiting for the rest of a bulk whose length is known: nothing to parse yet. Not joining
+    // here keeps receiving an N-byte bulk O(N) instead of one copy of everything per packet.
+    if (this.args !== null && this.bulkLen >= 0 && this.buffered < this.bulkLen + 2) return this.needMore();
+    this.absorb();
     for (;;) {
       if (this.args === null) {
         if (this.pos >= this.buf.length) return this.done();
@@ -131,7 +146,7 @@ export class RequestParser {
   private done(): null {
     this.buf = EMPTY;
     this.pos = 0;
-    return null;
+    return this.needMore();
   }
 
   /** Out of bytes mid-command: a command that cannot fit the query buffer never will. */
