@@ -108,7 +108,9 @@ function loadAsPod(configText: string, container: Container, label: string): Con
   const env: Record<string, string> = {};
   for (const e of container.env ?? []) {
     if (!e.name.startsWith('WEIGHTCACHE_')) continue;
-    if (e.value !== undefined) env[e.name] = e.value.replaceAll('$(POD_IP)', POD_IP);
+    // With hostNetwork the pod IP is the host IP: one stand-in for both.
+    if (e.value !== undefined)
+      env[e.name] = e.value.replaceAll('$(POD_IP)', POD_IP).replaceAll('$(HOST_IP)', POD_IP);
     else if (e.valueFrom?.secretKeyRef) env[e.name] = AZURE_CS;
     else throw new Error(`${label}: ${e.name} has neither a value nor a Secret`);
   }
@@ -200,7 +202,9 @@ describe.skipIf(!helm)('helm chart', () => {
           expect(sidecar.args).toEqual(['sidecar', '--config', '/etc/weightcache/sidecar.yaml']);
           const s = loadAsPod(cm.data!['sidecar.yaml']!, sidecar, `${name}-sidecar`);
           const n = loadAsPod(cm.data!['node.yaml']!, node, `${name}-node2`);
-          expect(s.http.listen).toEqual({ host: '127.0.0.1', port: 8420 });
+          // loopback, or (sidecar.listen: hostIP) the host's IP from the downward API.
+          const listenHost = over.sidecar?.listen === 'hostIP' ? POD_IP : '127.0.0.1';
+          expect(s.http.listen).toEqual({ host: listenHost, port: 8420 });
           expect(s.sidecar.socket).toBe('/run/weightcache/weightcache.sock');
           expect(s.transport).toBeNull();
           // Chunk names contain the origin and the chunk size; owners come from the member list.
