@@ -145,7 +145,8 @@ export function withRatios(rows: Row[]): Row[] {
     const best = peers.reduce((a, b) =>
       (dir === 'higher' ? b.median > a.median : b.median < a.median) ? b : a,
     );
-    r.ratio = best.median === 0 ? null : round(r.median / best.median);
+    // Three decimals: a ratio is read as "0.62×", more digits would be noise here.
+    r.ratio = best.median === 0 ? null : Math.round((r.median / best.median) * 1000) / 1000;
     r.vs = best.server;
   }
   return rows;

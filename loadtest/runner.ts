@@ -22,7 +22,7 @@ import { LOADTEST_HOME } from './fixtures.js';
 import { firstLine, runHttpRanges } from './http-ranges.js';
 import { ensureTools } from './install.js';
 import { installCleanup, removeDir, removeOnInterrupt, stopAll, wasInterrupted } from './processes.js';
-import { machineInfo, type Row, Samples, type ScenarioResult } from './results.js';
+import { machineInfo, type Row, Samples, type ScenarioResult, withRatios } from './results.js';
 import { loadScenarios, type Scenario } from './scenario.js';
 import { renderSvg } from './svg.js';
 import { markdownTable, textTable } from './table.js';
@@ -139,7 +139,10 @@ async function main(argv: string[]): Promise<number> {
     // Charts and tables are derived from the JSON: redraw them without measuring again.
     for (const s of scenarios) {
       const file = join(RESULTS, `${s.name}.json`);
-      if (existsSync(file)) write(JSON.parse(readFileSync(file, 'utf8')) as ScenarioResult);
+      if (!existsSync(file)) continue;
+      const res = JSON.parse(readFileSync(file, 'utf8')) as ScenarioResult;
+      // Ratios are derived from the medians too: recompute them with the current rule.
+      write({ ...res, rows: withRatios(res.rows.map((r) => ({ ...r, ratio: undefined, vs: undefined }))) });
     }
     return 0;
   }
