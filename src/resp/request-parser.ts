@@ -41,6 +41,8 @@ export class RequestParser {
   /** Arguments of the multibulk being read, or null between commands. */
   private args: Buffer[] | null = null;
   private argsLeft = 0;
+  /** Bytes of the arguments already cut out for the current command: they count against the query buffer too. */
+  private argBytes = 0;
   /** Length of the bulk whose header was read, -1 when a header is expected next. */
   private bulkLen = -1;
 
@@ -102,6 +104,7 @@ export class RequestParser {
         if (n <= 0) continue; // `*0` and `*-1` are no command, as in Redis
         this.args = [];
         this.argsLeft = n;
+        this.argBytes = 0;
         this.bulkLen = -1;
       }
       while (this.argsLeft > 0) {
@@ -133,6 +136,7 @@ export class RequestParser {
         }
         // A copy: the argument must not pin the (possibly 64 KiB) read buffer it came in.
         this.args!.push(Buffer.from(this.buf.subarray(this.pos, end)));
+        this.argBytes += this.bulkLen;
         this.pos = end + 2;
         this.bulkLen = -1;
         this.argsLeft--;
@@ -151,7 +155,8 @@ export class RequestParser {
 
   /** Out of bytes mid-command: a command that cannot fit the query buffer never will. */
   private needMore(): null {
-    if (this.buffered > this.o.limits.maxQueryBufferBytes) {
+    // Many arguments each under the limit must not add up past it: what was cut out counts.
+    if (this.buffered + (this.args === null ? 0 : this.argBytes) > this.o.limits.maxQueryBufferBytes) {
       throw new ProtocolError(
         'query_buffer',
         `query buffer limit reached (${this.o.limits.maxQueryBufferBytes} bytes for one command)`,

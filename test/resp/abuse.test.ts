@@ -98,6 +98,13 @@ describe('protocol.tcl corpus', () => {
     await expectProtocolError(parts, 'query buffer limit reached');
   });
 
+  it('bounds one command by the query buffer across arguments: many big bulks add up', async () => {
+    const arg = `$100000\r\n${'y'.repeat(100_000)}\r\n`;
+    const parts: string[] = ['*20\r\n$6\r\nEXISTS\r\n'];
+    for (let i = 0; i < 19; i++) parts.push(arg); // 1.9 MB in 100 KB pieces > the 1 MiB query buffer
+    await expectProtocolError(parts, 'query buffer limit reached');
+  });
+
   it('limits arguments per command (20,000 args)', async () => {
     const args = ['*20000\r\n$6\r\nEXISTS\r\n'];
     for (let i = 1; i < 20000; i++) args.push('$5\r\nm/a.b\r\n');
