@@ -125,13 +125,11 @@ function iperf3(streams: number): number[] | string {
     const srv = spawn('iperf3', ['-s', '-1', '-p', port], { stdio: 'ignore' });
     children.add(srv);
     spawnSync('sleep', ['0.3']);
-    const c = spawnSync(
-      'iperf3',
-      ['-c', '127.0.0.1', '-p', port, '-t', String(SECONDS), '-P', String(streams), '-J'],
-      {
-        encoding: 'utf8',
-      },
-    );
+    // iperf3 reads -t as an integer, and 0 means forever.
+    const secs = String(Math.max(1, Math.round(SECONDS)));
+    const c = spawnSync('iperf3', ['-c', '127.0.0.1', '-p', port, '-t', secs, '-P', String(streams), '-J'], {
+      encoding: 'utf8',
+    });
     srv.kill();
     const j = JSON.parse(c.stdout) as { end: { sum_received: { bits_per_second: number } } };
     out.push(j.end.sum_received.bits_per_second / 8 / 1e9);
