@@ -159,7 +159,9 @@ describe.skipIf(!helm)('helm chart', () => {
         expect(mounts).toContain('/var/lib/weightcache/chunks');
         if (c.origin.type === 'fs') expect(mounts).toContain(c.origin.fs.root);
         // SIGKILL must come after the drain: preStop sleep + shutdownGrace < grace period.
-        expect(podSpec.terminationGracePeriodSeconds! * 1000).toBeGreaterThan(c.http.shutdownGrace);
+        expect(podSpec.terminationGracePeriodSeconds! * 1000).toBeGreaterThan(
+          Math.max(c.http.shutdownGrace, c.resp?.shutdownGrace ?? 0),
+        );
         expect(node.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
         expect(node.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
       });
@@ -239,6 +241,7 @@ describe.skipIf(!helm)('helm chart', () => {
       message = String((err as { stderr?: string }).stderr);
     }
     expect(message).toMatch(/must exceed http.shutdownGrace/);
+    expect(message).toMatch(/\(10\)/);
   });
 
   it('scripts/check-helm.sh passes: lint, template and schema validation of every value set', () => {

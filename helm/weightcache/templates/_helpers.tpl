@@ -157,14 +157,18 @@ The node's config tree: keys computed from chart values, then `config`, then
 {{- toYaml (mergeOverwrite $computed $user) -}}
 {{- end -}}
 
-{{/* Seconds the node's drain needs: preStop sleep + http.shutdownGrace (+ margin for the NVMe flush). */}}
+{{/* Seconds the drain needs: preStop sleep + the longer of http/resp.shutdownGrace (+ margin for the NVMe flush). */}}
 {{- define "weightcache.graceSeconds" -}}
 {{- $cfg := include .configTemplate .root | fromYaml -}}
 {{- $grace := include "weightcache.durationSeconds" (dig "http" "shutdownGrace" "30s" $cfg) | int -}}
+{{- /* RESP drains in parallel with HTTP, for its own grace: the longer one counts. */ -}}
+{{- if kindIs "map" (get $cfg "resp") -}}
+{{- $grace = max $grace (include "weightcache.durationSeconds" (dig "resp" "shutdownGrace" "30s" $cfg) | int) | int -}}
+{{- end -}}
 {{- $explicit := .explicit -}}
 {{- if $explicit -}}
-{{- if le (int $explicit) $grace -}}
-{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed http.shutdownGrace (%ds), or in-flight reads are cut by SIGKILL" (int $explicit) $grace) -}}
+{{- if le (int $explicit) (add .preStop $grace | int) -}}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed http.shutdownGrace (and resp.shutdownGrace) plus the preStop sleep: %ds + %ds, or in-flight reads are cut by SIGKILL" (int $explicit) $grace .preStop) -}}
 {{- end -}}
 {{- $explicit | int -}}
 {{- else -}}
