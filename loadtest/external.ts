@@ -32,7 +32,10 @@ export async function runExternal(s: ExternalScenario, repo: string, ctx: Ctx): 
     });
     for (const l of stdout.trim().split('\n').slice(-20)) ctx.log(`  ${l}`);
   } catch (err) {
-    return { ok: false, reason: `${s.command.join(' ')} failed: ${(err as Error).message.slice(0, 400)}` };
+    // One line: the reason lands in a table cell and a chart. Keep the error's own words.
+    const msg = (err as Error).message.replace(/\s+/g, ' ');
+    const at = msg.search(/\b\w*Error\b/);
+    return { ok: false, reason: `${argv.join(' ')} failed: ${(at > 0 ? msg.slice(at) : msg).slice(0, 300)}` };
   }
   const file = join(repo, s.results);
   if (!existsSync(file)) return { ok: false, reason: `${s.results} was not written` };

@@ -22,6 +22,7 @@ import { LOADTEST_HOME } from './fixtures.js';
 import { firstLine, runHttpRanges } from './http-ranges.js';
 import { ensureTools } from './install.js';
 import { installCleanup, removeDir, removeOnInterrupt, stopAll, wasInterrupted } from './processes.js';
+import { updatePerformanceDoc } from './report.js';
 import { machineInfo, type Row, Samples, type ScenarioResult, withRatios } from './results.js';
 import { loadScenarios, type Scenario } from './scenario.js';
 import { renderSvg } from './svg.js';
@@ -144,6 +145,10 @@ async function main(argv: string[]): Promise<number> {
       // Ratios are derived from the medians too: recompute them with the current rule.
       write({ ...res, rows: withRatios(res.rows.map((r) => ({ ...r, ratio: undefined, vs: undefined }))) });
     }
+    updatePerformanceDoc(
+      REPO,
+      scenarios.filter((s) => s.inAll).map((s) => s.name),
+    );
     return 0;
   }
   const chosen =
@@ -165,6 +170,12 @@ async function main(argv: string[]): Promise<number> {
     write(res);
     process.stdout.write(`\n${textTable(res)}\n`);
     if (res.status === 'failed') failed++;
+  }
+  if (!wasInterrupted()) {
+    updatePerformanceDoc(
+      REPO,
+      scenarios.filter((s) => s.inAll).map((s) => s.name),
+    );
   }
   process.stdout.write(
     `\n${chosen.length} scenario(s) in ${Math.round((performance.now() - t0) / 1000)} s; results in loadtest/results/\n`,
