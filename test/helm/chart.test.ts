@@ -246,5 +246,5 @@ describe.skipIf(!helm)('helm chart', () => {
 
   it('scripts/check-helm.sh passes: lint, template and schema validation of every value set', () => {
     execFileSync('bash', [script], { stdio: ['ignore', 'pipe', 'pipe'] });
-  }, 300_000);
+  }, 900_000);
 });
