@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond npm packages:
 #   - real Redis clients (redis-cli, redis-benchmark from Debian's redis-tools;
-#     redis-py from PyPI) that the RESP tests drive against weightcache;
+#     redis-py from PyPI) that the RESP tests drive against weightcache, and
+#     redis-server (Debian) to compare answers against;
 #   - dnsmasq (the binary only: dnsmasq-base, no system service on port 53), a
 #     real DNS server for the cluster's DNS-membership tests.
 # Idempotent: installs only what is missing. Needs root (or sudo) for apt-get.
@@ -18,6 +19,8 @@ fi
 missing=()
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
+# A real Redis holding the same bytes: the RESP tests compare GETRANGE answers against it.
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 # /usr/sbin may not be on a non-root PATH: test the file itself.
 [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -26,7 +29,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends ${missing[@]} >/dev/null
 fi
 
-PY_REDIS_VERSION="5.2.1"
+PY_REDIS_VERSION="8.1.0" # protocol=3 (RESP3) needs redis-py 5 or later
 if command -v python3 >/dev/null 2>&1; then
   if ! python3 -c "import redis, sys; sys.exit(0 if redis.__version__ == '${PY_REDIS_VERSION}' else 1)" 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "redis==${PY_REDIS_VERSION}"

@@ -8,7 +8,10 @@
  * would have to read every header to enforce ours — at which point it has
  * found the frame boundaries and redis-parser would only parse them again.
  * Clients only ever send flat arrays of bulk strings, so that guard *is* the
- * parser: this file. Replies (server → client) are written by reply.ts.
+ * parser: this file. redis-parser stays the reference it is checked against:
+ * test/resp/parser-differential.test.ts feeds both the same random pipelines
+ * (within our limits), cut at random packet boundaries, and requires the same
+ * commands. Replies (server → client) are written by reply.ts.
  *
  * Incremental and bounded: bytes are appended as they arrive, complete
  * arguments are cut out as soon as they are whole (so a slow multibulk is not
