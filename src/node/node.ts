@@ -30,6 +30,7 @@ import { DramTier } from '../tier/dram.js';
 import { NvmeTier } from '../tier/nvme.js';
 import type { Tier } from '../tier/tier.js';
 import { TransportServer } from '../transport/index.js';
+import { registerTransportMetrics } from '../transport/metrics.js';
 import { VERSION } from './version.js';
 
 export type Role = 'node' | 'sidecar';
@@ -50,6 +51,7 @@ export interface RunningNode {
 
 export async function startNode(config: Config, log: Logger, role: Role = 'node'): Promise<RunningNode> {
   const metrics = new Metrics({ defaultMetrics: true });
+  registerTransportMetrics(metrics);
   const origin = createOrigin(config.origin);
   const nvme = config.cache.nvme
     ? await NvmeTier.open({

@@ -140,6 +140,10 @@ describe('a cluster of nodes and sidecars', () => {
     expect(await sum(nodes, 'weightcache_origin_bytes_total')).toBe(total);
     expect(await sum(sidecars, 'weightcache_origin_bytes_total')).toBe(0);
     expect(await sum(sidecars, 'weightcache_peer_requests_total', { result: 'error' })).toBe(0);
+    // Chunks crossed the native transport from memory or files, never copied in user space.
+    expect(await sum(nodes, 'weightcache_transport_payload_bytes_sent_total')).toBeGreaterThanOrEqual(total);
+    expect(await sum(nodes, 'weightcache_transport_payload_bytes_copied_total')).toBe(0);
+    expect(await sum(sidecars, 'weightcache_transport_payload_bytes_received_total')).toBeGreaterThanOrEqual(total);
     const first = await get(sidecars[1]!.url, '/v1/objects/models/llama/config.json', { Range: 'bytes=0-0' });
     expect(first.headers['x-cache-source']).toBe('dram'); // the sidecar keeps what it read
     const status = JSON.parse((await get(sidecars[0]!.url, '/v1/status')).body.toString());
