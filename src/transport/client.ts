@@ -26,6 +26,8 @@ export interface TransportClientOptions {
   maxFrameBytes?: number;
   nodeId?: string;
   logger?: TransportLogger;
+  /** Cluster secret to prove (src/transport/auth.ts); null or absent: none. */
+  secret?: Buffer | null;
 }
 
 export interface RequestOptions {
@@ -49,6 +51,7 @@ export class TransportClient {
       maxFrameBytes: o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
       nodeId: o.nodeId ?? `client-${process.pid}`,
       logger: o.logger ?? defaultTransportLogger(),
+      secret: o.secret ?? null,
     };
     for (const k of ['connections', 'timeoutMs', 'maxInFlight', 'maxFrameBytes'] as const) {
       const v = this.opts[k];

@@ -3,9 +3,22 @@
  * bound, timeouts, and failing everything pending — fast, with the reason —
  * when the connection dies. The client (client.ts) pools a few of these.
  */
+
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { CacheError, type ErrorCode } from '../errors/cache-error.js';
+import {
+  AUTH_REQUIRED,
+  clientProof,
+  EXT_CLIENT_NONCE,
+  EXT_SERVER_NONCE,
+  EXT_SERVER_PROOF,
+  extension,
+  NONCE_BYTES,
+  nonce,
+  proofMatches,
+  serverProof,
+} from './auth.js';
 import type { TransportLogger } from './logger.js';
 import { decodeError, decodeHello, encodeHello } from './messages.js';
 import type { ConnectionSink, FrameEvent, NativeTransport } from './native.js';
@@ -19,6 +32,8 @@ export interface PeerConnectionOptions {
   maxFrameBytes: number;
   nodeId: string;
   logger: TransportLogger;
+  /** Cluster secret (src/transport/auth.ts); null: this side offers and accepts no auth. */
+  secret: Buffer | null;
 }
 
 interface Pending {
@@ -33,7 +48,8 @@ interface Pending {
 }
 
 export class PeerConnection implements ConnectionSink {
-  private state: 'connecting' | 'hello' | 'ready' | 'closed' = 'connecting';
+  private state: 'connecting' | 'hello' | 'auth' | 'ready' | 'closed' = 'connecting';
+  private readonly clientNonce = nonce();
   /** 0 until the socket exists (a host name is resolved first). */
   private conn = 0;
   private readonly pending = new Map<number, Pending>();
@@ -126,7 +142,7 @@ export class PeerConnection implements ConnectionSink {
       maxFrameBytes: this.o.maxFrameBytes,
       maxInFlight: this.o.maxInFlight,
       nodeId: this.o.nodeId,
-      extensions: [],
+      extensions: this.o.secret ? [{ tag: EXT_CLIENT_NONCE, value: this.clientNonce }] : [],
     });
     this.native.b.transportSend(this.conn, FrameType.HELLO, 0, 0, hello, null, null, 0, 0, 0);
   }
@@ -135,11 +151,22 @@ export class PeerConnection implements ConnectionSink {
     this.lastFrameAt = Date.now();
     if (ev.type === FrameType.ERROR && ev.requestId === 0) {
       const err = safe(() => decodeError(ev.meta, this.peer));
-      this.close(`peer ended the connection: ${err ? `${err.code}: ${err.message}` : 'malformed ERROR'}`);
+      this.close(
+        `peer ended the connection: ${err ? `${err.code}: ${err.message}` : 'malformed ERROR'}`,
+        err?.code === 'UNAUTHORIZED' ? 'UNAUTHORIZED' : undefined,
+      );
       return;
     }
     if (this.state === 'hello') {
       this.onHelloReply(ev);
+      return;
+    }
+    if (this.state === 'auth') {
+      if (ev.type !== FrameType.AUTH) {
+        this.close(`protocol error: expected the AUTH answer, got type ${ev.type}`, 'UNAUTHORIZED');
+        return;
+      }
+      this.ready();
       return;
     }
     if (!(ev.flags & FLAG_RESPONSE)) {
@@ -209,6 +236,39 @@ export class PeerConnection implements ConnectionSink {
       return;
     }
     this.maxInFlight = Math.max(1, Math.min(this.maxInFlight, hello.maxInFlight));
+    const required = (hello.features & AUTH_REQUIRED) !== 0;
+    const secret = this.o.secret;
+    if (required && !secret) {
+      this.close(
+        'peer requires a cluster secret and none is configured (auth.clusterSecretFile)',
+        'UNAUTHORIZED',
+      );
+      return;
+    }
+    if (!secret) {
+      this.ready();
+      return;
+    }
+    // Mutual: a peer that does not prove the secret is not a member, whatever it serves.
+    const serverNonce = extension(hello.extensions, EXT_SERVER_NONCE);
+    if (!required || serverNonce?.length !== NONCE_BYTES) {
+      this.close(
+        'peer does not prove the cluster secret (it runs without auth.clusterSecretFile)',
+        'UNAUTHORIZED',
+      );
+      return;
+    }
+    const proof = extension(hello.extensions, EXT_SERVER_PROOF);
+    if (!proofMatches(proof, serverProof(secret, this.clientNonce, serverNonce))) {
+      this.close('cluster secret mismatch: the peer proved a different secret', 'UNAUTHORIZED');
+      return;
+    }
+    this.state = 'auth';
+    const answer = clientProof(secret, serverNonce, this.clientNonce);
+    this.native.b.transportSend(this.conn, FrameType.AUTH, 0, 0, answer, null, null, 0, 0, 0);
+  }
+
+  private ready(): void {
     this.state = 'ready';
     clearTimeout(this.connectTimer);
     this.pump();

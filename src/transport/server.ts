@@ -6,11 +6,24 @@
  * maxInFlightPerConnection unanswered requests, so a missing response would
  * stall it.
  */
+
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { ChunkName } from '../chunk/name.js';
 import { CacheError } from '../errors/cache-error.js';
 import type { ObjectInfo, ObjectName } from '../origin/origin.js';
+import {
+  AUTH_REQUIRED,
+  clientProof,
+  EXT_CLIENT_NONCE,
+  EXT_SERVER_NONCE,
+  EXT_SERVER_PROOF,
+  extension,
+  NONCE_BYTES,
+  nonce,
+  proofMatches,
+  serverProof,
+} from './auth.js';
 import { MetaError } from './codec.js';
 import { defaultTransportLogger, type TransportLogger } from './logger.js';
 import {
@@ -61,6 +74,8 @@ export interface TransportServerOptions {
   helloTimeoutMs?: number;
   /** How long close() lets queued responses drain before cutting connections. */
   closeGraceMs?: number;
+  /** Cluster secret: peers must prove it (src/transport/auth.ts) before any request. Null: no auth. */
+  secret?: Buffer | null;
 }
 
 export class TransportServer {
@@ -72,7 +87,9 @@ export class TransportServer {
     private readonly native: NativeTransport,
     private readonly listenerId: number,
     readonly address: { host: string; port: number },
-    readonly opts: Required<Omit<TransportServerOptions, 'host' | 'port'>>,
+    readonly opts: Required<Omit<TransportServerOptions, 'host' | 'port' | 'secret'>> & {
+      secret: Buffer | null;
+    },
   ) {}
 
   static async listen(o: TransportServerOptions): Promise<TransportServer> {
@@ -85,6 +102,7 @@ export class TransportServer {
       logger: o.logger ?? defaultTransportLogger(),
       closeGraceMs: o.closeGraceMs ?? 1000,
       helloTimeoutMs: o.helloTimeoutMs ?? 10_000,
+      secret: o.secret ?? null,
     };
     for (const k of ['maxConnections', 'maxInFlightPerConnection', 'maxFrameBytes'] as const) {
       if (!Number.isInteger(opts[k]) || opts[k] < 1 || opts[k] > 0xffffffff) {
@@ -152,6 +170,8 @@ export class TransportServer {
 
 class ServerConnection implements ConnectionSink {
   private helloDone = false;
+  /** With a cluster secret: the proof this peer's AUTH frame must carry; undefined once authenticated. */
+  private expectedProof: Buffer | undefined;
   private closed = false;
   private readonly inflight = new Map<number, AbortController>();
   private readonly helloTimer: NodeJS.Timeout;
@@ -173,6 +193,10 @@ class ServerConnection implements ConnectionSink {
   onFrame(ev: FrameEvent): void {
     if (!this.helloDone) {
       this.onHello(ev);
+      return;
+    }
+    if (this.expectedProof) {
+      this.onAuth(ev);
       return;
     }
     try {
@@ -274,18 +298,54 @@ class ServerConnection implements ConnectionSink {
       return;
     }
     this.helloDone = true;
-    clearTimeout(this.helloTimer);
     const o = this.server.opts;
+    const extensions: { tag: number; value: Buffer }[] = [];
+    let features = 0;
+    if (o.secret) {
+      const clientNonce = extension(hello.extensions, EXT_CLIENT_NONCE);
+      if (clientNonce?.length !== NONCE_BYTES) {
+        this.refuse('this node requires a cluster secret (auth.clusterSecretFile); the peer offered none');
+        return;
+      }
+      const serverNonce = nonce();
+      features |= AUTH_REQUIRED;
+      extensions.push(
+        { tag: EXT_SERVER_NONCE, value: serverNonce },
+        { tag: EXT_SERVER_PROOF, value: serverProof(o.secret, clientNonce, serverNonce) },
+      );
+      this.expectedProof = clientProof(o.secret, serverNonce, clientNonce);
+    } else {
+      clearTimeout(this.helloTimer);
+    }
     const reply = encodeHello({
       minVersion: version,
       maxVersion: version,
-      features: 0,
+      features,
       maxFrameBytes: o.maxFrameBytes,
       maxInFlight: o.maxInFlightPerConnection,
       nodeId: o.nodeId,
-      extensions: [],
+      extensions,
     });
     this.send(FrameType.HELLO, ev.requestId, reply);
+  }
+
+  /** The one frame allowed between HELLO and requests when a secret is set. The HELLO timer still runs. */
+  private onAuth(ev: FrameEvent): void {
+    if (ev.type !== FrameType.AUTH || !proofMatches(ev.meta, this.expectedProof!)) {
+      this.refuse(
+        ev.type === FrameType.AUTH ? 'cluster secret mismatch' : `request before AUTH (type ${ev.type})`,
+      );
+      return;
+    }
+    this.expectedProof = undefined;
+    clearTimeout(this.helloTimer);
+    this.send(FrameType.AUTH, ev.requestId, Buffer.alloc(0));
+  }
+
+  private refuse(reason: string): void {
+    this.server.opts.logger.warn({ peer: this.peer, reason }, 'transport peer refused');
+    this.sendError(0, new CacheError('UNAUTHORIZED', reason));
+    this.native.b.transportClose(this.conn, `unauthorized: ${reason}`, true);
   }
 
   private async read(ev: FrameEvent, signal: AbortSignal): Promise<void> {
