@@ -12,8 +12,9 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
-import { loadConfig } from '../../src/config/load.js';
+import { loadConfig, parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
+import { startNodeProcess } from '../harness/node-process.js';
 import { configJsonSchema, valuesSchemaFile } from './values-schema.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -166,6 +167,46 @@ describe.skipIf(!helm)('helm chart', () => {
         expect(node.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
       });
 
+      it('the ConfigMap alone parses with the project schema, short only of the Secret it names', () => {
+        const tree = parseYaml(cm.data!['node.yaml']!);
+        if (tree.origin?.type === 'azure') {
+          // The connection string arrives as WEIGHTCACHE_ORIGIN_AZURE_CONNECTIONSTRING; nothing else is missing.
+          expect(() => parseConfig(tree, 'node.yaml')).toThrow(/origin\.azure: origin\.type is azure/);
+          expect(() => parseConfig(tree, 'node.yaml')).not.toThrow(/unknown key|cache\.|cluster\.|http\./);
+        } else {
+          expect(parseConfig(tree, 'node.yaml').cluster.members).toBeTruthy();
+        }
+      });
+
+      it('a real node starts from the rendered config and drains on SIGTERM', async () => {
+        const tree = parseYaml(cm.data!['node.yaml']!);
+        if (tree.origin?.type !== 'fs') return; // Azure: covered by the schema checks above, not started here
+        // Only what cannot exist outside a pod changes: ports (0: other tests run beside this one) and dirs.
+        const dir = mkdtempSync(join(tmp, `${name}-run-`));
+        tree.http.listen = '0.0.0.0:0';
+        tree.transport.listen = '0.0.0.0:0';
+        tree.origin.fs.root = join(dir, 'origin');
+        tree.cache.nvme.dir = join(dir, 'chunks');
+        const env = { WEIGHTCACHE_CLUSTER_SELF: '127.0.0.1:7420' };
+        // Protected mode (a config schema with auth.insecure): a chart without auth must be refused,
+        // by name, unless the values said auth.insecure; then start it the way auth.insecure would.
+        const authKeys = (configJsonSchema().properties as Record<string, { properties?: object }>).auth
+          ?.properties;
+        if (authKeys && 'insecure' in authKeys && !tree.auth?.tokensFile && !tree.auth?.insecure) {
+          await expect(startNodeProcess({ config: tree, dir, env })).rejects.toThrow(/protected mode/);
+          tree.auth = { ...tree.auth, insecure: true };
+        }
+        const n = await startNodeProcess({ config: tree, dir, env });
+        try {
+          expect((await fetch(`${n.url}/readyz`)).status).toBe(200);
+          expect((await fetch(`${n.url}/healthz`)).status).toBe(200);
+        } finally {
+          const t0 = Date.now();
+          expect(await n.stop()).toBe(0);
+          expect(Date.now() - t0).toBeLessThan(podSpec.terminationGracePeriodSeconds! * 1000);
+        }
+      });
+
       it('origin credentials come from a Secret, never the ConfigMap', () => {
         expect(JSON.stringify(cm.data)).not.toMatch(/AccountKey|SharedAccessSignature|connectionString/i);
         const c = loadAsPod(cm.data!['node.yaml']!, node, `${name}-origin`);
@@ -184,14 +225,14 @@ describe.skipIf(!helm)('helm chart', () => {
         if (over.auth?.enabled) {
           expect(mount?.mountPath).toBe('/etc/weightcache/auth');
           expect(podSpec.volumes!.find((vol) => vol.name === 'auth')?.secret?.secretName).toBeTruthy();
-          expect(c.auth).toEqual({
+          expect(c.auth).toMatchObject({
             tokensFile: '/etc/weightcache/auth/tokens',
             adminTokensFile: '/etc/weightcache/auth/admin-tokens',
             clusterSecretFile: '/etc/weightcache/auth/cluster-secret',
           });
         } else {
           expect(mount).toBeUndefined();
-          expect(c.auth).toEqual({ tokensFile: null, adminTokensFile: null, clusterSecretFile: null });
+          expect(c.auth).toMatchObject({ tokensFile: null, adminTokensFile: null, clusterSecretFile: null });
         }
       });
 

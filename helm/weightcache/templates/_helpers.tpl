@@ -86,6 +86,8 @@ Only the suffixes a memory or storage size uses; anything else fails the render.
 {{- define "weightcache.authConfig" -}}
 {{- if .Values.auth.enabled -}}
 {{- toYaml (dict "tokensFile" "/etc/weightcache/auth/tokens" "adminTokensFile" "/etc/weightcache/auth/admin-tokens" "clusterSecretFile" "/etc/weightcache/auth/cluster-secret") -}}
+{{- else if .Values.auth.insecure -}}
+{{- toYaml (dict "insecure" true) -}}
 {{- end -}}
 {{- end -}}
 
