@@ -26,7 +26,7 @@ export function checkProtectedMode(doors: readonly Door[], insecure: boolean): v
   const list = open.map((d) => `${d.name} (${d.host})`).join(', ');
   throw new CacheError(
     'CONFIG_INVALID',
-    `protected mode: ${list} listen beyond loopback with no authentication. Configure ` +
+    `protected mode: ${list} ${open.length === 1 ? 'listens' : 'listen'} beyond loopback with no authentication. Configure ` +
       'auth.tokensFile (HTTP, RESP) and auth.clusterSecretFile (transport), bind to 127.0.0.1, ' +
       'or, if the network is otherwise protected, set auth.insecure: true (or pass --insecure).',
   );

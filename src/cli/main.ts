@@ -44,7 +44,10 @@ export async function main(argv: string[]): Promise<void> {
       [],
     )
     .option('--seed-demo', 'generate the demo checkpoint under the fs origin root first', false)
-    .action((o: { config?: string; set: string[]; seedDemo: boolean }) => runNode(o));
+    .option('--insecure', 'allow listening beyond loopback without authentication (auth.insecure)', false)
+    .action((o: { config?: string; set: string[]; seedDemo: boolean; insecure: boolean }) =>
+      runNode({ ...o, set: o.insecure ? [...o.set, 'auth.insecure=true'] : o.set }),
+    );
 
   program
     .command('sidecar')
@@ -53,7 +56,13 @@ export async function main(argv: string[]): Promise<void> {
     )
     .option('-c, --config <file>', 'YAML config file (default: $WEIGHTCACHE_CONFIG)')
     .option('--set <key=value>', 'override a config key (repeatable)', collect, [])
-    .action((o: { config?: string; set: string[] }) => runNode({ ...o, seedDemo: false }, 'sidecar'));
+    .option('--insecure', 'allow listening beyond loopback without authentication (auth.insecure)', false)
+    .action((o: { config?: string; set: string[]; insecure: boolean }) =>
+      runNode(
+        { ...o, set: o.insecure ? [...o.set, 'auth.insecure=true'] : o.set, seedDemo: false },
+        'sidecar',
+      ),
+    );
 
   program
     .command('status')

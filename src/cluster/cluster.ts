@@ -33,6 +33,8 @@ export interface ClusterOptions {
   readonly self: string | null;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** Cluster secret proven to peers on connect (auth.clusterSecretFile); null: none. */
+  readonly secret?: Buffer | null;
 }
 
 export interface PeerChunk {
@@ -167,6 +169,7 @@ export class Cluster {
         timeoutMs: this.o.config.peerTimeout,
         nodeId: this.self ?? `sidecar-${process.pid}`,
         logger: this.o.log,
+        secret: this.o.secret ?? null,
       });
       this.clients.set(address, c);
     }

@@ -149,6 +149,12 @@ const clusterSchema = z
     }
   });
 
+/** PEM files for a door's TLS; null: plain TCP. */
+const tlsSchema = z
+  .strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) })
+  .nullable()
+  .default(null);
+
 export const configSchema = z
   .strictObject({
     http: z
@@ -158,6 +164,7 @@ export const configSchema = z
         maxRanges: z.number().int().min(1).max(1000).default(16),
         idleTimeout: duration('http.idleTimeout').default(65_000),
         shutdownGrace: duration('http.shutdownGrace').default(30_000),
+        tls: tlsSchema,
       })
       .prefault({}),
     // Limits modelled on Redis's (512 MiB = proto-max-bulk-len); each is explained in docs/resp.md.
@@ -174,6 +181,7 @@ export const configSchema = z
         idleTimeout: duration('resp.idleTimeout').default(300_000),
         shutdownGrace: duration('resp.shutdownGrace').default(30_000),
         resp3: z.boolean().default(true),
+        tls: tlsSchema,
       })
       .nullable()
       .default(null),
@@ -209,6 +217,8 @@ export const configSchema = z
         tokensFile: z.string().nullable().default(null),
         adminTokensFile: z.string().nullable().default(null),
         clusterSecretFile: z.string().nullable().default(null),
+        openMetrics: z.boolean().default(true),
+        insecure: z.boolean().default(false),
       })
       .prefault({}),
     log: z

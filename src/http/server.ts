@@ -5,6 +5,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
@@ -12,6 +13,7 @@ import { CacheError } from '../errors/cache-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { type AdminDeps, adminRoutes } from './admin.js';
+import { authMiddleware, type HttpAuthOptions } from './auth.js';
 import { errorBody, httpStatusOf } from './errors.js';
 import { decodeSegments, rawPath } from './object-path.js';
 import { BodyAborted, type HttpEnv, type ObjectRouteDeps, objectHandler } from './objects.js';
@@ -30,6 +32,10 @@ export interface HttpServerOptions {
   readonly admin: AdminDeps;
   /** Absent: no /v1/prefetch (e.g. a sidecar). */
   readonly prefetch?: PrefetchDeps;
+  /** Bearer tokens; absent: no auth. */
+  readonly auth?: HttpAuthOptions;
+  /** Serve HTTPS on the TCP listener (the unix socket stays plain: it is local by construction). */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer } | null;
 }
 
 export interface HttpServer {
@@ -48,6 +54,7 @@ export function buildApp(o: HttpServerOptions): Hono<HttpEnv> {
     decodeSegments(rawPath(c.env.incoming.url ?? ''));
     await next();
   });
+  if (o.auth) app.use('*', authMiddleware(o.auth));
   const handler = objectHandler(o.objects);
   app.on(['GET', 'HEAD'], '/v1/objects/*', handler);
   adminRoutes(app, o.admin);
@@ -78,29 +85,31 @@ export function buildApp(o: HttpServerOptions): Hono<HttpEnv> {
 export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer> {
   const app = buildApp(o);
   const listener = getRequestListener((req, env) => app.fetch(req, env), { overrideGlobalObjects: false });
-  const make = () => {
-    const server = createServer(
-      {
-        keepAliveTimeout: o.idleTimeoutMs,
-        headersTimeout: 30_000,
-        requestTimeout: 0,
-        maxHeaderSize: 16 * 1024,
-      },
-      (req: IncomingMessage, res: ServerResponse) => {
-        const done = o.metrics.requestDuration.startTimer({ protocol: 'http' });
-        res.once('close', () => {
-          done();
-          o.metrics.requests.inc({ protocol: 'http', result: resultOf(res) });
-        });
-        void listener(req, res);
-      },
-    );
+  const make = (tls?: { cert: Buffer; key: Buffer } | null): Server => {
+    const options = {
+      keepAliveTimeout: o.idleTimeoutMs,
+      headersTimeout: 30_000,
+      requestTimeout: 0,
+      maxHeaderSize: 16 * 1024,
+    };
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      const done = o.metrics.requestDuration.startTimer({ protocol: 'http' });
+      res.once('close', () => {
+        done();
+        o.metrics.requests.inc({ protocol: 'http', result: resultOf(res) });
+      });
+      void listener(req, res);
+    };
+    // https.Server is an http.Server for everything below (timeouts, close, connections).
+    const server: Server = tls
+      ? (createHttpsServer({ ...options, cert: tls.cert, key: tls.key }, onRequest) as unknown as Server)
+      : createServer(options, onRequest);
     server.maxConnections = o.maxConnections;
     // An idle keep-alive socket is closed after idleTimeoutMs; a stalled one too.
     server.timeout = o.idleTimeoutMs;
     return server;
   };
-  const server = make();
+  const server = make(o.tls);
   await listen(server, (cb) => server.listen(o.port, o.host, cb));
   let unix: Server | undefined;
   if (o.socketPath) {

@@ -12,6 +12,10 @@
  * Readiness is true only between "everything listens" and "draining", so a
  * load balancer never routes to a process that cannot answer or is leaving.
  */
+
+import { checkProtectedMode } from '../auth/protected-mode.js';
+import { readTls } from '../auth/tls.js';
+import { loadClusterSecret, TokenSet } from '../auth/tokens.js';
 import { chunkServer } from '../cluster/chunk-server.js';
 import { Cluster } from '../cluster/cluster.js';
 import { LeaseTable } from '../coherence/lease-table.js';
@@ -50,6 +54,23 @@ export interface RunningNode {
 }
 
 export async function startNode(config: Config, log: Logger, role: Role = 'node'): Promise<RunningNode> {
+  // Authentication first: a process that would expose weights unauthenticated never starts.
+  const tokens = TokenSet.load(config.auth);
+  const secret = loadClusterSecret(config.auth.clusterSecretFile);
+  checkProtectedMode(
+    [
+      { name: 'http.listen', host: config.http.listen.host, authenticated: tokens !== null },
+      ...(config.resp
+        ? [{ name: 'resp.listen', host: config.resp.listen.host, authenticated: tokens !== null }]
+        : []),
+      ...(role === 'node' && config.transport
+        ? [{ name: 'transport.listen', host: config.transport.listen.host, authenticated: secret !== null }]
+        : []),
+    ],
+    config.auth.insecure,
+  );
+  const httpTls = readTls(config.http.tls, 'http.tls');
+  const respTls = config.resp ? readTls(config.resp.tls, 'resp.tls') : null;
   const metrics = new Metrics({ defaultMetrics: true });
   registerTransportMetrics(metrics);
   const origin = createOrigin(config.origin);
@@ -72,7 +93,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
   });
   const self = role === 'node' ? selfAddress(config) : null;
   const cluster = config.cluster.members
-    ? await Cluster.start({ config: config.cluster, self, log, metrics })
+    ? await Cluster.start({ config: config.cluster, self, log, metrics, secret })
     : null;
   if (role === 'sidecar' && !cluster) {
     throw new CacheError('CONFIG_INVALID', 'a sidecar needs cluster.members (the cache nodes it reads from)');
@@ -103,6 +124,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
       ? await TransportServer.listen({
           host: config.transport.listen.host,
           port: config.transport.listen.port,
+          secret,
           handler: chunkServer({
             originId: origin.id,
             chunkSize: config.cache.chunkSize,
@@ -120,6 +142,8 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     host: config.http.listen.host,
     port: config.http.listen.port,
     socketPath: role === 'sidecar' ? config.sidecar.socket : null,
+    auth: { tokens, openMetrics: config.auth.openMetrics },
+    tls: httpTls,
     maxConnections: config.http.maxConnections,
     idleTimeoutMs: config.http.idleTimeout,
     log,
@@ -166,6 +190,8 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
           idleTimeoutMs: config.resp.idleTimeout,
         },
         resp3: config.resp.resp3,
+        tokens,
+        tls: respTls,
       }).catch(async (err: unknown) => {
         await http.close(0); // a node that can't open every configured door does not half-start
         throw err;

@@ -9,7 +9,9 @@
  * unparsed input is past the query buffer limit the socket is paused, so a
  * client pipelining faster than it reads is slowed by TCP, not buffered.
  */
+
 import type { Socket } from 'node:net';
+import type { Grant } from '../auth/tokens.js';
 import { CacheError } from '../errors/cache-error.js';
 import { COMMANDS } from './commands/index.js';
 import type { RespDeps, Session } from './commands/types.js';
@@ -17,6 +19,7 @@ import { isClientError, respErrorOf } from './errors.js';
 import { ProtocolError } from './protocol-error.js';
 import { ReplyBroken, ReplyWriter } from './reply.js';
 import { RequestParser } from './request-parser.js';
+import { scopedDeps } from './scope.js';
 
 /** After a protocol error the socket is read and discarded this long, so the client gets the error line. */
 const CLOSE_GRACE_MS = 2000;
@@ -53,6 +56,8 @@ export class Connection {
       libName: null,
       libVer: null,
       authenticated: deps.tokens === null,
+      grant: null,
+      authFailures: 0,
       closeAfterReply: false,
     };
     this.reply = new ReplyWriter(socket);
@@ -93,6 +98,14 @@ export class Connection {
 
   destroy(): void {
     this.socket.destroy();
+  }
+
+  private scopedFor: { grant: Grant; deps: RespDeps } | undefined;
+
+  /** The deps this connection's token may use (see scope.ts), built once per grant. */
+  private scoped(grant: Grant): RespDeps {
+    if (this.scopedFor?.grant !== grant) this.scopedFor = { grant, deps: scopedDeps(this.deps, grant) };
+    return this.scopedFor.deps;
   }
 
   private onIdle(): void {
@@ -186,7 +199,8 @@ export class Connection {
     const errorsBefore = reply.errors;
     let result = 'ok';
     try {
-      await spec.run({ args, reply, session, deps, signal: this.abort.signal });
+      const scoped = session.grant ? this.scoped(session.grant) : deps;
+      await spec.run({ args, reply, session, deps: scoped, signal: this.abort.signal });
       if (reply.errors !== errorsBefore) result = 'client_error';
     } catch (err) {
       if (err instanceof ReplyBroken) {

@@ -5,6 +5,8 @@
  * and output (reply.ts), idle time.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { TokenSet } from '../auth/tokens.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Origin } from '../origin/origin.js';
@@ -24,8 +26,13 @@ export interface RespServerOptions {
   readonly log: Logger;
   readonly version: string;
   readonly limits?: Partial<RespLimits>;
-  /** Tokens AUTH accepts; null or absent: no auth (as Redis with no requirepass). */
-  readonly tokens?: ReadonlySet<string> | null;
+  /**
+   * Tokens AUTH accepts; null or absent: no auth (as Redis with no requirepass).
+   * A plain set of strings is accepted too (every token reads every container).
+   */
+  readonly tokens?: TokenSet | ReadonlySet<string> | null;
+  /** Serve RESP over TLS. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer } | null;
   /** Accept HELLO 3 (default true). */
   readonly resp3?: boolean;
 }
@@ -48,7 +55,10 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
     readPath: o.readPath,
     origin: o.origin,
     limits,
-    tokens: o.tokens ?? null,
+    tokens:
+      o.tokens instanceof TokenSet || !o.tokens
+        ? (o.tokens ?? null)
+        : TokenSet.of([...o.tokens].map((token) => ({ token }))),
     resp3: o.resp3 ?? true,
     metrics: new RespMetrics(o.metrics),
     log,
@@ -59,7 +69,7 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
     connectedClients: () => conns.size,
   };
 
-  const server = createServer({ noDelay: true, keepAlive: true }, (socket: Socket) => {
+  const onSocket = (socket: Socket) => {
     if (conns.size >= limits.maxClients) {
       deps.metrics.rejectedConnections.inc({ reason: 'max_clients' });
       socket.on('error', () => {});
@@ -74,7 +84,10 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
     conns.add(c);
     deps.metrics.connections.inc();
     c.start();
-  });
+  };
+  const server: Server = o.tls
+    ? createTlsServer({ cert: o.tls.cert, key: o.tls.key, noDelay: true, keepAlive: true }, onSocket)
+    : createServer({ noDelay: true, keepAlive: true }, onSocket);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

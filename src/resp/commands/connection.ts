@@ -1,26 +1,29 @@
 /** Connection-level commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO (Redis 7 wording throughout). */
-import { timingSafeEqual } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type CommandSpec, type Ctx, NOT_INTEGER, parseInteger, str } from './types.js';
 
 const base = { firstKey: 0, lastKey: 0, step: 0, group: 'connection' } as const;
 
-/** Compares in time independent of where the first difference is. */
-function tokenOk(tokens: ReadonlySet<string>, given: Buffer): boolean {
-  let ok = false;
-  for (const t of tokens) {
-    const tb = Buffer.from(t);
-    if (tb.length === given.length && timingSafeEqual(tb, given)) ok = true;
-  }
-  return ok;
-}
-
-/** AUTH [username] password: the username is 'default' (the only user) or absent. */
-function authenticate(ctx: Ctx, user: Buffer | null, pass: Buffer): boolean {
+/**
+ * AUTH [username] password: the username is 'default' (the only user) or
+ * absent. Tokens are checked in constant time (src/auth/tokens.ts). A failed
+ * attempt is answered after a delay that doubles per failure on the
+ * connection (50 ms up to 3.2 s), so guessing over one connection is slow and
+ * over many connections is bounded by resp.maxClients.
+ */
+async function authenticate(ctx: Ctx, user: Buffer | null, pass: Buffer): Promise<boolean> {
   const tokens = ctx.deps.tokens;
   if (tokens === null) return true;
-  const ok = (user === null || str(user) === 'default') && tokenOk(tokens, pass);
-  if (ok) ctx.session.authenticated = true;
-  return ok;
+  const grant = user === null || str(user) === 'default' ? tokens.check(str(pass)) : undefined;
+  if (grant) {
+    ctx.session.authenticated = true;
+    ctx.session.grant = grant;
+    ctx.session.authFailures = 0;
+    return true;
+  }
+  const n = ++ctx.session.authFailures;
+  await sleep(Math.min(50 * 2 ** (n - 1), 3200));
+  return false;
 }
 
 const WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
@@ -83,7 +86,7 @@ export const auth: CommandSpec = {
   flags: ['fast', 'no_auth'],
   noAuth: true,
   summary: 'Authenticates the connection.',
-  run(ctx) {
+  async run(ctx) {
     const { args, reply } = ctx;
     if (args.length > 3) return reply.error('ERR syntax error');
     if (ctx.deps.tokens === null) {
@@ -93,7 +96,10 @@ export const auth: CommandSpec = {
         'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?',
       );
     }
-    const ok = args.length === 3 ? authenticate(ctx, args[1]!, args[2]!) : authenticate(ctx, null, args[1]!);
+    const ok =
+      args.length === 3
+        ? await authenticate(ctx, args[1]!, args[2]!)
+        : await authenticate(ctx, null, args[1]!);
     if (ok) reply.simple('OK');
     else reply.error(WRONGPASS);
   },
@@ -106,7 +112,7 @@ export const hello: CommandSpec = {
   flags: ['fast', 'no_auth'],
   noAuth: true,
   summary: 'Handshake: protocol version (2 or 3), optional AUTH and SETNAME.',
-  run(ctx) {
+  async run(ctx) {
     const { args, reply, session, deps } = ctx;
     let proto = reply.protocol;
     if (args.length >= 2) {
@@ -120,7 +126,7 @@ export const hello: CommandSpec = {
       const opt = str(args[i]).toLowerCase();
       const left = args.length - i - 1;
       if (opt === 'auth' && left >= 2) {
-        if (!authenticate(ctx, args[i + 1]!, args[i + 2]!)) return reply.error(WRONGPASS);
+        if (!(await authenticate(ctx, args[i + 1]!, args[i + 2]!))) return reply.error(WRONGPASS);
         i += 2;
       } else if (opt === 'setname' && left >= 1) {
         setName = str(args[i + 1]);

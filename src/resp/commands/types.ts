@@ -2,6 +2,7 @@
  * What a command handler sees, and what the command table holds about each
  * command (enough for COMMAND INFO / COMMAND DOCS, from the same source).
  */
+import type { Grant, TokenSet } from '../../auth/tokens.js';
 import type { Logger } from '../../log/logger.js';
 import type { Origin } from '../../origin/origin.js';
 import type { ReadPath } from '../../read/read-path.js';
@@ -19,6 +20,10 @@ export interface Session {
   libName: string | null;
   libVer: string | null;
   authenticated: boolean;
+  /** What the token used with AUTH may read (null before AUTH, or with auth off). */
+  grant: Grant | null;
+  /** Failed AUTH attempts on this connection: each further one is answered more slowly. */
+  authFailures: number;
   /** Set by QUIT: the connection ends after this reply is sent. */
   closeAfterReply: boolean;
 }
@@ -29,7 +34,7 @@ export interface RespDeps {
   readonly origin: Origin;
   readonly limits: RespLimits;
   /** Tokens AUTH accepts; null when no auth is configured (every client is authenticated). */
-  readonly tokens: ReadonlySet<string> | null;
+  readonly tokens: TokenSet | null;
   /** Whether HELLO 3 is accepted; false answers NOPROTO, as a RESP2-only Redis does. */
   readonly resp3: boolean;
   readonly metrics: RespMetrics;
