@@ -2,6 +2,7 @@
  * The `weightcache` program: one binary, verbs per role (DESIGN.md
  * "Processes"). Errors print one line naming what was wrong and exit non-zero.
  */
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { CacheError } from '../errors/cache-error.js';
 import { VERSION } from '../node/version.js';
@@ -17,7 +18,23 @@ const runStatus: typeof import('./status.js').runStatus = async (...a) =>
 
 const collect = (v: string, all: string[]) => [...all, v];
 
-interface PullFlags {
+interface TokenFlags {
+  token?: string;
+  tokenFile?: string;
+}
+
+/** --token, or the first line of --token-file (a mounted Secret). */
+function tokenOf(o: TokenFlags): string | undefined {
+  if (o.token) return o.token;
+  if (!o.tokenFile) return undefined;
+  try {
+    return readFileSync(o.tokenFile, 'utf8').split('\n')[0]!.trim() || undefined;
+  } catch (err) {
+    throw new CacheError('BAD_REQUEST', `--token-file ${o.tokenFile}: ${(err as Error).message}`);
+  }
+}
+
+interface PullFlags extends TokenFlags {
   to: string;
   from: string;
   concurrency: number;
@@ -70,8 +87,10 @@ export async function main(argv: string[]): Promise<void> {
     .option('--url <url>', 'node or sidecar HTTP address', 'http://127.0.0.1:8420')
     .option('--json', 'print the raw JSON', false)
     .option('--timeout <ms>', 'request timeout in milliseconds', (v) => Number(v), 5000)
-    .action((o: { url: string; json: boolean; timeout: number }) =>
-      runStatus({ url: o.url, json: o.json, timeoutMs: o.timeout }),
+    .option('--token <token>', 'bearer token, where the node has auth')
+    .option('--token-file <file>', 'read the bearer token from a file')
+    .action((o: { url: string; json: boolean; timeout: number } & TokenFlags) =>
+      runStatus({ url: o.url, json: o.json, timeoutMs: o.timeout, token: tokenOf(o) }),
     );
 
   program
@@ -86,6 +105,8 @@ export async function main(argv: string[]): Promise<void> {
     .option('--retries <n>', 'retries per chunk on 502/503/504, resets, bad checksums', (v) => Number(v), 4)
     .option('--force', 'replace DIR if it exists', false)
     .option('-q, --quiet', 'no progress, no summary', false)
+    .option('--token <token>', 'bearer token, where the node or sidecar has auth')
+    .option('--token-file <file>', 'read the bearer token from a file (e.g. a mounted Secret)')
     .action((target: string, o: PullFlags) =>
       runPull({
         target,
@@ -95,6 +116,7 @@ export async function main(argv: string[]): Promise<void> {
         attempts: o.retries + 1,
         force: o.force,
         quiet: o.quiet,
+        token: tokenOf(o),
       }),
     );
 
@@ -105,8 +127,10 @@ export async function main(argv: string[]): Promise<void> {
     .option('--url <url>', 'node HTTP address', 'http://127.0.0.1:8420')
     .option('--no-wait', 'print the job id and return without following it')
     .option('-q, --quiet', 'no progress', false)
-    .action((target: string, o: { url: string; wait: boolean; quiet: boolean }) =>
-      runPrefetch({ target, url: o.url, wait: o.wait, quiet: o.quiet, pollMs: 500 }),
+    .option('--token <token>', 'admin bearer token, where the node has auth')
+    .option('--token-file <file>', 'read the bearer token from a file (e.g. a mounted Secret)')
+    .action((target: string, o: { url: string; wait: boolean; quiet: boolean } & TokenFlags) =>
+      runPrefetch({ target, url: o.url, wait: o.wait, quiet: o.quiet, pollMs: 500, token: tokenOf(o) }),
     );
 
   try {

@@ -52,6 +52,8 @@ export interface ChunkRef {
 export class NodeClient {
   readonly base: string;
   private readonly agent: Agent;
+  /** Bearer token sent with every request (auth.tokensFile on the node); undefined: none. */
+  token: string | undefined;
 
   constructor(
     url: string,
@@ -190,12 +192,17 @@ export class NodeClient {
     body: string | undefined,
     signal: AbortSignal | undefined,
   ) {
-    return request(`${this.base}${path}`, { method, headers, body, signal, dispatcher: this.agent }).catch(
-      (err: unknown) => {
-        if (signal?.aborted) throw err;
-        throw new TransientError(`cannot reach ${this.base}: ${describe(err)}`, { cause: err });
-      },
-    );
+    const auth = this.token ? { authorization: `Bearer ${this.token}` } : {};
+    return request(`${this.base}${path}`, {
+      method,
+      headers: { ...headers, ...auth },
+      body,
+      signal,
+      dispatcher: this.agent,
+    }).catch((err: unknown) => {
+      if (signal?.aborted) throw err;
+      throw new TransientError(`cannot reach ${this.base}: ${describe(err)}`, { cause: err });
+    });
   }
 
   private async withRetry<T>(

@@ -16,6 +16,8 @@ export interface PrefetchOptions {
   readonly wait: boolean;
   readonly quiet: boolean;
   readonly pollMs: number;
+  /** Bearer token (an admin token, where the node has auth). */
+  readonly token?: string;
 }
 
 interface JobStatus {
@@ -30,6 +32,7 @@ interface JobStatus {
 export async function runPrefetch(o: PrefetchOptions): Promise<void> {
   const { container, prefix } = parseTarget(o.target);
   const client = new NodeClient(o.url, 2);
+  client.token = o.token;
   try {
     const { body: job } = await client.postJson<{
       id: string;

@@ -40,6 +40,8 @@ export interface PullOptions {
   readonly quiet: boolean;
   /** Attempts per chunk (the first included) before the pull fails. */
   readonly attempts: number;
+  /** Bearer token for a node or sidecar with auth. */
+  readonly token?: string;
 }
 
 export interface ManifestFile {
@@ -98,6 +100,7 @@ export async function runPull(o: PullOptions): Promise<void> {
         process.stderr.write(`weightcache pull: retrying ${what} (attempt ${attempt}): ${err.message}\n`);
     },
   );
+  client.token = o.token;
   let locked = false;
   try {
     const status = await client.getJson<{ chunkSize?: unknown }>('/v1/status', ac.signal);

@@ -7,11 +7,19 @@ interface TierStats {
   entries: number;
 }
 
-export async function runStatus(opts: { url: string; json: boolean; timeoutMs: number }): Promise<void> {
+export async function runStatus(opts: {
+  url: string;
+  json: boolean;
+  timeoutMs: number;
+  token?: string;
+}): Promise<void> {
   const url = `${opts.url.replace(/\/$/, '')}/v1/status`;
   let res: Response;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(opts.timeoutMs) });
+    res = await fetch(url, {
+      signal: AbortSignal.timeout(opts.timeoutMs),
+      headers: opts.token ? { authorization: `Bearer ${opts.token}` } : {},
+    });
   } catch (err) {
     throw new Error(`cannot reach ${url}: ${(err as Error).cause ?? (err as Error).message}`);
   }

@@ -147,6 +147,29 @@ describe('RESP AUTH', () => {
   });
 });
 
+describe('CLI verbs with a token', () => {
+  it('pull and status send --token / --token-file; without one they fail with the reason', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { readFileSync } = await import('node:fs');
+    const { BIN } = await import('../harness/node-process.js');
+    const to = join(node.dir, 'pulled');
+    const tokenFile = join(node.dir, 'reader-token');
+    writeFileSync(tokenFile, `${READER}\n`);
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
+    const denied = run('pull', 'models/', '--to', to, '--from', node.url, '-q');
+    expect(denied.status).not.toBe(0);
+    expect(denied.stderr).toMatch(/UNAUTHORIZED|401/);
+    const ok = run('pull', 'models/', '--to', to, '--from', node.url, '-q', '--token-file', tokenFile);
+    expect(ok.stderr).toBe('');
+    expect(ok.status).toBe(0);
+    expect(readFileSync(join(to, 'f.bin'), 'utf8')).toBe('bytes of models');
+    const status = run('status', '--url', node.url, '--json', '--token', READER);
+    expect(status.status).toBe(0);
+    expect(JSON.parse(status.stdout).ready).toBe(true);
+  });
+});
+
 describe('token sets', () => {
   it('match whole tokens only, whatever their length', () => {
     const set = TokenSet.of([{ token: 'abcdefghijklmnop' }, { token: 'x'.repeat(200), admin: true }]);
