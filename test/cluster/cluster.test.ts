@@ -143,7 +143,9 @@ describe('a cluster of nodes and sidecars', () => {
     // Chunks crossed the native transport from memory or files, never copied in user space.
     expect(await sum(nodes, 'weightcache_transport_payload_bytes_sent_total')).toBeGreaterThanOrEqual(total);
     expect(await sum(nodes, 'weightcache_transport_payload_bytes_copied_total')).toBe(0);
-    expect(await sum(sidecars, 'weightcache_transport_payload_bytes_received_total')).toBeGreaterThanOrEqual(total);
+    expect(await sum(sidecars, 'weightcache_transport_payload_bytes_received_total')).toBeGreaterThanOrEqual(
+      total,
+    );
     const first = await get(sidecars[1]!.url, '/v1/objects/models/llama/config.json', { Range: 'bytes=0-0' });
     expect(first.headers['x-cache-source']).toBe('dram'); // the sidecar keeps what it read
     const status = JSON.parse((await get(sidecars[0]!.url, '/v1/status')).body.toString());
