@@ -145,6 +145,7 @@ describe.skipIf(!helm)('helm chart', () => {
       const over = values === 'default' ? {} : parseYaml(readFileSync(values, 'utf8'));
       const memLimit: string = over.node?.resources?.limits?.memory ?? v.node.resources.limits.memory;
       const headless = `weightcache-headless.${NAMESPACE}.svc.cluster.local`;
+      const authOn: boolean = over.auth?.enabled ?? v.auth.enabled;
 
       it('node config loads with the project schema, as the pod runs it', () => {
         expect(node.args?.slice(0, 3)).toEqual(['node', '--config', '/etc/weightcache/node.yaml']);
@@ -188,18 +189,31 @@ describe.skipIf(!helm)('helm chart', () => {
         tree.origin.fs.root = join(dir, 'origin');
         tree.cache.nvme.dir = join(dir, 'chunks');
         const env = { WEIGHTCACHE_CLUSTER_SELF: '127.0.0.1:7420' };
-        // Protected mode (a config schema with auth.insecure): a chart without auth must be refused,
-        // by name, unless the values said auth.insecure; then start it the way auth.insecure would.
-        const authKeys = (configJsonSchema().properties as Record<string, { properties?: object }>).auth
-          ?.properties;
-        if (authKeys && 'insecure' in authKeys && !tree.auth?.tokensFile && !tree.auth?.insecure) {
-          await expect(startNodeProcess({ config: tree, dir, env })).rejects.toThrow(/protected mode/);
-          tree.auth = { ...tree.auth, insecure: true };
+        // Auth files: what the chart-created Secret holds (or stand-ins for an existing Secret), in temp files.
+        const secret = objs.find((o) => o.kind === 'Secret' && o.metadata.name === 'weightcache-auth') as
+          | (K8s & { stringData?: Record<string, string> })
+          | undefined;
+        const authFile = (key: string, standIn: string) => {
+          const file = join(dir, key);
+          writeFileSync(file, secret?.stringData?.[key] ?? standIn);
+          return file;
+        };
+        if (tree.auth?.tokensFile) {
+          tree.auth.tokensFile = authFile('tokens', 'reader-token-0123456789abcdef\n');
+          tree.auth.adminTokensFile = authFile('admin-tokens', 'admin-token-0123456789abcdef\n');
+          tree.auth.clusterSecretFile = authFile(
+            'cluster-secret',
+            'cluster-secret-0123456789abcdef-0123456789',
+          );
         }
         const n = await startNodeProcess({ config: tree, dir, env });
         try {
           expect((await fetch(`${n.url}/readyz`)).status).toBe(200);
           expect((await fetch(`${n.url}/healthz`)).status).toBe(200);
+          // With the chart's auth on, reads need a token; probes above did not.
+          const read = await fetch(`${n.url}/v1/objects/demo/tiny-llama/config.json`);
+          if (authOn) expect(read.status).toBe(401);
+          else expect([401, 403]).not.toContain(read.status);
         } finally {
           const t0 = Date.now();
           expect(await n.stop()).toBe(0);
@@ -222,7 +236,7 @@ describe.skipIf(!helm)('helm chart', () => {
       it('auth files are set only when mounted from the auth Secret', () => {
         const c = loadAsPod(cm.data!['node.yaml']!, node, `${name}-auth`);
         const mount = node.volumeMounts!.find((m) => m.name === 'auth');
-        if (over.auth?.enabled) {
+        if (authOn) {
           expect(mount?.mountPath).toBe('/etc/weightcache/auth');
           expect(podSpec.volumes!.find((vol) => vol.name === 'auth')?.secret?.secretName).toBeTruthy();
           expect(c.auth).toMatchObject({
@@ -254,7 +268,9 @@ describe.skipIf(!helm)('helm chart', () => {
           expect(s.origin).toEqual(n.origin);
           expect(s.cache.chunkSize).toBe(n.cache.chunkSize);
           expect(s.cluster.members).toEqual(n.cluster.members);
-          expect(s.auth).toEqual(n.auth);
+          // The cluster secret always (to talk to the nodes); tokens only when the HTTP door leaves loopback.
+          expect(s.auth.clusterSecretFile).toBe(n.auth.clusterSecretFile);
+          expect(s.auth.tokensFile).toBe(over.sidecar?.listen === 'hostIP' ? n.auth.tokensFile : null);
           expect(sidecar.readinessProbe?.exec?.command.join(' ')).toContain(
             '/run/weightcache/weightcache.sock',
           );
@@ -272,6 +288,16 @@ describe.skipIf(!helm)('helm chart', () => {
       message = String((err as { stderr?: string }).stderr);
     }
     expect(message).toMatch(/maxBytez/);
+  });
+
+  it('auth off without auth.insecure fails the render (the nodes would refuse to start: protected mode)', () => {
+    let message = '';
+    try {
+      render('default', ['--set', 'auth.enabled=false']);
+    } catch (err) {
+      message = String((err as { stderr?: string }).stderr);
+    }
+    expect(message).toMatch(/protected mode/);
   });
 
   it('a grace period that would cut the drain short fails the render', () => {

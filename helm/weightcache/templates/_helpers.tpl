@@ -82,11 +82,21 @@ Only the suffixes a memory or storage size uses; anything else fails the render.
 {{- ceil (mulf (float64 $num) (get $mult $unit)) | int -}}
 {{- end -}}
 
-{{/* Auth keys: set only when auth is enabled; the files come from the auth Secret's mount. */}}
+{{/*
+Auth keys, from the auth Secret's mount; call with (dict "root" $ "tokens" bool).
+tokens false (a sidecar on loopback and its unix socket, local by construction):
+only the cluster secret, which the sidecar needs to talk to the nodes.
+*/}}
 {{- define "weightcache.authConfig" -}}
-{{- if .Values.auth.enabled -}}
-{{- toYaml (dict "tokensFile" "/etc/weightcache/auth/tokens" "adminTokensFile" "/etc/weightcache/auth/admin-tokens" "clusterSecretFile" "/etc/weightcache/auth/cluster-secret") -}}
-{{- else if .Values.auth.insecure -}}
+{{- $v := .root.Values -}}
+{{- if $v.auth.enabled -}}
+{{- $a := dict "clusterSecretFile" "/etc/weightcache/auth/cluster-secret" -}}
+{{- if .tokens -}}
+{{- $_ := set $a "tokensFile" "/etc/weightcache/auth/tokens" -}}
+{{- $_ := set $a "adminTokensFile" "/etc/weightcache/auth/admin-tokens" -}}
+{{- end -}}
+{{- toYaml $a -}}
+{{- else if $v.auth.insecure -}}
 {{- toYaml (dict "insecure" true) -}}
 {{- end -}}
 {{- end -}}
@@ -127,7 +137,7 @@ The node's config tree: keys computed from chart values, then `config`, then
 {{- if eq (dig "origin" "type" "fs" $user) "fs" -}}
 {{- $_ := set $computed "origin" (dict "fs" (dict "root" "/var/lib/weightcache/origin")) -}}
 {{- end -}}
-{{- with include "weightcache.authConfig" . | fromYaml -}}
+{{- with include "weightcache.authConfig" (dict "root" . "tokens" true) | fromYaml -}}
 {{- $_ := set $computed "auth" . -}}
 {{- end -}}
 {{- toYaml (mergeOverwrite $computed $user) -}}
@@ -153,7 +163,7 @@ The node's config tree: keys computed from chart values, then `config`, then
 {{- if eq (dig "origin" "type" "fs" $user) "fs" -}}
 {{- $_ := set $computed "origin" (dict "fs" (dict "root" "/var/lib/weightcache/origin")) -}}
 {{- end -}}
-{{- with include "weightcache.authConfig" . | fromYaml -}}
+{{- with include "weightcache.authConfig" (dict "root" . "tokens" (eq $v.sidecar.listen "hostIP")) | fromYaml -}}
 {{- $_ := set $computed "auth" . -}}
 {{- end -}}
 {{- toYaml (mergeOverwrite $computed $user) -}}
