@@ -36,3 +36,7 @@ if command -v python3 >/dev/null 2>&1; then
   fi
 fi
 echo "install-test-deps: redis-cli $(redis-cli --version | awk '{print $2}'), redis-py $(python3 -c 'import redis; print(redis.__version__)'), $(/usr/sbin/dnsmasq --version | head -1)"
+
+# helm (built from the Go module proxy, ~5 min cold, cached in $(go env GOPATH)/bin) and the
+# offline Kubernetes schema validators, so the chart tests in npm test start warm.
+bash "$(dirname "$0")/check-helm.sh" --prepare

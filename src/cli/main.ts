@@ -23,12 +23,12 @@ interface TokenFlags {
   tokenFile?: string;
 }
 
-/** --token, or the first line of --token-file (a mounted Secret). */
+/** --token, or the first field of the first line of --token-file (a mounted Secret, or a tokens-file line with scopes). */
 function tokenOf(o: TokenFlags): string | undefined {
   if (o.token) return o.token;
   if (!o.tokenFile) return undefined;
   try {
-    return readFileSync(o.tokenFile, 'utf8').split('\n')[0]!.trim() || undefined;
+    return readFileSync(o.tokenFile, 'utf8').trim().split(/\s+/)[0] || undefined;
   } catch (err) {
     throw new CacheError('BAD_REQUEST', `--token-file ${o.tokenFile}: ${(err as Error).message}`);
   }

@@ -37,7 +37,11 @@ export function objectHandler(deps: ObjectRouteDeps) {
     const res = c.env.outgoing;
     const name = objectNameFromTarget(req.url ?? '');
     const ac = new AbortController();
-    res.once('close', () => ac.abort(new Error('client closed the connection')));
+    // Abort only when the client left early: a completed response also emits
+    // 'close', and building an abort reason per request was ~15% of a 64 KiB hit.
+    res.once('close', () => {
+      if (!res.writableFinished) ac.abort(new Error('client closed the connection'));
+    });
 
     const pinned = c.req.query('version');
     const header = (h: string) => req.headers[h] as string | undefined;
