@@ -9,8 +9,10 @@
  *   - a non-owner (or a sidecar) asks the owner, which fills once for everyone;
  *     if the owner is down it probes the next in rank (local tiers only), then
  *     reads the origin itself;
- *   - an owner that misses asks the next in rank first — after a scale-out that
- *     is the previous owner, so moved chunks are copied, not re-downloaded.
+ *   - an owner that misses asks the others in rank order first (up to
+ *     cluster.ownerProbes) — after a scale-out the previous owner is next in
+ *     rank, after a restart under a new address the chunk is still on that
+ *     member's NVMe — so moved chunks are copied, not re-downloaded.
  */
 import type { ChunkName } from '../chunk/name.js';
 import type { Config } from '../config/schema.js';
@@ -97,8 +99,12 @@ export class Cluster {
   ): Promise<PeerChunk | undefined> {
     const ranked = rank(key, this.membership.members());
     const ownedHere = this.self !== null && ranked[0]?.address === this.self;
+    // An owner that misses asks the others in rank order before the origin: after a
+    // scale-out the previous owner is next in rank; after a restart under a new
+    // address (a Kubernetes pod's new IP) the chunk sits, still valid, on NVMe at a
+    // random rank — so up to cluster.ownerProbes members are asked, local tiers only.
     const candidates = ownedHere
-      ? ranked.slice(1, 2) // the previous owner, after a membership change
+      ? usable(ranked.slice(1), this.health, this.self ?? undefined).slice(0, this.o.config.ownerProbes)
       : usable(ranked, this.health, this.self ?? undefined).slice(0, MAX_PEER_TRIES);
     for (const peer of candidates) {
       const done = this.peerMetrics.start();

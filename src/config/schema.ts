@@ -138,6 +138,7 @@ const clusterSchema = z
     peerBackoff: duration('cluster.peerBackoff').default(5_000),
     peerBackoffMax: duration('cluster.peerBackoffMax').default(60_000),
     peerTimeout: duration('cluster.peerTimeout').default(10_000),
+    ownerProbes: z.number().int().min(0).max(64).default(8),
   })
   .superRefine((c, ctx) => {
     if (c.peerBackoffMax < c.peerBackoff) {

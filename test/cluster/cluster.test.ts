@@ -271,4 +271,44 @@ describe('a cluster of nodes and sidecars', () => {
     expect(await sum(nodes, 'weightcache_origin_bytes_total')).toBe(total);
     expect(await reader.metric('weightcache_origin_bytes_total')).toBe(0);
   });
+
+  it('a node restarted under a new address (a pod with a new IP) keeps its chunks useful: 0 origin reads', async () => {
+    const files = { ...model(), 'llama/extra.safetensors': randomBytes(48 * CHUNK) };
+    const root = seedOrigin(files);
+    const port = await freePort();
+    const before = addresses(3, port, 51); // .51 .52 .53
+    const after = [before[0]!, before[1]!, `127.0.0.54:${port}`]; // .53 comes back as .54
+    let nodes = await Promise.all(before.map((m) => startMember(root, m, before)));
+    const warm = await startSidecar(root, before);
+    for (const [key, bytes] of Object.entries(files)) {
+      expect((await get(warm.url, `/v1/objects/models/${key}`)).body.equals(bytes)).toBe(true);
+    }
+    const dirs = nodes.map((n) => n.dir);
+    await Promise.all(nodes.map((n) => n.stop()));
+    for (const n of nodes) running.splice(running.indexOf(n), 1);
+    // Same data directories; the third member restarts under another address, so ownership reshuffles.
+    nodes = await Promise.all(after.map((m, i) => startMember(root, m, after, dirs[i])));
+    const reader = await startSidecar(root, after);
+    for (const [key, bytes] of Object.entries(files)) {
+      expect((await get(reader.url, `/v1/objects/models/${key}`)).body.equals(bytes)).toBe(true);
+    }
+    expect(await sum(nodes, 'weightcache_origin_requests_total', { op: 'read' })).toBe(0);
+
+    // The case only probing beyond the next in rank saves: chunks held by a member that is
+    // neither their new owner nor next in rank. Computed independently of the nodes.
+    const origin = new FsOrigin({ root });
+    const asMembers = (a: string[]) => a.map((address) => ({ address, weight: 1 }));
+    const renamed = (a: string) => (a === before[2] ? after[2]! : a);
+    let deep = 0;
+    for (const key of Object.keys(files)) {
+      const info = await origin.stat({ container: 'models', key });
+      for (let i = 0; i < chunkCount(info.size, CHUNK); i++) {
+        const k = chunkKey(chunkName(origin.id, info, CHUNK, i));
+        const holder = renamed(rank(k, asMembers(before))[0]!.address);
+        const now = rank(k, asMembers(after));
+        if (now[0]!.address !== holder && now[1]!.address !== holder) deep++;
+      }
+    }
+    expect(deep).toBeGreaterThan(0);
+  });
 });
