@@ -11,6 +11,7 @@
  *
  *   node node_modules/tsx/dist/cli.mjs loadtest/resp/bench.ts [--runs 3]
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -18,6 +19,7 @@ import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import type { Row } from '../results.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const RUNS = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 3;
@@ -101,19 +103,6 @@ async function freePort(): Promise<number> {
       return p;
     }
   }
-}
-
-interface ResultRow {
-  readonly scenario: string;
-  readonly case: string;
-  readonly server: string;
-  readonly metric: string;
-  readonly unit: string;
-  readonly median: number;
-  readonly min: number;
-  readonly max: number;
-  readonly runs: number[];
-  readonly note: string;
 }
 
 interface Sample {
@@ -223,7 +212,7 @@ async function main(): Promise<void> {
       }
     }
 
-    const rows: ResultRow[] = [];
+    const rows: Row[] = [];
     for (const c of CASES) {
       for (const s of servers) {
         const runs = samples.get(`${c.name}|${s.name}`)!;
