@@ -1,0 +1,216 @@
+/**
+ * The home's record of the leases it granted, per name, and of the
+ * invalidations in progress (docs/coherence.md, "Invalidation"). Pure state: no
+ * I/O. The caller sends the LEASE_REVOKE frames this table asks for, feeds it
+ * the acknowledgements, and answers an invalidation once `isComplete` says so.
+ *
+ * Invariants it keeps (the ones spec/coherence.pml checks):
+ *   - a lease is counted from the moment the home grants it, for the term it
+ *     granted; the holder counts from its send, minus a margin, so it stops
+ *     first;
+ *   - an invalidation revokes EVERY lease outstanding on the name when it
+ *     starts, whatever version (a holder may hold an older lease than the last
+ *     grant the home sent it, if that grant was lost);
+ *   - an acknowledgement counts only for the revocation it names;
+ *   - a home that is not yet settled (it became home less than `settleMs` ago)
+ *     does not know its predecessor's leases: it completes an invalidation only
+ *     after its own holders are done AND either it has settled or
+ *     (1 + ρ)·term has passed since the re-resolve answered.
+ *
+ * Time is an injectable monotonic clock in milliseconds (tests drive it).
+ */
+
+export interface HomeLeasesOptions {
+  /** Lease term granted, ms (leases.term). */
+  readonly termMs: number;
+  /** ρ: bound on the clock-rate ratio between two processes, minus 1 (e.g. 0.001). */
+  readonly driftRatio: number;
+  /** How long after becoming home before this home can vouch for every lease: (1+ρ)·term + membership lag. */
+  readonly settleMs: number;
+  /** Leases tracked at once; past it, grant() refuses (the holder reads the origin instead). */
+  readonly maxLeases?: number;
+  /** Monotonic milliseconds; defaults to performance.now(). */
+  readonly now?: () => number;
+}
+
+interface Lease {
+  readonly version: string;
+  readonly expiresAt: number;
+}
+
+interface Invalidation {
+  readonly revokeId: number;
+  /** Holders whose lease was outstanding at the start, with when it runs out on our clock. */
+  readonly waiting: Map<string, number>;
+  /** When the re-resolve at the origin answered (the new version), on our clock. */
+  resolvedAt: number | null;
+}
+
+export interface GrantResult {
+  readonly termMs: number;
+}
+
+export class HomeLeases {
+  private readonly leases = new Map<string, Map<string, Lease>>();
+  private readonly pending = new Map<string, Invalidation>();
+  private readonly homeSince = new Map<string, number>();
+  private readonly startedAt: number;
+  private readonly now: () => number;
+  private readonly maxLeases: number;
+  private count = 0;
+  private nextRevokeId = 1;
+
+  constructor(private readonly opts: HomeLeasesOptions) {
+    if (!(opts.termMs > 0)) throw new RangeError(`termMs must be > 0, got ${opts.termMs}`);
+    if (!(opts.driftRatio >= 0)) throw new RangeError(`driftRatio must be >= 0, got ${opts.driftRatio}`);
+    const minSettle = (1 + opts.driftRatio) * opts.termMs;
+    if (!(opts.settleMs >= minSettle)) {
+      throw new RangeError(
+        `settleMs must be >= (1 + driftRatio) * termMs = ${minSettle}, got ${opts.settleMs}`,
+      );
+    }
+    this.now = opts.now ?? (() => performance.now());
+    this.maxLeases = opts.maxLeases ?? 1_000_000;
+    // A (re)started home has lost its table: it is a new home for every name.
+    this.startedAt = this.now();
+  }
+
+  /**
+   * Records a lease on `version` for `holder` and returns the term to grant:
+   * never past `bindingExpiresAt` (a lease must not outlive the origin read it
+   * derives from). Null: no lease (table full, or the binding has run out); the
+   * holder resolves at the origin for that read. 'wait': an invalidation is
+   * re-resolving the name; grant after `resolved()`, never the old version.
+   */
+  grant(
+    name: string,
+    holder: string,
+    version: string,
+    bindingExpiresAt: number,
+  ): GrantResult | 'wait' | null {
+    const inv = this.pending.get(name);
+    if (inv && inv.resolvedAt === null) return 'wait';
+    const now = this.now();
+    const termMs = Math.min(this.opts.termMs, bindingExpiresAt - now);
+    if (termMs <= 0) return null;
+    let byHolder = this.leases.get(name);
+    const prev = byHolder?.get(holder);
+    if (!prev && this.count >= this.maxLeases) {
+      this.sweep(name);
+      if (this.count >= this.maxLeases) return null;
+    }
+    if (!byHolder) {
+      byHolder = new Map();
+      this.leases.set(name, byHolder);
+    }
+    // Keep the later expiry: an earlier grant to this holder (maybe lost, maybe
+    // not) may still be in use until then.
+    const expiresAt = Math.max(now + termMs, prev?.expiresAt ?? 0);
+    byHolder.set(holder, { version, expiresAt });
+    if (!prev) this.count++;
+    return { termMs };
+  }
+
+  /** A holder gave up its lease early (LEASE_ACK with revokeId 0: eviction, shutdown). */
+  release(name: string, holder: string): void {
+    const byHolder = this.leases.get(name);
+    if (byHolder?.delete(holder)) this.count--;
+    if (byHolder?.size === 0) this.leases.delete(name);
+  }
+
+  /** A membership change made this process home of `name` now. */
+  becameHome(name: string): void {
+    this.homeSince.set(name, this.now());
+  }
+
+  isSettled(name: string): boolean {
+    return this.now() - (this.homeSince.get(name) ?? this.startedAt) >= this.opts.settleMs;
+  }
+
+  /**
+   * Starts invalidating `name` (step 1 of the protocol): marks it pending and
+   * returns the revokeId and the holders to send LEASE_REVOKE to. An invalidation
+   * already pending is joined, not restarted: its revoke set already covers
+   * every lease granted before it, and leases granted since are on the new version.
+   */
+  beginInvalidation(name: string): { revokeId: number; holders: string[] } {
+    const joined = this.pending.get(name);
+    if (joined) return { revokeId: joined.revokeId, holders: this.unacked(name) };
+    this.sweep(name);
+    const waiting = new Map<string, number>();
+    for (const [holder, lease] of this.leases.get(name) ?? []) waiting.set(holder, lease.expiresAt);
+    const inv: Invalidation = { revokeId: this.nextRevokeId++, waiting, resolvedAt: null };
+    this.pending.set(name, inv);
+    return { revokeId: inv.revokeId, holders: [...waiting.keys()] };
+  }
+
+  /** The origin answered the re-resolve (step 2): the new version is bound from now. */
+  resolved(name: string): void {
+    const inv = this.pending.get(name);
+    if (inv && inv.resolvedAt === null) inv.resolvedAt = this.now();
+  }
+
+  isPending(name: string): boolean {
+    return this.pending.has(name);
+  }
+
+  /** A REVOKE_ACK. Counts only for the revocation it names; stale or duplicate ones are ignored. */
+  ack(name: string, holder: string, revokeId: number): boolean {
+    const inv = this.pending.get(name);
+    // The lease stays in the table until it runs out: a grant to this holder since
+    // the invalidation started (new version) may share the entry, and a later
+    // invalidation revoking it once more costs one message, never safety.
+    return inv !== undefined && inv.revokeId === revokeId && inv.waiting.delete(holder);
+  }
+
+  /** Holders that neither acknowledged nor ran out: send them LEASE_REVOKE again. */
+  unacked(name: string): string[] {
+    const inv = this.pending.get(name);
+    if (!inv) return [];
+    const now = this.now();
+    for (const [holder, expiresAt] of inv.waiting) if (expiresAt <= now) inv.waiting.delete(holder);
+    return [...inv.waiting.keys()];
+  }
+
+  /**
+   * True when the invalidation may be answered: every revoked lease is
+   * acknowledged or over, and no lease granted by a predecessor can be alive.
+   */
+  isComplete(name: string): boolean {
+    const inv = this.pending.get(name);
+    if (!inv || inv.resolvedAt === null) return false;
+    if (this.unacked(name).length > 0) return false;
+    if (this.isSettled(name)) return true;
+    // Every lease on the old version derives from an origin read sent before the
+    // write, hence before our re-resolve answered: gone (1 + ρ)·term later.
+    return this.now() - inv.resolvedAt >= (1 + this.opts.driftRatio) * this.opts.termMs;
+  }
+
+  /** The invalidation was answered: the name may be invalidated again. */
+  finish(name: string): void {
+    this.pending.delete(name);
+  }
+
+  /** Holders with a lease outstanding on `name` (for status and tests). */
+  holders(name: string): string[] {
+    this.sweep(name);
+    return [...(this.leases.get(name)?.keys() ?? [])];
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  private sweep(name: string): void {
+    const byHolder = this.leases.get(name);
+    if (!byHolder) return;
+    const now = this.now();
+    for (const [holder, lease] of byHolder) {
+      if (lease.expiresAt <= now) {
+        byHolder.delete(holder);
+        this.count--;
+      }
+    }
+    if (byHolder.size === 0) this.leases.delete(name);
+  }
+}
