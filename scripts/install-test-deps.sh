@@ -4,7 +4,8 @@
 #     redis-py from PyPI) that the RESP tests drive against weightcache, and
 #     redis-server (Debian) to compare answers against;
 #   - dnsmasq (the binary only: dnsmasq-base, no system service on port 53), a
-#     real DNS server for the cluster's DNS-membership tests.
+#     real DNS server for the cluster's DNS-membership tests;
+#   - spin, the model checker for the coherence protocol (spec/coherence.pml).
 # Idempotent: installs only what is missing. Needs root (or sudo) for apt-get.
 set -euo pipefail
 
@@ -23,6 +24,8 @@ command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 # /usr/sbin may not be on a non-root PATH: test the file itself.
 [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
+# The Promela model checker: the coherence protocol's model check runs in npm test.
+command -v spin >/dev/null 2>&1 || missing+=(spin)
 if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   # shellcheck disable=SC2068 # word splitting intended; duplicates are harmless to apt
