@@ -1,0 +1,474 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  handshakeResponseHeaders,
+  MAX_EVENT_DELIVERY_BYTES,
+  MAX_EVENTS_PER_DELIVERY,
+  parseEventBody,
+  parseEventGridDelivery,
+  validationResponseBody,
+} from '../../src/coherence/event-grid.js';
+import { CacheError } from '../../src/errors/cache-error.js';
+
+const TOPIC =
+  '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/Storage/providers/Microsoft.Storage/storageAccounts/my-storage-account';
+
+/** No headers: what a plain POST from Event Grid looks like to the parser. */
+const noHeaders = () => undefined;
+
+function headers(h: Record<string, string>) {
+  const lower = Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]));
+  return (name: string) => lower[name.toLowerCase()];
+}
+
+/** Shaped like Microsoft's published samples (event-schema-blob-storage.md), Event Grid schema. */
+function egBlobCreated(subject: string, eTag = '"0x8D4BCC2E4835CD0"') {
+  return {
+    topic: TOPIC,
+    subject,
+    eventType: 'Microsoft.Storage.BlobCreated',
+    eventTime: '2017-06-26T18:41:00.9584103Z',
+    id: '831e1650-001e-001b-66ab-eeb76e069631',
+    data: {
+      api: 'PutBlockList',
+      clientRequestId: '6d79dbfb-0e37-4fc4-981f-442c9ca65760',
+      requestId: '831e1650-001e-001b-66ab-eeb76e000000',
+      eTag,
+      contentType: 'application/octet-stream',
+      contentLength: 524288,
+      blobType: 'BlockBlob',
+      url: 'https://my-storage-account.blob.core.windows.net/models/llama/model-00001.safetensors',
+      sequencer: '00000000000004420000000000028963',
+      storageDiagnostics: { batchId: 'b68529f3-68cd-4744-baa4-3c0498ec19f0' },
+    },
+    dataVersion: '',
+    metadataVersion: '1',
+  };
+}
+
+function egBlobDeleted(subject: string) {
+  return {
+    topic: TOPIC,
+    subject,
+    eventType: 'Microsoft.Storage.BlobDeleted',
+    eventTime: '2017-11-07T20:09:22.5674003Z',
+    id: '4c2359fe-001e-00ba-0e04-58586806d298',
+    data: {
+      api: 'DeleteBlob',
+      requestId: '4c2359fe-001e-00ba-0e04-585868000000',
+      contentType: 'text/plain',
+      blobType: 'BlockBlob',
+      url: 'https://my-storage-account.blob.core.windows.net/models/old.bin',
+      sequencer: '0000000000000281000000000002F5CA',
+      storageDiagnostics: { batchId: 'b68529f3-68cd-4744-baa4-3c0498ec19f0' },
+    },
+    dataVersion: '',
+    metadataVersion: '1',
+  };
+}
+
+/** The same events in CloudEvents 1.0 as Event Grid delivers them. */
+function ceBlob(type: 'Microsoft.Storage.BlobCreated' | 'Microsoft.Storage.BlobDeleted', subject: string) {
+  return {
+    specversion: '1.0',
+    type,
+    source: TOPIC,
+    id: '9aeb0fdf-c01e-0131-0922-9eb54906e209',
+    time: '2019-11-18T15:13:39.4589254Z',
+    subject,
+    data: {
+      api: type === 'Microsoft.Storage.BlobCreated' ? 'PutBlockList' : 'DeleteBlob',
+      clientRequestId: '4c5dd7fb-2c48-4a27-bb30-5361b5de920a',
+      requestId: '9aeb0fdf-c01e-0131-0922-9eb549000000',
+      ...(type === 'Microsoft.Storage.BlobCreated' ? { eTag: '0x8D76C39E4407333', contentLength: 30 } : {}),
+      contentType: 'application/octet-stream',
+      blobType: 'BlockBlob',
+      url: 'https://my-storage-account.blob.core.windows.net/models/x',
+      sequencer: '000000000000000000000000000099240000000000c41c18',
+      storageDiagnostics: { batchId: '681fe319-3006-00a8-0022-9e7cde000000' },
+    },
+  };
+}
+
+const VALIDATION = [
+  {
+    id: '2d1781af-3a4c-4d7c-bd0c-e34b19da4e66',
+    topic: TOPIC,
+    subject: '',
+    data: {
+      validationCode: '512d38b6-c7b8-40c8-89fe-f46f9e9622b6',
+      validationUrl:
+        'https://rp-eastus2.eventgrid.azure.net:553/eventsubscriptions/myeventsub/validate?id=0000&t=2022-10-28T04:23:35.1981776Z&apiVersion=2018-05-01-preview&token=1A1A1A1A',
+    },
+    eventType: 'Microsoft.EventGrid.SubscriptionValidationEvent',
+    eventTime: '2022-10-28T04:23:35.1981776Z',
+    metadataVersion: '1',
+    dataVersion: '1',
+  },
+];
+
+const sub = (container: string, key: string) => `/blobServices/default/containers/${container}/blobs/${key}`;
+
+function expectBadRequest(fn: () => unknown, message: RegExp) {
+  try {
+    fn();
+  } catch (err) {
+    expect(CacheError.is(err, 'BAD_REQUEST'), String(err)).toBe(true);
+    expect((err as Error).message).toMatch(message);
+    return;
+  }
+  throw new Error('expected a BAD_REQUEST CacheError');
+}
+
+describe('parseEventGridDelivery: handshakes', () => {
+  it('answers the Event Grid schema subscription validation with its code', () => {
+    const d = parseEventGridDelivery(VALIDATION, headers({ 'aeg-event-type': 'SubscriptionValidation' }));
+    expect(d).toEqual({
+      kind: 'validation',
+      validationCode: '512d38b6-c7b8-40c8-89fe-f46f9e9622b6',
+      validationUrl: VALIDATION[0]!.data.validationUrl,
+    });
+    expect(validationResponseBody(d as { validationCode?: string })).toEqual({
+      validationResponse: '512d38b6-c7b8-40c8-89fe-f46f9e9622b6',
+    });
+  });
+
+  it('refuses a validation event hidden among blob events, or one with nothing to answer', () => {
+    expectBadRequest(
+      () => parseEventGridDelivery([...VALIDATION, egBlobCreated(sub('models', 'a'))], noHeaders),
+      /event 0: .*must be the only event/,
+    );
+    expectBadRequest(
+      () => parseEventGridDelivery([{ ...VALIDATION[0], data: {} }], noHeaders),
+      /neither "validationCode" nor "validationUrl"/,
+    );
+    expectBadRequest(
+      () => parseEventGridDelivery([{ ...VALIDATION[0], data: { validationCode: 42 } }], noHeaders),
+      /"validationCode" is not a string/,
+    );
+  });
+
+  it('answers the CloudEvents abuse-protection OPTIONS with the requesting origin', () => {
+    const d = parseEventGridDelivery(
+      undefined,
+      headers({ 'WebHook-Request-Origin': 'eventgrid.azure.net', 'WebHook-Request-Rate': '120' }),
+    );
+    expect(d).toEqual({ kind: 'cloudevents-handshake', origin: 'eventgrid.azure.net' });
+    expect(handshakeResponseHeaders(d as { origin: string })).toEqual({
+      'WebHook-Allowed-Origin': 'eventgrid.azure.net',
+    });
+  });
+
+  it('does not take a POST with events for a handshake, whatever its headers', () => {
+    const d = parseEventGridDelivery(
+      [egBlobDeleted(sub('models', 'k'))],
+      headers({ 'WebHook-Request-Origin': 'eventgrid.azure.net' }),
+    );
+    expect(d.kind).toBe('events');
+  });
+
+  it('refuses an origin that could split the response it is echoed into', () => {
+    expectBadRequest(
+      () =>
+        parseEventGridDelivery(undefined, headers({ 'WebHook-Request-Origin': 'a.net\r\nSet-Cookie: x=1' })),
+      /WebHook-Request-Origin .* is not a host name/,
+    );
+    expectBadRequest(
+      () => parseEventGridDelivery(undefined, headers({ 'WebHook-Request-Origin': '' })),
+      /not a host name/,
+    );
+  });
+});
+
+describe('parseEventGridDelivery: blob events', () => {
+  it('turns an Event Grid schema BlobCreated into an invalidation with the unquoted ETag', () => {
+    const d = parseEventGridDelivery(
+      [egBlobCreated(sub('models', 'llama/model-00001.safetensors'))],
+      noHeaders,
+    );
+    expect(d).toEqual({
+      kind: 'events',
+      invalidations: [
+        {
+          container: 'models',
+          key: 'llama/model-00001.safetensors',
+          event: 'created',
+          etag: '0x8D4BCC2E4835CD0',
+        },
+      ],
+      ignored: 0,
+    });
+  });
+
+  it('turns BlobDeleted into an invalidation without an ETag', () => {
+    const d = parseEventGridDelivery([egBlobDeleted(sub('models', 'old.bin'))], noHeaders);
+    expect(d).toEqual({
+      kind: 'events',
+      invalidations: [{ container: 'models', key: 'old.bin', event: 'deleted' }],
+      ignored: 0,
+    });
+  });
+
+  it('reads a single CloudEvent (application/cloudevents+json) and a CloudEvents batch', () => {
+    const one = parseEventGridDelivery(
+      ceBlob('Microsoft.Storage.BlobCreated', sub('models', 'x')),
+      noHeaders,
+    );
+    expect(one).toEqual({
+      kind: 'events',
+      invalidations: [{ container: 'models', key: 'x', event: 'created', etag: '0x8D76C39E4407333' }],
+      ignored: 0,
+    });
+    const batch = parseEventGridDelivery(
+      [
+        ceBlob('Microsoft.Storage.BlobCreated', sub('models', 'a/b')),
+        ceBlob('Microsoft.Storage.BlobDeleted', sub('models', 'c')),
+      ],
+      headers({ 'content-type': 'application/cloudevents-batch+json; charset=utf-8' }),
+    );
+    expect(batch).toEqual({
+      kind: 'events',
+      invalidations: [
+        { container: 'models', key: 'a/b', event: 'created', etag: '0x8D76C39E4407333' },
+        { container: 'models', key: 'c', event: 'deleted' },
+      ],
+      ignored: 0,
+    });
+  });
+
+  it("accepts the subject without its leading '/', as in Microsoft's CloudEvents sample", () => {
+    const d = parseEventGridDelivery(
+      ceBlob('Microsoft.Storage.BlobCreated', 'blobServices/default/containers/models/blobs/new-file'),
+      noHeaders,
+    );
+    expect(d.kind === 'events' && d.invalidations.map((i) => i.key)).toEqual(['new-file']);
+  });
+
+  it('keeps batch order and counts events of other types as ignored', () => {
+    const d = parseEventGridDelivery(
+      [
+        egBlobCreated(sub('models', 'one')),
+        { ...egBlobCreated(sub('models', 'tier')), eventType: 'Microsoft.Storage.BlobTierChanged' },
+        egBlobDeleted(sub('tokenizers', 'two')),
+        { ...egBlobCreated(sub('models', 'x')), eventType: 'Microsoft.Storage.AsyncOperationInitiated' },
+        egBlobCreated(sub('models', 'one')),
+      ],
+      noHeaders,
+    );
+    expect(d.kind).toBe('events');
+    if (d.kind !== 'events') return;
+    expect(d.ignored).toBe(2);
+    expect(d.invalidations.map((i) => `${i.event} ${i.container}/${i.key}`)).toEqual([
+      'created models/one',
+      'deleted tokenizers/two',
+      'created models/one',
+    ]);
+  });
+
+  it('takes the key from the subject as it is, and also invalidates its percent-decoded form', () => {
+    // Blob names reach the subject unescaped; '%20' is then either a literal
+    // part of the name or an escape, and invalidating both is the safe choice.
+    const d = parseEventGridDelivery([egBlobDeleted(sub('models', 'dir/my%20model ü.bin'))], noHeaders);
+    expect(d.kind === 'events' && d.invalidations.map((i) => i.key)).toEqual([
+      'dir/my%20model ü.bin',
+      'dir/my model ü.bin',
+    ]);
+    // A '%' that is no escape yields the one literal name.
+    const lit = parseEventGridDelivery([egBlobDeleted(sub('models', '100%-done'))], noHeaders);
+    expect(lit.kind === 'events' && lit.invalidations.map((i) => i.key)).toEqual(['100%-done']);
+  });
+
+  it('never lets a decoded form smuggle in a name the cache refuses', () => {
+    const d = parseEventGridDelivery([egBlobDeleted(sub('models', 'a/%2e%2e/b'))], noHeaders);
+    expect(d.kind === 'events' && d.invalidations.map((i) => i.key)).toEqual(['a/%2e%2e/b']);
+    const s = parseEventGridDelivery([egBlobDeleted(sub('models', 'a%2Fb'))], noHeaders);
+    expect(s.kind === 'events' && s.invalidations.map((i) => i.key)).toEqual(['a%2Fb', 'a/b']);
+  });
+});
+
+describe('parseEventGridDelivery: malformed deliveries', () => {
+  it('refuses a subject that is not a blob path', () => {
+    expectBadRequest(
+      () => parseEventGridDelivery([egBlobCreated('/blobServices/default/containers/models')], noHeaders),
+      /event 0 \(Microsoft.Storage.BlobCreated\): subject .* is not/,
+    );
+    expectBadRequest(
+      () => parseEventGridDelivery([egBlobCreated('/fileServices/default/shares/s/files/f')], noHeaders),
+      /is not '\/blobServices/,
+    );
+    expectBadRequest(
+      () => parseEventGridDelivery([{ ...egBlobCreated('x'), subject: undefined }], noHeaders),
+      /has no "subject"/,
+    );
+    expectBadRequest(
+      () => parseEventGridDelivery([{ ...egBlobCreated('x'), subject: 7 }], noHeaders),
+      /"subject" is not a string/,
+    );
+  });
+
+  it('refuses traversal and other keys or containers the cache would refuse', () => {
+    expectBadRequest(
+      () => parseEventGridDelivery([egBlobCreated(sub('models', '../../etc/passwd'))], noHeaders),
+      /event 0: key in subject is not acceptable: key has a '\.\.' path segment/,
+    );
+    expectBadRequest(
+      () => parseEventGridDelivery([egBlobDeleted(sub('models', 'a//b'))], noHeaders),
+      /key in subject .*empty path segment/,
+    );
+    expectBadRequest(
+      () => parseEventGridDelivery([egBlobDeleted(sub('models', 'a\u0000b'))], noHeaders),
+      /control character/,
+    );
+    expectBadRequest(
+      () => parseEventGridDelivery([egBlobDeleted(sub('.hidden', 'a'))], noHeaders),
+      /event 0: container in subject is not acceptable/,
+    );
+    expectBadRequest(
+      () => parseEventGridDelivery([egBlobDeleted(sub('models', 'k'.repeat(1025)))], noHeaders),
+      /longer than 1024/,
+    );
+  });
+
+  it('names the offending event in a batch', () => {
+    expectBadRequest(
+      () =>
+        parseEventGridDelivery(
+          [egBlobCreated(sub('models', 'ok')), egBlobCreated(sub('models', 'a/./b'))],
+          noHeaders,
+        ),
+      /^event 1: key/,
+    );
+  });
+
+  it('refuses a delivery that is not an array of events', () => {
+    expectBadRequest(() => parseEventGridDelivery(egBlobCreated(sub('m', 'k')), noHeaders), /JSON array/);
+    expectBadRequest(() => parseEventGridDelivery('[]', noHeaders), /JSON array .* got string/);
+    expectBadRequest(() => parseEventGridDelivery(null, noHeaders), /got null/);
+    expectBadRequest(() => parseEventGridDelivery(undefined, noHeaders), /got undefined/);
+    expectBadRequest(() => parseEventGridDelivery([], noHeaders), /no events/);
+    expectBadRequest(() => parseEventGridDelivery([42], noHeaders), /event 0 is number, not an object/);
+    expectBadRequest(() => parseEventGridDelivery([[]], noHeaders), /event 0 is an array/);
+  });
+
+  it('refuses events without a type, with a foreign specversion, or with a bad ETag', () => {
+    expectBadRequest(() => parseEventGridDelivery([{ subject: sub('m', 'k') }], noHeaders), /no "eventType"/);
+    expectBadRequest(
+      () => parseEventGridDelivery([{ specversion: '1.0', subject: sub('m', 'k') }], noHeaders),
+      /no "type"/,
+    );
+    expectBadRequest(
+      () =>
+        parseEventGridDelivery(
+          { ...ceBlob('Microsoft.Storage.BlobCreated', sub('m', 'k')), specversion: '0.3' },
+          noHeaders,
+        ),
+      /specversion "0.3"/,
+    );
+    expectBadRequest(
+      () => parseEventGridDelivery([egBlobCreated(sub('m', 'k'), '"a\nb"')], noHeaders),
+      /not an ETag/,
+    );
+    expectBadRequest(
+      () => parseEventGridDelivery([{ ...egBlobCreated(sub('m', 'k')), data: 'x' }], noHeaders),
+      /"data" is not an object/,
+    );
+  });
+
+  it(`refuses more than ${MAX_EVENTS_PER_DELIVERY} events, and takes exactly that many`, () => {
+    const ev = egBlobDeleted(sub('models', 'k'));
+    const max = parseEventGridDelivery(Array(MAX_EVENTS_PER_DELIVERY).fill(ev), noHeaders);
+    expect(max.kind === 'events' && max.invalidations.length).toBe(MAX_EVENTS_PER_DELIVERY);
+    expectBadRequest(
+      () => parseEventGridDelivery(Array(MAX_EVENTS_PER_DELIVERY + 1).fill(ev), noHeaders),
+      /5001 events, more than 5000/,
+    );
+  });
+
+  it('does not read inherited properties of an event', () => {
+    const ev = Object.create({ eventType: 'Microsoft.Storage.BlobDeleted', subject: sub('m', 'k') });
+    expectBadRequest(() => parseEventGridDelivery([ev], noHeaders), /no "eventType"/);
+  });
+});
+
+describe('parseEventBody', () => {
+  it('parses JSON text and bytes', () => {
+    const text = JSON.stringify(VALIDATION);
+    expect(parseEventBody(text)).toEqual(VALIDATION);
+    expect(parseEventBody(new TextEncoder().encode(text))).toEqual(VALIDATION);
+  });
+
+  it('refuses garbage as BAD_REQUEST and an oversized body as TOO_LARGE', () => {
+    expectBadRequest(() => parseEventBody('[{"eventType": '), /not JSON/);
+    const big = ' '.repeat(MAX_EVENT_DELIVERY_BYTES + 1);
+    expect(() => parseEventBody(big)).toThrow(expect.objectContaining({ code: 'TOO_LARGE' }));
+  });
+});
+
+describe('parseEventGridDelivery: arbitrary input', () => {
+  const onlyCacheErrors = (body: unknown, h: (name: string) => string | undefined = noHeaders) => {
+    try {
+      parseEventGridDelivery(body, h);
+    } catch (err) {
+      if (!(err instanceof CacheError)) throw err;
+      expect(['BAD_REQUEST']).toContain(err.code);
+    }
+  };
+
+  it('throws nothing but CacheError on any JSON value', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => onlyCacheErrors(v)),
+      { numRuns: 500 },
+    );
+  });
+
+  it('throws nothing but CacheError on event-shaped objects with hostile fields', () => {
+    const str = fc.oneof(fc.string(), fc.constantFrom('', '..', '/', '%', '%2e', '\u0000', '__proto__'));
+    const anyField = fc.oneof(str, fc.integer(), fc.constant(null), fc.object(), fc.array(fc.anything()));
+    const subject = fc.oneof(
+      anyField,
+      fc.tuple(str, str).map(([c, k]) => sub(c, k)),
+      fc
+        .tuple(fc.constantFrom('models', 'a'), fc.array(str, { maxLength: 4 }))
+        .map(([c, k]) => sub(c, k.join('/'))),
+    );
+    const type = fc.oneof(
+      anyField,
+      fc.constantFrom(
+        'Microsoft.Storage.BlobCreated',
+        'Microsoft.Storage.BlobDeleted',
+        'Microsoft.EventGrid.SubscriptionValidationEvent',
+      ),
+    );
+    const data = fc.oneof(
+      anyField,
+      fc.record({ eTag: anyField, validationCode: anyField, validationUrl: anyField }, { requiredKeys: [] }),
+    );
+    const egEvent = fc.record({ eventType: type, subject, data }, { requiredKeys: [] });
+    const ceEvent = fc.record(
+      { specversion: fc.oneof(fc.constant('1.0'), anyField), type, subject, data },
+      { requiredKeys: ['specversion'] },
+    );
+    const body = fc.oneof(fc.array(fc.oneof(egEvent, ceEvent, fc.anything()), { maxLength: 8 }), ceEvent);
+    fc.assert(
+      fc.property(body, (b) => onlyCacheErrors(b)),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('throws nothing but CacheError for any handshake origin, and on any text body', () => {
+    fc.assert(
+      fc.property(fc.string(), (origin) =>
+        onlyCacheErrors(undefined, headers({ 'WebHook-Request-Origin': origin })),
+      ),
+    );
+    fc.assert(
+      fc.property(fc.string(), (text) => {
+        try {
+          onlyCacheErrors(parseEventBody(text));
+        } catch (err) {
+          if (!(err instanceof CacheError)) throw err;
+        }
+      }),
+    );
+  });
+});
