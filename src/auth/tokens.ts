@@ -2,7 +2,7 @@
  * Bearer tokens for HTTP and RESP, from files (a Kubernetes Secret mounted as
  * a file). One token per line, optionally followed by the containers it may
  * read: `TOKEN` (all containers) or `TOKEN models,datasets`. Blank lines and
- * `#` comments are ignored.
+ * `#` comments (whole lines, or after white space) are ignored.
  *
  * Lookups compare SHA-256 digests of the presented token against every known
  * token with timingSafeEqual, always visiting every entry, so the time taken
@@ -87,8 +87,9 @@ function parse(file: string, admin: boolean): Entry[] {
   }
   const out: Entry[] = [];
   for (const [i, raw] of text.split('\n').entries()) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
+    // A '#' at the start of a line or after white space starts a comment (tokens never contain white space).
+    const line = raw.replace(/(^|\s)#.*$/, '').trim();
+    if (line === '') continue;
     const [token = '', scope, ...extra] = line.split(/\s+/);
     if (extra.length > 0) {
       throw new CacheError(

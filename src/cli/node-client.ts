@@ -290,6 +290,9 @@ function statusError(status: number, text: string, what: string): Error {
   if (status === 404) return new CacheError('NOT_FOUND', `${what}: ${message}`);
   if (status === 400) return new CacheError('BAD_REQUEST', `${what}: ${code ?? ''} ${message}`.trim());
   if (status === 413) return new CacheError('TOO_LARGE', `${what}: ${message}`);
+  if (status === 401)
+    return new CacheError('UNAUTHORIZED', `${what}: ${message} (pass --token or --token-file)`);
+  if (status === 403) return new CacheError('FORBIDDEN', `${what}: ${message}`);
   return new CacheError('INTERNAL', `${what}: unexpected ${status}: ${code ?? ''} ${message}`.trim());
 }
 

@@ -13,7 +13,7 @@ import { type Config, configSchema } from './schema.js';
 type Tree = Record<string, unknown>;
 
 /** Environment variables with the prefix that are not config keys. */
-const NON_CONFIG_ENV = new Set(['WEIGHTCACHE_CONFIG', 'WEIGHTCACHE_ADDON_DEBUG']);
+const NON_CONFIG_ENV = new Set(['WEIGHTCACHE_CONFIG', 'WEIGHTCACHE_ADDON_DEBUG', 'WEIGHTCACHE_ADDON_PATH']);
 const ENV_PREFIX = 'WEIGHTCACHE_';
 
 export interface LoadOptions {
@@ -26,14 +26,22 @@ export interface LoadOptions {
 
 export function loadConfig(opts: LoadOptions = {}): Config {
   let tree: Tree = {};
-  if (opts.file) tree = readYamlFile(opts.file);
-  for (const [path, value] of envOverrides(opts.env ?? process.env)) setPath(tree, path, value);
+  const sources: string[] = [];
+  if (opts.file) {
+    tree = readYamlFile(opts.file);
+    sources.push(opts.file);
+  }
+  const env = envOverrides(opts.env ?? process.env);
+  for (const [path, value] of env) setPath(tree, path, value);
+  if (env.length > 0)
+    sources.push(`environment: ${env.map(([p]) => `WEIGHTCACHE_${p.join('_').toUpperCase()}`).join(', ')}`);
   for (const s of opts.sets ?? []) {
     const eq = s.indexOf('=');
     if (eq <= 0) throw configError(`--set ${JSON.stringify(s)}: expected key.path=value`);
     setPath(tree, s.slice(0, eq).split('.'), parseScalar(s.slice(eq + 1)));
   }
-  return parseConfig(tree, opts.file ?? 'defaults');
+  if (opts.sets?.length) sources.push(`--set ${opts.sets.map((x) => x.split('=')[0]).join(', ')}`);
+  return parseConfig(tree, sources.length ? sources.join('; ') : 'defaults');
 }
 
 /** Validates an already-parsed tree (used by loadConfig and by tests of rendered configs). */
@@ -84,27 +92,36 @@ function envOverrides(env: Record<string, string | undefined>): Array<[string[],
   return out;
 }
 
-/** Every key path of the fully defaulted config, e.g. ['cache','dram','maxBytes']. */
+/**
+ * A config with every optional block filled in: its key paths, together with
+ * the defaulted config's, are every key a variable may name (leaves and the
+ * blocks that hold them, so a whole block can be set as a YAML flow mapping).
+ */
+const MAXIMAL = {
+  http: { tls: { certFile: 'x', keyFile: 'x' } },
+  resp: { tls: { certFile: 'x', keyFile: 'x' } },
+  transport: {},
+  origin: { azure: { connectionString: 'x' }, http: { baseUrl: 'http://x', headers: {} } },
+  cluster: { members: { dns: { name: 'x', port: 1, servers: ['127.0.0.1'] } } },
+};
+
+/** Every key path a WEIGHTCACHE_* variable may name, e.g. ['cache','dram','maxBytes']. */
 function leafPaths(): string[][] {
-  const defaults = configSchema.parse({}) as Tree;
-  const extra = [
-    ['origin', 'azure', 'connectionString'],
-    ['origin', 'http', 'baseUrl'],
-    ['origin', 'http', 'headers'],
-    ['resp', 'listen'],
-    ['transport', 'listen'],
-    ['cluster', 'members', 'static'],
-  ];
-  const out: string[][] = [...extra];
+  const out = new Map<string, string[]>();
   const walk = (node: unknown, path: string[]) => {
+    if (path.length > 0) out.set(path.join('.'), path);
     if (node && typeof node === 'object' && !Array.isArray(node) && !isAddress(node)) {
       for (const [k, v] of Object.entries(node)) walk(v, [...path, k]);
-    } else {
-      out.push(path);
     }
   };
-  walk(defaults, []);
-  return out;
+  walk(configSchema.parse({}), []);
+  walk(configSchema.parse(MAXIMAL), []);
+  for (const p of [
+    ['cluster', 'members', 'static'],
+    ['origin', 's3'],
+  ])
+    out.set(p.join('.'), p);
+  return [...out.values()];
 }
 
 function isAddress(v: object): boolean {

@@ -7,22 +7,23 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseDuration, parseSize } from './units.js';
 
-const size = (what: string) =>
+// The issue's path names the key, so messages only say what is wrong with the value.
+const size = () =>
   z.union([z.number(), z.string()]).transform((v, ctx) => {
     try {
       return parseSize(v);
     } catch (err) {
-      ctx.addIssue({ code: 'custom', message: `${what}: ${(err as Error).message}` });
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
       return z.NEVER;
     }
   });
 
-const duration = (what: string) =>
+const duration = () =>
   z.union([z.number(), z.string()]).transform((v, ctx) => {
     try {
       return parseDuration(v);
     } catch (err) {
-      ctx.addIssue({ code: 'custom', message: `${what}: ${(err as Error).message}` });
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
       return z.NEVER;
     }
   });
@@ -45,7 +46,7 @@ export const listenAddress = z.string().transform((v, ctx) => {
 
 const originSchema = z.strictObject({
   type: z.enum(['fs', 'azure', 'http', 's3']).default('fs'),
-  timeout: duration('origin.timeout').default(30_000),
+  timeout: duration().default(30_000),
   maxConcurrency: z.number().int().min(1).max(1024).default(32),
   fs: z.strictObject({ root: z.string().min(1).default('./var/origin') }).default({ root: './var/origin' }),
   azure: z
@@ -120,7 +121,7 @@ const clusterSchema = z
           .strictObject({
             name: z.string().min(1).max(253),
             port: z.number().int().min(1).max(65535),
-            interval: duration('cluster.members.dns.interval')
+            interval: duration()
               .default(10_000)
               .refine((ms) => ms >= 100 && ms <= 3_600_000, 'must be between 100ms and 1h'),
             servers: z.array(dnsServer).min(1).max(16).optional(),
@@ -135,9 +136,9 @@ const clusterSchema = z
       .transform((v): MembersSource => (v.static ? { static: v.static } : { dns: v.dns! }))
       .nullable()
       .default(null),
-    peerBackoff: duration('cluster.peerBackoff').default(5_000),
-    peerBackoffMax: duration('cluster.peerBackoffMax').default(60_000),
-    peerTimeout: duration('cluster.peerTimeout').default(10_000),
+    peerBackoff: duration().default(5_000),
+    peerBackoffMax: duration().default(60_000),
+    peerTimeout: duration().default(10_000),
     ownerProbes: z.number().int().min(0).max(64).default(8),
   })
   .superRefine((c, ctx) => {
@@ -163,8 +164,8 @@ export const configSchema = z
         listen: listenAddress.default({ host: '127.0.0.1', port: 8420 }),
         maxConnections: z.number().int().min(1).max(100_000).default(4096),
         maxRanges: z.number().int().min(1).max(1000).default(16),
-        idleTimeout: duration('http.idleTimeout').default(65_000),
-        shutdownGrace: duration('http.shutdownGrace').default(30_000),
+        idleTimeout: duration().default(65_000),
+        shutdownGrace: duration().default(30_000),
         tls: tlsSchema,
       })
       .prefault({}),
@@ -174,13 +175,11 @@ export const configSchema = z
         listen: listenAddress.default({ host: '127.0.0.1', port: 6380 }),
         maxClients: z.number().int().min(1).max(100_000).default(10_000),
         maxArgs: z.number().int().min(3).max(1_048_576).default(4096),
-        maxBulkBytes: size('resp.maxBulkBytes').pipe(z.int().min(1024).max(536_870_912)).default(536_870_912),
-        maxQueryBufferBytes: size('resp.maxQueryBufferBytes')
-          .pipe(z.int().min(65_536).max(1_073_741_824))
-          .default(8_388_608),
-        maxGetBytes: size('resp.maxGetBytes').pipe(z.int().min(1).max(536_870_912)).default(536_870_912),
-        idleTimeout: duration('resp.idleTimeout').default(300_000),
-        shutdownGrace: duration('resp.shutdownGrace').default(30_000),
+        maxBulkBytes: size().pipe(z.int().min(1024).max(536_870_912)).default(536_870_912),
+        maxQueryBufferBytes: size().pipe(z.int().min(65_536).max(1_073_741_824)).default(8_388_608),
+        maxGetBytes: size().pipe(z.int().min(1).max(536_870_912)).default(536_870_912),
+        idleTimeout: duration().default(300_000),
+        shutdownGrace: duration().default(30_000),
         resp3: z.boolean().default(true),
         tls: tlsSchema,
       })
@@ -193,19 +192,19 @@ export const configSchema = z
     origin: originSchema.prefault({}),
     cache: z
       .strictObject({
-        chunkSize: size('cache.chunkSize').default(4 * 2 ** 20),
+        chunkSize: size().default(4 * 2 ** 20),
         readAhead: z.number().int().min(0).max(64).default(4),
-        dram: z.strictObject({ maxBytes: size('cache.dram.maxBytes').default(2 ** 30) }).prefault({}),
+        dram: z.strictObject({ maxBytes: size().default(2 ** 30) }).prefault({}),
         nvme: z
           .strictObject({
             dir: z.string().min(1).default('./var/chunks'),
-            maxBytes: size('cache.nvme.maxBytes').default(50 * 2 ** 30),
+            maxBytes: size().default(50 * 2 ** 30),
           })
           .nullable()
           .prefault({}),
       })
       .prefault({}),
-    leases: z.strictObject({ term: duration('leases.term').default(30_000) }).prefault({}),
+    leases: z.strictObject({ term: duration().default(30_000) }).prefault({}),
     cluster: clusterSchema.prefault({}),
     sidecar: z
       .strictObject({

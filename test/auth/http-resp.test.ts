@@ -171,6 +171,20 @@ describe('CLI verbs with a token', () => {
 });
 
 describe('token sets', () => {
+  it('token files allow comments at the end of a line, as docs/security.md shows', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const f = join(mkdtempSync(join(tmpdir(), 'wc-tok-')), 'tokens');
+    writeFileSync(
+      f,
+      '# header\nabcdefghijklmnop  models,tokenizers   # scoped\nqrstuvwxyz012345 # every container\n',
+    );
+    const set = TokenSet.load({ tokensFile: f, adminTokensFile: null })!;
+    expect([...(set.check('abcdefghijklmnop')?.containers ?? [])]).toEqual(['models', 'tokenizers']);
+    expect(set.check('qrstuvwxyz012345')?.containers).toBeNull();
+    expect(set.size).toBe(2);
+  });
+
   it('match whole tokens only, whatever their length', () => {
     const set = TokenSet.of([{ token: 'abcdefghijklmnop' }, { token: 'x'.repeat(200), admin: true }]);
     expect(set.check('abcdefghijklmnop')?.admin).toBe(false);

@@ -91,6 +91,33 @@ describe('config', () => {
     expect(err(() => loadConfig({ env: {}, sets: ['__proto__.x=1'] }))).toMatch(/bad config key path/);
   });
 
+  it('every key can come from the environment, also inside blocks that default to null', () => {
+    const c = loadConfig({
+      env: {
+        WEIGHTCACHE_RESP_LISTEN: '127.0.0.1:7000',
+        WEIGHTCACHE_RESP_MAXCLIENTS: '5',
+        WEIGHTCACHE_HTTP_TLS_CERTFILE: '/c.pem',
+        WEIGHTCACHE_HTTP_TLS_KEYFILE: '/k.pem',
+        WEIGHTCACHE_CLUSTER_MEMBERS_DNS_NAME: 'svc.cache',
+        WEIGHTCACHE_CLUSTER_MEMBERS_DNS_PORT: '7420',
+        WEIGHTCACHE_ADDON_PATH: '/not/a/key/but/allowed',
+      },
+    });
+    expect(c.resp).toMatchObject({ listen: { host: '127.0.0.1', port: 7000 }, maxClients: 5 });
+    expect(c.http.tls).toEqual({ certFile: '/c.pem', keyFile: '/k.pem' });
+    expect(c.cluster.members).toMatchObject({ dns: { name: 'svc.cache', port: 7420 } });
+    expect(
+      loadConfig({ env: { WEIGHTCACHE_TRANSPORT: '{listen: "127.0.0.1:7421"}' } }).transport?.listen.port,
+    ).toBe(7421);
+  });
+
+  it('names where a bad value came from', () => {
+    expect(err(() => loadConfig({ env: { WEIGHTCACHE_CACHE_DRAM_MAXBYTES: 'abc' } }))).toMatch(
+      /\(environment: WEIGHTCACHE_CACHE_DRAM_MAXBYTES\):\n {2}- cache\.dram\.maxBytes: "abc" is not a size/,
+    );
+    expect(err(() => loadConfig({ env: {}, sets: ['leases.term=soon'] }))).toMatch(/\(--set leases\.term\)/);
+  });
+
   it('units', () => {
     expect(parseSize('4MiB')).toBe(4 * 2 ** 20);
     expect(parseSize('1.5GiB')).toBe(1.5 * 2 ** 30);
