@@ -61,6 +61,14 @@ export class NodeClient {
     private readonly retry: RetryPolicy = DEFAULT_RETRY,
     private readonly onRetry: (what: string, err: Error, attempt: number) => void = () => {},
   ) {
+    try {
+      new URL(url);
+    } catch {
+      throw new CacheError(
+        'BAD_REQUEST',
+        `not a URL: ${JSON.stringify(url)} (expected e.g. http://127.0.0.1:8420)`,
+      );
+    }
     this.base = url.replace(/\/+$/, '');
     // Body and header timeouts bound a stalled node; a retry then opens a new connection.
     this.agent = new Agent({ connections, headersTimeout: 30_000, bodyTimeout: 30_000 });

@@ -36,7 +36,7 @@ export function authMiddleware(o: HttpAuthOptions): MiddlewareHandler<HttpEnv> {
       c.header('WWW-Authenticate', 'Bearer realm="weightcache"');
       throw new CacheError(
         'UNAUTHORIZED',
-        header === undefined
+        header === undefined || !m
           ? 'this endpoint needs "Authorization: Bearer <token>"'
           : 'the bearer token is not valid',
       );

@@ -43,7 +43,8 @@ export function objectHandler(deps: ObjectRouteDeps) {
       if (!res.writableFinished) ac.abort(new Error('client closed the connection'));
     });
 
-    const pinned = c.req.query('version');
+    // Accept the ETag as the header shows it ("…") or bare.
+    const pinned = c.req.query('version')?.replace(/^"(.*)"$/, '$1');
     const header = (h: string) => req.headers[h] as string | undefined;
     const info = await deps.readPath.resolve(name, ac.signal, pinned ?? singleStrongEtag(header('if-match')));
     if (pinned !== undefined && pinned !== info.etag) {

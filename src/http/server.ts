@@ -7,7 +7,7 @@ import { rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { getRequestListener } from '@hono/node-server';
+import { getRequestListener, RequestError } from '@hono/node-server';
 import { Hono } from 'hono';
 import { CacheError } from '../errors/cache-error.js';
 import type { Logger } from '../log/logger.js';
@@ -84,7 +84,19 @@ export function buildApp(o: HttpServerOptions): Hono<HttpEnv> {
 
 export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer> {
   const app = buildApp(o);
-  const listener = getRequestListener((req, env) => app.fetch(req, env), { overrideGlobalObjects: false });
+  const listener = getRequestListener((req, env) => app.fetch(req, env), {
+    overrideGlobalObjects: false,
+    // Requests the adapter refuses before the app sees them (a raw backslash in
+    // the path, a bad Host) still get our JSON error, not an empty 400.
+    errorHandler: (e) => {
+      const bad = e instanceof RequestError;
+      const code = bad && /backslash/i.test(e.message) ? 'BAD_KEY' : bad ? 'BAD_REQUEST' : 'INTERNAL';
+      return new Response(errorBody(code, e instanceof Error ? e.message : String(e)), {
+        status: httpStatusOf(code),
+        headers: { 'Content-Type': 'application/json' },
+      });
+    },
+  });
   const make = (tls?: { cert: Buffer; key: Buffer } | null): Server => {
     const options = {
       keepAliveTimeout: o.idleTimeoutMs,

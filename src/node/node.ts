@@ -95,6 +95,11 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
   const cluster = config.cluster.members
     ? await Cluster.start({ config: config.cluster, self, log, metrics, secret })
     : null;
+  if (role === 'node' && cluster && !config.transport) {
+    log.warn(
+      'cluster.members is set but transport is null: peers cannot read from this node, so it owns nothing usefully',
+    );
+  }
   if (role === 'sidecar' && !cluster) {
     throw new CacheError('CONFIG_INVALID', 'a sidecar needs cluster.members (the cache nodes it reads from)');
   }

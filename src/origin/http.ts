@@ -167,7 +167,10 @@ export class HttpOrigin implements Origin {
 
   // biome-ignore lint/correctness/useYield: throws by design; the generator keeps the Origin shape.
   async *list(_container: string, _prefix: string, _opts?: ListOptions): AsyncIterable<ObjectInfo> {
-    throw new CacheError('UNSUPPORTED', 'the http origin cannot list; use fs, azure or s3 for manifests');
+    throw new CacheError(
+      'UNSUPPORTED',
+      'the http origin cannot list; use the fs or azure origin for manifests',
+    );
   }
 
   async close(): Promise<void> {

@@ -44,7 +44,10 @@ export function validateKey(key: string, opts: { allowEmpty?: boolean; what?: st
   const last = opts.allowEmpty && segments.at(-1) === '' ? segments.length - 1 : segments.length;
   for (let i = 0; i < last; i++) {
     const seg = segments[i];
-    if (seg === '') throw new CacheError('BAD_KEY', `${what} has an empty path segment ('//')`);
+    if (seg === '') {
+      const where = i === segments.length - 1 ? "ends with '/'" : "has an empty path segment ('//')";
+      throw new CacheError('BAD_KEY', `${what} ${where}`);
+    }
     if (seg === '.' || seg === '..') throw new CacheError('BAD_KEY', `${what} has a '${seg}' path segment`);
   }
   return key;

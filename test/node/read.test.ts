@@ -149,6 +149,8 @@ describe('node over an fs origin', () => {
       ['/v1/objects/models//etc/passwd', 400, 'BAD_KEY'],
       ['/v1/objects/models/a%00b', 400, 'BAD_KEY'],
       ['/v1/objects/models/a%5cb', 400, 'BAD_KEY'],
+      ['/v1/objects/models/a\\b', 400, 'BAD_KEY'], // a raw backslash, refused by the HTTP adapter itself
+      ['/v1/objects/models/m/', 400, 'BAD_KEY'],
       ['/v1/objects/models/bad%zz', 400, 'BAD_KEY'],
       ['/v1/objects/..%2fetc/passwd', 400, 'BAD_KEY'],
       ['/v1/objects/models', 400, 'BAD_KEY'],
