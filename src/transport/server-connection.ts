@@ -1,0 +1,288 @@
+/**
+ * One transport connection on the serving side: the HELLO handshake (with
+ * the cluster-secret challenge when one is set), then requests answered
+ * through the server's handler, each with exactly one response. Split from
+ * server.ts, which owns the listener and the connection table.
+ */
+import { CacheError } from '../errors/cache-error.js';
+import {
+  AUTH_REQUIRED,
+  clientProof,
+  EXT_CLIENT_NONCE,
+  EXT_SERVER_NONCE,
+  EXT_SERVER_PROOF,
+  extension,
+  NONCE_BYTES,
+  nonce,
+  proofMatches,
+  serverProof,
+} from './auth.js';
+import { MetaError } from './codec.js';
+import {
+  decodeHello,
+  decodeObjectName,
+  decodeReadChunk,
+  encodeError,
+  encodeHello,
+  encodeObjectInfo,
+} from './messages.js';
+import type { ConnectionSink, FrameEvent, NativeTransport } from './native.js';
+import { FLAG_RESPONSE, FrameType, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from './protocol.js';
+import { checkRange } from './range.js';
+import type { TransportServer } from './server.js';
+
+export class ServerConnection implements ConnectionSink {
+  private helloDone = false;
+  /** With a cluster secret: the proof this peer's AUTH frame must carry; undefined once authenticated. */
+  private expectedProof: Buffer | undefined;
+  private closed = false;
+  private readonly inflight = new Map<number, AbortController>();
+  private readonly helloTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly server: TransportServer,
+    private readonly native: NativeTransport,
+    private readonly conn: number,
+    private readonly peer: string,
+  ) {
+    // A connection that never completes the handshake would hold a slot of maxConnections forever.
+    const ms = server.opts.helloTimeoutMs;
+    this.helloTimer = setTimeout(() => this.protocolError(`no HELLO within ${ms} ms`), ms);
+    this.helloTimer.unref();
+  }
+
+  onConnected(): void {}
+
+  onFrame(ev: FrameEvent): void {
+    if (!this.helloDone) {
+      this.onHello(ev);
+      return;
+    }
+    if (this.expectedProof) {
+      this.onAuth(ev);
+      return;
+    }
+    try {
+      switch (ev.type) {
+        case FrameType.PING:
+          this.send(FrameType.PING, ev.requestId, ev.meta);
+          return;
+        case FrameType.CANCEL:
+          this.inflight
+            .get(ev.requestId)
+            ?.abort(new CacheError('SHUTTING_DOWN', 'request cancelled by the client'));
+          return;
+        case FrameType.READ_CHUNK:
+          this.serve(ev, (signal) => this.read(ev, signal));
+          return;
+        case FrameType.STAT:
+          this.serve(ev, async (signal) => {
+            const info = await this.server.opts.handler.stat(decodeObjectName(ev.meta), signal);
+            this.send(FrameType.STAT, ev.requestId, encodeObjectInfo(info));
+          });
+          return;
+        case FrameType.HELLO:
+          this.protocolError('HELLO after the handshake');
+          return;
+        case FrameType.ERROR:
+          // A client only sends connection-level errors, and closes after them.
+          this.server.opts.logger.warn({ peer: this.peer }, 'transport client reported an error; closing');
+          this.native.b.transportClose(this.conn, 'client reported an error', false);
+          return;
+        default:
+          // Reserved types (leases, auth, RDMA) are requests too: answer, so the slot is freed.
+          this.sendError(
+            ev.requestId,
+            new CacheError('UNSUPPORTED', `frame type ${ev.type} is not served here`),
+          );
+      }
+    } catch (err) {
+      if (err instanceof MetaError) this.protocolError(`bad ${ev.type} meta: ${err.message}`);
+      else throw err;
+    }
+  }
+
+  onClosed(reason: string): void {
+    this.closed = true;
+    clearTimeout(this.helloTimer);
+    for (const ac of this.inflight.values())
+      ac.abort(new CacheError('SHUTTING_DOWN', `connection closed: ${reason}`));
+    this.inflight.clear();
+    const log = this.server.opts.logger;
+    if (reason.startsWith('protocol error'))
+      log.warn({ peer: this.peer, reason }, 'transport connection closed');
+    else log.info({ peer: this.peer, reason }, 'transport connection closed');
+    this.server.forget(this.conn);
+  }
+
+  shutdown(): void {
+    for (const ac of this.inflight.values())
+      ac.abort(new CacheError('SHUTTING_DOWN', 'server shutting down'));
+    this.native.b.transportSend(
+      this.conn,
+      FrameType.ERROR,
+      FLAG_RESPONSE,
+      0,
+      encodeError('SHUTTING_DOWN', 'server shutting down'),
+      null,
+      null,
+      0,
+      0,
+      0,
+    );
+    this.native.b.transportClose(this.conn, 'server shutting down', true);
+    // A peer that does not read cannot hold the shutdown hostage.
+    setTimeout(() => {
+      if (!this.closed)
+        this.native.b.transportClose(this.conn, 'server shutting down (grace expired)', false);
+    }, this.server.opts.closeGraceMs).unref();
+  }
+
+  private onHello(ev: FrameEvent): void {
+    if (ev.type !== FrameType.HELLO) {
+      this.protocolError(`expected HELLO as the first frame, got type ${ev.type}`);
+      return;
+    }
+    let hello: ReturnType<typeof decodeHello>;
+    try {
+      hello = decodeHello(ev.meta);
+    } catch (err) {
+      this.protocolError(`bad HELLO: ${(err as Error).message}`);
+      return;
+    }
+    const version = Math.min(hello.maxVersion, PROTOCOL_VERSION);
+    if (version < Math.max(hello.minVersion, MIN_PROTOCOL_VERSION)) {
+      const msg =
+        `unsupported protocol version ${hello.minVersion}..${hello.maxVersion}; ` +
+        `this server speaks ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}`;
+      this.server.opts.logger.warn({ peer: this.peer, reason: msg }, 'transport handshake refused');
+      this.sendError(0, new CacheError('BAD_REQUEST', msg));
+      this.native.b.transportClose(this.conn, msg, true);
+      return;
+    }
+    this.helloDone = true;
+    const o = this.server.opts;
+    const extensions: { tag: number; value: Buffer }[] = [];
+    let features = 0;
+    if (o.secret) {
+      const clientNonce = extension(hello.extensions, EXT_CLIENT_NONCE);
+      if (clientNonce?.length !== NONCE_BYTES) {
+        this.refuse('this node requires a cluster secret (auth.clusterSecretFile); the peer offered none');
+        return;
+      }
+      const serverNonce = nonce();
+      features |= AUTH_REQUIRED;
+      extensions.push(
+        { tag: EXT_SERVER_NONCE, value: serverNonce },
+        { tag: EXT_SERVER_PROOF, value: serverProof(o.secret, clientNonce, serverNonce) },
+      );
+      this.expectedProof = clientProof(o.secret, serverNonce, clientNonce);
+    } else {
+      clearTimeout(this.helloTimer);
+    }
+    const reply = encodeHello({
+      minVersion: version,
+      maxVersion: version,
+      features,
+      maxFrameBytes: o.maxFrameBytes,
+      maxInFlight: o.maxInFlightPerConnection,
+      nodeId: o.nodeId,
+      extensions,
+    });
+    this.send(FrameType.HELLO, ev.requestId, reply);
+  }
+
+  /** The one frame allowed between HELLO and requests when a secret is set. The HELLO timer still runs. */
+  private onAuth(ev: FrameEvent): void {
+    if (ev.type !== FrameType.AUTH || !proofMatches(ev.meta, this.expectedProof!)) {
+      this.refuse(
+        ev.type === FrameType.AUTH ? 'cluster secret mismatch' : `request before AUTH (type ${ev.type})`,
+      );
+      return;
+    }
+    this.expectedProof = undefined;
+    clearTimeout(this.helloTimer);
+    this.send(FrameType.AUTH, ev.requestId, Buffer.alloc(0));
+  }
+
+  private refuse(reason: string): void {
+    this.server.opts.logger.warn({ peer: this.peer, reason }, 'transport peer refused');
+    this.sendError(0, new CacheError('UNAUTHORIZED', reason));
+    this.native.b.transportClose(this.conn, `unauthorized: ${reason}`, true);
+  }
+
+  private async read(ev: FrameEvent, signal: AbortSignal): Promise<void> {
+    const q = decodeReadChunk(ev.meta);
+    checkRange(q.name, q.offset, q.length);
+    if (q.length > this.server.opts.maxFrameBytes) {
+      throw new CacheError(
+        'TOO_LARGE',
+        `read of ${q.length} bytes exceeds maxFrameBytes ${this.server.opts.maxFrameBytes}`,
+      );
+    }
+    const p = await this.server.opts.handler.readChunk(q.name, q.offset, q.length, signal);
+    if (this.closed) return;
+    const got = p.kind === 'buffer' ? p.data.length : p.length;
+    if (got !== q.length) {
+      throw new CacheError('INTERNAL', `handler returned ${got} bytes for a read of ${q.length}`);
+    }
+    const crc = p.crc32c ?? -1;
+    if (p.kind === 'buffer') {
+      this.native.b.transportSend(
+        this.conn,
+        FrameType.READ_CHUNK,
+        FLAG_RESPONSE,
+        ev.requestId,
+        null,
+        p.data,
+        null,
+        0,
+        0,
+        crc,
+      );
+    } else {
+      this.native.b.transportSend(
+        this.conn,
+        FrameType.READ_CHUNK,
+        FLAG_RESPONSE,
+        ev.requestId,
+        null,
+        null,
+        p.path,
+        p.offset,
+        p.length,
+        crc,
+      );
+    }
+  }
+
+  /** Runs one request to exactly one response; a duplicate id in flight is a protocol error. */
+  private serve(ev: FrameEvent, work: (signal: AbortSignal) => Promise<void>): void {
+    if (this.inflight.has(ev.requestId)) {
+      this.protocolError(`request id ${ev.requestId} reused while in flight`);
+      return;
+    }
+    const ac = new AbortController();
+    this.inflight.set(ev.requestId, ac);
+    work(ac.signal)
+      .catch((err: unknown) => {
+        if (err instanceof MetaError) this.protocolError(`bad request meta: ${err.message}`);
+        else this.sendError(ev.requestId, CacheError.from(err));
+      })
+      .finally(() => this.inflight.delete(ev.requestId));
+  }
+
+  private send(type: number, requestId: number, meta: Buffer): void {
+    if (this.closed) return;
+    this.native.b.transportSend(this.conn, type, FLAG_RESPONSE, requestId, meta, null, null, 0, 0, 0);
+  }
+
+  private sendError(requestId: number, err: CacheError): void {
+    this.send(FrameType.ERROR, requestId, encodeError(err.code, err.message));
+  }
+
+  private protocolError(reason: string): void {
+    this.server.opts.logger.warn({ peer: this.peer, reason }, 'transport protocol error; closing connection');
+    this.native.b.transportClose(this.conn, `protocol error: ${reason}`, false);
+  }
+}
