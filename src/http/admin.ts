@@ -56,7 +56,11 @@ export function adminRoutes(app: Hono<HttpEnv>, d: AdminDeps): void {
     }),
   );
   app.get('/v1/manifests/*', async (c) => {
-    const segs = decodeSegments(rawPath(c.env.incoming.url ?? '').slice(MANIFESTS_PREFIX.length));
+    const raw = rawPath(c.env.incoming.url ?? '');
+    // Parse the raw target exactly as the auth middleware's scope check does.
+    if (!raw.startsWith(MANIFESTS_PREFIX))
+      throw new CacheError('BAD_REQUEST', `expected ${MANIFESTS_PREFIX}{container}/{prefix}`);
+    const segs = decodeSegments(raw.slice(MANIFESTS_PREFIX.length));
     const [container = '', ...rest] = segs;
     validateContainer(container);
     const prefix = validateKey(rest.join('/'), { allowEmpty: true, what: 'prefix' });

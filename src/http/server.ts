@@ -51,7 +51,21 @@ export function buildApp(o: HttpServerOptions): Hono<HttpEnv> {
   // Dot segments are refused on the raw target, before URL normalisation
   // could turn `/v1/objects/c/../../x` into some other route.
   app.use('*', async (c, next) => {
-    decodeSegments(rawPath(c.env.incoming.url ?? ''));
+    const raw = rawPath(c.env.incoming.url ?? '');
+    // Auth and the handlers read the raw target; hono routes on a decoded one.
+    // They must name the same route, so the route part may not be encoded and
+    // the target must be origin-form: `/v1/%70refetch` or `http://x/v1/prefetch`
+    // would otherwise reach a handler past checks made on a different path.
+    if (!raw.startsWith('/')) {
+      throw new CacheError(
+        'BAD_REQUEST',
+        'the request target must be a path (origin-form), not an absolute URL',
+      );
+    }
+    if (raw.split('/', 3).some((seg) => seg.includes('%'))) {
+      throw new CacheError('BAD_REQUEST', 'percent-encoding is not allowed in the route part of the path');
+    }
+    decodeSegments(raw);
     await next();
   });
   if (o.auth) app.use('*', authMiddleware(o.auth));

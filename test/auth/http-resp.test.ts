@@ -65,6 +65,36 @@ describe('HTTP bearer tokens', () => {
     expect((await get(node.url, '/v1/objects/secret/f.bin', bearer(ALL))).status).toBe(200);
   });
 
+  it('encoded routes and absolute-form targets cannot slip past the checks', async () => {
+    const { request } = await import('node:http');
+    const raw = (method: string, target: string, token: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const u = new URL(node.url);
+        const req = request(
+          { host: u.hostname, port: u.port, method, path: target, headers: bearer(token) },
+          (res) => {
+            let body = '';
+            res.on('data', (d) => (body += d));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          },
+        );
+        req.on('error', reject);
+        req.end(method === 'POST' ? JSON.stringify({ container: 'secret', prefix: '' }) : undefined);
+      });
+    for (const [method, target] of [
+      ['POST', '/v1/%70refetch'],
+      ['POST', '/%761/prefetch'],
+      ['POST', `http://x/v1/prefetch`],
+      ['GET', 'http://abcdefgsecret/v1/manifests/'],
+      ['GET', '/v1/%6danifests/secret/'],
+      ['GET', '/v1/%6fbjects/secret/f.bin'],
+    ] as const) {
+      const r = await raw(method, target, READER);
+      expect(r.status, `${method} ${target}`).toBe(400);
+      expect(JSON.parse(r.body).code).toBe('BAD_REQUEST');
+    }
+  });
+
   it('admin endpoints need an admin token', async () => {
     const body = JSON.stringify({ container: 'models', prefix: '' });
     const post = (t: string) =>
