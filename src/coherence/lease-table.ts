@@ -10,6 +10,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { CacheError } from '../errors/cache-error.js';
+import { abortable } from '../fill/abortable.js';
 import { SingleFlight } from '../fill/single-flight.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ObjectInfo, ObjectName, Origin } from '../origin/origin.js';
@@ -58,12 +59,12 @@ export class LeaseTable {
       let info: ObjectInfo;
       try {
         if (b) {
-          info = await this.originCall('revalidate', () => this.opts.origin.revalidate(b.info, { signal }));
+          info = await this.originCall('revalidate', () => this.opts.origin.revalidate(b.info));
           this.opts.metrics?.leaseResolutions.inc({
             result: info === b.info ? 'revalidated_same' : 'revalidated_changed',
           });
         } else {
-          info = await this.originCall('stat', () => this.opts.origin.stat(name, { signal }));
+          info = await this.originCall('stat', () => this.opts.origin.stat(name));
           this.opts.metrics?.leaseResolutions.inc({ result: 'resolved' });
         }
       } catch (err) {
@@ -75,7 +76,9 @@ export class LeaseTable {
       this.bindings.set(id, { info, expiresAt: start + this.opts.termMs });
       return info;
     });
-    return promise;
+    // The origin call is shared by everyone resolving this name and bounded by the
+    // origin's own timeout; one caller going away must not fail the others.
+    return abortable(promise, signal);
   }
 
   /** Forgets a binding (the version vanished mid-read, or an invalidation). */

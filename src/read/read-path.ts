@@ -17,6 +17,7 @@ import { chunkCount, chunkExtent, chunkKey, chunkName } from '../chunk/name.js';
 import type { Cluster } from '../cluster/cluster.js';
 import type { LeaseTable } from '../coherence/lease-table.js';
 import { CacheError } from '../errors/cache-error.js';
+import { abortable } from '../fill/abortable.js';
 import type { Limiter } from '../fill/limiter.js';
 import { SingleFlight } from '../fill/single-flight.js';
 import type { Logger } from '../log/logger.js';
@@ -132,7 +133,11 @@ export class ReadPath {
     const key = this.keyOf(info, index);
     if (this.o.cluster) {
       const name = chunkName(this.o.origin.id, info, this.o.chunkSize, index);
-      if (await this.o.cluster.warm(key, name, signal)) return;
+      const warmed = await this.o.cluster.warm(key, name, signal).catch((err: unknown) => {
+        if (CacheError.is(err, 'VERSION_CHANGED')) this.o.leases.forget(info);
+        throw err;
+      });
+      if (warmed) return;
     }
     await this.chunk(info, index, signal);
   }
@@ -151,7 +156,7 @@ export class ReadPath {
     const { promise, shared } = this.flights.do(key, () => this.load(key, info, index));
     if (shared) this.o.metrics.coalescedFills.inc();
     // A client that goes away stops waiting, but the shared fill goes on for the others.
-    return signal ? abortable(promise, signal) : promise;
+    return abortable(promise, signal);
   }
 
   private async load(key: string, info: Versioned, index: number): Promise<Located> {
@@ -164,7 +169,11 @@ export class ReadPath {
     if (this.o.cluster) {
       const name = chunkName(this.o.origin.id, info, this.o.chunkSize, index);
       const { length } = chunkExtent(info.size, this.o.chunkSize, index);
-      const got = await this.o.cluster.fetch(key, name, length);
+      const got = await this.o.cluster.fetch(key, name, length).catch((err: unknown) => {
+        // The owner found the version gone: re-resolve the name on the next request here too.
+        if (CacheError.is(err, 'VERSION_CHANGED')) this.o.leases.forget(info);
+        throw err;
+      });
       if (got) {
         this.o.metrics.chunkLookups.inc({ source: 'peer' });
         if (got.ownedHere || this.o.keepPeerChunks) this.store(key, got.chunk);
@@ -228,22 +237,4 @@ export class ReadPath {
   private keyOf(info: Versioned, index: number): string {
     return chunkKey(chunkName(this.o.origin.id, info, this.o.chunkSize, index));
   }
-}
-
-function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }

@@ -65,4 +65,14 @@ describe('LeaseTable', () => {
     expect(v2.etag).not.toBe(v1.etag);
     expect(v2.size).toBe(10);
   });
+
+  it('one caller giving up does not fail the others waiting on the same name', async () => {
+    const { t } = setup();
+    const ac = new AbortController();
+    const a = t.resolve(name, ac.signal);
+    const b = t.resolve(name); // joins A's origin request
+    ac.abort(new Error('client A went away'));
+    await expect(a).rejects.toThrow('client A went away');
+    expect((await b).size).toBe(2);
+  });
 });
