@@ -2,7 +2,8 @@
  * What a node answers on the native transport. The JS side only decides what
  * to send; the addon sends it: a DRAM chunk's Buffer (writev, no copy) or an
  * NVMe chunk file's data region (sendfile). Per the cluster rule, a miss is
- * filled from the origin only for chunks this node owns; otherwise NOT_FOUND.
+ * filled from the origin only for chunks this node owns, and only when the
+ * request is not local-only (owner probes); otherwise NOT_FOUND.
  *
  * A chunk sent from NVMe by sendfile is not re-read here, so its CRC32C is
  * checked by the receiver (every payload carries one), which discards a
@@ -35,6 +36,7 @@ export function chunkServer(d: ChunkServerDeps): TransportHandler {
       offset: number,
       length: number,
       signal: AbortSignal,
+      localOnly?: boolean,
     ): Promise<ChunkPayload> {
       if (name.originId !== d.originId) {
         throw new CacheError(
@@ -62,7 +64,7 @@ export function chunkServer(d: ChunkServerDeps): TransportHandler {
           crc32c: whole ? loc.crc32c : undefined,
         };
       }
-      if (d.cluster && !d.cluster.owns(key)) {
+      if (localOnly || (d.cluster && !d.cluster.owns(key))) {
         throw new CacheError(
           'NOT_FOUND',
           `chunk ${name.index} of ${name.container}/${name.key} is not cached here`,

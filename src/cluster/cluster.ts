@@ -24,6 +24,7 @@ import { PeerHealth, usable } from '../placement/peer-health.js';
 import { type Member, rank } from '../placement/rendezvous.js';
 import type { Chunk } from '../tier/tier.js';
 import { TransportClient } from '../transport/index.js';
+import { RemoteError } from '../transport/messages.js';
 import { PeerMetrics } from './peer-metrics.js';
 
 /** How many peers a miss may try before reading the origin itself. */
@@ -107,16 +108,18 @@ export class Cluster {
       ? usable(ranked.slice(1), this.health, this.self ?? undefined).slice(0, this.o.config.ownerProbes)
       : usable(ranked, this.health, this.self ?? undefined).slice(0, MAX_PEER_TRIES);
     for (const peer of candidates) {
+      // Only the owner itself may fill; everyone else is asked for what it holds.
+      const localOnly = ownedHere || peer.address !== ranked[0]?.address;
       const done = this.peerMetrics.start();
       try {
-        const got = await this.client(peer.address).readChunk(name, 0, length, { signal });
+        const got = await this.client(peer.address).readChunk(name, 0, length, { signal, localOnly });
         this.health.succeeded(peer.address);
         done('hit', length);
         return { chunk: { data: got.data, crc32c: got.crc32c }, from: peer.address, ownedHere };
       } catch (err) {
         if (signal?.aborted) throw err;
         if (CacheError.is(err, 'NOT_FOUND')) {
-          done('miss', 0); // a non-owner without the chunk: a fine answer
+          done('miss', 0); // a member without the chunk: a fine answer
           continue;
         }
         if (CacheError.is(err, 'VERSION_CHANGED')) {
@@ -124,7 +127,14 @@ export class Cluster {
           throw err;
         }
         done('error', 0);
-        this.health.failed(peer.address);
+        if (err instanceof RemoteError && err.code !== 'SHUTTING_DOWN') {
+          // The peer is up and answered. If the owner could not fill because the
+          // origin is failing or it is overloaded, every node reading the origin
+          // itself would multiply that load: pass the answer up instead.
+          if (!localOnly && (err.code.startsWith('ORIGIN_') || err.code === 'OVERLOADED')) throw err;
+          continue; // e.g. a chunk file evicted mid-send (TIER_IO): try the next
+        }
+        this.health.failed(peer.address); // unreachable, timed out, bad checksum, refused, draining
         this.o.log.warn(
           { peer: peer.address, err: (err as Error).message },
           'peer read failed; trying the next',
@@ -153,7 +163,8 @@ export class Cluster {
     } catch (err) {
       if (signal?.aborted || CacheError.is(err, 'VERSION_CHANGED')) throw err;
       done('error', 0);
-      this.health.failed(owner.address);
+      // An answer (e.g. NOT_FOUND from a member whose view differs) says nothing about its health.
+      if (!(err instanceof RemoteError) || err.code === 'SHUTTING_DOWN') this.health.failed(owner.address);
       return false;
     }
   }

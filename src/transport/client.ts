@@ -32,6 +32,8 @@ export interface TransportClientOptions {
 
 export interface RequestOptions {
   signal?: AbortSignal;
+  /** READ_CHUNK only: the peer answers from its local tiers or NOT_FOUND, never fills. */
+  localOnly?: boolean;
 }
 
 export class TransportClient {
@@ -80,7 +82,7 @@ export class TransportClient {
     const conn = this.pick();
     const ev = await conn.request(
       FrameType.READ_CHUNK,
-      encodeReadChunk({ name, offset, length }),
+      encodeReadChunk({ name, offset, length, localOnly: opts?.localOnly }),
       opts?.signal,
     );
     const data = ev.payload ?? Buffer.alloc(0);

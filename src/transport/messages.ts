@@ -6,7 +6,7 @@
 import type { ChunkName } from '../chunk/name.js';
 import { CacheError, ERROR_CODES, type ErrorCode } from '../errors/cache-error.js';
 import type { ObjectInfo, ObjectName } from '../origin/origin.js';
-import { MetaReader, MetaWriter } from './codec.js';
+import { MetaError, MetaReader, MetaWriter } from './codec.js';
 
 export interface Hello {
   minVersion: number;
@@ -59,7 +59,16 @@ export interface ReadChunkRequest {
   name: ChunkName;
   offset: number;
   length: number;
+  /**
+   * Answer from local tiers only, never fill (NOT_FOUND on a miss): owner probes
+   * and tries past the owner. Without it, two members that both believe they
+   * own a chunk (membership views differ for a moment) would wait on each other.
+   */
+  localOnly?: boolean;
 }
+
+/** READ_CHUNK flags: the last u32 of its meta. */
+export const READ_LOCAL_ONLY = 1;
 
 export function encodeReadChunk(q: ReadChunkRequest): Buffer {
   const n = q.name;
@@ -73,6 +82,7 @@ export function encodeReadChunk(q: ReadChunkRequest): Buffer {
     .u32(n.index)
     .u64(q.offset)
     .u32(q.length)
+    .u32(q.localOnly ? READ_LOCAL_ONLY : 0)
     .bytes();
 }
 
@@ -87,7 +97,10 @@ export function decodeReadChunk(meta: Buffer): ReadChunkRequest {
     chunkSize: r.u32(),
     index: r.u32(),
   };
-  const q = { name, offset: r.u64(), length: r.u32() };
+  const q: ReadChunkRequest = { name, offset: r.u64(), length: r.u32() };
+  const flags = r.u32();
+  if (flags & ~READ_LOCAL_ONLY) throw new MetaError(`unknown READ_CHUNK flags ${flags}`);
+  if (flags & READ_LOCAL_ONLY) q.localOnly = true;
   r.end();
   return q;
 }
@@ -132,15 +145,21 @@ export function encodeError(code: ErrorCode, message: string): Buffer {
 }
 
 /** An ERROR frame's meta as a CacheError; a code this build does not know becomes INTERNAL. */
+/**
+ * An error the peer answered with (an ERROR frame), as opposed to a failure to
+ * reach it: the peer is healthy, it just could not serve this request.
+ */
+export class RemoteError extends CacheError {}
+
 export function decodeError(meta: Buffer, peer: string): CacheError {
   const r = new MetaReader(meta);
   const code = r.str();
   const message = r.str();
   r.end();
   if ((ERROR_CODES as readonly string[]).includes(code)) {
-    return new CacheError(code as ErrorCode, `peer ${peer}: ${message}`);
+    return new RemoteError(code as ErrorCode, `peer ${peer}: ${message}`);
   }
-  return new CacheError('INTERNAL', `peer ${peer}: ${code}: ${message}`);
+  return new RemoteError('INTERNAL', `peer ${peer}: ${code}: ${message}`);
 }
 
 export function encodePing(opaque: number): Buffer {

@@ -220,7 +220,7 @@ export class ServerConnection implements ConnectionSink {
         `read of ${q.length} bytes exceeds maxFrameBytes ${this.server.opts.maxFrameBytes}`,
       );
     }
-    const p = await this.server.opts.handler.readChunk(q.name, q.offset, q.length, signal);
+    const p = await this.server.opts.handler.readChunk(q.name, q.offset, q.length, signal, q.localOnly);
     if (this.closed) return;
     const got = p.kind === 'buffer' ? p.data.length : p.length;
     if (got !== q.length) {

@@ -28,7 +28,14 @@ export type ChunkPayload =
 
 export interface TransportHandler {
   /** Throw a CacheError to answer with an error frame carrying its code. */
-  readChunk(name: ChunkName, offset: number, length: number, signal: AbortSignal): Promise<ChunkPayload>;
+  /** `localOnly`: answer from local tiers or NOT_FOUND, never fill (see ReadChunkRequest). */
+  readChunk(
+    name: ChunkName,
+    offset: number,
+    length: number,
+    signal: AbortSignal,
+    localOnly?: boolean,
+  ): Promise<ChunkPayload>;
   stat(name: ObjectName, signal: AbortSignal): Promise<ObjectInfo>;
 }
 

@@ -32,6 +32,10 @@ describe('message meta codecs', () => {
         (originId, container, key, etag, size, chunkSize, index, offset, length) => {
           const q = { name: { originId, container, key, etag, size, chunkSize, index }, offset, length };
           expect(decodeReadChunk(encodeReadChunk(q))).toEqual(q);
+          expect(decodeReadChunk(encodeReadChunk({ ...q, localOnly: true }))).toEqual({
+            ...q,
+            localOnly: true,
+          });
           const info = { container, key, etag, size, lastModified: new Date(offset % 8.64e15) };
           expect(decodeObjectInfo(encodeObjectInfo(info))).toEqual(info);
         },
