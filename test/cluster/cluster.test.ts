@@ -311,4 +311,43 @@ describe('a cluster of nodes and sidecars', () => {
     }
     expect(deep).toBeGreaterThan(0);
   });
+
+  it('an owner whose origin fails passes that answer up: readers neither hit the origin themselves nor back the owner off', async () => {
+    const { startHttpOriginServer } = await import('../harness/http-origin-server.js');
+    const srv = await startHttpOriginServer();
+    try {
+      srv.put('models', 'x.bin', randomBytes(CHUNK));
+      const self = `127.0.0.61:${await freePort()}`;
+      const origin = { type: 'http', timeout: '2s', http: { baseUrl: srv.baseUrl } };
+      const node = await startNodeProcess({
+        config: {
+          origin,
+          cache: { chunkSize: '256KiB' },
+          transport: { listen: self },
+          cluster: { self, members: { static: [self] } },
+        },
+      });
+      running.push(node);
+      const sidecar = await startNodeProcess({
+        role: 'sidecar',
+        config: { origin, cache: { chunkSize: '256KiB' }, cluster: { members: { static: [self] } } },
+      });
+      running.push(sidecar);
+      // Both resolve the name first (HEAD), then the origin starts failing reads.
+      expect((await get(sidecar.url, '/v1/objects/models/x.bin', {}, 'HEAD')).status).toBe(200);
+      srv.setFault({ mode: 'error-500', methods: ['GET'] });
+      for (let i = 0; i < 2; i++) {
+        const res = await get(sidecar.url, '/v1/objects/models/x.bin');
+        expect(res.status).toBe(502);
+        expect(JSON.parse(res.body.toString()).code).toBe('ORIGIN_UNAVAILABLE');
+      }
+      expect(await sidecar.metric('weightcache_origin_requests_total', { op: 'read' })).toBe(0);
+      // Asked the owner both times: the answer did not put it in backoff.
+      expect(await sidecar.metric('weightcache_peer_requests_total', { result: 'error' })).toBe(2);
+      srv.setFault({ mode: 'ok' });
+      expect((await get(sidecar.url, '/v1/objects/models/x.bin')).status).toBe(200);
+    } finally {
+      await srv.stop();
+    }
+  });
 });
