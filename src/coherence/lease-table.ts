@@ -14,6 +14,8 @@ import { abortable } from '../fill/abortable.js';
 import { SingleFlight } from '../fill/single-flight.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ObjectInfo, ObjectName, Origin } from '../origin/origin.js';
+import { nameId } from './invalidation.js';
+import type { Resolver } from './resolver.js';
 
 export interface LeaseTableOptions {
   readonly origin: Origin;
@@ -24,18 +26,35 @@ export interface LeaseTableOptions {
   readonly now?: () => number;
 }
 
-interface Binding {
+export interface Binding {
   readonly info: ObjectInfo;
+  /** When the term ends, on this table's clock: the origin request's send time + term. */
   readonly expiresAt: number;
 }
 
-export class LeaseTable {
+export class LeaseTable implements Resolver {
   private readonly bindings: LRUCache<string, Binding>;
   private readonly flights = new SingleFlight<ObjectInfo>();
+  /**
+   * Per name, bumped by refresh(): an origin answer is installed only if no
+   * refresh started since its request was sent, and a resolution never joins
+   * an origin request older than the last refresh. So a revalidation sent
+   * before an invalidation can never bring the old version back after it.
+   */
+  private readonly epochs: LRUCache<string, number>;
+  /** Epoch of names not in `epochs`: above every evicted epoch, so an evicted name's old flights stay stale. */
+  private epochFloor = 0;
   private readonly now: () => number;
 
   constructor(private readonly opts: LeaseTableOptions) {
-    this.bindings = new LRUCache({ max: opts.maxEntries ?? 100_000 });
+    const max = opts.maxEntries ?? 100_000;
+    this.bindings = new LRUCache({ max });
+    this.epochs = new LRUCache({
+      max,
+      dispose: (epoch) => {
+        this.epochFloor = Math.max(this.epochFloor, epoch);
+      },
+    });
     this.now = opts.now ?? (() => performance.now());
   }
 
@@ -47,14 +66,15 @@ export class LeaseTable {
    * is not refused for up to a term.
    */
   async resolve(name: ObjectName, signal?: AbortSignal, expectEtag?: string): Promise<ObjectInfo> {
-    const id = `${name.container}/${name.key}`;
+    const id = nameId(name);
     const b = this.bindings.get(id);
     const contradicted = b !== undefined && expectEtag !== undefined && b.info.etag !== expectEtag;
     if (b && !contradicted && this.now() < b.expiresAt) {
       this.opts.metrics?.leaseResolutions.inc({ result: 'cached' });
       return b.info;
     }
-    const { promise } = this.flights.do(id, async () => {
+    const epoch = this.epochOf(id);
+    const { promise } = this.flights.do(`${epoch}#${id}`, async () => {
       const start = this.now();
       let info: ObjectInfo;
       try {
@@ -68,12 +88,12 @@ export class LeaseTable {
           this.opts.metrics?.leaseResolutions.inc({ result: 'resolved' });
         }
       } catch (err) {
-        if (CacheError.is(err, 'NOT_FOUND')) this.bindings.delete(id);
+        if (CacheError.is(err, 'NOT_FOUND') && this.epochOf(id) === epoch) this.bindings.delete(id);
         throw err;
       }
       // The term starts when we asked, not when the answer came: a slow origin
       // must not stretch how long a binding may be stale.
-      this.bindings.set(id, { info, expiresAt: start + this.opts.termMs });
+      if (this.epochOf(id) === epoch) this.bindings.set(id, { info, expiresAt: start + this.opts.termMs });
       return info;
     });
     // The origin call is shared by everyone resolving this name and bounded by the
@@ -81,13 +101,59 @@ export class LeaseTable {
     return abortable(promise, signal);
   }
 
+  /**
+   * Re-resolves `name` with an unconditional stat that no earlier request can
+   * answer (an invalidation's step 2): the old binding is dropped now, origin
+   * requests already in flight can no longer install theirs, and resolutions
+   * from now on share this one. Null when the origin no longer has the object.
+   */
+  async refresh(name: ObjectName, signal?: AbortSignal): Promise<ObjectInfo | null> {
+    const id = nameId(name);
+    const epoch = this.epochOf(id) + 1;
+    this.epochs.set(id, epoch);
+    this.bindings.delete(id);
+    const { promise } = this.flights.do(`${epoch}#${id}`, async () => {
+      const start = this.now();
+      const info = await this.originCall('stat', () => this.opts.origin.stat(name));
+      this.opts.metrics?.leaseResolutions.inc({ result: 'refreshed' });
+      if (this.epochOf(id) === epoch) this.bindings.set(id, { info, expiresAt: start + this.opts.termMs });
+      return info;
+    });
+    try {
+      return await abortable(promise, signal);
+    } catch (err) {
+      if (CacheError.is(err, 'NOT_FOUND')) return null;
+      throw err;
+    }
+  }
+
+  /** The binding in force for `name`, if any and not expired. */
+  binding(name: ObjectName): Binding | undefined {
+    const b = this.bindings.get(nameId(name));
+    return b && this.now() < b.expiresAt ? b : undefined;
+  }
+
+  /** Names bound now (expired or not) whose `container/key` starts with `idPrefix`; at most `limit`. */
+  boundNames(idPrefix: string, limit: number): string[] {
+    const out: string[] = [];
+    for (const id of this.bindings.keys()) {
+      if (out.length >= limit) break;
+      if (id.startsWith(idPrefix)) out.push(id);
+    }
+    return out;
+  }
+
   /** Forgets a binding (the version vanished mid-read, or an invalidation). */
   forget(name: ObjectName): void {
-    this.bindings.delete(`${name.container}/${name.key}`);
+    this.bindings.delete(nameId(name));
   }
 
   get size(): number {
     return this.bindings.size;
+  }
+
+  private epochOf(id: string): number {
+    return this.epochs.get(id) ?? this.epochFloor;
   }
 
   private async originCall<T>(op: string, fn: () => Promise<T>): Promise<T> {

@@ -9,6 +9,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener, RequestError } from '@hono/node-server';
 import { Hono } from 'hono';
+import type { Invalidate } from '../coherence/invalidation.js';
 import { CacheError } from '../errors/cache-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -32,6 +33,8 @@ export interface HttpServerOptions {
   readonly admin: AdminDeps;
   /** Absent: no /v1/prefetch (e.g. a sidecar). */
   readonly prefetch?: PrefetchDeps;
+  /** The coherence layer's invalidation (POST /v1/invalidate, POST /v1/events/azure); absent: no such routes. */
+  readonly invalidate?: Invalidate;
   /** Bearer tokens; absent: no auth. */
   readonly auth?: HttpAuthOptions;
   /** Serve HTTPS on the TCP listener (the unix socket stays plain: it is local by construction). */

@@ -15,7 +15,7 @@
 import { crc32c } from '../chunk/checksum.js';
 import { chunkCount, chunkExtent, chunkKey, chunkName } from '../chunk/name.js';
 import type { Cluster } from '../cluster/cluster.js';
-import type { LeaseTable } from '../coherence/lease-table.js';
+import type { Resolver } from '../coherence/resolver.js';
 import { CacheError } from '../errors/cache-error.js';
 import { abortable } from '../fill/abortable.js';
 import type { Limiter } from '../fill/limiter.js';
@@ -28,7 +28,7 @@ import type { Chunk, Tier } from '../tier/tier.js';
 
 export interface ReadPathOptions {
   readonly origin: Origin;
-  readonly leases: LeaseTable;
+  readonly leases: Resolver;
   readonly dram: DramTier;
   readonly nvme: Tier | null;
   readonly chunkSize: number;
@@ -78,7 +78,7 @@ export class ReadPath {
     return this.o.chunkSize;
   }
 
-  /** The version a name means now (from the lease table); see LeaseTable.resolve for `expectEtag`. */
+  /** The version a name means now (leases); see Resolver.resolve for `expectEtag`. */
   resolve(name: ObjectName, signal?: AbortSignal, expectEtag?: string): Promise<ObjectInfo> {
     return this.o.leases.resolve(name, signal, expectEtag);
   }

@@ -7,6 +7,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { TokenSet } from '../auth/tokens.js';
+import type { Invalidate } from '../coherence/invalidation.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Origin } from '../origin/origin.js';
@@ -35,6 +36,8 @@ export interface RespServerOptions {
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer } | null;
   /** Accept HELLO 3 (default true). */
   readonly resp3?: boolean;
+  /** The coherence layer's invalidation (WC.INVALIDATE); absent: the command answers an error. */
+  readonly invalidate?: Invalidate;
 }
 
 export interface RespServer {
