@@ -9,6 +9,14 @@
  * oversized body) and never anything else: the route maps codes to statuses
  * in one place, and a TypeError from a hostile body would become a 500 that
  * Event Grid retries for a day.
+ *
+ * Two kinds of bad input are told apart. A delivery that is not one at all
+ * (not JSON, not an event array or CloudEvent, too many events, an event that
+ * is not an object or has no type) fails whole. A well-formed blob event whose
+ * subject names no blob the cache could hold (not a blob path, a container or
+ * key validateContainer / validateKey refuse) is *skipped* and reported: Event
+ * Grid never retries a 400, so failing the delivery would lose every other
+ * event of its batch for the sake of a name that cannot be cached anyway.
  */
 import { CacheError } from '../errors/cache-error.js';
 import { validateContainer, validateKey } from '../origin/names.js';
@@ -45,6 +53,15 @@ export interface BlobInvalidation {
   etag?: string;
 }
 
+/** A blob event that names nothing the cache could hold: left out, reported, and counted by the route. */
+export interface SkippedEvent {
+  /** Position in the delivery (0 for a single CloudEvent). */
+  index: number;
+  type: string;
+  /** What was wrong, naming the event, e.g. `event 3 (Microsoft.Storage.BlobCreated): key in subject …`. */
+  reason: string;
+}
+
 export type EventGridDelivery =
   /** Event Grid schema handshake: answer 200 {"validationResponse": validationCode}. */
   | { kind: 'validation'; validationCode?: string; validationUrl?: string }
@@ -53,9 +70,10 @@ export type EventGridDelivery =
   /**
    * Names to invalidate, in delivery order, not deduplicated (the same name
    * may appear more than once; the invalidation re-resolves at the origin, so
-   * only the set of names matters). `ignored` counts events of other types.
+   * only the set of names matters). `ignored` counts events of other types;
+   * `skipped` lists the blob events whose subject names no acceptable blob.
    */
-  | { kind: 'events'; invalidations: BlobInvalidation[]; ignored: number };
+  | { kind: 'events'; invalidations: BlobInvalidation[]; ignored: number; skipped: SkippedEvent[] };
 
 export type HeaderLookup = (name: string) => string | undefined;
 
@@ -63,10 +81,11 @@ export type HeaderLookup = (name: string) => string | undefined;
  * Parses one delivery. `body` is the parsed JSON (see parseEventBody), or
  * undefined for the CloudEvents OPTIONS handshake, which is recognised by its
  * `WebHook-Request-Origin` header (CloudEvents HTTP webhook spec §4) on a
- * request without a body. Throws CacheError('BAD_REQUEST') on anything malformed: a blob
- * event whose subject is not a blob path, or whose container or key the cache
- * would refuse (validateContainer / validateKey), fails the whole delivery,
- * as does a validation event mixed with other events.
+ * request without a body. Throws CacheError('BAD_REQUEST') on a malformed
+ * delivery (see the top of this file), including a validation event mixed with
+ * other events. A blob event whose subject is missing, not a blob path, or
+ * names a container or key the cache would refuse is skipped and listed in
+ * `skipped`; an unusable `data.eTag` (informational only) is dropped.
  */
 export function parseEventGridDelivery(body: unknown, headers: HeaderLookup): EventGridDelivery {
   // Only a body-less request (the OPTIONS) is a handshake: a POST carrying
@@ -78,6 +97,7 @@ export function parseEventGridDelivery(body: unknown, headers: HeaderLookup): Ev
 
   const events = eventsOf(body);
   const invalidations: BlobInvalidation[] = [];
+  const skipped: SkippedEvent[] = [];
   let ignored = 0;
   for (let i = 0; i < events.length; i++) {
     const ev = parseEvent(events[i], i);
@@ -99,9 +119,11 @@ export function parseEventGridDelivery(body: unknown, headers: HeaderLookup): Ev
       ignored++;
       continue;
     }
-    invalidations.push(...blobInvalidations(ev, kind, i));
+    const got = blobInvalidations(ev, kind, i);
+    if (typeof got === 'string') skipped.push({ index: i, type: ev.type, reason: got });
+    else invalidations.push(...got);
   }
-  return { kind: 'events', invalidations, ignored };
+  return { kind: 'events', invalidations, ignored, skipped };
 }
 
 /**
@@ -144,7 +166,8 @@ export function handshakeResponseHeaders(delivery: { origin: string }): Record<s
 interface ParsedEvent {
   schema: 'eventgrid' | 'cloudevents';
   type: string;
-  subject: string | undefined;
+  /** Checked only where it is used (blob events), so that a bad one skips that event alone. */
+  subject: unknown;
   data: unknown;
 }
 
@@ -204,10 +227,7 @@ function parseEvent(raw: unknown, i: number): ParsedEvent {
   const typeField = schema === 'cloudevents' ? 'type' : 'eventType';
   const type = field(raw, typeField);
   if (typeof type !== 'string' || type.length === 0) throw bad(`event ${i} has no "${typeField}" string`);
-  const subject = field(raw, 'subject');
-  if (subject !== undefined && typeof subject !== 'string')
-    throw bad(`event ${i}: "subject" is not a string`);
-  return { schema, type, subject, data: field(raw, 'data') };
+  return { schema, type, subject: field(raw, 'subject'), data: field(raw, 'data') };
 }
 
 function validationOf(data: unknown, i: number): EventGridDelivery {
@@ -246,18 +266,31 @@ function optionalString(
  */
 const SUBJECT_RE = /^\/?blobServices\/default\/containers\/([^/]+)\/blobs\/(.+)$/s;
 
-function blobInvalidations(ev: ParsedEvent, kind: 'created' | 'deleted', i: number): BlobInvalidation[] {
-  if (ev.subject === undefined) throw bad(`event ${i} (${ev.type}) has no "subject"`);
+/** The names a blob event invalidates, or why it must be skipped. */
+function blobInvalidations(
+  ev: ParsedEvent,
+  kind: 'created' | 'deleted',
+  i: number,
+): BlobInvalidation[] | string {
+  const what = `event ${i} (${ev.type})`;
+  if (ev.subject === undefined) return `${what} has no "subject"`;
+  if (typeof ev.subject !== 'string') return `${what}: "subject" is not a string`;
   const m = SUBJECT_RE.exec(ev.subject);
   if (!m) {
-    throw bad(
-      `event ${i} (${ev.type}): subject ${JSON.stringify(ev.subject.slice(0, 200))} is not ` +
-        `'/blobServices/default/containers/{container}/blobs/{key}'`,
+    return (
+      `${what}: subject ${JSON.stringify(ev.subject.slice(0, 200))} is not ` +
+      `'/blobServices/default/containers/{container}/blobs/{key}'`
     );
   }
-  const container = checked(() => validateContainer(m[1]!), i, 'container');
-  const key = checked(() => validateKey(m[2]!), i, 'key');
-  const etag = kind === 'created' ? etagOf(ev.data, i) : undefined;
+  const container = m[1]!;
+  const key = m[2]!;
+  const containerRefusal = refusal(() => validateContainer(container));
+  if (containerRefusal !== undefined) {
+    return `${what}: container in subject is not acceptable: ${containerRefusal}`;
+  }
+  const keyRefusal = refusal(() => validateKey(key));
+  if (keyRefusal !== undefined) return `${what}: key in subject is not acceptable: ${keyRefusal}`;
+  const etag = kind === 'created' ? etagOf(ev.data) : undefined;
   const one = (k: string): BlobInvalidation => ({
     container,
     key: k,
@@ -278,24 +311,18 @@ function blobInvalidations(ev: ParsedEvent, kind: 'created' | 'deleted', i: numb
   return out;
 }
 
-function checked(fn: () => string, i: number, what: string): string {
+/** Why `check` refuses, or undefined when it accepts. */
+function refusal(check: () => unknown): string | undefined {
   try {
-    return fn();
+    check();
+    return undefined;
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new CacheError('BAD_REQUEST', `event ${i}: ${what} in subject is not acceptable: ${reason}`, {
-      cause: err,
-    });
+    return err instanceof Error ? err.message : String(err);
   }
 }
 
 function isValidKey(key: string): boolean {
-  try {
-    validateKey(key);
-    return true;
-  } catch {
-    return false;
-  }
+  return refusal(() => validateKey(key)) === undefined;
 }
 
 function percentDecoded(key: string): string | undefined {
@@ -308,16 +335,19 @@ function percentDecoded(key: string): string | undefined {
   }
 }
 
-function etagOf(data: unknown, i: number): string | undefined {
-  if (data === undefined || data === null) return undefined;
-  if (!isRecord(data)) throw bad(`event ${i}: "data" is not an object`);
-  const raw = optionalString(data, 'eTag', i, MAX_ETAG_LENGTH);
-  if (raw === undefined) return undefined;
+/**
+ * `data.eTag`, unquoted, or undefined when absent or unusable. It is only
+ * informational (the home re-resolves at the origin whatever the event says),
+ * so a bad one is dropped: it must cost neither this name's invalidation nor
+ * the rest of the delivery.
+ */
+function etagOf(data: unknown): string | undefined {
+  if (!isRecord(data)) return undefined;
+  const raw = field(data, 'eTag');
+  if (typeof raw !== 'string' || raw.length > MAX_ETAG_LENGTH) return undefined;
   // Microsoft's own samples show both "0x8D…" and "\"0x8D…\""; the Azure
   // origin keeps ETags unquoted, so compare like with like.
   const etag = raw.replace(/^W\//, '').replace(/^"(.*)"$/s, '$1');
-  if (etag.length === 0 || /[\u0000-\u001f\u007f"]/.test(etag)) {
-    throw bad(`event ${i}: "eTag" ${JSON.stringify(raw.slice(0, 100))} is not an ETag`);
-  }
+  if (etag.length === 0 || /[\u0000-\u001f\u007f"]/.test(etag)) return undefined;
   return etag;
 }

@@ -16,6 +16,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { type AdminDeps, adminRoutes } from './admin.js';
 import { authMiddleware, type HttpAuthOptions } from './auth.js';
 import { errorBody, httpStatusOf } from './errors.js';
+import { invalidateRoutes } from './invalidate.js';
 import { decodeSegments, rawPath } from './object-path.js';
 import { BodyAborted, type HttpEnv, type ObjectRouteDeps, objectHandler } from './objects.js';
 import { type PrefetchDeps, prefetchRoutes } from './prefetch.js';
@@ -76,6 +77,14 @@ export function buildApp(o: HttpServerOptions): Hono<HttpEnv> {
   app.on(['GET', 'HEAD'], '/v1/objects/*', handler);
   adminRoutes(app, o.admin);
   if (o.prefetch) prefetchRoutes(app, o.prefetch);
+  if (o.invalidate) {
+    invalidateRoutes(app, {
+      invalidate: o.invalidate,
+      log: o.log,
+      metrics: o.metrics,
+      tokens: o.auth?.tokens ?? null,
+    });
+  }
   app.notFound((c) =>
     c.body(errorBody('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`), 404, {
       'Content-Type': 'application/json',
