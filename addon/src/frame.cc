@@ -27,7 +27,8 @@ void Store64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
 bool IsKnownType(uint8_t t) {
   switch (t) {
     case kHello: case kError: case kAuth: case kPing: case kCancel: case kReadChunk: case kStat:
-    case kLeaseGrant: case kLeaseRenew: case kLeaseRevoke: case kLeaseAck: case kReadChunkRdma:
+    case kLeaseGrant: case kLeaseRenew: case kLeaseRevoke: case kLeaseAck: case kInvalidate:
+    case kReadChunkRdma:
       return true;
     default:
       return false;

@@ -29,6 +29,7 @@ enum FrameType : uint8_t {
   kLeaseRenew = 0x21,
   kLeaseRevoke = 0x22,
   kLeaseAck = 0x23,
+  kInvalidate = 0x24,
   kReadChunkRdma = 0x40,
 };
 

@@ -17,6 +17,7 @@ import type { ReadPath } from '../read/read-path.js';
 import type { DramTier } from '../tier/dram.js';
 import type { NvmeTier } from '../tier/nvme.js';
 import type { ChunkPayload, TransportHandler } from '../transport/index.js';
+import type { LeaseService } from '../transport/server.js';
 import type { Cluster } from './cluster.js';
 
 export interface ChunkServerDeps {
@@ -27,6 +28,8 @@ export interface ChunkServerDeps {
   readonly nvme: NvmeTier | null;
   /** Null for a node outside any cluster: it owns every chunk. */
   readonly cluster: Cluster | null;
+  /** The home side of the lease protocol (src/coherence/home.ts); null: lease frames answer UNSUPPORTED. */
+  readonly leases?: LeaseService | null;
 }
 
 export function chunkServer(d: ChunkServerDeps): TransportHandler {
@@ -76,6 +79,7 @@ export function chunkServer(d: ChunkServerDeps): TransportHandler {
     stat(name: ObjectName, signal: AbortSignal): Promise<ObjectInfo> {
       return d.readPath.resolve(name, signal);
     },
+    leases: d.leases ?? undefined,
   };
 }
 

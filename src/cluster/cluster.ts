@@ -14,11 +14,15 @@
  *     rank, after a restart under a new address the chunk is still on that
  *     member's NVMe — so moved chunks are copied, not re-downloaded.
  */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { ChunkName } from '../chunk/name.js';
+import { nameId } from '../coherence/invalidation.js';
 import type { Config } from '../config/schema.js';
 import { CacheError } from '../errors/cache-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { ObjectName } from '../origin/origin.js';
 import { Membership } from '../placement/membership.js';
 import { PeerHealth, usable } from '../placement/peer-health.js';
 import { type Member, rank } from '../placement/rendezvous.js';
@@ -55,12 +59,18 @@ export class Cluster {
   private readonly unsubscribe: () => void;
   /** This member's address as it appears in the member list (hostnames resolved), or null. */
   private readonly self: string | null;
+  /** Identifies this process to peers (HELLO nodeId): a lease holder's identity at each home. */
+  readonly nodeId: string;
+  /** Requests peers send back on our connections to them (a home's LEASE_REVOKE). */
+  peerRequests: ((type: number, meta: Buffer) => Promise<Buffer>) | undefined;
 
   private constructor(
     private readonly membership: Membership,
     private readonly o: ClusterOptions,
   ) {
     this.self = o.self === null ? null : (membership.self ?? o.self);
+    // A sidecar's id must be unique across GPU hosts and restarts: homes key leases by it.
+    this.nodeId = this.self ?? `sidecar-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
     this.health = new PeerHealth({ backoffMs: o.config.peerBackoff, maxBackoffMs: o.config.peerBackoffMax });
     this.peerMetrics = new PeerMetrics(o.metrics);
     // Connections to members that left are closed; new members connect on first use.
@@ -78,8 +88,43 @@ export class Cluster {
     return new Cluster(membership, o);
   }
 
+  /** This member's address in the member list; null for a sidecar. */
+  get selfAddress(): string | null {
+    return this.self;
+  }
+
   members(): readonly Member[] {
     return this.membership.members();
+  }
+
+  /**
+   * The transport address of a name's home (the first in rank of `container/key`
+   * over the members; membership, not health), or null when this process is it.
+   */
+  homeOf(name: ObjectName): string | null {
+    const home = rank(nameId(name), this.membership.members())[0]?.address;
+    if (home === undefined) throw new CacheError('ORIGIN_UNAVAILABLE', 'the member list is empty');
+    return home === this.self ? null : home;
+  }
+
+  /** Is this process the home of `name` in its current view? */
+  isHome(name: ObjectName): boolean {
+    return this.self !== null && this.homeOf(name) === null;
+  }
+
+  /** False while a peer is in backoff after failures. */
+  available(address: string): boolean {
+    return this.health.available(address);
+  }
+
+  /** Records a failure to reach a peer (it is skipped for a backoff period). */
+  failed(address: string): void {
+    this.health.failed(address);
+  }
+
+  /** Calls `fn` after every change of the member list. */
+  onMembershipChange(fn: () => void): () => void {
+    return this.membership.onChange(() => fn());
   }
 
   /** Does this process own `key` in its current view? (A sidecar owns nothing.) */
@@ -176,7 +221,8 @@ export class Cluster {
     this.clients.clear();
   }
 
-  private client(address: string): TransportClient {
+  /** The pooled transport client for a peer. */
+  client(address: string): TransportClient {
     let c = this.clients.get(address);
     if (!c) {
       const i = address.lastIndexOf(':');
@@ -184,9 +230,13 @@ export class Cluster {
         host: address.slice(0, i).replace(/^\[|\]$/g, ''),
         port: Number(address.slice(i + 1)),
         timeoutMs: this.o.config.peerTimeout,
-        nodeId: this.self ?? `sidecar-${process.pid}`,
+        nodeId: this.nodeId,
         logger: this.o.log,
         secret: this.o.secret ?? null,
+        onRequest: (type, meta) =>
+          this.peerRequests
+            ? this.peerRequests(type, meta)
+            : Promise.reject(new CacheError('UNSUPPORTED', `frame type ${type} is not served here`)),
       });
       this.clients.set(address, c);
     }

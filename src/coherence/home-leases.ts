@@ -54,7 +54,8 @@ export class HomeLeases {
   private readonly leases = new Map<string, Map<string, Lease>>();
   private readonly pending = new Map<string, Invalidation>();
   private readonly homeSince = new Map<string, number>();
-  private readonly startedAt: number;
+  /** Since when this process is home of every name it is home of: its start, or the last membership change. */
+  private allSince: number;
   private readonly now: () => number;
   private readonly maxLeases: number;
   private count = 0;
@@ -72,7 +73,7 @@ export class HomeLeases {
     this.now = opts.now ?? (() => performance.now());
     this.maxLeases = opts.maxLeases ?? 1_000_000;
     // A (re)started home has lost its table: it is a new home for every name.
-    this.startedAt = this.now();
+    this.allSince = this.now();
   }
 
   /**
@@ -123,8 +124,42 @@ export class HomeLeases {
     this.homeSince.set(name, this.now());
   }
 
+  /**
+   * The member list changed: this process may have become home of any name,
+   * and does not know which, so it counts as a new home of all of them.
+   */
+  becameHomeOfAll(): void {
+    this.allSince = this.now();
+    this.homeSince.clear();
+  }
+
   isSettled(name: string): boolean {
-    return this.now() - (this.homeSince.get(name) ?? this.startedAt) >= this.opts.settleMs;
+    return this.msUntilSettled(name) <= 0;
+  }
+
+  /** How long until this home can vouch for every lease on `name` (≤ 0: settled). */
+  msUntilSettled(name: string): number {
+    const since = Math.max(this.homeSince.get(name) ?? this.allSince, this.allSince);
+    return since + this.opts.settleMs - this.now();
+  }
+
+  /** The same for every name: how long until no lease granted by a predecessor can be alive. */
+  msUntilAllSettled(): number {
+    let since = this.allSince;
+    for (const t of this.homeSince.values()) since = Math.max(since, t);
+    return since + this.opts.settleMs - this.now();
+  }
+
+  /** Names with a lease outstanding or an invalidation pending whose id starts with `idPrefix` (at most `limit`). */
+  names(idPrefix: string, limit: number): string[] {
+    const out = new Set<string>();
+    for (const m of [this.leases, this.pending]) {
+      for (const id of m.keys()) {
+        if (out.size >= limit) return [...out];
+        if (id.startsWith(idPrefix)) out.add(id);
+      }
+    }
+    return [...out];
   }
 
   /**

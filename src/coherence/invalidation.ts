@@ -48,7 +48,7 @@ export type Invalidate = (
   signal?: AbortSignal,
 ) => Promise<InvalidationResult>;
 
-export function isPrefixTarget(t: InvalidationTarget): t is { container: string; prefix: string } {
+export function isPrefixTarget(t: InvalidationTarget): t is Extract<InvalidationTarget, { prefix: string }> {
   return 'prefix' in t;
 }
 

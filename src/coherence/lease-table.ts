@@ -14,6 +14,7 @@ import { abortable } from '../fill/abortable.js';
 import { SingleFlight } from '../fill/single-flight.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ObjectInfo, ObjectName, Origin } from '../origin/origin.js';
+import { Epochs } from './epochs.js';
 import { nameId } from './invalidation.js';
 import type { Resolver } from './resolver.js';
 
@@ -41,20 +42,13 @@ export class LeaseTable implements Resolver {
    * an origin request older than the last refresh. So a revalidation sent
    * before an invalidation can never bring the old version back after it.
    */
-  private readonly epochs: LRUCache<string, number>;
-  /** Epoch of names not in `epochs`: above every evicted epoch, so an evicted name's old flights stay stale. */
-  private epochFloor = 0;
+  private readonly epochs: Epochs;
   private readonly now: () => number;
 
   constructor(private readonly opts: LeaseTableOptions) {
     const max = opts.maxEntries ?? 100_000;
     this.bindings = new LRUCache({ max });
-    this.epochs = new LRUCache({
-      max,
-      dispose: (epoch) => {
-        this.epochFloor = Math.max(this.epochFloor, epoch);
-      },
-    });
+    this.epochs = new Epochs(max);
     this.now = opts.now ?? (() => performance.now());
   }
 
@@ -63,17 +57,23 @@ export class LeaseTable implements Resolver {
    * `expectEtag`: the caller pins this version (If-Match, a manifest); a
    * binding naming another one is revalidated at once rather than trusted
    * until its term ends, so a client that listed a new version at the origin
-   * is not refused for up to a term.
+   * is not refused for up to a term. `minRemainingMs`: a binding with less
+   * term left is revalidated first (a home granting leases wants a term worth granting).
    */
-  async resolve(name: ObjectName, signal?: AbortSignal, expectEtag?: string): Promise<ObjectInfo> {
+  async resolve(
+    name: ObjectName,
+    signal?: AbortSignal,
+    expectEtag?: string,
+    minRemainingMs = 0,
+  ): Promise<ObjectInfo> {
     const id = nameId(name);
     const b = this.bindings.get(id);
     const contradicted = b !== undefined && expectEtag !== undefined && b.info.etag !== expectEtag;
-    if (b && !contradicted && this.now() < b.expiresAt) {
+    if (b && !contradicted && this.now() + minRemainingMs < b.expiresAt) {
       this.opts.metrics?.leaseResolutions.inc({ result: 'cached' });
       return b.info;
     }
-    const epoch = this.epochOf(id);
+    const epoch = this.epochs.of(id);
     const { promise } = this.flights.do(`${epoch}#${id}`, async () => {
       const start = this.now();
       let info: ObjectInfo;
@@ -88,12 +88,12 @@ export class LeaseTable implements Resolver {
           this.opts.metrics?.leaseResolutions.inc({ result: 'resolved' });
         }
       } catch (err) {
-        if (CacheError.is(err, 'NOT_FOUND') && this.epochOf(id) === epoch) this.bindings.delete(id);
+        if (CacheError.is(err, 'NOT_FOUND') && this.epochs.of(id) === epoch) this.bindings.delete(id);
         throw err;
       }
       // The term starts when we asked, not when the answer came: a slow origin
       // must not stretch how long a binding may be stale.
-      if (this.epochOf(id) === epoch) this.bindings.set(id, { info, expiresAt: start + this.opts.termMs });
+      if (this.epochs.of(id) === epoch) this.bindings.set(id, { info, expiresAt: start + this.opts.termMs });
       return info;
     });
     // The origin call is shared by everyone resolving this name and bounded by the
@@ -109,14 +109,13 @@ export class LeaseTable implements Resolver {
    */
   async refresh(name: ObjectName, signal?: AbortSignal): Promise<ObjectInfo | null> {
     const id = nameId(name);
-    const epoch = this.epochOf(id) + 1;
-    this.epochs.set(id, epoch);
+    const epoch = this.epochs.bump(id);
     this.bindings.delete(id);
     const { promise } = this.flights.do(`${epoch}#${id}`, async () => {
       const start = this.now();
       const info = await this.originCall('stat', () => this.opts.origin.stat(name));
       this.opts.metrics?.leaseResolutions.inc({ result: 'refreshed' });
-      if (this.epochOf(id) === epoch) this.bindings.set(id, { info, expiresAt: start + this.opts.termMs });
+      if (this.epochs.of(id) === epoch) this.bindings.set(id, { info, expiresAt: start + this.opts.termMs });
       return info;
     });
     try {
@@ -150,10 +149,6 @@ export class LeaseTable implements Resolver {
 
   get size(): number {
     return this.bindings.size;
-  }
-
-  private epochOf(id: string): number {
-    return this.epochs.get(id) ?? this.epochFloor;
   }
 
   private async originCall<T>(op: string, fn: () => Promise<T>): Promise<T> {

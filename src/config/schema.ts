@@ -204,7 +204,31 @@ export const configSchema = z
           .prefault({}),
       })
       .prefault({}),
-    leases: z.strictObject({ term: duration().default(30_000) }).prefault({}),
+    leases: z
+      .strictObject({
+        term: duration().default(30_000),
+        // Covers clock-rate drift between a holder and its home (docs/coherence.md, "The margin").
+        margin: duration().default(1_000),
+        // How long other processes may still see an old member list; null: the DNS interval + 5 s, or 0 for static.
+        membershipLag: duration().nullable().default(null),
+      })
+      .superRefine((l, ctx) => {
+        if (l.term < 10) ctx.addIssue({ code: 'custom', path: ['term'], message: 'must be at least 10ms' });
+        if (l.margin >= l.term) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['margin'],
+            message: `must be less than leases.term (${l.term}ms)`,
+          });
+        } else if (l.margin < l.term / 1000) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['margin'],
+            message: `must be at least leases.term / 1000 (${l.term / 1000}ms): it covers 0.1% clock-rate drift`,
+          });
+        }
+      })
+      .prefault({}),
     cluster: clusterSchema.prefault({}),
     sidecar: z
       .strictObject({

@@ -18,6 +18,7 @@ import { readTls } from '../auth/tls.js';
 import { loadClusterSecret, TokenSet } from '../auth/tokens.js';
 import { chunkServer } from '../cluster/chunk-server.js';
 import { Cluster } from '../cluster/cluster.js';
+import { Coherence } from '../coherence/coherence.js';
 import { LeaseTable } from '../coherence/lease-table.js';
 import type { Config } from '../config/schema.js';
 import { formatBytes } from '../config/units.js';
@@ -47,6 +48,7 @@ export interface RunningNode {
   /** The Redis-protocol door, when `resp` is configured. */
   readonly resp: RespServer | null;
   readonly metrics: Metrics;
+  readonly coherence: Coherence;
   readonly readPath: ReadPath;
   readonly origin: Origin;
   /** Drains and stops; safe to call more than once. */
@@ -103,7 +105,9 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
   if (role === 'sidecar' && !cluster) {
     throw new CacheError('CONFIG_INVALID', 'a sidecar needs cluster.members (the cache nodes it reads from)');
   }
-  const leases = new LeaseTable({ origin, termMs: config.leases.term, metrics });
+  const table = new LeaseTable({ origin, termMs: config.leases.term, metrics });
+  // Leases from each name's home, revocation, invalidation (docs/coherence.md).
+  const coherence = new Coherence({ config, role, table, origin, cluster, metrics, log });
   // Waiters beyond 64 per origin slot are refused (OVERLOADED) instead of queued without bound.
   const originLimiter = new Limiter(
     config.origin.maxConcurrency,
@@ -112,7 +116,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
   );
   const readPath = new ReadPath({
     origin,
-    leases,
+    leases: coherence.resolver,
     dram,
     nvme,
     chunkSize: config.cache.chunkSize,
@@ -137,8 +141,10 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
             dram,
             nvme,
             cluster,
+            leases: coherence.home,
           }),
           logger: log,
+          nodeId: cluster?.nodeId,
         })
       : null;
   const tiers: Tier[] = nvme ? [dram, nvme] : [dram];
@@ -165,6 +171,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
       role,
       cluster: () => (cluster ? { self, members: cluster.members().map((m) => m.address) } : null),
     },
+    invalidate: coherence.invalidate,
     prefetch: {
       readPath,
       origin,
@@ -197,6 +204,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
         resp3: config.resp.resp3,
         tokens,
         tls: respTls,
+        invalidate: coherence.invalidate,
       }).catch(async (err: unknown) => {
         await http.close(0); // a node that can't open every configured door does not half-start
         throw err;
@@ -228,6 +236,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
       ready = false;
       if (resp && config.resp) await resp.close(config.resp.shutdownGrace);
       await http.close(config.http.shutdownGrace);
+      coherence.close();
       await transport?.close();
       await cluster?.close();
       await nvme?.close(); // flushes pending chunk writes: what was filled survives the restart
@@ -237,7 +246,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     })();
     return closing;
   };
-  return { role, http, transport, cluster, resp, metrics, readPath, origin, close };
+  return { role, http, transport, cluster, resp, metrics, coherence, readPath, origin, close };
 }
 
 /** The address this node is known by in the member list. */

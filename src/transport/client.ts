@@ -4,8 +4,20 @@
  * next request without any reconnect loop.
  */
 import type { ChunkName } from '../chunk/name.js';
+import type { InvalidationTarget } from '../coherence/invalidation.js';
 import { CacheError } from '../errors/cache-error.js';
 import type { ObjectInfo, ObjectName } from '../origin/origin.js';
+import { decodeInvalidateAnswer, encodeInvalidate, type InvalidateAnswer } from './invalidate-messages.js';
+import {
+  decodeLeaseAckResponse,
+  decodeLeaseGrantResponse,
+  encodeLeaseAck,
+  encodeLeaseGrantRequest,
+  encodeLeaseRenewRequest,
+  type LeaseAck,
+  type LeaseGrantResponse,
+  type LeaseVersion,
+} from './lease-messages.js';
 import { defaultTransportLogger, type TransportLogger } from './logger.js';
 import { decodeObjectInfo, decodePing, encodeObjectName, encodePing, encodeReadChunk } from './messages.js';
 import { type NativeTransport, nativeTransport } from './native.js';
@@ -28,18 +40,23 @@ export interface TransportClientOptions {
   logger?: TransportLogger;
   /** Cluster secret to prove (src/transport/auth.ts); null or absent: none. */
   secret?: Buffer | null;
+  /** Requests the server sends back on these connections (a home's LEASE_REVOKE); see PeerConnectionOptions. */
+  onRequest?: ((type: number, meta: Buffer) => Promise<Buffer>) | undefined;
 }
 
 export interface RequestOptions {
   signal?: AbortSignal;
   /** READ_CHUNK only: the peer answers from its local tiers or NOT_FOUND, never fills. */
   localOnly?: boolean;
+  /** This request's own timeout instead of the client's (INVALIDATE). */
+  timeoutMs?: number;
 }
 
 export class TransportClient {
   private readonly native: NativeTransport;
   private readonly pool: (PeerConnection | undefined)[];
-  private readonly opts: Required<TransportClientOptions>;
+  private readonly opts: Required<Omit<TransportClientOptions, 'onRequest'>> &
+    Pick<TransportClientOptions, 'onRequest'>;
   private next = 0;
   private closed = false;
 
@@ -54,6 +71,7 @@ export class TransportClient {
       nodeId: o.nodeId ?? `client-${process.pid}`,
       logger: o.logger ?? defaultTransportLogger(),
       secret: o.secret ?? null,
+      onRequest: o.onRequest,
     };
     for (const k of ['connections', 'timeoutMs', 'maxInFlight', 'maxFrameBytes'] as const) {
       const v = this.opts[k];
@@ -105,6 +123,39 @@ export class TransportClient {
   async stat(name: ObjectName, opts?: RequestOptions): Promise<ObjectInfo> {
     const ev = await this.pick().request(FrameType.STAT, encodeObjectName(name), opts?.signal);
     return decodeObjectInfo(ev.meta);
+  }
+
+  /** LEASE_GRANT, or LEASE_RENEW when `held` is given (docs/coherence.md, "Wire messages"). */
+  async lease(
+    name: ObjectName,
+    held: LeaseVersion | undefined,
+    opts?: RequestOptions,
+  ): Promise<LeaseGrantResponse> {
+    const ev = held
+      ? await this.pick().request(
+          FrameType.LEASE_RENEW,
+          encodeLeaseRenewRequest({ ...name, held }),
+          opts?.signal,
+        )
+      : await this.pick().request(FrameType.LEASE_GRANT, encodeLeaseGrantRequest(name), opts?.signal);
+    return decodeLeaseGrantResponse(ev.meta);
+  }
+
+  /** LEASE_ACK: a revocation acknowledged on a new connection, or (revokeId 0) a lease released early. */
+  async leaseAck(ack: LeaseAck, opts?: RequestOptions): Promise<void> {
+    const ev = await this.pick().request(FrameType.LEASE_ACK, encodeLeaseAck(ack), opts?.signal);
+    decodeLeaseAckResponse(ev.meta);
+  }
+
+  /** INVALIDATE: answered when the invalidation completed at the peer (give it a long `timeoutMs`). */
+  async invalidate(target: InvalidationTarget, opts?: RequestOptions): Promise<InvalidateAnswer> {
+    const ev = await this.pick().request(
+      FrameType.INVALIDATE,
+      encodeInvalidate(target),
+      opts?.signal,
+      opts?.timeoutMs,
+    );
+    return decodeInvalidateAnswer(ev.meta);
   }
 
   /** Round-trip time in milliseconds (fractional). */

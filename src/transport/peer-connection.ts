@@ -20,7 +20,7 @@ import {
   serverProof,
 } from './auth.js';
 import type { TransportLogger } from './logger.js';
-import { decodeError, decodeHello, encodeHello } from './messages.js';
+import { decodeError, decodeHello, encodeError, encodeHello } from './messages.js';
 import type { ConnectionSink, FrameEvent, NativeTransport } from './native.js';
 import { FLAG_RESPONSE, FrameType, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from './protocol.js';
 
@@ -34,6 +34,11 @@ export interface PeerConnectionOptions {
   logger: TransportLogger;
   /** Cluster secret (src/transport/auth.ts); null: this side offers and accepts no auth. */
   secret: Buffer | null;
+  /**
+   * Requests the server sends on this connection (a home's LEASE_REVOKE); the
+   * resolved meta is the response, a rejection an ERROR frame. Absent: answered UNSUPPORTED.
+   */
+  onRequest?: ((type: number, meta: Buffer) => Promise<Buffer>) | undefined;
 }
 
 interface Pending {
@@ -98,7 +103,8 @@ export class PeerConnection implements ConnectionSink {
     return this.pending.size;
   }
 
-  request(type: number, meta: Buffer, signal?: AbortSignal): Promise<FrameEvent> {
+  /** `timeoutMs`: this request's own limit (INVALIDATE waits out leases), instead of the connection's. */
+  request(type: number, meta: Buffer, signal?: AbortSignal, timeoutMs?: number): Promise<FrameEvent> {
     if (this.state === 'closed') {
       return Promise.reject(this.lost());
     }
@@ -113,7 +119,10 @@ export class PeerConnection implements ConnectionSink {
         signal,
         sent: false,
         onAbort: undefined,
-        timer: setTimeout(() => this.timeout(id), this.o.timeoutMs),
+        timer: setTimeout(
+          () => this.timeout(id, timeoutMs ?? this.o.timeoutMs),
+          timeoutMs ?? this.o.timeoutMs,
+        ),
       };
       if (signal) {
         p.onAbort = () => this.settle(id, CacheError.from(signal.reason, 'SHUTTING_DOWN'), true);
@@ -170,21 +179,7 @@ export class PeerConnection implements ConnectionSink {
       return;
     }
     if (!(ev.flags & FLAG_RESPONSE)) {
-      // v1 servers send no requests; answer so a future server's slot is not held forever.
-      if (ev.type === FrameType.PING) {
-        this.native.b.transportSend(
-          this.conn,
-          FrameType.PING,
-          FLAG_RESPONSE,
-          ev.requestId,
-          ev.meta,
-          null,
-          null,
-          0,
-          0,
-          0,
-        );
-      }
+      this.onServerRequest(ev);
       return;
     }
     this.unanswered.delete(ev.requestId);
@@ -213,6 +208,34 @@ export class PeerConnection implements ConnectionSink {
     for (const id of [...this.pending.keys()]) this.settle(id, this.lost());
     this.queue.length = 0;
     this.o.logger.info({ peer: this.peer, reason }, 'transport client connection closed');
+  }
+
+  /** A request from the server (PING, a home's LEASE_REVOKE): every one gets exactly one response. */
+  private onServerRequest(ev: FrameEvent): void {
+    const conn = this.conn;
+    const answer = (type: number, meta: Buffer) => {
+      if (this.state !== 'closed' && this.conn === conn) {
+        this.native.b.transportSend(conn, type, FLAG_RESPONSE, ev.requestId, meta, null, null, 0, 0, 0);
+      }
+    };
+    if (ev.type === FrameType.PING) {
+      answer(FrameType.PING, ev.meta);
+      return;
+    }
+    const handler = this.o.onRequest;
+    const work = handler
+      ? handler(ev.type, ev.meta)
+      : Promise.reject(new CacheError('UNSUPPORTED', `frame type ${ev.type} is not served by this client`));
+    work.then(
+      (meta) => answer(ev.type, meta),
+      (err: unknown) => {
+        const e = CacheError.from(err);
+        answer(FrameType.ERROR, encodeError(e.code, e.message));
+        if (!(err instanceof CacheError)) {
+          this.o.logger.warn({ peer: this.peer, err: (err as Error).message }, 'server request failed');
+        }
+      },
+    );
   }
 
   private open(address: string): void {
@@ -286,15 +309,11 @@ export class PeerConnection implements ConnectionSink {
     }
   }
 
-  private timeout(id: number): void {
+  private timeout(id: number, ms: number): void {
     const p = this.pending.get(id);
     if (!p) return;
     const silentMs = Date.now() - this.lastFrameAt;
-    this.settle(
-      id,
-      new CacheError('ORIGIN_TIMEOUT', `peer ${this.peer}: no response within ${this.o.timeoutMs} ms`),
-      true,
-    );
+    this.settle(id, new CacheError('ORIGIN_TIMEOUT', `peer ${this.peer}: no response within ${ms} ms`), true);
     // A peer that has said nothing for a whole timeout is presumed dead: drop the connection so
     // the next request reconnects instead of queueing behind it.
     if (silentMs >= this.o.timeoutMs) this.close(`peer silent for ${silentMs} ms`);

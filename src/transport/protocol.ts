@@ -20,6 +20,7 @@ export const FrameType = {
   LEASE_RENEW: 0x21,
   LEASE_REVOKE: 0x22,
   LEASE_ACK: 0x23,
+  INVALIDATE: 0x24,
   READ_CHUNK_RDMA: 0x40,
 } as const;
 

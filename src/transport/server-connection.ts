@@ -18,7 +18,16 @@ import {
   serverProof,
 } from './auth.js';
 import { MetaError } from './codec.js';
+import { decodeInvalidate, encodeInvalidateAnswer } from './invalidate-messages.js';
 import {
+  decodeLeaseAck,
+  decodeLeaseGrantRequest,
+  decodeLeaseRenewRequest,
+  encodeLeaseAckResponse,
+  encodeLeaseGrantResponse,
+} from './lease-messages.js';
+import {
+  decodeError,
   decodeHello,
   decodeObjectName,
   decodeReadChunk,
@@ -29,7 +38,7 @@ import {
 import type { ConnectionSink, FrameEvent, NativeTransport } from './native.js';
 import { FLAG_RESPONSE, FrameType, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from './protocol.js';
 import { checkRange } from './range.js';
-import type { TransportServer } from './server.js';
+import type { LeaseService, TransportServer } from './server.js';
 
 export class ServerConnection implements ConnectionSink {
   private helloDone = false;
@@ -38,6 +47,14 @@ export class ServerConnection implements ConnectionSink {
   private closed = false;
   private readonly inflight = new Map<number, AbortController>();
   private readonly helloTimer: NodeJS.Timeout;
+  /** The peer's HELLO nodeId: a lease holder's identity at its home. */
+  private peerNodeId = '';
+  /** Requests this side sent to the peer (LEASE_REVOKE), by id. */
+  private readonly outgoing = new Map<
+    number,
+    { resolve(ev: FrameEvent): void; reject(err: CacheError): void; timer: NodeJS.Timeout }
+  >();
+  private nextOutgoingId = 0;
 
   constructor(
     private readonly server: TransportServer,
@@ -53,6 +70,39 @@ export class ServerConnection implements ConnectionSink {
 
   onConnected(): void {}
 
+  get nodeId(): string {
+    return this.peerNodeId;
+  }
+
+  get isOpen(): boolean {
+    return !this.closed && this.helloDone && !this.expectedProof;
+  }
+
+  /**
+   * Sends a request to the peer on this connection (a home's LEASE_REVOKE
+   * travels on the holder's own connection: sidecars listen on loopback only).
+   * Resolves with the response frame; rejects on an ERROR answer, timeout or close.
+   */
+  request(type: number, meta: Buffer, timeoutMs: number): Promise<FrameEvent> {
+    if (!this.isOpen) {
+      return Promise.reject(new CacheError('SHUTTING_DOWN', `connection to ${this.peer} is closed`));
+    }
+    let id: number;
+    do {
+      this.nextOutgoingId = this.nextOutgoingId >= 0xffffffff ? 1 : this.nextOutgoingId + 1;
+      id = this.nextOutgoingId;
+    } while (this.outgoing.has(id));
+    return new Promise<FrameEvent>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.outgoing.delete(id);
+        reject(new CacheError('ORIGIN_TIMEOUT', `peer ${this.peer}: no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      timer.unref();
+      this.outgoing.set(id, { resolve, reject, timer });
+      this.native.b.transportSend(this.conn, type, 0, id, meta, null, null, 0, 0, 0);
+    });
+  }
+
   onFrame(ev: FrameEvent): void {
     if (!this.helloDone) {
       this.onHello(ev);
@@ -60,6 +110,10 @@ export class ServerConnection implements ConnectionSink {
     }
     if (this.expectedProof) {
       this.onAuth(ev);
+      return;
+    }
+    if (ev.flags & FLAG_RESPONSE) {
+      this.onResponse(ev);
       return;
     }
     try {
@@ -81,6 +135,15 @@ export class ServerConnection implements ConnectionSink {
             this.send(FrameType.STAT, ev.requestId, encodeObjectInfo(info));
           });
           return;
+        case FrameType.LEASE_GRANT:
+        case FrameType.LEASE_RENEW:
+        case FrameType.LEASE_ACK:
+        case FrameType.INVALIDATE: {
+          const leases = this.server.opts.handler.leases;
+          if (!leases) break; // answered UNSUPPORTED below
+          this.serve(ev, (signal) => this.lease(leases, ev, signal));
+          return;
+        }
         case FrameType.HELLO:
           this.protocolError('HELLO after the handshake');
           return;
@@ -89,13 +152,9 @@ export class ServerConnection implements ConnectionSink {
           this.server.opts.logger.warn({ peer: this.peer }, 'transport client reported an error; closing');
           this.native.b.transportClose(this.conn, 'client reported an error', false);
           return;
-        default:
-          // Reserved types (leases, auth, RDMA) are requests too: answer, so the slot is freed.
-          this.sendError(
-            ev.requestId,
-            new CacheError('UNSUPPORTED', `frame type ${ev.type} is not served here`),
-          );
       }
+      // Reserved types (auth, RDMA; leases on a server without them) are requests too: answer, so the slot is freed.
+      this.sendError(ev.requestId, new CacheError('UNSUPPORTED', `frame type ${ev.type} is not served here`));
     } catch (err) {
       if (err instanceof MetaError) this.protocolError(`bad ${ev.type} meta: ${err.message}`);
       else throw err;
@@ -105,6 +164,11 @@ export class ServerConnection implements ConnectionSink {
   onClosed(reason: string): void {
     this.closed = true;
     clearTimeout(this.helloTimer);
+    for (const p of this.outgoing.values()) {
+      clearTimeout(p.timer);
+      p.reject(new CacheError('SHUTTING_DOWN', `connection to ${this.peer} closed: ${reason}`));
+    }
+    this.outgoing.clear();
     for (const ac of this.inflight.values())
       ac.abort(new CacheError('SHUTTING_DOWN', `connection closed: ${reason}`));
     this.inflight.clear();
@@ -161,6 +225,7 @@ export class ServerConnection implements ConnectionSink {
       return;
     }
     this.helloDone = true;
+    this.peerNodeId = hello.nodeId;
     const o = this.server.opts;
     const extensions: { tag: number; value: Buffer }[] = [];
     let features = 0;
@@ -253,6 +318,49 @@ export class ServerConnection implements ConnectionSink {
         p.length,
         crc,
       );
+    }
+  }
+
+  private async lease(leases: LeaseService, ev: FrameEvent, signal: AbortSignal): Promise<void> {
+    switch (ev.type) {
+      case FrameType.LEASE_GRANT: {
+        const q = decodeLeaseGrantRequest(ev.meta);
+        const a = await leases.lease(q, this.peerNodeId, undefined, signal, this);
+        this.send(ev.type, ev.requestId, encodeLeaseGrantResponse(a));
+        return;
+      }
+      case FrameType.LEASE_RENEW: {
+        const q = decodeLeaseRenewRequest(ev.meta);
+        const a = await leases.lease(q, this.peerNodeId, q.held, signal, this);
+        this.send(ev.type, ev.requestId, encodeLeaseGrantResponse(a));
+        return;
+      }
+      case FrameType.LEASE_ACK:
+        leases.ack(decodeLeaseAck(ev.meta), this.peerNodeId);
+        this.send(ev.type, ev.requestId, encodeLeaseAckResponse());
+        return;
+      default: {
+        const answer = await leases.invalidate(decodeInvalidate(ev.meta), signal);
+        this.send(ev.type, ev.requestId, encodeInvalidateAnswer(answer));
+      }
+    }
+  }
+
+  private onResponse(ev: FrameEvent): void {
+    const p = this.outgoing.get(ev.requestId);
+    if (!p) return; // timed out already; the addon checked the id was one we sent
+    this.outgoing.delete(ev.requestId);
+    clearTimeout(p.timer);
+    if (ev.type === FrameType.ERROR) {
+      let err: CacheError;
+      try {
+        err = decodeError(ev.meta, this.peer);
+      } catch {
+        err = new CacheError('INTERNAL', `peer ${this.peer}: malformed ERROR frame`);
+      }
+      p.reject(err);
+    } else {
+      p.resolve(ev);
     }
   }
 

@@ -10,10 +10,13 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { ChunkName } from '../chunk/name.js';
+import type { InvalidationTarget } from '../coherence/invalidation.js';
 import { CacheError } from '../errors/cache-error.js';
 import type { ObjectInfo, ObjectName } from '../origin/origin.js';
+import type { InvalidateAnswer } from './invalidate-messages.js';
+import type { LeaseAck, LeaseGrantResponse, LeaseVersion } from './lease-messages.js';
 import { defaultTransportLogger, type TransportLogger } from './logger.js';
-import { type NativeTransport, nativeTransport } from './native.js';
+import { type FrameEvent, type NativeTransport, nativeTransport } from './native.js';
 import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_IN_FLIGHT } from './protocol.js';
 import { ServerConnection } from './server-connection.js';
 
@@ -37,6 +40,30 @@ export interface TransportHandler {
     localOnly?: boolean,
   ): Promise<ChunkPayload>;
   stat(name: ObjectName, signal: AbortSignal): Promise<ObjectInfo>;
+  /** The home side of the lease protocol (docs/coherence.md); absent: lease frames answer UNSUPPORTED. */
+  leases?: LeaseService;
+}
+
+/** What a home answers on the transport (src/coherence/home.ts implements it). */
+export interface LeaseService {
+  /** LEASE_GRANT (held undefined) or LEASE_RENEW from holder `holderId` (its HELLO nodeId), on `conn`. */
+  lease(
+    name: ObjectName,
+    holderId: string,
+    held: LeaseVersion | undefined,
+    signal: AbortSignal,
+    conn: HolderConnection,
+  ): Promise<LeaseGrantResponse>;
+  /** LEASE_ACK: a revocation acknowledged on a new connection, or revokeId 0: a lease released early. */
+  ack(ack: LeaseAck, holderId: string): void;
+  /** INVALIDATE from a peer: answered when complete here. */
+  invalidate(target: InvalidationTarget, signal: AbortSignal): Promise<InvalidateAnswer>;
+}
+
+/** A holder's connection, as the home uses it to send LEASE_REVOKE back. */
+export interface HolderConnection {
+  readonly isOpen: boolean;
+  request(type: number, meta: Buffer, timeoutMs: number): Promise<FrameEvent>;
 }
 
 export interface TransportServerOptions {

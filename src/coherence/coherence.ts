@@ -1,0 +1,230 @@
+/**
+ * One process's part in the coherence protocol (docs/coherence.md), assembled
+ * from config: the resolver the read path uses (leases from each name's home,
+ * or the local table for names this process is home of), the home side served
+ * on the transport, and `invalidate`, the one function every entry point calls.
+ *
+ * An invalidation of a name goes to its home (here, or over the transport);
+ * a prefix goes to every member. The answer comes when the home(s) completed.
+ */
+import { LRUCache } from 'lru-cache';
+import type { Cluster } from '../cluster/cluster.js';
+import type { Config } from '../config/schema.js';
+import { CacheError } from '../errors/cache-error.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { ObjectInfo, ObjectName, Origin } from '../origin/origin.js';
+import type { InvalidateAnswer } from '../transport/invalidate-messages.js';
+import { LeaseHolder } from './holder.js';
+import { LeaseHome } from './home.js';
+import { HomeLeases } from './home-leases.js';
+import {
+  type BoundVersion,
+  type Invalidate,
+  type InvalidationResult,
+  type InvalidationSource,
+  type InvalidationTarget,
+  isPrefixTarget,
+  nameId,
+} from './invalidation.js';
+import type { LeaseTable } from './lease-table.js';
+import { CoherenceMetrics } from './metrics.js';
+import type { Resolver } from './resolver.js';
+
+export interface CoherenceOptions {
+  readonly config: Pick<Config, 'leases' | 'origin'> & { cluster: Pick<Config['cluster'], 'members'> };
+  readonly role: 'node' | 'sidecar';
+  readonly table: LeaseTable;
+  readonly origin: Origin;
+  readonly cluster: Cluster | null;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+}
+
+/** The timing constants of docs/coherence.md, derived from config. */
+export function leaseTiming(leases: Config['leases'], members: Config['cluster']['members']) {
+  const termMs = leases.term;
+  const marginMs = leases.margin;
+  // The margin is what tolerates drift: (1 + ρ)(T − m) ≤ T  ⇔  ρ ≤ m / (T − m).
+  const driftRatio = marginMs / (termMs - marginMs);
+  const lagMs = leases.membershipLag ?? (members && 'dns' in members ? members.dns.interval + 5_000 : 0);
+  return { termMs, marginMs, driftRatio, settleMs: (1 + driftRatio) * termMs + lagMs };
+}
+
+export class Coherence {
+  readonly resolver: Resolver;
+  /** The home side (LeaseService on the transport); null for a sidecar. */
+  readonly home: LeaseHome | null;
+  readonly holder: LeaseHolder | null;
+  readonly metrics: CoherenceMetrics;
+  /** Versions answered by invalidations that passed through this process, to catch stale resolutions. */
+  private readonly answered = new LRUCache<string, { etag: string; lastModifiedMs: number }>({
+    max: 100_000,
+  });
+  private readonly timing: ReturnType<typeof leaseTiming>;
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly o: CoherenceOptions) {
+    this.timing = leaseTiming(o.config.leases, o.config.cluster.members);
+    const homeLeases = new HomeLeases({
+      termMs: this.timing.termMs,
+      driftRatio: this.timing.driftRatio,
+      settleMs: this.timing.settleMs,
+    });
+    this.metrics = new CoherenceMetrics(o.metrics, () => homeLeases.size);
+    const cluster = o.cluster;
+    this.home =
+      o.role === 'node'
+        ? new LeaseHome({
+            table: o.table,
+            leases: homeLeases,
+            termMs: this.timing.termMs,
+            driftRatio: this.timing.driftRatio,
+            isHome: (name) => cluster?.isHome(name) ?? true,
+            metrics: this.metrics,
+            log: o.log.child({ part: 'lease-home' }),
+            onAnswered: (name, info) => this.noteAnswered(nameId(name), info),
+          })
+        : null;
+    this.holder = cluster
+      ? new LeaseHolder({
+          table: o.table,
+          homeOf: (name) => cluster.homeOf(name),
+          client: (address) => cluster.client(address),
+          available: (address) => cluster.available(address),
+          failed: (address) => cluster.failed(address),
+          origin: o.origin,
+          marginMs: this.timing.marginMs,
+          metrics: this.metrics,
+          log: o.log.child({ part: 'lease-holder' }),
+        })
+      : null;
+    if (cluster && this.holder) {
+      const holder = this.holder;
+      cluster.peerRequests = (type, meta) => holder.onRequest(type, meta);
+    }
+    // A new member list may make this process home of names it knows nothing of.
+    this.unsubscribe = cluster?.onMembershipChange(() => homeLeases.becameHomeOfAll()) ?? (() => {});
+    const inner: Resolver = this.holder ?? o.table;
+    this.resolver = {
+      resolve: async (name, signal, expectEtag) =>
+        this.checked(await inner.resolve(name, signal, expectEtag)),
+      forget: (name) => inner.forget(name),
+    };
+  }
+
+  /** Every entry point's invalidation (see src/coherence/invalidation.ts for the contract). */
+  readonly invalidate: Invalidate = async (target, source, signal) => {
+    const done = this.metrics.invalidationDuration.startTimer();
+    const start = performance.now();
+    try {
+      const a = isPrefixTarget(target) ? await this.prefix(target, signal) : await this.name(target, signal);
+      const result: InvalidationResult = {
+        container: target.container,
+        ...(isPrefixTarget(target)
+          ? { prefix: target.prefix }
+          : { key: target.key, version: a.version ?? null }),
+        names: a.names,
+        acked: a.acked,
+        expired: a.expired,
+        durationMs: Math.round((performance.now() - start) * 1000) / 1000,
+      };
+      this.count(source, 'ok');
+      done();
+      return result;
+    } catch (err) {
+      this.count(source, 'error');
+      throw err;
+    }
+  };
+
+  close(): void {
+    this.unsubscribe();
+    this.home?.close();
+  }
+
+  private async name(name: ObjectName, signal?: AbortSignal): Promise<InvalidateAnswer> {
+    const home = this.o.cluster ? this.o.cluster.homeOf(name) : null;
+    if (home === null) {
+      if (!this.home) throw new CacheError('INTERNAL', 'a sidecar is never a home');
+      return this.home.invalidate(name, signal ?? new AbortController().signal);
+    }
+    const a = await this.forward(home, name, signal);
+    if (a.version) this.noteAnswered(nameId(name), a.version);
+    return a;
+  }
+
+  private async prefix(
+    target: Extract<InvalidationTarget, { prefix: string }>,
+    signal?: AbortSignal,
+  ): Promise<InvalidateAnswer> {
+    const cluster = this.o.cluster;
+    if (!cluster) return this.home!.invalidatePrefix(target.container, target.prefix, signal);
+    // Every member handles the names it is home of; all must complete.
+    const answers = await Promise.all(cluster.members().map((m) => this.forward(m.address, target, signal)));
+    return answers.reduce((s, a) => ({
+      names: s.names + a.names,
+      acked: s.acked + a.acked,
+      expired: s.expired + a.expired,
+    }));
+  }
+
+  private async forward(
+    address: string,
+    target: InvalidationTarget,
+    signal?: AbortSignal,
+  ): Promise<InvalidateAnswer> {
+    if (this.home && address === this.selfAddress()) {
+      return isPrefixTarget(target)
+        ? this.home.invalidatePrefix(target.container, target.prefix, signal)
+        : this.home.invalidate(target, signal ?? new AbortController().signal);
+    }
+    const t = this.timing;
+    // Completes within the home's own bounds: origin stat, then ≤ (1 + ρ)·term waiting out
+    // leases or settling (twice for a prefix at an unsettled home), plus slack.
+    const timeoutMs = Math.ceil(
+      this.o.config.origin.timeout + 2 * (1 + t.driftRatio) * t.termMs + t.settleMs + 5_000,
+    );
+    try {
+      return await this.o.cluster!.client(address).invalidate(target, { signal, timeoutMs });
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      const e = CacheError.from(err, 'ORIGIN_UNAVAILABLE');
+      const what = isPrefixTarget(target) ? `${target.container}/${target.prefix}*` : nameId(target);
+      throw new CacheError(
+        e.code === 'ORIGIN_TIMEOUT' ? 'ORIGIN_TIMEOUT' : 'ORIGIN_UNAVAILABLE',
+        `invalidation of ${what} not confirmed by member ${address}: ${e.message}; retry`,
+        { cause: e },
+      );
+    }
+  }
+
+  private selfAddress(): string | null {
+    return this.o.cluster?.selfAddress ?? null;
+  }
+
+  private count(source: InvalidationSource, result: 'ok' | 'error'): void {
+    this.metrics.invalidations.inc({ source, result });
+  }
+
+  private noteAnswered(id: string, v: ObjectInfo | BoundVersion): void {
+    const lastModifiedMs =
+      v.lastModified instanceof Date ? v.lastModified.getTime() : Date.parse(v.lastModified);
+    const prev = this.answered.get(id);
+    if (!prev || prev.lastModifiedMs <= lastModifiedMs)
+      this.answered.set(id, { etag: v.etag, lastModifiedMs });
+  }
+
+  /** A resolution older than a version an invalidation answered here is a stale read: counted, logged. */
+  private checked(info: ObjectInfo): ObjectInfo {
+    const a = this.answered.get(nameId(info));
+    if (a && a.etag !== info.etag && info.lastModified.getTime() < a.lastModifiedMs) {
+      this.metrics.staleReads.inc();
+      this.o.log.error(
+        { name: nameId(info), got: info.etag, answered: a.etag },
+        'stale read: resolved a version older than an answered invalidation bound',
+      );
+    }
+    return info;
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * The holder side of the lease protocol (docs/coherence.md, "The lease"): every
+ * node and sidecar resolves a name through a lease from the name's home, uses
+ * it while `now − sentAt < term − margin` on its own monotonic clock (sentAt
+ * taken before the request is sent), renews at ~¾ of the term in the
+ * background, and drops it — abandoning any request in flight for the name —
+ * when the home revokes it. Names this process is home of resolve through its
+ * own LeaseTable (the home is a holder of its own binding).
+ *
+ * When the home cannot give a lease (unreachable, not home in its own view,
+ * refusing), the holder resolves at the origin for that one read and caches
+ * nothing: the origin cannot be stale.
+ */
+import { LRUCache } from 'lru-cache';
+import { CacheError } from '../errors/cache-error.js';
+import { abortable } from '../fill/abortable.js';
+import { SingleFlight } from '../fill/single-flight.js';
+import type { Logger } from '../log/logger.js';
+import type { ObjectInfo, ObjectName, Origin } from '../origin/origin.js';
+import type { TransportClient } from '../transport/client.js';
+import {
+  decodeLeaseRevoke,
+  encodeLeaseRevokeResponse,
+  type LeaseGrantResponse,
+} from '../transport/lease-messages.js';
+import { RemoteError } from '../transport/messages.js';
+import { FrameType } from '../transport/protocol.js';
+import { Epochs } from './epochs.js';
+import { nameId } from './invalidation.js';
+import type { LeaseTable } from './lease-table.js';
+import type { CoherenceMetrics } from './metrics.js';
+import type { Resolver } from './resolver.js';
+
+export interface LeaseHolderOptions {
+  /** This process's own bindings: names it is home of. */
+  readonly table: LeaseTable;
+  /** The transport address of the name's home, or null when this process is the home. */
+  readonly homeOf: (name: ObjectName) => string | null;
+  readonly client: (address: string) => TransportClient;
+  /** False while a peer is in backoff after failures: its names resolve at the origin meanwhile. */
+  readonly available: (address: string) => boolean;
+  /** A peer could not be reached (a failed connection, a timeout). */
+  readonly failed: (address: string) => void;
+  /** For the no-lease fallback: one stat, nothing cached. */
+  readonly origin: Origin;
+  readonly marginMs: number;
+  readonly metrics: CoherenceMetrics;
+  readonly log: Logger;
+  readonly maxEntries?: number;
+  readonly now?: () => number;
+}
+
+interface HeldLease {
+  readonly info: ObjectInfo;
+  /** On our clock, just before the request was sent. */
+  readonly sentAt: number;
+  readonly termMs: number;
+  /** The home that granted it: a lease from a member that is no longer the home is not used. */
+  readonly home: string;
+  readonly homeIncarnation: number;
+}
+
+/** Requests for one resolution before giving up on leases and asking the origin. */
+const MAX_ATTEMPTS = 3;
+
+export class LeaseHolder implements Resolver {
+  private readonly leases: LRUCache<string, HeldLease>;
+  /** Bumped by every LEASE_REVOKE: a lease request in flight across one is abandoned. */
+  private readonly epochs: Epochs;
+  private readonly flights = new SingleFlight<ObjectInfo>();
+  private readonly renewing = new Set<string>();
+  private readonly now: () => number;
+
+  constructor(private readonly o: LeaseHolderOptions) {
+    const max = o.maxEntries ?? 100_000;
+    this.leases = new LRUCache({ max });
+    this.epochs = new Epochs(max);
+    this.now = o.now ?? (() => performance.now());
+  }
+
+  async resolve(name: ObjectName, signal?: AbortSignal, expectEtag?: string): Promise<ObjectInfo> {
+    const home = this.o.homeOf(name);
+    if (home === null) return this.o.table.resolve(name, signal, expectEtag);
+    const id = nameId(name);
+    const l = this.leases.get(id);
+    if (l && l.home === home && (expectEtag === undefined || l.info.etag === expectEtag)) {
+      const age = this.now() - l.sentAt;
+      if (age < l.termMs - this.o.marginMs) {
+        if (age >= 0.75 * l.termMs - this.o.marginMs) this.renewAhead(name, id, home, l);
+        return l.info;
+      }
+    }
+    if (!this.o.available(home)) return this.fallback(name, 'unreachable', undefined);
+    return abortable(this.acquire(name, id, home), signal);
+  }
+
+  forget(name: ObjectName): void {
+    this.leases.delete(nameId(name));
+    this.o.table.forget(name);
+  }
+
+  /**
+   * A request from a home on one of our connections to it. LEASE_REVOKE: drop
+   * the lease, abandon requests in flight for the name, acknowledge (the
+   * response is the acknowledgement).
+   */
+  async onRequest(type: number, meta: Buffer): Promise<Buffer> {
+    if (type !== FrameType.LEASE_REVOKE) {
+      throw new CacheError('UNSUPPORTED', `frame type ${type} is not served by a lease holder`);
+    }
+    const revoke = decodeLeaseRevoke(meta);
+    const id = nameId(revoke);
+    this.epochs.bump(id);
+    this.leases.delete(id);
+    this.o.metrics.revokesReceived.inc();
+    return encodeLeaseRevokeResponse();
+  }
+
+  /** Leases held now (status and tests). */
+  get size(): number {
+    return this.leases.size;
+  }
+
+  private acquire(name: ObjectName, id: string, home: string): Promise<ObjectInfo> {
+    // Shared by everyone resolving the name in this epoch: a revoke moves new callers to a new request.
+    const { promise } = this.flights.do(`${this.epochs.of(id)}#${id}`, () => this.request(name, id, home));
+    return promise;
+  }
+
+  private renewAhead(name: ObjectName, id: string, home: string, held: HeldLease): void {
+    if (this.renewing.has(id)) return;
+    this.renewing.add(id);
+    void this.ask(name, id, home, held)
+      .catch(() => {}) // the lease in hand stays valid; the next resolution asks again
+      .finally(() => this.renewing.delete(id));
+  }
+
+  private async request(name: ObjectName, id: string, home: string): Promise<ObjectInfo> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      let got: ObjectInfo | 'abandoned';
+      try {
+        got = await this.ask(name, id, home, undefined);
+      } catch (err) {
+        if (CacheError.is(err, 'NOT_FOUND') && !(err instanceof RemoteError)) throw err;
+        if (err instanceof RemoteError) return this.fallback(name, 'refused', err);
+        this.o.failed(home);
+        return this.fallback(name, 'unreachable', err);
+      }
+      if (got !== 'abandoned') return got;
+    }
+    return this.fallback(name, 'revoked', undefined);
+  }
+
+  /**
+   * One LEASE_GRANT (or LEASE_RENEW when `held`). Installs the lease unless a
+   * revoke arrived meanwhile ('abandoned'). NOT_FOUND (a plain CacheError) when
+   * the home says the origin has no such object.
+   */
+  private async ask(
+    name: ObjectName,
+    id: string,
+    home: string,
+    held: HeldLease | undefined,
+  ): Promise<ObjectInfo | 'abandoned'> {
+    const epoch = this.epochs.of(id);
+    const sentAt = this.now();
+    const version = held
+      ? { etag: held.info.etag, size: held.info.size, lastModifiedMs: held.info.lastModified.getTime() }
+      : undefined;
+    const a: LeaseGrantResponse = await this.o.client(home).lease(name, version);
+    // Revoked while in flight (the grant may predate the revoke), or so late that the lease
+    // is over on our clock: not a lease; ask again.
+    if (this.epochs.of(id) !== epoch) return 'abandoned';
+    if (a.status === 'ok' && this.now() - sentAt >= a.termMs - this.o.marginMs) return 'abandoned';
+    switch (a.status) {
+      case 'ok': {
+        const info: ObjectInfo = {
+          container: name.container,
+          key: name.key,
+          etag: a.version.etag,
+          size: a.version.size,
+          lastModified: new Date(a.version.lastModifiedMs),
+        };
+        // Reuse the same object while the version is unchanged (callers compare by identity).
+        const prev = this.leases.get(id);
+        const same = prev && prev.info.etag === info.etag && prev.info.size === info.size ? prev.info : info;
+        this.leases.set(id, {
+          info: same,
+          sentAt,
+          termMs: a.termMs,
+          home,
+          homeIncarnation: a.homeIncarnation,
+        });
+        return same;
+      }
+      case 'notFound':
+        this.leases.delete(id);
+        throw new CacheError('NOT_FOUND', `${id} does not exist at the origin`);
+      default:
+        throw new RemoteError('ORIGIN_UNAVAILABLE', `${home} is not the home of ${id} in its view`);
+    }
+  }
+
+  private async fallback(name: ObjectName, reason: string, err: unknown): Promise<ObjectInfo> {
+    this.o.metrics.holderFallbacks.inc({ reason });
+    this.o.log.debug(
+      { name: nameId(name), reason, err: err instanceof Error ? err.message : undefined },
+      'no lease; resolving at the origin for this read',
+    );
+    return this.o.origin.stat(name);
+  }
+}

@@ -1,0 +1,281 @@
+/**
+ * The home side of the lease protocol (docs/coherence.md): grants leases on
+ * the names this member is home of, and runs invalidations — re-resolve at
+ * the origin, LEASE_REVOKE to every holder, answer when each acknowledged or
+ * ran out and the home is settled. HomeLeases keeps the state; this class does
+ * the I/O around it. It also serves peers' INVALIDATE requests (LeaseService).
+ */
+import { randomInt } from 'node:crypto';
+import { CacheError } from '../errors/cache-error.js';
+import { abortable } from '../fill/abortable.js';
+import type { Logger } from '../log/logger.js';
+import type { ObjectInfo, ObjectName } from '../origin/origin.js';
+import type { InvalidateAnswer } from '../transport/invalidate-messages.js';
+import {
+  encodeLeaseRevoke,
+  LEASE_RELEASE,
+  type LeaseAck,
+  type LeaseGrantResponse,
+  type LeaseVersion,
+} from '../transport/lease-messages.js';
+import { FrameType } from '../transport/protocol.js';
+import type { HolderConnection, LeaseService } from '../transport/server.js';
+import type { HomeLeases } from './home-leases.js';
+import { type InvalidationTarget, isPrefixTarget, nameId } from './invalidation.js';
+import type { LeaseTable } from './lease-table.js';
+import type { CoherenceMetrics } from './metrics.js';
+
+/** Names one prefix invalidation handles at most on one home. */
+export const MAX_PREFIX_NAMES = 100_000;
+/** Names of one prefix invalidated at once. */
+const PREFIX_CONCURRENCY = 16;
+/** How often a running invalidation looks at expiries and settling between acks. */
+const CHECK_MS = 25;
+/** Holders whose revoke connection is remembered (LRU-ish: oldest forgotten first). */
+const MAX_HOLDERS = 65_536;
+
+export interface LeaseHomeOptions {
+  /** The home's own bindings (name → version from the origin). */
+  readonly table: LeaseTable;
+  readonly leases: HomeLeases;
+  readonly termMs: number;
+  /** ρ, as HomeLeases has it. */
+  readonly driftRatio: number;
+  /** Is this process the name's home in its current view? (Always true outside a cluster.) */
+  readonly isHome: (name: ObjectName) => boolean;
+  readonly metrics: CoherenceMetrics;
+  readonly log: Logger;
+  /** Called when an invalidation of a name completed, with the version now bound (null: deleted). */
+  readonly onAnswered?: (name: ObjectName, info: ObjectInfo) => void;
+  /** LEASE_REVOKE is resent to holders that have not answered after this long (default 1 s). */
+  readonly retransmitMs?: number;
+  readonly now?: () => number;
+}
+
+export interface NameInvalidated {
+  readonly info: ObjectInfo | null;
+  readonly acked: number;
+  readonly expired: number;
+}
+
+export class LeaseHome implements LeaseService {
+  /** Random per process start, never 0: a restarted home never counts an ack meant for its previous life. */
+  readonly incarnation = randomInt(1, 2 ** 48);
+  private readonly holders = new Map<string, HolderConnection>();
+  private readonly running = new Map<string, Promise<NameInvalidated>>();
+  /** Settles when the running invalidation of a name has re-resolved it (grants wait for it). */
+  private readonly resolving = new Map<string, Promise<void>>();
+  private readonly retransmitMs: number;
+  private readonly now: () => number;
+  private closed = false;
+
+  constructor(private readonly o: LeaseHomeOptions) {
+    this.retransmitMs = o.retransmitMs ?? 1000;
+    this.now = o.now ?? (() => performance.now());
+  }
+
+  async lease(
+    name: ObjectName,
+    holderId: string,
+    held: LeaseVersion | undefined,
+    signal: AbortSignal,
+    conn: HolderConnection,
+  ): Promise<LeaseGrantResponse> {
+    const counter = held ? this.o.metrics.renewals : this.o.metrics.grants;
+    const homeIncarnation = this.incarnation;
+    if (!this.o.isHome(name)) {
+      counter.inc({ result: 'not_home' });
+      return { status: 'notHome', homeIncarnation };
+    }
+    this.remember(holderId, conn);
+    const id = nameId(name);
+    // A grant is issued only on the binding in force: an answer from an origin request that
+    // an invalidation overtook is not installed, so it is never granted (3 tries, then refuse).
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await this.resolving.get(id);
+      let info: ObjectInfo;
+      try {
+        info = await this.o.table.resolve(name, signal, undefined, this.o.termMs / 2);
+      } catch (err) {
+        if (CacheError.is(err, 'NOT_FOUND')) {
+          counter.inc({ result: 'not_found' });
+          return { status: 'notFound', homeIncarnation };
+        }
+        throw err;
+      }
+      const b = this.o.table.binding(name);
+      if (b?.info !== info) continue;
+      const g = this.o.leases.grant(id, holderId, info.etag, b.expiresAt);
+      if (g === 'wait') continue;
+      const termMs = g ? Math.floor(g.termMs) : 0;
+      if (termMs < 1) break;
+      counter.inc({ result: 'ok' });
+      const version = { etag: info.etag, size: info.size, lastModifiedMs: info.lastModified.getTime() };
+      return { status: 'ok', version, termMs, homeIncarnation };
+    }
+    counter.inc({ result: 'refused' });
+    throw new CacheError(
+      'OVERLOADED',
+      `no lease on ${id} now (lease table full or name busy); read the origin`,
+    );
+  }
+
+  ack(ack: LeaseAck, holderId: string): void {
+    if (ack.homeIncarnation !== this.incarnation) return; // meant for a previous life of this home
+    const id = nameId(ack);
+    if (ack.revokeId === LEASE_RELEASE) this.o.leases.release(id, holderId);
+    else if (this.o.leases.ack(id, holderId, ack.revokeId))
+      this.o.metrics.revocations.inc({ result: 'acked' });
+  }
+
+  /** INVALIDATE from a peer: this member must be home (of the name; for a prefix, of the names it handles). */
+  async invalidate(target: InvalidationTarget, signal: AbortSignal): Promise<InvalidateAnswer> {
+    if (isPrefixTarget(target)) return this.invalidatePrefix(target.container, target.prefix, signal);
+    if (!this.o.isHome(target)) {
+      throw new CacheError(
+        'ORIGIN_UNAVAILABLE',
+        `${nameId(target)}: this member is not its home in its view of the membership (views differ; retry)`,
+      );
+    }
+    const r = await abortable(this.invalidateName(target), signal);
+    return { version: r.info ? bound(r.info) : null, names: 1, acked: r.acked, expired: r.expired };
+  }
+
+  /**
+   * Invalidates one name this process is home of (steps 1–4 of the protocol).
+   * Concurrent invalidations of a name share one run: its revoke set already
+   * covers every lease granted before it.
+   */
+  invalidateName(name: ObjectName): Promise<NameInvalidated> {
+    const id = nameId(name);
+    let run = this.running.get(id);
+    if (!run) {
+      run = this.run(name, id).finally(() => this.running.delete(id));
+      this.running.set(id, run);
+    }
+    return run;
+  }
+
+  /** Every name under a prefix that this home knows of (leases out, or bound here). */
+  async invalidatePrefix(container: string, prefix: string, signal?: AbortSignal): Promise<InvalidateAnswer> {
+    const idPrefix = `${container}/${prefix}`;
+    const ids = new Set([
+      ...this.o.leases.names(idPrefix, MAX_PREFIX_NAMES),
+      ...this.o.table.boundNames(idPrefix, MAX_PREFIX_NAMES),
+    ]);
+    const names = [...ids]
+      .map((id) => ({ container, key: id.slice(container.length + 1) }))
+      .filter((n) => this.o.isHome(n));
+    let acked = 0;
+    let expired = 0;
+    let next = 0;
+    const worker = async () => {
+      while (next < names.length) {
+        const r = await this.invalidateName(names[next++]!);
+        acked += r.acked;
+        expired += r.expired;
+      }
+    };
+    await abortable(
+      Promise.all(Array.from({ length: Math.min(PREFIX_CONCURRENCY, names.length) }, worker)),
+      signal,
+    );
+    // A predecessor may have granted leases on names under the prefix that this home has
+    // never seen: they are gone once it settled, or (1 + ρ)·term from now at the latest.
+    const wait = Math.min(this.o.leases.msUntilAllSettled(), (1 + this.o.driftRatio) * this.o.termMs);
+    if (wait > 0) await abortable(sleep(wait), signal);
+    return { names: names.length, acked, expired };
+  }
+
+  get outstanding(): number {
+    return this.o.leases.size;
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  private async run(name: ObjectName, id: string): Promise<NameInvalidated> {
+    const { revokeId, holders } = this.o.leases.beginInvalidation(id);
+    let info: ObjectInfo | null;
+    let resolvedNow!: () => void;
+    this.resolving.set(id, new Promise<void>((r) => (resolvedNow = r)));
+    try {
+      info = await this.o.table.refresh(name); // step 2: no earlier origin answer can be installed now
+      this.o.leases.resolved(id);
+    } catch (err) {
+      this.o.leases.finish(id); // nothing was revoked; the caller answers 5xx and is retried
+      throw err;
+    } finally {
+      this.resolving.delete(id);
+      resolvedNow();
+    }
+    try {
+      const acked = await this.revokeAll(name, id, revokeId);
+      const expired = holders.length - acked;
+      if (expired > 0) this.o.metrics.revocations.inc({ result: 'expired' }, expired);
+      if (info) this.o.onAnswered?.(name, info);
+      return { info, acked, expired };
+    } finally {
+      this.o.leases.finish(id);
+    }
+  }
+
+  /** Step 3 and 4: LEASE_REVOKE to each holder, resent until acked or expired; then wait to be settled. */
+  private async revokeAll(name: ObjectName, id: string, revokeId: number): Promise<number> {
+    const meta = encodeLeaseRevoke({ ...name, homeIncarnation: this.incarnation, revokeId });
+    const inFlight = new Set<string>();
+    let acked = 0;
+    let wake: () => void = () => {};
+    for (;;) {
+      if (this.o.leases.isComplete(id)) return acked;
+      if (this.closed) throw new CacheError('SHUTTING_DOWN', 'home shutting down during an invalidation');
+      for (const holder of this.o.leases.unacked(id)) {
+        if (inFlight.has(holder)) continue;
+        const conn = this.holders.get(holder);
+        if (!conn?.isOpen) continue; // unreachable: its lease runs out (Gray & Cheriton)
+        inFlight.add(holder);
+        conn
+          .request(FrameType.LEASE_REVOKE, meta, this.retransmitMs)
+          .then(
+            () => {
+              if (this.o.leases.ack(id, holder, revokeId)) {
+                acked++;
+                this.o.metrics.revocations.inc({ result: 'acked' });
+                wake();
+              }
+            },
+            (err: unknown) =>
+              this.o.log.debug(
+                { holder, name: id, err: (err as Error).message },
+                'LEASE_REVOKE not answered',
+              ),
+          )
+          .finally(() => inFlight.delete(holder));
+      }
+      // Woken by an ack; otherwise look again soon: leases run out and the home settles on the clock.
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, CHECK_MS);
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+  }
+
+  private remember(holderId: string, conn: HolderConnection): void {
+    if (this.holders.get(holderId) === conn) return;
+    this.holders.delete(holderId); // re-insert: Map order is the eviction order
+    this.holders.set(holderId, conn);
+    if (this.holders.size > MAX_HOLDERS) this.holders.delete(this.holders.keys().next().value!);
+  }
+}
+
+export function bound(info: ObjectInfo) {
+  return { etag: info.etag, size: info.size, lastModified: info.lastModified.toISOString() };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
