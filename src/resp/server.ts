@@ -70,6 +70,7 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
     version: o.version,
     port: () => port,
     connectedClients: () => conns.size,
+    invalidate: o.invalidate ?? null,
   };
 
   const onSocket = (socket: Socket) => {

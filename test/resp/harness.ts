@@ -6,6 +6,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { TokenSet } from '../../src/auth/tokens.js';
+import type {
+  Invalidate,
+  InvalidationResult,
+  InvalidationSource,
+  InvalidationTarget,
+} from '../../src/coherence/invalidation.js';
 import { LeaseTable } from '../../src/coherence/lease-table.js';
 import { Limiter } from '../../src/fill/limiter.js';
 import { createLogger } from '../../src/log/logger.js';
@@ -32,12 +39,15 @@ export interface Harness {
 
 export interface HarnessOptions {
   readonly limits?: Partial<RespLimits>;
-  readonly tokens?: ReadonlySet<string>;
+  /** A plain set: every token reads everything, none is admin. A TokenSet for admin/scoped grants. */
+  readonly tokens?: ReadonlySet<string> | TokenSet;
   readonly resp3?: boolean;
   /** Lease term (default 200 ms, so replaced objects show up soon). */
   readonly leaseTermMs?: number;
   /** name → size of random objects to create before the server starts. */
   readonly seed?: Record<string, number>;
+  /** The coherence layer's invalidation (WC.INVALIDATE); absent: the server has none. See invalidationSeam(). */
+  readonly invalidate?: Invalidate;
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -78,6 +88,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     limits: opts.limits,
     tokens: opts.tokens ?? null,
     resp3: opts.resp3 ?? true,
+    ...(opts.invalidate ? { invalidate: opts.invalidate } : {}),
   });
   return {
     port: server.address.port,
@@ -92,6 +103,51 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       await dram.close();
       await origin.close();
       await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface InvalidationCall {
+  readonly target: InvalidationTarget;
+  readonly source: InvalidationSource;
+  readonly signal: AbortSignal | undefined;
+}
+
+/**
+ * A stand-in for the coherence layer's Invalidate: records every call, and
+ * answers what `answer` returns (a result, or a thrown/rejected error). Until
+ * `hold()` is released, calls wait — so a test can see a command block.
+ */
+export function invalidationSeam(
+  answer: (call: InvalidationCall) => InvalidationResult | Promise<InvalidationResult>,
+) {
+  const calls: InvalidationCall[] = [];
+  let gate: Promise<void> | null = null;
+  let release: () => void = () => {};
+  const called: Array<() => void> = [];
+  const invalidate: Invalidate = async (target, source, signal) => {
+    const call = { target, source, signal };
+    calls.push(call);
+    for (const w of called.splice(0)) w();
+    if (gate) await gate;
+    return answer(call);
+  };
+  return {
+    invalidate,
+    calls,
+    /** Later calls wait until the returned function is called. */
+    hold(): () => void {
+      gate = new Promise<void>((resolve) => {
+        release = () => {
+          gate = null;
+          resolve();
+        };
+      });
+      return () => release();
+    },
+    /** Resolves once `n` calls in all have been made. */
+    async calledTimes(n: number): Promise<void> {
+      while (calls.length < n) await new Promise<void>((resolve) => called.push(resolve));
     },
   };
 }

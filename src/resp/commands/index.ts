@@ -6,6 +6,7 @@ import { auth, echo, hello, ping, quit, select } from './connection.js';
 import { get, mget } from './get.js';
 import { getrange } from './getrange.js';
 import { info } from './info.js';
+import { wcInvalidate } from './invalidate.js';
 import { exists, strlen, type } from './meta.js';
 import { readonlyCommands } from './readonly.js';
 import { scan } from './scan.js';
@@ -33,6 +34,7 @@ const all: CommandSpec[] = [
   scan,
   wcStat,
   wcPrefetch,
+  wcInvalidate,
   ...readonlyCommands,
 ];
 for (const c of all) table.set(c.name, c);

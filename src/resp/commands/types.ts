@@ -3,6 +3,7 @@
  * command (enough for COMMAND INFO / COMMAND DOCS, from the same source).
  */
 import type { Grant, TokenSet } from '../../auth/tokens.js';
+import type { Invalidate } from '../../coherence/invalidation.js';
 import type { Logger } from '../../log/logger.js';
 import type { Origin } from '../../origin/origin.js';
 import type { ReadPath } from '../../read/read-path.js';
@@ -44,6 +45,8 @@ export interface RespDeps {
   readonly version: string;
   readonly port: () => number;
   readonly connectedClients: () => number;
+  /** The coherence layer's invalidation (WC.INVALIDATE); null or absent: the command answers an error. */
+  readonly invalidate?: Invalidate | null;
 }
 
 export interface Ctx {
