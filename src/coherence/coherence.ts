@@ -15,6 +15,7 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ObjectInfo, ObjectName, Origin } from '../origin/origin.js';
 import type { InvalidateAnswer } from '../transport/invalidate-messages.js';
+import { RemoteError } from '../transport/messages.js';
 import { LeaseHolder } from './holder.js';
 import { LeaseHome } from './home.js';
 import { HomeLeases } from './home-leases.js';
@@ -191,8 +192,11 @@ export class Coherence {
       if (signal?.aborted) throw err;
       const e = CacheError.from(err, 'ORIGIN_UNAVAILABLE');
       const what = isPrefixTarget(target) ? `${target.container}/${target.prefix}*` : nameId(target);
+      // The home answered that the origin failed: that answer stands. Otherwise the member could
+      // not be reached or did not confirm: 503, retry (Event Grid does).
+      const code = e instanceof RemoteError && e.code.startsWith('ORIGIN_') ? e.code : 'PEER_UNAVAILABLE';
       throw new CacheError(
-        e.code === 'ORIGIN_TIMEOUT' ? 'ORIGIN_TIMEOUT' : 'ORIGIN_UNAVAILABLE',
+        code,
         `invalidation of ${what} not confirmed by member ${address}: ${e.message}; retry`,
         { cause: e },
       );

@@ -133,7 +133,7 @@ export class LeaseHome implements LeaseService {
     if (isPrefixTarget(target)) return this.invalidatePrefix(target.container, target.prefix, signal);
     if (!this.o.isHome(target)) {
       throw new CacheError(
-        'ORIGIN_UNAVAILABLE',
+        'PEER_UNAVAILABLE',
         `${nameId(target)}: this member is not its home in its view of the membership (views differ; retry)`,
       );
     }

@@ -26,6 +26,8 @@ export const ERROR_CODES = [
   'TIER_IO',
   'OVERLOADED',
   'SHUTTING_DOWN',
+  // a cluster member this request needs (a name's home) could not be reached or confirm: retry
+  'PEER_UNAVAILABLE',
   'CONFIG_INVALID',
   'INTERNAL',
 ] as const;

@@ -23,6 +23,7 @@ const STATUS: Record<ErrorCode, number> = {
   TIER_IO: 500,
   OVERLOADED: 503,
   SHUTTING_DOWN: 503,
+  PEER_UNAVAILABLE: 503,
   CONFIG_INVALID: 500,
   INTERNAL: 500,
 };

@@ -31,6 +31,9 @@
  * - 'wrong-content-range': 206 whose Content-Range starts one byte later than asked (same length)
  * - 'ignore-range': 200 with the whole object whatever the Range
  * - 'close-immediately': the socket is destroyed as soon as the request arrives
+ * - 'late-response': answered from the objects as they were when the request
+ *   arrived, but only after `delayMs` (a slow response carrying a version that
+ *   has since been replaced: the late fill of the classic cache race)
  *
  * To break a server you do not control (Azurite, a cache node), put
  * `startFaultProxy` (re-exported here from ./fault-proxy.ts) in front of it.
@@ -50,7 +53,8 @@ export type FaultMode =
   | 'wrong-etag'
   | 'wrong-content-range'
   | 'ignore-range'
-  | 'close-immediately';
+  | 'close-immediately'
+  | 'late-response';
 
 export interface Fault {
   readonly mode: FaultMode;
@@ -114,9 +118,10 @@ export async function startHttpOriginServer(opts: HttpOriginServerOptions = {}):
       return;
     }
     if (f.mode === 'stall' && !f.delayMs) return; // hold the socket open, say nothing
+    const store = f.mode === 'late-response' ? new Map(objects) : objects;
     const go = (): void => {
       if (!res.socket || res.socket.destroyed) return;
-      serve(req, res, f);
+      serve(req, res, f, store);
     };
     if (f.delayMs) setTimeout(go, f.delayMs);
     else go();
@@ -126,7 +131,7 @@ export async function startHttpOriginServer(opts: HttpOriginServerOptions = {}):
     s.on('close', () => sockets.delete(s));
   });
 
-  const serve = (req: IncomingMessage, res: ServerResponse, f: Fault): void => {
+  const serve = (req: IncomingMessage, res: ServerResponse, f: Fault, store: Map<string, Stored>): void => {
     const method = req.method ?? 'GET';
     if (method !== 'GET' && method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Length': '0' }).end();
@@ -145,7 +150,7 @@ export async function startHttpOriginServer(opts: HttpOriginServerOptions = {}):
       res.writeHead(400, { 'Content-Length': '0' }).end();
       return;
     }
-    const obj = objects.get(id);
+    const obj = store.get(id);
     if (!obj) {
       res.writeHead(404, { 'Content-Length': '0' }).end();
       return;
