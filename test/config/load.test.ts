@@ -49,6 +49,18 @@ describe('config', () => {
     expect(c.cache.chunkSize).toBe(2 ** 20);
   });
 
+  it('checks leases.margin against leases.term', () => {
+    const c = loadConfig({ env: {} });
+    expect(c.leases).toEqual({ term: 30_000, margin: 1_000, membershipLag: null });
+    expect(err(() => loadConfig({ env: {}, sets: ['leases.margin=30s'] }))).toMatch(
+      /leases\.margin.*less than leases\.term/,
+    );
+    expect(err(() => loadConfig({ env: {}, sets: ['leases.margin=10ms'] }))).toMatch(
+      /leases\.margin.*at least leases\.term \/ 1000/,
+    );
+    expect(loadConfig({ env: { WEIGHTCACHE_LEASES_MEMBERSHIPLAG: '20s' } }).leases.membershipLag).toBe(20_000);
+  });
+
   it('names the bad key', () => {
     expect(err(() => loadConfig({ env: {}, sets: ['cache.dram.maxBytez=1'] }))).toMatch(
       /unknown key 'cache\.dram\.maxBytez'/,
