@@ -20,7 +20,6 @@ import { LeaseHolder } from './holder.js';
 import { LeaseHome } from './home.js';
 import { HomeLeases } from './home-leases.js';
 import {
-  type BoundVersion,
   type Invalidate,
   type InvalidationResult,
   type InvalidationSource,
@@ -35,6 +34,8 @@ import type { Resolver } from './resolver.js';
 export interface CoherenceOptions {
   readonly config: Pick<Config, 'leases' | 'origin'> & { cluster: Pick<Config['cluster'], 'members'> };
   readonly role: 'node' | 'sidecar';
+  /** A holder without a lease may stat the origin (false: sidecar.originFallback off). */
+  readonly originFallback: boolean;
   readonly table: LeaseTable;
   readonly origin: Origin;
   readonly cluster: Cluster | null;
@@ -58,10 +59,8 @@ export class Coherence {
   readonly home: LeaseHome | null;
   readonly holder: LeaseHolder | null;
   readonly metrics: CoherenceMetrics;
-  /** Versions answered by invalidations that passed through this process, to catch stale resolutions. */
-  private readonly answered = new LRUCache<string, { etag: string; lastModifiedMs: number }>({
-    max: 100_000,
-  });
+  /** Per name, the versions invalidations at this home retired: none may be resolved again. */
+  private readonly retired = new LRUCache<string, ReadonlySet<string>>({ max: 100_000 });
   private readonly timing: ReturnType<typeof leaseTiming>;
   private readonly unsubscribe: () => void;
 
@@ -84,7 +83,7 @@ export class Coherence {
             isHome: (name) => cluster?.isHome(name) ?? true,
             metrics: this.metrics,
             log: o.log.child({ part: 'lease-home' }),
-            onAnswered: (name, info) => this.noteAnswered(nameId(name), info),
+            onAnswered: (name, info, retired) => this.noteRetired(nameId(name), info, retired),
           })
         : null;
     this.holder = cluster
@@ -95,6 +94,8 @@ export class Coherence {
           available: (address) => cluster.available(address),
           failed: (address) => cluster.failed(address),
           origin: o.origin,
+          originFallback: o.originFallback,
+          invalidateTimeoutMs: this.invalidateTimeoutMs(),
           marginMs: this.timing.marginMs,
           metrics: this.metrics,
           log: o.log.child({ part: 'lease-holder' }),
@@ -150,9 +151,7 @@ export class Coherence {
       if (!this.home) throw new CacheError('INTERNAL', 'a sidecar is never a home');
       return this.home.invalidate(name, signal ?? new AbortController().signal);
     }
-    const a = await this.forward(home, name, signal);
-    if (a.version) this.noteAnswered(nameId(name), a.version);
-    return a;
+    return this.forward(home, name, signal);
   }
 
   private async prefix(
@@ -180,14 +179,11 @@ export class Coherence {
         ? this.home.invalidatePrefix(target.container, target.prefix, signal)
         : this.home.invalidate(target, signal ?? new AbortController().signal);
     }
-    const t = this.timing;
-    // Completes within the home's own bounds: origin stat, then ≤ (1 + ρ)·term waiting out
-    // leases or settling (twice for a prefix at an unsettled home), plus slack.
-    const timeoutMs = Math.ceil(
-      this.o.config.origin.timeout + 2 * (1 + t.driftRatio) * t.termMs + t.settleMs + 5_000,
-    );
     try {
-      return await this.o.cluster!.client(address).invalidate(target, { signal, timeoutMs });
+      return await this.o.cluster!.client(address).invalidate(target, {
+        signal,
+        timeoutMs: this.invalidateTimeoutMs(),
+      });
     } catch (err) {
       if (signal?.aborted) throw err;
       const e = CacheError.from(err, 'ORIGIN_UNAVAILABLE');
@@ -203,6 +199,16 @@ export class Coherence {
     }
   }
 
+  /**
+   * An INVALIDATE completes within the home's own bounds: origin stat, then at most
+   * (1 + ρ)·term waiting out leases or settling (twice for a prefix at an unsettled
+   * home), plus slack.
+   */
+  private invalidateTimeoutMs(): number {
+    const t = leaseTiming(this.o.config.leases, this.o.config.cluster.members);
+    return Math.ceil(this.o.config.origin.timeout + 2 * (1 + t.driftRatio) * t.termMs + t.settleMs + 5_000);
+  }
+
   private selfAddress(): string | null {
     return this.o.cluster?.selfAddress ?? null;
   }
@@ -211,22 +217,20 @@ export class Coherence {
     this.metrics.invalidations.inc({ source, result });
   }
 
-  private noteAnswered(id: string, v: ObjectInfo | BoundVersion): void {
-    const lastModifiedMs =
-      v.lastModified instanceof Date ? v.lastModified.getTime() : Date.parse(v.lastModified);
-    const prev = this.answered.get(id);
-    if (!prev || prev.lastModifiedMs <= lastModifiedMs)
-      this.answered.set(id, { etag: v.etag, lastModifiedMs });
+  private noteRetired(id: string, info: ObjectInfo | null, retired: ReadonlySet<string>): void {
+    const all = new Set([...(this.retired.get(id) ?? []), ...retired]);
+    if (info) all.delete(info.etag); // a version that came back at the origin is current again
+    if (all.size > 0) this.retired.set(id, all);
+    else this.retired.delete(id);
   }
 
-  /** A resolution older than a version an invalidation answered here is a stale read: counted, logged. */
+  /** A resolution, here, of a version an invalidation here retired is a stale read: counted, logged. */
   private checked(info: ObjectInfo): ObjectInfo {
-    const a = this.answered.get(nameId(info));
-    if (a && a.etag !== info.etag && info.lastModified.getTime() < a.lastModifiedMs) {
+    if (this.retired.get(nameId(info))?.has(info.etag)) {
       this.metrics.staleReads.inc();
       this.o.log.error(
-        { name: nameId(info), got: info.etag, answered: a.etag },
-        'stale read: resolved a version older than an answered invalidation bound',
+        { name: nameId(info), version: info.etag },
+        'stale read: resolved a version that an answered invalidation retired',
       );
     }
     return info;

@@ -43,6 +43,10 @@ export interface LeaseHolderOptions {
   readonly failed: (address: string) => void;
   /** For the no-lease fallback: one stat, nothing cached. */
   readonly origin: Origin;
+  /** False (a sidecar with sidecar.originFallback off): no lease means the read fails, never an origin stat. */
+  readonly originFallback: boolean;
+  /** INVALIDATE's own timeout, for the invalidation a holder asks for when a read found its version gone. */
+  readonly invalidateTimeoutMs: number;
   readonly marginMs: number;
   readonly metrics: CoherenceMetrics;
   readonly log: Logger;
@@ -60,6 +64,8 @@ interface HeldLease {
   readonly homeIncarnation: number;
 }
 
+/** Invalidations asked of homes after VERSION_CHANGED, in flight at once. */
+const MAX_BACKGROUND_INVALIDATIONS = 64;
 /** Requests for one resolution before giving up on leases and asking the origin. */
 const MAX_ATTEMPTS = 3;
 
@@ -69,6 +75,7 @@ export class LeaseHolder implements Resolver {
   private readonly epochs: Epochs;
   private readonly flights = new SingleFlight<ObjectInfo>();
   private readonly renewing = new Set<string>();
+  private readonly invalidating = new Set<string>();
   private readonly now: () => number;
 
   constructor(private readonly o: LeaseHolderOptions) {
@@ -90,13 +97,34 @@ export class LeaseHolder implements Resolver {
         return l.info;
       }
     }
-    if (!this.o.available(home)) return this.fallback(name, 'unreachable', undefined);
+    if (!this.o.available(home)) return this.fallback(name, 'unreachable', undefined, home);
     return abortable(this.acquire(name, id, home), signal);
   }
 
+  /**
+   * A read found its version gone at the origin (VERSION_CHANGED). Our lease is
+   * dropped, and the home is asked to invalidate the name in the background, so
+   * that it re-resolves now instead of granting the vanished version until its
+   * binding's term ends.
+   */
   forget(name: ObjectName): void {
-    this.leases.delete(nameId(name));
+    const id = nameId(name);
+    this.leases.delete(id);
     this.o.table.forget(name);
+    const home = this.o.homeOf(name);
+    if (home === null || this.invalidating.has(id) || this.invalidating.size >= MAX_BACKGROUND_INVALIDATIONS)
+      return;
+    this.invalidating.add(id);
+    this.o
+      .client(home)
+      .invalidate(name, { timeoutMs: this.o.invalidateTimeoutMs })
+      .catch((err: unknown) =>
+        this.o.log.debug(
+          { name: id, err: (err as Error).message },
+          'invalidation after VERSION_CHANGED failed',
+        ),
+      )
+      .finally(() => this.invalidating.delete(id));
   }
 
   /**
@@ -142,13 +170,13 @@ export class LeaseHolder implements Resolver {
         got = await this.ask(name, id, home, undefined);
       } catch (err) {
         if (CacheError.is(err, 'NOT_FOUND') && !(err instanceof RemoteError)) throw err;
-        if (err instanceof RemoteError) return this.fallback(name, 'refused', err);
+        if (err instanceof RemoteError) return this.fallback(name, 'refused', err, home);
         this.o.failed(home);
-        return this.fallback(name, 'unreachable', err);
+        return this.fallback(name, 'unreachable', err, home);
       }
       if (got !== 'abandoned') return got;
     }
-    return this.fallback(name, 'revoked', undefined);
+    return this.fallback(name, 'revoked', undefined, home);
   }
 
   /**
@@ -201,7 +229,13 @@ export class LeaseHolder implements Resolver {
     }
   }
 
-  private async fallback(name: ObjectName, reason: string, err: unknown): Promise<ObjectInfo> {
+  private async fallback(name: ObjectName, reason: string, err: unknown, home: string): Promise<ObjectInfo> {
+    if (!this.o.originFallback) {
+      throw new CacheError(
+        'PEER_UNAVAILABLE',
+        `no lease on ${nameId(name)} from its home ${home} (${reason}${err instanceof Error ? `: ${err.message}` : ''}), and origin fallback is off`,
+      );
+    }
     this.o.metrics.holderFallbacks.inc({ reason });
     this.o.log.debug(
       { name: nameId(name), reason, err: err instanceof Error ? err.message : undefined },

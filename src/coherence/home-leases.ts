@@ -226,6 +226,12 @@ export class HomeLeases {
     this.pending.delete(name);
   }
 
+  /** The versions of the leases outstanding on `name`. */
+  versions(name: string): Set<string> {
+    this.sweep(name);
+    return new Set([...(this.leases.get(name)?.values() ?? [])].map((l) => l.version));
+  }
+
   /** Holders with a lease outstanding on `name` (for status and tests). */
   holders(name: string): string[] {
     this.sweep(name);

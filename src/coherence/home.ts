@@ -45,8 +45,11 @@ export interface LeaseHomeOptions {
   readonly isHome: (name: ObjectName) => boolean;
   readonly metrics: CoherenceMetrics;
   readonly log: Logger;
-  /** Called when an invalidation of a name completed, with the version now bound (null: deleted). */
-  readonly onAnswered?: (name: ObjectName, info: ObjectInfo) => void;
+  /**
+   * Called when an invalidation of a name completed: the version now bound
+   * (null: deleted) and the versions it retired (bound or leased before it).
+   */
+  readonly onAnswered?: (name: ObjectName, info: ObjectInfo | null, retired: ReadonlySet<string>) => void;
   /** LEASE_REVOKE is resent to holders that have not answered after this long (default 1 s). */
   readonly retransmitMs?: number;
   readonly now?: () => number;
@@ -65,6 +68,12 @@ export class LeaseHome implements LeaseService {
   private readonly running = new Map<string, Promise<NameInvalidated>>();
   /** Settles when the running invalidation of a name has re-resolved it (grants wait for it). */
   private readonly resolving = new Map<string, Promise<void>>();
+  /**
+   * Per (name, holder) that acknowledged a revocation: the versions it revoked.
+   * A later LEASE_RENEW naming one of them means the holder kept using a revoked
+   * lease — a stale read, counted. Bounded; oldest forgotten first.
+   */
+  private readonly ackedRetired = new Map<string, ReadonlySet<string>>();
   private readonly retransmitMs: number;
   private readonly now: () => number;
   private closed = false;
@@ -89,6 +98,7 @@ export class LeaseHome implements LeaseService {
     }
     this.remember(holderId, conn);
     const id = nameId(name);
+    if (held) this.checkRenewal(id, holderId, held.etag);
     // A grant is issued only on the binding in force: an answer from an origin request that
     // an invalidation overtook is not installed, so it is never granted (3 tries, then refuse).
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -196,7 +206,10 @@ export class LeaseHome implements LeaseService {
   }
 
   private async run(name: ObjectName, id: string): Promise<NameInvalidated> {
+    const retired = this.o.leases.versions(id);
     const { revokeId, holders } = this.o.leases.beginInvalidation(id);
+    const before = this.o.table.peek(name)?.info.etag;
+    if (before !== undefined) retired.add(before);
     let info: ObjectInfo | null;
     let resolvedNow!: () => void;
     this.resolving.set(id, new Promise<void>((r) => (resolvedNow = r)));
@@ -210,11 +223,12 @@ export class LeaseHome implements LeaseService {
       this.resolving.delete(id);
       resolvedNow();
     }
+    if (info) retired.delete(info.etag);
     try {
-      const acked = await this.revokeAll(name, id, revokeId);
+      const acked = await this.revokeAll(name, id, revokeId, retired);
       const expired = holders.length - acked;
       if (expired > 0) this.o.metrics.revocations.inc({ result: 'expired' }, expired);
-      if (info) this.o.onAnswered?.(name, info);
+      this.o.onAnswered?.(name, info, retired);
       return { info, acked, expired };
     } finally {
       this.o.leases.finish(id);
@@ -222,7 +236,12 @@ export class LeaseHome implements LeaseService {
   }
 
   /** Step 3 and 4: LEASE_REVOKE to each holder, resent until acked or expired; then wait to be settled. */
-  private async revokeAll(name: ObjectName, id: string, revokeId: number): Promise<number> {
+  private async revokeAll(
+    name: ObjectName,
+    id: string,
+    revokeId: number,
+    retired: ReadonlySet<string>,
+  ): Promise<number> {
     const meta = encodeLeaseRevoke({ ...name, homeIncarnation: this.incarnation, revokeId });
     const inFlight = new Set<string>();
     let acked = 0;
@@ -241,6 +260,7 @@ export class LeaseHome implements LeaseService {
             () => {
               if (this.o.leases.ack(id, holder, revokeId)) {
                 acked++;
+                this.noteAcked(id, holder, retired);
                 this.o.metrics.revocations.inc({ result: 'acked' });
                 wake();
               }
@@ -262,6 +282,27 @@ export class LeaseHome implements LeaseService {
         };
       });
     }
+  }
+
+  private noteAcked(id: string, holder: string, retired: ReadonlySet<string>): void {
+    if (retired.size === 0) return;
+    const key = `${id}\u0000${holder}`;
+    this.ackedRetired.delete(key);
+    this.ackedRetired.set(key, retired);
+    if (this.ackedRetired.size > MAX_HOLDERS)
+      this.ackedRetired.delete(this.ackedRetired.keys().next().value!);
+  }
+
+  /** A renewal of a version this holder acknowledged the revocation of: it went on using it. */
+  private checkRenewal(id: string, holder: string, etag: string): void {
+    const key = `${id}\u0000${holder}`;
+    if (!this.ackedRetired.get(key)?.has(etag)) return;
+    this.ackedRetired.delete(key);
+    this.o.metrics.staleReads.inc();
+    this.o.log.error(
+      { name: id, holder, version: etag },
+      'stale read: a holder renewed a lease it had acknowledged the revocation of',
+    );
   }
 
   private remember(holderId: string, conn: HolderConnection): void {

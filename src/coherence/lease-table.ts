@@ -126,6 +126,11 @@ export class LeaseTable implements Resolver {
     }
   }
 
+  /** The binding of `name` whether its term ended or not (what an invalidation replaces). */
+  peek(name: ObjectName): Binding | undefined {
+    return this.bindings.peek(nameId(name));
+  }
+
   /** The binding in force for `name`, if any and not expired. */
   binding(name: ObjectName): Binding | undefined {
     const b = this.bindings.get(nameId(name));

@@ -107,7 +107,16 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
   }
   const table = new LeaseTable({ origin, termMs: config.leases.term, metrics });
   // Leases from each name's home, revocation, invalidation (docs/coherence.md).
-  const coherence = new Coherence({ config, role, table, origin, cluster, metrics, log });
+  const coherence = new Coherence({
+    config,
+    role,
+    table,
+    origin,
+    cluster,
+    metrics,
+    log,
+    originFallback: role === 'node' || config.sidecar.originFallback,
+  });
   // Waiters beyond 64 per origin slot are refused (OVERLOADED) instead of queued without bound.
   const originLimiter = new Limiter(
     config.origin.maxConcurrency,
