@@ -8,15 +8,15 @@
  * re-downloaded.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { chunkCount, chunkKey, chunkName } from '../../src/chunk/name.js';
 import { FsOrigin } from '../../src/origin/fs.js';
 import { rank } from '../../src/placement/rendezvous.js';
+import { addresses, freePort, seedOrigin } from '../harness/cluster.js';
 import { get } from '../harness/http-get.js';
 import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
 
@@ -33,25 +33,6 @@ function model(): Record<string, Buffer> {
     'llama/model-00002-of-00002.safetensors': randomBytes(7 * CHUNK),
     'llama/config.json': Buffer.from(JSON.stringify({ model_type: 'llama', hidden_size: 64 })),
   };
-}
-
-function seedOrigin(files: Record<string, Buffer>): string {
-  const root = mkdtempSync(join(tmpdir(), 'wc-cluster-origin-'));
-  for (const [key, bytes] of Object.entries(files)) {
-    const p = join(root, 'models', key);
-    mkdirSync(join(p, '..'), { recursive: true });
-    writeFileSync(p, bytes);
-  }
-  return root;
-}
-
-/** A port free on 127.0.0.1 right now; nodes bind it on their own 127.0.0.x address. */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 const common = (root: string) => ({ origin: { type: 'fs', fs: { root } }, cache: { chunkSize: '256KiB' } });
@@ -110,10 +91,6 @@ function getUnix(socketPath: string, path: string): Promise<Buffer> {
 async function sum(ps: NodeProcess[], metric: string, labels?: Record<string, string>): Promise<number> {
   const vals = await Promise.all(ps.map((p) => p.metric(metric, labels)));
   return vals.reduce((a, b) => a + b, 0);
-}
-
-function addresses(n: number, port: number, from = 11): string[] {
-  return Array.from({ length: n }, (_, i) => `127.0.0.${from + i}:${port}`);
 }
 
 describe('a cluster of nodes and sidecars', () => {
