@@ -140,6 +140,18 @@ export class Coherence {
     }
   };
 
+  /** What /v1/status shows. */
+  status(): Record<string, unknown> {
+    return {
+      termMs: this.timing.termMs,
+      marginMs: this.timing.marginMs,
+      homeIncarnation: this.home?.incarnation ?? null,
+      leasesOutstanding: this.home?.outstanding ?? 0,
+      leasesHeld: this.holder?.size ?? 0,
+      settledInMs: this.home ? Math.max(0, Math.ceil(this.home.msUntilAllSettled())) : null,
+    };
+  }
+
   close(): void {
     this.unsubscribe();
     this.home?.close();

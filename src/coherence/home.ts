@@ -201,6 +201,11 @@ export class LeaseHome implements LeaseService {
     return this.o.leases.size;
   }
 
+  /** How long until this home vouches for every lease on every name (≤ 0: settled). */
+  msUntilAllSettled(): number {
+    return this.o.leases.msUntilAllSettled();
+  }
+
   close(): void {
     this.closed = true;
   }

@@ -26,6 +26,8 @@ export interface AdminDeps {
   readonly role: 'node' | 'sidecar';
   /** This process's view of the cluster, or null outside one. */
   readonly cluster: () => { self: string | null; members: string[] } | null;
+  /** Leases here (docs/coherence.md), for /v1/status. */
+  readonly coherence?: () => Record<string, unknown>;
 }
 
 export function adminRoutes(app: Hono<HttpEnv>, d: AdminDeps): void {
@@ -51,6 +53,7 @@ export function adminRoutes(app: Hono<HttpEnv>, d: AdminDeps): void {
       role: d.role,
       origin: { type: d.origin.kind, id: d.origin.id },
       cluster: d.cluster(),
+      coherence: d.coherence?.() ?? null,
       chunkSize: d.chunkSize,
       tiers: Object.fromEntries(d.tiers.map((t) => [t.name, t.stats()])),
     }),

@@ -179,6 +179,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
       ready: () => ready,
       role,
       cluster: () => (cluster ? { self, members: cluster.members().map((m) => m.address) } : null),
+      coherence: () => coherence.status(),
     },
     invalidate: coherence.invalidate,
     prefetch: {
