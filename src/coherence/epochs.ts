@@ -17,8 +17,9 @@ export class Epochs {
   constructor(max: number) {
     this.epochs = new LRUCache({
       max,
-      dispose: (epoch) => {
-        this.floor = Math.max(this.floor, epoch);
+      // Only an eviction forgets an epoch; lru-cache also calls dispose on overwrite and delete.
+      dispose: (epoch, _id, reason) => {
+        if (reason === 'evict') this.floor = Math.max(this.floor, epoch);
       },
     });
   }

@@ -75,6 +75,8 @@ export class LeaseHolder implements Resolver {
   private readonly epochs: Epochs;
   private readonly flights = new SingleFlight<ObjectInfo>();
   private readonly renewing = new Set<string>();
+  /** When the last LEASE_REVOKE per name arrived, on our clock: no lease in use may predate it. */
+  private readonly revokedAt: LRUCache<string, number>;
   private readonly invalidating = new Set<string>();
   private readonly now: () => number;
 
@@ -82,6 +84,7 @@ export class LeaseHolder implements Resolver {
     const max = o.maxEntries ?? 100_000;
     this.leases = new LRUCache({ max });
     this.epochs = new Epochs(max);
+    this.revokedAt = new LRUCache({ max });
     this.now = o.now ?? (() => performance.now());
   }
 
@@ -93,6 +96,7 @@ export class LeaseHolder implements Resolver {
     if (l && l.home === home && (expectEtag === undefined || l.info.etag === expectEtag)) {
       const age = this.now() - l.sentAt;
       if (age < l.termMs - this.o.marginMs) {
+        this.checkNotRevoked(id, l);
         if (age >= 0.75 * l.termMs - this.o.marginMs) this.renewAhead(name, id, home, l);
         return l.info;
       }
@@ -138,6 +142,7 @@ export class LeaseHolder implements Resolver {
     }
     const revoke = decodeLeaseRevoke(meta);
     const id = nameId(revoke);
+    this.revokedAt.set(id, this.now());
     this.epochs.bump(id);
     this.leases.delete(id);
     this.o.metrics.revokesReceived.inc();
@@ -147,6 +152,18 @@ export class LeaseHolder implements Resolver {
   /** Leases held now (status and tests). */
   get size(): number {
     return this.leases.size;
+  }
+
+  /**
+   * The invariant the revoke handling keeps: every lease in use was requested
+   * after the last revocation of its name (older requests are abandoned). A lease
+   * that breaks it would serve a version a home has revoked: a stale read.
+   */
+  private checkNotRevoked(id: string, l: HeldLease): void {
+    const at = this.revokedAt.get(id);
+    if (at === undefined || l.sentAt >= at) return;
+    this.o.metrics.staleReads.inc();
+    this.o.log.error({ name: id, version: l.info.etag }, 'stale read: resolved from a lease revoked since');
   }
 
   private acquire(name: ObjectName, id: string, home: string): Promise<ObjectInfo> {

@@ -68,12 +68,8 @@ export class LeaseHome implements LeaseService {
   private readonly running = new Map<string, Promise<NameInvalidated>>();
   /** Settles when the running invalidation of a name has re-resolved it (grants wait for it). */
   private readonly resolving = new Map<string, Promise<void>>();
-  /**
-   * Per (name, holder) that acknowledged a revocation: the versions it revoked.
-   * A later LEASE_RENEW naming one of them means the holder kept using a revoked
-   * lease — a stale read, counted. Bounded; oldest forgotten first.
-   */
-  private readonly ackedRetired = new Map<string, ReadonlySet<string>>();
+  /** Per name being invalidated: the holders that acknowledged its revocation, and how to wake its loop. */
+  private readonly acks = new Map<string, { holders: Set<string>; wake: () => void }>();
   private readonly retransmitMs: number;
   private readonly now: () => number;
   private closed = false;
@@ -98,7 +94,6 @@ export class LeaseHome implements LeaseService {
     }
     this.remember(holderId, conn);
     const id = nameId(name);
-    if (held) this.checkRenewal(id, holderId, held.etag);
     // A grant is issued only on the binding in force: an answer from an origin request that
     // an invalidation overtook is not installed, so it is never granted (3 tries, then refuse).
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -134,8 +129,16 @@ export class LeaseHome implements LeaseService {
     if (ack.homeIncarnation !== this.incarnation) return; // meant for a previous life of this home
     const id = nameId(ack);
     if (ack.revokeId === LEASE_RELEASE) this.o.leases.release(id, holderId);
-    else if (this.o.leases.ack(id, holderId, ack.revokeId))
-      this.o.metrics.revocations.inc({ result: 'acked' });
+    else this.acknowledged(id, holderId, ack.revokeId);
+  }
+
+  /** A holder acknowledged revocation `revokeId` of `id` (answering LEASE_REVOKE, or by LEASE_ACK). */
+  private acknowledged(id: string, holder: string, revokeId: number): void {
+    if (!this.o.leases.ack(id, holder, revokeId)) return; // stale, duplicate, or for another revocation
+    this.o.metrics.revocations.inc({ result: 'acked' });
+    const run = this.acks.get(id);
+    run?.holders.add(holder);
+    run?.wake();
   }
 
   /** INVALIDATE from a peer: this member must be home (of the name; for a prefix, of the names it handles). */
@@ -230,7 +233,7 @@ export class LeaseHome implements LeaseService {
     }
     if (info) retired.delete(info.etag);
     try {
-      const acked = await this.revokeAll(name, id, revokeId, retired);
+      const acked = await this.revokeAll(name, id, revokeId);
       const expired = holders.length - acked;
       if (expired > 0) this.o.metrics.revocations.inc({ result: 'expired' }, expired);
       this.o.onAnswered?.(name, info, retired);
@@ -241,18 +244,27 @@ export class LeaseHome implements LeaseService {
   }
 
   /** Step 3 and 4: LEASE_REVOKE to each holder, resent until acked or expired; then wait to be settled. */
-  private async revokeAll(
-    name: ObjectName,
-    id: string,
-    revokeId: number,
-    retired: ReadonlySet<string>,
-  ): Promise<number> {
+  private async revokeAll(name: ObjectName, id: string, revokeId: number): Promise<number> {
     const meta = encodeLeaseRevoke({ ...name, homeIncarnation: this.incarnation, revokeId });
     const inFlight = new Set<string>();
-    let acked = 0;
-    let wake: () => void = () => {};
+    const run = { holders: new Set<string>(), wake: () => {} };
+    this.acks.set(id, run);
+    try {
+      return await this.revokeLoop(id, meta, revokeId, inFlight, run);
+    } finally {
+      this.acks.delete(id);
+    }
+  }
+
+  private async revokeLoop(
+    id: string,
+    meta: Buffer,
+    revokeId: number,
+    inFlight: Set<string>,
+    run: { holders: Set<string>; wake: () => void },
+  ): Promise<number> {
     for (;;) {
-      if (this.o.leases.isComplete(id)) return acked;
+      if (this.o.leases.isComplete(id)) return run.holders.size;
       if (this.closed) throw new CacheError('SHUTTING_DOWN', 'home shutting down during an invalidation');
       for (const holder of this.o.leases.unacked(id)) {
         if (inFlight.has(holder)) continue;
@@ -262,14 +274,7 @@ export class LeaseHome implements LeaseService {
         conn
           .request(FrameType.LEASE_REVOKE, meta, this.retransmitMs)
           .then(
-            () => {
-              if (this.o.leases.ack(id, holder, revokeId)) {
-                acked++;
-                this.noteAcked(id, holder, retired);
-                this.o.metrics.revocations.inc({ result: 'acked' });
-                wake();
-              }
-            },
+            () => this.acknowledged(id, holder, revokeId),
             (err: unknown) =>
               this.o.log.debug(
                 { holder, name: id, err: (err as Error).message },
@@ -281,33 +286,12 @@ export class LeaseHome implements LeaseService {
       // Woken by an ack; otherwise look again soon: leases run out and the home settles on the clock.
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, CHECK_MS);
-        wake = () => {
+        run.wake = () => {
           clearTimeout(t);
           resolve();
         };
       });
     }
-  }
-
-  private noteAcked(id: string, holder: string, retired: ReadonlySet<string>): void {
-    if (retired.size === 0) return;
-    const key = `${id}\u0000${holder}`;
-    this.ackedRetired.delete(key);
-    this.ackedRetired.set(key, retired);
-    if (this.ackedRetired.size > MAX_HOLDERS)
-      this.ackedRetired.delete(this.ackedRetired.keys().next().value!);
-  }
-
-  /** A renewal of a version this holder acknowledged the revocation of: it went on using it. */
-  private checkRenewal(id: string, holder: string, etag: string): void {
-    const key = `${id}\u0000${holder}`;
-    if (!this.ackedRetired.get(key)?.has(etag)) return;
-    this.ackedRetired.delete(key);
-    this.o.metrics.staleReads.inc();
-    this.o.log.error(
-      { name: id, holder, version: etag },
-      'stale read: a holder renewed a lease it had acknowledged the revocation of',
-    );
   }
 
   private remember(holderId: string, conn: HolderConnection): void {

@@ -67,6 +67,9 @@ export class MetaWriter {
   }
 }
 
+// fatal: bad UTF-8 is an error; ignoreBOM: a leading U+FEFF is content, kept.
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 export class MetaReader {
   private at = 0;
   constructor(private readonly buf: Buffer) {}
@@ -101,6 +104,17 @@ export class MetaReader {
     const n = this.u16();
     const at = this.need(n);
     return this.buf.toString('utf8', at, at + n);
+  }
+
+  /** A `str` whose bytes must be valid UTF-8 (MetaError otherwise, never U+FFFD). */
+  utf8(): string {
+    const n = this.u16();
+    const at = this.need(n);
+    try {
+      return STRICT_UTF8.decode(this.buf.subarray(at, at + n));
+    } catch {
+      throw new MetaError('string field is not valid UTF-8');
+    }
   }
 
   raw(n: number): Buffer {

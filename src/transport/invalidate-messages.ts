@@ -32,6 +32,9 @@ const OUTCOME_BOUND = 0;
 const OUTCOME_DELETED = 1;
 const OUTCOME_PREFIX = 2;
 const U32_MAX = 0xffffffff;
+const LONE_SURROGATE_RE = /\p{Surrogate}/u;
+/** The range of a Date's time value (ECMA-262 TimeClip). */
+const MAX_TIME_MS = 8.64e15;
 
 export function encodeInvalidate(t: InvalidationTarget): Buffer {
   const prefix = 'prefix' in t;
@@ -46,8 +49,8 @@ export function encodeInvalidate(t: InvalidationTarget): Buffer {
 
 export function decodeInvalidate(meta: Buffer): InvalidationTarget {
   const r = new MetaReader(meta);
-  const container = r.str();
-  const rest = r.str();
+  const container = r.utf8();
+  const rest = r.utf8();
   const kind = r.raw(1)[0]!;
   r.end();
   if (kind !== KIND_KEY && kind !== KIND_PREFIX) throw new MetaError(`unknown INVALIDATE kind ${kind}`);
@@ -75,7 +78,7 @@ export function encodeInvalidateAnswer(a: InvalidateAnswer): Buffer {
 export function decodeInvalidateAnswer(meta: Buffer): InvalidateAnswer {
   const r = new MetaReader(meta);
   const outcome = r.raw(1)[0]!;
-  const etag = r.str();
+  const etag = r.utf8();
   const size = r.u64();
   const ms = r.f64();
   const names = r.u32();
@@ -83,8 +86,11 @@ export function decodeInvalidateAnswer(meta: Buffer): InvalidateAnswer {
   const expired = r.u32();
   r.end();
   if (outcome === OUTCOME_BOUND) {
-    if (!etag || !Number.isFinite(ms))
-      throw new MetaError('INVALIDATE answer: bound version without etag/time');
+    if (!etag || !Number.isInteger(ms) || Math.abs(ms) > MAX_TIME_MS) {
+      throw new MetaError(
+        `INVALIDATE answer: a bound version needs an etag and a Date's time value, got ${ms}`,
+      );
+    }
     return { version: { etag, size, lastModified: new Date(ms).toISOString() }, names, acked, expired };
   }
   if (outcome !== OUTCOME_DELETED && outcome !== OUTCOME_PREFIX) {
@@ -96,6 +102,10 @@ export function decodeInvalidateAnswer(meta: Buffer): InvalidateAnswer {
 }
 
 function checkTarget(container: string, rest: string, prefix: boolean): void {
+  // A lone surrogate would not survive the UTF-8 round trip.
+  if (LONE_SURROGATE_RE.test(container) || LONE_SURROGATE_RE.test(rest)) {
+    throw new MetaError('bad invalidation target: a lone UTF-16 surrogate');
+  }
   try {
     validateContainer(container);
     validateKey(rest, { allowEmpty: prefix, what: prefix ? 'prefix' : 'key' });

@@ -50,13 +50,9 @@ describe('Epochs', () => {
     expect(e.of('c/hot')).not.toBe(before);
   });
 
-  // BUG (src/coherence/epochs.ts, constructor): lru-cache calls `dispose` not only on eviction
-  // but also when set() overwrites a value (reason 'set'). So the second bump of ANY name raises
-  // the floor, and every name not in the LRU (every name never bumped) sees its epoch change
-  // although nothing happened to it and nothing was evicted. In LeaseTable that discards
-  // unrelated origin answers in flight; in LeaseHolder it abandons unrelated lease requests in
-  // flight (see the LeaseTable test of the same bug).
-  it.fails('bumping one name leaves the epoch of an unrelated name alone while nothing is evicted', () => {
+  // Regression: lru-cache also calls `dispose` on overwrite; only an eviction may raise the
+  // floor, or every unrelated name's epoch would move (its answers in flight discarded).
+  it('bumping one name leaves the epoch of an unrelated name alone while nothing is evicted', () => {
     const e = new Epochs(100);
     const other = e.of('c/other');
     e.bump('c/a');
