@@ -15,6 +15,8 @@ const runPrefetch: typeof import('./prefetch.js').runPrefetch = async (...a) =>
   (await import('./prefetch.js')).runPrefetch(...a);
 const runStatus: typeof import('./status.js').runStatus = async (...a) =>
   (await import('./status.js')).runStatus(...a);
+const runInvalidate: typeof import('./invalidate.js').runInvalidate = async (...a) =>
+  (await import('./invalidate.js')).runInvalidate(...a);
 
 const collect = (v: string, all: string[]) => [...all, v];
 
@@ -131,6 +133,46 @@ export async function main(argv: string[]): Promise<void> {
     .option('--token-file <file>', 'read the bearer token from a file (e.g. a mounted Secret)')
     .action((target: string, o: { url: string; wait: boolean; quiet: boolean } & TokenFlags) =>
       runPrefetch({ target, url: o.url, wait: o.wait, quiet: o.quiet, pollMs: 500, token: tokenOf(o) }),
+    );
+
+  program
+    .command('invalidate')
+    .description(
+      'make the cluster re-resolve a name (POST /v1/invalidate); returns once no new read anywhere gets the old version',
+    )
+    .argument(
+      '<container/key>',
+      'the object, e.g. models/llama/config.json (with --prefix: container/prefix)',
+    )
+    .option(
+      '--prefix',
+      'invalidate every name under a key prefix (container/ alone: the whole container)',
+      false,
+    )
+    .option('--url <url>', 'node HTTP address', 'http://127.0.0.1:8420')
+    .option('--node <url>', 'the same as --url')
+    .option('--json', "print the node's answer as JSON", false)
+    .option(
+      '--timeout <ms>',
+      'give up after this long (0: wait; it takes at most about one lease term)',
+      (v) => Number(v),
+      0,
+    )
+    .option('--token <token>', 'admin bearer token, where the node has auth')
+    .option('--token-file <file>', 'read the bearer token from a file (e.g. a mounted Secret)')
+    .action(
+      (
+        target: string,
+        o: { prefix: boolean; url: string; node?: string; json: boolean; timeout: number } & TokenFlags,
+      ) =>
+        runInvalidate({
+          target,
+          prefix: o.prefix,
+          url: o.node ?? o.url,
+          json: o.json,
+          timeoutMs: o.timeout,
+          token: tokenOf(o),
+        }),
     );
 
   try {

@@ -72,7 +72,8 @@ export function invalidateRoutes(app: Hono<HttpEnv>, d: InvalidateRouteDeps): vo
     );
     const source: InvalidationSource =
       c.req.header('x-weightcache-source')?.trim().toLowerCase() === 'cli' ? 'cli' : 'http';
-    const result = await d.invalidate(target, source, clientGone(c));
+    const signal = clientGone(c);
+    const result = await withoutIdleTimeout(c, () => d.invalidate(target, source, signal));
     return c.json(result, 200);
   });
 
@@ -123,7 +124,9 @@ export function invalidateRoutes(app: Hono<HttpEnv>, d: InvalidateRouteDeps): vo
     const targets = distinct(delivery.invalidations);
     const started = Date.now();
     const signal = clientGone(c);
-    const failures = await runBounded(width, targets, (t) => d.invalidate(t, 'eventgrid', signal));
+    const failures = await withoutIdleTimeout(c, () =>
+      runBounded(width, targets, (t) => d.invalidate(t, 'eventgrid', signal)),
+    );
     if (failures.length > 0) {
       const first = failures[0]!;
       const e = CacheError.from(first.err);
@@ -241,6 +244,22 @@ function clientGone(c: Context<HttpEnv>): AbortSignal {
     if (!res.writableFinished) ac.abort(new CacheError('BAD_REQUEST', 'the client closed the connection'));
   });
   return ac.signal;
+}
+
+/**
+ * An invalidation may wait out a lease term (an unreachable holder), longer
+ * than http.idleTimeout: the connection is not idle while it runs, so its
+ * idle timer is off until the answer is ready.
+ */
+async function withoutIdleTimeout<T>(c: Context<HttpEnv>, work: () => Promise<T>): Promise<T> {
+  const socket = c.env.incoming.socket;
+  const idle = socket.timeout ?? 0;
+  socket.setTimeout(0);
+  try {
+    return await work();
+  } finally {
+    if (!socket.destroyed) socket.setTimeout(idle);
+  }
 }
 
 /** Each (container, key) once, in first-seen order: the invalidation re-resolves, so only the set matters. */

@@ -78,7 +78,7 @@ interface Started {
   logs: Array<Record<string, unknown>>;
 }
 
-async function start(o: { auth: boolean; invalidate?: boolean }): Promise<Started> {
+async function start(o: { auth: boolean; invalidate?: boolean; idleTimeoutMs?: number }): Promise<Started> {
   const metrics = new Metrics();
   const recorder = new Recorder();
   const logs: Array<Record<string, unknown>> = [];
@@ -93,7 +93,7 @@ async function start(o: { auth: boolean; invalidate?: boolean }): Promise<Starte
     host: '127.0.0.1',
     port: 0,
     maxConnections: 100,
-    idleTimeoutMs: 5000,
+    idleTimeoutMs: o.idleTimeoutMs ?? 5000,
     log,
     metrics,
     // Not reached by these routes.
@@ -428,6 +428,26 @@ describe('POST /v1/invalidate', () => {
     }
     expect(s.recorder.calls).toEqual([]);
     expect((await postInvalidate(s, { container: 'c', key: 'k' })).status).toBe(200);
+  });
+
+  it('waits for a slow invalidation longer than the idle timeout (it may wait out a lease term)', async () => {
+    const slow = await start({ auth: false, idleTimeoutMs: 100 });
+    try {
+      slow.recorder.behaviour = async (t) => {
+        await new Promise((r) => setTimeout(r, 400));
+        return resultFor(t);
+      };
+      const r = await postInvalidate(slow, { container: 'c', key: 'k' }, {});
+      expect(r.status).toBe(200);
+      const e = await postEvents(
+        slow,
+        [egBlob('Deleted', sub('m', 'k'))],
+        deliveryHeaders('eventgrid', null),
+      );
+      expect(e.json).toEqual({ invalidated: 1, ignored: 0, skipped: 0 });
+    } finally {
+      await slow.server.close(0);
+    }
   });
 
   it('does not exist without an invalidate (e.g. a sidecar)', async () => {
