@@ -159,7 +159,7 @@ function statusError(status: number, text: string, what: string): CacheError {
       : status === 403
         ? ' (invalidation needs an admin token: auth.adminTokensFile)'
         : status === 404 && known === 'NOT_FOUND' && /no route/.test(message)
-          ? ' (is this a node? a sidecar has no /v1/invalidate)'
+          ? ' (this server has no /v1/invalidate: is it a weightcache node of this version?)'
           : status >= 500
             ? '; the invalidation did not complete, retry it'
             : '';

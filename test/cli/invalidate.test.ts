@@ -197,7 +197,7 @@ describe('weightcache invalidate (real node, real CLI)', () => {
     expect(r.stderr).toMatch(/^weightcache: cannot reach http:\/\/127\.0\.0\.1:1: ECONNREFUSED\n$/);
   });
 
-  it('reports a 503 (the invalidation did not complete) and a sidecar (no such route)', async () => {
+  it('reports a 503 (the invalidation did not complete) and a server without the route', async () => {
     const answers: Array<[number, object]> = [
       [503, { code: 'OVERLOADED', message: 'the home of models/k is unreachable' }],
       [404, { code: 'NOT_FOUND', message: 'no route for POST /v1/invalidate' }],
@@ -223,9 +223,9 @@ describe('weightcache invalidate (real node, real CLI)', () => {
       );
       expect(seen).toEqual({ source: 'cli', body: '{"container":"models","key":"k"}' });
       answers.shift();
-      const sidecar = await runCli(['invalidate', '--prefix', 'models', '--url', url]);
-      expect(sidecar.code).toBe(1);
-      expect(sidecar.stderr).toMatch(/answered 404: .*a sidecar has no \/v1\/invalidate/);
+      const noRoute = await runCli(['invalidate', '--prefix', 'models', '--url', url]);
+      expect(noRoute.code).toBe(1);
+      expect(noRoute.stderr).toMatch(/answered 404: .*this server has no \/v1\/invalidate/);
       expect(seen.body).toBe('{"container":"models","prefix":""}');
     } finally {
       fake.close();
