@@ -58,7 +58,9 @@ describe('config', () => {
     expect(err(() => loadConfig({ env: {}, sets: ['leases.margin=10ms'] }))).toMatch(
       /leases\.margin.*at least leases\.term \/ 1000/,
     );
-    expect(loadConfig({ env: { WEIGHTCACHE_LEASES_MEMBERSHIPLAG: '20s' } }).leases.membershipLag).toBe(20_000);
+    expect(loadConfig({ env: { WEIGHTCACHE_LEASES_MEMBERSHIPLAG: '20s' } }).leases.membershipLag).toBe(
+      20_000,
+    );
   });
 
   it('names the bad key', () => {
