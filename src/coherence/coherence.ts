@@ -32,7 +32,9 @@ import { CoherenceMetrics } from './metrics.js';
 import type { Resolver } from './resolver.js';
 
 export interface CoherenceOptions {
-  readonly config: Pick<Config, 'leases' | 'origin'> & { cluster: Pick<Config['cluster'], 'members'> };
+  readonly config: Pick<Config, 'leases' | 'origin' | 'transport'> & {
+    cluster: Pick<Config['cluster'], 'members'>;
+  };
   readonly role: 'node' | 'sidecar';
   /** A holder without a lease may stat the origin (false: sidecar.originFallback off). */
   readonly originFallback: boolean;
@@ -70,6 +72,8 @@ export class Coherence {
       termMs: this.timing.termMs,
       driftRatio: this.timing.driftRatio,
       settleMs: this.timing.settleMs,
+      // Without a transport listener nobody can hold a lease from this node, in this life or a past one.
+      settledAtStart: o.role === 'node' && o.config.transport === null,
     });
     this.metrics = new CoherenceMetrics(o.metrics, () => homeLeases.size);
     const cluster = o.cluster;

@@ -31,6 +31,12 @@ export interface HomeLeasesOptions {
   readonly maxLeases?: number;
   /** Monotonic milliseconds; defaults to performance.now(). */
   readonly now?: () => number;
+  /**
+   * No other process can hold a lease from this one or a predecessor (a lone node
+   * without a transport listener): settled from the start. Membership changes
+   * (becameHome*) still unsettle it.
+   */
+  readonly settledAtStart?: boolean;
 }
 
 interface Lease {
@@ -73,7 +79,7 @@ export class HomeLeases {
     this.now = opts.now ?? (() => performance.now());
     this.maxLeases = opts.maxLeases ?? 1_000_000;
     // A (re)started home has lost its table: it is a new home for every name.
-    this.allSince = this.now();
+    this.allSince = opts.settledAtStart ? this.now() - opts.settleMs : this.now();
   }
 
   /**
