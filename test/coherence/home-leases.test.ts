@@ -27,6 +27,26 @@ describe('HomeLeases', () => {
     expect(() => new HomeLeases({ termMs: TERM, driftRatio: 0.001, settleMs: TERM })).toThrow(/settleMs/);
   });
 
+  it('is settled from the start only when told no one can hold its leases, and a membership change unsettles it', () => {
+    let now = 1_000;
+    const lone = new HomeLeases({
+      termMs: TERM,
+      driftRatio: 0.001,
+      settleMs: 31_000,
+      settledAtStart: true,
+      now: () => now,
+    });
+    expect(lone.isSettled('c/k')).toBe(true);
+    expect(lone.msUntilAllSettled()).toBeLessThanOrEqual(0);
+    lone.becameHomeOfAll();
+    expect(lone.isSettled('c/k')).toBe(false);
+    now += 31_000;
+    expect(lone.isSettled('c/k')).toBe(true);
+    const fresh = setup();
+    expect(fresh.t.isSettled('c/k')).toBe(false);
+    expect(fresh.t.msUntilAllSettled()).toBe(31_000);
+  });
+
   it('grants at most the binding term left, and nothing past it', () => {
     const { t, at } = settled();
     expect(t.grant('c/k', 'h1', 'v1', at() + 60_000)).toEqual({ termMs: TERM });
