@@ -208,10 +208,12 @@ export const configSchema = z
       .strictObject({
         term: duration().default(30_000),
         // Covers clock-rate drift between a holder and its home (docs/coherence.md, "The margin").
-        margin: duration().default(1_000),
+        // null: 1s, or a tenth of a shorter term.
+        margin: duration().nullable().default(null),
         // How long other processes may still see an old member list; null: the DNS interval + 5 s, or 0 for static.
         membershipLag: duration().nullable().default(null),
       })
+      .transform((l) => ({ ...l, margin: l.margin ?? Math.min(1_000, l.term / 10) }))
       .superRefine((l, ctx) => {
         if (l.term < 10) ctx.addIssue({ code: 'custom', path: ['term'], message: 'must be at least 10ms' });
         if (l.margin >= l.term) {

@@ -101,7 +101,10 @@ describe('cluster secret between a node and sidecars', () => {
     for (const secret of [secretB, null]) {
       const s = await sidecar(secret);
       const res = await get(s.url, '/v1/objects/models/w.bin');
-      expect(res.status, `secret ${secret}`).toBe(502);
+      // The sidecar cannot even get a lease on the name from its home: 503, and with origin
+      // fallback off it never asks the origin itself.
+      expect(res.status, `secret ${secret}`).toBe(503);
+      expect(JSON.parse(res.body.toString()).code).toBe('PEER_UNAVAILABLE');
       expect(await s.metric('weightcache_peer_requests_total', { result: 'hit' })).toBe(0);
       expect(s.logs.join('\n')).toMatch(/cluster secret|requires a cluster secret/);
     }
