@@ -27,6 +27,13 @@ import { type HttpServer, type HttpServerOptions, startHttpServer } from '../../
 import { Metrics } from '../../src/metrics/metrics.js';
 import type { Origin } from '../../src/origin/origin.js';
 import type { ReadPath } from '../../src/read/read-path.js';
+import {
+  ceBlob as ceSample,
+  egBlobCreated,
+  egBlobDeleted,
+  sub,
+  VALIDATION,
+} from '../coherence/event-grid-samples.js';
 
 const READ = 'read-token-0123456789abcdef';
 const ADMIN = 'admin-token-0123456789abcdef';
@@ -166,75 +173,13 @@ function postInvalidate(s: Started, body: unknown, headers: Record<string, strin
   });
 }
 
-// --- realistic Azure payloads (as in test/coherence/event-grid.test.ts) -------
+// --- realistic Azure payloads (shared with the parser's tests) -------------------
 
-const TOPIC =
-  '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/Storage/providers/Microsoft.Storage/storageAccounts/my-storage-account';
-const sub = (container: string, key: string) => `/blobServices/default/containers/${container}/blobs/${key}`;
+const egBlob = (type: 'Created' | 'Deleted', subject: string) =>
+  type === 'Created' ? egBlobCreated(subject) : egBlobDeleted(subject);
+const ceBlob = (type: 'Created' | 'Deleted', subject: string) =>
+  ceSample(`Microsoft.Storage.Blob${type}`, subject);
 
-function egBlob(type: 'Created' | 'Deleted', subject: string) {
-  return {
-    topic: TOPIC,
-    subject,
-    eventType: `Microsoft.Storage.Blob${type}`,
-    eventTime: '2017-06-26T18:41:00.9584103Z',
-    id: '831e1650-001e-001b-66ab-eeb76e069631',
-    data: {
-      api: type === 'Created' ? 'PutBlockList' : 'DeleteBlob',
-      clientRequestId: '6d79dbfb-0e37-4fc4-981f-442c9ca65760',
-      requestId: '831e1650-001e-001b-66ab-eeb76e000000',
-      ...(type === 'Created' ? { eTag: '"0x8D4BCC2E4835CD0"', contentLength: 524288 } : {}),
-      contentType: 'application/octet-stream',
-      blobType: 'BlockBlob',
-      url: `https://my-storage-account.blob.core.windows.net/${subject.split('/containers/')[1]?.replace('/blobs/', '/')}`,
-      sequencer: '00000000000004420000000000028963',
-      storageDiagnostics: { batchId: 'b68529f3-68cd-4744-baa4-3c0498ec19f0' },
-    },
-    dataVersion: '',
-    metadataVersion: '1',
-  };
-}
-
-function ceBlob(type: 'Created' | 'Deleted', subject: string) {
-  return {
-    specversion: '1.0',
-    type: `Microsoft.Storage.Blob${type}`,
-    source: TOPIC,
-    id: '9aeb0fdf-c01e-0131-0922-9eb54906e209',
-    time: '2019-11-18T15:13:39.4589254Z',
-    subject,
-    data: {
-      api: type === 'Created' ? 'PutBlockList' : 'DeleteBlob',
-      clientRequestId: '4c5dd7fb-2c48-4a27-bb30-5361b5de920a',
-      requestId: '9aeb0fdf-c01e-0131-0922-9eb549000000',
-      ...(type === 'Created' ? { eTag: '0x8D76C39E4407333', contentLength: 30 } : {}),
-      contentType: 'application/octet-stream',
-      blobType: 'BlockBlob',
-      url: 'https://my-storage-account.blob.core.windows.net/models/x',
-      sequencer: '000000000000000000000000000099240000000000c41c18',
-      storageDiagnostics: { batchId: '681fe319-3006-00a8-0022-9e7cde000000' },
-    },
-  };
-}
-
-const VALIDATION = [
-  {
-    id: '2d1781af-3a4c-4d7c-bd0c-e34b19da4e66',
-    topic: TOPIC,
-    subject: '',
-    data: {
-      validationCode: '512d38b6-c7b8-40c8-89fe-f46f9e9622b6',
-      validationUrl:
-        'https://rp-eastus2.eventgrid.azure.net:553/eventsubscriptions/myeventsub/validate?id=0000&t=2022-10-28T04:23:35.1981776Z&apiVersion=2018-05-01-preview&token=1A1A1A1A',
-    },
-    eventType: 'Microsoft.EventGrid.SubscriptionValidationEvent',
-    eventTime: '2022-10-28T04:23:35.1981776Z',
-    metadataVersion: '1',
-    dataVersion: '1',
-  },
-];
-
-/** Headers Event Grid sends with a delivery (the token is the subscription's static delivery header). */
 function deliveryHeaders(kind: 'eventgrid' | 'ce-single' | 'ce-batch', token: string | null = ADMIN) {
   return {
     'content-type':
