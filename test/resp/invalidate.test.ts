@@ -264,6 +264,17 @@ describe('auth', () => {
     await reader.connect();
     await expect(reader.call('WC.INVALIDATE', 'models/a.bin')).rejects.toThrow(/^NOPERM /);
   });
+
+  it('WC.PREFETCH needs an admin token too, as POST /v1/prefetch does', async () => {
+    const reader = client(authed.port, { protocol: 2, password: READER });
+    await reader.connect();
+    await expect(reader.call('WC.PREFETCH', 'models/')).rejects.toThrow(
+      /^NOPERM WC.PREFETCH needs an admin token/,
+    );
+    const admin = client(authed.port, { protocol: 2, password: ADMIN });
+    await admin.connect();
+    expect(field((await admin.call('WC.PREFETCH', 'models/')) as unknown[], 'objects')).toBe(1);
+  });
 });
 
 describe('blocking', () => {

@@ -19,6 +19,7 @@
 import type { InvalidationTarget } from '../../coherence/invalidation.js';
 import { CacheError } from '../../errors/cache-error.js';
 import { parseName, validateContainer, validateKey } from '../../origin/names.js';
+import { requireAdmin } from '../scope.js';
 import type { CommandSpec, Ctx } from './types.js';
 import { str } from './types.js';
 
@@ -53,13 +54,6 @@ export function parseInvalidateArgs(args: readonly Buffer[]): InvalidationTarget
   throw new CacheError('BAD_REQUEST', `syntax error: ${USAGE}`);
 }
 
-function requireAdmin(ctx: Ctx): void {
-  // With auth off every client may (as over HTTP); binds are then loopback-only.
-  if (ctx.deps.tokens !== null && ctx.session.grant?.admin !== true) {
-    throw new CacheError('FORBIDDEN', 'WC.INVALIDATE needs an admin token (auth.adminTokensFile)');
-  }
-}
-
 export const wcInvalidate: CommandSpec = {
   name: 'wc.invalidate',
   arity: -2,
@@ -75,7 +69,7 @@ export const wcInvalidate: CommandSpec = {
       ctx.reply.error("ERR wrong number of arguments for 'wc.invalidate' command");
       return;
     }
-    requireAdmin(ctx);
+    requireAdmin(ctx, 'WC.INVALIDATE');
     const invalidate = ctx.deps.invalidate;
     if (!invalidate) {
       ctx.reply.error('ERR invalidation is not available on this server');

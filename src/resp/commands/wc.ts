@@ -13,6 +13,7 @@ import type { Source } from '../../metrics/metrics.js';
 import { validateContainer, validateKey } from '../../origin/names.js';
 import type { ObjectInfo } from '../../origin/origin.js';
 import { parseKey, resolveKey } from '../keys.js';
+import { requireAdmin } from '../scope.js';
 import type { CommandSpec, Ctx } from './types.js';
 import { str } from './types.js';
 
@@ -74,13 +75,14 @@ async function prefetch(ctx: Ctx, container: string, prefix: string) {
 export const wcPrefetch: CommandSpec = {
   name: 'wc.prefetch',
   arity: 2,
-  flags: ['readonly'],
+  flags: ['readonly', 'admin'],
   firstKey: 0,
   lastKey: 0,
   step: 0,
   summary: "Warms every chunk of every object under 'container/prefix'; answers counts.",
   group: 'weightcache',
   async run(ctx) {
+    requireAdmin(ctx, 'WC.PREFETCH');
     const arg = str(ctx.args[1]);
     const slash = arg.indexOf('/');
     if (slash <= 0)
