@@ -34,11 +34,14 @@ import {
   encodeError,
   encodeHello,
   encodeObjectInfo,
+  type ReadChunkRequest,
 } from './messages.js';
 import type { ConnectionSink, FrameEvent, NativeTransport } from './native.js';
 import { FLAG_RESPONSE, FrameType, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from './protocol.js';
 import { checkRange } from './range.js';
 import type { LeaseService, TransportServer } from './server.js';
+
+const TYPE_NAMES = new Map<number, string>(Object.entries(FrameType).map(([k, v]) => [v, k]));
 
 export class ServerConnection implements ConnectionSink {
   private helloDone = false;
@@ -116,49 +119,44 @@ export class ServerConnection implements ConnectionSink {
       this.onResponse(ev);
       return;
     }
-    try {
-      switch (ev.type) {
-        case FrameType.PING:
-          this.send(FrameType.PING, ev.requestId, ev.meta);
-          return;
-        case FrameType.CANCEL:
-          this.inflight
-            .get(ev.requestId)
-            ?.abort(new CacheError('SHUTTING_DOWN', 'request cancelled by the client'));
-          return;
-        case FrameType.READ_CHUNK:
-          this.serve(ev, (signal) => this.read(ev, signal));
-          return;
-        case FrameType.STAT:
-          this.serve(ev, async (signal) => {
-            const info = await this.server.opts.handler.stat(decodeObjectName(ev.meta), signal);
-            this.send(FrameType.STAT, ev.requestId, encodeObjectInfo(info));
-          });
-          return;
-        case FrameType.LEASE_GRANT:
-        case FrameType.LEASE_RENEW:
-        case FrameType.LEASE_ACK:
-        case FrameType.INVALIDATE: {
-          const leases = this.server.opts.handler.leases;
-          if (!leases) break; // answered UNSUPPORTED below
-          this.serve(ev, (signal) => this.lease(leases, ev, signal));
-          return;
-        }
-        case FrameType.HELLO:
-          this.protocolError('HELLO after the handshake');
-          return;
-        case FrameType.ERROR:
-          // A client only sends connection-level errors, and closes after them.
-          this.server.opts.logger.warn({ peer: this.peer }, 'transport client reported an error; closing');
-          this.native.b.transportClose(this.conn, 'client reported an error', false);
-          return;
+    switch (ev.type) {
+      case FrameType.PING:
+        this.send(FrameType.PING, ev.requestId, ev.meta);
+        return;
+      case FrameType.CANCEL:
+        this.inflight
+          .get(ev.requestId)
+          ?.abort(new CacheError('SHUTTING_DOWN', 'request cancelled by the client'));
+        return;
+      case FrameType.READ_CHUNK:
+        this.serve(ev, decodeReadChunk, (q, signal) => this.read(ev, q, signal));
+        return;
+      case FrameType.STAT:
+        this.serve(ev, decodeObjectName, async (n, signal) => {
+          const info = await this.server.opts.handler.stat(n, signal);
+          this.send(FrameType.STAT, ev.requestId, encodeObjectInfo(info));
+        });
+        return;
+      case FrameType.LEASE_GRANT:
+      case FrameType.LEASE_RENEW:
+      case FrameType.LEASE_ACK:
+      case FrameType.INVALIDATE: {
+        const leases = this.server.opts.handler.leases;
+        if (!leases) break; // answered UNSUPPORTED below
+        this.serveLease(leases, ev);
+        return;
       }
-      // Reserved types (auth, RDMA; leases on a server without them) are requests too: answer, so the slot is freed.
-      this.sendError(ev.requestId, new CacheError('UNSUPPORTED', `frame type ${ev.type} is not served here`));
-    } catch (err) {
-      if (err instanceof MetaError) this.protocolError(`bad ${ev.type} meta: ${err.message}`);
-      else throw err;
+      case FrameType.HELLO:
+        this.protocolError('HELLO after the handshake');
+        return;
+      case FrameType.ERROR:
+        // A client only sends connection-level errors, and closes after them.
+        this.server.opts.logger.warn({ peer: this.peer }, 'transport client reported an error; closing');
+        this.native.b.transportClose(this.conn, 'client reported an error', false);
+        return;
     }
+    // Reserved types (auth, RDMA; leases on a server without them) are requests too: answer, so the slot is freed.
+    this.sendError(ev.requestId, new CacheError('UNSUPPORTED', `frame type ${ev.type} is not served here`));
   }
 
   onClosed(reason: string): void {
@@ -276,8 +274,7 @@ export class ServerConnection implements ConnectionSink {
     this.native.b.transportClose(this.conn, `unauthorized: ${reason}`, true);
   }
 
-  private async read(ev: FrameEvent, signal: AbortSignal): Promise<void> {
-    const q = decodeReadChunk(ev.meta);
+  private async read(ev: FrameEvent, q: ReadChunkRequest, signal: AbortSignal): Promise<void> {
     checkRange(q.name, q.offset, q.length);
     if (q.length > this.server.opts.maxFrameBytes) {
       throw new CacheError(
@@ -321,28 +318,32 @@ export class ServerConnection implements ConnectionSink {
     }
   }
 
-  private async lease(leases: LeaseService, ev: FrameEvent, signal: AbortSignal): Promise<void> {
-    switch (ev.type) {
-      case FrameType.LEASE_GRANT: {
-        const q = decodeLeaseGrantRequest(ev.meta);
-        const a = await leases.lease(q, this.peerNodeId, undefined, signal, this);
-        this.send(ev.type, ev.requestId, encodeLeaseGrantResponse(a));
+  private serveLease(leases: LeaseService, ev: FrameEvent): void {
+    const { requestId, type } = ev;
+    switch (type) {
+      case FrameType.LEASE_GRANT:
+        this.serve(ev, decodeLeaseGrantRequest, async (q, signal) => {
+          const a = await leases.lease(q, this.peerNodeId, undefined, signal, this);
+          this.send(type, requestId, encodeLeaseGrantResponse(a));
+        });
         return;
-      }
-      case FrameType.LEASE_RENEW: {
-        const q = decodeLeaseRenewRequest(ev.meta);
-        const a = await leases.lease(q, this.peerNodeId, q.held, signal, this);
-        this.send(ev.type, ev.requestId, encodeLeaseGrantResponse(a));
+      case FrameType.LEASE_RENEW:
+        this.serve(ev, decodeLeaseRenewRequest, async (q, signal) => {
+          const a = await leases.lease(q, this.peerNodeId, q.held, signal, this);
+          this.send(type, requestId, encodeLeaseGrantResponse(a));
+        });
         return;
-      }
       case FrameType.LEASE_ACK:
-        leases.ack(decodeLeaseAck(ev.meta), this.peerNodeId);
-        this.send(ev.type, ev.requestId, encodeLeaseAckResponse());
+        this.serve(ev, decodeLeaseAck, async (q) => {
+          leases.ack(q, this.peerNodeId);
+          this.send(type, requestId, encodeLeaseAckResponse());
+        });
         return;
-      default: {
-        const answer = await leases.invalidate(decodeInvalidate(ev.meta), signal);
-        this.send(ev.type, ev.requestId, encodeInvalidateAnswer(answer));
-      }
+      default:
+        this.serve(ev, decodeInvalidate, async (q, signal) => {
+          const answer = await leases.invalidate(q, signal);
+          this.send(type, requestId, encodeInvalidateAnswer(answer));
+        });
     }
   }
 
@@ -364,18 +365,45 @@ export class ServerConnection implements ConnectionSink {
     }
   }
 
-  /** Runs one request to exactly one response; a duplicate id in flight is a protocol error. */
-  private serve(ev: FrameEvent, work: (signal: AbortSignal) => Promise<void>): void {
+  /**
+   * Runs one request to exactly one response; a duplicate id in flight is a protocol error.
+   * The request meta is decoded first, and a MetaError there is the peer's: the connection is
+   * closed. Once it decoded, a MetaError is ours (an encoder refusing our own answer, e.g. an
+   * etag over 1024 bytes from an HTTP origin): that one request is answered INTERNAL, and the
+   * connection with every other request on it carries on.
+   */
+  private serve<Q>(
+    ev: FrameEvent,
+    decode: (meta: Buffer) => Q,
+    work: (q: Q, signal: AbortSignal) => Promise<void>,
+  ): void {
     if (this.inflight.has(ev.requestId)) {
       this.protocolError(`request id ${ev.requestId} reused while in flight`);
       return;
     }
+    let q: Q;
+    try {
+      q = decode(ev.meta);
+    } catch (err) {
+      if (err instanceof MetaError) this.protocolError(`bad request meta: ${err.message}`);
+      else this.sendError(ev.requestId, CacheError.from(err));
+      return;
+    }
     const ac = new AbortController();
     this.inflight.set(ev.requestId, ac);
-    work(ac.signal)
+    work(q, ac.signal)
       .catch((err: unknown) => {
-        if (err instanceof MetaError) this.protocolError(`bad request meta: ${err.message}`);
-        else this.sendError(ev.requestId, CacheError.from(err));
+        if (err instanceof MetaError) {
+          const what = TYPE_NAMES.get(ev.type) ?? `type ${ev.type}`;
+          const reason = `could not encode the ${what} answer: ${err.message}`;
+          this.server.opts.logger.warn(
+            { peer: this.peer, reason },
+            'transport answer refused by its encoder',
+          );
+          this.sendError(ev.requestId, new CacheError('INTERNAL', reason, { cause: err }));
+        } else {
+          this.sendError(ev.requestId, CacheError.from(err));
+        }
       })
       .finally(() => this.inflight.delete(ev.requestId));
   }

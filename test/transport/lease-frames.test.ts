@@ -2,8 +2,9 @@
  * The lease frames (0x20–0x24) over real sockets: served through
  * handler.leases, answered UNSUPPORTED by a server without it, malformed meta
  * closing the connection, and the server → client direction (a home's
- * LEASE_REVOKE on the holder's own connection). Server and clients run in
- * this process.
+ * LEASE_REVOKE on the holder's own connection), and an answer our own encoder
+ * refuses (INTERNAL for that request; the connection stays). Server and
+ * clients run in this process.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,7 +28,7 @@ import {
   encodeLeaseRevoke,
   LEASE_RELEASE,
 } from '../../src/transport/lease-messages.js';
-import { decodeError, encodeObjectName } from '../../src/transport/messages.js';
+import { decodeError, encodeObjectName, RemoteError } from '../../src/transport/messages.js';
 import { FLAG_RESPONSE, FrameType } from '../../src/transport/protocol.js';
 import type { HolderConnection, LeaseService, TransportHandler } from '../../src/transport/server.js';
 import { helloFrame, rawFrame } from './raw-frame.js';
@@ -347,5 +348,64 @@ describe('a server with handler.leases (a real LeaseHome)', () => {
     raw.sock.write(rawFrame({ type: FrameType.STAT, requestId: 4, meta: encodeObjectName(name) }));
     expect((await answerTo(raw, 4)).type).toBe(FrameType.STAT);
     raw.sock.destroy();
+  });
+});
+
+describe('an answer the server cannot encode (our fault, not the peer’s)', () => {
+  let server: TransportServer;
+  const log = recordingLogger();
+  // An HTTP origin may return any ETag; the lease frames carry at most MAX_ETAG_BYTES (1024).
+  const longEtag = 'x'.repeat(2000);
+  beforeAll(async () => {
+    const leases: LeaseService = {
+      lease: async () => ({
+        status: 'ok',
+        version: { etag: longEtag, size: 2, lastModifiedMs: held.lastModifiedMs },
+        termMs: 5000,
+        homeIncarnation: 1,
+      }),
+      ack: () => {},
+      // A count the u32 field cannot hold.
+      invalidate: async () => ({ names: -1, acked: 0, expired: 0 }),
+    };
+    server = await TransportServer.listen({
+      host: '127.0.0.1',
+      port: 0,
+      handler: {
+        ...base,
+        // A STAT answer over the 65535-byte string limit.
+        stat: async (n) => (n.key === 'huge' ? { ...info, ...n, etag: 'y'.repeat(70_000) } : info),
+        leases,
+      },
+      logger: log.logger,
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('answers that request INTERNAL, naming what could not be encoded, and keeps the connection', async () => {
+    const c = client(server, { connections: 1 });
+    expect(await c.stat(name)).toEqual(info); // connected
+    const before = log.warnings.length;
+    for (const [call, what] of [
+      [() => c.lease(name, undefined), /LEASE_GRANT answer: version etag of 2000 bytes exceeds 1024/],
+      [() => c.lease(name, held), /LEASE_RENEW answer: version etag of 2000 bytes exceeds 1024/],
+      [() => c.invalidate(name), /INVALIDATE answer/],
+      [() => c.stat({ container: 'c', key: 'huge' }), /STAT answer: string field of 70000 bytes/],
+    ] as const) {
+      const err = await call().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(RemoteError);
+      expect(err).toMatchObject({ code: 'INTERNAL', message: expect.stringMatching(what) });
+      // The same connection still serves.
+      expect(await c.ping()).toBeGreaterThanOrEqual(0);
+      expect(await c.stat(name)).toEqual(info);
+    }
+    const logged = log.warnings.slice(before).join('\n');
+    expect(logged).toMatch(/refused by its encoder/);
+    expect(logged).not.toMatch(/protocol error|connection closed/);
   });
 });
