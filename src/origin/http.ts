@@ -15,6 +15,12 @@
  * response, and exactly `length` body bytes. A 200 full body is accepted only
  * when the whole object was asked for. The server cannot list (there is no
  * standard listing in HTTP), so manifests need another origin type.
+ *
+ * stat and revalidate answer "which version is current" (the coherence
+ * protocol re-resolves through them after an invalidation), so they carry
+ * `Cache-Control: no-cache` (+ `Pragma: no-cache` for HTTP/1.0 proxies): an
+ * HTTP cache between us and the origin must revalidate with the origin rather
+ * than answer from a copy stored before the change. Reads do not (see read()).
  */
 import { Agent, type Dispatcher } from 'undici';
 import { CacheError } from '../errors/cache-error.js';
@@ -34,6 +40,8 @@ export interface HttpOriginOptions {
 }
 
 const LM_PREFIX = 'lm ';
+/** On stat and revalidate: no stored response may answer without the origin confirming it. Overrides configured headers. */
+const NO_CACHE: Readonly<Record<string, string>> = { 'cache-control': 'no-cache', pragma: 'no-cache' };
 const ERROR_BODY_MAX_BYTES = 64 * 1024;
 
 export class HttpOrigin implements Origin {
@@ -89,7 +97,7 @@ export class HttpOrigin implements Origin {
   async stat(name: ObjectName, opts?: ReadOptions): Promise<ObjectInfo> {
     validateName(name);
     return this.call(name, 'HEAD', opts, async (signal) => {
-      const res = await this.send(name, 'HEAD', {}, signal);
+      const res = await this.send(name, 'HEAD', NO_CACHE, signal);
       await drain(res);
       if (res.statusCode !== 200) throw statusError(res.statusCode, name, 'HEAD');
       return infoOf(name, res);
@@ -103,7 +111,7 @@ export class HttpOrigin implements Origin {
       ? { 'if-modified-since': httpDate(known.etag) }
       : { 'if-none-match': `"${known.etag}"` };
     return this.call(known, 'HEAD', opts, async (signal) => {
-      const res = await this.send(known, 'HEAD', cond, signal);
+      const res = await this.send(known, 'HEAD', { ...cond, ...NO_CACHE }, signal);
       await drain(res);
       if (res.statusCode === 304) return known;
       if (res.statusCode !== 200) throw statusError(res.statusCode, known, 'HEAD');
@@ -122,6 +130,12 @@ export class HttpOrigin implements Origin {
     validateName(name);
     checkReadRange(name, version, offset, length);
     const what = `read ${name.container}/${name.key}@${version.etag} [${offset}, +${length})`;
+    // No no-cache here (the zero-length HEAD included), on purpose: a read asks for the bytes of one named version, and a version's
+    // bytes never change. A cache answering If-Match from its stored copy either has that version
+    // (its bytes are the right ones; checkVersion makes sure the response is of it) or fails the
+    // precondition (412 → VERSION_CHANGED, after which callers re-stat, uncached). Whether that
+    // version is still the current one is stat/revalidate's question, not a read's; forcing every
+    // chunk read through to the origin would only take away what a CDN in front is for.
     const lm = isLmVersion(version.etag);
     const cond: Record<string, string> = lm
       ? { 'if-unmodified-since': httpDate(version.etag) }

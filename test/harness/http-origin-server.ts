@@ -11,6 +11,7 @@
  *   srv.setFault({ mode: 'ok' })
  *   srv.requests                                          // live counts: { GET, HEAD, total }
  *   srv.resetRequests()
+ *   srv.seen                                              // the last 256 requests: { method, headers }
  *   await srv.stop()                                      // closes every socket, stalled ones too
  *
  * Objects live in memory at `/{container}/{key}`, each path segment
@@ -39,7 +40,7 @@
  * `startFaultProxy` (re-exported here from ./fault-proxy.ts) in front of it.
  */
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 export { type FaultProxy, type ProxyFault, type ProxyFaultMode, startFaultProxy } from './fault-proxy.js';
@@ -80,8 +81,17 @@ export interface HttpOriginServer {
   setFault(fault: Fault): void;
   readonly requests: { GET: number; HEAD: number; total: number };
   resetRequests(): void;
+  /** The most recent requests (at most SEEN_MAX, oldest first), with the headers as received. */
+  readonly seen: readonly ReceivedRequest[];
   stop(): Promise<void>;
 }
+
+export interface ReceivedRequest {
+  readonly method: string;
+  readonly headers: IncomingHttpHeaders;
+}
+
+const SEEN_MAX = 256;
 
 interface Stored {
   readonly bytes: Buffer;
@@ -92,6 +102,7 @@ interface Stored {
 export async function startHttpOriginServer(opts: HttpOriginServerOptions = {}): Promise<HttpOriginServer> {
   const objects = new Map<string, Stored>();
   const requests = { GET: 0, HEAD: 0, total: 0 };
+  const seen: ReceivedRequest[] = [];
   let fault: Fault = { mode: 'ok' };
   let generation = 0;
   const sockets = new Set<Socket>();
@@ -112,6 +123,8 @@ export async function startHttpOriginServer(opts: HttpOriginServerOptions = {}):
     const method = req.method ?? 'GET';
     if (method === 'GET' || method === 'HEAD') requests[method]++;
     requests.total++;
+    seen.push({ method, headers: req.headers });
+    if (seen.length > SEEN_MAX) seen.shift();
     const f = faultFor(method);
     if (f.mode === 'close-immediately') {
       req.socket.destroy();
@@ -239,6 +252,7 @@ export async function startHttpOriginServer(opts: HttpOriginServerOptions = {}):
       fault = f;
     },
     requests,
+    seen,
     resetRequests() {
       requests.GET = 0;
       requests.HEAD = 0;

@@ -197,6 +197,39 @@ describe('http origin: faults through a real server', () => {
     await o.close();
   });
 
+  it('stat and revalidate send Cache-Control: no-cache and Pragma: no-cache, over configured headers; reads do not', async () => {
+    // The coherence protocol re-resolves an invalidated name through stat: an HTTP cache in
+    // between must go to the origin. Reads are pinned to one version by If-Match instead.
+    const o = new HttpOrigin({
+      baseUrl: srv.baseUrl,
+      timeoutMs: 1000,
+      headers: { 'Cache-Control': 'max-age=600', Pragma: 'x-configured' },
+    });
+    const last = () => srv.seen.at(-1)!;
+    const noCache = { 'cache-control': 'no-cache', pragma: 'no-cache' };
+    await o.stat(name);
+    expect(last()).toMatchObject({ method: 'HEAD', headers: noCache });
+    expect(await o.revalidate(v)).toBe(v);
+    expect(last()).toMatchObject({ method: 'HEAD', headers: { ...noCache, 'if-none-match': `"${v.etag}"` } });
+    expect((await o.read(name, v, 0, 10)).equals(bytes.subarray(0, 10))).toBe(true);
+    expect(last()).toMatchObject({
+      method: 'GET',
+      headers: { 'if-match': `"${v.etag}"`, 'cache-control': 'max-age=600', pragma: 'x-configured' },
+    });
+    await o.read(name, v, 0, 0); // the zero-length read's conditional HEAD is a read too
+    expect(last()).toMatchObject({
+      method: 'HEAD',
+      headers: { 'if-match': `"${v.etag}"`, 'cache-control': 'max-age=600' },
+    });
+    await o.close();
+
+    // Without configured headers, a read carries no Cache-Control at all.
+    await origin.read(name, v, 0, 10);
+    expect(last().method).toBe('GET');
+    expect(last().headers['cache-control']).toBeUndefined();
+    expect(last().headers.pragma).toBeUndefined();
+  });
+
   it('a base URL with a path prefix puts objects below it', async () => {
     // {baseUrl}/{container}/{key} with baseUrl = .../weights: the server sees /weights/f/model.bin.
     const o = new HttpOrigin({ baseUrl: `${srv.baseUrl}/${CONTAINER}/`, timeoutMs: 1000 });
@@ -230,6 +263,11 @@ describe('http origin: servers without ETag', () => {
       expect(v.etag).toMatch(/^lm \d+-1000$/);
       expect((await o.read(v, v, 5, 10)).equals(bytesOf(1000, 1).subarray(5, 15))).toBe(true);
       expect(await o.revalidate(v)).toBe(v);
+      expect(srv.seen.at(-1)!.headers).toMatchObject({
+        'if-modified-since': expect.any(String),
+        'cache-control': 'no-cache',
+        pragma: 'no-cache',
+      });
       await new Promise((r) => setTimeout(r, 1100)); // Last-Modified has 1 s resolution
       srv.put(CONTAINER, key.key, bytesOf(1000, 2));
       await expectCode(o.read(v, v, 0, 10), 'VERSION_CHANGED');
