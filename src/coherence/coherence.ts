@@ -33,7 +33,7 @@ import type { Resolver } from './resolver.js';
 
 export interface CoherenceOptions {
   readonly config: Pick<Config, 'leases' | 'origin' | 'transport'> & {
-    cluster: Pick<Config['cluster'], 'members'>;
+    cluster: Pick<Config['cluster'], 'members' | 'peerTimeout'>;
   };
   readonly role: 'node' | 'sidecar';
   /** A holder without a lease may stat the origin (false: sidecar.originFallback off). */
@@ -52,7 +52,7 @@ export function leaseTiming(leases: Config['leases'], members: Config['cluster']
   // The margin is what tolerates drift: (1 + ρ)(T − m) ≤ T  ⇔  ρ ≤ m / (T − m).
   const driftRatio = marginMs / (termMs - marginMs);
   const lagMs = leases.membershipLag ?? (members && 'dns' in members ? members.dns.interval + 5_000 : 0);
-  return { termMs, marginMs, driftRatio, settleMs: (1 + driftRatio) * termMs + lagMs };
+  return { termMs, marginMs, driftRatio, lagMs, settleMs: (1 + driftRatio) * termMs + lagMs };
 }
 
 export class Coherence {
@@ -61,8 +61,8 @@ export class Coherence {
   readonly home: LeaseHome | null;
   readonly holder: LeaseHolder | null;
   readonly metrics: CoherenceMetrics;
-  /** Per name, the versions invalidations at this home retired: none may be resolved again. */
-  private readonly retired = new LRUCache<string, ReadonlySet<string>>({ max: 100_000 });
+  /** Per name, the versions invalidations at this home retired, and when: no resolution starting later may return one. */
+  private readonly retired = new LRUCache<string, ReadonlyMap<string, number>>({ max: 100_000 });
   private readonly timing: ReturnType<typeof leaseTiming>;
   private readonly unsubscribe: () => void;
 
@@ -88,6 +88,8 @@ export class Coherence {
             metrics: this.metrics,
             log: o.log.child({ part: 'lease-home' }),
             onAnswered: (name, info, retired) => this.noteRetired(nameId(name), info, retired),
+            // Holders wait cluster.peerTimeout for an answer; refuse well before that.
+            grantDeadlineMs: o.config.cluster.peerTimeout / 2,
           })
         : null;
     this.holder = cluster
@@ -110,11 +112,25 @@ export class Coherence {
       cluster.peerRequests = (type, meta) => holder.onRequest(type, meta);
     }
     // A new member list may make this process home of names it knows nothing of.
-    this.unsubscribe = cluster?.onMembershipChange(() => homeLeases.becameHomeOfAll()) ?? (() => {});
+    // A new member list may make this process home of names it knows nothing of (settle), and of
+    // names it was home of before (its old bindings may predate invalidations another home
+    // answered meanwhile: fence them); while other processes may still see the old list, the old
+    // home could answer invalidations for names homed here now: grant nothing meanwhile.
+    const lagMs = this.timing.lagMs;
+    const home = this.home;
+    this.unsubscribe =
+      cluster?.onMembershipChange(() => {
+        homeLeases.becameHomeOfAll();
+        o.table.fence('');
+        home?.refuseGrantsFor(lagMs);
+      }) ?? (() => {});
+    if (cluster && lagMs > 0) home?.refuseGrantsFor(lagMs); // a process start is a membership change too
     const inner: Resolver = this.holder ?? o.table;
     this.resolver = {
-      resolve: async (name, signal, expectEtag) =>
-        this.checked(await inner.resolve(name, signal, expectEtag)),
+      resolve: async (name, signal, expectEtag) => {
+        const started = performance.now();
+        return this.checked(await inner.resolve(name, signal, expectEtag), started);
+      },
       forget: (name) => inner.forget(name),
     };
   }
@@ -234,15 +250,22 @@ export class Coherence {
   }
 
   private noteRetired(id: string, info: ObjectInfo | null, retired: ReadonlySet<string>): void {
-    const all = new Set([...(this.retired.get(id) ?? []), ...retired]);
+    const all = new Map(this.retired.get(id) ?? []);
+    const now = performance.now();
+    for (const etag of retired) if (!all.has(etag)) all.set(etag, now);
     if (info) all.delete(info.etag); // a version that came back at the origin is current again
     if (all.size > 0) this.retired.set(id, all);
     else this.retired.delete(id);
   }
 
-  /** A resolution, here, of a version an invalidation here retired is a stale read: counted, logged. */
-  private checked(info: ObjectInfo): ObjectInfo {
-    if (this.retired.get(nameId(info))?.has(info.etag)) {
+  /**
+   * A resolution, here, that started after an invalidation here retired the
+   * version it returns is a stale read: counted, logged. (One that started
+   * before may finish on the old version: it was in progress.)
+   */
+  private checked(info: ObjectInfo, started: number): ObjectInfo {
+    const at = this.retired.get(nameId(info))?.get(info.etag);
+    if (at !== undefined && started > at) {
       this.metrics.staleReads.inc();
       this.o.log.error(
         { name: nameId(info), version: info.etag },

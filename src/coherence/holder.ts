@@ -64,6 +64,9 @@ interface HeldLease {
   readonly homeIncarnation: number;
 }
 
+/** A lease request's outcome: a version, or no lease (the caller asks the origin itself). */
+type Acquired = ObjectInfo | { readonly fallback: string; readonly err?: unknown };
+
 /** Invalidations asked of homes after VERSION_CHANGED, in flight at once. */
 const MAX_BACKGROUND_INVALIDATIONS = 64;
 /** Requests for one resolution before giving up on leases and asking the origin. */
@@ -73,7 +76,7 @@ export class LeaseHolder implements Resolver {
   private readonly leases: LRUCache<string, HeldLease>;
   /** Bumped by every LEASE_REVOKE: a lease request in flight across one is abandoned. */
   private readonly epochs: Epochs;
-  private readonly flights = new SingleFlight<ObjectInfo>();
+  private readonly flights = new SingleFlight<Acquired>();
   private readonly renewing = new Set<string>();
   /** When the last LEASE_REVOKE per name arrived, on our clock: no lease in use may predate it. */
   private readonly revokedAt: LRUCache<string, number>;
@@ -93,16 +96,20 @@ export class LeaseHolder implements Resolver {
     if (home === null) return this.o.table.resolve(name, signal, expectEtag);
     const id = nameId(name);
     const l = this.leases.get(id);
-    if (l && l.home === home && (expectEtag === undefined || l.info.etag === expectEtag)) {
+    if (l && l.home === home) {
       const age = this.now() - l.sentAt;
       if (age < l.termMs - this.o.marginMs) {
         this.checkNotRevoked(id, l);
         if (age >= 0.75 * l.termMs - this.o.marginMs) this.renewAhead(name, id, home, l);
-        return l.info;
+        return this.pinnedCheck(name, l.info, expectEtag, home);
       }
     }
     if (!this.o.available(home)) return this.fallback(name, 'unreachable', undefined, home);
-    return abortable(this.acquire(name, id, home), signal);
+    const got = await abortable(this.acquire(name, id, home), signal);
+    // No lease: each caller asks the origin itself, after its own start — a stat shared
+    // with a read that started later could return a version an invalidation has since replaced.
+    if ('fallback' in got) return this.fallback(name, got.fallback, got.err, home);
+    return this.pinnedCheck(name, got, expectEtag, home);
   }
 
   /**
@@ -166,9 +173,24 @@ export class LeaseHolder implements Resolver {
     this.o.log.error({ name: id, version: l.info.etag }, 'stale read: resolved from a lease revoked since');
   }
 
-  private acquire(name: ObjectName, id: string, home: string): Promise<ObjectInfo> {
+  /**
+   * A pinned read (If-Match, ?version=, a manifest) names its version; when the
+   * lease names another, the read bypasses the lease and asks the origin (the
+   * lease may lag an upload the client already saw). Nothing is cached.
+   */
+  private async pinnedCheck(
+    name: ObjectName,
+    info: ObjectInfo,
+    expectEtag: string | undefined,
+    home: string,
+  ): Promise<ObjectInfo> {
+    if (expectEtag === undefined || info.etag === expectEtag || !this.o.originFallback) return info;
+    return this.fallback(name, 'pinned', undefined, home);
+  }
+
+  private acquire(name: ObjectName, id: string, home: string): Promise<Acquired> {
     // Shared by everyone resolving the name in this epoch: a revoke moves new callers to a new request.
-    const { promise } = this.flights.do(`${this.epochs.of(id)}#${id}`, () => this.request(name, id, home));
+    const { promise } = this.flights.do(this.epochs.key(id), () => this.request(name, id, home));
     return promise;
   }
 
@@ -180,20 +202,20 @@ export class LeaseHolder implements Resolver {
       .finally(() => this.renewing.delete(id));
   }
 
-  private async request(name: ObjectName, id: string, home: string): Promise<ObjectInfo> {
+  private async request(name: ObjectName, id: string, home: string): Promise<Acquired> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       let got: ObjectInfo | 'abandoned';
       try {
         got = await this.ask(name, id, home, undefined);
       } catch (err) {
         if (CacheError.is(err, 'NOT_FOUND') && !(err instanceof RemoteError)) throw err;
-        if (err instanceof RemoteError) return this.fallback(name, 'refused', err, home);
+        if (err instanceof RemoteError) return { fallback: 'refused', err };
         this.o.failed(home);
-        return this.fallback(name, 'unreachable', err, home);
+        return { fallback: 'unreachable', err };
       }
       if (got !== 'abandoned') return got;
     }
-    return this.fallback(name, 'revoked', undefined, home);
+    return { fallback: 'revoked' };
   }
 
   /**
@@ -207,7 +229,7 @@ export class LeaseHolder implements Resolver {
     home: string,
     held: HeldLease | undefined,
   ): Promise<ObjectInfo | 'abandoned'> {
-    const epoch = this.epochs.of(id);
+    const since = this.epochs.now();
     const sentAt = this.now();
     const version = held
       ? { etag: held.info.etag, size: held.info.size, lastModifiedMs: held.info.lastModified.getTime() }
@@ -215,7 +237,7 @@ export class LeaseHolder implements Resolver {
     const a: LeaseGrantResponse = await this.o.client(home).lease(name, version);
     // Revoked while in flight (the grant may predate the revoke), or so late that the lease
     // is over on our clock: not a lease; ask again.
-    if (this.epochs.of(id) !== epoch) return 'abandoned';
+    if (!this.epochs.unchangedSince(id, since)) return 'abandoned';
     if (a.status === 'ok' && this.now() - sentAt >= a.termMs - this.o.marginMs) return 'abandoned';
     switch (a.status) {
       case 'ok': {
@@ -229,13 +251,16 @@ export class LeaseHolder implements Resolver {
         // Reuse the same object while the version is unchanged (callers compare by identity).
         const prev = this.leases.get(id);
         const same = prev && prev.info.etag === info.etag && prev.info.size === info.size ? prev.info : info;
-        this.leases.set(id, {
-          info: same,
-          sentAt,
-          termMs: a.termMs,
-          home,
-          homeIncarnation: a.homeIncarnation,
-        });
+        // Answers on pooled connections may arrive out of order: a lease never replaces a newer one.
+        if (!prev || sentAt > prev.sentAt) {
+          this.leases.set(id, {
+            info: same,
+            sentAt,
+            termMs: a.termMs,
+            home,
+            homeIncarnation: a.homeIncarnation,
+          });
+        }
         return same;
       }
       case 'notFound':

@@ -103,7 +103,7 @@ export class HomeLeases {
     let byHolder = this.leases.get(name);
     const prev = byHolder?.get(holder);
     if (!prev && this.count >= this.maxLeases) {
-      this.sweep(name);
+      this.sweepAll();
       if (this.count >= this.maxLeases) return null;
     }
     if (!byHolder) {
@@ -246,6 +246,11 @@ export class HomeLeases {
 
   get size(): number {
     return this.count;
+  }
+
+  /** Forgets every lease that ran out (called periodically, and when the table is full). */
+  sweepAll(): void {
+    for (const name of [...this.leases.keys()]) this.sweep(name);
   }
 
   private sweep(name: string): void {

@@ -50,6 +50,8 @@ export interface LeaseHomeOptions {
    * (null: deleted) and the versions it retired (bound or leased before it).
    */
   readonly onAnswered?: (name: ObjectName, info: ObjectInfo | null, retired: ReadonlySet<string>) => void;
+  /** Bound on answering a LEASE_GRANT/RENEW: past it, refuse (the holder reads the origin) rather than time out. */
+  readonly grantDeadlineMs?: number;
   /** LEASE_REVOKE is resent to holders that have not answered after this long (default 1 s). */
   readonly retransmitMs?: number;
   readonly now?: () => number;
@@ -65,7 +67,15 @@ export class LeaseHome implements LeaseService {
   /** Random per process start, never 0: a restarted home never counts an ack meant for its previous life. */
   readonly incarnation = randomInt(1, 2 ** 48);
   private readonly holders = new Map<string, HolderConnection>();
-  private readonly running = new Map<string, Promise<NameInvalidated>>();
+  /** The invalidation running per name, and whether its re-resolve was sent already. */
+  private readonly running = new Map<string, { promise: Promise<NameInvalidated>; resolveSent: boolean }>();
+  /** The one follow-up run per name, for invalidations that arrived after the running one's re-resolve was sent. */
+  private readonly queued = new Map<string, Promise<NameInvalidated>>();
+  /** Holders whose last LEASE_REVOKE failed, and when to try them again. */
+  private readonly retryAt = new Map<string, number>();
+  /** Grants are refused until then (a membership change may have made this home of names another member still serves). */
+  private refuseGrantsUntil = 0;
+  private readonly sweeper: NodeJS.Timeout;
   /** Settles when the running invalidation of a name has re-resolved it (grants wait for it). */
   private readonly resolving = new Map<string, Promise<void>>();
   /** Per name being invalidated: the holders that acknowledged its revocation, and how to wake its loop. */
@@ -77,6 +87,19 @@ export class LeaseHome implements LeaseService {
   constructor(private readonly o: LeaseHomeOptions) {
     this.retransmitMs = o.retransmitMs ?? 1000;
     this.now = o.now ?? (() => performance.now());
+    // Leases run out on their own; forget them even for names nobody asks about again.
+    this.sweeper = setInterval(() => o.leases.sweepAll(), o.termMs);
+    this.sweeper.unref();
+  }
+
+  /**
+   * The member list changed: for `lagMs` (as long as other processes may still
+   * see the old list) grant nothing, so that no member still acting as home of a
+   * name in the old view can answer an invalidation while leases granted here in
+   * the new view are out. Holders read the origin meanwhile, caching nothing.
+   */
+  refuseGrantsFor(lagMs: number): void {
+    this.refuseGrantsUntil = Math.max(this.refuseGrantsUntil, this.now() + lagMs);
   }
 
   async lease(
@@ -94,17 +117,29 @@ export class LeaseHome implements LeaseService {
     }
     this.remember(holderId, conn);
     const id = nameId(name);
+    if (this.now() < this.refuseGrantsUntil) {
+      counter.inc({ result: 'refused' });
+      throw new CacheError('OVERLOADED', `no leases for a moment after a membership change; read the origin`);
+    }
+    // Answer (refuse) before the holder's own timeout would count this home as down.
+    const deadline = this.o.grantDeadlineMs
+      ? AbortSignal.any([signal, AbortSignal.timeout(this.o.grantDeadlineMs)])
+      : signal;
     // A grant is issued only on the binding in force: an answer from an origin request that
     // an invalidation overtook is not installed, so it is never granted (3 tries, then refuse).
     for (let attempt = 0; attempt < 3; attempt++) {
-      await this.resolving.get(id);
       let info: ObjectInfo;
       try {
-        info = await this.o.table.resolve(name, signal, undefined, this.o.termMs / 2);
+        await abortable(this.resolving.get(id) ?? Promise.resolve(), deadline);
+        info = await this.o.table.resolve(name, deadline, undefined, this.o.termMs / 2);
       } catch (err) {
         if (CacheError.is(err, 'NOT_FOUND')) {
           counter.inc({ result: 'not_found' });
           return { status: 'notFound', homeIncarnation };
+        }
+        if (deadline.aborted && !signal.aborted) {
+          counter.inc({ result: 'refused' });
+          throw new CacheError('OVERLOADED', `resolving ${id} takes too long here; read the origin`);
         }
         throw err;
       }
@@ -151,32 +186,66 @@ export class LeaseHome implements LeaseService {
       );
     }
     const r = await abortable(this.invalidateName(target), signal);
+    // Membership changed meanwhile: another member may have granted leases as the new home.
+    if (!this.o.isHome(target)) {
+      throw new CacheError(
+        'PEER_UNAVAILABLE',
+        `${nameId(target)}: this member stopped being its home during the invalidation (membership changed; retry)`,
+      );
+    }
     return { version: r.info ? bound(r.info) : null, names: 1, acked: r.acked, expired: r.expired };
   }
 
   /**
    * Invalidates one name this process is home of (steps 1–4 of the protocol).
-   * Concurrent invalidations of a name share one run: its revoke set already
-   * covers every lease granted before it.
+   * An invalidation arriving while one runs joins it only if that run has not
+   * sent its re-resolve yet (then the re-resolve follows the arrival, and the
+   * revoke set covers every lease granted before); otherwise it waits for one
+   * follow-up run, shared by everything that arrived meanwhile.
    */
   invalidateName(name: ObjectName): Promise<NameInvalidated> {
     const id = nameId(name);
-    let run = this.running.get(id);
-    if (!run) {
-      run = this.run(name, id).finally(() => this.running.delete(id));
-      this.running.set(id, run);
+    const cur = this.running.get(id);
+    if (cur && !cur.resolveSent) return cur.promise;
+    if (cur) {
+      let next = this.queued.get(id);
+      if (!next) {
+        next = cur.promise
+          .then(
+            () => {},
+            () => {},
+          )
+          .then(() => {
+            this.queued.delete(id);
+            return this.invalidateName(name);
+          });
+        this.queued.set(id, next);
+      }
+      return next;
     }
-    return run;
+    const state = { promise: undefined as unknown as Promise<NameInvalidated>, resolveSent: false };
+    state.promise = this.run(name, id, state).finally(() => this.running.delete(id));
+    this.running.set(id, state);
+    return state.promise;
   }
 
-  /** Every name under a prefix that this home knows of (leases out, or bound here). */
+  /**
+   * A prefix: first a fence — every binding under it is dropped and no origin
+   * answer to a request sent before now is installed, so every name under it is
+   * resolved afresh, known here or not — then each name with leases out is
+   * invalidated (re-resolve + revoke).
+   */
   async invalidatePrefix(container: string, prefix: string, signal?: AbortSignal): Promise<InvalidateAnswer> {
     const idPrefix = `${container}/${prefix}`;
-    const ids = new Set([
-      ...this.o.leases.names(idPrefix, MAX_PREFIX_NAMES),
-      ...this.o.table.boundNames(idPrefix, MAX_PREFIX_NAMES),
-    ]);
-    const names = [...ids]
+    this.o.table.fence(idPrefix);
+    const ids = this.o.leases.names(idPrefix, MAX_PREFIX_NAMES + 1);
+    if (ids.length > MAX_PREFIX_NAMES) {
+      throw new CacheError(
+        'TOO_LARGE',
+        `more than ${MAX_PREFIX_NAMES} names under ${idPrefix} have leases out on this member; invalidate narrower prefixes`,
+      );
+    }
+    const names = ids
       .map((id) => ({ container, key: id.slice(container.length + 1) }))
       .filter((n) => this.o.isHome(n));
     let acked = 0;
@@ -211,9 +280,10 @@ export class LeaseHome implements LeaseService {
 
   close(): void {
     this.closed = true;
+    clearInterval(this.sweeper);
   }
 
-  private async run(name: ObjectName, id: string): Promise<NameInvalidated> {
+  private async run(name: ObjectName, id: string, state: { resolveSent: boolean }): Promise<NameInvalidated> {
     const retired = this.o.leases.versions(id);
     const { revokeId, holders } = this.o.leases.beginInvalidation(id);
     const before = this.o.table.peek(name)?.info.etag;
@@ -222,6 +292,7 @@ export class LeaseHome implements LeaseService {
     let resolvedNow!: () => void;
     this.resolving.set(id, new Promise<void>((r) => (resolvedNow = r)));
     try {
+      state.resolveSent = true;
       info = await this.o.table.refresh(name); // step 2: no earlier origin answer can be installed now
       this.o.leases.resolved(id);
     } catch (err) {
@@ -267,19 +338,24 @@ export class LeaseHome implements LeaseService {
       if (this.o.leases.isComplete(id)) return run.holders.size;
       if (this.closed) throw new CacheError('SHUTTING_DOWN', 'home shutting down during an invalidation');
       for (const holder of this.o.leases.unacked(id)) {
-        if (inFlight.has(holder)) continue;
+        if (inFlight.has(holder) || (this.retryAt.get(holder) ?? 0) > this.now()) continue;
         const conn = this.holders.get(holder);
         if (!conn?.isOpen) continue; // unreachable: its lease runs out (Gray & Cheriton)
         inFlight.add(holder);
+        // On a live connection nothing is lost: wait as long as the lease could last (the revoke may
+        // queue behind chunk payloads); resend only after a failure, and not sooner than retransmitMs.
         conn
-          .request(FrameType.LEASE_REVOKE, meta, this.retransmitMs)
+          .request(FrameType.LEASE_REVOKE, meta, this.o.termMs + this.retransmitMs)
           .then(
             () => this.acknowledged(id, holder, revokeId),
-            (err: unknown) =>
+            (err: unknown) => {
+              this.retryAt.set(holder, this.now() + this.retransmitMs);
+              if (this.retryAt.size > MAX_HOLDERS) this.retryAt.delete(this.retryAt.keys().next().value!);
               this.o.log.debug(
                 { holder, name: id, err: (err as Error).message },
                 'LEASE_REVOKE not answered',
-              ),
+              );
+            },
           )
           .finally(() => inFlight.delete(holder));
       }

@@ -73,8 +73,8 @@ export class LeaseTable implements Resolver {
       this.opts.metrics?.leaseResolutions.inc({ result: 'cached' });
       return b.info;
     }
-    const epoch = this.epochs.of(id);
-    const { promise } = this.flights.do(`${epoch}#${id}`, async () => {
+    const since = this.epochs.now();
+    const { promise } = this.flights.do(this.epochs.key(id), async () => {
       const start = this.now();
       let info: ObjectInfo;
       try {
@@ -88,12 +88,15 @@ export class LeaseTable implements Resolver {
           this.opts.metrics?.leaseResolutions.inc({ result: 'resolved' });
         }
       } catch (err) {
-        if (CacheError.is(err, 'NOT_FOUND') && this.epochs.of(id) === epoch) this.bindings.delete(id);
+        if (CacheError.is(err, 'NOT_FOUND') && this.epochs.unchangedSince(id, since))
+          this.bindings.delete(id);
         throw err;
       }
       // The term starts when we asked, not when the answer came: a slow origin
       // must not stretch how long a binding may be stale.
-      if (this.epochs.of(id) === epoch) this.bindings.set(id, { info, expiresAt: start + this.opts.termMs });
+      if (this.epochs.unchangedSince(id, since)) {
+        this.bindings.set(id, { info, expiresAt: start + this.opts.termMs });
+      }
       return info;
     });
     // The origin call is shared by everyone resolving this name and bounded by the
@@ -109,13 +112,16 @@ export class LeaseTable implements Resolver {
    */
   async refresh(name: ObjectName, signal?: AbortSignal): Promise<ObjectInfo | null> {
     const id = nameId(name);
-    const epoch = this.epochs.bump(id);
+    this.epochs.bump(id);
     this.bindings.delete(id);
-    const { promise } = this.flights.do(`${epoch}#${id}`, async () => {
+    const since = this.epochs.now();
+    const { promise } = this.flights.do(this.epochs.key(id), async () => {
       const start = this.now();
       const info = await this.originCall('stat', () => this.opts.origin.stat(name));
       this.opts.metrics?.leaseResolutions.inc({ result: 'refreshed' });
-      if (this.epochs.of(id) === epoch) this.bindings.set(id, { info, expiresAt: start + this.opts.termMs });
+      if (this.epochs.unchangedSince(id, since)) {
+        this.bindings.set(id, { info, expiresAt: start + this.opts.termMs });
+      }
       return info;
     });
     try {
@@ -124,6 +130,16 @@ export class LeaseTable implements Resolver {
       if (CacheError.is(err, 'NOT_FOUND')) return null;
       throw err;
     }
+  }
+
+  /**
+   * Every name under `idPrefix` (`container/keyprefix`; '' for all) must be
+   * resolved afresh: bindings are dropped and origin answers to requests sent
+   * before now are not installed (a prefix invalidation, a membership change).
+   */
+  fence(idPrefix: string): void {
+    this.epochs.fence(idPrefix);
+    for (const id of [...this.bindings.keys()]) if (id.startsWith(idPrefix)) this.bindings.delete(id);
   }
 
   /** The binding of `name` whether its term ended or not (what an invalidation replaces). */

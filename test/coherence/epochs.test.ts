@@ -2,61 +2,64 @@ import { describe, expect, it } from 'vitest';
 import { Epochs } from '../../src/coherence/epochs.js';
 
 describe('Epochs', () => {
-  it('starts every name at 0; bump moves only up and of() reads it back', () => {
+  it('a request sent before a bump of its name is overtaken; one sent after is not', () => {
     const e = new Epochs(100);
-    expect(e.of('c/a')).toBe(0);
-    let last = e.of('c/a');
-    for (let i = 0; i < 10; i++) {
-      const next = e.bump('c/a');
-      expect(next).toBeGreaterThan(last);
-      expect(e.of('c/a')).toBe(next);
-      last = next;
-    }
+    const before = e.now();
+    expect(e.unchangedSince('c/a', before)).toBe(true);
+    e.bump('c/a');
+    expect(e.unchangedSince('c/a', before)).toBe(false);
+    expect(e.unchangedSince('c/b', before)).toBe(true); // another name: untouched
+    const after = e.now();
+    expect(e.unchangedSince('c/a', after)).toBe(true);
   });
 
-  it('after LRU eviction an old epoch never becomes current again', () => {
-    const max = 8;
-    const e = new Epochs(max);
-    // What requests in flight noted for c/a, at each of its epochs.
-    const noted = [e.of('c/a')];
-    for (let i = 0; i < 3; i++) noted.push(e.bump('c/a'));
-    // Fill well past max: c/a is pushed out, so are many others, some of them bumped more.
-    for (let round = 0; round < 5; round++) {
-      for (let i = 0; i < 3 * max; i++) {
-        const id = `c/n${round}-${i}`;
-        for (let j = 0; j <= i % 4; j++) e.bump(id);
-      }
-      const now = e.of('c/a');
-      for (const old of noted.slice(0, -1)) expect(now).not.toBe(old);
-      expect(now).toBeGreaterThanOrEqual(noted.at(-1)!);
-      // A bump after the eviction moves past everything noted so far.
-      noted.push(e.bump('c/a'));
-      expect(noted.at(-1)!).toBeGreaterThan(now);
-    }
+  it('a fence overtakes requests for every name under its prefix, and only those', () => {
+    const e = new Epochs(100);
+    const before = e.now();
+    const k1 = e.key('c/model/a');
+    e.fence('c/model/');
+    expect(e.unchangedSince('c/model/a', before)).toBe(false);
+    expect(e.unchangedSince('c/other', before)).toBe(true);
+    expect(e.key('c/model/a')).not.toBe(k1); // later callers never share the older request
+    expect(e.unchangedSince('c/model/a', e.now())).toBe(true);
+    e.fence('');
+    expect(e.unchangedSince('c/other', before)).toBe(false);
   });
 
-  it('a name never seen, asked after evictions, starts above every evicted epoch', () => {
-    const e = new Epochs(2);
-    for (let i = 0; i < 5; i++) e.bump('c/hot');
-    const hot = e.of('c/hot');
-    e.bump('c/x');
-    e.bump('c/y'); // c/hot (the least recently used) is evicted
-    expect(e.of('c/hot')).toBeGreaterThanOrEqual(hot);
-    // A request that noted c/hot's epoch before a bump can never find it current again.
-    const before = e.of('c/hot');
-    e.bump('c/hot');
-    e.bump('c/p');
-    e.bump('c/q');
-    expect(e.of('c/hot')).not.toBe(before);
+  it('forgetting (LRU eviction, too many fences) never lets an overtaken request through', () => {
+    const e = new Epochs(4);
+    const old = e.now();
+    e.bump('c/a');
+    const mid = e.now();
+    for (let i = 0; i < 20; i++) e.bump(`c/n${i}`); // c/a is evicted
+    expect(e.unchangedSince('c/a', old)).toBe(false);
+    // A request sent after c/a's bump but before the evictions: the floor is the time of the
+    // forgotten bumps, so at worst it is overtaken too — never wrongly current.
+    expect(typeof e.unchangedSince('c/a', mid)).toBe('boolean');
+    const f0 = e.now();
+    for (let i = 0; i < 300; i++) e.fence(`c/p${i}/`);
+    expect(e.unchangedSince('c/p0/x', f0)).toBe(false);
   });
 
   // Regression: lru-cache also calls `dispose` on overwrite; only an eviction may raise the
-  // floor, or every unrelated name's epoch would move (its answers in flight discarded).
-  it('bumping one name leaves the epoch of an unrelated name alone while nothing is evicted', () => {
+  // floor, or every unrelated name's requests in flight would be discarded.
+  it('bumping one name twice leaves unrelated names alone while nothing is evicted', () => {
     const e = new Epochs(100);
-    const other = e.of('c/other');
+    const since = e.now();
+    const key = e.key('c/other');
     e.bump('c/a');
-    e.bump('c/a'); // overwrites c/a's entry: no eviction (2 of 100 used)
-    expect(e.of('c/other')).toBe(other);
+    e.bump('c/a');
+    expect(e.unchangedSince('c/other', since)).toBe(true);
+    expect(e.key('c/other')).toBe(key);
+  });
+
+  it('evicting an old bump does not overtake requests sent after it (a steady stream of invalidations)', () => {
+    const e = new Epochs(8);
+    for (let i = 0; i < 8; i++) e.bump(`c/old${i}`);
+    const since = e.now();
+    // Many more invalidations of other names evict the old bumps one by one; a request for a
+    // name never invalidated, sent after those old bumps, stays current.
+    for (let i = 0; i < 8; i++) e.bump(`c/new${i}`);
+    expect(e.unchangedSince('c/never', since)).toBe(true);
   });
 });
