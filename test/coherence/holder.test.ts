@@ -160,6 +160,8 @@ async function setup(o: Options = {}) {
     setRequestGate: (g: Promise<void> | null) => (requestGate = g),
     at: (t: number) => (now = t),
     originStats: () => originStats,
+    /** The origin's current version, asked without counting (the home's own origin). */
+    current: () => origin.stat(name),
     /** LEASE_GRANT / LEASE_RENEW requests the holder sent. */
     grantsSent: () => asks.mock.calls.filter((c) => c[1] === undefined).length,
     renewalsSent: () => asks.mock.calls.filter((c) => c[1] !== undefined).length,
@@ -308,6 +310,31 @@ describe('LeaseHolder over the transport', () => {
     await expect(s.holder.resolve(name)).rejects.toMatchObject({ code: 'PEER_UNAVAILABLE' });
     expect(s.originStats()).toBe(stats);
     expect(s.holder.size).toBe(0);
+  });
+
+  it('a pinned read naming another version than the lease bypasses the lease: one origin stat, nothing cached', async () => {
+    const s = await setup();
+    const v1 = await s.holder.resolve(name);
+    s.put('v2!');
+    const v2 = await s.holder.resolve(name); // the lease still says v1
+    expect(v2.etag).toBe(v1.etag);
+    const fresh = await s.current();
+    const stats = s.originStats();
+    const pinned = await s.holder.resolve(name, undefined, fresh.etag);
+    expect(pinned.etag).toBe(fresh.etag);
+    expect(s.originStats()).toBe(stats + 1);
+    expect(await s.holder_('holderFallbacks', { reason: 'pinned' })).toBe(1);
+    expect((await s.holder.resolve(name)).etag).toBe(v1.etag); // the lease itself is unchanged
+  });
+
+  it('no lease (the home refuses): each resolution asks the origin itself, never sharing an older stat', async () => {
+    const s = await setup({ isHome: () => false });
+    const stats = s.originStats();
+    const [a, b] = await Promise.all([s.holder.resolve(name), s.holder.resolve(name)]);
+    expect(a.size).toBe(2);
+    expect(b.size).toBe(2);
+    expect(s.grantsSent()).toBe(1); // the lease request is shared…
+    expect(s.originStats()).toBe(stats + 2); // …the origin stats are not
   });
 
   it('forget() (the version vanished mid-read) asks the home to invalidate the name', async () => {

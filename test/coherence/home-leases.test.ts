@@ -47,6 +47,19 @@ describe('HomeLeases', () => {
     expect(fresh.t.msUntilAllSettled()).toBe(31_000);
   });
 
+  it('a full table forgets leases that ran out on any name before refusing a new one', () => {
+    const { t, at, advance } = settled({ maxLeases: 2 });
+    t.grant('c/a', 'h1', 'v1', at() + TERM);
+    t.grant('c/b', 'h1', 'v1', at() + TERM);
+    expect(t.grant('c/c', 'h1', 'v1', at() + TERM)).toBeNull(); // full, all alive
+    advance(TERM);
+    expect(t.grant('c/c', 'h1', 'v1', at() + TERM)).toEqual({ termMs: TERM }); // c/a, c/b ran out
+    expect(t.size).toBe(1);
+    advance(TERM);
+    t.sweepAll();
+    expect(t.size).toBe(0);
+  });
+
   it('grants at most the binding term left, and nothing past it', () => {
     const { t, at } = settled();
     expect(t.grant('c/k', 'h1', 'v1', at() + 60_000)).toEqual({ termMs: TERM });

@@ -424,6 +424,51 @@ describe('LeaseHome.ack', () => {
   });
 });
 
+describe('LeaseHome and membership changes', () => {
+  it('grants nothing for membershipLag after a change (holders read the origin meanwhile)', async () => {
+    const { home, origin, grant, total, advance } = setup();
+    origin.put(name, 'v1');
+    home.refuseGrantsFor(500);
+    await expect(grant(new FakeHolder('h1'))).rejects.toMatchObject({ code: 'OVERLOADED' });
+    expect(await total('grants', { result: 'refused' })).toBe(1);
+    advance(500);
+    expect(await grant(new FakeHolder('h1'))).toMatchObject({ status: 'ok' });
+  });
+
+  it('a home that stopped being home during an invalidation does not answer it', async () => {
+    let homeOfIt = true;
+    const { home, origin } = setup({ isHome: () => homeOfIt });
+    origin.put(name, 'v1');
+    origin.hold = true;
+    const inv = home.invalidate(name, new AbortController().signal);
+    await until(() => origin.held.length === 1);
+    homeOfIt = false; // the member list changed under the running invalidation
+    origin.held[0]!.release();
+    await expect(inv).rejects.toMatchObject({ code: 'PEER_UNAVAILABLE' });
+  });
+
+  it('a grant that cannot be resolved within grantDeadlineMs is refused, not left to time out at the holder', async () => {
+    const s = setup();
+    const home = new LeaseHome({
+      table: s.table,
+      leases: s.leases,
+      termMs: TERM,
+      driftRatio: RHO,
+      isHome: () => true,
+      metrics: new CoherenceMetrics(new Metrics(), () => 0),
+      log: pino({ level: 'silent' }),
+      grantDeadlineMs: 30,
+    });
+    s.origin.put(name, 'v1');
+    s.origin.hold = true; // the origin does not answer
+    const h = new FakeHolder('h1');
+    await expect(home.lease(name, h.id, undefined, new AbortController().signal, h)).rejects.toMatchObject({
+      code: 'OVERLOADED',
+    });
+    home.close();
+  });
+});
+
 describe('LeaseHome.invalidatePrefix', () => {
   it('fences every name under the prefix, and re-resolves and revokes the names with leases out that it is home of', async () => {
     const notHome = { container: 'c', key: 'm/elsewhere' };

@@ -292,3 +292,32 @@ describe('LeaseTable.refresh', () => {
     expect(t.binding(name)?.info.etag).toBe('v1');
   });
 });
+
+describe('LeaseTable.fence', () => {
+  it('a stat in flight for a name nobody knew of is not installed after a fence over its prefix, and later resolutions do not join it', async () => {
+    const { t, origin } = manual();
+    const before = t.resolve(name); // origin call 0: the old version, answering late
+    t.fence(`${name.container}/`);
+    const after = t.resolve(name); // a new request (call 1), not the one in flight
+    expect(origin.calls).toHaveLength(2);
+    origin.calls[0]!.resolve(version('v1'));
+    expect(await before).toEqual(version('v1'));
+    expect(t.binding(name)).toBeUndefined();
+    origin.calls[1]!.resolve(version('v2!'));
+    expect(await after).toEqual(version('v2!'));
+    expect(t.binding(name)?.info.etag).toBe('v2!');
+  });
+
+  it('drops the bindings under the prefix, and only those', async () => {
+    const { t, origin } = manual();
+    const other = { container: 'other', key: 'k' };
+    const a = t.resolve(name);
+    const b = t.resolve(other);
+    origin.calls[0]!.resolve(version('v1'));
+    origin.calls[1]!.resolve({ ...version('v1'), ...other });
+    await Promise.all([a, b]);
+    t.fence(`${name.container}/`);
+    expect(t.binding(name)).toBeUndefined();
+    expect(t.binding(other)).toBeDefined();
+  });
+});
