@@ -11,6 +11,7 @@ import { LRUCache } from 'lru-cache';
 import type { Cluster } from '../cluster/cluster.js';
 import type { Config } from '../config/schema.js';
 import { CacheError } from '../errors/cache-error.js';
+import { Limiter } from '../fill/limiter.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ObjectInfo, ObjectName, Origin } from '../origin/origin.js';
@@ -30,6 +31,9 @@ import {
 import type { LeaseTable } from './lease-table.js';
 import { CoherenceMetrics } from './metrics.js';
 import type { Resolver } from './resolver.js';
+
+const MAX_FORWARDS = 64;
+const MAX_FORWARDS_QUEUED = 10_000;
 
 export interface CoherenceOptions {
   readonly config: Pick<Config, 'leases' | 'origin' | 'transport'> & {
@@ -65,6 +69,12 @@ export class Coherence {
   private readonly retired = new LRUCache<string, ReadonlyMap<string, number>>({ max: 100_000 });
   private readonly timing: ReturnType<typeof leaseTiming>;
   private readonly unsubscribe: () => void;
+  /** INVALIDATEs this process forwards at once (to homes, or to every member for a prefix). */
+  private readonly forwards = new Limiter(
+    MAX_FORWARDS,
+    MAX_FORWARDS_QUEUED,
+    'invalidations forwarded to homes',
+  );
 
   constructor(private readonly o: CoherenceOptions) {
     this.timing = leaseTiming(o.config.leases, o.config.cluster.members);
@@ -212,10 +222,11 @@ export class Coherence {
         : this.home.invalidate(target, signal ?? new AbortController().signal);
     }
     try {
-      return await this.o.cluster!.client(address).invalidate(target, {
-        signal,
-        timeoutMs: this.invalidateTimeoutMs(),
-      });
+      // Bounded: INVALIDATEs wait long, and each holds an in-flight slot on a pooled connection
+      // that revoke acknowledgements to this member's holders also need.
+      return await this.forwards.run(() =>
+        this.o.cluster!.client(address).invalidate(target, { signal, timeoutMs: this.invalidateTimeoutMs() }),
+      );
     } catch (err) {
       if (signal?.aborted) throw err;
       const e = CacheError.from(err, 'ORIGIN_UNAVAILABLE');
