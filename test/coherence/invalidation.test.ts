@@ -91,12 +91,17 @@ interface Answer {
   ms: number;
 }
 
-async function invalidate(node: NodeProcess, container: string, key: string): Promise<Answer> {
+async function invalidate(
+  node: NodeProcess,
+  container: string,
+  key: string,
+  kind: 'key' | 'prefix' = 'key',
+): Promise<Answer> {
   const t0 = performance.now();
   const res = await fetch(`${node.url}/v1/invalidate`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ container, key }),
+    body: JSON.stringify({ container, [kind]: key }),
   });
   return {
     status: res.status,
@@ -156,7 +161,7 @@ describe('coherence across processes', () => {
     };
     const readers = [...sidecars, ...sidecars].map((sc) => reader(sc));
 
-    const ROUNDS = 5;
+    const ROUNDS = 6;
     const entries = [nodes[0]!, sidecars[0]!, nodes[1]!];
     let invalidations = 0;
     for (let v = 1; v <= ROUNDS; v++) {
@@ -164,13 +169,15 @@ describe('coherence across processes', () => {
       for (let f = 0; f < FILES; f++) replaceAtOrigin(root, key(f), content(v, f));
       written[v] = performance.now();
       if (v % 2 === 0) {
-        // Invalidate every file through a different entry point each time (nodes, a sidecar).
+        // Invalidate through a different entry point each time (a sidecar, nodes): every file
+        // by name, or once the whole prefix (fanned out to every member).
         const entry = entries[(v / 2) % entries.length]!;
-        const got = await Promise.all(
-          Array.from({ length: FILES }, (_, f) => invalidate(entry, 'models', key(f))),
-        );
+        const got =
+          v === 4
+            ? [await invalidate(entry, 'models', 'w/', 'prefix')]
+            : await Promise.all(Array.from({ length: FILES }, (_, f) => invalidate(entry, 'models', key(f))));
         for (const a of got) expect(a.status, JSON.stringify(a.body)).toBe(200);
-        invalidations += FILES;
+        invalidations += got.length;
         answered.push({ v, at: performance.now() });
       }
     }
