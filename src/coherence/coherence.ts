@@ -32,7 +32,7 @@ import type { LeaseTable } from './lease-table.js';
 import { CoherenceMetrics } from './metrics.js';
 import type { Resolver } from './resolver.js';
 
-const MAX_FORWARDS = 64;
+const MAX_FORWARDS_PER_MEMBER = 32;
 const MAX_FORWARDS_QUEUED = 10_000;
 
 export interface CoherenceOptions {
@@ -69,12 +69,12 @@ export class Coherence {
   private readonly retired = new LRUCache<string, ReadonlyMap<string, number>>({ max: 100_000 });
   private readonly timing: ReturnType<typeof leaseTiming>;
   private readonly unsubscribe: () => void;
-  /** INVALIDATEs this process forwards at once (to homes, or to every member for a prefix). */
-  private readonly forwards = new Limiter(
-    MAX_FORWARDS,
-    MAX_FORWARDS_QUEUED,
-    'invalidations forwarded to homes',
-  );
+  /**
+   * INVALIDATEs this process forwards at once, per member. They can wait up to a term, and each
+   * holds one of the pooled connections' in-flight slots (256 each) that chunk reads and lease
+   * requests to that member need too.
+   */
+  private readonly forwards = new Map<string, Limiter>();
 
   constructor(private readonly o: CoherenceOptions) {
     this.timing = leaseTiming(o.config.leases, o.config.cluster.members);
@@ -224,7 +224,7 @@ export class Coherence {
     try {
       // Bounded: INVALIDATEs wait long, and each holds an in-flight slot on a pooled connection
       // that revoke acknowledgements to this member's holders also need.
-      return await this.forwards.run(() =>
+      return await this.forwardLimiter(address).run(() =>
         this.o.cluster!.client(address).invalidate(target, { signal, timeoutMs: this.invalidateTimeoutMs() }),
       );
     } catch (err) {
@@ -250,6 +250,20 @@ export class Coherence {
   private invalidateTimeoutMs(): number {
     const t = leaseTiming(this.o.config.leases, this.o.config.cluster.members);
     return Math.ceil(this.o.config.origin.timeout + 2 * (1 + t.driftRatio) * t.termMs + t.settleMs + 5_000);
+  }
+
+  private forwardLimiter(address: string): Limiter {
+    let l = this.forwards.get(address);
+    if (!l) {
+      l = new Limiter(MAX_FORWARDS_PER_MEMBER, MAX_FORWARDS_QUEUED, `invalidations forwarded to ${address}`);
+      // Addresses come from the member list, which churns with pod IPs: drop idle limiters now and then.
+      if (this.forwards.size >= 1024) {
+        for (const [a, idle] of this.forwards)
+          if (idle.running === 0 && idle.queued === 0) this.forwards.delete(a);
+      }
+      this.forwards.set(address, l);
+    }
+    return l;
   }
 
   private selfAddress(): string | null {

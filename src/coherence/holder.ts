@@ -14,6 +14,7 @@
 import { LRUCache } from 'lru-cache';
 import { CacheError } from '../errors/cache-error.js';
 import { abortable } from '../fill/abortable.js';
+import { FreshFlight } from '../fill/fresh-flight.js';
 import { SingleFlight } from '../fill/single-flight.js';
 import type { Logger } from '../log/logger.js';
 import type { ObjectInfo, ObjectName, Origin } from '../origin/origin.js';
@@ -65,10 +66,13 @@ interface HeldLease {
 }
 
 /** A lease request's outcome: a version, or no lease (the caller asks the origin itself). */
-type Acquired = ObjectInfo | { readonly fallback: string; readonly err?: unknown };
+type Acquired =
+  | ObjectInfo
+  | { readonly fallback: string; readonly err?: unknown }
+  | { readonly notFound: true };
 
 /** Invalidations asked of homes after VERSION_CHANGED, in flight at once. */
-const MAX_BACKGROUND_INVALIDATIONS = 64;
+const MAX_BACKGROUND_INVALIDATIONS = 16;
 /** Requests for one resolution before giving up on leases and asking the origin. */
 const MAX_ATTEMPTS = 3;
 
@@ -77,6 +81,7 @@ export class LeaseHolder implements Resolver {
   /** Bumped by every LEASE_REVOKE: a lease request in flight across one is abandoned. */
   private readonly epochs: Epochs;
   private readonly flights = new SingleFlight<Acquired>();
+  private readonly fallbacks = new FreshFlight<ObjectInfo>();
   private readonly renewing = new Set<string>();
   /** When the last LEASE_REVOKE per name arrived, on our clock: no lease in use may predate it. */
   private readonly revokedAt: LRUCache<string, number>;
@@ -105,7 +110,15 @@ export class LeaseHolder implements Resolver {
       }
     }
     if (!this.o.available(home)) return this.fallback(name, 'unreachable', undefined, home);
-    const got = await abortable(this.acquire(name, id, home), signal);
+    const { promise, shared } = this.flights.do(`${home}|${this.epochs.key(id)}`, () =>
+      this.request(name, id, home),
+    );
+    let got = await abortable(promise, signal);
+    // A "does not exist" answer to a request sent before this caller asked may predate an
+    // invalidation answered since (the home records no lease on a missing name, so no revoke
+    // comes): a caller that joined asks once more, itself.
+    if (shared && 'notFound' in got) got = await abortable(this.request(name, id, home), signal);
+    if ('notFound' in got) throw new CacheError('NOT_FOUND', `${id} does not exist at the origin`);
     // No lease: each caller asks the origin itself, after its own start — a stat shared
     // with a read that started later could return a version an invalidation has since replaced.
     if ('fallback' in got) return this.fallback(name, got.fallback, got.err, home);
@@ -188,12 +201,6 @@ export class LeaseHolder implements Resolver {
     return this.fallback(name, 'pinned', undefined, home);
   }
 
-  private acquire(name: ObjectName, id: string, home: string): Promise<Acquired> {
-    // Shared by everyone resolving the name in this epoch: a revoke moves new callers to a new request.
-    const { promise } = this.flights.do(this.epochs.key(id), () => this.request(name, id, home));
-    return promise;
-  }
-
   private renewAhead(name: ObjectName, id: string, home: string, held: HeldLease): void {
     if (this.renewing.has(id)) return;
     this.renewing.add(id);
@@ -208,7 +215,7 @@ export class LeaseHolder implements Resolver {
       try {
         got = await this.ask(name, id, home, undefined);
       } catch (err) {
-        if (CacheError.is(err, 'NOT_FOUND') && !(err instanceof RemoteError)) throw err;
+        if (CacheError.is(err, 'NOT_FOUND') && !(err instanceof RemoteError)) return { notFound: true };
         if (err instanceof RemoteError) return { fallback: 'refused', err };
         this.o.failed(home);
         return { fallback: 'unreachable', err };
@@ -264,7 +271,7 @@ export class LeaseHolder implements Resolver {
         return same;
       }
       case 'notFound':
-        this.leases.delete(id);
+        if ((this.leases.get(id)?.sentAt ?? Number.NEGATIVE_INFINITY) < sentAt) this.leases.delete(id);
         throw new CacheError('NOT_FOUND', `${id} does not exist at the origin`);
       default:
         throw new RemoteError('ORIGIN_UNAVAILABLE', `${home} is not the home of ${id} in its view`);
@@ -283,6 +290,8 @@ export class LeaseHolder implements Resolver {
       { name: nameId(name), reason, err: err instanceof Error ? err.message : undefined },
       'no lease; resolving at the origin for this read',
     );
-    return this.o.origin.stat(name);
+    // Shared only with callers that asked before the stat was sent (FreshFlight): bounded
+    // origin load when many reads go without leases (after a membership change), never an old answer.
+    return this.fallbacks.do(nameId(name), () => this.o.origin.stat(name));
   }
 }

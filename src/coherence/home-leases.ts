@@ -65,6 +65,7 @@ export class HomeLeases {
   private readonly now: () => number;
   private readonly maxLeases: number;
   private count = 0;
+  private lastFullSweep = Number.NEGATIVE_INFINITY;
   private nextRevokeId = 1;
 
   constructor(private readonly opts: HomeLeasesOptions) {
@@ -103,7 +104,11 @@ export class HomeLeases {
     let byHolder = this.leases.get(name);
     const prev = byHolder?.get(holder);
     if (!prev && this.count >= this.maxLeases) {
-      this.sweepAll();
+      // A full sweep costs the whole table: at most once a second, however many grants are refused.
+      if (now - this.lastFullSweep >= 1000) {
+        this.lastFullSweep = now;
+        this.sweepAll();
+      }
       if (this.count >= this.maxLeases) return null;
     }
     if (!byHolder) {

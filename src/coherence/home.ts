@@ -67,8 +67,8 @@ export class LeaseHome implements LeaseService {
   /** Random per process start, never 0: a restarted home never counts an ack meant for its previous life. */
   readonly incarnation = randomInt(1, 2 ** 48);
   private readonly holders = new Map<string, HolderConnection>();
-  /** The invalidation running per name, and whether its re-resolve was sent already. */
-  private readonly running = new Map<string, { promise: Promise<NameInvalidated>; resolveSent: boolean }>();
+  /** The invalidation running per name. */
+  private readonly running = new Map<string, Promise<NameInvalidated>>();
   /** The one follow-up run per name, for invalidations that arrived after the running one's re-resolve was sent. */
   private readonly queued = new Map<string, Promise<NameInvalidated>>();
   /** Holders whose last LEASE_REVOKE failed, and when to try them again. */
@@ -198,19 +198,17 @@ export class LeaseHome implements LeaseService {
 
   /**
    * Invalidates one name this process is home of (steps 1–4 of the protocol).
-   * An invalidation arriving while one runs joins it only if that run has not
-   * sent its re-resolve yet (then the re-resolve follows the arrival, and the
-   * revoke set covers every lease granted before); otherwise it waits for one
-   * follow-up run, shared by everything that arrived meanwhile.
+   * An invalidation arriving while one of the name runs may have arrived after
+   * that run's re-resolve was sent, so it waits for one follow-up run, shared
+   * by everything that arrives meanwhile, whose re-resolve follows them all.
    */
   invalidateName(name: ObjectName): Promise<NameInvalidated> {
     const id = nameId(name);
     const cur = this.running.get(id);
-    if (cur && !cur.resolveSent) return cur.promise;
     if (cur) {
       let next = this.queued.get(id);
       if (!next) {
-        next = cur.promise
+        next = cur
           .then(
             () => {},
             () => {},
@@ -223,10 +221,9 @@ export class LeaseHome implements LeaseService {
       }
       return next;
     }
-    const state = { promise: undefined as unknown as Promise<NameInvalidated>, resolveSent: false };
-    state.promise = this.run(name, id, state).finally(() => this.running.delete(id));
-    this.running.set(id, state);
-    return state.promise;
+    const run = this.run(name, id).finally(() => this.running.delete(id));
+    this.running.set(id, run);
+    return run;
   }
 
   /**
@@ -283,7 +280,7 @@ export class LeaseHome implements LeaseService {
     clearInterval(this.sweeper);
   }
 
-  private async run(name: ObjectName, id: string, state: { resolveSent: boolean }): Promise<NameInvalidated> {
+  private async run(name: ObjectName, id: string): Promise<NameInvalidated> {
     const retired = this.o.leases.versions(id);
     const { revokeId, holders } = this.o.leases.beginInvalidation(id);
     const before = this.o.table.peek(name)?.info.etag;
@@ -292,7 +289,6 @@ export class LeaseHome implements LeaseService {
     let resolvedNow!: () => void;
     this.resolving.set(id, new Promise<void>((r) => (resolvedNow = r)));
     try {
-      state.resolveSent = true;
       info = await this.o.table.refresh(name); // step 2: no earlier origin answer can be installed now
       this.o.leases.resolved(id);
     } catch (err) {
@@ -307,7 +303,9 @@ export class LeaseHome implements LeaseService {
       const acked = await this.revokeAll(name, id, revokeId);
       const expired = holders.length - acked;
       if (expired > 0) this.o.metrics.revocations.inc({ result: 'expired' }, expired);
-      this.o.onAnswered?.(name, info, retired);
+      // Retired versions are recorded (for the stale-read check) only by a home that still is one:
+      // after a membership change the new home may legitimately grant them for a while.
+      if (this.o.isHome(name)) this.o.onAnswered?.(name, info, retired);
       return { info, acked, expired };
     } finally {
       this.o.leases.finish(id);

@@ -160,6 +160,7 @@ async function setup(o: Options = {}) {
     setRequestGate: (g: Promise<void> | null) => (requestGate = g),
     at: (t: number) => (now = t),
     originStats: () => originStats,
+    root,
     /** The origin's current version, asked without counting (the home's own origin). */
     current: () => origin.stat(name),
     /** LEASE_GRANT / LEASE_RENEW requests the holder sent. */
@@ -335,6 +336,22 @@ describe('LeaseHolder over the transport', () => {
     expect(b.size).toBe(2);
     expect(s.grantsSent()).toBe(1); // the lease request is shared…
     expect(s.originStats()).toBe(stats + 2); // …the origin stats are not
+  });
+
+  it('"does not exist" answered to a request sent before a caller joined it is asked again for that caller', async () => {
+    const s = await setup();
+    const missing = { container: 'c', key: 'm/new' };
+    let release!: () => void;
+    s.setGate(new Promise<void>((r) => (release = r))); // the home's answer is held in transit
+    const first = s.holder.resolve(missing);
+    await vi.waitFor(() => expect(s.issued).toHaveLength(1)); // the home answered notFound
+    const joined = s.holder.resolve(missing); // asks after the request was sent: joins it
+    s.setGate(null);
+    writeFileSync(join(s.root, 'c', 'm', 'new'), 'fresh'); // created (and, say, invalidated) meanwhile
+    release();
+    await expect(first).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect((await joined).size).toBe(5); // re-asked on its own: the new object
+    expect(s.grantsSent()).toBe(2);
   });
 
   it('forget() (the version vanished mid-read) asks the home to invalidate the name', async () => {
