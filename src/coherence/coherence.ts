@@ -182,9 +182,11 @@ export class Coherence {
     };
   }
 
-  close(): void {
+  /** Stops; a holder first releases its leases at their homes (≤ 1 s), so no invalidation waits for it. */
+  async close(): Promise<void> {
     this.unsubscribe();
     this.home?.close();
+    await this.holder?.releaseAll(1000);
   }
 
   private async name(name: ObjectName, signal?: AbortSignal): Promise<InvalidateAnswer> {

@@ -22,6 +22,7 @@ import type { TransportClient } from '../transport/client.js';
 import {
   decodeLeaseRevoke,
   encodeLeaseRevokeResponse,
+  LEASE_RELEASE,
   type LeaseGrantResponse,
 } from '../transport/lease-messages.js';
 import { RemoteError } from '../transport/messages.js';
@@ -71,6 +72,8 @@ type Acquired =
   | { readonly fallback: string; readonly err?: unknown }
   | { readonly notFound: true };
 
+/** Leases released at shutdown, at most (the rest run out on their own). */
+const MAX_RELEASES = 10_000;
 /** Invalidations asked of homes after VERSION_CHANGED, in flight at once. */
 const MAX_BACKGROUND_INVALIDATIONS = 16;
 /** Requests for one resolution before giving up on leases and asking the origin. */
@@ -167,6 +170,39 @@ export class LeaseHolder implements Resolver {
     this.leases.delete(id);
     this.o.metrics.revokesReceived.inc();
     return encodeLeaseRevokeResponse();
+  }
+
+  /**
+   * At shutdown: tells each home this process holds nothing any more
+   * (LEASE_ACK with revokeId 0), so an invalidation running or coming does not
+   * wait this process's leases out. Best effort, bounded by `timeoutMs`.
+   */
+  async releaseAll(timeoutMs: number): Promise<void> {
+    const sends: Promise<unknown>[] = [];
+    for (const [id, l] of this.leases.entries()) {
+      if (sends.length >= MAX_RELEASES) break;
+      const slash = id.indexOf('/');
+      const ack = {
+        container: id.slice(0, slash),
+        key: id.slice(slash + 1),
+        homeIncarnation: l.homeIncarnation,
+      };
+      sends.push(
+        this.o
+          .client(l.home)
+          .leaseAck({ ...ack, revokeId: LEASE_RELEASE })
+          .catch(() => {}),
+      );
+    }
+    this.leases.clear();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(sends),
+      new Promise((r) => {
+        timer = setTimeout(r, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   /** Leases held now (status and tests). */

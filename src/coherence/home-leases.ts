@@ -124,10 +124,13 @@ export class HomeLeases {
   }
 
   /** A holder gave up its lease early (LEASE_ACK with revokeId 0: eviction, shutdown). */
-  release(name: string, holder: string): void {
+  /** True when a pending invalidation was waiting for this holder (the release counts as its ack). */
+  release(name: string, holder: string): boolean {
     const byHolder = this.leases.get(name);
     if (byHolder?.delete(holder)) this.count--;
     if (byHolder?.size === 0) this.leases.delete(name);
+    // The holder holds nothing on the name any more (it releases at shutdown): as good as an ack.
+    return this.pending.get(name)?.waiting.delete(holder) ?? false;
   }
 
   /** A membership change made this process home of `name` now. */

@@ -31,6 +31,8 @@ export const MAX_PREFIX_NAMES = 100_000;
 const PREFIX_CONCURRENCY = 16;
 /** How often a running invalidation looks at expiries and settling between acks. */
 const CHECK_MS = 25;
+/** Connections remembered per holder (its client pools a couple). */
+const CONNS_PER_HOLDER = 4;
 /** Holders whose revoke connection is remembered (LRU-ish: oldest forgotten first). */
 const MAX_HOLDERS = 65_536;
 
@@ -66,7 +68,8 @@ export interface NameInvalidated {
 export class LeaseHome implements LeaseService {
   /** Random per process start, never 0: a restarted home never counts an ack meant for its previous life. */
   readonly incarnation = randomInt(1, 2 ** 48);
-  private readonly holders = new Map<string, HolderConnection>();
+  /** Per holder, its connections that sent lease requests, most recent first (a few). */
+  private readonly holders = new Map<string, HolderConnection[]>();
   /** The invalidation running per name. */
   private readonly running = new Map<string, Promise<NameInvalidated>>();
   /** The one follow-up run per name, for invalidations that arrived after the running one's re-resolve was sent. */
@@ -163,13 +166,17 @@ export class LeaseHome implements LeaseService {
   ack(ack: LeaseAck, holderId: string): void {
     if (ack.homeIncarnation !== this.incarnation) return; // meant for a previous life of this home
     const id = nameId(ack);
-    if (ack.revokeId === LEASE_RELEASE) this.o.leases.release(id, holderId);
-    else this.acknowledged(id, holderId, ack.revokeId);
+    if (ack.revokeId !== LEASE_RELEASE) this.acknowledged(id, holderId, ack.revokeId);
+    else if (this.o.leases.release(id, holderId)) this.counted(id, holderId);
   }
 
   /** A holder acknowledged revocation `revokeId` of `id` (answering LEASE_REVOKE, or by LEASE_ACK). */
   private acknowledged(id: string, holder: string, revokeId: number): void {
     if (!this.o.leases.ack(id, holder, revokeId)) return; // stale, duplicate, or for another revocation
+    this.counted(id, holder);
+  }
+
+  private counted(id: string, holder: string): void {
     this.o.metrics.revocations.inc({ result: 'acked' });
     const run = this.acks.get(id);
     run?.holders.add(holder);
@@ -337,7 +344,7 @@ export class LeaseHome implements LeaseService {
       if (this.closed) throw new CacheError('SHUTTING_DOWN', 'home shutting down during an invalidation');
       for (const holder of this.o.leases.unacked(id)) {
         if (inFlight.has(holder) || (this.retryAt.get(holder) ?? 0) > this.now()) continue;
-        const conn = this.holders.get(holder);
+        const conn = this.holders.get(holder)?.find((c) => c.isOpen);
         if (!conn?.isOpen) continue; // unreachable: its lease runs out (Gray & Cheriton)
         inFlight.add(holder);
         // On a live connection nothing is lost: wait as long as the lease could last (the revoke may
@@ -369,9 +376,12 @@ export class LeaseHome implements LeaseService {
   }
 
   private remember(holderId: string, conn: HolderConnection): void {
-    if (this.holders.get(holderId) === conn) return;
+    const known = this.holders.get(holderId);
+    if (known?.[0] === conn) return;
+    // Most recent first, open ones only, a few: a revoke goes on any that is still open.
+    const conns = [conn, ...(known ?? []).filter((c) => c !== conn && c.isOpen)].slice(0, CONNS_PER_HOLDER);
     this.holders.delete(holderId); // re-insert: Map order is the eviction order
-    this.holders.set(holderId, conn);
+    this.holders.set(holderId, conns);
     if (this.holders.size > MAX_HOLDERS) this.holders.delete(this.holders.keys().next().value!);
   }
 }

@@ -246,7 +246,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
       ready = false;
       if (resp && config.resp) await resp.close(config.resp.shutdownGrace);
       await http.close(config.http.shutdownGrace);
-      coherence.close();
+      await coherence.close();
       await transport?.close();
       await cluster?.close();
       await nvme?.close(); // flushes pending chunk writes: what was filled survives the restart

@@ -354,6 +354,15 @@ describe('LeaseHolder over the transport', () => {
     expect(s.grantsSent()).toBe(2);
   });
 
+  it('releaseAll() at shutdown gives every lease back to its home', async () => {
+    const s = await setup();
+    await s.holder.resolve(name);
+    expect(s.home.outstanding).toBe(1);
+    await s.holder.releaseAll(1000);
+    expect(s.holder.size).toBe(0);
+    expect(s.home.outstanding).toBe(0);
+  });
+
   it('forget() (the version vanished mid-read) asks the home to invalidate the name', async () => {
     const s = await setup();
     const v1 = await s.holder.resolve(name);

@@ -408,6 +408,19 @@ describe('LeaseHome.ack', () => {
     expect(h.revokes).toEqual([]);
   });
 
+  it('a holder that releases (shutting down) while an invalidation waits for it counts as acked at once', async () => {
+    const { home, origin, grant, total } = setup();
+    origin.put(name, 'v1');
+    const h = new FakeHolder('h1');
+    h.answer = false; // the revoke goes unanswered (the holder is shutting down)
+    await grant(h);
+    const inv = home.invalidateName(name);
+    await until(() => h.revokes.length === 1);
+    home.ack({ ...name, homeIncarnation: home.incarnation, revokeId: LEASE_RELEASE }, 'h1');
+    expect(await inv).toMatchObject({ acked: 1, expired: 0 }); // without waiting the lease out
+    expect(await total('revocations', { result: 'acked' })).toBe(1);
+  });
+
   // Regression: a holder acknowledging by LEASE_ACK (the revoke's connection closed before
   // the response) is counted acked in the answer and once in the metric.
   it('a revocation acknowledged by LEASE_ACK is counted acked, not expired', async () => {
