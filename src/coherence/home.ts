@@ -8,6 +8,7 @@
 import { randomInt } from 'node:crypto';
 import { CacheError } from '../errors/cache-error.js';
 import { abortable } from '../fill/abortable.js';
+import { FreshFlight } from '../fill/fresh-flight.js';
 import type { Logger } from '../log/logger.js';
 import type { ObjectInfo, ObjectName } from '../origin/origin.js';
 import type { InvalidateAnswer } from '../transport/invalidate-messages.js';
@@ -70,10 +71,8 @@ export class LeaseHome implements LeaseService {
   readonly incarnation = randomInt(1, 2 ** 48);
   /** Per holder, its connections that sent lease requests, most recent first (a few). */
   private readonly holders = new Map<string, HolderConnection[]>();
-  /** The invalidation running per name. */
-  private readonly running = new Map<string, Promise<NameInvalidated>>();
-  /** The one follow-up run per name, for invalidations that arrived after the running one's re-resolve was sent. */
-  private readonly queued = new Map<string, Promise<NameInvalidated>>();
+  /** Invalidation runs per name: one running, one follow-up for those arriving meanwhile. */
+  private readonly runs = new FreshFlight<NameInvalidated>();
   /** Holders whose last LEASE_REVOKE failed, and when to try them again. */
   private readonly retryAt = new Map<string, number>();
   /** Grants are refused until then (a membership change may have made this home of names another member still serves). */
@@ -211,26 +210,7 @@ export class LeaseHome implements LeaseService {
    */
   invalidateName(name: ObjectName): Promise<NameInvalidated> {
     const id = nameId(name);
-    const cur = this.running.get(id);
-    if (cur) {
-      let next = this.queued.get(id);
-      if (!next) {
-        next = cur
-          .then(
-            () => {},
-            () => {},
-          )
-          .then(() => {
-            this.queued.delete(id);
-            return this.invalidateName(name);
-          });
-        this.queued.set(id, next);
-      }
-      return next;
-    }
-    const run = this.run(name, id).finally(() => this.running.delete(id));
-    this.running.set(id, run);
-    return run;
+    return this.runs.do(id, () => this.run(name, id));
   }
 
   /**
