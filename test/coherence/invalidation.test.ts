@@ -129,6 +129,27 @@ function keyHomedAt(home: string, members: string[]): string {
   throw new Error(`no key homed at ${home}`);
 }
 
+/**
+ * Two members and a sidecar; member A (127.0.0.{at}) is reached by everyone through a TCP proxy
+ * listening on its advertised address (A itself listens on 127.0.0.{at + 10}), so partitioning
+ * the proxy cuts A off. `key` is homed at A. Waits until A has settled.
+ */
+async function proxiedHome(at: number) {
+  const port = await freePort();
+  const [aAdvertised, b] = addresses(2, port, at) as [string, string];
+  const aReal = `127.0.0.${at + 10}:${port}`;
+  const members = [aAdvertised, b];
+  const key = keyHomedAt(aAdvertised, members);
+  const root = seedOrigin({ [key]: content(1, 0) });
+  const proxy = await startTcpProxy({ listen: `127.0.0.${at}`, port, target: aReal });
+  proxies.push(proxy);
+  const nodeA = await startMember(root, aAdvertised, members, aReal);
+  const nodeB = await startMember(root, b, members);
+  const sc = await startSidecar(root, members);
+  await sleep(TERM_MS * 1.2); // A settles (a fresh home waits out any predecessor's leases)
+  return { root, key, proxy, nodeA, nodeB, sc, members, aAdvertised, aReal };
+}
+
 describe('coherence across processes', () => {
   it('a writer replacing objects every 2 s, readers on two sidecars: one version per read, bounded staleness, nothing old after an invalidation answered', async () => {
     const FILES = 4;
@@ -277,19 +298,7 @@ describe('coherence across processes', () => {
   }, 60_000);
 
   it('a holder cut off by a partition: the invalidation waits its lease out, then completes; nothing old is read after', async () => {
-    const port = await freePort();
-    // Member A is reached through a proxy (its advertised address); B directly.
-    const [aAdvertised, b] = addresses(2, port, 51) as [string, string];
-    const aReal = `127.0.0.61:${port}`;
-    const members = [aAdvertised, b];
-    const key = keyHomedAt(aAdvertised, members);
-    const root = seedOrigin({ [key]: content(1, 0) });
-    const proxy = await startTcpProxy({ listen: '127.0.0.51', port, target: aReal });
-    proxies.push(proxy);
-    const nodeA = await startMember(root, aAdvertised, members, aReal);
-    await startMember(root, b, members);
-    const sc = await startSidecar(root, members);
-    await sleep(TERM_MS * 1.2); // A settles (a fresh home waits out any predecessor's leases)
+    const { root, key, proxy, nodeA, sc } = await proxiedHome(51);
 
     expect(await readVersion(sc, key, 0)).toBe(1); // the sidecar now holds a lease from A
     const leased = performance.now();
@@ -318,18 +327,7 @@ describe('coherence across processes', () => {
   }, 60_000);
 
   it('the home killed during an invalidation: the caller gets an error, never a false success; a restarted home answers only after settling', async () => {
-    const port = await freePort();
-    const [aAdvertised, b] = addresses(2, port, 71) as [string, string];
-    const aReal = `127.0.0.81:${port}`;
-    const members = [aAdvertised, b];
-    const key = keyHomedAt(aAdvertised, members);
-    const root = seedOrigin({ [key]: content(1, 0) });
-    const proxy = await startTcpProxy({ listen: '127.0.0.71', port, target: aReal });
-    proxies.push(proxy);
-    const nodeA = await startMember(root, aAdvertised, members, aReal);
-    const nodeB = await startMember(root, b, members);
-    const sc = await startSidecar(root, members);
-    await sleep(TERM_MS * 1.2);
+    const { root, key, proxy, nodeA, nodeB, sc, members, aAdvertised, aReal } = await proxiedHome(71);
 
     expect(await readVersion(sc, key, 0)).toBe(1);
     proxy.partition(); // the sidecar cannot acknowledge: A will wait its lease out
