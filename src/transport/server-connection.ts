@@ -27,7 +27,6 @@ import {
   encodeLeaseGrantResponse,
 } from './lease-messages.js';
 import {
-  decodeError,
   decodeHello,
   decodeObjectName,
   decodeReadChunk,
@@ -37,6 +36,7 @@ import {
   type ReadChunkRequest,
 } from './messages.js';
 import type { ConnectionSink, FrameEvent, NativeTransport } from './native.js';
+import { OutgoingRequests } from './outgoing.js';
 import { FLAG_RESPONSE, FrameType, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from './protocol.js';
 import { checkRange } from './range.js';
 import type { LeaseService, TransportServer } from './server.js';
@@ -52,12 +52,8 @@ export class ServerConnection implements ConnectionSink {
   private readonly helloTimer: NodeJS.Timeout;
   /** The peer's HELLO nodeId: a lease holder's identity at its home. */
   private peerNodeId = '';
-  /** Requests this side sent to the peer (LEASE_REVOKE), by id. */
-  private readonly outgoing = new Map<
-    number,
-    { resolve(ev: FrameEvent): void; reject(err: CacheError): void; timer: NodeJS.Timeout }
-  >();
-  private nextOutgoingId = 0;
+  /** Requests this side sends to the peer (LEASE_REVOKE). */
+  private readonly outgoing: OutgoingRequests;
 
   constructor(
     private readonly server: TransportServer,
@@ -69,6 +65,9 @@ export class ServerConnection implements ConnectionSink {
     const ms = server.opts.helloTimeoutMs;
     this.helloTimer = setTimeout(() => this.protocolError(`no HELLO within ${ms} ms`), ms);
     this.helloTimer.unref();
+    this.outgoing = new OutgoingRequests(peer, (type, id, meta) =>
+      native.b.transportSend(conn, type, 0, id, meta, null, null, 0, 0, 0),
+    );
   }
 
   onConnected(): void {}
@@ -90,20 +89,7 @@ export class ServerConnection implements ConnectionSink {
     if (!this.isOpen) {
       return Promise.reject(new CacheError('SHUTTING_DOWN', `connection to ${this.peer} is closed`));
     }
-    let id: number;
-    do {
-      this.nextOutgoingId = this.nextOutgoingId >= 0xffffffff ? 1 : this.nextOutgoingId + 1;
-      id = this.nextOutgoingId;
-    } while (this.outgoing.has(id));
-    return new Promise<FrameEvent>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.outgoing.delete(id);
-        reject(new CacheError('ORIGIN_TIMEOUT', `peer ${this.peer}: no answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      timer.unref();
-      this.outgoing.set(id, { resolve, reject, timer });
-      this.native.b.transportSend(this.conn, type, 0, id, meta, null, null, 0, 0, 0);
-    });
+    return this.outgoing.send(type, meta, timeoutMs);
   }
 
   onFrame(ev: FrameEvent): void {
@@ -116,7 +102,7 @@ export class ServerConnection implements ConnectionSink {
       return;
     }
     if (ev.flags & FLAG_RESPONSE) {
-      this.onResponse(ev);
+      this.outgoing.answer(ev);
       return;
     }
     switch (ev.type) {
@@ -162,11 +148,7 @@ export class ServerConnection implements ConnectionSink {
   onClosed(reason: string): void {
     this.closed = true;
     clearTimeout(this.helloTimer);
-    for (const p of this.outgoing.values()) {
-      clearTimeout(p.timer);
-      p.reject(new CacheError('SHUTTING_DOWN', `connection to ${this.peer} closed: ${reason}`));
-    }
-    this.outgoing.clear();
+    this.outgoing.closed(reason);
     for (const ac of this.inflight.values())
       ac.abort(new CacheError('SHUTTING_DOWN', `connection closed: ${reason}`));
     this.inflight.clear();
@@ -344,24 +326,6 @@ export class ServerConnection implements ConnectionSink {
           const answer = await leases.invalidate(q, signal);
           this.send(type, requestId, encodeInvalidateAnswer(answer));
         });
-    }
-  }
-
-  private onResponse(ev: FrameEvent): void {
-    const p = this.outgoing.get(ev.requestId);
-    if (!p) return; // timed out already; the addon checked the id was one we sent
-    this.outgoing.delete(ev.requestId);
-    clearTimeout(p.timer);
-    if (ev.type === FrameType.ERROR) {
-      let err: CacheError;
-      try {
-        err = decodeError(ev.meta, this.peer);
-      } catch {
-        err = new CacheError('INTERNAL', `peer ${this.peer}: malformed ERROR frame`);
-      }
-      p.reject(err);
-    } else {
-      p.resolve(ev);
     }
   }
 
