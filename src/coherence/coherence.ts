@@ -250,7 +250,7 @@ export class Coherence {
    * home), plus slack.
    */
   private invalidateTimeoutMs(): number {
-    const t = leaseTiming(this.o.config.leases, this.o.config.cluster.members);
+    const t = this.timing;
     return Math.ceil(this.o.config.origin.timeout + 2 * (1 + t.driftRatio) * t.termMs + t.settleMs + 5_000);
   }
 

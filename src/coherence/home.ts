@@ -366,7 +366,7 @@ export class LeaseHome implements LeaseService {
   }
 }
 
-export function bound(info: ObjectInfo) {
+function bound(info: ObjectInfo) {
   return { etag: info.etag, size: info.size, lastModified: info.lastModified.toISOString() };
 }
 

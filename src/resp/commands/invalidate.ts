@@ -20,7 +20,7 @@ import type { InvalidationTarget } from '../../coherence/invalidation.js';
 import { CacheError } from '../../errors/cache-error.js';
 import { parseName, validateContainer, validateKey } from '../../origin/names.js';
 import { requireAdmin } from '../scope.js';
-import type { CommandSpec, Ctx } from './types.js';
+import type { CommandSpec } from './types.js';
 import { str } from './types.js';
 
 const USAGE = "WC.INVALIDATE takes 'container/key' or PREFIX 'container/prefix'";
