@@ -43,6 +43,29 @@ export function chunkKey(n: ChunkName): string {
   return JSON.stringify([n.originId, n.container, n.key, n.etag, n.size, n.chunkSize, n.index]);
 }
 
+/** Bytes in an object id: half a SHA-256, 128 bits, far beyond any collision risk for a cache. */
+export const OBJECT_ID_BYTES = 16;
+
+/**
+ * The fixed-length id of one version of one object as it is chunked here: the
+ * first 16 bytes of the SHA-256 of the canonical tuple (origin, container, key,
+ * etag, size, chunk size). Native code keys chunks by (object id, index), so an
+ * I/O thread holding a name's version binding finds chunk `i` without building
+ * or hashing strings per request; the full canonical name stays in each chunk
+ * file's header, where a read checks it.
+ */
+export function objectId(originId: string, object: ObjectName & ObjectVersion, chunkSize: number): Buffer {
+  const canonical = JSON.stringify([
+    originId,
+    object.container,
+    object.key,
+    object.etag,
+    object.size,
+    chunkSize,
+  ]);
+  return createHash('sha256').update(canonical).digest().subarray(0, OBJECT_ID_BYTES);
+}
+
 /** A fixed-length, filesystem-safe id for a chunk (hex SHA-256 of its key). */
 export function chunkFileId(key: string): string {
   return createHash('sha256').update(key).digest('hex');
