@@ -1,5 +1,5 @@
 /**
- * The read path, top to bottom (DESIGN.md "Read path"):
+ * The read path, top to bottom (docs/architecture.md, "The read path"):
  *
  *   name ─► version (lease table) ─► byte range ─► chunk list ─► for each chunk,
  *   in order, with a bounded read-ahead window:
@@ -95,6 +95,9 @@ export class ReadPath {
     const last = Math.floor(end / cs);
     const window: Array<Promise<Located>> = [];
     let next = first;
+    // Tops the window up to the chunk to send next plus readAhead more. Called before
+    // taking the next chunk, never while one is out with the consumer: then the
+    // consumer's chunk and the readAhead behind it are all a read holds.
     const fill = () => {
       while (next <= last && window.length <= this.o.readAhead) {
         const p = this.chunk(info, next++, signal);
@@ -102,11 +105,10 @@ export class ReadPath {
         window.push(p);
       }
     };
-    fill();
     for (let i = first; i <= last; i++) {
       signal?.throwIfAborted();
-      const { chunk, source } = await window.shift()!;
       fill();
+      const { chunk, source } = await window.shift()!;
       const from = i === first ? start - i * cs : 0;
       const to = i === last ? end - i * cs + 1 : chunk.data.length;
       this.o.metrics.servedBytes.inc({ source }, to - from);
