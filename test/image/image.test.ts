@@ -19,7 +19,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '../..');
 const podmanScript = resolve(root, 'scripts/podman.sh');
-const TAG = 'localhost/weightcache:test';
+// Per run: concurrent runs on one machine must not inspect or remove each other's image.
+const TAG = `localhost/weightcache:test-${process.pid}`;
 const NAME = `weightcache-image-test-${process.pid}`;
 const DEMO = 'demo/tiny-llama';
 // The build is minutes of CPU: cold (no cached layers) well under 15 min on 2 idle cores.
@@ -140,6 +141,8 @@ describe.skipIf(skip)('container image (podman)', () => {
 
   afterAll(() => {
     podman(['rm', '--force', '--time', '0', NAME]);
+    // The final image goes; the build cache (the npm ci layer above all) stays for the next run.
+    podman(['rmi', TAG]);
   });
 
   it('ships dist/, the addon and the runtime dependencies only, runs as uid 10001, keeps its HEALTHCHECK', () => {
