@@ -68,9 +68,13 @@ make_rootfs() { # $1 = tar to write, $2 = extra packages ("" for none)
   local args=(--variant=minbase --cache-dir="$cache/debs")
   [[ -n $include ]] && args+=(--include="$include")
   mkdir -p "$cache/debs"
+  # dpkg fsyncs every file it unpacks; a root filesystem that ends up in a tar file
+  # needs none of that. eatmydata turns fsync off: 3x faster on a busy disk here.
+  local nosync=()
+  command -v eatmydata >/dev/null 2>&1 && nosync=(eatmydata)
   log "debootstrap $SUITE${include:+ + $include} (first run only)"
   # shellcheck disable=SC2046 # an empty mirror must be no argument at all
-  debootstrap "${args[@]}" "$SUITE" "$tmp/root" $(mirror) >"$tmp/debootstrap.log" 2>&1 || {
+  "${nosync[@]}" debootstrap "${args[@]}" "$SUITE" "$tmp/root" $(mirror) >"$tmp/debootstrap.log" 2>&1 || {
     tail -20 "$tmp/debootstrap.log" >&2
     log "debootstrap failed"
     exit 1

@@ -34,6 +34,7 @@ command -v spin >/dev/null 2>&1 || missing+=(spin)
 command -v podman >/dev/null 2>&1 || missing+=(podman)
 command -v runc >/dev/null 2>&1 || missing+=(runc)
 [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
+command -v eatmydata >/dev/null 2>&1 || missing+=(eatmydata) # no fsync while debootstrap unpacks
 if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   # shellcheck disable=SC2068 # word splitting intended; duplicates are harmless to apt
