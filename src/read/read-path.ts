@@ -95,9 +95,6 @@ export class ReadPath {
     const last = Math.floor(end / cs);
     const window: Array<Promise<Located>> = [];
     let next = first;
-    // Tops the window up to the chunk to send next plus readAhead more. Called before
-    // taking the next chunk, never while one is out with the consumer: then the
-    // consumer's chunk and the readAhead behind it are all a read holds.
     const fill = () => {
       while (next <= last && window.length <= this.o.readAhead) {
         const p = this.chunk(info, next++, signal);
@@ -105,10 +102,11 @@ export class ReadPath {
         window.push(p);
       }
     };
+    fill();
     for (let i = first; i <= last; i++) {
       signal?.throwIfAborted();
-      fill();
       const { chunk, source } = await window.shift()!;
+      fill();
       const from = i === first ? start - i * cs : 0;
       const to = i === last ? end - i * cs + 1 : chunk.data.length;
       this.o.metrics.servedBytes.inc({ source }, to - from);
