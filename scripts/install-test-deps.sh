@@ -5,7 +5,11 @@
 #     redis-server (Debian) to compare answers against;
 #   - dnsmasq (the binary only: dnsmasq-base, no system service on port 53), a
 #     real DNS server for the cluster's DNS-membership tests;
-#   - spin, the model checker for the coherence protocol (spec/coherence.pml).
+#   - spin, the model checker for the coherence protocol (spec/coherence.pml);
+#   - podman (with runc) and debootstrap, for the image test (test/image/): it builds
+#     the Dockerfile on stand-ins for the official Node images made from Debian
+#     packages (scripts/image-base.sh, prepared here once and cached), since no
+#     container registry can be reached.
 # Idempotent: installs only what is missing. Needs root (or sudo) for apt-get.
 set -euo pipefail
 
@@ -26,6 +30,11 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
 # The Promela model checker: the coherence protocol's model check runs in npm test.
 command -v spin >/dev/null 2>&1 || missing+=(spin)
+# A container engine from Debian; runc is the runtime scripts/podman.sh selects.
+command -v podman >/dev/null 2>&1 || missing+=(podman)
+command -v runc >/dev/null 2>&1 || missing+=(runc)
+[ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
+command -v eatmydata >/dev/null 2>&1 || missing+=(eatmydata) # no fsync while debootstrap unpacks
 if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   # shellcheck disable=SC2068 # word splitting intended; duplicates are harmless to apt
@@ -39,6 +48,9 @@ if command -v python3 >/dev/null 2>&1; then
   fi
 fi
 echo "install-test-deps: redis-cli $(redis-cli --version | awk '{print $2}'), redis-py $(python3 -c 'import redis; print(redis.__version__)'), $(/usr/sbin/dnsmasq --version | head -1)"
+
+# The base images of the image test: debootstrap takes minutes cold, so not inside a test's timeout.
+bash "$(dirname "$0")/image-base.sh" >/dev/null
 
 # helm (built from the Go module proxy, ~5 min cold, cached in $(go env GOPATH)/bin) and the
 # offline Kubernetes schema validators, so the chart tests in npm test start warm.

@@ -1,6 +1,6 @@
 /**
- * The `weightcache` program: one binary, verbs per role (DESIGN.md
- * "Processes"). Errors print one line naming what was wrong and exit non-zero.
+ * The `weightcache` program: one binary, verbs per role (node, sidecar, and the
+ * operator verbs; README.md). Errors print one line naming what was wrong and exit non-zero.
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';

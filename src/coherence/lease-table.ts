@@ -4,7 +4,7 @@
  * it is revalidated with a conditional request (cheap: a 304 / unchanged
  * stat). Concurrent resolutions of one name share one origin request.
  *
- * This is the single-node core of the lease protocol in DESIGN.md: later the
+ * This is the single-node core of the lease protocol (docs/coherence.md): the
  * home node grants these bindings to other holders; the table itself stays
  * the same. Time comes from an injectable monotonic clock (tests drive it).
  */

@@ -1,5 +1,5 @@
 /**
- * The one schema of weightcache's configuration (DESIGN.md, "Configuration").
+ * The one schema of weightcache's configuration.
  * Every key is documented in docs/configuration.md; keys are only added,
  * never renamed. Objects are strict: an unknown key is an error that names it.
  */

@@ -1,5 +1,5 @@
 /**
- * The read path, top to bottom (DESIGN.md "Read path"):
+ * The read path, top to bottom (docs/architecture.md, "The read path"):
  *
  *   name ─► version (lease table) ─► byte range ─► chunk list ─► for each chunk,
  *   in order, with a bounded read-ahead window:

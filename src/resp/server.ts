@@ -1,5 +1,5 @@
 /**
- * The RESP door (DESIGN.md "Interfaces"): a plain TCP server that reads
+ * The RESP door (docs/resp.md): a plain TCP server that reads
  * through the same ReadPath as HTTP — RESP is a door, not a second cache.
  * Bounded: connections (maxClients), per-connection input (request-parser.ts)
  * and output (reply.ts), idle time.

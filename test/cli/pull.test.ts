@@ -173,8 +173,8 @@ describe('weightcache pull', () => {
     expect(existsSync(dir)).toBe(false);
 
     slow.setFault({ mode: 'ok' });
-    // The node keeps serving the old versions until their leases end (DESIGN.md
-    // "Coherence"); the re-run is for after that.
+    // The node keeps serving the old versions until their leases end
+    // (docs/coherence.md); the re-run is for after that.
     await until(() => servesListedVersions('vmodels', 'm/'), 100);
     const again = await runCli(['pull', 'vmodels/m', '--to', dir, '--from', slow.url]);
     expect(again.code).toBe(0);

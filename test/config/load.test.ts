@@ -21,7 +21,7 @@ const err = (fn: () => unknown) => {
 };
 
 describe('config', () => {
-  it('defaults match DESIGN.md', () => {
+  it('defaults match docs/configuration.md', () => {
     const c = loadConfig({ env: {} });
     expect(c.http.listen).toEqual({ host: '127.0.0.1', port: 8420 });
     expect(c.cache.chunkSize).toBe(4 * 2 ** 20);

@@ -3,7 +3,7 @@
  * which enforces the limits redis-parser lacks) must split any pipeline of
  * valid multibulk commands into exactly the arguments redis-parser finds, however
  * the bytes are cut into packets. Only frames within our limits are fed to
- * redis-parser, which is how DESIGN.md wants it used: behind limits.
+ * redis-parser: a parser without limits is only safe behind ours.
  */
 import { createRequire } from 'node:module';
 import fc from 'fast-check';
