@@ -17,6 +17,19 @@ export function rawPath(target: string): string {
   return q < 0 ? target : target.slice(0, q);
 }
 
+/**
+ * The path and raw query of a request target, origin-form (`/a/b?q`) or
+ * absolute-form (`http://host/a/b?q`, RFC 9112 §3.2.2: the authority is
+ * dropped; the Host header names the host).
+ */
+export function splitTarget(target: string): { path: string; query: string } {
+  const abs = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(target);
+  const rest = abs ? target.slice(abs[0].length) || '/' : target;
+  const q = rest.indexOf('?');
+  const path = q < 0 ? rest : rest.slice(0, q);
+  return { path: path.startsWith('/') ? path : `/${path}`, query: q < 0 ? '' : rest.slice(q + 1) };
+}
+
 /** Percent-decodes each segment, refusing malformed escapes and dot segments. */
 export function decodeSegments(path: string): string[] {
   if (path.length > MAX_TARGET_LENGTH)

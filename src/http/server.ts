@@ -15,6 +15,7 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { type AdminDeps, adminRoutes } from './admin.js';
 import { authMiddleware, type HttpAuthOptions } from './auth.js';
+import type { Door } from './door.js';
 import { errorBody, httpStatusOf } from './errors.js';
 import { invalidateRoutes } from './invalidate.js';
 import { decodeSegments, rawPath } from './object-path.js';
@@ -40,6 +41,10 @@ export interface HttpServerOptions {
   readonly auth?: HttpAuthOptions;
   /** Serve HTTPS on the TCP listener (the unix socket stays plain: it is local by construction). */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer } | null;
+  /** Front doors (S3, Azure Blob, Hub), each under its path; they authenticate their own requests. */
+  readonly doors?: readonly Door[];
+  /** Serve only this door, at the root (the door's own listener). */
+  readonly onlyDoor?: Door;
 }
 
 export interface HttpServer {
@@ -72,7 +77,12 @@ export function buildApp(o: HttpServerOptions): Hono<HttpEnv> {
     decodeSegments(raw);
     await next();
   });
-  if (o.auth) app.use('*', authMiddleware(o.auth));
+  if (o.onlyDoor) {
+    o.onlyDoor.mount(app, '');
+    return withErrors(app, o);
+  }
+  if (o.auth) app.use('*', authMiddleware({ ...o.auth, doorPaths: (o.doors ?? []).map((d) => d.path) }));
+  for (const d of o.doors ?? []) d.mount(app, d.path);
   const handler = objectHandler(o.objects);
   app.on(['GET', 'HEAD'], '/v1/objects/*', handler);
   adminRoutes(app, o.admin);
@@ -85,6 +95,10 @@ export function buildApp(o: HttpServerOptions): Hono<HttpEnv> {
       tokens: o.auth?.tokens ?? null,
     });
   }
+  return withErrors(app, o);
+}
+
+function withErrors(app: Hono<HttpEnv>, o: HttpServerOptions): Hono<HttpEnv> {
   app.notFound((c) =>
     c.body(errorBody('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`), 404, {
       'Content-Type': 'application/json',
