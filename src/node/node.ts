@@ -27,6 +27,7 @@ import { Limiter } from '../fill/limiter.js';
 import type { AdminDeps } from '../http/admin.js';
 import type { Door } from '../http/door.js';
 import { type HttpServer, startHttpServer } from '../http/server.js';
+import { hubDoor } from '../hub/door.js';
 import type { Logger } from '../log/logger.js';
 import { Metrics } from '../metrics/metrics.js';
 import { createOrigin } from '../origin/create.js';
@@ -329,6 +330,19 @@ function frontDoors(
         baseDomain: config.s3.baseDomain,
         buckets: config.s3.buckets,
         maxClockSkewMs: config.s3.maxClockSkew,
+        tokens: d.tokens,
+        reader: d.reader,
+        listings,
+      }),
+    );
+  }
+  if (config.hub) {
+    doors.push(
+      hubDoor({
+        path: config.hub.path,
+        listen: config.hub.listen,
+        container: config.hub.container,
+        treePageSize: config.hub.treePageSize,
         tokens: d.tokens,
         reader: d.reader,
         listings,

@@ -72,3 +72,7 @@ export async function runPythonJson<T = Record<string, unknown>>(
     throw new Error(`${script} printed no JSON\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
   }
 }
+
+/** What a client script printed: JSON the test checks field by field. */
+// biome-ignore lint/suspicious/noExplicitAny: untyped JSON from a Python script, asserted by each test
+export type ClientOutput = Record<string, any>;

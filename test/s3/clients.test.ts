@@ -14,7 +14,7 @@ import { keyIdOf } from '../../src/auth/tokens.js';
 import { replaceAtOrigin, seedOrigin } from '../harness/cluster.js';
 import { get } from '../harness/http-get.js';
 import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
-import { hasVenv, runPythonJson } from '../harness/python.js';
+import { type ClientOutput, hasVenv, runPythonJson } from '../harness/python.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const CHUNK = 256 * 1024;
@@ -35,8 +35,10 @@ const vocab = randomBytes(777);
 
 const here = import.meta.dirname;
 const run = hasVenv('main') || process.env.CI;
+/** Python clients start slowly on a loaded machine (imports alone take seconds). */
+const CLIENT_TEST_MS = 600_000;
 
-describe.skipIf(!run)('S3 door: boto3', () => {
+describe.skipIf(!run)('S3 door: boto3', { timeout: CLIENT_TEST_MS }, () => {
   let node: NodeProcess;
   beforeAll(async () => {
     const root = seedOrigin(files);
@@ -51,7 +53,7 @@ describe.skipIf(!run)('S3 door: boto3', () => {
 
   it('lists, heads, reads ranges and downloads byte-exact; refuses what S3 would', async () => {
     const before = await node.metric('weightcache_object_reads_total', { door: 's3' });
-    const out = await runPythonJson<Record<string, any>>('main', join(here, 'boto3_client.py'), [
+    const out = await runPythonJson<ClientOutput>('main', join(here, 'boto3_client.py'), [
       `${node.url}/s3`,
       'any-key-id',
       'any-secret',
@@ -121,7 +123,7 @@ describe.skipIf(!run)('S3 door: boto3', () => {
   });
 });
 
-describe.skipIf(!run)('S3 door: signatures and scopes', () => {
+describe.skipIf(!run)('S3 door: signatures and scopes', { timeout: CLIENT_TEST_MS }, () => {
   const token = `scoped-${randomBytes(16).toString('hex')}`;
   let node: NodeProcess;
   beforeAll(async () => {
@@ -139,7 +141,7 @@ describe.skipIf(!run)('S3 door: signatures and scopes', () => {
   });
 
   it('SignatureDoesNotMatch, InvalidAccessKeyId, AccessDenied for another bucket, reads its own', async () => {
-    const out = await runPythonJson<Record<string, any>>('main', join(here, 'boto3_client.py'), [
+    const out = await runPythonJson<ClientOutput>('main', join(here, 'boto3_client.py'), [
       `${node.url}/s3`,
       keyIdOf(token),
       token,
