@@ -270,6 +270,7 @@ export const configSchema = z
           .regex(/^[a-z0-9]{3,24}$/, 'expected an Azure account name: 3-24 lower-case letters and digits')
           .nullable()
           .default(null),
+        maxClockSkew: duration().default(900_000),
       })
       .nullable()
       .prefault({}),

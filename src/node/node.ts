@@ -16,6 +16,7 @@
 import { checkProtectedMode } from '../auth/protected-mode.js';
 import { readTls } from '../auth/tls.js';
 import { loadClusterSecret, TokenSet } from '../auth/tokens.js';
+import { azureDoor } from '../azure-blob/door.js';
 import { chunkServer } from '../cluster/chunk-server.js';
 import { Cluster } from '../cluster/cluster.js';
 import { Coherence } from '../coherence/coherence.js';
@@ -343,6 +344,19 @@ function frontDoors(
         listen: config.hub.listen,
         container: config.hub.container,
         treePageSize: config.hub.treePageSize,
+        tokens: d.tokens,
+        reader: d.reader,
+        listings,
+      }),
+    );
+  }
+  if (config.azure) {
+    doors.push(
+      azureDoor({
+        path: config.azure.path,
+        listen: config.azure.listen,
+        account: config.azure.account,
+        maxClockSkewMs: config.azure.maxClockSkew,
         tokens: d.tokens,
         reader: d.reader,
         listings,

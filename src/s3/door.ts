@@ -21,23 +21,15 @@ import { allows, type Grant, type TokenSet } from '../auth/tokens.js';
 import { CacheError } from '../errors/cache-error.js';
 import { type Door, doorHandler, mountAll } from '../http/door.js';
 import { decodeSegments, splitTarget } from '../http/object-path.js';
-import { clientAbort } from '../http/request.js';
+import { clientAbort, header1, param, type RawRequest, rawRequest } from '../http/request.js';
 import { contentTypeOf, type Headers, sendRead } from '../http/send-read.js';
 import { validateContainer, validateKey } from '../origin/names.js';
+import { decodeToken, encodeToken, page } from '../read/list-page.js';
 import type { Listing, Listings } from '../read/listings.js';
 import type { ObjectReader } from '../read/object-read.js';
 import { contentRange } from '../read/range.js';
 import { errorXml, S3Error, toS3Error } from './errors.js';
-import {
-  decodeToken,
-  encodeToken,
-  type ListParams,
-  listV1Xml,
-  listV2Xml,
-  page,
-  parseMaxKeys,
-} from './list.js';
-import { header1, param, type S3Request, s3Request } from './request.js';
+import { type ListParams, listV1Xml, listV2Xml, parseMaxKeys } from './list.js';
 import { authenticate } from './verify.js';
 import { escapeXml, text, XML_DECLARATION } from './xml.js';
 
@@ -102,7 +94,7 @@ export function s3Door(o: S3DoorOptions): Door {
 async function handle(o: S3DoorOptions, prefix: string, c: Context<Env>): Promise<Response> {
   const incoming = c.env.incoming;
   const { path, query } = splitTarget(incoming.url ?? '/');
-  const r = s3Request(incoming, path, query);
+  const r = rawRequest(incoming, path, query);
   const res = c.env.outgoing;
   res.setHeader('x-amz-request-id', requestId(c));
   const grant = authenticate(r, { tokens: o.tokens, maxClockSkewMs: o.maxClockSkewMs });
@@ -136,7 +128,7 @@ async function handle(o: S3DoorOptions, prefix: string, c: Context<Env>): Promis
 }
 
 /** Bucket and key from virtual-host style (a configured base domain) or path-style. */
-function address(o: S3DoorOptions, r: S3Request, rest: string): { bucket?: string; key?: string } {
+function address(o: S3DoorOptions, r: RawRequest, rest: string): { bucket?: string; key?: string } {
   const host = (header1(r, 'host') ?? '').toLowerCase().replace(/:\d+$/, '');
   const segs = rest === '' || rest === '/' ? [] : decodeSegments(rest.slice(1));
   if (o.baseDomain && host.endsWith(`.${o.baseDomain}`)) {
@@ -164,7 +156,7 @@ function checkBucket(o: S3DoorOptions, bucket: string, grant: Grant | null): voi
   }
 }
 
-async function getObject(o: S3DoorOptions, r: S3Request, c: Context<Env>, bucket: string, key: string) {
+async function getObject(o: S3DoorOptions, r: RawRequest, c: Context<Env>, bucket: string, key: string) {
   if (key.endsWith('/')) {
     // A "directory marker" key: no name the cache holds ends in '/'.
     throw new S3Error(404, 'NoSuchKey', 'the specified key does not exist', { Key: key });
@@ -220,7 +212,7 @@ async function getObject(o: S3DoorOptions, r: S3Request, c: Context<Env>, bucket
   return RESPONSE_ALREADY_SENT;
 }
 
-async function bucketOperation(o: S3DoorOptions, r: S3Request, c: Context<Env>, bucket: string) {
+async function bucketOperation(o: S3DoorOptions, r: RawRequest, c: Context<Env>, bucket: string) {
   if (r.method === 'HEAD') return c.body(null, 200, { 'x-amz-bucket-region': o.region });
   if (param(r, 'location') !== undefined) {
     // us-east-1 is S3's empty LocationConstraint.

@@ -1,15 +1,9 @@
 /**
- * ListObjectsV2 (and the older ListObjects) over a listing snapshot
- * (src/read/listings.ts): prefix, delimiter → CommonPrefixes, max-keys,
- * start-after / marker, continuation tokens, encoding-type=url.
- *
- * A continuation token names the snapshot and the last key (or common
- * prefix) returned, so every page of one listing comes from one snapshot
- * while it is kept; after that the next page continues in a new listing
- * from the same key, as S3 itself does.
+ * ListObjectsV2 and the older ListObjects as XML, over one page of a listing
+ * snapshot (src/read/list-page.ts): prefix, delimiter → CommonPrefixes,
+ * max-keys, start-after / marker, continuation tokens, encoding-type=url.
  */
-import type { Listing } from '../read/listings.js';
-import { firstAfter } from '../read/listings.js';
+import type { Page, PageParams } from '../read/list-page.js';
 import { S3Error } from './errors.js';
 import { uriEncode } from './sigv4.js';
 import { text, XML_DECLARATION } from './xml.js';
@@ -17,63 +11,6 @@ import { text, XML_DECLARATION } from './xml.js';
 /** S3's own page limit. */
 export const MAX_KEYS = 1000;
 const NS = 'http://s3.amazonaws.com/doc/2006-03-01/';
-
-export interface ListParams {
-  readonly bucket: string;
-  readonly prefix: string;
-  readonly delimiter: string;
-  readonly maxKeys: number;
-  /** Start after this key (start-after, marker, or a continuation token's key). */
-  readonly after: string;
-  /** The continuation token's key was a common prefix: skip every key under it too. */
-  readonly afterPrefix: boolean;
-  readonly urlEncode: boolean;
-}
-
-export interface Page {
-  readonly keys: ReadonlyArray<{ key: string; etag: string; size: number; lastModified: Date }>;
-  readonly prefixes: readonly string[];
-  readonly truncated: boolean;
-  /** The last key or common prefix returned, and whether it was a prefix. */
-  readonly last?: { readonly value: string; readonly isPrefix: boolean };
-}
-
-/** One page of a listing. */
-export function page(listing: Listing, p: ListParams): Page {
-  const files = listing.files;
-  if (p.maxKeys === 0) return { keys: [], prefixes: [], truncated: false };
-  let i = p.after === '' ? 0 : firstAfter(files, p.after);
-  const keys: Array<Page['keys'][number]> = [];
-  const prefixes: string[] = [];
-  let last: Page['last'];
-  const skipUnder = p.afterPrefix ? p.after : undefined;
-  while (i < files.length) {
-    const f = files[i]!;
-    if (skipUnder !== undefined && f.key.startsWith(skipUnder)) {
-      i++;
-      continue;
-    }
-    if (!f.key.startsWith(p.prefix)) {
-      i++;
-      continue;
-    }
-    const cut = p.delimiter === '' ? -1 : f.key.indexOf(p.delimiter, p.prefix.length);
-    const cp = cut < 0 ? undefined : f.key.slice(0, cut + p.delimiter.length);
-    if (keys.length + prefixes.length >= p.maxKeys)
-      return { keys, prefixes, truncated: true, ...(last ? { last } : {}) };
-    if (cp !== undefined) {
-      prefixes.push(cp);
-      last = { value: cp, isPrefix: true };
-      // Every key under this common prefix is one entry: step over them (they sort together).
-      while (i < files.length && files[i]!.key.startsWith(cp)) i++;
-      continue;
-    }
-    keys.push({ key: f.key, etag: f.etag, size: f.size, lastModified: f.lastModified });
-    last = { value: f.key, isPrefix: false };
-    i++;
-  }
-  return { keys, prefixes, truncated: false, ...(last ? { last } : {}) };
-}
 
 /** max-keys as S3 reads it: default 1000, larger values mean 1000, negative or not a number is refused. */
 export function parseMaxKeys(v: string | undefined): number {
@@ -83,27 +20,9 @@ export function parseMaxKeys(v: string | undefined): number {
   return Math.min(Number(v), MAX_KEYS);
 }
 
-/** A continuation token: the snapshot id, the last entry and whether it was a common prefix. */
-export function encodeToken(snapshot: string, last: NonNullable<Page['last']>): string {
-  return Buffer.from(JSON.stringify([snapshot, last.value, last.isPrefix ? 1 : 0])).toString('base64url');
-}
-
-export function decodeToken(token: string): { snapshot: string; after: string; afterPrefix: boolean } {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
-    if (
-      Array.isArray(v) &&
-      v.length === 3 &&
-      typeof v[0] === 'string' &&
-      typeof v[1] === 'string' &&
-      (v[2] === 0 || v[2] === 1)
-    ) {
-      return { snapshot: v[0], after: v[1], afterPrefix: v[2] === 1 };
-    }
-  } catch {
-    // fall through to the error below
-  }
-  throw new S3Error(400, 'InvalidArgument', 'the continuation token is not one this server issued');
+export interface ListParams extends PageParams {
+  readonly bucket: string;
+  readonly urlEncode: boolean;
 }
 
 interface V2Extra {

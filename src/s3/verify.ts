@@ -12,8 +12,8 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { Grant, TokenSet } from '../auth/tokens.js';
+import { header1, param, type RawRequest } from '../http/request.js';
 import { S3Error } from './errors.js';
-import { header1, param, type S3Request } from './request.js';
 import {
   ALGORITHM,
   canonicalQuery,
@@ -38,7 +38,7 @@ export interface S3AuthOptions {
 }
 
 /** The grant of a verified request; null when auth is off. Throws S3Error otherwise. */
-export function authenticate(r: S3Request, o: S3AuthOptions): Grant | null {
+export function authenticate(r: RawRequest, o: S3AuthOptions): Grant | null {
   if (!o.tokens) return null;
   const now = o.now?.() ?? Date.now();
   const auth = header1(r, 'authorization');
@@ -85,7 +85,7 @@ export function authenticate(r: S3Request, o: S3AuthOptions): Grant | null {
   return key.grant;
 }
 
-function presigned(r: S3Request, tokens: TokenSet, now: number, skewMs: number): Grant {
+function presigned(r: RawRequest, tokens: TokenSet, now: number, skewMs: number): Grant {
   const bad = (m: string) => new S3Error(400, 'AuthorizationQueryParametersError', m);
   if (param(r, 'X-Amz-Algorithm') !== ALGORITHM) throw bad(`X-Amz-Algorithm must be ${ALGORITHM}`);
   const date = param(r, 'X-Amz-Date') ?? '';
@@ -128,7 +128,7 @@ function lookup(tokens: TokenSet, accessKeyId: string) {
 
 /** Recomputes the signature; the path is tried as sent, then re-encoded the way S3 encodes keys. */
 function check(
-  r: S3Request,
+  r: RawRequest,
   secret: string,
   scope: Scope,
   date: string,

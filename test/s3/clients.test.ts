@@ -6,7 +6,7 @@
  * Python scripts beside this file; clients from `npm run test:deps`.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,11 +40,13 @@ const CLIENT_TEST_MS = 600_000;
 
 describe.skipIf(!run)('S3 door: boto3', { timeout: CLIENT_TEST_MS }, () => {
   let node: NodeProcess;
+  let root: string;
   beforeAll(async () => {
-    const root = seedOrigin(files);
+    root = seedOrigin(files);
     seedOriginInto(root, 'tokenizers', { 't/vocab.json': vocab });
     node = await startNodeProcess({
-      config: { origin: { type: 'fs', fs: { root } }, cache: { chunkSize: '256KiB' }, s3: { buckets: null } },
+      config: { origin: { type: 'fs', fs: { root } }, cache: { chunkSize: '256KiB' } },
+      timeoutMs: 120_000,
     });
   });
   afterAll(async () => {
@@ -114,6 +116,57 @@ describe.skipIf(!run)('S3 door: boto3', { timeout: CLIENT_TEST_MS }, () => {
     expect(await node.metric('weightcache_object_reads_total', { door: 's3' })).toBeGreaterThan(before + 10);
   });
 
+  it('s3fs lists (with and without a delimiter, past 1,000 keys), reads ranges and whole files', async () => {
+    const out = await runPythonJson<ClientOutput>('s3fs', join(here, 's3fs_client.py'), [`${node.url}/s3`]);
+    expect(out.ls_root).toEqual(['models/dirs', 'models/llama', 'models/many', 'models/odd']);
+    expect(out.ls_llama).toEqual([
+      'models/llama/config.json',
+      'models/llama/model-00001-of-00002.safetensors',
+      'models/llama/model-00002-of-00002.safetensors',
+      'models/llama/tokenizer',
+    ]);
+    expect(out.find_many).toBe(MANY);
+    expect(out.walk_dirs).toEqual([
+      'models/dirs',
+      ...['a', 'b', 'c', 'd', 'e', 'g'].map((d) => `models/dirs/${d}`),
+    ]);
+    const shard = files['llama/model-00001-of-00002.safetensors']!;
+    expect(out.info).toEqual({ size: shard.length, type: 'file' });
+    expect(out.range_sha).toBe(sha(shard.subarray(250_000, 550_000)));
+    expect(out.cat_sha).toBe(sha(files['llama/config.json']!));
+    expect(out.cat_range_sha).toBe(sha(shard.subarray(5, 70_005)));
+    expect(out.exists_missing).toBe(false);
+  });
+
+  it('the Run:ai Model Streamer streams every shard of a checkpoint, every tensor equal to the file', async () => {
+    const ckpt = mkdtempSync(join(tmpdir(), 'wc-ckpt-'));
+    const made = await runPythonJson<ClientOutput>('main', join(here, 'runai_stream.py'), ['make', ckpt]);
+    for (const shard of made.shards as string[]) {
+      replaceAtOrigin(root, `ckpt/${shard}`, readFileSync(join(ckpt, shard)));
+    }
+    const urls = (made.shards as string[]).map((s) => `s3://models/ckpt/${s}`);
+    const out = await runPythonJson<ClientOutput>(
+      'main',
+      join(here, 'runai_stream.py'),
+      ['stream', ckpt, ...urls],
+      {
+        env: {
+          AWS_ENDPOINT_URL: `${node.url}/s3`,
+          AWS_ACCESS_KEY_ID: 'any',
+          AWS_SECRET_ACCESS_KEY: 'any',
+          AWS_DEFAULT_REGION: 'us-east-1',
+          AWS_EC2_METADATA_DISABLED: 'true',
+          RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING: '0',
+        },
+      },
+    );
+    for (const url of urls) {
+      expect(out[url].names.length, url).toBeGreaterThan(0);
+      expect(out[url].names, url).toEqual(out[url].expected);
+      expect(out[url].equal, url).toEqual(out[url].expected);
+    }
+  });
+
   it('answers path-style requests in absolute form and refuses dot segments', async () => {
     const res = await get(node.url, `${node.url}/s3/models/llama/config.json`);
     // Absolute-form targets are accepted once the shared target parsing takes them (RFC 9112 §3.2.2).
@@ -134,6 +187,7 @@ describe.skipIf(!run)('S3 door: signatures and scopes', { timeout: CLIENT_TEST_M
     node = await startNodeProcess({
       dir,
       config: { origin: { type: 'fs', fs: { root } }, auth: { tokensFile: join(dir, 'tokens') } },
+      timeoutMs: 120_000,
     });
   });
   afterAll(async () => {
