@@ -27,8 +27,8 @@ import { clientAbort, header1, param, type RawRequest, rawRequest } from '../htt
 import { contentTypeOf, type Headers, sendRead } from '../http/send-read.js';
 import { writeWithBackpressure } from '../http/stream.js';
 import { validateContainer, validateKey } from '../origin/names.js';
-import { decodeToken, encodeToken, page } from '../read/list-page.js';
-import type { Listing, Listings } from '../read/listings.js';
+import { decodeToken, encodeToken, type Page, page } from '../read/list-page.js';
+import { compareKeys, type Listing, type Listings } from '../read/listings.js';
 import type { ObjectContent, ObjectReader } from '../read/object-read.js';
 import { contentRange } from '../read/range.js';
 import { escapeXml, text } from '../s3/xml.js';
@@ -280,19 +280,26 @@ async function listBlobs(
     (param(r, 'maxresults') !== undefined ? text('MaxResults', maxResults) : '') +
     (delimiter !== '' ? text('Delimiter', delimiter) : '') +
     '<Blobs>';
-  for (const k of pg.keys) {
-    const lm = k.lastModified.toUTCString();
-    body +=
-      `<Blob>${text('Name', k.key)}<Properties>${text('Creation-Time', lm)}${text('Last-Modified', lm)}` +
-      `${text('Etag', k.etag)}${text('Content-Length', k.size)}${text('Content-Type', contentTypeOf(k.key))}` +
-      '<Content-Encoding /><Content-Language /><Content-MD5 /><Cache-Control />' +
-      `${text('BlobType', 'BlockBlob')}${text('AccessTier', 'Hot')}${text('AccessTierInferred', 'true')}` +
-      `${text('LeaseStatus', 'unlocked')}${text('LeaseState', 'available')}${text('ServerEncrypted', 'true')}</Properties>` +
-      `${includeMetadata ? '<Metadata />' : ''}</Blob>`;
-  }
-  for (const p of pg.prefixes) body += `<BlobPrefix>${text('Name', p)}</BlobPrefix>`;
+  // In name order, blobs and prefixes interleaved, as the service lists them.
+  const entries = [
+    ...pg.keys.map((k) => ({ name: k.key, xml: blobXml(k, includeMetadata) })),
+    ...pg.prefixes.map((p) => ({ name: p, xml: `<BlobPrefix>${text('Name', p)}</BlobPrefix>` })),
+  ].sort((a, b) => compareKeys(a.name, b.name));
+  for (const e of entries) body += e.xml;
   body += `</Blobs>${next !== '' ? text('NextMarker', next) : '<NextMarker />'}</EnumerationResults>`;
   return xml(c, body);
+}
+
+function blobXml(k: Page['keys'][number], includeMetadata: boolean): string {
+  const lm = k.lastModified.toUTCString();
+  return (
+    `<Blob>${text('Name', k.key)}<Properties>${text('Creation-Time', lm)}${text('Last-Modified', lm)}` +
+    `${text('Etag', k.etag)}${text('Content-Length', k.size)}${text('Content-Type', contentTypeOf(k.key))}` +
+    '<Content-Encoding /><Content-Language /><Content-MD5 /><Cache-Control />' +
+    `${text('BlobType', 'BlockBlob')}${text('AccessTier', 'Hot')}${text('AccessTierInferred', 'true')}` +
+    `${text('LeaseStatus', 'unlocked')}${text('LeaseState', 'available')}${text('ServerEncrypted', 'true')}</Properties>` +
+    `${includeMetadata ? '<Metadata />' : ''}</Blob>`
+  );
 }
 
 function parseMaxResults(v: string | undefined): number {
