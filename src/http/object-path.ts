@@ -11,10 +11,9 @@ export const OBJECTS_PREFIX = '/v1/objects/';
 export const MANIFESTS_PREFIX = '/v1/manifests/';
 export const MAX_TARGET_LENGTH = 8192;
 
-/** The path of a raw request target, without its query. */
+/** The path of a raw request target (origin- or absolute-form), without its query. */
 export function rawPath(target: string): string {
-  const q = target.indexOf('?');
-  return q < 0 ? target : target.slice(0, q);
+  return splitTarget(target).path;
 }
 
 /**

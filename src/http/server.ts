@@ -61,16 +61,10 @@ export function buildApp(o: HttpServerOptions): Hono<HttpEnv> {
   // could turn `/v1/objects/c/../../x` into some other route.
   app.use('*', async (c, next) => {
     const raw = rawPath(c.env.incoming.url ?? '');
-    // Auth and the handlers read the raw target; hono routes on a decoded one.
-    // They must name the same route, so the route part may not be encoded and
-    // the target must be origin-form: `/v1/%70refetch` or `http://x/v1/prefetch`
-    // would otherwise reach a handler past checks made on a different path.
-    if (!raw.startsWith('/')) {
-      throw new CacheError(
-        'BAD_REQUEST',
-        'the request target must be a path (origin-form), not an absolute URL',
-      );
-    }
+    // Auth and the handlers read the raw target's path (origin- or absolute-form, RFC 9112
+    // §3.2.2: the AWS CRT client that Run:ai's streamer uses sends `GET http://host/path`); hono
+    // routes on the same path, decoded. They must name the same route, so the route part may not
+    // be encoded: `/v1/%70refetch` would otherwise reach a handler past checks made on another path.
     if (raw.split('/', 3).some((seg) => seg.includes('%'))) {
       throw new CacheError('BAD_REQUEST', 'percent-encoding is not allowed in the route part of the path');
     }

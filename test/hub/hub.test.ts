@@ -51,7 +51,7 @@ describe.skipIf(!run)('Hub door: huggingface_hub', { timeout: CLIENT_TEST_MS }, 
       },
       timeoutMs: 120_000,
     });
-  });
+  }, 300_000);
   afterAll(async () => {
     await node?.kill();
   });
@@ -138,7 +138,7 @@ describe.skipIf(!run)('Hub door: tokens', { timeout: CLIENT_TEST_MS }, () => {
       config: { origin: { type: 'fs', fs: { root } }, auth: { tokensFile: join(dir, 'tokens') } },
       timeoutMs: 120_000,
     });
-  });
+  }, 300_000);
   afterAll(async () => {
     await node?.kill();
   });
