@@ -4,16 +4,21 @@
  * file and from an IRSA-style web identity exchanged at moto's STS, the
  * `bucket` mode, a dead endpoint.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyIdOf } from '../../src/auth/tokens.js';
 import { CacheError } from '../../src/errors/cache-error.js';
 import { S3Origin } from '../../src/origin/s3.js';
 import { type CredentialSource, credentialSource } from '../../src/origin/s3-credentials.js';
 import { signedHeaders, uriEncode } from '../../src/s3/sigv4.js';
+import { seedOrigin } from '../harness/cluster.js';
 import { startFaultProxy } from '../harness/fault-proxy.js';
+import { get } from '../harness/http-get.js';
 import { type MotoHandle, startMoto } from '../harness/moto.js';
+import { startNodeProcess } from '../harness/node-process.js';
 import { hasVenv } from '../harness/python.js';
 import { bytesOf, CONTAINER, collect, expectCode, originContract } from './contract.js';
 
@@ -212,6 +217,64 @@ describe.skipIf(!run)('s3 origin', () => {
         err = e;
       }
       expect(CacheError.is(err, 'CONFIG_INVALID')).toBe(true);
+    });
+
+    it("reads through another node's S3 door, signed with a token's key id: one SigV4 on both sides", async () => {
+      const token = `chain-${randomBytes(16).toString('hex')}`;
+      const dir = mkdtempSync(join(tmpdir(), 'wc-s3-chain-'));
+      writeFileSync(join(dir, 'tokens'), `${token} weights\n`);
+      const root = seedOrigin(
+        { 'llama/a b+c.bin': bytesOf(70_000, 9), 'llama/config.json': bytesOf(10, 8) },
+        'weights',
+      );
+      const upstream = await startNodeProcess({
+        dir,
+        config: {
+          origin: { type: 'fs', fs: { root } },
+          auth: { tokensFile: join(dir, 'tokens') },
+          s3: { baseDomain: 's3.test' },
+        },
+        timeoutMs: 120_000,
+      });
+      try {
+        const signed: CredentialSource = {
+          get: async () => ({ accessKeyId: keyIdOf(token), secretAccessKey: token }),
+        };
+        const o = new S3Origin({
+          endpoint: `${upstream.url}/s3`,
+          region: 'eu-west-1',
+          bucket: null,
+          pathStyle: true,
+          credentials: signed,
+          timeoutMs: 10_000,
+        });
+        const v = await o.stat({ container: 'weights', key: 'llama/a b+c.bin' });
+        expect((await o.read(v, v, 1000, 5000)).equals(bytesOf(70_000, 9).subarray(1000, 6000))).toBe(true);
+        expect((await collect(o.list('weights', 'llama/'))).map((f) => f.key)).toEqual([
+          'llama/a b+c.bin',
+          'llama/config.json',
+        ]);
+        await o.close();
+        const wrong = new S3Origin({
+          endpoint: `${upstream.url}/s3`,
+          region: 'us-east-1',
+          bucket: null,
+          pathStyle: true,
+          credentials: { get: async () => ({ accessKeyId: keyIdOf(token), secretAccessKey: 'wrong' }) },
+          timeoutMs: 10_000,
+        });
+        await expectCode(
+          wrong.stat({ container: 'weights', key: 'llama/config.json' }),
+          'ORIGIN_UNAVAILABLE',
+        );
+        await wrong.close();
+        // Virtual-host style at the door: the Host names the bucket (s3.baseDomain).
+        const vh = await get(upstream.url, '/s3/llama/config.json', { Host: 'weights.s3.test' });
+        expect(vh.status).toBe(403); // unsigned: the door with tokens refuses it, having found the bucket
+        expect(vh.body.toString()).toContain('<Code>AccessDenied</Code>');
+      } finally {
+        await upstream.kill();
+      }
     });
 
     it('a dead endpoint is ORIGIN_UNAVAILABLE, quickly', async () => {
