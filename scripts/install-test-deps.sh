@@ -10,6 +10,8 @@
 #     the Dockerfile on stand-ins for the official Node images made from Debian
 #     packages (scripts/image-base.sh, prepared here once and cached), since no
 #     container registry can be reached.
+#   - the Python clients the front-door tests drive (huggingface_hub, boto3, s3fs, moto's S3
+#     server, azure-storage-blob, adlfs, the Run:ai Model Streamer), in venvs outside the repo.
 # Idempotent: installs only what is missing. Needs root (or sudo) for apt-get.
 set -euo pipefail
 
@@ -51,6 +53,27 @@ echo "install-test-deps: redis-cli $(redis-cli --version | awk '{print $2}'), re
 
 # The base images of the image test: debootstrap takes minutes cold, so not inside a test's timeout.
 bash "$(dirname "$0")/image-base.sh" >/dev/null
+# Front-door clients: exact pins from test/python/*.txt, each set in its own venv under
+# WEIGHTCACHE_TEST_VENVS (default /var/cache/weightcache), rebuilt only when its pins change
+# (a stamp holds the pin file's hash). Cold, the main set takes ~5 min: torch from PyPI is
+# the CUDA build with its libraries (~4.4 GiB), which the Run:ai streamer needs even on CPU.
+VENVS="${WEIGHTCACHE_TEST_VENVS:-/var/cache/weightcache}"
+PINS="$(cd "$(dirname "$0")/../test/python" && pwd)"
+for set in main s3fs; do
+  req="$PINS/requirements.txt"
+  [ "$set" = s3fs ] && req="$PINS/requirements-s3fs.txt"
+  dir="$VENVS/venv-$set"
+  want="$(sha256sum "$req" | cut -c1-64)"
+  if [ "$(cat "$dir/.weightcache-pins" 2>/dev/null)" != "$want" ]; then
+    echo "install-test-deps: building $dir from $(basename "$req") (minutes on a cold machine)"
+    rm -rf "$dir"
+    mkdir -p "$VENVS"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check --no-input --progress-bar off -r "$req"
+    echo "$want" > "$dir/.weightcache-pins"
+  fi
+done
+echo "install-test-deps: python clients in $VENVS/venv-main, $VENVS/venv-s3fs"
 
 # helm (built from the Go module proxy, ~5 min cold, cached in $(go env GOPATH)/bin) and the
 # offline Kubernetes schema validators, so the chart tests in npm test start warm.

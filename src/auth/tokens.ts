@@ -7,6 +7,11 @@
  * Lookups compare SHA-256 digests of the presented token against every known
  * token with timingSafeEqual, always visiting every entry, so the time taken
  * says nothing about how much of a token was right or which one matched.
+ *
+ * The S3 and Azure doors authenticate by HMAC signatures, which can only be
+ * checked with the secret itself: for them a token is also a signing secret
+ * (the S3 secret access key, the Azure account key's bytes), found by its
+ * public key id (S3) or tried in turn (Azure names no key).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -24,10 +29,22 @@ export interface Grant {
 interface Entry {
   readonly digest: Buffer;
   readonly grant: Grant;
+  /** The token itself: the HMAC key of S3 and Azure signatures. */
+  readonly secret: string;
+}
+
+/** A token as a signing secret, for the doors that verify HMAC signatures. */
+export interface SigningKey {
+  readonly secret: string;
+  readonly grant: Grant;
 }
 
 export class TokenSet {
-  private constructor(private readonly entries: readonly Entry[]) {}
+  private readonly byKeyId: ReadonlyMap<string, Entry>;
+
+  private constructor(private readonly entries: readonly Entry[]) {
+    this.byKeyId = new Map(entries.map((e) => [keyIdOf(e.secret), e]));
+  }
 
   /** Reads the token files; an absent file name contributes nothing. */
   static load(files: { tokensFile: string | null; adminTokensFile: string | null }): TokenSet | null {
@@ -48,6 +65,7 @@ export class TokenSet {
     return new TokenSet(
       tokens.map((t) => ({
         digest: digest(t.token),
+        secret: t.token,
         grant: { admin: t.admin ?? false, containers: t.containers ? new Set(t.containers) : null },
       })),
     );
@@ -64,6 +82,16 @@ export class TokenSet {
     return found;
   }
 
+  /** The token whose public key id (keyIdOf) this is: the S3 door's access key id. */
+  signingKey(keyId: string): SigningKey | undefined {
+    return this.byKeyId.get(keyId);
+  }
+
+  /** Every token as a signing secret: Azure's SharedKey and SAS name no key, so each is tried. */
+  signingKeys(): readonly SigningKey[] {
+    return this.entries;
+  }
+
   /** Plain token values for the RESP door's AUTH (it checks through check() too). */
   get size(): number {
     return this.entries.length;
@@ -72,6 +100,16 @@ export class TokenSet {
 
 export function allows(grant: Grant, container: string): boolean {
   return grant.admin || grant.containers === null || grant.containers.has(container);
+}
+
+/**
+ * A token's public key id: the first 20 hex digits of its SHA-256
+ * (`printf %s "$TOKEN" | sha256sum | cut -c1-20`). It names the token where a
+ * protocol sends a key id in the clear (S3's access key id, also inside
+ * presigned URLs) without giving the token away.
+ */
+export function keyIdOf(token: string): string {
+  return digest(token).toString('hex').slice(0, 20);
 }
 
 function digest(token: string): Buffer {
@@ -104,7 +142,11 @@ function parse(file: string, admin: boolean): Entry[] {
       );
     }
     const containers = scope ? new Set(scope.split(',').filter(Boolean)) : null;
-    out.push({ digest: digest(token), grant: { admin, containers: admin ? null : containers } });
+    out.push({
+      digest: digest(token),
+      secret: token,
+      grant: { admin, containers: admin ? null : containers },
+    });
     if (out.length > MAX_TOKENS)
       throw new CacheError('CONFIG_INVALID', `auth: ${file} has more than ${MAX_TOKENS} tokens`);
   }

@@ -60,7 +60,35 @@ const originSchema = z.strictObject({
     })
     .nullable()
     .default(null),
-  s3: z.unknown().nullable().default(null),
+  s3: z
+    .strictObject({
+      endpoint: z.url({ protocol: /^https?$/ }),
+      region: z
+        .string()
+        .regex(/^[a-z0-9-]{1,64}$/, 'expected a region name such as us-east-1')
+        .default('us-east-1'),
+      bucket: z.string().min(1).max(255).nullable().default(null),
+      pathStyle: z.boolean().default(false),
+      credentials: z
+        .strictObject({
+          source: z.enum(['env', 'file', 'webIdentity', 'none']).default('env'),
+          file: z.string().min(1).nullable().default(null),
+          profile: z.string().min(1).default('default'),
+          roleArn: z.string().min(1).nullable().default(null),
+          tokenFile: z.string().min(1).nullable().default(null),
+          stsEndpoint: z
+            .url({ protocol: /^https?$/ })
+            .nullable()
+            .default(null),
+          sessionName: z
+            .string()
+            .regex(/^[\w+=,.@-]{2,64}$/)
+            .default('weightcache'),
+        })
+        .prefault({}),
+    })
+    .nullable()
+    .default(null),
 });
 
 /** "host:port" of a cluster member (port 1-65535); IPv6 in brackets. */
@@ -151,6 +179,21 @@ const clusterSchema = z
     }
   });
 
+/** A front door's path on the HTTP port: one segment, e.g. "/s3"; the cache's own routes are taken. */
+const doorPath = z
+  .string()
+  .regex(
+    /^\/[a-z0-9][a-z0-9-]{0,31}$/,
+    'expected one path segment such as "/s3" (lower-case letters, digits, -)',
+  )
+  .refine(
+    (p) => !['/v1', '/metrics', '/healthz', '/readyz'].includes(p),
+    "this path is one of the cache's own routes",
+  );
+
+/** A front door's own listener (it answers at the root there); null: only under its path on http.listen. */
+const doorListen = listenAddress.nullable().default(null);
+
 /** PEM files for a door's TLS; null: plain TCP. */
 const tlsSchema = z
   .strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) })
@@ -190,6 +233,54 @@ export const configSchema = z
       .nullable()
       .default(null),
     origin: originSchema.prefault({}),
+    // Front doors for existing loaders (docs/doors.md); null turns one off.
+    s3: z
+      .strictObject({
+        path: doorPath.default('/s3'),
+        listen: doorListen,
+        region: z
+          .string()
+          .regex(/^[a-z0-9-]{1,64}$/, 'expected a region name such as us-east-1')
+          .default('us-east-1'),
+        baseDomain: z
+          .string()
+          .regex(/^[a-z0-9.-]{1,253}$/, 'expected a DNS name such as s3.cache.example')
+          .nullable()
+          .default(null),
+        buckets: z.array(z.string().min(1).max(255)).max(10_000).nullable().default(null),
+        maxClockSkew: duration().default(900_000),
+      })
+      .nullable()
+      .prefault({}),
+    hub: z
+      .strictObject({
+        path: doorPath.default('/hf'),
+        listen: doorListen,
+        container: z.string().min(1).max(255).default('models'),
+        treePageSize: z.number().int().min(1).max(10_000).default(1000),
+      })
+      .nullable()
+      .prefault({}),
+    azure: z
+      .strictObject({
+        path: doorPath.default('/azure'),
+        listen: doorListen,
+        account: z
+          .string()
+          .regex(/^[a-z0-9]{3,24}$/, 'expected an Azure account name: 3-24 lower-case letters and digits')
+          .nullable()
+          .default(null),
+        maxClockSkew: duration().default(900_000),
+      })
+      .nullable()
+      .prefault({}),
+    listing: z
+      .strictObject({
+        maxFiles: z.number().int().min(1).max(1_000_000).default(100_000),
+        retainFiles: z.number().int().min(1).max(100_000_000).default(1_000_000),
+        retain: duration().default(600_000),
+      })
+      .prefault({}),
     cache: z
       .strictObject({
         chunkSize: size().default(4 * 2 ** 20),
@@ -269,6 +360,14 @@ export const configSchema = z
         message: 'origin.type is azure but origin.azure.connectionString is not set',
       });
     }
+    const paths = [c.s3?.path, c.hub?.path, c.azure?.path].filter((p) => p !== undefined);
+    if (new Set(paths).size !== paths.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['s3', 'path'],
+        message: 's3.path, hub.path and azure.path must differ',
+      });
+    }
     if (c.origin.type === 'http' && !c.origin.http) {
       ctx.addIssue({
         code: 'custom',
@@ -276,11 +375,11 @@ export const configSchema = z
         message: 'origin.type is http but origin.http.baseUrl is not set',
       });
     }
-    if (c.origin.type === 's3') {
+    if (c.origin.type === 's3' && !c.origin.s3) {
       ctx.addIssue({
         code: 'custom',
-        path: ['origin', 'type'],
-        message: 's3 is reserved but not implemented yet; use fs, azure or http',
+        path: ['origin', 's3'],
+        message: 'origin.type is s3 but origin.s3.endpoint is not set',
       });
     }
   });

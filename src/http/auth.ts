@@ -22,6 +22,8 @@ export interface HttpAuthOptions {
   readonly tokens: TokenSet | null;
   /** /metrics without a token (Prometheus scrapes inside the cluster). */
   readonly openMetrics: boolean;
+  /** Paths of front doors (src/http/door.ts): they authenticate in their protocol's own way. */
+  readonly doorPaths?: readonly string[];
 }
 
 const OPEN = new Set(['/healthz', '/readyz']);
@@ -35,6 +37,7 @@ export function authMiddleware(o: HttpAuthOptions): MiddlewareHandler<HttpEnv> {
     const path = rawPath(c.env.incoming.url ?? '');
     if (!tokens || OPEN.has(path) || (path === '/metrics' && o.openMetrics)) return next();
     if (path === EVENTS_AZURE_PATH && (c.req.method === 'POST' || c.req.method === 'OPTIONS')) return next();
+    if (o.doorPaths?.some((p) => path === p || path.startsWith(`${p}/`))) return next();
     const grant = bearerGrant(c, tokens);
     if (!grant) throw unauthorized(c);
     if (ADMIN.has(path) && c.req.method === 'POST' && !grant.admin) throw notAdmin(path);

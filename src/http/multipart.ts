@@ -5,7 +5,7 @@
  * others, rejects chunked bodies).
  */
 import { randomBytes } from 'node:crypto';
-import { type ByteRange, contentRange } from './range.js';
+import { type ByteRange, contentRange } from '../read/range.js';
 
 export interface MultipartPlan {
   readonly contentType: string;

@@ -11,10 +11,22 @@ export const OBJECTS_PREFIX = '/v1/objects/';
 export const MANIFESTS_PREFIX = '/v1/manifests/';
 export const MAX_TARGET_LENGTH = 8192;
 
-/** The path of a raw request target, without its query. */
+/** The path of a raw request target (origin- or absolute-form), without its query. */
 export function rawPath(target: string): string {
-  const q = target.indexOf('?');
-  return q < 0 ? target : target.slice(0, q);
+  return splitTarget(target).path;
+}
+
+/**
+ * The path and raw query of a request target, origin-form (`/a/b?q`) or
+ * absolute-form (`http://host/a/b?q`, RFC 9112 §3.2.2: the authority is
+ * dropped; the Host header names the host).
+ */
+export function splitTarget(target: string): { path: string; query: string } {
+  const abs = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(target);
+  const rest = abs ? target.slice(abs[0].length) || '/' : target;
+  const q = rest.indexOf('?');
+  const path = q < 0 ? rest : rest.slice(0, q);
+  return { path: path.startsWith('/') ? path : `/${path}`, query: q < 0 ? '' : rest.slice(q + 1) };
 }
 
 /** Percent-decodes each segment, refusing malformed escapes and dot segments. */

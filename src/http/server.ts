@@ -15,6 +15,7 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { type AdminDeps, adminRoutes } from './admin.js';
 import { authMiddleware, type HttpAuthOptions } from './auth.js';
+import type { Door } from './door.js';
 import { errorBody, httpStatusOf } from './errors.js';
 import { invalidateRoutes } from './invalidate.js';
 import { decodeSegments, rawPath } from './object-path.js';
@@ -40,6 +41,10 @@ export interface HttpServerOptions {
   readonly auth?: HttpAuthOptions;
   /** Serve HTTPS on the TCP listener (the unix socket stays plain: it is local by construction). */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer } | null;
+  /** Front doors (S3, Azure Blob, Hub), each under its path; they authenticate their own requests. */
+  readonly doors?: readonly Door[];
+  /** Serve only this door, at the root (the door's own listener). */
+  readonly onlyDoor?: Door;
 }
 
 export interface HttpServer {
@@ -56,23 +61,22 @@ export function buildApp(o: HttpServerOptions): Hono<HttpEnv> {
   // could turn `/v1/objects/c/../../x` into some other route.
   app.use('*', async (c, next) => {
     const raw = rawPath(c.env.incoming.url ?? '');
-    // Auth and the handlers read the raw target; hono routes on a decoded one.
-    // They must name the same route, so the route part may not be encoded and
-    // the target must be origin-form: `/v1/%70refetch` or `http://x/v1/prefetch`
-    // would otherwise reach a handler past checks made on a different path.
-    if (!raw.startsWith('/')) {
-      throw new CacheError(
-        'BAD_REQUEST',
-        'the request target must be a path (origin-form), not an absolute URL',
-      );
-    }
+    // Auth and the handlers read the raw target's path (origin- or absolute-form, RFC 9112
+    // §3.2.2: the AWS CRT client that Run:ai's streamer uses sends `GET http://host/path`); hono
+    // routes on the same path, decoded. They must name the same route, so the route part may not
+    // be encoded: `/v1/%70refetch` would otherwise reach a handler past checks made on another path.
     if (raw.split('/', 3).some((seg) => seg.includes('%'))) {
       throw new CacheError('BAD_REQUEST', 'percent-encoding is not allowed in the route part of the path');
     }
     decodeSegments(raw);
     await next();
   });
-  if (o.auth) app.use('*', authMiddleware(o.auth));
+  if (o.onlyDoor) {
+    o.onlyDoor.mount(app, '');
+    return withErrors(app, o);
+  }
+  if (o.auth) app.use('*', authMiddleware({ ...o.auth, doorPaths: (o.doors ?? []).map((d) => d.path) }));
+  for (const d of o.doors ?? []) d.mount(app, d.path);
   const handler = objectHandler(o.objects);
   app.on(['GET', 'HEAD'], '/v1/objects/*', handler);
   adminRoutes(app, o.admin);
@@ -85,6 +89,10 @@ export function buildApp(o: HttpServerOptions): Hono<HttpEnv> {
       tokens: o.auth?.tokens ?? null,
     });
   }
+  return withErrors(app, o);
+}
+
+function withErrors(app: Hono<HttpEnv>, o: HttpServerOptions): Hono<HttpEnv> {
   app.notFound((c) =>
     c.body(errorBody('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`), 404, {
       'Content-Type': 'application/json',

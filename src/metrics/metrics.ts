@@ -36,6 +36,12 @@ export class Metrics {
     labelNames: ['source'] as const,
     registers: [this.registry],
   });
+  readonly objectReads = new Counter({
+    name: 'weightcache_object_reads_total',
+    help: 'Object GETs with a body, by door (objects, s3, azure, hub) and the source of their first byte',
+    labelNames: ['door', 'source'] as const,
+    registers: [this.registry],
+  });
   readonly chunkLookups = new Counter({
     name: 'weightcache_chunk_lookups_total',
     help: 'Chunk lookups on the read path, by where the chunk was found',

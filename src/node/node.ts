@@ -16,6 +16,7 @@
 import { checkProtectedMode } from '../auth/protected-mode.js';
 import { readTls } from '../auth/tls.js';
 import { loadClusterSecret, TokenSet } from '../auth/tokens.js';
+import { azureDoor } from '../azure-blob/door.js';
 import { chunkServer } from '../cluster/chunk-server.js';
 import { Cluster } from '../cluster/cluster.js';
 import { Coherence } from '../coherence/coherence.js';
@@ -24,13 +25,19 @@ import type { Config } from '../config/schema.js';
 import { formatBytes } from '../config/units.js';
 import { CacheError } from '../errors/cache-error.js';
 import { Limiter } from '../fill/limiter.js';
+import type { AdminDeps } from '../http/admin.js';
+import type { Door } from '../http/door.js';
 import { type HttpServer, startHttpServer } from '../http/server.js';
+import { hubDoor } from '../hub/door.js';
 import type { Logger } from '../log/logger.js';
 import { Metrics } from '../metrics/metrics.js';
 import { createOrigin } from '../origin/create.js';
 import type { Origin } from '../origin/origin.js';
+import { Listings } from '../read/listings.js';
+import { ObjectReader } from '../read/object-read.js';
 import { ReadPath } from '../read/read-path.js';
 import { type RespServer, startRespServer } from '../resp/server.js';
+import { s3Door } from '../s3/door.js';
 import { DramTier } from '../tier/dram.js';
 import { NvmeTier } from '../tier/nvme.js';
 import type { Tier } from '../tier/tier.js';
@@ -65,6 +72,17 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
       ...(config.resp
         ? [{ name: 'resp.listen', host: config.resp.listen.host, authenticated: tokens !== null }]
         : []),
+      ...[config.s3, config.hub, config.azure].flatMap((d, i) =>
+        d?.listen
+          ? [
+              {
+                name: `${['s3', 'hub', 'azure'][i]}.listen`,
+                host: d.listen.host,
+                authenticated: tokens !== null,
+              },
+            ]
+          : [],
+      ),
       ...(role === 'node' && config.transport
         ? [{ name: 'transport.listen', host: config.transport.listen.host, authenticated: secret !== null }]
         : []),
@@ -157,7 +175,20 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
         })
       : null;
   const tiers: Tier[] = nvme ? [dram, nvme] : [dram];
+  const doors = frontDoors(config, { tokens, reader: new ObjectReader({ readPath, metrics }), origin });
   let ready = false;
+  const admin: AdminDeps = {
+    metrics,
+    origin,
+    tiers,
+    version: VERSION,
+    startedAt: new Date(),
+    chunkSize: config.cache.chunkSize,
+    ready: () => ready,
+    role,
+    cluster: () => (cluster ? { self, members: cluster.members().map((m) => m.address) } : null),
+    coherence: () => coherence.status(),
+  };
   const http = await startHttpServer({
     host: config.http.listen.host,
     port: config.http.listen.port,
@@ -169,19 +200,9 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     log,
     metrics,
     objects: { readPath, metrics, maxRanges: config.http.maxRanges },
-    admin: {
-      metrics,
-      origin,
-      tiers,
-      version: VERSION,
-      startedAt: new Date(),
-      chunkSize: config.cache.chunkSize,
-      ready: () => ready,
-      role,
-      cluster: () => (cluster ? { self, members: cluster.members().map((m) => m.address) } : null),
-      coherence: () => coherence.status(),
-    },
+    admin,
     invalidate: coherence.invalidate,
+    doors,
     prefetch: {
       readPath,
       origin,
@@ -194,6 +215,31 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
       warmChunk: (info, index, signal) => readPath.warm(info, index, signal),
     },
   });
+  // A door with a listener of its own answers there at the root (endpoint_url=http://cache:9000).
+  const doorServers: HttpServer[] = [];
+  const doorsWithListener = doors.filter((d) => d.listen);
+  try {
+    for (const d of doorsWithListener) {
+      doorServers.push(
+        await startHttpServer({
+          host: d.listen!.host,
+          port: d.listen!.port,
+          auth: { tokens, openMetrics: config.auth.openMetrics },
+          tls: httpTls,
+          maxConnections: config.http.maxConnections,
+          idleTimeoutMs: config.http.idleTimeout,
+          log,
+          metrics,
+          objects: { readPath, metrics, maxRanges: config.http.maxRanges },
+          admin,
+          onlyDoor: d,
+        }),
+      );
+    }
+  } catch (err) {
+    await Promise.all([http, ...doorServers].map((s) => s.close(0)));
+    throw err;
+  }
   const resp = config.resp
     ? await startRespServer({
         host: config.resp.listen.host,
@@ -216,7 +262,8 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
         tls: respTls,
         invalidate: coherence.invalidate,
       }).catch(async (err: unknown) => {
-        await http.close(0); // a node that can't open every configured door does not half-start
+        // a node that can't open every configured door does not half-start
+        await Promise.all([http, ...doorServers].map((s) => s.close(0)));
         throw err;
       })
     : null;
@@ -225,6 +272,10 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     {
       role,
       http: `${http.address.host}:${http.address.port}`,
+      doors: Object.fromEntries(doors.map((d) => [d.name, d.path])),
+      doorListeners: Object.fromEntries(
+        doorServers.map((s, i) => [doorsWithListener[i]!.name, `${s.address.host}:${s.address.port}`]),
+      ),
       socket: http.socketPath ?? undefined,
       transport: transport ? `${transport.address.host}:${transport.address.port}` : undefined,
       members: cluster?.members().length,
@@ -245,7 +296,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     closing ??= (async () => {
       ready = false;
       if (resp && config.resp) await resp.close(config.resp.shutdownGrace);
-      await http.close(config.http.shutdownGrace);
+      await Promise.all([http, ...doorServers].map((s) => s.close(config.http.shutdownGrace)));
       await coherence.close();
       await transport?.close();
       await cluster?.close();
@@ -257,6 +308,62 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     return closing;
   };
   return { role, http, transport, cluster, resp, metrics, coherence, readPath, origin, close };
+}
+
+/** The configured front doors, each a translation onto the same object read and listings. */
+function frontDoors(
+  config: Config,
+  d: { tokens: TokenSet | null; reader: ObjectReader; origin: Origin },
+): Door[] {
+  const listings = new Listings({
+    origin: d.origin,
+    maxFiles: config.listing.maxFiles,
+    retainFiles: config.listing.retainFiles,
+    retainMs: config.listing.retain,
+  });
+  const doors: Door[] = [];
+  if (config.s3) {
+    doors.push(
+      s3Door({
+        path: config.s3.path,
+        listen: config.s3.listen,
+        region: config.s3.region,
+        baseDomain: config.s3.baseDomain,
+        buckets: config.s3.buckets,
+        maxClockSkewMs: config.s3.maxClockSkew,
+        tokens: d.tokens,
+        reader: d.reader,
+        listings,
+      }),
+    );
+  }
+  if (config.hub) {
+    doors.push(
+      hubDoor({
+        path: config.hub.path,
+        listen: config.hub.listen,
+        container: config.hub.container,
+        treePageSize: config.hub.treePageSize,
+        tokens: d.tokens,
+        reader: d.reader,
+        listings,
+      }),
+    );
+  }
+  if (config.azure) {
+    doors.push(
+      azureDoor({
+        path: config.azure.path,
+        listen: config.azure.listen,
+        account: config.azure.account,
+        maxClockSkewMs: config.azure.maxClockSkew,
+        tokens: d.tokens,
+        reader: d.reader,
+        listings,
+      }),
+    );
+  }
+  return doors;
 }
 
 /** The address this node is known by in the member list. */

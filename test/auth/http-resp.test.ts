@@ -84,8 +84,6 @@ describe('HTTP bearer tokens', () => {
     for (const [method, target] of [
       ['POST', '/v1/%70refetch'],
       ['POST', '/%761/prefetch'],
-      ['POST', `http://x/v1/prefetch`],
-      ['GET', 'http://abcdefgsecret/v1/manifests/'],
       ['GET', '/v1/%6danifests/secret/'],
       ['GET', '/v1/%6fbjects/secret/f.bin'],
     ] as const) {
@@ -93,6 +91,19 @@ describe('HTTP bearer tokens', () => {
       expect(r.status, `${method} ${target}`).toBe(400);
       expect(JSON.parse(r.body).code).toBe('BAD_REQUEST');
     }
+    // Absolute-form (RFC 9112 §3.2.2) is judged on its path, exactly like the origin-form target.
+    for (const [method, target, code] of [
+      ['POST', 'http://x/v1/prefetch', 'FORBIDDEN'],
+      ['GET', 'http://abcdefgsecret/v1/manifests/secret/', 'FORBIDDEN'],
+      ['GET', 'http://x/v1/objects/secret/f.bin', 'FORBIDDEN'],
+    ] as const) {
+      const r = await raw(method, target, READER);
+      expect(r.status, `${method} ${target}`).toBe(403);
+      expect(JSON.parse(r.body).code).toBe(code);
+    }
+    const ok = await raw('GET', 'http://x/v1/objects/models/f.bin', READER);
+    expect(ok.status).toBe(200);
+    expect(ok.body).toBe('bytes of models');
   });
 
   it('admin endpoints need an admin token', async () => {

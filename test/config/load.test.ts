@@ -92,7 +92,11 @@ describe('config', () => {
     );
     expect(err(() => loadConfig({ env: {}, sets: ['origin.type=ftp'] }))).toMatch(/origin\.type/);
     expect(err(() => loadConfig({ env: {}, sets: ['origin.type=azure'] }))).toMatch(/origin\.azure/);
-    expect(err(() => loadConfig({ env: {}, sets: ['origin.type=s3'] }))).toMatch(/s3 is reserved/);
+    expect(err(() => loadConfig({ env: {}, sets: ['origin.type=s3'] }))).toMatch(
+      /origin\.s3\.endpoint is not set/,
+    );
+    expect(err(() => loadConfig({ env: {}, sets: ['s3.path=/v1'] }))).toMatch(/s3\.path/);
+    expect(err(() => loadConfig({ env: {}, sets: ['hub.path=/s3'] }))).toMatch(/must differ/);
   });
 
   it('bad files and bad --set syntax', () => {

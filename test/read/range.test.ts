@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseRange } from '../../src/http/range.js';
+import { parseRange } from '../../src/read/range.js';
 
 const SIZE = 1000;
 const p = (h: string | undefined, size = SIZE, max = 16) => parseRange(h, size, max);

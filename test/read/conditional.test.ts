@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { evaluatePreconditions, ifRangeAllows } from '../../src/http/conditional.js';
+import { evaluatePreconditions, ifRangeAllows } from '../../src/read/conditional.js';
 
 const v = { etag: 'abc', lastModified: new Date('2026-01-02T03:04:05Z') };
 const h = (headers: Record<string, string>) => (name: string) => headers[name];
