@@ -1,46 +1,53 @@
 /**
- * Reading and writing one NVMe chunk file. The tier (nvme.ts) decides which
- * file and what a failure means; this file only moves bytes, checks them
- * against the header (chunk-file.ts), and keeps writes atomic.
+ * Writing one NVMe chunk file atomically, and reading a version 1 file whole
+ * for its migration. The tier (nvme.ts) decides which file and what a failure
+ * means; this file only moves bytes, checks v1 ones against their header
+ * (chunk-file.ts), and keeps writes atomic. v2 reads are nvme-reader.ts.
  */
 import { constants as fsc } from 'node:fs';
 import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { crc32c } from '../chunk/checksum.js';
-import { decodeChunkHeader } from './chunk-file.js';
+import { decodeChunkHeaderV1 } from './chunk-file.js';
 import type { Chunk } from './tier.js';
 
-/** What the index says about a file; the header must agree. */
+/** What the index says about a version 1 file; its header must agree. */
 export interface ExpectedChunk {
   readonly dataOffset: number;
   readonly dataLength: number;
 }
 
 /**
- * Reads and verifies one chunk file: the header must name `key` and match
- * the file's size, the data its CRC32C. Returns the reason on a mismatch.
- * The data is read into one buffer of exactly its length (no concatenation).
+ * Reads and verifies one whole version 1 chunk file (migration only; v2
+ * files are read natively, see nvme-reader.ts): the header must name `key`
+ * and match the file's size, the data its CRC32C. Returns the reason on a
+ * mismatch. The data is read into one buffer of exactly its length.
  */
-export async function readChunkFile(
-  fh: FileHandle,
+export async function readV1ChunkFile(
+  path: string,
   key: string,
   entry: ExpectedChunk,
 ): Promise<Chunk | string> {
-  const head = Buffer.allocUnsafe(entry.dataOffset);
-  if ((await readFully(fh, head, 0)) !== head.length) return 'truncated header';
-  const decoded = decodeChunkHeader(head);
-  if (!decoded.ok) return decoded.reason;
-  const h = decoded.header;
-  if (h.key !== key) return 'header names another chunk';
-  if (h.dataOffset !== entry.dataOffset || h.dataLength !== entry.dataLength) return 'header changed';
-  const { size } = await fh.stat();
-  if (size !== h.dataOffset + h.dataLength) return 'file size does not match header';
-  const data = Buffer.allocUnsafe(h.dataLength);
-  if ((await readFully(fh, data, h.dataOffset)) !== data.length) return 'truncated data';
-  if (crc32c(data) !== h.dataCrc32c) return 'data crc32c mismatch';
-  return { data, crc32c: h.dataCrc32c };
+  const fh = await open(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  try {
+    const head = Buffer.allocUnsafe(entry.dataOffset);
+    if ((await readFully(fh, head, 0)) !== head.length) return 'truncated header';
+    const decoded = decodeChunkHeaderV1(head);
+    if (!decoded.ok) return decoded.reason;
+    const h = decoded.header;
+    if (h.key !== key) return 'header names another chunk';
+    if (h.dataOffset !== entry.dataOffset || h.dataLength !== entry.dataLength) return 'header changed';
+    const { size } = await fh.stat();
+    if (size !== h.dataOffset + h.dataLength) return 'file size does not match header';
+    const data = Buffer.allocUnsafe(h.dataLength);
+    if ((await readFully(fh, data, h.dataOffset)) !== data.length) return 'truncated data';
+    if (crc32c(data) !== h.dataCrc32c) return 'data crc32c mismatch';
+    return { data, crc32c: h.dataCrc32c };
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
 }
 
-async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise<number> {
+export async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise<number> {
   let done = 0;
   while (done < buf.length) {
     const { bytesRead } = await fh.read(buf, done, buf.length - done, position + done);

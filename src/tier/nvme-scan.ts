@@ -1,26 +1,39 @@
 /**
  * The NVMe tier's warm restart: rebuild the index from the chunk directory.
- * Only headers are read (a 50 GiB tier is ~12,800 files of 4 KiB headers);
- * data CRCs are checked by every get instead.
+ * Only headers are read (a 50 GiB tier is ~12,800 files of ~8 KiB headers);
+ * block CRCs are checked by every read instead.
  *
  * What the scan does with each entry of `<dir>/<xx>/`:
- * - `<64 hex>`: a chunk file. Kept if its header decodes, names a key whose
- *   chunkFileId is the file's name (and `xx` its first two chars), and the
- *   file is exactly header + data long. Otherwise deleted and counted.
- * - `<64 hex>.tmp-*`: a write cut short by a crash: deleted.
+ * - `<32 hex>-<index>`: a version 2 chunk file. Kept if its header decodes,
+ *   names a key whose chunkFileName is the file's name (and `xx` its
+ *   directory), and the file is exactly header + data long.
+ * - `<64 hex>`: a version 1 chunk file, the same checks with the v1 name
+ *   (SHA-256 of the key). Kept, marked for migration on first use.
+ * - `<either>.tmp-*`: a write cut short by a crash: deleted.
  * - anything else: not ours to delete; left alone and reported in the log.
- * Top-level entries that are not two-hex-char directories are ignored too.
+ * Top-level entries that are not two-hex-char directories are ignored too
+ * (the lock file, weightcache.lock, is ours and not reported).
  */
 import { constants as fsc } from 'node:fs';
-import { open, readdir, unlink } from 'node:fs/promises';
+import { type FileHandle, open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chunkFileId } from '../chunk/name.js';
+import { forEachBounded } from '../fill/pool.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { decodeChunkHeader, MAX_DATA_OFFSET } from './chunk-file.js';
+import {
+  chunkFileName,
+  decodeChunkHeader,
+  decodeChunkHeaderV1,
+  HEADER_GUESS_BYTES,
+  V1_MAX_DATA_OFFSET,
+} from './chunk-file.js';
+import { readFully } from './chunk-io.js';
 
 export interface IndexEntry {
   readonly key: string;
   readonly path: string;
+  /** 2: read natively by blocks; 1: migrated to 2 on first use. */
+  readonly format: 1 | 2;
   readonly dataOffset: number;
   readonly dataLength: number;
   readonly crc32c: number;
@@ -32,9 +45,11 @@ interface ScanLogger {
   warn(obj: object, msg: string): void;
 }
 
+export const LOCK_FILE = 'weightcache.lock';
 const SUBDIR = /^[0-9a-f]{2}$/;
-const CHUNK_FILE = /^[0-9a-f]{64}$/;
-const TEMP_FILE = /^[0-9a-f]{64}\.tmp-/;
+const V2_FILE = /^[0-9a-f]{32}-(0|[1-9][0-9]{0,9})$/;
+const V1_FILE = /^[0-9a-f]{64}$/;
+const TEMP_FILE = /^([0-9a-f]{64}|[0-9a-f]{32}-[0-9]+)\.tmp-/;
 /** Header reads in flight during a scan: enough to keep an NVMe queue busy, few enough fds. */
 const SCAN_CONCURRENCY = 32;
 
@@ -44,9 +59,10 @@ export async function scanChunkDir(
   metrics?: Metrics,
   logger?: ScanLogger,
 ): Promise<IndexEntry[]> {
-  const candidates: { path: string; id: string }[] = [];
+  const candidates: { path: string; sub: string; name: string; format: 1 | 2 }[] = [];
   const counts = { dropped: 0, tempRemoved: 0, ignored: 0 };
   for (const top of await readdir(dir, { withFileTypes: true })) {
+    if (top.name === LOCK_FILE && top.isFile()) continue;
     if (!top.isDirectory() || !SUBDIR.test(top.name)) {
       counts.ignored++;
       continue;
@@ -65,8 +81,10 @@ export async function scanChunkDir(
       if (TEMP_FILE.test(name)) {
         await unlink(path).catch(() => undefined);
         counts.tempRemoved++;
-      } else if (CHUNK_FILE.test(name) && name.startsWith(top.name)) {
-        candidates.push({ path, id: name });
+      } else if (V2_FILE.test(name)) {
+        candidates.push({ path, sub: top.name, name, format: 2 });
+      } else if (V1_FILE.test(name) && name.startsWith(top.name)) {
+        candidates.push({ path, sub: top.name, name, format: 1 });
       } else {
         counts.ignored++;
       }
@@ -74,29 +92,24 @@ export async function scanChunkDir(
   }
 
   const found: IndexEntry[] = [];
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < candidates.length) {
-      const c = candidates[next++]!;
-      const got = await readEntry(c.path, c.id);
-      if (typeof got !== 'string') {
-        found.push(got);
-        continue;
-      }
-      if (got === 'header-crc') metrics?.checksumFailures.inc({ tier: 'nvme' });
-      else metrics?.tierErrors.inc({ tier: 'nvme', op: 'scan' });
-      if (got.startsWith('unreadable')) {
-        // Maybe transient (EMFILE) or the device (EIO): not indexed, but not deleted on a guess.
-        counts.ignored++;
-        logger?.warn({ path: c.path, reason: got }, 'nvme tier: chunk file unreadable at start, skipped');
-        continue;
-      }
-      counts.dropped++;
-      logger?.warn({ path: c.path, reason: got }, 'nvme tier: invalid chunk file dropped at start');
-      await unlink(c.path).catch(() => undefined);
+  await forEachBounded(candidates, SCAN_CONCURRENCY, async (c) => {
+    const got = await readEntry(c);
+    if (typeof got !== 'string') {
+      found.push(got);
+      return;
     }
-  };
-  await Promise.all(Array.from({ length: SCAN_CONCURRENCY }, worker));
+    if (got === 'header-crc' || got === 'block-table') metrics?.checksumFailures.inc({ tier: 'nvme' });
+    else metrics?.tierErrors.inc({ tier: 'nvme', op: 'scan' });
+    if (got.startsWith('unreadable')) {
+      // Maybe transient (EMFILE) or the device (EIO): not indexed, but not deleted on a guess.
+      counts.ignored++;
+      logger?.warn({ path: c.path, reason: got }, 'nvme tier: chunk file unreadable at start, skipped');
+      return;
+    }
+    counts.dropped++;
+    logger?.warn({ path: c.path, reason: got }, 'nvme tier: invalid chunk file dropped at start');
+    await unlink(c.path).catch(() => undefined);
+  });
 
   if (counts.dropped + counts.tempRemoved + counts.ignored > 0)
     logger?.warn({ dir, ...counts }, 'nvme tier: scan found files it could not use');
@@ -104,30 +117,48 @@ export async function scanChunkDir(
 }
 
 /** The index entry for one chunk file, or why it is not a valid one. */
-async function readEntry(path: string, id: string): Promise<IndexEntry | string> {
-  let fh: Awaited<ReturnType<typeof open>> | undefined;
+async function readEntry(c: {
+  path: string;
+  sub: string;
+  name: string;
+  format: 1 | 2;
+}): Promise<IndexEntry | string> {
+  let fh: FileHandle | undefined;
   try {
-    fh = await open(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+    fh = await open(c.path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
     const st = await fh.stat();
     if (!st.isFile()) return 'not a regular file';
-    const head = Buffer.allocUnsafe(Math.min(st.size, MAX_DATA_OFFSET));
-    const { bytesRead } = await fh.read(head, 0, head.length, 0);
-    const decoded = decodeChunkHeader(head.subarray(0, bytesRead));
+    const accessedMs = Math.max(st.atimeMs, st.mtimeMs);
+    if (c.format === 1) {
+      const head = Buffer.allocUnsafe(Math.min(st.size, V1_MAX_DATA_OFFSET));
+      const decoded = decodeChunkHeaderV1(head.subarray(0, await readFully(fh, head, 0)));
+      if (!decoded.ok) return decoded.reason;
+      const h = decoded.header;
+      if (chunkFileId(h.key) !== c.name) return 'file name does not match header key';
+      if (st.size !== h.dataOffset + h.dataLength) return 'file size does not match header';
+      return { key: h.key, path: c.path, format: 1, ...lengths(h), accessedMs };
+    }
+    let head = Buffer.allocUnsafe(Math.min(st.size, HEADER_GUESS_BYTES));
+    let decoded = decodeChunkHeader(head.subarray(0, await readFully(fh, head, 0)));
+    if (!decoded.ok && decoded.dataOffset !== undefined && decoded.dataOffset <= st.size) {
+      head = Buffer.allocUnsafe(decoded.dataOffset); // a longer header than usual (big key or chunk)
+      decoded = decodeChunkHeader(head.subarray(0, await readFully(fh, head, 0)));
+    }
     if (!decoded.ok) return decoded.reason;
     const h = decoded.header;
-    if (chunkFileId(h.key) !== id) return 'file name does not match header key';
+    const want = chunkFileName(h.key);
+    if (!want || want.name !== c.name || want.subdir !== c.sub) return 'file name does not match header key';
+    if (!want.objectId.equals(h.objectId) || want.index !== h.index)
+      return 'header object id does not match key';
     if (st.size !== h.dataOffset + h.dataLength) return 'file size does not match header';
-    return {
-      key: h.key,
-      path,
-      dataOffset: h.dataOffset,
-      dataLength: h.dataLength,
-      crc32c: h.dataCrc32c,
-      accessedMs: Math.max(st.atimeMs, st.mtimeMs),
-    };
+    return { key: h.key, path: c.path, format: 2, ...lengths(h), accessedMs };
   } catch (err) {
     return `unreadable: ${err instanceof Error ? err.message : String(err)}`;
   } finally {
     await fh?.close().catch(() => undefined);
   }
+}
+
+function lengths(h: { dataOffset: number; dataLength: number; dataCrc32c: number }) {
+  return { dataOffset: h.dataOffset, dataLength: h.dataLength, crc32c: h.dataCrc32c };
 }

@@ -1,8 +1,8 @@
 /**
- * NVMe tier: one file per chunk (format in chunk-file.ts) under
- * `<dir>/<id[0..2]>/<id>`, id = chunkFileId(key). The two-hex-char fan-out
- * keeps each directory at ~1/256 of the files (a 50 GiB tier of 4 MiB chunks
- * is ~50 files per directory).
+ * NVMe tier: one file per chunk (format v2 in chunk-file.ts) under
+ * `<dir>/<xx>/<object id>-<index>`. The two-hex-char fan-out keeps each
+ * directory at ~1/256 of the files (a 50 GiB tier of 4 MiB chunks is ~50
+ * files per directory), the chunks of one object spread over all of them.
  *
  * Invariants:
  * - The in-memory index holds exactly the files this process has renamed into
@@ -13,46 +13,38 @@
  * - A file under its final name was complete when it was renamed there. A
  *   crash leaves at most temp files, which open() deletes; anything the page
  *   cache lost in a power cut fails the header or data CRC and is dropped.
- * - No bytes leave get() unless the header names this key and the data CRC32C
- *   matches. Every other outcome is a miss, so the caller refetches.
+ * - No bytes leave get() or readRange() unless the header names this key and
+ *   every 4 KiB block they come from matches its CRC32C (checked natively as
+ *   the blocks are read, nvme-reader.ts). Every other outcome is a miss, so
+ *   the caller refetches.
  * - put() never rejects: the cache degrades to DRAM + origin, it does not fail.
- *
- * One process owns a directory at a time (the node's data dir).
+ * - One process owns a directory: open() takes an exclusive lock
+ *   (weightcache.lock, flock) held until close() or exit, and refuses to
+ *   start when another process holds it.
+ * - Version 1 files (one CRC per chunk) are indexed at start and rewritten as
+ *   version 2 the first time they are read (migrate()), so an upgrade keeps
+ *   the cache without reading every file at start.
  */
-import { constants as fsc } from 'node:fs';
-import { type FileHandle, mkdir, open, statfs, unlink } from 'node:fs/promises';
+import { mkdir, statfs, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { crc32c } from '../chunk/checksum.js';
-import { chunkFileId } from '../chunk/name.js';
 import { CacheError } from '../errors/cache-error.js';
-import type { Metrics } from '../metrics/metrics.js';
-import { encodeChunkHeader, MAX_DATA_BYTES, MAX_KEY_BYTES } from './chunk-file.js';
-import { errnoCode, makeDir, readChunkFile, writeChunkFileAtomic } from './chunk-io.js';
+import { binding } from '../transport/binding.js';
+import {
+  type ChunkFileName,
+  chunkFileName,
+  DEFAULT_BLOCK_BYTES,
+  encodeChunkHeader,
+  MAX_DATA_BYTES,
+  MAX_KEY_BYTES,
+} from './chunk-file.js';
+import { errnoCode, makeDir, readV1ChunkFile, writeChunkFileAtomic } from './chunk-io.js';
+import { ChunkIndex } from './nvme-index.js';
+import { type NvmeTierOptions, openReader, validateNvmeOptions } from './nvme-options.js';
+import type { NvmeReader } from './nvme-reader.js';
 import { type IndexEntry, scanChunkDir } from './nvme-scan.js';
 import type { Chunk, Tier, TierStats } from './tier.js';
 
-/** The two pino methods the tier uses; a pino Logger fits. */
-export interface TierLogger {
-  warn(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-}
-
-export interface NvmeTierOptions {
-  readonly dir: string;
-  readonly maxBytes: number;
-  readonly metrics?: Metrics;
-  readonly logger?: TierLogger;
-  /** Puts past this many in flight are dropped, not queued (each holds a chunk in memory). Default 64. */
-  readonly maxPendingWrites?: number;
-  /** After a failed write, no write is tried for this long. Default 30 s. */
-  readonly retryAfterMs?: number;
-  /** fsync each chunk before its rename. Default false: see writeChunkFileAtomic(). */
-  readonly fsync?: boolean;
-  /** How long close() waits for in-flight writes. Default 10 s. */
-  readonly closeTimeoutMs?: number;
-  /** Clock seam for the degraded-mode backoff (tests). */
-  readonly now?: () => number;
-}
+export type { NvmeTierOptions, TierLogger } from './nvme-options.js';
 
 /** Where a chunk's bytes are on disk, for a sendfile from `dataOffset`. */
 export interface ChunkLocation {
@@ -63,16 +55,21 @@ export interface ChunkLocation {
 }
 
 const TIER = { tier: 'nvme' } as const;
+/**
+ * The fraction (0-1) of the device's space (what the tier holds plus what is
+ * free) the tier may fill when the device is smaller than maxBytes: the rest is
+ * left to the filesystem's own metadata and other writers, so writes do not
+ * fail with ENOSPC before the LRU turns over.
+ */
+const DEVICE_FILL_FRACTION = 0.95;
 /** Files not accessed for this long get their atime set on a hit, so LRU order survives a restart. */
 const ATIME_REFRESH_MS = 60_000;
 
 export class NvmeTier implements Tier {
   readonly name = 'nvme';
-  /** Map order is LRU order: first = least recently used. */
-  private readonly index = new Map<string, IndexEntry>();
+  private readonly index = new ChunkIndex();
   private readonly inflight = new Map<string, Promise<void>>();
   private readonly knownSubdirs = new Set<string>();
-  private usedBytes = 0;
   /** maxBytes, lowered while the device cannot hold that much. */
   private budgetBytes: number;
   private reservedBytes = 0;
@@ -87,23 +84,16 @@ export class NvmeTier implements Tier {
   private readonly now: () => number;
   /** Puts dropped at the in-flight bounds (maxPendingWrites, or reservations filling the budget). */
   droppedWrites = 0;
+  private reader: NvmeReader | undefined;
+  private lockFd: number | undefined;
+  private detachMetrics: (() => void) | undefined;
+  /** Version 1 files being read and rewritten as version 2, by key. */
+  private readonly migrating = new Map<string, Promise<Chunk | undefined>>();
+  private loggedMigration = false;
+  private checkedDirect = false;
 
   constructor(private readonly opts: NvmeTierOptions) {
-    if (typeof opts.dir !== 'string' || opts.dir === '')
-      throw new CacheError('CONFIG_INVALID', 'nvme tier: dir must be a non-empty path');
-    if (!Number.isSafeInteger(opts.maxBytes) || opts.maxBytes < 0)
-      throw new CacheError(
-        'CONFIG_INVALID',
-        `nvme tier: maxBytes must be a byte count, got ${opts.maxBytes}`,
-      );
-    if (
-      opts.maxPendingWrites !== undefined &&
-      !(Number.isSafeInteger(opts.maxPendingWrites) && opts.maxPendingWrites >= 1)
-    )
-      throw new CacheError(
-        'CONFIG_INVALID',
-        `nvme tier: maxPendingWrites must be a positive integer, got ${opts.maxPendingWrites}`,
-      );
+    validateNvmeOptions(opts);
     this.now = opts.now ?? Date.now;
     this.budgetBytes = opts.maxBytes;
     opts.metrics?.tierDegraded.set(TIER, 0);
@@ -117,12 +107,35 @@ export class NvmeTier implements Tier {
    */
   static async open(opts: NvmeTierOptions): Promise<NvmeTier> {
     const tier = new NvmeTier(opts);
+    const { reader, detach } = openReader(opts);
+    tier.reader = reader;
+    tier.detachMetrics = detach;
     try {
       await tier.rebuild();
     } catch (err) {
+      if (CacheError.is(err, 'CONFIG_INVALID')) {
+        await tier.close(); // another process holds the directory: refuse to start
+        throw err;
+      }
       tier.degrade(err, 'scan');
     }
     return tier;
+  }
+
+  /**
+   * The exclusive lock on the directory, before anything in it is touched
+   * (the scan deletes temp files: only the owner's may go). Another holder
+   * is a configuration error (CONFIG_INVALID), naming the directory and pid.
+   */
+  private lock(): void {
+    if (this.lockFd !== undefined) return;
+    try {
+      this.lockFd = binding().nvmeLockDir(this.opts.dir);
+    } catch (err) {
+      if (errnoCode(err) === 'ELOCKED')
+        throw new CacheError('CONFIG_INVALID', `nvme tier: ${(err as Error).message}`);
+      throw err;
+    }
   }
 
   /**
@@ -134,14 +147,17 @@ export class NvmeTier implements Tier {
    */
   private async rebuild(): Promise<void> {
     await mkdir(this.opts.dir, { recursive: true });
+    this.lock();
     const found = await scanChunkDir(this.opts.dir, this.opts.metrics, this.opts.logger);
-    for (const e of found) this.addEntry(e);
+    for (const e of found) this.index.add(e);
     this.scanned = true;
     await this.fitBudgetToDevice();
     await this.evictForReserved();
     this.publish();
+    let v1 = 0;
+    for (const e of this.index.values()) if (e.format === 1) v1++;
     this.opts.logger?.info(
-      { dir: this.opts.dir, entries: this.index.size, usedBytes: this.usedBytes },
+      { dir: this.opts.dir, entries: this.index.size, usedBytes: this.index.usedBytes, version1Files: v1 },
       'nvme tier: index rebuilt',
     );
   }
@@ -149,62 +165,162 @@ export class NvmeTier implements Tier {
   async get(key: string): Promise<Chunk | undefined> {
     const entry = this.index.get(key);
     if (!entry || this.closed) return undefined;
-    let fh: FileHandle;
+    if (entry.format === 1) return this.migrate(key, entry);
+    const data = await this.readFile(key, entry, 0, entry.dataLength);
+    return data && { data, crc32c: entry.crc32c };
+  }
+
+  /**
+   * Bytes [offset, offset + length) of a chunk, reading only the 4 KiB blocks
+   * that hold them, each verified against its CRC32C; undefined on a miss
+   * (not here, or dropped as damaged). The read path serves a range that is
+   * not a whole chunk this way, instead of reading the whole chunk.
+   */
+  async readRange(key: string, offset: number, length: number): Promise<Buffer | undefined> {
+    const entry = this.index.get(key);
+    if (!entry || this.closed) return undefined;
+    if (offset < 0 || length < 0 || offset + length > entry.dataLength)
+      throw new CacheError(
+        'INTERNAL',
+        `nvme readRange: bytes ${offset}+${length} of a ${entry.dataLength}-byte chunk`,
+      );
+    if (entry.format === 1) return (await this.migrate(key, entry))?.data.subarray(offset, offset + length);
+    return this.readFile(key, entry, offset, length);
+  }
+
+  /** A verified read of a v2 file; every failure is a miss, and a damaged file is dropped. */
+  private async readFile(
+    key: string,
+    entry: IndexEntry,
+    offset: number,
+    length: number,
+  ): Promise<Buffer | undefined> {
+    const reader = this.reader;
+    if (!reader) return undefined;
+    const r = await reader.read(entry, key, offset, length);
+    if (r.ok) {
+      if (this.index.get(key) === entry) this.used(key, entry);
+      return r.data;
+    }
+    if (r.kind === 'cancelled') return undefined;
+    if (r.kind === 'busy') {
+      this.opts.metrics?.tierErrors.inc({ ...TIER, op: 'overload' });
+      return undefined;
+    }
+    // Not indexed any more: an overwrite, delete or eviction raced this read; not a fault.
+    if (this.index.get(key) !== entry) return undefined;
+    this.index.forget(key);
+    if (r.kind === 'corrupt') {
+      await this.removePath(entry.path);
+      this.opts.metrics?.checksumFailures.inc(TIER);
+      this.opts.logger?.warn({ key, path: entry.path, reason: r.reason }, 'nvme tier: corrupt chunk dropped');
+    } else {
+      // Gone from under the index (deleted by hand) or the device failed: not deleted on a guess.
+      reader.forget(entry.path);
+      this.opts.metrics?.tierErrors.inc({ ...TIER, op: 'read' });
+      this.opts.logger?.warn(
+        { key, path: entry.path, code: r.code, reason: r.reason },
+        'nvme tier: chunk file unreadable, dropped',
+      );
+    }
+    return undefined;
+  }
+
+  /** A hit: most recently used, and at most once a minute the file's times, so the order survives a restart. */
+  private used(key: string, entry: IndexEntry): void {
+    this.index.touch(key, entry);
+    const wall = Date.now(); // wall time, not the backoff clock: it goes into the file's atime
+    if (wall - entry.accessedMs > ATIME_REFRESH_MS) {
+      entry.accessedMs = wall;
+      const t = new Date(wall);
+      void utimes(entry.path, t, t).catch(() => undefined); // recency hint only
+    }
+    if (!this.checkedDirect && this.reader) {
+      this.checkedDirect = true;
+      if ((this.opts.directIo ?? true) && !this.reader.stats().direct)
+        this.opts.logger?.info(
+          { dir: this.opts.dir },
+          'nvme tier: the filesystem refuses O_DIRECT; reads use the page cache',
+        );
+    }
+  }
+
+  /**
+   * A version 1 file, read whole and checked against its one CRC, served,
+   * and rewritten as version 2 in the background (not awaited: the reader
+   * does not wait for the disk). Concurrent reads of one key share one.
+   */
+  private migrate(key: string, entry: IndexEntry): Promise<Chunk | undefined> {
+    const running = this.migrating.get(key);
+    if (running) return running;
+    const p = this.migrateOne(key, entry).finally(() => this.migrating.delete(key));
+    this.migrating.set(key, p);
+    return p;
+  }
+
+  private async migrateOne(key: string, entry: IndexEntry): Promise<Chunk | undefined> {
+    let got: Chunk | string;
     try {
-      fh = await open(entry.path, fsc.O_RDONLY);
+      got = await readV1ChunkFile(entry.path, key, entry);
     } catch (err) {
-      // Evicted between the lookup and the open: a plain miss. Still indexed:
-      // the file went away behind our back (or the device failed): counted.
       if (this.index.get(key) === entry) {
-        this.forget(key);
+        this.index.forget(key);
         this.opts.metrics?.tierErrors.inc({ ...TIER, op: 'read' });
         this.opts.logger?.warn({ err, key }, 'nvme tier: chunk file unreadable, dropped');
       }
       return undefined;
     }
-    try {
-      const got = await readChunkFile(fh, key, entry);
-      if (typeof got === 'string') {
-        // Not indexed any more: an overwrite or delete raced this read; not a corruption.
-        if (this.index.get(key) !== entry) return undefined;
-        this.forget(key);
-        await this.removePath(entry.path);
-        this.opts.metrics?.checksumFailures.inc(TIER);
-        this.opts.logger?.warn({ key, path: entry.path, reason: got }, 'nvme tier: corrupt chunk dropped');
-        return undefined;
-      }
-      if (this.index.get(key) === entry) {
-        this.touch(key, entry);
-        const wall = Date.now(); // wall time, not the backoff clock: it goes into the file's atime
-        if (wall - entry.accessedMs > ATIME_REFRESH_MS) {
-          entry.accessedMs = wall;
-          const t = new Date(wall);
-          await fh.utimes(t, t).catch(() => undefined); // recency hint only
-        }
-      }
-      return got;
-    } catch (err) {
-      if (this.index.get(key) === entry) this.forget(key);
-      this.opts.metrics?.tierErrors.inc({ ...TIER, op: 'read' });
-      this.opts.logger?.warn({ err, key }, 'nvme tier: read failed, chunk dropped');
+    if (this.index.get(key) !== entry) return typeof got === 'string' ? undefined : got;
+    if (typeof got === 'string') {
+      this.index.forget(key);
+      await this.removePath(entry.path);
+      this.opts.metrics?.checksumFailures.inc(TIER);
+      this.opts.logger?.warn({ key, path: entry.path, reason: got }, 'nvme tier: corrupt chunk dropped');
       return undefined;
-    } finally {
-      await fh.close().catch(() => undefined);
     }
+    this.used(key, entry);
+    const name = chunkFileName(key);
+    const writable =
+      !this.closed &&
+      (this.degradedUntil === undefined || this.now() >= this.degradedUntil) &&
+      !this.inflight.has(key) &&
+      this.inflight.size < (this.opts.maxPendingWrites ?? 64);
+    if (name && writable) {
+      const { header, dataCrc } = encodeChunkHeader(
+        key,
+        got.data,
+        this.opts.blockBytes ?? DEFAULT_BLOCK_BYTES,
+      );
+      if (dataCrc === got.crc32c) {
+        if (!this.loggedMigration) {
+          this.loggedMigration = true;
+          this.opts.logger?.info(
+            { dir: this.opts.dir },
+            'nvme tier: rewriting version 1 chunk files as version 2 as they are read',
+          );
+        }
+        void this.startWrite(key, name, header, got);
+      }
+    }
+    return got;
   }
 
   async put(key: string, chunk: Chunk): Promise<void> {
     if (this.closed) return;
     const size = chunk.data.length;
     if (size > this.budgetBytes || size > MAX_DATA_BYTES) return; // would evict everything and still not fit
-    if (key.length === 0 || Buffer.byteLength(key) > MAX_KEY_BYTES) {
-      this.opts.logger?.warn({ keyLength: key.length }, 'nvme tier: chunk key out of bounds, not stored');
+    const name = Buffer.byteLength(key) <= MAX_KEY_BYTES ? chunkFileName(key) : undefined;
+    if (!name) {
+      this.opts.logger?.warn(
+        { keyLength: key.length },
+        'nvme tier: not a chunk key, or longer than the format holds; not stored',
+      );
       return;
     }
     const held = this.index.get(key);
     if (held && held.crc32c === chunk.crc32c >>> 0 && held.dataLength === size) {
       // Already on disk (a name's bytes never change): a use, not a 4 MiB rewrite.
-      this.touch(key, held);
+      this.index.touch(key, held);
       return;
     }
     if (this.degradedUntil !== undefined && this.now() < this.degradedUntil) return;
@@ -225,14 +341,24 @@ export class NvmeTier implements Tier {
       }
       return;
     }
-    // Checked last, as it reads all the bytes: only for a chunk about to be written.
-    if (crc32c(chunk.data) !== chunk.crc32c >>> 0) {
+    // Last, as it reads all the bytes: one pass computes the block CRCs and
+    // proves they are the chunk's (their combination is its CRC32C).
+    const { header, dataCrc } = encodeChunkHeader(
+      key,
+      chunk.data,
+      this.opts.blockBytes ?? DEFAULT_BLOCK_BYTES,
+    );
+    if (dataCrc !== chunk.crc32c >>> 0) {
       // Persisting bytes that are already wrong would only move the failure to a later read.
       this.opts.metrics?.checksumFailures.inc(TIER);
       this.opts.logger?.warn({ key }, 'nvme tier: chunk to store fails its checksum, dropped');
       return;
     }
-    const p = this.write(key, chunk).finally(() => this.inflight.delete(key));
+    return this.startWrite(key, name, header, chunk);
+  }
+
+  private startWrite(key: string, name: ChunkFileName, header: Buffer, chunk: Chunk): Promise<void> {
+    const p = this.write(key, name, header, chunk).finally(() => this.inflight.delete(key));
     this.inflight.set(key, p);
     return p;
   }
@@ -245,7 +371,7 @@ export class NvmeTier implements Tier {
     await this.inflight.get(key);
     const entry = this.index.get(key);
     if (!entry) return false;
-    this.forget(key);
+    this.index.forget(key);
     await this.removePath(entry.path);
     return true;
   }
@@ -259,12 +385,12 @@ export class NvmeTier implements Tier {
   locate(key: string): ChunkLocation | undefined {
     const entry = this.index.get(key);
     if (!entry) return undefined;
-    this.touch(key, entry);
+    this.index.touch(key, entry);
     return { path: entry.path, dataOffset: entry.dataOffset, length: entry.dataLength, crc32c: entry.crc32c };
   }
 
   stats(): TierStats {
-    return { usedBytes: this.usedBytes, capacityBytes: this.budgetBytes, entries: this.index.size };
+    return { usedBytes: this.index.usedBytes, capacityBytes: this.budgetBytes, entries: this.index.size };
   }
 
   /** True while writes are suspended after a device error. */
@@ -278,20 +404,28 @@ export class NvmeTier implements Tier {
     const timeout = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.opts.closeTimeoutMs ?? 10_000);
     });
-    await Promise.race([Promise.allSettled([...this.inflight.values()]), timeout]);
+    await Promise.race([
+      Promise.allSettled([...this.inflight.values(), ...this.migrating.values()]),
+      timeout,
+    ]);
     clearTimeout(timer);
+    this.detachMetrics?.();
+    this.detachMetrics = undefined;
+    this.reader?.close(); // reads still pending end as misses
+    if (this.lockFd !== undefined) binding().nvmeUnlockDir(this.lockFd);
+    this.lockFd = undefined;
   }
 
-  private async write(key: string, chunk: Chunk): Promise<void> {
+  private async write(key: string, name: ChunkFileName, header: Buffer, chunk: Chunk): Promise<void> {
     const size = chunk.data.length;
-    const id = chunkFileId(key);
-    const subdir = join(this.opts.dir, id.slice(0, 2));
-    const path = join(subdir, id);
+    const subdir = join(this.opts.dir, name.subdir);
+    const path = join(subdir, name.name);
     const tmp = `${path}.tmp-${process.pid}-${this.tempCounter++}`;
-    // An overwrite drops the old entry now: its file is replaced by the rename
-    // below, or removed if the write fails, so index and disk stay equal.
+    // An overwrite (or the migration of a version 1 file) drops the old entry
+    // now: its file is replaced by the rename below or removed after it, or
+    // removed if the write fails, so index and disk stay equal.
     const old = this.index.get(key);
-    if (old) this.forget(key);
+    if (old) this.index.forget(key);
     this.reservedBytes += size;
     try {
       if (!this.scanned) {
@@ -305,18 +439,20 @@ export class NvmeTier implements Tier {
         await makeDir(subdir);
         this.knownSubdirs.add(subdir);
       }
-      const header = encodeChunkHeader(key, size, chunk.crc32c);
       await this.removing.get(path); // an unlink of this path still queued must not hit the new file
       await writeChunkFileAtomic(path, tmp, header, chunk.data, this.opts.fsync ?? false);
+      this.reader?.forget(path); // never read the new file through a file kept open from the old one
       this.reservedBytes -= size;
-      this.addEntry({
+      this.index.add({
         key,
         path,
+        format: 2,
         dataOffset: header.length,
         dataLength: size,
         crc32c: chunk.crc32c >>> 0,
         accessedMs: Date.now(),
       });
+      if (old && old.path !== path) await this.removePath(old.path);
       if (this.degradedUntil !== undefined) {
         this.degradedUntil = undefined;
         this.opts.metrics?.tierDegraded.set(TIER, 0);
@@ -324,7 +460,7 @@ export class NvmeTier implements Tier {
       }
     } catch (err) {
       this.reservedBytes -= size;
-      if (old) await this.removePath(path);
+      if (old) await this.removePath(old.path);
       this.knownSubdirs.delete(subdir); // the directory may be what vanished
       this.degrade(err, 'write');
       if (errnoCode(err) === 'ENOSPC') await this.fitBudgetToDevice();
@@ -344,12 +480,7 @@ export class NvmeTier implements Tier {
    * writes.
    */
   private async evictDownTo(bytes: number): Promise<void> {
-    const victims: IndexEntry[] = [];
-    for (const [key, e] of this.index) {
-      if (this.usedBytes <= bytes) break;
-      this.forget(key);
-      victims.push(e);
-    }
+    const victims = this.index.evictDownTo(bytes);
     if (victims.length === 0) return;
     this.opts.metrics?.evictions.inc(TIER, victims.length);
     await Promise.all(victims.map((e) => this.removePath(e.path)));
@@ -371,7 +502,10 @@ export class NvmeTier implements Tier {
     } catch {
       return; // keep the budget we have; the write path reports device errors
     }
-    const fit = Math.min(this.opts.maxBytes, Math.floor((this.usedBytes + free) * 0.95));
+    const fit = Math.min(
+      this.opts.maxBytes,
+      Math.floor((this.index.usedBytes + free) * DEVICE_FILL_FRACTION),
+    );
     if (fit === this.budgetBytes) return;
     if (fit < this.budgetBytes)
       this.opts.logger?.warn(
@@ -399,27 +533,8 @@ export class NvmeTier implements Tier {
       );
   }
 
-  private addEntry(e: IndexEntry): void {
-    const prev = this.index.get(e.key);
-    if (prev) this.usedBytes -= prev.dataLength;
-    this.index.delete(e.key);
-    this.index.set(e.key, e);
-    this.usedBytes += e.dataLength;
-  }
-
-  private forget(key: string): void {
-    const e = this.index.get(key);
-    if (!e) return;
-    this.index.delete(key);
-    this.usedBytes -= e.dataLength;
-  }
-
-  private touch(key: string, entry: IndexEntry): void {
-    this.index.delete(key);
-    this.index.set(key, entry);
-  }
-
   private removePath(path: string): Promise<void> {
+    this.reader?.forget(path); // a file kept open would keep its blocks allocated after the unlink
     const p = unlink(path)
       .catch((err: unknown) => {
         if (errnoCode(err) === 'ENOENT') return;
@@ -436,7 +551,7 @@ export class NvmeTier implements Tier {
   private publish(): void {
     const m = this.opts.metrics;
     if (!m) return;
-    m.tierUsedBytes.set(TIER, this.usedBytes);
+    m.tierUsedBytes.set(TIER, this.index.usedBytes);
     m.tierCapacityBytes.set(TIER, this.budgetBytes);
     m.tierEntries.set(TIER, this.index.size);
   }

@@ -1,9 +1,11 @@
 /**
- * A place that holds chunks: DRAM (tier/dram.ts) or NVMe (tier/nvme.ts).
- * Both pass the same contract suite (test/tier/contract.ts).
+ * A place that holds chunks: DRAM (store/dram.ts) or NVMe (tier/nvme.ts).
+ * Both pass the same contract suite (test/tier/contract.ts). The read path
+ * reaches them through one ChunkStore (src/store/chunk-store.ts).
  *
- * Tiers are keyed by chunkKey() strings and store a chunk's bytes together
- * with the CRC32C computed when it was filled. A tier never returns bytes
+ * A tier is keyed by `K`: NVMe by chunkKey() strings, DRAM by ChunkAddress
+ * (the object id and index the native store is keyed by). Tiers store a
+ * chunk's bytes together with the CRC32C computed when it was filled. A tier never returns bytes
  * whose checksum it has reason to doubt: NVMe verifies every read, and a
  * mismatch is reported as a miss (and counted), never as data.
  */
@@ -20,21 +22,21 @@ export interface TierStats {
   readonly entries: number;
 }
 
-export interface Tier {
+export interface Tier<K = string> {
   readonly name: 'dram' | 'nvme';
 
   /** The chunk, or undefined on a miss (including a chunk that failed its checksum). */
-  get(key: string): Promise<Chunk | undefined>;
+  get(key: K): Promise<Chunk | undefined>;
 
   /**
-   * Stores a chunk, evicting least-recently-used ones to make room. Never
+   * Stores a chunk, evicting others (by the tier's policy) to make room. Never
    * throws for a full or failing device: a tier that cannot store simply
    * does not, and says so in metrics and logs (the cache degrades, it does not fail).
    */
-  put(key: string, chunk: Chunk): Promise<void>;
+  put(key: K, chunk: Chunk): Promise<void>;
 
-  has(key: string): boolean;
-  delete(key: string): Promise<boolean>;
+  has(key: K): boolean;
+  delete(key: K): Promise<boolean>;
   stats(): TierStats;
   close(): Promise<void>;
 }

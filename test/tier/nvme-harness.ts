@@ -9,14 +9,16 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
-import { chunkFileId } from '../../src/chunk/name.js';
 import type { Logger } from '../../src/log/logger.js';
 import { Metrics } from '../../src/metrics/metrics.js';
+import { chunkFileName } from '../../src/tier/chunk-file.js';
 import { NvmeTier, type NvmeTierOptions, type TierLogger } from '../../src/tier/nvme.js';
 
 export const KiB = 1024;
 const dirs: string[] = [];
 const mounts: string[] = [];
+/** Tiers opened by setup(): closed after each test (they hold the directory's lock and open files). */
+const opened: NvmeTier[] = [];
 
 export async function tempDir(): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'wc-nvme-'));
@@ -25,6 +27,7 @@ export async function tempDir(): Promise<string> {
 }
 
 afterEach(async () => {
+  for (const t of opened.splice(0)) await t.close();
   for (const m of mounts.splice(0)) execFileSync('umount', [m]);
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
@@ -62,18 +65,27 @@ export async function setup(extra: Partial<NvmeTierOptions> & { dir?: string } =
   const log = new RecordingLogger();
   const clock = { t: 1_000_000 };
   const base = { dir, maxBytes: 4 * 1024 * KiB, metrics, logger: log, now: () => clock.t, ...extra };
-  const tier = await NvmeTier.open(base);
-  return { dir, tier, metrics, log, clock, reopen: (more = {}) => NvmeTier.open({ ...base, ...more }) };
+  const open = async (o: NvmeTierOptions) => {
+    const t = await NvmeTier.open(o);
+    opened.push(t);
+    return t;
+  };
+  const tier = await open(base);
+  return { dir, tier, metrics, log, clock, reopen: (more = {}) => open({ ...base, ...more }) };
 }
 
+/** Where the tier keeps `key`'s (version 2) file. */
 export function pathOf(dir: string, key: string): string {
-  const id = chunkFileId(key);
-  return join(dir, id.slice(0, 2), id);
+  const n = chunkFileName(key)!;
+  return join(dir, n.subdir, n.name);
 }
 
+/** Every file under `dir` but the tier's lock file. */
 export async function allFiles(dir: string): Promise<string[]> {
   const out = await readdir(dir, { recursive: true, withFileTypes: true });
-  return out.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+  return out
+    .filter((e) => e.isFile() && !(e.name === 'weightcache.lock' && e.parentPath === dir))
+    .map((e) => join(e.parentPath, e.name));
 }
 
 export const total = (m: Metrics, c: Metrics['tierErrors'] | Metrics['checksumFailures'], labels = {}) =>

@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { crc32c } from '../../src/chunk/checksum.js';
-import { chunkFileId } from '../../src/chunk/name.js';
 import { Metrics } from '../../src/metrics/metrics.js';
-import { dataOffsetFor, encodeChunkHeader } from '../../src/tier/chunk-file.js';
+import { chunkFileName, dataOffsetFor, encodeChunkHeader } from '../../src/tier/chunk-file.js';
 import { NvmeTier } from '../../src/tier/nvme.js';
 import { chunkOf, keyOf, tierContract } from './contract.js';
 import { allFiles, gauge, KiB, pathOf, setup, tempDir, total } from './nvme-harness.js';
@@ -65,7 +64,7 @@ describe('NvmeTier: damaged files are misses, dropped and counted', () => {
     await s.tier.put(key, chunkOf(randomBytes(50 * KiB)));
     const path = pathOf(s.dir, key);
     const fh = await open(path, 'r+');
-    const at = dataOffsetFor(key) + 12_345;
+    const at = dataOffsetFor(key, 50 * KiB) + 12_345;
     const b = Buffer.alloc(1);
     await fh.read(b, 0, 1, at);
     b[0]! ^= 0x01;
@@ -85,7 +84,7 @@ describe('NvmeTier: damaged files are misses, dropped and counted', () => {
     const [k1, k2] = [keyOf('t1'), keyOf('t2')];
     await s.tier.put(k1, chunkOf(randomBytes(40 * KiB)));
     await s.tier.put(k2, chunkOf(randomBytes(40 * KiB)));
-    await truncate(pathOf(s.dir, k1), dataOffsetFor(k1) + 20 * KiB);
+    await truncate(pathOf(s.dir, k1), dataOffsetFor(k1, 40 * KiB) + 20 * KiB);
     expect(await s.tier.get(k1)).toBeUndefined();
     expect(await total(s.metrics, s.metrics.checksumFailures)).toBe(1);
 
@@ -108,9 +107,9 @@ describe('NvmeTier: damaged files are misses, dropped and counted', () => {
     expect(await s.tier.get(a)).toBeUndefined(); // its file is gone: a miss
     await s.tier.close();
 
-    const id = chunkFileId(c);
-    // c's bytes under a name in the right subdir that is not chunkFileId(c)
-    await rename(pathOf(s.dir, c), join(s.dir, id.slice(0, 2), `${id.slice(0, 2)}${'f'.repeat(62)}`));
+    const n = chunkFileName(c)!;
+    // c's bytes under a chunk file name in the right subdir that is not c's
+    await rename(pathOf(s.dir, c), join(s.dir, n.subdir, `${'f'.repeat(32)}-${n.index}`));
     const again = await s.reopen();
     expect(again.stats().entries).toBe(0);
     expect(s.log.count(/dropped at start/)).toBe(1);
@@ -138,18 +137,18 @@ describe('NvmeTier: start-up scan', () => {
     const c = chunkOf(randomBytes(16 * KiB));
     await s.tier.put(good, c);
     await s.tier.close();
-    const id = chunkFileId(keyOf('torn'));
-    const sub = join(s.dir, id.slice(0, 2));
+    const torn = chunkFileName(keyOf('torn'))!;
+    const sub = join(s.dir, torn.subdir);
     await mkdir(sub, { recursive: true });
-    await writeFile(join(sub, `${id}.tmp-4242-0`), randomBytes(5000)); // a write cut short by a crash
+    await writeFile(join(sub, `${torn.name}.tmp-4242-0`), randomBytes(5000)); // a write cut short by a crash
     await writeFile(join(s.dir, 'README'), 'not a chunk');
     await writeFile(join(sub, 'notes.txt'), 'not a chunk');
-    await writeFile(join(sub, id), Buffer.alloc(0)); // empty file under a chunk name
-    await writeFile(join(sub, `${id.slice(0, 63)}`), randomBytes(100));
-    const fake = keyOf('fake');
-    const fid = chunkFileId(fake);
-    await mkdir(join(s.dir, fid.slice(0, 2)), { recursive: true });
-    await writeFile(join(s.dir, fid.slice(0, 2), fid), randomBytes(9000)); // garbage under a chunk name
+    await writeFile(join(sub, torn.name), Buffer.alloc(0)); // empty file under a chunk name
+    const id = torn.name.slice(0, 31); // one hex digit short: not a chunk file name
+    await writeFile(join(sub, id), randomBytes(100));
+    const fake = chunkFileName(keyOf('fake'))!;
+    await mkdir(join(s.dir, fake.subdir), { recursive: true });
+    await writeFile(join(s.dir, fake.subdir, fake.name), randomBytes(9000)); // garbage under a chunk name
     await mkdir(join(s.dir, 'zz', 'deeper'), { recursive: true });
 
     const again = await s.reopen();
@@ -158,8 +157,8 @@ describe('NvmeTier: start-up scan', () => {
     const left = (await allFiles(s.dir)).map((p) => p.slice(s.dir.length + 1)).sort();
     expect(left).toEqual(
       [
-        `${id.slice(0, 2)}/${id.slice(0, 63)}`,
-        `${id.slice(0, 2)}/notes.txt`,
+        `${torn.subdir}/${id}`,
+        `${torn.subdir}/notes.txt`,
         'README',
         pathOf(s.dir, good).slice(s.dir.length + 1),
       ].sort(),
@@ -312,7 +311,7 @@ describe('NvmeTier: put', () => {
   });
 
   it('a header is rejected for a key longer than the format allows', () => {
-    expect(() => encodeChunkHeader('k'.repeat(4097), 1, 0)).toThrow(/4096/);
+    expect(() => encodeChunkHeader(keyOf('k'.repeat(4097)), Buffer.alloc(1))).toThrow(/4096/);
   });
 
   it('rejects bad options at construction, naming them', () => {

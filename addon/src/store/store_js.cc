@@ -1,0 +1,262 @@
+#include "store/store_js.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "store/store.h"
+
+namespace weightcache::store {
+namespace {
+
+// What every Buffer of one store shares: the store itself (a Buffer may
+// outlive the NativeStore object that made it), and what V8 has been told.
+struct Shared {
+  std::shared_ptr<Store> store;
+  // V8 schedules collections by the external memory it is told about. A
+  // chunk Buffer's bytes are budgeted by the store, so each Buffer's length
+  // is taken back out of V8's count (it would otherwise force a full GC
+  // every few dozen fills). What V8 must see is the memory only a
+  // collection can give back: evicted chunks still held by unreachable
+  // Buffers (retired bytes), weighted so that pressure builds before the
+  // overflow allowance runs out.
+  int64_t reported = 0;
+  int64_t weight = 1;
+
+  void SyncPressure(Napi::Env env) {
+    int64_t want = static_cast<int64_t>(store->retired_bytes()) * weight;
+    if (want != reported) {
+      Napi::MemoryManagement::AdjustExternalMemory(env, want - reported);
+      reported = want;
+    }
+  }
+};
+
+// What a JS Buffer over store memory holds: its reference.
+struct View {
+  store::Ref ref;
+  std::shared_ptr<Shared> shared;
+  int64_t length;
+};
+
+Napi::Buffer<uint8_t> ToBuffer(Napi::Env env, store::Ref ref, const std::shared_ptr<Shared>& shared, bool writable) {
+  uint8_t* p = writable ? ref.writable_data() : const_cast<uint8_t*>(ref.data());
+  size_t len = static_cast<size_t>(ref.size());
+  auto* view = new View{std::move(ref), shared, static_cast<int64_t>(len)};
+  auto buf = Napi::Buffer<uint8_t>::New(
+      env, p, len,
+      [](Napi::Env env, uint8_t*, View* v) {
+        std::shared_ptr<Shared> shared = v->shared;
+        int64_t length = v->length;
+        delete v;  // drops the reference: may free the chunk
+        Napi::MemoryManagement::AdjustExternalMemory(env, length);  // V8 subtracts it again when it sweeps
+        shared->SyncPressure(env);
+      },
+      view);
+  Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(len));
+  return buf;
+}
+
+uint64_t Bytes(Napi::Env env, Napi::Value v, const char* what, uint64_t min) {
+  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("NativeStore: ") + what + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= static_cast<double>(min)) || d > 9007199254740991.0 || d != static_cast<double>(static_cast<uint64_t>(d))) {
+    throw Napi::RangeError::New(env, std::string("NativeStore: ") + what + " must be an integer ≥ " + std::to_string(min));
+  }
+  return static_cast<uint64_t>(d);
+}
+
+class StoreJs : public Napi::ObjectWrap<StoreJs> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeStore",
+                       {
+                           InstanceMethod<&StoreJs::Lookup>("lookup"),
+                           InstanceMethod<&StoreJs::Contains>("contains"),
+                           InstanceMethod<&StoreJs::Allocate>("allocate"),
+                           InstanceMethod<&StoreJs::Commit>("commit"),
+                           InstanceMethod<&StoreJs::Erase>("erase"),
+                           InstanceMethod<&StoreJs::Clear>("clear"),
+                           InstanceMethod<&StoreJs::TakeEvicted>("takeEvicted"),
+                           InstanceMethod<&StoreJs::TakeRetired>("takeRetired"),
+                           InstanceMethod<&StoreJs::Stats>("stats"),
+                       });
+  }
+
+  // new NativeStore({ maxBytes, overflowBytes?, correlatedMs?, keepEvicted?, maxEvicted? })
+  explicit StoreJs(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StoreJs>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject())
+      throw Napi::TypeError::New(env, "NativeStore(options): options must be an object");
+    auto o = info[0].As<Napi::Object>();
+    StoreOptions so;
+    so.max_bytes = Bytes(env, o.Get("maxBytes"), "maxBytes", 1);
+    if (o.Has("overflowBytes")) so.overflow_bytes = Bytes(env, o.Get("overflowBytes"), "overflowBytes", 0);
+    if (o.Has("correlatedMs"))
+      so.correlated_ms = static_cast<uint32_t>(Bytes(env, o.Get("correlatedMs"), "correlatedMs", 0));
+    if (o.Has("keepEvicted")) so.keep_evicted = o.Get("keepEvicted").ToBoolean();
+    if (o.Has("maxEvicted")) so.max_evicted = static_cast<size_t>(Bytes(env, o.Get("maxEvicted"), "maxEvicted", 0));
+    if (o.Has("prefaultBytes")) so.prefault_bytes = Bytes(env, o.Get("prefaultBytes"), "prefaultBytes", 0);
+    if (o.Has("prefaultCount"))
+      so.prefault_count = static_cast<size_t>(Bytes(env, o.Get("prefaultCount"), "prefaultCount", 0));
+    std::string error;
+    store_ = Store::Create(so, &error);
+    if (!store_) throw Napi::Error::New(env, "NativeStore: " + error);
+    shared_ = std::make_shared<Shared>();
+    shared_->store = store_;
+    // V8 collects when external memory grows by ~64 MiB: reach that at half the overflow.
+    shared_->weight = std::max<int64_t>(1, static_cast<int64_t>((128ull << 20) / std::max<uint64_t>(so.overflow_bytes, 1)));
+  }
+
+ private:
+  ChunkId IdOf(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsNumber())
+      throw Napi::TypeError::New(env, "NativeStore: a chunk is (objectId: 16-byte Buffer, index: number)");
+    auto obj = info[0].As<Napi::Uint8Array>();
+    if (obj.ByteLength() != kObjectIdBytes)
+      throw Napi::RangeError::New(env, "NativeStore: an object id is 16 bytes, got " + std::to_string(obj.ByteLength()));
+    double index = info[1].As<Napi::Number>().DoubleValue();
+    if (!(index >= 0) || index > 4294967295.0 || index != static_cast<double>(static_cast<uint32_t>(index)))
+      throw Napi::RangeError::New(env, "NativeStore: a chunk index is an integer in [0, 2^32)");
+    ChunkId id;
+    std::memcpy(id.object.data(), obj.Data(), kObjectIdBytes);
+    id.index = static_cast<uint32_t>(index);
+    return id;
+  }
+
+  // { serial, data, crc32c }: serial > 0 asks the caller to cache `data` as
+  // the entry's one Buffer (lookup answers the serial alone from then on, and
+  // takeRetired() says when to drop it); 0: the entry already left, don't cache.
+  Napi::Value Chunk(Napi::Env env, store::Ref ref, Napi::Value data) {
+    uint32_t crc = ref.crc32c();
+    double serial = store_->MarkViewed(ref) ? static_cast<double>(ref.serial()) : 0;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("serial", Napi::Number::New(env, serial));
+    o.Set("data", data.IsEmpty() ? ToBuffer(env, std::move(ref), shared_, false).As<Napi::Value>() : data);
+    o.Set("crc32c", Napi::Number::New(env, crc));
+    return o;
+  }
+
+  // lookup(objectId, index): undefined on a miss; on a hit (counted as a use),
+  // the entry's serial when the caller already caches its Buffer, else
+  // { serial, data, crc32c } (see Chunk).
+  Napi::Value Lookup(const Napi::CallbackInfo& info) {
+    store::Ref ref = store_->Lookup(IdOf(info));
+    if (!ref) return info.Env().Undefined();
+    if (Store::IsViewed(ref)) return Napi::Number::New(info.Env(), static_cast<double>(ref.serial()));
+    return Chunk(info.Env(), std::move(ref), Napi::Value());
+  }
+
+  // contains(objectId, index): boolean — no use counted.
+  Napi::Value Contains(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), store_->Contains(IdOf(info)));
+  }
+
+  // allocate(length): a writable Buffer of store memory to fill, or undefined when there is no room.
+  Napi::Value Allocate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1) throw Napi::TypeError::New(env, "NativeStore.allocate(length)");
+    uint64_t len = Bytes(env, info[0], "length", 1);
+    store::Ref ref = store_->Allocate(len);
+    if (!ref) return env.Undefined();
+    return ToBuffer(env, std::move(ref), shared_, true);
+  }
+
+  // commit(objectId, index, data, crc32c, label): { serial, data, crc32c }
+  // (see Chunk), or undefined when refused. `data` from allocate() is
+  // published in place (and returned as `data`); any other Buffer is copied.
+  Napi::Value Commit(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ChunkId id = IdOf(info);
+    if (info.Length() < 5 || !info[2].IsTypedArray() || !info[3].IsNumber() || !info[4].IsString())
+      throw Napi::TypeError::New(env, "NativeStore.commit(objectId, index, data, crc32c, label)");
+    auto data = info[2].As<Napi::Uint8Array>();
+    uint32_t crc = info[3].As<Napi::Number>().Uint32Value();
+    std::string label = info[4].As<Napi::String>().Utf8Value();
+    if (data.ByteLength() == 0) throw Napi::RangeError::New(env, "NativeStore.commit: a chunk has at least one byte");
+    if (store::Ref pending = store_->PendingAt(data.Data(), data.ByteLength())) {
+      if (store_->Commit(pending, id, crc, std::move(label))) return Chunk(env, std::move(pending), data);
+    }
+    store::Ref ref = store_->Insert(id, data.Data(), data.ByteLength(), crc, std::move(label));
+    if (!ref) return env.Undefined();
+    return Chunk(env, std::move(ref), Napi::Value());
+  }
+
+  // takeRetired(): serials of cached Buffers whose entries left the index (drop them).
+  Napi::Value TakeRetired(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    // Called after every fill: the moment evictions may have retired memory.
+    shared_->SyncPressure(env);
+    std::vector<uint64_t> serials = store_->TakeRetiredViewed();
+    Napi::Array out = Napi::Array::New(env, serials.size());
+    for (size_t i = 0; i < serials.size(); i++)
+      out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(serials[i])));
+    return out;
+  }
+
+  Napi::Value Erase(const Napi::CallbackInfo& info) {
+    bool had = store_->Erase(IdOf(info));
+    shared_->SyncPressure(info.Env());
+    return Napi::Boolean::New(info.Env(), had);
+  }
+
+  Napi::Value Clear(const Napi::CallbackInfo& info) {
+    store_->Clear();
+    shared_->SyncPressure(info.Env());
+    return info.Env().Undefined();
+  }
+
+  // takeEvicted(): [{ label, data, crc32c }] — chunks evicted since the last call (keepEvicted).
+  Napi::Value TakeEvicted(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<store::Ref> refs = store_->TakeEvicted();
+    Napi::Array out = Napi::Array::New(env, refs.size());
+    for (size_t i = 0; i < refs.size(); i++) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("label", Napi::String::New(env, refs[i].label()));
+      o.Set("crc32c", Napi::Number::New(env, refs[i].crc32c()));
+      o.Set("data", ToBuffer(env, std::move(refs[i]), shared_, false));
+      out.Set(static_cast<uint32_t>(i), o);
+    }
+    return out;
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    StoreStats s = store_->stats();
+    Napi::Object o = Napi::Object::New(env);
+    auto set = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
+    set("capacityBytes", static_cast<double>(s.capacity_bytes));
+    set("entries", static_cast<double>(s.entries));
+    set("chargedBytes", static_cast<double>(s.charged_bytes));
+    set("dataBytes", static_cast<double>(s.data_bytes));
+    set("pendingBytes", static_cast<double>(s.pending_bytes));
+    set("retiredBytes", static_cast<double>(s.retired_bytes));
+    set("warmBytes", static_cast<double>(s.warm_bytes));
+    set("reservedBytes", static_cast<double>(s.reserved_bytes));
+    set("hits", static_cast<double>(s.hits));
+    set("misses", static_cast<double>(s.misses));
+    set("inserts", static_cast<double>(s.inserts));
+    set("evictions", static_cast<double>(s.evictions));
+    set("refused", static_cast<double>(s.refused));
+    set("prefaulted", static_cast<double>(s.prefaulted));
+    set("demotionsDropped", static_cast<double>(s.demotions_dropped));
+    set("outstandingRefs", static_cast<double>(s.outstanding_refs));
+    set("smallBytes", static_cast<double>(s.small_bytes));
+    set("mainBytes", static_cast<double>(s.main_bytes));
+    return o;
+  }
+
+  std::shared_ptr<Store> store_;
+  std::shared_ptr<Shared> shared_;
+};
+
+}  // namespace
+
+void InitStoreJs(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeStore", StoreJs::Define(env));
+}
+
+}  // namespace weightcache::store
