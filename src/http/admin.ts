@@ -4,20 +4,24 @@
  * origin at one moment — the unit a model load pins).
  */
 import type { Hono } from 'hono';
+import type { TokenSet } from '../auth/tokens.js';
 import { CacheError } from '../errors/cache-error.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { RenderCache } from '../metrics/render-cache.js';
 import { validateContainer, validateKey } from '../origin/names.js';
 import type { Origin } from '../origin/origin.js';
 import type { Tier } from '../tier/tier.js';
-import { decodeSegments, MANIFESTS_PREFIX, rawPath } from './object-path.js';
+import { requireContainer } from './auth.js';
+import { MANIFESTS_PREFIX, splitUnder } from './object-path.js';
 import type { HttpEnv } from './objects.js';
+import { targetOf } from './target.js';
 
 export const MANIFEST_MAX_FILES = 10_000;
 
 export interface AdminDeps {
   readonly metrics: Metrics;
   readonly origin: Origin;
-  readonly tiers: readonly Tier[];
+  readonly tiers: readonly Pick<Tier<unknown>, 'name' | 'stats'>[];
   readonly version: string;
   readonly startedAt: Date;
   readonly chunkSize: number;
@@ -28,22 +32,27 @@ export interface AdminDeps {
   readonly cluster: () => { self: string | null; members: string[] } | null;
   /** Leases here (docs/coherence.md), for /v1/status. */
   readonly coherence?: () => Record<string, unknown>;
+  /** A rendered /metrics page is reused this long (http.metricsCache); 0: render every scrape. */
+  readonly metricsCacheMs?: number;
+  /** Bearer tokens (manifests check the container scope themselves too); null: no auth. */
+  readonly tokens?: TokenSet | null;
 }
 
 export function adminRoutes(app: Hono<HttpEnv>, d: AdminDeps): void {
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get('/readyz', (c) => (d.ready() ? c.json({ ready: true }) : c.json({ ready: false }, 503)));
-  app.get('/metrics', async (c) => {
+  const page = new RenderCache(async () => {
     for (const t of d.tiers) {
       const s = t.stats();
       d.metrics.tierUsedBytes.set({ tier: t.name }, s.usedBytes);
       d.metrics.tierEntries.set({ tier: t.name }, s.entries);
       d.metrics.tierCapacityBytes.set({ tier: t.name }, s.capacityBytes);
     }
-    return c.body(await d.metrics.registry.metrics(), 200, {
-      'Content-Type': d.metrics.registry.contentType,
-    });
-  });
+    return d.metrics.registry.metrics();
+  }, d.metricsCacheMs ?? 0);
+  app.get('/metrics', async (c) =>
+    c.body(await page.get(), 200, { 'Content-Type': d.metrics.registry.contentType }),
+  );
   app.get('/v1/status', (c) =>
     c.json({
       version: d.version,
@@ -59,12 +68,8 @@ export function adminRoutes(app: Hono<HttpEnv>, d: AdminDeps): void {
     }),
   );
   app.get('/v1/manifests/*', async (c) => {
-    const raw = rawPath(c.env.incoming.url ?? '');
-    // Parse the raw target exactly as the auth middleware's scope check does.
-    if (!raw.startsWith(MANIFESTS_PREFIX))
-      throw new CacheError('BAD_REQUEST', `expected ${MANIFESTS_PREFIX}{container}/{prefix}`);
-    const segs = decodeSegments(raw.slice(MANIFESTS_PREFIX.length));
-    const [container = '', ...rest] = segs;
+    const { container, rest } = splitUnder(targetOf(c.env.incoming), MANIFESTS_PREFIX);
+    requireContainer(c, d.tokens ?? null, container);
     validateContainer(container);
     const prefix = validateKey(rest.join('/'), { allowEmpty: true, what: 'prefix' });
     const files = [];

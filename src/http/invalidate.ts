@@ -24,13 +24,14 @@ import {
   validationResponseBody,
 } from '../coherence/event-grid.js';
 import type { Invalidate, InvalidationSource, InvalidationTarget } from '../coherence/invalidation.js';
-import { nameId } from '../coherence/invalidation.js';
+
 import { CacheError } from '../errors/cache-error.js';
+import { settleBounded } from '../fill/pool.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { validateContainer, validateKey } from '../origin/names.js';
+import { formatName, validateContainer, validateKey } from '../origin/names.js';
 import type { ObjectName } from '../origin/origin.js';
-import { bearerGrant, EVENTS_AZURE_PATH, notAdmin, unauthorized } from './auth.js';
+import { bearerGrant, EVENTS_AZURE_PATH, notAdmin, requireAdmin, unauthorized } from './auth.js';
 import type { HttpEnv } from './objects.js';
 
 export const INVALIDATE_PATH = '/v1/invalidate';
@@ -64,9 +65,7 @@ export function invalidateRoutes(app: Hono<HttpEnv>, d: InvalidateRouteDeps): vo
   const width = Math.max(1, d.concurrency ?? EVENT_INVALIDATION_CONCURRENCY);
 
   app.post(INVALIDATE_PATH, async (c) => {
-    const grant = grantOf(c, d.tokens);
-    if (d.tokens && !grant) throw unauthorized(c);
-    if (d.tokens && !grant?.admin) throw notAdmin(INVALIDATE_PATH);
+    requireAdmin(c, d.tokens, INVALIDATE_PATH);
     const target = parseInvalidateBody(
       (await readBody(c, MAX_INVALIDATE_BODY_BYTES, tooLarge)).toString('utf8'),
     );
@@ -125,7 +124,7 @@ export function invalidateRoutes(app: Hono<HttpEnv>, d: InvalidateRouteDeps): vo
     const started = Date.now();
     const signal = clientGone(c);
     const failures = await withoutIdleTimeout(c, () =>
-      runBounded(width, targets, (t) => d.invalidate(t, 'eventgrid', signal)),
+      settleBounded(targets, width, (t) => d.invalidate(t, 'eventgrid', signal)),
     );
     if (failures.length > 0) {
       const first = failures[0]!;
@@ -139,7 +138,7 @@ export function invalidateRoutes(app: Hono<HttpEnv>, d: InvalidateRouteDeps): vo
       return c.json(
         {
           code: e.code,
-          message: `${failures.length} of ${targets.length} invalidations failed (${nameId(first.target)}: ${e.message})`,
+          message: `${failures.length} of ${targets.length} invalidations failed (${formatName(first.item)}: ${e.message})`,
         },
         503,
       );
@@ -266,36 +265,10 @@ async function withoutIdleTimeout<T>(c: Context<HttpEnv>, work: () => Promise<T>
 function distinct(all: readonly BlobInvalidation[]): ObjectName[] {
   const seen = new Map<string, ObjectName>();
   for (const i of all) {
-    const id = nameId(i);
+    const id = formatName(i);
     if (!seen.has(id)) seen.set(id, { container: i.container, key: i.key });
   }
   return [...seen.values()];
-}
-
-/**
- * Runs fn over items, `width` at a time, until all are done; after the first
- * failure no new item starts (the delivery fails and is retried whole), but
- * those in flight are awaited. Resolves with the failures.
- */
-async function runBounded<T>(
-  width: number,
-  items: readonly T[],
-  fn: (item: T) => Promise<unknown>,
-): Promise<Array<{ target: T; err: unknown }>> {
-  const failures: Array<{ target: T; err: unknown }> = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length && failures.length === 0) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (err) {
-        failures.push({ target: item, err });
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
-  return failures;
 }
 
 /** The skipped-events counter, registered once per registry (buildApp may run more than once on one). */

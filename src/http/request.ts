@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CacheError } from '../errors/cache-error.js';
+import { ClientGone } from './stream.js';
 
 export interface RawRequest {
   readonly method: string;
@@ -82,7 +83,7 @@ function decode(s: string): string {
 export function clientAbort(res: ServerResponse): AbortSignal {
   const ac = new AbortController();
   res.once('close', () => {
-    if (!res.writableFinished) ac.abort(new Error('client closed the connection'));
+    if (!res.writableFinished) ac.abort(new ClientGone());
   });
   return ac.signal;
 }

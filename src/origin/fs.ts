@@ -1,16 +1,28 @@
 /**
  * A local directory as origin: `{root}/{container}/{key}`. The version of a
- * file is derived from (inode, size, mtime in ns): an atomic replace (write
- * elsewhere + rename) gives a new inode, an in-place rewrite a new mtime.
- * Reads check the version before and after reading, so bytes of a file that
- * changed under the read are never returned.
+ * file is derived from (inode, size, mtime in ns, ctime in ns): an atomic
+ * replace (write elsewhere + rename) gives a new inode, an in-place rewrite a
+ * new ctime. mtime alone is not enough: `rsync -t`, `cp -p`, tar and
+ * `os.utime` set it back after writing, so a rewritten file can carry its old
+ * mtime, while ctime is set by the kernel on every write, truncate and
+ * utime and cannot be set by a caller.
+ * Reads check the version on the open file before and after reading, so bytes
+ * of a file that changed under the read are never returned.
  */
 import type { BigIntStats } from 'node:fs';
 import { type FileHandle, open, opendir, realpath, stat } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import { CacheError } from '../errors/cache-error.js';
-import { validateContainer, validateKey, validateName } from './names.js';
-import type { ListOptions, ObjectInfo, ObjectName, ObjectVersion, Origin, ReadOptions } from './origin.js';
+import { formatName, validateContainer, validateKey, validateName } from './names.js';
+import type {
+  ChunkReadOptions,
+  ListOptions,
+  ObjectInfo,
+  ObjectName,
+  ObjectVersion,
+  Origin,
+  ReadOptions,
+} from './origin.js';
 import { checkReadRange } from './read-range.js';
 
 export const FS_LIST_LIMIT = 100_000;
@@ -39,7 +51,7 @@ export class FsOrigin implements Origin {
     } catch (err) {
       throw fsError(err, name);
     }
-    if (!st.isFile()) throw new CacheError('NOT_FOUND', `${name.container}/${name.key} is not a file`);
+    if (!st.isFile()) throw new CacheError('NOT_FOUND', `${formatName(name)} is not a file`);
     return infoOf(name, st);
   }
 
@@ -53,9 +65,9 @@ export class FsOrigin implements Origin {
     version: ObjectVersion,
     offset: number,
     length: number,
-    opts?: ReadOptions,
+    opts?: ChunkReadOptions,
   ): Promise<Buffer> {
-    checkReadRange(name, version, offset, length);
+    checkReadRange(name, version, offset, length, opts);
     opts?.signal?.throwIfAborted();
     let fh: FileHandle;
     try {
@@ -67,7 +79,7 @@ export class FsOrigin implements Origin {
     }
     try {
       await this.expectVersion(fh, name, version);
-      const buf = Buffer.allocUnsafe(length);
+      const buf = opts?.into ?? Buffer.allocUnsafe(length);
       let done = 0;
       while (done < length) {
         opts?.signal?.throwIfAborted();
@@ -75,7 +87,9 @@ export class FsOrigin implements Origin {
         if (bytesRead === 0) throw versionGone(name, version); // shrank under us
         done += bytesRead;
       }
-      await this.expectVersion(fh, name, version); // rewritten in place while we read?
+      // Rewritten in place while we read? fstat on the same descriptor: a rename over the
+      // path cannot hide a write to the inode we read from.
+      await this.expectVersion(fh, name, version);
       return buf;
     } finally {
       await fh.close();
@@ -153,7 +167,7 @@ export class FsOrigin implements Origin {
       throw fsError(err, name);
     }
     if (!real.startsWith(root + sep)) {
-      throw new CacheError('BAD_KEY', `${name.container}/${name.key} links outside the origin root`);
+      throw new CacheError('BAD_KEY', `${formatName(name)} links outside the origin root`);
     }
     return real;
   }
@@ -164,8 +178,15 @@ export class FsOrigin implements Origin {
   }
 }
 
+/**
+ * Everything a write changes: the inode (a replace), the size, mtime and
+ * ctime in ns (an in-place rewrite, even with mtime restored). Not the device
+ * number: it can change across reboots and remounts (NFS, overlayfs) without
+ * the bytes changing, which would orphan every cached chunk.
+ */
 function etagOf(st: BigIntStats): string {
-  return `${st.ino.toString(16)}-${st.size.toString(16)}-${st.mtimeNs.toString(16)}`;
+  const hex = (n: bigint) => n.toString(16);
+  return `${hex(st.ino)}-${hex(st.size)}-${hex(st.mtimeNs)}-${hex(st.ctimeNs)}`;
 }
 
 function infoOf(name: ObjectName, st: BigIntStats): ObjectInfo {
@@ -181,7 +202,7 @@ function infoOf(name: ObjectName, st: BigIntStats): ObjectInfo {
 function versionGone(name: ObjectName, version: ObjectVersion): CacheError {
   return new CacheError(
     'VERSION_CHANGED',
-    `${name.container}/${name.key} version ${version.etag} is no longer at the origin`,
+    `${formatName(name)} version ${version.etag} is no longer at the origin`,
   );
 }
 
@@ -190,7 +211,7 @@ function isErrno(err: unknown, code: string): boolean {
 }
 
 function fsError(err: unknown, name: ObjectName): CacheError {
-  const where = `${name.container}/${name.key}`;
+  const where = formatName(name);
   if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR') || isErrno(err, 'EISDIR')) {
     return new CacheError('NOT_FOUND', `${where} not found at the origin`, { cause: err });
   }

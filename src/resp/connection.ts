@@ -13,11 +13,14 @@
 import type { Socket } from 'node:net';
 import type { Grant } from '../auth/tokens.js';
 import { CacheError } from '../errors/cache-error.js';
+import type { Ticket } from './admission.js';
 import { COMMANDS } from './commands/index.js';
 import type { RespDeps, Session } from './commands/types.js';
 import { isClientError, respErrorOf } from './errors.js';
+import { PREAUTH_QUERY_BYTES } from './limits.js';
 import { ProtocolError } from './protocol-error.js';
 import { ReplyBroken, ReplyWriter } from './reply.js';
+import type { ReplyOwner } from './reply-memory.js';
 import { RequestParser } from './request-parser.js';
 import { scopedDeps } from './scope.js';
 
@@ -33,7 +36,7 @@ const BATCH_COMMANDS = 1024;
 /** Command names longer than this are not looked up (and are shown cut in the error). */
 const MAX_NAME_SHOWN = 128;
 
-export class Connection {
+export class Connection implements ReplyOwner {
   readonly session: Session;
   private readonly parser: RequestParser;
   private readonly reply: ReplyWriter;
@@ -46,11 +49,15 @@ export class Connection {
     private readonly socket: Socket,
     private readonly deps: RespDeps,
     id: number,
+    /** This connection's slot (admission.ts): told when AUTH succeeds, may close us to make room. */
+    private readonly ticket: Ticket,
     private readonly onClose: (c: Connection) => void,
   ) {
+    ticket.onEvict = (message) => this.evict(message);
     this.session = {
       id,
       addr: `${socket.remoteAddress}:${socket.remotePort}`,
+      clientKey: ticket.address,
       createdAt: Date.now(),
       name: null,
       libName: null,
@@ -74,12 +81,15 @@ export class Connection {
       this.parser.feed(d);
       this.idle?.refresh();
       // Safe to pause: pump() runs next (or is running) and resumes once it has consumed what it can.
-      if (this.parser.buffered > PIPELINE_WINDOW_BYTES) s.pause();
+      // A stranger's pipeline gets a much smaller window: its commands wait for AUTH in its socket.
+      const window = this.session.authenticated ? PIPELINE_WINDOW_BYTES : PREAUTH_QUERY_BYTES;
+      if (this.parser.buffered > window) s.pause();
       void this.pump();
     });
     s.on('drain', () => this.idle?.refresh()); // the client reads: progress
     s.on('error', (err) => this.deps.log.debug({ err, client: this.session.addr }, 'resp socket error'));
     s.on('close', () => {
+      this.ticket.release();
       this.abort.abort(new Error('client closed the connection'));
       if (this.idle) clearTimeout(this.idle);
       this.onClose(this);
@@ -88,6 +98,30 @@ export class Connection {
       this.idle = setTimeout(() => this.onIdle(), this.deps.limits.idleTimeoutMs);
       this.idle.unref();
     }
+  }
+
+  /** ReplyOwner: since when a reply has waited for this client to read. */
+  stalledSince(): number | null {
+    return this.reply.waitingSince;
+  }
+
+  /**
+   * Closes the connection to give its slot or reply memory to others. The
+   * client is told why (`-ERR <message>`) when it would read that line as a
+   * reply: not mid-value, and not when it has stopped reading anyway.
+   */
+  evict(message: string): void {
+    if (this.socket.destroyed) return;
+    this.closing = true;
+    this.abort.abort(new Error(message));
+    if (this.reply.midValue || this.socket.writableLength > 0) {
+      this.socket.destroy();
+      return;
+    }
+    this.reply.error(`ERR ${message}`);
+    this.reply.flush();
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
   }
 
   /** Server shutdown: idle connections go now, busy ones after their current command. */
@@ -198,11 +232,31 @@ export class Connection {
     const done = m.requestDuration.startTimer({ protocol: 'resp' });
     const errorsBefore = reply.errors;
     let result = 'ok';
+    // The key only (never other arguments: AUTH and HELLO carry passwords).
+    const key = spec.firstKey > 0 ? args[spec.firstKey] : undefined;
+    const record = deps.access?.open(
+      spec.name.toUpperCase(),
+      key ? key.subarray(0, 1024).toString('utf8') : '',
+      session.addr,
+    );
     try {
       const scoped = session.grant ? this.scoped(session.grant) : deps;
-      await spec.run({ args, reply, session, deps: scoped, signal: this.abort.signal });
+      const ctx = { args, reply, session, deps: scoped, signal: this.abort.signal, owner: this };
+      await (record ? deps.access!.within(record, () => spec.run(ctx)) : spec.run(ctx));
+      if (session.authenticated) this.ticket.authenticated();
       if (reply.errors !== errorsBefore) result = 'client_error';
     } catch (err) {
+      if (this.abort.signal.aborted) {
+        // The client went away, or was closed to make room: nobody to answer, and nothing
+        // went wrong here worth a warning (a hostile client must not be able to flood the log).
+        deps.log.debug(
+          { err, client: session.addr, command: spec.name },
+          'resp command ended with its connection',
+        );
+        m.requests.inc({ protocol: 'resp', result: 'client_error' });
+        this.closing = true;
+        return;
+      }
       if (err instanceof ReplyBroken) {
         // Half a value went out: nothing can be appended that the client would parse right.
         deps.log.warn({ err: err.cause, client: session.addr, command: spec.name }, err.message);
@@ -218,6 +272,10 @@ export class Connection {
       reply.error(respErrorOf(e.code, e.message));
     } finally {
       done();
+      deps.access?.close(record, {
+        status:
+          reply.errors !== errorsBefore ? reply.lastErrorCode : this.abort.signal.aborted ? 'ABORTED' : 'OK',
+      });
     }
     m.requests.inc({ protocol: 'resp', result });
   }

@@ -22,6 +22,24 @@ export interface RespLimits {
   readonly maxGetBytes: number;
   /** A connection with no command running and nothing received for this long is closed. 0: never. */
   readonly idleTimeoutMs: number;
+  /**
+   * With auth on: a connection that has not authenticated this long after it
+   * connected is closed (also the TLS handshake's limit, auth on or off).
+   */
+  readonly preAuthTimeoutMs: number;
+  /**
+   * With auth on: connections not yet authenticated held at once; one more
+   * closes the oldest of them. The rest of maxClients is a reserve only
+   * authenticated clients can hold. Null: a tenth of maxClients.
+   */
+  readonly maxUnauthenticated: number | null;
+  /** With auth on: of those, from one client address (IPv6: one /64); one more closes that address's oldest. */
+  readonly maxUnauthenticatedPerAddress: number;
+  /**
+   * Reply bytes the door may hold for clients at once (queued on sockets and
+   * read ahead), all connections together; see reply-memory.ts.
+   */
+  readonly maxReplyMemory: number;
 }
 
 /** Redis's PROTO_INLINE_MAX_SIZE: an inline command (or a header line) longer than this is refused. */
@@ -29,6 +47,12 @@ export const MAX_INLINE_BYTES = 64 * 1024;
 /** Before AUTH succeeds, Redis 7 allows at most 10 arguments and 16 KiB bulks per command. */
 export const PREAUTH_MAX_ARGS = 10;
 export const PREAUTH_MAX_BULK_BYTES = 16 * 1024;
+/**
+ * ...and we hold at most this much of a stranger's input: one command (AUTH,
+ * HELLO are a few hundred bytes), and unparsed pipelined bytes before the
+ * socket is paused until the commands before them have run.
+ */
+export const PREAUTH_QUERY_BYTES = 16 * 1024;
 
 export const DEFAULT_LIMITS: RespLimits = {
   maxClients: 10_000,
@@ -37,4 +61,13 @@ export const DEFAULT_LIMITS: RespLimits = {
   maxQueryBufferBytes: 8 * 2 ** 20,
   maxGetBytes: 512 * 2 ** 20,
   idleTimeoutMs: 300_000,
+  preAuthTimeoutMs: 10_000,
+  maxUnauthenticated: null,
+  maxUnauthenticatedPerAddress: 32,
+  maxReplyMemory: 256 * 2 ** 20,
 };
+
+/** maxUnauthenticated as it applies: null means a tenth of maxClients (at least 1). */
+export function unauthenticatedLimit(l: RespLimits): number {
+  return Math.min(l.maxClients, l.maxUnauthenticated ?? Math.max(1, Math.ceil(l.maxClients / 10)));
+}

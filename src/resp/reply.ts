@@ -9,6 +9,7 @@
  * read-ahead window, however large the value.
  */
 import type { Socket } from 'node:net';
+import type { Share } from './reply-memory.js';
 
 const CRLF = Buffer.from('\r\n');
 /** Gathered replies are flushed past this size; larger buffers are written on their own. */
@@ -29,12 +30,25 @@ export class ReplyWriter {
   private gathered = 0;
   private blocked = false;
   protocol: Protover = 2;
-  /** True while a reply waits for the client to read (socket buffer full). */
-  waitingForReader = false;
+  /** Since when a reply has waited for the client to read (socket buffer full; Date.now()), or null. */
+  waitingSince: number | null = null;
   /** Error replies written so far (the requests metric tells errors from successes by it). */
   errors = 0;
+  /** The first word of the last error reply (`ERR`, `NOT_FOUND`, ...), for the access log. */
+  lastErrorCode = '';
+  /** Between a streamed value's header and its last byte: nothing else can be said in-band. */
+  midValue = false;
 
-  constructor(private readonly socket: Socket) {}
+  /** Writes issued and completed, and the shares waiting for a write to complete. */
+  private issued = 0;
+  private completed = 0;
+  private awaitingWrite: { seq: number; share: Share }[] = [];
+
+  constructor(private readonly socket: Socket) {
+    socket.once('close', () => {
+      for (const w of this.awaitingWrite.splice(0)) w.share.release();
+    });
+  }
 
   simple(s: string): void {
     this.push(Buffer.from(`+${s}\r\n`));
@@ -43,6 +57,8 @@ export class ReplyWriter {
   /** `s` is the whole error line, code first: `ERR ...`, `READONLY ...`. Newlines are flattened. */
   error(s: string): void {
     this.errors++;
+    const space = s.indexOf(' ');
+    this.lastErrorCode = (space < 0 ? s : s.slice(0, space)).slice(0, 32);
     this.push(Buffer.from(`-${s.replace(/[\r\n]+/g, ' ')}\r\n`));
   }
 
@@ -100,6 +116,7 @@ export class ReplyWriter {
     const it = slices[Symbol.asyncIterator]();
     let step = await it.next();
     this.push(Buffer.from(`$${length}\r\n`));
+    this.midValue = true;
     let sent = 0;
     try {
       while (!step.done) {
@@ -115,6 +132,34 @@ export class ReplyWriter {
       throw new ReplyBroken(err);
     }
     this.push(CRLF);
+    this.midValue = false;
+  }
+
+  /** True while a reply waits for the client to read. */
+  get waitingForReader(): boolean {
+    return this.waitingSince !== null;
+  }
+
+  /**
+   * Gives `share` back once the kernel has taken every byte written so far
+   * (until then the queued slices still hold the value's chunks), or when the
+   * socket closes.
+   */
+  releaseWhenWritten(share: Share): void {
+    this.flush();
+    if (this.socket.destroyed || this.completed === this.issued) share.release();
+    else this.awaitingWrite.push({ seq: this.issued, share });
+  }
+
+  /** Every write goes through here: its callback (the kernel took it) releases the shares waiting on it. */
+  private write(b: Buffer): boolean {
+    const seq = ++this.issued;
+    return this.socket.write(b, () => {
+      this.completed = seq; // callbacks come in write order
+      while (this.awaitingWrite.length > 0 && this.awaitingWrite[0]!.seq <= seq) {
+        this.awaitingWrite.shift()!.share.release();
+      }
+    });
   }
 
   /** Sends what was gathered. */
@@ -124,7 +169,7 @@ export class ReplyWriter {
     this.parts = [];
     this.gathered = 0;
     if (this.socket.destroyed) return;
-    if (!this.socket.write(out)) this.blocked = true;
+    if (!this.write(out)) this.blocked = true;
   }
 
   /** Flushes, then waits until the socket has room again (or is gone). */
@@ -133,12 +178,12 @@ export class ReplyWriter {
     if (!this.blocked) return;
     this.blocked = false;
     if (this.socket.destroyed || this.socket.writableLength === 0) return;
-    this.waitingForReader = true;
+    this.waitingSince = Date.now();
     await new Promise<void>((resolve) => {
       const done = () => {
         this.socket.off('drain', done);
         this.socket.off('close', done);
-        this.waitingForReader = false;
+        this.waitingSince = null;
         resolve();
       };
       this.socket.on('drain', done);
@@ -155,7 +200,7 @@ export class ReplyWriter {
     if (b.length >= GATHER_BYTES) {
       // Large buffers (value slices) go out as they are, after what was gathered before them.
       this.flush();
-      if (!this.socket.destroyed && !this.socket.write(b)) this.blocked = true;
+      if (!this.socket.destroyed && !this.write(b)) this.blocked = true;
       return;
     }
     this.parts.push(b);

@@ -19,7 +19,13 @@
  * header line is read — before any of its bytes are awaited.
  */
 import { splitInline } from './inline.js';
-import { MAX_INLINE_BYTES, PREAUTH_MAX_ARGS, PREAUTH_MAX_BULK_BYTES, type RespLimits } from './limits.js';
+import {
+  MAX_INLINE_BYTES,
+  PREAUTH_MAX_ARGS,
+  PREAUTH_MAX_BULK_BYTES,
+  PREAUTH_QUERY_BYTES,
+  type RespLimits,
+} from './limits.js';
 import { ProtocolError } from './protocol-error.js';
 
 const CR = 0x0d;
@@ -146,6 +152,8 @@ export class RequestParser {
       }
       const cmd = this.args!;
       this.args = null;
+      // Whole before it could be caught incomplete (one packet): a stranger's command is bounded all the same.
+      if (!this.o.authenticated() && this.argBytes > PREAUTH_QUERY_BYTES) throw this.preauthTooBig();
       return cmd;
     }
   }
@@ -159,7 +167,9 @@ export class RequestParser {
   /** Out of bytes mid-command: a command that cannot fit the query buffer never will. */
   private needMore(): null {
     // Many arguments each under the limit must not add up past it: what was cut out counts.
-    if (this.buffered + (this.args === null ? 0 : this.argBytes) > this.o.limits.maxQueryBufferBytes) {
+    const held = this.buffered + (this.args === null ? 0 : this.argBytes);
+    if (!this.o.authenticated() && held > PREAUTH_QUERY_BYTES) throw this.preauthTooBig();
+    if (held > this.o.limits.maxQueryBufferBytes) {
       throw new ProtocolError(
         'query_buffer',
         `query buffer limit reached (${this.o.limits.maxQueryBufferBytes} bytes for one command)`,
@@ -168,12 +178,20 @@ export class RequestParser {
     return null;
   }
 
-  /** Index of the next '\n' from pos, or -1; refuses lines past the inline limit. */
+  private preauthTooBig(): ProtocolError {
+    return new ProtocolError(
+      'preauth_query_buffer',
+      `unauthenticated query buffer limit reached (${PREAUTH_QUERY_BYTES} bytes for one command before AUTH)`,
+    );
+  }
+
+  /** Index of the next '\n' from pos, or -1; refuses lines past the inline limit (smaller before AUTH). */
   private lineEnd(what: string, reason: string): number {
-    const limit = Math.min(this.buf.length, this.pos + MAX_INLINE_BYTES + 2);
+    const max = this.o.authenticated() ? MAX_INLINE_BYTES : PREAUTH_QUERY_BYTES;
+    const limit = Math.min(this.buf.length, this.pos + max + 2);
     const nl = this.buf.indexOf(LF, this.pos);
     if (nl >= 0 && nl < limit) return nl;
-    if (this.buf.length - this.pos > MAX_INLINE_BYTES) throw new ProtocolError(reason, what);
+    if (this.buf.length - this.pos > max) throw new ProtocolError(reason, what);
     return -1;
   }
 

@@ -1,21 +1,27 @@
 /**
- * The RESP door (docs/resp.md): a plain TCP server that reads
- * through the same ReadPath as HTTP — RESP is a door, not a second cache.
- * Bounded: connections (maxClients), per-connection input (request-parser.ts)
- * and output (reply.ts), idle time.
+ * The RESP door (docs/resp.md): a plain TCP server that reads through the same
+ * ReadPath as HTTP — RESP is a door, not a second cache. Bounded: connections
+ * and what strangers may hold (admission.ts), per-connection input
+ * (request-parser.ts) and output (reply.ts), reply bytes across connections
+ * (reply-memory.ts), AUTH guesses per address (auth-throttle.ts), idle time.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { TokenSet } from '../auth/tokens.js';
 import type { Invalidate } from '../coherence/invalidation.js';
+import type { AccessLog } from '../log/access.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Origin } from '../origin/origin.js';
+import type { PrefetchJobs } from '../prefetch/jobs.js';
 import type { ReadPath } from '../read/read-path.js';
+import { Admission, type Ticket } from './admission.js';
+import { AuthThrottle } from './auth-throttle.js';
 import type { RespDeps } from './commands/types.js';
 import { Connection } from './connection.js';
 import { DEFAULT_LIMITS, type RespLimits } from './limits.js';
 import { RespMetrics } from './metrics.js';
+import { ReplyMemory } from './reply-memory.js';
 import { ScanCursors } from './scan-cursors.js';
 
 export interface RespServerOptions {
@@ -25,6 +31,8 @@ export interface RespServerOptions {
   readonly origin: Origin;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** One line per command (src/log/access.ts); absent: none. */
+  readonly access?: AccessLog;
   readonly version: string;
   readonly limits?: Partial<RespLimits>;
   /**
@@ -38,6 +46,8 @@ export interface RespServerOptions {
   readonly resp3?: boolean;
   /** The coherence layer's invalidation (WC.INVALIDATE); absent: the command answers an error. */
   readonly invalidate?: Invalidate;
+  /** Prefetch jobs (WC.PREFETCH), the same ones /v1/prefetch runs; absent: the command answers an error. */
+  readonly prefetch?: PrefetchJobs;
 }
 
 export interface RespServer {
@@ -54,44 +64,94 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
   const log = o.log.child({ door: 'resp' });
   let nextId = 1;
   let port = o.port;
+  const metrics = new RespMetrics(o.metrics);
+  const tokens =
+    o.tokens instanceof TokenSet || !o.tokens
+      ? (o.tokens ?? null)
+      : TokenSet.of([...o.tokens].map((token) => ({ token })));
+  const replyMemory = new ReplyMemory(limits.maxReplyMemory, () =>
+    metrics.rejectedConnections.inc({ reason: 'reply_memory' }),
+  );
+  metrics.watchReplyMemory(replyMemory);
   const deps: RespDeps = {
     readPath: o.readPath,
     origin: o.origin,
     limits,
-    tokens:
-      o.tokens instanceof TokenSet || !o.tokens
-        ? (o.tokens ?? null)
-        : TokenSet.of([...o.tokens].map((token) => ({ token }))),
+    tokens,
     resp3: o.resp3 ?? true,
-    metrics: new RespMetrics(o.metrics),
+    metrics,
     log,
+    access: o.access,
     cursors: new ScanCursors(),
     startedAt: Date.now(),
     version: o.version,
     port: () => port,
     connectedClients: () => conns.size,
     invalidate: o.invalidate ?? null,
+    prefetch: o.prefetch ?? null,
+    replyMemory,
+    authThrottle: new AuthThrottle(),
   };
+  const admission = new Admission(limits, tokens !== null, metrics);
 
-  const onSocket = (socket: Socket) => {
-    if (conns.size >= limits.maxClients) {
-      deps.metrics.rejectedConnections.inc({ reason: 'max_clients' });
-      socket.on('error', () => {});
-      socket.end('-ERR max number of clients reached\r\n');
-      setTimeout(() => socket.destroy(), 1000).unref();
-      return;
-    }
-    const c = new Connection(socket, deps, nextId++, (gone) => {
+  /** A TCP connection arrived: a slot for it (closing a stranger if need be), or null. */
+  const admit = (raw: Socket): Ticket | null => {
+    const ticket = admission.admit(raw.remoteAddress);
+    if (!ticket) return null;
+    raw.once('close', () => ticket.release());
+    // Until a Connection owns it (after the TLS handshake), making room just drops it.
+    ticket.onEvict = () => raw.destroy();
+    return ticket;
+  };
+  /** Every slot is an authenticated client's: Redis's refusal. */
+  const refuse = (socket: Socket) => {
+    metrics.rejectedConnections.inc({ reason: 'max_clients' });
+    socket.on('error', () => {});
+    socket.end('-ERR max number of clients reached\r\n');
+    setTimeout(() => socket.destroy(), 1000).unref();
+  };
+  const serve = (socket: Socket, ticket: Ticket) => {
+    const c = new Connection(socket, deps, nextId++, ticket, (gone) => {
       conns.delete(gone);
-      deps.metrics.connections.dec();
+      metrics.connections.dec();
     });
     conns.add(c);
-    deps.metrics.connections.inc();
+    metrics.connections.inc();
     c.start();
   };
-  const server: Server = o.tls
-    ? createTlsServer({ cert: o.tls.cert, key: o.tls.key, noDelay: true, keepAlive: true }, onSocket)
-    : createServer({ noDelay: true, keepAlive: true }, onSocket);
+  let server: Server;
+  if (o.tls) {
+    // The slot is taken at the TCP connection, so a stranger stalling the TLS handshake holds
+    // it only as long as one that stalls AUTH: the handshake gets preAuthTimeout too. A refusal
+    // is sent once the handshake is done, so the client can read it.
+    const pending = new Map<string, Ticket | null>();
+    const tlsServer = createTlsServer({
+      cert: o.tls.cert,
+      key: o.tls.key,
+      noDelay: true,
+      keepAlive: true,
+      handshakeTimeout: limits.preAuthTimeoutMs,
+    });
+    tlsServer.on('connection', (raw: Socket) => {
+      const key = `${raw.remoteAddress}|${raw.remotePort}`;
+      pending.set(key, admit(raw));
+      raw.once('close', () => pending.delete(key));
+    });
+    tlsServer.on('secureConnection', (socket: Socket) => {
+      const key = `${socket.remoteAddress}|${socket.remotePort}`;
+      const ticket = pending.get(key);
+      pending.delete(key);
+      if (ticket) serve(socket, ticket);
+      else refuse(socket);
+    });
+    server = tlsServer;
+  } else {
+    server = createServer({ noDelay: true, keepAlive: true }, (socket) => {
+      const ticket = admit(socket);
+      if (ticket) serve(socket, ticket);
+      else refuse(socket);
+    });
+  }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

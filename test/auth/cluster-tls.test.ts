@@ -10,8 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startMember, startSidecar } from '../harness/cluster.js';
 import { get } from '../harness/http-get.js';
 import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
+import { freePort } from '../harness/ports.js';
 
 const running: NodeProcess[] = [];
 afterEach(async () => {
@@ -78,25 +80,21 @@ describe('cluster secret between a node and sidecars', () => {
     writeFileSync(join(root, 'models', 'w.bin'), bytes);
     const secretA = secretFile(dir, 'a');
     const secretB = secretFile(dir, 'b');
-    const self = `127.0.0.61:${20_000 + Math.floor(Math.random() * 20_000)}`;
-    const shared = { origin: { type: 'fs', fs: { root } }, cache: { chunkSize: '64KiB' } };
-    await start({
-      config: {
-        ...shared,
-        transport: { listen: self },
-        cluster: { self, members: { static: [self] } },
-        auth: { clusterSecretFile: secretA },
-      },
+    const self = `127.0.0.61:${await freePort()}`;
+    const cache = { chunkSize: '64KiB' };
+    await startMember({
+      root,
+      self,
+      members: [self],
+      config: { cache, auth: { clusterSecretFile: secretA } },
+      running,
     });
     const sidecar = (secret: string | null) =>
-      start({
-        role: 'sidecar',
-        config: {
-          ...shared,
-          cluster: { members: { static: [self] } },
-          sidecar: { originFallback: false },
-          auth: { clusterSecretFile: secret },
-        },
+      startSidecar({
+        root,
+        members: [self],
+        config: { cache, sidecar: { originFallback: false }, auth: { clusterSecretFile: secret } },
+        running,
       });
     for (const secret of [secretB, null]) {
       const s = await sidecar(secret);
@@ -143,7 +141,7 @@ describe('TLS', () => {
     mkdirSync(join(dir, 'origin', 'models'), { recursive: true });
     writeFileSync(join(dir, 'origin', 'models', 'f.txt'), 'over tls');
     const tls = { certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem') };
-    const respPort = 20_000 + Math.floor(Math.random() * 20_000);
+    const respPort = await freePort();
     const node = await start({
       dir,
       config: { http: { tls }, resp: { listen: `127.0.0.1:${respPort}`, tls } },

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rename, rm, stat, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -76,5 +76,60 @@ describe('fs origin: symlinks and the root', () => {
   it('a missing root is ORIGIN_UNAVAILABLE, not NOT_FOUND', async () => {
     const gone = new FsOrigin({ root: join(base, 'no-such-root') });
     await expectCode(gone.stat({ container: CONTAINER, key: 'x' }), 'ORIGIN_UNAVAILABLE');
+  });
+});
+
+/**
+ * An in-place rewrite that restores the mtime afterwards (`rsync -t`, `cp -p`,
+ * tar, Python's `os.utime`) keeps inode, size and mtime: only ctime tells.
+ */
+describe('fs origin: in-place rewrites with the mtime restored', () => {
+  let root: string;
+  let origin: FsOrigin;
+  const MiB = 1024 * 1024;
+  const before = bytesOf(3 * MiB, 11);
+  const after = bytesOf(3 * MiB, 12);
+  // Whole seconds, so utimes (which takes seconds as a double) restores the mtime to the ns.
+  const pinned = 1_700_000_000;
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'wc-fs-rewrite-'));
+    origin = new FsOrigin({ root });
+  });
+  afterAll(async () => {
+    await origin.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  async function rewriteKeepingMtime(path: string, bytes: Buffer): Promise<void> {
+    const fh = await open(path, 'r+'); // same inode, same size: only the bytes change
+    try {
+      await fh.write(bytes, 0, bytes.length, 0);
+    } finally {
+      await fh.close();
+    }
+    await utimes(path, pinned, pinned);
+  }
+
+  it('is a new version, and a read of the old version across it fails instead of mixing bytes', async () => {
+    const key = 'rewritten-in-place.bin';
+    const path = join(root, CONTAINER, key);
+    await putFile(root, CONTAINER, key, before);
+    await utimes(path, pinned, pinned);
+    const v = await origin.stat({ container: CONTAINER, key });
+    // The first chunk of a read, then the rewrite, then the rest (the read path reads chunk by chunk).
+    expect((await origin.read(v, v, 0, MiB)).equals(before.subarray(0, MiB))).toBe(true);
+    // Kernels without fine-grained ctime stamp writes with a clock tick (1-10 ms): let one pass.
+    await new Promise((r) => setTimeout(r, 20));
+    await rewriteKeepingMtime(path, after);
+    const st = await stat(path, { bigint: true });
+    expect(st.mtimeNs).toBe(BigInt(pinned) * 1_000_000_000n); // the rewrite is invisible to mtime
+
+    await expectCode(origin.read(v, v, MiB, MiB), 'VERSION_CHANGED');
+    const now = await origin.stat({ container: CONTAINER, key });
+    expect(now.etag).not.toBe(v.etag);
+    expect(now.size).toBe(v.size);
+    expect(await origin.revalidate(v)).not.toBe(v);
+    expect((await origin.read(now, now, 0, 3 * MiB)).equals(after)).toBe(true);
   });
 });
