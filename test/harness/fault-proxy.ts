@@ -10,14 +10,20 @@
  *   await proxy.stop()
  *
  * Requests are forwarded unchanged (path, headers, body), so signed requests
- * such as Azure SharedKey still verify. Fault modes (`delayMs` delays any mode):
+ * such as Azure SharedKey still verify. `probability` (0..1) applies a mode to
+ * that fraction of matching requests only (the rest pass through);
+ * `delayMs` delays every matching request, whatever the mode. Fault modes:
  * - 'ok': pass through
  * - 'stall': never answer
  * - 'stall-body': forward the headers and the first half of the body, then go silent
  * - 'short-body': forward the headers and the first half of the body, then destroy the socket
  * - 'flip-byte': invert the first body byte (a corrupted response with valid framing)
  * - 'error-500': answer 500 without contacting the target
+ * - 'error-status': answer `status` (default 503) without contacting the target
  * - 'close-immediately': destroy the client's socket as soon as the request arrives
+ *
+ *   proxy.setFault({ mode: 'error-status', status: 503, probability: 0.3 })  // 30% of requests
+ *   proxy.setFault({ mode: 'ok', delayMs: 2000 })                            // +2 s on every request
  */
 import { Agent, createServer, request, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -29,6 +35,7 @@ export type ProxyFaultMode =
   | 'short-body'
   | 'flip-byte'
   | 'error-500'
+  | 'error-status'
   | 'close-immediately';
 
 export interface ProxyFault {
@@ -38,20 +45,25 @@ export interface ProxyFault {
   readonly methods?: readonly string[];
   /** Affect only the next `times` matching requests, then pass through. */
   readonly times?: number;
+  /** Status of 'error-status' (default 503). */
+  readonly status?: number;
+  /** Fraction of matching requests the mode applies to (default 1); `delayMs` applies to all. */
+  readonly probability?: number;
 }
 
 export interface FaultProxy {
   readonly url: string;
   readonly port: number;
   setFault(fault: ProxyFault): void;
-  readonly requests: { GET: number; HEAD: number; total: number };
+  /** Live counts; `faulted`: requests a mode other than 'ok' was applied to. */
+  readonly requests: { GET: number; HEAD: number; total: number; faulted: number };
   stop(): Promise<void>;
 }
 
 export async function startFaultProxy(opts: { target: string }): Promise<FaultProxy> {
   const target = new URL(opts.target);
   const agent = new Agent({ keepAlive: true });
-  const requests = { GET: 0, HEAD: 0, total: 0 };
+  const requests = { GET: 0, HEAD: 0, total: 0, faulted: 0 };
   const sockets = new Set<Socket>();
   let fault: ProxyFault = { mode: 'ok' };
 
@@ -71,16 +83,22 @@ export async function startFaultProxy(opts: { target: string }): Promise<FaultPr
     const method = req.method ?? 'GET';
     if (method === 'GET' || method === 'HEAD') requests[method]++;
     requests.total++;
-    const f = faultFor(method);
+    const chosen = faultFor(method);
+    const hit = chosen.probability === undefined || Math.random() < chosen.probability;
+    const f: ProxyFault = hit
+      ? chosen
+      : { mode: 'ok', ...(chosen.delayMs ? { delayMs: chosen.delayMs } : {}) };
+    if (f.mode !== 'ok') requests.faulted++;
     if (f.mode === 'close-immediately') {
       req.socket.destroy();
       return;
     }
     if (f.mode === 'stall') return;
     const go = (): void => {
-      if (f.mode === 'error-500') {
+      if (f.mode === 'error-500' || f.mode === 'error-status') {
         req.resume();
-        res.writeHead(500, { 'Content-Length': '8' }).end('injected');
+        const status = f.mode === 'error-500' ? 500 : (f.status ?? 503);
+        res.writeHead(status, { 'Content-Length': '8' }).end('injected');
         return;
       }
       const up = request(
