@@ -1,0 +1,141 @@
+// The native HTTP door's I/O side: N worker threads, each with its own epoll
+// loop and its own SO_REUSEPORT listening socket on the same address, each
+// owning its connections end to end (keep-alive, pipelining, limits, timeouts).
+// Every parsed request is posted to JavaScript as an event with an id;
+// JavaScript answers by id (Respond), and the connection's worker writes the
+// answers in request order. Nothing here blocks on JavaScript: a worker only
+// ever waits in epoll_wait.
+//
+// Not wired into the node yet; the fast path (hits served without JavaScript)
+// will sit between "request parsed" and "post to JavaScript".
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "http/parser.h"
+
+namespace weightcache::http {
+
+struct DoorOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  uint32_t threads = 1;
+  ParserLimits limits;
+  uint32_t max_connections = 4096;               // open connections, all threads together
+  uint32_t max_in_flight = 16;                   // per connection: requests read and not yet answered
+  uint64_t max_buffered_bytes = 8u << 20;        // per connection: answer bytes queued and not yet written
+  uint32_t first_request_timeout_ms = 10'000;    // accept → the first request's complete head
+  uint32_t header_timeout_ms = 30'000;           // a later request's first byte → its complete head
+  uint32_t idle_timeout_ms = 65'000;             // no progress while idle, or while an answer waits for the reader
+};
+
+struct DoorStats {
+  std::atomic<uint64_t> connections_accepted{0};
+  std::atomic<uint64_t> connections_rejected{0};  // over max_connections
+  std::atomic<int64_t> connections_open{0};
+  std::atomic<uint64_t> requests{0};              // posted to JavaScript
+  std::atomic<uint64_t> responses{0};             // answers written completely
+  std::atomic<int64_t> in_flight{0};              // posted and not yet answered (or abandoned)
+  std::atomic<uint64_t> parse_errors{0};
+  std::atomic<uint64_t> header_timeouts{0};
+  std::atomic<uint64_t> idle_timeouts{0};
+  std::atomic<uint64_t> bytes_read{0};
+  std::atomic<uint64_t> bytes_written{0};
+  std::atomic<int64_t> pinned_buffers{0};         // JavaScript Buffers referenced until written
+  std::atomic<int64_t> buffered_bytes{0};         // answer bytes queued, all connections
+  std::atomic<uint64_t> paused_reads{0};          // times a connection stopped reading at a bound
+};
+
+// What a worker tells JavaScript.
+struct DoorEvent {
+  // kClosed: a connection that posted requests is gone (after any kAborted for it).
+  enum Kind { kRequest, kAborted, kRelease, kDrain, kClosed } kind = kRequest;
+  uint64_t id = 0;    // the request (kRequest, kAborted)
+  uint64_t conn = 0;
+  std::string method, target, path, query, authority, peer;
+  bool has_query = false;
+  uint8_t version_minor = 1;
+  bool keep_alive = true;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string reason;  // kAborted: why the connection went away
+  void* pin = nullptr;  // kRelease: a JavaScript reference to drop on the JavaScript thread
+  uint64_t written = 0; // kDrain: bytes written on `conn` since the last drain event
+};
+
+// A body part of an answer: bytes owned by JavaScript, pinned until written.
+struct BodyPart {
+  const char* data = nullptr;
+  size_t len = 0;
+  void* pin = nullptr;
+};
+
+struct Answer {
+  uint64_t id = 0;
+  // A streamed answer: `body` is bytes JavaScript framed itself (status line
+  // and headers included), appended to what earlier pieces queued; `end` says
+  // it is the last piece. `status`, `headers` and `head_only` are unused.
+  bool stream = false;
+  bool end = true;
+  // Post a kDrain event once the connection's queue is down to half its bound.
+  bool want_drain = false;
+  // Not an answer: close connection `close_conn` (JavaScript gave up on it).
+  uint64_t close_conn = 0;
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;  // validated by the caller
+  std::vector<BodyPart> body;
+  bool head_only = false;  // HEAD: Content-Length says the size, no body is sent
+  uint64_t content_length = 0;  // used when head_only
+  bool close = false;
+};
+
+class HttpWorker;
+
+class HttpDoor {
+ public:
+  // `notify` runs on a worker when the event queue goes from empty to
+  // non-empty; it must only schedule a drain on the JavaScript thread.
+  // `drop_pin` releases pins left over at shutdown (called on the destroying thread).
+  HttpDoor(DoorOptions options, std::function<void()> notify, void (*drop_pin)(void*));
+  ~HttpDoor();  // stops and joins every worker, closes every socket
+  HttpDoor(const HttpDoor&) = delete;
+  HttpDoor& operator=(const HttpDoor&) = delete;
+
+  // Binds one socket per thread (SO_REUSEPORT) and starts the workers. Returns
+  // the bound port; on failure returns 0 with errno-like `err` and a message.
+  uint16_t Start(int& err, std::string& what);
+  // Answers request `a.id`, or a piece of it (from any thread; ignored if the
+  // id names no live request), or closes `a.close_conn`.
+  void Respond(Answer&& a);
+  std::vector<DoorEvent> TakeEvents();
+  DoorStats& stats() { return stats_; }
+  const DoorOptions& options() const { return options_; }
+
+  // Used by workers.
+  void Post(DoorEvent&& e);
+  bool TryOpenConnection();  // counts against max_connections
+  void CloseConnection() { stats_.connections_open--; }
+  void DropPin(void* pin);
+
+ private:
+  DoorOptions options_;
+  std::function<void()> notify_;
+  void (*drop_pin_)(void*);
+  DoorStats stats_;
+  std::mutex ev_mu_;
+  std::vector<DoorEvent> events_;
+  std::vector<std::unique_ptr<HttpWorker>> workers_;
+};
+
+// Request ids carry the worker's index in bits 48..52, so an answer finds its
+// worker without a shared table; JavaScript numbers hold them exactly (< 2^53).
+constexpr int kWorkerShift = 48;
+constexpr uint32_t kMaxThreads = 32;
+
+}  // namespace weightcache::http

@@ -1,0 +1,306 @@
+#include "http/door_js.h"
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <memory>
+
+#include "http/door.h"
+#include "http/response.h"
+
+namespace weightcache::http {
+
+namespace {
+
+struct Handle {
+  Napi::ThreadSafeFunction tsfn;
+  std::unique_ptr<HttpDoor> door;
+};
+
+// Doors are used from the main JavaScript thread only.
+std::map<uint32_t, Handle*> g_doors;
+uint32_t g_next_door = 1;
+bool g_cleanup_added = false;
+
+void DropPin(void* pin) { delete static_cast<Napi::Reference<Napi::Value>*>(pin); }
+
+Napi::Value Latin1(Napi::Env env, const std::string& s) {
+  napi_value v;
+  if (napi_create_string_latin1(env, s.data(), s.size(), &v) != napi_ok) {
+    throw Napi::Error::New(env, "http door: creating a string failed");
+  }
+  return Napi::Value(env, v);
+}
+
+Napi::Object ToJs(Napi::Env env, DoorEvent& e) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("kind", e.kind == DoorEvent::kRequest ? "request"
+                : e.kind == DoorEvent::kDrain ? "drain"
+                : e.kind == DoorEvent::kClosed ? "closed"
+                                               : "aborted");
+  o.Set("id", Napi::Number::New(env, static_cast<double>(e.id)));
+  o.Set("conn", Napi::Number::New(env, static_cast<double>(e.conn)));
+  if (e.kind == DoorEvent::kDrain) {
+    o.Set("written", Napi::Number::New(env, static_cast<double>(e.written)));
+    return o;
+  }
+  if (e.kind == DoorEvent::kAborted) {
+    o.Set("reason", e.reason);
+    return o;
+  }
+  o.Set("method", Latin1(env, e.method));
+  o.Set("target", Latin1(env, e.target));
+  o.Set("path", Latin1(env, e.path));
+  o.Set("query", Latin1(env, e.query));
+  o.Set("hasQuery", Napi::Boolean::New(env, e.has_query));
+  o.Set("authority", Latin1(env, e.authority));
+  o.Set("versionMinor", Napi::Number::New(env, e.version_minor));
+  o.Set("keepAlive", Napi::Boolean::New(env, e.keep_alive));
+  o.Set("peer", e.peer);
+  Napi::Array headers = Napi::Array::New(env, e.headers.size());
+  for (uint32_t i = 0; i < e.headers.size(); i++) {
+    Napi::Array pair = Napi::Array::New(env, 2);
+    pair.Set(0u, Latin1(env, e.headers[i].first));
+    pair.Set(1u, Latin1(env, e.headers[i].second));
+    headers.Set(i, pair);
+  }
+  o.Set("headers", headers);
+  // Admin bodies only (bounded by maxBodyBytes): copied once into a Buffer.
+  o.Set("body", Napi::Buffer<char>::Copy(env, e.body.data(), e.body.size()));
+  return o;
+}
+
+void Drain(Napi::Env env, Napi::Function fn, uint32_t id) {
+  auto it = g_doors.find(id);
+  if (it == g_doors.end() || !it->second->door) return;
+  HttpDoor& door = *it->second->door;
+  std::vector<DoorEvent> events = door.TakeEvents();
+  Napi::HandleScope scope(env);
+  Napi::Array batch = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (DoorEvent& e : events) {
+    if (e.kind == DoorEvent::kRelease) {
+      door.DropPin(e.pin);
+      continue;
+    }
+    batch.Set(n++, ToJs(env, e));
+  }
+  if (n == 0) return;
+  try {
+    fn.Call({batch});
+  } catch (const Napi::Error& err) {
+    if (!err.Message().empty()) fprintf(stderr, "weightcache http door: event handler threw: %s\n", err.Message().c_str());
+  }
+}
+
+void Stop(uint32_t id) {
+  auto it = g_doors.find(id);
+  if (it == g_doors.end()) return;
+  Handle* h = it->second;
+  g_doors.erase(it);
+  h->door.reset();  // joins the workers: nothing calls the tsfn after this
+  h->tsfn.Release();
+  delete h;
+}
+
+uint32_t U32(Napi::Object o, const char* key, uint32_t dflt, uint32_t min, uint32_t max) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return dflt;
+  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+  if (!(d >= min && d <= max) || d != static_cast<double>(static_cast<uint64_t>(d))) {
+    throw Napi::RangeError::New(o.Env(), std::string("http door: ") + key + " must be an integer in " +
+                                             std::to_string(min) + ".." + std::to_string(max));
+  }
+  return static_cast<uint32_t>(d);
+}
+
+Handle& Need(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "http door: door id must be a number");
+  auto it = g_doors.find(info[0].As<Napi::Number>().Uint32Value());
+  if (it == g_doors.end()) throw Napi::Error::New(info.Env(), "http door: no such door (stopped?)");
+  return *it->second;
+}
+
+// Appends each non-empty Uint8Array of `parts` to `a`'s body, sent from its
+// own memory: pinned until written, released on this thread.
+void PinParts(Napi::Env env, Handle& h, Napi::Array parts, Answer& a, const char* what) {
+  for (uint32_t i = 0; i < parts.Length(); i++) {
+    Napi::Value part = parts.Get(i);
+    if (!part.IsTypedArray()) throw Napi::TypeError::New(env, what);
+    auto arr = part.As<Napi::Uint8Array>();
+    if (arr.ByteLength() == 0) continue;
+    BodyPart p;
+    p.data = reinterpret_cast<const char*>(arr.Data());
+    p.len = arr.ByteLength();
+    p.pin = new Napi::Reference<Napi::Value>(Napi::Persistent(part));
+    h.door->stats().pinned_buffers++;
+    a.body.push_back(p);
+  }
+}
+
+}  // namespace
+
+Napi::Value HttpDoorStartJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
+    throw Napi::TypeError::New(env, "httpDoorStart(options, onEvents)");
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  DoorOptions opt;
+  Napi::Value host = o.Get("host");
+  if (!host.IsString()) throw Napi::TypeError::New(env, "http door: host must be a string (an IP address)");
+  opt.host = host.As<Napi::String>().Utf8Value();
+  opt.port = static_cast<uint16_t>(U32(o, "port", 0, 0, 65535));
+  opt.threads = U32(o, "threads", 1, 1, kMaxThreads);
+  opt.max_connections = U32(o, "maxConnections", opt.max_connections, 1, 1u << 24);
+  opt.max_in_flight = U32(o, "maxInFlight", opt.max_in_flight, 1, 1u << 16);
+  opt.max_buffered_bytes = U32(o, "maxBufferedBytes", static_cast<uint32_t>(opt.max_buffered_bytes), 1, UINT32_MAX);
+  opt.first_request_timeout_ms = U32(o, "firstRequestTimeoutMs", opt.first_request_timeout_ms, 1, 3'600'000);
+  opt.header_timeout_ms = U32(o, "headerTimeoutMs", opt.header_timeout_ms, 1, 3'600'000);
+  opt.idle_timeout_ms = U32(o, "idleTimeoutMs", opt.idle_timeout_ms, 1, 86'400'000);
+  opt.limits.max_request_line_bytes = U32(o, "maxRequestLineBytes", opt.limits.max_request_line_bytes, 16, 1u << 24);
+  opt.limits.max_header_count = U32(o, "maxHeaderCount", opt.limits.max_header_count, 1, 1u << 16);
+  opt.limits.max_header_bytes = U32(o, "maxHeaderBytes", opt.limits.max_header_bytes, 16, 1u << 24);
+  opt.limits.max_body_bytes = U32(o, "maxBodyBytes", static_cast<uint32_t>(opt.limits.max_body_bytes), 0, 1u << 30);
+
+  uint32_t id = g_next_door++;
+  auto* h = new Handle();
+  h->tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "weightcache-http-door", 0, 1);
+  Napi::ThreadSafeFunction tsfn = h->tsfn;
+  h->door = std::make_unique<HttpDoor>(
+      opt, [tsfn, id]() mutable { tsfn.NonBlockingCall([id](Napi::Env e, Napi::Function fn) { Drain(e, fn, id); }); },
+      DropPin);
+  int err = 0;
+  std::string what;
+  uint16_t port = h->door->Start(err, what);
+  if (port == 0) {
+    h->door.reset();
+    h->tsfn.Release();
+    delete h;
+    Napi::Error e = Napi::Error::New(env, what + ": " + std::strerror(err));
+    const char* name = strerrorname_np(err);
+    e.Set("code", Napi::String::New(env, name ? name : "EINVAL"));
+    throw e;
+  }
+  g_doors[id] = h;
+  if (!g_cleanup_added) {
+    g_cleanup_added = true;
+    env.AddCleanupHook([]() {
+      while (!g_doors.empty()) Stop(g_doors.begin()->first);
+    });
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("id", Napi::Number::New(env, id));
+  out.Set("port", Napi::Number::New(env, port));
+  return out;
+}
+
+Napi::Value HttpDoorRespondJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Handle& h = Need(info);
+  if (info.Length() < 5 || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsArray() || !info[4].IsArray()) {
+    throw Napi::TypeError::New(env, "httpDoorRespond(door, id, status, headers, body, options?)");
+  }
+  Answer a;
+  a.id = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
+  double status = info[2].As<Napi::Number>().DoubleValue();
+  if (!(status >= 200 && status <= 599) || status != static_cast<int>(status)) {
+    throw Napi::RangeError::New(env, "http door: status must be an integer 200..599");
+  }
+  a.status = static_cast<int>(status);
+  auto headers = info[3].As<Napi::Array>();
+  if (headers.Length() % 2 != 0) throw Napi::TypeError::New(env, "http door: headers must be a flat [name, value, ...] list");
+  for (uint32_t i = 0; i < headers.Length(); i += 2) {
+    Napi::Value n = headers.Get(i), v = headers.Get(i + 1);
+    if (!n.IsString() || !v.IsString()) throw Napi::TypeError::New(env, "http door: header names and values must be strings");
+    std::string name = n.As<Napi::String>().Utf8Value(), value = v.As<Napi::String>().Utf8Value();
+    if (!ValidFieldName(name)) throw Napi::TypeError::New(env, "http door: invalid header name " + name);
+    if (!ValidFieldValue(value)) {
+      throw Napi::TypeError::New(env, "http door: header " + name + " has a CR, LF, NUL or other control character");
+    }
+    // The door owns the framing: it writes Content-Length and Connection itself.
+    std::string lower = name;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower == "content-length" || lower == "connection" || lower == "transfer-encoding") {
+      throw Napi::TypeError::New(env, "http door: " + name + " is written by the door, not by the answer");
+    }
+    a.headers.emplace_back(std::move(name), std::move(value));
+  }
+  Napi::Object opts = info.Length() > 5 && info[5].IsObject() ? info[5].As<Napi::Object>() : Napi::Object::New(env);
+  a.close = opts.Get("close").ToBoolean().Value();
+  a.head_only = opts.Get("headOnly").ToBoolean().Value();
+  if (a.head_only) {
+    Napi::Value cl = opts.Get("contentLength");
+    if (!cl.IsNumber() || cl.As<Napi::Number>().DoubleValue() < 0) {
+      throw Napi::TypeError::New(env, "http door: headOnly needs contentLength (the size a GET would send)");
+    }
+    a.content_length = static_cast<uint64_t>(cl.As<Napi::Number>().DoubleValue());
+  }
+  auto body = info[4].As<Napi::Array>();
+  if ((a.status == 204 || a.status == 304) && body.Length() > 0) {
+    throw Napi::TypeError::New(env, "http door: a 204 or 304 answer has no body");
+  }
+  PinParts(env, h, body, a, "http door: body parts must be Uint8Arrays");
+  h.door->Respond(std::move(a));
+  return env.Undefined();
+}
+
+Napi::Value HttpDoorSendJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Handle& h = Need(info);
+  if (info.Length() < 4 || !info[1].IsNumber() || !info[2].IsArray() || !info[3].IsNumber()) {
+    throw Napi::TypeError::New(env, "httpDoorSend(door, id, parts, flags)");
+  }
+  Answer a;
+  a.stream = true;
+  a.id = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
+  uint32_t flags = info[3].As<Napi::Number>().Uint32Value();
+  a.end = (flags & 1) != 0;
+  a.close = (flags & 2) != 0;
+  a.want_drain = (flags & 4) != 0;
+  auto parts = info[2].As<Napi::Array>();
+  PinParts(env, h, parts, a, "http door: answer pieces must be Uint8Arrays");
+  h.door->Respond(std::move(a));
+  return env.Undefined();
+}
+
+Napi::Value HttpDoorCloseJs(const Napi::CallbackInfo& info) {
+  Handle& h = Need(info);
+  if (info.Length() < 2 || !info[1].IsNumber()) throw Napi::TypeError::New(info.Env(), "httpDoorClose(door, conn)");
+  Answer a;
+  a.close_conn = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
+  a.id = a.close_conn;  // routes to the connection's worker
+  h.door->Respond(std::move(a));
+  return info.Env().Undefined();
+}
+
+Napi::Value HttpDoorStatsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  DoorStats& s = Need(info).door->stats();
+  Napi::Object o = Napi::Object::New(env);
+  auto set = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
+  set("connectionsAccepted", static_cast<double>(s.connections_accepted.load()));
+  set("connectionsRejected", static_cast<double>(s.connections_rejected.load()));
+  set("connectionsOpen", static_cast<double>(s.connections_open.load()));
+  set("requests", static_cast<double>(s.requests.load()));
+  set("responses", static_cast<double>(s.responses.load()));
+  set("inFlight", static_cast<double>(s.in_flight.load()));
+  set("parseErrors", static_cast<double>(s.parse_errors.load()));
+  set("headerTimeouts", static_cast<double>(s.header_timeouts.load()));
+  set("idleTimeouts", static_cast<double>(s.idle_timeouts.load()));
+  set("bytesRead", static_cast<double>(s.bytes_read.load()));
+  set("bytesWritten", static_cast<double>(s.bytes_written.load()));
+  set("pinnedBuffers", static_cast<double>(s.pinned_buffers.load()));
+  set("bufferedBytes", static_cast<double>(s.buffered_bytes.load()));
+  set("pausedReads", static_cast<double>(s.paused_reads.load()));
+  return o;
+}
+
+Napi::Value HttpDoorStopJs(const Napi::CallbackInfo& info) {
+  Need(info);
+  Stop(info[0].As<Napi::Number>().Uint32Value());
+  return info.Env().Undefined();
+}
+
+}  // namespace weightcache::http

@@ -1,0 +1,645 @@
+#include "http/worker.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "http/response.h"
+
+namespace weightcache::http {
+
+namespace {
+
+constexpr uint64_t kDoorbellId = 0;
+constexpr uint64_t kListenerId = 1;
+constexpr int kMaxIov = 64;
+constexpr int64_t kSweepEveryMs = 50;
+constexpr size_t kInitialBuffer = 4096;
+constexpr size_t kBodyReadBuffer = 64 * 1024;
+constexpr int kReadsPerWakeup = 16;  // then other connections get their turn
+
+int64_t NowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+std::string PeerName(const sockaddr_storage& a) {
+  char buf[INET6_ADDRSTRLEN] = "?";
+  uint16_t port = 0;
+  if (a.ss_family == AF_INET) {
+    auto* v4 = reinterpret_cast<const sockaddr_in*>(&a);
+    inet_ntop(AF_INET, &v4->sin_addr, buf, sizeof buf);
+    port = ntohs(v4->sin_port);
+  } else if (a.ss_family == AF_INET6) {
+    auto* v6 = reinterpret_cast<const sockaddr_in6*>(&a);
+    inet_ntop(AF_INET6, &v6->sin6_addr, buf, sizeof buf);
+    port = ntohs(v6->sin6_port);
+  }
+  return std::string(buf) + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+HttpWorker::HttpWorker(HttpDoor& door, uint32_t index, int listen_fd)
+    : door_(door), opt_(door.options()), index_(index), listen_fd_(listen_fd) {
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  evfd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kDoorbellId;
+  epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &ev);
+  ev.data.u64 = kListenerId;
+  epoll_ctl(epfd_, EPOLL_CTL_ADD, listen_fd_, &ev);
+}
+
+HttpWorker::~HttpWorker() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  uint64_t one = 1;
+  ssize_t r = write(evfd_, &one, sizeof one);
+  (void)r;
+  if (thread_.joinable()) thread_.join();
+  // The thread is gone: what is left is ours (we are on the JavaScript thread).
+  for (auto& [id, c] : conns_) {
+    if (c->fd >= 0) {
+      close(c->fd);
+      door_.CloseConnection();
+    }
+    for (Slot& s : c->out) {
+      for (BodyPart& p : s.body) door_.DropPin(p.pin);
+      door_.stats().buffered_bytes -= static_cast<int64_t>(s.pending);
+      if (s.counts) door_.stats().in_flight--;
+    }
+  }
+  conns_.clear();
+  graveyard_.clear();
+  for (Answer& a : answers_) {
+    for (BodyPart& p : a.body) door_.DropPin(p.pin);
+  }
+  close(listen_fd_);
+  close(evfd_);
+  close(epfd_);
+}
+
+void HttpWorker::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void HttpWorker::Submit(Answer&& a) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    answers_.push_back(std::move(a));
+  }
+  uint64_t one = 1;
+  ssize_t r = write(evfd_, &one, sizeof one);
+  (void)r;  // EAGAIN only when the counter is saturated: the loop is awake anyway
+}
+
+void HttpWorker::Run() {
+  epoll_event evs[64];
+  for (;;) {
+    // Timeouts are swept on a short tick while there are connections to watch.
+    int timeout = conns_.empty() ? -1 : static_cast<int>(kSweepEveryMs);
+    int n = epoll_wait(epfd_, evs, 64, timeout);
+    if (n < 0 && errno != EINTR) break;
+    now_ms_ = NowMs();
+    for (int i = 0; i < n; i++) {
+      uint64_t id = evs[i].data.u64;
+      uint32_t e = evs[i].events;
+      if (id == kDoorbellId) {
+        uint64_t v;
+        ssize_t r = read(evfd_, &v, sizeof v);
+        (void)r;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (stop_) return;
+        }
+        DrainAnswers();
+        continue;
+      }
+      if (id == kListenerId) {
+        OnAccept();
+        continue;
+      }
+      auto it = conns_.find(id);
+      if (it == conns_.end() || it->second->fd < 0) continue;
+      HttpConnection& c = *it->second;
+      if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        if (c.reading_paused && (e & (EPOLLHUP | EPOLLERR))) {
+          Close(c, "connection reset by peer");
+          continue;
+        }
+        if (!c.reading_paused) OnReadable(c);
+      }
+      if (c.fd >= 0 && (e & EPOLLOUT)) Pump(c);
+    }
+    if (now_ms_ - last_sweep_ms_ >= kSweepEveryMs) {
+      last_sweep_ms_ = now_ms_;
+      Sweep(now_ms_);
+    }
+    graveyard_.clear();
+  }
+}
+
+void HttpWorker::DrainAnswers() {
+  std::vector<Answer> batch;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    batch.swap(answers_);
+  }
+  for (Answer& a : batch) Deliver(a);
+}
+
+void HttpWorker::OnAccept() {
+  for (;;) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;  // EAGAIN, or EMFILE & co: retried on the next readiness
+    if (!door_.TryOpenConnection()) {
+      // Over the limit: closed at once, so descriptors never run out.
+      close(fd);
+      door_.stats().connections_rejected++;
+      continue;
+    }
+    door_.stats().connections_accepted++;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    uint64_t cid = next_conn_++;
+    auto conn = std::make_unique<HttpConnection>(cid, fd, PeerName(addr), opt_.limits);
+    conn->in.resize(kInitialBuffer);
+    conn->interest = EPOLLIN;
+    // The first request must arrive within the header timeout: an idle stranger holds a slot briefly.
+    conn->header_deadline_ms = now_ms_ + opt_.first_request_timeout_ms;
+    conn->last_progress_ms = now_ms_;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = cid;
+    epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+    conns_[cid] = std::move(conn);
+  }
+}
+
+void HttpWorker::Compact(HttpConnection& c) {
+  if (c.consumed == 0) return;
+  std::memmove(c.in.data(), c.in.data() + c.consumed, c.in_len - c.consumed);
+  c.in_len -= c.consumed;
+  c.consumed = 0;
+}
+
+void HttpWorker::OnReadable(HttpConnection& c) {
+  const size_t head_cap = size_t{c.parser.limits().max_request_line_bytes} + c.parser.limits().max_header_bytes;
+  for (int reads = 0; reads < kReadsPerWakeup; reads++) {
+    if (c.fd < 0 || c.phase == HttpConnection::kDone || c.reading_paused) break;
+    if (c.phase == HttpConnection::kBody) Compact(c);  // body bytes already copied out
+    if (c.in_len == c.in.size()) {
+      size_t cap = c.phase == HttpConnection::kHead ? head_cap : kBodyReadBuffer;
+      if (c.in.size() >= cap) break;  // the parser refuses before a head reaches this
+      c.in.resize(std::min(cap, c.in.size() * 2));
+    }
+    ssize_t n = read(c.fd, c.in.data() + c.in_len, c.in.size() - c.in_len);
+    if (n > 0) {
+      c.in_len += static_cast<size_t>(n);
+      c.last_progress_ms = now_ms_;
+      door_.stats().bytes_read += static_cast<uint64_t>(n);
+      Process(c);
+      continue;
+    }
+    if (n == 0) {
+      // The client stopped sending. Answers already made are still written; requests JavaScript
+      // has not answered are abandoned, as node:http does (a FIN is how most clients go away).
+      c.peer_closed = true;
+      c.phase = HttpConnection::kDone;
+      for (const Slot& s : c.out) {
+        if (s.counts && !s.complete) {
+          Close(c, "peer closed the connection before its requests were answered");
+          return;
+        }
+      }
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      Close(c, std::string("read failed: ") + std::strerror(errno));
+      return;
+    }
+    break;
+  }
+  Pump(c);
+}
+
+void HttpWorker::Process(HttpConnection& c) {
+  while (c.fd >= 0 && c.phase != HttpConnection::kDone && !c.reading_paused) {
+    bool more = c.phase == HttpConnection::kHead ? ProcessHead(c) : ProcessBody(c);
+    if (!more) break;
+  }
+}
+
+bool HttpWorker::ProcessHead(HttpConnection& c) {
+  RequestParser::Status st = c.parser.Parse(c.in.data(), c.in_len);
+  if (st == RequestParser::kNeedMore) {
+    // A head has begun: it must be complete within the header timeout (slowloris).
+    if (c.in_len > 0 && c.header_deadline_ms == 0) c.header_deadline_ms = now_ms_ + opt_.header_timeout_ms;
+    return false;
+  }
+  if (st == RequestParser::kFailed) {
+    door_.stats().parse_errors++;
+    Refuse(c, RefusalFor(c.parser.error(), c.parser.error_offset()));
+    return false;
+  }
+  const RequestHead& h = c.parser.head();
+  DoorEvent& e = c.pending;
+  e = DoorEvent();
+  e.kind = DoorEvent::kRequest;
+  e.method = h.method;
+  e.target = h.target;
+  // Absolute-form without a path means "/" (RFC 9112 section 3.2.2).
+  e.path = h.form == TargetForm::kAbsolute && h.path.empty() ? std::string("/") : std::string(h.path);
+  e.query = h.query;
+  e.has_query = h.has_query;
+  e.authority = h.authority;
+  e.version_minor = h.version_minor;
+  e.keep_alive = h.keep_alive;
+  e.peer = c.peer;
+  e.headers.reserve(h.headers.size());
+  for (const Header& f : h.headers) e.headers.emplace_back(f.name, f.value);
+  c.header_deadline_ms = 0;
+  c.consumed = c.parser.head_bytes();
+  c.body.Start(h);
+  if (h.expect_continue && h.framing != Framing::kNone && c.consumed == c.in_len) {
+    // The client waits for this before sending the body; it goes out after earlier answers.
+    Slot s;
+    s.started = s.complete = true;
+    s.counts = false;
+    s.head = "HTTP/1.1 100 Continue\r\n\r\n";
+    s.pending = s.head.size();
+    c.out_bytes += s.pending;
+    door_.stats().buffered_bytes += static_cast<int64_t>(s.pending);
+    c.out.push_back(std::move(s));
+  }
+  c.phase = HttpConnection::kBody;
+  return true;
+}
+
+bool HttpWorker::ProcessBody(HttpConnection& c) {
+  for (;;) {
+    BodyDecoder::Step s = c.body.Feed(c.in.data() + c.consumed, c.in_len - c.consumed);
+    c.consumed += s.consumed;
+    if (s.status == BodyDecoder::kData) {
+      c.pending.body.append(s.data);
+      continue;
+    }
+    if (s.status == BodyDecoder::kFailed) {
+      door_.stats().parse_errors++;
+      Refuse(c, RefusalFor(c.body.error(), c.parser.head_bytes() + c.body.error_offset()));
+      return false;
+    }
+    if (s.status == BodyDecoder::kNeedMore) {
+      Compact(c);
+      return false;
+    }
+    break;  // kDone
+  }
+  Compact(c);  // the next request's bytes now start at in[0]
+  c.parser.Reset();
+  c.phase = HttpConnection::kHead;
+  PostRequest(c);
+  return true;
+}
+
+void HttpWorker::PostRequest(HttpConnection& c) {
+  uint64_t id = (uint64_t{index_} << kWorkerShift) | next_request_++;
+  Slot s;
+  s.id = id;
+  s.close_after = !c.pending.keep_alive;
+  c.out.push_back(std::move(s));
+  c.in_flight++;
+  c.served_any = true;
+  requests_[id] = c.id;
+  door_.stats().requests++;
+  door_.stats().in_flight++;
+  DoorEvent e = std::move(c.pending);
+  c.pending = DoorEvent();
+  e.id = id;
+  e.conn = (uint64_t{index_} << kWorkerShift) | c.id;
+  if (!e.keep_alive) c.phase = HttpConnection::kDone;  // nothing after this request is read
+  door_.Post(std::move(e));
+  UpdatePause(c);
+}
+
+void HttpWorker::Refuse(HttpConnection& c, std::string bytes) {
+  // After the answers to the requests before it, then the connection closes:
+  // the stream past a refused request cannot be trusted to start another one.
+  Slot s;
+  s.started = s.complete = true;
+  s.counts = false;
+  s.close_after = true;
+  s.pending = bytes.size();
+  s.head = std::move(bytes);
+  c.out_bytes += s.pending;
+  door_.stats().buffered_bytes += static_cast<int64_t>(s.pending);
+  c.out.push_back(std::move(s));
+  c.phase = HttpConnection::kDone;
+  c.header_deadline_ms = 0;
+}
+
+void HttpWorker::Deliver(Answer& a) {
+  if (a.close_conn != 0) {
+    auto it = conns_.find(a.close_conn & ((uint64_t{1} << kWorkerShift) - 1));
+    if (it != conns_.end() && it->second->fd >= 0) Close(*it->second, "closed by the server");
+    return;
+  }
+  auto rq = requests_.find(a.id);
+  if (rq == requests_.end()) {
+    ReleaseParts(a.body);  // the connection went away (an 'aborted' event told JavaScript)
+    return;
+  }
+  uint64_t cid = rq->second;
+  auto it = conns_.find(cid);
+  if (it == conns_.end() || it->second->fd < 0) {
+    requests_.erase(rq);
+    ReleaseParts(a.body);
+    return;
+  }
+  HttpConnection& c = *it->second;
+  Slot* slot = nullptr;
+  for (Slot& s : c.out) {
+    if (s.id == a.id) {
+      slot = &s;
+      break;
+    }
+  }
+  if (!slot || slot->complete) {
+    requests_.erase(rq);
+    ReleaseParts(a.body);
+    return;
+  }
+  uint64_t body_len = 0;
+  for (const BodyPart& p : a.body) body_len += p.len;
+  bool close = a.close || slot->close_after;
+  slot->close_after = close;
+  uint64_t added = 0;
+  if (a.stream) {
+    // A piece of an answer JavaScript frames itself: appended as it is.
+    for (BodyPart& p : a.body) slot->body.push_back(p);
+    a.body.clear();
+    added = body_len;
+    slot->complete = a.end;
+  } else {
+    if (slot->started) {  // a whole answer after pieces: a caller's mistake; keep the stream intact
+      ReleaseParts(a.body);
+      return;
+    }
+    slot->head = SerializeHead(a.status, a.headers, a.head_only ? a.content_length : body_len, close);
+    if (a.head_only) {
+      ReleaseParts(a.body);
+    } else {
+      for (BodyPart& p : a.body) slot->body.push_back(p);
+      a.body.clear();
+    }
+    added = slot->head.size() + (a.head_only ? 0 : body_len);
+    slot->complete = true;
+  }
+  slot->started = true;
+  slot->pending += added;
+  if (slot->complete) requests_.erase(rq);
+  c.out_bytes += added;
+  door_.stats().buffered_bytes += static_cast<int64_t>(added);
+  if (a.want_drain) c.want_drain = true;
+  if (close && slot->complete && c.phase != HttpConnection::kDone) c.phase = HttpConnection::kDone;  // read nothing more
+  UpdatePause(c);
+  Pump(c);
+}
+
+void HttpWorker::Pump(HttpConnection& c) {
+  for (int round = 0; round < 64 && c.fd >= 0; round++) {
+    Process(c);
+    if (c.fd < 0) return;
+    bool finished = Flush(c);
+    if (c.fd < 0) return;
+    bool was_paused = c.reading_paused;
+    UpdatePause(c);
+    // An answer written may have lifted a bound: requests already buffered can go on.
+    if (!finished || c.reading_paused || c.phase == HttpConnection::kDone || !was_paused) break;
+  }
+  if (c.fd < 0) return;
+  if (c.phase == HttpConnection::kDone && c.out.empty()) {
+    Close(c, c.peer_closed ? "peer closed the connection" : "connection done");
+    return;
+  }
+  if (c.want_drain && c.out_bytes <= opt_.max_buffered_bytes / 2) {
+    // JavaScript stopped streaming at the bound: it may go on.
+    c.want_drain = false;
+    DoorEvent e;
+    e.kind = DoorEvent::kDrain;
+    e.conn = (uint64_t{index_} << kWorkerShift) | c.id;
+    e.written = c.unreported_written;
+    c.unreported_written = 0;
+    door_.Post(std::move(e));
+  }
+  UpdateInterest(c);
+}
+
+bool HttpWorker::Flush(HttpConnection& c) {
+  bool finished = false;
+  for (;;) {
+    // An answer whose last bytes went out before its end arrived is finished now.
+    while (!c.out.empty() && c.out.front().complete && c.out.front().pending == 0) {
+      if (FinishFront(c)) return true;
+      finished = true;
+    }
+    if (c.out.empty() || c.out.front().pending == 0) break;
+    // Queued bytes in answer order: an answer's bytes go out only once every
+    // answer before it is complete and written.
+    iovec iov[kMaxIov];
+    int cnt = 0;
+    for (Slot& s : c.out) {
+      if (cnt >= kMaxIov) break;
+      if (s.head_off < s.head.size()) iov[cnt++] = {s.head.data() + s.head_off, s.head.size() - s.head_off};
+      size_t skip = s.part_off;
+      for (BodyPart& p : s.body) {
+        if (cnt >= kMaxIov) break;
+        iov[cnt++] = {const_cast<char*>(p.data) + skip, p.len - skip};
+        skip = 0;
+      }
+      if (!s.complete || s.close_after) break;  // nothing after an unfinished or a closing answer
+    }
+    if (cnt == 0) break;
+    ssize_t n = writev(c.fd, iov, cnt);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      Close(c, std::string("write failed: ") + std::strerror(errno));
+      return finished;
+    }
+    c.last_progress_ms = now_ms_;
+    door_.stats().bytes_written += static_cast<uint64_t>(n);
+    door_.stats().buffered_bytes -= n;
+    c.out_bytes -= static_cast<uint64_t>(n);
+    c.unreported_written += static_cast<uint64_t>(n);
+    uint64_t left = static_cast<uint64_t>(n);
+    while (!c.out.empty()) {
+      Slot& s = c.out.front();
+      size_t h = std::min<uint64_t>(left, s.head.size() - s.head_off);
+      s.head_off += h;
+      left -= h;
+      s.pending -= h;
+      while (left > 0 && !s.body.empty()) {
+        BodyPart& p = s.body.front();
+        size_t take = std::min<uint64_t>(left, p.len - s.part_off);
+        s.part_off += take;
+        left -= take;
+        s.pending -= take;
+        if (s.part_off < p.len) break;
+        // Written: its memory goes back to JavaScript now, not when the answer ends.
+        std::vector<BodyPart> done{p};
+        ReleaseParts(done);
+        s.body.pop_front();
+        s.part_off = 0;
+      }
+      if (s.pending > 0 || !s.complete) break;
+      finished = true;
+      if (FinishFront(c)) return true;
+    }
+  }
+  return finished;
+}
+
+bool HttpWorker::FinishFront(HttpConnection& c) {
+  Slot& s = c.out.front();
+  bool close_after = s.close_after;
+  if (s.counts) {
+    c.in_flight--;
+    door_.stats().responses++;
+    door_.stats().in_flight--;
+  }
+  c.out.pop_front();
+  if (close_after) {
+    Close(c, "closed after the answer (Connection: close, or a refused request)");
+    return true;
+  }
+  return false;
+}
+
+void HttpWorker::UpdatePause(HttpConnection& c) {
+  bool pause = c.in_flight >= opt_.max_in_flight || c.out_bytes >= opt_.max_buffered_bytes;
+  if (pause == c.reading_paused) return;
+  c.reading_paused = pause;
+  if (pause) door_.stats().paused_reads++;
+  UpdateInterest(c);
+}
+
+void HttpWorker::UpdateInterest(HttpConnection& c) {
+  if (c.fd < 0) return;
+  bool want_read = !c.reading_paused && c.phase != HttpConnection::kDone;
+  bool want_write = !c.out.empty() && c.out.front().pending > 0;
+  // With neither, EPOLLHUP and EPOLLERR are still reported (a client that went away).
+  uint32_t want = (want_read ? static_cast<uint32_t>(EPOLLIN) : 0u) | (want_write ? static_cast<uint32_t>(EPOLLOUT) : 0u);
+  if (want == c.interest) return;
+  epoll_event ev{};
+  ev.events = want;
+  ev.data.u64 = c.id;
+  epoll_ctl(epfd_, EPOLL_CTL_MOD, c.fd, &ev);
+  c.interest = want;
+}
+
+void HttpWorker::ReleaseParts(std::vector<BodyPart>& parts) {
+  for (BodyPart& p : parts) {
+    if (!p.pin) continue;
+    DoorEvent e;
+    e.kind = DoorEvent::kRelease;
+    e.pin = p.pin;
+    p.pin = nullptr;
+    door_.Post(std::move(e));
+  }
+  parts.clear();
+}
+
+void HttpWorker::Close(HttpConnection& c, const std::string& reason) {
+  if (c.fd < 0) return;
+  epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
+  close(c.fd);
+  c.fd = -1;
+  door_.CloseConnection();
+  uint64_t conn = (uint64_t{index_} << kWorkerShift) | c.id;
+  for (Slot& s : c.out) {
+    door_.stats().buffered_bytes -= static_cast<int64_t>(s.pending);
+    if (s.counts) {
+      door_.stats().in_flight--;
+      if (!s.complete) {
+        // JavaScript is still working on it: tell it the answer has nowhere to go.
+        requests_.erase(s.id);
+        DoorEvent e;
+        e.kind = DoorEvent::kAborted;
+        e.id = s.id;
+        e.conn = conn;
+        e.reason = reason;
+        door_.Post(std::move(e));
+      }
+    }
+    std::vector<BodyPart> parts(s.body.begin(), s.body.end());
+    ReleaseParts(parts);
+  }
+  c.out.clear();
+  c.out_bytes = 0;
+  c.in_flight = 0;
+  if (c.served_any) {
+    DoorEvent e;
+    e.kind = DoorEvent::kClosed;
+    e.conn = conn;
+    e.reason = reason;
+    door_.Post(std::move(e));
+  }
+  auto it = conns_.find(c.id);
+  if (it != conns_.end()) {
+    graveyard_.push_back(std::move(it->second));
+    conns_.erase(it);
+  }
+}
+
+void HttpWorker::Sweep(int64_t now) {
+  std::vector<HttpConnection*> expired_head, idle;
+  for (auto& [id, cp] : conns_) {
+    HttpConnection& c = *cp;
+    if (c.fd < 0) continue;
+    if (c.phase == HttpConnection::kHead && c.header_deadline_ms != 0 && now >= c.header_deadline_ms) {
+      expired_head.push_back(&c);
+      continue;
+    }
+    // JavaScript owes the first answer (or its next piece): not the client's idleness.
+    bool waiting_on_js = c.in_flight > 0 && (c.out.empty() || (c.out.front().pending == 0 && !c.out.front().complete));
+    if (!waiting_on_js && c.header_deadline_ms == 0 && now - c.last_progress_ms >= opt_.idle_timeout_ms) {
+      // Idle between requests, a body that stopped coming, or answers the client does not read.
+      idle.push_back(&c);
+    }
+  }
+  for (HttpConnection* c : expired_head) {
+    door_.stats().header_timeouts++;
+    Refuse(*c, Refusal(408, "REQUEST_TIMEOUT",
+                       // The JavaScript door's words for the same two timeouts (client-errors.ts, connections.ts).
+                       c->served_any ? std::string("the request did not arrive in time")
+                                     : "no complete request head within http.firstRequestTimeout (" +
+                                           std::to_string(opt_.first_request_timeout_ms) + " ms)"));
+    Pump(*c);
+  }
+  for (HttpConnection* c : idle) {
+    if (c->fd < 0) continue;
+    door_.stats().idle_timeouts++;
+    Close(*c, "idle for " + std::to_string(opt_.idle_timeout_ms) + " ms");
+  }
+}
+
+}  // namespace weightcache::http

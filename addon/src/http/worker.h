@@ -1,0 +1,75 @@
+// One I/O thread of the native HTTP door: an epoll loop over its own
+// SO_REUSEPORT listening socket and the connections it accepted. It reads,
+// parses (parser.h, body.h), posts complete requests to JavaScript through the
+// door, and writes answers in request order. It bounds every connection: the
+// requests in flight, the answer bytes queued for a slow reader (past either,
+// it stops reading that socket), the time to send a request head, and idle
+// time. Answers arrive from the JavaScript thread through a mutex-guarded
+// queue and an eventfd doorbell; the thread itself never waits on anything
+// but epoll_wait.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "http/connection.h"
+#include "http/door.h"
+
+namespace weightcache::http {
+
+class HttpWorker {
+ public:
+  HttpWorker(HttpDoor& door, uint32_t index, int listen_fd);
+  ~HttpWorker();  // stops and joins the thread, closes every socket, drops every pin
+  HttpWorker(const HttpWorker&) = delete;
+  HttpWorker& operator=(const HttpWorker&) = delete;
+
+  void Start();
+  void Submit(Answer&& a);  // from the JavaScript thread
+
+ private:
+  void Run();
+  void DrainAnswers();
+  void OnAccept();
+  void OnReadable(HttpConnection& c);
+  // Parses what is buffered, as far as the bounds allow; then writes what is ready.
+  void Pump(HttpConnection& c);
+  void Process(HttpConnection& c);
+  bool ProcessHead(HttpConnection& c);
+  bool ProcessBody(HttpConnection& c);
+  void PostRequest(HttpConnection& c);
+  void Refuse(HttpConnection& c, std::string bytes);
+  void Deliver(Answer& a);
+  bool Flush(HttpConnection& c);  // true if an answer was completed
+  bool FinishFront(HttpConnection& c);  // pops the written front answer; true if that closed the connection
+  void UpdatePause(HttpConnection& c);
+  void UpdateInterest(HttpConnection& c);
+  void Close(HttpConnection& c, const std::string& reason);
+  void Sweep(int64_t now);
+  void ReleaseParts(std::vector<BodyPart>& parts);
+  void Compact(HttpConnection& c);
+
+  HttpDoor& door_;
+  const DoorOptions& opt_;
+  uint32_t index_;
+  int listen_fd_;
+  int epfd_ = -1;
+  int evfd_ = -1;
+  std::mutex mu_;
+  std::vector<Answer> answers_;
+  bool stop_ = false;  // under mu_
+  std::unordered_map<uint64_t, std::unique_ptr<HttpConnection>> conns_;
+  std::unordered_map<uint64_t, uint64_t> requests_;  // request id -> connection id (posted, not answered)
+  std::vector<std::unique_ptr<HttpConnection>> graveyard_;  // closed this iteration; freed after it
+  uint64_t next_conn_ = 2;  // epoll ids 0 and 1 are the doorbell and the listener
+  uint64_t next_request_ = 1;
+  int64_t now_ms_ = 0;
+  int64_t last_sweep_ms_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace weightcache::http

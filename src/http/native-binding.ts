@@ -1,0 +1,157 @@
+/**
+ * The native HTTP door's part of the addon (addon/src/http/): its request
+ * parser and its I/O threads. Loaded through src/transport/binding.ts.
+ */
+
+export interface HttpDoorBinding {
+  // The native HTTP door's request parser (addon/src/http/, docs/http-parser.md), for tests.
+  /**
+   * Parses `bytes` as one connection's stream, delivered in pieces starting at each of `cuts`,
+   * up to `maxRequests` requests; stops at the first error, as the door would close there.
+   */
+  httpReplay(
+    bytes: Uint8Array,
+    limits?: Partial<HttpParserLimits>,
+    cuts?: readonly number[],
+    maxRequests?: number,
+  ): ReplayedHttpRequest[];
+  /** Every rejection of the parser, in table order. */
+  httpParserErrors(): { name: string; status: number; description: string }[];
+
+  // The native HTTP door's I/O threads (addon/src/http/door.h). Use it through src/http/native-door.ts.
+  /** Binds one SO_REUSEPORT socket per thread and starts the threads; throws with `code` (EADDRINUSE...). */
+  httpDoorStart(
+    options: NativeHttpDoorOptions,
+    onEvents: (events: NativeHttpEvent[]) => void,
+  ): { id: number; port: number };
+  /**
+   * Answers request `id`. `headers` is a flat [name, value, ...] list (the door writes Content-Length and
+   * Connection itself); `body` parts are sent from their own memory, pinned until written (do not modify
+   * them meanwhile). An id whose connection is gone is ignored.
+   */
+  httpDoorRespond(
+    door: number,
+    id: number,
+    status: number,
+    headers: string[],
+    body: Uint8Array[],
+    options?: { close?: boolean; headOnly?: boolean; contentLength?: number },
+  ): void;
+  /**
+   * A piece of an answer whose bytes JavaScript frames itself (status line, headers, body, chunked
+   * framing): appended to the request's earlier pieces. `flags`: 1 the last piece, 2 close the
+   * connection after it, 4 post a 'drain' event once the connection's queue is down to half its bound.
+   */
+  httpDoorSend(door: number, id: number, pieces: Uint8Array[], flags: number): void;
+  /** Closes a connection (by its `conn` id); its unanswered requests get 'aborted' events. */
+  httpDoorClose(door: number, conn: number): void;
+  httpDoorStats(door: number): NativeHttpDoorStats;
+  /** Closes the listeners and every connection and joins the threads. */
+  httpDoorStop(door: number): void;
+}
+
+export interface NativeHttpDoorOptions {
+  host: string;
+  port: number;
+  threads?: number;
+  maxConnections?: number;
+  maxInFlight?: number;
+  maxBufferedBytes?: number;
+  /** Accept → the first request's complete head. */
+  firstRequestTimeoutMs?: number;
+  /** A later request's first byte → its complete head. */
+  headerTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  maxRequestLineBytes?: number;
+  maxHeaderCount?: number;
+  maxHeaderBytes?: number;
+  maxBodyBytes?: number;
+}
+
+export type NativeHttpEvent =
+  | {
+      kind: 'request';
+      id: number;
+      conn: number;
+      method: string;
+      target: string;
+      /** Raw (percent-encoded); '/' for an absolute-form target without a path. */
+      path: string;
+      query: string;
+      hasQuery: boolean;
+      /** The absolute-form target's authority, else the Host field. */
+      authority: string;
+      versionMinor: number;
+      keepAlive: boolean;
+      peer: string;
+      headers: [string, string][];
+      body: Buffer;
+    }
+  | { kind: 'aborted'; id: number; conn: number; reason: string }
+  /** The connection's queue is down to half its bound; `written`: bytes written since the last drain. */
+  | { kind: 'drain'; id: number; conn: number; written: number }
+  /** A connection that posted requests is closed (after any 'aborted' for its requests). */
+  | { kind: 'closed'; id: number; conn: number; reason: string };
+
+export interface NativeHttpDoorStats {
+  connectionsAccepted: number;
+  /** Refused at accept: over maxConnections. */
+  connectionsRejected: number;
+  connectionsOpen: number;
+  /** Posted to JavaScript. */
+  requests: number;
+  /** Answers written completely. */
+  responses: number;
+  /** Posted and neither answered nor abandoned. */
+  inFlight: number;
+  parseErrors: number;
+  headerTimeouts: number;
+  idleTimeouts: number;
+  bytesRead: number;
+  bytesWritten: number;
+  /** Body Buffers pinned until written. */
+  pinnedBuffers: number;
+  /** Answer bytes queued and not yet written, all connections. */
+  bufferedBytes: number;
+  /** Times a connection stopped reading at its in-flight or buffered-bytes bound. */
+  pausedReads: number;
+}
+
+export interface HttpParserLimits {
+  maxRequestLineBytes: number;
+  maxHeaderCount: number;
+  maxHeaderBytes: number;
+  maxBodyBytes: number;
+}
+
+/** One request as the native parser saw it; strings are latin1 (one char per byte). */
+export interface ReplayedHttpRequest {
+  /** Head and body parsed. */
+  complete: boolean;
+  /** Why the connection would be closed (a name from httpParserErrors), or null. */
+  error: string | null;
+  /** The status the door answers for `error` (0 without one). */
+  status: number;
+  /** Stream offset of the byte where the error was found. */
+  errorOffset: number;
+  start: number;
+  headBytes: number;
+  end: number;
+  method: string;
+  target: string;
+  form: 'origin' | 'absolute' | 'asterisk';
+  scheme: string;
+  authority: string;
+  host: string;
+  hasHost: boolean;
+  path: string;
+  query: string;
+  hasQuery: boolean;
+  versionMinor: number;
+  keepAlive: boolean;
+  expectContinue: boolean;
+  framing: 'none' | 'content-length' | 'chunked';
+  contentLength: number;
+  headers: [string, string][];
+  body: Buffer;
+}

@@ -1,0 +1,98 @@
+/**
+ * The native HTTP door's I/O threads (addon/src/http/door.h, docs/http-parser.md)
+ * seen from JavaScript: N threads accept, read and parse requests, and post
+ * each one here with an id; `respond(id, …)` answers it and the connection's
+ * thread writes the answers in request order. Keep-alive, pipelining, the
+ * connection limit, the per-connection bounds (requests in flight, answer
+ * bytes buffered for a slow reader) and the header and idle timeouts are all
+ * enforced on the I/O threads.
+ *
+ * With `http.door: native` the node serves its HTTP port through this door:
+ * native-server.ts hands every request to the same application the
+ * JavaScript door runs. The fast path (hits answered without JavaScript)
+ * comes next.
+ */
+import { binding } from '../transport/binding.js';
+import type { NativeHttpDoorOptions, NativeHttpDoorStats, NativeHttpEvent } from './native-binding.js';
+
+export type NativeHttpRequest = Extract<NativeHttpEvent, { kind: 'request' }>;
+
+export interface NativeHttpHandlers {
+  onRequest(req: NativeHttpRequest): void;
+  /** The connection of a request not yet answered went away (answering it now does nothing). */
+  onAborted?(id: number, reason: string, conn: number): void;
+  /** A connection's queue fell to half its bound after a send asked (SEND_WANT_DRAIN). */
+  onDrain?(conn: number, written: number): void;
+  /** A connection that posted requests is closed. */
+  onClosed?(conn: number, reason: string): void;
+}
+
+/** send() flags. */
+export const SEND_END = 1;
+export const SEND_CLOSE = 2;
+export const SEND_WANT_DRAIN = 4;
+
+export interface RespondOptions {
+  /** Close the connection after this answer. */
+  close?: boolean;
+  /** A HEAD answer: no body is sent, Content-Length is `contentLength`. */
+  headOnly?: boolean;
+  contentLength?: number;
+}
+
+export class NativeHttpDoor {
+  private stopped = false;
+
+  private constructor(
+    private readonly id: number,
+    readonly port: number,
+  ) {}
+
+  static start(options: NativeHttpDoorOptions, handlers: NativeHttpHandlers): NativeHttpDoor {
+    const { id, port } = binding().httpDoorStart(options, (events) => {
+      for (const e of events) {
+        if (e.kind === 'request') handlers.onRequest(e);
+        else if (e.kind === 'drain') handlers.onDrain?.(e.conn, e.written);
+        else if (e.kind === 'closed') handlers.onClosed?.(e.conn, e.reason);
+        else handlers.onAborted?.(e.id, e.reason, e.conn);
+      }
+    });
+    return new NativeHttpDoor(id, port);
+  }
+
+  respond(
+    id: number,
+    status: number,
+    headers: Record<string, string> | readonly (readonly [string, string])[],
+    body: Uint8Array | readonly Uint8Array[] = [],
+    options: RespondOptions = {},
+  ): void {
+    if (this.stopped) return;
+    const flat = (Array.isArray(headers) ? headers : Object.entries(headers)).flat() as string[];
+    const parts = body instanceof Uint8Array ? [body] : [...body];
+    binding().httpDoorRespond(this.id, id, status, flat, parts, options);
+  }
+
+  /** A piece of an answer framed by the caller (flags: SEND_END | SEND_CLOSE | SEND_WANT_DRAIN). */
+  send(id: number, pieces: Uint8Array[], flags: number): void {
+    if (this.stopped) return;
+    binding().httpDoorSend(this.id, id, pieces, flags);
+  }
+
+  /** Closes connection `conn`; its unanswered requests are aborted. */
+  closeConnection(conn: number): void {
+    if (this.stopped) return;
+    binding().httpDoorClose(this.id, conn);
+  }
+
+  stats(): NativeHttpDoorStats {
+    return binding().httpDoorStats(this.id);
+  }
+
+  /** Closes the listeners and every connection; requests not yet answered are dropped. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    binding().httpDoorStop(this.id);
+  }
+}

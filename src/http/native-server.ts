@@ -1,0 +1,250 @@
+/**
+ * The HTTP port served by the native door (`http.door: native`): the I/O
+ * threads (native-door.ts) accept, read, parse and bound every connection,
+ * and each parsed request is answered here by the same handler the
+ * JavaScript door runs (server.ts: target parse, hono routes, auth, errors,
+ * metrics), through node's own IncomingMessage and ServerResponse. So the
+ * status line, headers and framing (Content-Length or chunked, Date,
+ * Connection, Keep-Alive, HEAD, 304) are node's, byte for byte the
+ * JavaScript door's; the I/O thread writes them.
+ *
+ * Per connection, as on the JavaScript door (connections.ts): requests are
+ * handled one at a time, in order. A response's bytes go to the door as they
+ * are written; once `maxBufferedBytes` of them wait on the connection, the
+ * socket's write callback is held (so `res.write` returns false and the
+ * sender waits for 'drain') until the door reports the queue half empty.
+ */
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Duplex } from 'node:stream';
+import type { Logger } from '../log/logger.js';
+import type { NativeHttpDoorOptions } from './native-binding.js';
+import {
+  NativeHttpDoor,
+  type NativeHttpRequest,
+  SEND_CLOSE,
+  SEND_END,
+  SEND_WANT_DRAIN,
+} from './native-door.js';
+
+export interface NativeListenerOptions {
+  readonly door: NativeHttpDoorOptions;
+  /** Advertised in Keep-Alive: timeout=… as node:http does (the door closes idle connections itself). */
+  readonly keepAliveTimeoutMs: number;
+  /** The JavaScript door's request handler (metrics, target, routes). */
+  readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly log: Logger;
+}
+
+export interface NativeListener {
+  readonly port: number;
+  readonly door: NativeHttpDoor;
+  connections(): number;
+  close(graceMs: number): Promise<void>;
+}
+
+/** node's own flag behind `res.writableNeedDrain`; its server clears it when the socket drains. */
+const kNeedDrain = Object.getOwnPropertySymbols(new ServerResponse(new IncomingMessage(null as never))).find(
+  (s) => s.description === 'kNeedDrain',
+);
+
+type Res = ServerResponse & { _last?: boolean; _keepAliveTimeout?: number; _closed?: boolean };
+type Req = IncomingMessage & {
+  _addHeaderLines(headers: string[], n: number): void;
+  _dump(): void;
+  _consuming?: boolean;
+};
+
+/** One client connection as node's HTTP objects see it: writes go to the door for the current request. */
+class DoorSocket extends Duplex {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly remoteFamily: string;
+  _httpMessage: Res | null = null;
+  /** The request whose answer is being written. */
+  current = 0;
+  /** Bytes handed to the door and not yet reported written. */
+  private queued = 0;
+  private held: ((err?: Error | null) => void) | null = null;
+  /** The door closed it (or told us it is gone): nothing to tell the door. */
+  gone = false;
+  readonly waiting: Array<{ req: Req; res: Res; id: number }> = [];
+  busy = false;
+
+  constructor(
+    private readonly door: NativeHttpDoor,
+    readonly conn: number,
+    peer: string,
+    private readonly maxBuffered: number,
+  ) {
+    super({ allowHalfOpen: true, decodeStrings: true });
+    const colon = peer.lastIndexOf(':');
+    this.remoteAddress = colon > 0 ? peer.slice(0, colon) : peer;
+    this.remotePort = colon > 0 ? Number(peer.slice(colon + 1)) : 0;
+    this.remoteFamily = this.remoteAddress.includes(':') ? 'IPv6' : 'IPv4';
+    // A write after the connection went away is not an error anyone can act on.
+    this.on('error', () => {});
+    this.on('drain', () => {
+      const res = this._httpMessage as (Res & Record<symbol, boolean>) | null;
+      if (res && kNeedDrain && res[kNeedDrain]) {
+        res[kNeedDrain] = false;
+        res.emit('drain');
+      }
+    });
+  }
+
+  setTimeout(): this {
+    return this; // the door times connections out itself (http.idleTimeout, http.headersTimeout)
+  }
+  setNoDelay(): this {
+    return this;
+  }
+  setKeepAlive(): this {
+    return this;
+  }
+
+  override _read(): void {}
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.push1([chunk], cb);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
+    this.push1(
+      chunks.map((c) => c.chunk),
+      cb,
+    );
+  }
+
+  private push1(parts: Buffer[], cb: (err?: Error | null) => void): void {
+    if (this.gone) {
+      cb();
+      return;
+    }
+    for (const p of parts) this.queued += p.length;
+    const full = this.queued >= this.maxBuffered;
+    this.door.send(this.current, parts, full ? SEND_WANT_DRAIN : 0);
+    if (full) this.held = cb;
+    else cb();
+  }
+
+  /** The door wrote `written` bytes and its queue is low again. */
+  drained(written: number): void {
+    this.queued = Math.max(0, this.queued - written);
+    const cb = this.held;
+    this.held = null;
+    cb?.();
+  }
+
+  override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
+    if (!this.gone) {
+      this.gone = true;
+      this.door.closeConnection(this.conn);
+    }
+    const held = this.held;
+    this.held = null;
+    held?.(err ?? new Error('connection closed'));
+    this.waiting.length = 0;
+    cb(err);
+  }
+}
+
+export function startNativeListener(o: NativeListenerOptions): NativeListener {
+  const sockets = new Map<number, DoorSocket>();
+  const maxBuffered = o.door.maxBufferedBytes ?? 2 ** 20;
+  let door: NativeHttpDoor;
+
+  const run = (s: DoorSocket, req: Req, res: Res, id: number) => {
+    s.busy = true;
+    s.current = id;
+    res.on('finish', () => {
+      // As node's server does when a response finishes (resOnFinish).
+      if (!req._consuming && !req.readableFlowing) req._dump();
+      res.detachSocket(s as never);
+      process.nextTick(() => {
+        if (!res._closed) {
+          res.destroyed = true;
+          res._closed = true;
+          res.emit('close');
+        }
+      });
+      if (!s.gone) door.send(id, [], SEND_END | (res._last ? SEND_CLOSE : 0));
+      s.busy = false;
+      const next = s.waiting.shift();
+      if (next && !s.destroyed) run(s, next.req, next.res, next.id);
+    });
+    res.assignSocket(s as never);
+    try {
+      o.onRequest(req, res);
+    } catch (err) {
+      o.log.warn({ err }, 'http (native door): request handler threw');
+      res.destroy();
+    }
+  };
+
+  const onRequest = (e: NativeHttpRequest) => {
+    let s = sockets.get(e.conn);
+    if (!s) {
+      s = new DoorSocket(door, e.conn, e.peer, maxBuffered);
+      sockets.set(e.conn, s);
+      const conn = e.conn;
+      s.once('close', () => sockets.delete(conn));
+    }
+    const req = new IncomingMessage(s as never) as Req;
+    req.method = e.method;
+    req.url = e.target;
+    req.httpVersionMajor = 1;
+    req.httpVersionMinor = e.versionMinor;
+    req.httpVersion = `1.${e.versionMinor}`;
+    const flat: string[] = [];
+    for (const [k, v] of e.headers) flat.push(k, v);
+    req._addHeaderLines(flat, flat.length);
+    if (e.body.length > 0) req.push(e.body);
+    req.push(null);
+    req.complete = true;
+    const res = new ServerResponse(req) as Res;
+    res._keepAliveTimeout = o.keepAliveTimeoutMs;
+    res.shouldKeepAlive = e.keepAlive;
+    if (s.busy) s.waiting.push({ req, res, id: e.id });
+    else run(s, req, res, e.id);
+  };
+
+  door = NativeHttpDoor.start(o.door, {
+    onRequest,
+    onAborted(_id, _reason, conn) {
+      const s = sockets.get(conn);
+      if (!s) return;
+      sockets.delete(conn);
+      s.gone = true;
+      s.destroy();
+    },
+    onDrain(conn, written) {
+      sockets.get(conn)?.drained(written);
+    },
+    onClosed(conn) {
+      const s = sockets.get(conn);
+      if (!s) return;
+      sockets.delete(conn);
+      s.gone = true;
+      s.destroy();
+    },
+  });
+
+  return {
+    port: door.port,
+    door,
+    connections: () => door.stats().connectionsOpen,
+    close: async (graceMs) => {
+      // In-flight answers get up to graceMs; then the threads stop and every socket closes.
+      const deadline = Date.now() + graceMs;
+      while (door.stats().inFlight > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      door.stop();
+      for (const s of sockets.values()) {
+        s.gone = true;
+        s.destroy();
+      }
+      sockets.clear();
+    },
+  };
+}

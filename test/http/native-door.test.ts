@@ -1,0 +1,341 @@
+/**
+ * The native HTTP door's I/O threads (addon/src/http/door.h) over real
+ * sockets, with JavaScript answering by request id: keep-alive, pipelined
+ * answers written in request order, refusals, every bound (requests in
+ * flight, answer bytes for a reader that does not read, connections, body
+ * size) and both timeouts, several threads, and counters back to zero.
+ * Timing assertions only ever say "eventually, within a generous bound".
+ */
+import { Agent, request as httpRequest } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { NativeHttpDoorOptions } from '../../src/http/native-binding.js';
+import { NativeHttpDoor, type NativeHttpRequest } from '../../src/http/native-door.js';
+import { get, RawConn } from './raw-http.js';
+
+const doors: NativeHttpDoor[] = [];
+const conns: RawConn[] = [];
+
+afterEach(() => {
+  for (const c of conns.splice(0)) c.destroy();
+  for (const d of doors.splice(0)) d.stop();
+});
+
+interface Started {
+  door: NativeHttpDoor;
+  requests: NativeHttpRequest[];
+  aborted: { id: number; reason: string }[];
+  /** Resolves once `n` requests arrived in all. */
+  arrived(n: number, timeoutMs?: number): Promise<NativeHttpRequest[]>;
+}
+
+function start(
+  options: Partial<NativeHttpDoorOptions> = {},
+  answer?: (door: NativeHttpDoor, req: NativeHttpRequest) => void,
+): Started {
+  const requests: NativeHttpRequest[] = [];
+  const aborted: { id: number; reason: string }[] = [];
+  let wake: (() => void) | null = null;
+  const door = NativeHttpDoor.start(
+    { host: '127.0.0.1', port: 0, ...options },
+    {
+      onRequest(req) {
+        requests.push(req);
+        answer?.(door, req);
+        wake?.();
+      },
+      onAborted(id, reason) {
+        aborted.push({ id, reason });
+      },
+    },
+  );
+  doors.push(door);
+  const arrived = async (n: number, timeoutMs = 20_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (requests.length < n) {
+      if (Date.now() > deadline) throw new Error(`${requests.length} of ${n} requests arrived`);
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, 50);
+      });
+    }
+    return requests.slice(0, n);
+  };
+  return { door, requests, aborted, arrived };
+}
+
+async function open(port: number): Promise<RawConn> {
+  const c = await RawConn.open(port);
+  conns.push(c);
+  return c;
+}
+
+/** Polls `f` until it holds (the I/O threads update counters asynchronously). */
+async function eventually(f: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!f()) {
+    if (Date.now() > deadline) throw new Error(`not reached within ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const echo = (door: NativeHttpDoor, req: NativeHttpRequest) =>
+  door.respond(req.id, 200, { 'Content-Type': 'text/plain' }, Buffer.from(`${req.method} ${req.path}`));
+
+describe('the native HTTP door', () => {
+  it('answers a real client and keeps the connection alive between requests', async () => {
+    const { door } = start({}, echo);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const fetchOnce = (path: string) =>
+      new Promise<{ status: number; body: string; headers: Record<string, unknown> }>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port: door.port, path, agent }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (d: Buffer) => chunks.push(d));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode!,
+              body: Buffer.concat(chunks).toString(),
+              headers: res.headers,
+            }),
+          );
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const a = await fetchOnce('/v1/objects/c/a');
+    const b = await fetchOnce('/v1/objects/c/b?x=1');
+    agent.destroy();
+    expect(a).toMatchObject({ status: 200, body: 'GET /v1/objects/c/a' });
+    expect(a.headers['content-length']).toBe('19');
+    expect(b).toMatchObject({ status: 200, body: 'GET /v1/objects/c/b' });
+    expect(door.stats().connectionsAccepted).toBe(1);
+  });
+
+  it('writes pipelined answers in request order, whatever order JavaScript answers in', async () => {
+    const s = start();
+    const c = await open(s.door.port);
+    c.send([1, 2, 3, 4, 5].map((i) => get(`/${i}`)).join(''));
+    const reqs = await s.arrived(5);
+    for (const r of [...reqs].reverse()) s.door.respond(r.id, 200, {}, Buffer.from(r.path));
+    const res = await c.responses(5);
+    expect(res.map((r) => r.body.toString())).toEqual(['/1', '/2', '/3', '/4', '/5']);
+    expect(c.isClosed).toBe(false);
+  });
+
+  it('refuses a malformed request with a JSON error after answering the ones before it, then closes', async () => {
+    const s = start({}, echo);
+    const c = await open(s.door.port);
+    c.send(
+      get('/ok') + 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n',
+    );
+    const [ok, bad] = await c.responses(2);
+    expect(ok?.status).toBe(200);
+    expect(bad?.status).toBe(400);
+    expect(bad?.headers.connection).toBe('close');
+    expect(JSON.parse(bad!.body.toString())).toMatchObject({
+      code: 'BAD_REQUEST',
+      message: expect.stringContaining('content_length_with_transfer_encoding'),
+    });
+    expect(await c.closedWithin(10_000)).toBe(true);
+    expect(s.door.stats().parseErrors).toBe(1);
+  });
+
+  it('accepts absolute-form targets, whose authority replaces Host', async () => {
+    const s = start({}, echo);
+    const c = await open(s.door.port);
+    c.send('GET http://cache.example:8420/v1/objects/c/k?version=1 HTTP/1.1\r\nHost: other\r\n\r\n');
+    c.send('GET http://cache.example HTTP/1.1\r\nHost: other\r\n\r\n');
+    const [a, b] = await s.arrived(2);
+    expect(a).toMatchObject({ authority: 'cache.example:8420', path: '/v1/objects/c/k', query: 'version=1' });
+    expect(b).toMatchObject({ authority: 'cache.example', path: '/' });
+    expect((await c.responses(2)).map((r) => r.status)).toEqual([200, 200]);
+  });
+
+  it('reads no more than maxInFlight unanswered requests from one connection', async () => {
+    const s = start({ maxInFlight: 2 });
+    const c = await open(s.door.port);
+    c.send([1, 2, 3, 4, 5, 6].map((i) => get(`/${i}`)).join(''));
+    await s.arrived(2);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(s.requests).toHaveLength(2); // the rest waits in the socket, not in memory
+    for (let answered = 0; answered < 6; answered++) {
+      const r = (await s.arrived(answered + 1))[answered]!;
+      expect(s.requests.length - answered).toBeLessThanOrEqual(2);
+      s.door.respond(r.id, 200, {}, Buffer.from(r.path));
+    }
+    expect((await c.responses(6)).map((r) => r.body.toString())).toEqual([
+      '/1',
+      '/2',
+      '/3',
+      '/4',
+      '/5',
+      '/6',
+    ]);
+    expect(s.door.stats().pausedReads).toBeGreaterThan(0);
+  });
+
+  it('stops reading from a client that does not read its answers, and frees everything when it leaves', async () => {
+    const big = Buffer.alloc(4 << 20, 7);
+    const s = start({ maxInFlight: 64, maxBufferedBytes: 1 << 20 }, (door, req) =>
+      door.respond(req.id, 200, {}, big),
+    );
+    const c = await open(s.door.port);
+    c.sock.pause(); // never reads
+    for (let i = 0; i < 40; i++) {
+      c.send(get(`/${i}`));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    // Past 1 MiB of unwritten answers the door reads no more requests: what the kernel's socket
+    // buffers took aside, a few answers are held, not forty (160 MiB).
+    const held = s.requests.length;
+    console.log(
+      `slow reader: ${held} of 40 requests read, ${s.door.stats().bufferedBytes} answer bytes held`,
+    );
+    expect(held).toBeLessThan(10);
+    expect(s.door.stats().pinnedBuffers).toBeLessThanOrEqual(held);
+    expect(s.door.stats().pausedReads).toBeGreaterThan(0);
+    c.destroy();
+    await eventually(() => s.door.stats().connectionsOpen === 0, 'the connection is closed');
+    await eventually(() => s.door.stats().pinnedBuffers === 0, 'every pinned answer is released');
+    expect(s.door.stats()).toMatchObject({ inFlight: 0, bufferedBytes: 0 });
+  });
+
+  it('answers 408 and closes when a head does not arrive within firstRequestTimeoutMs / headerTimeoutMs (slowloris), serving others meanwhile', async () => {
+    const s = start({ firstRequestTimeoutMs: 300, headerTimeoutMs: 300 }, echo);
+    const slow = await open(s.door.port);
+    slow.send('GET /slow HT');
+    const silent = await open(s.door.port);
+    const good = await open(s.door.port);
+    good.send(get('/good'));
+    expect((await good.responses(1))[0]?.status).toBe(200);
+    expect(await slow.closedWithin(15_000)).toBe(true);
+    expect(await silent.closedWithin(15_000)).toBe(true);
+    const [timeout] = await slow.responses(1).catch(() => [undefined]);
+    expect(timeout?.status).toBe(408);
+    expect(JSON.parse(timeout!.body.toString()).code).toBe('REQUEST_TIMEOUT');
+    expect(s.door.stats().headerTimeouts).toBeGreaterThanOrEqual(2);
+    expect(s.requests.map((r) => r.path)).toEqual(['/good']);
+    // A later head on a kept-alive connection has headerTimeoutMs from its first byte.
+    good.send('GET /late HT');
+    expect(await good.closedWithin(15_000)).toBe(true);
+    const answers = await good.responses(2).catch(() => []);
+    expect(answers[1]?.status).toBe(408);
+  });
+
+  it('closes a keep-alive connection idle for idleTimeoutMs', async () => {
+    const s = start({ idleTimeoutMs: 300 }, echo);
+    const c = await open(s.door.port);
+    c.send(get('/a'));
+    await c.responses(1);
+    expect(await c.closedWithin(15_000)).toBe(true);
+    expect(s.door.stats().idleTimeouts).toBe(1);
+  });
+
+  it('closes connections over maxConnections at once, and takes new ones when a slot frees', async () => {
+    const s = start({ maxConnections: 3 }, echo);
+    const held = [await open(s.door.port), await open(s.door.port), await open(s.door.port)];
+    await eventually(() => s.door.stats().connectionsAccepted === 3, 'three accepted');
+    const extra = await open(s.door.port);
+    expect(await extra.closedWithin(10_000)).toBe(true);
+    expect(extra.received).toBe(0);
+    expect(s.door.stats().connectionsRejected).toBe(1);
+    held[0]!.destroy();
+    await eventually(() => s.door.stats().connectionsOpen === 2, 'a slot is free');
+    const next = await open(s.door.port);
+    next.send(get('/after'));
+    expect((await next.responses(1))[0]?.body.toString()).toBe('GET /after');
+  });
+
+  it("tells JavaScript when an unanswered request's connection goes away; a late answer is dropped", async () => {
+    const s = start();
+    const c = await open(s.door.port);
+    c.send(get('/gone'));
+    const [req] = await s.arrived(1);
+    c.destroy();
+    await eventually(() => s.aborted.length === 1, 'the abort is reported');
+    expect(s.aborted[0]?.id).toBe(req!.id);
+    s.door.respond(req!.id, 200, {}, Buffer.from('too late'));
+    await eventually(() => s.door.stats().pinnedBuffers === 0, 'the late answer is released');
+    expect(s.door.stats()).toMatchObject({ inFlight: 0, connectionsOpen: 0 });
+  });
+
+  it('takes request bodies (Content-Length, chunked, after 100-continue) and refuses one over maxBodyBytes with 413', async () => {
+    const s = start({ maxBodyBytes: 64 }, (door, req) => door.respond(req.id, 200, {}, req.body));
+    const c = await open(s.door.port);
+    c.send('POST /v1/invalidate HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n{"a":"b c"}');
+    c.send(
+      'POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3;e=1\r\nabc\r\n2\r\nde\r\n0\r\nT: x\r\n\r\n',
+    );
+    const [a, b] = await c.responses(2);
+    expect(a?.body.toString()).toBe('{"a":"b c"}');
+    expect(b?.body.toString()).toBe('abcde');
+    c.send('POST /y HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n');
+    const [, , cont] = await c.responses(3);
+    expect(cont?.status).toBe(100);
+    c.send('body');
+    expect((await c.responses(4))[3]?.body.toString()).toBe('body');
+    c.send('POST /z HTTP/1.1\r\nHost: h\r\nContent-Length: 65\r\n\r\n');
+    const big = (await c.responses(5))[4];
+    expect(big?.status).toBe(413);
+    expect(JSON.parse(big!.body.toString()).code).toBe('TOO_LARGE');
+    expect(await c.closedWithin(10_000)).toBe(true);
+  });
+
+  it('answers HEAD with Content-Length and no body, and closes HTTP/1.0 connections after the answer', async () => {
+    const s = start({}, (door, req) =>
+      req.method === 'HEAD'
+        ? door.respond(req.id, 200, {}, [], { headOnly: true, contentLength: 1234 })
+        : echo(door, req),
+    );
+    const c = await open(s.door.port);
+    c.send('HEAD /h HTTP/1.1\r\nHost: h\r\n\r\n' + get('/after-head'));
+    const res = await new Promise<Buffer>((resolve) => {
+      let all = Buffer.alloc(0);
+      c.sock.on('data', (d: Buffer) => {
+        all = Buffer.concat([all, d]);
+        if (all.includes('GET /after-head')) resolve(all);
+      });
+    });
+    // The HEAD answer says 1234 bytes and sends none: the next answer follows its head directly.
+    expect(res.toString('latin1')).toMatch(
+      /^HTTP\/1\.1 200 OK\r\nContent-Length: 1234\r\n\r\nHTTP\/1\.1 200 OK\r\n/,
+    );
+    const old = await open(s.door.port);
+    old.send('GET /old HTTP/1.0\r\n\r\n');
+    expect((await old.responses(1))[0]?.headers.connection).toBe('close');
+    expect(await old.closedWithin(10_000)).toBe(true);
+  });
+
+  it('spreads connections over its threads (SO_REUSEPORT) and serves them all', async () => {
+    const s = start({ threads: 2 }, echo);
+    const clients = await Promise.all(Array.from({ length: 40 }, () => open(s.door.port)));
+    clients.forEach((c, i) => {
+      c.send(get(`/${i}`));
+    });
+    const answers = await Promise.all(clients.map((c) => c.responses(1)));
+    expect(answers.map((a) => a[0]?.body.toString())).toEqual(clients.map((_, i) => `GET /${i}`));
+    // A request id carries its thread's index in bits 48 and up.
+    const threads = new Set(s.requests.map((r) => Math.floor(r.id / 2 ** 48)));
+    expect([...threads].sort()).toEqual([0, 1]);
+  });
+
+  it('refuses answers that would corrupt the framing', () => {
+    const s = start();
+    expect(() => s.door.respond(1, 200, { 'X-A': 'a\r\nSet-Cookie: x' })).toThrow(/control character/);
+    expect(() => s.door.respond(1, 200, { 'Content-Length': '5' })).toThrow(/written by the door/);
+    expect(() => s.door.respond(1, 200, { 'Bad Name': 'x' })).toThrow(/invalid header name/);
+    expect(() => s.door.respond(1, 100, {})).toThrow(/200\.\.599/);
+    expect(() => s.door.respond(1, 204, {}, Buffer.from('x'))).toThrow(/no body/);
+  });
+
+  it('returns every counter to zero after a load ends', async () => {
+    const s = start({ threads: 2, maxInFlight: 4 }, echo);
+    const clients = await Promise.all(Array.from({ length: 20 }, () => open(s.door.port)));
+    for (const c of clients) c.send([1, 2, 3, 4, 5, 6, 7, 8].map((i) => get(`/${i}`)).join(''));
+    await Promise.all(clients.map((c) => c.responses(8)));
+    for (const c of clients) c.destroy();
+    await eventually(() => s.door.stats().connectionsOpen === 0, 'all connections closed');
+    await eventually(() => s.door.stats().pinnedBuffers === 0, 'all answers released');
+    expect(s.door.stats()).toMatchObject({ requests: 160, responses: 160, inFlight: 0, bufferedBytes: 0 });
+  });
+});
