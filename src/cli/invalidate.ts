@@ -11,8 +11,9 @@
 import { Agent, request } from 'undici';
 import type { InvalidationResult, InvalidationTarget } from '../coherence/invalidation.js';
 import { formatBytes } from '../config/units.js';
-import { CacheError, ERROR_CODES, type ErrorCode } from '../errors/cache-error.js';
-import { parseName, validateContainer, validateKey } from '../origin/names.js';
+import { CacheError } from '../errors/cache-error.js';
+import { formatName, parseName, validateContainer, validateKey } from '../origin/names.js';
+import { answerError } from './node-client.js';
 
 export interface InvalidateOptions {
   /** `container/key`, or with `prefix` `container/prefix` (`container` or `container/` alone: all of it). */
@@ -93,11 +94,16 @@ async function post(
     } catch (err) {
       const e = err as Error & { code?: string; cause?: { code?: string; message?: string } };
       if (e.name === 'TimeoutError') {
-        throw new Error(
+        throw new CacheError(
+          'PEER_UNAVAILABLE',
           `${url}: no answer within ${o.timeoutMs} ms; the invalidation may still complete (re-run to be sure)`,
         );
       }
-      throw new Error(`cannot reach ${base}: ${e.cause?.code ?? e.code ?? e.cause?.message ?? e.message}`);
+      throw new CacheError(
+        'PEER_UNAVAILABLE',
+        `cannot reach ${base}: ${e.cause?.code ?? e.code ?? e.cause?.message ?? e.message}`,
+        { cause: err },
+      );
     }
     if (res.statusCode !== 200) throw statusError(res.statusCode, text, describeTarget(target));
     try {
@@ -114,7 +120,7 @@ async function post(
 }
 
 function describeTarget(t: InvalidationTarget): string {
-  return 'key' in t ? `${t.container}/${t.key}` : `${t.container}/${t.prefix}*`;
+  return 'key' in t ? formatName(t) : `${t.container}/${t.prefix}*`;
 }
 
 export function summary(r: InvalidationResult): string {
@@ -141,30 +147,18 @@ function sizeOf(n: number): string {
   return n < 1024 ? `${n} bytes` : `${formatBytes(n)} (${n} bytes)`;
 }
 
-/** The node's `{code, message}` as a CacheError, with a hint where one helps. */
+/** The node's answer as a CacheError (answerError), with a hint where one helps. */
 function statusError(status: number, text: string, what: string): CacheError {
-  let code: string | undefined;
-  let message = text.slice(0, 300);
-  try {
-    const j = JSON.parse(text) as { code?: unknown; message?: unknown };
-    if (typeof j.code === 'string') code = j.code;
-    if (typeof j.message === 'string') message = j.message;
-  } catch {
-    // not JSON (a proxy's page): keep the text
-  }
-  const known = (ERROR_CODES as readonly string[]).includes(code ?? '') ? (code as ErrorCode) : undefined;
+  const noRoute = status === 404 && /no route/.test(text);
   const hint =
     status === 401
       ? ' (pass an admin token with --token or --token-file)'
       : status === 403
         ? ' (invalidation needs an admin token: auth.adminTokensFile)'
-        : status === 404 && known === 'NOT_FOUND' && /no route/.test(message)
+        : noRoute
           ? ' (this server has no /v1/invalidate: is it a weightcache node of this version?)'
           : status >= 500
             ? '; the invalidation did not complete, retry it'
             : '';
-  return new CacheError(
-    known ?? (status >= 500 ? 'INTERNAL' : 'BAD_REQUEST'),
-    `invalidate ${what}: the node answered ${status}: ${message}${hint}`,
-  );
+  return answerError(status, text, `invalidate ${what}`, hint);
 }

@@ -8,7 +8,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { Agent, request } from 'undici';
 import { crc32c } from '../chunk/checksum.js';
-import { CacheError } from '../errors/cache-error.js';
+import { CacheError, type ErrorCode } from '../errors/cache-error.js';
 
 export interface RetryPolicy {
   /** Attempts per request, the first included. */
@@ -21,21 +21,21 @@ const WRITE_BATCH_BYTES = 1024 * 1024;
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5000 };
 
-/** Worth another attempt: the network or the node hiccupped. */
-export class TransientError extends Error {
-  override readonly name = 'TransientError';
+/**
+ * Failures another attempt may fix: the network or the node hiccupped (a
+ * reset, a short body, 502/503/504) or the bytes arrived damaged. Everything
+ * else (4xx, a wrong range or version, a disk error) is final.
+ */
+const retryable = new WeakSet<Error>();
+
+function transient(e: CacheError): CacheError {
+  retryable.add(e);
+  return e;
 }
 
-/** A file write failed: the disk, not the network; never retried. */
-export class DiskError extends Error {
-  override readonly name = 'DiskError';
-  constructor(
-    message: string,
-    readonly errno: string | undefined,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
+/** The node could not be reached, or its answer broke off: PEER_UNAVAILABLE, worth a retry. */
+function unreachable(message: string, cause?: unknown): CacheError {
+  return transient(new CacheError('PEER_UNAVAILABLE', message, { cause }));
 }
 
 /** One chunk of one pinned file version. */
@@ -83,9 +83,9 @@ export class NodeClient {
     return this.withRetry(`GET ${path}`, signal, async () => {
       const res = await this.send('GET', path, {}, undefined, signal);
       const text = await res.body.text().catch((err: unknown) => {
-        throw new TransientError(`GET ${path}: body interrupted: ${describe(err)}`, { cause: err });
+        throw unreachable(`GET ${path}: body interrupted: ${describe(err)}`, err);
       });
-      if (res.statusCode !== 200) throw statusError(res.statusCode, text, `GET ${path}`);
+      if (res.statusCode !== 200) throw pullAnswerError(res.statusCode, text, `GET ${path}`);
       return JSON.parse(text) as T;
     });
   }
@@ -100,7 +100,7 @@ export class NodeClient {
       signal,
     );
     const text = await res.body.text();
-    if (res.statusCode >= 300) throw statusError(res.statusCode, text, `POST ${path}`);
+    if (res.statusCode >= 300) throw answerError(res.statusCode, text, `POST ${path}`);
     return { status: res.statusCode, body: JSON.parse(text) as T };
   }
 
@@ -122,7 +122,7 @@ export class NodeClient {
         undefined,
         signal,
       );
-      if (res.statusCode !== 206) throw statusError(res.statusCode, await res.body.text(), what);
+      if (res.statusCode !== 206) throw pullAnswerError(res.statusCode, await res.body.text(), what);
       const h = (name: string) => {
         const v = res.headers[name];
         return Array.isArray(v) ? v[0] : v;
@@ -165,7 +165,7 @@ export class NodeClient {
       try {
         for await (const piece of res.body as AsyncIterable<Buffer>) {
           if (pos + piece.length > c.offset + c.length)
-            throw new TransientError(`${what}: body longer than ${c.length}`);
+            throw unreachable(`${what}: body longer than ${c.length}`);
           crc = crc32c(piece, crc);
           batch.push(piece);
           batchBytes += piece.length;
@@ -176,18 +176,21 @@ export class NodeClient {
         if (batchBytes > 0) await drain();
       } catch (err) {
         onBytes(c.offset - pos);
-        if (err instanceof DiskError || err instanceof TransientError) throw err;
-        throw new TransientError(`${what}: body interrupted: ${(err as Error).message}`, { cause: err });
+        if (err instanceof CacheError) throw err; // the disk, or a body cut short above
+        throw unreachable(`${what}: body interrupted: ${(err as Error).message}`, err);
       }
       const received = pos - c.offset;
       if (received !== c.length) {
         onBytes(-received);
-        throw new TransientError(`${what}: got ${received} of ${c.length} bytes`);
+        throw unreachable(`${what}: got ${received} of ${c.length} bytes`);
       }
       if (crc !== Number.parseInt(expected, 16)) {
         onBytes(-received);
-        throw new ChecksumError(
-          `${what}: CRC32C of the received bytes is ${hex(crc)}, the server says ${expected.toLowerCase()}`,
+        throw transient(
+          new CacheError(
+            'CHECKSUM_MISMATCH',
+            `${what}: CRC32C of the received bytes is ${hex(crc)}, the server says ${expected.toLowerCase()}`,
+          ),
         );
       }
     });
@@ -209,7 +212,7 @@ export class NodeClient {
       dispatcher: this.agent,
     }).catch((err: unknown) => {
       if (signal?.aborted) throw err;
-      throw new TransientError(`cannot reach ${this.base}: ${describe(err)}`, { cause: err });
+      throw unreachable(`cannot reach ${this.base}: ${describe(err)}`, err);
     });
   }
 
@@ -223,16 +226,18 @@ export class NodeClient {
         return await fn();
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
-        const transient = err instanceof TransientError || err instanceof ChecksumError;
-        if (!transient || attempt >= this.retry.attempts) {
-          if (err instanceof ChecksumError) {
+        const again = err instanceof Error && retryable.has(err);
+        if (!again || attempt >= this.retry.attempts) {
+          if (CacheError.is(err, 'CHECKSUM_MISMATCH') && again) {
             throw new CacheError(
               'CHECKSUM_MISMATCH',
               `${err.message} (${attempt} attempts); the node or the network corrupts data`,
             );
           }
-          if (err instanceof TransientError && attempt > 1) {
-            throw new TransientError(`${err.message} (gave up after ${attempt} attempts)`, { cause: err });
+          if (CacheError.is(err) && again && attempt > 1) {
+            throw new CacheError(err.code, `${err.message} (gave up after ${attempt} attempts)`, {
+              cause: err,
+            });
           }
           throw err;
         }
@@ -243,10 +248,6 @@ export class NodeClient {
       }
     }
   }
-}
-
-class ChecksumError extends Error {
-  override readonly name = 'ChecksumError';
 }
 
 /** `/v1/objects/{container}/{key}` with each segment percent-encoded. */
@@ -270,38 +271,66 @@ async function writeAt(fh: FileHandle, bufs: Buffer[], position: number): Promis
       if (skip > 0) left = [left[0]!.subarray(skip), ...left.slice(1)];
     }
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOSPC' ? 'the disk is full (ENOSPC)' : (err as Error).message;
-    throw new DiskError(`cannot write the model: ${why}`, code, { cause: err });
+    // Never retried: the disk, not the network. A full disk has its own code (the operator frees space).
+    if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
+      throw new CacheError('DISK_FULL', 'cannot write the model: the disk is full (ENOSPC)', { cause: err });
+    }
+    throw new CacheError('TIER_IO', `cannot write the model: ${(err as Error).message}`, { cause: err });
   }
 }
 
-function statusError(status: number, text: string, what: string): Error {
-  let code: string | undefined;
+/**
+ * A node's error answer as a CacheError: the code it sent when this build
+ * knows it (CacheError.fromWire), else one for the status (a proxy's page);
+ * 502/503/504 are worth a retry.
+ */
+export function answerError(
+  status: number,
+  text: string,
+  what: string,
+  hint = status === 401 ? " (pass --token, --token-file, or --config with the node's config)" : '',
+): CacheError {
+  let code: unknown;
   let message = text.slice(0, 300);
   try {
-    const j = JSON.parse(text) as { code?: string; message?: string };
+    const j = JSON.parse(text) as { code?: unknown; message?: unknown };
     code = j.code;
-    message = j.message ?? message;
+    if (typeof j.message === 'string') message = j.message;
   } catch {
     // not JSON (a proxy's page): keep the text
   }
-  if (status === 502 || status === 503 || status === 504) {
-    return new TransientError(`${what}: ${status} ${code ?? ''} ${message}`.trim());
-  }
-  if (status === 412) {
-    return new CacheError(
-      'VERSION_CHANGED',
-      `the model changed during the pull; re-run to get the new version (${what}: ${message})`,
-    );
-  }
-  if (status === 404) return new CacheError('NOT_FOUND', `${what}: ${message}`);
-  if (status === 400) return new CacheError('BAD_REQUEST', `${what}: ${code ?? ''} ${message}`.trim());
-  if (status === 413) return new CacheError('TOO_LARGE', `${what}: ${message}`);
-  if (status === 401)
-    return new CacheError('UNAUTHORIZED', `${what}: ${message} (pass --token or --token-file)`);
-  if (status === 403) return new CacheError('FORBIDDEN', `${what}: ${message}`);
-  return new CacheError('INTERNAL', `${what}: unexpected ${status}: ${code ?? ''} ${message}`.trim());
+  const e = CacheError.fromWire(
+    code,
+    `${what}: the node answered ${status}: ${message}${hint}`,
+    codeOfStatus(status),
+  );
+  return status === 502 || status === 503 || status === 504 ? transient(e) : e;
+}
+
+/** For an answer without a code this build knows. */
+function codeOfStatus(status: number): ErrorCode {
+  const known: Record<number, ErrorCode> = {
+    400: 'BAD_REQUEST',
+    401: 'UNAUTHORIZED',
+    403: 'FORBIDDEN',
+    404: 'NOT_FOUND',
+    412: 'PRECONDITION_FAILED',
+    413: 'TOO_LARGE',
+    416: 'RANGE_NOT_SATISFIABLE',
+    502: 'PEER_UNAVAILABLE',
+    503: 'PEER_UNAVAILABLE',
+    504: 'PEER_UNAVAILABLE',
+  };
+  return known[status] ?? (status >= 500 ? 'INTERNAL' : 'BAD_REQUEST');
+}
+
+/** As answerError; a 412 to a pinned read means the file changed at the origin during the pull. */
+function pullAnswerError(status: number, text: string, what: string): CacheError {
+  if (status !== 412) return answerError(status, text, what);
+  return new CacheError(
+    'VERSION_CHANGED',
+    `the model changed during the pull; re-run to get the new version (${answerError(status, text, what).message})`,
+  );
 }
 
 function describe(err: unknown): string {

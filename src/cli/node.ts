@@ -13,6 +13,9 @@ export interface NodeCommandOptions {
 export async function runNode(opts: NodeCommandOptions, role: Role = 'node'): Promise<void> {
   const config = loadConfig({ file: opts.config ?? process.env.WEIGHTCACHE_CONFIG, sets: opts.set });
   const log = createLogger(config.log.level);
+  // Node prints process warnings to stderr as text; a node's stderr carries JSON lines only.
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => log.warn({ warning: w.name, err: w }, `process warning: ${w.message}`));
   if (opts.seedDemo) {
     if (config.origin.type !== 'fs') {
       log.warn('--seed-demo only applies to the fs origin; skipped');

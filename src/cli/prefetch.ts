@@ -5,7 +5,7 @@
  * returns, for rollout tools that poll GET /v1/prefetch/{id} themselves.
  */
 import { formatBytes } from '../config/units.js';
-import { CacheError, ERROR_CODES, type ErrorCode } from '../errors/cache-error.js';
+import { CacheError } from '../errors/cache-error.js';
 import { NodeClient, sleep } from './node-client.js';
 import { progressMode, startProgress } from './progress.js';
 import { parseTarget } from './pull.js';
@@ -65,10 +65,10 @@ export async function runPrefetch(o: PrefetchOptions): Promise<void> {
       progress.stop();
     }
     if (s.state === 'failed') {
-      const code = (ERROR_CODES as readonly string[]).includes(s.error?.code ?? '')
-        ? (s.error!.code as ErrorCode)
-        : 'INTERNAL';
-      throw new CacheError(code, `prefetch of ${label} failed: ${s.error?.message ?? 'unknown error'}`);
+      throw CacheError.fromWire(
+        s.error?.code,
+        `prefetch of ${label} failed: ${s.error?.message ?? 'unknown error'}`,
+      );
     }
     if (!o.quiet) {
       process.stdout.write(`prefetched ${label}: ${s.filesDone} files, ${formatBytes(s.bytesDone)} warm\n`);

@@ -17,8 +17,9 @@ import { dirname } from 'node:path';
 import { chunkCount, chunkExtent } from '../chunk/name.js';
 import { formatBytes } from '../config/units.js';
 import { CacheError } from '../errors/cache-error.js';
+import { settleBounded } from '../fill/pool.js';
 import { validateContainer, validateKey } from '../origin/names.js';
-import { type ChunkRef, DiskError, NodeClient } from './node-client.js';
+import { type ChunkRef, NodeClient } from './node-client.js';
 import { progressMode, startProgress } from './progress.js';
 import {
   bitmap,
@@ -175,7 +176,7 @@ async function transfer(x: {
   const free = await staging.freeBytes();
   if (free < totalBytes - resumedBytes) {
     throw new CacheError(
-      'TIER_IO',
+      'DISK_FULL',
       `not enough disk space: the pull needs ${formatBytes(totalBytes - resumedBytes)}, ${formatBytes(free)} are free under ${dirname(staging.dir)}`,
     );
   }
@@ -220,7 +221,6 @@ async function transfer(x: {
   setMaxListeners(o.concurrency + 16, stop.signal);
   const onOuter = () => stop.abort(x.signal.reason);
   x.signal.addEventListener('abort', onOuter, { once: true });
-  let next = 0;
   // One handle per file while its chunks are in flight (the queue is in file
   // order, so about `concurrency` files are open at once, whatever the count).
   const handles = new Map<string, { fh: Promise<FileHandle> | null; left: number }>();
@@ -240,9 +240,10 @@ async function transfer(x: {
     handles.delete(path);
     await (await h.fh!).close();
   };
-  const worker = async () => {
-    while (next < queue.length && !stop.signal.aborted) {
-      const c = queue[next++]!;
+  await settleBounded(
+    queue,
+    o.concurrency,
+    async (c) => {
       await client.readChunk(
         c,
         await handleOf(c.path),
@@ -255,15 +256,15 @@ async function transfer(x: {
       await doneWith(c.path);
       pending.push({ key: c.key, index: c.index, path: c.path });
       scheduleFlush();
-    }
-  };
-  const workers = Array.from({ length: Math.min(o.concurrency, queue.length) }, () =>
-    worker().catch((err) => {
-      failure ??= err;
-      stop.abort(err);
-    }),
+    },
+    {
+      signal: stop.signal,
+      onFirstFailure: (err) => {
+        failure ??= err;
+        stop.abort(err);
+      },
+    },
   );
-  await Promise.all(workers);
   x.signal.removeEventListener('abort', onOuter);
   progress.stop();
   // Keep what was verified, also on failure: a re-run (after ENOSPC, a dead node) resumes from here.
@@ -379,12 +380,14 @@ function manifestPath(container: string, prefix: string): string {
 }
 
 function explain(err: unknown, staging: Staging): Error {
-  if (err instanceof DiskError) {
-    const hint =
-      err.errno === 'ENOSPC'
-        ? `free space under ${dirname(staging.dir)} and re-run: verified chunks are kept in ${staging.partial}`
-        : `re-run to resume from ${staging.partial}`;
-    return new CacheError('TIER_IO', `${err.message}; ${hint}`);
+  if (CacheError.is(err, 'DISK_FULL')) {
+    return new CacheError(
+      'DISK_FULL',
+      `${err.message}; free space under ${dirname(staging.dir)} and re-run: verified chunks are kept in ${staging.partial}`,
+    );
+  }
+  if (CacheError.is(err, 'TIER_IO')) {
+    return new CacheError('TIER_IO', `${err.message}; re-run to resume from ${staging.partial}`);
   }
   return err instanceof Error ? err : new Error(String(err));
 }

@@ -1,5 +1,7 @@
 /** `weightcache status`: a node's /v1/status, as JSON or a short summary. */
 import { formatBytes } from '../config/units.js';
+import { CacheError } from '../errors/cache-error.js';
+import { answerError } from './node-client.js';
 
 interface TierStats {
   usedBytes: number;
@@ -21,10 +23,24 @@ export async function runStatus(opts: {
       headers: opts.token ? { authorization: `Bearer ${opts.token}` } : {},
     });
   } catch (err) {
-    throw new Error(`cannot reach ${url}: ${(err as Error).cause ?? (err as Error).message}`);
+    const e = err as Error & { cause?: { code?: string; message?: string } };
+    const why =
+      e.name === 'TimeoutError'
+        ? `no answer within ${opts.timeoutMs} ms`
+        : (e.cause?.code ?? e.cause?.message ?? e.message);
+    throw new CacheError('PEER_UNAVAILABLE', `cannot reach ${url}: ${why}`, { cause: err });
   }
-  const body = (await res.json()) as Record<string, unknown>;
-  if (!res.ok) throw new Error(`${url} answered ${res.status}: ${JSON.stringify(body)}`);
+  const text = await res.text();
+  if (!res.ok) throw answerError(res.status, text, `GET ${url}`);
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    throw new CacheError(
+      'INTERNAL',
+      `${url} answered 200 with a body that is not JSON (is it a weightcache node?): ${text.slice(0, 200)}`,
+    );
+  }
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
     return;

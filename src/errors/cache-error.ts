@@ -15,6 +15,10 @@ export const ERROR_CODES = [
   'FORBIDDEN',
   'READONLY',
   'TOO_LARGE',
+  // HTTP-level refusals of a request before it is routed (src/http/target.ts, client-errors.ts)
+  'URI_TOO_LONG',
+  'HEADERS_TOO_LARGE',
+  'REQUEST_TIMEOUT',
   // the origin's failures
   'ORIGIN_UNAVAILABLE',
   'ORIGIN_TIMEOUT',
@@ -24,15 +28,24 @@ export const ERROR_CODES = [
   // ours
   'CHECKSUM_MISMATCH',
   'TIER_IO',
+  // a local disk has no room left (the disk `weightcache pull` writes a model to)
+  'DISK_FULL',
   'OVERLOADED',
   'SHUTTING_DOWN',
-  // a cluster member this request needs (a name's home) could not be reached or confirm: retry
+  // a cluster member this request needs (a name's home, a chunk's owner; for the CLI, the node
+  // it talks to) could not be reached, answered in part, or did not confirm: retry
   'PEER_UNAVAILABLE',
   'CONFIG_INVALID',
   'INTERNAL',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
+
+const KNOWN: ReadonlySet<string> = new Set(ERROR_CODES);
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && KNOWN.has(code);
+}
 
 export class CacheError extends Error {
   override readonly name = 'CacheError';
@@ -46,6 +59,18 @@ export class CacheError extends Error {
 
   static is(err: unknown, code?: ErrorCode): err is CacheError {
     return err instanceof CacheError && (code === undefined || err.code === code);
+  }
+
+  /**
+   * The one way back from a code that crossed a wire (a node's JSON error
+   * body, a transport ERROR frame, a prefetch job's error) to a CacheError: a
+   * code this build knows is kept; any other becomes `fallback`, its text kept
+   * in the message so nothing the far side said is lost.
+   */
+  static fromWire(code: unknown, message: string, fallback: ErrorCode = 'INTERNAL'): CacheError {
+    if (isErrorCode(code)) return new CacheError(code, message);
+    const said = typeof code === 'string' && code !== '' ? `${code.slice(0, 64)}: ` : '';
+    return new CacheError(fallback, `${said}${message}`);
   }
 
   /** Wraps anything thrown into a CacheError, keeping CacheErrors as they are. */

@@ -37,6 +37,11 @@ export class Limiter {
     }
   }
 
+  /** Slots free now (0 while anyone waits): what optional work, like read-ahead, may use. */
+  get spare(): number {
+    return this.maxActive - this.active;
+  }
+
   get running(): number {
     return this.active;
   }

@@ -23,6 +23,10 @@ export class SingleFlight<T> {
     return { promise, shared: false };
   }
 
+  has(key: string): boolean {
+    return this.inFlight.has(key);
+  }
+
   get size(): number {
     return this.inFlight.size;
   }

@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { BIN } from '../harness/node-process.js';
+import { until } from '../harness/until.js';
 
 export interface CliRun {
   readonly proc: ChildProcess;
@@ -15,10 +16,11 @@ export interface CliRun {
 
 const SIGNALS: Record<string, number> = { SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
-export function spawnCli(args: string[]): CliRun {
-  const env: Record<string, string> = {};
+/** `env` adds variables to the test's environment, whose WEIGHTCACHE_* ones are left out. */
+export function spawnCli(args: string[], extraEnv: Record<string, string> = {}): CliRun {
+  const env: Record<string, string> = { ...extraEnv };
   for (const [k, v] of Object.entries(process.env))
-    if (v !== undefined && !k.startsWith('WEIGHTCACHE_')) env[k] = v;
+    if (v !== undefined && !k.startsWith('WEIGHTCACHE_')) env[k] ??= v;
   const proc = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -34,15 +36,13 @@ export function spawnCli(args: string[]): CliRun {
   return { proc, stdout: () => out, stderr: () => err, exited };
 }
 
-export async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const r = spawnCli(args);
+export async function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const r = spawnCli(args, env);
   const code = await r.exited;
   return { code, stdout: r.stdout(), stderr: r.stderr() };
-}
-
-/** Polls until `cond` holds (no timing assertion: vitest's timeout is the bound). */
-export async function until(cond: () => boolean | Promise<boolean>, stepMs = 20): Promise<void> {
-  while (!(await cond())) await new Promise((r) => setTimeout(r, stepMs));
 }
 
 /** Polls until `cond` holds while `run` is alive; a run that exits first fails with its output. */

@@ -194,7 +194,9 @@ describe('weightcache invalidate (real node, real CLI)', () => {
   it('says so when the node cannot be reached', async () => {
     const r = await runCli(['invalidate', 'models/k', '--url', 'http://127.0.0.1:1']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^weightcache: cannot reach http:\/\/127\.0\.0\.1:1: ECONNREFUSED\n$/);
+    expect(r.stderr).toMatch(
+      /^weightcache: PEER_UNAVAILABLE: cannot reach http:\/\/127\.0\.0\.1:1: ECONNREFUSED\n$/,
+    );
   });
 
   it('reports a 503 (the invalidation did not complete) and a server without the route', async () => {

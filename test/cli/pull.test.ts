@@ -7,13 +7,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultProxy, startFaultProxy } from '../harness/fault-proxy.js';
 import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
-import { runCli, spawnCli, until, whileRunning } from './cli-process.js';
+import { freePort } from '../harness/ports.js';
+import { until } from '../harness/until.js';
+import { runCli, spawnCli, whileRunning } from './cli-process.js';
 import { type CorruptingProxy, startCorruptingProxy } from './corrupting-proxy.js';
 
 const CHUNK = 256 * 1024;
@@ -175,7 +176,7 @@ describe('weightcache pull', () => {
     slow.setFault({ mode: 'ok' });
     // The node keeps serving the old versions until their leases end
     // (docs/coherence.md); the re-run is for after that.
-    await until(() => servesListedVersions('vmodels', 'm/'), 100);
+    await until(() => servesListedVersions('vmodels', 'm/'), { stepMs: 100 });
     const again = await runCli(['pull', 'vmodels/m', '--to', dir, '--from', slow.url]);
     expect(again.code).toBe(0);
     expect(again.stderr).toMatch(/files changed version and restart/);
@@ -247,13 +248,3 @@ describe('weightcache pull', () => {
     expect(existsSync(`${dir}.partial`)).toBe(false);
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}

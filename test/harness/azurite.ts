@@ -16,6 +16,7 @@ import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { until } from './until.js';
 
 /** Azurite's well-known development account (public, documented by Microsoft; not a secret). */
 export const AZURITE_ACCOUNT = 'devstoreaccount1';
@@ -115,19 +116,15 @@ export async function startAzurite(): Promise<AzuriteHandle> {
 }
 
 async function waitForConnect(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
+  const accepts = () =>
+    new Promise<boolean>((resolve) => {
       const s = connect({ host: '127.0.0.1', port }, () => {
         s.destroy();
         resolve(true);
       });
       s.once('error', () => resolve(false));
     });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing accepts connections on 127.0.0.1:${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await until(accepts, { what: `a listener on 127.0.0.1:${port}`, timeoutMs, stepMs: 50 });
 }
 
 /** SIGTERM to the process group, SIGKILL if it lingers; resolves once the leader has exited. */

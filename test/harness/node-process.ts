@@ -43,10 +43,19 @@ export interface StartOptions {
   readonly role?: 'node' | 'sidecar';
 }
 
+function doorFromEnv(): Record<string, unknown> {
+  const door = process.env.WEIGHTCACHE_TEST_HTTP_DOOR;
+  return door ? { door, threads: 2 } : {};
+}
+
 export async function startNodeProcess(opts: StartOptions = {}): Promise<NodeProcess> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'wc-node-'));
   const base = {
-    http: { listen: '127.0.0.1:0' },
+    // Tests read counters right after acting: no cached /metrics page, and
+    // /metrics open (metric() sends no token) even where a test turns auth on.
+    // WEIGHTCACHE_TEST_HTTP_DOOR=native runs a suite against the native door (docs/http-api.md, "The native door").
+    http: { listen: '127.0.0.1:0', metricsCache: 0, ...doorFromEnv() },
+    auth: { openMetrics: true },
     origin: { type: 'fs', fs: { root: join(dir, 'origin') } },
     cache: {
       chunkSize: '1MiB',
@@ -55,7 +64,7 @@ export async function startNodeProcess(opts: StartOptions = {}): Promise<NodePro
     },
     log: { level: 'info' },
   };
-  const config = deepMerge(base, opts.config ?? {});
+  const config = mergeConfig(base, opts.config ?? {});
   const configFile = join(dir, 'node.yaml');
   writeFileSync(configFile, stringify(config));
   const proc = spawn(process.execPath, [BIN, opts.role ?? 'node', '--config', configFile], {
@@ -132,7 +141,8 @@ function cleanEnv(): Record<string, string> {
   return env;
 }
 
-function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+/** `b` over `a`, mappings merged key by key (lists and scalars replaced). */
+export function mergeConfig(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...a };
   for (const [k, v] of Object.entries(b)) {
     const prev = out[k];
@@ -143,7 +153,7 @@ function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Reco
       prev &&
       typeof prev === 'object' &&
       !Array.isArray(prev)
-        ? deepMerge(prev as Record<string, unknown>, v as Record<string, unknown>)
+        ? mergeConfig(prev as Record<string, unknown>, v as Record<string, unknown>)
         : v;
   }
   return out;
