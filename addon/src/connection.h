@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <list>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -39,6 +40,14 @@ struct ConnLimits {
   uint32_t max_in_flight = 256;
 };
 
+// What a listener allows connections that have not authenticated yet
+// (docs/wire-protocol.md, "Before authentication"). Outbound connections have none.
+struct PreAuthLimits {
+  uint32_t timeout_ms = 5000;       // accepted → admitted, or the connection is closed
+  uint32_t max_connections = 256;   // held at once; one more closes the oldest
+  uint32_t max_per_address = 16;    // from one address (IPv6: one /64); one more closes that address's oldest
+};
+
 struct Connection {
   Connection(uint64_t id_, int fd_, uint64_t listener_, ConnLimits limits_, void* ctx,
              FrameReader::Allocate alloc, FrameReader::Release release)
@@ -59,6 +68,13 @@ struct Connection {
   bool close_after_flush = false;
   uint32_t interest = 0;  // the epoll mask currently registered
   std::string close_reason;
+  // Accepted and not yet admitted by JS (transportAdmit): handshake frames only,
+  // read one at a time, until preauth_deadline_ms (CLOCK_MONOTONIC).
+  bool preauth = false;
+  uint64_t preauth_deadline_ms = 0;
+  uint32_t handshake_frames = 0;
+  std::string addr_key;                     // the peer's address (IPv6: its /64), for the per-address limit
+  std::list<uint64_t>::iterator preauth_pos;  // in the listener's oldest-first list
 };
 
 }  // namespace weightcache

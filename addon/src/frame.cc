@@ -24,15 +24,18 @@ void Store64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
 
 }  // namespace
 
-bool IsKnownType(uint8_t t) {
+std::string TypeName(uint8_t t) {
+  const char* name = nullptr;
   switch (t) {
-    case kHello: case kError: case kAuth: case kPing: case kCancel: case kReadChunk: case kStat:
-    case kLeaseGrant: case kLeaseRenew: case kLeaseRevoke: case kLeaseAck: case kInvalidate:
-    case kReadChunkRdma:
-      return true;
-    default:
-      return false;
+    case kHello: name = "HELLO"; break;
+    case kError: name = "ERROR"; break;
+    case kAuth: name = "AUTH"; break;
+    case kPing: name = "PING"; break;
+    case kCancel: name = "CANCEL"; break;
+    default: break;
   }
+  std::string n = "frame type " + std::to_string(t);
+  return name ? std::string(name) + " (" + n + ")" : n;
 }
 
 bool IsRequest(uint8_t type, uint16_t flags) {
@@ -85,6 +88,11 @@ FrameReader::Result FrameReader::Fail(std::string reason) {
   return kFail;
 }
 
+FrameReader::Result FrameReader::Refuse(const char* code, std::string reason) {
+  refusal_code_ = code;
+  return Fail(std::move(reason));
+}
+
 FrameReader::Result FrameReader::Advance(size_t n) {
   if (state_ == kStateFailed) return kFail;
   if (n > Want().len) return Fail("decoder advanced past its buffer");
@@ -115,7 +123,7 @@ FrameReader::Result FrameReader::OnHeader() {
   header_.payload_length = Load64(p + 16);
   header_.payload_crc = Load32(p + 24);
   header_.header_crc = Load32(p + 28);
-  if (!IsKnownType(header_.type)) return Fail("unknown frame type " + std::to_string(header_.type));
+  if (header_.type == 0) return Fail("frame type 0 is reserved (never valid)");
   if (header_.version != kProtocolVersion && header_.type != kHello && header_.type != kError) {
     return Fail("unsupported protocol version " + std::to_string(header_.version) + " in a data frame");
   }
@@ -125,9 +133,29 @@ FrameReader::Result FrameReader::OnHeader() {
     return Fail("meta of " + std::to_string(header_.meta_length) + " bytes exceeds the limit of " +
                 std::to_string(kMaxMetaBytes));
   }
+  if (handshake_only_) {
+    // Before the payload limit: a stranger gets the handshake's limits, not an authenticated peer's.
+    if (header_.type != kHello && header_.type != kAuth) {
+      return Refuse("UNAUTHORIZED", TypeName(header_.type) +
+                                        " before authentication: only HELLO and AUTH are accepted until the "
+                                        "handshake completes");
+    }
+    if (header_.meta_length > kHandshakeMaxMetaBytes || header_.payload_length != 0) {
+      return Refuse("TOO_LARGE", std::string(header_.type == kHello ? "HELLO" : "AUTH") + " of " +
+                                     std::to_string(header_.meta_length) + " meta and " +
+                                     std::to_string(header_.payload_length) +
+                                     " payload bytes before authentication: handshake frames carry at most " +
+                                     std::to_string(kHandshakeMaxMetaBytes) + " meta bytes and no payload");
+    }
+  }
   if (header_.payload_length > max_payload_) {
     return Fail("payload of " + std::to_string(header_.payload_length) + " bytes exceeds maxFrameBytes " +
                 std::to_string(max_payload_));
+  }
+  // Every request's content is its meta in protocol v1; only responses carry payloads.
+  if (header_.payload_length != 0 && IsRequest(header_.type, header_.flags)) {
+    return Fail("request of " + TypeName(header_.type) + " with a payload of " +
+                std::to_string(header_.payload_length) + " bytes: requests carry none");
   }
   meta_.assign(header_.meta_length, 0);
   got_ = 0;

@@ -16,24 +16,26 @@ constexpr uint8_t kMagic1 = 0x43;  // 'C'
 constexpr uint8_t kProtocolVersion = 1;
 constexpr uint32_t kMaxMetaBytes = 64 * 1024;
 constexpr uint16_t kFlagResponse = 1;
+// Before a connection is authenticated only handshake frames (HELLO, AUTH) are
+// read, each at most this much meta and no payload: a stranger must not make
+// us allocate (docs/wire-protocol.md, "Before authentication").
+constexpr uint32_t kHandshakeMaxMetaBytes = 4096;
 
+// The addon knows only the connection's own frame types. Every other type
+// (READ_CHUNK, the lease messages, ...) is a message registered in JavaScript
+// by the part that owns it: the addon frames it, tells a request from a
+// response by kFlagResponse, and bounds its size, so adding a message never
+// touches native code. Type 0 is never valid.
 enum FrameType : uint8_t {
   kHello = 0x01,
   kError = 0x02,
   kAuth = 0x03,
   kPing = 0x04,
   kCancel = 0x05,
-  kReadChunk = 0x10,
-  kStat = 0x11,
-  kLeaseGrant = 0x20,
-  kLeaseRenew = 0x21,
-  kLeaseRevoke = 0x22,
-  kLeaseAck = 0x23,
-  kInvalidate = 0x24,
-  kReadChunkRdma = 0x40,
 };
 
-bool IsKnownType(uint8_t type);
+// "PING (frame type 4)" for the connection's own types, "frame type 16" for the rest.
+std::string TypeName(uint8_t type);
 // A request expects exactly one response; HELLO, CANCEL and ERROR do not.
 bool IsRequest(uint8_t type, uint16_t flags);
 
@@ -89,6 +91,15 @@ class FrameReader {
   const std::string& error() const { return error_; }
   // Gives a half-received payload back to its allocator now (the connection is closing).
   void Abandon() { Fail("abandoned"); }
+  // Handshake-only mode (an accepted connection before authentication): any
+  // frame but HELLO/AUTH, or one over kHandshakeMaxMetaBytes or with a payload,
+  // fails at its header with refusal_code() set, before anything is allocated.
+  void set_handshake_only(bool on) { handshake_only_ = on; }
+  bool handshake_only() const { return handshake_only_; }
+  // After kFail: the CacheError code to answer with (an ERROR frame before the
+  // close) when the failure is a refusal of a well-framed header; empty for
+  // framing errors, which are never answered.
+  const char* refusal_code() const { return refusal_code_; }
   // Bytes of the current frame received so far (for "closed mid-frame" reasons).
   bool mid_frame() const { return state_ != kStateHeader || got_ != 0; }
   std::string Progress() const;
@@ -96,6 +107,7 @@ class FrameReader {
  private:
   enum State { kStateHeader, kStateMeta, kStatePayload, kStateFailed };
   Result Fail(std::string reason);
+  Result Refuse(const char* code, std::string reason);
   Result OnHeader();
   Result OnMeta();
   Result Complete();
@@ -112,6 +124,8 @@ class FrameReader {
   uint8_t* payload_ = nullptr;
   uint32_t computed_crc_ = 0;
   std::string error_;
+  bool handshake_only_ = false;
+  const char* refusal_code_ = "";
 };
 
 }  // namespace weightcache

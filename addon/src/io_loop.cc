@@ -14,6 +14,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 #include "crc32c.h"
 #include "file_payload.h"
@@ -27,6 +28,40 @@ constexpr int kMaxIov = 64;
 constexpr size_t kReadBudget = 8u << 20;
 
 std::string Errno(const char* what, int err) { return std::string(what) + ": " + std::strerror(err); }
+
+uint64_t NowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+// The key the per-address pre-auth limit counts by: the IPv4 address, or an
+// IPv6 address's /64 (one host usually has a whole /64 to pick from).
+std::string AddrKey(const sockaddr_storage& a) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (a.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&a)->sin_addr, host, sizeof host);
+    return host;
+  }
+  if (a.ss_family == AF_INET6) {
+    in6_addr v6 = reinterpret_cast<const sockaddr_in6*>(&a)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+      inet_ntop(AF_INET, v6.s6_addr + 12, host, sizeof host);
+      return host;
+    }
+    std::memset(v6.s6_addr + 8, 0, 8);
+    inet_ntop(AF_INET6, &v6, host, sizeof host);
+    return std::string(host) + "/64";
+  }
+  return host;
+}
+
+void PutStr(std::vector<uint8_t>& out, const std::string& s) {
+  size_t n = std::min<size_t>(s.size(), 0xffff);
+  out.push_back(static_cast<uint8_t>(n & 0xff));
+  out.push_back(static_cast<uint8_t>(n >> 8));
+  out.insert(out.end(), s.begin(), s.begin() + static_cast<std::ptrdiff_t>(n));
+}
 
 std::string PeerName(const sockaddr_storage& a) {
   char host[INET6_ADDRSTRLEN] = "?";
@@ -135,7 +170,7 @@ void IoLoop::ReleasePayload(void* ctx, uint8_t* p, size_t len) { static_cast<IoL
 void IoLoop::Run() {
   epoll_event evs[64];
   while (!stopping_) {
-    int n = epoll_wait(epfd_, evs, 64, -1);
+    int n = epoll_wait(epfd_, evs, 64, NextTimeoutMs());
     if (n < 0) {
       if (errno == EINTR) continue;
       break;
@@ -164,6 +199,7 @@ void IoLoop::Run() {
       if (c->fd >= 0 && (e & EPOLLOUT)) Flush(*c);
       if (c->fd >= 0 && c->reading_paused && (e & (EPOLLHUP | EPOLLERR))) Close(*c, "connection reset by peer");
     }
+    if (!stopping_) ExpirePreauth();
     graveyard_.clear();
   }
 }
@@ -178,12 +214,16 @@ void IoLoop::DrainCommands() {
     Command& cmd = cmds[i];
     switch (cmd.kind) {
       case Command::kListen: {
-        listeners_[cmd.id] = Listener{cmd.fd, cmd.limits, cmd.max_connections};
+        Listener& l = listeners_[cmd.id];
+        l.fd = cmd.fd;
+        l.limits = cmd.limits;
+        l.max_connections = cmd.max_connections;
+        l.preauth_limits = cmd.preauth;
         cmd.fd = -1;
         epoll_event ev{};
         ev.events = EPOLLIN;
         ev.data.u64 = cmd.id;
-        epoll_ctl(epfd_, EPOLL_CTL_ADD, listeners_[cmd.id].fd, &ev);
+        epoll_ctl(epfd_, EPOLL_CTL_ADD, l.fd, &ev);
         break;
       }
       case Command::kConnect: {
@@ -216,6 +256,7 @@ void IoLoop::DrainCommands() {
           break;
         }
         Enqueue(*c, std::move(cmd.frame));
+        if (cmd.admit && c->fd >= 0) Admit(*c, cmd.admit == 2);
         break;
       }
       case Command::kClose: {
@@ -232,6 +273,11 @@ void IoLoop::DrainCommands() {
       case Command::kCloseListener: {
         auto it = listeners_.find(cmd.id);
         if (it == listeners_.end()) break;
+        // Nobody will admit them now (and their timeouts are kept per listener).
+        std::vector<uint64_t> strangers(it->second.preauth.begin(), it->second.preauth.end());
+        for (uint64_t id : strangers) {
+          if (Connection* c = Find(id)) Refuse(*c, "SHUTTING_DOWN", "server shutting down", "");
+        }
         epoll_ctl(epfd_, EPOLL_CTL_DEL, it->second.fd, nullptr);
         close(it->second.fd);
         listeners_.erase(it);
@@ -253,7 +299,8 @@ void IoLoop::OnAccept(uint64_t id, Listener& l) {
     socklen_t len = sizeof addr;
     int fd = accept4(l.fd, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;  // EAGAIN, or EMFILE & co: retried on the next readiness
-    if (l.connections >= l.max_connections) {
+    std::string key = AddrKey(addr);
+    if (!MakeRoom(l, key)) {
       close(fd);
       stats_.connections_rejected++;
       continue;
@@ -262,6 +309,14 @@ void IoLoop::OnAccept(uint64_t id, Listener& l) {
     uint64_t cid = NextId();
     auto conn = std::make_unique<Connection>(cid, fd, id, l.limits, this, AllocPayload, ReleasePayload);
     conn->interest = EPOLLIN;
+    // A stranger until JS admits it (transportAdmit): handshake frames only, against a deadline.
+    conn->preauth = true;
+    conn->reader.set_handshake_only(true);
+    conn->preauth_deadline_ms = NowMs() + l.preauth_limits.timeout_ms;
+    conn->addr_key = key;
+    l.preauth.push_back(cid);
+    conn->preauth_pos = std::prev(l.preauth.end());
+    l.preauth_by_addr[key]++;
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = cid;
@@ -300,7 +355,13 @@ void IoLoop::OnReadable(Connection& c) {
       FrameReader::Result r = c.reader.Advance(static_cast<size_t>(n));
       if (r == FrameReader::kFail) {
         stats_.protocol_errors++;
-        Close(c, "protocol error: " + c.reader.error());
+        if (*c.reader.refusal_code()) {
+          // A well-framed header we will not read on: say why before closing.
+          stats_.preauth_refused++;
+          Refuse(c, c.reader.refusal_code(), c.reader.error(), "protocol error: ");
+        } else {
+          Close(c, "protocol error: " + c.reader.error());
+        }
         return;
       }
       if (r == FrameReader::kFrame) OnFrame(c);
@@ -329,6 +390,14 @@ void IoLoop::OnFrame(Connection& c) {
   const FrameHeader& h = e.header;
   stats_.frames_received++;
   stats_.bytes_received_direct += h.payload_length;
+  if (c.preauth) {
+    // Lock-step until admitted: one handshake frame at a time, the next read
+    // only after JS has judged this one (transportAdmit). Whatever else the
+    // peer sent waits in its socket, not in our memory.
+    c.handshake_frames++;
+    c.reading_paused = true;
+    UpdateInterest(c);
+  }
   bool connection_level = h.type == kHello || (h.type == kError && h.request_id == 0);
   if ((h.flags & kFlagResponse) && !connection_level) {
     if (c.awaiting.erase(h.request_id) == 0) {
@@ -482,6 +551,7 @@ void IoLoop::Close(Connection& c, const std::string& reason) {
   for (OutFrame& f : c.out) ReleaseFrame(f);
   c.out.clear();
   c.reader.Abandon();  // before the event: whoever sees the close sees the memory back in the pool
+  LeavePreauth(c);
   if (c.listener) {
     if (auto it = listeners_.find(c.listener); it != listeners_.end() && it->second.connections > 0) {
       it->second.connections--;
@@ -494,6 +564,103 @@ void IoLoop::Close(Connection& c, const std::string& reason) {
     graveyard_.push_back(std::move(it->second));
     conns_.erase(it);
   }
+}
+
+void IoLoop::Admit(Connection& c, bool open) {
+  if (!c.preauth) return;
+  if (open) {
+    LeavePreauth(c);
+    c.reader.set_handshake_only(false);
+  }
+  c.reading_paused = c.inbound_pending >= c.limits.max_in_flight;
+  UpdateInterest(c);
+}
+
+// Makes room for one more connection from `addr_key`, closing the oldest
+// unauthenticated connection (of that address first) where a limit is
+// reached. False only when every slot is held by an authenticated peer.
+bool IoLoop::MakeRoom(Listener& l, const std::string& addr_key) {
+  auto evict = [&](uint64_t id, const std::string& why) {
+    Connection* v = Find(id);
+    if (!v) return;
+    stats_.preauth_evicted++;
+    Refuse(*v, "OVERLOADED", why, "evicted: ");
+  };
+  auto same = l.preauth_by_addr.find(addr_key);
+  if (same != l.preauth_by_addr.end() && same->second >= l.preauth_limits.max_per_address) {
+    for (uint64_t id : l.preauth) {
+      Connection* v = Find(id);
+      if (v && v->addr_key == addr_key) {
+        evict(id, "closed before authenticating to make room: " + std::to_string(same->second) +
+                      " connections from " + addr_key +
+                      " were waiting to authenticate (transport.maxUnauthenticatedPerAddress)");
+        break;
+      }
+    }
+  }
+  if (!l.preauth.empty() && l.preauth.size() >= l.preauth_limits.max_connections) {
+    evict(l.preauth.front(), "closed before authenticating to make room: " + std::to_string(l.preauth.size()) +
+                                 " connections were waiting to authenticate (transport.maxUnauthenticated)");
+  }
+  if (l.connections < l.max_connections) return true;
+  if (l.preauth.empty()) return false;
+  evict(l.preauth.front(), "closed before authenticating to make room: all " + std::to_string(l.max_connections) +
+                               " connections are in use (transport.maxConnections)");
+  return true;
+}
+
+void IoLoop::LeavePreauth(Connection& c) {
+  if (!c.preauth) return;
+  c.preauth = false;
+  auto it = listeners_.find(c.listener);
+  if (it == listeners_.end()) return;  // the listener is gone, and its list with it
+  Listener& l = it->second;
+  l.preauth.erase(c.preauth_pos);
+  auto n = l.preauth_by_addr.find(c.addr_key);
+  if (n != l.preauth_by_addr.end() && --n->second == 0) l.preauth_by_addr.erase(n);
+}
+
+void IoLoop::ExpirePreauth() {
+  uint64_t now = NowMs();
+  for (auto& [id, l] : listeners_) {
+    while (!l.preauth.empty()) {
+      Connection* c = Find(l.preauth.front());
+      if (!c) {
+        l.preauth.pop_front();  // cannot happen: Close leaves the list; kept so the loop always ends
+        continue;
+      }
+      if (c->preauth_deadline_ms > now) break;
+      stats_.preauth_timeouts++;
+      std::string ms = std::to_string(l.preauth_limits.timeout_ms);
+      Refuse(*c, "UNAUTHORIZED",
+             c->handshake_frames == 0 ? "no HELLO within " + ms + " ms (transport.preAuthTimeout)"
+                                      : "handshake not completed within " + ms + " ms (transport.preAuthTimeout)",
+             "protocol error: ");
+    }
+  }
+}
+
+int IoLoop::NextTimeoutMs() {
+  uint64_t first = UINT64_MAX;
+  for (auto& [id, l] : listeners_) {
+    if (l.preauth.empty()) continue;
+    if (Connection* c = Find(l.preauth.front())) first = std::min(first, c->preauth_deadline_ms);
+  }
+  if (first == UINT64_MAX) return -1;
+  uint64_t now = NowMs();
+  return first <= now ? 0 : static_cast<int>(std::min<uint64_t>(first - now, 60'000));
+}
+
+void IoLoop::Refuse(Connection& c, const char* code, const std::string& message, const char* why) {
+  OutFrame f;
+  f.h.type = kError;
+  f.h.flags = kFlagResponse;
+  f.h.request_id = 0;
+  PutStr(f.meta, code);
+  PutStr(f.meta, message);
+  c.reading_paused = true;  // nothing more is read from it
+  Enqueue(c, std::move(f));  // written now if the socket takes it: it is small, and this peer gets no more time
+  Close(c, why + message);
 }
 
 }  // namespace weightcache

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -50,9 +51,13 @@ struct Command {
   socklen_t addr_len = 0;
   ConnLimits limits;
   uint32_t max_connections = 0;
+  PreAuthLimits preauth;
   OutFrame frame;
   std::string reason;
   bool after_flush = false;
+  // kSend on an accepted connection before authentication: after queueing the frame,
+  // 1 = read the next handshake frame, 2 = authenticated (lift the pre-auth limits).
+  uint8_t admit = 0;
 };
 
 class IoLoop {
@@ -74,10 +79,15 @@ class IoLoop {
 
  private:
   struct Listener {
-    int fd;
+    int fd = -1;
     ConnLimits limits;
-    uint32_t max_connections;
+    uint32_t max_connections = 0;
+    PreAuthLimits preauth_limits;
     uint32_t connections = 0;
+    // Connections not yet admitted, oldest first: with one timeout per listener
+    // the front is also the first deadline, and the first to evict.
+    std::list<uint64_t> preauth;
+    std::unordered_map<std::string, uint32_t> preauth_by_addr;  // bounded by preauth's size
   };
 
   void Run();
@@ -87,6 +97,15 @@ class IoLoop {
   void OnConnectDone(Connection& c);
   void OnReadable(Connection& c);
   void OnFrame(Connection& c);
+  void Admit(Connection& c, bool open);
+  // The pre-auth bookkeeping (docs/wire-protocol.md, "Before authentication").
+  bool MakeRoom(Listener& l, const std::string& addr_key);
+  void LeavePreauth(Connection& c);
+  void ExpirePreauth();
+  int NextTimeoutMs();
+  // Sends ERROR(requestId 0, code, message) as far as the socket takes it now, then
+  // closes with the reason `why` + message.
+  void Refuse(Connection& c, const char* code, const std::string& message, const char* why);
   void Enqueue(Connection& c, OutFrame&& f);
   void Flush(Connection& c);
   void FinishFrame(Connection& c, OutFrame& f);

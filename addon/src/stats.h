@@ -17,7 +17,10 @@ struct TransportStats {
   std::atomic<uint64_t> frames_received{0};
   std::atomic<uint64_t> connections_opened{0};
   std::atomic<uint64_t> connections_closed{0};
-  std::atomic<uint64_t> connections_rejected{0};  // over maxConnections
+  std::atomic<uint64_t> connections_rejected{0};  // over maxConnections, none unauthenticated to close instead
+  std::atomic<uint64_t> preauth_timeouts{0};      // closed: not authenticated within the pre-auth timeout
+  std::atomic<uint64_t> preauth_evicted{0};       // closed to make room: oldest unauthenticated (overall or per address)
+  std::atomic<uint64_t> preauth_refused{0};       // closed: a frame other than a small HELLO/AUTH before authentication
   std::atomic<uint64_t> protocol_errors{0};
   std::atomic<uint64_t> send_failures{0};         // file payloads that could not be opened/read
   std::atomic<int64_t> pinned_buffers{0};         // JS Buffers referenced until the kernel has them

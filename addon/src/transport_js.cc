@@ -240,7 +240,8 @@ Napi::Value TransportUnref(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// transportListen(host, port, maxFrameBytes, maxInFlight, maxConnections) -> { id, port }
+// transportListen(host, port, maxFrameBytes, maxInFlight, maxConnections,
+//                 preAuthTimeoutMs, maxUnauthenticated, maxUnauthenticatedPerAddress) -> { id, port }
 Napi::Value TransportListen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   State& st = Need(env);
@@ -251,8 +252,14 @@ Napi::Value TransportListen(const Napi::CallbackInfo& info) {
   cmd.limits.max_frame_bytes = U32Arg(info, 2, "maxFrameBytes");
   cmd.limits.max_in_flight = U32Arg(info, 3, "maxInFlight");
   cmd.max_connections = U32Arg(info, 4, "maxConnections");
+  cmd.preauth.timeout_ms = U32Arg(info, 5, "preAuthTimeoutMs");
+  cmd.preauth.max_connections = U32Arg(info, 6, "maxUnauthenticated");
+  cmd.preauth.max_per_address = U32Arg(info, 7, "maxUnauthenticatedPerAddress");
   if (port > 65535) throw Napi::RangeError::New(env, "transport: port must be 0..65535");
   if (cmd.limits.max_in_flight == 0) throw Napi::RangeError::New(env, "transport: maxInFlight must be ≥ 1");
+  if (cmd.preauth.timeout_ms == 0 || cmd.preauth.max_connections == 0 || cmd.preauth.max_per_address == 0) {
+    throw Napi::RangeError::New(env, "transport: the pre-auth limits must be ≥ 1");
+  }
   sockaddr_storage addr;
   socklen_t len;
   if (!ParseAddr(host, port, addr, len)) throw Napi::TypeError::New(env, "transport: host must be an IP address, got " + host);
@@ -310,9 +317,11 @@ Napi::Value TransportConnect(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(id));
 }
 
-// transportSend(conn, type, flags, requestId, meta|null, payload|null, filePath|null, fileOffset, length, crc)
+// transportSend(conn, type, flags, requestId, meta|null, payload|null, filePath|null, fileOffset, length, crc, admit?)
 // payload: a Buffer sent in place (pinned until written). filePath: sendfile of [fileOffset, +length).
 // crc: the payload's CRC32C, or -1 to have the I/O thread compute it.
+// admit (an accepted connection's handshake replies only): 1 = read the next handshake frame,
+// 2 = authenticated: lift the pre-auth limits. Applied right after the frame is queued.
 Napi::Value TransportSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   State& st = Need(env);
@@ -321,7 +330,7 @@ Napi::Value TransportSend(const Napi::CallbackInfo& info) {
   cmd.id = IdArg(info, 0);
   OutFrame& f = cmd.frame;
   uint32_t type = U32Arg(info, 1, "type");
-  if (type > 255 || !IsKnownType(static_cast<uint8_t>(type))) throw Napi::RangeError::New(env, "transport: unknown frame type");
+  if (type < 1 || type > 255) throw Napi::RangeError::New(env, "transport: frame type must be 1..255");
   f.h.type = static_cast<uint8_t>(type);
   f.h.flags = static_cast<uint16_t>(U32Arg(info, 2, "flags") & kFlagResponse);
   f.h.request_id = U32Arg(info, 3, "requestId");
@@ -331,6 +340,9 @@ Napi::Value TransportSend(const Napi::CallbackInfo& info) {
     f.meta.assign(meta.Data(), meta.Data() + meta.ByteLength());
   }
   double crc = info.Length() > 9 && info[9].IsNumber() ? info[9].As<Napi::Number>().DoubleValue() : -1;
+  uint32_t admit = info.Length() > 10 && info[10].IsNumber() ? U32Arg(info, 10, "admit") : 0;
+  if (admit > 2) throw Napi::RangeError::New(env, "transport: admit must be 0, 1 or 2");
+  cmd.admit = static_cast<uint8_t>(admit);
   f.compute_crc = crc < 0;
   f.h.payload_crc = crc < 0 ? 0 : static_cast<uint32_t>(crc);
   if (info.Length() > 5 && info[5].IsTypedArray()) {
@@ -386,6 +398,9 @@ Napi::Value TransportStatsJs(const Napi::CallbackInfo& info) {
   set("connectionsOpened", static_cast<double>(s.connections_opened.load()));
   set("connectionsClosed", static_cast<double>(s.connections_closed.load()));
   set("connectionsRejected", static_cast<double>(s.connections_rejected.load()));
+  set("preAuthTimeouts", static_cast<double>(s.preauth_timeouts.load()));
+  set("preAuthEvicted", static_cast<double>(s.preauth_evicted.load()));
+  set("preAuthRefused", static_cast<double>(s.preauth_refused.load()));
   set("protocolErrors", static_cast<double>(s.protocol_errors.load()));
   set("sendFailures", static_cast<double>(s.send_failures.load()));
   set("pinnedBuffers", static_cast<double>(s.pinned_buffers.load()));

@@ -14,26 +14,31 @@ import { CacheError } from '../errors/cache-error.js';
 import { Limiter } from '../fill/limiter.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { formatName } from '../origin/names.js';
 import type { ObjectInfo, ObjectName, Origin } from '../origin/origin.js';
-import type { InvalidateAnswer } from '../transport/invalidate-messages.js';
+import { homeOf } from '../placement/ownership.js';
 import { RemoteError } from '../transport/messages.js';
+import type { Messages } from '../transport/rpc.js';
 import { LeaseHolder } from './holder.js';
 import { LeaseHome } from './home.js';
 import { HomeLeases } from './home-leases.js';
+import type { InvalidateAnswer } from './invalidate-messages.js';
 import {
   type Invalidate,
   type InvalidationResult,
   type InvalidationSource,
   type InvalidationTarget,
   isPrefixTarget,
-  nameId,
 } from './invalidation.js';
-import type { LeaseTable } from './lease-table.js';
+import { type LeaseTable, MAX_TRACKED_NAMES } from './lease-table.js';
 import { CoherenceMetrics } from './metrics.js';
 import type { Resolver } from './resolver.js';
+import { requestInvalidate, serveHolder, serveHome } from './wire.js';
 
 const MAX_FORWARDS_PER_MEMBER = 32;
 const MAX_FORWARDS_QUEUED = 10_000;
+/** Member addresses (count) with a forwarding limiter past which idle limiters are dropped (pod IPs churn). */
+const FORWARD_LIMITERS_SWEEP_AT = 1024;
 
 export interface CoherenceOptions {
   readonly config: Pick<Config, 'leases' | 'origin' | 'transport'> & {
@@ -66,7 +71,9 @@ export class Coherence {
   readonly holder: LeaseHolder | null;
   readonly metrics: CoherenceMetrics;
   /** Per name, the versions invalidations at this home retired, and when: no resolution starting later may return one. */
-  private readonly retired = new LRUCache<string, ReadonlyMap<string, number>>({ max: 100_000 });
+  private readonly retired = new LRUCache<string, ReadonlyMap<string, number>>({
+    max: MAX_TRACKED_NAMES,
+  });
   private readonly timing: ReturnType<typeof leaseTiming>;
   private readonly unsubscribe: () => void;
   /**
@@ -94,10 +101,10 @@ export class Coherence {
             leases: homeLeases,
             termMs: this.timing.termMs,
             driftRatio: this.timing.driftRatio,
-            isHome: (name) => cluster?.isHome(name) ?? true,
+            isHome: (name) => this.homeAddress(name) === null,
             metrics: this.metrics,
             log: o.log.child({ part: 'lease-home' }),
-            onAnswered: (name, info, retired) => this.noteRetired(nameId(name), info, retired),
+            onAnswered: (name, info, retired) => this.noteRetired(formatName(name), info, retired),
             // Holders wait cluster.peerTimeout for an answer; refuse well before that.
             grantDeadlineMs: o.config.cluster.peerTimeout / 2,
           })
@@ -105,7 +112,7 @@ export class Coherence {
     this.holder = cluster
       ? new LeaseHolder({
           table: o.table,
-          homeOf: (name) => cluster.homeOf(name),
+          homeOf: (name) => this.homeAddress(name),
           client: (address) => cluster.client(address),
           available: (address) => cluster.available(address),
           failed: (address) => cluster.failed(address),
@@ -117,9 +124,10 @@ export class Coherence {
           log: o.log.child({ part: 'lease-holder' }),
         })
       : null;
+    // A home's LEASE_REVOKE comes back on this process's own connections to it.
     if (cluster && this.holder) {
       const holder = this.holder;
-      cluster.peerRequests = (type, meta) => holder.onRequest(type, meta);
+      serveHolder(cluster.messages, (r) => holder.revoked(r));
     }
     // A new member list may make this process home of names it knows nothing of.
     // A new member list may make this process home of names it knows nothing of (settle), and of
@@ -170,6 +178,11 @@ export class Coherence {
     }
   };
 
+  /** Serves the home's messages (leases, INVALIDATE) on a transport server's connections; a sidecar has none. */
+  serveOn(messages: Messages): void {
+    if (this.home) serveHome(messages, this.home);
+  }
+
   /** What /v1/status shows. */
   status(): Record<string, unknown> {
     return {
@@ -190,7 +203,7 @@ export class Coherence {
   }
 
   private async name(name: ObjectName, signal?: AbortSignal): Promise<InvalidateAnswer> {
-    const home = this.o.cluster ? this.o.cluster.homeOf(name) : null;
+    const home = this.homeAddress(name);
     if (home === null) {
       if (!this.home) throw new CacheError('INTERNAL', 'a sidecar is never a home');
       return this.home.invalidate(name, signal ?? new AbortController().signal);
@@ -227,12 +240,15 @@ export class Coherence {
       // Bounded: INVALIDATEs wait long, and each holds an in-flight slot on a pooled connection
       // that revoke acknowledgements to this member's holders also need.
       return await this.forwardLimiter(address).run(() =>
-        this.o.cluster!.client(address).invalidate(target, { signal, timeoutMs: this.invalidateTimeoutMs() }),
+        requestInvalidate(this.o.cluster!.client(address), target, {
+          signal,
+          timeoutMs: this.invalidateTimeoutMs(),
+        }),
       );
     } catch (err) {
       if (signal?.aborted) throw err;
-      const e = CacheError.from(err, 'ORIGIN_UNAVAILABLE');
-      const what = isPrefixTarget(target) ? `${target.container}/${target.prefix}*` : nameId(target);
+      const e = CacheError.from(err, 'PEER_UNAVAILABLE');
+      const what = isPrefixTarget(target) ? `${target.container}/${target.prefix}*` : formatName(target);
       // The home answered that the origin failed: that answer stands. Otherwise the member could
       // not be reached or did not confirm: 503, retry (Event Grid does).
       const code = e instanceof RemoteError && e.code.startsWith('ORIGIN_') ? e.code : 'PEER_UNAVAILABLE';
@@ -259,13 +275,24 @@ export class Coherence {
     if (!l) {
       l = new Limiter(MAX_FORWARDS_PER_MEMBER, MAX_FORWARDS_QUEUED, `invalidations forwarded to ${address}`);
       // Addresses come from the member list, which churns with pod IPs: drop idle limiters now and then.
-      if (this.forwards.size >= 1024) {
+      if (this.forwards.size >= FORWARD_LIMITERS_SWEEP_AT) {
         for (const [a, idle] of this.forwards)
           if (idle.running === 0 && idle.queued === 0) this.forwards.delete(a);
       }
       this.forwards.set(address, l);
     }
     return l;
+  }
+
+  /**
+   * The transport address of a name's home in this process's view of the members, or null when
+   * this process is it (a node outside any cluster is home of everything).
+   */
+  private homeAddress(name: ObjectName): string | null {
+    const cluster = this.o.cluster;
+    if (!cluster) return null;
+    const home = homeOf(name, cluster.members());
+    return home === cluster.selfAddress ? null : home;
   }
 
   private selfAddress(): string | null {
@@ -291,11 +318,11 @@ export class Coherence {
    * before may finish on the old version: it was in progress.)
    */
   private checked(info: ObjectInfo, started: number): ObjectInfo {
-    const at = this.retired.get(nameId(info))?.get(info.etag);
+    const at = this.retired.get(formatName(info))?.get(info.etag);
     if (at !== undefined && started > at) {
       this.metrics.staleReads.inc();
       this.o.log.error(
-        { name: nameId(info), version: info.etag },
+        { name: formatName(info), version: info.etag },
         'stale read: resolved a version that an answered invalidation retired',
       );
     }

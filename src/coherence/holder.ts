@@ -17,28 +17,24 @@ import { abortable } from '../fill/abortable.js';
 import { FreshFlight } from '../fill/fresh-flight.js';
 import { SingleFlight } from '../fill/single-flight.js';
 import type { Logger } from '../log/logger.js';
+import { formatName } from '../origin/names.js';
 import type { ObjectInfo, ObjectName, Origin } from '../origin/origin.js';
-import type { TransportClient } from '../transport/client.js';
-import {
-  decodeLeaseRevoke,
-  encodeLeaseRevokeResponse,
-  LEASE_RELEASE,
-  type LeaseGrantResponse,
-} from '../transport/lease-messages.js';
 import { RemoteError } from '../transport/messages.js';
-import { FrameType } from '../transport/protocol.js';
+import type { RequestChannel } from '../transport/rpc.js';
 import { Epochs } from './epochs.js';
-import { nameId } from './invalidation.js';
-import type { LeaseTable } from './lease-table.js';
+import { LEASE_RELEASE, type LeaseGrantResponse, type LeaseRevoke } from './lease-messages.js';
+import { type LeaseTable, MAX_TRACKED_NAMES } from './lease-table.js';
 import type { CoherenceMetrics } from './metrics.js';
 import type { Resolver } from './resolver.js';
+import { requestInvalidate, requestLease, requestLeaseAck } from './wire.js';
 
 export interface LeaseHolderOptions {
   /** This process's own bindings: names it is home of. */
   readonly table: LeaseTable;
   /** The transport address of the name's home, or null when this process is the home. */
   readonly homeOf: (name: ObjectName) => string | null;
-  readonly client: (address: string) => TransportClient;
+  /** The connection (pool) to a member; LEASE_REVOKE comes back on it (serveHolder in wire.ts). */
+  readonly client: (address: string) => RequestChannel;
   /** False while a peer is in backoff after failures: its names resolve at the origin meanwhile. */
   readonly available: (address: string) => boolean;
   /** A peer could not be reached (a failed connection, a timeout). */
@@ -52,6 +48,7 @@ export interface LeaseHolderOptions {
   readonly marginMs: number;
   readonly metrics: CoherenceMetrics;
   readonly log: Logger;
+  /** Default MAX_TRACKED_NAMES. */
   readonly maxEntries?: number;
   readonly now?: () => number;
 }
@@ -92,7 +89,7 @@ export class LeaseHolder implements Resolver {
   private readonly now: () => number;
 
   constructor(private readonly o: LeaseHolderOptions) {
-    const max = o.maxEntries ?? 100_000;
+    const max = o.maxEntries ?? MAX_TRACKED_NAMES;
     this.leases = new LRUCache({ max });
     this.epochs = new Epochs(max);
     this.revokedAt = new LRUCache({ max });
@@ -102,7 +99,7 @@ export class LeaseHolder implements Resolver {
   async resolve(name: ObjectName, signal?: AbortSignal, expectEtag?: string): Promise<ObjectInfo> {
     const home = this.o.homeOf(name);
     if (home === null) return this.o.table.resolve(name, signal, expectEtag);
-    const id = nameId(name);
+    const id = formatName(name);
     const l = this.leases.get(id);
     if (l && l.home === home) {
       const age = this.now() - l.sentAt;
@@ -135,16 +132,14 @@ export class LeaseHolder implements Resolver {
    * binding's term ends.
    */
   forget(name: ObjectName): void {
-    const id = nameId(name);
+    const id = formatName(name);
     this.leases.delete(id);
     this.o.table.forget(name);
     const home = this.o.homeOf(name);
     if (home === null || this.invalidating.has(id) || this.invalidating.size >= MAX_BACKGROUND_INVALIDATIONS)
       return;
     this.invalidating.add(id);
-    this.o
-      .client(home)
-      .invalidate(name, { timeoutMs: this.o.invalidateTimeoutMs })
+    requestInvalidate(this.o.client(home), name, { timeoutMs: this.o.invalidateTimeoutMs })
       .catch((err: unknown) =>
         this.o.log.debug(
           { name: id, err: (err as Error).message },
@@ -155,21 +150,16 @@ export class LeaseHolder implements Resolver {
   }
 
   /**
-   * A request from a home on one of our connections to it. LEASE_REVOKE: drop
-   * the lease, abandon requests in flight for the name, acknowledge (the
-   * response is the acknowledgement).
+   * LEASE_REVOKE from a home on one of our connections to it: drop the lease,
+   * abandon requests in flight for the name (the response, sent by serveHolder
+   * in wire.ts, is the acknowledgement).
    */
-  async onRequest(type: number, meta: Buffer): Promise<Buffer> {
-    if (type !== FrameType.LEASE_REVOKE) {
-      throw new CacheError('UNSUPPORTED', `frame type ${type} is not served by a lease holder`);
-    }
-    const revoke = decodeLeaseRevoke(meta);
-    const id = nameId(revoke);
+  revoked(revoke: LeaseRevoke): void {
+    const id = formatName(revoke);
     this.revokedAt.set(id, this.now());
     this.epochs.bump(id);
     this.leases.delete(id);
     this.o.metrics.revokesReceived.inc();
-    return encodeLeaseRevokeResponse();
   }
 
   /**
@@ -187,12 +177,7 @@ export class LeaseHolder implements Resolver {
         key: id.slice(slash + 1),
         homeIncarnation: l.homeIncarnation,
       };
-      sends.push(
-        this.o
-          .client(l.home)
-          .leaseAck({ ...ack, revokeId: LEASE_RELEASE })
-          .catch(() => {}),
-      );
+      sends.push(requestLeaseAck(this.o.client(l.home), { ...ack, revokeId: LEASE_RELEASE }).catch(() => {}));
     }
     this.leases.clear();
     let timer: NodeJS.Timeout | undefined;
@@ -277,7 +262,7 @@ export class LeaseHolder implements Resolver {
     const version = held
       ? { etag: held.info.etag, size: held.info.size, lastModifiedMs: held.info.lastModified.getTime() }
       : undefined;
-    const a: LeaseGrantResponse = await this.o.client(home).lease(name, version);
+    const a: LeaseGrantResponse = await requestLease(this.o.client(home), name, version);
     // Revoked while in flight (the grant may predate the revoke), or so late that the lease
     // is over on our clock: not a lease; ask again.
     if (!this.epochs.unchangedSince(id, since)) return 'abandoned';
@@ -310,7 +295,7 @@ export class LeaseHolder implements Resolver {
         if ((this.leases.get(id)?.sentAt ?? Number.NEGATIVE_INFINITY) < sentAt) this.leases.delete(id);
         throw new CacheError('NOT_FOUND', `${id} does not exist at the origin`);
       default:
-        throw new RemoteError('ORIGIN_UNAVAILABLE', `${home} is not the home of ${id} in its view`);
+        throw new RemoteError('PEER_UNAVAILABLE', `${home} is not the home of ${id} in its view`);
     }
   }
 
@@ -318,16 +303,16 @@ export class LeaseHolder implements Resolver {
     if (!this.o.originFallback) {
       throw new CacheError(
         'PEER_UNAVAILABLE',
-        `no lease on ${nameId(name)} from its home ${home} (${reason}${err instanceof Error ? `: ${err.message}` : ''}), and origin fallback is off`,
+        `no lease on ${formatName(name)} from its home ${home} (${reason}${err instanceof Error ? `: ${err.message}` : ''}), and origin fallback is off`,
       );
     }
     this.o.metrics.holderFallbacks.inc({ reason });
     this.o.log.debug(
-      { name: nameId(name), reason, err: err instanceof Error ? err.message : undefined },
+      { name: formatName(name), reason, err: err instanceof Error ? err.message : undefined },
       'no lease; resolving at the origin for this read',
     );
     // Shared only with callers that asked before the stat was sent (FreshFlight): bounded
     // origin load when many reads go without leases (after a membership change), never an old answer.
-    return this.fallbacks.do(nameId(name), () => this.o.origin.stat(name));
+    return this.fallbacks.do(formatName(name), () => this.o.origin.stat(name));
   }
 }

@@ -9,22 +9,23 @@ import { randomInt } from 'node:crypto';
 import { CacheError } from '../errors/cache-error.js';
 import { abortable } from '../fill/abortable.js';
 import { FreshFlight } from '../fill/fresh-flight.js';
+import { forEachBounded } from '../fill/pool.js';
 import type { Logger } from '../log/logger.js';
+import { formatName } from '../origin/names.js';
 import type { ObjectInfo, ObjectName } from '../origin/origin.js';
-import type { InvalidateAnswer } from '../transport/invalidate-messages.js';
+import type { HomeLeases } from './home-leases.js';
+import type { InvalidateAnswer } from './invalidate-messages.js';
+import { type InvalidationTarget, isPrefixTarget } from './invalidation.js';
 import {
   encodeLeaseRevoke,
   LEASE_RELEASE,
   type LeaseAck,
   type LeaseGrantResponse,
   type LeaseVersion,
-} from '../transport/lease-messages.js';
-import { FrameType } from '../transport/protocol.js';
-import type { HolderConnection, LeaseService } from '../transport/server.js';
-import type { HomeLeases } from './home-leases.js';
-import { type InvalidationTarget, isPrefixTarget, nameId } from './invalidation.js';
+} from './lease-messages.js';
 import type { LeaseTable } from './lease-table.js';
 import type { CoherenceMetrics } from './metrics.js';
+import { CoherenceFrame, type HolderConnection, type LeaseService } from './wire.js';
 
 /** Names one prefix invalidation handles at most on one home. */
 export const MAX_PREFIX_NAMES = 100_000;
@@ -118,7 +119,7 @@ export class LeaseHome implements LeaseService {
       return { status: 'notHome', homeIncarnation };
     }
     this.remember(holderId, conn);
-    const id = nameId(name);
+    const id = formatName(name);
     if (this.now() < this.refuseGrantsUntil) {
       counter.inc({ result: 'refused' });
       throw new CacheError('OVERLOADED', `no leases for a moment after a membership change; read the origin`);
@@ -164,7 +165,7 @@ export class LeaseHome implements LeaseService {
 
   ack(ack: LeaseAck, holderId: string): void {
     if (ack.homeIncarnation !== this.incarnation) return; // meant for a previous life of this home
-    const id = nameId(ack);
+    const id = formatName(ack);
     if (ack.revokeId !== LEASE_RELEASE) this.acknowledged(id, holderId, ack.revokeId);
     else if (this.o.leases.release(id, holderId)) this.counted(id, holderId);
   }
@@ -188,7 +189,7 @@ export class LeaseHome implements LeaseService {
     if (!this.o.isHome(target)) {
       throw new CacheError(
         'PEER_UNAVAILABLE',
-        `${nameId(target)}: this member is not its home in its view of the membership (views differ; retry)`,
+        `${formatName(target)}: this member is not its home in its view of the membership (views differ; retry)`,
       );
     }
     const r = await abortable(this.invalidateName(target), signal);
@@ -196,7 +197,7 @@ export class LeaseHome implements LeaseService {
     if (!this.o.isHome(target)) {
       throw new CacheError(
         'PEER_UNAVAILABLE',
-        `${nameId(target)}: this member stopped being its home during the invalidation (membership changed; retry)`,
+        `${formatName(target)}: this member stopped being its home during the invalidation (membership changed; retry)`,
       );
     }
     return { version: r.info ? bound(r.info) : null, names: 1, acked: r.acked, expired: r.expired };
@@ -209,7 +210,7 @@ export class LeaseHome implements LeaseService {
    * by everything that arrives meanwhile, whose re-resolve follows them all.
    */
   invalidateName(name: ObjectName): Promise<NameInvalidated> {
-    const id = nameId(name);
+    const id = formatName(name);
     return this.runs.do(id, () => this.run(name, id));
   }
 
@@ -234,16 +235,12 @@ export class LeaseHome implements LeaseService {
       .filter((n) => this.o.isHome(n));
     let acked = 0;
     let expired = 0;
-    let next = 0;
-    const worker = async () => {
-      while (next < names.length) {
-        const r = await this.invalidateName(names[next++]!);
+    await abortable(
+      forEachBounded(names, PREFIX_CONCURRENCY, async (n) => {
+        const r = await this.invalidateName(n);
         acked += r.acked;
         expired += r.expired;
-      }
-    };
-    await abortable(
-      Promise.all(Array.from({ length: Math.min(PREFIX_CONCURRENCY, names.length) }, worker)),
+      }),
       signal,
     );
     // A predecessor may have granted leases on names under the prefix that this home has
@@ -330,7 +327,7 @@ export class LeaseHome implements LeaseService {
         // On a live connection nothing is lost: wait as long as the lease could last (the revoke may
         // queue behind chunk payloads); resend only after a failure, and not sooner than retransmitMs.
         conn
-          .request(FrameType.LEASE_REVOKE, meta, this.o.termMs + this.retransmitMs)
+          .request(CoherenceFrame.LEASE_REVOKE, meta, { timeoutMs: this.o.termMs + this.retransmitMs })
           .then(
             () => this.acknowledged(id, holder, revokeId),
             (err: unknown) => {

@@ -10,8 +10,6 @@
  * (the home is unreachable, the origin failed): the caller answers 5xx and the
  * invalidation should be retried.
  */
-import type { ObjectName } from '../origin/origin.js';
-
 export type InvalidationTarget =
   | { readonly container: string; readonly key: string }
   | { readonly container: string; readonly prefix: string };
@@ -50,9 +48,4 @@ export type Invalidate = (
 
 export function isPrefixTarget(t: InvalidationTarget): t is Extract<InvalidationTarget, { prefix: string }> {
   return 'prefix' in t;
-}
-
-/** `container/key`: how names are keyed in lease tables and placed on homes. */
-export function nameId(n: ObjectName): string {
-  return `${n.container}/${n.key}`;
 }

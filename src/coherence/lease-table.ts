@@ -13,14 +13,23 @@ import { CacheError } from '../errors/cache-error.js';
 import { abortable } from '../fill/abortable.js';
 import { SingleFlight } from '../fill/single-flight.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { formatName } from '../origin/names.js';
 import type { ObjectInfo, ObjectName, Origin } from '../origin/origin.js';
 import { Epochs } from './epochs.js';
-import { nameId } from './invalidation.js';
 import type { Resolver } from './resolver.js';
+
+/**
+ * Names (count) whose lease state one process tracks in each per-name table
+ * (bindings at a home, leases at a holder, retired versions): LRU beyond it.
+ * A name dropped from a table is simply resolved anew; at ~200 bytes a name
+ * this bounds each table to tens of MiB.
+ */
+export const MAX_TRACKED_NAMES = 100_000;
 
 export interface LeaseTableOptions {
   readonly origin: Origin;
   readonly termMs: number;
+  /** Default MAX_TRACKED_NAMES. */
   readonly maxEntries?: number;
   readonly metrics?: Metrics;
   /** Monotonic milliseconds; defaults to performance.now(). */
@@ -46,7 +55,7 @@ export class LeaseTable implements Resolver {
   private readonly now: () => number;
 
   constructor(private readonly opts: LeaseTableOptions) {
-    const max = opts.maxEntries ?? 100_000;
+    const max = opts.maxEntries ?? MAX_TRACKED_NAMES;
     this.bindings = new LRUCache({ max });
     this.epochs = new Epochs(max);
     this.now = opts.now ?? (() => performance.now());
@@ -66,7 +75,7 @@ export class LeaseTable implements Resolver {
     expectEtag?: string,
     minRemainingMs = 0,
   ): Promise<ObjectInfo> {
-    const id = nameId(name);
+    const id = formatName(name);
     const b = this.bindings.get(id);
     const contradicted = b !== undefined && expectEtag !== undefined && b.info.etag !== expectEtag;
     if (b && !contradicted && this.now() + minRemainingMs < b.expiresAt) {
@@ -111,7 +120,7 @@ export class LeaseTable implements Resolver {
    * from now on share this one. Null when the origin no longer has the object.
    */
   async refresh(name: ObjectName, signal?: AbortSignal): Promise<ObjectInfo | null> {
-    const id = nameId(name);
+    const id = formatName(name);
     this.epochs.bump(id);
     this.bindings.delete(id);
     const since = this.epochs.now();
@@ -144,12 +153,12 @@ export class LeaseTable implements Resolver {
 
   /** The binding of `name` whether its term ended or not (what an invalidation replaces). */
   peek(name: ObjectName): Binding | undefined {
-    return this.bindings.peek(nameId(name));
+    return this.bindings.peek(formatName(name));
   }
 
   /** The binding in force for `name`, if any and not expired. */
   binding(name: ObjectName): Binding | undefined {
-    const b = this.bindings.get(nameId(name));
+    const b = this.bindings.get(formatName(name));
     return b && this.now() < b.expiresAt ? b : undefined;
   }
 
@@ -165,7 +174,7 @@ export class LeaseTable implements Resolver {
 
   /** Forgets a binding (the version vanished mid-read, or an invalidation). */
   forget(name: ObjectName): void {
-    this.bindings.delete(nameId(name));
+    this.bindings.delete(formatName(name));
   }
 
   get size(): number {

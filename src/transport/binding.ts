@@ -5,14 +5,50 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { HttpDoorBinding } from '../http/native-binding.js';
+import type { FuseBinding } from '../mount/binding.js';
+import type { NativeStore, NativeStoreOptions } from '../store/native.js';
 
-export interface Binding {
+/** Every export of the addon; the HTTP door's and the mount's parts are typed beside their code. */
+export interface Binding extends HttpDoorBinding, FuseBinding {
   /** CRC32C of `data`, extending `seed` (0 for a fresh checksum). */
   crc32c(data: Uint8Array, seed?: number): number;
-  /** The portable table implementation, for tests that check both agree. */
-  crc32cPortable(data: Uint8Array, seed?: number): number;
-  /** 'sse4.2' or 'table'. */
+  /** One implementation by name (see crc32cImplementations), for tests and the microbenchmark. */
+  crc32cWith(implementation: string, data: Uint8Array, seed?: number): number;
+  /** CRC32C of A followed by B, from CRC32C(A), CRC32C(B) and B's length (CRC combine). */
+  crc32cCombine(crcA: number, crcB: number, lengthB: number): number;
+  /** What crc32c uses on this CPU: 'avx512', 'sse4.2' or 'table'. */
   readonly crc32cImplementation: string;
+  /** The implementations this CPU can run, slowest first ('table' is always there). */
+  readonly crc32cImplementations: readonly string[];
+
+  // The NVMe tier's chunk files (addon/src/nvme/), used through src/tier/chunk-file.ts and nvme-reader.ts.
+  nvmeEncodeHeader(
+    key: string,
+    objectId: Uint8Array,
+    index: number,
+    data: Uint8Array,
+    blockBytes: number,
+  ): { header: Buffer; dataCrc: number };
+  nvmeDecodeHeader(buf: Uint8Array): NativeChunkHeader | NativeHeaderFailure;
+  /** Takes the directory's lock file; throws with code 'ELOCKED' (and holderPid) when another holds it. */
+  nvmeLockDir(dir: string): number;
+  nvmeUnlockDir(fd: number): void;
+  readonly NvmeReader: new (
+    options: NativeReaderOptions,
+    onDone: (results: unknown[]) => void,
+  ) => NativeReader;
+  readonly nvmeFormat: {
+    readonly formatVersion: number;
+    readonly fixedHeaderBytes: number;
+    readonly maxKeyBytes: number;
+    readonly maxDataBytes: number;
+    readonly maxDataOffset: number;
+    readonly alignBytes: number;
+    readonly defaultBlockBytes: number;
+    readonly minBlockBytes: number;
+    readonly maxBlockBytes: number;
+  };
 
   // The native transport (docs/wire-protocol.md). Use it through
   // src/transport/native.ts, which owns the single event callback.
@@ -21,13 +57,20 @@ export interface Binding {
   /** Keeps the process alive while there is transport work (counted in native.ts). */
   transportRef(): void;
   transportUnref(): void;
-  /** Binds and listens on the JS thread (throws with `code`, e.g. EADDRINUSE); accepts on the I/O thread. */
+  /**
+   * Binds and listens on the JS thread (throws with `code`, e.g. EADDRINUSE); accepts on the I/O thread.
+   * Accepted connections start unauthenticated (docs/wire-protocol.md, "Before authentication"): only
+   * small HELLO/AUTH frames, one at a time, within `preAuthTimeoutMs`; see `admit` in transportSend.
+   */
   transportListen(
     host: string,
     port: number,
     maxFrameBytes: number,
     maxInFlight: number,
     maxConnections: number,
+    preAuthTimeoutMs: number,
+    maxUnauthenticated: number,
+    maxUnauthenticatedPerAddress: number,
   ): { id: number; port: number };
   transportCloseListener(id: number): void;
   /** Starts a connection; a 'connected' or 'closed' event follows. `host` must be an IP address. */
@@ -36,6 +79,8 @@ export interface Binding {
    * Queues one frame. `payload` is sent from its own memory (pinned until written; do not modify it
    * meanwhile); or `filePath` is sent with sendfile(2) from [fileOffset, fileOffset + length).
    * `crc` is the payload's CRC32C, or -1 to compute it on the I/O thread.
+   * `admit` (a server's handshake replies): after queueing, ADMIT_HANDSHAKE reads the peer's next
+   * handshake frame, ADMIT_OPEN lifts the pre-auth limits (the peer is authenticated).
    */
   transportSend(
     conn: number,
@@ -48,11 +93,22 @@ export interface Binding {
     fileOffset: number,
     length: number,
     crc: number,
+    admit?: typeof ADMIT_HANDSHAKE | typeof ADMIT_OPEN,
   ): void;
   /** Closes now, or after the queued frames are written (`afterFlush`); a 'closed' event follows. */
   transportClose(conn: number, reason: string, afterFlush: boolean): void;
   transportStats(): NativeTransportStats;
+
+  /** The DRAM chunk store (addon/src/store/); use it through src/store/dram.ts. */
+  readonly NativeStore: new (
+    options: NativeStoreOptions,
+  ) => NativeStore;
 }
+
+/** transportSend's `admit`: read one more handshake frame. */
+export const ADMIT_HANDSHAKE = 1;
+/** transportSend's `admit`: the peer is authenticated; requests may flow. */
+export const ADMIT_OPEN = 2;
 
 export type NativeEvent =
   | { kind: 'accepted'; conn: number; listener: number; peer: string }
@@ -87,12 +143,84 @@ export interface NativeTransportStats {
   framesReceived: number;
   connectionsOpened: number;
   connectionsClosed: number;
+  /** Over maxConnections with no unauthenticated connection to close instead. */
   connectionsRejected: number;
+  /** Closed for not authenticating within the pre-auth timeout. */
+  preAuthTimeouts: number;
+  /** Unauthenticated connections closed to make room (oldest first; per address first). */
+  preAuthEvicted: number;
+  /** Closed for a frame other than a small HELLO/AUTH before authentication (answered with ERROR). */
+  preAuthRefused: number;
   protocolErrors: number;
   sendFailures: number;
   pinnedBuffers: number;
   queuedBytes: number;
   pooledBytes: number;
+}
+
+export interface NativeChunkHeader {
+  readonly ok: true;
+  readonly key: Buffer;
+  readonly objectId: Buffer;
+  readonly index: number;
+  readonly dataOffset: number;
+  readonly dataLength: number;
+  readonly dataCrc: number;
+  readonly blockBytes: number;
+  readonly blockCount: number;
+}
+
+export interface NativeHeaderFailure {
+  readonly ok: false;
+  /** 'truncated', 'magic', 'version', 'key-length', 'bounds', 'header-crc', 'block-table'. */
+  readonly reason: string;
+  /** The header or its block table failed a CRC: damaged bytes, not a foreign file. */
+  readonly checksum: boolean;
+  /** Set when the fixed part is valid: the full header is this long ('truncated': read this much). */
+  readonly dataOffset?: number;
+}
+
+export interface NativeReaderOptions {
+  readonly queueDepth?: number;
+  readonly threads?: number;
+  readonly forceThreads?: boolean;
+  readonly direct?: boolean;
+  readonly openFiles?: number;
+  readonly maxPending?: number;
+}
+
+export interface NativeReaderStats {
+  readonly backend: 'io_uring' | 'threads' | 'closed';
+  readonly fallbackReason: string;
+  readonly direct: boolean;
+  readonly queueDepth: number;
+  readonly bytesRead: number;
+  readonly bytesServed: number;
+  readonly readsOk: number;
+  readonly headerReads: number;
+  readonly corrupt: number;
+  readonly errors: number;
+  readonly bytesCopied: number;
+  readonly openFiles: number;
+  readonly pending: number;
+  readonly inFlight: number;
+}
+
+export interface NativeReader {
+  read(
+    id: number,
+    path: string,
+    key: string,
+    dataOffset: number,
+    dataLength: number,
+    dataCrc: number,
+    offset: number,
+    length: number,
+    dest?: Uint8Array,
+  ): void;
+  forget(path: string): void;
+  stats(): NativeReaderStats;
+  close(): void;
 }
 
 let cached: Binding | undefined;

@@ -4,26 +4,16 @@
  * next request without any reconnect loop.
  */
 import type { ChunkName } from '../chunk/name.js';
-import type { InvalidationTarget } from '../coherence/invalidation.js';
 import { CacheError } from '../errors/cache-error.js';
 import type { ObjectInfo, ObjectName } from '../origin/origin.js';
-import { decodeInvalidateAnswer, encodeInvalidate, type InvalidateAnswer } from './invalidate-messages.js';
-import {
-  decodeLeaseAckResponse,
-  decodeLeaseGrantResponse,
-  encodeLeaseAck,
-  encodeLeaseGrantRequest,
-  encodeLeaseRenewRequest,
-  type LeaseAck,
-  type LeaseGrantResponse,
-  type LeaseVersion,
-} from './lease-messages.js';
 import { defaultTransportLogger, type TransportLogger } from './logger.js';
 import { decodeObjectInfo, decodePing, encodeObjectName, encodePing, encodeReadChunk } from './messages.js';
 import { type NativeTransport, nativeTransport } from './native.js';
 import { PeerConnection } from './peer-connection.js';
 import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_IN_FLIGHT, FrameType } from './protocol.js';
 import { checkRange } from './range.js';
+import { type CallOptions, type MessageHandler, Messages, type Response } from './rpc.js';
+import type { TransportPeer } from './transport.js';
 
 export interface TransportClientOptions {
   /** An IP address, or a name resolved (dns.lookup) each time a connection is opened. */
@@ -40,23 +30,22 @@ export interface TransportClientOptions {
   logger?: TransportLogger;
   /** Cluster secret to prove (src/transport/auth.ts); null or absent: none. */
   secret?: Buffer | null;
-  /** Requests the server sends back on these connections (a home's LEASE_REVOKE); see PeerConnectionOptions. */
-  onRequest?: ((type: number, meta: Buffer) => Promise<Buffer>) | undefined;
+  /** Requests the server sends back on these connections (a home's LEASE_REVOKE); may be shared by clients. */
+  messages?: Messages;
 }
 
 export interface RequestOptions {
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** READ_CHUNK only: the peer answers from its local tiers or NOT_FOUND, never fills. */
   localOnly?: boolean;
-  /** This request's own timeout instead of the client's (INVALIDATE). */
+  /** This request's own timeout instead of the client's. */
   timeoutMs?: number;
 }
 
-export class TransportClient {
+export class TransportClient implements TransportPeer {
   private readonly native: NativeTransport;
   private readonly pool: (PeerConnection | undefined)[];
-  private readonly opts: Required<Omit<TransportClientOptions, 'onRequest'>> &
-    Pick<TransportClientOptions, 'onRequest'>;
+  private readonly opts: Required<TransportClientOptions>;
   private next = 0;
   private closed = false;
 
@@ -71,7 +60,7 @@ export class TransportClient {
       nodeId: o.nodeId ?? `client-${process.pid}`,
       logger: o.logger ?? defaultTransportLogger(),
       secret: o.secret ?? null,
-      onRequest: o.onRequest,
+      messages: o.messages ?? new Messages(),
     };
     for (const k of ['connections', 'timeoutMs', 'maxInFlight', 'maxFrameBytes'] as const) {
       const v = this.opts[k];
@@ -101,7 +90,7 @@ export class TransportClient {
     const ev = await conn.request(
       FrameType.READ_CHUNK,
       encodeReadChunk({ name, offset, length, localOnly: opts?.localOnly }),
-      opts?.signal,
+      { signal: opts?.signal, timeoutMs: opts?.timeoutMs },
     );
     const data = ev.payload ?? Buffer.alloc(0);
     if (data.length !== length) {
@@ -121,47 +110,39 @@ export class TransportClient {
   }
 
   async stat(name: ObjectName, opts?: RequestOptions): Promise<ObjectInfo> {
-    const ev = await this.pick().request(FrameType.STAT, encodeObjectName(name), opts?.signal);
+    const ev = await this.pick().request(FrameType.STAT, encodeObjectName(name), {
+      signal: opts?.signal,
+      timeoutMs: opts?.timeoutMs,
+    });
     return decodeObjectInfo(ev.meta);
   }
 
-  /** LEASE_GRANT, or LEASE_RENEW when `held` is given (docs/coherence.md, "Wire messages"). */
-  async lease(
-    name: ObjectName,
-    held: LeaseVersion | undefined,
-    opts?: RequestOptions,
-  ): Promise<LeaseGrantResponse> {
-    const ev = held
-      ? await this.pick().request(
-          FrameType.LEASE_RENEW,
-          encodeLeaseRenewRequest({ ...name, held }),
-          opts?.signal,
-        )
-      : await this.pick().request(FrameType.LEASE_GRANT, encodeLeaseGrantRequest(name), opts?.signal);
-    return decodeLeaseGrantResponse(ev.meta);
+  /** One request of any type to the least-loaded connection (src/transport/rpc.ts). */
+  request(type: number, meta: Buffer, opts?: CallOptions): Promise<Response> {
+    try {
+      return this.pick().request(type, meta, opts);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
-  /** LEASE_ACK: a revocation acknowledged on a new connection, or (revokeId 0) a lease released early. */
-  async leaseAck(ack: LeaseAck, opts?: RequestOptions): Promise<void> {
-    const ev = await this.pick().request(FrameType.LEASE_ACK, encodeLeaseAck(ack), opts?.signal);
-    decodeLeaseAckResponse(ev.meta);
+  /** Requests the server may send back on these connections, by type. */
+  get messages(): Messages {
+    return this.opts.messages;
   }
 
-  /** INVALIDATE: answered when the invalidation completed at the peer (give it a long `timeoutMs`). */
-  async invalidate(target: InvalidationTarget, opts?: RequestOptions): Promise<InvalidateAnswer> {
-    const ev = await this.pick().request(
-      FrameType.INVALIDATE,
-      encodeInvalidate(target),
-      opts?.signal,
-      opts?.timeoutMs,
-    );
-    return decodeInvalidateAnswer(ev.meta);
+  /** Serves requests of `type` the server sends back on these connections. */
+  register<Q>(type: number, name: string, handler: MessageHandler<Q>): void {
+    this.opts.messages.register(type, name, handler);
   }
 
   /** Round-trip time in milliseconds (fractional). */
   async ping(opts?: RequestOptions): Promise<number> {
     const start = process.hrtime.bigint();
-    const ev = await this.pick().request(FrameType.PING, encodePing(Date.now()), opts?.signal);
+    const ev = await this.pick().request(FrameType.PING, encodePing(Date.now()), {
+      signal: opts?.signal,
+      timeoutMs: opts?.timeoutMs,
+    });
     decodePing(ev.meta);
     return Number(process.hrtime.bigint() - start) / 1e6;
   }

@@ -4,7 +4,7 @@
  * decoders throw MetaError on anything that does not parse exactly.
  */
 import type { ChunkName } from '../chunk/name.js';
-import { CacheError, ERROR_CODES, type ErrorCode } from '../errors/cache-error.js';
+import { CacheError, type ErrorCode } from '../errors/cache-error.js';
 import type { ObjectInfo, ObjectName } from '../origin/origin.js';
 import { MetaError, MetaReader, MetaWriter } from './codec.js';
 
@@ -144,22 +144,20 @@ export function encodeError(code: ErrorCode, message: string): Buffer {
   return new MetaWriter().str(code).str(truncateUtf8(message, 4096)).bytes();
 }
 
-/** An ERROR frame's meta as a CacheError; a code this build does not know becomes INTERNAL. */
 /**
  * An error the peer answered with (an ERROR frame), as opposed to a failure to
  * reach it: the peer is healthy, it just could not serve this request.
  */
 export class RemoteError extends CacheError {}
 
+/** An ERROR frame's meta as a RemoteError; a code this build does not know becomes INTERNAL (CacheError.fromWire). */
 export function decodeError(meta: Buffer, peer: string): CacheError {
   const r = new MetaReader(meta);
   const code = r.str();
   const message = r.str();
   r.end();
-  if ((ERROR_CODES as readonly string[]).includes(code)) {
-    return new RemoteError(code as ErrorCode, `peer ${peer}: ${message}`);
-  }
-  return new RemoteError('INTERNAL', `peer ${peer}: ${code}: ${message}`);
+  const e = CacheError.fromWire(code, message);
+  return new RemoteError(e.code, `peer ${peer}: ${e.message}`);
 }
 
 export function encodePing(opaque: number): Buffer {

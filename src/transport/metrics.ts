@@ -82,6 +82,13 @@ export function registerTransportMetrics(metrics: Metrics): void {
   );
   mirror(
     metrics,
+    `${p}preauth_closed_total`,
+    'Connections closed before authenticating, by why: timeout, evicted (to make room), refused (a frame not allowed)',
+    (s) => ({ timeout: s.preAuthTimeouts, evicted: s.preAuthEvicted, refused: s.preAuthRefused }),
+    'reason',
+  );
+  mirror(
+    metrics,
     `${p}protocol_errors_total`,
     'Connections closed for a protocol error (bad frame, version, checksum)',
     (s) => ({ '': s.protocolErrors }),

@@ -23,6 +23,14 @@ import type { TransportLogger } from './logger.js';
 import { decodeError, decodeHello, encodeError, encodeHello } from './messages.js';
 import type { ConnectionSink, FrameEvent, NativeTransport } from './native.js';
 import { FLAG_RESPONSE, FrameType, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from './protocol.js';
+import {
+  type CallOptions,
+  Inbound,
+  type Messages,
+  type Reply,
+  RequestMatcher,
+  type Response,
+} from './rpc.js';
 
 export interface PeerConnectionOptions {
   host: string;
@@ -34,22 +42,8 @@ export interface PeerConnectionOptions {
   logger: TransportLogger;
   /** Cluster secret (src/transport/auth.ts); null: this side offers and accepts no auth. */
   secret: Buffer | null;
-  /**
-   * Requests the server sends on this connection (a home's LEASE_REVOKE); the
-   * resolved meta is the response, a rejection an ERROR frame. Absent: answered UNSUPPORTED.
-   */
-  onRequest?: ((type: number, meta: Buffer) => Promise<Buffer>) | undefined;
-}
-
-interface Pending {
-  type: number;
-  meta: Buffer;
-  resolve(ev: FrameEvent): void;
-  reject(err: CacheError): void;
-  timer: NodeJS.Timeout;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-  sent: boolean;
+  /** Requests the server sends on this connection (a home's LEASE_REVOKE); unregistered types: UNSUPPORTED. */
+  messages: Messages;
 }
 
 export class PeerConnection implements ConnectionSink {
@@ -57,23 +51,47 @@ export class PeerConnection implements ConnectionSink {
   private readonly clientNonce = nonce();
   /** 0 until the socket exists (a host name is resolved first). */
   private conn = 0;
-  private readonly pending = new Map<number, Pending>();
-  /** Requests waiting for an in-flight slot, in order. */
-  private readonly queue: number[] = [];
-  /** Ids sent and not yet answered, including timed-out ones: they still hold a slot at the server. */
-  private readonly unanswered = new Set<number>();
-  private nextId = 1;
+  private readonly outgoing: RequestMatcher;
+  private readonly inbound: Inbound;
   private maxInFlight: number;
   private lastFrameAt = Date.now();
   private readonly connectTimer: NodeJS.Timeout;
   private closeReason = '';
-  private closeCode: ErrorCode = 'ORIGIN_UNAVAILABLE';
+  private closeCode: ErrorCode = 'PEER_UNAVAILABLE';
 
   constructor(
     private readonly native: NativeTransport,
     private readonly o: PeerConnectionOptions,
   ) {
     this.maxInFlight = o.maxInFlight;
+    this.outgoing = new RequestMatcher({
+      peer: this.peer,
+      write: (type, id, meta) => native.b.transportSend(this.conn, type, 0, id, meta, null, null, 0, 0, 0),
+      cancel: (id) => native.b.transportSend(this.conn, FrameType.CANCEL, 0, id, null, null, null, 0, 0, 0),
+      maxInFlight: () => this.maxInFlight,
+      timedOut: () => {
+        // A peer that has said nothing for a whole timeout is presumed dead: drop the connection so
+        // the next request reconnects instead of queueing behind it.
+        const silentMs = Date.now() - this.lastFrameAt;
+        if (silentMs >= this.o.timeoutMs) this.close(`peer silent for ${silentMs} ms`);
+      },
+      busy: () => native.ref(),
+      idle: () => native.unref(),
+    });
+    const self = this;
+    const channel = {
+      get isOpen() {
+        return self.state === 'ready';
+      },
+      request: (type: number, meta: Buffer, opts?: CallOptions) => this.request(type, meta, opts),
+    };
+    this.inbound = new Inbound({
+      messages: o.messages,
+      from: { nodeId: '', peer: this.peer, channel },
+      respond: (type, id, reply) => this.respond(type, id, reply),
+      protocolError: (reason) => this.close(`protocol error: ${reason}`),
+      warn: (reason, what) => o.logger.warn({ peer: this.peer, reason }, what),
+    });
     if (isIP(o.host)) {
       this.open(o.host);
     } else {
@@ -100,42 +118,16 @@ export class PeerConnection implements ConnectionSink {
   }
 
   get load(): number {
-    return this.pending.size;
+    return this.outgoing.load;
   }
 
-  /** `timeoutMs`: this request's own limit (INVALIDATE waits out leases), instead of the connection's. */
-  request(type: number, meta: Buffer, signal?: AbortSignal, timeoutMs?: number): Promise<FrameEvent> {
-    if (this.state === 'closed') {
-      return Promise.reject(this.lost());
-    }
-    if (signal?.aborted) return Promise.reject(CacheError.from(signal.reason, 'SHUTTING_DOWN'));
-    const id = this.allocId();
-    return new Promise<FrameEvent>((resolve, reject) => {
-      const p: Pending = {
-        type,
-        meta,
-        resolve,
-        reject,
-        signal,
-        sent: false,
-        onAbort: undefined,
-        timer: setTimeout(
-          () => this.timeout(id, timeoutMs ?? this.o.timeoutMs),
-          timeoutMs ?? this.o.timeoutMs,
-        ),
-      };
-      if (signal) {
-        p.onAbort = () => this.settle(id, CacheError.from(signal.reason, 'SHUTTING_DOWN'), true);
-        signal.addEventListener('abort', p.onAbort, { once: true });
-      }
-      if (this.pending.size === 0) this.native.ref();
-      this.pending.set(id, p);
-      this.queue.push(id);
-      this.pump();
-    });
+  /** `opts.timeoutMs`: this request's own limit (INVALIDATE waits out leases), instead of the connection's. */
+  request(type: number, meta: Buffer, opts?: CallOptions): Promise<Response> {
+    if (this.state === 'closed') return Promise.reject(this.lost());
+    return this.outgoing.request(type, meta, opts?.timeoutMs ?? this.o.timeoutMs, opts?.signal);
   }
 
-  close(reason: string, code: ErrorCode = 'ORIGIN_UNAVAILABLE'): void {
+  close(reason: string, code: ErrorCode = 'PEER_UNAVAILABLE'): void {
     if (this.state === 'closed') return;
     this.closeCode = code;
     if (this.conn) this.native.b.transportClose(this.conn, reason, false);
@@ -179,25 +171,11 @@ export class PeerConnection implements ConnectionSink {
       return;
     }
     if (!(ev.flags & FLAG_RESPONSE)) {
-      this.onServerRequest(ev);
+      this.inbound.request(ev); // PING, a home's LEASE_REVOKE: every one gets exactly one response
       return;
     }
-    this.unanswered.delete(ev.requestId);
-    const p = this.pending.get(ev.requestId);
-    if (p) {
-      if (ev.type === FrameType.ERROR) {
-        const err = safe(() => decodeError(ev.meta, this.peer));
-        this.settle(
-          ev.requestId,
-          err ?? new CacheError('INTERNAL', `peer ${this.peer}: malformed ERROR frame`),
-        );
-      } else if (ev.type !== p.type) {
-        this.close(`protocol error: response of type ${ev.type} to a request of type ${p.type}`);
-      } else {
-        this.settle(ev.requestId, ev);
-      }
-    }
-    this.pump();
+    if (!this.outgoing.answer(ev))
+      this.close(`protocol error: response of type ${ev.type} to a request of another type`);
   }
 
   onClosed(reason: string): void {
@@ -205,37 +183,20 @@ export class PeerConnection implements ConnectionSink {
     this.state = 'closed';
     this.closeReason = reason;
     clearTimeout(this.connectTimer);
-    for (const id of [...this.pending.keys()]) this.settle(id, this.lost());
-    this.queue.length = 0;
+    this.outgoing.fail(this.lost());
+    this.inbound.abortAll(`connection closed: ${reason}`);
     this.o.logger.info({ peer: this.peer, reason }, 'transport client connection closed');
   }
 
-  /** A request from the server (PING, a home's LEASE_REVOKE): every one gets exactly one response. */
-  private onServerRequest(ev: FrameEvent): void {
-    const conn = this.conn;
-    const answer = (type: number, meta: Buffer) => {
-      if (this.state !== 'closed' && this.conn === conn) {
-        this.native.b.transportSend(conn, type, FLAG_RESPONSE, ev.requestId, meta, null, null, 0, 0, 0);
-      }
-    };
-    if (ev.type === FrameType.PING) {
-      answer(FrameType.PING, ev.meta);
+  private respond(type: number, id: number, reply: Reply): void {
+    if (this.state === 'closed') return;
+    if (!Buffer.isBuffer(reply)) {
+      // Chunk payloads flow to the connecting side only; a handler here answering with one is a bug.
+      const err = encodeError('INTERNAL', 'a client connection does not send payloads');
+      this.native.b.transportSend(this.conn, FrameType.ERROR, FLAG_RESPONSE, id, err, null, null, 0, 0, 0);
       return;
     }
-    const handler = this.o.onRequest;
-    const work = handler
-      ? handler(ev.type, ev.meta)
-      : Promise.reject(new CacheError('UNSUPPORTED', `frame type ${ev.type} is not served by this client`));
-    work.then(
-      (meta) => answer(ev.type, meta),
-      (err: unknown) => {
-        const e = CacheError.from(err);
-        answer(FrameType.ERROR, encodeError(e.code, e.message));
-        if (!(err instanceof CacheError)) {
-          this.o.logger.warn({ peer: this.peer, err: (err as Error).message }, 'server request failed');
-        }
-      },
-    );
+    this.native.b.transportSend(this.conn, type, FLAG_RESPONSE, id, reply, null, null, 0, 0, 0);
   }
 
   private open(address: string): void {
@@ -294,56 +255,11 @@ export class PeerConnection implements ConnectionSink {
   private ready(): void {
     this.state = 'ready';
     clearTimeout(this.connectTimer);
-    this.pump();
-  }
-
-  private pump(): void {
-    if (this.state !== 'ready') return;
-    while (this.queue.length > 0 && this.unanswered.size < this.maxInFlight) {
-      const id = this.queue.shift()!;
-      const p = this.pending.get(id);
-      if (!p) continue;
-      p.sent = true;
-      this.unanswered.add(id);
-      this.native.b.transportSend(this.conn, p.type, 0, id, p.meta, null, null, 0, 0, 0);
-    }
-  }
-
-  private timeout(id: number, ms: number): void {
-    const p = this.pending.get(id);
-    if (!p) return;
-    const silentMs = Date.now() - this.lastFrameAt;
-    this.settle(id, new CacheError('ORIGIN_TIMEOUT', `peer ${this.peer}: no response within ${ms} ms`), true);
-    // A peer that has said nothing for a whole timeout is presumed dead: drop the connection so
-    // the next request reconnects instead of queueing behind it.
-    if (silentMs >= this.o.timeoutMs) this.close(`peer silent for ${silentMs} ms`);
-  }
-
-  /** Settles a pending request once; `cancel` tells the server to stop work it already started. */
-  private settle(id: number, result: FrameEvent | CacheError, cancel = false): void {
-    const p = this.pending.get(id);
-    if (!p) return;
-    this.pending.delete(id);
-    clearTimeout(p.timer);
-    if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
-    if (this.pending.size === 0) this.native.unref();
-    if (cancel && p.sent && this.state === 'ready') {
-      this.native.b.transportSend(this.conn, FrameType.CANCEL, 0, id, null, null, null, 0, 0, 0);
-    }
-    if (result instanceof CacheError) p.reject(result);
-    else p.resolve(result);
+    this.outgoing.ready();
   }
 
   private lost(): CacheError {
     return new CacheError(this.closeCode, `peer ${this.peer}: connection lost: ${this.closeReason}`);
-  }
-
-  private allocId(): number {
-    // Ids wrap at 2^32 - 1, skipping 0 (connection-level) and any id still unanswered.
-    do {
-      this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
-    } while (this.pending.has(this.nextId) || this.unanswered.has(this.nextId));
-    return this.nextId;
   }
 }
 

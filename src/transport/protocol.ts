@@ -8,6 +8,11 @@ export const MIN_PROTOCOL_VERSION = 1;
 export const HEADER_BYTES = 32;
 export const MAX_META_BYTES = 64 * 1024;
 
+/**
+ * The connection's own types, and the transport's chunk messages. Other parts
+ * register their messages' types where they own them (src/coherence/wire.ts:
+ * 0x20–0x24); the addon knows only HELLO..CANCEL.
+ */
 export const FrameType = {
   HELLO: 0x01,
   ERROR: 0x02,
@@ -16,17 +21,26 @@ export const FrameType = {
   CANCEL: 0x05,
   READ_CHUNK: 0x10,
   STAT: 0x11,
-  LEASE_GRANT: 0x20,
-  LEASE_RENEW: 0x21,
-  LEASE_REVOKE: 0x22,
-  LEASE_ACK: 0x23,
-  INVALIDATE: 0x24,
   READ_CHUNK_RDMA: 0x40,
 } as const;
 
 export const FLAG_RESPONSE = 1;
 
+/**
+ * A request back to the connecting side that names no timeout of its own (every caller in
+ * this codebase does: a home's LEASE_REVOKE waits a lease term).
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
 /** Defaults; every one is overridable per server or client. */
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_MAX_IN_FLIGHT = 256;
 export const DEFAULT_MAX_CONNECTIONS = 1024;
+/** Before authentication (docs/wire-protocol.md): the time to complete the handshake... */
+export const DEFAULT_PREAUTH_TIMEOUT_MS = 5000;
+/** ...connections still in the handshake at once (the rest of maxConnections is for peers)... */
+export const DEFAULT_MAX_UNAUTHENTICATED = 256;
+/** ...and of those, from one address (IPv6: one /64). */
+export const DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS = 16;
+/** A handshake frame (HELLO, AUTH) carries at most this much meta and no payload (addon/src/frame.h). */
+export const HANDSHAKE_MAX_META_BYTES = 4096;

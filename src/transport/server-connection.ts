@@ -17,43 +17,30 @@ import {
   proofMatches,
   serverProof,
 } from './auth.js';
-import { MetaError } from './codec.js';
-import { decodeInvalidate, encodeInvalidateAnswer } from './invalidate-messages.js';
-import {
-  decodeLeaseAck,
-  decodeLeaseGrantRequest,
-  decodeLeaseRenewRequest,
-  encodeLeaseAckResponse,
-  encodeLeaseGrantResponse,
-} from './lease-messages.js';
-import {
-  decodeHello,
-  decodeObjectName,
-  decodeReadChunk,
-  encodeError,
-  encodeHello,
-  encodeObjectInfo,
-  type ReadChunkRequest,
-} from './messages.js';
+import { ADMIT_HANDSHAKE, ADMIT_OPEN } from './binding.js';
+import { decodeHello, encodeError, encodeHello } from './messages.js';
 import type { ConnectionSink, FrameEvent, NativeTransport } from './native.js';
-import { OutgoingRequests } from './outgoing.js';
-import { FLAG_RESPONSE, FrameType, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from './protocol.js';
-import { checkRange } from './range.js';
-import type { LeaseService, TransportServer } from './server.js';
-
-const TYPE_NAMES = new Map<number, string>(Object.entries(FrameType).map(([k, v]) => [v, k]));
+import {
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  FLAG_RESPONSE,
+  FrameType,
+  MIN_PROTOCOL_VERSION,
+  PROTOCOL_VERSION,
+} from './protocol.js';
+import { type Caller, type CallOptions, Inbound, type Reply, RequestMatcher, type Response } from './rpc.js';
+import type { TransportServer } from './server.js';
 
 export class ServerConnection implements ConnectionSink {
   private helloDone = false;
   /** With a cluster secret: the proof this peer's AUTH frame must carry; undefined once authenticated. */
   private expectedProof: Buffer | undefined;
   private closed = false;
-  private readonly inflight = new Map<number, AbortController>();
-  private readonly helloTimer: NodeJS.Timeout;
   /** The peer's HELLO nodeId: a lease holder's identity at its home. */
   private peerNodeId = '';
-  /** Requests this side sends to the peer (LEASE_REVOKE). */
-  private readonly outgoing: OutgoingRequests;
+  /** Requests this side sends to the peer (a home's LEASE_REVOKE travels on the holder's own connection). */
+  private readonly outgoing: RequestMatcher;
+  /** Requests the peer sends, served by the server's registered messages. */
+  private readonly inbound: Inbound;
 
   constructor(
     private readonly server: TransportServer,
@@ -61,13 +48,32 @@ export class ServerConnection implements ConnectionSink {
     private readonly conn: number,
     private readonly peer: string,
   ) {
-    // A connection that never completes the handshake would hold a slot of maxConnections forever.
-    const ms = server.opts.helloTimeoutMs;
-    this.helloTimer = setTimeout(() => this.protocolError(`no HELLO within ${ms} ms`), ms);
-    this.helloTimer.unref();
-    this.outgoing = new OutgoingRequests(peer, (type, id, meta) =>
-      native.b.transportSend(conn, type, 0, id, meta, null, null, 0, 0, 0),
-    );
+    // Until the handshake completes the addon reads only small HELLO/AUTH frames, one at a time,
+    // and closes the connection at preAuthTimeoutMs (docs/wire-protocol.md): nothing to time here.
+    this.outgoing = new RequestMatcher({
+      peer,
+      write: (type, id, meta) => native.b.transportSend(conn, type, 0, id, meta, null, null, 0, 0, 0),
+    });
+    const self = this;
+    const from: Caller = {
+      get nodeId() {
+        return self.peerNodeId;
+      },
+      peer,
+      channel: {
+        get isOpen() {
+          return self.isOpen;
+        },
+        request: (type, meta, opts) => this.request(type, meta, opts),
+      },
+    };
+    this.inbound = new Inbound({
+      messages: server.messages,
+      from,
+      respond: (type, id, reply) => this.respond(type, id, reply),
+      protocolError: (reason) => this.protocolError(reason),
+      warn: (reason, what) => server.opts.logger.warn({ peer: this.peer, reason }, what),
+    });
   }
 
   onConnected(): void {}
@@ -81,15 +87,14 @@ export class ServerConnection implements ConnectionSink {
   }
 
   /**
-   * Sends a request to the peer on this connection (a home's LEASE_REVOKE
-   * travels on the holder's own connection: sidecars listen on loopback only).
-   * Resolves with the response frame; rejects on an ERROR answer, timeout or close.
+   * Sends a request to the peer on this connection. Resolves with the response;
+   * rejects on an ERROR answer, timeout or close.
    */
-  request(type: number, meta: Buffer, timeoutMs: number): Promise<FrameEvent> {
+  request(type: number, meta: Buffer, opts?: CallOptions): Promise<Response> {
     if (!this.isOpen) {
       return Promise.reject(new CacheError('SHUTTING_DOWN', `connection to ${this.peer} is closed`));
     }
-    return this.outgoing.send(type, meta, timeoutMs);
+    return this.outgoing.request(type, meta, opts?.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, opts?.signal);
   }
 
   onFrame(ev: FrameEvent): void {
@@ -102,36 +107,11 @@ export class ServerConnection implements ConnectionSink {
       return;
     }
     if (ev.flags & FLAG_RESPONSE) {
-      this.outgoing.answer(ev);
+      if (!this.outgoing.answer(ev))
+        this.protocolError(`response of type ${ev.type} to a request of another type`);
       return;
     }
     switch (ev.type) {
-      case FrameType.PING:
-        this.send(FrameType.PING, ev.requestId, ev.meta);
-        return;
-      case FrameType.CANCEL:
-        this.inflight
-          .get(ev.requestId)
-          ?.abort(new CacheError('SHUTTING_DOWN', 'request cancelled by the client'));
-        return;
-      case FrameType.READ_CHUNK:
-        this.serve(ev, decodeReadChunk, (q, signal) => this.read(ev, q, signal));
-        return;
-      case FrameType.STAT:
-        this.serve(ev, decodeObjectName, async (n, signal) => {
-          const info = await this.server.opts.handler.stat(n, signal);
-          this.send(FrameType.STAT, ev.requestId, encodeObjectInfo(info));
-        });
-        return;
-      case FrameType.LEASE_GRANT:
-      case FrameType.LEASE_RENEW:
-      case FrameType.LEASE_ACK:
-      case FrameType.INVALIDATE: {
-        const leases = this.server.opts.handler.leases;
-        if (!leases) break; // answered UNSUPPORTED below
-        this.serveLease(leases, ev);
-        return;
-      }
       case FrameType.HELLO:
         this.protocolError('HELLO after the handshake');
         return;
@@ -141,17 +121,14 @@ export class ServerConnection implements ConnectionSink {
         this.native.b.transportClose(this.conn, 'client reported an error', false);
         return;
     }
-    // Reserved types (auth, RDMA; leases on a server without them) are requests too: answer, so the slot is freed.
-    this.sendError(ev.requestId, new CacheError('UNSUPPORTED', `frame type ${ev.type} is not served here`));
+    // Every other type is a request, answered once: by its registered handler, or UNSUPPORTED.
+    this.inbound.request(ev);
   }
 
   onClosed(reason: string): void {
     this.closed = true;
-    clearTimeout(this.helloTimer);
-    this.outgoing.closed(reason);
-    for (const ac of this.inflight.values())
-      ac.abort(new CacheError('SHUTTING_DOWN', `connection closed: ${reason}`));
-    this.inflight.clear();
+    this.outgoing.fail(new CacheError('SHUTTING_DOWN', `connection to ${this.peer} closed: ${reason}`));
+    this.inbound.abortAll(`connection closed: ${reason}`);
     const log = this.server.opts.logger;
     if (reason.startsWith('protocol error'))
       log.warn({ peer: this.peer, reason }, 'transport connection closed');
@@ -160,8 +137,7 @@ export class ServerConnection implements ConnectionSink {
   }
 
   shutdown(): void {
-    for (const ac of this.inflight.values())
-      ac.abort(new CacheError('SHUTTING_DOWN', 'server shutting down'));
+    this.inbound.abortAll('server shutting down');
     this.native.b.transportSend(
       this.conn,
       FrameType.ERROR,
@@ -222,8 +198,6 @@ export class ServerConnection implements ConnectionSink {
         { tag: EXT_SERVER_PROOF, value: serverProof(o.secret, clientNonce, serverNonce) },
       );
       this.expectedProof = clientProof(o.secret, serverNonce, clientNonce);
-    } else {
-      clearTimeout(this.helloTimer);
     }
     const reply = encodeHello({
       minVersion: version,
@@ -234,20 +208,24 @@ export class ServerConnection implements ConnectionSink {
       nodeId: o.nodeId,
       extensions,
     });
-    this.send(FrameType.HELLO, ev.requestId, reply);
+    // Without a secret the HELLO is the whole handshake; with one, the addon reads the AUTH next.
+    this.send(FrameType.HELLO, ev.requestId, reply, o.secret ? ADMIT_HANDSHAKE : ADMIT_OPEN);
+    if (!o.secret) this.outgoing.ready();
   }
 
-  /** The one frame allowed between HELLO and requests when a secret is set. The HELLO timer still runs. */
+  /** The one frame allowed between HELLO and requests when a secret is set (the pre-auth timeout still runs). */
   private onAuth(ev: FrameEvent): void {
     if (ev.type !== FrameType.AUTH || !proofMatches(ev.meta, this.expectedProof!)) {
       this.refuse(
-        ev.type === FrameType.AUTH ? 'cluster secret mismatch' : `request before AUTH (type ${ev.type})`,
+        ev.type === FrameType.AUTH
+          ? 'cluster secret mismatch'
+          : `expected AUTH after HELLO, got ${this.server.messages.name(ev.type)}`,
       );
       return;
     }
     this.expectedProof = undefined;
-    clearTimeout(this.helloTimer);
-    this.send(FrameType.AUTH, ev.requestId, Buffer.alloc(0));
+    this.send(FrameType.AUTH, ev.requestId, Buffer.alloc(0), ADMIT_OPEN);
+    this.outgoing.ready();
   }
 
   private refuse(reason: string): void {
@@ -256,40 +234,22 @@ export class ServerConnection implements ConnectionSink {
     this.native.b.transportClose(this.conn, `unauthorized: ${reason}`, true);
   }
 
-  private async read(ev: FrameEvent, q: ReadChunkRequest, signal: AbortSignal): Promise<void> {
-    checkRange(q.name, q.offset, q.length);
-    if (q.length > this.server.opts.maxFrameBytes) {
-      throw new CacheError(
-        'TOO_LARGE',
-        `read of ${q.length} bytes exceeds maxFrameBytes ${this.server.opts.maxFrameBytes}`,
-      );
-    }
-    const p = await this.server.opts.handler.readChunk(q.name, q.offset, q.length, signal, q.localOnly);
+  private respond(type: number, id: number, reply: Reply): void {
     if (this.closed) return;
-    const got = p.kind === 'buffer' ? p.data.length : p.length;
-    if (got !== q.length) {
-      throw new CacheError('INTERNAL', `handler returned ${got} bytes for a read of ${q.length}`);
+    if (Buffer.isBuffer(reply)) {
+      this.send(type, id, reply);
+      return;
     }
+    const p = reply.payload;
     const crc = p.crc32c ?? -1;
     if (p.kind === 'buffer') {
-      this.native.b.transportSend(
-        this.conn,
-        FrameType.READ_CHUNK,
-        FLAG_RESPONSE,
-        ev.requestId,
-        null,
-        p.data,
-        null,
-        0,
-        0,
-        crc,
-      );
+      this.native.b.transportSend(this.conn, type, FLAG_RESPONSE, id, null, p.data, null, 0, 0, crc);
     } else {
       this.native.b.transportSend(
         this.conn,
-        FrameType.READ_CHUNK,
+        type,
         FLAG_RESPONSE,
-        ev.requestId,
+        id,
         null,
         null,
         p.path,
@@ -300,81 +260,14 @@ export class ServerConnection implements ConnectionSink {
     }
   }
 
-  private serveLease(leases: LeaseService, ev: FrameEvent): void {
-    const { requestId, type } = ev;
-    switch (type) {
-      case FrameType.LEASE_GRANT:
-        this.serve(ev, decodeLeaseGrantRequest, async (q, signal) => {
-          const a = await leases.lease(q, this.peerNodeId, undefined, signal, this);
-          this.send(type, requestId, encodeLeaseGrantResponse(a));
-        });
-        return;
-      case FrameType.LEASE_RENEW:
-        this.serve(ev, decodeLeaseRenewRequest, async (q, signal) => {
-          const a = await leases.lease(q, this.peerNodeId, q.held, signal, this);
-          this.send(type, requestId, encodeLeaseGrantResponse(a));
-        });
-        return;
-      case FrameType.LEASE_ACK:
-        this.serve(ev, decodeLeaseAck, async (q) => {
-          leases.ack(q, this.peerNodeId);
-          this.send(type, requestId, encodeLeaseAckResponse());
-        });
-        return;
-      default:
-        this.serve(ev, decodeInvalidate, async (q, signal) => {
-          const answer = await leases.invalidate(q, signal);
-          this.send(type, requestId, encodeInvalidateAnswer(answer));
-        });
-    }
-  }
-
-  /**
-   * Runs one request to exactly one response; a duplicate id in flight is a protocol error.
-   * The request meta is decoded first, and a MetaError there is the peer's: the connection is
-   * closed. Once it decoded, a MetaError is ours (an encoder refusing our own answer, e.g. an
-   * etag over 1024 bytes from an HTTP origin): that one request is answered INTERNAL, and the
-   * connection with every other request on it carries on.
-   */
-  private serve<Q>(
-    ev: FrameEvent,
-    decode: (meta: Buffer) => Q,
-    work: (q: Q, signal: AbortSignal) => Promise<void>,
+  private send(
+    type: number,
+    requestId: number,
+    meta: Buffer,
+    admit?: typeof ADMIT_HANDSHAKE | typeof ADMIT_OPEN,
   ): void {
-    if (this.inflight.has(ev.requestId)) {
-      this.protocolError(`request id ${ev.requestId} reused while in flight`);
-      return;
-    }
-    let q: Q;
-    try {
-      q = decode(ev.meta);
-    } catch (err) {
-      if (err instanceof MetaError) this.protocolError(`bad request meta: ${err.message}`);
-      else this.sendError(ev.requestId, CacheError.from(err));
-      return;
-    }
-    const ac = new AbortController();
-    this.inflight.set(ev.requestId, ac);
-    work(q, ac.signal)
-      .catch((err: unknown) => {
-        if (err instanceof MetaError) {
-          const what = TYPE_NAMES.get(ev.type) ?? `type ${ev.type}`;
-          const reason = `could not encode the ${what} answer: ${err.message}`;
-          this.server.opts.logger.warn(
-            { peer: this.peer, reason },
-            'transport answer refused by its encoder',
-          );
-          this.sendError(ev.requestId, new CacheError('INTERNAL', reason, { cause: err }));
-        } else {
-          this.sendError(ev.requestId, CacheError.from(err));
-        }
-      })
-      .finally(() => this.inflight.delete(ev.requestId));
-  }
-
-  private send(type: number, requestId: number, meta: Buffer): void {
     if (this.closed) return;
-    this.native.b.transportSend(this.conn, type, FLAG_RESPONSE, requestId, meta, null, null, 0, 0, 0);
+    this.native.b.transportSend(this.conn, type, FLAG_RESPONSE, requestId, meta, null, null, 0, 0, 0, admit);
   }
 
   private sendError(requestId: number, err: CacheError): void {

@@ -10,25 +10,33 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { ChunkName } from '../chunk/name.js';
-import type { InvalidationTarget } from '../coherence/invalidation.js';
 import { CacheError } from '../errors/cache-error.js';
 import type { ObjectInfo, ObjectName } from '../origin/origin.js';
-import type { InvalidateAnswer } from './invalidate-messages.js';
-import type { LeaseAck, LeaseGrantResponse, LeaseVersion } from './lease-messages.js';
 import { defaultTransportLogger, type TransportLogger } from './logger.js';
-import { type FrameEvent, type NativeTransport, nativeTransport } from './native.js';
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_IN_FLIGHT } from './protocol.js';
+import { decodeObjectName, decodeReadChunk, encodeObjectInfo } from './messages.js';
+import { type NativeTransport, nativeTransport } from './native.js';
+import {
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_MAX_UNAUTHENTICATED,
+  DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS,
+  DEFAULT_PREAUTH_TIMEOUT_MS,
+  FrameType,
+} from './protocol.js';
+import { checkRange } from './range.js';
+import { type ChunkPayload, type MessageHandler, Messages } from './rpc.js';
 import { ServerConnection } from './server-connection.js';
+import type { TransportListener } from './transport.js';
 
 /**
  * What to send for a read. `crc32c` is the CRC32C of exactly these bytes: pass the chunk's stored
  * checksum for a full-chunk read (free); leave it out for a sub-range and the addon computes it on
  * its I/O thread. A `buffer` must not be modified until the send completes (it is pinned, not copied).
  */
-export type ChunkPayload =
-  | { kind: 'buffer'; data: Buffer; crc32c?: number }
-  | { kind: 'file'; path: string; offset: number; length: number; crc32c?: number };
+export type { ChunkPayload };
 
+/** The chunk data plane (READ_CHUNK, STAT), registered by the server when given. */
 export interface TransportHandler {
   /** Throw a CacheError to answer with an error frame carrying its code. */
   /** `localOnly`: answer from local tiers or NOT_FOUND, never fill (see ReadChunkRequest). */
@@ -40,50 +48,38 @@ export interface TransportHandler {
     localOnly?: boolean,
   ): Promise<ChunkPayload>;
   stat(name: ObjectName, signal: AbortSignal): Promise<ObjectInfo>;
-  /** The home side of the lease protocol (docs/coherence.md); absent: lease frames answer UNSUPPORTED. */
-  leases?: LeaseService;
-}
-
-/** What a home answers on the transport (src/coherence/home.ts implements it). */
-export interface LeaseService {
-  /** LEASE_GRANT (held undefined) or LEASE_RENEW from holder `holderId` (its HELLO nodeId), on `conn`. */
-  lease(
-    name: ObjectName,
-    holderId: string,
-    held: LeaseVersion | undefined,
-    signal: AbortSignal,
-    conn: HolderConnection,
-  ): Promise<LeaseGrantResponse>;
-  /** LEASE_ACK: a revocation acknowledged on a new connection, or revokeId 0: a lease released early. */
-  ack(ack: LeaseAck, holderId: string): void;
-  /** INVALIDATE from a peer: answered when complete here. */
-  invalidate(target: InvalidationTarget, signal: AbortSignal): Promise<InvalidateAnswer>;
-}
-
-/** A holder's connection, as the home uses it to send LEASE_REVOKE back. */
-export interface HolderConnection {
-  readonly isOpen: boolean;
-  request(type: number, meta: Buffer, timeoutMs: number): Promise<FrameEvent>;
 }
 
 export interface TransportServerOptions {
   host: string;
   port: number;
-  handler: TransportHandler;
+  /** READ_CHUNK and STAT; absent: they are answered UNSUPPORTED unless registered some other way. */
+  handler?: TransportHandler;
+  /** Messages served on this server's connections (more can be registered with `register`). */
+  messages?: Messages;
   maxConnections?: number;
   maxInFlightPerConnection?: number;
   maxFrameBytes?: number;
   nodeId?: string;
   logger?: TransportLogger;
-  /** A connection that has not completed HELLO by then is closed (default 10 s). */
-  helloTimeoutMs?: number;
+  /**
+   * Before authentication (docs/wire-protocol.md): a connection that has not completed the
+   * handshake (HELLO, and AUTH when a secret is set) by then is closed (default 5 s)...
+   */
+  preAuthTimeoutMs?: number;
+  /** ...at most this many are in the handshake at once; one more closes the oldest (default 256)... */
+  maxUnauthenticated?: number;
+  /** ...and at most this many from one address (IPv6: one /64), the oldest closed likewise (default 16). */
+  maxUnauthenticatedPerAddress?: number;
   /** How long close() lets queued responses drain before cutting connections. */
   closeGraceMs?: number;
   /** Cluster secret: peers must prove it (src/transport/auth.ts) before any request. Null: no auth. */
   secret?: Buffer | null;
 }
 
-export class TransportServer {
+export class TransportServer implements TransportListener {
+  /** Request types this server serves: `register(type, name, handler)` (src/transport/rpc.ts). */
+  readonly messages: Messages;
   private readonly conns = new Map<number, ServerConnection>();
   private closing: Promise<void> | undefined;
   private allClosed: (() => void) | undefined;
@@ -92,24 +88,43 @@ export class TransportServer {
     private readonly native: NativeTransport,
     private readonly listenerId: number,
     readonly address: { host: string; port: number },
-    readonly opts: Required<Omit<TransportServerOptions, 'host' | 'port' | 'secret'>> & {
+    readonly opts: Required<
+      Omit<TransportServerOptions, 'host' | 'port' | 'secret' | 'handler' | 'messages'>
+    > & {
       secret: Buffer | null;
     },
-  ) {}
+    messages: Messages,
+  ) {
+    this.messages = messages;
+  }
+
+  /** Serves requests of `type` on every connection, present and future. */
+  register<Q>(type: number, name: string, handler: MessageHandler<Q>): void {
+    this.messages.register(type, name, handler);
+  }
 
   static async listen(o: TransportServerOptions): Promise<TransportServer> {
     const opts = {
-      handler: o.handler,
       maxConnections: o.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
       maxInFlightPerConnection: o.maxInFlightPerConnection ?? DEFAULT_MAX_IN_FLIGHT,
       maxFrameBytes: o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
       nodeId: o.nodeId ?? `${o.host}:${o.port}`,
       logger: o.logger ?? defaultTransportLogger(),
       closeGraceMs: o.closeGraceMs ?? 1000,
-      helloTimeoutMs: o.helloTimeoutMs ?? 10_000,
+      preAuthTimeoutMs: o.preAuthTimeoutMs ?? DEFAULT_PREAUTH_TIMEOUT_MS,
+      maxUnauthenticated: o.maxUnauthenticated ?? DEFAULT_MAX_UNAUTHENTICATED,
+      maxUnauthenticatedPerAddress: o.maxUnauthenticatedPerAddress ?? DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS,
       secret: o.secret ?? null,
     };
-    for (const k of ['maxConnections', 'maxInFlightPerConnection', 'maxFrameBytes'] as const) {
+    const limits = [
+      'maxConnections',
+      'maxInFlightPerConnection',
+      'maxFrameBytes',
+      'preAuthTimeoutMs',
+      'maxUnauthenticated',
+      'maxUnauthenticatedPerAddress',
+    ] as const;
+    for (const k of limits) {
       if (!Number.isInteger(opts[k]) || opts[k] < 1 || opts[k] > 0xffffffff) {
         throw new CacheError(
           'CONFIG_INVALID',
@@ -125,8 +140,13 @@ export class TransportServer {
       opts.maxFrameBytes,
       opts.maxInFlightPerConnection,
       opts.maxConnections,
+      opts.preAuthTimeoutMs,
+      opts.maxUnauthenticated,
+      opts.maxUnauthenticatedPerAddress,
     );
-    const server = new TransportServer(native, id, { host: o.host, port }, opts);
+    const messages = o.messages ?? new Messages();
+    if (o.handler) registerChunkMessages(messages, o.handler, opts.maxFrameBytes);
+    const server = new TransportServer(native, id, { host: o.host, port }, opts, messages);
     native.addListener(id, { onAccepted: (conn, peer) => server.accept(conn, peer) });
     native.ref();
     return server;
@@ -171,4 +191,27 @@ export class TransportServer {
   private maybeClosed(): void {
     if (this.allClosed && this.conns.size === 0) this.allClosed();
   }
+}
+
+/** READ_CHUNK and STAT over a TransportHandler: the chunk data plane's two messages. */
+function registerChunkMessages(messages: Messages, h: TransportHandler, maxFrameBytes: number): void {
+  messages.register(FrameType.READ_CHUNK, 'READ_CHUNK', {
+    decode: decodeReadChunk,
+    async serve(q, { signal }) {
+      checkRange(q.name, q.offset, q.length);
+      if (q.length > maxFrameBytes) {
+        throw new CacheError('TOO_LARGE', `read of ${q.length} bytes exceeds maxFrameBytes ${maxFrameBytes}`);
+      }
+      const p = await h.readChunk(q.name, q.offset, q.length, signal, q.localOnly);
+      const got = p.kind === 'buffer' ? p.data.length : p.length;
+      if (got !== q.length) {
+        throw new CacheError('INTERNAL', `handler returned ${got} bytes for a read of ${q.length}`);
+      }
+      return { payload: p };
+    },
+  });
+  messages.register(FrameType.STAT, 'STAT', {
+    decode: decodeObjectName,
+    serve: async (n, { signal }) => encodeObjectInfo(await h.stat(n, signal)),
+  });
 }

@@ -9,6 +9,7 @@ import {
   validationResponseBody,
 } from '../../src/coherence/event-grid.js';
 import { CacheError } from '../../src/errors/cache-error.js';
+import { formatName } from '../../src/origin/names.js';
 import { ceBlob, egBlobCreated, egBlobDeleted, sub, VALIDATION } from './event-grid-samples.js';
 
 /** No headers: what a plain POST from Event Grid looks like to the parser. */
@@ -172,7 +173,7 @@ describe('parseEventGridDelivery: blob events', () => {
     expect(d.kind).toBe('events');
     if (d.kind !== 'events') return;
     expect(d.ignored).toBe(2);
-    expect(d.invalidations.map((i) => `${i.event} ${i.container}/${i.key}`)).toEqual([
+    expect(d.invalidations.map((i) => `${i.event} ${formatName(i)}`)).toEqual([
       'created models/one',
       'deleted tokenizers/two',
       'created models/one',

@@ -13,13 +13,15 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LeaseHolder } from '../../src/coherence/holder.js';
 import { LeaseHome } from '../../src/coherence/home.js';
 import { HomeLeases } from '../../src/coherence/home-leases.js';
+import type { LeaseGrantResponse } from '../../src/coherence/lease-messages.js';
 import { LeaseTable } from '../../src/coherence/lease-table.js';
 import { CoherenceMetrics } from '../../src/coherence/metrics.js';
+import { CoherenceFrame, serveHolder, serveHome } from '../../src/coherence/wire.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { FsOrigin } from '../../src/origin/fs.js';
 import type { ObjectName } from '../../src/origin/origin.js';
 import { TransportClient, TransportServer } from '../../src/transport/index.js';
-import type { LeaseGrantResponse } from '../../src/transport/lease-messages.js';
+import { Messages } from '../../src/transport/rpc.js';
 
 const TERM = 10_000; // granted by the home (its binding term is longer)
 const MARGIN = 1_000;
@@ -74,6 +76,18 @@ async function setup(o: Options = {}) {
   /** While set, a lease request is held here before the home sees it (a slow network). */
   let requestGate: Promise<void> | null = null;
   const issued: LeaseGrantResponse[] = [];
+  const served = new Messages();
+  serveHome(served, {
+    lease: async (...args) => {
+      if (requestGate) await requestGate;
+      const a = await home.lease(...args);
+      issued.push(a);
+      if (gate) await gate;
+      return a;
+    },
+    ack: (a, h) => home.ack(a, h),
+    invalidate: (t, s) => home.invalidate(t, s),
+  });
   const server = await TransportServer.listen({
     host: '127.0.0.1',
     port: 0,
@@ -83,18 +97,8 @@ async function setup(o: Options = {}) {
         throw new Error('unused');
       },
       stat: (n) => origin.stat(n),
-      leases: {
-        lease: async (...args) => {
-          if (requestGate) await requestGate;
-          const a = await home.lease(...args);
-          issued.push(a);
-          if (gate) await gate;
-          return a;
-        },
-        ack: (a, h) => home.ack(a, h),
-        invalidate: (t, s) => home.invalidate(t, s),
-      },
     },
+    messages: served,
   });
   const address = `127.0.0.1:${server.address.port}`;
 
@@ -110,8 +114,8 @@ async function setup(o: Options = {}) {
     connections: 1,
     nodeId: 'holder-1',
     logger: quiet,
-    onRequest: (type, meta) => holder!.onRequest(type, meta),
   });
+  serveHolder(client.messages, (r) => holder!.revoked(r));
   const failed: string[] = [];
   let originStats = 0;
   const holderOrigin = new FsOrigin({ root });
@@ -137,7 +141,8 @@ async function setup(o: Options = {}) {
     log: silent,
     now: () => now,
   });
-  const asks = vi.spyOn(client, 'lease');
+  const sent = vi.spyOn(client, 'request');
+  const asks = (type: number) => sent.mock.calls.filter((c) => c[0] === type);
   let closed = false;
   const closeServer = async () => {
     if (closed) return;
@@ -164,10 +169,10 @@ async function setup(o: Options = {}) {
     /** The origin's current version, asked without counting (the home's own origin). */
     current: () => origin.stat(name),
     /** LEASE_GRANT / LEASE_RENEW requests the holder sent. */
-    grantsSent: () => asks.mock.calls.filter((c) => c[1] === undefined).length,
-    renewalsSent: () => asks.mock.calls.filter((c) => c[1] !== undefined).length,
-    /** Every lease request sent so far has been answered (or failed). */
-    settled: () => Promise.allSettled(asks.mock.results.map((r) => r.value)),
+    grantsSent: () => asks(CoherenceFrame.LEASE_GRANT).length,
+    renewalsSent: () => asks(CoherenceFrame.LEASE_RENEW).length,
+    /** Every request sent so far has been answered (or failed). */
+    settled: () => Promise.allSettled(sent.mock.results.map((r) => r.value)),
     home_: (c: 'grants' | 'renewals', result = 'ok') => homeMetrics.total(hm[c], { result }),
     staleReads: () => homeMetrics.total(hm.staleReads),
     holder_: (c: 'revokesReceived' | 'holderFallbacks', labels?: Record<string, string>) =>

@@ -10,22 +10,24 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { LeaseHome } from '../../src/coherence/home.js';
 import { HomeLeases } from '../../src/coherence/home-leases.js';
-import { nameId } from '../../src/coherence/invalidation.js';
+import { decodeLeaseRevoke, LEASE_RELEASE, type LeaseRevoke } from '../../src/coherence/lease-messages.js';
 import { LeaseTable } from '../../src/coherence/lease-table.js';
 import { CoherenceMetrics } from '../../src/coherence/metrics.js';
+import { CoherenceFrame, type HolderConnection } from '../../src/coherence/wire.js';
 import { CacheError } from '../../src/errors/cache-error.js';
 import { Metrics } from '../../src/metrics/metrics.js';
+import { formatName } from '../../src/origin/names.js';
 import type { ObjectInfo, ObjectName, Origin } from '../../src/origin/origin.js';
-import { decodeLeaseRevoke, LEASE_RELEASE, type LeaseRevoke } from '../../src/transport/lease-messages.js';
 import type { FrameEvent } from '../../src/transport/native.js';
-import { FLAG_RESPONSE, FrameType } from '../../src/transport/protocol.js';
-import type { HolderConnection } from '../../src/transport/server.js';
+import { FLAG_RESPONSE } from '../../src/transport/protocol.js';
+import type { CallOptions } from '../../src/transport/rpc.js';
+import { until } from '../harness/until.js';
 
 const TERM = 1000; // lease term, on the injected clock
 const BINDING = 1200; // the home's binding term
 const RHO = 0.01;
 const name = { container: 'c', key: 'm/f' };
-const id = nameId(name);
+const id = formatName(name);
 
 /** An origin that answers at once from `versions`, or, while `hold` is set, when the test releases it. */
 class ControlledOrigin implements Origin {
@@ -39,14 +41,14 @@ class ControlledOrigin implements Origin {
 
   put(n: ObjectName, etag: string): ObjectInfo {
     const info = { ...n, etag, size: etag.length, lastModified: new Date(1_700_000_000_000 + this.calls) };
-    this.versions.set(nameId(n), info);
+    this.versions.set(formatName(n), info);
     return info;
   }
 
   stat(n: ObjectName): Promise<ObjectInfo> {
     this.calls++;
-    const answer = (info = this.versions.get(nameId(n))) =>
-      info ? Promise.resolve(info) : Promise.reject(new CacheError('NOT_FOUND', `${nameId(n)} is gone`));
+    const answer = (info = this.versions.get(formatName(n))) =>
+      info ? Promise.resolve(info) : Promise.reject(new CacheError('NOT_FOUND', `${formatName(n)} is gone`));
     if (!this.hold) return answer();
     return new Promise((resolve, reject) =>
       this.held.push({ release: (info) => void answer(info).then(resolve, reject), fail: reject }),
@@ -77,12 +79,12 @@ class FakeHolder implements HolderConnection {
   readonly revokes: LeaseRevoke[] = [];
   constructor(readonly id: string) {}
 
-  request(type: number, meta: Buffer, timeoutMs: number): Promise<FrameEvent> {
-    expect(type).toBe(FrameType.LEASE_REVOKE);
+  request(type: number, meta: Buffer, opts?: CallOptions): Promise<FrameEvent> {
+    expect(type).toBe(CoherenceFrame.LEASE_REVOKE);
     this.revokes.push(decodeLeaseRevoke(meta));
     if (this.answer) return Promise.resolve(response(type));
     return new Promise((_, reject) =>
-      setTimeout(() => reject(new CacheError('ORIGIN_TIMEOUT', 'no answer')), timeoutMs),
+      setTimeout(() => reject(new CacheError('ORIGIN_TIMEOUT', 'no answer')), opts?.timeoutMs),
     );
   }
 }
@@ -155,13 +157,8 @@ async function settledWithin<T>(p: Promise<T>, ms: number): Promise<boolean> {
   return done;
 }
 
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await sleep(5);
-  }
-}
+/** These waits are for in-process timers: poll often. */
+const POLL = { stepMs: 5, timeoutMs: 5000 };
 
 describe('LeaseHome.lease', () => {
   it('grants on the binding in force, never past what the binding has left', async () => {
@@ -240,7 +237,7 @@ describe('LeaseHome.lease', () => {
     const v1 = origin.put(name, 'v1');
     origin.hold = true;
     const asking = grant(new FakeHolder('h1'));
-    await until(() => origin.held.length === 1); // its stat (call 0) is in flight
+    await until(() => origin.held.length === 1, POLL); // its stat (call 0) is in flight
     origin.put(name, 'v2!');
     const inv = home.invalidateName(name); // call 1
     origin.held[0]!.release(v1); // the old request answers late, with the old version
@@ -286,7 +283,7 @@ describe('LeaseHome.invalidateName', () => {
     for (const h of [mute, gone, ok]) await grant(h);
     gone.isOpen = false; // its connection closed: nothing to send on, its lease runs out
     const inv = home.invalidateName(name);
-    await until(() => mute.revokes.length >= 1);
+    await until(() => mute.revokes.length >= 1, POLL);
     expect(await settledWithin(inv, 20)).toBe(false);
     // On a live connection nothing is lost: the revoke is not resent while it is still pending
     // (it may be queued behind chunk payloads), only after a failure.
@@ -336,7 +333,7 @@ describe('LeaseHome.invalidateName', () => {
     const inv = home.invalidateName(name);
     advance(300); // the origin is slow: the wait counts from its answer, not from the start
     origin.held[0]!.release();
-    await until(() => table.binding(name) !== undefined);
+    await until(() => table.binding(name) !== undefined, POLL);
     expect(await settledWithin(inv, 60)).toBe(false); // no holders, but a predecessor's may be alive
     advance((1 + RHO) * TERM - 1);
     expect(await settledWithin(inv, 80)).toBe(false);
@@ -369,7 +366,7 @@ describe('LeaseHome.invalidateName', () => {
     expect(leases.isPending(id)).toBe(false);
     expect(h.revokes).toEqual([]);
     // The grant that waited for the re-resolve asks the origin itself (the binding was dropped).
-    await until(() => origin.held.length === 2);
+    await until(() => origin.held.length === 2, POLL);
     origin.held[1]!.release();
     expect(await waiting).toMatchObject({ status: 'ok', version: { etag: 'v1' } });
   });
@@ -383,7 +380,7 @@ describe('LeaseHome.ack', () => {
     h.answer = false;
     await grant(h);
     const inv = home.invalidateName(name);
-    await until(() => h.revokes.length > 0);
+    await until(() => h.revokes.length > 0, POLL);
     const { revokeId } = h.revokes[0]!;
     home.ack({ ...name, homeIncarnation: home.incarnation + 1, revokeId }, 'h1'); // a previous life's
     home.ack({ ...name, homeIncarnation: home.incarnation, revokeId: revokeId + 1 }, 'h1'); // not this one
@@ -415,7 +412,7 @@ describe('LeaseHome.ack', () => {
     h.answer = false; // the revoke goes unanswered (the holder is shutting down)
     await grant(h);
     const inv = home.invalidateName(name);
-    await until(() => h.revokes.length === 1);
+    await until(() => h.revokes.length === 1, POLL);
     home.ack({ ...name, homeIncarnation: home.incarnation, revokeId: LEASE_RELEASE }, 'h1');
     expect(await inv).toMatchObject({ acked: 1, expired: 0 }); // without waiting the lease out
     expect(await total('revocations', { result: 'acked' })).toBe(1);
@@ -430,7 +427,7 @@ describe('LeaseHome.ack', () => {
     h.answer = false; // the response is lost; the holder acknowledges on a new connection
     await grant(h);
     const inv = home.invalidateName(name);
-    await until(() => h.revokes.length > 0);
+    await until(() => h.revokes.length > 0, POLL);
     home.ack({ ...name, homeIncarnation: home.incarnation, revokeId: h.revokes[0]!.revokeId }, 'h1');
     expect(await inv).toMatchObject({ acked: 1, expired: 0 });
     expect(await total('revocations', { result: 'expired' })).toBe(0);
@@ -454,7 +451,7 @@ describe('LeaseHome and membership changes', () => {
     origin.put(name, 'v1');
     origin.hold = true;
     const inv = home.invalidate(name, new AbortController().signal);
-    await until(() => origin.held.length === 1);
+    await until(() => origin.held.length === 1, POLL);
     homeOfIt = false; // the member list changed under the running invalidation
     origin.held[0]!.release();
     await expect(inv).rejects.toMatchObject({ code: 'PEER_UNAVAILABLE' });

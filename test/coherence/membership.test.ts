@@ -1,21 +1,9 @@
-/**
- * Coherence across a real membership change (DNS membership served by dnsmasq):
- * a node joins, ~1/N of the names get a new home. The new home does not know
- * the leases its predecessor granted, and for `leases.membershipLag` other
- * processes may still route to the old home; so members grant nothing for that
- * long (holders read the origin, caching nothing), and the new home answers an
- * invalidation only after waiting out any lease its predecessor could have
- * granted. What a user sees: reads stay one version each, and once an
- * invalidation answered, nobody reads the old version.
- */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rank } from '../../src/placement/rendezvous.js';
-import { freePort, replaceAtOrigin, seedOrigin } from '../harness/cluster.js';
+import { replaceAtOrigin, seedOrigin, startMember, startSidecar } from '../harness/cluster.js';
 import { get } from '../harness/http-get.js';
-import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
+import type { NodeProcess } from '../harness/node-process.js';
+import { freePort } from '../harness/ports.js';
 import { DNSMASQ, type Dnsmasq, startDnsmasq } from '../placement/dnsmasq.js';
 
 // Skip only on a developer machine without dnsmasq; in CI a missing dnsmasq fails.
@@ -53,24 +41,21 @@ describe.skipIf(!run)('coherence across a DNS membership change', () => {
     };
     const members = { dns: { name: 'wc.test', port, interval: '200ms', servers: [dns.server] } };
     const tuning = { peerTimeout: '1s', peerBackoff: '300ms', peerBackoffMax: '1s' };
-    const startMember = async (ip: string) => {
-      const p = await startNodeProcess({
-        config: {
-          ...common,
-          transport: { listen: addr(ip) },
-          cluster: { self: addr(ip), members, ...tuning },
-        },
+    const member = (ip: string) =>
+      startMember({
+        root,
+        self: addr(ip),
+        members,
+        config: { leases: common.leases, cluster: tuning },
+        running,
       });
-      running.push(p);
-      return p;
-    };
-    const [a, b] = [await startMember(ips[0]!), await startMember(ips[1]!)];
-    const sc = await startNodeProcess({
-      dir: mkdtempSync(join(tmpdir(), 'wc-sidecar-')),
-      role: 'sidecar',
-      config: { ...common, cluster: { members, ...tuning } },
+    const [a, b] = [await member(ips[0]!), await member(ips[1]!)];
+    const sc = await startSidecar({
+      root,
+      members,
+      config: { leases: common.leases, cluster: tuning },
+      running,
     });
-    running.push(sc);
     await sleep(LAG_MS + 200); // past the start-up pause
 
     const read = async (): Promise<number> => {
@@ -87,7 +72,7 @@ describe.skipIf(!run)('coherence across a DNS membership change', () => {
 
     // C joins: the record first (as a headless Service would list a new pod), then the process.
     await dns.setHosts(ips.map((ip) => `${ip} wc.test`));
-    const c = await startMember(ips[2]!);
+    const c = await member(ips[2]!);
     await sleep(400); // every process sees three members
 
     // Within membershipLag, the new home grants nothing: the sidecar reads the origin for it.

@@ -8,8 +8,9 @@ import { parseConfig } from '../../src/config/load.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { Membership } from '../../src/placement/membership.js';
 import type { Member } from '../../src/placement/rendezvous.js';
+import { until } from '../harness/until.js';
 import { DNSMASQ, startDnsmasq } from './dnsmasq.js';
-import { captureLog, waitFor } from './log-capture.js';
+import { captureLog } from './log-capture.js';
 
 // Skip only on a developer machine without dnsmasq; in CI a missing dnsmasq fails.
 const run = DNSMASQ !== undefined || process.env.CI !== undefined;
@@ -68,7 +69,7 @@ describe.skipIf(!run)('DNS membership (dnsmasq)', () => {
       '127.0.0.13 peers.test',
       '::1 peers.test',
     ]);
-    await waitFor('two members added', () => events.length >= 1);
+    await until(() => events.length >= 1, { what: 'two members added', timeoutMs: 10_000 });
     expect(events[0]).toEqual({
       now: ['127.0.0.11:7420', '127.0.0.12:7420', '127.0.0.13:7420', '[::1]:7420'],
       added: ['127.0.0.13:7420', '[::1]:7420'],
@@ -76,7 +77,7 @@ describe.skipIf(!run)('DNS membership (dnsmasq)', () => {
     });
 
     await dns.setHosts(['127.0.0.12 peers.test', '127.0.0.13 peers.test', '::1 peers.test']);
-    await waitFor('a member removed', () => events.length >= 2);
+    await until(() => events.length >= 2, { what: 'a member removed', timeoutMs: 10_000 });
     expect(events[1]).toEqual({
       now: ['127.0.0.12:7420', '127.0.0.13:7420', '[::1]:7420'],
       added: [],
@@ -106,17 +107,23 @@ describe.skipIf(!run)('DNS membership (dnsmasq)', () => {
     // The name has no records at all (NXDOMAIN): an empty answer is not "no cluster".
     await dns.setHosts(['127.0.0.99 other.test']);
     const kept = () => counter(metrics, 'weightcache_membership_dns_kept_total');
-    await waitFor('three refreshes that kept the list', async () => (await kept()) >= 3);
+    await until(async () => (await kept()) >= 3, {
+      what: 'three refreshes that kept the list',
+      timeoutMs: 10_000,
+    });
     expect(addresses(membership.members())).toEqual(before);
     expect(warnings()).toHaveLength(1);
 
     // Recovers, then the server is killed: queries fail, the list stays.
     await dns.setHosts(['127.0.0.11 peers.test', '127.0.0.12 peers.test', '127.0.0.13 peers.test']);
-    await waitFor('member added after recovery', () => events.length >= 1);
+    await until(() => events.length >= 1, { what: 'member added after recovery', timeoutMs: 10_000 });
     expect(lines.some((l) => l.msg === 'DNS membership: resolution works again')).toBe(true);
     const kept0 = await kept();
     await dns.kill();
-    await waitFor('three failed refreshes', async () => (await kept()) >= kept0 + 3);
+    await until(async () => (await kept()) >= kept0 + 3, {
+      what: 'three failed refreshes',
+      timeoutMs: 10_000,
+    });
     expect(addresses(membership.members())).toEqual([
       '127.0.0.11:7420',
       '127.0.0.12:7420',
@@ -143,7 +150,10 @@ describe.skipIf(!run)('DNS membership (dnsmasq)', () => {
   it('stops querying after close()', async () => {
     const { metrics, membership } = await setup(['127.0.0.11 peers.test']);
     const resolutions = () => counter(metrics, 'weightcache_membership_dns_resolutions_total');
-    await waitFor('a refresh after the first', async () => (await resolutions()) >= 2);
+    await until(async () => (await resolutions()) >= 2, {
+      what: 'a refresh after the first',
+      timeoutMs: 10_000,
+    });
     membership.close();
     const n = await resolutions();
     await new Promise((r) => setTimeout(r, INTERVAL_MS * 4));

@@ -18,16 +18,3 @@ export function captureLog(): Captured {
   });
   return { log: pino({ level: 'debug' }, sink), lines };
 }
-
-/** Polls `check` until it returns true; fails after `timeoutMs` with `what`. Not a timing assertion. */
-export async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}

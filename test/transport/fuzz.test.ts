@@ -24,7 +24,7 @@ describe('fuzzing the server with random frames', () => {
       host: '127.0.0.1',
       port: 0,
       logger: quiet,
-      helloTimeoutMs: 300,
+      preAuthTimeoutMs: 300,
       maxFrameBytes: 1 << 20,
       handler: {
         async readChunk(name, offset, length): Promise<ChunkPayload> {

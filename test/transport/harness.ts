@@ -53,7 +53,8 @@ export async function startPeer(fixture: string, env: Record<string, string> = {
         },
       });
     });
-  const first = await waitForLine(/"listening"/);
+  // Generous: a loaded machine or a sanitizer build starts slowly; a healthy start takes ~1 s.
+  const first = await waitForLine(/"listening"/, 60_000);
   const port = (JSON.parse(first) as { listening: number }).listening;
   return {
     port,

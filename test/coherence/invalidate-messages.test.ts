@@ -5,15 +5,15 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { InvalidationTarget } from '../../src/coherence/invalidation.js';
-import { MetaError, MetaWriter } from '../../src/transport/codec.js';
 import {
   decodeInvalidate,
   decodeInvalidateAnswer,
   encodeInvalidate,
   encodeInvalidateAnswer,
   type InvalidateAnswer,
-} from '../../src/transport/invalidate-messages.js';
+} from '../../src/coherence/invalidate-messages.js';
+import type { InvalidationTarget } from '../../src/coherence/invalidation.js';
+import { MetaError, MetaWriter } from '../../src/transport/codec.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const T = new Date(1_700_000_000_000).toISOString();

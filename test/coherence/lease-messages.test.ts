@@ -1,6 +1,5 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MetaError, MetaWriter } from '../../src/transport/codec.js';
 import {
   decodeLeaseAck,
   decodeLeaseAckResponse,
@@ -24,8 +23,9 @@ import {
   type LeaseRevoke,
   type LeaseVersion,
   MAX_ETAG_BYTES,
-} from '../../src/transport/lease-messages.js';
-import { FrameType } from '../../src/transport/protocol.js';
+} from '../../src/coherence/lease-messages.js';
+import { CoherenceFrame } from '../../src/coherence/wire.js';
+import { MetaError, MetaWriter } from '../../src/transport/codec.js';
 
 // ---------------------------------------------------------------- arbitraries
 
@@ -187,10 +187,10 @@ const vectors: { what: string; c: Codec; message: unknown; bytes: string }[] = [
 describe('lease message meta codecs', () => {
   it('use the frame types docs/wire-protocol.md reserves', () => {
     expect([
-      FrameType.LEASE_GRANT,
-      FrameType.LEASE_RENEW,
-      FrameType.LEASE_REVOKE,
-      FrameType.LEASE_ACK,
+      CoherenceFrame.LEASE_GRANT,
+      CoherenceFrame.LEASE_RENEW,
+      CoherenceFrame.LEASE_REVOKE,
+      CoherenceFrame.LEASE_ACK,
     ]).toEqual([0x20, 0x21, 0x22, 0x23]);
   });
 

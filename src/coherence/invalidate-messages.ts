@@ -13,10 +13,10 @@
  * exactly is a broken peer (MetaError closes the connection).
  */
 
-import type { BoundVersion, InvalidationTarget } from '../coherence/invalidation.js';
 import { CacheError } from '../errors/cache-error.js';
 import { validateContainer, validateKey } from '../origin/names.js';
-import { MetaError, MetaReader, MetaWriter } from './codec.js';
+import { MetaError, MetaReader, MetaWriter } from '../transport/codec.js';
+import type { BoundVersion, InvalidationTarget } from './invalidation.js';
 
 export interface InvalidateAnswer {
   /** Single name: the version bound now, or null (the origin has no such object). Undefined for a prefix. */

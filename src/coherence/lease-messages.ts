@@ -13,7 +13,7 @@
 import { CacheError } from '../errors/cache-error.js';
 import { validateName } from '../origin/names.js';
 import type { ObjectName } from '../origin/origin.js';
-import { MetaError, MetaReader, MetaWriter } from './codec.js';
+import { MetaError, MetaReader, MetaWriter } from '../transport/codec.js';
 
 /** `Version` of docs/coherence.md: the origin's ETag and size, and its last-modified time. */
 export interface LeaseVersion {

@@ -1,6 +1,6 @@
 /**
  * The lease frames (0x20–0x24) over real sockets: served through
- * handler.leases, answered UNSUPPORTED by a server without it, malformed meta
+ * the home's registered messages (src/coherence/wire.ts), answered UNSUPPORTED by a server without them, malformed meta
  * closing the connection, and the server → client direction (a home's
  * LEASE_REVOKE on the holder's own connection), and an answer our own encoder
  * refuses (INTERNAL for that request; the connection stays). Server and
@@ -13,26 +13,36 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LeaseHome } from '../../src/coherence/home.js';
 import { HomeLeases } from '../../src/coherence/home-leases.js';
-import { LeaseTable } from '../../src/coherence/lease-table.js';
-import { CoherenceMetrics } from '../../src/coherence/metrics.js';
-import { CacheError } from '../../src/errors/cache-error.js';
-import { Metrics } from '../../src/metrics/metrics.js';
-import { FsOrigin } from '../../src/origin/fs.js';
-import { MetaWriter } from '../../src/transport/codec.js';
-import { TransportClient, type TransportClientOptions, TransportServer } from '../../src/transport/index.js';
-import { encodeInvalidate } from '../../src/transport/invalidate-messages.js';
+import { encodeInvalidate } from '../../src/coherence/invalidate-messages.js';
 import {
   encodeLeaseAck,
   encodeLeaseGrantRequest,
   encodeLeaseRenewRequest,
   encodeLeaseRevoke,
   LEASE_RELEASE,
-} from '../../src/transport/lease-messages.js';
+} from '../../src/coherence/lease-messages.js';
+import { LeaseTable } from '../../src/coherence/lease-table.js';
+import { CoherenceMetrics } from '../../src/coherence/metrics.js';
+import {
+  CoherenceFrame,
+  type HolderConnection,
+  type LeaseService,
+  requestInvalidate,
+  requestLease,
+  requestLeaseAck,
+  serveHome,
+} from '../../src/coherence/wire.js';
+import { CacheError } from '../../src/errors/cache-error.js';
+import { Metrics } from '../../src/metrics/metrics.js';
+import { FsOrigin } from '../../src/origin/fs.js';
+import { MetaWriter } from '../../src/transport/codec.js';
+import { TransportClient, type TransportClientOptions, TransportServer } from '../../src/transport/index.js';
 import { decodeError, encodeObjectName, RemoteError } from '../../src/transport/messages.js';
 import { FLAG_RESPONSE, FrameType } from '../../src/transport/protocol.js';
-import type { HolderConnection, LeaseService, TransportHandler } from '../../src/transport/server.js';
-import { helloFrame, rawFrame } from './raw-frame.js';
-import { type RawConn, rawConnect } from './raw-socket.js';
+import { Messages } from '../../src/transport/rpc.js';
+import type { TransportHandler } from '../../src/transport/server.js';
+import { helloFrame, rawFrame } from '../transport/raw-frame.js';
+import { type RawConn, rawConnect } from '../transport/raw-socket.js';
 
 const name = { container: 'c', key: 'f' };
 const held = { etag: 'e1', size: 2, lastModifiedMs: 1_700_000_000_000 };
@@ -41,6 +51,20 @@ const base: TransportHandler = {
   readChunk: async () => ({ kind: 'buffer', data: Buffer.from('x') }),
   stat: async () => info,
 };
+
+/** A server's messages with a home's handlers registered. */
+function homeMessages(home: LeaseService): Messages {
+  const m = new Messages();
+  serveHome(m, home);
+  return m;
+}
+
+/** A client's messages answering LEASE_REVOKE with `answer` (the raw meta in, the response meta out). */
+function onRevoke(answer: (meta: Buffer) => Promise<Buffer>): Messages {
+  const m = new Messages();
+  m.register(CoherenceFrame.LEASE_REVOKE, 'LEASE_REVOKE', { decode: (meta) => meta, serve: answer });
+  return m;
+}
 
 /** A logger that keeps the reasons connections were closed for. */
 function recordingLogger() {
@@ -103,7 +127,7 @@ async function answerTo(raw: RawConn, requestId: number): Promise<Frame> {
   throw new Error(`no answer to request ${requestId}`);
 }
 
-describe('a server without handler.leases', () => {
+describe("a server without the home's messages", () => {
   let server: TransportServer;
   beforeAll(async () => {
     server = await TransportServer.listen({
@@ -121,11 +145,11 @@ describe('a server without handler.leases', () => {
     const c = client(server, { connections: 1 });
     const ack = { ...name, homeIncarnation: 1, revokeId: LEASE_RELEASE };
     for (const call of [
-      () => c.lease(name, undefined),
-      () => c.lease(name, held),
-      () => c.leaseAck(ack),
-      () => c.invalidate(name),
-      () => c.invalidate({ container: 'c', prefix: '' }),
+      () => requestLease(c, name, undefined),
+      () => requestLease(c, name, held),
+      () => requestLeaseAck(c, ack),
+      () => requestInvalidate(c, name),
+      () => requestInvalidate(c, { container: 'c', prefix: '' }),
     ]) {
       await expect(call()).rejects.toMatchObject({ code: 'UNSUPPORTED' });
     }
@@ -135,7 +159,7 @@ describe('a server without handler.leases', () => {
   it('does not even look at the meta: garbage is UNSUPPORTED, not a protocol error', async () => {
     const raw = await rawConnect(server.address.port);
     raw.sock.write(helloFrame());
-    raw.sock.write(rawFrame({ type: FrameType.LEASE_GRANT, requestId: 7, meta: Buffer.from([0xff]) }));
+    raw.sock.write(rawFrame({ type: CoherenceFrame.LEASE_GRANT, requestId: 7, meta: Buffer.from([0xff]) }));
     const f = await answerTo(raw, 7);
     expect(f.type).toBe(FrameType.ERROR);
     expect(f.flags & FLAG_RESPONSE).toBe(FLAG_RESPONSE);
@@ -145,7 +169,7 @@ describe('a server without handler.leases', () => {
   });
 });
 
-describe('a server with handler.leases (a real LeaseHome)', () => {
+describe("a server with the home's messages (a real LeaseHome)", () => {
   let server: TransportServer;
   let home: LeaseHome;
   const log = recordingLogger();
@@ -183,7 +207,8 @@ describe('a server with handler.leases (a real LeaseHome)', () => {
     server = await TransportServer.listen({
       host: '127.0.0.1',
       port: 0,
-      handler: { ...base, leases: recording },
+      handler: base,
+      messages: homeMessages(recording),
       logger: log.logger,
     });
   });
@@ -198,21 +223,20 @@ describe('a server with handler.leases (a real LeaseHome)', () => {
     const revokes: Buffer[] = [];
     const c = client(server, {
       nodeId: 'holder-a',
-      onRequest: async (type, meta) => {
-        expect(type).toBe(FrameType.LEASE_REVOKE);
+      messages: onRevoke(async (meta) => {
         revokes.push(meta);
         return Buffer.alloc(0);
-      },
+      }),
     });
-    const g = await c.lease(name, undefined);
+    const g = await requestLease(c, name, undefined);
     expect(g).toMatchObject({ status: 'ok', version: { etag: expect.any(String), size: 2 }, termMs: TERM });
     if (g.status !== 'ok') throw new Error('unreachable');
     expect(g.homeIncarnation).toBe(home.incarnation);
-    expect(await c.lease(name, g.version)).toMatchObject({ status: 'ok', version: g.version });
-    expect(await c.lease({ container: 'c', key: 'missing' }, undefined)).toMatchObject({
+    expect(await requestLease(c, name, g.version)).toMatchObject({ status: 'ok', version: g.version });
+    expect(await requestLease(c, { container: 'c', key: 'missing' }, undefined)).toMatchObject({
       status: 'notFound',
     });
-    const a = await c.invalidate(name, { timeoutMs: 10_000 });
+    const a = await requestInvalidate(c, name, { timeoutMs: 10_000 });
     expect(a).toEqual({
       version: {
         etag: g.version.etag,
@@ -224,32 +248,39 @@ describe('a server with handler.leases (a real LeaseHome)', () => {
       expired: 0,
     });
     expect(revokes).toHaveLength(1);
-    await c.leaseAck({ ...name, homeIncarnation: home.incarnation, revokeId: LEASE_RELEASE });
+    await requestLeaseAck(c, { ...name, homeIncarnation: home.incarnation, revokeId: LEASE_RELEASE });
     expect(home.outstanding).toBe(0);
     // The lease was released: a prefix invalidation fences the binding and re-resolves no name.
-    expect(await c.invalidate({ container: 'c', prefix: '' }, { timeoutMs: 10_000 })).toMatchObject({
+    expect(await requestInvalidate(c, { container: 'c', prefix: '' }, { timeoutMs: 10_000 })).toMatchObject({
       names: 0,
     });
   });
 
-  it('a server → client request: answered by onRequest, its error code carried back, UNSUPPORTED without one', async () => {
+  it('a server → client request: answered by the registered handler, its error code carried back, UNSUPPORTED without one', async () => {
     const meta = encodeLeaseRevoke({ ...name, homeIncarnation: home.incarnation, revokeId: 99 });
-    const answering = client(server, { nodeId: 'holder-b', onRequest: async () => Buffer.from('ok') });
+    const answering = client(server, {
+      nodeId: 'holder-b',
+      messages: onRevoke(async () => Buffer.from('ok')),
+    });
     const failing = client(server, {
       nodeId: 'holder-c',
-      onRequest: async () => {
+      messages: onRevoke(async () => {
         throw new CacheError('OVERLOADED', 'busy');
-      },
+      }),
     });
     const deaf = client(server, { nodeId: 'holder-d' });
-    for (const c of [answering, failing, deaf]) await c.lease(name, undefined);
-    const ev = await conns.get('holder-b')!.request(FrameType.LEASE_REVOKE, meta, 5000);
-    expect(ev.type).toBe(FrameType.LEASE_REVOKE);
+    for (const c of [answering, failing, deaf]) await requestLease(c, name, undefined);
+    const ev = await conns.get('holder-b')!.request(CoherenceFrame.LEASE_REVOKE, meta, { timeoutMs: 5000 });
+    expect(ev.type).toBe(CoherenceFrame.LEASE_REVOKE);
     expect(ev.meta.toString()).toBe('ok');
-    await expect(conns.get('holder-c')!.request(FrameType.LEASE_REVOKE, meta, 5000)).rejects.toMatchObject({
+    await expect(
+      conns.get('holder-c')!.request(CoherenceFrame.LEASE_REVOKE, meta, { timeoutMs: 5000 }),
+    ).rejects.toMatchObject({
       code: 'OVERLOADED',
     });
-    await expect(conns.get('holder-d')!.request(FrameType.LEASE_REVOKE, meta, 5000)).rejects.toMatchObject({
+    await expect(
+      conns.get('holder-d')!.request(CoherenceFrame.LEASE_REVOKE, meta, { timeoutMs: 5000 }),
+    ).rejects.toMatchObject({
       code: 'UNSUPPORTED',
     });
     const conn = conns.get('holder-b')!;
@@ -257,7 +288,7 @@ describe('a server with handler.leases (a real LeaseHome)', () => {
     await answering.close();
     for (let i = 0; i < 200 && conn.isOpen; i++) await new Promise((r) => setTimeout(r, 10));
     expect(conn.isOpen).toBe(false);
-    await expect(conn.request(FrameType.LEASE_REVOKE, meta, 5000)).rejects.toMatchObject({
+    await expect(conn.request(CoherenceFrame.LEASE_REVOKE, meta, { timeoutMs: 5000 })).rejects.toMatchObject({
       code: 'SHUTTING_DOWN',
     });
   });
@@ -266,22 +297,24 @@ describe('a server with handler.leases (a real LeaseHome)', () => {
     let release: () => void = () => {};
     const c = client(server, {
       nodeId: 'holder-e',
-      onRequest: () => new Promise<Buffer>((r) => (release = () => r(Buffer.alloc(0)))),
+      messages: onRevoke(() => new Promise<Buffer>((r) => (release = () => r(Buffer.alloc(0))))),
     });
-    await c.lease(name, undefined);
+    await requestLease(c, name, undefined);
     const meta = encodeLeaseRevoke({ ...name, homeIncarnation: home.incarnation, revokeId: 100 });
-    await expect(conns.get('holder-e')!.request(FrameType.LEASE_REVOKE, meta, 100)).rejects.toMatchObject({
-      code: 'ORIGIN_TIMEOUT',
+    await expect(
+      conns.get('holder-e')!.request(CoherenceFrame.LEASE_REVOKE, meta, { timeoutMs: 100 }),
+    ).rejects.toMatchObject({
+      code: 'PEER_UNAVAILABLE',
     });
     release(); // the late answer is dropped; the connection keeps working
-    expect(await c.lease(name, undefined)).toMatchObject({ status: 'ok' });
+    expect(await requestLease(c, name, undefined)).toMatchObject({ status: 'ok' });
   });
 
   it('a LEASE_REVOKE request from a client is UNSUPPORTED (only homes send them)', async () => {
     const raw = await rawConnect(server.address.port);
     raw.sock.write(helloFrame());
     const meta = encodeLeaseRevoke({ ...name, homeIncarnation: 1, revokeId: 1 });
-    raw.sock.write(rawFrame({ type: FrameType.LEASE_REVOKE, requestId: 5, meta }));
+    raw.sock.write(rawFrame({ type: CoherenceFrame.LEASE_REVOKE, requestId: 5, meta }));
     const f = await answerTo(raw, 5);
     expect(decodeError(f.meta, 'server').code).toBe('UNSUPPORTED');
     raw.sock.destroy();
@@ -290,39 +323,43 @@ describe('a server with handler.leases (a real LeaseHome)', () => {
   const str = (s: string) => new MetaWriter().str(s).bytes();
   const name2 = Buffer.concat([str('c'), str('f')]);
   const malformed: [string, number, Buffer][] = [
-    ['an empty LEASE_GRANT', FrameType.LEASE_GRANT, Buffer.alloc(0)],
-    ['a truncated LEASE_GRANT', FrameType.LEASE_GRANT, encodeLeaseGrantRequest(name).subarray(0, 4)],
-    ['a LEASE_GRANT with trailing bytes', FrameType.LEASE_GRANT, Buffer.concat([name2, Buffer.of(0)])],
-    ['a LEASE_GRANT naming ../x', FrameType.LEASE_GRANT, Buffer.concat([str('c'), str('../x')])],
+    ['an empty LEASE_GRANT', CoherenceFrame.LEASE_GRANT, Buffer.alloc(0)],
+    ['a truncated LEASE_GRANT', CoherenceFrame.LEASE_GRANT, encodeLeaseGrantRequest(name).subarray(0, 4)],
+    ['a LEASE_GRANT with trailing bytes', CoherenceFrame.LEASE_GRANT, Buffer.concat([name2, Buffer.of(0)])],
+    ['a LEASE_GRANT naming ../x', CoherenceFrame.LEASE_GRANT, Buffer.concat([str('c'), str('../x')])],
     [
       'a LEASE_GRANT with bad UTF-8',
-      FrameType.LEASE_GRANT,
+      CoherenceFrame.LEASE_GRANT,
       Buffer.concat([str('c'), Buffer.from([1, 0, 0xff])]),
     ],
-    ['a LEASE_RENEW without its version', FrameType.LEASE_RENEW, encodeLeaseGrantRequest(name)],
+    ['a LEASE_RENEW without its version', CoherenceFrame.LEASE_RENEW, encodeLeaseGrantRequest(name)],
     [
       'a LEASE_RENEW with an empty etag',
-      FrameType.LEASE_RENEW,
+      CoherenceFrame.LEASE_RENEW,
       Buffer.concat([name2, new MetaWriter().str('').u64(2).f64(0).bytes()]),
     ],
     [
       'a LEASE_RENEW truncated',
-      FrameType.LEASE_RENEW,
+      CoherenceFrame.LEASE_RENEW,
       encodeLeaseRenewRequest({ ...name, held }).subarray(0, 12),
     ],
     [
       'a LEASE_ACK with incarnation 0',
-      FrameType.LEASE_ACK,
+      CoherenceFrame.LEASE_ACK,
       Buffer.concat([name2, new MetaWriter().u64(0).u64(0).bytes()]),
     ],
     [
       'a LEASE_ACK with trailing bytes',
-      FrameType.LEASE_ACK,
+      CoherenceFrame.LEASE_ACK,
       Buffer.concat([encodeLeaseAck({ ...name, homeIncarnation: 1, revokeId: 0 }), Buffer.of(1)]),
     ],
-    ['an INVALIDATE of an unknown kind', FrameType.INVALIDATE, Buffer.concat([name2, Buffer.of(9)])],
-    ['an INVALIDATE naming ../x', FrameType.INVALIDATE, Buffer.concat([str('c'), str('../x'), Buffer.of(0)])],
-    ['an INVALIDATE truncated', FrameType.INVALIDATE, encodeInvalidate(name).subarray(0, 5)],
+    ['an INVALIDATE of an unknown kind', CoherenceFrame.INVALIDATE, Buffer.concat([name2, Buffer.of(9)])],
+    [
+      'an INVALIDATE naming ../x',
+      CoherenceFrame.INVALIDATE,
+      Buffer.concat([str('c'), str('../x'), Buffer.of(0)]),
+    ],
+    ['an INVALIDATE truncated', CoherenceFrame.INVALIDATE, encodeInvalidate(name).subarray(0, 5)],
   ];
 
   for (const [what, type, meta] of malformed) {
@@ -376,8 +413,8 @@ describe('an answer the server cannot encode (our fault, not the peer’s)', () 
         ...base,
         // A STAT answer over the 65535-byte string limit.
         stat: async (n) => (n.key === 'huge' ? { ...info, ...n, etag: 'y'.repeat(70_000) } : info),
-        leases,
       },
+      messages: homeMessages(leases),
       logger: log.logger,
     });
   });
@@ -390,9 +427,9 @@ describe('an answer the server cannot encode (our fault, not the peer’s)', () 
     expect(await c.stat(name)).toEqual(info); // connected
     const before = log.warnings.length;
     for (const [call, what] of [
-      [() => c.lease(name, undefined), /LEASE_GRANT answer: version etag of 2000 bytes exceeds 1024/],
-      [() => c.lease(name, held), /LEASE_RENEW answer: version etag of 2000 bytes exceeds 1024/],
-      [() => c.invalidate(name), /INVALIDATE answer/],
+      [() => requestLease(c, name, undefined), /LEASE_GRANT answer: version etag of 2000 bytes exceeds 1024/],
+      [() => requestLease(c, name, held), /LEASE_RENEW answer: version etag of 2000 bytes exceeds 1024/],
+      [() => requestInvalidate(c, name), /INVALIDATE answer/],
       [() => c.stat({ container: 'c', key: 'huge' }), /STAT answer: string field of 70000 bytes/],
     ] as const) {
       const err = await call().then(
