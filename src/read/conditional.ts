@@ -33,14 +33,18 @@ export function evaluatePreconditions(header: Headers, v: Validators): Precondit
 }
 
 /**
- * §13.1.5 If-Range: the Range applies only if the validator still matches.
- * An entity tag must match strongly; a date must equal Last-Modified exactly.
+ * §13.1.5 If-Range: the Range applies only if the one validator it carries
+ * still matches: a strong entity tag, compared strongly, or a date equal to
+ * Last-Modified. Anything else (a weak tag, a list of tags, which If-Range's
+ * grammar does not allow, an unparsable date) is a false condition: the
+ * whole object is sent (200).
  */
 export function ifRangeAllows(header: Headers, v: Validators): boolean {
   const ifRange = header('if-range');
   if (ifRange === undefined) return true;
   const value = ifRange.trim();
-  if (value.startsWith('"') || value.startsWith('W/')) return matches(value, v.etag, false);
+  if (value.startsWith('"') || value.startsWith('W/'))
+    return /^"[^"]*"$/.test(value) && value.slice(1, -1) === v.etag;
   const date = parseDate(value);
   return date !== undefined && date === seconds(v.lastModified);
 }

@@ -72,6 +72,16 @@ export class Listings {
     return this.kept.get(id);
   }
 
+  /**
+   * Where a paged listing goes on: the snapshot its continuation token names,
+   * while it is kept and is of the same container and prefix, else the files now.
+   */
+  resume(container: string, prefix: string, id: string | undefined, signal?: AbortSignal): Promise<Listing> {
+    const kept = id === undefined ? undefined : this.kept.get(id);
+    if (kept && kept.container === container && kept.prefix === prefix) return Promise.resolve(kept);
+    return this.current(container, prefix, signal);
+  }
+
   private async list(container: string, prefix: string): Promise<Listing> {
     const files: ObjectInfo[] = [];
     for await (const o of this.o.origin.list(container, prefix, { limit: this.o.maxFiles + 1 })) {

@@ -16,8 +16,10 @@
  */
 import { CacheError } from '../errors/cache-error.js';
 import type { Metrics, Source } from '../metrics/metrics.js';
+import { formatName } from '../origin/names.js';
 import type { ObjectInfo, ObjectName } from '../origin/origin.js';
 import { evaluatePreconditions, ifRangeAllows } from './conditional.js';
+import { resolvePinned } from './pinned.js';
 import { type ByteRange, parseRange } from './range.js';
 import type { ReadPath, Slice } from './read-path.js';
 
@@ -89,22 +91,19 @@ export class ObjectReader {
    */
   async open(r: ObjectReadRequest): Promise<ObjectRead> {
     const { name, signal } = r;
-    const info = await this.d.readPath.resolve(
+    // The one pinned-read rule (pinned.ts): a pin revalidates, then must match.
+    const info = await resolvePinned(
+      this.d.readPath,
       name,
+      r.version,
       signal,
-      r.version ?? singleStrongEtag(r.header('if-match')),
+      singleStrongEtag(r.header('if-match')),
     );
-    if (r.version !== undefined && r.version !== info.etag) {
-      throw new CacheError(
-        'PRECONDITION_FAILED',
-        `${name.container}/${name.key}: version ${r.version} is not the current version (${info.etag})`,
-      );
-    }
     const pre = evaluatePreconditions(r.header, info);
     if (pre === 'precondition-failed') {
       throw new CacheError(
         'PRECONDITION_FAILED',
-        `${name.container}/${name.key}: precondition failed (ETag "${info.etag}")`,
+        `${formatName(name)}: precondition failed (ETag "${info.etag}")`,
       );
     }
     if (pre === 'not-modified') return { kind: 'not-modified', info };
@@ -159,5 +158,5 @@ function singleStrongEtag(ifMatch: string | undefined): string | undefined {
 }
 
 function noBody(info: ObjectInfo): CacheError {
-  return new CacheError('INTERNAL', `no body to read for ${info.container}/${info.key} (HEAD or empty)`);
+  return new CacheError('INTERNAL', `no body to read for ${formatName(info)} (HEAD or empty)`);
 }

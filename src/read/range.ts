@@ -2,7 +2,11 @@
  * RFC 9110 §14 byte ranges. A Range header is parsed against the selected
  * representation's size into one of:
  *   - none: no header, or one that is syntactically invalid (ignored → 200,
- *     as §14.2 requires), or more ranges than we serve (ignored → 200);
+ *     as §14.2 requires), or one we choose to ignore (→ 200): it lists more
+ *     than 2 × maxRanges ranges, some byte is asked for by more than two of
+ *     its ranges (§14.2: "common characteristics of a client error or a
+ *     deliberate denial-of-service attack"), or more than maxRanges remain
+ *     after merging;
  *   - unsatisfiable: valid syntax, but no range overlaps the object (→ 416
  *     with `Content-Range: bytes *\/size`);
  *   - ranges: satisfiable ranges, clamped to the object, overlapping and
@@ -44,7 +48,7 @@ export function parseRange(header: string | undefined, size: number, maxRanges: 
     const [, first, last] = m as unknown as [string, string, string];
     if (first === '' && last === '') return NONE;
     syntaxOk++;
-    if (syntaxOk > 4 * maxRanges + 100) return NONE; // hostile lists: stop reading early
+    if (syntaxOk > 2 * maxRanges) return NONE; // hostile lists: stop reading early
     if (first === '') {
       // suffix range: the last N bytes
       const n = toNumber(last);
@@ -60,6 +64,7 @@ export function parseRange(header: string | undefined, size: number, maxRanges: 
   }
   if (syntaxOk === 0) return NONE;
   if (ranges.length === 0) return { kind: 'unsatisfiable' };
+  if (maxOverlap(ranges) > 2) return NONE;
   const merged = merge(ranges);
   if (merged.length > maxRanges) return NONE;
   return { kind: 'ranges', ranges: merged };
@@ -71,6 +76,23 @@ function toNumber(digits: string): number {
   if (trimmed.length > 16) return Number.POSITIVE_INFINITY;
   const n = Number(trimmed);
   return Number.isSafeInteger(n) ? n : Number.POSITIVE_INFINITY;
+}
+
+/** The most ranges any one byte lies in. */
+function maxOverlap(ranges: readonly ByteRange[]): number {
+  // +1 where a range starts, -1 just past its end; at one position ends come first.
+  const events = ranges.flatMap((r) => [
+    [r.start, 1],
+    [r.end + 1, -1],
+  ]);
+  events.sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!);
+  let depth = 0;
+  let max = 0;
+  for (const [, d] of events) {
+    depth += d!;
+    max = Math.max(max, depth);
+  }
+  return max;
 }
 
 /** Sorts and merges overlapping or adjacent ranges (§14.2 lets a server coalesce). */

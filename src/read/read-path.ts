@@ -13,26 +13,33 @@
  */
 
 import { crc32c } from '../chunk/checksum.js';
-import { chunkCount, chunkExtent, chunkKey, chunkName } from '../chunk/name.js';
+import { chunkCount, chunkExtent } from '../chunk/name.js';
 import type { Cluster } from '../cluster/cluster.js';
 import type { Resolver } from '../coherence/resolver.js';
 import { CacheError } from '../errors/cache-error.js';
 import { abortable } from '../fill/abortable.js';
 import type { Limiter } from '../fill/limiter.js';
 import { SingleFlight } from '../fill/single-flight.js';
+import { noteServed } from '../log/access.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics, Source } from '../metrics/metrics.js';
+import { formatName } from '../origin/names.js';
 import type { ObjectInfo, ObjectName, ObjectVersion, Origin } from '../origin/origin.js';
-import type { DramTier } from '../tier/dram.js';
-import type { Chunk, Tier } from '../tier/tier.js';
+import { type ChunkAddress, chunkAddress } from '../store/address.js';
+import type { ChunkStore } from '../store/chunk-store.js';
+import type { Chunk } from '../tier/tier.js';
+import { ReadAhead } from './read-ahead.js';
 
 export interface ReadPathOptions {
   readonly origin: Origin;
   readonly leases: Resolver;
-  readonly dram: DramTier;
-  readonly nvme: Tier | null;
+  /** DRAM and NVMe (src/store/tiered.ts). */
+  readonly store: ChunkStore;
   readonly chunkSize: number;
-  /** Chunks fetched ahead of the one being sent (0 = none). */
+  /**
+   * Chunks fetched ahead of the one being sent, per read, and ahead of the
+   * head of an object read sequentially across requests (0 = none).
+   */
   readonly readAhead: number;
   readonly originLimiter: Limiter;
   readonly metrics: Metrics;
@@ -71,11 +78,19 @@ export interface Slice {
 
 export class ReadPath {
   private readonly flights = new SingleFlight<Located>();
+  private readonly ahead: ReadAhead;
 
-  constructor(private readonly o: ReadPathOptions) {}
+  constructor(private readonly o: ReadPathOptions) {
+    this.ahead = new ReadAhead(o.readAhead);
+  }
 
   get chunkSize(): number {
     return this.o.chunkSize;
+  }
+
+  /** Chunks read ahead of the one being sent, per read (what a slow reader's read holds). */
+  get readAhead(): number {
+    return this.o.readAhead;
   }
 
   /** The version a name means now (leases); see Resolver.resolve for `expectEtag`. */
@@ -93,113 +108,155 @@ export class ReadPath {
     const cs = this.o.chunkSize;
     const first = Math.floor(start / cs);
     const last = Math.floor(end / cs);
-    const window: Array<Promise<Located>> = [];
+    this.lookAhead(info, first, last);
+    const window: Array<Promise<Slice>> = [];
     let next = first;
+    // Tops the window up to the slice to hand on next plus readAhead more. It runs
+    // only when the consumer asks for the next slice, never while one is out with
+    // it: the consumer's slice and the readAhead behind it are all a read holds.
     const fill = () => {
       while (next <= last && window.length <= this.o.readAhead) {
-        const p = this.chunk(info, next++, signal);
+        const i = next++;
+        const from = i === first ? start - i * cs : 0;
+        const to = i === last ? end - i * cs + 1 : chunkExtent(info.size, cs, i).length;
+        const p = this.slice(info, i, from, to, signal);
         p.catch(() => {}); // observed when its turn comes; don't let an early failure go unhandled
         window.push(p);
       }
     };
-    fill();
     for (let i = first; i <= last; i++) {
       signal?.throwIfAborted();
-      const { chunk, source } = await window.shift()!;
       fill();
-      const from = i === first ? start - i * cs : 0;
-      const to = i === last ? end - i * cs + 1 : chunk.data.length;
-      this.o.metrics.servedBytes.inc({ source }, to - from);
-      const whole = from === 0 && to === chunk.data.length;
-      yield whole
-        ? { data: chunk.data, source, crc32c: chunk.crc32c }
-        : { data: chunk.data.subarray(from, to), source };
+      const slice = await window.shift()!;
+      this.o.metrics.servedBytes.inc({ source: slice.source }, slice.data.length);
+      noteServed(slice.source, slice.data.length);
+      yield slice;
+    }
+  }
+
+  /**
+   * Bytes [from, to) of chunk `index`. Part of a chunk that only NVMe holds
+   * is read through the store's readRange (by blocks where the tier can, and
+   * not promoted to DRAM), so a 64 KiB range need not read the whole chunk;
+   * everything else goes through chunk().
+   */
+  private async slice(
+    info: Versioned,
+    index: number,
+    from: number,
+    to: number,
+    signal?: AbortSignal,
+  ): Promise<Slice> {
+    if (from > 0 || to < chunkExtent(info.size, this.o.chunkSize, index).length) {
+      const a = this.addressOf(info, index);
+      if (this.o.store.where(a) === 'nvme') {
+        const part = await this.o.store.readRange(a, from, to - from);
+        if (part) {
+          this.o.metrics.chunkLookups.inc({ source: 'nvme' });
+          return { data: part, source: 'nvme' };
+        }
+      }
+    }
+    const { chunk, source } = await this.chunk(info, index, signal);
+    const whole = from === 0 && to === chunk.data.length;
+    return whole
+      ? { data: chunk.data, source, crc32c: chunk.crc32c }
+      : { data: chunk.data.subarray(from, to), source };
+  }
+
+  /**
+   * Across requests: when the reads of an object move forward, start
+   * fetching the chunks past the head that no tier holds, so the origin works
+   * while the client receives. Only with origin slots to spare (a reader
+   * waiting for its own chunk goes first), and in the background: a failure
+   * here is forgotten, the reader that needs the chunk asks again.
+   */
+  private lookAhead(info: Versioned, first: number, last: number): void {
+    const count = chunkCount(info.size, this.o.chunkSize);
+    const { from, to } = this.ahead.next(
+      `${info.container}\u0000${info.key}\u0000${info.etag}`,
+      first,
+      last,
+      count,
+    );
+    for (let i = from; i < to && this.o.originLimiter.spare > 0; i++) {
+      const a = this.addressOf(info, i);
+      if (this.flights.has(a.key) || this.o.store.where(a) !== undefined) continue;
+      this.o.metrics.readAheadChunks.inc();
+      this.chunk(info, i).catch(() => {});
     }
   }
 
   /** Where chunk `index` of a version can be had now, without fetching it. */
   peekSource(info: Versioned, index: number): Source {
-    const key = this.keyOf(info, index);
-    if (this.o.dram.has(key)) return 'dram';
-    if (this.o.nvme?.has(key)) return 'nvme';
-    return 'origin';
+    return this.o.store.where(this.addressOf(info, index)) ?? 'origin';
   }
 
   /**
    * Makes sure a chunk is cached where it belongs: at its owner in a cluster
-   * (without bringing it here), else locally. Used by prefetch.
+   * (without bringing it here: 'peer'), else locally (where it was found).
+   * Used by prefetch.
    */
-  async warm(info: Versioned, index: number, signal?: AbortSignal): Promise<void> {
-    const key = this.keyOf(info, index);
+  async warm(info: Versioned, index: number, signal?: AbortSignal): Promise<Source> {
     if (this.o.cluster) {
-      const name = chunkName(this.o.origin.id, info, this.o.chunkSize, index);
-      const warmed = await this.o.cluster.warm(key, name, signal).catch((err: unknown) => {
+      const a = this.addressOf(info, index);
+      const warmed = await this.o.cluster.warm(a.key, a.name, signal).catch((err: unknown) => {
         if (CacheError.is(err, 'VERSION_CHANGED')) this.o.leases.forget(info);
         throw err;
       });
-      if (warmed) return;
+      if (warmed) return 'peer';
     }
-    await this.chunk(info, index, signal);
+    return (await this.chunk(info, index, signal)).source;
   }
 
   /** One chunk: DRAM → NVMe → peers → origin, misses coalesced per chunk. */
   async chunk(info: Versioned, index: number, signal?: AbortSignal): Promise<Located> {
     if (index < 0 || index >= chunkCount(info.size, this.o.chunkSize)) {
-      throw new CacheError('INTERNAL', `chunk ${index} out of bounds for ${info.container}/${info.key}`);
+      throw new CacheError('INTERNAL', `chunk ${index} out of bounds for ${formatName(info)}`);
     }
-    const key = this.keyOf(info, index);
-    const hot = this.o.dram.peek(key);
+    const a = this.addressOf(info, index);
+    const hot = this.o.store.peek(a);
     if (hot) {
       this.o.metrics.chunkLookups.inc({ source: 'dram' });
       return { chunk: hot, source: 'dram' };
     }
-    const { promise, shared } = this.flights.do(key, () => this.load(key, info, index));
+    const { promise, shared } = this.flights.do(a.key, () => this.load(a, info, index));
     if (shared) this.o.metrics.coalescedFills.inc();
     // A client that goes away stops waiting, but the shared fill goes on for the others.
     return abortable(promise, signal);
   }
 
-  private async load(key: string, info: Versioned, index: number): Promise<Located> {
-    const fromDisk = await this.o.nvme?.get(key);
-    if (fromDisk) {
-      this.o.metrics.chunkLookups.inc({ source: 'nvme' });
-      await this.o.dram.put(key, fromDisk);
-      return { chunk: fromDisk, source: 'nvme' };
+  private async load(a: ChunkAddress, info: Versioned, index: number): Promise<Located> {
+    const stored = await this.o.store.get(a);
+    if (stored) {
+      this.o.metrics.chunkLookups.inc({ source: stored.tier });
+      return { chunk: stored.chunk, source: stored.tier };
     }
     if (this.o.cluster) {
-      const name = chunkName(this.o.origin.id, info, this.o.chunkSize, index);
       const { length } = chunkExtent(info.size, this.o.chunkSize, index);
-      const got = await this.o.cluster.fetch(key, name, length).catch((err: unknown) => {
+      const got = await this.o.cluster.fetch(a.key, a.name, length).catch((err: unknown) => {
         // The owner found the version gone: re-resolve the name on the next request here too.
         if (CacheError.is(err, 'VERSION_CHANGED')) this.o.leases.forget(info);
         throw err;
       });
       if (got) {
         this.o.metrics.chunkLookups.inc({ source: 'peer' });
-        if (got.ownedHere || this.o.keepPeerChunks) this.store(key, got.chunk);
-        return { chunk: got.chunk, source: 'peer' };
+        const chunk = got.ownedHere || this.o.keepPeerChunks ? this.o.store.put(a, got.chunk) : got.chunk;
+        return { chunk, source: 'peer' };
       }
       if (this.o.originFallback === false) {
         throw new CacheError(
-          'ORIGIN_UNAVAILABLE',
-          `no peer could serve chunk ${index} of ${info.container}/${info.key}, and origin fallback is off`,
+          'PEER_UNAVAILABLE',
+          `no peer could serve chunk ${index} of ${formatName(info)}, and origin fallback is off`,
         );
       }
     }
-    const chunk = await this.fillFromOrigin(info, index);
+    const filled = await this.fillFromOrigin(info, index);
     this.o.metrics.chunkLookups.inc({ source: 'origin' });
-    this.store(key, chunk);
-    return { chunk, source: 'origin' };
-  }
-
-  /**
-   * DRAM, and write-through to NVMe (not only demotion on DRAM eviction), so a
-   * restart finds every chunk ever filled: warm restarts must not re-download.
-   * The NVMe write is not awaited: the client should not wait for the disk.
-   */
-  private store(key: string, chunk: Chunk): void {
-    void this.o.dram.put(key, chunk);
-    void this.o.nvme?.put(key, chunk).catch((err) => this.o.log.warn({ err }, 'nvme put failed'));
+    // DRAM now; NVMe written through in the background (not only demotion on
+    // DRAM eviction), so a restart finds every chunk ever filled: warm
+    // restarts must not re-download. The client never waits for the disk.
+    return { chunk: this.o.store.put(a, filled), source: 'origin' };
   }
 
   private async fillFromOrigin(info: Versioned, index: number): Promise<Chunk> {
@@ -208,7 +265,10 @@ export class ReadPath {
     const data = await this.o.originLimiter.run(async () => {
       const done = m.originDuration.startTimer({ op: 'read' });
       try {
-        const buf = await this.o.origin.read(info, info, offset, length);
+        // Straight into store memory: DRAM keeps these bytes without a copy.
+        const buf = await this.o.origin.read(info, info, offset, length, {
+          into: this.o.store.allocate(length),
+        });
         m.originRequests.inc({ op: 'read', result: 'ok' });
         return buf;
       } catch (err) {
@@ -227,14 +287,14 @@ export class ReadPath {
     if (data.length !== length) {
       throw new CacheError(
         'ORIGIN_BAD_RESPONSE',
-        `origin returned ${data.length} bytes for chunk ${index} of ${info.container}/${info.key}, expected ${length}`,
+        `origin returned ${data.length} bytes for chunk ${index} of ${formatName(info)}, expected ${length}`,
       );
     }
     m.originBytes.inc(length);
     return { data, crc32c: crc32c(data) };
   }
 
-  private keyOf(info: Versioned, index: number): string {
-    return chunkKey(chunkName(this.o.origin.id, info, this.o.chunkSize, index));
+  private addressOf(info: Versioned, index: number): ChunkAddress {
+    return chunkAddress(this.o.origin.id, info, this.o.chunkSize, index);
   }
 }

@@ -45,4 +45,13 @@ describe('preconditions (RFC 9110 §13.2.2)', () => {
     expect(ifRangeAllows(h({ 'if-range': v.lastModified.toUTCString() }), v)).toBe(true);
     expect(ifRangeAllows(h({ 'if-range': 'Thu, 01 Jan 2026 00:00:00 GMT' }), v)).toBe(false);
   });
+
+  it('If-Range takes one validator: a list of tags (even one that matches) is a false condition', () => {
+    // Issue 12: `If-Range: "x", "abc"` allowed a 206.
+    expect(ifRangeAllows(h({ 'if-range': '"x", "abc"' }), v)).toBe(false);
+    expect(ifRangeAllows(h({ 'if-range': '"abc", "x"' }), v)).toBe(false);
+    expect(ifRangeAllows(h({ 'if-range': '"abc","abc"' }), v)).toBe(false);
+    expect(ifRangeAllows(h({ 'if-range': '*' }), v)).toBe(false);
+    expect(ifRangeAllows(h({ 'if-range': ' "abc" ' }), v)).toBe(true);
+  });
 });

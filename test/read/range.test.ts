@@ -65,17 +65,25 @@ describe('parseRange (RFC 9110 §14)', () => {
         { start: 200, end: 999 },
       ],
     });
-    expect(p('bytes=0-0,0-0,0-0')).toEqual({ kind: 'ranges', ranges: [{ start: 0, end: 0 }] });
+    expect(p('bytes=0-0,0-0')).toEqual({ kind: 'ranges', ranges: [{ start: 0, end: 0 }] });
+  });
+
+  it('a byte asked for by more than two ranges → the header is ignored (RFC 9110 §14.2)', () => {
+    expect(p('bytes=0-0,0-0,0-0')).toEqual({ kind: 'none' });
+    expect(p('bytes=0-99,50-60,55-56')).toEqual({ kind: 'none' });
+    expect(p('bytes=0-99,50-60,61-70')).toEqual({ kind: 'ranges', ranges: [{ start: 0, end: 99 }] });
+    // Issue 12: SGLang-style `bytes=0-0` sent 165 times is ignored (200 with the whole object).
+    expect(p(`bytes=${Array(165).fill('0-0').join(',')}`)).toEqual({ kind: 'none' });
   });
 
   it('more distinct ranges than the limit → ignored (200); hundreds of ranges handled', () => {
     const many = Array.from({ length: 300 }, (_, i) => `${i * 3}-${i * 3}`).join(',');
     expect(p(`bytes=${many}`)).toEqual({ kind: 'none' });
     expect(p(`bytes=${many}`, SIZE, 1000)).toMatchObject({ kind: 'ranges' });
-    const overlapping = (n: number) => Array.from({ length: n }, () => '0-99').join(',');
-    expect(p(`bytes=${overlapping(100)}`)).toEqual({ kind: 'ranges', ranges: [{ start: 0, end: 99 }] });
-    // A hostile list is not even read to the end: past 4×maxRanges+100 specs the header is ignored.
-    expect(p(`bytes=${overlapping(300)}`)).toEqual({ kind: 'none' });
+    // A list is not read past 2 × maxRanges specs: the header is ignored.
+    const adjacent = (n: number) => Array.from({ length: n }, (_, i) => `${i}-${i}`).join(',');
+    expect(p(`bytes=${adjacent(32)}`)).toEqual({ kind: 'ranges', ranges: [{ start: 0, end: 31 }] });
+    expect(p(`bytes=${adjacent(33)}`)).toEqual({ kind: 'none' });
   });
 
   it('property: satisfiable results lie inside the object, sorted and disjoint', () => {
