@@ -21,6 +21,8 @@ export interface Started {
   /** Last output lines, kept for error messages. */
   tail(): string;
   stop(): Promise<void>;
+  /** SIGKILL to the whole group (a crash, not a shutdown); resolves once it is gone. */
+  kill(): Promise<void>;
 }
 
 const live = new Set<Started>();
@@ -84,6 +86,10 @@ export function start(name: string, cmd: string, args: readonly string[], opts: 
         recordGroups();
       })();
       return stopping;
+    },
+    async kill() {
+      signalGroup(pid, 'SIGKILL');
+      await handle.stop();
     },
   };
   live.add(handle);

@@ -20,6 +20,10 @@ function fmt(x: number | undefined): string {
   return x.toFixed(3);
 }
 
+/** A scenario with several weightcache rows per case (implementations, variants) names each one. */
+const variant = (server: string) =>
+  server === 'weightcache' ? '' : ` · ${server.replace(/^weightcache /, '')}`;
+
 const span = (r: Row) => `${fmt(r.median)} (${fmt(r.min)}–${fmt(r.max)})`;
 
 /** Headline metric per scenario kind: throughput, or the fill time for cold fills. */
@@ -47,7 +51,7 @@ export function latestSection(results: readonly ScenarioResult[]): string {
         .map((c) => fmt(get(w.server, c)?.median))
         .join(' / ');
       out.push(
-        `| ${res.scenario} | ${w.case} | ${m} (${w.unit}) | ${span(w)} | ${w.vs ?? '–'}: ${peer ? span(peer) : '–'} | **${w.ratio?.toFixed(2)}×** | ${p99} | ${cpu} |`,
+        `| ${res.scenario} | ${w.case}${variant(w.server)} | ${m} (${w.unit}) | ${span(w)} | ${w.vs ?? '–'}: ${peer ? span(peer) : '–'} | **${w.ratio?.toFixed(2)}×** | ${p99} | ${cpu} |`,
       );
     }
   }

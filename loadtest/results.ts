@@ -69,6 +69,10 @@ const DIRECTION: Readonly<Record<string, 'higher' | 'lower'>> = {
   p99: 'lower',
   'fill time': 'lower',
   'origin bytes / model': 'lower',
+  // The store's benchmarks (loadtest/store/).
+  'byte hit ratio': 'higher',
+  'chunk hit ratio': 'higher',
+  'lookups/s': 'higher',
 };
 
 export function direction(metric: string): 'higher' | 'lower' | null {

@@ -16,11 +16,13 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { buildRangeClient } from './client/clients.js';
 import { runColdFill } from './cold-fill.js';
+import { runCrc32c } from './crc32c.js';
 import type { Ctx } from './ctx.js';
 import { runExternal } from './external.js';
 import { LOADTEST_HOME } from './fixtures.js';
 import { firstLine, runHttpRanges } from './http-ranges.js';
 import { ensureTools } from './install.js';
+import { runNvmeReads } from './nvme-reads.js';
 import { installCleanup, removeDir, removeOnInterrupt, stopAll, wasInterrupted } from './processes.js';
 import { updatePerformanceDoc } from './report.js';
 import { machineInfo, type Row, Samples, type ScenarioResult, withRatios } from './results.js';
@@ -38,6 +40,7 @@ const CHART_METRICS = [
   'warm re-read time',
   'origin bytes / model',
   'disk read / served',
+  'CPU per GB',
   'server CPU',
   'client CPU',
 ];
@@ -45,6 +48,8 @@ const CHART_METRICS = [
 function toolsFor(s: Scenario): string[] {
   if (s.kind === 'external') return [];
   const t = ['gcc'];
+  if (s.kind === 'crc32c') return t;
+  if (s.kind === 'nvme-reads') return s.fio ? [...t, 'fio'] : t;
   if (s.kind === 'cold-fill') return [...t, 'nginx'];
   if (s.servers.includes('nginx') || s.servers.includes('varnish')) t.push('nginx');
   if (s.servers.includes('varnish')) t.push('varnishd');
@@ -92,6 +97,8 @@ async function runOne(s: Scenario, command: string): Promise<ScenarioResult> {
     }
     const samples = new Samples();
     if (s.kind === 'http-ranges') await runHttpRanges(s, ctx, samples);
+    else if (s.kind === 'crc32c') runCrc32c(s, ctx, samples);
+    else if (s.kind === 'nvme-reads') await runNvmeReads(s, ctx, samples);
     else {
       const why = await runColdFill(s, ctx, samples);
       if (why) return done('not available', samples.rows(s.name), why);

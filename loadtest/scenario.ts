@@ -80,15 +80,74 @@ export const externalSchema = z.strictObject({
   missingReason: z.string(),
 });
 
+export const crc32cSchema = z.strictObject({
+  ...common,
+  kind: z.literal('crc32c'),
+  /** Buffer sizes checksummed (and copied, for memcpy). */
+  bufferBytes: z
+    .array(
+      z
+        .number()
+        .int()
+        .positive()
+        .max(64 * 2 ** 20),
+    )
+    .min(1),
+  /** Block sizes a 4 MiB chunk is checked by. */
+  blockBytes: z
+    .array(
+      z
+        .number()
+        .int()
+        .min(512)
+        .max(4 * 2 ** 20),
+    )
+    .default([]),
+  /** Per measurement. */
+  seconds: z.number().positive().max(10),
+  repeats: z.number().int().min(1).max(20),
+});
+
+export const nvmeReadsSchema = z.strictObject({
+  ...common,
+  kind: z.literal('nvme-reads'),
+  chunks: z.number().int().min(1).max(4096),
+  chunkBytes: z.number().int().positive(),
+  queueDepth: z.number().int().min(1).max(256),
+  durationS: z.number().positive(),
+  repeats: z.number().int().min(1).max(20),
+  variants: z
+    .array(
+      z.strictObject({
+        label: z.string(),
+        blockBytes: z.number().int().min(4096),
+        directIo: z.boolean(),
+        io: z.enum(['auto', 'threads']),
+      }),
+    )
+    .min(1),
+  reads: z
+    .array(z.strictObject({ label: z.string(), bytes: z.number().int().positive(), aligned: z.boolean() }))
+    .min(1),
+  /** fio O_DIRECT random reads of each aligned size at the same queue depth. */
+  fio: z.boolean().default(true),
+  /** The same reads without JavaScript (raw io_uring, and the native reader with its checks). */
+  native: z.boolean().default(true),
+});
+
 export const scenarioSchema = z.discriminatedUnion('kind', [
   httpRangesSchema,
   coldFillSchema,
   externalSchema,
+  crc32cSchema,
+  nvmeReadsSchema,
 ]);
 export type Scenario = z.infer<typeof scenarioSchema>;
 export type HttpRangesScenario = z.infer<typeof httpRangesSchema>;
 export type ColdFillScenario = z.infer<typeof coldFillSchema>;
 export type ExternalScenario = z.infer<typeof externalSchema>;
+export type Crc32cScenario = z.infer<typeof crc32cSchema>;
+export type NvmeReadsScenario = z.infer<typeof nvmeReadsSchema>;
 
 export function loadScenarios(dir: string): Scenario[] {
   const out: Scenario[] = [];

@@ -12,6 +12,9 @@
 #     container registry can be reached.
 #   - the Python clients the front-door tests drive (huggingface_hub, boto3, s3fs, moto's S3
 #     server, azure-storage-blob, adlfs, the Run:ai Model Streamer), in venvs outside the repo.
+#   - clang with its compiler-rt (libFuzzer, ASan, UBSan runtimes) for the fuzz
+#     targets under addon/fuzz/ that npm test runs for a bounded time. The addon
+#     itself still builds with g++ alone; only the fuzzers need clang.
 # Idempotent: installs only what is missing. Needs root (or sudo) for apt-get.
 set -euo pipefail
 
@@ -37,10 +40,18 @@ command -v podman >/dev/null 2>&1 || missing+=(podman)
 command -v runc >/dev/null 2>&1 || missing+=(runc)
 [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
 command -v eatmydata >/dev/null 2>&1 || missing+=(eatmydata) # no fsync while debootstrap unpacks
+command -v clang++ >/dev/null 2>&1 || missing+=(clang)
 if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   # shellcheck disable=SC2068 # word splitting intended; duplicates are harmless to apt
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends ${missing[@]} >/dev/null
+fi
+# libFuzzer and the sanitizer runtimes are compiler-rt, only a Recommends of
+# clang on Debian (libclang-rt-<major>-dev): install the one matching clang.
+if [ ! -e "$(clang++ -print-resource-dir)/lib/linux/libclang_rt.fuzzer-x86_64.a" ]; then
+  rt="libclang-rt-$(clang++ -dumpversion | cut -d. -f1)-dev"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$rt" >/dev/null \
+    || { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$rt" >/dev/null; }
 fi
 
 PY_REDIS_VERSION="8.1.0" # protocol=3 (RESP3) needs redis-py 5 or later

@@ -85,45 +85,119 @@ export async function startWeightcache(opts: WeightcacheOptions): Promise<Weight
 }
 
 async function startOnce(opts: WeightcacheOptions): Promise<WeightcacheServer> {
-  const port = await freePort();
-  const config = {
-    http: { listen: `127.0.0.1:${port}` },
-    origin: opts.origin,
-    cache: {
-      chunkSize: opts.chunkBytes ?? 4 * 2 ** 20,
-      dram: { maxBytes: opts.dramBytes },
-      nvme: { dir: opts.nvmeDir ?? join(opts.workDir, 'chunks'), maxBytes: opts.nvmeBytes },
+  const p = await startWeightcacheProcess({
+    role: 'node',
+    workDir: opts.workDir,
+    name: 'weightcache',
+    config: {
+      // metricsCache 0: the runner reads counters right before and after each run.
+      http: { metricsCache: 0 },
+      origin: opts.origin,
+      cache: {
+        chunkSize: opts.chunkBytes ?? 4 * 2 ** 20,
+        dram: { maxBytes: opts.dramBytes },
+        nvme: { dir: opts.nvmeDir ?? join(opts.workDir, 'chunks'), maxBytes: opts.nvmeBytes },
+      },
     },
-    log: { level: 'warn' },
-  };
-  const configFile = join(opts.workDir, 'weightcache.yaml');
-  writeFileSync(configFile, stringify(config));
-  const p = start('weightcache', process.execPath, [BIN, 'node', '--config', configFile], {
-    cwd: REPO,
-    logFile: join(opts.workDir, 'weightcache.log'),
-    killAfterMs: 15_000,
-  });
-  const base = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${base}/readyz`, 'weightcache node', p.exited).catch(async (err: Error) => {
-    await p.stop();
-    // One line, so it fits a note: the node's last log lines say why.
-    const why = p.tail().split('\n').slice(-3).join(' | ').slice(0, 600);
-    throw new Error(`${err.message}${why ? `: ${why}` : ''}`);
   });
   return {
     name: opts.name ?? 'weightcache',
-    port,
+    port: p.port,
     pids: [p.pid],
     pathPrefix: '/v1/objects',
-    configFile,
+    configFile: p.configFile,
     dramBytes: opts.dramBytes,
     stop: () => p.stop(),
     lastLog: () => p.tail().split('\n').slice(-2).join(' | ').slice(0, 500),
+    metrics: () => p.metrics(),
+  };
+}
+
+export interface ProcessOptions {
+  readonly role: 'node' | 'sidecar';
+  /** Holds `{name}.yaml` and `{name}.log`. */
+  readonly workDir: string;
+  /** File names and log label; default the role. */
+  readonly name?: string;
+  /** The whole config; `http.listen` defaults to a free loopback port, `log.level` to warn. */
+  readonly config: Record<string, unknown>;
+  readonly readyTimeoutMs?: number;
+}
+
+/** A running `weightcache node|sidecar`, started through processes.ts (stopped by PID whatever happens). */
+export interface WeightcacheProcess {
+  readonly name: string;
+  readonly pid: number;
+  readonly port: number;
+  readonly url: string;
+  readonly configFile: string;
+  readonly exited: Promise<number | null>;
+  /** False once the process has exited (crashed, or stopped). */
+  running(): boolean;
+  /** SIGTERM (drain), SIGKILL after 15 s. */
+  stop(): Promise<void>;
+  /** SIGKILL: a crash. */
+  kill(): Promise<void>;
+  tail(): string;
+  /** Parsed /metrics: sample name with labels → value. */
+  metrics(): Promise<Map<string, number>>;
+}
+
+/**
+ * Starts one weightcache process from bin/weightcache.js with `config` and
+ * waits for /readyz. The one place the load test and the reliability suite
+ * (chaos/) start the system under test.
+ */
+export async function startWeightcacheProcess(o: ProcessOptions): Promise<WeightcacheProcess> {
+  const name = o.name ?? o.role;
+  const http = (o.config.http ?? {}) as Record<string, unknown>;
+  const listen = typeof http.listen === 'string' ? http.listen : `127.0.0.1:${await freePort()}`;
+  const port = Number(listen.slice(listen.lastIndexOf(':') + 1));
+  const host = listen.slice(0, listen.lastIndexOf(':')).replace(/^0\.0\.0\.0$/, '127.0.0.1');
+  const config = { log: { level: 'warn' }, ...o.config, http: { ...http, listen } };
+  const configFile = join(o.workDir, `${name}.yaml`);
+  writeFileSync(configFile, stringify(config));
+  const p = start(name, process.execPath, [BIN, o.role, '--config', configFile], {
+    cwd: REPO,
+    env: childEnv(),
+    logFile: join(o.workDir, `${name}.log`),
+    killAfterMs: 15_000,
+  });
+  const url = `http://${host}:${port}`;
+  // Generous: on a shared machine under load a start can take tens of seconds; a broken one exits.
+  await waitForHttp(`${url}/readyz`, `weightcache ${name}`, p.exited, o.readyTimeoutMs ?? 120_000).catch(
+    async (err: Error) => {
+      await p.stop();
+      // One line, so it fits a note: the process's last log lines say why.
+      const why = p.tail().split('\n').slice(-3).join(' | ').slice(0, 600);
+      throw new Error(`${err.message}${why ? `: ${why}` : ''}`);
+    },
+  );
+  return {
+    name,
+    pid: p.pid,
+    port,
+    url,
+    configFile,
+    exited: p.exited,
+    running: () => p.child.exitCode === null && p.child.signalCode === null,
+    stop: () => p.stop(),
+    kill: () => p.kill(),
+    tail: () => p.tail(),
     async metrics() {
-      const text = await (await fetch(`${base}/metrics`)).text();
+      const text = await (await fetch(`${url}/metrics`)).text();
       return parsePrometheus(text);
     },
   };
+}
+
+/**
+ * WEIGHTCACHE_* variables are config overrides to a weightcache process, and
+ * an unknown one stops it at start: the runner's own (WEIGHTCACHE_LOADTEST_DIR)
+ * must not reach it.
+ */
+function childEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WEIGHTCACHE_')));
 }
 
 /** Prometheus text → "name{labels}" → value (labels exactly as exposed). */

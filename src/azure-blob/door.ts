@@ -21,11 +21,12 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
 import { allows, type Grant, type TokenSet } from '../auth/tokens.js';
 import { CacheError } from '../errors/cache-error.js';
-import { type Door, doorHandler, mountAll } from '../http/door.js';
-import { decodeSegments, splitTarget } from '../http/object-path.js';
+import { type Door, makeDoor } from '../http/door.js';
+import { decodeSegments } from '../http/object-path.js';
 import { clientAbort, header1, param, type RawRequest, rawRequest } from '../http/request.js';
 import { contentTypeOf, type Headers, sendRead } from '../http/send-read.js';
 import { writeWithBackpressure } from '../http/stream.js';
+import { targetOf } from '../http/target.js';
 import { validateContainer, validateKey } from '../origin/names.js';
 import { decodeToken, encodeToken, type Page, page } from '../read/list-page.js';
 import { compareKeys, type Listing, type Listings } from '../read/listings.js';
@@ -57,25 +58,11 @@ const MD5_MAX_BYTES = 4 * 1024 * 1024;
 const EPOCH = new Date(0).toUTCString();
 
 export function azureDoor(o: AzureDoorOptions): Door {
-  return {
-    name: 'azure',
-    path: o.path,
-    listen: o.listen,
-    mount(app, prefix) {
-      mountAll(
-        app,
-        prefix,
-        doorHandler(
-          (c) => handle(o, prefix, c),
-          (c, err) => answerError(c, err),
-        ),
-      );
-    },
-  };
+  return makeDoor('azure', o, (prefix, c) => handle(o, prefix, c), answerError);
 }
 
 async function handle(o: AzureDoorOptions, prefix: string, c: Context<Env>): Promise<Response> {
-  const { path, query } = splitTarget(c.env.incoming.url ?? '/');
+  const { path, query } = targetOf(c.env.incoming);
   const raw = rawRequest(c.env.incoming, path, query);
   const res = c.env.outgoing;
   res.setHeader('x-ms-request-id', requestId(c));
@@ -317,14 +304,12 @@ async function snapshot(
   id: string | undefined,
   signal: AbortSignal,
 ): Promise<Listing> {
-  const kept = id === undefined ? undefined : o.listings.get(id);
-  if (kept && kept.container === container && kept.prefix === prefix) return kept;
   try {
     validateKey(prefix, { allowEmpty: true, what: 'prefix' });
   } catch (err) {
     throw new AzureError(400, 'InvalidQueryParameterValue', (err as Error).message);
   }
-  return o.listings.current(container, prefix, signal);
+  return o.listings.resume(container, prefix, id, signal);
 }
 
 function listContainers(grant: Grant | null, account: string): string {

@@ -39,8 +39,12 @@ const FROM_CACHE: Record<ErrorCode, readonly [number, string]> = {
   ORIGIN_BAD_RESPONSE: [500, 'InternalError'],
   CHECKSUM_MISMATCH: [500, 'InternalError'],
   TIER_IO: [500, 'InternalError'],
+  DISK_FULL: [500, 'InternalError'],
   CONFIG_INVALID: [500, 'InternalError'],
   INTERNAL: [500, 'InternalError'],
+  URI_TOO_LONG: [414, 'InvalidUri'],
+  HEADERS_TOO_LARGE: [431, 'InvalidHeaderValue'],
+  REQUEST_TIMEOUT: [408, 'OperationTimedOut'],
 };
 
 export function toAzureError(err: unknown): AzureError {

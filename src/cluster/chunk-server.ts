@@ -10,26 +10,23 @@
  * corrupt copy and falls back — bytes stay sacred, at the cost of the
  * receiver's origin read for that chunk.
  */
-import { type ChunkName, chunkKey } from '../chunk/name.js';
+import type { ChunkName } from '../chunk/name.js';
 import { CacheError } from '../errors/cache-error.js';
+import { formatName } from '../origin/names.js';
 import type { ObjectInfo, ObjectName } from '../origin/origin.js';
 import type { ReadPath } from '../read/read-path.js';
-import type { DramTier } from '../tier/dram.js';
-import type { NvmeTier } from '../tier/nvme.js';
+import { addressOfName } from '../store/address.js';
+import type { ChunkStore } from '../store/chunk-store.js';
 import type { ChunkPayload, TransportHandler } from '../transport/index.js';
-import type { LeaseService } from '../transport/server.js';
 import type { Cluster } from './cluster.js';
 
 export interface ChunkServerDeps {
   readonly originId: string;
   readonly chunkSize: number;
   readonly readPath: ReadPath;
-  readonly dram: DramTier;
-  readonly nvme: NvmeTier | null;
+  readonly store: ChunkStore;
   /** Null for a node outside any cluster: it owns every chunk. */
   readonly cluster: Cluster | null;
-  /** The home side of the lease protocol (src/coherence/home.ts); null: lease frames answer UNSUPPORTED. */
-  readonly leases?: LeaseService | null;
 }
 
 export function chunkServer(d: ChunkServerDeps): TransportHandler {
@@ -53,10 +50,9 @@ export function chunkServer(d: ChunkServerDeps): TransportHandler {
           `chunk size ${name.chunkSize}, but this node uses ${d.chunkSize}`,
         );
       }
-      const key = chunkKey(name);
-      const hot = d.dram.peek(key);
-      if (hot) return bufferPayload(hot.data, hot.crc32c, offset, length);
-      const loc = d.nvme?.locate(key);
+      const a = addressOfName(name);
+      const loc = d.store.locate(a);
+      if (loc?.tier === 'dram') return bufferPayload(loc.chunk.data, loc.chunk.crc32c, offset, length);
       if (loc && offset + length <= loc.length) {
         const whole = offset === 0 && length === loc.length;
         return {
@@ -67,11 +63,8 @@ export function chunkServer(d: ChunkServerDeps): TransportHandler {
           crc32c: whole ? loc.crc32c : undefined,
         };
       }
-      if (localOnly || (d.cluster && !d.cluster.owns(key))) {
-        throw new CacheError(
-          'NOT_FOUND',
-          `chunk ${name.index} of ${name.container}/${name.key} is not cached here`,
-        );
+      if (localOnly || (d.cluster && !d.cluster.owns(a.key))) {
+        throw new CacheError('NOT_FOUND', `chunk ${name.index} of ${formatName(name)} is not cached here`);
       }
       const { chunk } = await d.readPath.chunk(name, name.index, signal);
       return bufferPayload(chunk.data, chunk.crc32c, offset, length);
@@ -79,7 +72,6 @@ export function chunkServer(d: ChunkServerDeps): TransportHandler {
     stat(name: ObjectName, signal: AbortSignal): Promise<ObjectInfo> {
       return d.readPath.resolve(name, signal);
     },
-    leases: d.leases ?? undefined,
   };
 }
 

@@ -17,18 +17,18 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ChunkName } from '../chunk/name.js';
-import { nameId } from '../coherence/invalidation.js';
 import type { Config } from '../config/schema.js';
 import { CacheError } from '../errors/cache-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { ObjectName } from '../origin/origin.js';
 import { Membership } from '../placement/membership.js';
+import { ownerOf } from '../placement/ownership.js';
 import { PeerHealth, usable } from '../placement/peer-health.js';
 import { type Member, rank } from '../placement/rendezvous.js';
 import type { Chunk } from '../tier/tier.js';
-import { TransportClient } from '../transport/index.js';
+import { nativeTcp, type Transport, type TransportPeer } from '../transport/index.js';
 import { RemoteError } from '../transport/messages.js';
+import { Messages } from '../transport/rpc.js';
 import { PeerMetrics } from './peer-metrics.js';
 
 /** How many peers a miss may try before reading the origin itself. */
@@ -42,6 +42,8 @@ export interface ClusterOptions {
   readonly metrics: Metrics;
   /** Cluster secret proven to peers on connect (auth.clusterSecretFile); null: none. */
   readonly secret?: Buffer | null;
+  /** The backend peers are reached over (default: the native TCP transport). */
+  readonly transport?: Transport;
 }
 
 export interface PeerChunk {
@@ -53,7 +55,7 @@ export interface PeerChunk {
 }
 
 export class Cluster {
-  private readonly clients = new Map<string, TransportClient>();
+  private readonly clients = new Map<string, TransportPeer>();
   private readonly health: PeerHealth;
   private readonly peerMetrics: PeerMetrics;
   private readonly unsubscribe: () => void;
@@ -61,8 +63,8 @@ export class Cluster {
   private readonly self: string | null;
   /** Identifies this process to peers (HELLO nodeId): a lease holder's identity at each home. */
   readonly nodeId: string;
-  /** Requests peers send back on our connections to them (a home's LEASE_REVOKE). */
-  peerRequests: ((type: number, meta: Buffer) => Promise<Buffer>) | undefined;
+  /** Requests peers send back on our connections to them, registered by their owners (a home's LEASE_REVOKE). */
+  readonly messages = new Messages();
 
   private constructor(
     private readonly membership: Membership,
@@ -97,21 +99,6 @@ export class Cluster {
     return this.membership.members();
   }
 
-  /**
-   * The transport address of a name's home (the first in rank of `container/key`
-   * over the members; membership, not health), or null when this process is it.
-   */
-  homeOf(name: ObjectName): string | null {
-    const home = rank(nameId(name), this.membership.members())[0]?.address;
-    if (home === undefined) throw new CacheError('ORIGIN_UNAVAILABLE', 'the member list is empty');
-    return home === this.self ? null : home;
-  }
-
-  /** Is this process the home of `name` in its current view? */
-  isHome(name: ObjectName): boolean {
-    return this.self !== null && this.homeOf(name) === null;
-  }
-
   /** False while a peer is in backoff after failures. */
   available(address: string): boolean {
     return this.health.available(address);
@@ -129,7 +116,7 @@ export class Cluster {
 
   /** Does this process own `key` in its current view? (A sidecar owns nothing.) */
   owns(key: string): boolean {
-    return this.self !== null && rank(key, this.membership.members())[0]?.address === this.self;
+    return this.self !== null && ownerOf(key, this.membership.members()) === this.self;
   }
 
   /**
@@ -221,22 +208,19 @@ export class Cluster {
     this.clients.clear();
   }
 
-  /** The pooled transport client for a peer. */
-  client(address: string): TransportClient {
+  /** The pooled transport connection to a peer. */
+  client(address: string): TransportPeer {
     let c = this.clients.get(address);
     if (!c) {
       const i = address.lastIndexOf(':');
-      c = new TransportClient({
+      c = (this.o.transport ?? nativeTcp).connect({
         host: address.slice(0, i).replace(/^\[|\]$/g, ''),
         port: Number(address.slice(i + 1)),
         timeoutMs: this.o.config.peerTimeout,
         nodeId: this.nodeId,
         logger: this.o.log,
         secret: this.o.secret ?? null,
-        onRequest: (type, meta) =>
-          this.peerRequests
-            ? this.peerRequests(type, meta)
-            : Promise.reject(new CacheError('UNSUPPORTED', `frame type ${type} is not served here`)),
+        messages: this.messages,
       });
       this.clients.set(address, c);
     }

@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { parseDuration, parseSize } from './units.js';
+import { formatBytes, parseDuration, parseSize } from './units.js';
 
 // The issue's path names the key, so messages only say what is wrong with the value.
 const size = () =>
@@ -210,6 +210,57 @@ export const configSchema = z
         idleTimeout: duration().default(65_000),
         shutdownGrace: duration().default(30_000),
         tls: tlsSchema,
+        // Abuse bounds of the HTTP door, each explained in docs/configuration.md and docs/http-api.md.
+        maxConnectionsPerAddress: z.number().int().min(1).max(100_000).nullable().default(256),
+        reservedConnections: z.number().int().min(0).max(100_000).nullable().default(null),
+        firstRequestTimeout: duration()
+          .default(10_000)
+          .refine((ms) => ms >= 100 && ms <= 600_000, 'must be between 100ms and 10m'),
+        maxPipelined: z.number().int().min(1).max(1024).default(16),
+        maxInFlightBytes: size().default(512 * 2 ** 20),
+        maxSlowClientBytes: size().default(128 * 2 ** 20),
+        slowClientAfter: duration()
+          .default(2_000)
+          .refine((ms) => ms >= 10, 'must be at least 10ms'),
+        queueTimeout: duration()
+          .default(10_000)
+          .refine((ms) => ms >= 1, 'must be at least 1ms'),
+        metricsCache: duration().default(1_000),
+        // Which code serves http.listen (docs/http-api.md, "The native door"): node:http, or the addon's I/O threads.
+        door: z.enum(['js', 'native']).default('js'),
+        // null: one I/O thread per core (os.availableParallelism()).
+        threads: z.number().int().min(1).max(32).nullable().default(null),
+        headersTimeout: duration()
+          .default(30_000)
+          .refine((ms) => ms >= 100 && ms <= 600_000, 'must be between 100ms and 10m'),
+        // Native door only (node:http's parser has its own 16 KiB head limit).
+        maxRequestLine: size()
+          .default(8 * 1024 + 64)
+          .refine((n) => n >= 64 && n <= 1024 * 1024, 'must be between 64B and 1MiB'),
+        maxHeaderCount: z.number().int().min(1).max(10_000).default(100),
+        maxHeaderBytes: size()
+          .default(16 * 1024)
+          .refine((n) => n >= 64 && n <= 1024 * 1024, 'must be between 64B and 1MiB'),
+        // Like a socket buffer: the send budget sees a client that does not take these as slow.
+        maxBufferedBytes: size()
+          .default(2 ** 20)
+          .refine((n) => n >= 64 * 1024 && n <= 2 ** 31, 'must be between 64KiB and 2GiB'),
+      })
+      .superRefine((h, ctx) => {
+        if (h.reservedConnections !== null && h.reservedConnections >= h.maxConnections) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['reservedConnections'],
+            message: `must be less than http.maxConnections (${h.maxConnections})`,
+          });
+        }
+        if (h.maxSlowClientBytes > h.maxInFlightBytes) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['maxSlowClientBytes'],
+            message: `must be at most http.maxInFlightBytes (${h.maxInFlightBytes} bytes)`,
+          });
+        }
       })
       .prefault({}),
     // Limits modelled on Redis's (512 MiB = proto-max-bulk-len); each is explained in docs/resp.md.
@@ -223,13 +274,29 @@ export const configSchema = z
         maxGetBytes: size().pipe(z.int().min(1).max(536_870_912)).default(536_870_912),
         idleTimeout: duration().default(300_000),
         shutdownGrace: duration().default(30_000),
+        // What strangers (before AUTH) and slow readers may hold: docs/resp.md, "Connections" and "Memory".
+        preAuthTimeout: duration()
+          .default(10_000)
+          .refine((ms) => ms >= 100 && ms <= 300_000, 'must be between 100ms and 5m'),
+        maxUnauthenticated: z.number().int().min(1).max(100_000).nullable().default(null),
+        maxUnauthenticatedPerAddress: z.number().int().min(1).max(100_000).default(32),
+        maxReplyMemory: size().pipe(z.int().min(1_048_576).max(68_719_476_736)).default(268_435_456),
         resp3: z.boolean().default(true),
         tls: tlsSchema,
       })
       .nullable()
       .default(null),
+    // What a stranger may hold before authenticating is explained in docs/wire-protocol.md.
     transport: z
-      .strictObject({ listen: listenAddress.default({ host: '127.0.0.1', port: 7420 }) })
+      .strictObject({
+        listen: listenAddress.default({ host: '127.0.0.1', port: 7420 }),
+        maxConnections: z.number().int().min(1).max(100_000).default(1024),
+        preAuthTimeout: duration()
+          .default(5_000)
+          .refine((ms) => ms >= 100 && ms <= 300_000, 'must be between 100ms and 5m'),
+        maxUnauthenticated: z.number().int().min(1).max(100_000).default(256),
+        maxUnauthenticatedPerAddress: z.number().int().min(1).max(100_000).default(16),
+      })
       .nullable()
       .default(null),
     origin: originSchema.prefault({}),
@@ -290,9 +357,26 @@ export const configSchema = z
           .strictObject({
             dir: z.string().min(1).default('./var/chunks'),
             maxBytes: size().default(50 * 2 ** 30),
+            // Reads in flight to the device (docs/tiers.md "Reads").
+            queueDepth: z.number().int().min(1).max(1024).default(32),
+            openFiles: z.number().int().min(1).max(65_536).default(256),
+            directIo: z.boolean().default(true),
+            io: z.enum(['auto', 'threads']).default('auto'),
+            ioThreads: z.number().int().min(1).max(256).default(4),
           })
           .nullable()
           .prefault({}),
+      })
+      .superRefine((c, ctx) => {
+        // Refused here, at start, rather than found out at the first fill: a
+        // DRAM budget below one chunk would keep nothing a read fills.
+        if (c.dram.maxBytes < c.chunkSize) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['dram', 'maxBytes'],
+            message: `${formatBytes(c.dram.maxBytes)} is less than one chunk (cache.chunkSize ${formatBytes(c.chunkSize)}): raise cache.dram.maxBytes or lower cache.chunkSize`,
+          });
+        }
       })
       .prefault({}),
     leases: z
@@ -329,18 +413,41 @@ export const configSchema = z
         originFallback: z.boolean().default(true),
       })
       .prefault({}),
+    // The read-only FUSE mount (docs/mount.md); null: off.
+    mount: z
+      .strictObject({
+        path: z.string().min(1),
+        containers: z.array(z.string().min(1).max(255)).min(1).max(1000),
+        modelDepth: z.number().int().min(1).max(16).default(1),
+        threads: z.number().int().min(1).max(64).default(4),
+        requestTimeout: duration()
+          .default(30_000)
+          .refine((ms) => ms >= 100 && ms <= 600_000, 'must be between 100ms and 10m'),
+        listInterval: duration()
+          .default(10_000)
+          .refine((ms) => ms >= 0 && ms <= 3_600_000, 'must be between 0 and 1h'),
+        maxPending: z.number().int().min(1).max(1_000_000).default(4096),
+        maxBackground: z.number().int().min(1).max(1024).default(64),
+        maxOpenFiles: z.number().int().min(1).max(10_000_000).default(65_536),
+        allowOther: z.boolean().default(true),
+      })
+      .nullable()
+      .default(null),
     auth: z
       .strictObject({
         tokensFile: z.string().nullable().default(null),
         adminTokensFile: z.string().nullable().default(null),
         clusterSecretFile: z.string().nullable().default(null),
-        openMetrics: z.boolean().default(true),
+        // /metrics without a token is an explicit opt-in (docs/security.md).
+        openMetrics: z.boolean().default(false),
         insecure: z.boolean().default(false),
       })
       .prefault({}),
     log: z
       .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        // One line per request (src/log/access.ts); on by itself at debug and trace.
+        access: z.boolean().default(false),
       })
       .prefault({}),
   })
@@ -352,6 +459,17 @@ export const configSchema = z
         path: ['cache', 'chunkSize'],
         message: 'must be a multiple of 4KiB between 64KiB and 64MiB',
       });
+    }
+    // One HTTP response reserves up to its read's window: (readAhead + 1) chunks (src/http/send-budget.ts).
+    const window = (c.cache.readAhead + 1) * cs;
+    for (const key of ['maxInFlightBytes', 'maxSlowClientBytes'] as const) {
+      if (c.http[key] < window) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['http', key],
+          message: `must be at least one response's read window, (cache.readAhead + 1) × cache.chunkSize = ${window} bytes`,
+        });
+      }
     }
     if (c.origin.type === 'azure' && !c.origin.azure) {
       ctx.addIssue({

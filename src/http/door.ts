@@ -22,8 +22,33 @@ export interface Door {
   mount(app: Hono<HttpEnv>, prefix: string): void;
 }
 
+/**
+ * A door from its protocol's two halves: `handle` answers a request under
+ * `prefix` ('' on the door's own listener), `answerError` turns whatever it
+ * threw before the status line into the protocol's error answer.
+ */
+export function makeDoor(
+  name: string,
+  where: { readonly path: string; readonly listen: Door['listen'] },
+  handle: (prefix: string, c: Context<HttpEnv>) => Promise<Response>,
+  answerError: (c: Context<HttpEnv>, err: unknown) => Response,
+): Door {
+  return {
+    name,
+    path: where.path,
+    listen: where.listen,
+    mount(app, prefix) {
+      mountAll(
+        app,
+        prefix,
+        doorHandler((c) => handle(prefix, c), answerError),
+      );
+    },
+  };
+}
+
 /** Registers `handler` for every method on `prefix` and below. */
-export function mountAll(
+function mountAll(
   app: Hono<HttpEnv>,
   prefix: string,
   handler: (c: Context<HttpEnv>) => Promise<Response>,
@@ -41,7 +66,7 @@ export function mountAll(
  * the door's own error answer; after it, the connection is cut (a short body
  * is the only honest signal left) and the failure logged by the server.
  */
-export function doorHandler(
+function doorHandler(
   handle: (c: Context<HttpEnv>) => Promise<Response>,
   answerError: (c: Context<HttpEnv>, err: unknown) => Response,
 ) {

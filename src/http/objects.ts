@@ -11,16 +11,19 @@
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
+import type { TokenSet } from '../auth/tokens.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { quoteEtag } from '../read/conditional.js';
 import { ObjectReader } from '../read/object-read.js';
 import { contentRange } from '../read/range.js';
 import type { ReadPath } from '../read/read-path.js';
+import { requireContainer } from './auth.js';
 import { errorBody } from './errors.js';
 import { planMultipart } from './multipart.js';
-import { objectNameFromTarget } from './object-path.js';
+import { objectNameOf } from './object-path.js';
 import { clientAbort } from './request.js';
 import { contentTypeOf, type Headers, sendRead } from './send-read.js';
+import { targetOf } from './target.js';
 
 export { BodyAborted } from './send-read.js';
 
@@ -28,6 +31,8 @@ export interface ObjectRouteDeps {
   readonly readPath: ReadPath;
   readonly metrics: Metrics;
   readonly maxRanges: number;
+  /** Bearer tokens; null: no auth. The handler checks the container scope itself too (auth.ts). */
+  readonly tokens: TokenSet | null;
 }
 
 export type HttpEnv = { Bindings: HttpBindings };
@@ -37,7 +42,8 @@ export function objectHandler(deps: ObjectRouteDeps) {
   return async (c: Context<HttpEnv>): Promise<Response> => {
     const req = c.env.incoming;
     const res = c.env.outgoing;
-    const name = objectNameFromTarget(req.url ?? '');
+    const name = objectNameOf(targetOf(req));
+    requireContainer(c, deps.tokens, name.container);
     const header = (h: string) => req.headers[h] as string | undefined;
     const head = req.method === 'HEAD';
     const read = await reader.open({

@@ -16,10 +16,11 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
 import { allows, type TokenSet } from '../auth/tokens.js';
 import { CacheError } from '../errors/cache-error.js';
-import { type Door, doorHandler, mountAll } from '../http/door.js';
-import { decodeSegments, splitTarget } from '../http/object-path.js';
+import { type Door, makeDoor } from '../http/door.js';
+import { decodeSegments } from '../http/object-path.js';
 import { clientAbort } from '../http/request.js';
 import { contentTypeOf, type Headers, sendRead } from '../http/send-read.js';
+import { targetOf } from '../http/target.js';
 import type { Listings } from '../read/listings.js';
 import type { ObjectReader } from '../read/object-read.js';
 import { contentRange } from '../read/range.js';
@@ -61,26 +62,12 @@ const API_OPS = new Set(['revision', 'tree', 'paths-info']);
 const FORM_MAX_BYTES = 64 * 1024;
 
 export function hubDoor(o: HubDoorOptions): Door {
-  return {
-    name: 'hub',
-    path: o.path,
-    listen: o.listen,
-    mount(app, prefix) {
-      mountAll(
-        app,
-        prefix,
-        doorHandler(
-          (c) => handle(o, prefix, c),
-          (c, err) => answerError(c, err),
-        ),
-      );
-    },
-  };
+  return makeDoor('hub', o, (prefix, c) => handle(o, prefix, c), answerError);
 }
 
 async function handle(o: HubDoorOptions, prefix: string, c: Context<Env>): Promise<Response> {
   authorize(o, c);
-  const { path } = splitTarget(c.env.incoming.url ?? '/');
+  const { path } = targetOf(c.env.incoming);
   const segs = decodeSegments(path.slice(prefix.length + 1));
   const method = c.req.method;
   if (segs[0] === 'api') {

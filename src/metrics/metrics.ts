@@ -5,6 +5,7 @@
  * the label values listed here).
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { NativeStoreStats } from '../store/native.js';
 
 export type Source = 'dram' | 'nvme' | 'peer' | 'origin';
 export type Protocol = 'http' | 'resp' | 'transport';
@@ -71,6 +72,11 @@ export class Metrics {
     help: 'Chunk misses that joined a fill already in flight instead of reading the origin again',
     registers: [this.registry],
   });
+  readonly readAheadChunks = new Counter({
+    name: 'weightcache_read_ahead_chunks_total',
+    help: 'Chunks fetched ahead of sequential reads across requests (read-ahead), before any reader asked for them',
+    registers: [this.registry],
+  });
   readonly evictions = new Counter({
     name: 'weightcache_evictions_total',
     help: 'Chunks evicted from a tier to make room',
@@ -122,6 +128,37 @@ export class Metrics {
   readonly versionChanges = new Counter({
     name: 'weightcache_version_changed_reads_total',
     help: 'Reads that failed cleanly because their version vanished at the origin mid-read',
+    registers: [this.registry],
+  });
+
+  /** The DRAM store's native counters, read at scrape time (set by src/store/dram.ts). */
+  dramStats: (() => NativeStoreStats) | undefined;
+  readonly dramMemory = new Gauge({
+    name: 'weightcache_dram_memory_bytes',
+    help: 'DRAM store memory by kind: charged (indexed chunks in whole 4 KiB pages, bounded by cache.dram.maxBytes), pending (fills in progress, also within the budget), retired (evicted, freed when the last reader lets go), warm (free pages kept resident for the next fill)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const s = this.dramStats?.();
+      if (!s) return;
+      this.dramMemory.set({ kind: 'charged' }, s.chargedBytes);
+      this.dramMemory.set({ kind: 'pending' }, s.pendingBytes);
+      this.dramMemory.set({ kind: 'retired' }, s.retiredBytes);
+      this.dramMemory.set({ kind: 'warm' }, s.warmBytes);
+    },
+  });
+  readonly dramReferences = new Gauge({
+    name: 'weightcache_dram_references',
+    help: 'References to DRAM chunks held outside the store index (Buffers being read or sent, demotions); back to 0 once reads are done and collected',
+    registers: [this.registry],
+    collect: () => {
+      const s = this.dramStats?.();
+      if (s) this.dramReferences.set(s.outstandingRefs);
+    },
+  });
+  readonly dramUncachedFills = new Counter({
+    name: 'weightcache_dram_uncached_fills_total',
+    help: 'Fills served without being kept in DRAM: evicted chunks still being read held the memory (see docs/tiers.md)',
     registers: [this.registry],
   });
 

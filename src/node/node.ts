@@ -13,6 +13,7 @@
  * load balancer never routes to a process that cannot answer or is leaving.
  */
 
+import { availableParallelism } from 'node:os';
 import { checkProtectedMode } from '../auth/protected-mode.js';
 import { readTls } from '../auth/tls.js';
 import { loadClusterSecret, TokenSet } from '../auth/tokens.js';
@@ -27,23 +28,32 @@ import { CacheError } from '../errors/cache-error.js';
 import { Limiter } from '../fill/limiter.js';
 import type { AdminDeps } from '../http/admin.js';
 import type { Door } from '../http/door.js';
+import { SendBudget } from '../http/send-budget.js';
+import type { SendLimits } from '../http/send-read.js';
 import { type HttpServer, startHttpServer } from '../http/server.js';
 import { hubDoor } from '../hub/door.js';
+import { AccessLog } from '../log/access.js';
 import type { Logger } from '../log/logger.js';
 import { Metrics } from '../metrics/metrics.js';
+import { type RunningMount, startMount } from '../mount/mount.js';
 import { createOrigin } from '../origin/create.js';
 import type { Origin } from '../origin/origin.js';
+import { PrefetchJobs } from '../prefetch/jobs.js';
 import { Listings } from '../read/listings.js';
 import { ObjectReader } from '../read/object-read.js';
 import { ReadPath } from '../read/read-path.js';
 import { type RespServer, startRespServer } from '../resp/server.js';
 import { s3Door } from '../s3/door.js';
-import { DramTier } from '../tier/dram.js';
+import type { ChunkStore } from '../store/chunk-store.js';
+import { TieredStore } from '../store/tiered.js';
 import { NvmeTier } from '../tier/nvme.js';
-import type { Tier } from '../tier/tier.js';
 import { TransportServer } from '../transport/index.js';
 import { registerTransportMetrics } from '../transport/metrics.js';
+import { Messages } from '../transport/rpc.js';
 import { VERSION } from './version.js';
+
+/** Origin reads (count) that may wait per origin.maxConcurrency slot; past that a read is refused OVERLOADED instead of queued without bound. */
+const ORIGIN_WAITERS_PER_SLOT = 64;
 
 export type Role = 'node' | 'sidecar';
 
@@ -54,9 +64,13 @@ export interface RunningNode {
   readonly cluster: Cluster | null;
   /** The Redis-protocol door, when `resp` is configured. */
   readonly resp: RespServer | null;
+  /** The FUSE mount, when `mount` is configured. */
+  readonly mount: RunningMount | null;
   readonly metrics: Metrics;
   readonly coherence: Coherence;
   readonly readPath: ReadPath;
+  /** The chunk store (DRAM + NVMe) every door reads through. */
+  readonly store: ChunkStore;
   readonly origin: Origin;
   /** Drains and stops; safe to call more than once. */
   close(): Promise<void>;
@@ -98,18 +112,23 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     ? await NvmeTier.open({
         dir: config.cache.nvme.dir,
         maxBytes: config.cache.nvme.maxBytes,
+        queueDepth: config.cache.nvme.queueDepth,
+        openFiles: config.cache.nvme.openFiles,
+        directIo: config.cache.nvme.directIo,
+        io: config.cache.nvme.io,
+        ioThreads: config.cache.nvme.ioThreads,
         metrics,
         logger: log.child({ tier: 'nvme' }),
       })
     : null;
-  const dram = new DramTier({
-    maxBytes: config.cache.dram.maxBytes,
+  // DRAM (native, budgeted by cache.dram.maxBytes) in front of NVMe: the one
+  // store every door, prefetch and the transport read through.
+  const store = new TieredStore({
+    dramBytes: config.cache.dram.maxBytes,
+    chunkSize: config.cache.chunkSize,
+    nvme,
     metrics,
-    // Demotion: a chunk pushed out of DRAM stays a local hit on NVMe. Fills
-    // already write through, so this only matters for chunks NVMe dropped.
-    onEvict: (key, chunk) => {
-      if (nvme && !nvme.has(key)) void nvme.put(key, chunk);
-    },
+    log: log.child({ tier: 'store' }),
   });
   const self = role === 'node' ? selfAddress(config) : null;
   const cluster = config.cluster.members
@@ -135,17 +154,15 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     log,
     originFallback: role === 'node' || config.sidecar.originFallback,
   });
-  // Waiters beyond 64 per origin slot are refused (OVERLOADED) instead of queued without bound.
   const originLimiter = new Limiter(
     config.origin.maxConcurrency,
-    config.origin.maxConcurrency * 64,
+    config.origin.maxConcurrency * ORIGIN_WAITERS_PER_SLOT,
     'origin reads',
   );
   const readPath = new ReadPath({
     origin,
     leases: coherence.resolver,
-    dram,
-    nvme,
+    store,
     chunkSize: config.cache.chunkSize,
     readAhead: config.cache.readAhead,
     originLimiter,
@@ -155,6 +172,9 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     keepPeerChunks: role === 'sidecar',
     originFallback: role === 'node' || config.sidecar.originFallback,
   });
+  // The transport's messages beyond chunk reads: the lease home's, registered by coherence itself.
+  const served = new Messages();
+  coherence.serveOn(served);
   const transport =
     role === 'node' && config.transport
       ? await TransportServer.listen({
@@ -165,17 +185,46 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
             originId: origin.id,
             chunkSize: config.cache.chunkSize,
             readPath,
-            dram,
-            nvme,
+            store,
             cluster,
-            leases: coherence.home,
           }),
+          messages: served,
           logger: log,
           nodeId: cluster?.nodeId,
+          maxConnections: config.transport.maxConnections,
+          preAuthTimeoutMs: config.transport.preAuthTimeout,
+          maxUnauthenticated: config.transport.maxUnauthenticated,
+          maxUnauthenticatedPerAddress: config.transport.maxUnauthenticatedPerAddress,
         })
       : null;
-  const tiers: Tier[] = nvme ? [dram, nvme] : [dram];
-  const doors = frontDoors(config, { tokens, reader: new ObjectReader({ readPath, metrics }), origin });
+  const tiers = nvme ? [store.dram, nvme] : [store.dram];
+  // One set of prefetch jobs for HTTP's /v1/prefetch and RESP's WC.PREFETCH.
+  const prefetch = new PrefetchJobs({
+    resolve: (name, signal) => readPath.resolve(name, signal),
+    // In a cluster each chunk is warmed at its owner ("each owner pulls its own chunks").
+    warmChunk: (info, index, signal) => readPath.warm(info, index, signal),
+    chunkSize: config.cache.chunkSize,
+    origin,
+    log,
+    // A cluster holds about members × one node (members are configured alike).
+    capacityBytes: () =>
+      tiers.reduce((sum, t) => sum + t.stats().capacityBytes, 0) *
+      Math.max(1, cluster?.members().length ?? 1),
+  });
+  const listings = new Listings({
+    origin,
+    maxFiles: config.listing.maxFiles,
+    retainFiles: config.listing.retainFiles,
+    retainMs: config.listing.retain,
+  });
+  const doors = frontDoors(config, { tokens, reader: new ObjectReader({ readPath, metrics }), listings });
+  let mount: RunningMount | null = null;
+  // Every invalidation through this process also flips the mount's model symlinks at once.
+  const invalidate: typeof coherence.invalidate = async (target, source, signal) => {
+    const result = await coherence.invalidate(target, source, signal);
+    mount?.invalidated(target.container, 'prefix' in target ? target.prefix : target.key);
+    return result;
+  };
   let ready = false;
   const admin: AdminDeps = {
     metrics,
@@ -189,6 +238,31 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     cluster: () => (cluster ? { self, members: cluster.members().map((m) => m.address) } : null),
     coherence: () => coherence.status(),
   };
+  const httpLimits = {
+    maxConnectionsPerAddress: config.http.maxConnectionsPerAddress,
+    reservedConnections: config.http.reservedConnections,
+    firstRequestTimeoutMs: config.http.firstRequestTimeout,
+    maxPipelined: config.http.maxPipelined,
+    maxInFlightBytes: config.http.maxInFlightBytes,
+    maxSlowClientBytes: config.http.maxSlowClientBytes,
+    slowClientAfterMs: config.http.slowClientAfter,
+    queueTimeoutMs: config.http.queueTimeout,
+    metricsCacheMs: config.http.metricsCache,
+    headersTimeoutMs: config.http.headersTimeout,
+  };
+  // One send budget for every HTTP listener (the main port and each door's own).
+  const send: SendLimits = {
+    budget: new SendBudget({
+      maxBytes: config.http.maxInFlightBytes,
+      maxSlowBytes: config.http.maxSlowClientBytes,
+      slowAfterMs: config.http.slowClientAfter,
+      queueMs: config.http.queueTimeout,
+      metrics,
+    }),
+    readAhead: config.cache.readAhead,
+    chunkSize: config.cache.chunkSize,
+  };
+  const access = new AccessLog(log, { access: config.log.access });
   const http = await startHttpServer({
     host: config.http.listen.host,
     port: config.http.listen.port,
@@ -197,23 +271,26 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     tls: httpTls,
     maxConnections: config.http.maxConnections,
     idleTimeoutMs: config.http.idleTimeout,
+    limits: httpLimits,
+    native:
+      config.http.door === 'native'
+        ? {
+            threads: config.http.threads ?? availableParallelism(),
+            maxRequestLineBytes: config.http.maxRequestLine,
+            maxHeaderCount: config.http.maxHeaderCount,
+            maxHeaderBytes: config.http.maxHeaderBytes,
+            maxBufferedBytes: config.http.maxBufferedBytes,
+          }
+        : null,
     log,
     metrics,
+    access,
     objects: { readPath, metrics, maxRanges: config.http.maxRanges },
     admin,
-    invalidate: coherence.invalidate,
+    send,
+    invalidate,
     doors,
-    prefetch: {
-      readPath,
-      origin,
-      log,
-      // A cluster holds about members × one node (members are configured alike).
-      capacityBytes: () =>
-        tiers.reduce((sum, t) => sum + t.stats().capacityBytes, 0) *
-        Math.max(1, cluster?.members().length ?? 1),
-      // In a cluster each chunk is warmed at its owner ("each owner pulls its own chunks").
-      warmChunk: (info, index, signal) => readPath.warm(info, index, signal),
-    },
+    prefetch: { jobs: prefetch },
   });
   // A door with a listener of its own answers there at the root (endpoint_url=http://cache:9000).
   const doorServers: HttpServer[] = [];
@@ -228,8 +305,11 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
           tls: httpTls,
           maxConnections: config.http.maxConnections,
           idleTimeoutMs: config.http.idleTimeout,
+          limits: httpLimits,
+          send,
           log,
           metrics,
+          access,
           objects: { readPath, metrics, maxRanges: config.http.maxRanges },
           admin,
           onlyDoor: d,
@@ -248,6 +328,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
         origin,
         metrics,
         log,
+        access,
         version: VERSION,
         limits: {
           maxClients: config.resp.maxClients,
@@ -256,17 +337,31 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
           maxQueryBufferBytes: config.resp.maxQueryBufferBytes,
           maxGetBytes: config.resp.maxGetBytes,
           idleTimeoutMs: config.resp.idleTimeout,
+          preAuthTimeoutMs: config.resp.preAuthTimeout,
+          maxUnauthenticated: config.resp.maxUnauthenticated,
+          maxUnauthenticatedPerAddress: config.resp.maxUnauthenticatedPerAddress,
+          maxReplyMemory: config.resp.maxReplyMemory,
         },
         resp3: config.resp.resp3,
         tokens,
         tls: respTls,
-        invalidate: coherence.invalidate,
+        invalidate,
+        prefetch,
       }).catch(async (err: unknown) => {
         // a node that can't open every configured door does not half-start
         await Promise.all([http, ...doorServers].map((s) => s.close(0)));
         throw err;
       })
     : null;
+  if (config.mount) {
+    try {
+      mount = await startMount({ config: config.mount, readPath, listings, log });
+    } catch (err) {
+      await resp?.close(0);
+      await Promise.all([http, ...doorServers].map((s) => s.close(0)));
+      throw err;
+    }
+  }
   ready = true;
   log.info(
     {
@@ -280,6 +375,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
       transport: transport ? `${transport.address.host}:${transport.address.port}` : undefined,
       members: cluster?.members().length,
       resp: resp ? `${resp.address.host}:${resp.address.port}` : 'off',
+      mount: mount?.path ?? 'off',
       origin: origin.id,
       chunkSize: formatBytes(config.cache.chunkSize),
       dram: formatBytes(config.cache.dram.maxBytes),
@@ -295,32 +391,27 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
   const close = () => {
     closing ??= (async () => {
       ready = false;
+      await mount?.close(); // first: a reader of the mount gets ENOTCONN, not a hang on a closed read path
       if (resp && config.resp) await resp.close(config.resp.shutdownGrace);
       await Promise.all([http, ...doorServers].map((s) => s.close(config.http.shutdownGrace)));
       await coherence.close();
       await transport?.close();
       await cluster?.close();
-      await nvme?.close(); // flushes pending chunk writes: what was filled survives the restart
-      await dram.close();
+      await store.close(); // flushes pending NVMe writes: what was filled survives the restart
       await origin.close();
       log.info(`weightcache ${role} stopped`);
     })();
     return closing;
   };
-  return { role, http, transport, cluster, resp, metrics, coherence, readPath, origin, close };
+  return { role, http, transport, cluster, resp, mount, metrics, coherence, readPath, store, origin, close };
 }
 
 /** The configured front doors, each a translation onto the same object read and listings. */
 function frontDoors(
   config: Config,
-  d: { tokens: TokenSet | null; reader: ObjectReader; origin: Origin },
+  d: { tokens: TokenSet | null; reader: ObjectReader; listings: Listings },
 ): Door[] {
-  const listings = new Listings({
-    origin: d.origin,
-    maxFiles: config.listing.maxFiles,
-    retainFiles: config.listing.retainFiles,
-    retainMs: config.listing.retain,
-  });
+  const listings = d.listings;
   const doors: Door[] = [];
   if (config.s3) {
     doors.push(

@@ -16,8 +16,16 @@ import { createHash } from 'node:crypto';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { CacheError } from '../errors/cache-error.js';
 import { withDeadline } from './deadline.js';
-import { validateContainer, validateKey, validateName } from './names.js';
-import type { ListOptions, ObjectInfo, ObjectName, ObjectVersion, Origin, ReadOptions } from './origin.js';
+import { formatName, validateContainer, validateKey, validateName } from './names.js';
+import type {
+  ChunkReadOptions,
+  ListOptions,
+  ObjectInfo,
+  ObjectName,
+  ObjectVersion,
+  Origin,
+  ReadOptions,
+} from './origin.js';
 import { readExactly } from './read-exactly.js';
 import { checkReadRange } from './read-range.js';
 
@@ -101,11 +109,11 @@ export class AzureOrigin implements Origin {
     version: ObjectVersion,
     offset: number,
     length: number,
-    opts?: ReadOptions,
+    opts?: ChunkReadOptions,
   ): Promise<Buffer> {
     validateAzureName(name);
-    checkReadRange(name, version, offset, length);
-    const what = `read ${name.container}/${name.key}@${version.etag} [${offset}, +${length})`;
+    checkReadRange(name, version, offset, length, opts);
+    const what = `read ${formatName(name)}@${version.etag} [${offset}, +${length})`;
     return this.call(name, what, opts, async (signal) => {
       const blob = this.blob(name);
       const conditions = { ifMatch: quote(version.etag) };
@@ -143,7 +151,13 @@ export class AzureOrigin implements Origin {
           );
         }
         if (body === undefined) throw new CacheError('ORIGIN_BAD_RESPONSE', `${what}: response has no body`);
-        const buf = await readExactly(body as unknown as AsyncIterable<Uint8Array>, length, signal, what);
+        const buf = await readExactly(
+          body as unknown as AsyncIterable<Uint8Array>,
+          length,
+          signal,
+          what,
+          opts?.into,
+        );
         if (md5) checkMd5(what, buf, res.contentMD5);
         return buf;
       } catch (err) {
@@ -253,7 +267,7 @@ function infoOf(
   if (!etag || size === undefined || !lastModified) {
     throw new CacheError(
       'ORIGIN_BAD_RESPONSE',
-      `${name.container}/${name.key}: origin omitted ETag, Content-Length or Last-Modified`,
+      `${formatName(name)}: origin omitted ETag, Content-Length or Last-Modified`,
     );
   }
   return { container: name.container, key: name.key, etag: unquote(etag), size, lastModified };
@@ -270,7 +284,7 @@ function unquote(etag: string): string {
 function versionGone(name: ObjectName, version: ObjectVersion): CacheError {
   return new CacheError(
     'VERSION_CHANGED',
-    `${name.container}/${name.key} version ${version.etag} is no longer at the origin`,
+    `${formatName(name)} version ${version.etag} is no longer at the origin`,
   );
 }
 
@@ -281,7 +295,7 @@ function statusOf(err: unknown): number | undefined {
 
 function azureError(err: unknown, name: ObjectName, what: string): CacheError {
   if (CacheError.is(err)) return err;
-  const where = `${name.container}/${name.key}`;
+  const where = formatName(name);
   const status = statusOf(err);
   const code = (err as { code?: unknown } | null)?.code;
   const msg = `azure ${what}: ${status ?? ''} ${typeof code === 'string' ? code : ''} ${(err as Error).message ?? ''}`;

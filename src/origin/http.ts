@@ -25,8 +25,16 @@
 import { Agent, type Dispatcher } from 'undici';
 import { CacheError } from '../errors/cache-error.js';
 import { withDeadline } from './deadline.js';
-import { validateName } from './names.js';
-import type { ListOptions, ObjectInfo, ObjectName, ObjectVersion, Origin, ReadOptions } from './origin.js';
+import { formatName, validateName } from './names.js';
+import type {
+  ChunkReadOptions,
+  ListOptions,
+  ObjectInfo,
+  ObjectName,
+  ObjectVersion,
+  Origin,
+  ReadOptions,
+} from './origin.js';
 import { readExactly } from './read-exactly.js';
 import { checkReadRange } from './read-range.js';
 
@@ -125,11 +133,11 @@ export class HttpOrigin implements Origin {
     version: ObjectVersion,
     offset: number,
     length: number,
-    opts?: ReadOptions,
+    opts?: ChunkReadOptions,
   ): Promise<Buffer> {
     validateName(name);
-    checkReadRange(name, version, offset, length);
-    const what = `read ${name.container}/${name.key}@${version.etag} [${offset}, +${length})`;
+    checkReadRange(name, version, offset, length, opts);
+    const what = `read ${formatName(name)}@${version.etag} [${offset}, +${length})`;
     // No no-cache here (the zero-length HEAD included), on purpose: a read asks for the bytes of one named version, and a version's
     // bytes never change. A cache answering If-Match from its stored copy either has that version
     // (its bytes are the right ones; checkVersion makes sure the response is of it) or fails the
@@ -172,7 +180,7 @@ export class HttpOrigin implements Origin {
         }
         checkVersion(what, res, version);
         if (length === 0) return Buffer.alloc(0);
-        return await readExactly(res.body, length, signal, what);
+        return await readExactly(res.body, length, signal, what, opts?.into);
       } finally {
         await discard(res);
       }
@@ -238,7 +246,7 @@ function checkVersion(what: string, res: Dispatcher.ResponseData, version: Objec
 }
 
 function infoOf(name: ObjectName, res: Dispatcher.ResponseData): ObjectInfo {
-  const where = `${name.container}/${name.key}`;
+  const where = formatName(name);
   checkIdentity(`HEAD ${where}`, res);
   const cl = header(res, 'content-length');
   const size = cl === undefined ? Number.NaN : Number(cl);
@@ -321,14 +329,14 @@ function bad(message: string): CacheError {
 function versionGone(name: ObjectName, version: ObjectVersion): CacheError {
   return new CacheError(
     'VERSION_CHANGED',
-    `${name.container}/${name.key} version ${version.etag} is no longer at the origin`,
+    `${formatName(name)} version ${version.etag} is no longer at the origin`,
   );
 }
 
 function statusError(status: number, name: ObjectName, method: string): CacheError {
-  const where = `${method} ${name.container}/${name.key}`;
+  const where = `${method} ${formatName(name)}`;
   if (status === 404 || status === 410)
-    return new CacheError('NOT_FOUND', `${name.container}/${name.key} not found at the origin`);
+    return new CacheError('NOT_FOUND', `${formatName(name)} not found at the origin`);
   if (status >= 500 || status === 401 || status === 403 || status === 429) {
     return new CacheError('ORIGIN_UNAVAILABLE', `${where}: origin answered ${status}`);
   }
@@ -349,7 +357,7 @@ function httpError(err: unknown, name: ObjectName, what: string): CacheError {
     return err;
   }
   const code = (err as { code?: unknown } | null)?.code;
-  const message = `http ${what} ${name.container}/${name.key}: ${(err as Error).message}`;
+  const message = `http ${what} ${formatName(name)}: ${(err as Error).message}`;
   if (typeof code === 'string' && TIMEOUT_CODES.has(code)) {
     return new CacheError('ORIGIN_TIMEOUT', message, { cause: err });
   }

@@ -59,6 +59,15 @@ export function validateName(name: ObjectName): ObjectName {
   return name;
 }
 
+/**
+ * A name as 'container/key', the one spelling everywhere: messages and logs,
+ * lease tables and homes (placement hashes it), RESP keys and replies.
+ * parseName is its inverse.
+ */
+export function formatName(name: ObjectName): string {
+  return `${name.container}/${name.key}`;
+}
+
 /** Splits 'container/key...' into a validated name. */
 export function parseName(path: string): ObjectName {
   const slash = path.indexOf('/');

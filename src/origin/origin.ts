@@ -28,6 +28,15 @@ export interface ReadOptions {
   readonly signal?: AbortSignal;
 }
 
+export interface ChunkReadOptions extends ReadOptions {
+  /**
+   * Fill this Buffer (exactly `length` bytes long) and return it, instead of
+   * allocating one: the read path passes store memory, so a fill lands where
+   * the cache keeps it without a copy.
+   */
+  readonly into?: Buffer;
+}
+
 export interface ListOptions extends ReadOptions {
   /** Stop after this many entries; every origin enforces a bound. */
   readonly limit?: number;
@@ -57,22 +66,18 @@ export interface Origin {
    * Buffer. Fails with VERSION_CHANGED if the origin no longer has that
    * version, ORIGIN_BAD_RESPONSE on a short or long body, ORIGIN_UNAVAILABLE /
    * ORIGIN_TIMEOUT when it cannot be reached. Never returns bytes of another version.
+   * With `opts.into`, the bytes are read into that Buffer, which is returned.
    */
   read(
     name: ObjectName,
     version: ObjectVersion,
     offset: number,
     length: number,
-    opts?: ReadOptions,
+    opts?: ChunkReadOptions,
   ): Promise<Buffer>;
 
   /** Objects under a key prefix, in key order. UNSUPPORTED where the origin cannot list. */
   list(container: string, prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo>;
 
   close(): Promise<void>;
-}
-
-/** Renders a name as 'container/key' for messages and logs. */
-export function formatName(name: ObjectName): string {
-  return `${name.container}/${name.key}`;
 }

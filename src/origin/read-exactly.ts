@@ -12,8 +12,9 @@ export async function readExactly(
   length: number,
   signal: AbortSignal,
   what: string,
+  into?: Buffer,
 ): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
+  const buf = into ?? Buffer.allocUnsafe(length);
   let at = 0;
   // A stalled body never yields again; destroying it makes the pending iteration reject.
   const onAbort = (): void => body.destroy?.(signal.reason instanceof Error ? signal.reason : undefined);

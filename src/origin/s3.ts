@@ -19,7 +19,7 @@ import { Agent, type Dispatcher } from 'undici';
 import { CacheError } from '../errors/cache-error.js';
 import { EMPTY_SHA256, type SignInput, signedHeaders, UNSIGNED_PAYLOAD, uriEncode } from '../s3/sigv4.js';
 import { withDeadline } from './deadline.js';
-import { validateContainer, validateKey, validateName } from './names.js';
+import { formatName, validateContainer, validateKey, validateName } from './names.js';
 import type { ListOptions, ObjectInfo, ObjectName, ObjectVersion, Origin, ReadOptions } from './origin.js';
 import { readExactly } from './read-exactly.js';
 import { checkReadRange } from './read-range.js';
@@ -118,7 +118,7 @@ export class S3Origin implements Origin {
   ): Promise<Buffer> {
     validateName(name);
     checkReadRange(name, version, offset, length);
-    const what = `read ${name.container}/${name.key}@${version.etag} [${offset}, +${length})`;
+    const what = `read ${formatName(name)}@${version.etag} [${offset}, +${length})`;
     return this.call(name, what, opts, async (signal) => {
       const cond = { 'if-match': `"${version.etag}"` };
       // No byte range can express zero bytes: prove the version still exists instead.
@@ -129,7 +129,7 @@ export class S3Origin implements Origin {
         if (res.statusCode === 412 || res.statusCode === 404 || res.statusCode === 416) {
           throw new CacheError(
             'VERSION_CHANGED',
-            `${name.container}/${name.key} version ${version.etag} is no longer at the origin`,
+            `${formatName(name)} version ${version.etag} is no longer at the origin`,
           );
         }
         const expected = `bytes ${offset}-${offset + length - 1}/${version.size}`;
@@ -314,7 +314,7 @@ function xmlText(s: string): string {
 }
 
 function infoOf(name: ObjectName, res: Dispatcher.ResponseData): ObjectInfo {
-  const where = `${name.container}/${name.key}`;
+  const where = formatName(name);
   const size = Number(header(res, 'content-length'));
   const etag = header(res, 'etag');
   const lastModified = new Date(header(res, 'last-modified') ?? '');
@@ -369,9 +369,8 @@ function bad(message: string): CacheError {
 }
 
 function statusError(status: number, name: ObjectName, what: string): CacheError {
-  const where = `${what} ${name.container}/${name.key}`;
-  if (status === 404)
-    return new CacheError('NOT_FOUND', `${name.container}/${name.key} not found at the origin`);
+  const where = `${what} ${formatName(name)}`;
+  if (status === 404) return new CacheError('NOT_FOUND', `${formatName(name)} not found at the origin`);
   if (status >= 500 || status === 401 || status === 403 || status === 429) {
     // Server errors, throttling and refused credentials: the origin cannot serve us now.
     return new CacheError('ORIGIN_UNAVAILABLE', `${where}: origin answered ${status}`);
@@ -386,7 +385,7 @@ const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEO
 function s3Error(err: unknown, name: ObjectName, what: string): CacheError {
   if (CacheError.is(err)) return err;
   const code = (err as { code?: unknown } | null)?.code;
-  const message = `s3 ${what} ${name.container}/${name.key}: ${(err as Error).message}`;
+  const message = `s3 ${what} ${formatName(name)}: ${(err as Error).message}`;
   if (typeof code === 'string' && TIMEOUT_CODES.has(code))
     return new CacheError('ORIGIN_TIMEOUT', message, { cause: err });
   return new CacheError('ORIGIN_UNAVAILABLE', message, { cause: err });

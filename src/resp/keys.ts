@@ -4,11 +4,14 @@
  * '{' (container names start with a letter or digit), so the two forms can't
  * be confused however many '@', '#' or braces the key itself holds. A pinned
  * read is served only if the pin is the version the name means now, else it
- * fails with VERSION_CHANGED — the same rule as HTTP's `?version=`.
+ * fails with VERSION_CHANGED — the same rule as HTTP's `?version=`, in one
+ * place (src/read/pinned.ts): a pin newer than this node's lease is
+ * revalidated, not refused.
  */
 import { CacheError } from '../errors/cache-error.js';
 import { parseName } from '../origin/names.js';
 import type { ObjectInfo, ObjectName } from '../origin/origin.js';
+import { resolvePinned } from '../read/pinned.js';
 import type { ReadPath } from '../read/read-path.js';
 
 export interface RespKey {
@@ -28,20 +31,9 @@ export function parseKey(raw: Buffer): RespKey {
   return { name: parseName(s), pinned: null };
 }
 
-/** The version a key means now, checked against its pin. */
-export async function resolveKey(
-  readPath: ReadPath,
-  key: RespKey,
-  signal?: AbortSignal,
-): Promise<ObjectInfo> {
-  const info = await readPath.resolve(key.name, signal);
-  if (key.pinned !== null && key.pinned !== info.etag) {
-    throw new CacheError(
-      'VERSION_CHANGED',
-      `${key.name.container}/${key.name.key}: version ${key.pinned} is not the current version (${info.etag})`,
-    );
-  }
-  return info;
+/** The version a key means now, checked against its pin (the pinned-read rule, src/read/pinned.ts). */
+export function resolveKey(readPath: ReadPath, key: RespKey, signal?: AbortSignal): Promise<ObjectInfo> {
+  return resolvePinned(readPath, key.name, key.pinned ?? undefined, signal);
 }
 
 /**

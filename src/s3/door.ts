@@ -19,10 +19,11 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
 import { allows, type Grant, type TokenSet } from '../auth/tokens.js';
 import { CacheError } from '../errors/cache-error.js';
-import { type Door, doorHandler, mountAll } from '../http/door.js';
-import { decodeSegments, splitTarget } from '../http/object-path.js';
+import { type Door, makeDoor } from '../http/door.js';
+import { decodeSegments } from '../http/object-path.js';
 import { clientAbort, header1, param, type RawRequest, rawRequest } from '../http/request.js';
 import { contentTypeOf, type Headers, sendRead } from '../http/send-read.js';
+import { targetOf } from '../http/target.js';
 import { validateContainer, validateKey } from '../origin/names.js';
 import { decodeToken, encodeToken, page } from '../read/list-page.js';
 import type { Listing, Listings } from '../read/listings.js';
@@ -74,26 +75,12 @@ const RESPONSE_OVERRIDES: Record<string, string> = {
 };
 
 export function s3Door(o: S3DoorOptions): Door {
-  return {
-    name: 's3',
-    path: o.path,
-    listen: o.listen,
-    mount(app, prefix) {
-      mountAll(
-        app,
-        prefix,
-        doorHandler(
-          (c) => handle(o, prefix, c),
-          (c, err) => answerError(c, err),
-        ),
-      );
-    },
-  };
+  return makeDoor('s3', o, (prefix, c) => handle(o, prefix, c), answerError);
 }
 
 async function handle(o: S3DoorOptions, prefix: string, c: Context<Env>): Promise<Response> {
   const incoming = c.env.incoming;
-  const { path, query } = splitTarget(incoming.url ?? '/');
+  const { path, query } = targetOf(incoming);
   const r = rawRequest(incoming, path, query);
   const res = c.env.outgoing;
   res.setHeader('x-amz-request-id', requestId(c));
@@ -286,14 +273,12 @@ async function snapshot(
   id: string | undefined,
   signal: AbortSignal,
 ): Promise<Listing> {
-  const kept = id === undefined ? undefined : o.listings.get(id);
-  if (kept && kept.container === bucket && kept.prefix === prefix) return kept;
   try {
     validateKey(prefix, { allowEmpty: true, what: 'prefix' });
   } catch (err) {
     throw new S3Error(400, 'InvalidArgument', (err as Error).message);
   }
-  return o.listings.current(bucket, prefix, signal);
+  return o.listings.resume(bucket, prefix, id, signal);
 }
 
 function listBuckets(o: S3DoorOptions, grant: Grant | null): string {
@@ -330,7 +315,7 @@ function answerError(c: Context<Env>, err: unknown): Response {
   const id = requestId(c);
   const headers: Record<string, string> = { 'x-amz-request-id': id };
   if (c.env.incoming.method === 'HEAD') return c.body(null, e.status as 400, headers);
-  const resource = splitTarget(c.env.incoming.url ?? '/').path;
+  const resource = targetOf(c.env.incoming).path;
   return c.body(errorXml(e, resource, id), e.status as 400, {
     ...headers,
     'Content-Type': 'application/xml',

@@ -40,8 +40,12 @@ const FROM_CACHE: Record<ErrorCode, readonly [number, string]> = {
   ORIGIN_BAD_RESPONSE: [500, 'InternalError'],
   CHECKSUM_MISMATCH: [500, 'InternalError'],
   TIER_IO: [500, 'InternalError'],
+  DISK_FULL: [500, 'InternalError'],
   CONFIG_INVALID: [500, 'InternalError'],
   INTERNAL: [500, 'InternalError'],
+  URI_TOO_LONG: [414, 'InvalidURI'],
+  HEADERS_TOO_LARGE: [400, 'RequestHeaderSectionTooLarge'],
+  REQUEST_TIMEOUT: [400, 'RequestTimeout'],
 };
 
 /** Anything thrown → S3's terms. */

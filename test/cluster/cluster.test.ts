@@ -8,17 +8,16 @@
  * re-downloaded.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { chunkCount, chunkKey, chunkName } from '../../src/chunk/name.js';
 import { FsOrigin } from '../../src/origin/fs.js';
 import { rank } from '../../src/placement/rendezvous.js';
-import { addresses, freePort, seedOrigin } from '../harness/cluster.js';
+import { addresses, seedOrigin, startMember, startSidecar } from '../harness/cluster.js';
 import { get } from '../harness/http-get.js';
-import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
+import type { NodeProcess } from '../harness/node-process.js';
+import { freePort } from '../harness/ports.js';
 
 const CHUNK = 256 * 1024;
 const running: NodeProcess[] = [];
@@ -33,46 +32,6 @@ function model(): Record<string, Buffer> {
     'llama/model-00002-of-00002.safetensors': randomBytes(7 * CHUNK),
     'llama/config.json': Buffer.from(JSON.stringify({ model_type: 'llama', hidden_size: 64 })),
   };
-}
-
-const common = (root: string) => ({ origin: { type: 'fs', fs: { root } }, cache: { chunkSize: '256KiB' } });
-
-async function startMember(
-  root: string,
-  self: string,
-  members: string[],
-  dir?: string,
-): Promise<NodeProcess> {
-  const p = await startNodeProcess({
-    dir,
-    config: {
-      ...common(root),
-      transport: { listen: self },
-      cluster: { self, members: { static: members } },
-    },
-  });
-  running.push(p);
-  return p;
-}
-
-async function startSidecar(
-  root: string,
-  members: string[],
-  extra: Record<string, unknown> = {},
-): Promise<NodeProcess> {
-  const dir = mkdtempSync(join(tmpdir(), 'wc-sidecar-'));
-  const p = await startNodeProcess({
-    dir,
-    role: 'sidecar',
-    config: {
-      ...common(root),
-      cluster: { members: { static: members } },
-      sidecar: { socket: join(dir, 'weightcache.sock') },
-      ...extra,
-    },
-  });
-  running.push(p);
-  return p;
 }
 
 function getUnix(socketPath: string, path: string): Promise<Buffer> {
@@ -98,8 +57,13 @@ describe('a cluster of nodes and sidecars', () => {
     const files = model();
     const root = seedOrigin(files);
     const members = addresses(3, await freePort());
-    const nodes = await Promise.all(members.map((m) => startMember(root, m, members)));
-    const sidecars = [await startSidecar(root, members), await startSidecar(root, members)];
+    const nodes = await Promise.all(
+      members.map((m) => startMember({ root, self: m, members: members, running })),
+    );
+    const sidecars = [
+      await startSidecar({ root, members: members, running }),
+      await startSidecar({ root, members: members, running }),
+    ];
     const total = Object.values(files).reduce((n, b) => n + b.length, 0);
 
     for (const [key, bytes] of Object.entries(files)) {
@@ -134,10 +98,15 @@ describe('a cluster of nodes and sidecars', () => {
     const files = model();
     const root = seedOrigin(files);
     const members = addresses(3, await freePort(), 21);
-    const nodes = await Promise.all(members.map((m) => startMember(root, m, members)));
+    const nodes = await Promise.all(
+      members.map((m) => startMember({ root, self: m, members: members, running })),
+    );
     // No local tier to speak of, so every read goes to the owners while one of them dies.
     const tiny = { cache: { chunkSize: '256KiB', dram: { maxBytes: '512KiB' }, nvme: null } };
-    const sidecars = [await startSidecar(root, members, tiny), await startSidecar(root, members, tiny)];
+    const sidecars = [
+      await startSidecar({ root, members: members, config: tiny, running }),
+      await startSidecar({ root, members: members, config: tiny, running }),
+    ];
     let wrong = 0;
     let failed = 0;
     let reads = 0;
@@ -173,8 +142,8 @@ describe('a cluster of nodes and sidecars', () => {
     const port = await freePort();
     const three = addresses(3, port, 31);
     const four = addresses(4, port, 31);
-    let nodes = await Promise.all(three.map((m) => startMember(root, m, three)));
-    const warm = await startSidecar(root, three);
+    let nodes = await Promise.all(three.map((m) => startMember({ root, self: m, members: three, running })));
+    const warm = await startSidecar({ root, members: three, running });
     for (const [key, bytes] of Object.entries(files)) {
       expect((await get(warm.url, `/v1/objects/models/${key}`)).body.equals(bytes)).toBe(true);
     }
@@ -182,8 +151,10 @@ describe('a cluster of nodes and sidecars', () => {
     const dirs = nodes.map((n) => n.dir);
     await Promise.all(nodes.map((n) => n.stop()));
     for (const n of nodes) running.splice(running.indexOf(n), 1);
-    nodes = await Promise.all(four.map((m, i) => startMember(root, m, four, dirs[i])));
-    const reader = await startSidecar(root, four);
+    nodes = await Promise.all(
+      four.map((m, i) => startMember({ root, self: m, members: four, dir: dirs[i], running })),
+    );
+    const reader = await startSidecar({ root, members: four, running });
     for (const [key, bytes] of Object.entries(files)) {
       expect((await get(reader.url, `/v1/objects/models/${key}`)).body.equals(bytes)).toBe(true);
     }
@@ -209,7 +180,9 @@ describe('a cluster of nodes and sidecars', () => {
     const files = model();
     const root = seedOrigin(files);
     const members = addresses(3, await freePort(), 41);
-    const nodes = await Promise.all(members.map((m) => startMember(root, m, members)));
+    const nodes = await Promise.all(
+      members.map((m) => startMember({ root, self: m, members: members, running })),
+    );
     const post = await fetch(`${nodes[0]!.url}/v1/prefetch`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -244,7 +217,7 @@ describe('a cluster of nodes and sidecars', () => {
     // The prefetching node asked the other owners for one byte per chunk, not the chunks themselves.
     expect(await nodes[0]!.metric('weightcache_peer_bytes_total')).toBeLessThanOrEqual(chunks);
     // A GPU host now reads the whole model without a single origin read.
-    const reader = await startSidecar(root, members);
+    const reader = await startSidecar({ root, members: members, running });
     for (const [key, bytes] of Object.entries(files)) {
       expect((await get(reader.url, `/v1/objects/models/${key}`)).body.equals(bytes)).toBe(true);
     }
@@ -259,8 +232,10 @@ describe('a cluster of nodes and sidecars', () => {
     const port = await freePort();
     const before = addresses(3, port, 51); // .51 .52 .53
     const after = [before[0]!, before[1]!, `127.0.0.54:${port}`]; // .53 comes back as .54
-    let nodes = await Promise.all(before.map((m) => startMember(root, m, before)));
-    const warm = await startSidecar(root, before);
+    let nodes = await Promise.all(
+      before.map((m) => startMember({ root, self: m, members: before, running })),
+    );
+    const warm = await startSidecar({ root, members: before, running });
     for (const [key, bytes] of Object.entries(files)) {
       expect((await get(warm.url, `/v1/objects/models/${key}`)).body.equals(bytes)).toBe(true);
     }
@@ -268,8 +243,10 @@ describe('a cluster of nodes and sidecars', () => {
     await Promise.all(nodes.map((n) => n.stop()));
     for (const n of nodes) running.splice(running.indexOf(n), 1);
     // Same data directories; the third member restarts under another address, so ownership reshuffles.
-    nodes = await Promise.all(after.map((m, i) => startMember(root, m, after, dirs[i])));
-    const reader = await startSidecar(root, after);
+    nodes = await Promise.all(
+      after.map((m, i) => startMember({ root, self: m, members: after, dir: dirs[i], running })),
+    );
+    const reader = await startSidecar({ root, members: after, running });
     for (const [key, bytes] of Object.entries(files)) {
       expect((await get(reader.url, `/v1/objects/models/${key}`)).body.equals(bytes)).toBe(true);
     }
@@ -300,20 +277,8 @@ describe('a cluster of nodes and sidecars', () => {
       srv.put('models', 'x.bin', randomBytes(CHUNK));
       const self = `127.0.0.61:${await freePort()}`;
       const origin = { type: 'http', timeout: '2s', http: { baseUrl: srv.baseUrl } };
-      const node = await startNodeProcess({
-        config: {
-          origin,
-          cache: { chunkSize: '256KiB' },
-          transport: { listen: self },
-          cluster: { self, members: { static: [self] } },
-        },
-      });
-      running.push(node);
-      const sidecar = await startNodeProcess({
-        role: 'sidecar',
-        config: { origin, cache: { chunkSize: '256KiB' }, cluster: { members: { static: [self] } } },
-      });
-      running.push(sidecar);
+      await startMember({ self, members: [self], config: { origin }, running });
+      const sidecar = await startSidecar({ members: [self], config: { origin }, running });
       // Both resolve the name first (HEAD), then the origin starts failing reads.
       expect((await get(sidecar.url, '/v1/objects/models/x.bin', {}, 'HEAD')).status).toBe(200);
       srv.setFault({ mode: 'error-500', methods: ['GET'] });

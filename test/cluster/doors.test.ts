@@ -7,12 +7,11 @@
 
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { addresses, freePort, seedOrigin } from '../harness/cluster.js';
-import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
+import { addresses, seedOrigin, startMember, startSidecar } from '../harness/cluster.js';
+import type { NodeProcess } from '../harness/node-process.js';
+import { freePort } from '../harness/ports.js';
 import { hasVenv, venvPython } from '../harness/python.js';
 
 const CHUNK = 256 * 1024;
@@ -32,31 +31,18 @@ describe.skipIf(!run)('front doors in a cluster', { timeout: 900_000 }, () => {
       'acme/llama/config.json': Buffer.from('{"model_type":"llama"}'),
     };
     const root = seedOrigin(files);
-    const common = { origin: { type: 'fs', fs: { root } }, cache: { chunkSize: '256KiB' } };
     const members = addresses(3, await freePort(), 31);
     const nodes = await Promise.all(
-      members.map(async (self) => {
-        const p = await startNodeProcess({
-          config: { ...common, transport: { listen: self }, cluster: { self, members: { static: members } } },
-          timeoutMs: 120_000,
-        });
-        running.push(p);
-        return p;
-      }),
+      members.map((self) => startMember({ root, self, members, running, timeoutMs: 120_000 })),
     );
-    const dir = mkdtempSync(join(tmpdir(), 'wc-door-sidecar-'));
-    const sidecar = await startNodeProcess({
-      dir,
-      role: 'sidecar',
+    const sidecar = await startSidecar({
+      root,
+      members,
       // A tiny local tier: reads keep going to the owners while one of them dies.
-      config: {
-        ...common,
-        cache: { chunkSize: '256KiB', dram: { maxBytes: '512KiB' }, nvme: null },
-        cluster: { members: { static: members } },
-      },
+      config: { cache: { dram: { maxBytes: '512KiB' }, nvme: null } },
+      running,
       timeoutMs: 120_000,
     });
-    running.push(sidecar);
     const expected = Object.fromEntries(Object.entries(files).map(([k, v]) => [k, sha(v)]));
     const child = spawn(
       venvPython('main'),

@@ -26,7 +26,15 @@ describe('config', () => {
     expect(c.http.listen).toEqual({ host: '127.0.0.1', port: 8420 });
     expect(c.cache.chunkSize).toBe(4 * 2 ** 20);
     expect(c.cache.dram.maxBytes).toBe(2 ** 30);
-    expect(c.cache.nvme).toEqual({ dir: './var/chunks', maxBytes: 50 * 2 ** 30 });
+    expect(c.cache.nvme).toEqual({
+      dir: './var/chunks',
+      maxBytes: 50 * 2 ** 30,
+      queueDepth: 32,
+      openFiles: 256,
+      directIo: true,
+      io: 'auto',
+      ioThreads: 4,
+    });
     expect(c.leases.term).toBe(30_000);
     expect(c.origin.type).toBe('fs');
   });
@@ -90,6 +98,13 @@ describe('config', () => {
     expect(err(() => loadConfig({ env: {}, sets: ['cache.chunkSize=3000'] }))).toMatch(
       /cache\.chunkSize: must be a multiple of 4KiB/,
     );
+    // A DRAM budget below one chunk is refused at start, naming both keys.
+    expect(err(() => loadConfig({ env: {}, sets: ['cache.dram.maxBytes=1MiB'] }))).toMatch(
+      /cache\.dram\.maxBytes: 1 ?MiB is less than one chunk \(cache\.chunkSize 4 ?MiB\): raise cache\.dram\.maxBytes or lower cache\.chunkSize/,
+    );
+    expect(
+      loadConfig({ env: {}, sets: ['cache.dram.maxBytes=1MiB', 'cache.chunkSize=1MiB'] }).cache.dram.maxBytes,
+    ).toBe(2 ** 20);
     expect(err(() => loadConfig({ env: {}, sets: ['origin.type=ftp'] }))).toMatch(/origin\.type/);
     expect(err(() => loadConfig({ env: {}, sets: ['origin.type=azure'] }))).toMatch(/origin\.azure/);
     expect(err(() => loadConfig({ env: {}, sets: ['origin.type=s3'] }))).toMatch(

@@ -250,6 +250,15 @@ describe.skipIf(!helm)('helm chart', () => {
         }
       });
 
+      it('a ServiceMonitor can scrape: with a scrape token it sends one, else /metrics is opted open', () => {
+        const c = loadAsPod(cm.data!['node.yaml']!, node, `${name}-metrics`);
+        const monitor = objs.find((o) => o.kind === 'ServiceMonitor');
+        const endpoint = (monitor?.spec as { endpoints?: Array<{ authorization?: unknown }> } | undefined)
+          ?.endpoints?.[0];
+        const needsOptIn = authOn && monitor !== undefined && endpoint?.authorization === undefined;
+        expect(c.auth.openMetrics).toBe(needsOptIn);
+      });
+
       const ds = objs.find((o) => o.kind === 'DaemonSet');
       it.runIf(over.sidecar?.enabled)(
         'sidecar config loads, and agrees with the nodes on placement inputs',
@@ -279,6 +288,22 @@ describe.skipIf(!helm)('helm chart', () => {
       );
     });
   }
+
+  it('a ServiceMonitor given a scrape token leaves /metrics closed', () => {
+    const objs = render('default', [
+      '--set',
+      'metrics.serviceMonitor.enabled=true',
+      '--set',
+      'metrics.serviceMonitor.authorization.credentials.name=weightcache-auth',
+      '--set',
+      'metrics.serviceMonitor.authorization.credentials.key=metrics-token',
+    ]);
+    const cm = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'weightcache')!;
+    expect(parseYaml(cm.data!['node.yaml']!).auth.openMetrics).toBeUndefined();
+    const open = render('default', ['--set', 'metrics.serviceMonitor.enabled=true']);
+    const cm2 = open.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'weightcache')!;
+    expect(parseYaml(cm2.data!['node.yaml']!).auth.openMetrics).toBe(true);
+  });
 
   it('a misspelt config key in values fails the render, naming the key', () => {
     let message = '';

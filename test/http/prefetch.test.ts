@@ -8,9 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, until } from '../cli/cli-process.js';
+import { runCli } from '../cli/cli-process.js';
 import { get } from '../harness/http-get.js';
 import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
+import { until } from '../harness/until.js';
 
 const CHUNK = 256 * 1024;
 const model: Record<string, Buffer> = {

@@ -13,9 +13,10 @@
  * missing engine fails, so the check cannot silently disappear.
  */
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../harness/ports.js';
+import { until } from '../harness/until.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const podmanScript = resolve(root, 'scripts/podman.sh');
@@ -39,32 +40,6 @@ function ok(r: SpawnSyncReturns<string>, what: string): string {
   expect(r.error, `${what}: ${r.error}`).toBeUndefined();
   expect(r.status, `${what} failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`).toBe(0);
   return r.stdout;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
-}
-
-async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${what} within ${ms} ms (last error: ${last})`);
 }
 
 /** A file of the running container, as bytes (the origin's copy of the demo). */
@@ -181,9 +156,11 @@ describe.skipIf(skip)('container image (podman)', () => {
   it('serves /healthz, a demo file and a range of a shard with the origin bytes', async () => {
     const url = `http://127.0.0.1:${port}`;
     // Start-up generates the 224 MiB demo checkpoint first.
-    await until('the container answers /healthz', 180_000, async () => {
-      const res = await fetch(`${url}/healthz`);
-      return res.ok ? true : undefined;
+    await until(async () => (await fetch(`${url}/healthz`)).ok, {
+      what: 'the container answers /healthz',
+      timeoutMs: 180_000,
+      stepMs: 250,
+      retryErrors: true,
     });
 
     const configJson = await fetch(`${url}/v1/objects/${DEMO}/config.json`);

@@ -96,7 +96,11 @@ describe('node over an HTTP origin with faults', () => {
     srv.setFault({ mode: 'ok' });
     for (const r of all) expect(r.body.equals(bytes)).toBe(true);
     expect((await node.metric('weightcache_origin_requests_total', { op: 'read' })) - before).toBe(1);
-    expect(await node.metric('weightcache_coalesced_fills_total')).toBeGreaterThanOrEqual(49);
+    // Every read that arrived while the fill ran joined it; on a loaded machine a few may
+    // arrive after it finished and be DRAM hits instead, which is just as good.
+    const joined = all.filter((r) => r.headers['x-cache-source'] !== 'dram').length - 1;
+    expect(joined).toBeGreaterThan(0);
+    expect(await node.metric('weightcache_coalesced_fills_total')).toBeGreaterThanOrEqual(joined);
   });
 
   it('a short origin body is a 502 and is never cached', async () => {

@@ -243,3 +243,66 @@ describe('pinned versions against a lease', () => {
     expect((await get(node.url, '/v1/objects/models/p/f.bin', { 'If-Match': '"nope"' })).status).toBe(412);
   });
 });
+
+describe('an fs origin file rewritten in place during a read', () => {
+  it('with its mtime restored (rsync -t, cp -p, tar): the read is cut, never a mix, and nothing mixed stays cached', async () => {
+    const { openSync, utimesSync, writeSync, closeSync } = await import('node:fs');
+    const { request } = await import('node:http');
+    const path = join(node.dir, 'origin', 'models', 'inplace', 'shard.bin');
+    mkdirSync(join(path, '..'), { recursive: true });
+    // Larger than read-ahead plus every socket buffer between the node and us, so most
+    // chunks are read from the origin after the rewrite.
+    const v1 = randomBytes(32 * 2 ** 20);
+    const v2 = randomBytes(v1.length);
+    writeFileSync(path, v1);
+    const pinned = 1_700_000_000; // whole seconds: utimes restores it to the ns
+    utimesSync(path, pinned, pinned);
+    const rewriteKeepingMtime = () => {
+      const fd = openSync(path, 'r+');
+      writeSync(fd, v2, 0, v2.length, 0);
+      closeSync(fd);
+      utimesSync(path, pinned, pinned);
+    };
+    const u = new URL(node.url);
+    const first = await new Promise<{ body: Buffer; complete: boolean; status: number }>(
+      (resolve, reject) => {
+        const req = request(
+          { host: u.hostname, port: u.port, path: '/v1/objects/models/inplace/shard.bin' },
+          (res) => {
+            const parts: Buffer[] = [];
+            let rewritten = false;
+            res.on('data', (d: Buffer) => {
+              parts.push(d);
+              if (rewritten) return;
+              rewritten = true;
+              res.pause(); // let the node fill its read-ahead and the socket buffers, then rewrite
+              setTimeout(() => {
+                rewriteKeepingMtime();
+                res.resume();
+              }, 300);
+            });
+            const done = () =>
+              resolve({ body: Buffer.concat(parts), complete: res.complete, status: res.statusCode ?? 0 });
+            res.on('end', done);
+            res.on('aborted', done);
+            res.on('error', done);
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      },
+    );
+    expect(first.status).toBe(200);
+    expect(
+      first.body.equals(v1.subarray(0, first.body.length)),
+      'only bytes of the version that was resolved',
+    ).toBe(true);
+    expect(first.complete, 'cut short: Content-Length tells the client').toBe(false);
+    expect(await node.metric('weightcache_version_changed_reads_total')).toBeGreaterThanOrEqual(1);
+    // The next read resolves the new version: every byte new, none of the old version's chunks reused.
+    const again = await get(node.url, '/v1/objects/models/inplace/shard.bin');
+    expect(again.status).toBe(200);
+    expect(again.complete).toBe(true);
+    expect(again.body.equals(v2)).toBe(true);
+  });
+});

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { get } from '../harness/http-get.js';
 import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
+import { until } from '../harness/until.js';
 
 const CHUNK = 256 * 1024;
 const config = { cache: { chunkSize: '256KiB' } };
@@ -52,12 +53,14 @@ async function readAll(node: NodeProcess, key: string, expected: Buffer): Promis
 
 /** Waits until the NVMe tier holds `n` chunks (writes are asynchronous to the response). */
 async function nvmeEntries(node: NodeProcess, n: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const s = JSON.parse((await get(node.url, '/v1/status')).body.toString());
-    if (s.tiers.nvme.entries >= n) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`NVMe tier never reached ${n} entries`);
+  await until(
+    async () => JSON.parse((await get(node.url, '/v1/status')).body.toString()).tiers.nvme.entries >= n,
+    {
+      what: `the NVMe tier reaching ${n} entries`,
+      timeoutMs: 5000,
+      stepMs: 25,
+    },
+  );
 }
 
 describe('restarts and crashes', () => {

@@ -18,10 +18,11 @@ import { Limiter } from '../../src/fill/limiter.js';
 import { createLogger } from '../../src/log/logger.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { FsOrigin } from '../../src/origin/fs.js';
+import { PrefetchJobs } from '../../src/prefetch/jobs.js';
 import { ReadPath } from '../../src/read/read-path.js';
 import type { RespLimits } from '../../src/resp/limits.js';
 import { type RespServer, startRespServer } from '../../src/resp/server.js';
-import { DramTier } from '../../src/tier/dram.js';
+import { TieredStore } from '../../src/store/tiered.js';
 
 export const CHUNK = 64 * 1024;
 
@@ -48,6 +49,10 @@ export interface HarnessOptions {
   readonly seed?: Record<string, number>;
   /** The coherence layer's invalidation (WC.INVALIDATE); absent: the server has none. See invalidationSeam(). */
   readonly invalidate?: Invalidate;
+  /** DRAM budget (default 256 MiB); also the capacity prefetch checks against. */
+  readonly dramBytes?: number;
+  /** Serve RESP over TLS with this PEM pair. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -63,19 +68,26 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const log = createLogger('silent');
   const metrics = new Metrics();
   const origin = new FsOrigin({ root });
-  const dram = new DramTier({ maxBytes: 256 * 2 ** 20, metrics });
+  const store = new TieredStore({ dramBytes: opts.dramBytes ?? 256 * 2 ** 20, nvme: null, metrics, log });
   // A short term by default: tests that replace an object see the new version soon.
   const leases = new LeaseTable({ origin, termMs: opts.leaseTermMs ?? 200, metrics });
   const readPath = new ReadPath({
     origin,
     leases,
-    dram,
-    nvme: null,
+    store,
     chunkSize: CHUNK,
     readAhead: 2,
     originLimiter: new Limiter(8, 4096, 'origin reads'),
     metrics,
     log,
+  });
+  const prefetch = new PrefetchJobs({
+    resolve: (name, signal) => readPath.resolve(name, signal),
+    warmChunk: (info, index, signal) => readPath.warm(info, index, signal),
+    chunkSize: CHUNK,
+    origin,
+    log,
+    capacityBytes: () => store.stats().dram.capacityBytes,
   });
   const server = await startRespServer({
     host: '127.0.0.1',
@@ -88,7 +100,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     limits: opts.limits,
     tokens: opts.tokens ?? null,
     resp3: opts.resp3 ?? true,
+    prefetch,
     ...(opts.invalidate ? { invalidate: opts.invalidate } : {}),
+    ...(opts.tls ? { tls: opts.tls } : {}),
   });
   return {
     port: server.address.port,
@@ -100,7 +114,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     put,
     close: async () => {
       await server.close(1000);
-      await dram.close();
+      await store.close();
       await origin.close();
       await rm(root, { recursive: true, force: true });
     },

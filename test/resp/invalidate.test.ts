@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenSet } from '../../src/auth/tokens.js';
 import type { InvalidationResult } from '../../src/coherence/invalidation.js';
 import { CacheError } from '../../src/errors/cache-error.js';
+import { formatName } from '../../src/origin/names.js';
 import { type Harness, type InvalidationCall, invalidationSeam, startHarness } from './harness.js';
 import { exchange, open, shouldRun } from './raw.js';
 
@@ -32,7 +33,7 @@ function answer({ target }: InvalidationCall): InvalidationResult {
       durationMs: 41.6,
     };
   }
-  const name = `${target.container}/${target.key}`;
+  const name = formatName(target);
   if (name === 'fail/origin')
     throw new CacheError('ORIGIN_UNAVAILABLE', 'the origin did not answer the re-resolve');
   if (name === 'fail/busy') throw new CacheError('OVERLOADED', 'too many invalidations in flight');

@@ -1,15 +1,6 @@
 /** A real redis-server on a free loopback port, for differential tests and benchmarks. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const addr = s.address();
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  if (!addr || typeof addr === 'string') throw new Error('no port');
-  return addr.port;
-}
+import { freePort } from '../harness/ports.js';
 
 export interface RedisProcess {
   readonly port: number;

@@ -140,6 +140,11 @@ The node's config tree: keys computed from chart values, then `config`, then
 {{- with include "weightcache.authConfig" (dict "root" . "tokens" true) | fromYaml -}}
 {{- $_ := set $computed "auth" . -}}
 {{- end -}}
+{{- /* /metrics needs a token unless auth.openMetrics opts in: a ServiceMonitor given no scrape
+       token (metrics.serviceMonitor.authorization) gets the opt-in, so scraping keeps working. */ -}}
+{{- if and $v.auth.enabled $v.metrics.serviceMonitor.enabled (not $v.metrics.serviceMonitor.authorization) -}}
+{{- $_ := set $computed.auth "openMetrics" true -}}
+{{- end -}}
 {{- toYaml (mergeOverwrite $computed $user) -}}
 {{- end -}}
 

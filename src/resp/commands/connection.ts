@@ -4,29 +4,37 @@ import { type CommandSpec, type Ctx, NOT_INTEGER, parseInteger, str } from './ty
 
 const base = { firstKey: 0, lastKey: 0, step: 0, group: 'connection' } as const;
 
+const WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
+
 /**
  * AUTH [username] password: the username is 'default' (the only user) or
- * absent. Tokens are checked in constant time (src/auth/tokens.ts). A failed
- * attempt is answered after a delay that doubles per failure on the
- * connection (50 ms up to 3.2 s), so guessing over one connection is slow and
- * over many connections is bounded by resp.maxClients.
+ * absent. Tokens are checked in constant time (src/auth/tokens.ts). Guessing
+ * is slowed twice: per client address, checks are spaced once the address
+ * has failed (auth-throttle.ts: at worst ~0.3 checks/s per address, however
+ * many connections it opens), and per connection each failure is answered
+ * after a delay that doubles (50 ms up to 3.2 s).
  */
-async function authenticate(ctx: Ctx, user: Buffer | null, pass: Buffer): Promise<boolean> {
+async function authenticate(ctx: Ctx, user: Buffer | null, pass: Buffer): Promise<string | null> {
   const tokens = ctx.deps.tokens;
-  if (tokens === null) return true;
+  if (tokens === null) return null;
+  const throttle = ctx.deps.authThrottle;
+  const from = ctx.session.clientKey;
+  if (!(await throttle.turn(from, ctx.signal))) {
+    const s = Math.max(1, Math.ceil(throttle.nextCheckIn(from) / 1000));
+    return `ERR too many failed AUTH attempts from ${from}: try again in ${s} s`;
+  }
   const grant = user === null || str(user) === 'default' ? tokens.check(str(pass)) : undefined;
   if (grant) {
     ctx.session.authenticated = true;
     ctx.session.grant = grant;
     ctx.session.authFailures = 0;
-    return true;
+    return null;
   }
+  throttle.failed(from);
   const n = ++ctx.session.authFailures;
-  await sleep(Math.min(50 * 2 ** (n - 1), 3200));
-  return false;
+  await sleep(Math.min(50 * 2 ** (n - 1), 3200), undefined, { signal: ctx.signal });
+  return WRONGPASS;
 }
-
-const WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
 
 export const ping: CommandSpec = {
   ...base,
@@ -96,12 +104,12 @@ export const auth: CommandSpec = {
         'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?',
       );
     }
-    const ok =
+    const refused =
       args.length === 3
         ? await authenticate(ctx, args[1]!, args[2]!)
         : await authenticate(ctx, null, args[1]!);
-    if (ok) reply.simple('OK');
-    else reply.error(WRONGPASS);
+    if (refused) reply.error(refused);
+    else reply.simple('OK');
   },
 };
 
@@ -126,7 +134,8 @@ export const hello: CommandSpec = {
       const opt = str(args[i]).toLowerCase();
       const left = args.length - i - 1;
       if (opt === 'auth' && left >= 2) {
-        if (!(await authenticate(ctx, args[i + 1]!, args[i + 2]!))) return reply.error(WRONGPASS);
+        const refused = await authenticate(ctx, args[i + 1]!, args[i + 2]!);
+        if (refused) return reply.error(refused);
         i += 2;
       } else if (opt === 'setname' && left >= 1) {
         setName = str(args[i + 1]);

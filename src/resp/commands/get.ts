@@ -4,16 +4,31 @@
  * byte is read, so one GET can't make a client (or us) hold a 10 GB reply.
  */
 import { CacheError } from '../../errors/cache-error.js';
-import { formatName, type ObjectInfo } from '../../origin/origin.js';
+import { forEachBounded } from '../../fill/pool.js';
+import { formatName } from '../../origin/names.js';
+import type { ObjectInfo } from '../../origin/origin.js';
 import { resolveOrNull } from '../keys.js';
 import { ReplyBroken } from '../reply.js';
 import type { CommandSpec, Ctx } from './types.js';
 
 const keyed = { firstKey: 1, step: 1, group: 'string' } as const;
 
-/** Streams a whole value (or a piece of it) as one bulk reply. */
-export function sendRange(ctx: Ctx, info: ObjectInfo, start: number, end: number): Promise<void> {
-  return ctx.reply.bulkStream(end - start + 1, ctx.deps.readPath.read(info, start, end, ctx.signal));
+/**
+ * Streams a whole value (or a piece of it) as one bulk reply, within a share
+ * of resp.maxReplyMemory sized for the most the read can hold at once: its
+ * chunks, up to the one in the socket and the read-ahead behind it.
+ */
+export async function sendRange(ctx: Ctx, info: ObjectInfo, start: number, end: number): Promise<void> {
+  const { readPath, replyMemory } = ctx.deps;
+  const cs = readPath.chunkSize;
+  const touched = Math.floor(end / cs) - Math.floor(start / cs) + 1;
+  const bytes = Math.min(info.size, Math.min(touched, readPath.readAhead + 1) * cs);
+  const share = await replyMemory.acquire(bytes, ctx.owner, ctx.signal, touched === 1);
+  try {
+    await ctx.reply.bulkStream(end - start + 1, readPath.read(info, start, end, ctx.signal));
+  } finally {
+    ctx.reply.releaseWhenWritten(share);
+  }
 }
 
 function tooLarge(ctx: Ctx, info: ObjectInfo): CacheError {
@@ -52,14 +67,9 @@ export const mget: CommandSpec = {
   async run(ctx) {
     const keys = ctx.args.slice(1);
     const infos: Array<ObjectInfo | null> = new Array(keys.length).fill(null);
-    let next = 0;
-    const worker = async () => {
-      while (next < keys.length) {
-        const i = next++;
-        infos[i] = await resolveOrNull(ctx.deps.readPath, keys[i]!, ctx.signal);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(RESOLVE_CONCURRENCY, keys.length) }, worker));
+    await forEachBounded(keys, RESOLVE_CONCURRENCY, async (key, i) => {
+      infos[i] = await resolveOrNull(ctx.deps.readPath, key, ctx.signal);
+    });
     // The whole reply is bounded like one GET: decided before the first byte goes out.
     const total = infos.reduce((sum, info) => sum + (info?.size ?? 0), 0);
     if (total > ctx.deps.limits.maxGetBytes) {

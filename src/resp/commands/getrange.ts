@@ -5,7 +5,7 @@
  * an empty or inverted range (or a missing key) is the empty string.
  */
 import { CacheError } from '../../errors/cache-error.js';
-import { formatName } from '../../origin/origin.js';
+import { formatName } from '../../origin/names.js';
 import { resolveOrNull } from '../keys.js';
 import { sendRange } from './get.js';
 import { type CommandSpec, NOT_INTEGER, parseInteger } from './types.js';

@@ -18,7 +18,7 @@
  */
 import type { InvalidationTarget } from '../../coherence/invalidation.js';
 import { CacheError } from '../../errors/cache-error.js';
-import { parseName, validateContainer, validateKey } from '../../origin/names.js';
+import { formatName, parseName, validateContainer, validateKey } from '../../origin/names.js';
 import { requireAdmin } from '../scope.js';
 import type { CommandSpec } from './types.js';
 import { str } from './types.js';
@@ -92,7 +92,7 @@ export const wcInvalidate: CommandSpec = {
       const v = r.version ?? null;
       reply.map(7);
       reply.bulk('key');
-      reply.bulk(`${target.container}/${target.key}`);
+      reply.bulk(formatName(target));
       reply.bulk('version');
       if (v) reply.bulk(v.etag);
       else reply.nil();

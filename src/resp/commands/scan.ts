@@ -8,7 +8,7 @@
  * Cursors: see scan-cursors.ts.
  */
 import { CacheError } from '../../errors/cache-error.js';
-import { validateContainer, validateKey } from '../../origin/names.js';
+import { formatName, validateContainer, validateKey } from '../../origin/names.js';
 import { globMatch, literalPrefix } from '../glob.js';
 import type { CursorState } from '../scan-cursors.js';
 import { type CommandSpec, type Ctx, NOT_INTEGER, parseInteger, SYNTAX, str } from './types.js';
@@ -85,7 +85,7 @@ async function run(ctx: Ctx): Promise<void> {
     }
     examined++;
     lastKey = o.key;
-    const full = `${o.container}/${o.key}`;
+    const full = formatName(o);
     if (globMatch(state.pattern, full)) matches.push(full);
   }
   // Every object is a string: TYPE string keeps the page, any other type empties it.

@@ -4,18 +4,24 @@
  */
 import type { Grant, TokenSet } from '../../auth/tokens.js';
 import type { Invalidate } from '../../coherence/invalidation.js';
+import type { AccessLog } from '../../log/access.js';
 import type { Logger } from '../../log/logger.js';
 import type { Origin } from '../../origin/origin.js';
+import type { PrefetchJobs } from '../../prefetch/jobs.js';
 import type { ReadPath } from '../../read/read-path.js';
+import type { AuthThrottle } from '../auth-throttle.js';
 import type { RespLimits } from '../limits.js';
 import type { RespMetrics } from '../metrics.js';
 import type { ReplyWriter } from '../reply.js';
+import type { ReplyMemory, ReplyOwner } from '../reply-memory.js';
 import type { ScanCursors } from '../scan-cursors.js';
 
 /** Per-connection state that commands read and change. */
 export interface Session {
   readonly id: number;
   readonly addr: string;
+  /** The client's address as the per-address limits count it (admission.ts addressKey). */
+  readonly clientKey: string;
   readonly createdAt: number;
   name: string | null;
   libName: string | null;
@@ -40,6 +46,8 @@ export interface RespDeps {
   readonly resp3: boolean;
   readonly metrics: RespMetrics;
   readonly log: Logger;
+  /** One line per command (src/log/access.ts); absent: none. */
+  readonly access?: AccessLog;
   readonly cursors: ScanCursors;
   readonly startedAt: number;
   readonly version: string;
@@ -47,6 +55,12 @@ export interface RespDeps {
   readonly connectedClients: () => number;
   /** The coherence layer's invalidation (WC.INVALIDATE); null or absent: the command answers an error. */
   readonly invalidate?: Invalidate | null;
+  /** Prefetch jobs (WC.PREFETCH), shared with HTTP's /v1/prefetch; absent: the command answers an error. */
+  readonly prefetch?: PrefetchJobs | null;
+  /** The bytes replies may hold, all connections together (reply-memory.ts). */
+  readonly replyMemory: ReplyMemory;
+  /** AUTH failures per client address (auth-throttle.ts). */
+  readonly authThrottle: AuthThrottle;
 }
 
 export interface Ctx {
@@ -57,6 +71,8 @@ export interface Ctx {
   readonly deps: RespDeps;
   /** Aborted when the client goes away: origin work for it stops waiting. */
   readonly signal: AbortSignal;
+  /** The connection, as a holder of reply memory. */
+  readonly owner: ReplyOwner;
 }
 
 export interface CommandSpec {
