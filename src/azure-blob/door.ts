@@ -84,7 +84,8 @@ async function handle(o: AzureDoorOptions, prefix: string, c: Context<Env>): Pro
     account,
     container,
     blob,
-    clientAddress: socket?.remoteAddress ?? null,
+    // The native door reports an IPv6 peer in brackets, node's sockets without.
+    clientAddress: socket?.remoteAddress?.replace(/^\[(.*)\]$/, '$1') ?? null,
     secure: socket?.encrypted === true,
   };
   if (raw.method !== 'GET' && raw.method !== 'HEAD') {
