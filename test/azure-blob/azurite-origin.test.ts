@@ -105,6 +105,17 @@ describe.skipIf(!run)('Azure door over an Azure origin: Content-MD5', { timeout:
       createHash('md5').update(withBytes.subarray(0, 100)).digest('base64'),
     );
     expect(rangeMd5.headers['x-ms-blob-content-md5']).toBe(md5);
+    // A plain Range works as x-ms-range does; x-ms-range wins when both are sent.
+    const plain = await get(node.url, '/azure/acct/models/md5/with.bin', { range: 'bytes=10-19' });
+    expect(plain.status).toBe(206);
+    expect(plain.headers['content-range']).toBe(`bytes 10-19/${withBytes.length}`);
+    expect(plain.body.equals(withBytes.subarray(10, 20))).toBe(true);
+    expect(plain.headers['x-ms-blob-content-md5']).toBe(md5);
+    const both = await get(node.url, '/azure/acct/models/md5/with.bin', {
+      range: 'bytes=10-19',
+      'x-ms-range': 'bytes=0-4',
+    });
+    expect(both.body.equals(withBytes.subarray(0, 5))).toBe(true);
     const none = await get(node.url, '/azure/acct/models/md5/without.bin', {}, 'HEAD');
     expect(none.status).toBe(200);
     expect(none.headers['content-md5']).toBeUndefined();

@@ -89,3 +89,42 @@ describe('every front door', { timeout: 300_000 }, () => {
     });
   }
 });
+
+describe('front doors configured away from their defaults', { timeout: 300_000 }, () => {
+  let node: NodeProcess;
+  const bytes = randomBytes(5000);
+  beforeAll(async () => {
+    const root = seedOrigin({ 'acme/llama/w.bin': bytes }, 'weights');
+    node = await startNodeProcess({
+      config: {
+        origin: { type: 'fs', fs: { root } },
+        s3: { path: '/aws' },
+        hub: { path: '/huggingface', container: 'weights' },
+        azure: { path: '/blob', account: 'weights1' },
+      },
+      timeoutMs: 120_000,
+    });
+  }, 180_000);
+  afterAll(async () => {
+    await node?.kill();
+  });
+
+  it('answers under the configured paths, from the configured container, for the configured account', async () => {
+    for (const path of [
+      '/aws/weights/acme/llama/w.bin',
+      '/huggingface/acme/llama/resolve/main/w.bin',
+      '/blob/weights1/weights/acme/llama/w.bin',
+    ]) {
+      const res = await get(node.url, path);
+      expect(res.status, path).toBe(200);
+      expect(res.body.equals(bytes), path).toBe(true);
+    }
+    // The default paths are no door now.
+    expect((await get(node.url, '/s3/weights/acme/llama/w.bin')).status).toBe(404);
+    // Another account than azure.account: Azure's error, naming the one to use.
+    const other = await get(node.url, '/blob/someoneelse/weights/acme/llama/w.bin');
+    expect(other.status).toBe(400);
+    expect(other.headers['x-ms-error-code']).toBe('InvalidUri');
+    expect(other.body.toString()).toContain('weights1');
+  });
+});
