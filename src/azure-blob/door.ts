@@ -16,6 +16,7 @@
  * error carries `x-ms-error-code` (errors.ts).
  */
 import { createHash, randomUUID } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
@@ -77,7 +78,16 @@ async function handle(o: AzureDoorOptions, prefix: string, c: Context<Env>): Pro
     );
   }
   const blob = blobSegs.join('/');
-  const r: AzureRequest = { ...raw, account, container, blob };
+  const socket = c.env.incoming.socket as Partial<TLSSocket> | undefined;
+  const r: AzureRequest = {
+    ...raw,
+    account,
+    container,
+    blob,
+    // The native door reports an IPv6 peer in brackets, node's sockets without.
+    clientAddress: socket?.remoteAddress?.replace(/^\[(.*)\]$/, '$1') ?? null,
+    secure: socket?.encrypted === true,
+  };
   if (raw.method !== 'GET' && raw.method !== 'HEAD') {
     throw new AzureError(
       405,
@@ -207,6 +217,12 @@ async function getBlob(o: AzureDoorOptions, c: Context<Env>, r: RawRequest, cont
   };
   if (read.partial) headers['Content-Range'] = contentRange(read.ranges[0]!, info.size);
   if (read.partial || range !== undefined) headers['x-ms-blob-content-length'] = String(info.size);
+  // The blob's own Content-MD5, only if the origin keeps one (never computed here), where the
+  // service puts it: Content-MD5 for the properties and a whole-blob read, x-ms-blob-content-md5
+  // beside a ranged one (whose Content-MD5, if asked for, is the range's own).
+  if (info.contentMd5 !== undefined) {
+    headers[!head && range !== undefined ? 'x-ms-blob-content-md5' : 'Content-MD5'] = info.contentMd5;
+  }
   if (header1(r, 'x-ms-range-get-content-md5') === 'true') {
     if (!read.partial || read.length > MD5_MAX_BYTES) {
       throw new AzureError(
@@ -282,7 +298,7 @@ function blobXml(k: Page['keys'][number], includeMetadata: boolean): string {
   return (
     `<Blob>${text('Name', k.key)}<Properties>${text('Creation-Time', lm)}${text('Last-Modified', lm)}` +
     `${text('Etag', k.etag)}${text('Content-Length', k.size)}${text('Content-Type', contentTypeOf(k.key))}` +
-    '<Content-Encoding /><Content-Language /><Content-MD5 /><Cache-Control />' +
+    `<Content-Encoding /><Content-Language />${k.contentMd5 === undefined ? '<Content-MD5 />' : text('Content-MD5', k.contentMd5)}<Cache-Control />` +
     `${text('BlobType', 'BlockBlob')}${text('AccessTier', 'Hot')}${text('AccessTierInferred', 'true')}` +
     `${text('LeaseStatus', 'unlocked')}${text('LeaseState', 'available')}${text('ServerEncrypted', 'true')}</Properties>` +
     `${includeMetadata ? '<Metadata />' : ''}</Blob>`

@@ -11,6 +11,7 @@
  * path, the decoded query, the headers, the account and the clock.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { BlockList, isIP } from 'node:net';
 import type { Grant, SigningKey, TokenSet } from '../auth/tokens.js';
 import { AzureError } from './errors.js';
 
@@ -29,6 +30,10 @@ export interface AzureRequest {
   /** The container and blob name the request is about ('' when none). */
   readonly container: string;
   readonly blob: string;
+  /** The TCP peer's address (what a SAS's `sip` is checked against); null: none (a unix socket). */
+  readonly clientAddress: string | null;
+  /** The request came over TLS (what a SAS's `spr=https` requires). */
+  readonly secure: boolean;
 }
 
 /** What a request may do once authenticated. */
@@ -145,6 +150,8 @@ function sas(r: AzureRequest, access: Access, tokens: TokenSet, now: number, ske
   if (start - skewMs > now) throw failed('the SAS is not valid yet');
   const perms = q('sp');
   const need = access === 'read' ? 'r' : 'l';
+  const httpsOnly = parseProtocol(q('spr'));
+  const sources = parseSourceIp(q('sip'));
   let toSign: string;
   if (q('ss') !== '' || q('srt') !== '') {
     // Account SAS: the blob service, and the resource type the operation touches.
@@ -197,7 +204,52 @@ function sas(r: AzureRequest, access: Access, tokens: TokenSet, now: number, ske
     'Signature did not match: the SAS was not signed with a key of this node',
   );
   if (!perms.includes(need)) throw denied(`the SAS permissions (sp=${perms}) do not include ${need}`);
+  // The signed restrictions, checked once the signature proved them (the service's codes and words).
+  if (httpsOnly && !r.secure) {
+    throw new AzureError(
+      403,
+      'AuthorizationProtocolMismatch',
+      'This request is not authorized to perform this operation using this protocol. The SAS allows HTTPS only (spr=https); this request came over HTTP.',
+    );
+  }
+  if (sources && !(r.clientAddress !== null && sources.check(r.clientAddress, familyOf(r.clientAddress)))) {
+    throw new AzureError(
+      403,
+      'AuthorizationSourceIPMismatch',
+      `This request is not authorized to perform this operation using this source IP ${r.clientAddress ?? '(none: a unix socket)'}. The SAS allows sip=${q('sip')}.`,
+    );
+  }
   return grant;
+}
+
+/** `spr`: https only (true), or https and http (false, also when absent). */
+function parseProtocol(spr: string): boolean {
+  if (spr === '' || spr === 'https,http') return false;
+  if (spr === 'https') return true;
+  throw failed(`the SAS protocol spr=${spr} is not https or https,http`);
+}
+
+/** `sip`: one address or an inclusive range `from-to` of one family; null when absent. */
+function parseSourceIp(sip: string): BlockList | null {
+  if (sip === '') return null;
+  const dash = sip.indexOf('-');
+  const from = dash < 0 ? sip : sip.slice(0, dash);
+  const to = dash < 0 ? sip : sip.slice(dash + 1);
+  const family = isIP(from);
+  if (family === 0 || isIP(to) !== family) {
+    throw failed(`the SAS source sip=${sip} is not an IP address or a range of two addresses of one family`);
+  }
+  const list = new BlockList();
+  try {
+    list.addRange(from, to, family === 4 ? 'ipv4' : 'ipv6');
+  } catch {
+    throw failed(`the SAS source range sip=${sip} ends before it starts`);
+  }
+  return list;
+}
+
+function familyOf(address: string): 'ipv4' | 'ipv6' {
+  return isIP(address) === 6 ? 'ipv6' : 'ipv4';
 }
 
 /** The grant of the token whose HMAC of `toSign` is `given` (base64). Every token is computed and compared. */

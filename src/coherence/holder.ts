@@ -275,6 +275,8 @@ export class LeaseHolder implements Resolver {
           etag: a.version.etag,
           size: a.version.size,
           lastModified: new Date(a.version.lastModifiedMs),
+          // The home's origin info, as a door answers it (Azure's Content-MD5); absent from an older home.
+          ...(a.contentMd5 ? { contentMd5: a.contentMd5 } : {}),
         };
         // Reuse the same object while the version is unchanged (callers compare by identity).
         const prev = this.leases.get(id);

@@ -154,7 +154,7 @@ export class LeaseHome implements LeaseService {
       if (termMs < 1) break;
       counter.inc({ result: 'ok' });
       const version = { etag: info.etag, size: info.size, lastModifiedMs: info.lastModified.getTime() };
-      return { status: 'ok', version, termMs, homeIncarnation };
+      return { status: 'ok', version, termMs, homeIncarnation, contentMd5: info.contentMd5 ?? null };
     }
     counter.inc({ result: 'refused' });
     throw new CacheError(

@@ -14,6 +14,7 @@ import { CacheError } from '../errors/cache-error.js';
 import { validateName } from '../origin/names.js';
 import type { ObjectName } from '../origin/origin.js';
 import { MetaError, MetaReader, MetaWriter } from '../transport/codec.js';
+import { readContentMd5, writeContentMd5 } from '../transport/messages.js';
 
 /** `Version` of docs/coherence.md: the origin's ETag and size, and its last-modified time. */
 export interface LeaseVersion {
@@ -44,6 +45,12 @@ export type LeaseGrantResponse =
       /** Integer ms, ≥ 1. The holder counts it from its own send time, minus its margin. */
       readonly termMs: number;
       readonly homeIncarnation: number;
+      /**
+       * The version's Content-MD5 at the origin (base64 of 16 bytes), null when it keeps none;
+       * undefined: the field is absent (a holder that did not announce FEATURE_CONTENT_MD5, or
+       * a home that predates it). The last field on the wire, written exactly when defined.
+       */
+      readonly contentMd5?: string | null;
     }
   /** The origin has no such object: no lease, the holder may not cache the absence. */
   | { readonly status: 'notFound'; readonly homeIncarnation: number }
@@ -120,6 +127,7 @@ export function encodeLeaseGrantResponse(a: LeaseGrantResponse): Buffer {
     w.str('').u64(0).f64(0).u32(0);
   }
   w.u64(checkIncarnation(a.homeIncarnation));
+  if (a.status === 'ok' && a.contentMd5 !== undefined) writeContentMd5(w, a.contentMd5);
   return w.bytes();
 }
 
@@ -133,7 +141,10 @@ export function decodeLeaseGrantResponse(meta: Buffer): LeaseGrantResponse {
   if (status === 'ok') {
     const version = readVersion(r);
     const termMs = checkTerm(r.u32());
-    a = { status, version, termMs, homeIncarnation: checkIncarnation(r.u64()) };
+    const homeIncarnation = checkIncarnation(r.u64());
+    a = r.atEnd()
+      ? { status, version, termMs, homeIncarnation }
+      : { status, version, termMs, homeIncarnation, contentMd5: readContentMd5(r) };
   } else {
     const etag = readStr(r);
     const size = r.u64();

@@ -6,6 +6,7 @@
  * invalidate-messages.ts; adding a message touches only this folder.
  */
 import type { ObjectName } from '../origin/origin.js';
+import { FEATURE_CONTENT_MD5 } from '../transport/protocol.js';
 import type { Caller, CallOptions, Messages, RequestChannel } from '../transport/rpc.js';
 import {
   decodeInvalidate,
@@ -67,12 +68,16 @@ export function serveHome(messages: Messages, home: LeaseService): void {
   messages.register(CoherenceFrame.LEASE_GRANT, 'LEASE_GRANT', {
     decode: decodeLeaseGrantRequest,
     serve: async (q, { signal, from }) =>
-      encodeLeaseGrantResponse(await home.lease(q, from.nodeId, undefined, signal, from.channel)),
+      encodeLeaseGrantResponse(
+        forHolder(await home.lease(q, from.nodeId, undefined, signal, from.channel), from.features),
+      ),
   });
   messages.register(CoherenceFrame.LEASE_RENEW, 'LEASE_RENEW', {
     decode: decodeLeaseRenewRequest,
     serve: async (q, { signal, from }) =>
-      encodeLeaseGrantResponse(await home.lease(q, from.nodeId, q.held, signal, from.channel)),
+      encodeLeaseGrantResponse(
+        forHolder(await home.lease(q, from.nodeId, q.held, signal, from.channel), from.features),
+      ),
   });
   messages.register(CoherenceFrame.LEASE_ACK, 'LEASE_ACK', {
     decode: decodeLeaseAck,
@@ -85,6 +90,19 @@ export function serveHome(messages: Messages, home: LeaseService): void {
     decode: decodeInvalidate,
     serve: async (q, { signal }) => encodeInvalidateAnswer(await home.invalidate(q, signal)),
   });
+}
+
+/**
+ * A lease answer as this holder decodes it: the Content-MD5 field goes only to
+ * a holder that announced FEATURE_CONTENT_MD5 in its HELLO (an older one would
+ * refuse the byte after homeIncarnation); to one that did, it always goes, null
+ * when the origin keeps none.
+ */
+export function forHolder(a: LeaseGrantResponse, holderFeatures: number): LeaseGrantResponse {
+  if (a.status !== 'ok') return a;
+  if ((holderFeatures & FEATURE_CONTENT_MD5) !== 0) return { ...a, contentMd5: a.contentMd5 ?? null };
+  const { contentMd5: _, ...v1 } = a;
+  return v1;
 }
 
 /** The holder side: LEASE_REVOKE from a home, on this process's own connection to it. */

@@ -17,14 +17,15 @@ import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { CacheError } from '../errors/cache-error.js';
 import { withDeadline } from './deadline.js';
 import { formatName, validateContainer, validateKey, validateName } from './names.js';
-import type {
-  ChunkReadOptions,
-  ListOptions,
-  ObjectInfo,
-  ObjectName,
-  ObjectVersion,
-  Origin,
-  ReadOptions,
+import {
+  type ChunkReadOptions,
+  contentMd5Of,
+  type ListOptions,
+  type ObjectInfo,
+  type ObjectName,
+  type ObjectVersion,
+  type Origin,
+  type ReadOptions,
 } from './origin.js';
 import { readExactly } from './read-exactly.js';
 import { checkReadRange } from './read-range.js';
@@ -84,7 +85,7 @@ export class AzureOrigin implements Origin {
     validateAzureName(name);
     return this.call(name, 'stat', opts, async (signal) => {
       const p = await this.blob(name).getProperties({ abortSignal: signal });
-      return infoOf(name, p.etag, p.contentLength, p.lastModified);
+      return infoOf(name, p.etag, p.contentLength, p.lastModified, p.contentMD5);
     });
   }
 
@@ -96,7 +97,7 @@ export class AzureOrigin implements Origin {
           abortSignal: signal,
           conditions: { ifNoneMatch: quote(known.etag) },
         });
-        return infoOf(known, p.etag, p.contentLength, p.lastModified);
+        return infoOf(known, p.etag, p.contentLength, p.lastModified, p.contentMD5);
       } catch (err) {
         if (statusOf(err) === 304) return known;
         throw err;
@@ -201,7 +202,7 @@ export class AzureOrigin implements Origin {
           continue;
         }
         const p = item.properties;
-        yield infoOf({ container, key: item.name }, p.etag, p.contentLength, p.lastModified);
+        yield infoOf({ container, key: item.name }, p.etag, p.contentLength, p.lastModified, p.contentMD5);
         emitted++;
       }
       marker = page.continuationToken;
@@ -263,6 +264,7 @@ function infoOf(
   etag: string | undefined,
   size: number | undefined,
   lastModified: Date | undefined,
+  md5: Uint8Array | undefined,
 ): ObjectInfo {
   if (!etag || size === undefined || !lastModified) {
     throw new CacheError(
@@ -270,7 +272,11 @@ function infoOf(
       `${formatName(name)}: origin omitted ETag, Content-Length or Last-Modified`,
     );
   }
-  return { container: name.container, key: name.key, etag: unquote(etag), size, lastModified };
+  const info = { container: name.container, key: name.key, etag: unquote(etag), size, lastModified };
+  // The blob's own Content-MD5 property (set by Put Blob, or by whoever committed the block list):
+  // carried so the Azure door can answer it as the service would; absent when the blob has none.
+  const contentMd5 = contentMd5Of(md5);
+  return contentMd5 === undefined ? info : { ...info, contentMd5 };
 }
 
 function quote(etag: string): string {

@@ -22,6 +22,22 @@ export interface ObjectVersion {
 
 export interface ObjectInfo extends ObjectName, ObjectVersion {
   readonly lastModified: Date;
+  /**
+   * The MD5 of the whole object as the origin stores it (base64 of 16 bytes),
+   * for origins that keep one (Azure's Content-MD5 blob property); absent
+   * otherwise. The cache never computes it: a door passes on what the origin
+   * has, or nothing.
+   */
+  readonly contentMd5?: string;
+}
+
+/** Bytes of an MD5 digest: a Content-MD5 of any other length is not kept. */
+export const CONTENT_MD5_BYTES = 16;
+
+/** An origin's Content-MD5 bytes as ObjectInfo carries them; undefined when absent or not an MD5. */
+export function contentMd5Of(bytes: Uint8Array | undefined): string | undefined {
+  if (bytes?.byteLength !== CONTENT_MD5_BYTES) return undefined;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
 export interface ReadOptions {

@@ -9,6 +9,7 @@
  * itself does.
  */
 import { CacheError } from '../errors/cache-error.js';
+import type { ObjectInfo } from '../origin/origin.js';
 import type { Listing } from './listings.js';
 import { firstAfter } from './listings.js';
 
@@ -25,7 +26,7 @@ export interface PageParams {
 }
 
 export interface Page {
-  readonly keys: ReadonlyArray<{ key: string; etag: string; size: number; lastModified: Date }>;
+  readonly keys: ReadonlyArray<Pick<ObjectInfo, 'key' | 'etag' | 'size' | 'lastModified' | 'contentMd5'>>;
   readonly prefixes: readonly string[];
   readonly truncated: boolean;
   /** The last key or common prefix returned, and whether it was a prefix. */
@@ -58,7 +59,13 @@ export function page(listing: Listing, p: PageParams): Page {
       while (i < files.length && files[i]!.key.startsWith(cp)) i++;
       continue;
     }
-    keys.push({ key: f.key, etag: f.etag, size: f.size, lastModified: f.lastModified });
+    keys.push({
+      key: f.key,
+      etag: f.etag,
+      size: f.size,
+      lastModified: f.lastModified,
+      ...(f.contentMd5 === undefined ? {} : { contentMd5: f.contentMd5 }),
+    });
     last = { value: f.key, isPrefix: false };
     i++;
   }

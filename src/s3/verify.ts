@@ -43,6 +43,14 @@ export function authenticate(r: RawRequest, o: S3AuthOptions): Grant | null {
   const now = o.now?.() ?? Date.now();
   const auth = header1(r, 'authorization');
   if (param(r, 'X-Amz-Algorithm') !== undefined) return presigned(r, o.tokens, now, o.maxClockSkewMs);
+  if (auth === undefined && param(r, 'Signature') !== undefined && param(r, 'AWSAccessKeyId') !== undefined) {
+    // boto3 presigns with Signature Version 2 unless told otherwise: say what to change.
+    throw new S3Error(
+      400,
+      'InvalidRequest',
+      "a Signature Version 2 presigned URL is not supported: presign with AWS4-HMAC-SHA256 (boto3: Config(signature_version='s3v4'))",
+    );
+  }
   if (auth === undefined) {
     throw new S3Error(
       403,

@@ -122,6 +122,11 @@ export class MetaReader {
     return Buffer.from(this.buf.subarray(at, at + n));
   }
 
+  /** True once every byte was consumed: an optional field at the end of a layout is absent. */
+  atEnd(): boolean {
+    return this.at === this.buf.length;
+  }
+
   /** Throws unless every byte was consumed: trailing bytes mean the peer and we disagree on the layout. */
   end(): void {
     if (this.at !== this.buf.length)

@@ -5,7 +5,7 @@
  */
 import type { ChunkName } from '../chunk/name.js';
 import { CacheError, type ErrorCode } from '../errors/cache-error.js';
-import type { ObjectInfo, ObjectName } from '../origin/origin.js';
+import { CONTENT_MD5_BYTES, type ObjectInfo, type ObjectName } from '../origin/origin.js';
 import { MetaError, MetaReader, MetaWriter } from './codec.js';
 
 export interface Hello {
@@ -116,16 +116,23 @@ export function decodeObjectName(meta: Buffer): ObjectName {
   return n;
 }
 
-export function encodeObjectInfo(i: ObjectInfo): Buffer {
-  return new MetaWriter()
+/**
+ * The STAT answer. `contentMd5Field`: the asker announced FEATURE_CONTENT_MD5
+ * (protocol.ts), so the Content-MD5 field follows; an older asker gets the
+ * v1 layout it decodes.
+ */
+export function encodeObjectInfo(i: ObjectInfo, contentMd5Field = false): Buffer {
+  const w = new MetaWriter()
     .str(i.container)
     .str(i.key)
     .str(i.etag)
     .u64(i.size)
-    .f64(i.lastModified.getTime())
-    .bytes();
+    .f64(i.lastModified.getTime());
+  if (contentMd5Field) writeContentMd5(w, i.contentMd5 ?? null);
+  return w.bytes();
 }
 
+/** A STAT answer, with or without the Content-MD5 field (a peer that predates it sends none). */
 export function decodeObjectInfo(meta: Buffer): ObjectInfo {
   const r = new MetaReader(meta);
   const info = {
@@ -135,8 +142,29 @@ export function decodeObjectInfo(meta: Buffer): ObjectInfo {
     size: r.u64(),
     lastModified: new Date(r.f64()),
   };
+  const md5 = r.atEnd() ? null : readContentMd5(r);
   r.end();
-  return info;
+  return md5 === null ? info : { ...info, contentMd5: md5 };
+}
+
+/**
+ * The Content-MD5 field (FEATURE_CONTENT_MD5): `u8 length, bytes`, the length
+ * 0 (the origin keeps none) or 16. Only ever the last field of a meta.
+ */
+export function writeContentMd5(w: MetaWriter, md5: string | null): MetaWriter {
+  if (md5 === null) return w.raw(Uint8Array.of(0));
+  const b = Buffer.from(md5, 'base64');
+  if (b.length !== CONTENT_MD5_BYTES || b.toString('base64') !== md5) {
+    throw new MetaError(`Content-MD5 ${JSON.stringify(md5.slice(0, 40))} is not base64 of 16 bytes`);
+  }
+  return w.raw(Uint8Array.of(CONTENT_MD5_BYTES)).raw(b);
+}
+
+export function readContentMd5(r: MetaReader): string | null {
+  const n = r.raw(1)[0]!;
+  if (n === 0) return null;
+  if (n !== CONTENT_MD5_BYTES) throw new MetaError(`Content-MD5 field of ${n} bytes (0 or 16)`);
+  return r.raw(n).toString('base64');
 }
 
 export function encodeError(code: ErrorCode, message: string): Buffer {

@@ -22,7 +22,7 @@ import {
 import type { TransportLogger } from './logger.js';
 import { decodeError, decodeHello, encodeError, encodeHello } from './messages.js';
 import type { ConnectionSink, FrameEvent, NativeTransport } from './native.js';
-import { FLAG_RESPONSE, FrameType, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from './protocol.js';
+import { FEATURES, FLAG_RESPONSE, FrameType, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from './protocol.js';
 import {
   type CallOptions,
   Inbound,
@@ -58,6 +58,8 @@ export class PeerConnection implements ConnectionSink {
   private readonly connectTimer: NodeJS.Timeout;
   private closeReason = '';
   private closeCode: ErrorCode = 'PEER_UNAVAILABLE';
+  /** The server's HELLO feature bits, once it answered. */
+  private peerFeatures = 0;
 
   constructor(
     private readonly native: NativeTransport,
@@ -87,7 +89,14 @@ export class PeerConnection implements ConnectionSink {
     };
     this.inbound = new Inbound({
       messages: o.messages,
-      from: { nodeId: '', peer: this.peer, channel },
+      from: {
+        nodeId: '',
+        peer: this.peer,
+        get features() {
+          return self.peerFeatures;
+        },
+        channel,
+      },
       respond: (type, id, reply) => this.respond(type, id, reply),
       protocolError: (reason) => this.close(`protocol error: ${reason}`),
       warn: (reason, what) => o.logger.warn({ peer: this.peer, reason }, what),
@@ -139,7 +148,7 @@ export class PeerConnection implements ConnectionSink {
     const hello = encodeHello({
       minVersion: MIN_PROTOCOL_VERSION,
       maxVersion: PROTOCOL_VERSION,
-      features: 0,
+      features: FEATURES,
       maxFrameBytes: this.o.maxFrameBytes,
       maxInFlight: this.o.maxInFlight,
       nodeId: this.o.nodeId,
@@ -220,6 +229,7 @@ export class PeerConnection implements ConnectionSink {
       return;
     }
     this.maxInFlight = Math.max(1, Math.min(this.maxInFlight, hello.maxInFlight));
+    this.peerFeatures = hello.features;
     const required = (hello.features & AUTH_REQUIRED) !== 0;
     const secret = this.o.secret;
     if (required && !secret) {

@@ -27,6 +27,19 @@ export const FrameType = {
 export const FLAG_RESPONSE = 1;
 
 /**
+ * HELLO feature bits this build announces (bit 0 is AUTH_REQUIRED, auth.ts).
+ * A message gains an optional field only towards a peer whose HELLO announced
+ * the field's bit, so an older peer never receives bytes its strict decoders
+ * would refuse; older peers ignore bits they do not know.
+ *
+ * FEATURE_CONTENT_MD5 (bit 1): the peer decodes the object's Content-MD5 at
+ * the end of a STAT answer and of an `ok` LEASE_GRANT/LEASE_RENEW answer
+ * (docs/wire-protocol.md, "Feature bits").
+ */
+export const FEATURE_CONTENT_MD5 = 1 << 1;
+export const FEATURES = FEATURE_CONTENT_MD5;
+
+/**
  * A request back to the connecting side that names no timeout of its own (every caller in
  * this codebase does: a home's LEASE_REVOKE waits a lease term).
  */

@@ -48,6 +48,8 @@ export interface Caller {
   readonly nodeId: string;
   /** "host:port", for messages. */
   readonly peer: string;
+  /** The feature bits of the peer's HELLO (protocol.ts): which optional fields its answers may carry. */
+  readonly features: number;
   /** Requests back to the caller on its own connection (a home's LEASE_REVOKE). */
   readonly channel: RequestChannel & { readonly isOpen: boolean };
 }

@@ -22,6 +22,7 @@ import { decodeHello, encodeError, encodeHello } from './messages.js';
 import type { ConnectionSink, FrameEvent, NativeTransport } from './native.js';
 import {
   DEFAULT_REQUEST_TIMEOUT_MS,
+  FEATURES,
   FLAG_RESPONSE,
   FrameType,
   MIN_PROTOCOL_VERSION,
@@ -37,6 +38,8 @@ export class ServerConnection implements ConnectionSink {
   private closed = false;
   /** The peer's HELLO nodeId: a lease holder's identity at its home. */
   private peerNodeId = '';
+  /** The peer's HELLO feature bits. */
+  private peerFeatures = 0;
   /** Requests this side sends to the peer (a home's LEASE_REVOKE travels on the holder's own connection). */
   private readonly outgoing: RequestMatcher;
   /** Requests the peer sends, served by the server's registered messages. */
@@ -58,6 +61,9 @@ export class ServerConnection implements ConnectionSink {
     const from: Caller = {
       get nodeId() {
         return self.peerNodeId;
+      },
+      get features() {
+        return self.peerFeatures;
       },
       peer,
       channel: {
@@ -182,9 +188,10 @@ export class ServerConnection implements ConnectionSink {
     }
     this.helloDone = true;
     this.peerNodeId = hello.nodeId;
+    this.peerFeatures = hello.features;
     const o = this.server.opts;
     const extensions: { tag: number; value: Buffer }[] = [];
-    let features = 0;
+    let features = FEATURES;
     if (o.secret) {
       const clientNonce = extension(hello.extensions, EXT_CLIENT_NONCE);
       if (clientNonce?.length !== NONCE_BYTES) {

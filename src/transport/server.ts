@@ -22,6 +22,7 @@ import {
   DEFAULT_MAX_UNAUTHENTICATED,
   DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS,
   DEFAULT_PREAUTH_TIMEOUT_MS,
+  FEATURE_CONTENT_MD5,
   FrameType,
 } from './protocol.js';
 import { checkRange } from './range.js';
@@ -212,6 +213,7 @@ function registerChunkMessages(messages: Messages, h: TransportHandler, maxFrame
   });
   messages.register(FrameType.STAT, 'STAT', {
     decode: decodeObjectName,
-    serve: async (n, { signal }) => encodeObjectInfo(await h.stat(n, signal)),
+    serve: async (n, { signal, from }) =>
+      encodeObjectInfo(await h.stat(n, signal), (from.features & FEATURE_CONTENT_MD5) !== 0),
   });
 }

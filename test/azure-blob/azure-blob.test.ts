@@ -3,8 +3,10 @@
  * node over an fs origin, configured by a connection string only: downloads
  * with offset/length (and a range MD5), properties, listings with paging,
  * SAS URLs, errors with x-ms-error-code; then SharedKey and SAS checked
- * against the node's tokens. Python beside this file.
+ * against the node's tokens, with a SAS's signed protocol (spr) and source
+ * addresses (sip), over HTTP and HTTPS. Python beside this file.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -170,5 +172,100 @@ describe.skipIf(!run)('Azure Blob door: SharedKey and SAS', { timeout: CLIENT_TE
     const anonymous = await get(node.url, '/azure/acct/tokenizers/t/vocab.json');
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers['x-ms-error-code']).toBe('NoAuthenticationInformation');
+  });
+
+  it("a SAS's signed protocol (spr) and source addresses (sip) hold over plain HTTP from 127.0.0.1", async () => {
+    const out = await runPythonJson<ClientOutput>(
+      'main',
+      join(here, 'azure_client.py'),
+      ['sas_limits', connectionString(node, 'acct', all)],
+      { timeoutMs: CLIENT_TEST_MS },
+    );
+    const config = { sha: sha(files['llama/config.json']!) };
+    const protocol = {
+      status: 403,
+      code: 'AuthorizationProtocolMismatch',
+      header: 'AuthorizationProtocolMismatch',
+    };
+    const source = {
+      status: 403,
+      code: 'AuthorizationSourceIPMismatch',
+      header: 'AuthorizationSourceIPMismatch',
+    };
+    expect(out.https_only).toEqual(protocol);
+    expect(out.https_or_http).toEqual(config);
+    expect(out.ip_other).toEqual(source);
+    expect(out.ip_mine).toEqual(config);
+    expect(out.range_mine).toEqual(config);
+    expect(out.range_other).toEqual(source);
+    expect(out.ip_garbage).toMatchObject({ status: 403, header: 'AuthenticationFailed' });
+    expect(out.account_sas).toEqual(protocol);
+    expect(out.list_ip_other).toEqual(source);
+  });
+});
+
+describe.skipIf(!run)('Azure Blob door over HTTPS: spr=https', { timeout: CLIENT_TEST_MS }, () => {
+  const all = `all-${randomBytes(16).toString('hex')}`;
+  let node: NodeProcess;
+  let dir: string;
+  beforeAll(async () => {
+    const root = seedOrigin(files);
+    dir = mkdtempSync(join(tmpdir(), 'wc-az-tls-'));
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
+    writeFileSync(join(dir, 'tokens'), `${all}\n`);
+    node = await startNodeProcess({
+      dir,
+      config: {
+        origin: { type: 'fs', fs: { root } },
+        auth: { tokensFile: join(dir, 'tokens') },
+        http: { tls: { certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem') } },
+      },
+      timeoutMs: 120_000,
+    });
+  }, 300_000);
+  afterAll(async () => {
+    await node?.kill();
+  });
+
+  it('a SAS that allows HTTPS only reads over HTTPS; sip still holds there', async () => {
+    const https = { ...node, url: node.url.replace(/^http:/, 'https:') };
+    const out = await runPythonJson<ClientOutput>(
+      'main',
+      join(here, 'azure_client.py'),
+      ['sas_limits', connectionString(https, 'acct', all), join(dir, 'cert.pem')],
+      { timeoutMs: CLIENT_TEST_MS },
+    );
+    const config = { sha: sha(files['llama/config.json']!) };
+    const source = {
+      status: 403,
+      code: 'AuthorizationSourceIPMismatch',
+      header: 'AuthorizationSourceIPMismatch',
+    };
+    expect(out.https_only).toEqual(config);
+    expect(out.https_or_http).toEqual(config);
+    expect(out.ip_other).toEqual(source);
+    expect(out.ip_mine).toEqual(config);
+    // Over HTTPS the protocol holds, so the account SAS fails on its source address instead.
+    expect(out.account_sas).toEqual(source);
   });
 });

@@ -1,11 +1,15 @@
 """azure-storage-blob and adlfs against weightcache's Azure Blob door, configured by a connection
 string only (BlobEndpoint=http://cache:8420/azure/{account}).
 
-Usage: azure_client.py MODE CONNECTION_STRING
+Usage: azure_client.py MODE CONNECTION_STRING [CA_FILE]
   MODE reads:  download with offset/length, properties, list with paging (and a delimiter), a range
                with its MD5 checked by the SDK, a SAS URL, adlfs ls/info/ranged reads
   MODE denied: a wrong SharedKey, a SAS signed with a wrong key, a token scoped elsewhere
-Prints one JSON document; azure-blob.test.ts checks it.
+  MODE md5:    properties and listing of md5/with.bin and md5/without.bin (Content-MD5 as base64 or
+               null), and each blob's sha256
+  MODE sas_limits: SAS URLs signed with spr (https only / https,http) and sip (one address, a range)
+               used from 127.0.0.1 over the BlobEndpoint's protocol; CA_FILE verifies an https endpoint
+Prints one JSON document; azure-blob.test.ts and azurite-origin.test.ts check it.
 """
 
 import hashlib
@@ -94,4 +98,52 @@ elif mode == "scoped":
     out["bad_sas"] = error_of(
         lambda: BlobClient.from_blob_url(f"{parts['BlobEndpoint']}/tokenizers/t/vocab.json?{bad}").download_blob().readall()
     )
+elif mode == "md5":
+    import base64
+
+    def b64(v):
+        return None if v is None else base64.b64encode(bytes(v)).decode()
+
+    for name in ("md5/with.bin", "md5/without.bin"):
+        b = models.get_blob_client(name)
+        out[name] = {
+            "props_md5": b64(b.get_blob_properties().content_settings.content_md5),
+            "sha": sha(b.download_blob().readall()),
+            "range_sha": sha(b.download_blob(offset=100, length=1000).readall()),
+        }
+    out["listed"] = {x.name: b64(x.content_settings.content_md5) for x in models.list_blobs(name_starts_with="md5/")}
+elif mode == "sas_limits":
+    from azure.storage.blob import AccountSasPermissions, BlobClient, ResourceTypes, generate_account_sas
+
+    ca = sys.argv[3] if len(sys.argv) > 3 else None
+    extra = {"connection_verify": ca} if ca else {}
+    parts = dict(kv.split("=", 1) for kv in conn.split(";") if "=" in kv)
+    expiry = datetime.now(timezone.utc) + timedelta(minutes=10)
+    blob = "llama/config.json"
+
+    def blob_sas(**kw):
+        return generate_blob_sas(parts["AccountName"], "models", blob, account_key=parts["AccountKey"], permission="r", expiry=expiry, **kw)
+
+    def read(sas):
+        def go():
+            return sha(BlobClient.from_blob_url(f"{parts['BlobEndpoint']}/models/{blob}?{sas}", retry_total=0, **extra).download_blob().readall())
+
+        err = error_of(go)
+        return err if err is not None else {"sha": go()}
+
+    out["https_only"] = read(blob_sas(protocol="https"))
+    out["https_or_http"] = read(blob_sas(protocol="https,http"))
+    out["ip_other"] = read(blob_sas(ip="10.1.2.3"))
+    out["ip_mine"] = read(blob_sas(ip="127.0.0.1"))
+    out["range_mine"] = read(blob_sas(ip="127.0.0.0-127.0.0.255"))
+    out["range_other"] = read(blob_sas(ip="10.0.0.0-10.0.0.255"))
+    out["ip_garbage"] = read(blob_sas(ip="not-an-address"))
+    account = generate_account_sas(parts["AccountName"], parts["AccountKey"], ResourceTypes(container=True, object=True),
+                                   AccountSasPermissions(read=True, list=True), expiry, ip="192.168.0.1", protocol="https")
+    out["account_sas"] = read(account)
+    cc = ContainerClient.from_container_url(
+        f"{parts['BlobEndpoint']}/models?" + generate_container_sas(parts["AccountName"], "models", account_key=parts["AccountKey"],
+                                                                   permission="rl", expiry=expiry, ip="10.9.9.9"),
+        retry_total=0, **extra)
+    out["list_ip_other"] = error_of(lambda: list(cc.list_blobs(name_starts_with="llama/")))
 print(json.dumps(out, default=str))

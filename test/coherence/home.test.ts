@@ -171,6 +171,7 @@ describe('LeaseHome.lease', () => {
       version: { etag: 'v1', size: 2, lastModifiedMs: v1.lastModified.getTime() },
       termMs: TERM,
       homeIncarnation: home.incarnation,
+      contentMd5: null, // this origin keeps none
     });
     advance(500); // the binding has 700 left, more than TERM / 2: granted on it, capped at 700
     expect(await grant(h)).toMatchObject({ status: 'ok', termMs: BINDING - 500 });
@@ -180,6 +181,17 @@ describe('LeaseHome.lease', () => {
     expect(origin.calls).toBe(2);
     expect(await total('grants', { result: 'ok' })).toBe(3);
     expect(home.outstanding).toBe(1); // one holder, one lease
+  });
+
+  it("a grant carries the origin's Content-MD5 of the version, where the origin keeps one", async () => {
+    const { origin, grant } = setup();
+    const v1 = origin.put(name, 'v1');
+    origin.versions.set(id, { ...v1, contentMd5: 'XUFAKrxLKna5cZ2REBfFkg==' });
+    expect(await grant(new FakeHolder('h1'))).toMatchObject({
+      status: 'ok',
+      version: { etag: 'v1' },
+      contentMd5: 'XUFAKrxLKna5cZ2REBfFkg==',
+    });
   });
 
   it('a renewal (held version) is counted apart and may name a new version', async () => {

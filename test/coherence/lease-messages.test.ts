@@ -24,8 +24,9 @@ import {
   type LeaseVersion,
   MAX_ETAG_BYTES,
 } from '../../src/coherence/lease-messages.js';
-import { CoherenceFrame } from '../../src/coherence/wire.js';
+import { CoherenceFrame, forHolder } from '../../src/coherence/wire.js';
 import { MetaError, MetaWriter } from '../../src/transport/codec.js';
+import { FEATURE_CONTENT_MD5 } from '../../src/transport/protocol.js';
 
 // ---------------------------------------------------------------- arbitraries
 
@@ -58,12 +59,21 @@ const version: fc.Arbitrary<LeaseVersion> = fc.record({
 const incarnation = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER });
 const grantRequest: fc.Arbitrary<LeaseGrantRequest> = fc.record({ container, key });
 const renewRequest: fc.Arbitrary<LeaseRenewRequest> = fc.record({ container, key, held: version });
+const md5 = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => Buffer.from(b).toString('base64'));
 const grantResponse: fc.Arbitrary<LeaseGrantResponse> = fc.oneof(
   fc.record({
     status: fc.constant('ok' as const),
     version,
     termMs: fc.integer({ min: 1, max: 0xffffffff }),
     homeIncarnation: incarnation,
+  }),
+  // With the Content-MD5 field (the holder announced FEATURE_CONTENT_MD5): a digest, or null for none.
+  fc.record({
+    status: fc.constant('ok' as const),
+    version,
+    termMs: fc.integer({ min: 1, max: 0xffffffff }),
+    homeIncarnation: incarnation,
+    contentMd5: fc.oneof(md5, fc.constant(null)),
   }),
   fc.record({
     status: fc.constantFrom('notFound' as const, 'notHome' as const),
@@ -142,6 +152,8 @@ const v: LeaseVersion = {
   lastModifiedMs: 1_717_171_717_000,
 };
 const inc = 0x0123456789abcd;
+/** md5('hello') */
+const MD5 = 'XUFAKrxLKna5cZ2REBfFkg==';
 
 const vectors: { what: string; c: Codec; message: unknown; bytes: string }[] = [
   { what: 'LEASE_GRANT request', c: codecs[0]!, message: name, bytes: NAME },
@@ -150,6 +162,18 @@ const vectors: { what: string; c: Codec; message: unknown; bytes: string }[] = [
     c: codecs[1]!,
     message: { status: 'ok', version: v, termMs: 30_000, homeIncarnation: inc },
     bytes: `00 ${VERSION} 30750000 ${INCARNATION}`,
+  },
+  {
+    what: 'LEASE_GRANT response, ok, with the Content-MD5 field (FEATURE_CONTENT_MD5)',
+    c: codecs[1]!,
+    message: { status: 'ok', version: v, termMs: 30_000, homeIncarnation: inc, contentMd5: MD5 },
+    bytes: `00 ${VERSION} 30750000 ${INCARNATION} 10 ${Buffer.from(MD5, 'base64').toString('hex')}`,
+  },
+  {
+    what: 'LEASE_GRANT response, ok, with an empty Content-MD5 field (the origin keeps none)',
+    c: codecs[1]!,
+    message: { status: 'ok', version: v, termMs: 30_000, homeIncarnation: inc, contentMd5: null },
+    bytes: `00 ${VERSION} 30750000 ${INCARNATION} 00`,
   },
   {
     what: 'LEASE_GRANT response, not found',
@@ -237,8 +261,12 @@ describe('lease message meta codecs', () => {
         fc.assert(
           fc.property(c.arb, (m) => {
             const bytes = c.encode(m);
+            // Without its optional last field (Content-MD5), a lease answer is the v1 one: valid.
+            const { contentMd5, ...v1 } = m as { contentMd5?: unknown };
+            const v1Length = contentMd5 === undefined ? -1 : c.encode(v1).length;
             for (let cut = 0; cut < bytes.length; cut++) {
-              expect(() => c.decode(bytes.subarray(0, cut))).toThrow(MetaError);
+              if (cut === v1Length) expect(c.decode(bytes.subarray(0, cut))).toEqual(v1);
+              else expect(() => c.decode(bytes.subarray(0, cut))).toThrow(MetaError);
             }
           }),
           { numRuns: 50 },
@@ -248,8 +276,15 @@ describe('lease message meta codecs', () => {
       it('rejects trailing bytes with MetaError', () => {
         fc.assert(
           fc.property(c.arb, fc.uint8Array({ minLength: 1, maxLength: 16 }), (m, extra) => {
+            // One 0 byte after an ok lease answer without it is the (empty) Content-MD5 field.
+            const ok = (m as { status?: string; contentMd5?: unknown }).status === 'ok';
+            fc.pre(!(ok && (m as { contentMd5?: unknown }).contentMd5 === undefined && extra[0] === 0));
             const bytes = Buffer.concat([c.encode(m), extra]);
-            expect(() => c.decode(bytes)).toThrow(/trailing/);
+            // There, the extra bytes are read as that field, and refused as one.
+            const field = ok && (m as { contentMd5?: unknown }).contentMd5 === undefined;
+            expect(() => c.decode(bytes)).toThrow(
+              field ? /trailing|Content-MD5 field|truncated/ : /trailing/,
+            );
             expect(() => c.decode(bytes)).toThrow(MetaError);
           }),
         );
@@ -394,10 +429,44 @@ describe('lease message bounds', () => {
     }
   });
 
+  it('refuses a Content-MD5 field that is not 0 or 16 bytes, or one on an answer without a lease', () => {
+    const ok = hex(vectors[1]!.bytes);
+    for (const n of [1, 15, 17, 255]) {
+      const meta = Buffer.concat([ok, Uint8Array.of(n), Buffer.alloc(n)]);
+      expect(() => decodeLeaseGrantResponse(meta)).toThrow(/Content-MD5 field of/);
+    }
+    // The field is the last one: anything after it is trailing.
+    expect(() => decodeLeaseGrantResponse(Buffer.concat([ok, Uint8Array.of(0, 0)]))).toThrow(/trailing/);
+    const notFound = hex(vectors.find((t) => t.what.endsWith('not found'))!.bytes);
+    expect(() => decodeLeaseGrantResponse(Buffer.concat([notFound, Uint8Array.of(0)]))).toThrow(/trailing/);
+    for (const contentMd5 of ['', 'AAAA', Buffer.alloc(17).toString('base64'), `${MD5.slice(0, -2)}?=`]) {
+      expect(() => encodeLeaseGrantResponse({ ...okGrant, contentMd5 })).toThrow(/Content-MD5/);
+    }
+  });
+
+  it('sends the Content-MD5 field only to a holder that announced FEATURE_CONTENT_MD5', () => {
+    const withMd5 = { ...okGrant, contentMd5: MD5 };
+    // An older holder decodes the v1 layout: the answer it gets is byte for byte the one before the field.
+    expect(encodeLeaseGrantResponse(forHolder(withMd5, 0)).toString('hex')).toBe(
+      vectors[1]!.bytes.replace(/\s+/g, ''),
+    );
+    expect(
+      decodeLeaseGrantResponse(encodeLeaseGrantResponse(forHolder(withMd5, FEATURE_CONTENT_MD5))),
+    ).toEqual(withMd5);
+    const none = decodeLeaseGrantResponse(encodeLeaseGrantResponse(forHolder(okGrant, FEATURE_CONTENT_MD5)));
+    expect(none).toEqual({ ...okGrant, contentMd5: null });
+    const notFound = { status: 'notFound', homeIncarnation: inc } as const;
+    expect(forHolder(notFound, FEATURE_CONTENT_MD5)).toBe(notFound);
+  });
+
   it('refuses revokeId 0 in LEASE_REVOKE (it means release, in LEASE_ACK only)', () => {
     expect(() => encodeLeaseRevoke({ ...name, homeIncarnation: inc, revokeId: 0 })).toThrow(/revokeId/);
-    expect(() => decodeLeaseRevoke(hex(vectors[7]!.bytes))).toThrow(/revokeId/);
-    expect(decodeLeaseAck(hex(vectors[7]!.bytes)).revokeId).toBe(0);
+    expect(() =>
+      decodeLeaseRevoke(hex(vectors.find((t) => t.what.endsWith('early release'))!.bytes)),
+    ).toThrow(/revokeId/);
+    expect(decodeLeaseAck(hex(vectors.find((t) => t.what.endsWith('early release'))!.bytes)).revokeId).toBe(
+      0,
+    );
     for (const revokeId of [-1, 0.5, 2 ** 53]) {
       expect(() => encodeLeaseAck({ ...name, homeIncarnation: inc, revokeId })).toThrow(MetaError);
     }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CacheError } from '../../src/errors/cache-error.js';
@@ -102,6 +103,41 @@ describe('azure origin: faults', () => {
     expect((await collect(o.list(CONTAINER, 'cap/'))).length).toBe(5);
     expect((await collect(o.list(CONTAINER, 'cap/', { limit: 100 }))).length).toBe(5);
     expect((await collect(o.list(CONTAINER, 'cap/', { limit: 3 }))).length).toBe(3);
+  });
+
+  it("stat, revalidate and list carry the blob's Content-MD5 only when Azure keeps one", async () => {
+    const c = BlobServiceClient.fromConnectionString(az.connectionString).getContainerClient(CONTAINER);
+    await c.createIfNotExists();
+    const withMd5 = bytesOf(1000, 1);
+    const md5 = createHash('md5').update(withMd5).digest();
+    await c
+      .getBlockBlobClient('md5/with.bin')
+      .uploadData(withMd5, { blobHTTPHeaders: { blobContentMD5: md5 } });
+    // A committed block list with no x-ms-blob-content-md5: the blob has no Content-MD5 at all.
+    const without = c.getBlockBlobClient('md5/without.bin');
+    const block = Buffer.from('block-0').toString('base64');
+    await without.stageBlock(block, bytesOf(500, 2), 500);
+    await without.commitBlockList([block]);
+    expect((await without.getProperties()).contentMD5).toBeUndefined();
+
+    const o = new AzureOrigin({ connectionString: az.connectionString, timeoutMs: 5000 });
+    const a = await o.stat({ container: CONTAINER, key: 'md5/with.bin' });
+    expect(a.contentMd5).toBe(md5.toString('base64'));
+    const b = await o.stat({ container: CONTAINER, key: 'md5/without.bin' });
+    expect(b).not.toHaveProperty('contentMd5');
+    expect(await o.revalidate(a)).toBe(a);
+    // Replaced with other bytes and another Content-MD5: the new version carries the new one.
+    const next = bytesOf(1000, 3);
+    const md5Next = createHash('md5').update(next).digest();
+    await c
+      .getBlockBlobClient('md5/with.bin')
+      .uploadData(next, { blobHTTPHeaders: { blobContentMD5: md5Next } });
+    expect((await o.revalidate(a)).contentMd5).toBe(md5Next.toString('base64'));
+    const listed = await collect(o.list(CONTAINER, 'md5/'));
+    expect(listed.map((i) => [i.key, i.contentMd5])).toEqual([
+      ['md5/with.bin', md5Next.toString('base64')],
+      ['md5/without.bin', undefined],
+    ]);
   });
 
   it('a dead endpoint is ORIGIN_UNAVAILABLE quickly, not minutes of SDK retries', async () => {

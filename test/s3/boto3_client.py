@@ -4,6 +4,8 @@ Usage: boto3_client.py ENDPOINT ACCESS_KEY SECRET_KEY MODE
   MODE reads:  listings (with and without a delimiter, paging past 1,000 keys), head, ranged
                gets, download_file, a presigned URL, conditional gets, errors, refused writes
   MODE denied: what a wrong secret, an unknown key id and a token scoped to another bucket get
+  MODE limits: SigV4's bounds: a clock 30 minutes off (RequestTimeTooSkewed), an expired presigned URL,
+               a request signed with UNSIGNED-PAYLOAD (reads), a tampered one
 Prints one JSON document; the vitest file (clients.test.ts) checks it against the origin's bytes.
 """
 
@@ -117,6 +119,8 @@ if mode == "reads":
     out["location"] = s3.get_bucket_location(Bucket="models").get("LocationConstraint")
     out["buckets"] = [b["Name"] for b in s3.list_buckets().get("Buckets", [])]
     out["head_bucket"] = s3.head_bucket(Bucket="models")["ResponseMetadata"]["HTTPStatusCode"]
+    out["no_such_bucket"] = error_of(lambda: s3.get_object(Bucket="tokenizers", Key="t/vocab.json"))
+    out["no_such_bucket_list"] = error_of(lambda: s3.list_objects_v2(Bucket="tokenizers"))
 
 elif mode == "denied":
     out["wrong_secret"] = error_of(lambda: client(secret="not-the-token-at-all").get_object(Bucket="models", Key="llama/config.json"))
@@ -129,4 +133,48 @@ elif mode == "denied":
     anon = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", config=Config(signature_version=__import__("botocore").UNSIGNED))
     out["anonymous"] = error_of(lambda: anon.get_object(Bucket="tokenizers", Key="t/vocab.json"))
 
+elif mode == "limits":
+    import datetime as dt
+    import urllib.error
+
+    import botocore.auth
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    real_now = botocore.auth.get_current_datetime
+
+    def at(offset):
+        botocore.auth.get_current_datetime = lambda: real_now() + offset
+
+    at(dt.timedelta(minutes=-30))
+    out["skewed"] = error_of(lambda: client().get_object(Bucket="tokenizers", Key="t/vocab.json"))
+    at(dt.timedelta(hours=-1))
+    old_url = client(signature_version="s3v4").generate_presigned_url(
+        "get_object", Params={"Bucket": "tokenizers", "Key": "t/vocab.json"}, ExpiresIn=60
+    )
+    botocore.auth.get_current_datetime = real_now
+
+    def status_of(url, headers=None):
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {})) as r:
+                return {"status": r.status, "sha": sha(r.read())}
+        except urllib.error.HTTPError as e:
+            body = e.read().decode()
+            code = body.split("<Code>", 1)[1].split("</Code>", 1)[0] if "<Code>" in body else None
+            return {"status": e.code, "code": code, "body": body[:400]}
+
+    out["expired_presigned"] = status_of(old_url)
+    # boto3's default presigned URL for a custom endpoint is Signature Version 2.
+    out["v2_presigned"] = status_of(client().generate_presigned_url("get_object", Params={"Bucket": "tokenizers", "Key": "t/vocab.json"}))
+    out["v4_presigned"] = status_of(
+        client(signature_version="s3v4").generate_presigned_url("get_object", Params={"Bucket": "tokenizers", "Key": "t/vocab.json"})
+    )
+    # UNSIGNED-PAYLOAD in the header form, as the AWS CRT client sends it (botocore signs the payload over http).
+    req = AWSRequest(method="GET", url=f"{endpoint}/tokenizers/t/vocab.json", headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+    SigV4Auth(Credentials(access_key, secret_key), "s3", "us-east-1").add_auth(req)
+    out["unsigned_payload"] = status_of(req.url, dict(req.headers.items()))
+    tampered = dict(req.headers.items())
+    tampered["X-Amz-Content-SHA256"] = hashlib.sha256(b"").hexdigest()
+    out["tampered"] = status_of(req.url, tampered)
 print(json.dumps(out))

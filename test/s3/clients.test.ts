@@ -45,7 +45,12 @@ describe.skipIf(!run)('S3 door: boto3', { timeout: CLIENT_TEST_MS }, () => {
     root = seedOrigin(files);
     seedOriginInto(root, 'tokenizers', { 't/vocab.json': vocab });
     node = await startNodeProcess({
-      config: { origin: { type: 'fs', fs: { root } }, cache: { chunkSize: '256KiB' } },
+      config: {
+        origin: { type: 'fs', fs: { root } },
+        cache: { chunkSize: '256KiB' },
+        // The buckets ListBuckets shows; any other (tokenizers, though the origin has it) is NoSuchBucket.
+        s3: { buckets: ['models'] },
+      },
       timeoutMs: 120_000,
     });
   }, 300_000);
@@ -110,6 +115,9 @@ describe.skipIf(!run)('S3 door: boto3', { timeout: CLIENT_TEST_MS }, () => {
     expect(out.put).toMatchObject({ code: 'NotImplemented', status: 501 });
     expect(out.delete).toMatchObject({ code: 'NotImplemented', status: 501 });
     expect(out.location).toBeNull();
+    expect(out.buckets).toEqual(['models']);
+    expect(out.no_such_bucket).toMatchObject({ code: 'NoSuchBucket', status: 404 });
+    expect(out.no_such_bucket_list).toMatchObject({ code: 'NoSuchBucket', status: 404 });
     expect(out.head_bucket).toBe(200);
 
     // Every object GET went through the shared read and is counted by door and source.
@@ -213,6 +221,23 @@ describe.skipIf(!run)('S3 door: signatures and scopes', { timeout: CLIENT_TEST_M
     expect(out.own_bucket_sha).toBe(sha(vocab));
     expect(out.own_bucket_list).toEqual(['t/vocab.json']);
     expect(out.anonymous).toMatchObject({ code: 'AccessDenied', status: 403 });
+  });
+
+  it('bounds SigV4: clock skew, presigned expiry; accepts UNSIGNED-PAYLOAD, refuses a changed hash', async () => {
+    const out = await runPythonJson<ClientOutput>('main', join(here, 'boto3_client.py'), [
+      `${node.url}/s3`,
+      keyIdOf(token),
+      token,
+      'limits',
+    ]);
+    expect(out.skewed).toMatchObject({ code: 'RequestTimeTooSkewed', status: 403 });
+    expect(out.expired_presigned).toMatchObject({ status: 403, code: 'AccessDenied' });
+    expect(out.expired_presigned.body).toContain('expired');
+    expect(out.v2_presigned).toMatchObject({ status: 400, code: 'InvalidRequest' });
+    expect(out.v2_presigned.body).toContain('signature_version=&apos;s3v4&apos;');
+    expect(out.v4_presigned).toEqual({ status: 200, sha: sha(vocab) });
+    expect(out.unsigned_payload).toEqual({ status: 200, sha: sha(vocab) });
+    expect(out.tampered).toMatchObject({ status: 403, code: 'SignatureDoesNotMatch' });
   });
 });
 

@@ -80,6 +80,35 @@ describe('message meta codecs', () => {
     expect(() => new MetaWriter().str('x'.repeat(70_000))).toThrow(/exceeds 65535/);
   });
 
+  it("carries a STAT answer's Content-MD5 only to a peer that announced FEATURE_CONTENT_MD5", () => {
+    const info = {
+      container: 'models',
+      key: 'a/b',
+      etag: '0x8D',
+      size: 5,
+      lastModified: new Date(1_717_171_717_000),
+    };
+    const contentMd5 = 'XUFAKrxLKna5cZ2REBfFkg=='; // md5('hello')
+    const v1 = encodeObjectInfo({ ...info, contentMd5 });
+    // The v1 layout, byte for byte, for an older peer.
+    expect(v1.toString('hex')).toBe(
+      '0600 6d6f64656c73 0300 612f62 0400 30783844 0500000000000000 00803890f6fc7842'.replace(/\s+/g, ''),
+    );
+    expect(decodeObjectInfo(v1)).toEqual(info);
+    const withField = encodeObjectInfo({ ...info, contentMd5 }, true);
+    expect(withField.subarray(v1.length).toString('hex')).toBe(
+      `10${Buffer.from(contentMd5, 'base64').toString('hex')}`,
+    );
+    expect(decodeObjectInfo(withField)).toEqual({ ...info, contentMd5 });
+    const none = encodeObjectInfo(info, true);
+    expect(none.subarray(v1.length).toString('hex')).toBe('00');
+    expect(decodeObjectInfo(none)).toEqual(info);
+    for (const bad of [Uint8Array.of(1, 0), Uint8Array.of(0, 0), Uint8Array.of(16, 1, 2)]) {
+      expect(() => decodeObjectInfo(Buffer.concat([v1, bad]))).toThrow(MetaError);
+    }
+    expect(() => encodeObjectInfo({ ...info, contentMd5: 'AAAA' }, true)).toThrow(/Content-MD5/);
+  });
+
   it('maps an error code this build does not know to INTERNAL, keeping the name', () => {
     const err = decodeError(new MetaWriter().str('PEER_ON_FIRE').str('smoke').bytes(), '10.0.0.1:7420');
     expect(err.code).toBe('INTERNAL');

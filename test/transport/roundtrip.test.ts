@@ -3,8 +3,31 @@ import { crc32c } from '../../src/chunk/checksum.js';
 import { CacheError } from '../../src/errors/cache-error.js';
 import { binding } from '../../src/transport/binding.js';
 import { TransportClient } from '../../src/transport/index.js';
+import { decodeObjectInfo, encodeObjectInfo, encodeObjectName } from '../../src/transport/messages.js';
+import { FLAG_RESPONSE, FrameType, HEADER_BYTES } from '../../src/transport/protocol.js';
+import { until } from '../harness/until.js';
 import { type PeerProcess, startPeer } from './harness.js';
 import { chunkBytes, testChunk } from './pattern.js';
+import { helloFrame, rawFrame } from './raw-frame.js';
+import { rawConnect } from './raw-socket.js';
+
+/** The meta of the response of `type` to request `id` in what a raw connection received, once it is all there. */
+function frameMeta(bytes: Buffer, type: number, id: number): Buffer | undefined {
+  for (let at = 0; at + HEADER_BYTES <= bytes.length; ) {
+    const meta = bytes.readUInt32LE(at + 12);
+    const end = at + HEADER_BYTES + meta + Number(bytes.readBigUInt64LE(at + 16));
+    if (end > bytes.length) return undefined;
+    if (
+      bytes[at + 3] === type &&
+      bytes.readUInt16LE(at + 4) & FLAG_RESPONSE &&
+      bytes.readUInt32LE(at + 8) === id
+    ) {
+      return bytes.subarray(at + HEADER_BYTES, at + HEADER_BYTES + meta);
+    }
+    at = end;
+  }
+  return undefined;
+}
 
 const MiB = 1024 * 1024;
 
@@ -31,6 +54,38 @@ describe('transport between two processes', () => {
       size: 123,
       lastModified: new Date(1_700_000_000_000),
     });
+  });
+
+  it("carries the origin's Content-MD5 in STAT to a peer that announced it, never to one that did not", async () => {
+    const info = await client.stat({ container: 'c', key: 'with-md5' });
+    expect(info.contentMd5).toBe('XUFAKrxLKna5cZ2REBfFkg==');
+    expect((await client.stat({ container: 'c', key: 'model.safetensors' })).contentMd5).toBeUndefined();
+    // A peer of an older build: its HELLO announces no features, and the answer is the v1 layout it decodes.
+    const raw = await rawConnect(peer.port);
+    try {
+      raw.sock.write(helloFrame());
+      raw.sock.write(
+        rawFrame({
+          type: FrameType.STAT,
+          requestId: 7,
+          meta: encodeObjectName({ container: 'c', key: 'with-md5' }),
+        }),
+      );
+      const meta = await until(() => frameMeta(raw.received(), FrameType.STAT, 7), {
+        what: 'the STAT answer on a raw connection',
+        timeoutMs: 10_000,
+      });
+      expect(decodeObjectInfo(meta)).toEqual({
+        container: 'c',
+        key: 'with-md5',
+        etag: 'v1',
+        size: 123,
+        lastModified: new Date(1_700_000_000_000),
+      });
+      expect(meta.equals(encodeObjectInfo(decodeObjectInfo(meta)))).toBe(true);
+    } finally {
+      raw.sock.destroy();
+    }
   });
 
   it('moves whole chunks and sub-ranges from memory and from files, CRC32C verified', async () => {
