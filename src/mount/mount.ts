@@ -18,6 +18,7 @@ import type { ReadPath } from '../read/read-path.js';
 import { binding } from '../transport/binding.js';
 import type { FuseRequest, FuseStats } from './binding.js';
 import { EBADF, EIO, EMFILE, errnoOf } from './errno.js';
+import type { Resolve } from './lease-keeper.js';
 import { describe, type Inode, Tree } from './tree.js';
 
 /** Bytes per READ (max_read): the kernel's largest with max_pages = 256. */
@@ -27,12 +28,17 @@ export interface MountDeps {
   readonly config: NonNullable<Config['mount']>;
   readonly readPath: ReadPath;
   readonly listings: Listings;
+  /** Name → version by the leases (the read path's resolve): path walks check current snapshots against it. */
+  readonly resolve?: Resolve;
   readonly log: Logger;
 }
 
 export interface RunningMount {
   readonly path: string;
-  /** An invalidation of container/prefix went through this process: flip the symlinks now. */
+  /**
+   * An invalidation of container/prefix (or a name) went through this process, or a
+   * home revoked this process's lease on a name: flip the symlinks now.
+   */
   invalidated(container: string, prefix: string): void;
   stats(): FuseStats & { inodes: number; openFiles: number };
   /** Unmounts (lazily: open files stay readable until closed or this process exits). */
@@ -56,6 +62,7 @@ export async function startMount(d: MountDeps): Promise<RunningMount> {
     modelDepth: c.modelDepth,
     listings: d.listings,
     listIntervalMs: c.listInterval,
+    resolve: d.resolve,
     uid,
     gid,
   });
