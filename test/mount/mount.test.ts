@@ -75,6 +75,14 @@ describe.skipIf(!canMount)('FUSE mount', () => {
     expect(() => writeFileSync(join(mnt, 'models', 'llama', 'config.json'), 'x')).toThrow(/EROFS/);
   });
 
+  it('sets the kernel readahead window to mount.readAhead (FUSE mounts start at 128 KiB)', () => {
+    const line = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .findLast((l) => l.split(' ')[4] === mnt)!;
+    const dev = line.split(' ')[2]!;
+    expect(readFileSync(`/sys/class/bdi/${dev}/read_ahead_kb`, 'utf8').trim()).toBe('1024');
+  });
+
   it('cp -r of a checkpoint out of the mount is byte-identical', async () => {
     const out = join(dir, 'copy');
     execFileSync('cp', ['-r', join(mnt, 'models', 'llama') + '/', out]);
