@@ -12,6 +12,7 @@ import { resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { CacheError } from '../errors/cache-error.js';
 import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { ObjectInfo } from '../origin/origin.js';
 import type { Listings } from '../read/listings.js';
 import type { ReadPath } from '../read/read-path.js';
@@ -21,6 +22,8 @@ import { EBADF, EIO, EMFILE, errnoOf } from './errno.js';
 import type { Resolve } from './lease-keeper.js';
 import { describe, type Inode, Tree } from './tree.js';
 
+/** How long a new mount may take to finish FUSE_INIT before its readahead window is set anyway. */
+const INIT_WAIT_MS = 2000;
 /** Bytes per READ (max_read): the kernel's largest with max_pages = 256. */
 const MAX_READ = 1 << 20;
 
@@ -28,8 +31,14 @@ export interface MountDeps {
   readonly config: NonNullable<Config['mount']>;
   readonly readPath: ReadPath;
   readonly listings: Listings;
-  /** Name → version by the leases (the read path's resolve): path walks check current snapshots against it. */
+  /** Name → version by the leases (the read path's resolve): path walks keep leases on current snapshots. */
   readonly resolve?: Resolve;
+  /**
+   * The DRAM tier's native store, the chunk size and where served bytes are
+   * counted: READs whose chunks are all in DRAM are then answered by the FUSE
+   * workers themselves (docs/mount.md, "Performance notes"); the rest by the read path.
+   */
+  readonly native?: { readonly store: unknown; readonly chunkSize: number; readonly metrics: Metrics };
   readonly log: Logger;
 }
 
@@ -67,6 +76,7 @@ export async function startMount(d: MountDeps): Promise<RunningMount> {
     gid,
   });
   const files = new Map<number, OpenFile>();
+  const native = d.native;
   let nextFh = 1;
   const b = binding();
   let id = 0;
@@ -132,10 +142,15 @@ export async function startMount(d: MountDeps): Promise<RunningMount> {
             return;
           }
           const fh = nextFh++;
-          files.set(fh, { info: ino.node.info, what: describe(ino.node) });
+          const info = ino.node.info;
+          files.set(fh, { info, what: describe(ino.node) });
+          if (native) b.fuseBindFile(id, fh, d.readPath.objectIdOf(info), info.size, native.chunkSize);
           // Each inode is one version: pages cached by an earlier open stay valid (KEEP_CACHE).
           const ok = b.fuseReplyOpen(id, r.unique, fh, true);
-          if (!ok) files.delete(fh);
+          if (!ok) {
+            files.delete(fh);
+            if (native) b.fuseUnbindFile(id, fh);
+          }
           return ok;
         });
       case 'read':
@@ -172,6 +187,7 @@ export async function startMount(d: MountDeps): Promise<RunningMount> {
         allowOther: c.allowOther,
         uid,
         gid,
+        store: native?.store,
       },
       onRequest,
     );
@@ -182,7 +198,18 @@ export async function startMount(d: MountDeps): Promise<RunningMount> {
       { cause: err },
     );
   }
+  // The kernel applies FUSE_INIT's answer to the readahead window when it arrives: set ours after it.
+  for (const end = Date.now() + INIT_WAIT_MS; b.fuseStats(id).protocolMinor === 0 && Date.now() < end; )
+    await new Promise((r) => setTimeout(r, 5));
   setReadAhead(path, c.readAhead, log);
+  // Bytes the workers served from DRAM count where the read path's do, before each scrape.
+  let counted = 0;
+  const countServed = () => {
+    const now = b.fuseStats(id).fastBytes;
+    native?.metrics.servedBytes.inc({ source: 'dram' }, now - counted);
+    counted = now;
+  };
+  native?.metrics.servedBytesSources.add(countServed);
   log.info({ containers: c.containers, modelDepth: c.modelDepth, threads: c.threads }, 'mounted');
   let closed = false;
   return {
@@ -192,6 +219,8 @@ export async function startMount(d: MountDeps): Promise<RunningMount> {
     close: async () => {
       if (closed) return;
       closed = true;
+      countServed();
+      native?.metrics.servedBytesSources.delete(countServed);
       b.fuseUnmount(id);
       log.info('unmounted');
     },

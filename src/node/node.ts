@@ -239,6 +239,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     role,
     cluster: () => (cluster ? { self, members: cluster.members().map((m) => m.address) } : null),
     coherence: () => coherence.status(),
+    mount: () => (mount ? { path: mount.path, ...mount.stats() } : null),
   };
   const httpLimits = {
     maxConnectionsPerAddress: config.http.maxConnectionsPerAddress,
@@ -362,6 +363,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
         readPath,
         listings,
         resolve: (name: ObjectName, signal?: AbortSignal) => readPath.resolve(name, signal),
+        native: { store: store.dram.nativeStore, chunkSize: config.cache.chunkSize, metrics },
         log,
       });
     } catch (err) {

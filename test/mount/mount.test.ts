@@ -96,6 +96,36 @@ describe.skipIf(!canMount)('FUSE mount', () => {
     expect(st.mode & 0o777).toBe(0o444);
   });
 
+  it('READs that hit DRAM are answered by the FUSE workers, bytes equal, and counted as served', async () => {
+    const shard = 'model-00001-of-00002.safetensors';
+    const mountedShard = join(mnt, 'models', 'llama', shard);
+    const expected = readFileSync(join(origin, 'models', 'llama', shard));
+    readFileSync(mountedShard); // every chunk into DRAM (the test before may have done it already)
+    const status = async () =>
+      (
+        (await (await fetch(`${node.url}/v1/status`)).json()) as {
+          mount: { fastReads: number; fastBytes: number };
+        }
+      ).mount;
+    const before = await status();
+    const served0 = await node.metric('weightcache_served_bytes_total', { source: 'dram' });
+    execFileSync('dd', [`if=${mountedShard}`, 'iflag=nocache', 'count=0']); // out of the page cache
+    expect(readFileSync(mountedShard).equals(expected)).toBe(true);
+    // A read across a chunk boundary (1 MiB chunks here) at an odd offset.
+    const fh = await open(mountedShard);
+    const part = Buffer.alloc(1_300_000);
+    execFileSync('dd', [`if=${mountedShard}`, 'iflag=nocache', 'count=0']);
+    await fh.read(part, 0, part.length, 777_777);
+    await fh.close();
+    expect(part.equals(expected.subarray(777_777, 777_777 + part.length))).toBe(true);
+    const after = await status();
+    expect(after.fastReads).toBeGreaterThan(before.fastReads);
+    expect(after.fastBytes - before.fastBytes).toBeGreaterThanOrEqual(expected.length);
+    expect(await node.metric('weightcache_served_bytes_total', { source: 'dram' })).toBeGreaterThanOrEqual(
+      served0 + expected.length,
+    );
+  });
+
   it.skipIf(!withPython)(
     'safetensors.safe_open (mmap) on a mounted shard reads every tensor equal to the origin',
     async () => {
