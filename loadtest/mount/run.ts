@@ -20,7 +20,7 @@ import { spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { treeCpuSeconds } from '../cpu.js';
+import { machineBusySeconds, treeCpuSeconds } from '../cpu.js';
 import type { Ctx } from '../ctx.js';
 import { warmPageCache } from '../pagecache.js';
 import { startWeightcacheProcess, type WeightcacheProcess } from '../peers/weightcache.js';
@@ -166,8 +166,14 @@ export async function runMount(s: MountScenario, ctx: Ctx, samples: Samples): Pr
   const measure = async (c: string, server: string, read: () => Promise<Read>): Promise<number> => {
     const cpu0 = treeCpuSeconds(sidecar.pid);
     const bytes0 = await served(sidecar);
+    const busy0 = machineBusySeconds();
+    const t0 = performance.now();
     const r = await read();
+    const wallS = (performance.now() - t0) / 1000;
     const serverCpuS = treeCpuSeconds(sidecar.pid) - cpu0;
+    // What the rest of the machine (other work sharing these cores) used meanwhile, in cores.
+    const other = (machineBusySeconds() - busy0 - serverCpuS - r.clientCpuS) / wallS;
+    samples.add(c, server, 'other CPU', 'cores', Math.max(0, other));
     samples.add(c, server, 'GB/s', 'GB/s', gb / r.s);
     samples.add(c, server, 'CPU per GB', 's/GB', serverCpuS / gb);
     samples.add(c, server, 'client CPU per GB', 's/GB', r.clientCpuS / gb);
