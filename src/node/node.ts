@@ -362,7 +362,11 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
         config: config.mount,
         readPath,
         listings,
-        resolve: (name: ObjectName, signal?: AbortSignal) => readPath.resolve(name, signal),
+        // In a cluster invalidations may run elsewhere: hold leases to hear of them. A lone node
+        // sees every invalidation itself, and leases would only cost origin stats.
+        resolve: cluster
+          ? (name: ObjectName, signal?: AbortSignal) => readPath.resolve(name, signal)
+          : undefined,
         native: { store: store.dram.nativeStore, chunkSize: config.cache.chunkSize, metrics },
         log,
       });
