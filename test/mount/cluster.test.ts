@@ -1,7 +1,9 @@
 /**
  * A mount on a sidecar in front of a 2-node cluster (real processes on
  * 127.0.0.x): an invalidation sent to a node, not to the sidecar, flips the
- * sidecar's mount at once (the homes revoke the leases the mount keeps);
+ * sidecar's mount at once (the homes revoke the leases the mount keeps), and
+ * one sent to the other node flips a node's own mount (the INVALIDATE its
+ * home serves, and the revokes);
  * and a node SIGKILLed under a `cp -r` out of the mount does not stop the
  * copy: it completes, byte-identical, through the other node (its own
  * chunks) and the sidecar's origin fallback (the dead node's). Skipped, saying
@@ -48,6 +50,7 @@ describe.skipIf(!canMount)('FUSE mount on a sidecar in a cluster', { timeout: 30
   const dir = mkdtempSync(join(tmpdir(), 'wc-mount-cluster-'));
   const origin = join(dir, 'origin');
   const mnt = join(dir, 'mnt');
+  const nodeMnt = join(dir, 'node-mnt');
   const running: NodeProcess[] = [];
   let nodes: NodeProcess[];
   let sidecar: NodeProcess;
@@ -56,16 +59,21 @@ describe.skipIf(!canMount)('FUSE mount on a sidecar in a cluster', { timeout: 30
   beforeAll(async () => {
     files = writeCheckpoint(join(origin, 'models', 'llama'), 8); // ~27 MB: ~100 chunks of 256 KiB
     writeCheckpoint(join(origin, 'models', 'qwen'), 1);
+    writeCheckpoint(join(origin, 'models', 'gemma'), 1);
     const members = addresses(2, await freePort(), 41);
     nodes = await Promise.all(
-      members.map((self) =>
+      members.map((self, i) =>
         startMember({
           root: origin,
           self,
           members,
           running,
           timeoutMs: 120_000,
-          config: { leases: { term: '4s' } },
+          config: {
+            leases: { term: '4s' },
+            // Node 0 hosts a mount too: an invalidation sent to node 1 must reach it.
+            ...(i === 0 ? { mount: { path: nodeMnt, containers: ['models'], listInterval: '1h' } } : {}),
+          },
         }),
       ),
     );
@@ -86,7 +94,7 @@ describe.skipIf(!canMount)('FUSE mount on a sidecar in a cluster', { timeout: 30
 
   afterAll(async () => {
     await Promise.all(running.splice(0).map((p) => p.kill()));
-    if (mounted(mnt)) execFileSync('umount', ['-l', mnt]);
+    for (const m of [mnt, nodeMnt]) if (mounted(m)) execFileSync('umount', ['-l', m]);
   });
 
   it('an invalidation sent to a node flips the sidecar mount at once', async () => {
@@ -112,6 +120,18 @@ describe.skipIf(!canMount)('FUSE mount on a sidecar in a cluster', { timeout: 30
     expect(snapB).not.toBe(snapA);
     expect(readFileSync(join(model, 'config.json'), 'utf8')).toBe('{"model_type":"qwen2"}');
     expect(await sidecar.metric('weightcache_lease_revokes_received_total')).toBeGreaterThan(0);
+  });
+
+  it("an invalidation sent to the other node flips a node's own mount at once", async () => {
+    const model = join(nodeMnt, 'models', 'gemma');
+    const snapA = realpathSync(model);
+    replaceAtOrigin(origin, 'gemma/config.json', Buffer.from('{"model_type":"gemma"}'));
+    expect(realpathSync(model), 'no flip before the invalidation').toBe(snapA);
+    // Node 1 forwards the prefix to node 0's home (INVALIDATE), and revokes node 0's leases on its own names.
+    const inv = await runCli(['invalidate', 'models/gemma/', '--prefix', '--url', nodes[1]!.url]);
+    expect(inv.code, inv.stderr).toBe(0);
+    expect(realpathSync(model)).not.toBe(snapA);
+    expect(readFileSync(join(model, 'config.json'), 'utf8')).toBe('{"model_type":"gemma"}');
   });
 
   it('a node SIGKILLed mid-cp -r: the copy completes through the other node, byte-identical', async () => {
