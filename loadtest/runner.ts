@@ -22,6 +22,7 @@ import { runExternal } from './external.js';
 import { LOADTEST_HOME } from './fixtures.js';
 import { firstLine, runHttpRanges } from './http-ranges.js';
 import { ensureTools } from './install.js';
+import { runMount } from './mount/run.js';
 import { runNvmeReads } from './nvme-reads.js';
 import { installCleanup, removeDir, removeOnInterrupt, stopAll, wasInterrupted } from './processes.js';
 import { updatePerformanceDoc } from './report.js';
@@ -41,6 +42,7 @@ const CHART_METRICS = [
   'origin bytes / model',
   'disk read / served',
   'CPU per GB',
+  'client CPU per GB',
   'server CPU',
   'client CPU',
 ];
@@ -50,6 +52,7 @@ function toolsFor(s: Scenario): string[] {
   const t = ['gcc'];
   if (s.kind === 'crc32c') return t;
   if (s.kind === 'nvme-reads') return s.fio ? [...t, 'fio'] : t;
+  if (s.kind === 'mount') return [...t, 'curl'];
   if (s.kind === 'cold-fill') return [...t, 'nginx'];
   if (s.servers.includes('nginx') || s.servers.includes('varnish')) t.push('nginx');
   if (s.servers.includes('varnish')) t.push('varnishd');
@@ -99,7 +102,10 @@ async function runOne(s: Scenario, command: string): Promise<ScenarioResult> {
     if (s.kind === 'http-ranges') await runHttpRanges(s, ctx, samples);
     else if (s.kind === 'crc32c') runCrc32c(s, ctx, samples);
     else if (s.kind === 'nvme-reads') await runNvmeReads(s, ctx, samples);
-    else {
+    else if (s.kind === 'mount') {
+      const why = await runMount(s, ctx, samples);
+      if (why) return done('not available', [], why);
+    } else {
       const why = await runColdFill(s, ctx, samples);
       if (why) return done('not available', samples.rows(s.name), why);
     }

@@ -135,12 +135,31 @@ export const nvmeReadsSchema = z.strictObject({
   native: z.boolean().default(true),
 });
 
+export const mountSchema = z.strictObject({
+  ...common,
+  kind: z.literal('mount'),
+  /** Bytes of tensors in the safetensors file read (sequentially, and by safe_open). */
+  tensorBytes: z
+    .number()
+    .int()
+    .min(2 ** 20)
+    .max(16 * 2 ** 30),
+  tensors: z.number().int().min(1).max(4096),
+  chunkBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(4 * 2 ** 20),
+  repeats: z.number().int().min(1).max(20),
+});
+
 export const scenarioSchema = z.discriminatedUnion('kind', [
   httpRangesSchema,
   coldFillSchema,
   externalSchema,
   crc32cSchema,
   nvmeReadsSchema,
+  mountSchema,
 ]);
 export type Scenario = z.infer<typeof scenarioSchema>;
 export type HttpRangesScenario = z.infer<typeof httpRangesSchema>;
@@ -148,6 +167,7 @@ export type ColdFillScenario = z.infer<typeof coldFillSchema>;
 export type ExternalScenario = z.infer<typeof externalSchema>;
 export type Crc32cScenario = z.infer<typeof crc32cSchema>;
 export type NvmeReadsScenario = z.infer<typeof nvmeReadsSchema>;
+export type MountScenario = z.infer<typeof mountSchema>;
 
 export function loadScenarios(dir: string): Scenario[] {
   const out: Scenario[] = [];

@@ -91,6 +91,8 @@ const ASAN_TESTS = [
   'test/tier/nvme-range.test.ts',
   'test/http/native-parser.test.ts',
   'test/http/native-door.test.ts',
+  // The FUSE workers' READs from the chunk store (skips without /dev/fuse and root).
+  'test/mount/native-read.test.ts',
 ];
 
 // ---- sanitizer settings ------------------------------------------------------------------------

@@ -10,6 +10,7 @@
 
 #include "fuse/reply.h"
 #include "fuse/session.h"
+#include "store/store_js.h"
 
 namespace weightcache {
 namespace {
@@ -148,6 +149,10 @@ Napi::Value FuseMount(const Napi::CallbackInfo& info) {
   so.allow_other = o.Get("allowOther").ToBoolean();
   so.uid = static_cast<uint32_t>(U64(o, "uid"));
   so.gid = static_cast<uint32_t>(U64(o, "gid"));
+  if (o.Has("store") && !o.Get("store").IsUndefined() && !o.Get("store").IsNull()) {
+    so.store = store::StoreOf(env, o.Get("store"));
+    if (!so.store) throw Napi::TypeError::New(env, "fuseMount: options.store must be a NativeStore");
+  }
 
   auto m = std::make_unique<Mount>();
   m->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "weightcache:fuse", 0, 1);
@@ -261,6 +266,37 @@ Napi::Value FuseReplyDirents(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), m.session->Reply(Unique(info), &iov, packed.empty() ? 0 : 1));
 }
 
+// fuseBindFile(id, fh, objectId: 16-byte Uint8Array, size, chunkSize): READs of `fh` whose chunks
+// are all in the mount's store are answered without JS (Session::Bind).
+Napi::Value FuseBindFile(const Napi::CallbackInfo& info) {
+  Mount& m = Need(info);
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !info[1].IsNumber() || !info[2].IsTypedArray() || !info[3].IsNumber() ||
+      !info[4].IsNumber()) {
+    throw Napi::TypeError::New(env, "fuseBindFile(id, fh, objectId, size, chunkSize)");
+  }
+  auto obj = info[2].As<Napi::Uint8Array>();
+  if (obj.ByteLength() != store::kObjectIdBytes) throw Napi::RangeError::New(env, "fuseBindFile: an object id is 16 bytes");
+  double size = info[3].As<Napi::Number>().DoubleValue();
+  double chunk = info[4].As<Napi::Number>().DoubleValue();
+  if (!(size >= 0) || size > 9007199254740991.0 || !(chunk >= 1) || chunk > 4294967295.0) {
+    throw Napi::RangeError::New(env, "fuseBindFile: size ≥ 0 and 1 ≤ chunkSize < 2^32");
+  }
+  fuse::BoundFile f;
+  std::memcpy(f.object.data(), obj.Data(), store::kObjectIdBytes);
+  f.size = static_cast<uint64_t>(size);
+  f.chunk = static_cast<uint32_t>(chunk);
+  m.session->Bind(static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue()), f);
+  return env.Undefined();
+}
+
+Napi::Value FuseUnbindFile(const Napi::CallbackInfo& info) {
+  Mount& m = Need(info);
+  if (info.Length() < 2 || !info[1].IsNumber()) throw Napi::TypeError::New(info.Env(), "fuseUnbindFile(id, fh)");
+  m.session->Unbind(static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue()));
+  return info.Env().Undefined();
+}
+
 Napi::Value FuseStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "fuseStats(id)");
@@ -274,6 +310,8 @@ Napi::Value FuseStats(const Napi::CallbackInfo& info) {
   o.Set("lateReplies", Napi::Number::New(env, static_cast<double>(s.late_replies.load())));
   o.Set("protocolErrors", Napi::Number::New(env, static_cast<double>(s.protocol_errors.load())));
   o.Set("refused", Napi::Number::New(env, static_cast<double>(s.refused.load())));
+  o.Set("fastReads", Napi::Number::New(env, static_cast<double>(s.fast_reads.load())));
+  o.Set("fastBytes", Napi::Number::New(env, static_cast<double>(s.fast_bytes.load())));
   o.Set("pending", Napi::Number::New(env, static_cast<double>(it->second->session->pending())));
   o.Set("protocolMinor", Napi::Number::New(env, it->second->session->minor()));
   return o;
@@ -304,6 +342,8 @@ void FuseExports(Napi::Env env, Napi::Object exports) {
   exports.Set("fuseReplyOpen", Napi::Function::New(env, FuseReplyOpen, "fuseReplyOpen"));
   exports.Set("fuseReplyData", Napi::Function::New(env, FuseReplyData, "fuseReplyData"));
   exports.Set("fuseReplyDirents", Napi::Function::New(env, FuseReplyDirents, "fuseReplyDirents"));
+  exports.Set("fuseBindFile", Napi::Function::New(env, FuseBindFile, "fuseBindFile"));
+  exports.Set("fuseUnbindFile", Napi::Function::New(env, FuseUnbindFile, "fuseUnbindFile"));
   exports.Set("fuseStats", Napi::Function::New(env, FuseStats, "fuseStats"));
   exports.Set("fuseDetach", Napi::Function::New(env, FuseDetach, "fuseDetach"));
   // An exiting process unmounts: a mount left behind would answer ENOTCONN to every reader.

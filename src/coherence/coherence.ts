@@ -82,6 +82,12 @@ export class Coherence {
    * requests to that member need too.
    */
   private readonly forwards = new Map<string, Limiter>();
+  /**
+   * Told of every invalidation this process takes part in without having asked
+   * for it: a LEASE_REVOKE it acknowledges, an INVALIDATE another member sent
+   * its home (the mount flips its names on both).
+   */
+  private readonly listeners = new Set<(target: InvalidationTarget) => void>();
 
   constructor(private readonly o: CoherenceOptions) {
     this.timing = leaseTiming(o.config.leases, o.config.cluster.members);
@@ -127,7 +133,11 @@ export class Coherence {
     // A home's LEASE_REVOKE comes back on this process's own connections to it.
     if (cluster && this.holder) {
       const holder = this.holder;
-      serveHolder(cluster.messages, (r) => holder.revoked(r));
+      serveHolder(cluster.messages, (r) => {
+        holder.revoked(r);
+        // Before the acknowledgement is sent: when the invalidation returns, listeners have seen it.
+        this.tell({ container: r.container, key: r.key });
+      });
     }
     // A new member list may make this process home of names it knows nothing of.
     // A new member list may make this process home of names it knows nothing of (settle), and of
@@ -178,9 +188,24 @@ export class Coherence {
     }
   };
 
+  /**
+   * Calls `listener` with each invalidation this process learns of from
+   * others (a lease revoked here, an INVALIDATE served by its home), before
+   * it is acknowledged or answered; returns the unsubscribe. Invalidations
+   * this process asks for itself go through `invalidate` instead.
+   */
+  onInvalidation(listener: (target: InvalidationTarget) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private tell(target: InvalidationTarget): void {
+    for (const l of this.listeners) l(target);
+  }
+
   /** Serves the home's messages (leases, INVALIDATE) on a transport server's connections; a sidecar has none. */
   serveOn(messages: Messages): void {
-    if (this.home) serveHome(messages, this.home);
+    if (this.home) serveHome(messages, this.home, (t) => this.tell(t));
   }
 
   /** What /v1/status shows. */

@@ -64,7 +64,12 @@ export interface LeaseService {
 }
 
 /** The home side: LEASE_GRANT, LEASE_RENEW, LEASE_ACK and INVALIDATE served by `home`. */
-export function serveHome(messages: Messages, home: LeaseService): void {
+export function serveHome(
+  messages: Messages,
+  home: LeaseService,
+  /** An INVALIDATE from another member completed here (before it is answered). */
+  onInvalidated?: (target: InvalidationTarget) => void,
+): void {
   messages.register(CoherenceFrame.LEASE_GRANT, 'LEASE_GRANT', {
     decode: decodeLeaseGrantRequest,
     serve: async (q, { signal, from }) =>
@@ -88,7 +93,11 @@ export function serveHome(messages: Messages, home: LeaseService): void {
   });
   messages.register(CoherenceFrame.INVALIDATE, 'INVALIDATE', {
     decode: decodeInvalidate,
-    serve: async (q, { signal }) => encodeInvalidateAnswer(await home.invalidate(q, signal)),
+    serve: async (q, { signal }) => {
+      const answer = await home.invalidate(q, signal);
+      onInvalidated?.(q);
+      return encodeInvalidateAnswer(answer);
+    },
   });
 }
 

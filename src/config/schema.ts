@@ -428,6 +428,10 @@ export const configSchema = z
           .refine((ms) => ms >= 0 && ms <= 3_600_000, 'must be between 0 and 1h'),
         maxPending: z.number().int().min(1).max(1_000_000).default(4096),
         maxBackground: z.number().int().min(1).max(1024).default(64),
+        // The kernel's readahead window for the mount (its bdi's read_ahead_kb; docs/mount.md).
+        readAhead: size()
+          .default(2 ** 20)
+          .refine((b) => b >= 4096 && b <= 64 * 2 ** 20, 'must be between 4KiB and 64MiB'),
         maxOpenFiles: z.number().int().min(1).max(10_000_000).default(65_536),
         allowOther: z.boolean().default(true),
       })

@@ -32,6 +32,8 @@ export interface AdminDeps {
   readonly cluster: () => { self: string | null; members: string[] } | null;
   /** Leases here (docs/coherence.md), for /v1/status. */
   readonly coherence?: () => Record<string, unknown>;
+  /** The FUSE mount's counters (docs/mount.md), for /v1/status; null when there is none. */
+  readonly mount?: () => Record<string, unknown> | null;
   /** A rendered /metrics page is reused this long (http.metricsCache); 0: render every scrape. */
   readonly metricsCacheMs?: number;
   /** Bearer tokens (manifests check the container scope themselves too); null: no auth. */
@@ -63,6 +65,7 @@ export function adminRoutes(app: Hono<HttpEnv>, d: AdminDeps): void {
       origin: { type: d.origin.kind, id: d.origin.id },
       cluster: d.cluster(),
       coherence: d.coherence?.() ?? null,
+      mount: d.mount?.() ?? null,
       chunkSize: d.chunkSize,
       tiers: Object.fromEntries(d.tiers.map((t) => [t.name, t.stats()])),
     }),

@@ -31,11 +31,16 @@ export class Metrics {
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
+  /** Native doors that serve bytes without JavaScript add their counts here before each scrape. */
+  readonly servedBytesSources = new Set<() => void>();
   readonly servedBytes = new Counter({
     name: 'weightcache_served_bytes_total',
     help: 'Bytes sent to clients, by the tier the chunk came from',
     labelNames: ['source'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const sync of this.servedBytesSources) sync();
+    },
   });
   readonly objectReads = new Counter({
     name: 'weightcache_object_reads_total',

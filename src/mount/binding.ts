@@ -30,6 +30,12 @@ export interface FuseBinding {
     maxBytes: number,
     entries: ReadonlyArray<number | string>,
   ): boolean;
+  /**
+   * READs of handle `fh` whose chunks are all in the mount's `store` are answered by the
+   * FUSE workers from it, without JavaScript; chunk i is (objectId, i). Dropped at RELEASE.
+   */
+  fuseBindFile(id: number, fh: number, objectId: Uint8Array, size: number, chunkSize: number): void;
+  fuseUnbindFile(id: number, fh: number): void;
   fuseStats(id: number): FuseStats;
   /** umount2(path, MNT_DETACH): 0 or the errno. */
   fuseDetach(path: string): number;
@@ -44,6 +50,8 @@ export interface FuseMountOptions {
   readonly allowOther: boolean;
   readonly uid: number;
   readonly gid: number;
+  /** The DRAM tier's native store (src/store/native.ts): READs of bound files that hit it skip JavaScript. */
+  readonly store?: unknown;
 }
 
 export interface FuseAttr {
@@ -55,6 +63,8 @@ export interface FuseAttr {
   readonly mtimeMs: number;
   readonly uid: number;
   readonly gid: number;
+  /** The DRAM tier's native store (src/store/native.ts): READs of bound files that hit it skip JavaScript. */
+  readonly store?: unknown;
 }
 
 export type FuseRequest =
@@ -87,4 +97,7 @@ export interface FuseStats {
   refused: number;
   pending: number;
   protocolMinor: number;
+  /** READs the workers answered from the store themselves, and their bytes. */
+  fastReads: number;
+  fastBytes: number;
 }

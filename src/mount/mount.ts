@@ -6,20 +6,24 @@
  * translates failures to errno (errno.ts). A request not answered within
  * mount.requestTimeout is answered EIO by the native side.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { CacheError } from '../errors/cache-error.js';
 import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { ObjectInfo } from '../origin/origin.js';
 import type { Listings } from '../read/listings.js';
 import type { ReadPath } from '../read/read-path.js';
 import { binding } from '../transport/binding.js';
 import type { FuseRequest, FuseStats } from './binding.js';
 import { EBADF, EIO, EMFILE, errnoOf } from './errno.js';
+import type { Resolve } from './lease-keeper.js';
 import { describe, type Inode, Tree } from './tree.js';
 
+/** How long a new mount may take to finish FUSE_INIT before its readahead window is set anyway. */
+const INIT_WAIT_MS = 2000;
 /** Bytes per READ (max_read): the kernel's largest with max_pages = 256. */
 const MAX_READ = 1 << 20;
 
@@ -27,12 +31,23 @@ export interface MountDeps {
   readonly config: NonNullable<Config['mount']>;
   readonly readPath: ReadPath;
   readonly listings: Listings;
+  /** Name → version by the leases (the read path's resolve): path walks keep leases on current snapshots. */
+  readonly resolve?: Resolve;
+  /**
+   * The DRAM tier's native store, the chunk size and where served bytes are
+   * counted: READs whose chunks are all in DRAM are then answered by the FUSE
+   * workers themselves (docs/mount.md, "Performance notes"); the rest by the read path.
+   */
+  readonly native?: { readonly store: unknown; readonly chunkSize: number; readonly metrics: Metrics };
   readonly log: Logger;
 }
 
 export interface RunningMount {
   readonly path: string;
-  /** An invalidation of container/prefix went through this process: flip the symlinks now. */
+  /**
+   * An invalidation of container/prefix (or a name) went through this process, or a
+   * home revoked this process's lease on a name: flip the symlinks now.
+   */
   invalidated(container: string, prefix: string): void;
   stats(): FuseStats & { inodes: number; openFiles: number };
   /** Unmounts (lazily: open files stay readable until closed or this process exits). */
@@ -56,10 +71,12 @@ export async function startMount(d: MountDeps): Promise<RunningMount> {
     modelDepth: c.modelDepth,
     listings: d.listings,
     listIntervalMs: c.listInterval,
+    resolve: d.resolve,
     uid,
     gid,
   });
   const files = new Map<number, OpenFile>();
+  const native = d.native;
   let nextFh = 1;
   const b = binding();
   let id = 0;
@@ -125,10 +142,15 @@ export async function startMount(d: MountDeps): Promise<RunningMount> {
             return;
           }
           const fh = nextFh++;
-          files.set(fh, { info: ino.node.info, what: describe(ino.node) });
+          const info = ino.node.info;
+          files.set(fh, { info, what: describe(ino.node) });
+          if (native) b.fuseBindFile(id, fh, d.readPath.objectIdOf(info), info.size, native.chunkSize);
           // Each inode is one version: pages cached by an earlier open stay valid (KEEP_CACHE).
           const ok = b.fuseReplyOpen(id, r.unique, fh, true);
-          if (!ok) files.delete(fh);
+          if (!ok) {
+            files.delete(fh);
+            if (native) b.fuseUnbindFile(id, fh);
+          }
           return ok;
         });
       case 'read':
@@ -165,6 +187,7 @@ export async function startMount(d: MountDeps): Promise<RunningMount> {
         allowOther: c.allowOther,
         uid,
         gid,
+        store: native?.store,
       },
       onRequest,
     );
@@ -175,6 +198,18 @@ export async function startMount(d: MountDeps): Promise<RunningMount> {
       { cause: err },
     );
   }
+  // The kernel applies FUSE_INIT's answer to the readahead window when it arrives: set ours after it.
+  for (const end = Date.now() + INIT_WAIT_MS; b.fuseStats(id).protocolMinor === 0 && Date.now() < end; )
+    await new Promise((r) => setTimeout(r, 5));
+  setReadAhead(path, c.readAhead, log);
+  // Bytes the workers served from DRAM count where the read path's do, before each scrape.
+  let counted = 0;
+  const countServed = () => {
+    const now = b.fuseStats(id).fastBytes;
+    native?.metrics.servedBytes.inc({ source: 'dram' }, now - counted);
+    counted = now;
+  };
+  native?.metrics.servedBytesSources.add(countServed);
   log.info({ containers: c.containers, modelDepth: c.modelDepth, threads: c.threads }, 'mounted');
   let closed = false;
   return {
@@ -184,6 +219,8 @@ export async function startMount(d: MountDeps): Promise<RunningMount> {
     close: async () => {
       if (closed) return;
       closed = true;
+      countServed();
+      native?.metrics.servedBytesSources.delete(countServed);
       b.fuseUnmount(id);
       log.info('unmounted');
     },
@@ -224,8 +261,32 @@ async function prepareMountpoint(path: string, log: Logger): Promise<void> {
   await mkdir(path, { recursive: true });
 }
 
-/** The filesystem type mounted at `path` (the last mount there), from /proc/self/mountinfo; undefined if none. */
-function mountsAt(path: string): string | undefined {
+/**
+ * Sets the kernel's readahead window on the new mount (mount.readAhead). FUSE
+ * mounts start at the kernel's default (128 KiB), and FUSE_INIT can only lower
+ * it: with one 128 KiB window a sequential reader keeps a single READ in flight.
+ * The device is read from mountinfo, not stat(2): a stat of the mount would
+ * wait for this very thread to answer its GETATTR.
+ */
+function setReadAhead(path: string, bytes: number, log: Logger): void {
+  const dev = mountsAt(path, 'device');
+  const file = `/sys/class/bdi/${dev}/read_ahead_kb`;
+  try {
+    if (!dev) throw new Error('the mount is not in /proc/self/mountinfo');
+    writeFileSync(file, String(Math.ceil(bytes / 1024)));
+  } catch (err) {
+    log.warn(
+      { file, err: (err as Error).message },
+      'mount.readAhead not applied: the kernel keeps its default readahead window',
+    );
+  }
+}
+
+/**
+ * The filesystem type mounted at `path` (the last mount there), or its device
+ * (major:minor), from /proc/self/mountinfo; undefined if none.
+ */
+function mountsAt(path: string, what: 'fstype' | 'device' = 'fstype'): string | undefined {
   let found: string | undefined;
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const f = line.split(' ');
@@ -234,7 +295,7 @@ function mountsAt(path: string): string | undefined {
     const point = f[4]!.replace(/\\([0-7]{3})/g, (_, o: string) =>
       String.fromCharCode(Number.parseInt(o, 8)),
     );
-    if (point === path) found = f[sep + 1];
+    if (point === path) found = what === 'device' ? f[2] : f[sep + 1];
   }
   return found;
 }

@@ -68,6 +68,11 @@ export class Snapshot {
     return this.dirs.get(dir);
   }
 
+  /** Every file, in listing order. */
+  allFiles(): ObjectInfo[] {
+    return [...this.files.values()];
+  }
+
   file(rel: string): ObjectInfo | undefined {
     return this.files.get(rel);
   }

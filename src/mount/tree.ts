@@ -21,6 +21,7 @@ import { formatName } from '../origin/names.js';
 import type { ObjectInfo } from '../origin/origin.js';
 import type { Listing, Listings } from '../read/listings.js';
 import type { FuseAttr } from './binding.js';
+import { LeaseKeeper, type Resolve } from './lease-keeper.js';
 import { Snapshot } from './snapshot.js';
 
 export const SNAPSHOTS = '.snapshots';
@@ -60,6 +61,11 @@ export interface TreeOptions {
   readonly listings: Listings;
   /** How long a directory listing or a current snapshot is reused before listing the origin again. */
   readonly listIntervalMs: number;
+  /**
+   * The read path's name → version resolution (leases). Given, path walks through a
+   * model's name keep this process a holder of its files' leases (lease-keeper.ts).
+   */
+  readonly resolve?: Resolve;
   readonly uid: number;
   readonly gid: number;
 }
@@ -78,10 +84,12 @@ export class Tree {
   private readonly lists = new Map<string, Dated<Listing>>();
   /** Each model's current snapshot, by container\0prefix. */
   private readonly current = new Map<string, Dated<Snapshot>>();
+  private readonly keeper: LeaseKeeper | null;
   /** Snapshots in use (current, or held by the kernel), by id. */
   private readonly snaps = new Map<string, Snapshot>();
 
   constructor(private readonly o: TreeOptions) {
+    this.keeper = o.resolve ? new LeaseKeeper(o.resolve) : null;
     const root: Inode = { id: 1, node: { kind: 'root' }, key: 'r', lookups: 1 };
     this.byId.set(1, root);
     this.byKey.set(root.key, root);
@@ -302,13 +310,17 @@ export class Tree {
   ): Promise<Snapshot | undefined> {
     const key = `${container}\0${prefix}`;
     const hit = this.current.get(key);
-    if (hit && Date.now() - hit.at < this.o.listIntervalMs) return hit.value;
+    if (hit && Date.now() - hit.at < this.o.listIntervalMs) {
+      this.keeper?.touch(hit.value);
+      return hit.value;
+    }
     const listing = await this.o.listings.current(container, prefix, signal);
     if (listing.files.length === 0) return undefined;
     const snap = this.snaps.get(listing.id) ?? Snapshot.of(listing);
     this.snaps.set(snap.id, snap);
     this.current.set(key, { value: snap, at: Date.now() });
     if (hit && hit.value !== snap) this.release(hit.value);
+    this.keeper?.touch(snap);
     return snap;
   }
 

@@ -37,7 +37,7 @@ import type { Logger } from '../log/logger.js';
 import { Metrics } from '../metrics/metrics.js';
 import { type RunningMount, startMount } from '../mount/mount.js';
 import { createOrigin } from '../origin/create.js';
-import type { Origin } from '../origin/origin.js';
+import type { ObjectName, Origin } from '../origin/origin.js';
 import { PrefetchJobs } from '../prefetch/jobs.js';
 import { Listings } from '../read/listings.js';
 import { ObjectReader } from '../read/object-read.js';
@@ -200,7 +200,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
   const tiers = nvme ? [store.dram, nvme] : [store.dram];
   // One set of prefetch jobs for HTTP's /v1/prefetch and RESP's WC.PREFETCH.
   const prefetch = new PrefetchJobs({
-    resolve: (name, signal) => readPath.resolve(name, signal),
+    resolve: (name: ObjectName, signal?: AbortSignal) => readPath.resolve(name, signal),
     // In a cluster each chunk is warmed at its owner ("each owner pulls its own chunks").
     warmChunk: (info, index, signal) => readPath.warm(info, index, signal),
     chunkSize: config.cache.chunkSize,
@@ -225,6 +225,8 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     mount?.invalidated(target.container, 'prefix' in target ? target.prefix : target.key);
     return result;
   };
+  // And every invalidation other members make this process part of (a revoked lease, an INVALIDATE to its home).
+  coherence.onInvalidation((t) => mount?.invalidated(t.container, 'prefix' in t ? t.prefix : t.key));
   let ready = false;
   const admin: AdminDeps = {
     metrics,
@@ -237,6 +239,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     role,
     cluster: () => (cluster ? { self, members: cluster.members().map((m) => m.address) } : null),
     coherence: () => coherence.status(),
+    mount: () => (mount ? { path: mount.path, ...mount.stats() } : null),
   };
   const httpLimits = {
     maxConnectionsPerAddress: config.http.maxConnectionsPerAddress,
@@ -355,7 +358,18 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     : null;
   if (config.mount) {
     try {
-      mount = await startMount({ config: config.mount, readPath, listings, log });
+      mount = await startMount({
+        config: config.mount,
+        readPath,
+        listings,
+        // In a cluster invalidations may run elsewhere: hold leases to hear of them. A lone node
+        // sees every invalidation itself, and leases would only cost origin stats.
+        resolve: cluster
+          ? (name: ObjectName, signal?: AbortSignal) => readPath.resolve(name, signal)
+          : undefined,
+        native: { store: store.dram.nativeStore, chunkSize: config.cache.chunkSize, metrics },
+        log,
+      });
     } catch (err) {
       await resp?.close(0);
       await Promise.all([http, ...doorServers].map((s) => s.close(0)));

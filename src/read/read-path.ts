@@ -294,6 +294,11 @@ export class ReadPath {
     return { data, crc32c: crc32c(data) };
   }
 
+  /** The 16-byte id the chunk store knows this version's chunks by (chunk i is (id, i)). */
+  objectIdOf(info: Versioned): Buffer {
+    return this.addressOf(info, 0).objectId;
+  }
+
   private addressOf(info: Versioned, index: number): ChunkAddress {
     return chunkAddress(this.o.origin.id, info, this.o.chunkSize, index);
   }

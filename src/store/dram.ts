@@ -56,6 +56,14 @@ export class DramStore implements Tier<ChunkAddress> {
     }
   }
 
+  /**
+   * The native store itself, for a door whose own threads answer hits from it
+   * (the mount's FUSE workers): it looks chunks up by (object id, index).
+   */
+  get nativeStore(): NativeStore {
+    return this.native;
+  }
+
   /** Synchronous lookup for the hot path (no promise per hit); counts as a use. */
   peek(a: ChunkAddress): Chunk | undefined {
     const r = this.native.lookup(a.objectId, a.index);

@@ -15,7 +15,7 @@ import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { loadConfig, parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { startNodeProcess } from '../harness/node-process.js';
-import { configJsonSchema, valuesSchemaFile } from './values-schema.js';
+import { configJsonSchema, mountKeysJsonSchema, valuesSchemaFile } from './values-schema.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const chart = join(root, 'helm/weightcache');
@@ -131,6 +131,58 @@ describe.skipIf(!helm)('helm chart', () => {
   it('values.schema.json holds the current config schema (else: npx tsx test/helm/values-schema.ts --write)', () => {
     const values = JSON.parse(readFileSync(valuesSchemaFile, 'utf8'));
     expect(values.$defs.config).toEqual(configJsonSchema());
+    expect(values.$defs.mountKeys).toEqual(mountKeysJsonSchema());
+  });
+
+  it('sidecar.mount exposes the FUSE mount to the host: privileged, Bidirectional hostPath, the config loads', () => {
+    const objs = render(join(chart, 'ci', 'sidecar-mount-values.yaml'));
+    const ds = one(objs, 'DaemonSet');
+    const spec = ds.spec.template.spec;
+    const sidecar = spec.containers[0];
+    const cm = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'weightcache')!;
+    const c = loadAsPod(cm.data!['sidecar.yaml']!, sidecar, 'mount-sidecar');
+    // The FUSE mount sits one level inside the propagated volume: a stale mount left by a crash
+    // is then below the hostPath, which kubelet can still bind into the restarted sidecar.
+    expect(c.mount).toMatchObject({
+      path: '/var/lib/weightcache/mount/fs',
+      containers: ['models'],
+      modelDepth: 2,
+      listInterval: 30_000,
+      readAhead: 4 * 2 ** 20,
+      allowOther: true,
+    });
+    const vm = sidecar.volumeMounts.find((m: { name: string }) => m.name === 'mount');
+    expect(vm).toEqual({
+      name: 'mount',
+      mountPath: '/var/lib/weightcache/mount',
+      mountPropagation: 'Bidirectional',
+    });
+    expect(c.mount!.path.startsWith(`${vm.mountPath}/`)).toBe(true);
+    expect(spec.volumes.find((v: { name: string }) => v.name === 'mount')).toEqual({
+      name: 'mount',
+      hostPath: { path: '/var/lib/weightcache/mount', type: 'DirectoryOrCreate' },
+    });
+    // mount(2) of FUSE: root with CAP_SYS_ADMIN and /dev/fuse; Bidirectional: a privileged container.
+    expect(sidecar.securityContext).toMatchObject({ privileged: true, runAsUser: 0, runAsNonRoot: false });
+    // Without the mount, none of it.
+    const plain = one(render('default', ['--set', 'sidecar.enabled=true']), 'DaemonSet');
+    const plainSidecar = plain.spec.template.spec.containers[0];
+    expect(plainSidecar.securityContext.privileged).toBeUndefined();
+    expect(plainSidecar.volumeMounts.some((m: { name: string }) => m.name === 'mount')).toBe(false);
+  });
+
+  it('sidecar.mount: a misspelt mount key or no containers fails the render, saying what', () => {
+    const fails = (extra: string[]) => {
+      try {
+        render(join(chart, 'ci', 'sidecar-mount-values.yaml'), extra);
+      } catch (err) {
+        return String((err as { stderr?: string }).stderr);
+      }
+      return '';
+    };
+    expect(fails(['--set', 'sidecar.mount.config.listIntervl=3s'])).toMatch(/listIntervl/);
+    expect(fails(['--set', 'sidecar.mount.containers=null'])).toMatch(/sidecar\.mount\.containers/);
+    expect(fails(['--set', 'sidecar.mount.hostPath=relative/dir'])).toMatch(/hostPath/);
   });
 
   for (const values of valueSets) {

@@ -75,6 +75,14 @@ describe.skipIf(!canMount)('FUSE mount', () => {
     expect(() => writeFileSync(join(mnt, 'models', 'llama', 'config.json'), 'x')).toThrow(/EROFS/);
   });
 
+  it('sets the kernel readahead window to mount.readAhead (FUSE mounts start at 128 KiB)', () => {
+    const line = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .findLast((l) => l.split(' ')[4] === mnt)!;
+    const dev = line.split(' ')[2]!;
+    expect(readFileSync(`/sys/class/bdi/${dev}/read_ahead_kb`, 'utf8').trim()).toBe('1024');
+  });
+
   it('cp -r of a checkpoint out of the mount is byte-identical', async () => {
     const out = join(dir, 'copy');
     execFileSync('cp', ['-r', join(mnt, 'models', 'llama') + '/', out]);
@@ -86,6 +94,36 @@ describe.skipIf(!canMount)('FUSE mount', () => {
     const st = statSync(join(mnt, 'models', 'llama', 'model-00001-of-00002.safetensors'));
     expect(st.size).toBe(statSync(join(origin, 'models', 'llama', 'model-00001-of-00002.safetensors')).size);
     expect(st.mode & 0o777).toBe(0o444);
+  });
+
+  it('READs that hit DRAM are answered by the FUSE workers, bytes equal, and counted as served', async () => {
+    const shard = 'model-00001-of-00002.safetensors';
+    const mountedShard = join(mnt, 'models', 'llama', shard);
+    const expected = readFileSync(join(origin, 'models', 'llama', shard));
+    readFileSync(mountedShard); // every chunk into DRAM (the test before may have done it already)
+    const status = async () =>
+      (
+        (await (await fetch(`${node.url}/v1/status`)).json()) as {
+          mount: { fastReads: number; fastBytes: number };
+        }
+      ).mount;
+    const before = await status();
+    const served0 = await node.metric('weightcache_served_bytes_total', { source: 'dram' });
+    execFileSync('dd', [`if=${mountedShard}`, 'iflag=nocache', 'count=0']); // out of the page cache
+    expect(readFileSync(mountedShard).equals(expected)).toBe(true);
+    // A read across a chunk boundary (1 MiB chunks here) at an odd offset.
+    const fh = await open(mountedShard);
+    const part = Buffer.alloc(1_300_000);
+    execFileSync('dd', [`if=${mountedShard}`, 'iflag=nocache', 'count=0']);
+    await fh.read(part, 0, part.length, 777_777);
+    await fh.close();
+    expect(part.equals(expected.subarray(777_777, 777_777 + part.length))).toBe(true);
+    const after = await status();
+    expect(after.fastReads).toBeGreaterThan(before.fastReads);
+    expect(after.fastBytes - before.fastBytes).toBeGreaterThanOrEqual(expected.length);
+    expect(await node.metric('weightcache_served_bytes_total', { source: 'dram' })).toBeGreaterThanOrEqual(
+      served0 + expected.length,
+    );
   });
 
   it.skipIf(!withPython)(

@@ -5,6 +5,7 @@
 //
 //   kernel ──read──► worker thread ──(INIT, STATFS, OPENDIR, FLUSH, errors:
 //                        │            answered here, at once)
+//                        ├─ READ of a bound file whose chunks are all in the store: writev here
 //                        └─ LOOKUP, GETATTR, OPEN, READ, READDIR, READLINK ──► post() ──► JS
 //   JS ──Reply*(unique, …)──► writev(/dev/fuse)        (any thread)
 //   reaper thread: a request JS has not answered within timeout_ms gets EIO,
@@ -20,12 +21,18 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "fuse/request.h"
+#include "store/chunk_id.h"
+
+namespace weightcache::store {
+class Store;
+}
 
 namespace weightcache::fuse {
 
@@ -39,6 +46,9 @@ struct SessionOptions {
   uint32_t max_pending = 4096;         // requests waiting for JS at once; more: EIO at once
   bool allow_other = true;             // other users (other pods' uids) may read
   uint32_t uid = 0, gid = 0;           // owner of every node
+  // READs of bound files whose chunks are all here are answered by the workers
+  // (Session::Bind); null: every READ goes to JS. Shared, not owned.
+  std::shared_ptr<store::Store> store;
 };
 
 struct SessionStats {
@@ -48,6 +58,16 @@ struct SessionStats {
   std::atomic<uint64_t> late_replies{0};
   std::atomic<uint64_t> protocol_errors{0};
   std::atomic<uint64_t> refused{0};
+  std::atomic<uint64_t> fast_reads{0};  // READs answered here from the chunk store, without JS
+  std::atomic<uint64_t> fast_bytes{0};
+};
+
+// An open file whose READs a worker may answer itself from the chunk store:
+// chunk i of it is (object, i) there, of min(chunk, size − i·chunk) bytes.
+struct BoundFile {
+  std::array<uint8_t, store::kObjectIdBytes> object{};
+  uint64_t size = 0;
+  uint32_t chunk = 0;
 };
 
 class Session {
@@ -65,6 +85,12 @@ class Session {
   // Unmounts (lazily: open files keep the connection until closed or the process ends), stops workers.
   void Stop();
 
+  // READs of handle `fh` whose chunks are all in options.store are answered by the
+  // worker (writev from the store's memory); the rest go to JS as before. Bound at
+  // OPEN by JS, unbound at RELEASE (here) or Unbind.
+  void Bind(uint64_t fh, const BoundFile& f);
+  void Unbind(uint64_t fh);
+
   const SessionStats& stats() const { return stats_; }
   size_t pending() const;
   uint32_t minor() const { return minor_.load(); }
@@ -78,6 +104,7 @@ class Session {
   void Init(const Request& r);
   void Write(uint64_t unique, int err, const struct iovec* iov, int iovcnt);
   bool Claim(uint64_t unique);
+  bool FastRead(const Request& r);
 
   SessionOptions opts_;
   Post post_;
@@ -91,6 +118,8 @@ class Session {
   std::condition_variable reaper_cv_;
   std::unordered_map<uint64_t, uint64_t> pending_;  // unique → deadline (ms, monotonic)
   SessionStats stats_;
+  std::shared_mutex bound_mu_;
+  std::unordered_map<uint64_t, BoundFile> bound_;  // fh → file, while open (≤ mount.maxOpenFiles)
 };
 
 // Lazily detaches whatever is mounted at `path` (a stale mount of a crashed process). 0 or errno.

@@ -67,8 +67,13 @@ uint64_t Bytes(Napi::Env env, Napi::Value v, const char* what, uint64_t min) {
   return static_cast<uint64_t>(d);
 }
 
+// Marks NativeStore objects, so StoreOf never unwraps another kind of object.
+constexpr napi_type_tag kStoreTag = {0x7765696768746361ull, 0x73746f72656a7331ull};
+
 class StoreJs : public Napi::ObjectWrap<StoreJs> {
  public:
+  const std::shared_ptr<Store>& store() const { return store_; }
+
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeStore",
                        {
@@ -103,6 +108,7 @@ class StoreJs : public Napi::ObjectWrap<StoreJs> {
     std::string error;
     store_ = Store::Create(so, &error);
     if (!store_) throw Napi::Error::New(env, "NativeStore: " + error);
+    napi_type_tag_object(env, info.This(), &kStoreTag);
     shared_ = std::make_shared<Shared>();
     shared_->store = store_;
     // V8 collects when external memory grows by ~64 MiB: reach that at half the overflow.
@@ -257,6 +263,13 @@ class StoreJs : public Napi::ObjectWrap<StoreJs> {
 
 void InitStoreJs(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeStore", StoreJs::Define(env));
+}
+
+std::shared_ptr<Store> StoreOf(Napi::Env env, Napi::Value v) {
+  if (!v.IsObject()) return nullptr;
+  bool tagged = false;
+  if (napi_check_object_type_tag(env, v, &kStoreTag, &tagged) != napi_ok || !tagged) return nullptr;
+  return StoreJs::Unwrap(v.As<Napi::Object>())->store();
 }
 
 }  // namespace weightcache::store

@@ -5,9 +5,16 @@
 #pragma once
 #include <napi.h>
 
+#include <memory>
+
 namespace weightcache::store {
+
+class Store;
 
 // Adds the NativeStore class to `exports`.
 void InitStoreJs(Napi::Env env, Napi::Object exports);
+
+// The store behind a NativeStore object (checked by its type tag); null for anything else.
+std::shared_ptr<Store> StoreOf(Napi::Env env, Napi::Value v);
 
 }  // namespace weightcache::store

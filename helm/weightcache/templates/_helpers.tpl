@@ -149,6 +149,10 @@ The node's config tree: keys computed from chart values, then `config`, then
 {{- end -}}
 
 {{/* The sidecar's config tree: computed keys, then `config`, then `sidecar.config`. */}}
+{{/* Where the sidecar container sees sidecar.mount.hostPath, and the FUSE mount inside it. */}}
+{{- define "weightcache.sidecarMountDir" -}}/var/lib/weightcache/mount{{- end -}}
+{{- define "weightcache.sidecarMountPath" -}}{{ include "weightcache.sidecarMountDir" . }}/fs{{- end -}}
+
 {{- define "weightcache.sidecarConfig" -}}
 {{- $v := .Values -}}
 {{- $user := mergeOverwrite (deepCopy $v.config) (deepCopy $v.sidecar.config) -}}
@@ -170,6 +174,13 @@ The node's config tree: keys computed from chart values, then `config`, then
 {{- end -}}
 {{- with include "weightcache.authConfig" (dict "root" . "tokens" (eq $v.sidecar.listen "hostIP")) | fromYaml -}}
 {{- $_ := set $computed "auth" . -}}
+{{- end -}}
+{{- if $v.sidecar.mount.enabled -}}
+{{- if not $v.sidecar.mount.containers -}}
+{{- fail "sidecar.mount.containers: name at least one container for the mount's root (sidecar.mount.enabled is true)" -}}
+{{- end -}}
+{{- $mount := dict "path" (include "weightcache.sidecarMountPath" .) "containers" $v.sidecar.mount.containers -}}
+{{- $_ := set $computed "mount" (mergeOverwrite (deepCopy $v.sidecar.mount.config) $mount) -}}
 {{- end -}}
 {{- toYaml (mergeOverwrite $computed $user) -}}
 {{- end -}}
