@@ -32,14 +32,14 @@ const asMembers = (a: readonly string[]) => a.map((address) => ({ address, weigh
  * these tests are about chunks, and a name whose home is down is resolved at the
  * origin — which a sidecar with originFallback off may not do.
  */
-function model(members: readonly string[], avoid: string): Record<string, Buffer> {
+function model(members: readonly string[], ...avoid: string[]): Record<string, Buffer> {
   const sizes = [9 * CHUNK + 12_345, 7 * CHUNK, 5 * CHUNK + 1];
   const files: Record<string, Buffer> = {};
   let n = 0;
   for (const size of sizes) {
     let key: string;
     do key = `llama/model-${n++}.safetensors`;
-    while (homeOf({ container: 'models', key }, asMembers(members)) === avoid);
+    while (avoid.includes(homeOf({ container: 'models', key }, asMembers(members))));
     files[key] = randomBytes(size);
   }
   return files;
@@ -162,6 +162,35 @@ describe('a stand-in owner fills a dead owner’s chunks once for the fleet', ()
     await Promise.all(sidecars.map((s) => readAll(s, files)));
     expect(await sum(sidecars, 'weightcache_origin_bytes_total')).toBe(0);
     expect(await sum([...live.values()], 'weightcache_origin_bytes_total')).toBe(total);
+  });
+
+  it('two of three nodes SIGKILLed: the last one stands in for both, reported down together, and fills each chunk once', async () => {
+    const members = addresses(3, await freePort(), 101);
+    const files = model(members, members[0]!, members[1]!);
+    const root = seedOrigin(files);
+    const chunks = await placed(root, files, members);
+    // Chunks the survivor ranks third for: both members above it are down.
+    expect(chunks.some((c) => c.ranked[2] === members[2])).toBe(true);
+    const total = chunks.reduce((n, c) => n + c.bytes, 0);
+    const nodes = await Promise.all(members.map((m) => startMember({ root, self: m, members, running })));
+    for (const n of nodes.slice(0, 2)) {
+      await n.kill();
+      running.splice(running.indexOf(n), 1);
+    }
+    const sidecar = await startSidecar({
+      root,
+      members,
+      config: { sidecar: { originFallback: false } },
+      running,
+    });
+    await readAll(sidecar, files);
+    expect(await sidecar.metric('weightcache_origin_bytes_total')).toBe(0);
+    expect(await nodes[2]!.metric('weightcache_origin_bytes_total')).toBe(total);
+    // Both dead members were found down, then skipped in backoff — not asked per chunk
+    // (a few reads in flight together may each fail on them before the first failure lands).
+    const errors = await sidecar.metric('weightcache_peer_requests_total', { result: 'error' });
+    expect(errors).toBeGreaterThanOrEqual(2);
+    expect(errors).toBeLessThan(chunks.filter((c) => c.ranked[0] !== members[2]).length);
   });
 
   it('a member refuses to stand in while the owner is up in its view and the asker did not report it down', async () => {
