@@ -2,8 +2,9 @@
  * What a node answers on the native transport. The JS side only decides what
  * to send; the addon sends it: a DRAM chunk's Buffer (writev, no copy) or an
  * NVMe chunk file's data region (sendfile). Per the cluster rule, a miss is
- * filled from the origin only for chunks this node owns, and only when the
- * request is not local-only (owner probes); otherwise NOT_FOUND.
+ * filled only for chunks this node owns, or stands in for (a STAND_IN request
+ * whose reported members, with those in backoff here, are all the members
+ * ranked above it), and never for a local-only request; otherwise NOT_FOUND.
  *
  * A chunk sent from NVMe by sendfile is not re-read here, so its CRC32C is
  * checked by the receiver (every payload carries one), which discards a
@@ -37,6 +38,7 @@ export function chunkServer(d: ChunkServerDeps): TransportHandler {
       length: number,
       signal: AbortSignal,
       localOnly?: boolean,
+      standInFor?: readonly string[],
     ): Promise<ChunkPayload> {
       if (name.originId !== d.originId) {
         throw new CacheError(
@@ -63,7 +65,12 @@ export function chunkServer(d: ChunkServerDeps): TransportHandler {
           crc32c: whole ? loc.crc32c : undefined,
         };
       }
-      if (localOnly || (d.cluster && !d.cluster.owns(a.key))) {
+      const fills =
+        !localOnly &&
+        (!d.cluster ||
+          d.cluster.owns(a.key) ||
+          (standInFor !== undefined && d.cluster.standIn(a.key, standInFor)));
+      if (!fills) {
         throw new CacheError('NOT_FOUND', `chunk ${name.index} of ${formatName(name)} is not cached here`);
       }
       const { chunk } = await d.readPath.chunk(name, name.index, signal);

@@ -6,6 +6,8 @@ export class PeerMetrics {
   private readonly requests: Counter<'result'>;
   private readonly bytes: Counter;
   private readonly duration: Histogram;
+  /** Stand-in requests served here, by outcome (docs/cluster.md, "Stand-in owner"). */
+  readonly standIn: Counter<'result'>;
 
   constructor(metrics: Metrics) {
     const registers = [metrics.registry];
@@ -24,6 +26,12 @@ export class PeerMetrics {
       name: 'weightcache_peer_request_duration_seconds',
       help: 'Latency of chunk reads from peers',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers,
+    });
+    this.standIn = new Counter({
+      name: 'weightcache_stand_in_requests_total',
+      help: 'Stand-in requests for chunks not held here: fill (every member ranked above is down here) or refused (one is up here: NOT_FOUND)',
+      labelNames: ['result'] as const,
       registers,
     });
   }

@@ -4,7 +4,8 @@
  * next member in rank, then the origin. Each consecutive failure doubles the
  * wait (capped), so a dead peer costs one probe per backoff period, and one
  * success forgets the history. There is no probing thread: once the backoff
- * ends the next real read is the probe.
+ * ends the next real read is the probe. Another member's report that a peer
+ * is down (a stand-in request) counts as a failure observed here (reported()).
  */
 import type { Member } from './rendezvous.js';
 
@@ -61,6 +62,16 @@ export class PeerHealth {
     this.#peers.delete(address);
     this.#peers.set(address, s);
     if (this.#peers.size > MAX_PEERS) this.#evict();
+  }
+
+  /**
+   * Records that another member reported `address` down (a stand-in request,
+   * docs/cluster.md). It counts as one failure observed here, but only when the
+   * peer is not already in backoff: many readers reporting the same dead peer
+   * cost what one failed read of our own costs, not a backoff doubled per report.
+   */
+  reported(address: string): void {
+    if (this.available(address)) this.failed(address);
   }
 
   /** Records a success: the peer is available again and its next failure starts at backoffMs. */

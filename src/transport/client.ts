@@ -10,7 +10,7 @@ import { defaultTransportLogger, type TransportLogger } from './logger.js';
 import { decodeObjectInfo, decodePing, encodeObjectName, encodePing, encodeReadChunk } from './messages.js';
 import { type NativeTransport, nativeTransport } from './native.js';
 import { PeerConnection } from './peer-connection.js';
-import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_IN_FLIGHT, FrameType } from './protocol.js';
+import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_IN_FLIGHT, FEATURE_STAND_IN, FrameType } from './protocol.js';
 import { checkRange } from './range.js';
 import { type CallOptions, type MessageHandler, Messages, type Response } from './rpc.js';
 import type { TransportPeer } from './transport.js';
@@ -38,6 +38,12 @@ export interface RequestOptions {
   signal?: AbortSignal | undefined;
   /** READ_CHUNK only: the peer answers from its local tiers or NOT_FOUND, never fills. */
   localOnly?: boolean;
+  /**
+   * READ_CHUNK only: a stand-in request reporting these members (ranked above
+   * the peer) down (ReadChunkRequest.standInFor). To a peer that did not
+   * announce FEATURE_STAND_IN it goes out local-only instead.
+   */
+  standInFor?: readonly string[];
   /** This request's own timeout instead of the client's. */
   timeoutMs?: number;
 }
@@ -87,11 +93,19 @@ export class TransportClient implements TransportPeer {
       );
     }
     const conn = this.pick();
-    const ev = await conn.request(
-      FrameType.READ_CHUNK,
-      encodeReadChunk({ name, offset, length, localOnly: opts?.localOnly }),
-      { signal: opts?.signal, timeoutMs: opts?.timeoutMs },
-    );
+    const report = opts?.standInFor;
+    const meta = report
+      ? (features: number) =>
+          encodeReadChunk(
+            (features & FEATURE_STAND_IN) !== 0
+              ? { name, offset, length, standInFor: report }
+              : { name, offset, length, localOnly: true },
+          )
+      : encodeReadChunk({ name, offset, length, localOnly: opts?.localOnly });
+    const ev = await conn.request(FrameType.READ_CHUNK, meta, {
+      signal: opts?.signal,
+      timeoutMs: opts?.timeoutMs,
+    });
     const data = ev.payload ?? Buffer.alloc(0);
     if (data.length !== length) {
       conn.close(`protocol error: READ_CHUNK answered ${data.length} bytes for ${length}`);

@@ -65,14 +65,32 @@ export interface ReadChunkRequest {
    * own a chunk (membership views differ for a moment) would wait on each other.
    */
   localOnly?: boolean;
+  /**
+   * A stand-in request (READ_STAND_IN): the members ranked above the receiver
+   * that the sender found down (unreachable or in backoff), owner first. The
+   * receiver fills from the origin only if, counting these as failures it
+   * observed, every member ranked above it is down in its own view
+   * (docs/cluster.md, "Stand-in owner"). Sent only to a peer that announced
+   * FEATURE_STAND_IN; 1..MAX_STAND_IN_REPORT addresses; never with localOnly.
+   */
+  standInFor?: readonly string[];
 }
 
-/** READ_CHUNK flags: the last u32 of its meta. */
+/** READ_CHUNK flags: the last u32 of its meta (then the stand-in report, if flagged). */
 export const READ_LOCAL_ONLY = 1;
+export const READ_STAND_IN = 2;
+/** Addresses a stand-in request may report down (more: the sender probes local-only instead). */
+export const MAX_STAND_IN_REPORT = 16;
 
 export function encodeReadChunk(q: ReadChunkRequest): Buffer {
   const n = q.name;
-  return new MetaWriter()
+  const report = q.standInFor;
+  if (report !== undefined && (report.length < 1 || report.length > MAX_STAND_IN_REPORT || q.localOnly)) {
+    throw new MetaError(
+      `a stand-in request reports 1..${MAX_STAND_IN_REPORT} members down and is not local-only, got ${report.length}${q.localOnly ? ' with LOCAL_ONLY' : ''}`,
+    );
+  }
+  const w = new MetaWriter()
     .str(n.originId)
     .str(n.container)
     .str(n.key)
@@ -82,8 +100,12 @@ export function encodeReadChunk(q: ReadChunkRequest): Buffer {
     .u32(n.index)
     .u64(q.offset)
     .u32(q.length)
-    .u32(q.localOnly ? READ_LOCAL_ONLY : 0)
-    .bytes();
+    .u32((q.localOnly ? READ_LOCAL_ONLY : 0) | (report ? READ_STAND_IN : 0));
+  if (report) {
+    w.raw(Uint8Array.of(report.length));
+    for (const a of report) w.str(a);
+  }
+  return w.bytes();
 }
 
 export function decodeReadChunk(meta: Buffer): ReadChunkRequest {
@@ -99,8 +121,18 @@ export function decodeReadChunk(meta: Buffer): ReadChunkRequest {
   };
   const q: ReadChunkRequest = { name, offset: r.u64(), length: r.u32() };
   const flags = r.u32();
-  if (flags & ~READ_LOCAL_ONLY) throw new MetaError(`unknown READ_CHUNK flags ${flags}`);
+  if (flags & ~(READ_LOCAL_ONLY | READ_STAND_IN)) throw new MetaError(`unknown READ_CHUNK flags ${flags}`);
   if (flags & READ_LOCAL_ONLY) q.localOnly = true;
+  if (flags & READ_STAND_IN) {
+    if (q.localOnly) throw new MetaError('READ_CHUNK flags LOCAL_ONLY and STAND_IN together');
+    const count = r.raw(1)[0]!;
+    if (count < 1 || count > MAX_STAND_IN_REPORT) {
+      throw new MetaError(`stand-in report of ${count} members (1..${MAX_STAND_IN_REPORT})`);
+    }
+    const report: string[] = [];
+    for (let i = 0; i < count; i++) report.push(r.str());
+    q.standInFor = report;
+  }
   r.end();
   return q;
 }

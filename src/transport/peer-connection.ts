@@ -29,6 +29,7 @@ import {
   type Messages,
   type Reply,
   RequestMatcher,
+  type RequestMeta,
   type Response,
 } from './rpc.js';
 
@@ -71,6 +72,7 @@ export class PeerConnection implements ConnectionSink {
       write: (type, id, meta) => native.b.transportSend(this.conn, type, 0, id, meta, null, null, 0, 0, 0),
       cancel: (id) => native.b.transportSend(this.conn, FrameType.CANCEL, 0, id, null, null, null, 0, 0, 0),
       maxInFlight: () => this.maxInFlight,
+      features: () => this.peerFeatures,
       timedOut: () => {
         // A peer that has said nothing for a whole timeout is presumed dead: drop the connection so
         // the next request reconnects instead of queueing behind it.
@@ -131,7 +133,7 @@ export class PeerConnection implements ConnectionSink {
   }
 
   /** `opts.timeoutMs`: this request's own limit (INVALIDATE waits out leases), instead of the connection's. */
-  request(type: number, meta: Buffer, opts?: CallOptions): Promise<Response> {
+  request(type: number, meta: RequestMeta, opts?: CallOptions): Promise<Response> {
     if (this.state === 'closed') return Promise.reject(this.lost());
     return this.outgoing.request(type, meta, opts?.timeoutMs ?? this.o.timeoutMs, opts?.signal);
   }

@@ -35,9 +35,14 @@ export const FLAG_RESPONSE = 1;
  * FEATURE_CONTENT_MD5 (bit 1): the peer decodes the object's Content-MD5 at
  * the end of a STAT answer and of an `ok` LEASE_GRANT/LEASE_RENEW answer
  * (docs/wire-protocol.md, "Feature bits").
+ *
+ * FEATURE_STAND_IN (bit 2): the peer decodes READ_CHUNK's STAND_IN flag and
+ * its report of members found down (messages.ts, READ_STAND_IN); a peer
+ * without it is asked local-only, as before the flag existed.
  */
 export const FEATURE_CONTENT_MD5 = 1 << 1;
-export const FEATURES = FEATURE_CONTENT_MD5;
+export const FEATURE_STAND_IN = 1 << 2;
+export const FEATURES = FEATURE_CONTENT_MD5 | FEATURE_STAND_IN;
 
 /**
  * A request back to the connecting side that names no timeout of its own (every caller in

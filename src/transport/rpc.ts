@@ -114,14 +114,23 @@ export interface MatcherHooks {
   maxInFlight?(): number;
   /** After a request timed out (the peer-silence check). */
   timedOut?(): void;
+  /** The peer's HELLO feature bits (for a request whose meta depends on them); default 0. */
+  features?(): number;
   /** First request pending / last one settled (keeps the process alive while a request waits). */
   busy?(): void;
   idle?(): void;
 }
 
+/**
+ * A request's meta, or a function building it from the peer's HELLO feature
+ * bits when the request is sent (after the handshake): how a request gains a
+ * field only towards a peer that announced it (docs/wire-protocol.md, "Feature bits").
+ */
+export type RequestMeta = Buffer | ((peerFeatures: number) => Buffer);
+
 interface Pending {
   type: number;
-  meta: Buffer;
+  meta: RequestMeta;
   resolve(r: Response): void;
   reject(err: CacheError): void;
   timer: NodeJS.Timeout;
@@ -157,7 +166,7 @@ export class RequestMatcher {
     this.pump();
   }
 
-  request(type: number, meta: Buffer, timeoutMs: number, signal?: AbortSignal): Promise<Response> {
+  request(type: number, meta: RequestMeta, timeoutMs: number, signal?: AbortSignal): Promise<Response> {
     if (this.failure) return Promise.reject(this.failure);
     if (signal?.aborted) return Promise.reject(CacheError.from(signal.reason, 'SHUTTING_DOWN'));
     const id = this.allocId();
@@ -228,9 +237,16 @@ export class RequestMatcher {
       const id = this.queue.shift()!;
       const p = this.pending.get(id);
       if (!p) continue;
+      let meta: Buffer;
+      try {
+        meta = typeof p.meta === 'function' ? p.meta(this.h.features?.() ?? 0) : p.meta;
+      } catch (err) {
+        this.settle(id, CacheError.from(err, 'INTERNAL'));
+        continue;
+      }
       p.sent = true;
       this.unanswered.add(id);
-      this.h.write(p.type, id, p.meta);
+      this.h.write(p.type, id, meta);
     }
   }
 

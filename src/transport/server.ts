@@ -40,13 +40,17 @@ export type { ChunkPayload };
 /** The chunk data plane (READ_CHUNK, STAT), registered by the server when given. */
 export interface TransportHandler {
   /** Throw a CacheError to answer with an error frame carrying its code. */
-  /** `localOnly`: answer from local tiers or NOT_FOUND, never fill (see ReadChunkRequest). */
+  /**
+   * `localOnly`: answer from local tiers or NOT_FOUND, never fill; `standInFor`: the
+   * members above this one the asker found down (see ReadChunkRequest).
+   */
   readChunk(
     name: ChunkName,
     offset: number,
     length: number,
     signal: AbortSignal,
     localOnly?: boolean,
+    standInFor?: readonly string[],
   ): Promise<ChunkPayload>;
   stat(name: ObjectName, signal: AbortSignal): Promise<ObjectInfo>;
 }
@@ -203,7 +207,7 @@ function registerChunkMessages(messages: Messages, h: TransportHandler, maxFrame
       if (q.length > maxFrameBytes) {
         throw new CacheError('TOO_LARGE', `read of ${q.length} bytes exceeds maxFrameBytes ${maxFrameBytes}`);
       }
-      const p = await h.readChunk(q.name, q.offset, q.length, signal, q.localOnly);
+      const p = await h.readChunk(q.name, q.offset, q.length, signal, q.localOnly, q.standInFor);
       const got = p.kind === 'buffer' ? p.data.length : p.length;
       if (got !== q.length) {
         throw new CacheError('INTERNAL', `handler returned ${got} bytes for a read of ${q.length}`);

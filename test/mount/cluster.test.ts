@@ -5,8 +5,9 @@
  * one sent to the other node flips a node's own mount (the INVALIDATE its
  * home serves, and the revokes);
  * and a node SIGKILLed under a `cp -r` out of the mount does not stop the
- * copy: it completes, byte-identical, through the other node (its own
- * chunks) and the sidecar's origin fallback (the dead node's). Skipped, saying
+ * copy: it completes, byte-identical, through the other node — its own
+ * chunks, and the dead node's as their stand-in owner, with no origin read
+ * on the GPU host (docs/cluster.md, "Stand-in owner"). Skipped, saying
  * why, only without /dev/fuse or root.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -152,6 +153,7 @@ describe.skipIf(!canMount)('FUSE mount on a sidecar in a cluster', { timeout: 30
     // node 0 was serving this copy: it filled chunks it owns from the origin.
     expect(await nodes[0]!.metric('weightcache_origin_bytes_total')).toBeGreaterThan(0);
     const peerAtKill = await sidecar.metric('weightcache_served_bytes_total', { source: 'peer' });
+    const standInAtKill = await nodes[1]!.metric('weightcache_origin_bytes_total');
     await nodes[0]!.kill();
     expect(copiedAtKill).toBeLessThan(total / 2);
 
@@ -161,12 +163,17 @@ describe.skipIf(!canMount)('FUSE mount on a sidecar in a cluster', { timeout: 30
         true,
       );
     }
-    // After the kill, node 1 went on serving the chunks it owns, and the sidecar read what the dead
-    // node owned from the origin itself (a non-owner is asked only for what it holds: docs/cluster.md).
+    // After the kill, node 1 went on serving the chunks it owns, and stood in for the dead node's:
+    // the sidecar found the owner down, asked the next in rank to fill, and never read the origin.
     expect(await sidecar.metric('weightcache_served_bytes_total', { source: 'peer' })).toBeGreaterThan(
       peerAtKill,
     );
-    expect(await sidecar.metric('weightcache_served_bytes_total', { source: 'origin' })).toBeGreaterThan(0);
     expect(await sidecar.metric('weightcache_peer_requests_total', { result: 'error' })).toBeGreaterThan(0);
+    expect(await sidecar.metric('weightcache_origin_bytes_total')).toBe(0);
+    expect(await sidecar.metric('weightcache_served_bytes_total', { source: 'origin' })).toBe(0);
+    expect(await nodes[1]!.metric('weightcache_stand_in_requests_total', { result: 'fill' })).toBeGreaterThan(
+      0,
+    );
+    expect(await nodes[1]!.metric('weightcache_origin_bytes_total')).toBeGreaterThan(standInAtKill);
   });
 });

@@ -28,6 +28,19 @@ describe('PeerHealth', () => {
     expect(waits).toEqual([100, 200, 350, 350, 350]);
   });
 
+  it('counts reports of a peer down once per backoff period, not once per report', () => {
+    const c = clock();
+    const h = new PeerHealth({ backoffMs: 100, now: c.now });
+    for (let i = 0; i < 50; i++) h.reported('a:1'); // fifty readers report the same dead owner
+    expect(h.available('a:1')).toBe(false);
+    expect(h.backoffLeftMs('a:1')).toBe(100); // one failure, not 2^49 of them
+    c.advance(100);
+    h.reported('a:1'); // still reported after the backoff: the second failure doubles it
+    expect(h.backoffLeftMs('a:1')).toBe(200);
+    h.succeeded('a:1');
+    expect(h.available('a:1')).toBe(true);
+  });
+
   it('forgets the failures after a success', () => {
     const c = clock();
     const h = new PeerHealth({ backoffMs: 100, now: c.now });

@@ -10,6 +10,9 @@ import {
   encodeHello,
   encodeObjectInfo,
   encodeReadChunk,
+  MAX_STAND_IN_REPORT,
+  READ_LOCAL_ONLY,
+  READ_STAND_IN,
 } from '../../src/transport/messages.js';
 
 const str = fc.string({ maxLength: 300 });
@@ -107,6 +110,37 @@ describe('message meta codecs', () => {
       expect(() => decodeObjectInfo(Buffer.concat([v1, bad]))).toThrow(MetaError);
     }
     expect(() => encodeObjectInfo({ ...info, contentMd5: 'AAAA' }, true)).toThrow(/Content-MD5/);
+  });
+
+  it('carries a stand-in report: flag bit 1, then u8 count and the addresses; refuses malformed ones', () => {
+    const q = {
+      name: { originId: 'o', container: 'c', key: 'k', etag: 'e', size: 10, chunkSize: 10, index: 0 },
+      offset: 0,
+      length: 10,
+    };
+    const plain = encodeReadChunk(q);
+    const standIn = encodeReadChunk({ ...q, standInFor: ['10.0.0.5:7420', '[fd00::1]:7420'] });
+    expect(decodeReadChunk(standIn)).toEqual({ ...q, standInFor: ['10.0.0.5:7420', '[fd00::1]:7420'] });
+    // The same layout as before up to the flags, then the report.
+    expect(standIn.readUInt32LE(plain.length - 4)).toBe(READ_STAND_IN);
+    expect(standIn.subarray(plain.length).toString('hex')).toBe(
+      `02${new MetaWriter().str('10.0.0.5:7420').str('[fd00::1]:7420').bytes().toString('hex')}`,
+    );
+    const flagsAt = plain.length - 4;
+    const withFlags = (flags: number, tail: number[]) => {
+      const b = Buffer.concat([plain, Buffer.from(tail)]);
+      b.writeUInt32LE(flags, flagsAt);
+      return b;
+    };
+    expect(() => decodeReadChunk(withFlags(READ_STAND_IN, [0]))).toThrow(/stand-in report of 0 members/);
+    expect(() => decodeReadChunk(withFlags(READ_STAND_IN, [MAX_STAND_IN_REPORT + 1]))).toThrow(/17 members/);
+    expect(() => decodeReadChunk(withFlags(READ_STAND_IN | READ_LOCAL_ONLY, [1, 1, 0, 0x61]))).toThrow(
+      /LOCAL_ONLY and STAND_IN/,
+    );
+    expect(() => decodeReadChunk(withFlags(READ_STAND_IN, [2, 1, 0, 0x61]))).toThrow(MetaError); // one of two
+    expect(() => decodeReadChunk(withFlags(4, []))).toThrow(/unknown READ_CHUNK flags 4/);
+    expect(() => encodeReadChunk({ ...q, standInFor: [] })).toThrow(/1\.\.16/);
+    expect(() => encodeReadChunk({ ...q, standInFor: ['a:1'], localOnly: true })).toThrow(/LOCAL_ONLY/);
   });
 
   it('maps an error code this build does not know to INTERNAL, keeping the name', () => {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { CoherenceFrame, serveHome } from '../../src/coherence/wire.js';
-import { Messages } from '../../src/transport/rpc.js';
+import { CacheError } from '../../src/errors/cache-error.js';
+import { FEATURE_STAND_IN } from '../../src/transport/protocol.js';
+import { Messages, RequestMatcher } from '../../src/transport/rpc.js';
 
 const handler = { decode: (m: Buffer) => m, serve: async (m: Buffer) => m };
 
@@ -33,5 +35,40 @@ describe('Messages.register', () => {
     ]);
     expect(m.get(CoherenceFrame.LEASE_REVOKE)).toBeUndefined(); // the holder's, not the home's
     expect(() => serveHome(m, home)).toThrow(/already registered as LEASE_GRANT/);
+  });
+});
+
+describe('RequestMatcher', () => {
+  it('builds a meta that depends on the peer when the request goes out, after the handshake', async () => {
+    let features = 0;
+    const written: Buffer[] = [];
+    const m = new RequestMatcher({
+      peer: 'p:1',
+      write: (_type, _id, meta) => written.push(meta),
+      features: () => features,
+    });
+    const seen: number[] = [];
+    const meta = (f: number) => {
+      seen.push(f);
+      return Buffer.from((f & FEATURE_STAND_IN) !== 0 ? 'new' : 'old');
+    };
+    const a = m.request(0x10, meta, 10_000);
+    expect(seen).toEqual([]); // queued until the peer's HELLO is known
+    features = FEATURE_STAND_IN;
+    m.ready();
+    expect(seen).toEqual([FEATURE_STAND_IN]);
+    expect(written.map(String)).toEqual(['new']);
+    // A meta builder that throws fails its own request, not the connection.
+    const b = m.request(
+      0x10,
+      () => {
+        throw new Error('bad field');
+      },
+      10_000,
+    );
+    await expect(b).rejects.toMatchObject({ code: 'INTERNAL' });
+    expect(written).toHaveLength(1);
+    m.fail(new CacheError('SHUTTING_DOWN', 'test over'));
+    await expect(a).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
   });
 });
