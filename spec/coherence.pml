@@ -28,6 +28,16 @@
  *   NO_HOME_WAIT       the successor home answers invalidations at once,
  *                      without waiting out the leases its predecessor granted
  *   PER_CHUNK_RESOLVE  a read resolves the name again for its second chunk
+ *   ACK_BEFORE_UNBIND  a holder acknowledges a REVOKE before its native version
+ *                      binding (the I/O threads' copy of the lease) is removed
+ *
+ * The native binding: a holder's lease is also installed in the addon, where
+ * the HTTP I/O threads serve hits from it without JavaScript. A revoke is
+ * handled in two steps: JavaScript drops the lease and abandons requests in
+ * flight (the receive step), then removes the native binding and only then
+ * acknowledges (the unbind step). Between the two, an I/O thread may still
+ * serve from the binding: the read steps below read lv[i] while rem[i] > 0,
+ * which stays set until the unbind step.
  */
 
 #ifndef T
@@ -74,6 +84,7 @@ byte rem[NH];     /* holder-clock ticks left on the lease (already minus M); 0: 
 byte slow[NH];    /* drift budget used by the current lease (or the request that will be one) */
 bool waiting[NH]; /* a LEASE_GRANT request is outstanding */
 byte reqRem[NH];  /* lease clock started at SEND time of that request */
+byte unb[NH];     /* a REVOKE received whose native binding is not removed yet: its revokeId; 0: none */
 /* Scratch for message fields, used only inside atomic steps: hidden keeps them
    out of the state vector (they would multiply states without meaning). */
 #ifdef SCRATCH_VISIBLE
@@ -162,7 +173,7 @@ end:
   do
   /* first lease, or a retry (request or grant lost: the old id is abandoned). Renewal
      before expiry is the same exchange; the model renews only after expiry (fewer states). */
-  :: atomic { rem[i] == 0 && IDFREE(i) -> request(i) }
+  :: atomic { rem[i] == 0 && unb[i] == 0 && IDFREE(i) -> request(i) }
   :: atomic {
       grantCh[i]?v, s ->
         if
@@ -173,12 +184,29 @@ end:
     }
   :: atomic {
       revokeCh[i]?e ->
-        rem[i] = 0; lv[i] = 0; reqRem[i] = 0; slow[i] = 0;
+        /* JavaScript: the lease is dropped, requests in flight abandoned; the
+           native binding (rem[i], lv[i]) is still installed */
+        reqRem[i] = 0;
         waiting[i] = false; /* a grant already in flight must not install the old version */
+        unb[i] = e;
+#ifdef ACK_BEFORE_UNBIND
         if
         :: nfull(toHome) -> toHome!ACK(i, e)
         :: true
         fi
+#endif
+    }
+  :: atomic {
+      unb[i] != 0 ->
+        /* the native binding is removed: no I/O thread serves from it after this */
+        rem[i] = 0; lv[i] = 0; slow[i] = 0;
+#ifndef ACK_BEFORE_UNBIND
+        if
+        :: nfull(toHome) -> toHome!ACK(i, unb[i])
+        :: true
+        fi;
+#endif
+        unb[i] = 0
     }
   :: atomic {
       rem[i] > 0 && !reading ->

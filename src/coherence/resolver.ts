@@ -16,3 +16,19 @@ export interface Resolver {
   /** Drops what is known about `name` (its version vanished mid-read). */
   forget(name: ObjectName): void;
 }
+
+/**
+ * Where resolved versions are published for readers outside JavaScript: the
+ * native door's fast path (src/http/fast-path.ts) serves hits from these
+ * without asking a Resolver. Whoever holds a binding publishes it and takes
+ * it back synchronously (docs/coherence.md, "The native binding"): a holder
+ * calls unbind before it acknowledges a revoke, a home before it re-resolves
+ * an invalidated name, so no reader can start on the old version after.
+ */
+export interface BindingSink {
+  /** `info` is what its name means for the next `validForMs` milliseconds (at most). */
+  bind(info: ObjectInfo, validForMs: number): void;
+  unbind(name: ObjectName): void;
+  /** Every name whose `container/key` starts with `idPrefix` ('' for all). */
+  unbindPrefix(idPrefix: string): void;
+}

@@ -5,6 +5,7 @@
  * the label values listed here).
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { NativeHttpDoorStats } from '../http/native-binding.js';
 import type { NativeStoreStats } from '../store/native.js';
 
 export type Source = 'dram' | 'nvme' | 'peer' | 'origin';
@@ -160,6 +161,48 @@ export class Metrics {
     name: 'weightcache_dram_uncached_fills_total',
     help: 'Fills served without being kept in DRAM: evicted chunks still being read held the memory (see docs/tiers.md)',
     registers: [this.registry],
+  });
+
+  /** The native HTTP door's counters, read at scrape time (set by src/node/node.ts with http.door: native). */
+  httpDoorStats: (() => NativeHttpDoorStats | undefined) | undefined;
+  readonly fastPathRequests = new Counter({
+    name: 'weightcache_http_fastpath_requests_total',
+    help: 'Requests the native door looked at for its fast path, by result: hit (answered on an I/O thread, 304s included), or why it went to JavaScript: no_binding, miss (a chunk not in DRAM), unauthorised, other (a request the fast path does not answer)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const s = this.httpDoorStats?.();
+      if (s?.fastHits === undefined) return;
+      this.fastPathRequests.reset();
+      const set = (result: string, v: number | undefined) => {
+        if (v) this.fastPathRequests.inc({ result }, v);
+      };
+      set('hit', s.fastHits);
+      set('no_binding', s.fastNoBinding);
+      set('miss', s.fastMisses);
+      set('unauthorised', s.fastUnauthorised);
+      set('other', s.fastOther);
+    },
+  });
+  readonly fastPathBytes = new Counter({
+    name: 'weightcache_http_fastpath_body_bytes_total',
+    help: 'Body bytes the native door sent on its fast path (DRAM hits answered without JavaScript)',
+    registers: [this.registry],
+    collect: () => {
+      const s = this.httpDoorStats?.();
+      if (s?.fastBodyBytes === undefined) return;
+      this.fastPathBytes.reset();
+      if (s.fastBodyBytes > 0) this.fastPathBytes.inc(s.fastBodyBytes);
+    },
+  });
+  readonly fastPathChunkRefs = new Gauge({
+    name: 'weightcache_http_fastpath_chunk_references',
+    help: 'DRAM chunk references held by fast-path answers not yet written; back to 0 once they are (or their clients are gone)',
+    registers: [this.registry],
+    collect: () => {
+      const s = this.httpDoorStats?.();
+      if (s?.fastChunkRefs !== undefined) this.fastPathChunkRefs.set(s.fastChunkRefs);
+    },
   });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {

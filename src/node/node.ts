@@ -31,6 +31,7 @@ import type { Door } from '../http/door.js';
 import { SendBudget } from '../http/send-budget.js';
 import type { SendLimits } from '../http/send-read.js';
 import { type HttpServer, startHttpServer } from '../http/server.js';
+import { NativeFastPath } from '../http/fast-path.js';
 import { hubDoor } from '../hub/door.js';
 import { AccessLog } from '../log/access.js';
 import type { Logger } from '../log/logger.js';
@@ -142,7 +143,13 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
   if (role === 'sidecar' && !cluster) {
     throw new CacheError('CONFIG_INVALID', 'a sidecar needs cluster.members (the cache nodes it reads from)');
   }
-  const table = new LeaseTable({ origin, termMs: config.leases.term, metrics });
+  // The native door answers hits itself (http.door: native, no TLS): it reads the versions
+  // leases resolve to from here, published and taken back by the coherence layer.
+  const fast =
+    config.http.door === 'native' && !httpTls
+      ? new NativeFastPath(origin.id, config.cache.chunkSize, tokens)
+      : null;
+  const table = new LeaseTable({ origin, termMs: config.leases.term, metrics, sink: fast });
   // Leases from each name's home, revocation, invalidation (docs/coherence.md).
   const coherence = new Coherence({
     config,
@@ -153,6 +160,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     metrics,
     log,
     originFallback: role === 'node' || config.sidecar.originFallback,
+    sink: fast,
   });
   const originLimiter = new Limiter(
     config.origin.maxConcurrency,
@@ -280,6 +288,13 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
             maxHeaderCount: config.http.maxHeaderCount,
             maxHeaderBytes: config.http.maxHeaderBytes,
             maxBufferedBytes: config.http.maxBufferedBytes,
+            fast: fast && {
+              store: store.dram.nativeStore,
+              bindings: fast.bindings,
+              tokens: fast.tokens,
+              maxRanges: config.http.maxRanges,
+              keepAliveTimeoutMs: config.http.idleTimeout,
+            },
           }
         : null,
     log,
@@ -292,6 +307,17 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     doors,
     prefetch: { jobs: prefetch },
   });
+  if (http.native) {
+    const door = http.native.door;
+    // After close the door is gone: a last scrape sees no counters rather than an error.
+    metrics.httpDoorStats = () => {
+      try {
+        return door.stats();
+      } catch {
+        return undefined;
+      }
+    };
+  }
   // A door with a listener of its own answers there at the root (endpoint_url=http://cache:9000).
   const doorServers: HttpServer[] = [];
   const doorsWithListener = doors.filter((d) => d.listen);

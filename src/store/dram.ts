@@ -108,6 +108,11 @@ export class DramStore implements Tier<ChunkAddress> {
     return { usedBytes: s.dataBytes, capacityBytes: s.capacityBytes, entries: s.entries };
   }
 
+  /** The addon's store itself, for native readers (the HTTP door's fast path). */
+  get nativeStore(): NativeStore {
+    return this.native;
+  }
+
   /** The store's own counters: memory by kind, references, policy queues. */
   nativeStats(): NativeStoreStats {
     return this.native.stats();

@@ -67,6 +67,9 @@ uint64_t Bytes(Napi::Env env, Napi::Value v, const char* what, uint64_t min) {
   return static_cast<uint64_t>(d);
 }
 
+// Marks NativeStore objects, so another native part (the HTTP door's fast path) can take one safely.
+constexpr napi_type_tag kStoreTag = {0x7763'5f73'746f'7265ull, 0x9e37'79b9'7f4a'7c15ull};
+
 class StoreJs : public Napi::ObjectWrap<StoreJs> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -107,7 +110,10 @@ class StoreJs : public Napi::ObjectWrap<StoreJs> {
     shared_->store = store_;
     // V8 collects when external memory grows by ~64 MiB: reach that at half the overflow.
     shared_->weight = std::max<int64_t>(1, static_cast<int64_t>((128ull << 20) / std::max<uint64_t>(so.overflow_bytes, 1)));
+    info.This().As<Napi::Object>().TypeTag(&kStoreTag);
   }
+
+  const std::shared_ptr<Store>& store() const { return store_; }
 
  private:
   ChunkId IdOf(const Napi::CallbackInfo& info) {
@@ -254,6 +260,11 @@ class StoreJs : public Napi::ObjectWrap<StoreJs> {
 };
 
 }  // namespace
+
+std::shared_ptr<Store> StoreOfJs(Napi::Value v) {
+  if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kStoreTag)) return nullptr;
+  return StoreJs::Unwrap(v.As<Napi::Object>())->store();
+}
 
 void InitStoreJs(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeStore", StoreJs::Define(env));

@@ -5,9 +5,15 @@
 #pragma once
 #include <napi.h>
 
+#include <memory>
+
+#include "store/store.h"
+
 namespace weightcache::store {
 
 // Adds the NativeStore class to `exports`.
 void InitStoreJs(Napi::Env env, Napi::Object exports);
+// The store behind a NativeStore object; null when `v` is not one.
+std::shared_ptr<Store> StoreOfJs(Napi::Value v);
 
 }  // namespace weightcache::store
