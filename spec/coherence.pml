@@ -32,12 +32,13 @@
  *                      binding (the I/O threads' copy of the lease) is removed
  *
  * The native binding: a holder's lease is also installed in the addon, where
- * the HTTP I/O threads serve hits from it without JavaScript. A revoke is
- * handled in two steps: JavaScript drops the lease and abandons requests in
- * flight (the receive step), then removes the native binding and only then
- * acknowledges (the unbind step). Between the two, an I/O thread may still
- * serve from the binding: the read steps below read lv[i] while rem[i] > 0,
- * which stays set until the unbind step.
+ * the HTTP I/O threads serve hits from it without JavaScript; the read steps
+ * below stand for those reads too (they read lv[i] while rem[i] > 0, and the
+ * binding's deadline is the lease's). On a revoke the holder removes the
+ * native binding and only then acknowledges, in one step. The mutant
+ * ACK_BEFORE_UNBIND acknowledges first and removes the binding in a later
+ * step (unb[i] holds the pending removal), during which I/O threads still
+ * serve the revoked version: the model must find that stale read.
  */
 
 #ifndef T
@@ -84,7 +85,7 @@ byte rem[NH];     /* holder-clock ticks left on the lease (already minus M); 0: 
 byte slow[NH];    /* drift budget used by the current lease (or the request that will be one) */
 bool waiting[NH]; /* a LEASE_GRANT request is outstanding */
 byte reqRem[NH];  /* lease clock started at SEND time of that request */
-byte unb[NH];     /* a REVOKE received whose native binding is not removed yet: its revokeId; 0: none */
+byte unb[NH];     /* ACK_BEFORE_UNBIND: a revoke acked whose native binding is not removed yet (0: none) */
 /* Scratch for message fields, used only inside atomic steps: hidden keeps them
    out of the state vector (they would multiply states without meaning). */
 #ifdef SCRATCH_VISIBLE
@@ -184,30 +185,36 @@ end:
     }
   :: atomic {
       revokeCh[i]?e ->
-        /* JavaScript: the lease is dropped, requests in flight abandoned; the
-           native binding (rem[i], lv[i]) is still installed */
+        /* JavaScript: the lease is dropped, requests in flight abandoned */
         reqRem[i] = 0;
         waiting[i] = false; /* a grant already in flight must not install the old version */
-        unb[i] = e;
 #ifdef ACK_BEFORE_UNBIND
+        /* broken: acknowledged while the native binding still serves */
+        if
+        :: nfull(toHome) -> toHome!ACK(i, e)
+        :: true
+        fi;
+        unb[i] = e
+#else
+        /* the native binding is removed, THEN the revoke is acknowledged: in the
+           implementation both happen in one synchronous call before the answer is
+           sent, so nothing else interleaves (reads that start before it are
+           before the ACK, hence before the invalidation is answered) */
+        rem[i] = 0; lv[i] = 0; slow[i] = 0;
         if
         :: nfull(toHome) -> toHome!ACK(i, e)
         :: true
         fi
 #endif
     }
+#ifdef ACK_BEFORE_UNBIND
   :: atomic {
       unb[i] != 0 ->
-        /* the native binding is removed: no I/O thread serves from it after this */
+        /* the native binding is removed only now: I/O threads read it until here */
         rem[i] = 0; lv[i] = 0; slow[i] = 0;
-#ifndef ACK_BEFORE_UNBIND
-        if
-        :: nfull(toHome) -> toHome!ACK(i, unb[i])
-        :: true
-        fi;
-#endif
         unb[i] = 0
     }
+#endif
   :: atomic {
       rem[i] > 0 && !reading ->
         assert(lv[i] >= floor); /* (a): a read resolves the name */
