@@ -24,6 +24,7 @@ export class Metrics {
     help: 'Requests by protocol and result (ok, not_modified, client_error, server_error)',
     labelNames: ['protocol', 'result'] as const,
     registers: [this.registry],
+    collect: () => this.syncFastPath(),
   });
   readonly requestDuration = new Histogram({
     name: 'weightcache_request_duration_seconds',
@@ -37,6 +38,7 @@ export class Metrics {
     help: 'Bytes sent to clients, by the tier the chunk came from',
     labelNames: ['source'] as const,
     registers: [this.registry],
+    collect: () => this.syncFastPath(),
   });
   readonly objectReads = new Counter({
     name: 'weightcache_object_reads_total',
@@ -204,6 +206,29 @@ export class Metrics {
       if (s?.fastChunkRefs !== undefined) this.fastPathChunkRefs.set(s.fastChunkRefs);
     },
   });
+
+  /** The native fast path's counters already added to requests and servedBytes. */
+  private fastSeen = { hits: 0, notModified: 0, bytes: 0 };
+
+  /**
+   * Hits the native door answered without JavaScript count in the same
+   * request and served-bytes metrics as every other answer: what the I/O
+   * threads counted since the last scrape is added here, at scrape time.
+   */
+  private syncFastPath(): void {
+    const s = this.httpDoorStats?.();
+    if (s?.fastHits === undefined) return;
+    const hits = s.fastHits;
+    const notModified = s.fastNotModified ?? 0;
+    const bytes = s.fastBodyBytes ?? 0;
+    const seen = this.fastSeen;
+    const ok = hits - notModified - (seen.hits - seen.notModified);
+    if (ok > 0) this.requests.inc({ protocol: 'http', result: 'ok' }, ok);
+    if (notModified > seen.notModified)
+      this.requests.inc({ protocol: 'http', result: 'not_modified' }, notModified - seen.notModified);
+    if (bytes > seen.bytes) this.servedBytes.inc({ source: 'dram' }, bytes - seen.bytes);
+    this.fastSeen = { hits, notModified, bytes };
+  }
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics)
