@@ -252,7 +252,9 @@ function generateHits(n: number): Array<{ raw: string; head: boolean; what: stri
     const big = r() < 0.6;
     const size = big ? SIZE_BIG : SIZE_A;
     const tag = big ? etagBig : etag;
-    const target = big ? '/v1/objects/models/big.bin' : pick(['/v1/objects/models/a.bin', '/v1/objects/models/cfg.json']);
+    const target = big
+      ? '/v1/objects/models/big.bin'
+      : pick(['/v1/objects/models/a.bin', '/v1/objects/models/cfg.json']);
     const c = int(3);
     const range = pick([
       undefined,
@@ -285,7 +287,11 @@ function generateHits(n: number): Array<{ raw: string; head: boolean; what: stri
     let t = target;
     if (r() < 0.1) t += `?version=${pick([tag.slice(1, -1), tag, '"v0"'])}`;
     const method = r() < 0.85 ? 'GET' : 'HEAD';
-    out.push({ raw: get(t, headers, method), head: method === 'HEAD', what: `${method} ${t} ${JSON.stringify(headers)}` });
+    out.push({
+      raw: get(t, headers, method),
+      head: method === 'HEAD',
+      what: `${method} ${t} ${JSON.stringify(headers)}`,
+    });
   }
   return out;
 }
@@ -294,7 +300,11 @@ describe('native door vs JavaScript door', () => {
   it('answers 1,000 hit-shaped requests alike, most of them on the fast path (X-Cache-Source too)', async () => {
     // Warm both: every chunk of both objects in DRAM, the names bound.
     for (const node of [js, native]) {
-      for (const t of ['/v1/objects/models/big.bin', '/v1/objects/models/a.bin', '/v1/objects/models/cfg.json'])
+      for (const t of [
+        '/v1/objects/models/big.bin',
+        '/v1/objects/models/a.bin',
+        '/v1/objects/models/cfg.json',
+      ])
         await exchange(node, get(t, { Authorization: `Bearer ${TOKEN_ALL}` }), false);
     }
     const hitsBefore = await native.metric('weightcache_http_fastpath_requests_total', { result: 'hit' });
@@ -320,7 +330,8 @@ describe('native door vs JavaScript door', () => {
       }
     }
     expect(diffs.slice(0, 10)).toEqual([]);
-    const hits = (await native.metric('weightcache_http_fastpath_requests_total', { result: 'hit' })) - hitsBefore;
+    const hits =
+      (await native.metric('weightcache_http_fastpath_requests_total', { result: 'hit' })) - hitsBefore;
     console.log(`fast path: ${hits} of ${served} answers 200/206/304 (of ${requests.length} requests)`);
     // Pins of another version, If-Match lists that fail and multi-range requests go to JavaScript by design.
     expect(hits).toBeGreaterThan(0.7 * served);

@@ -14,8 +14,8 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { NativeHttpDoor, type NativeHttpRequest } from '../../src/http/native-door.js';
 import type { NativeBindings, NativeTokens } from '../../src/http/native-binding.js';
+import { NativeHttpDoor, type NativeHttpRequest } from '../../src/http/native-door.js';
 import { createNativeStore, type NativeStore } from '../../src/store/native.js';
 import { binding } from '../../src/transport/binding.js';
 import { addresses, replaceAtOrigin, seedOrigin, startMember, startSidecar } from '../harness/cluster.js';
@@ -105,11 +105,25 @@ describe('fast path, in process', () => {
     const p = inProcess();
     const data = seed(p, 2);
     // execFileSync blocks this (the JavaScript) thread until curl is done: only the I/O thread can answer.
-    const out = execFileSync('curl', ['-s', '-r', `${4 * MiB - 10}-${4 * MiB + 9}`, `${p.url}/v1/objects/models/w.bin`]);
+    const out = execFileSync('curl', [
+      '-s',
+      '-r',
+      `${4 * MiB - 10}-${4 * MiB + 9}`,
+      `${p.url}/v1/objects/models/w.bin`,
+    ]);
     expect(out.equals(data.subarray(4 * MiB - 10, 4 * MiB + 10))).toBe(true);
     const miss = (() => {
       try {
-        execFileSync('curl', ['-s', '--max-time', '1', '-o', '/dev/null', '-w', '%{http_code}', `${p.url}/v1/objects/models/other.bin`]);
+        execFileSync('curl', [
+          '-s',
+          '--max-time',
+          '1',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          `${p.url}/v1/objects/models/other.bin`,
+        ]);
         return 'answered';
       } catch (err) {
         return (err as { status?: number }).status === 28 ? 'timed out' : String(err);
@@ -153,7 +167,10 @@ describe('fast path, in process', () => {
     c.socket.pause(); // never reads: 16 MiB answers wait in the door (reading stops at maxBufferedBytes)
     const req = 'GET /v1/objects/models/w.bin HTTP/1.1\r\nHost: x\r\n\r\n';
     c.send(req.repeat(8));
-    await until(() => (p.door.stats().fastHits ?? 0) >= 1, { what: 'a fast-path answer queued', timeoutMs: 20_000 });
+    await until(() => (p.door.stats().fastHits ?? 0) >= 1, {
+      what: 'a fast-path answer queued',
+      timeoutMs: 20_000,
+    });
     await sleep(200);
     expect(p.door.stats().bytesWritten).toBeLessThan(16 * MiB); // still in the middle of its body
     expect(p.door.stats().fastChunkRefs).toBeGreaterThan(0);
@@ -177,7 +194,8 @@ const content = (v: number) => Buffer.alloc(FILE, v);
 
 async function readVersion(url: string, key: string): Promise<number> {
   const r = await get(url, `/v1/objects/models/${key}`);
-  if (r.status !== 200 || !r.complete) throw new Error(`GET ${key}: ${r.status} ${r.body.toString().slice(0, 200)}`);
+  if (r.status !== 200 || !r.complete)
+    throw new Error(`GET ${key}: ${r.status} ${r.body.toString().slice(0, 200)}`);
   const v = r.body[0]!;
   if (!r.body.equals(content(v))) throw new Error('a body that mixes versions');
   return v;
@@ -206,7 +224,10 @@ async function invalidateWhileHit(root: string, home: NodeProcess, reader: NodeP
   })();
   try {
     for (let v = 1; v <= rounds; v++) {
-      await until(async () => (await readVersion(reader.url, key)) === v, { what: `v${v} served`, timeoutMs: 20_000 });
+      await until(async () => (await readVersion(reader.url, key)) === v, {
+        what: `v${v} served`,
+        timeoutMs: 20_000,
+      });
       const hits = await reader.metric('weightcache_http_fastpath_requests_total', { result: 'hit' });
       await until(
         async () =>
@@ -283,4 +304,3 @@ describe('fast path, real node processes', () => {
     expect(await node.metric('weightcache_http_fastpath_requests_total', { result: 'unauthorised' })).toBe(1);
   }, 120_000);
 });
-
