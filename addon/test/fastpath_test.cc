@@ -6,6 +6,7 @@
 // chunk references released). Run by npm test (test/native/cpp.test.ts)
 // plainly, under ASan+UBSan, and the binding table under TSan.
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -118,14 +119,18 @@ void TestBindingsUnderConcurrency() {
       }
     });
   }
+  auto install = [&](int k) {
+    auto b = std::make_shared<store::VersionBinding>();
+    b->name = "c/k" + std::to_string(k);
+    b->size = static_cast<uint64_t>(k);
+    b->deadline_ns = store::MonotonicNs() + 1'000'000'000;
+    return t.Set(std::move(b));
+  };
+  // The readers are running (they found what is installed) before the removals start.
+  for (int k = 0; k < 64; k++) install(k);
+  for (int spin = 0; spin < 5000 && found.load() == 0; spin++) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   for (int round = 0; round < 200; round++) {
-    for (int k = 0; k < 64; k++) {
-      auto b = std::make_shared<store::VersionBinding>();
-      b->name = "c/k" + std::to_string(k);
-      b->size = static_cast<uint64_t>(k);
-      b->deadline_ns = store::MonotonicNs() + 1'000'000'000;
-      CHECK(t.Set(std::move(b)));
-    }
+    for (int k = 0; k < 64; k++) CHECK(install(k));
     if (round % 2 == 0) {
       for (int k = 0; k < 64; k += 2) t.Remove("c/k" + std::to_string(k));
       // Once Remove returned, no lookup finds it.
