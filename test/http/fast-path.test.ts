@@ -94,21 +94,25 @@ function seed(p: InProcess, chunks: number, validForMs = 60_000): Buffer {
   return data;
 }
 
+/**
+ * curl, run synchronously: this (the JavaScript) thread is blocked until it is done. Without
+ * the sanitizer runtime the ASan run preloads (curl under it can hang at start).
+ */
+function curl(args: string[]): Buffer {
+  const { LD_PRELOAD: _, ...env } = process.env;
+  return execFileSync('curl', args, { env });
+}
+
 describe('fast path, in process', () => {
   it('serves hits while the JavaScript thread is blocked; a miss waits for JavaScript', () => {
     const p = inProcess();
     const data = seed(p, 2);
     // execFileSync blocks this (the JavaScript) thread until curl is done: only the I/O thread can answer.
-    const out = execFileSync('curl', [
-      '-s',
-      '-r',
-      `${4 * MiB - 10}-${4 * MiB + 9}`,
-      `${p.url}/v1/objects/models/w.bin`,
-    ]);
+    const out = curl(['-s', '-r', `${4 * MiB - 10}-${4 * MiB + 9}`, `${p.url}/v1/objects/models/w.bin`]);
     expect(out.equals(data.subarray(4 * MiB - 10, 4 * MiB + 10))).toBe(true);
     const miss = (() => {
       try {
-        execFileSync('curl', [
+        curl([
           '-s',
           '--max-time',
           '1',
