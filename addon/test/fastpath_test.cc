@@ -148,6 +148,16 @@ void TestBindingsUnderConcurrency() {
   expired->deadline_ns = store::MonotonicNs() - 1;
   t.Set(expired);
   CHECK(!t.Lookup("c/old", store::MonotonicNs()));
+  // Renewal: only bindings a lookup used, and only those running out soon.
+  auto soon = std::make_shared<store::VersionBinding>();
+  soon->name = "c/soon";
+  soon->deadline_ns = store::MonotonicNs() + 1'000'000'000;
+  t.Set(soon);
+  int64_t now = store::MonotonicNs();
+  CHECK(t.UsedExpiring(now, 2'000'000'000, 10).empty());
+  CHECK(t.Lookup("c/soon", now));
+  CHECK(t.UsedExpiring(now, 2'000'000'000, 10) == std::vector<std::string>{"c/soon"});
+  CHECK(t.UsedExpiring(now, 500'000'000, 10).empty());
 }
 
 // A request through the parser and the fast path, against `fp`.

@@ -148,9 +148,9 @@ export class Coherence {
     if (cluster && lagMs > 0) home?.refuseGrantsFor(lagMs); // a process start is a membership change too
     const inner: Resolver = this.holder ?? o.table;
     this.resolver = {
-      resolve: async (name, signal, expectEtag) => {
+      resolve: async (name, signal, expectEtag, minRemainingMs) => {
         const started = performance.now();
-        return this.checked(await inner.resolve(name, signal, expectEtag), started);
+        return this.checked(await inner.resolve(name, signal, expectEtag, minRemainingMs), started);
       },
       forget: (name) => inner.forget(name),
     };

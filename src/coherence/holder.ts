@@ -101,9 +101,14 @@ export class LeaseHolder implements Resolver {
     this.now = o.now ?? (() => performance.now());
   }
 
-  async resolve(name: ObjectName, signal?: AbortSignal, expectEtag?: string): Promise<ObjectInfo> {
+  async resolve(
+    name: ObjectName,
+    signal?: AbortSignal,
+    expectEtag?: string,
+    minRemainingMs?: number,
+  ): Promise<ObjectInfo> {
     const home = this.o.homeOf(name);
-    if (home === null) return this.o.table.resolve(name, signal, expectEtag);
+    if (home === null) return this.o.table.resolve(name, signal, expectEtag, minRemainingMs);
     const id = formatName(name);
     const l = this.leases.get(id);
     if (l && l.home === home) {

@@ -11,8 +11,16 @@ export interface Resolver {
    * The version `name` means now. NOT_FOUND when the origin has no such object.
    * `expectEtag`: the caller pins this version (If-Match, a manifest); a
    * binding naming another one is re-resolved at once rather than trusted.
+   * `minRemainingMs`: a binding of this process's own with less term left
+   * is revalidated first (a lease from another home is renewed ahead at ¾
+   * of its term anyway).
    */
-  resolve(name: ObjectName, signal?: AbortSignal, expectEtag?: string): Promise<ObjectInfo>;
+  resolve(
+    name: ObjectName,
+    signal?: AbortSignal,
+    expectEtag?: string,
+    minRemainingMs?: number,
+  ): Promise<ObjectInfo>;
   /** Drops what is known about `name` (its version vanished mid-read). */
   forget(name: ObjectName): void;
 }

@@ -21,6 +21,8 @@ import { contentTypeOf } from './send-read.js';
  * must never outlive its lease.
  */
 export const BINDING_CLOCK_SLACK_MS = 5;
+/** Names renewed per sweep at most (the rest wait for the next sweep, or run out and go to JavaScript). */
+export const MAX_RENEWALS_PER_SWEEP = 1000;
 
 export class NativeFastPath implements BindingSink {
   readonly bindings: NativeBindings;
@@ -63,5 +65,30 @@ export class NativeFastPath implements BindingSink {
 
   unbindPrefix(idPrefix: string): void {
     this.bindings.removePrefix(idPrefix);
+  }
+
+  private renewal: NodeJS.Timeout | undefined;
+
+  /**
+   * Names served only on the fast path never reach JavaScript, so nothing
+   * there would renew their leases: every `periodMs`, each binding the fast
+   * path used that runs out within `aheadMs` is handed to `renew` (which
+   * resolves the name so that the lease is renewed ahead, or the binding
+   * revalidated, and published again). A binding nobody used just runs out.
+   */
+  startRenewal(renew: (name: ObjectName) => void, aheadMs: number, periodMs: number): void {
+    this.stopRenewal();
+    this.renewal = setInterval(() => {
+      for (const id of this.bindings.usedExpiring(aheadMs, MAX_RENEWALS_PER_SWEEP)) {
+        const slash = id.indexOf('/');
+        if (slash > 0) renew({ container: id.slice(0, slash), key: id.slice(slash + 1) });
+      }
+    }, periodMs);
+    this.renewal.unref();
+  }
+
+  stopRenewal(): void {
+    clearInterval(this.renewal);
+    this.renewal = undefined;
   }
 }

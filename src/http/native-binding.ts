@@ -78,6 +78,8 @@ export interface NativeBindings {
   remove(name: string): boolean;
   /** Every binding whose name starts with `prefix` ('' for all); returns how many. */
   removePrefix(prefix: string): number;
+  /** Names of bindings the fast path has used that run out within `withinMs` (at most `max`). */
+  usedExpiring(withinMs: number, max: number): string[];
   size(): number;
 }
 

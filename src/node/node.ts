@@ -162,6 +162,16 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     originFallback: role === 'node' || config.sidecar.originFallback,
     sink: fast,
   });
+  if (fast) {
+    // Leases of names served only on the fast path are renewed ahead, as a read through JavaScript would.
+    const termMs = config.leases.term;
+    const aheadMs = termMs / 4 + Math.min(1_000, termMs / 4);
+    fast.startRenewal(
+      (name) => void coherence.resolver.resolve(name, undefined, undefined, aheadMs).catch(() => {}),
+      aheadMs,
+      Math.min(1_000, termMs / 4),
+    );
+  }
   const originLimiter = new Limiter(
     config.origin.maxConcurrency,
     config.origin.maxConcurrency * ORIGIN_WAITERS_PER_SLOT,
@@ -420,6 +430,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
       await mount?.close(); // first: a reader of the mount gets ENOTCONN, not a hang on a closed read path
       if (resp && config.resp) await resp.close(config.resp.shutdownGrace);
       await Promise.all([http, ...doorServers].map((s) => s.close(config.http.shutdownGrace)));
+      fast?.stopRenewal();
       await coherence.close();
       await transport?.close();
       await cluster?.close();

@@ -90,6 +90,27 @@ describe('fast path, real node processes', () => {
     await invalidateWhileHit(root, node, node, 5);
   }, 120_000);
 
+  it('names served only on the fast path are renewed ahead: they do not lapse to JavaScript every term', async () => {
+    const root = seedOrigin({ 'f.bin': content(1) });
+    const node = await startNodeProcess({
+      config: {
+        http: { door: 'native', threads: 1 },
+        origin: { type: 'fs', fs: { root } },
+        leases: { term: '2s' },
+      },
+    });
+    running.push(node);
+    const metric = (result: string) => node.metric('weightcache_http_fastpath_requests_total', { result });
+    await readVersion(node.url, 'f.bin'); // resolves, fills, binds
+    const lapsed = await metric('no_binding');
+    const hits = await metric('hit');
+    const until = Date.now() + 7_000; // three and a half terms
+    while (Date.now() < until) expect(await readVersion(node.url, 'f.bin')).toBe(1);
+    expect(await metric('hit')).toBeGreaterThan(hits + 50);
+    // Without renewal every term would end in a request to JavaScript (3 or more here).
+    expect((await metric('no_binding')) - lapsed).toBeLessThanOrEqual(1);
+  }, 60_000);
+
   it('a sidecar acknowledges a revoke only after its native binding is gone', async () => {
     const port = await freePort();
     const members = addresses(1, port, 61);

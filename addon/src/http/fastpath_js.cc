@@ -36,6 +36,7 @@ class BindingsJs : public Napi::ObjectWrap<BindingsJs> {
     return DefineClass(env, "NativeBindings",
                        {InstanceMethod<&BindingsJs::Set>("set"), InstanceMethod<&BindingsJs::Remove>("remove"),
                         InstanceMethod<&BindingsJs::RemovePrefix>("removePrefix"),
+                        InstanceMethod<&BindingsJs::UsedExpiring>("usedExpiring"),
                         InstanceMethod<&BindingsJs::Size>("size")});
   }
   explicit BindingsJs(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BindingsJs>(info) {
@@ -81,6 +82,20 @@ class BindingsJs : public Napi::ObjectWrap<BindingsJs> {
   Napi::Value RemovePrefix(const Napi::CallbackInfo& info) {
     if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "NativeBindings.removePrefix(prefix)");
     return Napi::Number::New(info.Env(), static_cast<double>(table_->RemovePrefix(info[0].As<Napi::String>().Utf8Value())));
+  }
+  // usedExpiring(withinMs, max) -> names
+  Napi::Value UsedExpiring(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+      throw Napi::TypeError::New(env, "NativeBindings.usedExpiring(withinMs, max)");
+    }
+    double within = Num(env, info[0], "withinMs"), max = Num(env, info[1], "max");
+    std::vector<std::string> names = table_->UsedExpiring(
+        store::MonotonicNs(), static_cast<int64_t>(std::min(within, 86'400'000.0) * 1e6),
+        static_cast<size_t>(std::min(max, static_cast<double>(store::kMaxBindings))));
+    Napi::Array out = Napi::Array::New(env, names.size());
+    for (uint32_t i = 0; i < names.size(); i++) out.Set(i, Napi::String::New(env, names[i]));
+    return out;
   }
   Napi::Value Size(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(table_->size()));

@@ -46,7 +46,23 @@ std::shared_ptr<const VersionBinding> BindingTable::Lookup(std::string_view name
   std::shared_lock lock(s.mu);
   auto it = s.map.find(name);
   if (it == s.map.end() || it->second->deadline_ns <= now_ns) return nullptr;
+  // Written once per binding: later lookups only read the flag (no shared cache line written per hit).
+  if (!it->second->used.load(std::memory_order_relaxed)) it->second->used.store(true, std::memory_order_relaxed);
   return it->second;
+}
+
+std::vector<std::string> BindingTable::UsedExpiring(int64_t now_ns, int64_t within_ns, size_t max) const {
+  std::vector<std::string> out;
+  for (const Shard& s : shards_) {
+    std::shared_lock lock(s.mu);
+    for (const auto& [name, b] : s.map) {
+      if (out.size() >= max) return out;
+      if (b->used.load(std::memory_order_relaxed) && b->deadline_ns > now_ns && b->deadline_ns - now_ns <= within_ns) {
+        out.push_back(name);
+      }
+    }
+  }
+  return out;
 }
 
 bool BindingTable::Remove(std::string_view name) {

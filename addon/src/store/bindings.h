@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "store/chunk_id.h"
 
@@ -40,6 +41,8 @@ struct VersionBinding {
   std::string last_modified;                       // an HTTP date, as the answer's Last-Modified
   std::string content_type;
   int64_t deadline_ns = 0;                         // CLOCK_MONOTONIC: not used from then on
+  // Set by the first lookup that found it: JavaScript renews used bindings before they run out.
+  mutable std::atomic<bool> used{false};
 };
 
 int64_t MonotonicNs();
@@ -53,6 +56,9 @@ class BindingTable {
   bool Remove(std::string_view name);
   // Removes every binding whose name starts with `prefix` ('' for all); returns how many.
   size_t RemovePrefix(std::string_view prefix);
+  // Names of bindings a lookup has used that run out within `within_ns` of `now_ns` (at most `max`):
+  // JavaScript renews their leases, so names served only on the fast path do not lapse to JavaScript.
+  std::vector<std::string> UsedExpiring(int64_t now_ns, int64_t within_ns, size_t max) const;
   size_t size() const { return size_.load(std::memory_order_relaxed); }
 
  private:
