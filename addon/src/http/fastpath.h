@@ -19,6 +19,7 @@
 
 #include "auth/token_table.h"
 #include "http/parser.h"
+#include "http/rfc9110.h"
 #include "store/bindings.h"
 #include "store/store.h"
 
@@ -62,19 +63,5 @@ struct FastAnswer {
 // (false, `out` untouched, every reference taken released). `date` is the
 // current IMF-fixdate (node's Date header, cached per second by the caller).
 bool TryFastPath(FastPath& fp, const RequestHead& h, std::string_view date, FastAnswer& out);
-
-// RFC 9110 byte ranges exactly as src/read/range.ts parses them.
-struct ByteRange {
-  uint64_t start = 0;
-  uint64_t end = 0;  // inclusive
-};
-enum class RangeKind { kNone, kUnsatisfiable, kRanges };
-RangeKind ParseRange(std::string_view header, uint64_t size, uint32_t max_ranges, std::vector<ByteRange>& out);
-
-// src/read/conditional.ts's list match: a list of entity tags (or "*") against `etag` (unquoted).
-bool EtagListMatches(std::string_view list, std::string_view etag, bool weak);
-
-// "Sun, 06 Nov 1994 08:49:37 GMT" for `unix_seconds`, as JavaScript's toUTCString().
-std::string HttpDate(int64_t unix_seconds);
 
 }  // namespace weightcache::http
