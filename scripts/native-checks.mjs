@@ -93,7 +93,7 @@ const FUZZ = {
     sources: [
       'fuzz/fastpath_fuzzer.cc',
       'src/http/fastpath.cc',
-    'src/http/rfc9110.cc',
+      'src/http/rfc9110.cc',
       'src/http/parser.cc',
       'src/http/errors.cc',
       'src/auth/sha256.cc',
