@@ -4,11 +4,12 @@
       "target_name": "weightcache",
       "sources": [
         "src/addon.cc", "src/crc32c.cc", "src/frame.cc", "src/buffer_pool.cc", "src/io_loop.cc", "src/file_payload.cc", "src/transport_js.cc",
-        "src/store/arena.cc", "src/store/store.cc", "src/store/store_js.cc",
+        "src/store/arena.cc", "src/store/store.cc", "src/store/store_js.cc", "src/store/bindings.cc",
+        "src/auth/sha256.cc", "src/auth/token_table.cc",
         "src/io/uring.cc", "src/io/loop.cc",
         "src/nvme/chunk_format.cc", "src/nvme/chunk_reader.cc", "src/nvme/dir_lock.cc", "src/nvme/nvme_js.cc",
         "src/http/errors.cc", "src/http/parser.cc", "src/http/body.cc", "src/http/replay.cc", "src/http/parser_js.cc",
-        "src/http/response.cc", "src/http/worker.cc", "src/http/door.cc", "src/http/door_js.cc",
+        "src/http/response.cc", "src/http/worker.cc", "src/http/door.cc", "src/http/door_js.cc", "src/http/fastpath.cc", "src/http/rfc9110.cc", "src/http/fastpath_js.cc",
         "src/fuse_js.cc", "src/fuse/request.cc", "src/fuse/reply.cc", "src/fuse/session.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "src"],

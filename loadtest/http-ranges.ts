@@ -44,6 +44,14 @@ const CLIENT_LABEL = {
   'rangeclient-trunc': 'C client, MSG_TRUNC (server-side bound)',
 } as const;
 
+/** A node's name in the tables: the door it serves HTTP with when the scenario measures several. */
+function doorLabel(d: { door: 'js' | 'native'; threads?: number | undefined }, count: number): string {
+  if (count === 1 && d.door === 'js') return 'weightcache';
+  if (d.door === 'js') return 'weightcache (JS door)';
+  const t = d.threads ?? 1;
+  return `weightcache (native door, ${t} thread${t === 1 ? '' : 's'})`;
+}
+
 export async function runHttpRanges(s: HttpRangesScenario, ctx: Ctx, samples: Samples): Promise<void> {
   const key = `ckpt-${s.fileBytes}.bin`;
   const file = join(ctx.originRoot, CONTAINER, key);
@@ -51,31 +59,37 @@ export async function runHttpRanges(s: HttpRangesScenario, ctx: Ctx, samples: Sa
   ensureFile(file, s.fileBytes);
 
   const servers: Server[] = [];
-  let node: WeightcacheServer | null = null;
   let nginx: Server | null = null;
   if (s.tier === 'nvme') {
     const reason = dropPageCache();
     if (reason) ctx.notes.push(`${reason}: NVMe-tier figures may include page-cache hits`);
   }
+  const nodes: WeightcacheServer[] = [];
   if (s.servers.includes('weightcache')) {
     const why = ensureBuild();
     if (why) ctx.notes.push(`weightcache not available: ${why}`);
-    else {
+    for (const door of why ? [] : s.weightcache.doors) {
+      const name = doorLabel(door, s.weightcache.doors.length);
       try {
-        node = await startWeightcache({
+        const slug = name.replace(/[^A-Za-z0-9]+/g, '-');
+        const n = await startWeightcache({
           workDir: ctx.workDir,
           origin: { type: 'fs', fs: { root: ctx.originRoot } },
           ...s.weightcache,
+          nvmeDir: join(ctx.workDir, `chunks-${slug}`),
+          name,
+          door,
         });
-        ctx.log(`weightcache on :${node.port}, warming (one full pass through the node)`);
-        await onePass(ctx, node, key, s.fileBytes, s.weightcache.chunkBytes);
+        ctx.log(`${name} on :${n.port}, warming (one full pass through the node)`);
+        await onePass(ctx, n, key, s.fileBytes, s.weightcache.chunkBytes);
         if (s.tier === 'nvme') {
-          const why = await fillNvme(ctx, node, key, s.fileBytes, s.weightcache.chunkBytes);
+          const why = await fillNvme(ctx, n, key, s.fileBytes, s.weightcache.chunkBytes);
           if (why) ctx.notes.push(why);
         }
-        servers.push(node);
+        nodes.push(n);
+        servers.push(n);
       } catch (err) {
-        ctx.notes.push(`weightcache not available: ${firstLine(err)}`);
+        ctx.notes.push(`${name} not available: ${firstLine(err)}`);
       }
     }
   }
@@ -103,7 +117,8 @@ export async function runHttpRanges(s: HttpRangesScenario, ctx: Ctx, samples: Sa
         for (const srv of servers) {
           if (s.tier === 'nvme') dropPageCache();
           else if (srv === nginx) warmPageCache(file);
-          const before = node && srv === node ? await node.metrics() : null;
+          const node = nodes.find((n) => n === srv) ?? null;
+          const before = node ? await node.metrics() : null;
           const run = {
             port: srv.port,
             targets: [{ path: `${srv.pathPrefix}/${CONTAINER}/${key}`, size: s.fileBytes }],
@@ -166,7 +181,8 @@ export async function runHttpRanges(s: HttpRangesScenario, ctx: Ctx, samples: Sa
   for (const srv of servers) {
     const rss = treeRssBytes(srv.pids[0]!);
     samples.add('memory', srv.name, 'RSS', 'MiB', rss / MiB);
-    if (srv === node) {
+    const node = nodes.find((n) => n === srv);
+    if (node) {
       samples.add('memory', srv.name, 'DRAM budget', 'MiB', node.dramBytes / MiB);
       samples.note(
         'memory',

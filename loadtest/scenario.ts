@@ -24,6 +24,19 @@ const weightcacheSpec = z.strictObject({
     .int()
     .positive()
     .default(4 * 2 ** 20),
+  /**
+   * The HTTP doors to measure, one node each (http.door, and http.threads for
+   * the native door); default: the JavaScript door only.
+   */
+  doors: z
+    .array(
+      z.strictObject({
+        door: z.enum(['js', 'native']),
+        threads: z.number().int().min(1).max(32).optional(),
+      }),
+    )
+    .min(1)
+    .default([{ door: 'js' }]),
 });
 
 export const httpRangesSchema = z.strictObject({

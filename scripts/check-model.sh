@@ -14,7 +14,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 spec="$root/spec/coherence.pml"
-MUTANTS=(NO_MARGIN NO_WAIT_ACK NO_HOME_WAIT PER_CHUNK_RESOLVE)
+MUTANTS=(NO_MARGIN NO_WAIT_ACK NO_HOME_WAIT PER_CHUNK_RESOLVE ACK_BEFORE_UNBIND)
 
 command -v spin >/dev/null 2>&1 || { echo "check-model: spin not found (apt-get install spin)" >&2; exit 2; }
 command -v gcc >/dev/null 2>&1 || { echo "check-model: gcc not found" >&2; exit 2; }

@@ -47,6 +47,18 @@ const UNIT = {
     'src/nvme/chunk_reader.cc',
     'src/nvme/dir_lock.cc',
   ],
+  fastpath_test: [
+    'test/fastpath_test.cc',
+    'src/auth/sha256.cc',
+    'src/auth/token_table.cc',
+    'src/store/bindings.cc',
+    'src/store/arena.cc',
+    'src/store/store.cc',
+    'src/http/fastpath.cc',
+    'src/http/rfc9110.cc',
+    'src/http/parser.cc',
+    'src/http/errors.cc',
+  ],
   http_parser_test: [
     'test/http_parser_test.cc',
     'src/http/parser.cc',
@@ -56,7 +68,7 @@ const UNIT = {
   ],
 };
 // Unit drivers run once more under ThreadSanitizer: the store is read from several threads at once.
-const TSAN_UNIT = ['store_test'];
+const TSAN_UNIT = ['store_test', 'fastpath_test'];
 // libFuzzer targets (addon/fuzz/), each with a seed corpus in addon/fuzz/corpus/<name>/.
 const FUZZ = {
   // The NVMe chunk file header decoder: what is on disk is input too.
@@ -76,6 +88,22 @@ const FUZZ = {
     maxLen: 8192,
     dict: 'fuzz/http_parser_fuzzer.dict',
   },
+  // The fast path: what a client's target, Range, If-* and Authorization make it answer.
+  fastpath_fuzzer: {
+    sources: [
+      'fuzz/fastpath_fuzzer.cc',
+      'src/http/fastpath.cc',
+      'src/http/rfc9110.cc',
+      'src/http/parser.cc',
+      'src/http/errors.cc',
+      'src/auth/sha256.cc',
+      'src/auth/token_table.cc',
+      'src/store/bindings.cc',
+      'src/store/arena.cc',
+      'src/store/store.cc',
+    ],
+    maxLen: 8192,
+  },
   // Every message the kernel writes to /dev/fuse, and the READDIR packer (docs/mount.md).
   fuse_request_fuzzer: {
     sources: ['fuzz/fuse_request_fuzzer.cc', 'src/fuse/request.cc', 'src/fuse/reply.cc'],
@@ -93,6 +121,7 @@ const ASAN_TESTS = [
   'test/http/native-door.test.ts',
   // The FUSE workers' READs from the chunk store (skips without /dev/fuse and root).
   'test/mount/native-read.test.ts',
+  'test/http/fast-path.test.ts',
 ];
 
 // ---- sanitizer settings ------------------------------------------------------------------------

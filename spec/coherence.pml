@@ -28,6 +28,17 @@
  *   NO_HOME_WAIT       the successor home answers invalidations at once,
  *                      without waiting out the leases its predecessor granted
  *   PER_CHUNK_RESOLVE  a read resolves the name again for its second chunk
+ *   ACK_BEFORE_UNBIND  a holder acknowledges a REVOKE before its native version
+ *                      binding (the I/O threads' copy of the lease) is removed
+ *
+ * The native binding: a holder's lease is also installed in the addon, where
+ * the HTTP I/O threads serve hits from it without JavaScript; the read steps
+ * below stand for those reads too (they read lv[i] while rem[i] > 0, and the
+ * binding's deadline is the lease's). On a revoke the holder removes the
+ * native binding and only then acknowledges, in one step. The mutant
+ * ACK_BEFORE_UNBIND acknowledges first and removes the binding in a later
+ * step (unb[i] holds the pending removal), during which I/O threads still
+ * serve the revoked version: the model must find that stale read.
  */
 
 #ifndef T
@@ -74,6 +85,7 @@ byte rem[NH];     /* holder-clock ticks left on the lease (already minus M); 0: 
 byte slow[NH];    /* drift budget used by the current lease (or the request that will be one) */
 bool waiting[NH]; /* a LEASE_GRANT request is outstanding */
 byte reqRem[NH];  /* lease clock started at SEND time of that request */
+byte unb[NH];     /* ACK_BEFORE_UNBIND: a revoke acked whose native binding is not removed yet (0: none) */
 /* Scratch for message fields, used only inside atomic steps: hidden keeps them
    out of the state vector (they would multiply states without meaning). */
 #ifdef SCRATCH_VISIBLE
@@ -162,7 +174,7 @@ end:
   do
   /* first lease, or a retry (request or grant lost: the old id is abandoned). Renewal
      before expiry is the same exchange; the model renews only after expiry (fewer states). */
-  :: atomic { rem[i] == 0 && IDFREE(i) -> request(i) }
+  :: atomic { rem[i] == 0 && unb[i] == 0 && IDFREE(i) -> request(i) }
   :: atomic {
       grantCh[i]?v, s ->
         if
@@ -173,13 +185,36 @@ end:
     }
   :: atomic {
       revokeCh[i]?e ->
-        rem[i] = 0; lv[i] = 0; reqRem[i] = 0; slow[i] = 0;
+        /* JavaScript: the lease is dropped, requests in flight abandoned */
+        reqRem[i] = 0;
         waiting[i] = false; /* a grant already in flight must not install the old version */
+#ifdef ACK_BEFORE_UNBIND
+        /* broken: acknowledged while the native binding still serves */
+        if
+        :: nfull(toHome) -> toHome!ACK(i, e)
+        :: true
+        fi;
+        unb[i] = e
+#else
+        /* the native binding is removed, THEN the revoke is acknowledged: in the
+           implementation both happen in one synchronous call before the answer is
+           sent, so nothing else interleaves (reads that start before it are
+           before the ACK, hence before the invalidation is answered) */
+        rem[i] = 0; lv[i] = 0; slow[i] = 0;
         if
         :: nfull(toHome) -> toHome!ACK(i, e)
         :: true
         fi
+#endif
     }
+#ifdef ACK_BEFORE_UNBIND
+  :: atomic {
+      unb[i] != 0 ->
+        /* the native binding is removed only now: I/O threads read it until here */
+        rem[i] = 0; lv[i] = 0; slow[i] = 0;
+        unb[i] = 0
+    }
+#endif
   :: atomic {
       rem[i] > 0 && !reading ->
         assert(lv[i] >= floor); /* (a): a read resolves the name */

@@ -9,6 +9,7 @@
 #include "crc32c.h"
 #include "fuse_js.h"
 #include "http/door_js.h"
+#include "http/fastpath_js.h"
 #include "http/parser_js.h"
 #include "nvme/nvme_js.h"
 #include "store/store_js.h"
@@ -98,6 +99,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("transportStats", Napi::Function::New(env, weightcache::TransportStatsJs, "transportStats"));
   // The DRAM chunk store (addon/src/store/); typed in src/store/native.ts.
   weightcache::store::InitStoreJs(env, exports);
+  weightcache::http::InitFastPathJs(env, exports);
   // The native HTTP door's request parser, for tests (test/http/native-parser.test.ts).
   exports.Set("httpReplay", Napi::Function::New(env, weightcache::http::HttpReplayJs, "httpReplay"));
   exports.Set("httpParserErrors", Napi::Function::New(env, weightcache::http::HttpParserErrorsJs, "httpParserErrors"));

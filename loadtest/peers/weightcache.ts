@@ -24,6 +24,8 @@ export interface WeightcacheOptions {
   readonly nvmeDir?: string;
   readonly chunkBytes?: number;
   readonly name?: string;
+  /** http.door and http.threads; default the JavaScript door. */
+  readonly door?: { readonly door: 'js' | 'native'; readonly threads?: number | undefined };
 }
 
 export interface WeightcacheServer extends Server {
@@ -88,10 +90,15 @@ async function startOnce(opts: WeightcacheOptions): Promise<WeightcacheServer> {
   const p = await startWeightcacheProcess({
     role: 'node',
     workDir: opts.workDir,
-    name: 'weightcache',
+    // Its files ({slug}.yaml, .log) by a plain name; the server keeps the display name.
+    name: (opts.name ?? 'weightcache').replace(/[^A-Za-z0-9]+/g, '-').replace(/-+$/, ''),
     config: {
       // metricsCache 0: the runner reads counters right before and after each run.
-      http: { metricsCache: 0 },
+      http: {
+        metricsCache: 0,
+        ...(opts.door ? { door: opts.door.door } : {}),
+        ...(opts.door?.threads ? { threads: opts.door.threads } : {}),
+      },
       origin: opts.origin,
       cache: {
         chunkSize: opts.chunkBytes ?? 4 * 2 ** 20,

@@ -92,6 +92,18 @@ export class TokenSet {
     return this.entries;
   }
 
+  /**
+   * Each token's digest and grant, for the native door's fast path, which
+   * compares digests the same way (addon/src/auth/token_table.h).
+   */
+  grants(): Array<{ digest: Buffer; admin: boolean; containers: string[] | null }> {
+    return this.entries.map((e) => ({
+      digest: e.digest,
+      admin: e.grant.admin,
+      containers: e.grant.containers ? [...e.grant.containers] : null,
+    }));
+  }
+
   /** Plain token values for the RESP door's AUTH (it checks through check() too). */
   get size(): number {
     return this.entries.length;

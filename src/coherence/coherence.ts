@@ -32,7 +32,7 @@ import {
 } from './invalidation.js';
 import { type LeaseTable, MAX_TRACKED_NAMES } from './lease-table.js';
 import { CoherenceMetrics } from './metrics.js';
-import type { Resolver } from './resolver.js';
+import type { BindingSink, Resolver } from './resolver.js';
 import { requestInvalidate, serveHolder, serveHome } from './wire.js';
 
 const MAX_FORWARDS_PER_MEMBER = 32;
@@ -52,6 +52,8 @@ export interface CoherenceOptions {
   readonly cluster: Cluster | null;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** Where leases in use are published (the native door's fast path); the table has its own. */
+  readonly sink?: BindingSink | null;
 }
 
 /** The timing constants of docs/coherence.md, derived from config. */
@@ -128,6 +130,7 @@ export class Coherence {
           marginMs: this.timing.marginMs,
           metrics: this.metrics,
           log: o.log.child({ part: 'lease-holder' }),
+          sink: o.sink ?? null,
         })
       : null;
     // A home's LEASE_REVOKE comes back on this process's own connections to it.
@@ -155,9 +158,9 @@ export class Coherence {
     if (cluster && lagMs > 0) home?.refuseGrantsFor(lagMs); // a process start is a membership change too
     const inner: Resolver = this.holder ?? o.table;
     this.resolver = {
-      resolve: async (name, signal, expectEtag) => {
+      resolve: async (name, signal, expectEtag, minRemainingMs) => {
         const started = performance.now();
-        return this.checked(await inner.resolve(name, signal, expectEtag), started);
+        return this.checked(await inner.resolve(name, signal, expectEtag, minRemainingMs), started);
       },
       forget: (name) => inner.forget(name),
     };

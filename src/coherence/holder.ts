@@ -25,7 +25,7 @@ import { Epochs } from './epochs.js';
 import { LEASE_RELEASE, type LeaseGrantResponse, type LeaseRevoke } from './lease-messages.js';
 import { type LeaseTable, MAX_TRACKED_NAMES } from './lease-table.js';
 import type { CoherenceMetrics } from './metrics.js';
-import type { Resolver } from './resolver.js';
+import type { BindingSink, Resolver } from './resolver.js';
 import { requestInvalidate, requestLease, requestLeaseAck } from './wire.js';
 
 export interface LeaseHolderOptions {
@@ -51,6 +51,11 @@ export interface LeaseHolderOptions {
   /** Default MAX_TRACKED_NAMES. */
   readonly maxEntries?: number;
   readonly now?: () => number;
+  /**
+   * Publishes each lease in use (the native fast path) for as long as it may
+   * be used, and takes it back before a revoke is acknowledged.
+   */
+  readonly sink?: BindingSink | null;
 }
 
 interface HeldLease {
@@ -96,9 +101,14 @@ export class LeaseHolder implements Resolver {
     this.now = o.now ?? (() => performance.now());
   }
 
-  async resolve(name: ObjectName, signal?: AbortSignal, expectEtag?: string): Promise<ObjectInfo> {
+  async resolve(
+    name: ObjectName,
+    signal?: AbortSignal,
+    expectEtag?: string,
+    minRemainingMs?: number,
+  ): Promise<ObjectInfo> {
     const home = this.o.homeOf(name);
-    if (home === null) return this.o.table.resolve(name, signal, expectEtag);
+    if (home === null) return this.o.table.resolve(name, signal, expectEtag, minRemainingMs);
     const id = formatName(name);
     const l = this.leases.get(id);
     if (l && l.home === home) {
@@ -133,6 +143,7 @@ export class LeaseHolder implements Resolver {
    */
   forget(name: ObjectName): void {
     const id = formatName(name);
+    this.o.sink?.unbind(name);
     this.leases.delete(id);
     this.o.table.forget(name);
     const home = this.o.homeOf(name);
@@ -158,6 +169,9 @@ export class LeaseHolder implements Resolver {
     const id = formatName(revoke);
     this.revokedAt.set(id, this.now());
     this.epochs.bump(id);
+    // Before the acknowledgement (the response serveHolder sends when this returns): once the
+    // native binding is gone, no I/O thread starts a read of the revoked version.
+    this.o.sink?.unbind(revoke);
     this.leases.delete(id);
     this.o.metrics.revokesReceived.inc();
   }
@@ -180,6 +194,7 @@ export class LeaseHolder implements Resolver {
       sends.push(requestLeaseAck(this.o.client(l.home), { ...ack, revokeId: LEASE_RELEASE }).catch(() => {}));
     }
     this.leases.clear();
+    this.o.sink?.unbindPrefix('');
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all(sends),
@@ -290,11 +305,16 @@ export class LeaseHolder implements Resolver {
             home,
             homeIncarnation: a.homeIncarnation,
           });
+          // Usable while now − sentAt < term − margin (resolve()), so published for that long.
+          this.o.sink?.bind(same, sentAt + a.termMs - this.o.marginMs - this.now());
         }
         return same;
       }
       case 'notFound':
-        if ((this.leases.get(id)?.sentAt ?? Number.NEGATIVE_INFINITY) < sentAt) this.leases.delete(id);
+        if ((this.leases.get(id)?.sentAt ?? Number.NEGATIVE_INFINITY) < sentAt) {
+          this.o.sink?.unbind(name);
+          this.leases.delete(id);
+        }
         throw new CacheError('NOT_FOUND', `${id} does not exist at the origin`);
       default:
         throw new RemoteError('PEER_UNAVAILABLE', `${home} is not the home of ${id} in its view`);

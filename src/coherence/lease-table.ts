@@ -16,7 +16,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { formatName } from '../origin/names.js';
 import type { ObjectInfo, ObjectName, Origin } from '../origin/origin.js';
 import { Epochs } from './epochs.js';
-import type { Resolver } from './resolver.js';
+import type { BindingSink, Resolver } from './resolver.js';
 
 /**
  * Names (count) whose lease state one process tracks in each per-name table
@@ -34,6 +34,8 @@ export interface LeaseTableOptions {
   readonly metrics?: Metrics;
   /** Monotonic milliseconds; defaults to performance.now(). */
   readonly now?: () => number;
+  /** Publishes every binding installed here and takes it back when it is dropped (the native fast path). */
+  readonly sink?: BindingSink | null;
 }
 
 export interface Binding {
@@ -97,15 +99,12 @@ export class LeaseTable implements Resolver {
           this.opts.metrics?.leaseResolutions.inc({ result: 'resolved' });
         }
       } catch (err) {
-        if (CacheError.is(err, 'NOT_FOUND') && this.epochs.unchangedSince(id, since))
-          this.bindings.delete(id);
+        if (CacheError.is(err, 'NOT_FOUND') && this.epochs.unchangedSince(id, since)) this.drop(id, name);
         throw err;
       }
       // The term starts when we asked, not when the answer came: a slow origin
       // must not stretch how long a binding may be stale.
-      if (this.epochs.unchangedSince(id, since)) {
-        this.bindings.set(id, { info, expiresAt: start + this.opts.termMs });
-      }
+      if (this.epochs.unchangedSince(id, since)) this.install(id, info, start + this.opts.termMs);
       return info;
     });
     // The origin call is shared by everyone resolving this name and bounded by the
@@ -122,15 +121,13 @@ export class LeaseTable implements Resolver {
   async refresh(name: ObjectName, signal?: AbortSignal): Promise<ObjectInfo | null> {
     const id = formatName(name);
     this.epochs.bump(id);
-    this.bindings.delete(id);
+    this.drop(id, name);
     const since = this.epochs.now();
     const { promise } = this.flights.do(this.epochs.key(id), async () => {
       const start = this.now();
       const info = await this.originCall('stat', () => this.opts.origin.stat(name));
       this.opts.metrics?.leaseResolutions.inc({ result: 'refreshed' });
-      if (this.epochs.unchangedSince(id, since)) {
-        this.bindings.set(id, { info, expiresAt: start + this.opts.termMs });
-      }
+      if (this.epochs.unchangedSince(id, since)) this.install(id, info, start + this.opts.termMs);
       return info;
     });
     try {
@@ -148,6 +145,7 @@ export class LeaseTable implements Resolver {
    */
   fence(idPrefix: string): void {
     this.epochs.fence(idPrefix);
+    this.opts.sink?.unbindPrefix(idPrefix);
     for (const id of [...this.bindings.keys()]) if (id.startsWith(idPrefix)) this.bindings.delete(id);
   }
 
@@ -174,7 +172,19 @@ export class LeaseTable implements Resolver {
 
   /** Forgets a binding (the version vanished mid-read, or an invalidation). */
   forget(name: ObjectName): void {
-    this.bindings.delete(formatName(name));
+    this.drop(formatName(name), name);
+  }
+
+  /** Installs a binding here and publishes it (the sink's copy ends with the term). */
+  private install(id: string, info: ObjectInfo, expiresAt: number): void {
+    this.bindings.set(id, { info, expiresAt });
+    this.opts.sink?.bind(info, expiresAt - this.now());
+  }
+
+  /** Drops a binding: the published copy first, so no reader outside JavaScript outlives it. */
+  private drop(id: string, name: ObjectName): void {
+    this.opts.sink?.unbind(name);
+    this.bindings.delete(id);
   }
 
   get size(): number {

@@ -11,8 +11,32 @@ export interface Resolver {
    * The version `name` means now. NOT_FOUND when the origin has no such object.
    * `expectEtag`: the caller pins this version (If-Match, a manifest); a
    * binding naming another one is re-resolved at once rather than trusted.
+   * `minRemainingMs`: a binding of this process's own with less term left
+   * is revalidated first (a lease from another home is renewed ahead at ¾
+   * of its term anyway).
    */
-  resolve(name: ObjectName, signal?: AbortSignal, expectEtag?: string): Promise<ObjectInfo>;
+  resolve(
+    name: ObjectName,
+    signal?: AbortSignal,
+    expectEtag?: string,
+    minRemainingMs?: number,
+  ): Promise<ObjectInfo>;
   /** Drops what is known about `name` (its version vanished mid-read). */
   forget(name: ObjectName): void;
+}
+
+/**
+ * Where resolved versions are published for readers outside JavaScript: the
+ * native door's fast path (src/http/fast-path.ts) serves hits from these
+ * without asking a Resolver. Whoever holds a binding publishes it and takes
+ * it back synchronously (docs/coherence.md, "The native binding"): a holder
+ * calls unbind before it acknowledges a revoke, a home before it re-resolves
+ * an invalidated name, so no reader can start on the old version after.
+ */
+export interface BindingSink {
+  /** `info` is what its name means for the next `validForMs` milliseconds (at most). */
+  bind(info: ObjectInfo, validForMs: number): void;
+  unbind(name: ObjectName): void;
+  /** Every name whose `container/key` starts with `idPrefix` ('' for all). */
+  unbindPrefix(idPrefix: string): void;
 }

@@ -2,6 +2,7 @@
  * The native HTTP door's part of the addon (addon/src/http/): its request
  * parser and its I/O threads. Loaded through src/transport/binding.ts.
  */
+import type { NativeStore } from '../store/native.js';
 
 export interface HttpDoorBinding {
   // The native HTTP door's request parser (addon/src/http/, docs/http-parser.md), for tests.
@@ -48,6 +49,57 @@ export interface HttpDoorBinding {
   httpDoorStats(door: number): NativeHttpDoorStats;
   /** Closes the listeners and every connection and joins the threads. */
   httpDoorStop(door: number): void;
+
+  /** Version bindings the fast path reads (addon/src/store/bindings.h); use through src/http/fast-path.ts. */
+  readonly NativeBindings: new () => NativeBindings;
+  /** Token digests and scopes the fast path checks (addon/src/auth/token_table.h). */
+  readonly NativeTokens: new () => NativeTokens;
+}
+
+export interface NativeVersionBinding {
+  /** container/key */
+  name: string;
+  /** The version's object id (16 bytes): its chunks are (objectId, index) in the native store. */
+  objectId: Uint8Array;
+  /** Unquoted. */
+  etag: string;
+  size: number;
+  chunkSize: number;
+  /** As the Last-Modified header says it. */
+  lastModified: string;
+  contentType: string;
+  /** From now, on the addon's monotonic clock. */
+  validForMs: number;
+}
+
+export interface NativeBindings {
+  /** False when not installed (the table is full, or a value JavaScript must answer). */
+  set(b: NativeVersionBinding): boolean;
+  remove(name: string): boolean;
+  /** Every binding whose name starts with `prefix` ('' for all); returns how many. */
+  removePrefix(prefix: string): number;
+  /** Names of bindings the fast path has used that run out within `withinMs` (at most `max`). */
+  usedExpiring(withinMs: number, max: number): string[];
+  size(): number;
+}
+
+export interface NativeTokens {
+  /** `enabled` false: auth is off. `containers` null: every container. */
+  replace(
+    enabled: boolean,
+    grants: ReadonlyArray<{ digest: Uint8Array; admin: boolean; containers: readonly string[] | null }>,
+  ): void;
+}
+
+/** httpDoorStart's `fast`: hits answered on the I/O threads (addon/src/http/fastpath.h). */
+export interface NativeFastPathOptions {
+  store: NativeStore;
+  bindings: NativeBindings;
+  tokens: NativeTokens;
+  /** http.maxRanges: Range headers are read exactly as the JavaScript door reads them. */
+  maxRanges: number;
+  /** Keep-Alive: timeout=… in answers, as node's. */
+  keepAliveTimeoutMs: number;
 }
 
 export interface NativeHttpDoorOptions {
@@ -66,6 +118,8 @@ export interface NativeHttpDoorOptions {
   maxHeaderCount?: number;
   maxHeaderBytes?: number;
   maxBodyBytes?: number;
+  /** Hits answered on the I/O threads; absent: every request goes to JavaScript. */
+  fast?: NativeFastPathOptions;
 }
 
 export type NativeHttpEvent =
@@ -115,6 +169,17 @@ export interface NativeHttpDoorStats {
   bufferedBytes: number;
   /** Times a connection stopped reading at its in-flight or buffered-bytes bound. */
   pausedReads: number;
+  /** With a fast path: answered on the I/O threads (200, 206, 304) and their body bytes. */
+  fastHits?: number;
+  fastBodyBytes?: number;
+  fastNotModified?: number;
+  /** With a fast path: sent to JavaScript for want of a valid binding, a chunk in DRAM, a token allowed, or otherwise. */
+  fastNoBinding?: number;
+  fastMisses?: number;
+  fastUnauthorised?: number;
+  fastOther?: number;
+  /** Chunk references held by fast-path answers not yet written: 0 once they are. */
+  fastChunkRefs?: number;
 }
 
 export interface HttpParserLimits {

@@ -31,6 +31,7 @@ import type { Door } from './door.js';
 import { errorBody, httpStatusOf, rawErrorResponse, sendError } from './errors.js';
 import { invalidateRoutes } from './invalidate.js';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits, reserveOf } from './limits.js';
+import type { NativeFastPathOptions } from './native-binding.js';
 import { type NativeListener, startNativeListener } from './native-server.js';
 import { BodyAborted, type HttpEnv, type ObjectRouteDeps, objectHandler } from './objects.js';
 import { type PrefetchDeps, prefetchRoutes } from './prefetch.js';
@@ -89,6 +90,8 @@ export interface NativeDoorLimits {
   readonly maxHeaderCount: number;
   readonly maxHeaderBytes: number;
   readonly maxBufferedBytes: number;
+  /** Hits answered on the I/O threads (src/http/fast-path.ts); absent: JavaScript answers every request. */
+  readonly fast?: NativeFastPathOptions | null;
 }
 
 export interface HttpServer {
@@ -300,6 +303,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
         maxRequestLineBytes: o.native.maxRequestLineBytes,
         maxHeaderCount: o.native.maxHeaderCount,
         maxHeaderBytes: o.native.maxHeaderBytes,
+        ...(o.native.fast ? { fast: o.native.fast } : {}),
       },
       keepAliveTimeoutMs: limits.idleTimeoutMs,
       onRequest: (req, res) => measured(req, res, (handleNow) => handleNow()),

@@ -5,6 +5,7 @@
  * the label values listed here).
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { NativeHttpDoorStats } from '../http/native-binding.js';
 import type { NativeStoreStats } from '../store/native.js';
 
 export type Source = 'dram' | 'nvme' | 'peer' | 'origin';
@@ -23,6 +24,7 @@ export class Metrics {
     help: 'Requests by protocol and result (ok, not_modified, client_error, server_error)',
     labelNames: ['protocol', 'result'] as const,
     registers: [this.registry],
+    collect: () => this.syncNative(),
   });
   readonly requestDuration = new Histogram({
     name: 'weightcache_request_duration_seconds',
@@ -31,16 +33,17 @@ export class Metrics {
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
-  /** Native doors that serve bytes without JavaScript add their counts here before each scrape. */
-  readonly servedBytesSources = new Set<() => void>();
+  /**
+   * Native parts that answer without JavaScript (the FUSE workers) add their
+   * counts here; each runs before a scrape, with the HTTP fast path's.
+   */
+  readonly nativeCounts = new Set<() => void>();
   readonly servedBytes = new Counter({
     name: 'weightcache_served_bytes_total',
     help: 'Bytes sent to clients, by the tier the chunk came from',
     labelNames: ['source'] as const,
     registers: [this.registry],
-    collect: () => {
-      for (const sync of this.servedBytesSources) sync();
-    },
+    collect: () => this.syncNative(),
   });
   readonly objectReads = new Counter({
     name: 'weightcache_object_reads_total',
@@ -166,6 +169,76 @@ export class Metrics {
     help: 'Fills served without being kept in DRAM: evicted chunks still being read held the memory (see docs/tiers.md)',
     registers: [this.registry],
   });
+
+  /** The native HTTP door's counters, read at scrape time (set by src/node/node.ts with http.door: native). */
+  httpDoorStats: (() => NativeHttpDoorStats | undefined) | undefined;
+  readonly fastPathRequests = new Counter({
+    name: 'weightcache_http_fastpath_requests_total',
+    help: 'Requests the native door looked at for its fast path, by result: hit (answered on an I/O thread, 304s included), or why it went to JavaScript: no_binding, miss (a chunk not in DRAM), unauthorised, other (a request the fast path does not answer)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const s = this.httpDoorStats?.();
+      if (s?.fastHits === undefined) return;
+      this.fastPathRequests.reset();
+      const set = (result: string, v: number | undefined) => {
+        if (v) this.fastPathRequests.inc({ result }, v);
+      };
+      set('hit', s.fastHits);
+      set('no_binding', s.fastNoBinding);
+      set('miss', s.fastMisses);
+      set('unauthorised', s.fastUnauthorised);
+      set('other', s.fastOther);
+    },
+  });
+  readonly fastPathBytes = new Counter({
+    name: 'weightcache_http_fastpath_body_bytes_total',
+    help: 'Body bytes the native door sent on its fast path (DRAM hits answered without JavaScript)',
+    registers: [this.registry],
+    collect: () => {
+      const s = this.httpDoorStats?.();
+      if (s?.fastBodyBytes === undefined) return;
+      this.fastPathBytes.reset();
+      if (s.fastBodyBytes > 0) this.fastPathBytes.inc(s.fastBodyBytes);
+    },
+  });
+  readonly fastPathChunkRefs = new Gauge({
+    name: 'weightcache_http_fastpath_chunk_references',
+    help: 'DRAM chunk references held by fast-path answers not yet written; back to 0 once they are (or their clients are gone)',
+    registers: [this.registry],
+    collect: () => {
+      const s = this.httpDoorStats?.();
+      if (s?.fastChunkRefs !== undefined) this.fastPathChunkRefs.set(s.fastChunkRefs);
+    },
+  });
+
+  /** The native fast path's counters already added to requests and servedBytes. */
+  private fastSeen = { hits: 0, notModified: 0, bytes: 0 };
+
+  /**
+   * Hits the native door answered without JavaScript count in the same
+   * request and served-bytes metrics as every other answer: what the I/O
+   * threads counted since the last scrape is added here, at scrape time.
+   */
+  private syncNative(): void {
+    this.syncFastPath();
+    for (const sync of this.nativeCounts) sync();
+  }
+
+  private syncFastPath(): void {
+    const s = this.httpDoorStats?.();
+    if (s?.fastHits === undefined) return;
+    const hits = s.fastHits;
+    const notModified = s.fastNotModified ?? 0;
+    const bytes = s.fastBodyBytes ?? 0;
+    const seen = this.fastSeen;
+    const ok = hits - notModified - (seen.hits - seen.notModified);
+    if (ok > 0) this.requests.inc({ protocol: 'http', result: 'ok' }, ok);
+    if (notModified > seen.notModified)
+      this.requests.inc({ protocol: 'http', result: 'not_modified' }, notModified - seen.notModified);
+    if (bytes > seen.bytes) this.servedBytes.inc({ source: 'dram' }, bytes - seen.bytes);
+    this.fastSeen = { hits, notModified, bytes };
+  }
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics)

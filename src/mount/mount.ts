@@ -209,7 +209,7 @@ export async function startMount(d: MountDeps): Promise<RunningMount> {
     native?.metrics.servedBytes.inc({ source: 'dram' }, now - counted);
     counted = now;
   };
-  native?.metrics.servedBytesSources.add(countServed);
+  native?.metrics.nativeCounts.add(countServed);
   log.info({ containers: c.containers, modelDepth: c.modelDepth, threads: c.threads }, 'mounted');
   let closed = false;
   return {
@@ -220,7 +220,7 @@ export async function startMount(d: MountDeps): Promise<RunningMount> {
       if (closed) return;
       closed = true;
       countServed();
-      native?.metrics.servedBytesSources.delete(countServed);
+      native?.metrics.nativeCounts.delete(countServed);
       b.fuseUnmount(id);
       log.info('unmounted');
     },

@@ -28,6 +28,7 @@ import { CacheError } from '../errors/cache-error.js';
 import { Limiter } from '../fill/limiter.js';
 import type { AdminDeps } from '../http/admin.js';
 import type { Door } from '../http/door.js';
+import { NativeFastPath } from '../http/fast-path.js';
 import { SendBudget } from '../http/send-budget.js';
 import type { SendLimits } from '../http/send-read.js';
 import { type HttpServer, startHttpServer } from '../http/server.js';
@@ -142,7 +143,13 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
   if (role === 'sidecar' && !cluster) {
     throw new CacheError('CONFIG_INVALID', 'a sidecar needs cluster.members (the cache nodes it reads from)');
   }
-  const table = new LeaseTable({ origin, termMs: config.leases.term, metrics });
+  // The native door answers hits itself (http.door: native, no TLS): it reads the versions
+  // leases resolve to from here, published and taken back by the coherence layer.
+  const fast =
+    config.http.door === 'native' && !httpTls
+      ? new NativeFastPath(origin.id, config.cache.chunkSize, tokens)
+      : null;
+  const table = new LeaseTable({ origin, termMs: config.leases.term, metrics, sink: fast });
   // Leases from each name's home, revocation, invalidation (docs/coherence.md).
   const coherence = new Coherence({
     config,
@@ -153,7 +160,18 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     metrics,
     log,
     originFallback: role === 'node' || config.sidecar.originFallback,
+    sink: fast,
   });
+  if (fast) {
+    // Leases of names served only on the fast path are renewed ahead, as a read through JavaScript would.
+    const termMs = config.leases.term;
+    const aheadMs = termMs / 4 + Math.min(1_000, termMs / 4);
+    fast.startRenewal(
+      (name) => void coherence.resolver.resolve(name, undefined, undefined, aheadMs).catch(() => {}),
+      aheadMs,
+      Math.min(1_000, termMs / 4),
+    );
+  }
   const originLimiter = new Limiter(
     config.origin.maxConcurrency,
     config.origin.maxConcurrency * ORIGIN_WAITERS_PER_SLOT,
@@ -283,6 +301,13 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
             maxHeaderCount: config.http.maxHeaderCount,
             maxHeaderBytes: config.http.maxHeaderBytes,
             maxBufferedBytes: config.http.maxBufferedBytes,
+            fast: fast && {
+              store: store.dram.nativeStore,
+              bindings: fast.bindings,
+              tokens: fast.tokens,
+              maxRanges: config.http.maxRanges,
+              keepAliveTimeoutMs: config.http.idleTimeout,
+            },
           }
         : null,
     log,
@@ -295,6 +320,17 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     doors,
     prefetch: { jobs: prefetch },
   });
+  if (http.native) {
+    const door = http.native.door;
+    // After close the door is gone: a last scrape sees no counters rather than an error.
+    metrics.httpDoorStats = () => {
+      try {
+        return door.stats();
+      } catch {
+        return undefined;
+      }
+    };
+  }
   // A door with a listener of its own answers there at the root (endpoint_url=http://cache:9000).
   const doorServers: HttpServer[] = [];
   const doorsWithListener = doors.filter((d) => d.listen);
@@ -408,6 +444,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
       await mount?.close(); // first: a reader of the mount gets ENOTCONN, not a hang on a closed read path
       if (resp && config.resp) await resp.close(config.resp.shutdownGrace);
       await Promise.all([http, ...doorServers].map((s) => s.close(config.http.shutdownGrace)));
+      fast?.stopRenewal();
       await coherence.close();
       await transport?.close();
       await cluster?.close();

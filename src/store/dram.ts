@@ -58,7 +58,8 @@ export class DramStore implements Tier<ChunkAddress> {
 
   /**
    * The native store itself, for a door whose own threads answer hits from it
-   * (the mount's FUSE workers): it looks chunks up by (object id, index).
+   * (the HTTP fast path, the mount's FUSE workers): they look chunks up by
+   * (object id, index).
    */
   get nativeStore(): NativeStore {
     return this.native;

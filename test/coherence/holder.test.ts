@@ -16,6 +16,7 @@ import { HomeLeases } from '../../src/coherence/home-leases.js';
 import type { LeaseGrantResponse } from '../../src/coherence/lease-messages.js';
 import { LeaseTable } from '../../src/coherence/lease-table.js';
 import { CoherenceMetrics } from '../../src/coherence/metrics.js';
+import type { BindingSink } from '../../src/coherence/resolver.js';
 import { CoherenceFrame, serveHolder, serveHome } from '../../src/coherence/wire.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { FsOrigin } from '../../src/origin/fs.js';
@@ -71,6 +72,13 @@ async function setup(o: Options = {}) {
     retransmitMs: 200,
     now: homeNow,
   });
+  /** What the holder published (its BindingSink) and when the home saw acknowledgements, in order. */
+  const events: string[] = [];
+  const sink: BindingSink = {
+    bind: (info, validForMs) => events.push(`bind ${info.etag} for ${validForMs} ms`),
+    unbind: (n) => events.push(`unbind ${n.container}/${n.key}`),
+    unbindPrefix: (p) => events.push(`unbindPrefix '${p}'`),
+  };
   /** While set, a grant the home issued is held here before it is sent (a slow network). */
   let gate: Promise<void> | null = null;
   /** While set, a lease request is held here before the home sees it (a slow network). */
@@ -115,7 +123,11 @@ async function setup(o: Options = {}) {
     nodeId: 'holder-1',
     logger: quiet,
   });
-  serveHolder(client.messages, (r) => holder!.revoked(r));
+  // serveHolder sends the LEASE_REVOKE response (the acknowledgement) once this returns.
+  serveHolder(client.messages, (r) => {
+    holder!.revoked(r);
+    events.push('acknowledged');
+  });
   const failed: string[] = [];
   let originStats = 0;
   const holderOrigin = new FsOrigin({ root });
@@ -140,6 +152,7 @@ async function setup(o: Options = {}) {
     metrics: cm,
     log: silent,
     now: () => now,
+    sink,
   });
   const sent = vi.spyOn(client, 'request');
   const asks = (type: number) => sent.mock.calls.filter((c) => c[0] === type);
@@ -157,6 +170,7 @@ async function setup(o: Options = {}) {
   return {
     holder,
     home,
+    events,
     put,
     issued,
     failed,
@@ -236,6 +250,24 @@ describe('LeaseHolder over the transport', () => {
     expect(v2.size).toBe(3);
     expect(v2.etag).not.toBe(v1.etag);
     expect(s.grantsSent()).toBe(2);
+  });
+
+  it('publishes each lease for term − margin, and takes it back before acknowledging a revoke', async () => {
+    const s = await setup();
+    s.at(0);
+    const v1 = await s.holder.resolve(name);
+    expect(s.events).toEqual([`bind ${v1.etag} for ${TERM - MARGIN} ms`]);
+    s.at(5_000);
+    await s.holder.resolve(name); // within the lease: nothing new published
+    expect(s.events).toHaveLength(1);
+    s.put('v2!');
+    expect(await s.home.invalidateName(name)).toMatchObject({ acked: 1 });
+    // The native binding went before the acknowledgement reached the home.
+    expect(s.events.slice(1)).toEqual(['unbind c/m/f', 'acknowledged']);
+    s.holder.forget(name);
+    expect(s.events.at(-1)).toBe('unbind c/m/f');
+    await s.holder.releaseAll(1000);
+    expect(s.events.at(-1)).toBe("unbindPrefix ''");
   });
 
   it('a grant in flight when the revoke arrives is abandoned, not installed', async () => {

@@ -52,6 +52,42 @@ describe('LeaseTable', () => {
     expect(await metrics.total(metrics.originRequests, { op: 'stat' })).toBe(2);
   });
 
+  it('publishes each binding for its term and takes it back before anything replaces it', async () => {
+    const { root, put, advance } = setup();
+    const events: string[] = [];
+    const origin = new FsOrigin({ root });
+    let now = 0;
+    const t = new LeaseTable({
+      origin,
+      termMs: 1000,
+      now: () => now,
+      sink: {
+        bind: (info, ms) => events.push(`bind ${info.size} ${ms}`),
+        unbind: (n) => events.push(`unbind ${n.key}`),
+        unbindPrefix: (p) => events.push(`unbindPrefix '${p}'`),
+      },
+    });
+    advance(0);
+    await t.resolve(name);
+    now = 400;
+    await t.resolve(name); // cached: nothing published
+    expect(events).toEqual(['bind 2 1000']);
+    put('v2!');
+    const stat = origin.stat.bind(origin);
+    origin.stat = (n, o) => {
+      events.push('origin stat'); // the refresh's: after the published binding is gone
+      return stat(n, o);
+    };
+    now = 500;
+    await t.refresh(name);
+    expect(events.slice(1)).toEqual(['unbind f', 'origin stat', 'bind 3 1000']);
+    t.forget(name);
+    t.fence('c/');
+    expect(events.slice(4)).toEqual(['unbind f', "unbindPrefix 'c/'"]);
+    await expect(t.resolve({ container: 'c', key: 'nope' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(events.at(-1)).toBe('unbind nope');
+  });
+
   it('NOT_FOUND propagates with its code', async () => {
     const { t } = setup();
     await expect(t.resolve({ container: 'c', key: 'nope' })).rejects.toMatchObject({ code: 'NOT_FOUND' });

@@ -13,7 +13,7 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '../..');
-const MUTANTS = ['NO_MARGIN', 'NO_WAIT_ACK', 'NO_HOME_WAIT', 'PER_CHUNK_RESOLVE'];
+const MUTANTS = ['NO_MARGIN', 'NO_WAIT_ACK', 'NO_HOME_WAIT', 'PER_CHUNK_RESOLVE', 'ACK_BEFORE_UNBIND'];
 
 function hasSpin(): boolean {
   return spawnSync('spin', ['-V'], { encoding: 'utf8' }).status === 0;

@@ -24,10 +24,14 @@ const TOKEN_ALL = 'a'.repeat(32);
 const TOKEN_MODELS = 'b'.repeat(32);
 const ADMIN = 'c'.repeat(32);
 const SIZE_A = 100_000;
+/** Several 1 MiB chunks (the harness's cache.chunkSize) and a short last one. */
+const SIZE_BIG = 3 * 2 ** 20 + 12_345;
+const MiB = 2 ** 20;
 
 let js: NodeProcess;
 let native: NodeProcess;
 let etag = '';
+let etagBig = '';
 
 function bytes(n: number, seed: number): Buffer {
   const b = Buffer.alloc(n);
@@ -47,6 +51,8 @@ beforeAll(async () => {
     ['models/dir x/b.bin', bytes(3000, 2)],
     ['other/c.bin', bytes(5000, 3)],
     ['models/empty', Buffer.alloc(0)],
+    ['models/big.bin', bytes(SIZE_BIG, 4)],
+    ['models/cfg.json', Buffer.from('{"a": 1}\n')],
   ];
   const when = new Date('2025-01-02T03:04:05Z');
   for (const [name, data] of files) {
@@ -72,6 +78,12 @@ beforeAll(async () => {
   );
   etag = probe.headers.etag ?? '';
   expect(etag).not.toBe('');
+  const big = await exchange(
+    js,
+    get('/v1/objects/models/big.bin', { Authorization: `Bearer ${TOKEN_ALL}` }),
+    true,
+  );
+  etagBig = big.headers.etag ?? '';
 }, 120_000);
 
 afterAll(async () => {
@@ -226,7 +238,106 @@ function parserRefusal(a: Seen, b: Seen): boolean {
   return parser(a) || parser(b) || (a.status >= 400 && (a.closed || b.closed));
 }
 
+/**
+ * Requests shaped like the fast path's (docs/native-http-door.md, "The fast
+ * path"): GET and HEAD of objects, one range of every form (and some that
+ * are not), conditionals, pins, tokens in and out of scope, Connection: close.
+ */
+function generateHits(n: number): Array<{ raw: string; head: boolean; what: string }> {
+  const r = rng(1515);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const int = (max: number) => Math.floor(r() * max);
+  const out: Array<{ raw: string; head: boolean; what: string }> = [];
+  for (let i = 0; i < n; i++) {
+    const big = r() < 0.6;
+    const size = big ? SIZE_BIG : SIZE_A;
+    const tag = big ? etagBig : etag;
+    const target = big
+      ? '/v1/objects/models/big.bin'
+      : pick(['/v1/objects/models/a.bin', '/v1/objects/models/cfg.json']);
+    const c = int(3);
+    const range = pick([
+      undefined,
+      undefined,
+      `bytes=${int(size)}-`,
+      `bytes=-${1 + int(size)}`,
+      `bytes=${c * MiB}-${(c + 1) * MiB - 1}`,
+      `bytes=${int(MiB)}-${int(MiB) + 65_535}`,
+      `bytes=${int(size)}-${int(size) + int(3 * MiB)}`,
+      `bytes=0-0`,
+      `bytes=00010-0020`,
+      `bytes=${size + 5}-`,
+      'bytes=0-9,20-29',
+      'bytes=0-9,5-20',
+      'Bytes = 0-99',
+      'bytes=x-1',
+    ]);
+    const headers: Record<string, string> = {};
+    const auth = r();
+    if (auth < 0.75) headers.Authorization = `Bearer ${pick([TOKEN_ALL, TOKEN_MODELS, ADMIN])}`;
+    else if (auth < 0.85) headers.Authorization = `bearer   ${TOKEN_MODELS}  `;
+    else if (auth < 0.92) headers.Authorization = `Bearer ${'z'.repeat(32)}`;
+    if (range !== undefined) headers.Range = range;
+    const cond = r();
+    if (cond < 0.08) headers['If-None-Match'] = pick([tag, `W/${tag}`, `"x", ${tag}`, '*', '"x", *']);
+    else if (cond < 0.14) headers['If-Match'] = pick([tag, `"x", ${tag}`, '*', '"nope"', `W/${tag}`]);
+    else if (cond < 0.2) headers['If-Range'] = pick([tag, `W/${tag}`, '"nope"']);
+    if (r() < 0.05) headers.Connection = 'close';
+    if (r() < 0.1) headers['User-Agent'] = 'diff/1';
+    let t = target;
+    if (r() < 0.1) t += `?version=${pick([tag.slice(1, -1), tag, '"v0"'])}`;
+    const method = r() < 0.85 ? 'GET' : 'HEAD';
+    out.push({
+      raw: get(t, headers, method),
+      head: method === 'HEAD',
+      what: `${method} ${t} ${JSON.stringify(headers)}`,
+    });
+  }
+  return out;
+}
+
 describe('native door vs JavaScript door', () => {
+  it('answers 1,000 hit-shaped requests alike, most of them on the fast path (X-Cache-Source too)', async () => {
+    // Warm both: every chunk of both objects in DRAM, the names bound.
+    for (const node of [js, native]) {
+      for (const t of [
+        '/v1/objects/models/big.bin',
+        '/v1/objects/models/a.bin',
+        '/v1/objects/models/cfg.json',
+      ])
+        await exchange(node, get(t, { Authorization: `Bearer ${TOKEN_ALL}` }), false);
+    }
+    const hitsBefore = await native.metric('weightcache_http_fastpath_requests_total', { result: 'hit' });
+    const requests = generateHits(1000);
+    const diffs: string[] = [];
+    let served = 0;
+    for (let i = 0; i < requests.length; i += 8) {
+      const batch = requests.slice(i, i + 8);
+      const answers = await Promise.all(
+        batch.map(
+          async (q) => [await exchange(js, q.raw, q.head), await exchange(native, q.raw, q.head)] as const,
+        ),
+      );
+      for (const [k, [a, b]] of answers.entries()) {
+        if ([200, 206, 304].includes(a.status)) served++;
+        try {
+          expect(b).toEqual(a);
+        } catch {
+          diffs.push(
+            `${batch[k]!.what}: js ${a.status} ${JSON.stringify(a.headers)} | native ${b.status} ${JSON.stringify(b.headers)}`,
+          );
+        }
+      }
+    }
+    expect(diffs.slice(0, 10)).toEqual([]);
+    const hits =
+      (await native.metric('weightcache_http_fastpath_requests_total', { result: 'hit' })) - hitsBefore;
+    console.log(`fast path: ${hits} of ${served} answers 200/206/304 (of ${requests.length} requests)`);
+    // Pins of another version, If-Match lists that fail and multi-range requests go to JavaScript by design.
+    expect(hits).toBeGreaterThan(0.7 * served);
+    expect(await native.metric('weightcache_http_fastpath_chunk_references')).toBe(0);
+  }, 600_000);
+
   it('answers 2,000 generated requests alike: status, headers (Date aside), bytes, connection kept or closed', async () => {
     const requests = generate(2000);
     const diffs: string[] = [];

@@ -1,7 +1,7 @@
 /**
  * The C++ unit-test drivers of the native code that parses input
- * (addon/test/*.cc), built plainly and with ASan+UBSan (the store's also with
- * TSan), with leak detection on: any failed case or sanitizer report fails the run.
+ * (addon/test/*.cc), built plainly and with ASan+UBSan (the store's and the
+ * fast path's binding table also with TSan), with leak detection on: any failed case or sanitizer report fails the run.
  */
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
@@ -18,6 +18,8 @@ describe('C++ unit tests of the native code', () => {
       expect(output).toMatch(new RegExp(`^ok +${v}/store_test .*: \\d+ tests, 0 failed checks$`, 'm'));
     for (const v of ['unit', 'unit-asan'])
       expect(output).toMatch(new RegExp(`^ok +${v}/nvme_test .*: native NVMe tests passed`, 'm'));
+    for (const v of ['unit', 'unit-asan', 'unit-tsan'])
+      expect(output).toMatch(new RegExp(`^ok +${v}/fastpath_test .*: \\d+ checks, 0 failures$`, 'm'));
   }, 1_200_000);
 
   it('run with a sanitizer that would catch a bug (an out-of-bounds read planted on request)', async () => {

@@ -61,6 +61,7 @@ struct HttpConnection {
   bool reading_paused = false;
   bool peer_closed = false;
   bool served_any = false;
+  bool posted_any = false;  // a request went to JavaScript: it is told when the connection closes
   uint32_t interest = 0;
   int64_t header_deadline_ms = 0;  // 0: no head being waited for
   int64_t last_progress_ms = 0;

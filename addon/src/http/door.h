@@ -6,8 +6,8 @@
 // answers in request order. Nothing here blocks on JavaScript: a worker only
 // ever waits in epoll_wait.
 //
-// Not wired into the node yet; the fast path (hits served without JavaScript)
-// will sit between "request parsed" and "post to JavaScript".
+// The fast path (fastpath.h) sits between "request head parsed" and "post to
+// JavaScript": a hit it can answer never reaches JavaScript.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -22,6 +22,8 @@
 
 namespace weightcache::http {
 
+struct FastPath;
+
 struct DoorOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;
@@ -33,6 +35,8 @@ struct DoorOptions {
   uint32_t first_request_timeout_ms = 10'000;    // accept → the first request's complete head
   uint32_t header_timeout_ms = 30'000;           // a later request's first byte → its complete head
   uint32_t idle_timeout_ms = 65'000;             // no progress while idle, or while an answer waits for the reader
+  // Hits answered on the I/O threads (fastpath.h); null: every request goes to JavaScript.
+  std::shared_ptr<FastPath> fast;
 };
 
 struct DoorStats {
@@ -69,11 +73,13 @@ struct DoorEvent {
   uint64_t written = 0; // kDrain: bytes written on `conn` since the last drain event
 };
 
-// A body part of an answer: bytes owned by JavaScript, pinned until written.
+// A body part of an answer: bytes owned by JavaScript, pinned until written;
+// or (chunk) bytes of a DRAM chunk, `pin` then a store::Ref* held until written.
 struct BodyPart {
   const char* data = nullptr;
   size_t len = 0;
   void* pin = nullptr;
+  bool chunk = false;
 };
 
 struct Answer {

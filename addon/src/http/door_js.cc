@@ -7,6 +7,8 @@
 #include <memory>
 
 #include "http/door.h"
+#include "http/fastpath.h"
+#include "http/fastpath_js.h"
 #include "http/response.h"
 
 namespace weightcache::http {
@@ -163,6 +165,11 @@ Napi::Value HttpDoorStartJs(const Napi::CallbackInfo& info) {
   opt.limits.max_header_count = U32(o, "maxHeaderCount", opt.limits.max_header_count, 1, 1u << 16);
   opt.limits.max_header_bytes = U32(o, "maxHeaderBytes", opt.limits.max_header_bytes, 16, 1u << 24);
   opt.limits.max_body_bytes = U32(o, "maxBodyBytes", static_cast<uint32_t>(opt.limits.max_body_bytes), 0, 1u << 30);
+  Napi::Value fast = o.Get("fast");
+  if (!fast.IsUndefined() && !fast.IsNull()) {
+    if (!fast.IsObject()) throw Napi::TypeError::New(env, "http door: fast must be an object");
+    opt.fast = FastPathOfJs(fast.As<Napi::Object>());
+  }
 
   uint32_t id = g_next_door++;
   auto* h = new Handle();
@@ -294,6 +301,17 @@ Napi::Value HttpDoorStatsJs(const Napi::CallbackInfo& info) {
   set("pinnedBuffers", static_cast<double>(s.pinned_buffers.load()));
   set("bufferedBytes", static_cast<double>(s.buffered_bytes.load()));
   set("pausedReads", static_cast<double>(s.paused_reads.load()));
+  if (const auto& fp = Need(info).door->options().fast) {
+    FastPathStats& f = fp->stats;
+    set("fastHits", static_cast<double>(f.hits.load()));
+    set("fastBodyBytes", static_cast<double>(f.body_bytes.load()));
+    set("fastNotModified", static_cast<double>(f.not_modified.load()));
+    set("fastNoBinding", static_cast<double>(f.no_binding.load()));
+    set("fastMisses", static_cast<double>(f.misses.load()));
+    set("fastUnauthorised", static_cast<double>(f.unauthorised.load()));
+    set("fastOther", static_cast<double>(f.other.load()));
+    set("fastChunkRefs", static_cast<double>(f.chunk_refs.load()));
+  }
   return o;
 }
 

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "http/fastpath.h"
 #include "http/response.h"
 
 namespace weightcache::http {
@@ -79,7 +80,11 @@ HttpWorker::~HttpWorker() {
       door_.CloseConnection();
     }
     for (Slot& s : c->out) {
-      for (BodyPart& p : s.body) door_.DropPin(p.pin);
+      std::vector<BodyPart> parts(s.body.begin(), s.body.end());
+      for (BodyPart& p : parts) {
+        if (!p.chunk) door_.DropPin(p.pin), p.pin = nullptr;
+      }
+      ReleaseParts(parts);  // chunk references only, now
       door_.stats().buffered_bytes -= static_cast<int64_t>(s.pending);
       if (s.counts) door_.stats().in_flight--;
     }
@@ -260,6 +265,7 @@ bool HttpWorker::ProcessHead(HttpConnection& c) {
     Refuse(c, RefusalFor(c.parser.error(), c.parser.error_offset()));
     return false;
   }
+  if (opt_.fast && TryFast(c)) return true;
   const RequestHead& h = c.parser.head();
   DoorEvent& e = c.pending;
   e = DoorEvent();
@@ -320,6 +326,50 @@ bool HttpWorker::ProcessBody(HttpConnection& c) {
   return true;
 }
 
+const std::string& HttpWorker::Date() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  if (ts.tv_sec != date_sec_) {
+    date_sec_ = ts.tv_sec;
+    date_ = HttpDate(ts.tv_sec);
+  }
+  return date_;
+}
+
+bool HttpWorker::TryFast(HttpConnection& c) {
+  FastPath& fp = *opt_.fast;
+  FastAnswer a;
+  if (!TryFastPath(fp, c.parser.head(), Date(), a)) return false;
+  // Answered: the head's bytes are consumed (a fast-path request has no body) and the next request may follow.
+  c.header_deadline_ms = 0;
+  c.consumed = c.parser.head_bytes();
+  Compact(c);
+  c.parser.Reset();
+  Slot s;
+  s.started = s.complete = true;
+  s.close_after = a.close;
+  s.head = std::move(a.head);
+  for (size_t i = 0; i < a.parts.size(); i++) {
+    BodyPart p;
+    p.data = reinterpret_cast<const char*>(a.parts[i].first);
+    p.len = a.parts[i].second;
+    p.chunk = true;
+    p.pin = new store::Ref(std::move(a.refs[i]));
+    fp.stats.chunk_refs++;
+    s.body.push_back(p);
+  }
+  s.pending = s.head.size() + a.body_bytes;
+  c.out_bytes += s.pending;
+  door_.stats().buffered_bytes += static_cast<int64_t>(s.pending);
+  c.out.push_back(std::move(s));
+  c.in_flight++;
+  c.served_any = true;
+  door_.stats().in_flight++;
+  if (a.close) c.phase = HttpConnection::kDone;  // nothing after this request is read
+  UpdatePause(c);
+  return true;
+}
+
 void HttpWorker::PostRequest(HttpConnection& c) {
   uint64_t id = (uint64_t{index_} << kWorkerShift) | next_request_++;
   Slot s;
@@ -328,6 +378,7 @@ void HttpWorker::PostRequest(HttpConnection& c) {
   c.out.push_back(std::move(s));
   c.in_flight++;
   c.served_any = true;
+  c.posted_any = true;
   requests_[id] = c.id;
   door_.stats().requests++;
   door_.stats().in_flight++;
@@ -559,6 +610,13 @@ void HttpWorker::UpdateInterest(HttpConnection& c) {
 void HttpWorker::ReleaseParts(std::vector<BodyPart>& parts) {
   for (BodyPart& p : parts) {
     if (!p.pin) continue;
+    if (p.chunk) {
+      // A chunk reference: dropped here, on this thread (the store frees on any thread).
+      delete static_cast<store::Ref*>(p.pin);
+      p.pin = nullptr;
+      opt_.fast->stats.chunk_refs--;
+      continue;
+    }
     DoorEvent e;
     e.kind = DoorEvent::kRelease;
     e.pin = p.pin;
@@ -596,7 +654,7 @@ void HttpWorker::Close(HttpConnection& c, const std::string& reason) {
   c.out.clear();
   c.out_bytes = 0;
   c.in_flight = 0;
-  if (c.served_any) {
+  if (c.posted_any) {
     DoorEvent e;
     e.kind = DoorEvent::kClosed;
     e.conn = conn;

@@ -51,6 +51,9 @@ class HttpWorker {
   void Close(HttpConnection& c, const std::string& reason);
   void Sweep(int64_t now);
   void ReleaseParts(std::vector<BodyPart>& parts);
+  // Answers the parsed head on the fast path (fastpath.h); false: JavaScript answers it.
+  bool TryFast(HttpConnection& c);
+  const std::string& Date();
   void Compact(HttpConnection& c);
 
   HttpDoor& door_;
@@ -69,6 +72,8 @@ class HttpWorker {
   uint64_t next_request_ = 1;
   int64_t now_ms_ = 0;
   int64_t last_sweep_ms_ = 0;
+  std::string date_;      // node's Date header value, made once per second
+  int64_t date_sec_ = -1;
   std::thread thread_;
 };
 

@@ -1,0 +1,304 @@
+#include "http/fastpath.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "http/rfc9110.h"
+
+namespace weightcache::http {
+namespace {
+
+constexpr std::string_view kPrefix = "/v1/objects/";
+
+// Printable ASCII and HTAB only: JavaScript's trim() and \s know more white
+// space than SP and HTAB (NBSP among them), so anything else goes to JavaScript.
+bool PlainValue(std::string_view v) {
+  for (char ch : v) {
+    auto c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t') || c > 0x7e) return false;
+  }
+  return true;
+}
+
+// An RFC 3986 pchar other than '%': a path segment needing no decoding (target.ts ALL_PCHAR_RE).
+bool PlainPchar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || IsDigit(c)) return true;
+  return std::strchr("-._~!$&'()*+,;=:@", c) != nullptr && c != '\0';
+}
+
+// A Host value that the JavaScript door's URL parse surely accepts (else: JavaScript answers).
+bool PlainHost(std::string_view h) {
+  size_t colon = h.rfind(':');
+  std::string_view name = colon == std::string_view::npos ? h : h.substr(0, colon);
+  if (colon != std::string_view::npos) {
+    std::string_view port = h.substr(colon + 1);
+    if (port.empty() || port.size() > 5) return false;
+    uint32_t p = 0;
+    for (char c : port) {
+      if (!IsDigit(c)) return false;
+      p = p * 10 + static_cast<uint32_t>(c - '0');
+    }
+    if (p > 65535) return false;
+  }
+  if (name.empty() || name.front() == '.' || name.find("..") != std::string_view::npos) return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || IsDigit(c) || c == '-' || c == '.' || c == '_')) return false;
+  }
+  std::string_view trimmed = name.back() == '.' ? name.substr(0, name.size() - 1) : name;
+  // Punycode labels go through IDNA in the URL parser: JavaScript decides.
+  for (size_t p = 0; p <= trimmed.size(); p = trimmed.find('.', p) + 1) {
+    if (IEquals(trimmed.substr(p, 4), "xn--")) return false;
+    if (trimmed.find('.', p) == std::string_view::npos) break;
+  }
+  // A name ending in a number is an IPv4 address to the URL parser: only a plain dotted quad here.
+  size_t dot = trimmed.rfind('.');
+  std::string_view last = dot == std::string_view::npos ? trimmed : trimmed.substr(dot + 1);
+  if (last.empty() || (!IsDigit(last.front()))) return true;
+  int parts = 0;
+  size_t start = 0;
+  for (;;) {
+    size_t end = trimmed.find('.', start);
+    std::string_view part = trimmed.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    if (part.empty() || part.size() > 3 || (part.size() > 1 && part.front() == '0')) return false;
+    int v = 0;
+    for (char c : part) {
+      if (!IsDigit(c)) return false;
+      v = v * 10 + (c - '0');
+    }
+    if (v > 255) return false;
+    parts++;
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  return parts == 4;
+}
+
+
+struct Fields {
+  const Header* authorization = nullptr;
+  const Header* range = nullptr;
+  const Header* if_match = nullptr;
+  const Header* if_none_match = nullptr;
+  const Header* if_range = nullptr;
+  const Header* host = nullptr;
+};
+
+// Sorts the request's fields into what the fast path reads; false for any
+// field it does not know to be without effect on the answer, or a repeated one.
+bool ReadFields(const RequestHead& h, Fields& f) {
+  for (const Header& x : h.headers) {
+    const Header** slot = nullptr;
+    if (IEquals(x.name, "host")) slot = &f.host;
+    else if (IEquals(x.name, "authorization")) slot = &f.authorization;
+    else if (IEquals(x.name, "range")) slot = &f.range;
+    else if (IEquals(x.name, "if-match")) slot = &f.if_match;
+    else if (IEquals(x.name, "if-none-match")) slot = &f.if_none_match;
+    else if (IEquals(x.name, "if-range")) slot = &f.if_range;
+    else if (IEquals(x.name, "connection")) {
+      if (!IEquals(x.value, "keep-alive") && !IEquals(x.value, "close")) return false;
+      continue;
+    } else if (IEquals(x.name, "user-agent") || IEquals(x.name, "accept") || IEquals(x.name, "accept-encoding")) {
+      continue;
+    } else {
+      return false;
+    }
+    if (*slot != nullptr || !PlainValue(x.value)) return false;
+    *slot = &x;
+  }
+  return f.host != nullptr;
+}
+
+// /v1/objects/{container}/{key…} with no segment needing decoding: the name "container/key".
+bool NameOf(std::string_view path, std::string_view& container, std::string_view& name) {
+  if (path.substr(0, kPrefix.size()) != kPrefix) return false;
+  name = path.substr(kPrefix.size());
+  size_t slash = name.find('/');
+  if (slash == std::string_view::npos || slash == 0) return false;
+  container = name.substr(0, slash);
+  size_t seg = 0;
+  for (size_t i = 0; i <= name.size(); i++) {
+    if (i == name.size() || name[i] == '/') {
+      std::string_view s = name.substr(seg, i - seg);
+      if (s.empty() || s == "." || s == "..") return false;
+      seg = i + 1;
+      continue;
+    }
+    if (!PlainPchar(name[i])) return false;
+  }
+  return true;
+}
+
+// The query: none, or exactly "version=V" (V needing no decoding; objects.ts strips one pair of quotes).
+bool VersionOf(const RequestHead& h, bool& has, std::string_view& version) {
+  has = false;
+  if (!h.has_query || h.query.empty()) return true;
+  constexpr std::string_view kKey = "version=";
+  if (h.query.substr(0, kKey.size()) != kKey) return false;
+  std::string_view v = h.query.substr(kKey.size());
+  for (char c : v) {
+    if (!(PlainPchar(c) || c == '"') || c == '&' || c == '+' || c == '=') return false;
+  }
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  has = true;
+  version = v;
+  return true;
+}
+
+void Append(std::string& s, std::string_view a) { s.append(a.data(), a.size()); }
+
+// objects.ts's `base` headers, in its order.
+void AppendBase(std::string& s, const store::VersionBinding& b) {
+  Append(s, "ETag: \"");
+  Append(s, b.etag);
+  Append(s, "\"\r\nLast-Modified: ");
+  Append(s, b.last_modified);
+  Append(s, "\r\nAccept-Ranges: bytes\r\nCache-Control: no-cache\r\n");
+}
+
+// What node's ServerResponse adds after them: Date, then Connection (and Keep-Alive).
+void AppendTail(std::string& s, std::string_view date, const FastPath& fp, bool close) {
+  Append(s, "Date: ");
+  Append(s, date);
+  if (close) {
+    Append(s, "\r\nConnection: close\r\n\r\n");
+  } else {
+    Append(s, "\r\nConnection: keep-alive\r\nKeep-Alive: timeout=");
+    Append(s, std::to_string(fp.keep_alive_timeout_s));
+    Append(s, "\r\n\r\n");
+  }
+}
+
+}  // namespace
+
+bool TryFastPath(FastPath& fp, const RequestHead& h, std::string_view date, FastAnswer& out) {
+  FastPathStats& st = fp.stats;
+  bool head_only = h.method == "HEAD";
+  if ((h.method != "GET" && !head_only) || h.form != TargetForm::kOrigin || h.version_minor != 1 ||
+      h.framing != Framing::kNone || h.expect_continue) {
+    st.other++;
+    return false;
+  }
+  std::string_view container, name;
+  Fields f;
+  bool pinned = false;
+  std::string_view pin;
+  if (!NameOf(h.path, container, name) || !ReadFields(h, f) || !PlainHost(f.host->value) || !VersionOf(h, pinned, pin)) {
+    st.other++;
+    return false;
+  }
+  std::shared_ptr<const store::VersionBinding> b = fp.bindings->Lookup(name, store::MonotonicNs());
+  if (!b) {
+    st.no_binding++;
+    return false;
+  }
+  if (fp.tokens->enabled() &&
+      !fp.tokens->Allows(f.authorization ? auth::BearerToken(f.authorization->value) : std::string_view(), container)) {
+    st.unauthorised++;
+    return false;
+  }
+  const store::VersionBinding& v = *b;
+  // resolvePinned: a pin (or a lone strong If-Match) naming another version is JavaScript's to revalidate.
+  if (pinned && pin != v.etag) {
+    st.other++;
+    return false;
+  }
+  if (f.if_match) {
+    std::string_view im = Trim(f.if_match->value);
+    if (im.size() >= 2 && im.front() == '"' && im.back() == '"' &&
+        im.substr(1, im.size() - 2).find('"') == std::string_view::npos && im.substr(1, im.size() - 2) != v.etag) {
+      st.other++;
+      return false;
+    }
+    if (!EtagListMatches(f.if_match->value, v.etag, false)) {  // 412: JavaScript's error answer
+      st.other++;
+      return false;
+    }
+  }
+  if (v.size == 0 || v.chunk_size == 0) {
+    st.other++;
+    return false;
+  }
+  bool close = !h.keep_alive;
+  out.close = close;
+  if (f.if_none_match && EtagListMatches(f.if_none_match->value, v.etag, true)) {
+    out.head = "HTTP/1.1 304 Not Modified\r\n";
+    AppendBase(out.head, v);
+    AppendTail(out.head, date, fp, close);
+    st.hits++;
+    st.not_modified++;
+    return true;
+  }
+  bool range_applies = true;
+  if (f.if_range) {
+    std::string_view ir = Trim(f.if_range->value);
+    if (ir.substr(0, 1) != "\"" && ir.substr(0, 2) != "W/") {  // a date: JavaScript compares it
+      st.other++;
+      return false;
+    }
+    range_applies = ir.size() >= 2 && ir.front() == '"' && ir.back() == '"' &&
+                    ir.substr(1, ir.size() - 2).find('"') == std::string_view::npos && ir.substr(1, ir.size() - 2) == v.etag;
+  }
+  std::vector<ByteRange> ranges;
+  RangeKind kind = f.range && range_applies ? ParseRange(f.range->value, v.size, fp.max_ranges, ranges) : RangeKind::kNone;
+  if (kind == RangeKind::kUnsatisfiable || (kind == RangeKind::kRanges && ranges.size() != 1)) {
+    st.other++;
+    return false;
+  }
+  ByteRange r = kind == RangeKind::kRanges ? ranges[0] : ByteRange{0, v.size - 1};
+  uint64_t first = r.start / v.chunk_size, last = head_only ? first : r.end / v.chunk_size;
+  if (last - first + 1 > kMaxFastPathChunks) {
+    st.other++;
+    return false;
+  }
+  std::vector<store::Ref> refs;
+  std::vector<std::pair<const uint8_t*, size_t>> parts;
+  refs.reserve(last - first + 1);
+  for (uint64_t i = first; i <= last; i++) {
+    store::ChunkId id;
+    id.object = v.object;
+    id.index = static_cast<uint32_t>(i);
+    store::Ref ref = fp.store->Lookup(id);
+    uint64_t extent = std::min(v.chunk_size, v.size - i * v.chunk_size);
+    if (!ref || ref.size() != extent) {
+      st.misses++;
+      return false;  // refs taken so far are released here
+    }
+    if (!head_only) {
+      uint64_t from = i == first ? r.start - i * v.chunk_size : 0;
+      uint64_t to = i == last ? r.end - i * v.chunk_size + 1 : extent;
+      parts.push_back({ref.data() + from, static_cast<size_t>(to - from)});
+      refs.push_back(std::move(ref));
+    }
+  }
+  uint64_t length = r.end - r.start + 1;
+  bool partial = kind == RangeKind::kRanges;
+  out.head = partial ? "HTTP/1.1 206 Partial Content\r\n" : "HTTP/1.1 200 OK\r\n";
+  AppendBase(out.head, v);
+  Append(out.head, "Content-Type: ");
+  Append(out.head, v.content_type);
+  Append(out.head, "\r\nContent-Length: ");
+  Append(out.head, std::to_string(length));
+  Append(out.head, "\r\nX-Cache-Source: dram\r\n");
+  if (partial) {
+    Append(out.head, "Content-Range: bytes " + std::to_string(r.start) + "-" + std::to_string(r.end) + "/" +
+                         std::to_string(v.size) + "\r\n");
+  }
+  // objects.ts: a body that is exactly one whole chunk carries its CRC32C.
+  if (!head_only && parts.size() == 1 && parts[0].second == refs[0].size()) {
+    char crc[16];
+    std::snprintf(crc, sizeof crc, "%08x", refs[0].crc32c());
+    Append(out.head, "X-Chunk-Crc32c: ");
+    Append(out.head, crc);
+    Append(out.head, "\r\n");
+  }
+  AppendTail(out.head, date, fp, close);
+  out.refs = std::move(refs);
+  out.parts = std::move(parts);
+  out.body_bytes = head_only ? 0 : length;
+  st.hits++;
+  st.body_bytes += out.body_bytes;
+  return true;
+}
+
+}  // namespace weightcache::http

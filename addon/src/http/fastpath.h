@@ -1,0 +1,67 @@
+// The native door's fast path: a GET or HEAD of /v1/objects/{container}/{key}
+// answered on the I/O thread, without JavaScript, when the name's version
+// binding (store/bindings.h) is valid, the token (if auth is on) may read the
+// container (auth/token_table.h), and every chunk the answer covers is in the
+// DRAM store (store/store.h). The answer is the JavaScript door's, byte for
+// byte (src/http/objects.ts through node's ServerResponse): same status line,
+// the same headers in the same order, the same body, sent from chunk memory
+// (writev) with a reference on each chunk until its bytes are written.
+//
+// Anything the fast path does not answer exactly as JavaScript would goes to
+// JavaScript unchanged (docs/native-http-door.md lists what takes which path).
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "auth/token_table.h"
+#include "http/parser.h"
+#include "http/rfc9110.h"
+#include "store/bindings.h"
+#include "store/store.h"
+
+namespace weightcache::http {
+
+// Most chunks one fast-path answer references; a larger range is answered by
+// JavaScript (which streams it with a bounded read-ahead).
+inline constexpr uint64_t kMaxFastPathChunks = 64;
+
+struct FastPathStats {
+  std::atomic<uint64_t> hits{0};             // answered on the fast path (200, 206, 304)
+  std::atomic<uint64_t> body_bytes{0};       // body bytes of those answers
+  std::atomic<uint64_t> not_modified{0};     // of the hits: 304
+  std::atomic<uint64_t> no_binding{0};       // to JavaScript: no valid binding for the name
+  std::atomic<uint64_t> misses{0};           // to JavaScript: a chunk not in DRAM
+  std::atomic<uint64_t> unauthorised{0};     // to JavaScript: token missing, unknown or out of scope
+  std::atomic<uint64_t> other{0};            // to JavaScript: a request the fast path does not answer
+  std::atomic<int64_t> chunk_refs{0};        // chunk references held by answers not yet written
+};
+
+struct FastPath {
+  std::shared_ptr<store::Store> store;
+  std::shared_ptr<store::BindingTable> bindings;
+  std::shared_ptr<auth::TokenTable> tokens;
+  uint32_t max_ranges = 16;               // http.maxRanges: a Range header is read exactly as JavaScript reads it
+  uint32_t keep_alive_timeout_s = 65;     // Keep-Alive: timeout=… (node's)
+  FastPathStats stats;
+};
+
+// One answer: its head and its body as slices of chunk memory, each holding a
+// reference on its chunk (refs[i] for parts[i]).
+struct FastAnswer {
+  std::string head;
+  std::vector<store::Ref> refs;
+  std::vector<std::pair<const uint8_t*, size_t>> parts;
+  uint64_t body_bytes = 0;
+  bool close = false;
+};
+
+// Answers `h` on the fast path into `out` (true), or leaves it to JavaScript
+// (false, `out` untouched, every reference taken released). `date` is the
+// current IMF-fixdate (node's Date header, cached per second by the caller).
+bool TryFastPath(FastPath& fp, const RequestHead& h, std::string_view date, FastAnswer& out);
+
+}  // namespace weightcache::http

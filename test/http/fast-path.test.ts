@@ -1,0 +1,185 @@
+/**
+ * The native door's fast path (docs/native-http-door.md, "The fast path"):
+ *
+ * in this process, the door with a real native store, bindings and tokens:
+ * hits are answered while the JavaScript thread is blocked (a miss is not); a
+ * binding past its deadline is not used; tokens outside their containers go to
+ * JavaScript; a client that leaves in the middle of pipelined 16 MiB answers
+ * leaves no chunk reference behind. Also run under ASan+UBSan
+ * (scripts/native-checks.mjs). Across real node processes:
+ * fast-path-processes.test.ts.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { NativeBindings, NativeTokens } from '../../src/http/native-binding.js';
+import { NativeHttpDoor, type NativeHttpRequest } from '../../src/http/native-door.js';
+import { createNativeStore, type NativeStore } from '../../src/store/native.js';
+import { binding } from '../../src/transport/binding.js';
+import { get } from '../harness/http-get.js';
+import { RawConnection } from '../harness/raw-http.js';
+import { until } from '../harness/until.js';
+
+const MiB = 2 ** 20;
+const doors: NativeHttpDoor[] = [];
+afterEach(() => {
+  for (const d of doors.splice(0)) d.stop();
+});
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function bytes(n: number, seed: number): Buffer {
+  const b = Buffer.alloc(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}
+
+interface InProcess {
+  door: NativeHttpDoor;
+  store: NativeStore;
+  bindings: NativeBindings;
+  tokens: NativeTokens;
+  toJs: NativeHttpRequest[];
+  url: string;
+}
+
+/** A door whose fast path reads a real native store; JavaScript answers 599-free 404s to whatever reaches it. */
+function inProcess(): InProcess {
+  const store = createNativeStore({ maxBytes: 64 * MiB });
+  const bindings = new (binding().NativeBindings)();
+  const tokens = new (binding().NativeTokens)();
+  const toJs: NativeHttpRequest[] = [];
+  const door = NativeHttpDoor.start(
+    {
+      host: '127.0.0.1',
+      port: 0,
+      threads: 1,
+      fast: { store, bindings, tokens, maxRanges: 16, keepAliveTimeoutMs: 5000 },
+    },
+    {
+      onRequest(req) {
+        toJs.push(req);
+        door.respond(req.id, 404, { 'Content-Type': 'text/plain' }, Buffer.from('from javascript'));
+      },
+    },
+  );
+  doors.push(door);
+  return { door, store, bindings, tokens, toJs, url: `http://127.0.0.1:${door.port}` };
+}
+
+const OBJECT_ID = createHash('sha256').update('fast-path test object').digest().subarray(0, 16);
+
+/** models/w.bin: `chunks` chunks of 4 MiB in the store, bound for `validForMs`. */
+function seed(p: InProcess, chunks: number, validForMs = 60_000): Buffer {
+  const data = bytes(chunks * 4 * MiB, 7);
+  for (let i = 0; i < chunks; i++) {
+    const part = data.subarray(i * 4 * MiB, (i + 1) * 4 * MiB);
+    expect(p.store.commit(OBJECT_ID, i, part, binding().crc32c(part), '')).toBeDefined();
+  }
+  expect(
+    p.bindings.set({
+      name: 'models/w.bin',
+      objectId: OBJECT_ID,
+      etag: 'v1',
+      size: data.length,
+      chunkSize: 4 * MiB,
+      lastModified: new Date('2025-01-02T03:04:05Z').toUTCString(),
+      contentType: 'application/octet-stream',
+      validForMs,
+    }),
+  ).toBe(true);
+  return data;
+}
+
+/**
+ * curl, run synchronously: this (the JavaScript) thread is blocked until it is done. Without
+ * the sanitizer runtime the ASan run preloads (curl under it can hang at start).
+ */
+function curl(args: string[]): Buffer {
+  const { LD_PRELOAD: _, ...env } = process.env;
+  return execFileSync('curl', args, { env });
+}
+
+describe('fast path, in process', () => {
+  it('serves hits while the JavaScript thread is blocked; a miss waits for JavaScript', () => {
+    const p = inProcess();
+    const data = seed(p, 2);
+    // execFileSync blocks this (the JavaScript) thread until curl is done: only the I/O thread can answer.
+    const out = curl(['-s', '-r', `${4 * MiB - 10}-${4 * MiB + 9}`, `${p.url}/v1/objects/models/w.bin`]);
+    expect(out.equals(data.subarray(4 * MiB - 10, 4 * MiB + 10))).toBe(true);
+    const miss = (() => {
+      try {
+        curl([
+          '-s',
+          '--max-time',
+          '1',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          `${p.url}/v1/objects/models/other.bin`,
+        ]);
+        return 'answered';
+      } catch (err) {
+        return (err as { status?: number }).status === 28 ? 'timed out' : String(err);
+      }
+    })();
+    expect(miss).toBe('timed out');
+    expect(p.door.stats().fastHits).toBe(1);
+    expect(p.door.stats().fastNoBinding).toBe(1);
+  });
+
+  it('stops using a binding at its deadline, and a token outside its containers goes to JavaScript', async () => {
+    const p = inProcess();
+    seed(p, 1, 300);
+    const token = 't'.repeat(32);
+    p.tokens.replace(true, [
+      { digest: createHash('sha256').update(token).digest(), admin: false, containers: ['models'] },
+    ]);
+    const ask = (auth?: string) =>
+      get(p.url, '/v1/objects/models/w.bin', auth ? { Authorization: auth } : {});
+    expect((await ask(`Bearer ${token}`)).status).toBe(200);
+    expect((await ask('Bearer wrong-token-wrong-token')).status).toBe(404); // JavaScript's answer
+    expect((await ask()).status).toBe(404);
+    p.tokens.replace(true, [
+      { digest: createHash('sha256').update(token).digest(), admin: false, containers: ['other'] },
+    ]);
+    expect((await ask(`Bearer ${token}`)).status).toBe(404);
+    expect(p.door.stats().fastUnauthorised).toBe(3);
+    p.tokens.replace(false, []);
+    expect((await ask()).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await ask()).status).toBe(404);
+    expect(p.door.stats().fastNoBinding).toBe(1);
+    expect(p.door.stats().fastHits).toBe(2);
+  });
+
+  it('a client that leaves mid-body leaves no chunk reference behind', async () => {
+    const p = inProcess();
+    seed(p, 4);
+    const before = p.store.stats().outstandingRefs;
+    const c = await RawConnection.open(p.door.port);
+    c.socket.pause(); // never reads: 16 MiB answers wait in the door (reading stops at maxBufferedBytes)
+    const req = 'GET /v1/objects/models/w.bin HTTP/1.1\r\nHost: x\r\n\r\n';
+    c.send(req.repeat(8));
+    await until(() => (p.door.stats().fastHits ?? 0) >= 1, {
+      what: 'a fast-path answer queued',
+      timeoutMs: 20_000,
+    });
+    await sleep(200);
+    expect(p.door.stats().bytesWritten).toBeLessThan(16 * MiB); // still in the middle of its body
+    expect(p.door.stats().fastChunkRefs).toBeGreaterThan(0);
+    c.close();
+    await until(() => p.door.stats().fastChunkRefs === 0 && p.door.stats().connectionsOpen === 0, {
+      what: 'chunk references released',
+      timeoutMs: 20_000,
+    });
+    // The store's own count agrees (the Buffers commit() returned may have been collected meanwhile).
+    expect(p.store.stats().outstandingRefs).toBeLessThanOrEqual(before);
+    expect(p.door.stats().inFlight).toBe(0);
+    expect(p.door.stats().bufferedBytes).toBe(0);
+  });
+});
