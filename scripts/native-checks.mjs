@@ -54,6 +54,8 @@ const UNIT = {
     'src/http/replay.cc',
     'src/http/errors.cc',
   ],
+  // The native RESP door's request parser: every case whole, split and byte by byte.
+  resp_parser_test: ['test/resp_parser_test.cc', 'src/resp/parser.cc', 'src/resp/inline.cc', 'src/resp/replay.cc'],
 };
 // Unit drivers run once more under ThreadSanitizer: the store is read from several threads at once.
 const TSAN_UNIT = ['store_test'];
@@ -76,6 +78,12 @@ const FUZZ = {
     maxLen: 8192,
     dict: 'fuzz/http_parser_fuzzer.dict',
   },
+  // The native RESP door's request parser: every byte a Redis client sends (docs/resp.md).
+  resp_parser_fuzzer: {
+    sources: ['fuzz/resp_parser_fuzzer.cc', 'src/resp/parser.cc', 'src/resp/inline.cc', 'src/resp/replay.cc'],
+    maxLen: 4096,
+    dict: 'fuzz/resp_parser_fuzzer.dict',
+  },
   // Every message the kernel writes to /dev/fuse, and the READDIR packer (docs/mount.md).
   fuse_request_fuzzer: {
     sources: ['fuzz/fuse_request_fuzzer.cc', 'src/fuse/request.cc', 'src/fuse/reply.cc'],
@@ -91,6 +99,8 @@ const ASAN_TESTS = [
   'test/tier/nvme-range.test.ts',
   'test/http/native-parser.test.ts',
   'test/http/native-door.test.ts',
+  'test/resp/native-parser.test.ts',
+  'test/resp/native-door.test.ts',
 ];
 
 // ---- sanitizer settings ------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 // The addon's export table, and nothing else: each concept lives in its own
 // header (crc32c.h, store/ for the DRAM chunk store, nvme/ and io/ for the
-// NVMe tier's chunk files and reads, http/ for the native HTTP door, and the
+// NVMe tier's chunk files and reads, http/ and resp/ for the native HTTP and RESP doors, and the
 // transport's frame/connection/buffer-pool headers).
 #include <napi.h>
 
@@ -11,6 +11,7 @@
 #include "http/door_js.h"
 #include "http/parser_js.h"
 #include "nvme/nvme_js.h"
+#include "resp/parser_js.h"
 #include "store/store_js.h"
 #include "transport_js.h"
 
@@ -108,6 +109,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("httpDoorClose", Napi::Function::New(env, weightcache::http::HttpDoorCloseJs, "httpDoorClose"));
   exports.Set("httpDoorStats", Napi::Function::New(env, weightcache::http::HttpDoorStatsJs, "httpDoorStats"));
   exports.Set("httpDoorStop", Napi::Function::New(env, weightcache::http::HttpDoorStopJs, "httpDoorStop"));
+  // The native RESP door's request parser, for tests (test/resp/native-parser.test.ts).
+  exports.Set("respReplay", Napi::Function::New(env, weightcache::resp::RespReplayJs, "respReplay"));
   // The read-only FUSE mount (docs/mount.md); typed in src/mount/binding.ts.
   weightcache::FuseExports(env, exports);
   return exports;
