@@ -11,7 +11,7 @@
 #include "http/door_js.h"
 #include "http/parser_js.h"
 #include "nvme/nvme_js.h"
-#include "resp/parser_js.h"
+#include "resp/door_js.h"
 #include "store/store_js.h"
 #include "transport_js.h"
 
@@ -109,8 +109,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("httpDoorClose", Napi::Function::New(env, weightcache::http::HttpDoorCloseJs, "httpDoorClose"));
   exports.Set("httpDoorStats", Napi::Function::New(env, weightcache::http::HttpDoorStatsJs, "httpDoorStats"));
   exports.Set("httpDoorStop", Napi::Function::New(env, weightcache::http::HttpDoorStopJs, "httpDoorStop"));
-  // The native RESP door's request parser, for tests (test/resp/native-parser.test.ts).
-  exports.Set("respReplay", Napi::Function::New(env, weightcache::resp::RespReplayJs, "respReplay"));
+  // The native RESP door: its request parser (for tests) and its I/O threads (src/resp/native-door.ts).
+  weightcache::resp::InitDoorJs(env, exports);
   // The read-only FUSE mount (docs/mount.md); typed in src/mount/binding.ts.
   weightcache::FuseExports(env, exports);
   return exports;
