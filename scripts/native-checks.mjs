@@ -55,7 +55,12 @@ const UNIT = {
     'src/http/errors.cc',
   ],
   // The native RESP door's request parser: every case whole, split and byte by byte.
-  resp_parser_test: ['test/resp_parser_test.cc', 'src/resp/parser.cc', 'src/resp/inline.cc', 'src/resp/replay.cc'],
+  resp_parser_test: [
+    'test/resp_parser_test.cc',
+    'src/resp/parser.cc',
+    'src/resp/inline.cc',
+    'src/resp/replay.cc',
+  ],
 };
 // Unit drivers run once more under ThreadSanitizer: the store is read from several threads at once.
 const TSAN_UNIT = ['store_test'];

@@ -75,7 +75,9 @@ export class Connection implements ReplyOwner {
       authenticated: () => this.session.authenticated,
     });
     s.on('drain', () => this.idle?.refresh()); // the client reads: progress
-    s.on('error', (err: Error) => this.deps.log.debug({ err, client: this.session.addr }, 'resp socket error'));
+    s.on('error', (err: Error) =>
+      this.deps.log.debug({ err, client: this.session.addr }, 'resp socket error'),
+    );
     s.on('close', () => {
       this.ticket.release();
       this.abort.abort(new Error('client closed the connection'));

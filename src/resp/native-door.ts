@@ -26,7 +26,9 @@ export class NativeRespDoor {
       const d = door!;
       for (const e of events) {
         if (e.kind === 'open') {
-          const p = new NativePort(e.conn, e.peer, (conn, pieces, done, flags) => d.send(conn, pieces, done, flags));
+          const p = new NativePort(e.conn, e.peer, (conn, pieces, done, flags) =>
+            d.send(conn, pieces, done, flags),
+          );
           d.ports.set(e.conn, p);
           onOpen(p);
           continue;

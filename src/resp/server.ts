@@ -5,8 +5,9 @@
  * (request-parser.ts) and output (reply.ts), reply bytes across connections
  * (reply-memory.ts), AUTH guesses per address (auth-throttle.ts), idle time.
  */
-import { availableParallelism } from 'node:os';
+
 import { createServer, type Server, type Socket } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { createServer as createTlsServer } from 'node:tls';
 import { TokenSet } from '../auth/tokens.js';
 import type { Invalidate } from '../coherence/invalidation.js';

@@ -59,6 +59,8 @@ export interface HarnessOptions {
    * holds on both doors.
    */
   readonly door?: 'js' | 'native';
+  /** Native door: I/O threads (default 1, see below). */
+  readonly threads?: number;
 }
 
 /** The door the RESP suites run against (see HarnessOptions.door). */
@@ -118,7 +120,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     ...(opts.tls ? { tls: opts.tls } : {}),
     // TLS is served by the JavaScript door only.
     door: opts.tls ? 'js' : (opts.door ?? doorUnderTest()),
-    threads: 2,
+    // One I/O thread: connections reach JavaScript in accept order, which the admission tests
+    // ("the oldest stranger is closed first") rely on. test/resp/native-door.test.ts runs several.
+    threads: opts.threads ?? 1,
   });
   return {
     port: server.address.port,

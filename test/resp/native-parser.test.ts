@@ -93,31 +93,33 @@ const inline = fc
   .map(([words, sep, nl]) => Buffer.from(words.join(sep) + nl));
 // Broken or hostile framing: every kind of error the parsers report.
 const broken = fc.oneof(
-  fc.constantFrom(
-    '*-1\r\n',
-    '*0\r\n',
-    '*\r\n',
-    '*1x\r\n',
-    '*1\n',
-    '*3000000000\r\n',
-    '*0000000000000000001\r\n',
-    '*11\r\n',
-    '*5000\r\n',
-    '*1\r\n$-1\r\n',
-    '*1\r\n$\r\n',
-    '*1\r\n$1\n',
-    '*1\r\n$+1\r\n',
-    '*1\r\n$536870913\r\n',
-    '*1\r\n$16385\r\n',
-    '*1\r\n*1\r\n',
-    '*1\r\n:1\r\n',
-    '*1\r\n \r\n',
-    '*1\r\n$1\r\nab\r\n',
-    '*2\r\n$1\r\na\r\n',
-    '%1\r\n',
-    '\r\n',
-    '\n',
-  ).map((s) => Buffer.from(s)),
+  fc
+    .constantFrom(
+      '*-1\r\n',
+      '*0\r\n',
+      '*\r\n',
+      '*1x\r\n',
+      '*1\n',
+      '*3000000000\r\n',
+      '*0000000000000000001\r\n',
+      '*11\r\n',
+      '*5000\r\n',
+      '*1\r\n$-1\r\n',
+      '*1\r\n$\r\n',
+      '*1\r\n$1\n',
+      '*1\r\n$+1\r\n',
+      '*1\r\n$536870913\r\n',
+      '*1\r\n$16385\r\n',
+      '*1\r\n*1\r\n',
+      '*1\r\n:1\r\n',
+      '*1\r\n \r\n',
+      '*1\r\n$1\r\nab\r\n',
+      '*2\r\n$1\r\na\r\n',
+      '%1\r\n',
+      '\r\n',
+      '\n',
+    )
+    .map((s) => Buffer.from(s)),
   fc.uint8Array({ maxLength: 30 }).map((a) => Buffer.from(a)),
   fc.nat({ max: 70_000 }).map((n) => Buffer.alloc(n, 0x61)), // long inline lines
   fc.nat({ max: 20_000 }).map((n) => Buffer.from(`*1\r\n$${n}\r\n${'b'.repeat(n)}\r\n`)),
@@ -126,7 +128,11 @@ const broken = fc.oneof(
 );
 const stream = fc
   .array(
-    fc.oneof({ weight: 5, arbitrary: multibulk }, { weight: 2, arbitrary: inline }, { weight: 2, arbitrary: broken }),
+    fc.oneof(
+      { weight: 5, arbitrary: multibulk },
+      { weight: 2, arbitrary: inline },
+      { weight: 2, arbitrary: broken },
+    ),
     { minLength: 1, maxLength: 12 },
   )
   .map((parts) => Buffer.concat(parts));
@@ -192,30 +198,38 @@ describe('native RESP request parser', () => {
   it('splits valid pipelines exactly as redis-parser does, whatever the read boundaries', () => {
     const cmd = fc.array(fc.uint8Array({ maxLength: 300 }), { minLength: 1, maxLength: 8 });
     fc.assert(
-      fc.property(fc.array(cmd, { minLength: 1, maxLength: 20 }), fc.array(fc.nat(), { maxLength: 30 }), (cmds, points) => {
-        const wire = Buffer.concat(cmds.map(encode));
-        const theirs: Buffer[][] = [];
-        const ref = new RedisParser({
-          returnBuffers: true,
-          returnReply: (r) => theirs.push((r as Buffer[]).map((b) => Buffer.from(b))),
-          returnError: (e) => {
-            throw e;
-          },
-        });
-        const chunks = cut(wire, points);
-        for (const c of chunks) ref.execute(c);
-        const ours = binding().respReplay(chunks);
-        expect(ours.error).toBeNull();
-        expect(ours.buffered).toBe(0);
-        expect(hex(ours.commands)).toEqual(hex(theirs));
-        expect(hex(ours.commands)).toEqual(cmds.map((c) => c.map((a) => Buffer.from(a).toString('hex'))));
-      }),
+      fc.property(
+        fc.array(cmd, { minLength: 1, maxLength: 20 }),
+        fc.array(fc.nat(), { maxLength: 30 }),
+        (cmds, points) => {
+          const wire = Buffer.concat(cmds.map(encode));
+          const theirs: Buffer[][] = [];
+          const ref = new RedisParser({
+            returnBuffers: true,
+            returnReply: (r) => theirs.push((r as Buffer[]).map((b) => Buffer.from(b))),
+            returnError: (e) => {
+              throw e;
+            },
+          });
+          const chunks = cut(wire, points);
+          for (const c of chunks) ref.execute(c);
+          const ours = binding().respReplay(chunks);
+          expect(ours.error).toBeNull();
+          expect(ours.buffered).toBe(0);
+          expect(hex(ours.commands)).toEqual(hex(theirs));
+          expect(hex(ours.commands)).toEqual(cmds.map((c) => c.map((a) => Buffer.from(a).toString('hex'))));
+        },
+      ),
       { numRuns: 300 },
     );
   });
 
   it('refuses bad options with a clear error', () => {
-    expect(() => binding().respReplay([Buffer.from('PING\r\n')], { maxArgs: 0 })).toThrow(/maxArgs must be a number in 1\.\./);
-    expect(() => binding().respReplay(['x' as unknown as Uint8Array])).toThrow(/every chunk must be a Uint8Array/);
+    expect(() => binding().respReplay([Buffer.from('PING\r\n')], { maxArgs: 0 })).toThrow(
+      /maxArgs must be a number in 1\.\./,
+    );
+    expect(() => binding().respReplay(['x' as unknown as Uint8Array])).toThrow(
+      /every chunk must be a Uint8Array/,
+    );
   });
 });
