@@ -48,6 +48,9 @@ export class NativePort extends EventEmitter implements RespSocket, CommandInput
   private issued = 0;
   private readonly callbacks: { end: number; cb: (err?: Error | null) => void }[] = [];
   private hooks: { arrived: () => void; closing: () => boolean; authenticated: () => boolean } | null = null;
+  /** Written this tick and not yet handed to the thread: one call per tick, however many writes. */
+  private pending: Uint8Array[] = [];
+  private flushScheduled = false;
 
   constructor(
     readonly conn: number,
@@ -85,7 +88,7 @@ export class NativePort extends EventEmitter implements RespSocket, CommandInput
 
   settle(): void {
     if (this.destroyed) return;
-    if (this.done > 0 || this.authChanged()) this.send(this.conn, [], this.takeDone(), this.flags(0));
+    if (this.done > 0 || this.authChanged()) this.flushSoon();
   }
 
   discard(): void {
@@ -125,7 +128,8 @@ export class NativePort extends EventEmitter implements RespSocket, CommandInput
     this.issued += data.length;
     this.writableLength = this.issued - this.written;
     if (cb) this.callbacks.push({ end: this.issued, cb });
-    this.send(this.conn, [data], this.takeDone(), this.flags(0));
+    this.pending.push(data);
+    this.flushSoon();
     if (this.writableLength >= HIGH_WATER_BYTES) {
       this.needDrain = true;
       return false;
@@ -136,14 +140,17 @@ export class NativePort extends EventEmitter implements RespSocket, CommandInput
   end(data?: string): this {
     if (this.destroyed || this.writableEnded) return this;
     this.writableEnded = true;
-    const pieces = data ? [Buffer.from(data)] : [];
-    for (const p of pieces) this.issued += p.length;
-    this.send(this.conn, pieces, this.takeDone(), this.flags(END));
+    if (data) {
+      this.pending.push(Buffer.from(data));
+      this.issued += Buffer.byteLength(data);
+    }
+    this.flush(END);
     return this;
   }
 
   destroy(): this {
     if (this.destroyed) return this;
+    this.pending = [];
     this.send(this.conn, [], this.takeDone(), DESTROY);
     this.closed();
     return this;
@@ -158,6 +165,23 @@ export class NativePort extends EventEmitter implements RespSocket, CommandInput
     this.callbacks.length = 0;
     // As node's sockets do: 'close' comes asynchronously, after the call that closed.
     process.nextTick(() => this.emit('close', false));
+  }
+
+  private flushSoon(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => this.flush(0));
+  }
+
+  /** Hands what was written since the last call to the thread, with the finished-command count. */
+  private flush(base: number): void {
+    this.flushScheduled = false;
+    if (this.destroyed || (this.writableEnded && base === 0)) return;
+    const pieces = this.pending;
+    this.pending = [];
+    const done = this.takeDone();
+    const flags = this.flags(base);
+    if (pieces.length > 0 || done > 0 || flags !== 0) this.send(this.conn, pieces, done, flags);
   }
 
   private takeDone(): number {
