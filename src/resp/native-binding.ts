@@ -21,7 +21,9 @@ export interface RespDoorBinding {
    * Appends reply `pieces` to connection `conn`'s output (written in this order; pieces of 16 KiB and
    * more are sent from their own memory, pinned until written: do not modify them meanwhile), and says
    * `done` more of its commands finished. `flags`: 1 close once written, 2 close now, 4 AUTH succeeded
-   * (the pre-auth limits are lifted). A connection that is gone is ignored.
+   * (the pre-auth limits are lifted), 8 report written bytes at once until the queue is empty (else
+   * they ride on the connection's next command, or come within a tick, 50 ms). A connection that is
+   * gone is ignored.
    */
   respDoorSend(door: number, conn: number, pieces: Uint8Array[], done: number, flags: number): void;
   respDoorStats(door: number): NativeRespDoorStats;
@@ -50,7 +52,8 @@ export interface NativeRespDoorOptions {
 
 export type NativeRespEvent =
   | { kind: 'open'; conn: number; peer: string }
-  | { kind: 'command'; conn: number; args: Buffer[] }
+  /** `written`: reply bytes written since the last report. */
+  | { kind: 'command'; conn: number; args: Buffer[]; written: number }
   | { kind: 'protocolError'; conn: number; reason: string; message: string }
   | { kind: 'written'; conn: number; bytes: number }
   | { kind: 'closed'; conn: number; reason: string };

@@ -35,7 +35,10 @@ export class NativeRespDoor {
         }
         const p = d.ports.get(e.conn);
         if (!p) continue;
-        if (e.kind === 'command') p.onCommand(e.args);
+        if (e.kind === 'command') {
+          if (e.written > 0) p.onWritten(e.written);
+          p.onCommand(e.args);
+        }
         else if (e.kind === 'written') p.onWritten(e.bytes);
         else if (e.kind === 'protocolError') p.onProtocolError(e.reason, e.message);
         else {

@@ -4,12 +4,15 @@
  * commands the I/O thread parsed (socket.ts). native-server.ts routes the
  * door's events here.
  *
- * Replies: every write is handed to the thread at once (pieces of 16 KiB and
- * more are pinned, smaller ones copied) and counted in writableLength until a
- * 'written' event says the kernel took it; past HIGH_WATER_BYTES write()
- * returns false and 'drain' follows once the thread caught up, so reply.ts
- * paces a slow reader exactly as on a net.Socket. Write callbacks (reply
- * memory shares, reply-memory.ts) run once their bytes are written.
+ * Replies: what a tick wrote is handed to the thread in one call (pieces of
+ * 16 KiB and more are pinned, smaller ones copied) and counted in
+ * writableLength until the thread reports the kernel took it; past
+ * HIGH_WATER_BYTES write() returns false and 'drain' follows once the thread
+ * caught up, so reply.ts paces a slow reader exactly as on a net.Socket.
+ * Reports ride on the connection's next command (no event of their own),
+ * come at once while a write waits for 'drain', and otherwise within the
+ * thread's 50 ms tick. Write callbacks (reply memory shares,
+ * reply-memory.ts) run once their bytes are reported written.
  *
  * Input: the thread posts at most its pipeline bound of commands ahead; each
  * write (or settle()) carries how many finished since the last, which lets it
@@ -25,6 +28,7 @@ export const HIGH_WATER_BYTES = 256 * 1024;
 const END = 1;
 const DESTROY = 2;
 const AUTHENTICATED = 4;
+const WANT_WRITTEN = 8;
 
 type Item = { args: Buffer[] } | { error: ProtocolError };
 
@@ -180,7 +184,8 @@ export class NativePort extends EventEmitter implements RespSocket, CommandInput
     const pieces = this.pending;
     this.pending = [];
     const done = this.takeDone();
-    const flags = this.flags(base);
+    // A writer waits for 'drain': the thread reports progress at once instead of lazily.
+    const flags = this.flags(base) | (this.needDrain ? WANT_WRITTEN : 0);
     if (pieces.length > 0 || done > 0 || flags !== 0) this.send(this.conn, pieces, done, flags);
   }
 

@@ -44,8 +44,12 @@ struct RespConnection {
   std::deque<Piece> out;
   size_t out_off = 0;
   uint64_t out_bytes = 0;
-  uint64_t unreported_written = 0;  // told to JavaScript by a kWritten event after this wakeup
-  bool dirty = false;               // in the worker's list of connections with unreported bytes
+  // Bytes written and not yet told to JavaScript: carried by the connection's next kCommand
+  // event, or a kWritten event — at once while JavaScript waits for them (want_report: its
+  // replies passed their high-water mark), else at the next tick (≤ 50 ms).
+  uint64_t unreported_written = 0;
+  bool dirty = false;        // in the worker's list of connections with unreported bytes
+  bool want_report = false;  // until the queue is empty
 };
 
 }  // namespace weightcache::resp

@@ -64,7 +64,7 @@ struct DoorEvent {
   std::string peer;                 // kOpen: "address:port"
   std::vector<std::string> args;    // kCommand
   ProtocolError error;              // kProtocolError
-  uint64_t written = 0;             // kWritten: reply bytes written since the last kWritten
+  uint64_t written = 0;             // kWritten, kCommand: reply bytes written since the last report
   std::string reason;               // kClosed
   void* pin = nullptr;              // kRelease: a JavaScript reference to drop on the JavaScript thread
 };
@@ -84,6 +84,7 @@ struct Send {
   uint32_t done = 0;          // commands finished since the last Send (the thread may read on)
   bool authenticated = false; // AUTH succeeded: the parser's pre-auth limits are lifted
   bool end = false;           // close once written (input is then read and dropped for close_grace_ms)
+  bool want_written = false;  // report written bytes at once until the queue is empty (a writer waits)
   bool destroy = false;       // close now, dropping what is queued
 };
 

@@ -42,6 +42,7 @@ Napi::Value ToJs(Napi::Env env, DoorEvent& e) {
         args.Set(i, Napi::Buffer<char>::Copy(env, e.args[i].data(), e.args[i].size()));
       }
       o.Set("args", args);
+      o.Set("written", Napi::Number::New(env, static_cast<double>(e.written)));
       break;
     }
     case DoorEvent::kProtocolError:
@@ -168,7 +169,7 @@ Napi::Value StartJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// respDoorSend(door, conn, pieces, done, flags): flags 1 end, 2 destroy, 4 authenticated.
+// respDoorSend(door, conn, pieces, done, flags): flags 1 end, 2 destroy, 4 authenticated, 8 report written bytes at once.
 Napi::Value SendJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Handle& h = Need(info);
@@ -182,6 +183,7 @@ Napi::Value SendJs(const Napi::CallbackInfo& info) {
   s.end = (flags & 1) != 0;
   s.destroy = (flags & 2) != 0;
   s.authenticated = (flags & 4) != 0;
+  s.want_written = (flags & 8) != 0;
   auto pieces = info[2].As<Napi::Array>();
   s.pieces.reserve(pieces.Length());
   for (uint32_t i = 0; i < pieces.Length(); i++) {

@@ -178,6 +178,8 @@ void RespWorker::Parse(RespConnection& c) {
     e.kind = DoorEvent::kCommand;
     e.conn = Wire(c);
     e.args.swap(c.args);
+    e.written = c.unreported_written;  // progress rides on the command: no event of its own
+    c.unreported_written = 0;
     Emit(std::move(e));
   }
 }
@@ -196,6 +198,13 @@ void RespWorker::Apply(Send& s) {
     c.posted_sizes.pop_front();
   }
   if (s.authenticated) c.parser.set_authenticated(true);
+  if (s.want_written) {
+    c.want_report = true;
+    if (!c.dirty) {
+      c.dirty = true;
+      dirty_.push_back(c.id);
+    }
+  }
   if (s.destroy) {
     for (Piece& p : s.pieces) Release(p);
     Close(c, "closed by the server");
@@ -315,12 +324,19 @@ void RespWorker::Close(RespConnection& c, const std::string& reason) {
   }
 }
 
-void RespWorker::AfterEvents() {
+void RespWorker::Report(bool all) {
+  size_t keep = 0;
   for (uint64_t id : dirty_) {
     auto it = conns_.find(id);
     if (it == conns_.end()) continue;
     RespConnection& c = *it->second;
+    if (!all && !c.want_report && c.unreported_written > 0) {
+      dirty_[keep++] = id;  // nobody waits: the next command or tick carries it
+      continue;
+    }
     c.dirty = false;
+    if (c.out.empty()) c.want_report = false;
+    if (c.unreported_written == 0) continue;
     DoorEvent e;
     e.kind = DoorEvent::kWritten;
     e.conn = Wire(c);
@@ -328,7 +344,11 @@ void RespWorker::AfterEvents() {
     c.unreported_written = 0;
     Emit(std::move(e));
   }
-  dirty_.clear();
+  dirty_.resize(keep);
+}
+
+void RespWorker::AfterEvents() {
+  Report(false);
   door_.PostBatch(outbox_);
   graveyard_.clear();
 }
@@ -339,6 +359,7 @@ void RespWorker::OnTick(int64_t now_ms) {
     if (c->state == RespConnection::kLinger && now_ms >= c->linger_deadline_ms) done.push_back(c.get());
   }
   for (RespConnection* c : done) Close(*c, "closed after its last reply");
+  Report(true);
   door_.PostBatch(outbox_);
   graveyard_.clear();
 }

@@ -51,6 +51,8 @@ class RespWorker final : public net::EventLoop::Handler {
   void UpdateInterest(RespConnection& c);
   void Close(RespConnection& c, const std::string& reason);
   void Release(Piece& p);
+  // Tells JavaScript the bytes written: connections it waits on (or all, on a tick).
+  void Report(bool all);
   void Emit(DoorEvent&& e) { outbox_.push_back(std::move(e)); }
   uint64_t Wire(const RespConnection& c) const { return (uint64_t{index_} << kWorkerShift) | c.id; }
 
