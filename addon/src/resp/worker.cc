@@ -130,6 +130,7 @@ void RespWorker::OnReadable(RespConnection& c) {
         c.parser.Commit(static_cast<size_t>(n));
         Parse(c);
       }
+      if (static_cast<size_t>(n) < room) break;  // drained (epoll is level-triggered: more wakes us again)
       continue;
     }
     if (n == 0) {
