@@ -102,6 +102,7 @@ EventLoop::~EventLoop() {
 }
 
 void EventLoop::Wake() {
+  if (rung_.exchange(true)) return;  // already rung: the loop will see everything queued so far
   uint64_t one = 1;
   ssize_t r = write(evfd_, &one, sizeof one);
   (void)r;  // EAGAIN only when the counter is saturated: the loop is awake anyway
@@ -109,6 +110,7 @@ void EventLoop::Wake() {
 
 void EventLoop::Stop() {
   stop_ = true;
+  rung_ = false;
   Wake();
 }
 
@@ -142,6 +144,7 @@ void EventLoop::Run(Handler& h) {
         ssize_t r = read(evfd_, &v, sizeof v);
         (void)r;
         if (stop_) return;
+        rung_ = false;  // before taking the work: what is queued from now on rings again
         h.OnWake();
       } else if (id == kListenerId) {
         for (;;) {

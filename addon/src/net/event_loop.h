@@ -60,6 +60,7 @@ class EventLoop {
   int epfd_ = -1;
   int evfd_ = -1;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> rung_{false};  // the doorbell rang and the loop has not answered yet: no second write
   int64_t now_ms_ = 0;
   int64_t last_tick_ms_ = 0;
 };
