@@ -134,7 +134,7 @@ void EventLoop::Run(Handler& h) {
   epoll_event evs[kMaxEvents];
   while (!stop_) {
     // Timeouts are swept on a short tick while there are connections to watch.
-    int n = epoll_wait(epfd_, evs, kMaxEvents, h.HasWork() ? static_cast<int>(kTickMs) : -1);
+    int n = epoll_wait(epfd_, evs, kMaxEvents, h.HasWork() || listener_resting_ ? static_cast<int>(kTickMs) : -1);
     if (n < 0 && errno != EINTR) break;
     now_ms_ = NowMs();
     for (int i = 0; i < n; i++) {
@@ -151,7 +151,15 @@ void EventLoop::Run(Handler& h) {
           sockaddr_storage addr{};
           socklen_t len = sizeof addr;
           int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-          if (fd < 0) break;  // EAGAIN, or EMFILE & co: retried on the next readiness
+          if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+              // Out of descriptors: the listener stays readable, so it is set aside until the
+              // next tick instead of waking this loop in a spin; the kernel queues the clients.
+              Modify(listen_fd_, kListenerId, 0);
+              listener_resting_ = true;
+            }
+            break;
+          }
           h.OnAccept(fd, addr);
         }
       } else {
@@ -161,6 +169,10 @@ void EventLoop::Run(Handler& h) {
     h.AfterEvents();
     if (now_ms_ - last_tick_ms_ >= kTickMs) {
       last_tick_ms_ = now_ms_;
+      if (listener_resting_) {
+        listener_resting_ = false;
+        Modify(listen_fd_, kListenerId, EPOLLIN);
+      }
       h.OnTick(now_ms_);
     }
   }

@@ -61,6 +61,7 @@ class EventLoop {
   int evfd_ = -1;
   std::atomic<bool> stop_{false};
   std::atomic<bool> rung_{false};  // the doorbell rang and the loop has not answered yet: no second write
+  bool listener_resting_ = false;  // accept ran out of descriptors: re-armed at the next tick
   int64_t now_ms_ = 0;
   int64_t last_tick_ms_ = 0;
 };
