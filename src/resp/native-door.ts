@@ -38,8 +38,7 @@ export class NativeRespDoor {
         if (e.kind === 'command') {
           if (e.written > 0) p.onWritten(e.written);
           p.onCommand(e.args);
-        }
-        else if (e.kind === 'written') p.onWritten(e.bytes);
+        } else if (e.kind === 'written') p.onWritten(e.bytes);
         else if (e.kind === 'protocolError') p.onProtocolError(e.reason, e.message);
         else {
           d.ports.delete(e.conn);
