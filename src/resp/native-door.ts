@@ -35,14 +35,21 @@ export class NativeRespDoor {
         }
         const p = d.ports.get(e.conn);
         if (!p) continue;
-        if (e.kind === 'command') {
-          if (e.written > 0) p.onWritten(e.written);
-          p.onCommand(e.args);
-        } else if (e.kind === 'written') p.onWritten(e.bytes);
-        else if (e.kind === 'protocolError') p.onProtocolError(e.reason, e.message);
-        else {
-          d.ports.delete(e.conn);
-          p.onClosed();
+        switch (e.kind) {
+          case 'command':
+            if (e.written > 0) p.onWritten(e.written); // progress rides on the command
+            p.onCommand(e.args);
+            break;
+          case 'written':
+            p.onWritten(e.bytes);
+            break;
+          case 'protocolError':
+            p.onProtocolError(e.reason, e.message);
+            break;
+          case 'closed':
+            d.ports.delete(e.conn);
+            p.onClosed();
+            break;
         }
       }
     };
