@@ -18,14 +18,15 @@ export interface RespDoorBinding {
     onEvents: (events: NativeRespEvent[]) => void,
   ): { id: number; port: number };
   /**
-   * Appends reply `pieces` to connection `conn`'s output (written in this order; pieces of 16 KiB and
-   * more are sent from their own memory, pinned until written: do not modify them meanwhile), and says
-   * `done` more of its commands finished. `flags`: 1 close once written, 2 close now, 4 AUTH succeeded
-   * (the pre-auth limits are lifted), 8 report written bytes at once until the queue is empty (else
-   * they ride on the connection's next command, or come within a tick, 50 ms). A connection that is
-   * gone is ignored.
+   * A batch of sends, flat: `[conn, pieces, done, flags, conn, ...]`. Each appends reply `pieces` to
+   * connection `conn`'s output (written in this order; pieces of 16 KiB and more are sent from their
+   * own memory, pinned until written: do not modify them meanwhile) and says `done` more of its
+   * commands finished. `flags`: 1 close once written, 2 close now, 4 AUTH succeeded (the pre-auth
+   * limits are lifted), 8 report written bytes at once until the queue is empty (else they ride on
+   * the connection's next command, or come within a tick, 50 ms). A connection that is gone is
+   * ignored. One call takes each I/O thread's lock and rings its doorbell once.
    */
-  respDoorSend(door: number, conn: number, pieces: Uint8Array[], done: number, flags: number): void;
+  respDoorSend(door: number, batch: (number | Uint8Array[])[]): void;
   respDoorStats(door: number): NativeRespDoorStats;
   /** Closes the listeners and every connection and joins the threads. */
   respDoorStop(door: number): void;

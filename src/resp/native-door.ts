@@ -64,9 +64,19 @@ export class NativeRespDoor {
     return door;
   }
 
+  /** Sends of this tick, all connections: handed over in one call (one lock and doorbell per thread). */
+  private outgoing: (number | Uint8Array[])[] = [];
+
   private send(conn: number, pieces: Uint8Array[], done: number, flags: number): void {
     if (this.stopped) return;
-    binding().respDoorSend(this.id, conn, pieces, done, flags);
+    if (this.outgoing.length === 0) queueMicrotask(() => this.flush());
+    this.outgoing.push(conn, pieces, done, flags);
+  }
+
+  private flush(): void {
+    const batch = this.outgoing;
+    this.outgoing = [];
+    if (!this.stopped && batch.length > 0) binding().respDoorSend(this.id, batch);
   }
 
   stats(): NativeRespDoorStats {
@@ -76,6 +86,7 @@ export class NativeRespDoor {
   /** Closes the listeners and every connection (their ports see 'close'). */
   stop(): void {
     if (this.stopped) return;
+    this.flush();
     this.stopped = true;
     binding().respDoorStop(this.id);
     for (const p of this.ports.values()) p.onClosed();

@@ -33,13 +33,19 @@ uint16_t RespDoor::Start(int& err, std::string& what) {
   return port;
 }
 
-void RespDoor::Deliver(Send&& s) {
-  uint64_t index = s.conn >> kWorkerShift;
-  if (index >= workers_.size()) {
-    for (Piece& p : s.pieces) DropPin(p.pin);
-    return;
+void RespDoor::Deliver(std::vector<Send>&& batch) {
+  std::vector<std::vector<Send>> per(workers_.size());
+  for (Send& s : batch) {
+    uint64_t index = s.conn >> kWorkerShift;
+    if (index >= workers_.size()) {
+      for (Piece& p : s.pieces) DropPin(p.pin);
+      continue;
+    }
+    per[index].push_back(std::move(s));
   }
-  workers_[index]->Submit(std::move(s));
+  for (size_t i = 0; i < per.size(); i++) {
+    if (!per[i].empty()) workers_[i]->Submit(per[i]);
+  }
 }
 
 std::vector<DoorEvent> RespDoor::TakeEvents() {

@@ -101,7 +101,9 @@ class RespDoor {
   RespDoor& operator=(const RespDoor&) = delete;
 
   uint16_t Start(int& err, std::string& what);
-  void Deliver(Send&& s);  // any thread; ignored if the connection is gone
+  // Any thread; a send whose connection is gone is ignored. A batch takes each worker's lock and
+  // rings its doorbell once.
+  void Deliver(std::vector<Send>&& batch);
   std::vector<DoorEvent> TakeEvents();
   DoorStats& stats() { return stats_; }
   const DoorOptions& options() const { return options_; }

@@ -169,26 +169,27 @@ Napi::Value StartJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// respDoorSend(door, conn, pieces, done, flags): flags 1 end, 2 destroy, 4 authenticated, 8 report written bytes at once.
-Napi::Value SendJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Handle& h = Need(info);
-  if (info.Length() < 5 || !info[1].IsNumber() || !info[2].IsArray() || !info[3].IsNumber() || !info[4].IsNumber()) {
-    throw Napi::TypeError::New(env, "respDoorSend(door, conn, pieces, done, flags)");
+// One send of a batch: conn, pieces, done, flags (1 end, 2 destroy, 4 authenticated, 8 report
+// written bytes at once).
+Send ReadSend(Napi::Env env, Handle& h, Napi::Value conn, Napi::Value pieces_v, Napi::Value done, Napi::Value flags_v) {
+  if (!conn.IsNumber() || !pieces_v.IsArray() || !done.IsNumber() || !flags_v.IsNumber()) {
+    throw Napi::TypeError::New(env, "resp door: a send is conn (number), pieces (array), done (number), flags (number)");
   }
   Send s;
-  s.conn = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
-  s.done = info[3].As<Napi::Number>().Uint32Value();
-  uint32_t flags = info[4].As<Napi::Number>().Uint32Value();
+  s.conn = static_cast<uint64_t>(conn.As<Napi::Number>().Int64Value());
+  s.done = done.As<Napi::Number>().Uint32Value();
+  uint32_t flags = flags_v.As<Napi::Number>().Uint32Value();
   s.end = (flags & 1) != 0;
   s.destroy = (flags & 2) != 0;
   s.authenticated = (flags & 4) != 0;
   s.want_written = (flags & 8) != 0;
-  auto pieces = info[2].As<Napi::Array>();
+  auto pieces = pieces_v.As<Napi::Array>();
+  for (uint32_t i = 0; i < pieces.Length(); i++) {  // checked before anything is pinned
+    if (!pieces.Get(i).IsTypedArray()) throw Napi::TypeError::New(env, "resp door: reply pieces must be Uint8Arrays");
+  }
   s.pieces.reserve(pieces.Length());
   for (uint32_t i = 0; i < pieces.Length(); i++) {
     Napi::Value v = pieces.Get(i);
-    if (!v.IsTypedArray()) throw Napi::TypeError::New(env, "resp door: reply pieces must be Uint8Arrays");
     auto arr = v.As<Napi::Uint8Array>();
     if (arr.ByteLength() == 0) continue;
     Piece p;
@@ -203,7 +204,29 @@ Napi::Value SendJs(const Napi::CallbackInfo& info) {
     }
     s.pieces.push_back(std::move(p));
   }
-  h.door->Deliver(std::move(s));
+  return s;
+}
+
+// respDoorSend(door, batch): batch is a flat [conn, pieces, done, flags, conn, ...] list.
+Napi::Value SendJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Handle& h = Need(info);
+  if (info.Length() < 2 || !info[1].IsArray()) throw Napi::TypeError::New(env, "respDoorSend(door, batch)");
+  auto flat = info[1].As<Napi::Array>();
+  if (flat.Length() % 4 != 0) throw Napi::TypeError::New(env, "resp door: a batch is [conn, pieces, done, flags] × n");
+  std::vector<Send> batch;
+  batch.reserve(flat.Length() / 4);
+  try {
+    for (uint32_t i = 0; i < flat.Length(); i += 4) {
+      batch.push_back(ReadSend(env, h, flat.Get(i), flat.Get(i + 1), flat.Get(i + 2), flat.Get(i + 3)));
+    }
+  } catch (...) {
+    for (Send& s : batch) {
+      for (Piece& p : s.pieces) h.door->DropPin(p.pin);
+    }
+    throw;
+  }
+  h.door->Deliver(std::move(batch));
   return env.Undefined();
 }
 

@@ -51,11 +51,12 @@ void RespWorker::Start() {
   thread_ = std::thread([this] { loop_.Run(*this); });
 }
 
-void RespWorker::Submit(Send&& s) {
+void RespWorker::Submit(std::vector<Send>& sends) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    sends_.push_back(std::move(s));
+    for (Send& s : sends) sends_.push_back(std::move(s));
   }
+  sends.clear();
   loop_.Wake();
 }
 

@@ -27,7 +27,7 @@ class RespWorker final : public net::EventLoop::Handler {
   RespWorker& operator=(const RespWorker&) = delete;
 
   void Start();
-  void Submit(Send&& s);  // from the JavaScript thread
+  void Submit(std::vector<Send>& sends);  // from the JavaScript thread: taken, in order
 
   // net::EventLoop::Handler
   void OnWake() override;
