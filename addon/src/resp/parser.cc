@@ -12,6 +12,8 @@ namespace {
 constexpr char kCR = '\r';
 constexpr char kLF = '\n';
 constexpr int64_t kMaxMultibulk = 2147483647;  // Redis refuses counts past INT_MAX
+// An empty buffer larger than this is given back: an idle connection holds no read buffer.
+constexpr size_t kKeepBytes = 4096;
 
 }  // namespace
 
@@ -142,6 +144,7 @@ RequestParser::Status RequestParser::Next(std::vector<std::string>& out) {
     if (!args_active_) {
       if (pos_ >= len_) {
         pos_ = len_ = 0;
+        if (buf_.size() > kKeepBytes) std::vector<char>().swap(buf_);
         return NeedMore();
       }
       if (buf_[pos_] != '*') {

@@ -8,7 +8,9 @@
 // random points; addon/fuzz/resp_parser_fuzzer.cc fuzzes it.
 //
 // Bytes are appended as they arrive (Append, or Tail + Commit to read into the
-// parser's own buffer); Next() cuts out the next whole command. Complete
+// parser's own buffer); Next() cuts out the next whole command. The buffer
+// holds only bytes not yet cut out, and is given back when it empties (past
+// 4 KiB), so an idle connection holds none. Complete
 // arguments are cut out as soon as they are whole, and every length is
 // checked against the limits as soon as its header line is read, before any
 // of its bytes are awaited. After kFailed the parser is unusable (the

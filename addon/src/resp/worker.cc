@@ -16,7 +16,7 @@ namespace weightcache::resp {
 namespace {
 
 constexpr int kMaxIov = 64;
-constexpr size_t kReadBytes = 64 * 1024;  // one read(); the parser's buffer grows past it only for a long command
+constexpr size_t kReadBytes = 64 * 1024;  // one read() into the thread's scratch buffer
 constexpr int kReadsPerWakeup = 16;      // then other connections get their turn
 
 }  // namespace
@@ -117,18 +117,18 @@ bool RespWorker::CanPost(const RespConnection& c) const {
 }
 
 void RespWorker::OnReadable(RespConnection& c) {
-  char drop[4096];
+  // Reads land in the thread's scratch buffer; the parser keeps only what is not yet a whole
+  // command (usually nothing), so a connection costs no read buffer between commands.
+  if (scratch_.empty()) scratch_.resize(kReadBytes);
   for (int reads = 0; reads < kReadsPerWakeup && c.fd >= 0; reads++) {
     const bool parsing = c.state == RespConnection::kReading;
     if (parsing && !CanPost(c)) break;  // at a bound: the client's bytes wait in the kernel
-    size_t room = 0;
-    char* into = parsing ? c.parser.Tail(kReadBytes, &room) : drop;
-    if (!parsing) room = sizeof drop;
-    ssize_t n = read(c.fd, into, room);
+    const size_t room = scratch_.size();
+    ssize_t n = read(c.fd, scratch_.data(), room);
     if (n > 0) {
       door_.stats().bytes_read += static_cast<uint64_t>(n);
-      if (parsing) {
-        c.parser.Commit(static_cast<size_t>(n));
+      if (parsing) {  // else: closing, input is dropped
+        c.parser.Append(scratch_.data(), static_cast<size_t>(n));
         Parse(c);
       }
       if (static_cast<size_t>(n) < room) break;  // drained (epoll is level-triggered: more wakes us again)

@@ -66,6 +66,7 @@ class RespWorker final : public net::EventLoop::Handler {
   std::vector<std::unique_ptr<RespConnection>> graveyard_;  // closed this wakeup; freed after it
   std::vector<uint64_t> dirty_;                             // connections with bytes written and not yet reported
   std::vector<DoorEvent> outbox_;                           // posted in one batch per wakeup
+  std::vector<char> scratch_;                               // every read() of this thread lands here first
   uint64_t next_conn_ = net::EventLoop::kFirstId;
   std::thread thread_;
 };
