@@ -1,8 +1,27 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * The RESP suites that run against a server (test/resp/harness.ts): run twice, on the JavaScript
+ * door and on the native door (resp.door: native), so every behaviour they check holds on both.
+ */
+const RESP_SERVER_SUITES = [
+  'test/resp/abuse.test.ts',
+  'test/resp/admission.test.ts',
+  'test/resp/auth.test.ts',
+  'test/resp/auth-throttle.test.ts',
+  'test/resp/cli-tools.test.ts',
+  'test/resp/getrange.property.test.ts',
+  'test/resp/invalidate.test.ts',
+  'test/resp/ioredis.test.ts',
+  'test/resp/node.test.ts',
+  'test/resp/prefetch.test.ts',
+  'test/resp/redis-py.test.ts',
+  'test/resp/reply-memory.test.ts',
+  'test/resp/versions.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     globalSetup: ['test/harness/build.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
@@ -10,5 +29,16 @@ export default defineConfig({
     maxWorkers: 2,
     pool: 'forks',
     reporters: ['default'],
+    projects: [
+      { extends: true, test: { name: 'all', include: ['test/**/*.test.ts'] } },
+      {
+        extends: true,
+        test: {
+          name: 'resp-native-door',
+          include: RESP_SERVER_SUITES,
+          env: { WEIGHTCACHE_RESP_DOOR: 'native' },
+        },
+      },
+    ],
   },
 });

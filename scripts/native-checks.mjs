@@ -66,6 +66,13 @@ const UNIT = {
     'src/http/replay.cc',
     'src/http/errors.cc',
   ],
+  // The native RESP door's request parser: every case whole, split and byte by byte.
+  resp_parser_test: [
+    'test/resp_parser_test.cc',
+    'src/resp/parser.cc',
+    'src/resp/inline.cc',
+    'src/resp/replay.cc',
+  ],
 };
 // Unit drivers run once more under ThreadSanitizer: the store is read from several threads at once.
 const TSAN_UNIT = ['store_test', 'fastpath_test'];
@@ -104,6 +111,12 @@ const FUZZ = {
     ],
     maxLen: 8192,
   },
+  // The native RESP door's request parser: every byte a Redis client sends (docs/resp.md).
+  resp_parser_fuzzer: {
+    sources: ['fuzz/resp_parser_fuzzer.cc', 'src/resp/parser.cc', 'src/resp/inline.cc', 'src/resp/replay.cc'],
+    maxLen: 4096,
+    dict: 'fuzz/resp_parser_fuzzer.dict',
+  },
   // Every message the kernel writes to /dev/fuse, and the READDIR packer (docs/mount.md).
   fuse_request_fuzzer: {
     sources: ['fuzz/fuse_request_fuzzer.cc', 'src/fuse/request.cc', 'src/fuse/reply.cc'],
@@ -122,6 +135,8 @@ const ASAN_TESTS = [
   // The FUSE workers' READs from the chunk store (skips without /dev/fuse and root).
   'test/mount/native-read.test.ts',
   'test/http/fast-path.test.ts',
+  'test/resp/native-parser.test.ts',
+  'test/resp/native-door.test.ts',
 ];
 
 // ---- sanitizer settings ------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 // The addon's export table, and nothing else: each concept lives in its own
 // header (crc32c.h, store/ for the DRAM chunk store, nvme/ and io/ for the
-// NVMe tier's chunk files and reads, http/ for the native HTTP door, and the
+// NVMe tier's chunk files and reads, http/ and resp/ for the native HTTP and RESP doors, and the
 // transport's frame/connection/buffer-pool headers).
 #include <napi.h>
 
@@ -12,6 +12,7 @@
 #include "http/fastpath_js.h"
 #include "http/parser_js.h"
 #include "nvme/nvme_js.h"
+#include "resp/door_js.h"
 #include "store/store_js.h"
 #include "transport_js.h"
 
@@ -110,6 +111,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("httpDoorClose", Napi::Function::New(env, weightcache::http::HttpDoorCloseJs, "httpDoorClose"));
   exports.Set("httpDoorStats", Napi::Function::New(env, weightcache::http::HttpDoorStatsJs, "httpDoorStats"));
   exports.Set("httpDoorStop", Napi::Function::New(env, weightcache::http::HttpDoorStopJs, "httpDoorStop"));
+  // The native RESP door: its request parser (for tests) and its I/O threads (src/resp/native-door.ts).
+  weightcache::resp::InitDoorJs(env, exports);
   // The read-only FUSE mount (docs/mount.md); typed in src/mount/binding.ts.
   weightcache::FuseExports(env, exports);
   return exports;

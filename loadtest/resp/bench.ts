@@ -1,7 +1,10 @@
 /**
  * RESP benchmark (issue 7): GETRANGE 1 MiB, GETRANGE 64 KiB and GET 4 KiB,
- * weightcache's RESP door vs redis-server holding the same bytes, with
- * redis-benchmark as the client for both (same flags, loopback, high ports).
+ * weightcache's RESP door — the JavaScript door ('weightcache') and the native
+ * door ('weightcache-native', resp.door: native) — vs redis-server holding the
+ * same bytes, with redis-benchmark as the client for all (same flags, loopback,
+ * high ports). Each run also takes the server's CPU time (its process tree,
+ * /proc), reported as cores busy and CPU seconds per GB of values served.
  * Runs alternate between the servers so drift hits both alike. Every child
  * is stopped by its PID and every run is bounded in time.
  *
@@ -19,6 +22,7 @@ import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { treeCpuSeconds } from '../cpu.js';
 import type { Row } from '../results.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
@@ -109,10 +113,13 @@ interface Sample {
   rps: number;
   p50: number;
   p99: number;
+  /** The server's CPU seconds over the run, and the run's wall seconds. */
+  cpuS: number;
+  wallS: number;
 }
 
 /** One redis-benchmark run; --csv gives rps and latency percentiles in ms. */
-async function benchmark(port: number, c: Case): Promise<Sample> {
+async function benchmark(port: number, pid: number, c: Case): Promise<Sample> {
   const args = [
     '-h',
     '127.0.0.1',
@@ -125,6 +132,8 @@ async function benchmark(port: number, c: Case): Promise<Sample> {
     '--csv',
     ...c.command,
   ];
+  const cpuBefore = treeCpuSeconds(pid);
+  const t0 = performance.now();
   const proc = spawn('redis-benchmark', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -136,13 +145,15 @@ async function benchmark(port: number, c: Case): Promise<Sample> {
   });
   const timer = setTimeout(() => proc.pid !== undefined && process.kill(proc.pid, 'SIGKILL'), RUN_TIMEOUT_MS);
   const code = await new Promise<number | null>((r) => proc.once('close', r));
+  const wallS = (performance.now() - t0) / 1000;
+  const cpuS = treeCpuSeconds(pid) - cpuBefore;
   clearTimeout(timer);
   if (code !== 0) throw new Error(`redis-benchmark exited ${code}: ${(err || out).slice(-300)}`);
   const lines = out.trim().split('\n');
   const header = lines[0]!.split(',').map((s) => s.replace(/"/g, ''));
   const row = lines[lines.length - 1]!.split(',').map((s) => s.replace(/"/g, ''));
   const col = (name: string) => Number(row[header.indexOf(name)]);
-  return { rps: col('rps'), p50: col('p50_latency_ms'), p99: col('p99_latency_ms') };
+  return { rps: col('rps'), p50: col('p50_latency_ms'), p99: col('p99_latency_ms'), cpuS, wallS };
 }
 
 function med(xs: number[]): number {
@@ -162,13 +173,18 @@ async function main(): Promise<void> {
     await writeFile(join(work, 'origin', 'bench', 'shard.bin'), shard);
     await writeFile(join(work, 'origin', 'bench', 'small.bin'), small);
 
-    const wc = await child(
-      process.execPath,
-      [join(REPO, 'node_modules/tsx/dist/cli.mjs'), 'loadtest/resp/serve.ts', join(work, 'origin')],
-      /resp (\d+)/,
-    );
-    children.push(wc.c);
-    const wcPort = Number(wc.match[1]);
+    const serve = async (door: 'js' | 'native') => {
+      const started = await child(
+        process.execPath,
+        [join(REPO, 'node_modules/tsx/dist/cli.mjs'), 'loadtest/resp/serve.ts', join(work, 'origin'), door],
+        /resp (\d+)/,
+      );
+      children.push(started.c);
+      return { port: Number(started.match[1]), pid: started.c.proc.pid! };
+    };
+    const wc = await serve('js');
+    const wcNative = await serve('native');
+    const wcPort = wc.port;
     const redisPort = await freePort();
     const rs = await child(
       'redis-server',
@@ -180,21 +196,26 @@ async function main(): Promise<void> {
     // Same bytes in both; weightcache's chunks warmed into DRAM first (this measures hits, not the origin).
     const r = new Redis({ port: redisPort, host: '127.0.0.1' });
     const w = new Redis({ port: wcPort, host: '127.0.0.1' });
-    clients.push(r, w);
+    const wn = new Redis({ port: wcNative.port, host: '127.0.0.1' });
+    clients.push(r, w, wn);
     await r.set('bench/shard.bin', shard);
     await r.set('bench/small.bin', small);
     await w.call('WC.PREFETCH', 'bench/');
+    await wn.call('WC.PREFETCH', 'bench/');
     for (const c of CASES) {
-      const [a, b] = await Promise.all([
-        w.call(...(c.command as [string, ...string[]])),
-        r.call(...(c.command as [string, ...string[]])),
+      const [a, b, n] = await Promise.all([
+        w.callBuffer(...(c.command as [string, ...string[]])),
+        r.callBuffer(...(c.command as [string, ...string[]])),
+        wn.callBuffer(...(c.command as [string, ...string[]])),
       ]);
-      if (String(a) !== String(b)) throw new Error(`${c.name}: the servers answer different bytes`);
+      if (!Buffer.from(a as Buffer).equals(b as Buffer) || !Buffer.from(n as Buffer).equals(b as Buffer))
+        throw new Error(`${c.name}: the servers answer different bytes`);
     }
 
     const servers = [
-      { name: 'weightcache', port: wcPort },
-      { name: 'redis-server', port: redisPort },
+      { name: 'weightcache', port: wcPort, pid: wc.pid },
+      { name: 'weightcache-native', port: wcNative.port, pid: wcNative.pid },
+      { name: 'redis-server', port: redisPort, pid: rs.c.proc.pid! },
     ];
     const samples = new Map<string, Sample[]>();
     for (const c of CASES) {
@@ -202,11 +223,11 @@ async function main(): Promise<void> {
         // Alternate which server goes first, so neither always runs on a warmer machine.
         const order = run % 2 === 0 ? servers : [...servers].reverse();
         for (const s of order) {
-          const got = await benchmark(s.port, c);
+          const got = await benchmark(s.port, s.pid, c);
           const k = `${c.name}|${s.name}`;
           samples.set(k, [...(samples.get(k) ?? []), got]);
           process.stdout.write(
-            `${c.name.padEnd(16)} ${s.name.padEnd(13)} run ${run + 1}: ${got.rps.toFixed(0)} req/s p50 ${got.p50} ms p99 ${got.p99} ms\n`,
+            `${c.name.padEnd(16)} ${s.name.padEnd(18)} run ${run + 1}: ${got.rps.toFixed(0)} req/s p50 ${got.p50} ms p99 ${got.p99} ms, server ${(got.cpuS / got.wallS).toFixed(2)} cores\n`,
           );
         }
       }
@@ -221,6 +242,9 @@ async function main(): Promise<void> {
           ['GB/s', 'GB/s', runs.map((x) => (x.rps * c.bytes) / 1e9)],
           ['p50', 'ms', runs.map((x) => x.p50)],
           ['p99', 'ms', runs.map((x) => x.p99)],
+          ['server CPU', 'cores', runs.map((x) => x.cpuS / x.wallS)],
+          // Value bytes only (what the client asked for): CPU seconds the server spent per GB of them.
+          ['CPU per GB', 'core-s/GB', runs.map((x) => x.cpuS / ((x.rps * x.wallS * c.bytes) / 1e9))],
         ];
         for (const [metric, unit, xs] of metrics) {
           rows.push({
@@ -240,13 +264,15 @@ async function main(): Promise<void> {
     }
     await mkdir(join(REPO, 'loadtest/results'), { recursive: true });
     await writeFile(join(REPO, 'loadtest/results/resp.json'), `${JSON.stringify(rows, null, 2)}\n`);
-    process.stdout.write('\ncase              server         req/s (median)   GB/s    p50 ms  p99 ms\n');
+    process.stdout.write(
+      '\ncase              server              req/s (median)   GB/s    p50 ms  p99 ms  cores  CPU s/GB\n',
+    );
     for (const c of CASES) {
       for (const s of servers) {
         const get = (m: string) =>
           rows.find((x) => x.case === c.name && x.server === s.name && x.metric === m)!.median;
         process.stdout.write(
-          `${c.name.padEnd(17)} ${s.name.padEnd(14)} ${get('req/s').toFixed(0).padStart(14)} ${get('GB/s').toFixed(3).padStart(7)} ${String(get('p50')).padStart(8)} ${String(get('p99')).padStart(7)}\n`,
+          `${c.name.padEnd(17)} ${s.name.padEnd(19)} ${get('req/s').toFixed(0).padStart(14)} ${get('GB/s').toFixed(3).padStart(7)} ${String(get('p50')).padStart(8)} ${String(get('p99')).padStart(7)} ${get('server CPU').toFixed(2).padStart(6)} ${get('CPU per GB').toFixed(3).padStart(9)}\n`,
         );
       }
     }

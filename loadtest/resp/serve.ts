@@ -2,17 +2,20 @@
  * The weightcache side of the RESP benchmark: a real node (startNode: origin,
  * DRAM tier, lease table, read path, HTTP and RESP doors) over an fs origin,
  * in its own process so it does not share an event loop with the bench
- * driver. Prints `resp <port>` once listening; stops on SIGTERM.
+ * driver. argv[3]: resp.door (js, the default, or native). Prints `resp <port>`
+ * once listening; stops on SIGTERM.
  */
 import { configSchema } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log/logger.js';
 import { startNode } from '../../src/node/node.js';
 
 const root = process.argv[2];
-if (!root) throw new Error('usage: serve.ts <origin root>');
+const door = process.argv[3] ?? 'js';
+if (!root || (door !== 'js' && door !== 'native'))
+  throw new Error('usage: serve.ts <origin root> [js|native]');
 const config = configSchema.parse({
   http: { listen: '127.0.0.1:0' },
-  resp: { listen: '127.0.0.1:0' },
+  resp: { listen: '127.0.0.1:0', door },
   origin: { type: 'fs', fs: { root } },
   cache: { dram: { maxBytes: '512MiB' }, nvme: null },
   log: { level: 'warn' },

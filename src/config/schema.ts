@@ -283,6 +283,19 @@ export const configSchema = z
         maxReplyMemory: size().pipe(z.int().min(1_048_576).max(68_719_476_736)).default(268_435_456),
         resp3: z.boolean().default(true),
         tls: tlsSchema,
+        // Which code serves resp.listen (docs/resp.md, "The native door"): node's sockets, or the addon's I/O threads.
+        door: z.enum(['js', 'native']).default('js'),
+        // Native door: null: one I/O thread per core (os.availableParallelism()).
+        threads: z.number().int().min(1).max(32).nullable().default(null),
+      })
+      .superRefine((r, ctx) => {
+        if (r.door === 'native' && r.tls !== null) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['door'],
+            message: 'the native door does not serve TLS: use resp.door: js with resp.tls',
+          });
+        }
       })
       .nullable()
       .default(null),

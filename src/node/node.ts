@@ -384,6 +384,8 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
         resp3: config.resp.resp3,
         tokens,
         tls: respTls,
+        door: config.resp.door,
+        threads: config.resp.threads,
         invalidate,
         prefetch,
       }).catch(async (err: unknown) => {

@@ -47,17 +47,31 @@ export class AuthThrottle {
    * another attempt from it is already waiting: the caller answers without checking.
    */
   async turn(address: string, signal: AbortSignal): Promise<boolean> {
-    const e = this.live(address);
-    const now = this.now();
-    if (!e || (now >= e.lockedUntil && !e.waiting)) return true;
-    if (e.waiting) return false;
+    const now = this.tryTurn(address);
+    if (now !== null) return now;
+    const e = this.live(address)!;
     e.waiting = true;
     try {
-      await sleep(Math.max(0, e.lockedUntil - now), undefined, { signal });
+      await sleep(Math.max(0, e.lockedUntil - this.now()), undefined, { signal });
     } finally {
       e.waiting = false;
     }
     return true;
+  }
+
+  /**
+   * turn() without waiting: true when a token from `address` may be checked
+   * now, false when another attempt already waits (answer without checking),
+   * null when this one must wait (call turn()). A caller that checks the
+   * token in the same tick as a true answer records its failure before any
+   * other attempt is let through — even when many AUTHs arrive in one batch
+   * of events, as they do from the native door's I/O threads.
+   */
+  tryTurn(address: string): boolean | null {
+    const e = this.live(address);
+    if (!e || (this.now() >= e.lockedUntil && !e.waiting)) return true;
+    if (e.waiting) return false;
+    return null;
   }
 
   failed(address: string): void {

@@ -10,27 +10,20 @@
  * client pipelining faster than it reads is slowed by TCP, not buffered.
  */
 
-import type { Socket } from 'node:net';
 import type { Grant } from '../auth/tokens.js';
 import { CacheError } from '../errors/cache-error.js';
 import type { Ticket } from './admission.js';
 import { COMMANDS } from './commands/index.js';
 import type { RespDeps, Session } from './commands/types.js';
 import { isClientError, respErrorOf } from './errors.js';
-import { PREAUTH_QUERY_BYTES } from './limits.js';
 import { ProtocolError } from './protocol-error.js';
 import { ReplyBroken, ReplyWriter } from './reply.js';
 import type { ReplyOwner } from './reply-memory.js';
-import { RequestParser } from './request-parser.js';
 import { scopedDeps } from './scope.js';
+import type { CommandInput, RespSocket } from './socket.js';
 
 /** After a protocol error the socket is read and discarded this long, so the client gets the error line. */
 const CLOSE_GRACE_MS = 2000;
-/**
- * Unparsed input past this pauses the socket while commands run (TCP then
- * slows the client); also what one join of the input buffer copies at most.
- */
-const PIPELINE_WINDOW_BYTES = 1024 * 1024;
 /** Commands run back to back before yielding to other connections' I/O. */
 const BATCH_COMMANDS = 1024;
 /** Command names longer than this are not looked up (and are shown cut in the error). */
@@ -38,7 +31,6 @@ const MAX_NAME_SHOWN = 128;
 
 export class Connection implements ReplyOwner {
   readonly session: Session;
-  private readonly parser: RequestParser;
   private readonly reply: ReplyWriter;
   private readonly abort = new AbortController();
   private running = false;
@@ -46,7 +38,9 @@ export class Connection implements ReplyOwner {
   private idle: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly socket: Socket,
+    private readonly socket: RespSocket,
+    /** Where whole commands come from: this socket's bytes parsed here, or the native door's I/O thread. */
+    private readonly input: CommandInput,
     private readonly deps: RespDeps,
     id: number,
     /** This connection's slot (admission.ts): told when AUTH succeeds, may close us to make room. */
@@ -68,26 +62,22 @@ export class Connection implements ReplyOwner {
       closeAfterReply: false,
     };
     this.reply = new ReplyWriter(socket);
-    this.parser = new RequestParser({
-      limits: deps.limits,
-      authenticated: () => this.session.authenticated,
-    });
   }
 
   start(): void {
     const s = this.socket;
-    s.on('data', (d: Buffer) => {
-      if (this.closing) return; // after a protocol error or QUIT: read and drop
-      this.parser.feed(d);
-      this.idle?.refresh();
-      // Safe to pause: pump() runs next (or is running) and resumes once it has consumed what it can.
-      // A stranger's pipeline gets a much smaller window: its commands wait for AUTH in its socket.
-      const window = this.session.authenticated ? PIPELINE_WINDOW_BYTES : PREAUTH_QUERY_BYTES;
-      if (this.parser.buffered > window) s.pause();
-      void this.pump();
+    this.input.start({
+      arrived: () => {
+        this.idle?.refresh();
+        void this.pump();
+      },
+      closing: () => this.closing,
+      authenticated: () => this.session.authenticated,
     });
     s.on('drain', () => this.idle?.refresh()); // the client reads: progress
-    s.on('error', (err) => this.deps.log.debug({ err, client: this.session.addr }, 'resp socket error'));
+    s.on('error', (err: Error) =>
+      this.deps.log.debug({ err, client: this.session.addr }, 'resp socket error'),
+    );
     s.on('close', () => {
       this.ticket.release();
       this.abort.abort(new Error('client closed the connection'));
@@ -161,7 +151,7 @@ export class Connection implements ReplyOwner {
       while (!this.closing) {
         let args: Buffer[] | null;
         try {
-          args = this.parser.next();
+          args = this.input.next();
         } catch (err) {
           if (!(err instanceof ProtocolError)) throw err;
           this.protocolError(err);
@@ -180,7 +170,7 @@ export class Connection implements ReplyOwner {
       this.reply.flush();
       if (this.closing)
         this.endGracefully(); // shutdown: the replies already sent still reach the client
-      else if (this.socket.isPaused()) this.socket.resume(); // only an incomplete command is left
+      else this.input.settle(); // only an incomplete command is left: reading goes on
     } catch (err) {
       this.deps.log.warn({ err, client: this.session.addr }, 'resp connection failed');
       this.socket.destroy();
@@ -206,7 +196,7 @@ export class Connection implements ReplyOwner {
     if (this.socket.writableEnded) return;
     this.closing = true;
     this.reply.flush();
-    this.socket.resume();
+    this.input.discard();
     this.socket.end();
     setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
   }

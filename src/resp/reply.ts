@@ -8,8 +8,8 @@
  * socket's buffer is full — so a slow reader holds at most the read path's
  * read-ahead window, however large the value.
  */
-import type { Socket } from 'node:net';
 import type { Share } from './reply-memory.js';
+import type { RespSocket } from './socket.js';
 
 const CRLF = Buffer.from('\r\n');
 /** Gathered replies are flushed past this size; larger buffers are written on their own. */
@@ -44,7 +44,7 @@ export class ReplyWriter {
   private completed = 0;
   private awaitingWrite: { seq: number; share: Share }[] = [];
 
-  constructor(private readonly socket: Socket) {
+  constructor(private readonly socket: RespSocket) {
     socket.once('close', () => {
       for (const w of this.awaitingWrite.splice(0)) w.share.release();
     });

@@ -5,7 +5,9 @@
  * (request-parser.ts) and output (reply.ts), reply bytes across connections
  * (reply-memory.ts), AUTH guesses per address (auth-throttle.ts), idle time.
  */
+
 import { createServer, type Server, type Socket } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { createServer as createTlsServer } from 'node:tls';
 import { TokenSet } from '../auth/tokens.js';
 import type { Invalidate } from '../coherence/invalidation.js';
@@ -21,8 +23,16 @@ import type { RespDeps } from './commands/types.js';
 import { Connection } from './connection.js';
 import { DEFAULT_LIMITS, type RespLimits } from './limits.js';
 import { RespMetrics } from './metrics.js';
+import { NativeRespDoor } from './native-door.js';
 import { ReplyMemory } from './reply-memory.js';
 import { ScanCursors } from './scan-cursors.js';
+import { type CommandInput, PIPELINE_WINDOW_BYTES, type RespSocket, SocketInput } from './socket.js';
+
+/**
+ * Native door: descriptors held past maxClients, so that connections over the limit can still be
+ * accepted and told `max number of clients reached` (or make room by closing a stranger).
+ */
+const NATIVE_SPARE_CONNECTIONS = 1024;
 
 export interface RespServerOptions {
   readonly host: string;
@@ -48,10 +58,21 @@ export interface RespServerOptions {
   readonly invalidate?: Invalidate;
   /** Prefetch jobs (WC.PREFETCH), the same ones /v1/prefetch runs; absent: the command answers an error. */
   readonly prefetch?: PrefetchJobs;
+  /**
+   * Which code reads, parses and writes the connections (resp.door): node's sockets and
+   * request-parser.ts ('js', the default), or the addon's I/O threads ('native'). Commands run in
+   * the same handlers either way. The native door does not serve TLS.
+   */
+  readonly door?: 'js' | 'native';
+  /** Native door: I/O threads (null or absent: one per core). */
+  readonly threads?: number | null;
 }
 
 export interface RespServer {
-  readonly server: Server;
+  /** The JavaScript door's listener; null on the native door. */
+  readonly server: Server | null;
+  /** The native door, when resp.door is native (its counters: native-binding.ts). */
+  readonly native: NativeRespDoor | null;
   readonly address: { host: string; port: number };
   readonly connections: () => number;
   /** Stops accepting; idle connections close now, busy ones after their command or graceMs. */
@@ -95,7 +116,7 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
   const admission = new Admission(limits, tokens !== null, metrics);
 
   /** A TCP connection arrived: a slot for it (closing a stranger if need be), or null. */
-  const admit = (raw: Socket): Ticket | null => {
+  const admit = (raw: RespSocket): Ticket | null => {
     const ticket = admission.admit(raw.remoteAddress);
     if (!ticket) return null;
     raw.once('close', () => ticket.release());
@@ -104,14 +125,14 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
     return ticket;
   };
   /** Every slot is an authenticated client's: Redis's refusal. */
-  const refuse = (socket: Socket) => {
+  const refuse = (socket: RespSocket) => {
     metrics.rejectedConnections.inc({ reason: 'max_clients' });
     socket.on('error', () => {});
     socket.end('-ERR max number of clients reached\r\n');
     setTimeout(() => socket.destroy(), 1000).unref();
   };
-  const serve = (socket: Socket, ticket: Ticket) => {
-    const c = new Connection(socket, deps, nextId++, ticket, (gone) => {
+  const serve = (socket: RespSocket, input: CommandInput, ticket: Ticket) => {
+    const c = new Connection(socket, input, deps, nextId++, ticket, (gone) => {
       conns.delete(gone);
       metrics.connections.dec();
     });
@@ -119,6 +140,47 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
     metrics.connections.inc();
     c.start();
   };
+  if (o.door === 'native') {
+    if (o.tls) throw new Error('resp.door: native does not serve TLS: use resp.door: js with resp.tls');
+    let closingNative = false;
+    const native = NativeRespDoor.start(
+      {
+        host: o.host,
+        port: o.port,
+        threads: o.threads ?? availableParallelism(),
+        auth: tokens !== null,
+        maxArgs: limits.maxArgs,
+        maxBulkBytes: limits.maxBulkBytes,
+        maxQueryBufferBytes: limits.maxQueryBufferBytes,
+        maxConnections: limits.maxClients + NATIVE_SPARE_CONNECTIONS,
+        pipelineWindowBytes: PIPELINE_WINDOW_BYTES,
+      },
+      (socket) => {
+        if (closingNative) {
+          socket.destroy();
+          return;
+        }
+        const ticket = admit(socket);
+        if (ticket) serve(socket, socket, ticket);
+        else refuse(socket);
+      },
+    );
+    port = native.port;
+    log.info({ listen: `${o.host}:${port}`, door: 'native' }, 'resp listening');
+    let closing: Promise<void> | undefined;
+    const close = (graceMs: number) => {
+      closing ??= (async () => {
+        closingNative = true;
+        for (const c of conns) c.shutdown();
+        const deadline = Date.now() + graceMs;
+        while (conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        native.stop();
+      })();
+      return closing;
+    };
+    return { server: null, native, address: { host: o.host, port }, connections: () => conns.size, close };
+  }
+
   let server: Server;
   if (o.tls) {
     // The slot is taken at the TCP connection, so a stranger stalling the TLS handshake holds
@@ -141,14 +203,14 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
       const key = `${socket.remoteAddress}|${socket.remotePort}`;
       const ticket = pending.get(key);
       pending.delete(key);
-      if (ticket) serve(socket, ticket);
+      if (ticket) serve(socket, new SocketInput(socket, limits), ticket);
       else refuse(socket);
     });
     server = tlsServer;
   } else {
     server = createServer({ noDelay: true, keepAlive: true }, (socket) => {
       const ticket = admit(socket);
-      if (ticket) serve(socket, ticket);
+      if (ticket) serve(socket, new SocketInput(socket, limits), ticket);
       else refuse(socket);
     });
   }
@@ -176,5 +238,5 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
     });
     return closing;
   };
-  return { server, address: { host: o.host, port }, connections: () => conns.size, close };
+  return { server, native: null, address: { host: o.host, port }, connections: () => conns.size, close };
 }

@@ -71,6 +71,18 @@ describe('config', () => {
     );
   });
 
+  it('resp.door: native, but not with resp.tls', () => {
+    const yaml = (extra: string) =>
+      file('resp.yaml', `resp:\n  listen: "127.0.0.1:6380"\n  door: native\n${extra}`);
+    const c = loadConfig({ file: yaml(''), env: {} });
+    expect(c.resp?.door).toBe('native');
+    expect(c.resp?.threads).toBeNull();
+    expect(
+      err(() => loadConfig({ file: yaml('  tls: { certFile: /c.pem, keyFile: /k.pem }\n'), env: {} })),
+    ).toMatch(/resp\.door.*the native door does not serve TLS: use resp\.door: js with resp\.tls/);
+    expect(err(() => loadConfig({ file: yaml('  threads: 33\n'), env: {} }))).toMatch(/resp\.threads/);
+  });
+
   it('names the bad key', () => {
     expect(err(() => loadConfig({ env: {}, sets: ['cache.dram.maxBytez=1'] }))).toMatch(
       /unknown key 'cache\.dram\.maxBytez'/,

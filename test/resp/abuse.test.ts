@@ -5,6 +5,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../harness/until.js';
 import { type Harness, startHarness } from './harness.js';
 import { exchange, open } from './raw.js';
 
@@ -235,6 +236,8 @@ describe('stalled readers', () => {
       let cmds = '';
       for (let i = 0; i < 64; i++) cmds += `GETRANGE m/big.bin 0 ${4 * 1024 * 1024 - 1}\r\n`;
       c.sock.write(cmds);
+      // Registered first (the native door tells JavaScript of a connection from its I/O thread).
+      await until(() => small.server.connections() > 0);
       while (small.server.connections() > 0) await new Promise((r) => setTimeout(r, 50));
       const cut = await small.metrics.registry.getSingleMetricAsString(
         'weightcache_resp_rejected_connections_total',

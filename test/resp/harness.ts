@@ -53,6 +53,21 @@ export interface HarnessOptions {
   readonly dramBytes?: number;
   /** Serve RESP over TLS with this PEM pair. */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
+  /**
+   * resp.door. Default: WEIGHTCACHE_RESP_DOOR, else 'js'. vitest.config.ts runs the RESP suites a
+   * second time with WEIGHTCACHE_RESP_DOOR=native (the 'resp-native' project), so every test here
+   * holds on both doors.
+   */
+  readonly door?: 'js' | 'native';
+  /** Native door: I/O threads (default 1, see below). */
+  readonly threads?: number;
+}
+
+/** The door the RESP suites run against (see HarnessOptions.door). */
+export function doorUnderTest(): 'js' | 'native' {
+  const d = process.env.WEIGHTCACHE_RESP_DOOR ?? 'js';
+  if (d !== 'js' && d !== 'native') throw new Error(`WEIGHTCACHE_RESP_DOOR must be js or native, not '${d}'`);
+  return d;
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -103,6 +118,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     prefetch,
     ...(opts.invalidate ? { invalidate: opts.invalidate } : {}),
     ...(opts.tls ? { tls: opts.tls } : {}),
+    // TLS is served by the JavaScript door only.
+    door: opts.tls ? 'js' : (opts.door ?? doorUnderTest()),
+    // One I/O thread: connections reach JavaScript in accept order, which the admission tests
+    // ("the oldest stranger is closed first") rely on. test/resp/native-door.test.ts runs several.
+    threads: opts.threads ?? 1,
   });
   return {
     port: server.address.port,

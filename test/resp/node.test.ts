@@ -9,6 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log/logger.js';
 import { type RunningNode, startNode } from '../../src/node/node.js';
+import { doorUnderTest } from './harness.js';
 
 let dir: string;
 let node: RunningNode;
@@ -20,7 +21,7 @@ beforeAll(async () => {
   await writeFile(join(dir, 'origin', 'models', 'w.bin'), bytes);
   const config = configSchema.parse({
     http: { listen: '127.0.0.1:0' },
-    resp: { listen: '127.0.0.1:0', maxGetBytes: '128KiB' },
+    resp: { listen: '127.0.0.1:0', maxGetBytes: '128KiB', door: doorUnderTest() },
     origin: { type: 'fs', fs: { root: join(dir, 'origin') } },
     cache: { chunkSize: '64KiB', nvme: null },
   });

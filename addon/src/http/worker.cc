@@ -1,10 +1,8 @@
 #include "http/worker.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -21,57 +19,18 @@ namespace weightcache::http {
 
 namespace {
 
-constexpr uint64_t kDoorbellId = 0;
-constexpr uint64_t kListenerId = 1;
 constexpr int kMaxIov = 64;
-constexpr int64_t kSweepEveryMs = 50;
 constexpr size_t kInitialBuffer = 4096;
 constexpr size_t kBodyReadBuffer = 64 * 1024;
 constexpr int kReadsPerWakeup = 16;  // then other connections get their turn
 
-int64_t NowMs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
-}
-
-std::string PeerName(const sockaddr_storage& a) {
-  char buf[INET6_ADDRSTRLEN] = "?";
-  uint16_t port = 0;
-  if (a.ss_family == AF_INET) {
-    auto* v4 = reinterpret_cast<const sockaddr_in*>(&a);
-    inet_ntop(AF_INET, &v4->sin_addr, buf, sizeof buf);
-    port = ntohs(v4->sin_port);
-  } else if (a.ss_family == AF_INET6) {
-    auto* v6 = reinterpret_cast<const sockaddr_in6*>(&a);
-    inet_ntop(AF_INET6, &v6->sin6_addr, buf, sizeof buf);
-    port = ntohs(v6->sin6_port);
-  }
-  return std::string(buf) + ":" + std::to_string(port);
-}
-
 }  // namespace
 
 HttpWorker::HttpWorker(HttpDoor& door, uint32_t index, int listen_fd)
-    : door_(door), opt_(door.options()), index_(index), listen_fd_(listen_fd) {
-  epfd_ = epoll_create1(EPOLL_CLOEXEC);
-  evfd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = kDoorbellId;
-  epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &ev);
-  ev.data.u64 = kListenerId;
-  epoll_ctl(epfd_, EPOLL_CTL_ADD, listen_fd_, &ev);
-}
+    : door_(door), opt_(door.options()), index_(index), loop_(listen_fd) {}
 
 HttpWorker::~HttpWorker() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  uint64_t one = 1;
-  ssize_t r = write(evfd_, &one, sizeof one);
-  (void)r;
+  loop_.Stop();
   if (thread_.joinable()) thread_.join();
   // The thread is gone: what is left is ours (we are on the JavaScript thread).
   for (auto& [id, c] : conns_) {
@@ -94,13 +53,10 @@ HttpWorker::~HttpWorker() {
   for (Answer& a : answers_) {
     for (BodyPart& p : a.body) door_.DropPin(p.pin);
   }
-  close(listen_fd_);
-  close(evfd_);
-  close(epfd_);
 }
 
 void HttpWorker::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] { loop_.Run(*this); });
 }
 
 void HttpWorker::Submit(Answer&& a) {
@@ -108,56 +64,29 @@ void HttpWorker::Submit(Answer&& a) {
     std::lock_guard<std::mutex> lock(mu_);
     answers_.push_back(std::move(a));
   }
-  uint64_t one = 1;
-  ssize_t r = write(evfd_, &one, sizeof one);
-  (void)r;  // EAGAIN only when the counter is saturated: the loop is awake anyway
+  loop_.Wake();
 }
 
-void HttpWorker::Run() {
-  epoll_event evs[64];
-  for (;;) {
-    // Timeouts are swept on a short tick while there are connections to watch.
-    int timeout = conns_.empty() ? -1 : static_cast<int>(kSweepEveryMs);
-    int n = epoll_wait(epfd_, evs, 64, timeout);
-    if (n < 0 && errno != EINTR) break;
-    now_ms_ = NowMs();
-    for (int i = 0; i < n; i++) {
-      uint64_t id = evs[i].data.u64;
-      uint32_t e = evs[i].events;
-      if (id == kDoorbellId) {
-        uint64_t v;
-        ssize_t r = read(evfd_, &v, sizeof v);
-        (void)r;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          if (stop_) return;
-        }
-        DrainAnswers();
-        continue;
-      }
-      if (id == kListenerId) {
-        OnAccept();
-        continue;
-      }
-      auto it = conns_.find(id);
-      if (it == conns_.end() || it->second->fd < 0) continue;
-      HttpConnection& c = *it->second;
-      if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-        if (c.reading_paused && (e & (EPOLLHUP | EPOLLERR))) {
-          Close(c, "connection reset by peer");
-          continue;
-        }
-        if (!c.reading_paused) OnReadable(c);
-      }
-      if (c.fd >= 0 && (e & EPOLLOUT)) Pump(c);
+void HttpWorker::OnReady(uint64_t id, uint32_t e) {
+  auto it = conns_.find(id);
+  if (it == conns_.end() || it->second->fd < 0) return;
+  HttpConnection& c = *it->second;
+  if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    if (c.reading_paused && (e & (EPOLLHUP | EPOLLERR))) {
+      Close(c, "connection reset by peer");
+      return;
     }
-    if (now_ms_ - last_sweep_ms_ >= kSweepEveryMs) {
-      last_sweep_ms_ = now_ms_;
-      Sweep(now_ms_);
-    }
-    graveyard_.clear();
+    if (!c.reading_paused) OnReadable(c);
   }
+  if (c.fd >= 0 && (e & EPOLLOUT)) Pump(c);
 }
+
+void HttpWorker::OnTick(int64_t now_ms) {
+  Sweep(now_ms);
+  graveyard_.clear();
+}
+
+void HttpWorker::AfterEvents() { graveyard_.clear(); }
 
 void HttpWorker::DrainAnswers() {
   std::vector<Answer> batch;
@@ -168,34 +97,25 @@ void HttpWorker::DrainAnswers() {
   for (Answer& a : batch) Deliver(a);
 }
 
-void HttpWorker::OnAccept() {
-  for (;;) {
-    sockaddr_storage addr{};
-    socklen_t len = sizeof addr;
-    int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;  // EAGAIN, or EMFILE & co: retried on the next readiness
-    if (!door_.TryOpenConnection()) {
-      // Over the limit: closed at once, so descriptors never run out.
-      close(fd);
-      door_.stats().connections_rejected++;
-      continue;
-    }
-    door_.stats().connections_accepted++;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    uint64_t cid = next_conn_++;
-    auto conn = std::make_unique<HttpConnection>(cid, fd, PeerName(addr), opt_.limits);
-    conn->in.resize(kInitialBuffer);
-    conn->interest = EPOLLIN;
-    // The first request must arrive within the header timeout: an idle stranger holds a slot briefly.
-    conn->header_deadline_ms = now_ms_ + opt_.first_request_timeout_ms;
-    conn->last_progress_ms = now_ms_;
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = cid;
-    epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
-    conns_[cid] = std::move(conn);
+void HttpWorker::OnAccept(int fd, const sockaddr_storage& addr) {
+  if (!door_.TryOpenConnection()) {
+    // Over the limit: closed at once, so descriptors never run out.
+    close(fd);
+    door_.stats().connections_rejected++;
+    return;
   }
+  door_.stats().connections_accepted++;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  uint64_t cid = next_conn_++;
+  auto conn = std::make_unique<HttpConnection>(cid, fd, net::PeerName(addr), opt_.limits);
+  conn->in.resize(kInitialBuffer);
+  conn->interest = EPOLLIN;
+  // The first request must arrive within the header timeout: an idle stranger holds a slot briefly.
+  conn->header_deadline_ms = loop_.now_ms() + opt_.first_request_timeout_ms;
+  conn->last_progress_ms = loop_.now_ms();
+  loop_.Add(fd, cid, EPOLLIN);
+  conns_[cid] = std::move(conn);
 }
 
 void HttpWorker::Compact(HttpConnection& c) {
@@ -218,7 +138,7 @@ void HttpWorker::OnReadable(HttpConnection& c) {
     ssize_t n = read(c.fd, c.in.data() + c.in_len, c.in.size() - c.in_len);
     if (n > 0) {
       c.in_len += static_cast<size_t>(n);
-      c.last_progress_ms = now_ms_;
+      c.last_progress_ms = loop_.now_ms();
       door_.stats().bytes_read += static_cast<uint64_t>(n);
       Process(c);
       continue;
@@ -257,7 +177,7 @@ bool HttpWorker::ProcessHead(HttpConnection& c) {
   RequestParser::Status st = c.parser.Parse(c.in.data(), c.in_len);
   if (st == RequestParser::kNeedMore) {
     // A head has begun: it must be complete within the header timeout (slowloris).
-    if (c.in_len > 0 && c.header_deadline_ms == 0) c.header_deadline_ms = now_ms_ + opt_.header_timeout_ms;
+    if (c.in_len > 0 && c.header_deadline_ms == 0) c.header_deadline_ms = loop_.now_ms() + opt_.header_timeout_ms;
     return false;
   }
   if (st == RequestParser::kFailed) {
@@ -536,7 +456,7 @@ bool HttpWorker::Flush(HttpConnection& c) {
       Close(c, std::string("write failed: ") + std::strerror(errno));
       return finished;
     }
-    c.last_progress_ms = now_ms_;
+    c.last_progress_ms = loop_.now_ms();
     door_.stats().bytes_written += static_cast<uint64_t>(n);
     door_.stats().buffered_bytes -= n;
     c.out_bytes -= static_cast<uint64_t>(n);
@@ -600,10 +520,7 @@ void HttpWorker::UpdateInterest(HttpConnection& c) {
   // With neither, EPOLLHUP and EPOLLERR are still reported (a client that went away).
   uint32_t want = (want_read ? static_cast<uint32_t>(EPOLLIN) : 0u) | (want_write ? static_cast<uint32_t>(EPOLLOUT) : 0u);
   if (want == c.interest) return;
-  epoll_event ev{};
-  ev.events = want;
-  ev.data.u64 = c.id;
-  epoll_ctl(epfd_, EPOLL_CTL_MOD, c.fd, &ev);
+  loop_.Modify(c.fd, c.id, want);
   c.interest = want;
 }
 
@@ -628,7 +545,7 @@ void HttpWorker::ReleaseParts(std::vector<BodyPart>& parts) {
 
 void HttpWorker::Close(HttpConnection& c, const std::string& reason) {
   if (c.fd < 0) return;
-  epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
+  loop_.Remove(c.fd);
   close(c.fd);
   c.fd = -1;
   door_.CloseConnection();

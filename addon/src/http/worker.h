@@ -1,11 +1,12 @@
-// One I/O thread of the native HTTP door: an epoll loop over its own
-// SO_REUSEPORT listening socket and the connections it accepted. It reads,
+// One I/O thread of the native HTTP door: the handler of an event loop
+// (net/event_loop.h, shared with the RESP door) over its own SO_REUSEPORT
+// listening socket and the connections it accepted. It reads,
 // parses (parser.h, body.h), posts complete requests to JavaScript through the
 // door, and writes answers in request order. It bounds every connection: the
 // requests in flight, the answer bytes queued for a slow reader (past either,
 // it stops reading that socket), the time to send a request head, and idle
 // time. Answers arrive from the JavaScript thread through a mutex-guarded
-// queue and an eventfd doorbell; the thread itself never waits on anything
+// queue and the loop's doorbell; the thread itself never waits on anything
 // but epoll_wait.
 #pragma once
 #include <cstdint>
@@ -18,23 +19,30 @@
 
 #include "http/connection.h"
 #include "http/door.h"
+#include "net/event_loop.h"
 
 namespace weightcache::http {
 
-class HttpWorker {
+class HttpWorker final : public net::EventLoop::Handler {
  public:
   HttpWorker(HttpDoor& door, uint32_t index, int listen_fd);
-  ~HttpWorker();  // stops and joins the thread, closes every socket, drops every pin
+  ~HttpWorker() override;  // stops and joins the thread, closes every socket, drops every pin
   HttpWorker(const HttpWorker&) = delete;
   HttpWorker& operator=(const HttpWorker&) = delete;
 
   void Start();
   void Submit(Answer&& a);  // from the JavaScript thread
 
+  // net::EventLoop::Handler
+  void OnWake() override { DrainAnswers(); }
+  void OnAccept(int fd, const sockaddr_storage& peer) override;
+  void OnReady(uint64_t id, uint32_t events) override;
+  void OnTick(int64_t now_ms) override;
+  bool HasWork() const override { return !conns_.empty(); }
+  void AfterEvents() override;
+
  private:
-  void Run();
   void DrainAnswers();
-  void OnAccept();
   void OnReadable(HttpConnection& c);
   // Parses what is buffered, as far as the bounds allow; then writes what is ready.
   void Pump(HttpConnection& c);
@@ -59,19 +67,14 @@ class HttpWorker {
   HttpDoor& door_;
   const DoorOptions& opt_;
   uint32_t index_;
-  int listen_fd_;
-  int epfd_ = -1;
-  int evfd_ = -1;
+  net::EventLoop loop_;
   std::mutex mu_;
-  std::vector<Answer> answers_;
-  bool stop_ = false;  // under mu_
+  std::vector<Answer> answers_;  // under mu_
   std::unordered_map<uint64_t, std::unique_ptr<HttpConnection>> conns_;
   std::unordered_map<uint64_t, uint64_t> requests_;  // request id -> connection id (posted, not answered)
   std::vector<std::unique_ptr<HttpConnection>> graveyard_;  // closed this iteration; freed after it
-  uint64_t next_conn_ = 2;  // epoll ids 0 and 1 are the doorbell and the listener
+  uint64_t next_conn_ = net::EventLoop::kFirstId;
   uint64_t next_request_ = 1;
-  int64_t now_ms_ = 0;
-  int64_t last_sweep_ms_ = 0;
   std::string date_;      // node's Date header value, made once per second
   int64_t date_sec_ = -1;
   std::thread thread_;

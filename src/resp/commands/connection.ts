@@ -19,7 +19,10 @@ async function authenticate(ctx: Ctx, user: Buffer | null, pass: Buffer): Promis
   if (tokens === null) return null;
   const throttle = ctx.deps.authThrottle;
   const from = ctx.session.clientKey;
-  if (!(await throttle.turn(from, ctx.signal))) {
+  // No await when the address is free: the check below then runs in this tick, so a failure is
+  // recorded before the next AUTH of the same batch asks for its turn.
+  const free = throttle.tryTurn(from);
+  if (!(free ?? (await throttle.turn(from, ctx.signal)))) {
     const s = Math.max(1, Math.ceil(throttle.nextCheckIn(from) / 1000));
     return `ERR too many failed AUTH attempts from ${from}: try again in ${s} s`;
   }

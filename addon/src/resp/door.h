@@ -1,0 +1,133 @@
+// The native RESP door's I/O side (docs/resp.md, "The native door"): N worker
+// threads, each with its own event loop (net/event_loop.h) and SO_REUSEPORT
+// listening socket, each owning its connections end to end: it reads, parses
+// (parser.h) and bounds them, and posts every whole command to JavaScript,
+// which runs it with the same command handlers as the JavaScript door
+// (src/resp/commands/*) and hands the reply bytes back to be written in
+// pipeline order. Nothing here blocks on JavaScript.
+//
+// What JavaScript keeps: admission (maxClients, strangers, per-address
+// limits, the pre-auth timeout), reply memory across connections, the idle
+// timeout and every command. What the thread bounds: descriptors
+// (max_connections), commands read ahead of JavaScript (max_pipelined,
+// pipeline_window_bytes; one at a time before AUTH, whose limits apply to the
+// next command only once JavaScript says AUTH succeeded), one command's bytes
+// (the parser's limits) and reply bytes queued per connection (JavaScript
+// waits for 'written' past its high-water mark).
+//
+// The fast path (GET/GETRANGE from the native store without JavaScript) will
+// sit at one seam: RespWorker::TryServeNatively, called for every command
+// before it is posted.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "resp/parser.h"
+
+namespace weightcache::resp {
+
+struct DoorOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  uint32_t threads = 1;
+  ParserLimits limits;
+  bool auth = false;                         // strangers until JavaScript says AUTH succeeded
+  uint32_t max_connections = 11'024;         // descriptors, all threads (JavaScript admits within them)
+  uint32_t max_pipelined = 1024;             // per connection: commands posted and not yet finished
+  uint64_t pipeline_window_bytes = 1u << 20; // per connection: their argument bytes (16 KiB before AUTH)
+  uint32_t close_grace_ms = 2000;            // after the last reply of a closing connection: input read and dropped
+};
+
+struct DoorStats {
+  std::atomic<uint64_t> connections_accepted{0};
+  std::atomic<uint64_t> connections_rejected{0};  // over max_connections
+  std::atomic<int64_t> connections_open{0};
+  std::atomic<uint64_t> commands{0};              // posted to JavaScript
+  std::atomic<int64_t> in_flight{0};              // posted and not yet finished
+  std::atomic<uint64_t> protocol_errors{0};
+  std::atomic<uint64_t> bytes_read{0};
+  std::atomic<uint64_t> bytes_written{0};
+  std::atomic<int64_t> pinned_buffers{0};         // JavaScript Buffers referenced until written
+  std::atomic<int64_t> buffered_bytes{0};         // reply bytes queued, all connections
+  std::atomic<uint64_t> paused_reads{0};          // times a connection stopped reading at a bound
+};
+
+// What a worker tells JavaScript.
+struct DoorEvent {
+  enum Kind { kOpen, kCommand, kProtocolError, kWritten, kClosed, kRelease } kind = kCommand;
+  uint64_t conn = 0;
+  std::string peer;                 // kOpen: "address:port"
+  std::vector<std::string> args;    // kCommand
+  ProtocolError error;              // kProtocolError
+  uint64_t written = 0;             // kWritten, kCommand: reply bytes written since the last report
+  std::string reason;               // kClosed
+  void* pin = nullptr;              // kRelease: a JavaScript reference to drop on the JavaScript thread
+};
+
+// Reply bytes: a copy (small replies), or JavaScript memory pinned until written.
+struct Piece {
+  std::string own;
+  const char* data = nullptr;  // own.data() or pinned memory
+  size_t len = 0;
+  void* pin = nullptr;
+};
+
+// What JavaScript tells a connection's worker.
+struct Send {
+  uint64_t conn = 0;
+  std::vector<Piece> pieces;  // appended to the connection's replies, in order
+  uint32_t done = 0;          // commands finished since the last Send (the thread may read on)
+  bool authenticated = false; // AUTH succeeded: the parser's pre-auth limits are lifted
+  bool end = false;           // close once written (input is then read and dropped for close_grace_ms)
+  bool want_written = false;  // report written bytes at once until the queue is empty (a writer waits)
+  bool destroy = false;       // close now, dropping what is queued
+};
+
+class RespWorker;
+
+class RespDoor {
+ public:
+  // `notify` runs on a worker when the event queue goes from empty to
+  // non-empty; it must only schedule a drain on the JavaScript thread.
+  // `drop_pin` releases pins left over at shutdown (called on the destroying thread).
+  RespDoor(DoorOptions options, std::function<void()> notify, void (*drop_pin)(void*));
+  ~RespDoor();  // stops and joins every worker, closes every socket
+  RespDoor(const RespDoor&) = delete;
+  RespDoor& operator=(const RespDoor&) = delete;
+
+  uint16_t Start(int& err, std::string& what);
+  // Any thread; a send whose connection is gone is ignored. A batch takes each worker's lock and
+  // rings its doorbell once.
+  void Deliver(std::vector<Send>&& batch);
+  std::vector<DoorEvent> TakeEvents();
+  DoorStats& stats() { return stats_; }
+  const DoorOptions& options() const { return options_; }
+
+  // Used by workers.
+  void Post(DoorEvent&& e);
+  void PostBatch(std::vector<DoorEvent>& events);
+  bool TryOpenConnection();
+  void CloseConnection() { stats_.connections_open--; }
+  void DropPin(void* pin);
+
+ private:
+  DoorOptions options_;
+  std::function<void()> notify_;
+  void (*drop_pin_)(void*);
+  DoorStats stats_;
+  std::mutex ev_mu_;
+  std::vector<DoorEvent> events_;
+  std::vector<std::unique_ptr<RespWorker>> workers_;
+};
+
+// Connection ids carry the worker's index in bits 48..52, so a Send finds its
+// worker without a shared table; JavaScript numbers hold them exactly (< 2^53).
+constexpr int kWorkerShift = 48;
+constexpr uint32_t kMaxThreads = 32;
+
+}  // namespace weightcache::resp

@@ -1,0 +1,74 @@
+// One I/O thread of the native RESP door (door.h): the handler of its event
+// loop (net/event_loop.h). It accepts, reads, parses and bounds connections,
+// posts whole commands to JavaScript and writes the replies JavaScript hands
+// back, in order. Replies and acknowledgements arrive from the JavaScript
+// thread through a mutex-guarded queue and the loop's doorbell; events go out
+// in one batch per wakeup.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "net/event_loop.h"
+#include "resp/connection.h"
+#include "resp/door.h"
+
+namespace weightcache::resp {
+
+class RespWorker final : public net::EventLoop::Handler {
+ public:
+  RespWorker(RespDoor& door, uint32_t index, int listen_fd);
+  ~RespWorker() override;  // stops and joins the thread, closes every socket, drops every pin
+  RespWorker(const RespWorker&) = delete;
+  RespWorker& operator=(const RespWorker&) = delete;
+
+  void Start();
+  void Submit(std::vector<Send>& sends);  // from the JavaScript thread: taken, in order
+
+  // net::EventLoop::Handler
+  void OnWake() override;
+  void OnAccept(int fd, const sockaddr_storage& peer) override;
+  void OnReady(uint64_t id, uint32_t events) override;
+  void OnTick(int64_t now_ms) override;
+  bool HasWork() const override { return !conns_.empty(); }
+  void AfterEvents() override;
+
+ private:
+  // The seam of the fast path: a command answered here (from the native store,
+  // with the connection's token checked natively) is never posted. Today every
+  // command goes to JavaScript.
+  bool TryServeNatively(RespConnection& c, const std::vector<std::string>& args);
+
+  void OnReadable(RespConnection& c);
+  void Parse(RespConnection& c);
+  bool CanPost(const RespConnection& c) const;
+  void Apply(Send& s);
+  void Flush(RespConnection& c);
+  void UpdateInterest(RespConnection& c);
+  void Close(RespConnection& c, const std::string& reason);
+  void Release(Piece& p);
+  // Tells JavaScript the bytes written: connections it waits on (or all, on a tick).
+  void Report(bool all);
+  void Emit(DoorEvent&& e) { outbox_.push_back(std::move(e)); }
+  uint64_t Wire(const RespConnection& c) const { return (uint64_t{index_} << kWorkerShift) | c.id; }
+
+  RespDoor& door_;
+  const DoorOptions& opt_;
+  uint32_t index_;
+  net::EventLoop loop_;
+  std::mutex mu_;
+  std::vector<Send> sends_;  // under mu_
+  std::unordered_map<uint64_t, std::unique_ptr<RespConnection>> conns_;
+  std::vector<std::unique_ptr<RespConnection>> graveyard_;  // closed this wakeup; freed after it
+  std::vector<uint64_t> dirty_;                             // connections with bytes written and not yet reported
+  std::vector<DoorEvent> outbox_;                           // posted in one batch per wakeup
+  std::vector<char> scratch_;                               // every read() of this thread lands here first
+  uint64_t next_conn_ = net::EventLoop::kFirstId;
+  std::thread thread_;
+};
+
+}  // namespace weightcache::resp

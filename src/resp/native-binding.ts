@@ -1,0 +1,90 @@
+/**
+ * The native RESP door's part of the addon (addon/src/resp/): its request
+ * parser and its I/O threads. Loaded through src/transport/binding.ts.
+ */
+
+export interface RespDoorBinding {
+  // The native RESP request parser (addon/src/resp/parser.h), for tests.
+  /**
+   * Parses the stream delivered as `chunks`, taking every whole command after each chunk, as a
+   * connection would; stops at the first error (the door answers it and closes).
+   */
+  respReplay(chunks: readonly Uint8Array[], options?: RespReplayOptions): RespReplayed;
+
+  // The native RESP door's I/O threads (addon/src/resp/door.h). Use it through src/resp/native-door.ts.
+  /** Binds one SO_REUSEPORT socket per thread and starts the threads; throws with `code` (EADDRINUSE...). */
+  respDoorStart(
+    options: NativeRespDoorOptions,
+    onEvents: (events: NativeRespEvent[]) => void,
+  ): { id: number; port: number };
+  /**
+   * A batch of sends, flat: `[conn, pieces, done, flags, conn, ...]`. Each appends reply `pieces` to
+   * connection `conn`'s output (written in this order; pieces of 16 KiB and more are sent from their
+   * own memory, pinned until written: do not modify them meanwhile) and says `done` more of its
+   * commands finished. `flags`: 1 close once written, 2 close now, 4 AUTH succeeded (the pre-auth
+   * limits are lifted), 8 report written bytes at once until the queue is empty (else they ride on
+   * the connection's next command, or come within a tick, 50 ms). A connection that is gone is
+   * ignored. One call takes each I/O thread's lock and rings its doorbell once.
+   */
+  respDoorSend(door: number, batch: (number | Uint8Array[])[]): void;
+  respDoorStats(door: number): NativeRespDoorStats;
+  /** Closes the listeners and every connection and joins the threads. */
+  respDoorStop(door: number): void;
+}
+
+export interface NativeRespDoorOptions {
+  host: string;
+  port: number;
+  threads?: number;
+  /** Connections are strangers (pre-auth limits, one command at a time) until a send says AUTH succeeded. */
+  auth?: boolean;
+  maxArgs?: number;
+  maxBulkBytes?: number;
+  maxQueryBufferBytes?: number;
+  /** Descriptors held at once, all threads; past it a connection is closed at accept. */
+  maxConnections?: number;
+  /** Per connection: commands posted and not yet finished. */
+  maxPipelined?: number;
+  /** Per connection: their argument bytes (16 KiB before AUTH, whatever this says). */
+  pipelineWindowBytes?: number;
+  /** After a closing connection's last reply: input read and dropped this long. */
+  closeGraceMs?: number;
+}
+
+export type NativeRespEvent =
+  | { kind: 'open'; conn: number; peer: string }
+  /** `written`: reply bytes written since the last report. */
+  | { kind: 'command'; conn: number; args: Buffer[]; written: number }
+  | { kind: 'protocolError'; conn: number; reason: string; message: string }
+  | { kind: 'written'; conn: number; bytes: number }
+  | { kind: 'closed'; conn: number; reason: string };
+
+export interface NativeRespDoorStats {
+  connectionsAccepted: number;
+  connectionsRejected: number;
+  connectionsOpen: number;
+  commands: number;
+  inFlight: number;
+  protocolErrors: number;
+  bytesRead: number;
+  bytesWritten: number;
+  pinnedBuffers: number;
+  bufferedBytes: number;
+  pausedReads: number;
+}
+
+export interface RespReplayOptions {
+  maxArgs?: number;
+  maxBulkBytes?: number;
+  maxQueryBufferBytes?: number;
+  /** False: the pre-auth limits apply (as before AUTH). Default true. */
+  authenticated?: boolean;
+}
+
+export interface RespReplayed {
+  commands: Buffer[][];
+  /** The protocol error the connection would be closed with: the same as src/resp/request-parser.ts'. */
+  error: { reason: string; message: string } | null;
+  /** Bytes left unparsed (an incomplete command). */
+  buffered: number;
+}
