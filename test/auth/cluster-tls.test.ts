@@ -2,7 +2,7 @@
  * Protected mode, cluster secrets between real node and sidecar processes,
  * and TLS on the HTTP and RESP doors (a certificate made by openssl here).
  */
-import { execFileSync } from 'node:child_process';
+
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
@@ -14,6 +14,7 @@ import { startMember, startSidecar } from '../harness/cluster.js';
 import { get } from '../harness/http-get.js';
 import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
 import { freePort } from '../harness/ports.js';
+import { selfSignedCert } from '../harness/tls.js';
 
 const running: NodeProcess[] = [];
 afterEach(async () => {
@@ -117,27 +118,7 @@ describe('cluster secret between a node and sidecars', () => {
 describe('TLS', () => {
   it('serves HTTPS and RESP over TLS with the configured certificate', async () => {
     const dir = tempDir();
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
+    selfSignedCert(dir);
     mkdirSync(join(dir, 'origin', 'models'), { recursive: true });
     writeFileSync(join(dir, 'origin', 'models', 'f.txt'), 'over tls');
     const tls = { certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem') };

@@ -6,7 +6,7 @@
  * against the node's tokens, with a SAS's signed protocol (spr) and source
  * addresses (sip), over HTTP and HTTPS. Python beside this file.
  */
-import { execFileSync } from 'node:child_process';
+
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { replaceAtOrigin, seedOrigin } from '../harness/cluster.js';
 import { get } from '../harness/http-get.js';
 import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
 import { type ClientOutput, hasVenv, runPythonJson } from '../harness/python.js';
+import { selfSignedCert } from '../harness/tls.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const files: Record<string, Buffer> = {
@@ -211,27 +212,7 @@ describe.skipIf(!run)('Azure Blob door over HTTPS: spr=https', { timeout: CLIENT
   beforeAll(async () => {
     const root = seedOrigin(files);
     dir = mkdtempSync(join(tmpdir(), 'wc-az-tls-'));
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
+    selfSignedCert(dir);
     writeFileSync(join(dir, 'tokens'), `${all}\n`);
     node = await startNodeProcess({
       dir,

@@ -5,7 +5,7 @@
  * strangers can never keep a client with a token out. Real server, real
  * sockets; strangers come from other loopback addresses (127.0.x.y).
  */
-import { execFileSync } from 'node:child_process';
+
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { addressKey } from '../../src/resp/admission.js';
+import { selfSignedCert } from '../harness/tls.js';
 import { until } from '../harness/until.js';
 import { type Harness, type HarnessOptions, startHarness } from './harness.js';
 import { exchange, open } from './raw.js';
@@ -166,27 +167,7 @@ describe('RESP admission over TLS', () => {
   it('takes the slot at the TCP connection: strangers stalling the TLS handshake are closed to make room', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wc-resp-tls-'));
     try {
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-days',
-          '1',
-          '-subj',
-          '/CN=127.0.0.1',
-          '-addext',
-          'subjectAltName=IP:127.0.0.1',
-          '-keyout',
-          join(dir, 'key.pem'),
-          '-out',
-          join(dir, 'cert.pem'),
-        ],
-        { stdio: 'ignore' },
-      );
+      selfSignedCert(dir);
       const cert = readFileSync(join(dir, 'cert.pem'));
       const key = readFileSync(join(dir, 'key.pem'));
       const { port } = await server({
