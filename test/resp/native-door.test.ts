@@ -141,9 +141,12 @@ describe('native RESP door', () => {
       expect(s.connectionsAccepted).toBeGreaterThanOrEqual(24);
       expect(s.commands).toBeGreaterThanOrEqual(24 * 5);
       for (const r of clients) r.disconnect();
+      // The threads' close events reach JavaScript a moment after their own counters drop.
       await until(() => {
         const t = h.server.native!.stats();
-        return t.connectionsOpen === 0 && t.inFlight === 0 && t.pinnedBuffers === 0 && t.bufferedBytes === 0;
+        const native =
+          t.connectionsOpen === 0 && t.inFlight === 0 && t.pinnedBuffers === 0 && t.bufferedBytes === 0;
+        return native && h.server.connections() === 0;
       });
       expect(h.server.connections()).toBe(0);
     } finally {
