@@ -112,7 +112,10 @@ std::string Refusal(int status, const char* code, const std::string& message) {
 std::string RefusalFor(Error e, uint64_t offset) {
   std::string message = std::string("malformed HTTP request: ") + DescribeError(e) + " (" + NameOf(e) +
                         " at byte " + std::to_string(offset) + ")";
-  return Refusal(StatusOf(e), CodeOf(StatusOf(e)), message);
+  // A backslash is the one refusal the JavaScript door makes in its target rules
+  // (src/http/target.ts) rather than its HTTP parser: the same code, BAD_KEY.
+  const char* code = e == Error::kBackslashInTarget ? "BAD_KEY" : CodeOf(StatusOf(e));
+  return Refusal(StatusOf(e), code, message);
 }
 
 bool ValidFieldName(const std::string& s) {

@@ -167,7 +167,11 @@ bool HttpWorker::EvictIdle(bool unauthenticated_only) {
     for (auto& [id, cp] : conns_) {
       HttpConnection& c = *cp;
       if (!Idle(c) || c.authenticated == want_unauth) continue;
-      if (!victim || c.idle_since_ms < victim->idle_since_ms) victim = &c;
+      // Idle longest; among equals (the clock ticks in ms) the older connection.
+      if (!victim || c.idle_since_ms < victim->idle_since_ms ||
+          (c.idle_since_ms == victim->idle_since_ms && c.id < victim->id)) {
+        victim = &c;
+      }
     }
   }
   if (!victim) return false;
