@@ -109,12 +109,13 @@ std::string Refusal(int status, const char* code, const std::string& message) {
   return SerializeHead(status, headers, body.size(), true) + body;
 }
 
-std::string RefusalFor(Error e, uint64_t offset) {
+std::string RefusalFor(Error e, uint64_t offset, bool in_path) {
   std::string message = std::string("malformed HTTP request: ") + DescribeError(e) + " (" + NameOf(e) +
                         " at byte " + std::to_string(offset) + ")";
-  // A backslash is the one refusal the JavaScript door makes in its target rules
-  // (src/http/target.ts) rather than its HTTP parser: the same code, BAD_KEY.
-  const char* code = e == Error::kBackslashInTarget ? "BAD_KEY" : CodeOf(StatusOf(e));
+  // A backslash, and a malformed escape in the path, the JavaScript door refuses in its
+  // target rules (src/http/target.ts), not its HTTP parser: the same code, BAD_KEY.
+  bool bad_key = e == Error::kBackslashInTarget || (e == Error::kBadPercentEncoding && in_path);
+  const char* code = bad_key ? "BAD_KEY" : CodeOf(StatusOf(e));
   return Refusal(StatusOf(e), code, message);
 }
 

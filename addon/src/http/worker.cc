@@ -258,7 +258,7 @@ bool HttpWorker::ProcessHead(HttpConnection& c) {
   }
   if (st == RequestParser::kFailed) {
     door_.stats().parse_errors++;
-    Refuse(c, RefusalFor(c.parser.error(), c.parser.error_offset()));
+    Refuse(c, RefusalFor(c.parser.error(), c.parser.error_offset(), c.parser.error_in_path()));
     return false;
   }
   if (opt_.fast && TryFast(c)) return true;
