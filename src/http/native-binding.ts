@@ -192,6 +192,8 @@ export interface NativeHttpDoorStats {
   /** With a fast path: answered on the I/O threads (200, 206, 304) and their body bytes. */
   fastHits?: number;
   fastBodyBytes?: number;
+  /** Of fastHits: GETs answered with a body (object reads of the objects door, source dram). */
+  fastBodyHits?: number;
   fastNotModified?: number;
   /** With a fast path: sent to JavaScript for want of a valid binding, a chunk in DRAM, a token allowed, or otherwise. */
   fastNoBinding?: number;

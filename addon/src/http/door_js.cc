@@ -325,6 +325,7 @@ Napi::Value HttpDoorStatsJs(const Napi::CallbackInfo& info) {
     FastPathStats& f = fp->stats;
     set("fastHits", static_cast<double>(f.hits.load()));
     set("fastBodyBytes", static_cast<double>(f.body_bytes.load()));
+    set("fastBodyHits", static_cast<double>(f.body_hits.load()));
     set("fastNotModified", static_cast<double>(f.not_modified.load()));
     set("fastNoBinding", static_cast<double>(f.no_binding.load()));
     set("fastMisses", static_cast<double>(f.misses.load()));

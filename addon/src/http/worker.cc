@@ -108,8 +108,10 @@ void HttpWorker::OnAccept(int fd, const sockaddr_storage& addr) {
   }
   // At the cap a newcomer takes the place of the connection idle longest (on this thread: each
   // thread owns its connections), or is refused: file descriptors never run out.
+  // An authenticated connection goes only when no unauthenticated one is open anywhere: this
+  // thread cannot close another thread's idle stranger, and must not close a client instead.
   bool open = door_.TryOpenConnection();
-  if (!open && EvictIdle(false)) open = door_.TryOpenConnection();
+  if (!open && EvictIdle(door_.stats().unauthenticated.load() > 0)) open = door_.TryOpenConnection();
   if (!open) {
     door_.CloseAddress(address);
     door_.stats().connections_rejected++;
