@@ -212,6 +212,25 @@ export class Metrics {
     },
   });
 
+  readonly httpDoorQueued = new Gauge({
+    name: 'weightcache_http_native_queued_bytes',
+    help: 'Answer bytes the native HTTP door holds queued for its clients, all connections (each at most http.maxBufferedBytes plus one write)',
+    registers: [this.registry],
+    collect: () => {
+      const s = this.httpDoorStats?.();
+      if (s) this.httpDoorQueued.set(s.bufferedBytes);
+    },
+  });
+  readonly httpDoorPinned = new Gauge({
+    name: 'weightcache_http_native_pinned_buffers',
+    help: 'JavaScript Buffers the native HTTP door references until their bytes are written (0 once every answer is written or abandoned)',
+    registers: [this.registry],
+    collect: () => {
+      const s = this.httpDoorStats?.();
+      if (s) this.httpDoorPinned.set(s.pinnedBuffers);
+    },
+  });
+
   /** The native fast path's counters already added to requests and servedBytes. */
   private fastSeen = { hits: 0, notModified: 0, bytes: 0, bodyHits: 0 };
 
