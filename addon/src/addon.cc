@@ -109,6 +109,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("httpDoorRespond", Napi::Function::New(env, weightcache::http::HttpDoorRespondJs, "httpDoorRespond"));
   exports.Set("httpDoorSend", Napi::Function::New(env, weightcache::http::HttpDoorSendJs, "httpDoorSend"));
   exports.Set("httpDoorClose", Napi::Function::New(env, weightcache::http::HttpDoorCloseJs, "httpDoorClose"));
+  exports.Set("httpDoorAuthenticate",
+              Napi::Function::New(env, weightcache::http::HttpDoorAuthenticateJs, "httpDoorAuthenticate"));
   exports.Set("httpDoorStats", Napi::Function::New(env, weightcache::http::HttpDoorStatsJs, "httpDoorStats"));
   exports.Set("httpDoorStop", Napi::Function::New(env, weightcache::http::HttpDoorStopJs, "httpDoorStop"));
   // The native RESP door: its request parser (for tests) and its I/O threads (src/resp/native-door.ts).

@@ -88,17 +88,41 @@ const CLOSING_HEADROOM = 256;
 
 const byHttpSocket = new WeakMap<Socket, { conn: Conn; governor: ConnectionGovernor }>();
 
+/**
+ * A connection another door governs (the native door's, whose I/O threads
+ * keep the counts): how this module's rules reach it.
+ */
+export interface GovernedElsewhere {
+  authenticate(): void;
+  close(reason: CloseReason): void;
+}
+
+const elsewhere = new WeakMap<object, GovernedElsewhere>();
+
+/** Registers the socket object node's HTTP objects see for a connection another door governs. */
+export function governedElsewhere(socket: object, hooks: GovernedElsewhere): void {
+  elsewhere.set(socket, hooks);
+}
+
 /** A connection presented a valid token: it leaves the unauthenticated pool. */
 export function markAuthenticated(socket: Socket): void {
   const e = byHttpSocket.get(socket);
-  if (e && !e.conn.authenticated) e.governor.authenticate(e.conn);
+  if (e) {
+    if (!e.conn.authenticated) e.governor.authenticate(e.conn);
+    return;
+  }
+  elsewhere.get(socket)?.authenticate();
 }
 
 /** Closes the connection a response is sent on, counting why (the send budget's slow-client eviction). */
 export function closeConnection(socket: Socket, reason: CloseReason): void {
   const e = byHttpSocket.get(socket);
   if (e) e.governor.close(e.conn, reason);
-  else socket.destroy();
+  else {
+    const o = elsewhere.get(socket);
+    if (o) o.close(reason);
+    else socket.destroy();
+  }
 }
 
 export class ConnectionGovernor {
@@ -371,26 +395,78 @@ export function addressKey(address: string): string {
     .join(':')}::/64`;
 }
 
-/** The HTTP door's connection metrics, registered once per registry. */
+/** A connection's count of each rejection reason, from a source other than the governors (the native door). */
+export interface ConnectionCountSource {
+  open(): number;
+  closed(): Partial<Record<CloseReason, number>>;
+}
+
+interface Counts {
+  open: number;
+  readonly closed: Map<CloseReason, number>;
+  readonly sources: Set<ConnectionCountSource>;
+}
+
+const countsOf = new WeakMap<Metrics['registry'], Counts>();
+
+/**
+ * The HTTP door's connection metrics, registered once per registry: the
+ * governors' counts (JavaScript door, unix socket) and each native door's,
+ * read at scrape time, under one name whichever door holds the connection.
+ */
 export class HttpConnectionMetrics {
-  private constructor(
-    readonly open: Gauge,
-    readonly closed: Counter<'reason'>,
-  ) {}
+  private constructor(private readonly counts: Counts) {}
+
+  readonly open = {
+    inc: () => void this.counts.open++,
+    dec: () => void this.counts.open--,
+  };
+
+  readonly closed = {
+    inc: ({ reason }: { reason: CloseReason }) =>
+      void this.counts.closed.set(reason, (this.counts.closed.get(reason) ?? 0) + 1),
+  };
+
+  /** Adds a native door's counts; returns its removal. */
+  addSource(s: ConnectionCountSource): () => void {
+    this.counts.sources.add(s);
+    return () => this.counts.sources.delete(s);
+  }
 
   static of(m: Metrics): HttpConnectionMetrics {
     const r = m.registry;
-    const open =
-      (r.getSingleMetric('weightcache_http_connections') as Gauge | undefined) ??
-      new Gauge({ name: 'weightcache_http_connections', help: 'Open HTTP connections', registers: [r] });
-    const closed =
-      (r.getSingleMetric('weightcache_http_rejected_connections_total') as Counter<'reason'> | undefined) ??
-      new Counter({
+    let counts = countsOf.get(r);
+    if (!counts) {
+      const c: Counts = { open: 0, closed: new Map(), sources: new Set() };
+      counts = c;
+      countsOf.set(r, c);
+      const open: Gauge = new Gauge({
+        name: 'weightcache_http_connections',
+        help: 'Open HTTP connections',
+        registers: [r],
+        collect: () => {
+          let n = c.open;
+          for (const s of c.sources) n += s.open();
+          open.set(n);
+        },
+      });
+      const closed: Counter<'reason'> = new Counter({
         name: 'weightcache_http_rejected_connections_total',
         help: 'HTTP connections refused or cut by the server, by reason (max_connections, per_address, reserve, idle_evicted, first_request_timeout, pipeline_limit, slow_client)',
         labelNames: ['reason'] as const,
         registers: [r],
+        collect: () => {
+          const total = new Map(c.closed);
+          for (const s of c.sources) {
+            for (const [reason, v] of Object.entries(s.closed()) as [CloseReason, number][]) {
+              total.set(reason, (total.get(reason) ?? 0) + v);
+            }
+          }
+          closed.reset();
+          for (const [reason, v] of total) if (v > 0) closed.inc({ reason }, v);
+        },
       });
-    return new HttpConnectionMetrics(open, closed);
+    }
+    return new HttpConnectionMetrics(counts);
   }
 }

@@ -46,6 +46,8 @@ export interface HttpDoorBinding {
   httpDoorSend(door: number, id: number, pieces: Uint8Array[], flags: number): void;
   /** Closes a connection (by its `conn` id); its unanswered requests get 'aborted' events. */
   httpDoorClose(door: number, conn: number): void;
+  /** Connection `conn` carried a valid bearer token: it leaves the unauthenticated pool (the reserve). */
+  httpDoorAuthenticate(door: number, conn: number): void;
   httpDoorStats(door: number): NativeHttpDoorStats;
   /** Closes the listeners and every connection and joins the threads. */
   httpDoorStop(door: number): void;
@@ -107,6 +109,12 @@ export interface NativeHttpDoorOptions {
   port: number;
   threads?: number;
   maxConnections?: number;
+  /** Open connections from one client address (an IPv6 /64); 0 or absent: no limit. */
+  maxPerAddress?: number;
+  /** Auth is on: connections start unauthenticated (httpDoorAuthenticate, or a fast-path hit, proves one). */
+  authRequired?: boolean;
+  /** With authRequired: slots unauthenticated connections may not take (< maxConnections). */
+  reserved?: number;
   maxInFlight?: number;
   maxBufferedBytes?: number;
   /** Accept → the first request's complete head. */
@@ -149,8 +157,20 @@ export type NativeHttpEvent =
 
 export interface NativeHttpDoorStats {
   connectionsAccepted: number;
-  /** Refused at accept: over maxConnections. */
+  /** Refused at accept: at maxConnections with no idle connection to take the place of. */
   connectionsRejected: number;
+  /** Refused at accept: over maxPerAddress. */
+  rejectedPerAddress: number;
+  /** Refused at accept: unauthenticated, with the reserve all that is left. */
+  rejectedReserve: number;
+  /** Closed (idle longest) to make room for a newcomer at maxConnections or at the reserve. */
+  idleEvicted: number;
+  /** Closed for sending more than maxInFlight requests in one go. */
+  pipelineCuts: number;
+  /** Closed (408) for no first request head in time, or unauthenticated and idle that long. */
+  firstRequestTimeouts: number;
+  /** Open connections that have not presented a valid token (auth on). */
+  unauthenticated: number;
   connectionsOpen: number;
   /** Posted to JavaScript. */
   requests: number;
@@ -172,6 +192,8 @@ export interface NativeHttpDoorStats {
   /** With a fast path: answered on the I/O threads (200, 206, 304) and their body bytes. */
   fastHits?: number;
   fastBodyBytes?: number;
+  /** Of fastHits: GETs answered with a body (object reads of the objects door, source dram). */
+  fastBodyHits?: number;
   fastNotModified?: number;
   /** With a fast path: sent to JavaScript for want of a valid binding, a chunk in DRAM, a token allowed, or otherwise. */
   fastNoBinding?: number;

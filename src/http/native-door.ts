@@ -9,8 +9,11 @@
  *
  * With `http.door: native` the node serves its HTTP port through this door:
  * native-server.ts hands every request to the same application the
- * JavaScript door runs. The fast path (hits answered without JavaScript)
- * comes next.
+ * JavaScript door runs; the fast path (fast-path.ts) answers DRAM hits on
+ * the I/O threads. The connection rules of connections.ts (per-address
+ * limit, the authenticated reserve, idle eviction at the cap, the
+ * unauthenticated idle time, the pipelining cut) are enforced at accept and
+ * on the I/O threads, from the same http.* keys.
  */
 import { binding } from '../transport/binding.js';
 import type { NativeHttpDoorOptions, NativeHttpDoorStats, NativeHttpEvent } from './native-binding.js';
@@ -83,6 +86,12 @@ export class NativeHttpDoor {
   closeConnection(conn: number): void {
     if (this.stopped) return;
     binding().httpDoorClose(this.id, conn);
+  }
+
+  /** Connection `conn` presented a valid token: it may use the reserve (http.reservedConnections). */
+  authenticate(conn: number): void {
+    if (this.stopped) return;
+    binding().httpDoorAuthenticate(this.id, conn);
   }
 
   stats(): NativeHttpDoorStats {

@@ -17,6 +17,8 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Duplex } from 'node:stream';
 import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { type CloseReason, governedElsewhere, HttpConnectionMetrics } from './connections.js';
 import type { NativeHttpDoorOptions } from './native-binding.js';
 import {
   NativeHttpDoor,
@@ -33,6 +35,8 @@ export interface NativeListenerOptions {
   /** The JavaScript door's request handler (metrics, target, routes). */
   readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
   readonly log: Logger;
+  /** weightcache_http_connections and _rejected_connections_total count the door's connections too. */
+  readonly metrics?: Metrics;
 }
 
 export interface NativeListener {
@@ -152,6 +156,7 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
   const sockets = new Map<number, DoorSocket>();
   const maxBuffered = o.door.maxBufferedBytes ?? 2 ** 20;
   let door: NativeHttpDoor;
+  const cm = o.metrics ? HttpConnectionMetrics.of(o.metrics) : undefined;
 
   const run = (s: DoorSocket, req: Req, res: Res, id: number) => {
     s.busy = true;
@@ -188,6 +193,17 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
       sockets.set(e.conn, s);
       const conn = e.conn;
       s.once('close', () => sockets.delete(conn));
+      // connections.ts's rules reach this connection through the door: a valid token
+      // (auth.ts) lets it use the reserve; the send budget's slow-client cut closes it.
+      const socket = s;
+      governedElsewhere(s, {
+        authenticate: () => door.authenticate(conn),
+        close: (reason: CloseReason) => {
+          if (socket.gone || socket.destroyed) return;
+          cm?.closed.inc({ reason });
+          socket.destroy();
+        },
+      });
     }
     const req = new IncomingMessage(s as never) as Req;
     req.method = e.method;
@@ -229,6 +245,22 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
     },
   });
 
+  // The door's own refusals and cuts, counted under the same metric names as the governors'.
+  const removeSource = cm?.addSource({
+    open: () => door.stats().connectionsOpen,
+    closed: () => {
+      const st = door.stats();
+      return {
+        max_connections: st.connectionsRejected,
+        per_address: st.rejectedPerAddress,
+        reserve: st.rejectedReserve,
+        idle_evicted: st.idleEvicted,
+        pipeline_limit: st.pipelineCuts,
+        first_request_timeout: st.firstRequestTimeouts,
+      };
+    },
+  });
+
   return {
     port: door.port,
     door,
@@ -239,6 +271,7 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
       while (door.stats().inFlight > 0 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 20));
       }
+      removeSource?.();
       door.stop();
       for (const s of sockets.values()) {
         s.gone = true;

@@ -295,6 +295,9 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
         port: o.port,
         threads: o.native.threads,
         maxConnections: limits.maxConnections,
+        maxPerAddress: limits.maxConnectionsPerAddress ?? 0,
+        authRequired,
+        reserved: reserveOf(limits, authRequired),
         maxInFlight: limits.maxPipelined,
         maxBufferedBytes: o.native.maxBufferedBytes,
         firstRequestTimeoutMs: limits.firstRequestTimeoutMs,
@@ -308,6 +311,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
       keepAliveTimeoutMs: limits.idleTimeoutMs,
       onRequest: (req, res) => measured(req, res, (handleNow) => handleNow()),
       log: o.log,
+      metrics: o.metrics,
     });
     address = { host: o.host, port: native.port };
   } else {

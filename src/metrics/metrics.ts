@@ -212,8 +212,27 @@ export class Metrics {
     },
   });
 
+  readonly httpDoorQueued = new Gauge({
+    name: 'weightcache_http_native_queued_bytes',
+    help: 'Answer bytes the native HTTP door holds queued for its clients, all connections (each at most http.maxBufferedBytes plus one write)',
+    registers: [this.registry],
+    collect: () => {
+      const s = this.httpDoorStats?.();
+      if (s) this.httpDoorQueued.set(s.bufferedBytes);
+    },
+  });
+  readonly httpDoorPinned = new Gauge({
+    name: 'weightcache_http_native_pinned_buffers',
+    help: 'JavaScript Buffers the native HTTP door references until their bytes are written (0 once every answer is written or abandoned)',
+    registers: [this.registry],
+    collect: () => {
+      const s = this.httpDoorStats?.();
+      if (s) this.httpDoorPinned.set(s.pinnedBuffers);
+    },
+  });
+
   /** The native fast path's counters already added to requests and servedBytes. */
-  private fastSeen = { hits: 0, notModified: 0, bytes: 0 };
+  private fastSeen = { hits: 0, notModified: 0, bytes: 0, bodyHits: 0 };
 
   /**
    * Hits the native door answered without JavaScript count in the same
@@ -237,7 +256,11 @@ export class Metrics {
     if (notModified > seen.notModified)
       this.requests.inc({ protocol: 'http', result: 'not_modified' }, notModified - seen.notModified);
     if (bytes > seen.bytes) this.servedBytes.inc({ source: 'dram' }, bytes - seen.bytes);
-    this.fastSeen = { hits, notModified, bytes };
+    // Object GETs with a body, as the objects door counts them (its reads that the fast path answered).
+    const bodyHits = s.fastBodyHits ?? 0;
+    if (bodyHits > seen.bodyHits)
+      this.objectReads.inc({ door: 'objects', source: 'dram' }, bodyHits - seen.bodyHits);
+    this.fastSeen = { hits, notModified, bytes, bodyHits };
   }
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {

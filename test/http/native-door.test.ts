@@ -63,8 +63,8 @@ function start(
   return { door, requests, aborted, arrived };
 }
 
-async function open(port: number): Promise<RawConn> {
-  const c = await RawConn.open(port);
+async function open(port: number, localAddress?: string): Promise<RawConn> {
+  const c = await RawConn.open(port, localAddress);
   conns.push(c);
   return c;
 }
@@ -153,14 +153,23 @@ describe('the native HTTP door', () => {
   it('reads no more than maxInFlight unanswered requests from one connection', async () => {
     const s = start({ maxInFlight: 2 });
     const c = await open(s.door.port);
-    c.send([1, 2, 3, 4, 5, 6].map((i) => get(`/${i}`)).join(''));
+    // Two requests and the start of a third: the bound, and a head still arriving, are held, not cut.
+    const third = get('/3');
+    c.send(get('/1') + get('/2') + third.slice(0, 10));
     await s.arrived(2);
+    c.send(third.slice(10));
     await new Promise((r) => setTimeout(r, 300));
     expect(s.requests).toHaveLength(2); // the rest waits in the socket, not in memory
+    expect(c.isClosed).toBe(false);
     for (let answered = 0; answered < 6; answered++) {
       const r = (await s.arrived(answered + 1))[answered]!;
       expect(s.requests.length - answered).toBeLessThanOrEqual(2);
       s.door.respond(r.id, 200, {}, Buffer.from(r.path));
+      // The next request only once the one before it was read: one at a time is never "more in one go".
+      if (answered + 4 <= 6) {
+        await s.arrived(answered + 3);
+        c.send(get(`/${answered + 4}`));
+      }
     }
     expect((await c.responses(6)).map((r) => r.body.toString())).toEqual([
       '/1',
@@ -171,6 +180,7 @@ describe('the native HTTP door', () => {
       '/6',
     ]);
     expect(s.door.stats().pausedReads).toBeGreaterThan(0);
+    expect(s.door.stats().pipelineCuts).toBe(0);
   });
 
   it('stops reading from a client that does not read its answers, and frees everything when it leaves', async () => {
@@ -231,19 +241,115 @@ describe('the native HTTP door', () => {
     expect(s.door.stats().idleTimeouts).toBe(1);
   });
 
-  it('closes connections over maxConnections at once, and takes new ones when a slot frees', async () => {
-    const s = start({ maxConnections: 3 }, echo);
+  it('at maxConnections takes the place of the idle-longest connection, and answers 503 when every one is busy', async () => {
+    // Nothing answered: a connection that sent a request is busy until its answer is written.
+    const s = start({ maxConnections: 3 });
     const held = [await open(s.door.port), await open(s.door.port), await open(s.door.port)];
     await eventually(() => s.door.stats().connectionsAccepted === 3, 'three accepted');
+    // All idle: a newcomer takes the place of the one idle longest (the first), which is closed.
+    const fourth = await open(s.door.port);
+    expect(await held[0]!.closedWithin(10_000)).toBe(true);
+    await eventually(() => s.door.stats().idleEvicted === 1, 'one idle connection evicted');
+    expect(fourth.isClosed).toBe(false);
+    // Now make all three busy: a newcomer is refused with 503 OVERLOADED naming the key, and closed.
+    for (const c of [held[1]!, held[2]!, fourth]) c.send(get('/busy'));
+    await s.arrived(3);
     const extra = await open(s.door.port);
     expect(await extra.closedWithin(10_000)).toBe(true);
-    expect(extra.received).toBe(0);
+    const refusal = (await extra.responses(1))[0]!;
+    expect(refusal.status).toBe(503);
+    expect(JSON.parse(refusal.body.toString())).toMatchObject({ code: 'OVERLOADED' });
+    expect(refusal.body.toString()).toContain('http.maxConnections (3)');
     expect(s.door.stats().connectionsRejected).toBe(1);
-    held[0]!.destroy();
+    // A slot that frees is taken by the next newcomer.
+    held[1]!.destroy();
     await eventually(() => s.door.stats().connectionsOpen === 2, 'a slot is free');
     const next = await open(s.door.port);
     next.send(get('/after'));
-    expect((await next.responses(1))[0]?.body.toString()).toBe('GET /after');
+    await s.arrived(4);
+    s.door.respond(s.requests[3]!.id, 200, {}, Buffer.from('after'));
+    expect((await next.responses(1))[0]?.body.toString()).toBe('after');
+  });
+
+  it('bounds connections per client address (maxPerAddress) across threads; other addresses are served', async () => {
+    const s = start({ maxPerAddress: 2, threads: 2 }, echo);
+    const a = [await open(s.door.port), await open(s.door.port)];
+    await eventually(() => s.door.stats().connectionsAccepted === 2, 'two accepted');
+    const third = await open(s.door.port);
+    expect(await third.closedWithin(10_000)).toBe(true);
+    const refusal = (await third.responses(1))[0]!;
+    expect(refusal.status).toBe(503);
+    expect(JSON.parse(refusal.body.toString())).toEqual({
+      code: 'OVERLOADED',
+      message: 'too many connections from 127.0.0.1 (http.maxConnectionsPerAddress: 2)',
+    });
+    expect(s.door.stats().rejectedPerAddress).toBe(1);
+    const other = await open(s.door.port, '127.0.0.2');
+    other.send(get('/other'));
+    expect((await other.responses(1))[0]?.body.toString()).toBe('GET /other');
+    // A connection that closes gives its address's slot back.
+    a[0]!.destroy();
+    await eventually(() => s.door.stats().connectionsOpen === 2, 'one of 127.0.0.1 gone');
+    const again = await open(s.door.port);
+    again.send(get('/again'));
+    expect((await again.responses(1))[0]?.body.toString()).toBe('GET /again');
+  });
+
+  it('with auth on, keeps the reserve for connections that presented a valid token', async () => {
+    // 4 slots, 2 reserved: unauthenticated connections hold at most 2.
+    const s = start({ maxConnections: 4, reserved: 2, authRequired: true, firstRequestTimeoutMs: 60_000 });
+    const u1 = await open(s.door.port);
+    const u2 = await open(s.door.port);
+    u1.send(get('/u1'));
+    u2.send(get('/u2'));
+    await s.arrived(2); // busy: neither can be evicted
+    await eventually(() => s.door.stats().unauthenticated === 2, 'two unauthenticated');
+    const u3 = await open(s.door.port);
+    expect(await u3.closedWithin(10_000)).toBe(true);
+    expect((await u3.responses(1))[0]!.body.toString()).toContain('http.reservedConnections (2)');
+    expect(s.door.stats().rejectedReserve).toBe(1);
+    // JavaScript found a valid token on u1 (auth.ts): it leaves the unauthenticated pool.
+    s.door.authenticate(s.requests[0]!.conn);
+    await eventually(() => s.door.stats().unauthenticated === 1, 'u1 authenticated');
+    const u4 = await open(s.door.port);
+    u4.send(get('/u4'));
+    await s.arrived(3);
+    expect(u4.isClosed).toBe(false);
+    for (const r of s.requests) s.door.respond(r.id, 204, {});
+    await eventually(() => s.door.stats().inFlight === 0, 'answered');
+  });
+
+  it('with auth on, closes an unauthenticated connection idle for firstRequestTimeout; an authenticated one stays', async () => {
+    const s = start(
+      { authRequired: true, reserved: 1, firstRequestTimeoutMs: 400, idleTimeoutMs: 60_000 },
+      echo,
+    );
+    const anon = await open(s.door.port);
+    const known = await open(s.door.port);
+    anon.send(get('/a'));
+    known.send(get('/k'));
+    await s.arrived(2);
+    s.door.authenticate(s.requests.find((r) => r.path === '/k')!.conn);
+    await anon.responses(1);
+    await known.responses(1);
+    expect(await anon.closedWithin(10_000)).toBe(true);
+    await eventually(() => s.door.stats().firstRequestTimeouts === 1, 'counted');
+    expect(known.isClosed).toBe(false);
+  });
+
+  it('disconnects a client that sends more than maxInFlight requests in one go', async () => {
+    const s = start({ maxInFlight: 4 });
+    const c = await open(s.door.port);
+    c.send(Array.from({ length: 10 }, (_, i) => get(`/p${i}`)).join(''));
+    expect(await c.closedWithin(10_000)).toBe(true);
+    expect(s.door.stats().pipelineCuts).toBe(1);
+    // One that sends exactly the bound is held, not cut.
+    const ok = await open(s.door.port);
+    ok.send(Array.from({ length: 4 }, (_, i) => get(`/q${i}`)).join(''));
+    await eventually(() => s.requests.filter((r) => r.path.startsWith('/q')).length === 4, 'four read');
+    expect(ok.isClosed).toBe(false);
+    for (const r of s.requests.filter((r) => r.path.startsWith('/q'))) s.door.respond(r.id, 204, {});
+    expect((await ok.responses(4)).map((r) => r.status)).toEqual([204, 204, 204, 204]);
   });
 
   it("tells JavaScript when an unanswered request's connection goes away; a late answer is dropped", async () => {
@@ -329,7 +435,8 @@ describe('the native HTTP door', () => {
   });
 
   it('returns every counter to zero after a load ends', async () => {
-    const s = start({ threads: 2, maxInFlight: 4 }, echo);
+    // Eight pipelined at once, the bound: held and answered, not cut.
+    const s = start({ threads: 2, maxInFlight: 8 }, echo);
     const clients = await Promise.all(Array.from({ length: 20 }, () => open(s.door.port)));
     for (const c of clients) c.send([1, 2, 3, 4, 5, 6, 7, 8].map((i) => get(`/${i}`)).join(''));
     await Promise.all(clients.map((c) => c.responses(8)));

@@ -62,8 +62,9 @@ export class RawConn {
     );
   }
 
-  static async open(port: number): Promise<RawConn> {
-    const sock = connect(port, '127.0.0.1');
+  /** Connects to 127.0.0.1:`port`, from `localAddress` (another 127.0.0.x is another client address). */
+  static async open(port: number, localAddress?: string): Promise<RawConn> {
+    const sock = connect({ port, host: '127.0.0.1', ...(localAddress ? { localAddress } : {}) });
     await new Promise<void>((resolve, reject) => {
       sock.once('connect', () => resolve());
       sock.once('error', reject);

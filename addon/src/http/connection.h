@@ -38,6 +38,9 @@ struct HttpConnection {
   uint64_t id;
   int fd;
   std::string peer;
+  std::string address;         // AddressKey: what the per-address limit counts
+  bool authenticated = true;   // presented a valid token (or auth is off); false counts in DoorStats::unauthenticated
+  int64_t idle_since_ms = 0;   // when it last had no request being handled (idle-longest eviction)
 
   // Input: bytes [0, in_len) are unconsumed, starting at the current request's first byte.
   std::vector<char> in;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "http/worker.h"
@@ -74,6 +75,46 @@ bool HttpDoor::TryOpenConnection() {
     return false;
   }
   return true;
+}
+
+bool HttpDoor::TryOpenAddress(const std::string& address) {
+  if (options_.max_per_address == 0) return true;
+  std::lock_guard<std::mutex> lock(addr_mu_);
+  uint32_t& n = per_address_[address];
+  if (n >= options_.max_per_address) return false;
+  n++;
+  return true;
+}
+
+void HttpDoor::CloseAddress(const std::string& address) {
+  if (options_.max_per_address == 0) return;
+  std::lock_guard<std::mutex> lock(addr_mu_);
+  auto it = per_address_.find(address);
+  if (it == per_address_.end()) return;
+  if (--it->second == 0) per_address_.erase(it);
+}
+
+std::string AddressKey(const sockaddr_storage& a) {
+  char buf[INET6_ADDRSTRLEN] = "?";
+  if (a.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&a)->sin_addr, buf, sizeof buf);
+    return buf;
+  }
+  if (a.ss_family != AF_INET6) return buf;
+  const in6_addr& v6 = reinterpret_cast<const sockaddr_in6*>(&a)->sin6_addr;
+  if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+    inet_ntop(AF_INET, v6.s6_addr + 12, buf, sizeof buf);
+    return buf;
+  }
+  // The first four groups, lower-case hex without leading zeros, then ::/64.
+  std::string out;
+  for (int g = 0; g < 4; g++) {
+    char h[8];
+    snprintf(h, sizeof h, "%x", (v6.s6_addr[2 * g] << 8) | v6.s6_addr[2 * g + 1]);
+    if (g) out += ':';
+    out += h;
+  }
+  return out + "::/64";
 }
 
 }  // namespace weightcache::http

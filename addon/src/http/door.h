@@ -15,8 +15,11 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include <sys/socket.h>
 
 #include "http/parser.h"
 
@@ -30,6 +33,11 @@ struct DoorOptions {
   uint32_t threads = 1;
   ParserLimits limits;
   uint32_t max_connections = 4096;               // open connections, all threads together
+  uint32_t max_per_address = 0;                  // open connections from one client address (IPv6: its /64); 0: no limit
+  // Auth is on: connections start unauthenticated, and those hold at most
+  // max_connections - reserved slots until one carries a valid token.
+  bool auth_required = false;
+  uint32_t reserved = 0;
   uint32_t max_in_flight = 16;                   // per connection: requests read and not yet answered
   uint64_t max_buffered_bytes = 8u << 20;        // per connection: answer bytes queued and not yet written
   uint32_t first_request_timeout_ms = 10'000;    // accept → the first request's complete head
@@ -41,7 +49,13 @@ struct DoorOptions {
 
 struct DoorStats {
   std::atomic<uint64_t> connections_accepted{0};
-  std::atomic<uint64_t> connections_rejected{0};  // over max_connections
+  std::atomic<uint64_t> connections_rejected{0};  // over max_connections, every busy (no idle one to take the place of)
+  std::atomic<uint64_t> rejected_per_address{0};  // over max_per_address
+  std::atomic<uint64_t> rejected_reserve{0};      // unauthenticated, at max_connections - reserved
+  std::atomic<uint64_t> idle_evicted{0};          // closed to make room for a newcomer at a cap
+  std::atomic<uint64_t> pipeline_cuts{0};         // sent more than max_in_flight requests in one go
+  std::atomic<uint64_t> first_request_timeouts{0};  // no first head in time, or an unauthenticated connection idle too long
+  std::atomic<int64_t> unauthenticated{0};        // open connections that have not presented a valid token (auth on)
   std::atomic<int64_t> connections_open{0};
   std::atomic<uint64_t> requests{0};              // posted to JavaScript
   std::atomic<uint64_t> responses{0};             // answers written completely
@@ -91,8 +105,10 @@ struct Answer {
   bool end = true;
   // Post a kDrain event once the connection's queue is down to half its bound.
   bool want_drain = false;
-  // Not an answer: close connection `close_conn` (JavaScript gave up on it).
+  // Not an answer: close connection `close_conn` (JavaScript gave up on it),
+  // or with `authenticate`, mark it as having presented a valid token.
   uint64_t close_conn = 0;
+  bool authenticate = false;
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;  // validated by the caller
   std::vector<BodyPart> body;
@@ -126,6 +142,9 @@ class HttpDoor {
   // Used by workers.
   void Post(DoorEvent&& e);
   bool TryOpenConnection();  // counts against max_connections
+  // Counts a connection from `address` (AddressKey) against max_per_address; false: over it.
+  bool TryOpenAddress(const std::string& address);
+  void CloseAddress(const std::string& address);
   void CloseConnection() { stats_.connections_open--; }
   void DropPin(void* pin);
 
@@ -136,8 +155,14 @@ class HttpDoor {
   DoorStats stats_;
   std::mutex ev_mu_;
   std::vector<DoorEvent> events_;
+  std::mutex addr_mu_;
+  std::unordered_map<std::string, uint32_t> per_address_;  // under addr_mu_
   std::vector<std::unique_ptr<HttpWorker>> workers_;
 };
+
+// The address a per-address limit counts: IPv4 as is (also IPv4-mapped), IPv6
+// by its /64 ("2001:db8:0:1::/64"), as src/http/connections.ts's addressKey.
+std::string AddressKey(const sockaddr_storage& a);
 
 // Request ids carry the worker's index in bits 48..52, so an answer finds its
 // worker without a shared table; JavaScript numbers hold them exactly (< 2^53).

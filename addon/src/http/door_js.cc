@@ -156,6 +156,9 @@ Napi::Value HttpDoorStartJs(const Napi::CallbackInfo& info) {
   opt.port = static_cast<uint16_t>(U32(o, "port", 0, 0, 65535));
   opt.threads = U32(o, "threads", 1, 1, kMaxThreads);
   opt.max_connections = U32(o, "maxConnections", opt.max_connections, 1, 1u << 24);
+  opt.max_per_address = U32(o, "maxPerAddress", 0, 0, 1u << 24);
+  opt.auth_required = o.Get("authRequired").ToBoolean().Value();
+  opt.reserved = U32(o, "reserved", 0, 0, opt.max_connections - 1);
   opt.max_in_flight = U32(o, "maxInFlight", opt.max_in_flight, 1, 1u << 16);
   opt.max_buffered_bytes = U32(o, "maxBufferedBytes", static_cast<uint32_t>(opt.max_buffered_bytes), 1, UINT32_MAX);
   opt.first_request_timeout_ms = U32(o, "firstRequestTimeoutMs", opt.first_request_timeout_ms, 1, 3'600'000);
@@ -282,6 +285,17 @@ Napi::Value HttpDoorCloseJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value HttpDoorAuthenticateJs(const Napi::CallbackInfo& info) {
+  Handle& h = Need(info);
+  if (info.Length() < 2 || !info[1].IsNumber()) throw Napi::TypeError::New(info.Env(), "httpDoorAuthenticate(door, conn)");
+  Answer a;
+  a.close_conn = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
+  a.authenticate = true;
+  a.id = a.close_conn;  // routes to the connection's worker
+  h.door->Respond(std::move(a));
+  return info.Env().Undefined();
+}
+
 Napi::Value HttpDoorStatsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   DoorStats& s = Need(info).door->stats();
@@ -289,6 +303,12 @@ Napi::Value HttpDoorStatsJs(const Napi::CallbackInfo& info) {
   auto set = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
   set("connectionsAccepted", static_cast<double>(s.connections_accepted.load()));
   set("connectionsRejected", static_cast<double>(s.connections_rejected.load()));
+  set("rejectedPerAddress", static_cast<double>(s.rejected_per_address.load()));
+  set("rejectedReserve", static_cast<double>(s.rejected_reserve.load()));
+  set("idleEvicted", static_cast<double>(s.idle_evicted.load()));
+  set("pipelineCuts", static_cast<double>(s.pipeline_cuts.load()));
+  set("firstRequestTimeouts", static_cast<double>(s.first_request_timeouts.load()));
+  set("unauthenticated", static_cast<double>(s.unauthenticated.load()));
   set("connectionsOpen", static_cast<double>(s.connections_open.load()));
   set("requests", static_cast<double>(s.requests.load()));
   set("responses", static_cast<double>(s.responses.load()));
@@ -305,6 +325,7 @@ Napi::Value HttpDoorStatsJs(const Napi::CallbackInfo& info) {
     FastPathStats& f = fp->stats;
     set("fastHits", static_cast<double>(f.hits.load()));
     set("fastBodyBytes", static_cast<double>(f.body_bytes.load()));
+    set("fastBodyHits", static_cast<double>(f.body_hits.load()));
     set("fastNotModified", static_cast<double>(f.not_modified.load()));
     set("fastNoBinding", static_cast<double>(f.no_binding.load()));
     set("fastMisses", static_cast<double>(f.misses.load()));

@@ -15,6 +15,7 @@ Napi::Value HttpDoorRespondJs(const Napi::CallbackInfo& info);
 Napi::Value HttpDoorSendJs(const Napi::CallbackInfo& info);
 // httpDoorClose(door, conn): closes a connection (its unanswered requests get 'aborted')
 Napi::Value HttpDoorCloseJs(const Napi::CallbackInfo& info);
+Napi::Value HttpDoorAuthenticateJs(const Napi::CallbackInfo& info);
 // httpDoorStats(door) -> counters
 Napi::Value HttpDoorStatsJs(const Napi::CallbackInfo& info);
 // httpDoorStop(door): closes the listeners and every connection, joins the threads

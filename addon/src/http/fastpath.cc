@@ -297,6 +297,7 @@ bool TryFastPath(FastPath& fp, const RequestHead& h, std::string_view date, Fast
   out.parts = std::move(parts);
   out.body_bytes = head_only ? 0 : length;
   st.hits++;
+  if (!head_only) st.body_hits++;
   st.body_bytes += out.body_bytes;
   return true;
 }

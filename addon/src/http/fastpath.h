@@ -32,6 +32,7 @@ inline constexpr uint64_t kMaxFastPathChunks = 64;
 struct FastPathStats {
   std::atomic<uint64_t> hits{0};             // answered on the fast path (200, 206, 304)
   std::atomic<uint64_t> body_bytes{0};       // body bytes of those answers
+  std::atomic<uint64_t> body_hits{0};        // of the hits: GETs with a body (object reads, as JavaScript counts them)
   std::atomic<uint64_t> not_modified{0};     // of the hits: 304
   std::atomic<uint64_t> no_binding{0};       // to JavaScript: no valid binding for the name
   std::atomic<uint64_t> misses{0};           // to JavaScript: a chunk not in DRAM

@@ -126,6 +126,7 @@ void RequestParser::Reset() {
 RequestParser::Status RequestParser::Fail(Error e, size_t at) {
   error_ = e;
   error_offset_ = at;
+  error_in_path_ = state_ == kPath;
   state_ = kFailedState;
   return kFailed;
 }

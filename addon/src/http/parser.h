@@ -89,6 +89,8 @@ class RequestParser {
   size_t head_bytes() const { return pos_; }
   Error error() const { return error_; }
   size_t error_offset() const { return error_offset_; }  // from the request's first byte
+  // The error was found in the target's path (not its authority or query).
+  bool error_in_path() const { return error_in_path_; }
   const ParserLimits& limits() const { return limits_; }
 
   // Ready for the next request on the connection (keeps allocated capacity).
@@ -122,6 +124,7 @@ class RequestParser {
   size_t pos_ = 0;
   Error error_ = Error::kNone;
   size_t error_offset_ = 0;
+  bool error_in_path_ = false;
 
   // Request line.
   uint32_t method_start_ = 0, method_end_ = 0;

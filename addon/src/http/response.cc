@@ -109,10 +109,14 @@ std::string Refusal(int status, const char* code, const std::string& message) {
   return SerializeHead(status, headers, body.size(), true) + body;
 }
 
-std::string RefusalFor(Error e, uint64_t offset) {
+std::string RefusalFor(Error e, uint64_t offset, bool in_path) {
   std::string message = std::string("malformed HTTP request: ") + DescribeError(e) + " (" + NameOf(e) +
                         " at byte " + std::to_string(offset) + ")";
-  return Refusal(StatusOf(e), CodeOf(StatusOf(e)), message);
+  // A backslash, and a malformed escape in the path, the JavaScript door refuses in its
+  // target rules (src/http/target.ts), not its HTTP parser: the same code, BAD_KEY.
+  bool bad_key = e == Error::kBackslashInTarget || (e == Error::kBadPercentEncoding && in_path);
+  const char* code = bad_key ? "BAD_KEY" : CodeOf(StatusOf(e));
+  return Refusal(StatusOf(e), code, message);
 }
 
 bool ValidFieldName(const std::string& s) {

@@ -19,8 +19,9 @@ std::string SerializeHead(int status, const std::vector<std::pair<std::string, s
 
 // A complete refusal: status, JSON body {"code","message"}, Connection: close.
 std::string Refusal(int status, const char* code, const std::string& message);
-// The refusal for a parse error (status and code from the error table).
-std::string RefusalFor(Error e, uint64_t offset);
+// The refusal for a parse error (status and code from the error table; BAD_KEY for
+// the target errors src/http/target.ts names so: a backslash, a bad escape in the path).
+std::string RefusalFor(Error e, uint64_t offset, bool in_path = false);
 
 // A field name the door may send: a token; a value: no CR, LF or NUL (no response splitting).
 bool ValidFieldName(const std::string& s);

@@ -98,10 +98,35 @@ void HttpWorker::DrainAnswers() {
 }
 
 void HttpWorker::OnAccept(int fd, const sockaddr_storage& addr) {
-  if (!door_.TryOpenConnection()) {
-    // Over the limit: closed at once, so descriptors never run out.
-    close(fd);
+  // The rules of src/http/connections.ts, in its order (docs/http-api.md, "Connections and limits").
+  std::string address = AddressKey(addr);
+  if (!door_.TryOpenAddress(address)) {
+    door_.stats().rejected_per_address++;
+    RefuseAtAccept(fd, "too many connections from " + address + " (http.maxConnectionsPerAddress: " +
+                           std::to_string(opt_.max_per_address) + ")");
+    return;
+  }
+  // At the cap a newcomer takes the place of the connection idle longest (on this thread: each
+  // thread owns its connections), or is refused: file descriptors never run out.
+  // An authenticated connection goes only when no unauthenticated one is open anywhere: this
+  // thread cannot close another thread's idle stranger, and must not close a client instead.
+  bool open = door_.TryOpenConnection();
+  if (!open && EvictIdle(door_.stats().unauthenticated.load() > 0)) open = door_.TryOpenConnection();
+  if (!open) {
+    door_.CloseAddress(address);
     door_.stats().connections_rejected++;
+    RefuseAtAccept(fd, "the server holds http.maxConnections (" + std::to_string(opt_.max_connections) +
+                           ") busy connections");
+    return;
+  }
+  if (opt_.auth_required &&
+      door_.stats().unauthenticated.load() >= static_cast<int64_t>(opt_.max_connections) - opt_.reserved &&
+      !EvictIdle(true)) {
+    door_.CloseAddress(address);
+    door_.CloseConnection();
+    door_.stats().rejected_reserve++;
+    RefuseAtAccept(fd, "unauthenticated connections hold every slot but the http.reservedConnections (" +
+                           std::to_string(opt_.reserved) + ")");
     return;
   }
   door_.stats().connections_accepted++;
@@ -109,13 +134,58 @@ void HttpWorker::OnAccept(int fd, const sockaddr_storage& addr) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   uint64_t cid = next_conn_++;
   auto conn = std::make_unique<HttpConnection>(cid, fd, net::PeerName(addr), opt_.limits);
+  conn->address = std::move(address);
+  conn->authenticated = !opt_.auth_required;
+  if (!conn->authenticated) door_.stats().unauthenticated++;
   conn->in.resize(kInitialBuffer);
   conn->interest = EPOLLIN;
   // The first request must arrive within the header timeout: an idle stranger holds a slot briefly.
   conn->header_deadline_ms = loop_.now_ms() + opt_.first_request_timeout_ms;
   conn->last_progress_ms = loop_.now_ms();
+  conn->idle_since_ms = loop_.now_ms();
   loop_.Add(fd, cid, EPOLLIN);
   conns_[cid] = std::move(conn);
+}
+
+void HttpWorker::RefuseAtAccept(int fd, const std::string& message) {
+  std::string bytes = Refusal(503, "OVERLOADED", message);
+  // A fresh socket's send buffer takes it whole; what does not fit is dropped with the connection.
+  ssize_t n = write(fd, bytes.data(), bytes.size());
+  (void)n;
+  shutdown(fd, SHUT_WR);
+  close(fd);
+}
+
+bool HttpWorker::Idle(const HttpConnection& c) {
+  // No request being handled: between requests, before the first, or trickling a head.
+  return c.fd >= 0 && c.in_flight == 0 && c.out.empty() && c.phase == HttpConnection::kHead;
+}
+
+bool HttpWorker::EvictIdle(bool unauthenticated_only) {
+  HttpConnection* victim = nullptr;
+  for (int pass = 0; pass < 2 && !victim; pass++) {
+    bool want_unauth = pass == 0;
+    if (!want_unauth && unauthenticated_only) break;
+    for (auto& [id, cp] : conns_) {
+      HttpConnection& c = *cp;
+      if (!Idle(c) || c.authenticated == want_unauth) continue;
+      // Idle longest; among equals (the clock ticks in ms) the older connection.
+      if (!victim || c.idle_since_ms < victim->idle_since_ms ||
+          (c.idle_since_ms == victim->idle_since_ms && c.id < victim->id)) {
+        victim = &c;
+      }
+    }
+  }
+  if (!victim) return false;
+  door_.stats().idle_evicted++;
+  Close(*victim, "closed to make room for a new connection (idle longest)");
+  return true;
+}
+
+void HttpWorker::Authenticate(HttpConnection& c) {
+  if (c.authenticated) return;
+  c.authenticated = true;
+  door_.stats().unauthenticated--;
 }
 
 void HttpWorker::Compact(HttpConnection& c) {
@@ -171,6 +241,14 @@ void HttpWorker::Process(HttpConnection& c) {
     bool more = c.phase == HttpConnection::kHead ? ProcessHead(c) : ProcessBody(c);
     if (!more) break;
   }
+  // At the pipelining bound with another complete request already read: the client sent more
+  // than http.maxPipelined in one go, and is disconnected (as the JavaScript door does, RFC 9112
+  // section 9.3.2 lets it retry them). A head still arriving is just held, as TCP holds the rest.
+  if (c.fd >= 0 && c.reading_paused && c.in_flight >= opt_.max_in_flight && c.phase == HttpConnection::kHead &&
+      c.in_len > 0 && c.parser.Parse(c.in.data(), c.in_len) != RequestParser::kNeedMore) {
+    door_.stats().pipeline_cuts++;
+    Close(c, "more than http.maxPipelined (" + std::to_string(opt_.max_in_flight) + ") requests sent in one go");
+  }
 }
 
 bool HttpWorker::ProcessHead(HttpConnection& c) {
@@ -182,7 +260,7 @@ bool HttpWorker::ProcessHead(HttpConnection& c) {
   }
   if (st == RequestParser::kFailed) {
     door_.stats().parse_errors++;
-    Refuse(c, RefusalFor(c.parser.error(), c.parser.error_offset()));
+    Refuse(c, RefusalFor(c.parser.error(), c.parser.error_offset(), c.parser.error_in_path()));
     return false;
   }
   if (opt_.fast && TryFast(c)) return true;
@@ -260,6 +338,8 @@ bool HttpWorker::TryFast(HttpConnection& c) {
   FastPath& fp = *opt_.fast;
   FastAnswer a;
   if (!TryFastPath(fp, c.parser.head(), Date(), a)) return false;
+  // With auth on, the fast path answers only a request whose token may read the name: a valid token.
+  if (opt_.auth_required) Authenticate(c);
   // Answered: the head's bytes are consumed (a fast-path request has no body) and the next request may follow.
   c.header_deadline_ms = 0;
   c.consumed = c.parser.head_bytes();
@@ -330,7 +410,9 @@ void HttpWorker::Refuse(HttpConnection& c, std::string bytes) {
 void HttpWorker::Deliver(Answer& a) {
   if (a.close_conn != 0) {
     auto it = conns_.find(a.close_conn & ((uint64_t{1} << kWorkerShift) - 1));
-    if (it != conns_.end() && it->second->fd >= 0) Close(*it->second, "closed by the server");
+    if (it == conns_.end() || it->second->fd < 0) return;
+    if (a.authenticate) Authenticate(*it->second);
+    else Close(*it->second, "closed by the server");
     return;
   }
   auto rq = requests_.find(a.id);
@@ -498,6 +580,7 @@ bool HttpWorker::FinishFront(HttpConnection& c) {
     door_.stats().in_flight--;
   }
   c.out.pop_front();
+  if (c.in_flight == 0) c.idle_since_ms = loop_.now_ms();
   if (close_after) {
     Close(c, "closed after the answer (Connection: close, or a refused request)");
     return true;
@@ -549,6 +632,8 @@ void HttpWorker::Close(HttpConnection& c, const std::string& reason) {
   close(c.fd);
   c.fd = -1;
   door_.CloseConnection();
+  door_.CloseAddress(c.address);
+  if (!c.authenticated) door_.stats().unauthenticated--;
   uint64_t conn = (uint64_t{index_} << kWorkerShift) | c.id;
   for (Slot& s : c.out) {
     door_.stats().buffered_bytes -= static_cast<int64_t>(s.pending);
@@ -586,7 +671,7 @@ void HttpWorker::Close(HttpConnection& c, const std::string& reason) {
 }
 
 void HttpWorker::Sweep(int64_t now) {
-  std::vector<HttpConnection*> expired_head, idle;
+  std::vector<HttpConnection*> expired_head, idle, unauth_idle;
   for (auto& [id, cp] : conns_) {
     HttpConnection& c = *cp;
     if (c.fd < 0) continue;
@@ -599,10 +684,21 @@ void HttpWorker::Sweep(int64_t now) {
     if (!waiting_on_js && c.header_deadline_ms == 0 && now - c.last_progress_ms >= opt_.idle_timeout_ms) {
       // Idle between requests, a body that stopped coming, or answers the client does not read.
       idle.push_back(&c);
+    } else if (!c.authenticated && Idle(c) && c.header_deadline_ms == 0 &&
+               now - c.idle_since_ms >= opt_.first_request_timeout_ms) {
+      // With auth on, a connection that has not presented a valid token may idle between
+      // requests only as long as a newcomer may wait for its first request.
+      unauth_idle.push_back(&c);
     }
+  }
+  for (HttpConnection* c : unauth_idle) {
+    door_.stats().first_request_timeouts++;
+    Close(*c, "unauthenticated and idle for http.firstRequestTimeout (" + std::to_string(opt_.first_request_timeout_ms) +
+                  " ms)");
   }
   for (HttpConnection* c : expired_head) {
     door_.stats().header_timeouts++;
+    if (!c->served_any) door_.stats().first_request_timeouts++;
     Refuse(*c, Refusal(408, "REQUEST_TIMEOUT",
                        // The JavaScript door's words for the same two timeouts (client-errors.ts, connections.ts).
                        c->served_any ? std::string("the request did not arrive in time")

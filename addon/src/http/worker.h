@@ -61,6 +61,13 @@ class HttpWorker final : public net::EventLoop::Handler {
   void ReleaseParts(std::vector<BodyPart>& parts);
   // Answers the parsed head on the fast path (fastpath.h); false: JavaScript answers it.
   bool TryFast(HttpConnection& c);
+  // Refuses a connection at accept with 503 OVERLOADED (best effort: one write) and closes it.
+  void RefuseAtAccept(int fd, const std::string& message);
+  // Closes this thread's connection idle longest (unauthenticated ones first unless
+  // `unauthenticated_only`); false if none is idle.
+  bool EvictIdle(bool unauthenticated_only);
+  static bool Idle(const HttpConnection& c);
+  void Authenticate(HttpConnection& c);
   const std::string& Date();
   void Compact(HttpConnection& c);
 
