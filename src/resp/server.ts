@@ -11,12 +11,14 @@ import { availableParallelism } from 'node:os';
 import { createServer as createTlsServer } from 'node:tls';
 import { TokenSet } from '../auth/tokens.js';
 import type { Invalidate } from '../coherence/invalidation.js';
+import type { NativeBindings } from '../http/native-binding.js';
 import type { AccessLog } from '../log/access.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Origin } from '../origin/origin.js';
 import type { PrefetchJobs } from '../prefetch/jobs.js';
 import type { ReadPath } from '../read/read-path.js';
+import type { NativeStore } from '../store/native.js';
 import { Admission, type Ticket } from './admission.js';
 import { AuthThrottle } from './auth-throttle.js';
 import type { RespDeps } from './commands/types.js';
@@ -66,6 +68,12 @@ export interface RespServerOptions {
   readonly door?: 'js' | 'native';
   /** Native door: I/O threads (null or absent: one per core). */
   readonly threads?: number | null;
+  /**
+   * Native door: the DRAM store and the version bindings (src/http/fast-path.ts, the same ones
+   * the native HTTP door reads) from which its I/O threads answer GET, GETRANGE, STRLEN and
+   * EXISTS themselves (docs/resp.md, "The fast path"). Null or absent: JavaScript answers all.
+   */
+  readonly fast?: { readonly store: NativeStore; readonly bindings: NativeBindings } | null;
 }
 
 export interface RespServer {
@@ -154,6 +162,9 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
         maxQueryBufferBytes: limits.maxQueryBufferBytes,
         maxConnections: limits.maxClients + NATIVE_SPARE_CONNECTIONS,
         pipelineWindowBytes: PIPELINE_WINDOW_BYTES,
+        ...(o.fast
+          ? { fast: { store: o.fast.store, bindings: o.fast.bindings, maxGetBytes: limits.maxGetBytes } }
+          : {}),
       },
       (socket) => {
         if (closingNative) {
