@@ -18,6 +18,9 @@ namespace {
 constexpr int kMaxIov = 64;
 constexpr size_t kReadBytes = 64 * 1024;  // one read() into the thread's scratch buffer
 constexpr int kReadsPerWakeup = 16;      // then other connections get their turn
+// Fast-path replies with fewer value bytes are copied into one piece (as JavaScript's small
+// replies are, door_js.cc); larger ones are written from chunk memory, referenced until written.
+constexpr uint64_t kCopyRepliesBelow = 16 * 1024;
 
 // With auth off every connection may read every container.
 std::shared_ptr<const RespGrant> AllContainers() {
@@ -95,8 +98,18 @@ bool RespWorker::TryServeNatively(RespConnection& c, const std::vector<std::stri
   Piece head;
   head.native = true;
   head.own = std::move(a.head);
-  head.len = head.own.size();
-  queue(std::move(head));
+  if (a.body_bytes < kCopyRepliesBelow) {
+    // A small reply is copied whole into one piece (one iovec; its chunk references end with `a`).
+    for (const auto& part : a.parts) head.own.append(reinterpret_cast<const char*>(part.first), part.second);
+    if (a.bulk) head.own.append("\r\n", 2);
+    head.len = head.own.size();
+    queue(std::move(head));
+    a.parts.clear();
+    a.bulk = false;
+  } else {
+    head.len = head.own.size();
+    queue(std::move(head));
+  }
   for (size_t i = 0; i < a.parts.size(); i++) {
     Piece p;
     p.native = true;
