@@ -25,6 +25,7 @@ import type { RespDeps } from './commands/types.js';
 import { Connection } from './connection.js';
 import { DEFAULT_LIMITS, type RespLimits } from './limits.js';
 import { RespMetrics } from './metrics.js';
+import type { NativeRespDoorStats } from './native-binding.js';
 import { NativeRespDoor } from './native-door.js';
 import { ReplyMemory } from './reply-memory.js';
 import { ScanCursors } from './scan-cursors.js';
@@ -178,6 +179,23 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
     );
     port = native.port;
     log.info({ listen: `${o.host}:${port}`, door: 'native' }, 'resp listening');
+    // Fast-path hits never reach a Connection: they count in the same request and served-bytes
+    // metrics as every other reply, added at scrape time from the I/O threads' counters.
+    let seen = { hits: 0, bytes: 0 };
+    const countFast = () => {
+      let s: NativeRespDoorStats;
+      try {
+        s = native.stats();
+      } catch {
+        return; // stopped: nothing more to add
+      }
+      const hits = s.fastHits ?? 0;
+      const bytes = s.fastBodyBytes ?? 0;
+      if (hits > seen.hits) o.metrics.requests.inc({ protocol: 'resp', result: 'ok' }, hits - seen.hits);
+      if (bytes > seen.bytes) o.metrics.servedBytes.inc({ source: 'dram' }, bytes - seen.bytes);
+      seen = { hits, bytes };
+    };
+    if (o.fast) o.metrics.nativeCounts.add(countFast);
     let closing: Promise<void> | undefined;
     const close = (graceMs: number) => {
       closing ??= (async () => {
@@ -185,6 +203,8 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
         for (const c of conns) c.shutdown();
         const deadline = Date.now() + graceMs;
         while (conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        countFast();
+        o.metrics.nativeCounts.delete(countFast);
         native.stop();
       })();
       return closing;

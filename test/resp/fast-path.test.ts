@@ -169,6 +169,12 @@ describe('native RESP door fast path', () => {
     const after = stats(native);
     // Most commands are fast-path hits by construction (present keys, plain names, in DRAM).
     expect(after.fastHits! - before.fastHits!).toBeGreaterThan(sent / 2);
+    // Hits answered on the thread count in the same metrics as every other reply (added at scrape).
+    await native.metrics.servedBytes.get();
+    const ok = (await native.metrics.requests.get()).values.find(
+      (v) => v.labels.protocol === 'resp' && v.labels.result === 'ok',
+    );
+    expect(ok?.value ?? 0).toBeGreaterThanOrEqual(after.fastHits!);
     // Pipelined, RESP2 and RESP3, cut anywhere: a hit after a command still running in JavaScript
     // goes there too, and the bytes are the same either way.
     await fc.assert(
