@@ -12,7 +12,7 @@
         "src/http/response.cc", "src/http/worker.cc", "src/http/door.cc", "src/http/door_js.cc", "src/http/fastpath.cc", "src/http/rfc9110.cc", "src/http/fastpath_js.cc",
         "src/net/event_loop.cc",
         "src/resp/inline.cc", "src/resp/parser.cc", "src/resp/replay.cc", "src/resp/parser_js.cc",
-        "src/resp/worker.cc", "src/resp/door.cc", "src/resp/door_js.cc",
+        "src/resp/worker.cc", "src/resp/door.cc", "src/resp/door_js.cc", "src/resp/fastpath.cc",
         "src/fuse_js.cc", "src/fuse/request.cc", "src/fuse/reply.cc", "src/fuse/session.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "src"],

@@ -73,6 +73,14 @@ const UNIT = {
     'src/resp/inline.cc',
     'src/resp/replay.cc',
   ],
+  // The native RESP door's fast path: Redis's integer and range rules, replies, grants, references.
+  resp_fastpath_test: [
+    'test/resp_fastpath_test.cc',
+    'src/resp/fastpath.cc',
+    'src/store/bindings.cc',
+    'src/store/arena.cc',
+    'src/store/store.cc',
+  ],
 };
 // Unit drivers run once more under ThreadSanitizer: the store is read from several threads at once.
 const TSAN_UNIT = ['store_test', 'fastpath_test'];
@@ -117,6 +125,17 @@ const FUZZ = {
     maxLen: 4096,
     dict: 'fuzz/resp_parser_fuzzer.dict',
   },
+  // The native RESP door's fast path: what a command's name, key and GETRANGE indexes make it answer.
+  resp_fastpath_fuzzer: {
+    sources: [
+      'fuzz/resp_fastpath_fuzzer.cc',
+      'src/resp/fastpath.cc',
+      'src/store/bindings.cc',
+      'src/store/arena.cc',
+      'src/store/store.cc',
+    ],
+    maxLen: 256,
+  },
   // Every message the kernel writes to /dev/fuse, and the READDIR packer (docs/mount.md).
   fuse_request_fuzzer: {
     sources: ['fuzz/fuse_request_fuzzer.cc', 'src/fuse/request.cc', 'src/fuse/reply.cc'],
@@ -137,6 +156,7 @@ const ASAN_TESTS = [
   'test/http/fast-path.test.ts',
   'test/resp/native-parser.test.ts',
   'test/resp/native-door.test.ts',
+  'test/resp/fast-path.test.ts',
 ];
 
 // ---- sanitizer settings ------------------------------------------------------------------------

@@ -143,10 +143,12 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
   if (role === 'sidecar' && !cluster) {
     throw new CacheError('CONFIG_INVALID', 'a sidecar needs cluster.members (the cache nodes it reads from)');
   }
-  // The native door answers hits itself (http.door: native, no TLS): it reads the versions
-  // leases resolve to from here, published and taken back by the coherence layer.
+  // The native doors answer hits themselves (http.door: native without TLS, resp.door: native):
+  // they read the versions leases resolve to from here (one table for both), published and taken
+  // back by the coherence layer.
+  const nativeResp = config.resp?.door === 'native' && !respTls;
   const fast =
-    config.http.door === 'native' && !httpTls
+    (config.http.door === 'native' && !httpTls) || nativeResp
       ? new NativeFastPath(origin.id, config.cache.chunkSize, tokens)
       : null;
   const table = new LeaseTable({ origin, termMs: config.leases.term, metrics, sink: fast });
@@ -301,13 +303,16 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
             maxHeaderCount: config.http.maxHeaderCount,
             maxHeaderBytes: config.http.maxHeaderBytes,
             maxBufferedBytes: config.http.maxBufferedBytes,
-            fast: fast && {
-              store: store.dram.nativeStore,
-              bindings: fast.bindings,
-              tokens: fast.tokens,
-              maxRanges: config.http.maxRanges,
-              keepAliveTimeoutMs: config.http.idleTimeout,
-            },
+            fast:
+              fast && !httpTls
+                ? {
+                    store: store.dram.nativeStore,
+                    bindings: fast.bindings,
+                    tokens: fast.tokens,
+                    maxRanges: config.http.maxRanges,
+                    keepAliveTimeoutMs: config.http.idleTimeout,
+                  }
+                : null,
           }
         : null,
     log,
@@ -386,6 +391,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
         tls: respTls,
         door: config.resp.door,
         threads: config.resp.threads,
+        fast: fast && nativeResp ? { store: store.dram.nativeStore, bindings: fast.bindings } : null,
         invalidate,
         prefetch,
       }).catch(async (err: unknown) => {

@@ -73,6 +73,7 @@ export class Connection implements ReplyOwner {
       },
       closing: () => this.closing,
       authenticated: () => this.session.authenticated,
+      grant: () => this.session.grant,
     });
     s.on('drain', () => this.idle?.refresh()); // the client reads: progress
     s.on('error', (err: Error) =>

@@ -2,6 +2,8 @@
  * The native RESP door's part of the addon (addon/src/resp/): its request
  * parser and its I/O threads. Loaded through src/transport/binding.ts.
  */
+import type { NativeBindings } from '../http/native-binding.js';
+import type { NativeStore } from '../store/native.js';
 
 export interface RespDoorBinding {
   // The native RESP request parser (addon/src/resp/parser.h), for tests.
@@ -18,15 +20,17 @@ export interface RespDoorBinding {
     onEvents: (events: NativeRespEvent[]) => void,
   ): { id: number; port: number };
   /**
-   * A batch of sends, flat: `[conn, pieces, done, flags, conn, ...]`. Each appends reply `pieces` to
+   * A batch of sends, flat: `[conn, pieces, done, flags, grant, conn, ...]`. Each appends reply `pieces` to
    * connection `conn`'s output (written in this order; pieces of 16 KiB and more are sent from their
    * own memory, pinned until written: do not modify them meanwhile) and says `done` more of its
    * commands finished. `flags`: 1 close once written, 2 close now, 4 AUTH succeeded (the pre-auth
    * limits are lifted), 8 report written bytes at once until the queue is empty (else they ride on
-   * the connection's next command, or come within a tick, 50 ms). A connection that is gone is
-   * ignored. One call takes each I/O thread's lock and rings its doorbell once.
+   * the connection's next command, or come within a tick, 50 ms), 16 the connection's grant (what
+   * the fast path may answer it) is every container, 32 it is the containers listed in `grant`
+   * (else `grant` is ignored: pass null). A connection that is gone is ignored. One call takes each
+   * I/O thread's lock and rings its doorbell once.
    */
-  respDoorSend(door: number, batch: (number | Uint8Array[])[]): void;
+  respDoorSend(door: number, batch: (number | Uint8Array[] | string[] | null)[]): void;
   respDoorStats(door: number): NativeRespDoorStats;
   /** Closes the listeners and every connection and joins the threads. */
   respDoorStop(door: number): void;
@@ -49,14 +53,24 @@ export interface NativeRespDoorOptions {
   pipelineWindowBytes?: number;
   /** After a closing connection's last reply: input read and dropped this long. */
   closeGraceMs?: number;
+  /** GET/GETRANGE/STRLEN/EXISTS answered on the I/O threads (addon/src/resp/fastpath.h); absent: none. */
+  fast?: NativeRespFastPathOptions;
+}
+
+/** respDoorStart's `fast`: the DRAM store and the version bindings both native doors read. */
+export interface NativeRespFastPathOptions {
+  store: NativeStore;
+  bindings: NativeBindings;
+  /** resp.maxGetBytes: a larger GET (or GETRANGE) is JavaScript's to refuse. */
+  maxGetBytes: number;
 }
 
 export type NativeRespEvent =
   | { kind: 'open'; conn: number; peer: string }
-  /** `written`: reply bytes written since the last report. */
-  | { kind: 'command'; conn: number; args: Buffer[]; written: number }
+  /** `written`: reply bytes written since the last report; `served`: commands the thread answered since. */
+  | { kind: 'command'; conn: number; args: Buffer[]; written: number; served: number }
   | { kind: 'protocolError'; conn: number; reason: string; message: string }
-  | { kind: 'written'; conn: number; bytes: number }
+  | { kind: 'written'; conn: number; bytes: number; served: number }
   | { kind: 'closed'; conn: number; reason: string };
 
 export interface NativeRespDoorStats {
@@ -71,6 +85,17 @@ export interface NativeRespDoorStats {
   pinnedBuffers: number;
   bufferedBytes: number;
   pausedReads: number;
+  /** With the fast path: commands answered on the I/O threads, their value bytes, and why others went to JavaScript. */
+  fastHits?: number;
+  fastBodyBytes?: number;
+  fastNoBinding?: number;
+  fastMisses?: number;
+  fastUnauthorised?: number;
+  fastOther?: number;
+  /** An earlier command of the connection was still running in JavaScript (reply order). */
+  fastBusy?: number;
+  /** Chunk references held by fast-path replies not yet written: 0 once every reply is written or dropped. */
+  fastChunkRefs?: number;
 }
 
 export interface RespReplayOptions {

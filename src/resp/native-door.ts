@@ -26,8 +26,8 @@ export class NativeRespDoor {
       const d = door!;
       for (const e of events) {
         if (e.kind === 'open') {
-          const p = new NativePort(e.conn, e.peer, (conn, pieces, done, flags) =>
-            d.send(conn, pieces, done, flags),
+          const p = new NativePort(e.conn, e.peer, (conn, pieces, done, flags, grant) =>
+            d.send(conn, pieces, done, flags, grant),
           );
           d.ports.set(e.conn, p);
           onOpen(p);
@@ -37,11 +37,11 @@ export class NativeRespDoor {
         if (!p) continue;
         switch (e.kind) {
           case 'command':
-            if (e.written > 0) p.onWritten(e.written); // progress rides on the command
+            if (e.written > 0 || e.served > 0) p.onWritten(e.written, e.served); // progress rides on the command
             p.onCommand(e.args);
             break;
           case 'written':
-            p.onWritten(e.bytes);
+            p.onWritten(e.bytes, e.served);
             break;
           case 'protocolError':
             p.onProtocolError(e.reason, e.message);
@@ -65,12 +65,18 @@ export class NativeRespDoor {
   }
 
   /** Sends of this tick, all connections: handed over in one call (one lock and doorbell per thread). */
-  private outgoing: (number | Uint8Array[])[] = [];
+  private outgoing: (number | Uint8Array[] | string[] | null)[] = [];
 
-  private send(conn: number, pieces: Uint8Array[], done: number, flags: number): void {
+  private send(
+    conn: number,
+    pieces: Uint8Array[],
+    done: number,
+    flags: number,
+    grant: string[] | null,
+  ): void {
     if (this.stopped) return;
     if (this.outgoing.length === 0) queueMicrotask(() => this.flush());
-    this.outgoing.push(conn, pieces, done, flags);
+    this.outgoing.push(conn, pieces, done, flags, grant);
   }
 
   private flush(): void {

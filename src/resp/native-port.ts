@@ -16,9 +16,17 @@
  *
  * Input: the thread posts at most its pipeline bound of commands ahead; each
  * write (or settle()) carries how many finished since the last, which lets it
- * read on, and whether AUTH succeeded, which lifts the parser's pre-auth limits.
+ * read on, and whether AUTH succeeded, which lifts the parser's pre-auth limits
+ * — with the token's grant, which the thread's fast path checks (GET,
+ * GETRANGE, STRLEN and EXISTS answered from the native store, never posted
+ * here; addon/src/resp/fastpath.h). The grant rides in the same send as the
+ * count that finishes AUTH, so no command after AUTH is answered there under
+ * the grant before it. Commands the thread answered are reported like bytes
+ * written and count as activity (the idle timeout).
  */
+
 import { EventEmitter } from 'node:events';
+import type { Grant } from '../auth/tokens.js';
 import { ProtocolError } from './protocol-error.js';
 import type { CommandInput, RespSocket } from './socket.js';
 
@@ -29,11 +37,27 @@ const END = 1;
 const DESTROY = 2;
 const AUTHENTICATED = 4;
 const WANT_WRITTEN = 8;
+const GRANT_ALL = 16;
+const GRANT_LIST = 32;
 
 type Item = { args: Buffer[] } | { error: ProtocolError };
 
 /** The door's send function (native-door.ts), bound to one door. */
-export type SendFn = (conn: number, pieces: Uint8Array[], done: number, flags: number) => void;
+export type SendFn = (
+  conn: number,
+  pieces: Uint8Array[],
+  done: number,
+  flags: number,
+  grant: string[] | null,
+) => void;
+
+/** What CommandInput.start gets from the connection (socket.ts), with its session's grant. */
+type Hooks = {
+  arrived: () => void;
+  closing: () => boolean;
+  authenticated: () => boolean;
+  grant?: () => Grant | null;
+};
 
 export class NativePort extends EventEmitter implements RespSocket, CommandInput {
   readonly remoteAddress: string;
@@ -47,11 +71,12 @@ export class NativePort extends EventEmitter implements RespSocket, CommandInput
   private handedOut = false;
   private done = 0;
   private toldAuthenticated = false;
+  private toldGrant: Grant | null = null;
   private needDrain = false;
   private written = 0;
   private issued = 0;
   private readonly callbacks: { end: number; cb: (err?: Error | null) => void }[] = [];
-  private hooks: { arrived: () => void; closing: () => boolean; authenticated: () => boolean } | null = null;
+  private hooks: Hooks | null = null;
   /** Written this tick and not yet handed to the thread: one call per tick, however many writes. */
   private pending: Uint8Array[] = [];
   private flushScheduled = false;
@@ -68,7 +93,7 @@ export class NativePort extends EventEmitter implements RespSocket, CommandInput
   }
 
   // ---- CommandInput --------------------------------------------------------------------------
-  start(o: { arrived: () => void; closing: () => boolean; authenticated: () => boolean }): void {
+  start(o: Hooks): void {
     this.hooks = o;
     if (this.head < this.queue.length) o.arrived();
   }
@@ -112,7 +137,9 @@ export class NativePort extends EventEmitter implements RespSocket, CommandInput
     this.hooks?.arrived();
   }
 
-  onWritten(bytes: number): void {
+  onWritten(bytes: number, served = 0): void {
+    // Commands the thread answered: the client is active (connection.ts refreshes its idle timer).
+    if (served > 0 && !this.hooks?.closing()) this.hooks?.arrived();
     this.written += bytes;
     this.writableLength = this.issued - this.written;
     while (this.callbacks.length > 0 && this.callbacks[0]!.end <= this.written) this.callbacks.shift()!.cb();
@@ -155,7 +182,7 @@ export class NativePort extends EventEmitter implements RespSocket, CommandInput
   destroy(): this {
     if (this.destroyed) return this;
     this.pending = [];
-    this.send(this.conn, [], this.takeDone(), DESTROY);
+    this.send(this.conn, [], this.takeDone(), DESTROY, null);
     this.closed();
     return this;
   }
@@ -185,8 +212,18 @@ export class NativePort extends EventEmitter implements RespSocket, CommandInput
     this.pending = [];
     const done = this.takeDone();
     // A writer waits for 'drain': the thread reports progress at once instead of lazily.
-    const flags = this.flags(base) | (this.needDrain ? WANT_WRITTEN : 0);
-    if (pieces.length > 0 || done > 0 || flags !== 0) this.send(this.conn, pieces, done, flags);
+    let flags = this.flags(base) | (this.needDrain ? WANT_WRITTEN : 0);
+    let grant: string[] | null = null;
+    const g = this.grantChanged();
+    if (g) {
+      this.toldGrant = g;
+      if (g.admin || g.containers === null) flags |= GRANT_ALL;
+      else {
+        flags |= GRANT_LIST;
+        grant = [...g.containers];
+      }
+    }
+    if (pieces.length > 0 || done > 0 || flags !== 0) this.send(this.conn, pieces, done, flags, grant);
   }
 
   private takeDone(): number {
@@ -196,7 +233,15 @@ export class NativePort extends EventEmitter implements RespSocket, CommandInput
   }
 
   private authChanged(): boolean {
-    return !this.toldAuthenticated && (this.hooks?.authenticated() ?? false);
+    return (
+      (!this.toldAuthenticated && (this.hooks?.authenticated() ?? false)) || this.grantChanged() !== null
+    );
+  }
+
+  /** The session's grant when it is not the one the thread was told (AUTH with another token), else null. */
+  private grantChanged(): Grant | null {
+    const g = this.hooks?.grant?.() ?? null;
+    return g !== null && g !== this.toldGrant ? g : null;
   }
 
   private flags(base: number): number {

@@ -11,18 +11,21 @@ import { availableParallelism } from 'node:os';
 import { createServer as createTlsServer } from 'node:tls';
 import { TokenSet } from '../auth/tokens.js';
 import type { Invalidate } from '../coherence/invalidation.js';
+import type { NativeBindings } from '../http/native-binding.js';
 import type { AccessLog } from '../log/access.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Origin } from '../origin/origin.js';
 import type { PrefetchJobs } from '../prefetch/jobs.js';
 import type { ReadPath } from '../read/read-path.js';
+import type { NativeStore } from '../store/native.js';
 import { Admission, type Ticket } from './admission.js';
 import { AuthThrottle } from './auth-throttle.js';
 import type { RespDeps } from './commands/types.js';
 import { Connection } from './connection.js';
 import { DEFAULT_LIMITS, type RespLimits } from './limits.js';
 import { RespMetrics } from './metrics.js';
+import type { NativeRespDoorStats } from './native-binding.js';
 import { NativeRespDoor } from './native-door.js';
 import { ReplyMemory } from './reply-memory.js';
 import { ScanCursors } from './scan-cursors.js';
@@ -66,6 +69,12 @@ export interface RespServerOptions {
   readonly door?: 'js' | 'native';
   /** Native door: I/O threads (null or absent: one per core). */
   readonly threads?: number | null;
+  /**
+   * Native door: the DRAM store and the version bindings (src/http/fast-path.ts, the same ones
+   * the native HTTP door reads) from which its I/O threads answer GET, GETRANGE, STRLEN and
+   * EXISTS themselves (docs/resp.md, "The fast path"). Null or absent: JavaScript answers all.
+   */
+  readonly fast?: { readonly store: NativeStore; readonly bindings: NativeBindings } | null;
 }
 
 export interface RespServer {
@@ -154,6 +163,9 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
         maxQueryBufferBytes: limits.maxQueryBufferBytes,
         maxConnections: limits.maxClients + NATIVE_SPARE_CONNECTIONS,
         pipelineWindowBytes: PIPELINE_WINDOW_BYTES,
+        ...(o.fast
+          ? { fast: { store: o.fast.store, bindings: o.fast.bindings, maxGetBytes: limits.maxGetBytes } }
+          : {}),
       },
       (socket) => {
         if (closingNative) {
@@ -167,6 +179,23 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
     );
     port = native.port;
     log.info({ listen: `${o.host}:${port}`, door: 'native' }, 'resp listening');
+    // Fast-path hits never reach a Connection: they count in the same request and served-bytes
+    // metrics as every other reply, added at scrape time from the I/O threads' counters.
+    let seen = { hits: 0, bytes: 0 };
+    const countFast = () => {
+      let s: NativeRespDoorStats;
+      try {
+        s = native.stats();
+      } catch {
+        return; // stopped: nothing more to add
+      }
+      const hits = s.fastHits ?? 0;
+      const bytes = s.fastBodyBytes ?? 0;
+      if (hits > seen.hits) o.metrics.requests.inc({ protocol: 'resp', result: 'ok' }, hits - seen.hits);
+      if (bytes > seen.bytes) o.metrics.servedBytes.inc({ source: 'dram' }, bytes - seen.bytes);
+      seen = { hits, bytes };
+    };
+    if (o.fast) o.metrics.nativeCounts.add(countFast);
     let closing: Promise<void> | undefined;
     const close = (graceMs: number) => {
       closing ??= (async () => {
@@ -174,6 +203,8 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
         for (const c of conns) c.shutdown();
         const deadline = Date.now() + graceMs;
         while (conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        countFast();
+        o.metrics.nativeCounts.delete(countFast);
         native.stop();
       })();
       return closing;

@@ -12,6 +12,7 @@
  *   errors).
  */
 import type { Socket } from 'node:net';
+import type { Grant } from '../auth/tokens.js';
 import { PREAUTH_QUERY_BYTES, type RespLimits } from './limits.js';
 import { RequestParser } from './request-parser.js';
 
@@ -41,7 +42,13 @@ export interface CommandInput {
    * command whole (not while `closing()`). `authenticated` says whether the
    * pre-auth limits are lifted.
    */
-  start(o: { arrived: () => void; closing: () => boolean; authenticated: () => boolean }): void;
+  start(o: {
+    arrived: () => void;
+    closing: () => boolean;
+    authenticated: () => boolean;
+    /** What the session's token may read (null before AUTH, or with auth off): the native door's fast path checks it. */
+    grant?: () => Grant | null;
+  }): void;
   /**
    * The next whole command, or null while none is. Throws ProtocolError on a
    * framing error or a broken limit. Calling it also says that the command it

@@ -15,6 +15,7 @@ import type {
 } from '../../src/coherence/invalidation.js';
 import { LeaseTable } from '../../src/coherence/lease-table.js';
 import { Limiter } from '../../src/fill/limiter.js';
+import { NativeFastPath } from '../../src/http/fast-path.js';
 import { createLogger } from '../../src/log/logger.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { FsOrigin } from '../../src/origin/fs.js';
@@ -34,6 +35,7 @@ export interface Harness {
   readonly origin: FsOrigin;
   /** Bytes of every object put, by 'container/key'. */
   readonly objects: Map<string, Buffer>;
+  readonly leases: LeaseTable;
   put(name: string, bytes: Buffer): Promise<void>;
   close(): Promise<void>;
 }
@@ -61,6 +63,12 @@ export interface HarnessOptions {
   readonly door?: 'js' | 'native';
   /** Native door: I/O threads (default 1, see below). */
   readonly threads?: number;
+  /**
+   * Native door: its fast path (GET/GETRANGE/STRLEN/EXISTS answered on the I/O threads from the
+   * native store and the lease table's version bindings), as a node runs it. Default: on when the
+   * door is native, unless WEIGHTCACHE_RESP_FAST=0.
+   */
+  readonly fast?: boolean;
 }
 
 /** The door the RESP suites run against (see HarnessOptions.door). */
@@ -85,7 +93,13 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const origin = new FsOrigin({ root });
   const store = new TieredStore({ dramBytes: opts.dramBytes ?? 256 * 2 ** 20, nvme: null, metrics, log });
   // A short term by default: tests that replace an object see the new version soon.
-  const leases = new LeaseTable({ origin, termMs: opts.leaseTermMs ?? 200, metrics });
+  const door = opts.tls ? 'js' : (opts.door ?? doorUnderTest());
+  const fast =
+    door === 'native' && (opts.fast ?? process.env.WEIGHTCACHE_RESP_FAST !== '0')
+      ? // The RESP door checks the grant JavaScript hands it at AUTH: the token table is HTTP's.
+        new NativeFastPath(origin.id, CHUNK, null)
+      : null;
+  const leases = new LeaseTable({ origin, termMs: opts.leaseTermMs ?? 200, metrics, sink: fast });
   const readPath = new ReadPath({
     origin,
     leases,
@@ -119,7 +133,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     ...(opts.invalidate ? { invalidate: opts.invalidate } : {}),
     ...(opts.tls ? { tls: opts.tls } : {}),
     // TLS is served by the JavaScript door only.
-    door: opts.tls ? 'js' : (opts.door ?? doorUnderTest()),
+    door,
+    fast: fast && { store: store.dram.nativeStore, bindings: fast.bindings },
     // One I/O thread: connections reach JavaScript in accept order, which the admission tests
     // ("the oldest stranger is closed first") rely on. test/resp/native-door.test.ts runs several.
     threads: opts.threads ?? 1,
@@ -131,6 +146,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     metrics,
     origin,
     objects,
+    leases,
     put,
     close: async () => {
       await server.close(1000);

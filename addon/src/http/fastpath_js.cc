@@ -165,6 +165,11 @@ void InitFastPathJs(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeTokens", TokensJs::Define(env));
 }
 
+std::shared_ptr<store::BindingTable> BindingsOfJs(Napi::Value v) {
+  if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kBindingsTag)) return nullptr;
+  return BindingsJs::Unwrap(v.As<Napi::Object>())->table();
+}
+
 std::shared_ptr<FastPath> FastPathOfJs(Napi::Object o) {
   Napi::Env env = o.Env();
   auto fp = std::make_shared<FastPath>();

@@ -14,5 +14,7 @@ namespace weightcache::http {
 void InitFastPathJs(Napi::Env env, Napi::Object exports);
 // `fast`: { store: NativeStore, bindings: NativeBindings, tokens: NativeTokens, maxRanges, keepAliveTimeoutMs }.
 std::shared_ptr<FastPath> FastPathOfJs(Napi::Object fast);
+// The table of a NativeBindings object (the one both doors' fast paths read), or null if `v` is not one.
+std::shared_ptr<store::BindingTable> BindingsOfJs(Napi::Value v);
 
 }  // namespace weightcache::http

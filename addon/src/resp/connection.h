@@ -50,6 +50,10 @@ struct RespConnection {
   uint64_t unreported_written = 0;
   bool dirty = false;        // in the worker's list of connections with unreported bytes
   bool want_report = false;  // until the queue is empty
+  // Fast path: what the connection's token may read (null: not authenticated), and the commands
+  // answered on the thread not yet told to JavaScript (they count as activity for its idle timeout).
+  std::shared_ptr<const RespGrant> grant;
+  uint64_t unreported_served = 0;
 };
 
 }  // namespace weightcache::resp

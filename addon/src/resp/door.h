@@ -15,9 +15,9 @@
 // (the parser's limits) and reply bytes queued per connection (JavaScript
 // waits for 'written' past its high-water mark).
 //
-// The fast path (GET/GETRANGE from the native store without JavaScript) will
-// sit at one seam: RespWorker::TryServeNatively, called for every command
-// before it is posted.
+// The fast path (fastpath.h: GET, GETRANGE, STRLEN, EXISTS from the native
+// store without JavaScript) sits at one seam: RespWorker::TryServeNatively,
+// called for every command before it is posted.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -27,7 +27,9 @@
 #include <string>
 #include <vector>
 
+#include "resp/fastpath.h"
 #include "resp/parser.h"
+#include "store/store.h"
 
 namespace weightcache::resp {
 
@@ -41,7 +43,15 @@ struct DoorOptions {
   uint32_t max_pipelined = 1024;             // per connection: commands posted and not yet finished
   uint64_t pipeline_window_bytes = 1u << 20; // per connection: their argument bytes (16 KiB before AUTH)
   uint32_t close_grace_ms = 2000;            // after the last reply of a closing connection: input read and dropped
+  // GET/GETRANGE/STRLEN/EXISTS answered on the I/O threads (fastpath.h); null: every command goes to JavaScript.
+  std::shared_ptr<RespFastPath> fast;
 };
+
+// With the fast path on: reply bytes queued on one connection past which its
+// commands wait in the kernel (JavaScript's own high-water mark, native-port.ts
+// HIGH_WATER_BYTES), so a client that pipelines GETs and reads nothing holds
+// at most this much (plus one reply) on the thread.
+constexpr uint64_t kMaxQueuedReplyBytes = 256 * 1024;
 
 struct DoorStats {
   std::atomic<uint64_t> connections_accepted{0};
@@ -65,16 +75,22 @@ struct DoorEvent {
   std::vector<std::string> args;    // kCommand
   ProtocolError error;              // kProtocolError
   uint64_t written = 0;             // kWritten, kCommand: reply bytes written since the last report
+  uint64_t served = 0;              // kWritten, kCommand: commands answered on the thread since the last report
   std::string reason;               // kClosed
   void* pin = nullptr;              // kRelease: a JavaScript reference to drop on the JavaScript thread
 };
 
-// Reply bytes: a copy (small replies), or JavaScript memory pinned until written.
+// Reply bytes: a copy (small replies), JavaScript memory pinned until
+// written, or (a fast-path reply) chunk memory of the native store, referenced
+// until written. Bytes of native pieces are not JavaScript's: they are not in
+// what the thread reports written.
 struct Piece {
   std::string own;
-  const char* data = nullptr;  // own.data() or pinned memory
+  const char* data = nullptr;  // own.data(), pinned memory or chunk memory
   size_t len = 0;
   void* pin = nullptr;
+  store::Ref ref;       // a chunk slice of a fast-path reply
+  bool native = false;  // a fast-path reply's bytes
 };
 
 // What JavaScript tells a connection's worker.
@@ -86,6 +102,9 @@ struct Send {
   bool end = false;           // close once written (input is then read and dropped for close_grace_ms)
   bool want_written = false;  // report written bytes at once until the queue is empty (a writer waits)
   bool destroy = false;       // close now, dropping what is queued
+  // AUTH succeeded (or the token changed): what the connection may read from now on, for the fast path.
+  bool set_grant = false;
+  std::shared_ptr<const RespGrant> grant;
 };
 
 class RespWorker;

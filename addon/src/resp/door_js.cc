@@ -5,8 +5,10 @@
 #include <map>
 #include <memory>
 
+#include "http/fastpath_js.h"
 #include "resp/door.h"
 #include "resp/parser_js.h"
+#include "store/store_js.h"
 
 namespace weightcache::resp {
 
@@ -43,6 +45,7 @@ Napi::Value ToJs(Napi::Env env, DoorEvent& e) {
       }
       o.Set("args", args);
       o.Set("written", Napi::Number::New(env, static_cast<double>(e.written)));
+      o.Set("served", Napi::Number::New(env, static_cast<double>(e.served)));
       break;
     }
     case DoorEvent::kProtocolError:
@@ -53,6 +56,7 @@ Napi::Value ToJs(Napi::Env env, DoorEvent& e) {
     case DoorEvent::kWritten:
       o.Set("kind", "written");
       o.Set("bytes", Napi::Number::New(env, static_cast<double>(e.written)));
+      o.Set("served", Napi::Number::New(env, static_cast<double>(e.served)));
       break;
     case DoorEvent::kClosed:
       o.Set("kind", "closed");
@@ -136,6 +140,18 @@ Napi::Value StartJs(const Napi::CallbackInfo& info) {
   opt.max_pipelined = static_cast<uint32_t>(Num(o, "maxPipelined", opt.max_pipelined, 1, 1u << 20));
   opt.pipeline_window_bytes = Num(o, "pipelineWindowBytes", opt.pipeline_window_bytes, 1, 1ull << 32);
   opt.close_grace_ms = static_cast<uint32_t>(Num(o, "closeGraceMs", opt.close_grace_ms, 0, 60'000));
+  Napi::Value fast = o.Get("fast");
+  if (!fast.IsUndefined() && !fast.IsNull()) {
+    if (!fast.IsObject()) throw Napi::TypeError::New(env, "resp door: fast must be an object {store, bindings, maxGetBytes}");
+    Napi::Object f = fast.As<Napi::Object>();
+    auto fp = std::make_shared<RespFastPath>();
+    fp->store = store::StoreOf(env, f.Get("store"));
+    if (!fp->store) throw Napi::TypeError::New(env, "resp door: fast.store must be a NativeStore");
+    fp->bindings = http::BindingsOfJs(f.Get("bindings"));
+    if (!fp->bindings) throw Napi::TypeError::New(env, "resp door: fast.bindings must be a NativeBindings");
+    fp->max_get_bytes = Num(f, "maxGetBytes", fp->max_get_bytes, 0, 1ull << 50);
+    opt.fast = std::move(fp);
+  }
 
   uint32_t id = g_next_door++;
   auto* h = new Handle();
@@ -169,9 +185,13 @@ Napi::Value StartJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// Most containers one connection's grant may list (as src/auth/tokens.ts bounds a token's scopes).
+constexpr uint32_t kMaxGrantContainers = 10'000;
+
 // One send of a batch: conn, pieces, done, flags (1 end, 2 destroy, 4 authenticated, 8 report
-// written bytes at once).
-Send ReadSend(Napi::Env env, Handle& h, Napi::Value conn, Napi::Value pieces_v, Napi::Value done, Napi::Value flags_v) {
+// written bytes at once, 16 the grant is every container, 32 the grant is the list `grant`), grant.
+Send ReadSend(Napi::Env env, Handle& h, Napi::Value conn, Napi::Value pieces_v, Napi::Value done, Napi::Value flags_v,
+              Napi::Value grant_v) {
   if (!conn.IsNumber() || !pieces_v.IsArray() || !done.IsNumber() || !flags_v.IsNumber()) {
     throw Napi::TypeError::New(env, "resp door: a send is conn (number), pieces (array), done (number), flags (number)");
   }
@@ -183,6 +203,22 @@ Send ReadSend(Napi::Env env, Handle& h, Napi::Value conn, Napi::Value pieces_v, 
   s.destroy = (flags & 2) != 0;
   s.authenticated = (flags & 4) != 0;
   s.want_written = (flags & 8) != 0;
+  if (flags & (16 | 32)) {
+    auto g = std::make_shared<RespGrant>();
+    g->all = (flags & 16) != 0;
+    if (!g->all) {
+      if (!grant_v.IsArray()) throw Napi::TypeError::New(env, "resp door: flag 32 needs the grant's containers (an array of strings)");
+      auto list = grant_v.As<Napi::Array>();
+      if (list.Length() > kMaxGrantContainers) throw Napi::RangeError::New(env, "resp door: a grant lists more than 10000 containers");
+      for (uint32_t i = 0; i < list.Length(); i++) {
+        Napi::Value c = list.Get(i);
+        if (!c.IsString()) throw Napi::TypeError::New(env, "resp door: a grant's containers must be strings");
+        g->containers.push_back(c.As<Napi::String>().Utf8Value());
+      }
+    }
+    s.set_grant = true;
+    s.grant = std::move(g);
+  }
   auto pieces = pieces_v.As<Napi::Array>();
   for (uint32_t i = 0; i < pieces.Length(); i++) {  // checked before anything is pinned
     if (!pieces.Get(i).IsTypedArray()) throw Napi::TypeError::New(env, "resp door: reply pieces must be Uint8Arrays");
@@ -207,18 +243,18 @@ Send ReadSend(Napi::Env env, Handle& h, Napi::Value conn, Napi::Value pieces_v, 
   return s;
 }
 
-// respDoorSend(door, batch): batch is a flat [conn, pieces, done, flags, conn, ...] list.
+// respDoorSend(door, batch): batch is a flat [conn, pieces, done, flags, grant, conn, ...] list.
 Napi::Value SendJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Handle& h = Need(info);
   if (info.Length() < 2 || !info[1].IsArray()) throw Napi::TypeError::New(env, "respDoorSend(door, batch)");
   auto flat = info[1].As<Napi::Array>();
-  if (flat.Length() % 4 != 0) throw Napi::TypeError::New(env, "resp door: a batch is [conn, pieces, done, flags] × n");
+  if (flat.Length() % 5 != 0) throw Napi::TypeError::New(env, "resp door: a batch is [conn, pieces, done, flags, grant] × n");
   std::vector<Send> batch;
-  batch.reserve(flat.Length() / 4);
+  batch.reserve(flat.Length() / 5);
   try {
-    for (uint32_t i = 0; i < flat.Length(); i += 4) {
-      batch.push_back(ReadSend(env, h, flat.Get(i), flat.Get(i + 1), flat.Get(i + 2), flat.Get(i + 3)));
+    for (uint32_t i = 0; i < flat.Length(); i += 5) {
+      batch.push_back(ReadSend(env, h, flat.Get(i), flat.Get(i + 1), flat.Get(i + 2), flat.Get(i + 3), flat.Get(i + 4)));
     }
   } catch (...) {
     for (Send& s : batch) {
@@ -246,6 +282,17 @@ Napi::Value StatsJs(const Napi::CallbackInfo& info) {
   set("pinnedBuffers", static_cast<double>(s.pinned_buffers.load()));
   set("bufferedBytes", static_cast<double>(s.buffered_bytes.load()));
   set("pausedReads", static_cast<double>(s.paused_reads.load()));
+  if (const auto& fp = Need(info).door->options().fast) {
+    RespFastStats& f = fp->stats;
+    set("fastHits", static_cast<double>(f.hits.load()));
+    set("fastBodyBytes", static_cast<double>(f.body_bytes.load()));
+    set("fastNoBinding", static_cast<double>(f.no_binding.load()));
+    set("fastMisses", static_cast<double>(f.misses.load()));
+    set("fastUnauthorised", static_cast<double>(f.unauthorised.load()));
+    set("fastOther", static_cast<double>(f.other.load()));
+    set("fastBusy", static_cast<double>(f.busy.load()));
+    set("fastChunkRefs", static_cast<double>(f.chunk_refs.load()));
+  }
   return o;
 }
 

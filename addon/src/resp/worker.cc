@@ -18,6 +18,19 @@ namespace {
 constexpr int kMaxIov = 64;
 constexpr size_t kReadBytes = 64 * 1024;  // one read() into the thread's scratch buffer
 constexpr int kReadsPerWakeup = 16;      // then other connections get their turn
+// Fast-path replies with fewer value bytes are copied into one piece (as JavaScript's small
+// replies are, door_js.cc); larger ones are written from chunk memory, referenced until written.
+constexpr uint64_t kCopyRepliesBelow = 16 * 1024;
+
+// With auth off every connection may read every container.
+std::shared_ptr<const RespGrant> AllContainers() {
+  static const std::shared_ptr<const RespGrant> all = [] {
+    auto g = std::make_shared<RespGrant>();
+    g->all = true;
+    return g;
+  }();
+  return all;
+}
 
 }  // namespace
 
@@ -33,7 +46,13 @@ RespWorker::~RespWorker() {
       close(c->fd);
       door_.CloseConnection();
     }
-    for (Piece& p : c->out) door_.DropPin(p.pin);
+    for (Piece& p : c->out) {
+      door_.DropPin(p.pin);
+      if (p.ref) {
+        p.ref.reset();
+        opt_.fast->stats.chunk_refs--;
+      }
+    }
     door_.stats().buffered_bytes -= static_cast<int64_t>(c->out_bytes);
     door_.stats().in_flight -= c->in_flight;
   }
@@ -60,7 +79,60 @@ void RespWorker::Submit(std::vector<Send>& sends) {
   loop_.Wake();
 }
 
-bool RespWorker::TryServeNatively(RespConnection&, const std::vector<std::string>&) { return false; }
+bool RespWorker::TryServeNatively(RespConnection& c, const std::vector<std::string>& args) {
+  if (!opt_.fast || !IsFastCommand(args)) return false;
+  RespFastPath& fp = *opt_.fast;
+  if (c.in_flight > 0) {
+    fp.stats.busy++;  // an earlier command is still running in JavaScript: its reply comes first
+    return false;
+  }
+  RespAnswer a;
+  if (!TryRespFast(fp, args, c.grant.get(), a)) return false;
+  auto queue = [&](Piece&& p) {
+    c.out_bytes += p.len;
+    door_.stats().buffered_bytes += static_cast<int64_t>(p.len);
+    c.out.push_back(std::move(p));
+    // std::string's small-buffer storage moves with it: point at the new home.
+    if (!c.out.back().ref) c.out.back().data = c.out.back().own.data();
+  };
+  Piece head;
+  head.native = true;
+  head.own = std::move(a.head);
+  if (a.body_bytes < kCopyRepliesBelow) {
+    // A small reply is copied whole into one piece (one iovec; its chunk references end with `a`).
+    for (const auto& part : a.parts) head.own.append(reinterpret_cast<const char*>(part.first), part.second);
+    if (a.bulk) head.own.append("\r\n", 2);
+    head.len = head.own.size();
+    queue(std::move(head));
+    a.parts.clear();
+    a.bulk = false;
+  } else {
+    head.len = head.own.size();
+    queue(std::move(head));
+  }
+  for (size_t i = 0; i < a.parts.size(); i++) {
+    Piece p;
+    p.native = true;
+    p.data = reinterpret_cast<const char*>(a.parts[i].first);
+    p.len = a.parts[i].second;
+    p.ref = std::move(a.refs[i]);
+    fp.stats.chunk_refs++;
+    queue(std::move(p));
+  }
+  if (a.bulk) {
+    Piece tail;
+    tail.native = true;
+    tail.own = "\r\n";
+    tail.len = 2;
+    queue(std::move(tail));
+  }
+  c.unreported_served++;
+  if (!c.dirty) {
+    c.dirty = true;
+    dirty_.push_back(c.id);
+  }
+  return true;
+}
 
 void RespWorker::OnWake() {
   std::vector<Send> batch;
@@ -85,6 +157,7 @@ void RespWorker::OnAccept(int fd, const sockaddr_storage& peer) {
   uint64_t cid = next_conn_++;
   auto c = std::make_unique<RespConnection>(cid, fd, net::PeerName(peer), opt_.limits);
   c->parser.set_authenticated(!opt_.auth);
+  if (opt_.fast && !opt_.auth) c->grant = AllContainers();
   c->interest = EPOLLIN;
   loop_.Add(fd, cid, EPOLLIN);
   DoorEvent e;
@@ -106,13 +179,18 @@ void RespWorker::OnReady(uint64_t id, uint32_t events) {
     }
     if (!c.reading_paused) OnReadable(c);
   }
-  if (c.fd >= 0 && (events & EPOLLOUT)) Flush(c);
+  if (c.fd >= 0 && (events & EPOLLOUT)) {
+    Flush(c);
+    // Replies went out: commands already read may go on (the fast path's queued-bytes bound).
+    if (c.fd >= 0 && opt_.fast && c.state == RespConnection::kReading) Parse(c);
+  }
   if (c.fd >= 0) UpdateInterest(c);
 }
 
 bool RespWorker::CanPost(const RespConnection& c) const {
   if (c.state != RespConnection::kReading || c.peer_closed) return false;
   if (!c.parser.authenticated()) return c.in_flight == 0;  // a stranger's commands run one at a time
+  if (opt_.fast && c.out_bytes >= kMaxQueuedReplyBytes) return false;  // the client is not reading its replies
   return c.in_flight < opt_.max_pipelined && c.posted_bytes < opt_.pipeline_window_bytes;
 }
 
@@ -155,34 +233,48 @@ void RespWorker::OnReadable(RespConnection& c) {
 }
 
 void RespWorker::Parse(RespConnection& c) {
-  while (c.fd >= 0 && CanPost(c)) {
-    RequestParser::Status st = c.parser.Next(c.args);
-    if (st == RequestParser::kNeedMore) break;
-    if (st == RequestParser::kFailed) {
-      door_.stats().protocol_errors++;
-      c.state = RespConnection::kFailed;
+  bool served = false;
+  for (;;) {
+    while (c.fd >= 0 && CanPost(c)) {
+      RequestParser::Status st = c.parser.Next(c.args);
+      if (st == RequestParser::kNeedMore) break;
+      if (st == RequestParser::kFailed) {
+        door_.stats().protocol_errors++;
+        c.state = RespConnection::kFailed;
+        DoorEvent e;
+        e.kind = DoorEvent::kProtocolError;
+        e.conn = Wire(c);
+        e.error = c.parser.error();
+        Emit(std::move(e));
+        break;
+      }
+      if (TryServeNatively(c, c.args)) {
+        served = true;
+        continue;
+      }
+      uint64_t bytes = 0;
+      for (const std::string& a : c.args) bytes += a.size();
+      c.in_flight++;
+      c.posted_sizes.push_back(bytes);
+      c.posted_bytes += bytes;
+      door_.stats().commands++;
+      door_.stats().in_flight++;
       DoorEvent e;
-      e.kind = DoorEvent::kProtocolError;
+      e.kind = DoorEvent::kCommand;
       e.conn = Wire(c);
-      e.error = c.parser.error();
+      e.args.swap(c.args);
+      e.written = c.unreported_written;  // progress rides on the command: no event of its own
+      e.served = c.unreported_served;
+      c.unreported_written = 0;
+      c.unreported_served = 0;
       Emit(std::move(e));
-      break;
     }
-    if (TryServeNatively(c, c.args)) continue;
-    uint64_t bytes = 0;
-    for (const std::string& a : c.args) bytes += a.size();
-    c.in_flight++;
-    c.posted_sizes.push_back(bytes);
-    c.posted_bytes += bytes;
-    door_.stats().commands++;
-    door_.stats().in_flight++;
-    DoorEvent e;
-    e.kind = DoorEvent::kCommand;
-    e.conn = Wire(c);
-    e.args.swap(c.args);
-    e.written = c.unreported_written;  // progress rides on the command: no event of its own
-    c.unreported_written = 0;
-    Emit(std::move(e));
+    // Replies answered here go out together: one writev for a pipeline of them. If that made room
+    // under the queued-bytes bound, commands already read go on (no new input would wake us).
+    if (!served || c.fd < 0) break;
+    served = false;
+    Flush(c);
+    if (c.fd < 0 || !CanPost(c)) break;  // still full: the next EPOLLOUT flushes and parses on
   }
 }
 
@@ -200,6 +292,7 @@ void RespWorker::Apply(Send& s) {
     c.posted_sizes.pop_front();
   }
   if (s.authenticated) c.parser.set_authenticated(true);
+  if (s.set_grant) c.grant = std::move(s.grant);
   if (s.want_written) {
     c.want_report = true;
     if (!c.dirty) {
@@ -251,21 +344,23 @@ void RespWorker::Flush(RespConnection& c) {
     door_.stats().bytes_written += static_cast<uint64_t>(n);
     door_.stats().buffered_bytes -= n;
     c.out_bytes -= static_cast<uint64_t>(n);
-    c.unreported_written += static_cast<uint64_t>(n);
-    if (!c.dirty) {
-      c.dirty = true;
-      dirty_.push_back(c.id);
-    }
     size_t left = static_cast<size_t>(n);
+    uint64_t js_bytes = 0;  // fast-path bytes are not JavaScript's to count
     while (left > 0) {
       Piece& p = c.out.front();
       size_t take = std::min(left, p.len - c.out_off);
+      if (!p.native) js_bytes += take;
       c.out_off += take;
       left -= take;
       if (c.out_off < p.len) break;
-      Release(p);  // written: its memory goes back to JavaScript now
+      Release(p);  // written: its memory goes back to JavaScript (or its chunk to the store) now
       c.out.pop_front();
       c.out_off = 0;
+    }
+    c.unreported_written += js_bytes;
+    if (js_bytes > 0 && !c.dirty) {
+      c.dirty = true;
+      dirty_.push_back(c.id);
     }
   }
   if (c.fd < 0 || !c.out.empty()) return;
@@ -294,6 +389,11 @@ void RespWorker::UpdateInterest(RespConnection& c) {
 }
 
 void RespWorker::Release(Piece& p) {
+  if (p.ref) {
+    p.ref.reset();  // dropped here, on this thread (the store frees on any thread)
+    opt_.fast->stats.chunk_refs--;
+    return;
+  }
   if (!p.pin) return;
   DoorEvent e;
   e.kind = DoorEvent::kRelease;
@@ -332,18 +432,20 @@ void RespWorker::Report(bool all) {
     auto it = conns_.find(id);
     if (it == conns_.end()) continue;
     RespConnection& c = *it->second;
-    if (!all && !c.want_report && c.unreported_written > 0) {
+    if (!all && !c.want_report && (c.unreported_written > 0 || c.unreported_served > 0)) {
       dirty_[keep++] = id;  // nobody waits: the next command or tick carries it
       continue;
     }
     c.dirty = false;
     if (c.out.empty()) c.want_report = false;
-    if (c.unreported_written == 0) continue;
+    if (c.unreported_written == 0 && c.unreported_served == 0) continue;
     DoorEvent e;
     e.kind = DoorEvent::kWritten;
     e.conn = Wire(c);
     e.written = c.unreported_written;
+    e.served = c.unreported_served;
     c.unreported_written = 0;
+    c.unreported_served = 0;
     Emit(std::move(e));
   }
   dirty_.resize(keep);

@@ -38,9 +38,10 @@ class RespWorker final : public net::EventLoop::Handler {
   void AfterEvents() override;
 
  private:
-  // The seam of the fast path: a command answered here (from the native store,
-  // with the connection's token checked natively) is never posted. Today every
-  // command goes to JavaScript.
+  // The seam of the fast path (fastpath.h): a command answered here (from the
+  // native store, with the connection's grant checked natively) is never
+  // posted. Only while no command posted before it is still running in
+  // JavaScript: its reply goes after theirs, in pipeline order.
   bool TryServeNatively(RespConnection& c, const std::vector<std::string>& args);
 
   void OnReadable(RespConnection& c);
