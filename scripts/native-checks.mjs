@@ -54,6 +54,7 @@ const UNIT = {
     'src/store/bindings.cc',
     'src/store/arena.cc',
     'src/store/store.cc',
+    'src/store/range.cc',
     'src/http/fastpath.cc',
     'src/http/rfc9110.cc',
     'src/http/parser.cc',
@@ -80,6 +81,7 @@ const UNIT = {
     'src/store/bindings.cc',
     'src/store/arena.cc',
     'src/store/store.cc',
+    'src/store/range.cc',
   ],
 };
 // Unit drivers run once more under ThreadSanitizer: the store is read from several threads at once.
@@ -116,6 +118,7 @@ const FUZZ = {
       'src/store/bindings.cc',
       'src/store/arena.cc',
       'src/store/store.cc',
+      'src/store/range.cc',
     ],
     maxLen: 8192,
   },
@@ -133,6 +136,7 @@ const FUZZ = {
       'src/store/bindings.cc',
       'src/store/arena.cc',
       'src/store/store.cc',
+      'src/store/range.cc',
     ],
     maxLen: 256,
   },

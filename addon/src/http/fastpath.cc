@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "http/rfc9110.h"
+#include "store/range.h"
 
 namespace weightcache::http {
 namespace {
@@ -251,26 +252,15 @@ bool TryFastPath(FastPath& fp, const RequestHead& h, std::string_view date, Fast
     st.other++;
     return false;
   }
-  std::vector<store::Ref> refs;
-  std::vector<std::pair<const uint8_t*, size_t>> parts;
-  refs.reserve(last - first + 1);
-  for (uint64_t i = first; i <= last; i++) {
-    store::ChunkId id;
-    id.object = v.object;
-    id.index = static_cast<uint32_t>(i);
-    store::Ref ref = fp.store->Lookup(id);
-    uint64_t extent = std::min(v.chunk_size, v.size - i * v.chunk_size);
-    if (!ref || ref.size() != extent) {
-      st.misses++;
-      return false;  // refs taken so far are released here
-    }
-    if (!head_only) {
-      uint64_t from = i == first ? r.start - i * v.chunk_size : 0;
-      uint64_t to = i == last ? r.end - i * v.chunk_size + 1 : extent;
-      parts.push_back({ref.data() + from, static_cast<size_t>(to - from)});
-      refs.push_back(std::move(ref));
-    }
+  // HEAD needs only the first chunk present (the JavaScript door's rule); it sends no slices.
+  store::RangeView view;
+  if (!store::LookupRange(*fp.store, v.object, v.size, v.chunk_size, r.start, head_only ? r.start : r.end, &view)) {
+    st.misses++;
+    return false;
   }
+  if (head_only) view = {};
+  std::vector<store::Ref>& refs = view.refs;
+  std::vector<std::pair<const uint8_t*, size_t>>& parts = view.parts;
   uint64_t length = r.end - r.start + 1;
   bool partial = kind == RangeKind::kRanges;
   out.head = partial ? "HTTP/1.1 206 Partial Content\r\n" : "HTTP/1.1 200 OK\r\n";

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "store/range.h"
+
 namespace weightcache::resp {
 namespace {
 
@@ -131,30 +133,16 @@ bool TryRespFast(RespFastPath& fp, const std::vector<std::string>& args, const R
     st.other++;
     return false;
   }
-  std::vector<store::Ref> refs;
-  std::vector<std::pair<const uint8_t*, size_t>> parts;
-  refs.reserve(last - first + 1);
-  parts.reserve(last - first + 1);
-  for (uint64_t i = first; i <= last; i++) {
-    store::ChunkId id;
-    id.object = v.object;
-    id.index = static_cast<uint32_t>(i);
-    store::Ref ref = fp.store->Lookup(id);
-    uint64_t extent = std::min(v.chunk_size, v.size - i * v.chunk_size);
-    if (!ref || ref.size() != extent) {
-      st.misses++;
-      return false;  // refs taken so far are released here
-    }
-    uint64_t a = i == first ? r0 - i * v.chunk_size : 0;
-    uint64_t z = i == last ? r1 - i * v.chunk_size + 1 : extent;
-    parts.push_back({ref.data() + a, static_cast<size_t>(z - a)});
-    refs.push_back(std::move(ref));
+  store::RangeView view;
+  if (!store::LookupRange(*fp.store, v.object, v.size, v.chunk_size, r0, r1, &view)) {
+    st.misses++;
+    return false;
   }
   uint64_t length = r1 - r0 + 1;
   out.head = "$" + std::to_string(length) + "\r\n";
   out.bulk = true;
-  out.refs = std::move(refs);
-  out.parts = std::move(parts);
+  out.refs = std::move(view.refs);
+  out.parts = std::move(view.parts);
   out.body_bytes = length;
   st.hits++;
   st.body_bytes += length;
