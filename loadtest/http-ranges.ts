@@ -11,7 +11,9 @@
  *              each run, so hits are disk reads; nginx runs cold for reference
  *              and fio gives the O_DIRECT disk ceiling.
  */
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { selfSignedCert } from '../test/harness/tls.js';
 import { type ClientResult, runRangeClient, runWrk } from './client/clients.js';
 import { treeDiskReadBytes, treeRssBytes, withCpu } from './cpu.js';
 import type { Ctx } from './ctx.js';
@@ -45,11 +47,23 @@ const CLIENT_LABEL = {
 } as const;
 
 /** A node's name in the tables: the door it serves HTTP with when the scenario measures several. */
-function doorLabel(d: { door: 'js' | 'native'; threads?: number | undefined }, count: number): string {
+function doorLabel(
+  d: { door: 'js' | 'native'; threads?: number | undefined; tls?: boolean | undefined },
+  count: number,
+): string {
+  // With http.tls the port is served by node:https whatever http.door says (docs/native-http-door.md).
+  if (d.tls) return 'weightcache (TLS, JS door)';
   if (count === 1 && d.door === 'js') return 'weightcache';
   if (d.door === 'js') return 'weightcache (JS door)';
   const t = d.threads ?? 1;
   return `weightcache (native door, ${t} thread${t === 1 ? '' : 's'})`;
+}
+
+/** The self-signed certificate every TLS server of a run uses (made once per run in its work dir). */
+function certOf(ctx: Ctx): { cert: string; key: string } {
+  const dir = join(ctx.workDir, 'tls');
+  mkdirSync(dir, { recursive: true });
+  return selfSignedCert(dir);
 }
 
 export async function runHttpRanges(s: HttpRangesScenario, ctx: Ctx, samples: Samples): Promise<void> {
@@ -65,6 +79,7 @@ export async function runHttpRanges(s: HttpRangesScenario, ctx: Ctx, samples: Sa
     if (reason) ctx.notes.push(`${reason}: NVMe-tier figures may include page-cache hits`);
   }
   const nodes: WeightcacheServer[] = [];
+  const tls = s.servers.includes('nginx-tls') || s.weightcache.doors.some((d) => d.tls) ? certOf(ctx) : null;
   if (s.servers.includes('weightcache')) {
     const why = ensureBuild();
     if (why) ctx.notes.push(`weightcache not available: ${why}`);
@@ -79,9 +94,12 @@ export async function runHttpRanges(s: HttpRangesScenario, ctx: Ctx, samples: Sa
           nvmeDir: join(ctx.workDir, `chunks-${slug}`),
           name,
           door,
+          ...(door.tls && tls ? { tls } : {}),
         });
         ctx.log(`${name} on :${n.port}, warming (one full pass through the node)`);
-        await onePass(ctx, n, key, s.fileBytes, s.weightcache.chunkBytes);
+        if (n.tls)
+          await drainUrl(`https://127.0.0.1:${n.port}${n.pathPrefix}/${CONTAINER}/${key}`, tls?.cert);
+        else await onePass(ctx, n, key, s.fileBytes, s.weightcache.chunkBytes);
         if (s.tier === 'nvme') {
           const why = await fillNvme(ctx, n, key, s.fileBytes, s.weightcache.chunkBytes);
           if (why) ctx.notes.push(why);
@@ -99,6 +117,13 @@ export async function runHttpRanges(s: HttpRangesScenario, ctx: Ctx, samples: Sa
       servers.push(s.tier === 'nvme' ? { ...nginx, name: 'nginx (sendfile, cold page cache)' } : nginx);
     }
   }
+  let nginxTls: Server | null = null;
+  if (s.servers.includes('nginx-tls') && tls) {
+    const workDir = join(ctx.workDir, 'nginx-tls');
+    mkdirSync(workDir, { recursive: true });
+    nginxTls = await startNginx({ root: ctx.originRoot, workDir, tls });
+    servers.push(nginxTls);
+  }
   if (s.servers.includes('varnish') && nginx) {
     const v = await startVarnish({
       backendPort: nginx.port,
@@ -115,8 +140,10 @@ export async function runHttpRanges(s: HttpRangesScenario, ctx: Ctx, samples: Sa
       const c = `${sizeLabel(rangeBytes)} ranges · ${CLIENT_LABEL[client]}`;
       for (let rep = 0; rep < s.repeats; rep++) {
         for (const srv of servers) {
+          // Only wrk speaks TLS; the C client's rows have no TLS servers.
+          if (srv.tls && client !== 'wrk') continue;
           if (s.tier === 'nvme') dropPageCache();
-          else if (srv === nginx) warmPageCache(file);
+          else if (srv === nginx || srv === nginxTls) warmPageCache(file);
           const node = nodes.find((n) => n === srv) ?? null;
           const before = node ? await node.metrics() : null;
           const run = {
@@ -127,6 +154,7 @@ export async function runHttpRanges(s: HttpRangesScenario, ctx: Ctx, samples: Sa
             durationS: s.durationS,
             warmupS: s.warmupS,
             trunc: client === 'rangeclient-trunc',
+            tls: srv.tls === true,
           };
           const diskBefore = s.tier === 'nvme' ? treeDiskReadBytes(srv.pids[0]!) : 0;
           let m: { value: ClientResult; serverCores: number; machineCores: number };

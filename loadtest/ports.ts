@@ -44,7 +44,13 @@ export async function waitForPort(port: number, what: string, exited: Promise<un
 }
 
 /** Waits for an HTTP URL to answer 2xx (a port that accepts is not always ready). */
-export async function waitForHttp(url: string, what: string, exited: Promise<unknown>, timeoutMs = 30_000) {
+export async function waitForHttp(
+  url: string,
+  what: string,
+  exited: Promise<unknown>,
+  timeoutMs = 30_000,
+  get: (url: string) => Promise<Response> = fetch,
+) {
   let dead = false;
   void exited.then(() => {
     dead = true;
@@ -54,7 +60,7 @@ export async function waitForHttp(url: string, what: string, exited: Promise<unk
   while (Date.now() < deadline) {
     if (dead) throw new Error(`${what} exited before ${url} answered`);
     try {
-      const res = await fetch(url);
+      const res = await get(url);
       await res.arrayBuffer();
       if (res.ok) return;
       last = `HTTP ${res.status}`;

@@ -33,6 +33,8 @@ const weightcacheSpec = z.strictObject({
       z.strictObject({
         door: z.enum(['js', 'native']),
         threads: z.number().int().min(1).max(32).optional(),
+        /** http.tls with a self-signed certificate (the node then serves HTTPS from node:https). */
+        tls: z.boolean().optional(),
       }),
     )
     .min(1)
@@ -48,7 +50,7 @@ export const httpRangesSchema = z.strictObject({
   rangeBytes: z.array(z.number().int().positive()).min(1),
   conns: z.number().int().min(1).max(1024),
   clients: z.array(z.enum(['rangeclient', 'wrk', 'rangeclient-trunc'])).min(1),
-  servers: z.array(z.enum(['weightcache', 'nginx', 'varnish'])).min(1),
+  servers: z.array(z.enum(['weightcache', 'nginx', 'nginx-tls', 'varnish'])).min(1),
   repeats: z.number().int().min(1).max(20),
   durationS: z.number().positive(),
   warmupS: z.number().min(0),

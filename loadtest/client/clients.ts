@@ -78,9 +78,12 @@ export interface RangeRun {
   readonly trunc?: boolean;
   /** Read every range of every target once, then stop. */
   readonly once?: boolean;
+  /** The server answers HTTPS (only wrk speaks it; the C client is plain HTTP). */
+  readonly tls?: boolean;
 }
 
 export async function runRangeClient(bin: string, r: RangeRun): Promise<ClientResult> {
+  if (r.tls) throw new Error('the C client speaks plain HTTP only: measure a TLS server with wrk');
   const args = ['--port', String(r.port), '--range', String(r.rangeBytes), '--conns', String(r.conns)];
   for (const t of r.targets) args.push('--target', `${t.path}:${t.size}`);
   if (r.trunc) args.push('--trunc');
@@ -105,7 +108,7 @@ export async function runWrk(r: RangeRun): Promise<ClientResult> {
     '10s',
     '-s',
     LUA,
-    `http://127.0.0.1:${r.port}${target.path}`,
+    `${r.tls ? 'https' : 'http'}://127.0.0.1:${r.port}${target.path}`,
     '--',
     String(target.size),
     String(r.rangeBytes),

@@ -13,6 +13,8 @@ export interface NginxOptions {
   readonly root: string;
   readonly workDir: string;
   readonly workers?: number;
+  /** Serve HTTPS with this certificate (TLS 1.2/1.3 with OpenSSL's defaults; no kTLS, see docs/performance.md). */
+  readonly tls?: { readonly cert: string; readonly key: string };
 }
 
 export async function startNginx(opts: NginxOptions): Promise<Server> {
@@ -45,8 +47,8 @@ http {
   uwsgi_temp_path ${t('nginx-uwsgi')};
   scgi_temp_path ${t('nginx-scgi')};
   server {
-    listen 127.0.0.1:${port};
-    root ${opts.root};
+    listen 127.0.0.1:${port}${opts.tls ? ' ssl' : ''};
+${opts.tls ? `    ssl_certificate ${opts.tls.cert};\n    ssl_certificate_key ${opts.tls.key};\n` : ''}    root ${opts.root};
     location / { }
   }
 }
@@ -58,5 +60,12 @@ http {
   await waitForPort(port, 'nginx', p.exited).catch((err: Error) => {
     throw new Error(`${err.message}\n${p.tail()}`);
   });
-  return { name: 'nginx (sendfile)', port, pids: [p.pid], pathPrefix: '', stop: () => p.stop() };
+  return {
+    name: opts.tls ? 'nginx (TLS)' : 'nginx (sendfile)',
+    port,
+    pids: [p.pid],
+    pathPrefix: '',
+    tls: opts.tls !== undefined,
+    stop: () => p.stop(),
+  };
 }

@@ -7,6 +7,8 @@ export interface Server {
   readonly pids: readonly number[];
   /** URL path prefix under which `{container}/{key}` is served ('' for nginx/varnish). */
   readonly pathPrefix: string;
+  /** It answers HTTPS (a self-signed certificate for 127.0.0.1); clients that speak only HTTP skip it. */
+  readonly tls?: boolean;
   stop(): Promise<void>;
   /** Last log lines of the server (why a request failed), if it keeps any. */
   lastLog?(): string;

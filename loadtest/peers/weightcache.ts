@@ -4,8 +4,9 @@
  * a high loopback port, stopped by PID (SIGTERM: drain, then exit).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { stringify } from 'yaml';
 import { freePort, waitForHttp } from '../ports.js';
 import { start } from '../processes.js';
@@ -26,6 +27,8 @@ export interface WeightcacheOptions {
   readonly name?: string;
   /** http.door and http.threads; default the JavaScript door. */
   readonly door?: { readonly door: 'js' | 'native'; readonly threads?: number | undefined };
+  /** Serve the HTTP port with TLS (http.tls) from these PEM files. */
+  readonly tls?: { readonly cert: string; readonly key: string };
 }
 
 export interface WeightcacheServer extends Server {
@@ -92,12 +95,14 @@ async function startOnce(opts: WeightcacheOptions): Promise<WeightcacheServer> {
     workDir: opts.workDir,
     // Its files ({slug}.yaml, .log) by a plain name; the server keeps the display name.
     name: (opts.name ?? 'weightcache').replace(/[^A-Za-z0-9]+/g, '-').replace(/-+$/, ''),
+    ca: opts.tls?.cert,
     config: {
       // metricsCache 0: the runner reads counters right before and after each run.
       http: {
         metricsCache: 0,
         ...(opts.door ? { door: opts.door.door } : {}),
         ...(opts.door?.threads ? { threads: opts.door.threads } : {}),
+        ...(opts.tls ? { tls: { certFile: opts.tls.cert, keyFile: opts.tls.key } } : {}),
       },
       origin: opts.origin,
       cache: {
@@ -112,6 +117,7 @@ async function startOnce(opts: WeightcacheOptions): Promise<WeightcacheServer> {
     port: p.port,
     pids: [p.pid],
     pathPrefix: '/v1/objects',
+    tls: opts.tls !== undefined,
     configFile: p.configFile,
     dramBytes: opts.dramBytes,
     stop: () => p.stop(),
@@ -129,6 +135,8 @@ export interface ProcessOptions {
   /** The whole config; `http.listen` defaults to a free loopback port, `log.level` to warn. */
   readonly config: Record<string, unknown>;
   readonly readyTimeoutMs?: number;
+  /** The HTTP port speaks TLS with this self-signed certificate (PEM path): trusted for readiness and /metrics. */
+  readonly ca?: string | undefined;
 }
 
 /** A running `weightcache node|sidecar`, started through processes.ts (stopped by PID whatever happens). */
@@ -170,9 +178,13 @@ export async function startWeightcacheProcess(o: ProcessOptions): Promise<Weight
     logFile: join(o.workDir, `${name}.log`),
     killAfterMs: 15_000,
   });
-  const url = `http://${host}:${port}`;
+  const url = `${o.ca ? 'https' : 'http'}://${host}:${port}`;
+  const agent = o.ca ? new Agent({ connect: { ca: readFileSync(o.ca) } }) : null;
+  const get = agent
+    ? (u: string) => undiciFetch(u, { dispatcher: agent }) as unknown as Promise<Response>
+    : (u: string) => fetch(u);
   // Generous: on a shared machine under load a start can take tens of seconds; a broken one exits.
-  await waitForHttp(`${url}/readyz`, `weightcache ${name}`, p.exited, o.readyTimeoutMs ?? 120_000).catch(
+  await waitForHttp(`${url}/readyz`, `weightcache ${name}`, p.exited, o.readyTimeoutMs ?? 120_000, get).catch(
     async (err: Error) => {
       await p.stop();
       // One line, so it fits a note: the process's last log lines say why.
@@ -188,11 +200,14 @@ export async function startWeightcacheProcess(o: ProcessOptions): Promise<Weight
     configFile,
     exited: p.exited,
     running: () => p.child.exitCode === null && p.child.signalCode === null,
-    stop: () => p.stop(),
+    stop: async () => {
+      await p.stop();
+      await agent?.close();
+    },
     kill: () => p.kill(),
     tail: () => p.tail(),
     async metrics() {
-      const text = await (await fetch(`${url}/metrics`)).text();
+      const text = await (await get(`${url}/metrics`)).text();
       return parsePrometheus(text);
     },
   };
