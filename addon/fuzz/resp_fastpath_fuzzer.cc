@@ -1,5 +1,5 @@
 // libFuzzer target for the native RESP door's fast path (addon/src/resp/fastpath.h):
-// what a client's command name, key and GETRANGE indexes make it answer.
+// what a client's command name, keys and GETRANGE indexes make it answer.
 // npm test builds it with clang (-fsanitize=fuzzer,address,undefined) and runs
 // it for a bounded time (test/native/fuzz.test.ts).
 //
@@ -7,7 +7,8 @@
 // bit 1: the last chunk is missing); the rest is the command's arguments,
 // separated by '\n'. Besides what the sanitizers catch, it traps when a bulk
 // reply's length is not its bytes', a slice lies outside its chunk or the
-// object, or a chunk reference outlives the reply.
+// object, an MGET array's count or sizes are not its elements', or a chunk
+// reference outlives the reply.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -27,6 +28,7 @@ void Check(bool ok) {
 
 constexpr uint64_t kChunk = 4096;
 constexpr uint64_t kSize = 3 * kChunk - 100;
+constexpr uint64_t kSmall = 1000;  // models/s.bin: one chunk, so MGETs of it fit max_get_bytes
 
 struct World {
   RespFastPath fp;
@@ -47,6 +49,17 @@ struct World {
     b->chunk_size = kChunk;
     b->deadline_ns = INT64_MAX;
     fp.bindings->Set(b);
+    auto s = std::make_shared<store::VersionBinding>();
+    s->name = "models/s.bin";
+    s->object.fill(7);
+    s->size = kSmall;
+    s->chunk_size = kChunk;
+    s->deadline_ns = INT64_MAX;
+    fp.bindings->Set(s);
+    store::ChunkId small;
+    small.object = s->object;
+    small.index = 0;
+    fp.store->Insert(small, data.data(), kSmall, 0, "");
   }
   void Fill(bool last_missing) {
     for (uint32_t i = 0; i < 3; i++) {
@@ -61,6 +74,34 @@ struct World {
     }
   }
 };
+
+// A reply is well formed: a bulk's head names its length and its slices lie inside the chunks
+// they reference; an integer has no body; an array (top level only) holds bulk elements.
+void CheckAnswer(const RespAnswer& a, bool top) {
+  Check(!a.head.empty());
+  if (!a.elements.empty() || a.head[0] == '*') {
+    Check(top && a.parts.empty() && a.head == "*" + std::to_string(a.elements.size()) + "\r\n");
+    uint64_t total = 0;
+    for (const RespAnswer& e : a.elements) {
+      Check(e.bulk);
+      CheckAnswer(e, false);
+      total += e.body_bytes;
+    }
+    Check(total == a.body_bytes);
+  } else if (a.bulk) {
+    Check(a.head == "$" + std::to_string(a.body_bytes) + "\r\n");
+    uint64_t sum = 0;
+    Check(a.refs.size() == a.parts.size());
+    for (size_t i = 0; i < a.parts.size(); i++) {
+      const uint8_t* base = a.refs[i].data();
+      Check(a.parts[i].first >= base && a.parts[i].first + a.parts[i].second <= base + a.refs[i].size());
+      sum += a.parts[i].second;
+    }
+    Check(sum == a.body_bytes && a.body_bytes <= kSize);
+  } else {
+    Check(a.parts.empty() && a.elements.empty() && a.head[0] == ':');
+  }
+}
 
 }  // namespace
 
@@ -78,22 +119,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   {
     RespAnswer a;
-    if (TryRespFast(w->fp, args, &grant, a)) {
-      Check(!a.head.empty());
-      if (a.bulk) {
-        Check(a.head == "$" + std::to_string(a.body_bytes) + "\r\n");
-        uint64_t sum = 0;
-        Check(a.refs.size() == a.parts.size());
-        for (size_t i = 0; i < a.parts.size(); i++) {
-          const uint8_t* base = a.refs[i].data();
-          Check(a.parts[i].first >= base && a.parts[i].first + a.parts[i].second <= base + a.refs[i].size());
-          sum += a.parts[i].second;
-        }
-        Check(sum == a.body_bytes && a.body_bytes <= kSize);
-      } else {
-        Check(a.parts.empty() && a.head[0] == ':');
-      }
-    }
+    if (TryRespFast(w->fp, args, &grant, a)) CheckAnswer(a, true);
   }
   Check(w->fp.store->outstanding_refs() == 0);
   return 0;

@@ -94,6 +94,7 @@ std::string Reply(const RespAnswer& a) {
   std::string s = a.head;
   for (const auto& p : a.parts) s.append(reinterpret_cast<const char*>(p.first), p.second);
   if (a.bulk) s += "\r\n";
+  for (const RespAnswer& e : a.elements) s += Reply(e);
   return s;
 }
 
@@ -123,7 +124,8 @@ void TestAnswers() {
   CHECK(!ask({"GET", "models/a.bin"}, &all, &r));  // over max_get_bytes: JavaScript's error
   CHECK(ask({"STRLEN", "models/a.bin"}, &all, &r) && r == ":" + std::to_string(kSize) + "\r\n");
   CHECK(ask({"EXISTS", "models/a.bin"}, &all, &r) && r == ":1\r\n");
-  CHECK(!ask({"EXISTS", "models/a.bin", "models/a.bin"}, &all, &r));
+  CHECK(ask({"EXISTS", "models/a.bin", "models/a.bin"}, &all, &r) && r == ":2\r\n");  // counted twice
+  CHECK(!ask({"EXISTS", "models/a.bin", "models/b.bin"}, &all, &r));  // b unbound: JavaScript counts
   CHECK(!ask({"STRLEN", "models/b.bin"}, &all, &r));           // no binding
   CHECK(!ask({"STRLEN", "{v1}models/a.bin"}, &all, &r));       // pinned
   CHECK(!ask({"STRLEN", "models/a.bin"}, nullptr, &r));        // not authenticated
@@ -137,6 +139,22 @@ void TestAnswers() {
   // A small object's GET.
   w.fp.max_get_bytes = kSize;
   CHECK(ask({"GET", "models/a.bin"}, &all, &r) && r == Bulk(w.data, 0, kSize - 1));
+  // MGET: every key a hit, the whole reply within max_get_bytes; else JavaScript's.
+  CHECK(!ask({"MGET", "models/a.bin", "models/a.bin"}, &all, &r));  // 2 × kSize > max_get_bytes
+  w.fp.max_get_bytes = 2 * kSize;
+  CHECK(ask({"mget", "models/a.bin", "models/a.bin"}, &all, &r) &&
+        r == "*2\r\n" + Bulk(w.data, 0, kSize - 1) + Bulk(w.data, 0, kSize - 1));
+  CHECK(ask({"MGET", "models/a.bin"}, &all, &r) && r == "*1\r\n" + Bulk(w.data, 0, kSize - 1));
+  uint64_t unbound = w.fp.stats.no_binding.load();
+  CHECK(!ask({"MGET", "models/a.bin", "models/b.bin"}, &all, &r));  // b is nil there
+  CHECK(w.fp.stats.no_binding.load() == unbound + 1);
+  CHECK(!ask({"MGET", "models/a.bin", "{v1}models/a.bin"}, &all, &r));
+  CHECK(ask({"MGET", "models/a.bin"}, &other, &r));  // `other` holds models by now
+  RespGrant none;
+  none.containers = {"datasets"};
+  CHECK(!ask({"MGET", "models/a.bin"}, &none, &r));
+  CHECK(!ask({"MGET"}, &all, &r));  // arity: JavaScript's error
+  CHECK(w.fp.store->outstanding_refs() == 0);
   // A chunk missing: JavaScript reads it, and no reference is kept.
   w.id.index = 1;
   w.fp.store->Erase(w.id);

@@ -1,6 +1,6 @@
 /**
  * The native RESP door's fast path (docs/resp.md, "The fast path";
- * addon/src/resp/fastpath.h): GET, GETRANGE, STRLEN and EXISTS (one key)
+ * addon/src/resp/fastpath.h): GET, GETRANGE, STRLEN, EXISTS and MGET
  * answered on the I/O thread from the native DRAM store and the lease
  * table's version bindings, against a real fs origin:
  * - random streams of those commands (and others between them, RESP2 and
@@ -109,7 +109,7 @@ describe('native RESP door fast path', () => {
     await native?.close();
   });
 
-  it('answers random GET/GETRANGE/STRLEN/EXISTS streams with the JavaScript door bytes, most on the I/O thread', async () => {
+  it('answers random GET/GETRANGE/STRLEN/EXISTS/MGET streams with the JavaScript door bytes, most on the I/O thread', async () => {
     const key = fc.oneof(
       { weight: 8, arbitrary: fc.constantFrom('m/small.bin', 'm/mid.bin', 'm/chunks.bin') },
       { weight: 1, arbitrary: fc.constantFrom('m/empty.bin', 'm/missing', 'nokey', 'other/x.bin') },
@@ -138,13 +138,12 @@ describe('native RESP door fast path', () => {
       fc.tuple(key, index, index).map(([k, a, b]) => mb('getrange', k, a, b)),
       key.map((k) => mb('STRLEN', k)),
       key.map((k) => mb('exists', k)),
+      fc.array(key, { minLength: 1, maxLength: 4 }).map((ks) => mb('MGET', ...ks)),
+      fc.array(key, { minLength: 2, maxLength: 3 }).map((ks) => mb('EXISTS', ...ks)),
     );
     const command = fc.oneof(
       { weight: 8, arbitrary: fastOne },
-      {
-        weight: 1,
-        arbitrary: fc.array(key, { minLength: 2, maxLength: 3 }).map((ks) => mb('EXISTS', ...ks)),
-      },
+      { weight: 1, arbitrary: fc.constantFrom(mb('MGET'), mb('mget', 'm/small.bin', 'nokey')) },
       {
         weight: 1,
         arbitrary: fc.constantFrom(
@@ -194,6 +193,23 @@ describe('native RESP door fast path', () => {
       { numRuns: 40 },
     );
     await until(() => stats(native).fastChunkRefs === 0 && stats(native).inFlight === 0);
+  });
+
+  it('answers an MGET of hits on the thread as one array, chunk slices and copies alike', async () => {
+    const cmd = mb('MGET', 'm/small.bin', 'm/mid.bin', 'm/small.bin');
+    const before = stats(native).fastHits!;
+    const [a, b] = await Promise.all([lockstep(js.port, [cmd]), lockstep(native.port, [cmd])]);
+    const small = bulk(objects['m/small.bin']!);
+    const want = Buffer.concat([Buffer.from('*3\r\n'), small, bulk(objects['m/mid.bin']!), small]);
+    expect(b.subarray(0, want.length).equals(want)).toBe(true);
+    expect(b.equals(a)).toBe(true);
+    expect(stats(native).fastHits! - before).toBe(1);
+    // One key missing: the whole MGET is JavaScript's (nil for that key), bytes still the same.
+    const miss = mb('MGET', 'm/small.bin', 'm/missing');
+    const [c, d] = await Promise.all([lockstep(js.port, [miss]), lockstep(native.port, [miss])]);
+    expect(d.toString('latin1')).toBe(c.toString('latin1'));
+    expect(d.toString('latin1').startsWith(`*2\r\n${small.toString('latin1')}$-1\r\n`)).toBe(true);
+    await until(() => stats(native).fastChunkRefs === 0);
   });
 
   it('pipelines replies answered on the thread and by JavaScript in the order asked', async () => {

@@ -7,7 +7,7 @@
 namespace weightcache::resp {
 namespace {
 
-enum class Cmd { kNone, kGet, kGetRange, kStrlen, kExists };
+enum class Cmd { kNone, kGet, kGetRange, kStrlen, kExists, kMget };
 
 // ASCII case-insensitive: JavaScript lower-cases the name, and no non-ASCII
 // character lower-cases to a letter of these names.
@@ -28,6 +28,7 @@ Cmd CommandOf(const std::vector<std::string>& args) {
   if (NameIs(n, "getrange")) return Cmd::kGetRange;
   if (NameIs(n, "strlen")) return Cmd::kStrlen;
   if (NameIs(n, "exists")) return Cmd::kExists;
+  if (NameIs(n, "mget")) return Cmd::kMget;
   return Cmd::kNone;
 }
 
@@ -69,84 +70,131 @@ bool RedisRange(int64_t size, int64_t start, int64_t end, int64_t& from, int64_t
 
 bool IsFastCommand(const std::vector<std::string>& args) { return CommandOf(args) != Cmd::kNone; }
 
-bool TryRespFast(RespFastPath& fp, const std::vector<std::string>& args, const RespGrant* grant, RespAnswer& out) {
-  RespFastStats& st = fp.stats;
-  Cmd cmd = CommandOf(args);
-  size_t arity = cmd == Cmd::kGetRange ? 4 : 2;
-  if (cmd == Cmd::kNone || args.size() != arity) {  // arity errors, EXISTS of several keys: JavaScript
-    st.other++;
-    return false;
-  }
-  int64_t start = 0, end = 0;
-  if (cmd == Cmd::kGetRange &&
-      (!ParseRespInteger(args[2], start) || !ParseRespInteger(args[3], end) || start > kMaxExactIndex ||
-       start < -kMaxExactIndex || end > kMaxExactIndex || end < -kMaxExactIndex)) {
-    st.other++;
-    return false;
-  }
-  const std::string& key = args[1];
+namespace {
+
+// Why a command went to JavaScript (each a counter of RespFastStats).
+enum class Why { kAnswered, kOther, kUnauthorised, kNoBinding, kMiss };
+
+// The binding of a key the fast path may answer for: an unpinned 'container/key' the grant
+// allows, with a valid binding whose size JavaScript numbers hold exactly.
+Why BindingOf(RespFastPath& fp, const std::string& key, const RespGrant* grant,
+              std::shared_ptr<const store::VersionBinding>& out) {
   // A pinned key ('{etag}container/key') is checked against the version by JavaScript (src/read/pinned.ts).
   size_t slash = key.find('/');
-  if (key.empty() || key[0] == '{' || slash == std::string::npos || slash == 0) {
-    st.other++;
-    return false;
-  }
-  if (grant == nullptr || !grant->Allows(std::string_view(key).substr(0, slash))) {
-    st.unauthorised++;
-    return false;
-  }
-  std::shared_ptr<const store::VersionBinding> b = fp.bindings->Lookup(key, store::MonotonicNs());
-  if (!b) {
-    st.no_binding++;
-    return false;
-  }
-  const store::VersionBinding& v = *b;
-  if (v.size > static_cast<uint64_t>(kMaxExactIndex) || v.chunk_size == 0) {
-    st.other++;
-    return false;
-  }
-  if (cmd == Cmd::kStrlen || cmd == Cmd::kExists) {
-    out.head = ":" + std::to_string(cmd == Cmd::kStrlen ? v.size : 1) + "\r\n";
-    st.hits++;
-    return true;
-  }
-  int64_t from = 0, to = 0;
-  if (cmd == Cmd::kGet) {
-    // An empty value and a value over resp.maxGetBytes (an error naming GETRANGE): JavaScript.
-    if (v.size == 0 || v.size > fp.max_get_bytes) {
-      st.other++;
-      return false;
-    }
-    to = static_cast<int64_t>(v.size) - 1;
-  } else if (!RedisRange(static_cast<int64_t>(v.size), start, end, from, to)) {
-    out.head = "$0\r\n";  // Redis's empty string: the range is empty, inverted or past the end
-    out.bulk = true;
-    st.hits++;
-    return true;
-  } else if (static_cast<uint64_t>(to - from + 1) > fp.max_get_bytes) {
-    st.other++;
-    return false;
-  }
-  uint64_t r0 = static_cast<uint64_t>(from), r1 = static_cast<uint64_t>(to);
+  if (key.empty() || key[0] == '{' || slash == std::string::npos || slash == 0) return Why::kOther;
+  if (grant == nullptr || !grant->Allows(std::string_view(key).substr(0, slash))) return Why::kUnauthorised;
+  out = fp.bindings->Lookup(key, store::MonotonicNs());
+  if (!out) return Why::kNoBinding;
+  if (out->size > static_cast<uint64_t>(kMaxExactIndex) || out->chunk_size == 0) return Why::kOther;
+  return Why::kAnswered;
+}
+
+// Bytes [r0, r1] of the bound object as one bulk reply, every covered chunk in DRAM.
+Why Bulk(RespFastPath& fp, const store::VersionBinding& v, uint64_t r0, uint64_t r1, RespAnswer& out) {
   uint64_t first = r0 / v.chunk_size, last = r1 / v.chunk_size;
-  if (last - first + 1 > kMaxFastChunks) {
-    st.other++;
-    return false;
-  }
+  if (last - first + 1 > kMaxFastChunks) return Why::kOther;
   store::RangeView view;
-  if (!store::LookupRange(*fp.store, v.object, v.size, v.chunk_size, r0, r1, &view)) {
-    st.misses++;
-    return false;
-  }
+  if (!store::LookupRange(*fp.store, v.object, v.size, v.chunk_size, r0, r1, &view)) return Why::kMiss;
   uint64_t length = r1 - r0 + 1;
   out.head = "$" + std::to_string(length) + "\r\n";
   out.bulk = true;
   out.refs = std::move(view.refs);
   out.parts = std::move(view.parts);
   out.body_bytes = length;
-  st.hits++;
-  st.body_bytes += length;
-  return true;
+  return Why::kAnswered;
+}
+
+Why Answer(RespFastPath& fp, Cmd cmd, const std::vector<std::string>& args, const RespGrant* grant,
+           RespAnswer& out) {
+  if (args.size() < 2) return Why::kOther;  // arity errors: JavaScript's
+  if (cmd == Cmd::kMget || (cmd == Cmd::kExists && args.size() > 2)) {
+    // Every key a hit, or the whole command is JavaScript's (a missing key is nil there, an
+    // existing one counted, and the reply bound is decided over all keys).
+    size_t keys = args.size() - 1;
+    if (keys > kMaxFastKeys) return Why::kOther;
+    uint64_t total = 0, chunks = 0;
+    std::vector<RespAnswer> values(cmd == Cmd::kMget ? keys : 0);
+    for (size_t i = 0; i < keys; i++) {
+      std::shared_ptr<const store::VersionBinding> b;
+      Why why = BindingOf(fp, args[i + 1], grant, b);
+      if (why != Why::kAnswered) return why;
+      if (cmd == Cmd::kExists) continue;
+      // An empty value, and a reply over resp.maxGetBytes (JavaScript's TOO_LARGE error): JavaScript.
+      total += b->size;
+      if (b->size == 0 || total > fp.max_get_bytes) return Why::kOther;
+      // Whole values: the chunks referenced hold about `total` bytes, bounded above.
+      chunks += (b->size - 1) / b->chunk_size + 1;
+      if (chunks > kMaxFastKeys) return Why::kOther;
+      why = Bulk(fp, *b, 0, b->size - 1, values[i]);
+      if (why != Why::kAnswered) return why;
+    }
+    if (cmd == Cmd::kExists) {
+      out.head = ":" + std::to_string(keys) + "\r\n";
+      return Why::kAnswered;
+    }
+    out.head = "*" + std::to_string(keys) + "\r\n";
+    out.body_bytes = total;
+    out.elements = std::move(values);
+    return Why::kAnswered;
+  }
+  size_t arity = cmd == Cmd::kGetRange ? 4 : 2;
+  if (args.size() != arity) return Why::kOther;
+  int64_t start = 0, end = 0;
+  if (cmd == Cmd::kGetRange &&
+      (!ParseRespInteger(args[2], start) || !ParseRespInteger(args[3], end) || start > kMaxExactIndex ||
+       start < -kMaxExactIndex || end > kMaxExactIndex || end < -kMaxExactIndex)) {
+    return Why::kOther;
+  }
+  std::shared_ptr<const store::VersionBinding> b;
+  Why why = BindingOf(fp, args[1], grant, b);
+  if (why != Why::kAnswered) return why;
+  const store::VersionBinding& v = *b;
+  if (cmd == Cmd::kStrlen || cmd == Cmd::kExists) {
+    out.head = ":" + std::to_string(cmd == Cmd::kStrlen ? v.size : 1) + "\r\n";
+    return Why::kAnswered;
+  }
+  int64_t from = 0, to = 0;
+  if (cmd == Cmd::kGet) {
+    // An empty value and a value over resp.maxGetBytes (an error naming GETRANGE): JavaScript.
+    if (v.size == 0 || v.size > fp.max_get_bytes) return Why::kOther;
+    to = static_cast<int64_t>(v.size) - 1;
+  } else if (!RedisRange(static_cast<int64_t>(v.size), start, end, from, to)) {
+    out.head = "$0\r\n";  // Redis's empty string: the range is empty, inverted or past the end
+    out.bulk = true;
+    return Why::kAnswered;
+  } else if (static_cast<uint64_t>(to - from + 1) > fp.max_get_bytes) {
+    return Why::kOther;
+  }
+  return Bulk(fp, v, static_cast<uint64_t>(from), static_cast<uint64_t>(to), out);
+}
+
+}  // namespace
+
+bool TryRespFast(RespFastPath& fp, const std::vector<std::string>& args, const RespGrant* grant, RespAnswer& out) {
+  RespFastStats& st = fp.stats;
+  Cmd cmd = CommandOf(args);
+  RespAnswer a;
+  Why why = cmd == Cmd::kNone ? Why::kOther : Answer(fp, cmd, args, grant, a);
+  switch (why) {
+    case Why::kAnswered:
+      out = std::move(a);
+      st.hits++;
+      st.body_bytes += out.body_bytes;
+      return true;
+    case Why::kUnauthorised:
+      st.unauthorised++;
+      break;
+    case Why::kNoBinding:
+      st.no_binding++;
+      break;
+    case Why::kMiss:
+      st.misses++;
+      break;
+    case Why::kOther:
+      st.other++;
+      break;
+  }
+  return false;  // `a` and every reference it took are dropped here
 }
 
 }  // namespace weightcache::resp

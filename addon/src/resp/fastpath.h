@@ -1,5 +1,5 @@
-// The native RESP door's fast path: GET, GETRANGE, STRLEN and EXISTS (one
-// key) answered on the I/O thread, without JavaScript, from the native DRAM
+// The native RESP door's fast path: GET, GETRANGE, STRLEN, EXISTS and MGET
+// answered on the I/O thread, without JavaScript, from the native DRAM
 // store (store/store.h) and the version bindings the coherence layer
 // publishes (store/bindings.h) — the same store and the same binding table
 // the native HTTP door's fast path reads (http/fastpath.h).
@@ -9,9 +9,10 @@
 // meta.ts through src/resp/reply.ts): the key is an unpinned name with a
 // valid binding, the connection's grant (handed over by JavaScript when AUTH
 // succeeds; every container with auth off) allows its container, the reply
-// fits resp.maxGetBytes and every chunk it covers is in DRAM. Everything else
-// (a missing key, an error, a pin, a miss, MGET, EXISTS of several keys)
-// goes to JavaScript unchanged. Reply bytes of a hit are the same in RESP2
+// fits resp.maxGetBytes and every chunk it covers is in DRAM; for MGET and
+// EXISTS of several keys, every key is such a hit (one missing key makes the
+// whole command JavaScript's: it is nil or uncounted there). Everything else
+// (a missing key, an error, a pin, a miss) goes to JavaScript unchanged. Reply bytes of a hit are the same in RESP2
 // and RESP3 (a bulk string or an integer), so the protocol does not matter.
 #pragma once
 #include <atomic>
@@ -33,6 +34,8 @@ inline constexpr uint64_t kMaxFastChunks = 64;
 // JavaScript numbers hold integers exactly up to 2^53: a GETRANGE index past
 // it is compared after rounding there, so it is JavaScript's to answer.
 inline constexpr int64_t kMaxExactIndex = int64_t{1} << 53;
+// Most keys of one MGET or EXISTS answered here (resp.maxArgs bounds what arrives at all).
+inline constexpr size_t kMaxFastKeys = 1024;
 
 // What a connection's token may read: JavaScript's session grant, copied when AUTH succeeds.
 struct RespGrant {
@@ -60,17 +63,20 @@ struct RespFastPath {
 };
 
 // One reply: `head` ("$n\r\n" or ":n\r\n"), then `parts` (slices of chunk
-// memory, refs[i] holding parts[i]'s chunk), then "\r\n" when `bulk`.
+// memory, refs[i] holding parts[i]'s chunk), then "\r\n" when `bulk`. An
+// array (MGET): `head` is "*n\r\n", `parts` empty, and the n `elements`
+// (bulk replies) follow; `body_bytes` is then the sum of theirs.
 struct RespAnswer {
   std::string head;
   std::vector<store::Ref> refs;
   std::vector<std::pair<const uint8_t*, size_t>> parts;
   bool bulk = false;
   uint64_t body_bytes = 0;
+  std::vector<RespAnswer> elements;
 };
 
 // Whether `args` is a command the fast path may answer at all (GET, GETRANGE,
-// STRLEN, EXISTS in any case); the others are not counted in its statistics.
+// STRLEN, EXISTS, MGET in any case); the others are not counted in its statistics.
 bool IsFastCommand(const std::vector<std::string>& args);
 
 // Answers `args` into `out` (true), or leaves it to JavaScript (false, `out`

@@ -95,37 +95,40 @@ bool RespWorker::TryServeNatively(RespConnection& c, const std::vector<std::stri
     // std::string's small-buffer storage moves with it: point at the new home.
     if (!c.out.back().ref) c.out.back().data = c.out.back().own.data();
   };
-  Piece head;
-  head.native = true;
-  head.own = std::move(a.head);
-  if (a.body_bytes < kCopyRepliesBelow) {
-    // A small reply is copied whole into one piece (one iovec; its chunk references end with `a`).
-    for (const auto& part : a.parts) head.own.append(reinterpret_cast<const char*>(part.first), part.second);
-    if (a.bulk) head.own.append("\r\n", 2);
-    head.len = head.own.size();
-    queue(std::move(head));
-    a.parts.clear();
-    a.bulk = false;
-  } else {
-    head.len = head.own.size();
-    queue(std::move(head));
-  }
-  for (size_t i = 0; i < a.parts.size(); i++) {
+  // Heads, CRLFs and small values gather in `own`, one piece each time a large value's chunk
+  // slices interrupt it; an array's elements (MGET) follow its head in order.
+  std::string own;
+  auto flush = [&] {
+    if (own.empty()) return;
     Piece p;
     p.native = true;
-    p.data = reinterpret_cast<const char*>(a.parts[i].first);
-    p.len = a.parts[i].second;
-    p.ref = std::move(a.refs[i]);
-    fp.stats.chunk_refs++;
+    p.own = std::move(own);
+    p.len = p.own.size();
     queue(std::move(p));
-  }
-  if (a.bulk) {
-    Piece tail;
-    tail.native = true;
-    tail.own = "\r\n";
-    tail.len = 2;
-    queue(std::move(tail));
-  }
+    own.clear();
+  };
+  auto emit = [&](RespAnswer& v) {
+    own += v.head;
+    if (v.parts.empty() || v.body_bytes < kCopyRepliesBelow) {
+      // A small value is copied (its chunk references end with `a`).
+      for (const auto& part : v.parts) own.append(reinterpret_cast<const char*>(part.first), part.second);
+    } else {
+      flush();
+      for (size_t i = 0; i < v.parts.size(); i++) {
+        Piece p;
+        p.native = true;
+        p.data = reinterpret_cast<const char*>(v.parts[i].first);
+        p.len = v.parts[i].second;
+        p.ref = std::move(v.refs[i]);
+        fp.stats.chunk_refs++;
+        queue(std::move(p));
+      }
+    }
+    if (v.bulk) own += "\r\n";
+  };
+  emit(a);
+  for (RespAnswer& e : a.elements) emit(e);
+  flush();
   c.unreported_served++;
   if (!c.dirty) {
     c.dirty = true;
