@@ -19,6 +19,8 @@ import { CacheError } from '../errors/cache-error.js';
 
 export const MIN_TOKEN_LENGTH = 16;
 export const MAX_TOKENS = 10_000;
+/** Containers one token may list (the native doors copy a grant to their threads, bounded alike). */
+export const MAX_TOKEN_CONTAINERS = 10_000;
 
 export interface Grant {
   /** null: every container. */
@@ -154,6 +156,12 @@ function parse(file: string, admin: boolean): Entry[] {
       );
     }
     const containers = scope ? new Set(scope.split(',').filter(Boolean)) : null;
+    if (containers && containers.size > MAX_TOKEN_CONTAINERS) {
+      throw new CacheError(
+        'CONFIG_INVALID',
+        `auth: ${file}:${i + 1}: a token lists ${containers.size} containers, more than ${MAX_TOKEN_CONTAINERS}`,
+      );
+    }
     out.push({
       digest: digest(token),
       secret: token,

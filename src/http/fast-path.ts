@@ -17,8 +17,9 @@ import { contentTypeOf } from './send-read.js';
 
 /**
  * Bindings are installed this much shorter than the lease or term they come
- * from: the addon's clock is read a moment after JavaScript's, and a binding
- * must never outlive its lease.
+ * from: the caller reads its clock a moment before `bind` does, and a binding
+ * must never outlive its lease. (The work inside `bind`, where a GC pause may
+ * fall, is not covered by this: the deadline is measured from its entry.)
  */
 export const BINDING_CLOCK_SLACK_MS = 5;
 /** Names renewed per sweep at most (the rest wait for the next sweep, or run out and go to JavaScript). */
@@ -39,22 +40,32 @@ export class NativeFastPath implements BindingSink {
   }
 
   bind(info: ObjectInfo, validForMs: number): void {
+    // The monotonic clock the addon reads (libuv's hrtime is CLOCK_MONOTONIC), taken before the
+    // work below: a GC pause there shortens the binding instead of stretching it past its lease.
+    const measuredAtNs = process.hrtime.bigint();
     const name = formatName(info);
     const ms = validForMs - BINDING_CLOCK_SLACK_MS;
     if (ms <= 0 || !Number.isSafeInteger(info.size)) {
       this.bindings.remove(name);
       return;
     }
-    const installed = this.bindings.set({
-      name,
-      objectId: objectIdOf(this.originId, info, this.chunkSize),
-      etag: info.etag,
-      size: info.size,
-      chunkSize: this.chunkSize,
-      lastModified: info.lastModified.toUTCString(),
-      contentType: contentTypeOf(info.key),
-      validForMs: ms,
-    });
+    let installed = false;
+    try {
+      installed = this.bindings.set({
+        name,
+        objectId: objectIdOf(this.originId, info, this.chunkSize),
+        etag: info.etag,
+        size: info.size,
+        chunkSize: this.chunkSize,
+        lastModified: info.lastModified.toUTCString(),
+        contentType: contentTypeOf(info.key),
+        validForMs: ms,
+        measuredAtNs,
+      });
+    } catch {
+      // A field the addon refuses (an ETag over its length bound): JavaScript answers this name.
+      installed = false;
+    }
     // Not installed (a full table, an ETag the fast path cannot send): an older binding must not stay.
     if (!installed) this.bindings.remove(name);
   }

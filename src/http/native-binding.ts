@@ -70,8 +70,10 @@ export interface NativeVersionBinding {
   /** As the Last-Modified header says it. */
   lastModified: string;
   contentType: string;
-  /** From now, on the addon's monotonic clock. */
+  /** From `measuredAtNs` (else from now), on the addon's monotonic clock. */
   validForMs: number;
+  /** process.hrtime.bigint() when validForMs was measured: the deadline is counted from there. */
+  measuredAtNs?: bigint;
 }
 
 export interface NativeBindings {

@@ -12,6 +12,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { NativeFastPath } from '../../src/http/fast-path.js';
 import type { NativeBindings, NativeTokens } from '../../src/http/native-binding.js';
 import { NativeHttpDoor, type NativeHttpRequest } from '../../src/http/native-door.js';
 import { createNativeStore, type NativeStore } from '../../src/store/native.js';
@@ -102,6 +103,45 @@ function curl(args: string[]): Buffer {
   const { LD_PRELOAD: _, ...env } = process.env;
   return execFileSync('curl', args, { env });
 }
+
+describe('version bindings', () => {
+  const info = (etag: string) => ({
+    container: 'models',
+    key: 'w.bin',
+    etag,
+    size: 10,
+    lastModified: new Date('2025-01-02T03:04:05Z'),
+  });
+
+  it('a binding JavaScript cannot hand over (an over-long ETag) removes the older one instead of throwing', () => {
+    const fast = new NativeFastPath('fs:/origin', 4 * MiB, null);
+    fast.bind(info('v1'), 60_000);
+    expect(fast.bindings.size()).toBe(1);
+    expect(() => fast.bind(info('x'.repeat(5000)), 60_000)).not.toThrow();
+    expect(fast.bindings.size()).toBe(0);
+  });
+
+  it('counts the deadline from when JavaScript measured it, so time spent getting there shortens it', () => {
+    const b = new (binding().NativeBindings)();
+    const entry = {
+      name: 'models/w.bin',
+      objectId: OBJECT_ID,
+      etag: 'v1',
+      size: 10,
+      chunkSize: 4 * MiB,
+      lastModified: 'Thu, 02 Jan 2025 03:04:05 GMT',
+      contentType: 'application/octet-stream',
+    };
+    const msAgo = (ms: number) => process.hrtime.bigint() - BigInt(ms) * 1_000_000n;
+    // Measured 200 ms ago with 100 ms to go: over already, not installed.
+    expect(b.set({ ...entry, validForMs: 100, measuredAtNs: msAgo(200) })).toBe(false);
+    expect(b.size()).toBe(0);
+    expect(b.set({ ...entry, validForMs: 60_000, measuredAtNs: msAgo(200) })).toBe(true);
+    expect(b.size()).toBe(1);
+    // A time in the future is a caller's bug, named.
+    expect(() => b.set({ ...entry, validForMs: 100, measuredAtNs: msAgo(-60_000) })).toThrow(/measuredAtNs/);
+  });
+});
 
 describe('fast path, in process', () => {
   it('serves hits while the JavaScript thread is blocked; a miss waits for JavaScript', () => {

@@ -46,7 +46,7 @@ class BindingsJs : public Napi::ObjectWrap<BindingsJs> {
   const std::shared_ptr<store::BindingTable>& table() const { return table_; }
 
  private:
-  // set({name, objectId, etag, size, chunkSize, lastModified, contentType, validForMs}) -> installed
+  // set({name, objectId, etag, size, chunkSize, lastModified, contentType, validForMs, measuredAtNs?}) -> installed
   Napi::Value Set(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "NativeBindings.set(binding)");
@@ -72,7 +72,20 @@ class BindingsJs : public Napi::ObjectWrap<BindingsJs> {
     }
     double valid_ms = Num(env, o.Get("validForMs"), "validForMs");
     if (b->chunk_size == 0 || valid_ms <= 0) return Napi::Boolean::New(env, false);
-    b->deadline_ns = store::MonotonicNs() + static_cast<int64_t>(std::min(valid_ms, 86'400'000.0) * 1e6);
+    // Counted from when JavaScript measured validForMs (process.hrtime, the same CLOCK_MONOTONIC),
+    // not from now: the time spent getting here must shorten the binding, never lengthen it.
+    int64_t now = store::MonotonicNs(), from = now;
+    Napi::Value at = o.Get("measuredAtNs");
+    if (at.IsBigInt()) {
+      bool lossless = false;
+      int64_t ns = at.As<Napi::BigInt>().Int64Value(&lossless);
+      if (!lossless || ns <= 0 || ns > now) throw Napi::RangeError::New(env, "NativeBindings: measuredAtNs must be a past process.hrtime.bigint()");
+      from = ns;
+    } else if (!at.IsUndefined()) {
+      throw Napi::TypeError::New(env, "NativeBindings: measuredAtNs must be a bigint");
+    }
+    b->deadline_ns = from + static_cast<int64_t>(std::min(valid_ms, 86'400'000.0) * 1e6);
+    if (b->deadline_ns <= now) return Napi::Boolean::New(env, false);
     return Napi::Boolean::New(env, table_->Set(std::move(b)));
   }
   Napi::Value Remove(const Napi::CallbackInfo& info) {
