@@ -199,6 +199,8 @@ export interface NativeHttpDoorStats {
   fastNotModified?: number;
   /** With a fast path: sent to JavaScript for want of a valid binding, a chunk in DRAM, a token allowed, or otherwise. */
   fastNoBinding?: number;
+  /** To JavaScript because an earlier request of the connection had not been answered there yet. */
+  fastBusy?: number;
   fastMisses?: number;
   fastUnauthorised?: number;
   fastOther?: number;

@@ -18,6 +18,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { getRequestListener, RequestError } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
+import { MAX_EVENT_DELIVERY_BYTES } from '../coherence/event-grid.js';
 import type { Invalidate } from '../coherence/invalidation.js';
 import { CacheError } from '../errors/cache-error.js';
 import type { AccessLine, AccessLog } from '../log/access.js';
@@ -306,6 +307,9 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
         maxRequestLineBytes: o.native.maxRequestLineBytes,
         maxHeaderCount: o.native.maxHeaderCount,
         maxHeaderBytes: o.native.maxHeaderBytes,
+        // The largest body any route reads (an Event Grid delivery): a longer one is refused by the
+        // parser with 413 before it is buffered, rather than read whole and posted to JavaScript.
+        maxBodyBytes: MAX_EVENT_DELIVERY_BYTES,
         ...(o.native.fast ? { fast: o.native.fast } : {}),
       },
       keepAliveTimeoutMs: limits.idleTimeoutMs,

@@ -174,7 +174,7 @@ export class Metrics {
   httpDoorStats: (() => NativeHttpDoorStats | undefined) | undefined;
   readonly fastPathRequests = new Counter({
     name: 'weightcache_http_fastpath_requests_total',
-    help: 'Requests the native door looked at for its fast path, by result: hit (answered on an I/O thread, 304s included), or why it went to JavaScript: no_binding, miss (a chunk not in DRAM), unauthorised, other (a request the fast path does not answer)',
+    help: 'Requests the native door looked at for its fast path, by result: hit (answered on an I/O thread, 304s included), or why it went to JavaScript: no_binding, miss (a chunk not in DRAM), unauthorised, busy (an earlier request of the connection still in JavaScript), other (a request the fast path does not answer)',
     labelNames: ['result'] as const,
     registers: [this.registry],
     collect: () => {
@@ -188,6 +188,7 @@ export class Metrics {
       set('no_binding', s.fastNoBinding);
       set('miss', s.fastMisses);
       set('unauthorised', s.fastUnauthorised);
+      set('busy', s.fastBusy);
       set('other', s.fastOther);
     },
   });

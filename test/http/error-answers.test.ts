@@ -32,6 +32,24 @@ function json(body: Buffer): { code: string; message: string } {
 }
 
 describe('error answers', () => {
+  it('the native door refuses a body over the largest any route reads before buffering it', async () => {
+    const native = await startNodeProcess({
+      timeoutMs: 60_000,
+      config: { http: { door: 'native', threads: 1 } },
+    });
+    try {
+      // The head alone: a 413 comes back without the 2 MiB body ever being sent.
+      const r = await rawExchange(
+        Number(new URL(native.url).port),
+        'POST /v1/invalidate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2097152\r\n\r\n',
+      );
+      expect(r.status).toBe(413);
+      expect(json(r.body).code).toBe('TOO_LARGE');
+    } finally {
+      await native.kill();
+    }
+  });
+
   it("node's parser refusals carry the JSON body with a stable code and close the connection", async () => {
     const cases: Array<[string, number, string]> = [
       ['GARBAGE\r\n\r\n', 400, 'BAD_REQUEST'],

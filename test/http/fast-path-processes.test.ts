@@ -13,6 +13,7 @@ import { addresses, replaceAtOrigin, seedOrigin, startMember, startSidecar } fro
 import { get } from '../harness/http-get.js';
 import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
 import { freePort } from '../harness/ports.js';
+import { RawConnection, rawRequest } from '../harness/raw-http.js';
 import { until } from '../harness/until.js';
 
 const running: NodeProcess[] = [];
@@ -88,6 +89,42 @@ describe('fast path, real node processes', () => {
     });
     running.push(node);
     await invalidateWhileHit(root, node, node, 5);
+  }, 120_000);
+
+  it('a GET pipelined behind an invalidation on the same connection gets the new version', async () => {
+    const root = seedOrigin({ 'f.bin': content(1) });
+    const node = await startNodeProcess({
+      config: { http: { door: 'native', threads: 1 }, origin: { type: 'fs', fs: { root } } },
+    });
+    running.push(node);
+    await until(
+      async () =>
+        (await readVersion(node.url, 'f.bin')) === 1 && (await readVersion(node.url, 'f.bin')) === 1,
+    );
+    const hits = await node.metric('weightcache_http_fastpath_requests_total', { result: 'hit' });
+    expect(await readVersion(node.url, 'f.bin')).toBe(1);
+    expect(await node.metric('weightcache_http_fastpath_requests_total', { result: 'hit' })).toBeGreaterThan(
+      hits,
+    );
+    replaceAtOrigin(root, 'f.bin', content(2));
+    const c = await RawConnection.open(Number(new URL(node.url).port));
+    try {
+      // One write: the fast path sees the GET while the invalidation is still in JavaScript.
+      const body = JSON.stringify({ container: 'models', key: 'f.bin' });
+      c.send(
+        rawRequest('POST', '/v1/invalidate', { 'Content-Type': 'application/json' }, body) +
+          rawRequest('GET', '/v1/objects/models/f.bin'),
+      );
+      expect((await c.read()).status).toBe(200);
+      const got = await c.read();
+      expect(got.status).toBe(200);
+      expect(got.body.equals(content(2))).toBe(true);
+    } finally {
+      c.close();
+    }
+    expect(await node.metric('weightcache_http_fastpath_requests_total', { result: 'busy' })).toBeGreaterThan(
+      0,
+    );
   }, 120_000);
 
   it('names served only on the fast path are renewed ahead: they do not lapse to JavaScript every term', async () => {

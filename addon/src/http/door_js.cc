@@ -328,6 +328,7 @@ Napi::Value HttpDoorStatsJs(const Napi::CallbackInfo& info) {
     set("fastBodyHits", static_cast<double>(f.body_hits.load()));
     set("fastNotModified", static_cast<double>(f.not_modified.load()));
     set("fastNoBinding", static_cast<double>(f.no_binding.load()));
+    set("fastBusy", static_cast<double>(f.busy.load()));
     set("fastMisses", static_cast<double>(f.misses.load()));
     set("fastUnauthorised", static_cast<double>(f.unauthorised.load()));
     set("fastOther", static_cast<double>(f.other.load()));

@@ -38,6 +38,7 @@ struct FastPathStats {
   std::atomic<uint64_t> misses{0};           // to JavaScript: a chunk not in DRAM
   std::atomic<uint64_t> unauthorised{0};     // to JavaScript: token missing, unknown or out of scope
   std::atomic<uint64_t> other{0};            // to JavaScript: a request the fast path does not answer
+  std::atomic<uint64_t> busy{0};             // to JavaScript: an earlier request of the connection was still there
   std::atomic<int64_t> chunk_refs{0};        // chunk references held by answers not yet written
 };
 
