@@ -34,7 +34,7 @@ const out = join(addon, 'build-checks');
 // C++ unit-test drivers (addon/test/): each exits non-zero on a failure.
 const UNIT = {
   // The DRAM chunk store: arena accounting, references, eviction, several threads at once.
-  store_test: ['test/store_test.cc', 'src/store/arena.cc', 'src/store/store.cc'],
+  store_test: ['test/store_test.cc', 'src/store/arena.cc', 'src/store/store.cc', 'src/store/range.cc'],
   // The NVMe tier: CRC32C paths and combine, the v2 chunk file codec, both io::Loop
   // backends, the block reader on damaged and truncated files, the directory lock.
   nvme_test: [

@@ -1,6 +1,7 @@
 #include "store/range.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace weightcache::store {
 
@@ -9,6 +10,9 @@ bool LookupRange(Store& store, const std::array<uint8_t, kObjectIdBytes>& object
   out->refs.clear();
   out->parts.clear();
   uint64_t first = start / chunk_size, last = end / chunk_size;
+  // Chunk indexes are 32 bits: a range past chunk 2^32 - 1 (an object of 256 TiB or more at 64 KiB
+  // chunks, or an origin that claims such a size) is not the fast path's to answer.
+  if (last > UINT32_MAX) return false;
   out->refs.reserve(last - first + 1);
   out->parts.reserve(last - first + 1);
   for (uint64_t i = first; i <= last; i++) {
