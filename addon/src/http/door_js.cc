@@ -3,29 +3,17 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <map>
 #include <memory>
 
 #include "http/door.h"
 #include "http/fastpath.h"
 #include "http/fastpath_js.h"
 #include "http/response.h"
+#include "net/door_js.h"
 
 namespace weightcache::http {
 
 namespace {
-
-struct Handle {
-  Napi::ThreadSafeFunction tsfn;
-  std::unique_ptr<HttpDoor> door;
-};
-
-// Doors are used from the main JavaScript thread only.
-std::map<uint32_t, Handle*> g_doors;
-uint32_t g_next_door = 1;
-bool g_cleanup_added = false;
-
-void DropPin(void* pin) { delete static_cast<Napi::Reference<Napi::Value>*>(pin); }
 
 Napi::Value Latin1(Napi::Env env, const std::string& s) {
   napi_value v;
@@ -35,7 +23,7 @@ Napi::Value Latin1(Napi::Env env, const std::string& s) {
   return Napi::Value(env, v);
 }
 
-Napi::Object ToJs(Napi::Env env, DoorEvent& e) {
+Napi::Value ToJs(Napi::Env env, DoorEvent& e) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("kind", e.kind == DoorEvent::kRequest ? "request"
                 : e.kind == DoorEvent::kDrain ? "drain"
@@ -73,56 +61,14 @@ Napi::Object ToJs(Napi::Env env, DoorEvent& e) {
   return o;
 }
 
-void Drain(Napi::Env env, Napi::Function fn, uint32_t id) {
-  auto it = g_doors.find(id);
-  if (it == g_doors.end() || !it->second->door) return;
-  HttpDoor& door = *it->second->door;
-  std::vector<DoorEvent> events = door.TakeEvents();
-  Napi::HandleScope scope(env);
-  Napi::Array batch = Napi::Array::New(env);
-  uint32_t n = 0;
-  for (DoorEvent& e : events) {
-    if (e.kind == DoorEvent::kRelease) {
-      door.DropPin(e.pin);
-      continue;
-    }
-    batch.Set(n++, ToJs(env, e));
-  }
-  if (n == 0) return;
-  try {
-    fn.Call({batch});
-  } catch (const Napi::Error& err) {
-    if (!err.Message().empty()) fprintf(stderr, "weightcache http door: event handler threw: %s\n", err.Message().c_str());
-  }
-}
-
-void Stop(uint32_t id) {
-  auto it = g_doors.find(id);
-  if (it == g_doors.end()) return;
-  Handle* h = it->second;
-  g_doors.erase(it);
-  h->door.reset();  // joins the workers: nothing calls the tsfn after this
-  h->tsfn.Release();
-  delete h;
-}
+net::DoorRegistry<HttpDoor, DoorEvent> g_doors("http door", ToJs);
+using Handle = net::DoorRegistry<HttpDoor, DoorEvent>::Handle;
 
 uint32_t U32(Napi::Object o, const char* key, uint32_t dflt, uint32_t min, uint32_t max) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) return dflt;
-  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-  if (!(d >= min && d <= max) || d != static_cast<double>(static_cast<uint64_t>(d))) {
-    throw Napi::RangeError::New(o.Env(), std::string("http door: ") + key + " must be an integer in " +
-                                             std::to_string(min) + ".." + std::to_string(max));
-  }
-  return static_cast<uint32_t>(d);
+  return static_cast<uint32_t>(net::NumberOption(o, key, dflt, min, max, "http door"));
 }
 
-Handle& Need(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "http door: door id must be a number");
-  auto it = g_doors.find(info[0].As<Napi::Number>().Uint32Value());
-  if (it == g_doors.end()) throw Napi::Error::New(info.Env(), "http door: no such door (stopped?)");
-  return *it->second;
-}
+Handle& Need(const Napi::CallbackInfo& info) { return g_doors.Need(info); }
 
 // Appends each non-empty Uint8Array of `parts` to `a`'s body, sent from its
 // own memory: pinned until written, released on this thread.
@@ -135,7 +81,7 @@ void PinParts(Napi::Env env, Handle& h, Napi::Array parts, Answer& a, const char
     BodyPart p;
     p.data = reinterpret_cast<const char*>(arr.Data());
     p.len = arr.ByteLength();
-    p.pin = new Napi::Reference<Napi::Value>(Napi::Persistent(part));
+    p.pin = net::PinJs(part);
     h.door->stats().pinned_buffers++;
     a.body.push_back(p);
   }
@@ -174,36 +120,7 @@ Napi::Value HttpDoorStartJs(const Napi::CallbackInfo& info) {
     opt.fast = FastPathOfJs(fast.As<Napi::Object>());
   }
 
-  uint32_t id = g_next_door++;
-  auto* h = new Handle();
-  h->tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "weightcache-http-door", 0, 1);
-  Napi::ThreadSafeFunction tsfn = h->tsfn;
-  h->door = std::make_unique<HttpDoor>(
-      opt, [tsfn, id]() mutable { tsfn.NonBlockingCall([id](Napi::Env e, Napi::Function fn) { Drain(e, fn, id); }); },
-      DropPin);
-  int err = 0;
-  std::string what;
-  uint16_t port = h->door->Start(err, what);
-  if (port == 0) {
-    h->door.reset();
-    h->tsfn.Release();
-    delete h;
-    Napi::Error e = Napi::Error::New(env, what + ": " + std::strerror(err));
-    const char* name = strerrorname_np(err);
-    e.Set("code", Napi::String::New(env, name ? name : "EINVAL"));
-    throw e;
-  }
-  g_doors[id] = h;
-  if (!g_cleanup_added) {
-    g_cleanup_added = true;
-    env.AddCleanupHook([]() {
-      while (!g_doors.empty()) Stop(g_doors.begin()->first);
-    });
-  }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("id", Napi::Number::New(env, id));
-  out.Set("port", Napi::Number::New(env, port));
-  return out;
+  return g_doors.Start(env, info[1].As<Napi::Function>(), std::move(opt));
 }
 
 Napi::Value HttpDoorRespondJs(const Napi::CallbackInfo& info) {
@@ -301,26 +218,18 @@ Napi::Value HttpDoorStatsJs(const Napi::CallbackInfo& info) {
   DoorStats& s = Need(info).door->stats();
   Napi::Object o = Napi::Object::New(env);
   auto set = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
-  set("connectionsAccepted", static_cast<double>(s.connections_accepted.load()));
-  set("connectionsRejected", static_cast<double>(s.connections_rejected.load()));
+  net::SetCounters(env, o, s);
   set("rejectedPerAddress", static_cast<double>(s.rejected_per_address.load()));
   set("rejectedReserve", static_cast<double>(s.rejected_reserve.load()));
   set("idleEvicted", static_cast<double>(s.idle_evicted.load()));
   set("pipelineCuts", static_cast<double>(s.pipeline_cuts.load()));
   set("firstRequestTimeouts", static_cast<double>(s.first_request_timeouts.load()));
   set("unauthenticated", static_cast<double>(s.unauthenticated.load()));
-  set("connectionsOpen", static_cast<double>(s.connections_open.load()));
   set("requests", static_cast<double>(s.requests.load()));
   set("responses", static_cast<double>(s.responses.load()));
-  set("inFlight", static_cast<double>(s.in_flight.load()));
   set("parseErrors", static_cast<double>(s.parse_errors.load()));
   set("headerTimeouts", static_cast<double>(s.header_timeouts.load()));
   set("idleTimeouts", static_cast<double>(s.idle_timeouts.load()));
-  set("bytesRead", static_cast<double>(s.bytes_read.load()));
-  set("bytesWritten", static_cast<double>(s.bytes_written.load()));
-  set("pinnedBuffers", static_cast<double>(s.pinned_buffers.load()));
-  set("bufferedBytes", static_cast<double>(s.buffered_bytes.load()));
-  set("pausedReads", static_cast<double>(s.paused_reads.load()));
   if (const auto& fp = Need(info).door->options().fast) {
     FastPathStats& f = fp->stats;
     set("fastHits", static_cast<double>(f.hits.load()));
@@ -338,7 +247,7 @@ Napi::Value HttpDoorStatsJs(const Napi::CallbackInfo& info) {
 
 Napi::Value HttpDoorStopJs(const Napi::CallbackInfo& info) {
   Need(info);
-  Stop(info[0].As<Napi::Number>().Uint32Value());
+  g_doors.Stop(info[0].As<Napi::Number>().Uint32Value());
   return info.Env().Undefined();
 }
 
