@@ -1,5 +1,7 @@
 #include "http/door.h"
 
+#include <algorithm>
+
 #include "http/worker.h"
 
 namespace weightcache::http {
@@ -18,6 +20,29 @@ void HttpDoor::Respond(Answer&& a) {
     return;
   }
   w->Submit(std::move(a));
+}
+
+void HttpDoor::PostAccess(std::vector<AccessRecord>& batch) {
+  if (batch.empty()) return;
+  int64_t n = static_cast<int64_t>(batch.size());
+  int64_t before = stats().access_pending.fetch_add(n);
+  int64_t over = std::min(n, before + n - kMaxPendingAccessRecords);
+  if (over > 0) {
+    stats().access_pending -= over;
+    stats().access_dropped += static_cast<uint64_t>(over);
+    batch.resize(static_cast<size_t>(n - over));
+  }
+  if (!batch.empty()) {
+    DoorEvent e;
+    e.kind = DoorEvent::kAccess;
+    e.access.swap(batch);
+    Post(std::move(e));
+  }
+  batch.clear();
+}
+
+void HttpDoor::FastDurations(std::vector<uint64_t>& counts, uint64_t& sum_ns, uint64_t& count) {
+  for (size_t i = 0; i < worker_count(); i++) worker(i)->durations().AddTo(counts, sum_ns, count);
 }
 
 }  // namespace weightcache::http

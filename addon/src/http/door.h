@@ -47,7 +47,25 @@ struct DoorOptions {
   uint32_t idle_timeout_ms = 65'000;             // no progress while idle, or while an answer waits for the reader
   // Hits answered on the I/O threads (fastpath.h); null: every request goes to JavaScript.
   std::shared_ptr<FastPath> fast;
+  // The request-duration histogram's upper bounds (seconds; JavaScript's, so fast-path answers land
+  // in the same buckets), and whether fast-path answers go to the access log.
+  std::vector<double> duration_bounds;
+  bool access_log = false;
 };
+
+// A fast-path answer for the access log (src/log/access.ts writes it, as it writes JavaScript's).
+struct AccessRecord {
+  std::string method, target, peer;
+  int status = 0;
+  uint64_t bytes = 0;       // body bytes written (HEAD, 304: 0)
+  double duration_ms = 0;   // head parsed → last byte written (or the connection gone)
+  bool aborted = false;     // the connection went away before the answer was written
+};
+
+// Access records waiting for JavaScript, all threads together: past this, a
+// thread drops what it has (counted in DoorStats::access_dropped) rather than
+// wait or grow. It never blocks an I/O thread.
+constexpr int64_t kMaxPendingAccessRecords = 10'000;
 
 struct DoorStats : net::DoorCounters {
   // connections_rejected (DoorCounters): over max_connections, every one busy (no idle one to take the place of)
@@ -62,12 +80,15 @@ struct DoorStats : net::DoorCounters {
   std::atomic<uint64_t> parse_errors{0};
   std::atomic<uint64_t> header_timeouts{0};
   std::atomic<uint64_t> idle_timeouts{0};
+  std::atomic<int64_t> access_pending{0};         // access records posted and not yet taken by JavaScript
+  std::atomic<uint64_t> access_dropped{0};        // access records dropped at kMaxPendingAccessRecords
 };
 
 // What a worker tells JavaScript.
 struct DoorEvent {
   // kClosed: a connection that posted requests is gone (after any kAborted for it).
-  enum Kind { kRequest, kAborted, kRelease, kDrain, kClosed } kind = kRequest;
+  // kAccess: access records of fast-path answers (`access`).
+  enum Kind { kRequest, kAborted, kRelease, kDrain, kClosed, kAccess } kind = kRequest;
   uint64_t id = 0;    // the request (kRequest, kAborted)
   uint64_t conn = 0;
   std::string method, target, path, query, authority, peer;
@@ -79,6 +100,7 @@ struct DoorEvent {
   std::string reason;  // kAborted: why the connection went away
   void* pin = nullptr;  // kRelease: a JavaScript reference to drop on the JavaScript thread
   uint64_t written = 0; // kDrain: bytes written on `conn` since the last drain event
+  std::vector<AccessRecord> access;  // kAccess
 };
 
 // A body part of an answer: bytes owned by JavaScript, pinned until written;
@@ -125,6 +147,13 @@ class HttpDoor : public net::DoorBase<DoorOptions, DoorEvent, HttpWorker, DoorSt
   // The connection rules every worker applies (governor.h).
   ConnectionGovernor& governor() { return governor_; }
 
+  // A worker's access records: posted in one event, up to kMaxPendingAccessRecords waiting in all
+  // (the rest dropped and counted). `batch` is left empty.
+  void PostAccess(std::vector<AccessRecord>& batch);
+  // JavaScript took `n` records.
+  void AccessTaken(size_t n) { stats().access_pending -= static_cast<int64_t>(n); }
+  // Every thread's fast-path answer durations: counts per bucket (bounds + 1, the last +Inf), sum, count.
+  void FastDurations(std::vector<uint64_t>& counts, uint64_t& sum_ns, uint64_t& count);
 
  private:
   ConnectionGovernor governor_;

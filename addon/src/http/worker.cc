@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cerrno>
 #include <cstring>
 
@@ -27,7 +28,9 @@ constexpr int kReadsPerWakeup = 16;  // then other connections get their turn
 }  // namespace
 
 HttpWorker::HttpWorker(HttpDoor& door, uint32_t index, int listen_fd)
-    : WorkerThread(listen_fd), door_(door), opt_(door.options()), index_(index), governor_(door.governor()) {}
+    : WorkerThread(listen_fd), door_(door), opt_(door.options()), index_(index), governor_(door.governor()) {
+  durations_.SetBounds(opt_.duration_bounds);
+}
 
 HttpWorker::~HttpWorker() {
   Join();
@@ -71,9 +74,28 @@ void HttpWorker::OnReady(uint64_t id, uint32_t e) {
 void HttpWorker::OnTick(int64_t now_ms) {
   Sweep(now_ms);
   graveyard_.clear();
+  FlushAccess();
 }
 
-void HttpWorker::AfterEvents() { graveyard_.clear(); }
+void HttpWorker::AfterEvents() {
+  graveyard_.clear();
+  FlushAccess();
+}
+
+void HttpWorker::FastDone(const HttpConnection& c, const Slot& s, bool aborted) {
+  int64_t ns = net::NowNs() - s.fast_started_ns;
+  durations_.Observe(ns);
+  if (!opt_.access_log) return;
+  AccessRecord r;
+  r.method = s.method;
+  r.target = s.target;
+  r.peer = c.peer;
+  r.status = s.status;
+  r.bytes = s.body_bytes;
+  r.duration_ms = static_cast<double>(ns) / 1e6;
+  r.aborted = aborted;
+  access_.push_back(std::move(r));
+}
 
 void HttpWorker::DrainAnswers() {
   for (Answer& a : TakeInbox()) Deliver(a);
@@ -265,6 +287,12 @@ bool HttpWorker::TryFast(HttpConnection& c) {
   FastPath& fp = *opt_.fast;
   FastAnswer a;
   if (!TryFastPath(fp, c.parser.head(), Date(), a)) return false;
+  Slot s;
+  s.fast_started_ns = net::NowNs();
+  if (opt_.access_log) {  // the head's fields point into `in`: copied before it is compacted
+    s.method = c.parser.head().method;
+    s.target = c.parser.head().target;
+  }
   // With auth on, the fast path answers only a request whose token may read the name: a valid token.
   if (opt_.auth_required) governor_.Authenticate(c);
   // Answered: the head's bytes are consumed (a fast-path request has no body) and the next request may follow.
@@ -272,9 +300,11 @@ bool HttpWorker::TryFast(HttpConnection& c) {
   c.consumed = c.parser.head_bytes();
   Compact(c);
   c.parser.Reset();
-  Slot s;
   s.started = s.complete = true;
   s.close_after = a.close;
+  // "HTTP/1.1 200 OK": the status is the head's characters 9..11.
+  s.status = a.head.size() > 12 ? std::atoi(a.head.substr(9, 3).c_str()) : 0;
+  s.body_bytes = a.body_bytes;
   s.head = std::move(a.head);
   for (size_t i = 0; i < a.parts.size(); i++) {
     BodyPart p;
@@ -501,6 +531,7 @@ bool HttpWorker::Flush(HttpConnection& c) {
 bool HttpWorker::FinishFront(HttpConnection& c) {
   Slot& s = c.out.front();
   bool close_after = s.close_after;
+  if (s.fast_started_ns != 0) FastDone(c, s, false);
   if (s.counts) {
     c.in_flight--;
     door_.stats().responses++;
@@ -562,6 +593,7 @@ void HttpWorker::Close(HttpConnection& c, const std::string& reason) {
   uint64_t conn = net::WireId(index_, c.id);
   for (Slot& s : c.out) {
     door_.stats().buffered_bytes -= static_cast<int64_t>(s.pending);
+    if (s.fast_started_ns != 0) FastDone(c, s, true);
     if (s.counts) {
       door_.stats().in_flight--;
       if (!s.complete) {

@@ -20,6 +20,7 @@
 #include "http/connection.h"
 #include "http/door.h"
 #include "net/door.h"
+#include "net/histogram.h"
 
 namespace weightcache::http {
 
@@ -37,6 +38,9 @@ class HttpWorker final : public net::WorkerThread<Answer> {
   void OnTick(int64_t now_ms) override;
   bool HasWork() const override { return !conns_.empty(); }
   void AfterEvents() override;
+
+  // This thread's fast-path answer durations (any thread reads them).
+  const net::LatencyHistogram& durations() const { return durations_; }
 
  private:
   void DrainAnswers();
@@ -63,6 +67,9 @@ class HttpWorker final : public net::WorkerThread<Answer> {
   // Closes this thread's connection idle longest (governor.h); false if none is idle.
   bool EvictIdle(bool unauthenticated_only);
   const std::string& Date();
+  // A fast-path answer written (or abandoned, `aborted`): timed, and logged with the access log on.
+  void FastDone(const HttpConnection& c, const Slot& s, bool aborted);
+  void FlushAccess() { door_.PostAccess(access_); }
   void Compact(HttpConnection& c);
 
   HttpDoor& door_;
@@ -74,6 +81,8 @@ class HttpWorker final : public net::WorkerThread<Answer> {
   std::vector<std::unique_ptr<HttpConnection>> graveyard_;  // closed this iteration; freed after it
   uint64_t next_conn_ = net::EventLoop::kFirstId;
   uint64_t next_request_ = 1;
+  net::LatencyHistogram durations_;
+  std::vector<AccessRecord> access_;  // posted once per wakeup
   std::string date_;      // node's Date header value, made once per second
   int64_t date_sec_ = -1;
 };

@@ -36,7 +36,7 @@ Napi::Error StartError(Napi::Env env, int err, const std::string& what);
 template <class Door, class Event>
 class DoorRegistry {
  public:
-  using ToJs = Napi::Value (*)(Napi::Env, Event&);
+  using ToJs = Napi::Value (*)(Napi::Env, Door&, Event&);
   struct Handle {
     Napi::ThreadSafeFunction tsfn;
     std::unique_ptr<Door> door;
@@ -116,7 +116,7 @@ class DoorRegistry {
         door.DropPin(e.pin);
         continue;
       }
-      batch.Set(n++, to_js_(env, e));
+      batch.Set(n++, to_js_(env, door, e));
     }
     if (n == 0) return;
     try {

@@ -17,7 +17,7 @@ namespace {
 // Reply pieces up to this size are copied (cheaper than pinning and releasing a Buffer).
 constexpr size_t kCopyBelow = 16 * 1024;
 
-Napi::Value ToJs(Napi::Env env, DoorEvent& e) {
+Napi::Value ToJs(Napi::Env env, RespDoor&, DoorEvent& e) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("conn", Napi::Number::New(env, static_cast<double>(e.conn)));
   switch (e.kind) {
