@@ -130,6 +130,24 @@ export interface NativeHttpDoorOptions {
   maxBodyBytes?: number;
   /** Hits answered on the I/O threads; absent: every request goes to JavaScript. */
   fast?: NativeFastPathOptions;
+  /** Upper bounds (seconds, ascending, ≤ 32) of the histogram fast-path answer durations are counted in. */
+  durationBounds?: readonly number[];
+  /** Fast-path answers go to the access log ('access' events); absent or false: they are only counted. */
+  accessLog?: boolean;
+}
+
+/** A fast-path answer for the access log (src/log/access.ts's fields; source is always dram). */
+export interface NativeAccessRecord {
+  method: string;
+  target: string;
+  client: string;
+  status: number;
+  /** Body bytes written (HEAD and 304: 0). */
+  bytes: number;
+  /** Request head parsed → last byte written. */
+  durationMs: number;
+  /** The connection went away before the answer was written. */
+  aborted?: boolean;
 }
 
 export type NativeHttpEvent =
@@ -155,7 +173,9 @@ export type NativeHttpEvent =
   /** The connection's queue is down to half its bound; `written`: bytes written since the last drain. */
   | { kind: 'drain'; id: number; conn: number; written: number }
   /** A connection that posted requests is closed (after any 'aborted' for its requests). */
-  | { kind: 'closed'; id: number; conn: number; reason: string };
+  | { kind: 'closed'; id: number; conn: number; reason: string }
+  /** Fast-path answers for the access log (with accessLog), one batch per I/O-thread wakeup. */
+  | { kind: 'access'; records: NativeAccessRecord[] };
 
 export interface NativeHttpDoorStats {
   connectionsAccepted: number;
@@ -206,6 +226,13 @@ export interface NativeHttpDoorStats {
   fastOther?: number;
   /** Chunk references held by fast-path answers not yet written: 0 once they are. */
   fastChunkRefs?: number;
+  /**
+   * Durations of fast-path answers, every I/O thread's summed: counts per bucket of durationBounds
+   * (not cumulative; the last is +Inf), their sum and count.
+   */
+  fastDurations?: { buckets: number[]; sumSeconds: number; count: number };
+  /** Access records dropped because JavaScript had not taken the 10,000 before them (never blocks a thread). */
+  accessDropped: number;
 }
 
 export interface HttpParserLimits {

@@ -16,7 +16,12 @@
  * on the I/O threads, from the same http.* keys.
  */
 import { binding } from '../transport/binding.js';
-import type { NativeHttpDoorOptions, NativeHttpDoorStats, NativeHttpEvent } from './native-binding.js';
+import type {
+  NativeAccessRecord,
+  NativeHttpDoorOptions,
+  NativeHttpDoorStats,
+  NativeHttpEvent,
+} from './native-binding.js';
 
 export type NativeHttpRequest = Extract<NativeHttpEvent, { kind: 'request' }>;
 
@@ -28,6 +33,8 @@ export interface NativeHttpHandlers {
   onDrain?(conn: number, written: number): void;
   /** A connection that posted requests is closed. */
   onClosed?(conn: number, reason: string): void;
+  /** Fast-path answers written (options.accessLog), for the access log. */
+  onAccess?(records: NativeAccessRecord[]): void;
 }
 
 /** send() flags. */
@@ -55,6 +62,7 @@ export class NativeHttpDoor {
     const { id, port } = binding().httpDoorStart(options, (events) => {
       for (const e of events) {
         if (e.kind === 'request') handlers.onRequest(e);
+        else if (e.kind === 'access') handlers.onAccess?.(e.records);
         else if (e.kind === 'drain') handlers.onDrain?.(e.conn, e.written);
         else if (e.kind === 'closed') handlers.onClosed?.(e.conn, e.reason);
         else handlers.onAborted?.(e.id, e.reason, e.conn);

@@ -16,8 +16,9 @@
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Duplex } from 'node:stream';
+import type { AccessLog } from '../log/access.js';
 import type { Logger } from '../log/logger.js';
-import type { Metrics } from '../metrics/metrics.js';
+import { LATENCY_BUCKETS, type Metrics } from '../metrics/metrics.js';
 import { type CloseReason, governedElsewhere, HttpConnectionMetrics } from './connections.js';
 import type { NativeHttpDoorOptions } from './native-binding.js';
 import {
@@ -37,6 +38,8 @@ export interface NativeListenerOptions {
   readonly log: Logger;
   /** weightcache_http_connections and _rejected_connections_total count the door's connections too. */
   readonly metrics?: Metrics;
+  /** Where fast-path answers are logged (when it is enabled), as JavaScript's are. */
+  readonly access?: AccessLog;
 }
 
 export interface NativeListener {
@@ -224,8 +227,16 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
     else run(s, req, res, e.id);
   };
 
-  door = NativeHttpDoor.start(o.door, {
+  const options = {
+    ...o.door,
+    ...(o.metrics ? { durationBounds: LATENCY_BUCKETS } : {}),
+    accessLog: o.access?.enabled ?? false,
+  };
+  door = NativeHttpDoor.start(options, {
     onRequest,
+    onAccess(records) {
+      for (const r of records) o.access?.native(r);
+    },
     onAborted(_id, _reason, conn) {
       const s = sockets.get(conn);
       if (!s) return;

@@ -316,6 +316,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
       onRequest: (req, res) => measured(req, res, (handleNow) => handleNow()),
       log: o.log,
       metrics: o.metrics,
+      ...(o.access ? { access: o.access } : {}),
     });
     address = { host: o.host, port: native.port };
   } else {

@@ -83,9 +83,45 @@ export class AccessLog {
       durationMs: Math.round((performance.now() - record.startedAt) * 10) / 10,
       client: record.client,
     };
+    this.write(entry);
+  }
+
+  /** Writes the line of an answer made on a native I/O thread (the fast path: bytes from DRAM). */
+  native(line: NativeAccessLine): void {
+    if (!this.enabled) return;
+    this.write({
+      method: line.method,
+      target: redactTarget(line.target),
+      status: line.status,
+      bytes: line.bytes,
+      ...(line.bytes > 0 ? { source: 'dram' } : {}),
+      ...(line.aborted ? { aborted: true } : {}),
+      durationMs: Math.round(line.durationMs * 10) / 10,
+      client: clientOf(line.client),
+    });
+  }
+
+  private write(entry: object): void {
     if (this.atInfo) this.log.info(entry, 'request');
     else this.log.debug(entry, 'request');
   }
+}
+
+/** What the native HTTP door's I/O threads report of a fast-path answer (always a DRAM hit). */
+export interface NativeAccessLine {
+  readonly method: string;
+  readonly target: string;
+  readonly client: string;
+  readonly status: number;
+  readonly bytes: number;
+  readonly durationMs: number;
+  readonly aborted?: boolean;
+}
+
+/** "address:port" (as the native door names a peer) → the address, as node's remoteAddress. */
+function clientOf(peer: string): string {
+  const colon = peer.lastIndexOf(':');
+  return colon > 0 ? peer.slice(0, colon) : peer;
 }
 
 /** Called by the read path for every slice it serves: attributes the bytes to the current request, if any. */

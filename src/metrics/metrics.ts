@@ -6,13 +6,15 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { NativeHttpDoorStats } from '../http/native-binding.js';
+import type { NativeRespDoorStats } from '../resp/native-binding.js';
 import type { NativeStoreStats } from '../store/native.js';
 
 export type Source = 'dram' | 'nvme' | 'peer' | 'origin';
 export type Protocol = 'http' | 'resp' | 'transport';
 export type TierName = 'dram' | 'nvme';
 
-const LATENCY_BUCKETS = [
+/** The latency histograms' bounds (seconds); the native HTTP door counts its fast-path answers in the same. */
+export const LATENCY_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ];
 
@@ -26,9 +28,9 @@ export class Metrics {
     registers: [this.registry],
     collect: () => this.syncNative(),
   });
-  readonly requestDuration = new Histogram({
+  readonly requestDuration = new RequestDurationHistogram({
     name: 'weightcache_request_duration_seconds',
-    help: 'Time from request to last byte sent, by protocol',
+    help: 'Time from request to last byte sent, by protocol (HTTP: fast-path answers of the native door included)',
     labelNames: ['protocol'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
@@ -232,6 +234,41 @@ export class Metrics {
     },
   });
 
+  readonly httpDoorAccessDropped = new Counter({
+    name: 'weightcache_http_native_access_dropped_total',
+    help: 'Access-log lines of fast-path answers dropped because 10,000 were already waiting for JavaScript (an I/O thread never waits for the log)',
+    registers: [this.registry],
+    collect: () => {
+      const s = this.httpDoorStats?.();
+      if (!s) return;
+      this.httpDoorAccessDropped.reset();
+      if (s.accessDropped > 0) this.httpDoorAccessDropped.inc(s.accessDropped);
+    },
+  });
+
+  /** The native RESP door's counters, read at scrape time (set by src/resp/server.ts with resp.door: native). */
+  respDoorStats: (() => NativeRespDoorStats | undefined) | undefined;
+  readonly respFastPath = new Counter({
+    name: 'weightcache_resp_fastpath_commands_total',
+    help: 'Commands the native RESP door looked at for its fast path (GET, GETRANGE, STRLEN, one-key EXISTS), by result: hit (answered on an I/O thread), or why it went to JavaScript: no_binding, miss (a chunk not in DRAM), unauthorised, busy (an earlier command still in JavaScript), other',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const s = this.respDoorStats?.();
+      if (s?.fastHits === undefined) return;
+      this.respFastPath.reset();
+      const set = (result: string, v: number | undefined) => {
+        if (v) this.respFastPath.inc({ result }, v);
+      };
+      set('hit', s.fastHits);
+      set('no_binding', s.fastNoBinding);
+      set('miss', s.fastMisses);
+      set('unauthorised', s.fastUnauthorised);
+      set('busy', s.fastBusy);
+      set('other', s.fastOther);
+    },
+  });
+
   /** The native fast path's counters already added to requests and servedBytes. */
   private fastSeen = { hits: 0, notModified: 0, bytes: 0, bodyHits: 0 };
 
@@ -265,6 +302,7 @@ export class Metrics {
   }
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
+    this.requestDuration.native = () => this.httpDoorStats?.()?.fastDurations;
     if (opts.defaultMetrics)
       collectDefaultMetrics({ register: this.registry, prefix: 'weightcache_process_' });
   }
@@ -275,5 +313,58 @@ export class Metrics {
     return got.values
       .filter((v) => !labels || Object.entries(labels).every(([k, want]) => v.labels[k] === want))
       .reduce((sum, v) => sum + v.value, 0);
+  }
+}
+
+type Exported = Awaited<ReturnType<Histogram<'protocol'>['get']>>;
+type ExportedValue = Exported['values'][number] & { sharedLabels?: Record<string, string | number> };
+const histogramBase = Histogram.prototype as unknown as {
+  getForPromString(this: Histogram<'protocol'>): Promise<Exported>;
+};
+
+/**
+ * weightcache_request_duration_seconds: what JavaScript timed, plus (in the
+ * protocol="http" series) the native HTTP door's fast-path answers, timed on
+ * its I/O threads in the same buckets and summed over them at scrape time.
+ */
+class RequestDurationHistogram extends Histogram<'protocol'> {
+  native: (() => { buckets: number[]; sumSeconds: number; count: number } | undefined) | undefined;
+
+  /** What the registry renders (get() goes through it too). */
+  async getForPromString(): Promise<Exported> {
+    const data = await histogramBase.getForPromString.call(this);
+    const n = this.native?.();
+    if (!n || n.count === 0) return data;
+    const name = 'weightcache_request_duration_seconds';
+    const isHttp = (v: ExportedValue) => (v.sharedLabels?.protocol ?? v.labels.protocol) === 'http';
+    const values = data.values as ExportedValue[];
+    let mine = values.filter(isHttp);
+    if (mine.length === 0) {
+      // No request JavaScript timed yet: the series starts from the native counts alone.
+      const labels = { protocol: 'http' };
+      const zero = (metricName: string, extra: Record<string, string | number>): ExportedValue =>
+        ({ labels: extra, sharedLabels: labels, value: 0, metricName }) as unknown as ExportedValue;
+      mine = [
+        ...LATENCY_BUCKETS.map((le) => zero(`${name}_bucket`, { le })),
+        zero(`${name}_bucket`, { le: '+Inf' }),
+        zero(`${name}_sum`, {}),
+        zero(`${name}_count`, {}),
+      ];
+      values.push(...mine);
+    }
+    let cumulative = 0;
+    const byBound = new Map<string, number>();
+    LATENCY_BUCKETS.forEach((le, i) => {
+      cumulative += n.buckets[i] ?? 0;
+      byBound.set(String(le), cumulative);
+    });
+    byBound.set('+Inf', n.count);
+    for (const v of mine) {
+      if (v.metricName === `${name}_bucket`)
+        v.value += byBound.get(String((v.labels as Record<string, string | number>).le)) ?? 0;
+      else if (v.metricName === `${name}_sum`) v.value += n.sumSeconds;
+      else if (v.metricName === `${name}_count`) v.value += n.count;
+    }
+    return data;
   }
 }

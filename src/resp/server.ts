@@ -195,7 +195,17 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
       if (bytes > seen.bytes) o.metrics.servedBytes.inc({ source: 'dram' }, bytes - seen.bytes);
       seen = { hits, bytes };
     };
-    if (o.fast) o.metrics.nativeCounts.add(countFast);
+    if (o.fast) {
+      o.metrics.nativeCounts.add(countFast);
+      // Why commands went to JavaScript (weightcache_resp_fastpath_commands_total{result}).
+      o.metrics.respDoorStats = () => {
+        try {
+          return native.stats();
+        } catch {
+          return undefined; // stopped
+        }
+      };
+    }
     let closing: Promise<void> | undefined;
     const close = (graceMs: number) => {
       closing ??= (async () => {

@@ -20,6 +20,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenSet } from '../../src/auth/tokens.js';
 import type { NativeRespDoorStats } from '../../src/resp/native-binding.js';
+import { sumMetric } from '../harness/node-process.js';
 import { until } from '../harness/until.js';
 import { type Harness, type HarnessOptions, startHarness } from './harness.js';
 import { exchange, open } from './raw.js';
@@ -295,6 +296,33 @@ describe('native RESP door fast path', () => {
       const r = await exchange(native.port, [Buffer.concat([probe, mb('QUIT')])]);
       expect(r.data.equals(Buffer.concat([bulk(next), Buffer.from('+OK\r\n')]))).toBe(true);
       await refreshed;
+    }
+  });
+
+  it('counts in /metrics, by reason, the commands the thread answered and those it sent to JavaScript', async () => {
+    await native.put('m/fresh.bin', randomBytes(500)); // never read: no version binding yet
+    await lockstep(native.port, [
+      mb('GETRANGE', 'm/fresh.bin', '0', '9'),
+      mb('GETRANGE', 'm/small.bin', '0', '9'),
+      mb('STRLEN', 'm/small.bin'),
+    ]);
+    const s = stats(native);
+    expect(s.fastNoBinding).toBeGreaterThan(0);
+    expect(s.fastHits).toBeGreaterThan(0);
+    const text = await native.metrics.registry.metrics();
+    const reasons = {
+      hit: s.fastHits,
+      no_binding: s.fastNoBinding,
+      miss: s.fastMisses,
+      unauthorised: s.fastUnauthorised,
+      busy: s.fastBusy,
+      other: s.fastOther,
+    };
+    for (const [result, v] of Object.entries(reasons)) {
+      expect({ result, n: sumMetric(text, 'weightcache_resp_fastpath_commands_total', { result }) }).toEqual({
+        result,
+        n: v ?? 0,
+      });
     }
   });
 

@@ -30,6 +30,12 @@ struct Slot {
   std::deque<BodyPart> body;
   size_t part_off = 0;       // bytes of body.front() written
   uint64_t pending = 0;      // queued bytes not yet written
+  // A fast-path answer: when its head was parsed (0: JavaScript's answer), and what the
+  // request-duration histogram and the access log say of it.
+  int64_t fast_started_ns = 0;
+  int status = 0;
+  uint64_t body_bytes = 0;
+  std::string method, target;  // with the access log only
 };
 struct HttpConnection {
   HttpConnection(uint64_t id_, int fd_, std::string peer_, const ParserLimits& limits)

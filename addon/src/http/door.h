@@ -1,5 +1,5 @@
-// The native HTTP door's I/O side: N worker threads, each with its own epoll
-// loop and its own SO_REUSEPORT listening socket on the same address, each
+// The native HTTP door's I/O side: N worker threads (net/door.h: each with its
+// own event loop and SO_REUSEPORT listening socket on the same address), each
 // owning its connections end to end (keep-alive, pipelining, limits, timeouts).
 // Every parsed request is posted to JavaScript as an event with an id;
 // JavaScript answers by id (Respond), and the connection's worker writes the
@@ -21,7 +21,9 @@
 
 #include <sys/socket.h>
 
+#include "http/governor.h"
 #include "http/parser.h"
+#include "net/door.h"
 
 namespace weightcache::http {
 
@@ -45,35 +47,48 @@ struct DoorOptions {
   uint32_t idle_timeout_ms = 65'000;             // no progress while idle, or while an answer waits for the reader
   // Hits answered on the I/O threads (fastpath.h); null: every request goes to JavaScript.
   std::shared_ptr<FastPath> fast;
+  // The request-duration histogram's upper bounds (seconds; JavaScript's, so fast-path answers land
+  // in the same buckets), and whether fast-path answers go to the access log.
+  std::vector<double> duration_bounds;
+  bool access_log = false;
 };
 
-struct DoorStats {
-  std::atomic<uint64_t> connections_accepted{0};
-  std::atomic<uint64_t> connections_rejected{0};  // over max_connections, every busy (no idle one to take the place of)
+// A fast-path answer for the access log (src/log/access.ts writes it, as it writes JavaScript's).
+struct AccessRecord {
+  std::string method, target, peer;
+  int status = 0;
+  uint64_t bytes = 0;       // body bytes written (HEAD, 304: 0)
+  double duration_ms = 0;   // head parsed → last byte written (or the connection gone)
+  bool aborted = false;     // the connection went away before the answer was written
+};
+
+// Access records waiting for JavaScript, all threads together: past this, a
+// thread drops what it has (counted in DoorStats::access_dropped) rather than
+// wait or grow. It never blocks an I/O thread.
+constexpr int64_t kMaxPendingAccessRecords = 10'000;
+
+struct DoorStats : net::DoorCounters {
+  // connections_rejected (DoorCounters): over max_connections, every one busy (no idle one to take the place of)
   std::atomic<uint64_t> rejected_per_address{0};  // over max_per_address
   std::atomic<uint64_t> rejected_reserve{0};      // unauthenticated, at max_connections - reserved
   std::atomic<uint64_t> idle_evicted{0};          // closed to make room for a newcomer at a cap
   std::atomic<uint64_t> pipeline_cuts{0};         // sent more than max_in_flight requests in one go
   std::atomic<uint64_t> first_request_timeouts{0};  // no first head in time, or an unauthenticated connection idle too long
   std::atomic<int64_t> unauthenticated{0};        // open connections that have not presented a valid token (auth on)
-  std::atomic<int64_t> connections_open{0};
   std::atomic<uint64_t> requests{0};              // posted to JavaScript
   std::atomic<uint64_t> responses{0};             // answers written completely
-  std::atomic<int64_t> in_flight{0};              // posted and not yet answered (or abandoned)
   std::atomic<uint64_t> parse_errors{0};
   std::atomic<uint64_t> header_timeouts{0};
   std::atomic<uint64_t> idle_timeouts{0};
-  std::atomic<uint64_t> bytes_read{0};
-  std::atomic<uint64_t> bytes_written{0};
-  std::atomic<int64_t> pinned_buffers{0};         // JavaScript Buffers referenced until written
-  std::atomic<int64_t> buffered_bytes{0};         // answer bytes queued, all connections
-  std::atomic<uint64_t> paused_reads{0};          // times a connection stopped reading at a bound
+  std::atomic<int64_t> access_pending{0};         // access records posted and not yet taken by JavaScript
+  std::atomic<uint64_t> access_dropped{0};        // access records dropped at kMaxPendingAccessRecords
 };
 
 // What a worker tells JavaScript.
 struct DoorEvent {
   // kClosed: a connection that posted requests is gone (after any kAborted for it).
-  enum Kind { kRequest, kAborted, kRelease, kDrain, kClosed } kind = kRequest;
+  // kAccess: access records of fast-path answers (`access`).
+  enum Kind { kRequest, kAborted, kRelease, kDrain, kClosed, kAccess } kind = kRequest;
   uint64_t id = 0;    // the request (kRequest, kAborted)
   uint64_t conn = 0;
   std::string method, target, path, query, authority, peer;
@@ -85,6 +100,7 @@ struct DoorEvent {
   std::string reason;  // kAborted: why the connection went away
   void* pin = nullptr;  // kRelease: a JavaScript reference to drop on the JavaScript thread
   uint64_t written = 0; // kDrain: bytes written on `conn` since the last drain event
+  std::vector<AccessRecord> access;  // kAccess
 };
 
 // A body part of an answer: bytes owned by JavaScript, pinned until written;
@@ -119,54 +135,31 @@ struct Answer {
 
 class HttpWorker;
 
-class HttpDoor {
+class HttpDoor : public net::DoorBase<DoorOptions, DoorEvent, HttpWorker, DoorStats> {
  public:
-  // `notify` runs on a worker when the event queue goes from empty to
-  // non-empty; it must only schedule a drain on the JavaScript thread.
-  // `drop_pin` releases pins left over at shutdown (called on the destroying thread).
   HttpDoor(DoorOptions options, std::function<void()> notify, void (*drop_pin)(void*));
   ~HttpDoor();  // stops and joins every worker, closes every socket
-  HttpDoor(const HttpDoor&) = delete;
-  HttpDoor& operator=(const HttpDoor&) = delete;
+  uint16_t Start(int& err, std::string& what);  // see net::DoorBase
 
-  // Binds one socket per thread (SO_REUSEPORT) and starts the workers. Returns
-  // the bound port; on failure returns 0 with errno-like `err` and a message.
-  uint16_t Start(int& err, std::string& what);
   // Answers request `a.id`, or a piece of it (from any thread; ignored if the
   // id names no live request), or closes `a.close_conn`.
   void Respond(Answer&& a);
-  std::vector<DoorEvent> TakeEvents();
-  DoorStats& stats() { return stats_; }
-  const DoorOptions& options() const { return options_; }
+  // The connection rules every worker applies (governor.h).
+  ConnectionGovernor& governor() { return governor_; }
 
-  // Used by workers.
-  void Post(DoorEvent&& e);
-  bool TryOpenConnection();  // counts against max_connections
-  // Counts a connection from `address` (AddressKey) against max_per_address; false: over it.
-  bool TryOpenAddress(const std::string& address);
-  void CloseAddress(const std::string& address);
-  void CloseConnection() { stats_.connections_open--; }
-  void DropPin(void* pin);
+  // A worker's access records: posted in one event, up to kMaxPendingAccessRecords waiting in all
+  // (the rest dropped and counted). `batch` is left empty.
+  void PostAccess(std::vector<AccessRecord>& batch);
+  // JavaScript took `n` records.
+  void AccessTaken(size_t n) { stats().access_pending -= static_cast<int64_t>(n); }
+  // Every thread's fast-path answer durations: counts per bucket (bounds + 1, the last +Inf), sum, count.
+  void FastDurations(std::vector<uint64_t>& counts, uint64_t& sum_ns, uint64_t& count);
 
  private:
-  DoorOptions options_;
-  std::function<void()> notify_;
-  void (*drop_pin_)(void*);
-  DoorStats stats_;
-  std::mutex ev_mu_;
-  std::vector<DoorEvent> events_;
-  std::mutex addr_mu_;
-  std::unordered_map<std::string, uint32_t> per_address_;  // under addr_mu_
-  std::vector<std::unique_ptr<HttpWorker>> workers_;
+  ConnectionGovernor governor_;
 };
 
-// The address a per-address limit counts: IPv4 as is (also IPv4-mapped), IPv6
-// by its /64 ("2001:db8:0:1::/64"), as src/http/connections.ts's addressKey.
-std::string AddressKey(const sockaddr_storage& a);
-
-// Request ids carry the worker's index in bits 48..52, so an answer finds its
-// worker without a shared table; JavaScript numbers hold them exactly (< 2^53).
-constexpr int kWorkerShift = 48;
-constexpr uint32_t kMaxThreads = 32;
+using net::kMaxThreads;
+using net::kWorkerShift;
 
 }  // namespace weightcache::http

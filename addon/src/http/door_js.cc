@@ -3,29 +3,18 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <map>
 #include <memory>
 
 #include "http/door.h"
 #include "http/fastpath.h"
 #include "http/fastpath_js.h"
 #include "http/response.h"
+#include "net/door_js.h"
+#include "net/histogram.h"
 
 namespace weightcache::http {
 
 namespace {
-
-struct Handle {
-  Napi::ThreadSafeFunction tsfn;
-  std::unique_ptr<HttpDoor> door;
-};
-
-// Doors are used from the main JavaScript thread only.
-std::map<uint32_t, Handle*> g_doors;
-uint32_t g_next_door = 1;
-bool g_cleanup_added = false;
-
-void DropPin(void* pin) { delete static_cast<Napi::Reference<Napi::Value>*>(pin); }
 
 Napi::Value Latin1(Napi::Env env, const std::string& s) {
   napi_value v;
@@ -35,7 +24,29 @@ Napi::Value Latin1(Napi::Env env, const std::string& s) {
   return Napi::Value(env, v);
 }
 
-Napi::Object ToJs(Napi::Env env, DoorEvent& e) {
+Napi::Value AccessToJs(Napi::Env env, HttpDoor& door, DoorEvent& e) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("kind", "access");
+  Napi::Array records = Napi::Array::New(env, e.access.size());
+  for (uint32_t i = 0; i < e.access.size(); i++) {
+    const AccessRecord& r = e.access[i];
+    Napi::Object x = Napi::Object::New(env);
+    x.Set("method", Latin1(env, r.method));
+    x.Set("target", Latin1(env, r.target));
+    x.Set("client", r.peer);
+    x.Set("status", Napi::Number::New(env, r.status));
+    x.Set("bytes", Napi::Number::New(env, static_cast<double>(r.bytes)));
+    x.Set("durationMs", Napi::Number::New(env, r.duration_ms));
+    if (r.aborted) x.Set("aborted", Napi::Boolean::New(env, true));
+    records.Set(i, x);
+  }
+  o.Set("records", records);
+  door.AccessTaken(e.access.size());
+  return o;
+}
+
+Napi::Value ToJs(Napi::Env env, HttpDoor& door, DoorEvent& e) {
+  if (e.kind == DoorEvent::kAccess) return AccessToJs(env, door, e);
   Napi::Object o = Napi::Object::New(env);
   o.Set("kind", e.kind == DoorEvent::kRequest ? "request"
                 : e.kind == DoorEvent::kDrain ? "drain"
@@ -73,56 +84,14 @@ Napi::Object ToJs(Napi::Env env, DoorEvent& e) {
   return o;
 }
 
-void Drain(Napi::Env env, Napi::Function fn, uint32_t id) {
-  auto it = g_doors.find(id);
-  if (it == g_doors.end() || !it->second->door) return;
-  HttpDoor& door = *it->second->door;
-  std::vector<DoorEvent> events = door.TakeEvents();
-  Napi::HandleScope scope(env);
-  Napi::Array batch = Napi::Array::New(env);
-  uint32_t n = 0;
-  for (DoorEvent& e : events) {
-    if (e.kind == DoorEvent::kRelease) {
-      door.DropPin(e.pin);
-      continue;
-    }
-    batch.Set(n++, ToJs(env, e));
-  }
-  if (n == 0) return;
-  try {
-    fn.Call({batch});
-  } catch (const Napi::Error& err) {
-    if (!err.Message().empty()) fprintf(stderr, "weightcache http door: event handler threw: %s\n", err.Message().c_str());
-  }
-}
-
-void Stop(uint32_t id) {
-  auto it = g_doors.find(id);
-  if (it == g_doors.end()) return;
-  Handle* h = it->second;
-  g_doors.erase(it);
-  h->door.reset();  // joins the workers: nothing calls the tsfn after this
-  h->tsfn.Release();
-  delete h;
-}
+net::DoorRegistry<HttpDoor, DoorEvent> g_doors("http door", ToJs);
+using Handle = net::DoorRegistry<HttpDoor, DoorEvent>::Handle;
 
 uint32_t U32(Napi::Object o, const char* key, uint32_t dflt, uint32_t min, uint32_t max) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) return dflt;
-  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-  if (!(d >= min && d <= max) || d != static_cast<double>(static_cast<uint64_t>(d))) {
-    throw Napi::RangeError::New(o.Env(), std::string("http door: ") + key + " must be an integer in " +
-                                             std::to_string(min) + ".." + std::to_string(max));
-  }
-  return static_cast<uint32_t>(d);
+  return static_cast<uint32_t>(net::NumberOption(o, key, dflt, min, max, "http door"));
 }
 
-Handle& Need(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "http door: door id must be a number");
-  auto it = g_doors.find(info[0].As<Napi::Number>().Uint32Value());
-  if (it == g_doors.end()) throw Napi::Error::New(info.Env(), "http door: no such door (stopped?)");
-  return *it->second;
-}
+Handle& Need(const Napi::CallbackInfo& info) { return g_doors.Need(info); }
 
 // Appends each non-empty Uint8Array of `parts` to `a`'s body, sent from its
 // own memory: pinned until written, released on this thread.
@@ -135,7 +104,7 @@ void PinParts(Napi::Env env, Handle& h, Napi::Array parts, Answer& a, const char
     BodyPart p;
     p.data = reinterpret_cast<const char*>(arr.Data());
     p.len = arr.ByteLength();
-    p.pin = new Napi::Reference<Napi::Value>(Napi::Persistent(part));
+    p.pin = net::PinJs(part);
     h.door->stats().pinned_buffers++;
     a.body.push_back(p);
   }
@@ -173,37 +142,24 @@ Napi::Value HttpDoorStartJs(const Napi::CallbackInfo& info) {
     if (!fast.IsObject()) throw Napi::TypeError::New(env, "http door: fast must be an object");
     opt.fast = FastPathOfJs(fast.As<Napi::Object>());
   }
+  Napi::Value bounds = o.Get("durationBounds");
+  if (!bounds.IsUndefined()) {
+    if (!bounds.IsArray() || bounds.As<Napi::Array>().Length() > net::LatencyHistogram::kMaxBounds) {
+      throw Napi::TypeError::New(env, "http door: durationBounds must be an array of at most 32 numbers (seconds, ascending)");
+    }
+    auto list = bounds.As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); i++) {
+      Napi::Value b = list.Get(i);
+      double d = b.IsNumber() ? b.As<Napi::Number>().DoubleValue() : -1;
+      if (!(d > 0 && d < 1e6) || (!opt.duration_bounds.empty() && d <= opt.duration_bounds.back())) {
+        throw Napi::TypeError::New(env, "http door: durationBounds must be ascending positive numbers of seconds");
+      }
+      opt.duration_bounds.push_back(d);
+    }
+  }
+  opt.access_log = o.Get("accessLog").ToBoolean().Value();
 
-  uint32_t id = g_next_door++;
-  auto* h = new Handle();
-  h->tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "weightcache-http-door", 0, 1);
-  Napi::ThreadSafeFunction tsfn = h->tsfn;
-  h->door = std::make_unique<HttpDoor>(
-      opt, [tsfn, id]() mutable { tsfn.NonBlockingCall([id](Napi::Env e, Napi::Function fn) { Drain(e, fn, id); }); },
-      DropPin);
-  int err = 0;
-  std::string what;
-  uint16_t port = h->door->Start(err, what);
-  if (port == 0) {
-    h->door.reset();
-    h->tsfn.Release();
-    delete h;
-    Napi::Error e = Napi::Error::New(env, what + ": " + std::strerror(err));
-    const char* name = strerrorname_np(err);
-    e.Set("code", Napi::String::New(env, name ? name : "EINVAL"));
-    throw e;
-  }
-  g_doors[id] = h;
-  if (!g_cleanup_added) {
-    g_cleanup_added = true;
-    env.AddCleanupHook([]() {
-      while (!g_doors.empty()) Stop(g_doors.begin()->first);
-    });
-  }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("id", Napi::Number::New(env, id));
-  out.Set("port", Napi::Number::New(env, port));
-  return out;
+  return g_doors.Start(env, info[1].As<Napi::Function>(), std::move(opt));
 }
 
 Napi::Value HttpDoorRespondJs(const Napi::CallbackInfo& info) {
@@ -301,26 +257,18 @@ Napi::Value HttpDoorStatsJs(const Napi::CallbackInfo& info) {
   DoorStats& s = Need(info).door->stats();
   Napi::Object o = Napi::Object::New(env);
   auto set = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
-  set("connectionsAccepted", static_cast<double>(s.connections_accepted.load()));
-  set("connectionsRejected", static_cast<double>(s.connections_rejected.load()));
+  net::SetCounters(env, o, s);
   set("rejectedPerAddress", static_cast<double>(s.rejected_per_address.load()));
   set("rejectedReserve", static_cast<double>(s.rejected_reserve.load()));
   set("idleEvicted", static_cast<double>(s.idle_evicted.load()));
   set("pipelineCuts", static_cast<double>(s.pipeline_cuts.load()));
   set("firstRequestTimeouts", static_cast<double>(s.first_request_timeouts.load()));
   set("unauthenticated", static_cast<double>(s.unauthenticated.load()));
-  set("connectionsOpen", static_cast<double>(s.connections_open.load()));
   set("requests", static_cast<double>(s.requests.load()));
   set("responses", static_cast<double>(s.responses.load()));
-  set("inFlight", static_cast<double>(s.in_flight.load()));
   set("parseErrors", static_cast<double>(s.parse_errors.load()));
   set("headerTimeouts", static_cast<double>(s.header_timeouts.load()));
   set("idleTimeouts", static_cast<double>(s.idle_timeouts.load()));
-  set("bytesRead", static_cast<double>(s.bytes_read.load()));
-  set("bytesWritten", static_cast<double>(s.bytes_written.load()));
-  set("pinnedBuffers", static_cast<double>(s.pinned_buffers.load()));
-  set("bufferedBytes", static_cast<double>(s.buffered_bytes.load()));
-  set("pausedReads", static_cast<double>(s.paused_reads.load()));
   if (const auto& fp = Need(info).door->options().fast) {
     FastPathStats& f = fp->stats;
     set("fastHits", static_cast<double>(f.hits.load()));
@@ -333,13 +281,25 @@ Napi::Value HttpDoorStatsJs(const Napi::CallbackInfo& info) {
     set("fastUnauthorised", static_cast<double>(f.unauthorised.load()));
     set("fastOther", static_cast<double>(f.other.load()));
     set("fastChunkRefs", static_cast<double>(f.chunk_refs.load()));
+    // Fast-path answer durations, every thread's summed: counts per bucket (not cumulative; the last is +Inf).
+    std::vector<uint64_t> counts;
+    uint64_t sum_ns = 0, count = 0;
+    Need(info).door->FastDurations(counts, sum_ns, count);
+    Napi::Array buckets = Napi::Array::New(env, counts.size());
+    for (uint32_t i = 0; i < counts.size(); i++) buckets.Set(i, Napi::Number::New(env, static_cast<double>(counts[i])));
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("buckets", buckets);
+    d.Set("sumSeconds", Napi::Number::New(env, static_cast<double>(sum_ns) / 1e9));
+    d.Set("count", Napi::Number::New(env, static_cast<double>(count)));
+    o.Set("fastDurations", d);
   }
+  set("accessDropped", static_cast<double>(s.access_dropped.load()));
   return o;
 }
 
 Napi::Value HttpDoorStopJs(const Napi::CallbackInfo& info) {
   Need(info);
-  Stop(info[0].As<Napi::Number>().Uint32Value());
+  g_doors.Stop(info[0].As<Napi::Number>().Uint32Value());
   return info.Env().Undefined();
 }
 

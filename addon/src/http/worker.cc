@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cerrno>
 #include <cstring>
 
@@ -27,11 +28,12 @@ constexpr int kReadsPerWakeup = 16;  // then other connections get their turn
 }  // namespace
 
 HttpWorker::HttpWorker(HttpDoor& door, uint32_t index, int listen_fd)
-    : door_(door), opt_(door.options()), index_(index), loop_(listen_fd) {}
+    : WorkerThread(listen_fd), door_(door), opt_(door.options()), index_(index), governor_(door.governor()) {
+  durations_.SetBounds(opt_.duration_bounds);
+}
 
 HttpWorker::~HttpWorker() {
-  loop_.Stop();
-  if (thread_.joinable()) thread_.join();
+  Join();
   // The thread is gone: what is left is ours (we are on the JavaScript thread).
   for (auto& [id, c] : conns_) {
     if (c->fd >= 0) {
@@ -50,21 +52,9 @@ HttpWorker::~HttpWorker() {
   }
   conns_.clear();
   graveyard_.clear();
-  for (Answer& a : answers_) {
+  for (Answer& a : TakeInbox()) {
     for (BodyPart& p : a.body) door_.DropPin(p.pin);
   }
-}
-
-void HttpWorker::Start() {
-  thread_ = std::thread([this] { loop_.Run(*this); });
-}
-
-void HttpWorker::Submit(Answer&& a) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    answers_.push_back(std::move(a));
-  }
-  loop_.Wake();
 }
 
 void HttpWorker::OnReady(uint64_t id, uint32_t e) {
@@ -84,59 +74,46 @@ void HttpWorker::OnReady(uint64_t id, uint32_t e) {
 void HttpWorker::OnTick(int64_t now_ms) {
   Sweep(now_ms);
   graveyard_.clear();
+  FlushAccess();
 }
 
-void HttpWorker::AfterEvents() { graveyard_.clear(); }
+void HttpWorker::AfterEvents() {
+  graveyard_.clear();
+  FlushAccess();
+}
+
+void HttpWorker::FastDone(const HttpConnection& c, const Slot& s, bool aborted) {
+  int64_t ns = net::NowNs() - s.fast_started_ns;
+  durations_.Observe(ns);
+  if (!opt_.access_log) return;
+  AccessRecord r;
+  r.method = s.method;
+  r.target = s.target;
+  r.peer = c.peer;
+  r.status = s.status;
+  r.bytes = s.body_bytes;
+  r.duration_ms = static_cast<double>(ns) / 1e6;
+  r.aborted = aborted;
+  access_.push_back(std::move(r));
+}
 
 void HttpWorker::DrainAnswers() {
-  std::vector<Answer> batch;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    batch.swap(answers_);
-  }
-  for (Answer& a : batch) Deliver(a);
+  for (Answer& a : TakeInbox()) Deliver(a);
 }
 
 void HttpWorker::OnAccept(int fd, const sockaddr_storage& addr) {
-  // The rules of src/http/connections.ts, in its order (docs/http-api.md, "Connections and limits").
   std::string address = AddressKey(addr);
-  if (!door_.TryOpenAddress(address)) {
-    door_.stats().rejected_per_address++;
-    RefuseAtAccept(fd, "too many connections from " + address + " (http.maxConnectionsPerAddress: " +
-                           std::to_string(opt_.max_per_address) + ")");
+  std::string refusal = governor_.Admit(address, [this](bool unauthenticated_only) { return EvictIdle(unauthenticated_only); });
+  if (!refusal.empty()) {
+    RefuseAtAccept(fd, refusal);
     return;
   }
-  // At the cap a newcomer takes the place of the connection idle longest (on this thread: each
-  // thread owns its connections), or is refused: file descriptors never run out.
-  // An authenticated connection goes only when no unauthenticated one is open anywhere: this
-  // thread cannot close another thread's idle stranger, and must not close a client instead.
-  bool open = door_.TryOpenConnection();
-  if (!open && EvictIdle(door_.stats().unauthenticated.load() > 0)) open = door_.TryOpenConnection();
-  if (!open) {
-    door_.CloseAddress(address);
-    door_.stats().connections_rejected++;
-    RefuseAtAccept(fd, "the server holds http.maxConnections (" + std::to_string(opt_.max_connections) +
-                           ") busy connections");
-    return;
-  }
-  if (opt_.auth_required &&
-      door_.stats().unauthenticated.load() >= static_cast<int64_t>(opt_.max_connections) - opt_.reserved &&
-      !EvictIdle(true)) {
-    door_.CloseAddress(address);
-    door_.CloseConnection();
-    door_.stats().rejected_reserve++;
-    RefuseAtAccept(fd, "unauthenticated connections hold every slot but the http.reservedConnections (" +
-                           std::to_string(opt_.reserved) + ")");
-    return;
-  }
-  door_.stats().connections_accepted++;
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   uint64_t cid = next_conn_++;
   auto conn = std::make_unique<HttpConnection>(cid, fd, net::PeerName(addr), opt_.limits);
   conn->address = std::move(address);
-  conn->authenticated = !opt_.auth_required;
-  if (!conn->authenticated) door_.stats().unauthenticated++;
+  conn->authenticated = !opt_.auth_required;  // the governor counted it as unauthenticated
   conn->in.resize(kInitialBuffer);
   conn->interest = EPOLLIN;
   // The first request must arrive within the header timeout: an idle stranger holds a slot briefly.
@@ -156,36 +133,12 @@ void HttpWorker::RefuseAtAccept(int fd, const std::string& message) {
   close(fd);
 }
 
-bool HttpWorker::Idle(const HttpConnection& c) {
-  // No request being handled: between requests, before the first, or trickling a head.
-  return c.fd >= 0 && c.in_flight == 0 && c.out.empty() && c.phase == HttpConnection::kHead;
-}
-
 bool HttpWorker::EvictIdle(bool unauthenticated_only) {
-  HttpConnection* victim = nullptr;
-  for (int pass = 0; pass < 2 && !victim; pass++) {
-    bool want_unauth = pass == 0;
-    if (!want_unauth && unauthenticated_only) break;
-    for (auto& [id, cp] : conns_) {
-      HttpConnection& c = *cp;
-      if (!Idle(c) || c.authenticated == want_unauth) continue;
-      // Idle longest; among equals (the clock ticks in ms) the older connection.
-      if (!victim || c.idle_since_ms < victim->idle_since_ms ||
-          (c.idle_since_ms == victim->idle_since_ms && c.id < victim->id)) {
-        victim = &c;
-      }
-    }
-  }
+  HttpConnection* victim = ConnectionGovernor::IdleLongest(conns_, unauthenticated_only);
   if (!victim) return false;
   door_.stats().idle_evicted++;
   Close(*victim, "closed to make room for a new connection (idle longest)");
   return true;
-}
-
-void HttpWorker::Authenticate(HttpConnection& c) {
-  if (c.authenticated) return;
-  c.authenticated = true;
-  door_.stats().unauthenticated--;
 }
 
 void HttpWorker::Compact(HttpConnection& c) {
@@ -241,13 +194,9 @@ void HttpWorker::Process(HttpConnection& c) {
     bool more = c.phase == HttpConnection::kHead ? ProcessHead(c) : ProcessBody(c);
     if (!more) break;
   }
-  // At the pipelining bound with another complete request already read: the client sent more
-  // than http.maxPipelined in one go, and is disconnected (as the JavaScript door does, RFC 9112
-  // section 9.3.2 lets it retry them). A head still arriving is just held, as TCP holds the rest.
-  if (c.fd >= 0 && c.reading_paused && c.in_flight >= opt_.max_in_flight && c.phase == HttpConnection::kHead &&
-      c.in_len > 0 && c.parser.Parse(c.in.data(), c.in_len) != RequestParser::kNeedMore) {
+  if (governor_.PipelineCut(c)) {
     door_.stats().pipeline_cuts++;
-    Close(c, "more than http.maxPipelined (" + std::to_string(opt_.max_in_flight) + ") requests sent in one go");
+    Close(c, governor_.PipelineCutReason());
   }
 }
 
@@ -347,16 +296,24 @@ bool HttpWorker::TryFast(HttpConnection& c) {
   }
   FastAnswer a;
   if (!TryFastPath(fp, c.parser.head(), Date(), a)) return false;
+  Slot s;
+  s.fast_started_ns = net::NowNs();
+  if (opt_.access_log) {  // the head's fields point into `in`: copied before it is compacted
+    s.method = c.parser.head().method;
+    s.target = c.parser.head().target;
+  }
   // With auth on, the fast path answers only a request whose token may read the name: a valid token.
-  if (opt_.auth_required) Authenticate(c);
+  if (opt_.auth_required) governor_.Authenticate(c);
   // Answered: the head's bytes are consumed (a fast-path request has no body) and the next request may follow.
   c.header_deadline_ms = 0;
   c.consumed = c.parser.head_bytes();
   Compact(c);
   c.parser.Reset();
-  Slot s;
   s.started = s.complete = true;
   s.close_after = a.close;
+  // "HTTP/1.1 200 OK": the status is the head's characters 9..11.
+  s.status = a.head.size() > 12 ? std::atoi(a.head.substr(9, 3).c_str()) : 0;
+  s.body_bytes = a.body_bytes;
   s.head = std::move(a.head);
   for (size_t i = 0; i < a.parts.size(); i++) {
     BodyPart p;
@@ -380,7 +337,7 @@ bool HttpWorker::TryFast(HttpConnection& c) {
 }
 
 void HttpWorker::PostRequest(HttpConnection& c) {
-  uint64_t id = (uint64_t{index_} << kWorkerShift) | next_request_++;
+  uint64_t id = net::WireId(index_, next_request_++);
   Slot s;
   s.id = id;
   s.close_after = !c.pending.keep_alive;
@@ -394,7 +351,7 @@ void HttpWorker::PostRequest(HttpConnection& c) {
   DoorEvent e = std::move(c.pending);
   c.pending = DoorEvent();
   e.id = id;
-  e.conn = (uint64_t{index_} << kWorkerShift) | c.id;
+  e.conn = net::WireId(index_, c.id);
   if (!e.keep_alive) c.phase = HttpConnection::kDone;  // nothing after this request is read
   door_.Post(std::move(e));
   UpdatePause(c);
@@ -418,9 +375,9 @@ void HttpWorker::Refuse(HttpConnection& c, std::string bytes) {
 
 void HttpWorker::Deliver(Answer& a) {
   if (a.close_conn != 0) {
-    auto it = conns_.find(a.close_conn & ((uint64_t{1} << kWorkerShift) - 1));
+    auto it = conns_.find(net::LocalOf(a.close_conn));
     if (it == conns_.end() || it->second->fd < 0) return;
-    if (a.authenticate) Authenticate(*it->second);
+    if (a.authenticate) governor_.Authenticate(*it->second);
     else Close(*it->second, "closed by the server");
     return;
   }
@@ -507,7 +464,7 @@ void HttpWorker::Pump(HttpConnection& c) {
     c.want_drain = false;
     DoorEvent e;
     e.kind = DoorEvent::kDrain;
-    e.conn = (uint64_t{index_} << kWorkerShift) | c.id;
+    e.conn = net::WireId(index_, c.id);
     e.written = c.unreported_written;
     c.unreported_written = 0;
     door_.Post(std::move(e));
@@ -583,6 +540,7 @@ bool HttpWorker::Flush(HttpConnection& c) {
 bool HttpWorker::FinishFront(HttpConnection& c) {
   Slot& s = c.out.front();
   bool close_after = s.close_after;
+  if (s.fast_started_ns != 0) FastDone(c, s, false);
   if (s.counts) {
     c.in_flight--;
     door_.stats().responses++;
@@ -640,12 +598,11 @@ void HttpWorker::Close(HttpConnection& c, const std::string& reason) {
   loop_.Remove(c.fd);
   close(c.fd);
   c.fd = -1;
-  door_.CloseConnection();
-  door_.CloseAddress(c.address);
-  if (!c.authenticated) door_.stats().unauthenticated--;
-  uint64_t conn = (uint64_t{index_} << kWorkerShift) | c.id;
+  governor_.Closed(c);
+  uint64_t conn = net::WireId(index_, c.id);
   for (Slot& s : c.out) {
     door_.stats().buffered_bytes -= static_cast<int64_t>(s.pending);
+    if (s.fast_started_ns != 0) FastDone(c, s, true);
     if (s.counts) {
       door_.stats().in_flight--;
       if (!s.complete) {
@@ -693,17 +650,13 @@ void HttpWorker::Sweep(int64_t now) {
     if (!waiting_on_js && c.header_deadline_ms == 0 && now - c.last_progress_ms >= opt_.idle_timeout_ms) {
       // Idle between requests, a body that stopped coming, or answers the client does not read.
       idle.push_back(&c);
-    } else if (!c.authenticated && Idle(c) && c.header_deadline_ms == 0 &&
-               now - c.idle_since_ms >= opt_.first_request_timeout_ms) {
-      // With auth on, a connection that has not presented a valid token may idle between
-      // requests only as long as a newcomer may wait for its first request.
+    } else if (governor_.UnauthenticatedIdleTooLong(c, now)) {
       unauth_idle.push_back(&c);
     }
   }
   for (HttpConnection* c : unauth_idle) {
     door_.stats().first_request_timeouts++;
-    Close(*c, "unauthenticated and idle for http.firstRequestTimeout (" + std::to_string(opt_.first_request_timeout_ms) +
-                  " ms)");
+    Close(*c, governor_.UnauthenticatedIdleReason());
   }
   for (HttpConnection* c : expired_head) {
     door_.stats().header_timeouts++;

@@ -5,33 +5,31 @@
 // door, and writes answers in request order. It bounds every connection: the
 // requests in flight, the answer bytes queued for a slow reader (past either,
 // it stops reading that socket), the time to send a request head, and idle
-// time. Answers arrive from the JavaScript thread through a mutex-guarded
-// queue and the loop's doorbell; the thread itself never waits on anything
-// but epoll_wait.
+// time; the connection rules (limits per address and in all, the reserve,
+// idle eviction, the pipelining cut) are the governor's (governor.h). Answers
+// arrive from the JavaScript thread through the inbox of net::WorkerThread
+// and the loop's doorbell; the thread itself never waits on anything but
+// epoll_wait.
 #pragma once
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "http/connection.h"
 #include "http/door.h"
-#include "net/event_loop.h"
+#include "net/door.h"
+#include "net/histogram.h"
 
 namespace weightcache::http {
 
-class HttpWorker final : public net::EventLoop::Handler {
+// Start() and Submit(Answer&&) (from the JavaScript thread) come from net::WorkerThread.
+class HttpWorker final : public net::WorkerThread<Answer> {
  public:
+  using Door = HttpDoor;
   HttpWorker(HttpDoor& door, uint32_t index, int listen_fd);
   ~HttpWorker() override;  // stops and joins the thread, closes every socket, drops every pin
-  HttpWorker(const HttpWorker&) = delete;
-  HttpWorker& operator=(const HttpWorker&) = delete;
-
-  void Start();
-  void Submit(Answer&& a);  // from the JavaScript thread
 
   // net::EventLoop::Handler
   void OnWake() override { DrainAnswers(); }
@@ -40,6 +38,9 @@ class HttpWorker final : public net::EventLoop::Handler {
   void OnTick(int64_t now_ms) override;
   bool HasWork() const override { return !conns_.empty(); }
   void AfterEvents() override;
+
+  // This thread's fast-path answer durations (any thread reads them).
+  const net::LatencyHistogram& durations() const { return durations_; }
 
  private:
   void DrainAnswers();
@@ -63,28 +64,27 @@ class HttpWorker final : public net::EventLoop::Handler {
   bool TryFast(HttpConnection& c);
   // Refuses a connection at accept with 503 OVERLOADED (best effort: one write) and closes it.
   void RefuseAtAccept(int fd, const std::string& message);
-  // Closes this thread's connection idle longest (unauthenticated ones first unless
-  // `unauthenticated_only`); false if none is idle.
+  // Closes this thread's connection idle longest (governor.h); false if none is idle.
   bool EvictIdle(bool unauthenticated_only);
-  static bool Idle(const HttpConnection& c);
-  void Authenticate(HttpConnection& c);
   const std::string& Date();
+  // A fast-path answer written (or abandoned, `aborted`): timed, and logged with the access log on.
+  void FastDone(const HttpConnection& c, const Slot& s, bool aborted);
+  void FlushAccess() { door_.PostAccess(access_); }
   void Compact(HttpConnection& c);
 
   HttpDoor& door_;
   const DoorOptions& opt_;
   uint32_t index_;
-  net::EventLoop loop_;
-  std::mutex mu_;
-  std::vector<Answer> answers_;  // under mu_
+  ConnectionGovernor& governor_;
   std::unordered_map<uint64_t, std::unique_ptr<HttpConnection>> conns_;
   std::unordered_map<uint64_t, uint64_t> requests_;  // request id -> connection id (posted, not answered)
   std::vector<std::unique_ptr<HttpConnection>> graveyard_;  // closed this iteration; freed after it
   uint64_t next_conn_ = net::EventLoop::kFirstId;
   uint64_t next_request_ = 1;
+  net::LatencyHistogram durations_;
+  std::vector<AccessRecord> access_;  // posted once per wakeup
   std::string date_;      // node's Date header value, made once per second
   int64_t date_sec_ = -1;
-  std::thread thread_;
 };
 
 }  // namespace weightcache::http

@@ -16,6 +16,7 @@
 namespace weightcache::net {
 
 int64_t NowMs();  // CLOCK_MONOTONIC
+int64_t NowNs();  // CLOCK_MONOTONIC
 std::string PeerName(const sockaddr_storage& a);  // "1.2.3.4:5678" or "::1:5678"
 
 // Binds `n` listening sockets to host:port with SO_REUSEPORT (the kernel

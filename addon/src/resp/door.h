@@ -1,6 +1,6 @@
 // The native RESP door's I/O side (docs/resp.md, "The native door"): N worker
-// threads, each with its own event loop (net/event_loop.h) and SO_REUSEPORT
-// listening socket, each owning its connections end to end: it reads, parses
+// threads (net/door.h: each with its own event loop and SO_REUSEPORT
+// listening socket), each owning its connections end to end: it reads, parses
 // (parser.h) and bounds them, and posts every whole command to JavaScript,
 // which runs it with the same command handlers as the JavaScript door
 // (src/resp/commands/*) and hands the reply bytes back to be written in
@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "net/door.h"
 #include "resp/fastpath.h"
 #include "resp/parser.h"
 #include "store/store.h"
@@ -53,18 +54,9 @@ struct DoorOptions {
 // at most this much (plus one reply) on the thread.
 constexpr uint64_t kMaxQueuedReplyBytes = 256 * 1024;
 
-struct DoorStats {
-  std::atomic<uint64_t> connections_accepted{0};
-  std::atomic<uint64_t> connections_rejected{0};  // over max_connections
-  std::atomic<int64_t> connections_open{0};
-  std::atomic<uint64_t> commands{0};              // posted to JavaScript
-  std::atomic<int64_t> in_flight{0};              // posted and not yet finished
+struct DoorStats : net::DoorCounters {
+  std::atomic<uint64_t> commands{0};              // posted to JavaScript (in_flight: posted and not yet finished)
   std::atomic<uint64_t> protocol_errors{0};
-  std::atomic<uint64_t> bytes_read{0};
-  std::atomic<uint64_t> bytes_written{0};
-  std::atomic<int64_t> pinned_buffers{0};         // JavaScript Buffers referenced until written
-  std::atomic<int64_t> buffered_bytes{0};         // reply bytes queued, all connections
-  std::atomic<uint64_t> paused_reads{0};          // times a connection stopped reading at a bound
 };
 
 // What a worker tells JavaScript.
@@ -109,44 +101,18 @@ struct Send {
 
 class RespWorker;
 
-class RespDoor {
+class RespDoor : public net::DoorBase<DoorOptions, DoorEvent, RespWorker, DoorStats> {
  public:
-  // `notify` runs on a worker when the event queue goes from empty to
-  // non-empty; it must only schedule a drain on the JavaScript thread.
-  // `drop_pin` releases pins left over at shutdown (called on the destroying thread).
   RespDoor(DoorOptions options, std::function<void()> notify, void (*drop_pin)(void*));
   ~RespDoor();  // stops and joins every worker, closes every socket
-  RespDoor(const RespDoor&) = delete;
-  RespDoor& operator=(const RespDoor&) = delete;
+  uint16_t Start(int& err, std::string& what);  // see net::DoorBase
 
-  uint16_t Start(int& err, std::string& what);
   // Any thread; a send whose connection is gone is ignored. A batch takes each worker's lock and
   // rings its doorbell once.
   void Deliver(std::vector<Send>&& batch);
-  std::vector<DoorEvent> TakeEvents();
-  DoorStats& stats() { return stats_; }
-  const DoorOptions& options() const { return options_; }
-
-  // Used by workers.
-  void Post(DoorEvent&& e);
-  void PostBatch(std::vector<DoorEvent>& events);
-  bool TryOpenConnection();
-  void CloseConnection() { stats_.connections_open--; }
-  void DropPin(void* pin);
-
- private:
-  DoorOptions options_;
-  std::function<void()> notify_;
-  void (*drop_pin_)(void*);
-  DoorStats stats_;
-  std::mutex ev_mu_;
-  std::vector<DoorEvent> events_;
-  std::vector<std::unique_ptr<RespWorker>> workers_;
 };
 
-// Connection ids carry the worker's index in bits 48..52, so a Send finds its
-// worker without a shared table; JavaScript numbers hold them exactly (< 2^53).
-constexpr int kWorkerShift = 48;
-constexpr uint32_t kMaxThreads = 32;
+using net::kMaxThreads;
+using net::kWorkerShift;
 
 }  // namespace weightcache::resp

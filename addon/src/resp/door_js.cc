@@ -2,10 +2,10 @@
 
 #include <cerrno>
 #include <cstring>
-#include <map>
 #include <memory>
 
 #include "http/fastpath_js.h"
+#include "net/door_js.h"
 #include "resp/door.h"
 #include "resp/parser_js.h"
 #include "store/store_js.h"
@@ -14,22 +14,10 @@ namespace weightcache::resp {
 
 namespace {
 
-struct Handle {
-  Napi::ThreadSafeFunction tsfn;
-  std::unique_ptr<RespDoor> door;
-};
-
-// Doors are used from the main JavaScript thread only.
-std::map<uint32_t, Handle*> g_doors;
-uint32_t g_next_door = 1;
-bool g_cleanup_added = false;
-
 // Reply pieces up to this size are copied (cheaper than pinning and releasing a Buffer).
 constexpr size_t kCopyBelow = 16 * 1024;
 
-void DropPin(void* pin) { delete static_cast<Napi::Reference<Napi::Value>*>(pin); }
-
-Napi::Value ToJs(Napi::Env env, DoorEvent& e) {
+Napi::Value ToJs(Napi::Env env, RespDoor&, DoorEvent& e) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("conn", Napi::Number::New(env, static_cast<double>(e.conn)));
   switch (e.kind) {
@@ -68,56 +56,14 @@ Napi::Value ToJs(Napi::Env env, DoorEvent& e) {
   return o;
 }
 
-void Drain(Napi::Env env, Napi::Function fn, uint32_t id) {
-  auto it = g_doors.find(id);
-  if (it == g_doors.end() || !it->second->door) return;
-  RespDoor& door = *it->second->door;
-  std::vector<DoorEvent> events = door.TakeEvents();
-  Napi::HandleScope scope(env);
-  Napi::Array batch = Napi::Array::New(env);
-  uint32_t n = 0;
-  for (DoorEvent& e : events) {
-    if (e.kind == DoorEvent::kRelease) {
-      door.DropPin(e.pin);
-      continue;
-    }
-    batch.Set(n++, ToJs(env, e));
-  }
-  if (n == 0) return;
-  try {
-    fn.Call({batch});
-  } catch (const Napi::Error& err) {
-    if (!err.Message().empty()) fprintf(stderr, "weightcache resp door: event handler threw: %s\n", err.Message().c_str());
-  }
-}
-
-void Stop(uint32_t id) {
-  auto it = g_doors.find(id);
-  if (it == g_doors.end()) return;
-  Handle* h = it->second;
-  g_doors.erase(it);
-  h->door.reset();  // joins the workers: nothing calls the tsfn after this
-  h->tsfn.Release();
-  delete h;
-}
+net::DoorRegistry<RespDoor, DoorEvent> g_doors("resp door", ToJs);
+using Handle = net::DoorRegistry<RespDoor, DoorEvent>::Handle;
 
 uint64_t Num(Napi::Object o, const char* key, uint64_t dflt, uint64_t min, uint64_t max) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) return dflt;
-  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-  if (!(d >= static_cast<double>(min) && d <= static_cast<double>(max)) || d != static_cast<double>(static_cast<uint64_t>(d))) {
-    throw Napi::RangeError::New(o.Env(), std::string("resp door: ") + key + " must be an integer in " +
-                                             std::to_string(min) + ".." + std::to_string(max));
-  }
-  return static_cast<uint64_t>(d);
+  return net::NumberOption(o, key, dflt, min, max, "resp door");
 }
 
-Handle& Need(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "resp door: door id must be a number");
-  auto it = g_doors.find(info[0].As<Napi::Number>().Uint32Value());
-  if (it == g_doors.end()) throw Napi::Error::New(info.Env(), "resp door: no such door (stopped?)");
-  return *it->second;
-}
+Handle& Need(const Napi::CallbackInfo& info) { return g_doors.Need(info); }
 
 // respDoorStart(options, onEvents) → {id, port}
 Napi::Value StartJs(const Napi::CallbackInfo& info) {
@@ -153,36 +99,7 @@ Napi::Value StartJs(const Napi::CallbackInfo& info) {
     opt.fast = std::move(fp);
   }
 
-  uint32_t id = g_next_door++;
-  auto* h = new Handle();
-  h->tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "weightcache-resp-door", 0, 1);
-  Napi::ThreadSafeFunction tsfn = h->tsfn;
-  h->door = std::make_unique<RespDoor>(
-      opt, [tsfn, id]() mutable { tsfn.NonBlockingCall([id](Napi::Env e, Napi::Function fn) { Drain(e, fn, id); }); },
-      DropPin);
-  int err = 0;
-  std::string what;
-  uint16_t port = h->door->Start(err, what);
-  if (port == 0) {
-    h->door.reset();
-    h->tsfn.Release();
-    delete h;
-    Napi::Error e = Napi::Error::New(env, what + ": " + std::strerror(err));
-    const char* name = strerrorname_np(err);
-    e.Set("code", Napi::String::New(env, name ? name : "EINVAL"));
-    throw e;
-  }
-  g_doors[id] = h;
-  if (!g_cleanup_added) {
-    g_cleanup_added = true;
-    env.AddCleanupHook([]() {
-      while (!g_doors.empty()) Stop(g_doors.begin()->first);
-    });
-  }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("id", Napi::Number::New(env, id));
-  out.Set("port", Napi::Number::New(env, port));
-  return out;
+  return g_doors.Start(env, info[1].As<Napi::Function>(), std::move(opt));
 }
 
 // Most containers one connection's grant may list (as src/auth/tokens.ts bounds a token's scopes).
@@ -235,7 +152,7 @@ Send ReadSend(Napi::Env env, Handle& h, Napi::Value conn, Napi::Value pieces_v, 
     } else {
       // Sent from its own memory (a chunk slice): pinned until written, released on this thread.
       p.data = reinterpret_cast<const char*>(arr.Data());
-      p.pin = new Napi::Reference<Napi::Value>(Napi::Persistent(v));
+      p.pin = net::PinJs(v);
       h.door->stats().pinned_buffers++;
     }
     s.pieces.push_back(std::move(p));
@@ -271,17 +188,9 @@ Napi::Value StatsJs(const Napi::CallbackInfo& info) {
   DoorStats& s = Need(info).door->stats();
   Napi::Object o = Napi::Object::New(env);
   auto set = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
-  set("connectionsAccepted", static_cast<double>(s.connections_accepted.load()));
-  set("connectionsRejected", static_cast<double>(s.connections_rejected.load()));
-  set("connectionsOpen", static_cast<double>(s.connections_open.load()));
+  net::SetCounters(env, o, s);
   set("commands", static_cast<double>(s.commands.load()));
-  set("inFlight", static_cast<double>(s.in_flight.load()));
   set("protocolErrors", static_cast<double>(s.protocol_errors.load()));
-  set("bytesRead", static_cast<double>(s.bytes_read.load()));
-  set("bytesWritten", static_cast<double>(s.bytes_written.load()));
-  set("pinnedBuffers", static_cast<double>(s.pinned_buffers.load()));
-  set("bufferedBytes", static_cast<double>(s.buffered_bytes.load()));
-  set("pausedReads", static_cast<double>(s.paused_reads.load()));
   if (const auto& fp = Need(info).door->options().fast) {
     RespFastStats& f = fp->stats;
     set("fastHits", static_cast<double>(f.hits.load()));
@@ -298,7 +207,7 @@ Napi::Value StatsJs(const Napi::CallbackInfo& info) {
 
 Napi::Value StopJs(const Napi::CallbackInfo& info) {
   Need(info);
-  Stop(info[0].As<Napi::Number>().Uint32Value());
+  g_doors.Stop(info[0].As<Napi::Number>().Uint32Value());
   return info.Env().Undefined();
 }
 

@@ -35,11 +35,10 @@ std::shared_ptr<const RespGrant> AllContainers() {
 }  // namespace
 
 RespWorker::RespWorker(RespDoor& door, uint32_t index, int listen_fd)
-    : door_(door), opt_(door.options()), index_(index), loop_(listen_fd) {}
+    : WorkerThread(listen_fd), door_(door), opt_(door.options()), index_(index) {}
 
 RespWorker::~RespWorker() {
-  loop_.Stop();
-  if (thread_.joinable()) thread_.join();
+  Join();
   // The thread is gone: what is left is ours (we are on the JavaScript thread).
   for (auto& [id, c] : conns_) {
     if (c->fd >= 0) {
@@ -58,25 +57,12 @@ RespWorker::~RespWorker() {
   }
   conns_.clear();
   graveyard_.clear();
-  for (Send& s : sends_) {
+  for (Send& s : TakeInbox()) {
     for (Piece& p : s.pieces) door_.DropPin(p.pin);
   }
   for (DoorEvent& e : outbox_) {
     if (e.kind == DoorEvent::kRelease) door_.DropPin(e.pin);
   }
-}
-
-void RespWorker::Start() {
-  thread_ = std::thread([this] { loop_.Run(*this); });
-}
-
-void RespWorker::Submit(std::vector<Send>& sends) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (Send& s : sends) sends_.push_back(std::move(s));
-  }
-  sends.clear();
-  loop_.Wake();
 }
 
 bool RespWorker::TryServeNatively(RespConnection& c, const std::vector<std::string>& args) {
@@ -138,12 +124,7 @@ bool RespWorker::TryServeNatively(RespConnection& c, const std::vector<std::stri
 }
 
 void RespWorker::OnWake() {
-  std::vector<Send> batch;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    batch.swap(sends_);
-  }
-  for (Send& s : batch) Apply(s);
+  for (Send& s : TakeInbox()) Apply(s);
 }
 
 void RespWorker::OnAccept(int fd, const sockaddr_storage& peer) {
@@ -282,7 +263,7 @@ void RespWorker::Parse(RespConnection& c) {
 }
 
 void RespWorker::Apply(Send& s) {
-  auto it = conns_.find(s.conn & ((uint64_t{1} << kWorkerShift) - 1));
+  auto it = conns_.find(net::LocalOf(s.conn));
   if (it == conns_.end() || it->second->fd < 0) {
     for (Piece& p : s.pieces) Release(p);  // the connection went away (a 'closed' event told JavaScript)
     return;

@@ -2,32 +2,28 @@
 // loop (net/event_loop.h). It accepts, reads, parses and bounds connections,
 // posts whole commands to JavaScript and writes the replies JavaScript hands
 // back, in order. Replies and acknowledgements arrive from the JavaScript
-// thread through a mutex-guarded queue and the loop's doorbell; events go out
+// thread through the inbox of net::WorkerThread and the loop's doorbell; events go out
 // in one batch per wakeup.
 #pragma once
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
-#include "net/event_loop.h"
+#include "net/door.h"
 #include "resp/connection.h"
 #include "resp/door.h"
 
 namespace weightcache::resp {
 
-class RespWorker final : public net::EventLoop::Handler {
+// Start() and Submit(std::vector<Send>&) (from the JavaScript thread: taken, in order) come
+// from net::WorkerThread.
+class RespWorker final : public net::WorkerThread<Send> {
  public:
+  using Door = RespDoor;
   RespWorker(RespDoor& door, uint32_t index, int listen_fd);
   ~RespWorker() override;  // stops and joins the thread, closes every socket, drops every pin
-  RespWorker(const RespWorker&) = delete;
-  RespWorker& operator=(const RespWorker&) = delete;
-
-  void Start();
-  void Submit(std::vector<Send>& sends);  // from the JavaScript thread: taken, in order
 
   // net::EventLoop::Handler
   void OnWake() override;
@@ -55,21 +51,17 @@ class RespWorker final : public net::EventLoop::Handler {
   // Tells JavaScript the bytes written: connections it waits on (or all, on a tick).
   void Report(bool all);
   void Emit(DoorEvent&& e) { outbox_.push_back(std::move(e)); }
-  uint64_t Wire(const RespConnection& c) const { return (uint64_t{index_} << kWorkerShift) | c.id; }
+  uint64_t Wire(const RespConnection& c) const { return net::WireId(index_, c.id); }
 
   RespDoor& door_;
   const DoorOptions& opt_;
   uint32_t index_;
-  net::EventLoop loop_;
-  std::mutex mu_;
-  std::vector<Send> sends_;  // under mu_
   std::unordered_map<uint64_t, std::unique_ptr<RespConnection>> conns_;
   std::vector<std::unique_ptr<RespConnection>> graveyard_;  // closed this wakeup; freed after it
   std::vector<uint64_t> dirty_;                             // connections with bytes written and not yet reported
   std::vector<DoorEvent> outbox_;                           // posted in one batch per wakeup
   std::vector<char> scratch_;                               // every read() of this thread lands here first
   uint64_t next_conn_ = net::EventLoop::kFirstId;
-  std::thread thread_;
 };
 
 }  // namespace weightcache::resp

@@ -1,0 +1,139 @@
+#include "http/governor.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstdio>
+
+#include "http/connection.h"
+#include "http/door.h"
+
+namespace weightcache::http {
+
+std::string ConnectionGovernor::Admit(const std::string& address, const EvictIdle& evict_idle) {
+  const DoorOptions& opt = door_.options();
+  DoorStats& stats = door_.stats();
+  if (!TryOpenAddress(address)) {
+    stats.rejected_per_address++;
+    return "too many connections from " + address + " (http.maxConnectionsPerAddress: " +
+           std::to_string(opt.max_per_address) + ")";
+  }
+  // At the cap a newcomer takes the place of the connection idle longest (on the accepting
+  // thread: each thread owns its connections), or is refused: file descriptors never run out.
+  // An authenticated connection goes only when no unauthenticated one is open anywhere: this
+  // thread cannot close another thread's idle stranger, and must not close a client instead.
+  bool open = door_.TryOpenConnection();
+  if (!open && evict_idle(stats.unauthenticated.load() > 0)) open = door_.TryOpenConnection();
+  if (!open) {
+    CloseAddress(address);
+    stats.connections_rejected++;
+    return "the server holds http.maxConnections (" + std::to_string(opt.max_connections) + ") busy connections";
+  }
+  if (opt.auth_required &&
+      stats.unauthenticated.load() >= static_cast<int64_t>(opt.max_connections) - opt.reserved && !evict_idle(true)) {
+    CloseAddress(address);
+    door_.CloseConnection();
+    stats.rejected_reserve++;
+    return "unauthenticated connections hold every slot but the http.reservedConnections (" +
+           std::to_string(opt.reserved) + ")";
+  }
+  stats.connections_accepted++;
+  if (opt.auth_required) stats.unauthenticated++;
+  return "";
+}
+
+void ConnectionGovernor::Closed(const HttpConnection& c) {
+  door_.CloseConnection();
+  CloseAddress(c.address);
+  if (!c.authenticated) door_.stats().unauthenticated--;
+}
+
+void ConnectionGovernor::Authenticate(HttpConnection& c) {
+  if (c.authenticated) return;
+  c.authenticated = true;
+  door_.stats().unauthenticated--;
+}
+
+bool ConnectionGovernor::Idle(const HttpConnection& c) {
+  return c.fd >= 0 && c.in_flight == 0 && c.out.empty() && c.phase == HttpConnection::kHead;
+}
+
+HttpConnection* ConnectionGovernor::IdleLongest(const Connections& conns, bool unauthenticated_only) {
+  HttpConnection* victim = nullptr;
+  for (int pass = 0; pass < 2 && !victim; pass++) {
+    bool want_unauth = pass == 0;
+    if (!want_unauth && unauthenticated_only) break;
+    for (auto& [id, cp] : conns) {
+      HttpConnection& c = *cp;
+      if (!Idle(c) || c.authenticated == want_unauth) continue;
+      // Idle longest; among equals (the clock ticks in ms) the older connection.
+      if (!victim || c.idle_since_ms < victim->idle_since_ms ||
+          (c.idle_since_ms == victim->idle_since_ms && c.id < victim->id)) {
+        victim = &c;
+      }
+    }
+  }
+  return victim;
+}
+
+bool ConnectionGovernor::UnauthenticatedIdleTooLong(const HttpConnection& c, int64_t now_ms) const {
+  return !c.authenticated && Idle(c) && c.header_deadline_ms == 0 &&
+         now_ms - c.idle_since_ms >= door_.options().first_request_timeout_ms;
+}
+
+std::string ConnectionGovernor::UnauthenticatedIdleReason() const {
+  return "unauthenticated and idle for http.firstRequestTimeout (" +
+         std::to_string(door_.options().first_request_timeout_ms) + " ms)";
+}
+
+bool ConnectionGovernor::PipelineCut(HttpConnection& c) const {
+  return c.fd >= 0 && c.reading_paused && c.in_flight >= door_.options().max_in_flight &&
+         c.phase == HttpConnection::kHead && c.in_len > 0 &&
+         c.parser.Parse(c.in.data(), c.in_len) != RequestParser::kNeedMore;
+}
+
+std::string ConnectionGovernor::PipelineCutReason() const {
+  return "more than http.maxPipelined (" + std::to_string(door_.options().max_in_flight) + ") requests sent in one go";
+}
+
+bool ConnectionGovernor::TryOpenAddress(const std::string& address) {
+  if (door_.options().max_per_address == 0) return true;
+  std::lock_guard<std::mutex> lock(addr_mu_);
+  uint32_t& n = per_address_[address];
+  if (n >= door_.options().max_per_address) return false;
+  n++;
+  return true;
+}
+
+void ConnectionGovernor::CloseAddress(const std::string& address) {
+  if (door_.options().max_per_address == 0) return;
+  std::lock_guard<std::mutex> lock(addr_mu_);
+  auto it = per_address_.find(address);
+  if (it == per_address_.end()) return;
+  if (--it->second == 0) per_address_.erase(it);
+}
+
+std::string AddressKey(const sockaddr_storage& a) {
+  char buf[INET6_ADDRSTRLEN] = "?";
+  if (a.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&a)->sin_addr, buf, sizeof buf);
+    return buf;
+  }
+  if (a.ss_family != AF_INET6) return buf;
+  const in6_addr& v6 = reinterpret_cast<const sockaddr_in6*>(&a)->sin6_addr;
+  if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+    inet_ntop(AF_INET, v6.s6_addr + 12, buf, sizeof buf);
+    return buf;
+  }
+  // The first four groups, lower-case hex without leading zeros, then ::/64.
+  std::string out;
+  for (int g = 0; g < 4; g++) {
+    char h[8];
+    snprintf(h, sizeof h, "%x", (v6.s6_addr[2 * g] << 8) | v6.s6_addr[2 * g + 1]);
+    if (g) out += ':';
+    out += h;
+  }
+  return out + "::/64";
+}
+
+}  // namespace weightcache::http
