@@ -33,6 +33,7 @@ import { SendBudget } from '../http/send-budget.js';
 import type { SendLimits } from '../http/send-read.js';
 import { type HttpServer, startHttpServer } from '../http/server.js';
 import { hubDoor } from '../hub/door.js';
+import { type HubNativeRevisions, hubFastPath } from '../hub/native-revisions.js';
 import { AccessLog } from '../log/access.js';
 import type { Logger } from '../log/logger.js';
 import { Metrics } from '../metrics/metrics.js';
@@ -237,7 +238,17 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     retainFiles: config.listing.retainFiles,
     retainMs: config.listing.retain,
   });
-  const doors = frontDoors(config, { tokens, reader: new ObjectReader({ readPath, metrics }), listings });
+  // The Hub door's file downloads on the native door's fast path too (src/hub/native-revisions.ts).
+  const hubFast =
+    fast && config.http.door === 'native' && !httpTls && config.hub
+      ? hubFastPath(config.hub, listings, metrics)
+      : null;
+  const doors = frontDoors(config, {
+    tokens,
+    reader: new ObjectReader({ readPath, metrics }),
+    listings,
+    hubNative: hubFast?.revisions ?? null,
+  });
   let mount: RunningMount | null = null;
   // Every invalidation through this process also flips the mount's model symlinks at once.
   const invalidate: typeof coherence.invalidate = async (target, source, signal) => {
@@ -311,6 +322,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
                     tokens: fast.tokens,
                     maxRanges: config.http.maxRanges,
                     keepAliveTimeoutMs: config.http.idleTimeout,
+                    ...(hubFast ? { doors: hubFast.routes } : {}),
                   }
                 : null,
           }
@@ -468,7 +480,12 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
 /** The configured front doors, each a translation onto the same object read and listings. */
 function frontDoors(
   config: Config,
-  d: { tokens: TokenSet | null; reader: ObjectReader; listings: Listings },
+  d: {
+    tokens: TokenSet | null;
+    reader: ObjectReader;
+    listings: Listings;
+    hubNative: HubNativeRevisions | null;
+  },
 ): Door[] {
   const listings = d.listings;
   const doors: Door[] = [];
@@ -497,6 +514,7 @@ function frontDoors(
         tokens: d.tokens,
         reader: d.reader,
         listings,
+        native: d.hubNative,
       }),
     );
   }
