@@ -1,4 +1,5 @@
 // Unit tests of the front doors on the native fast path (addon/src/http/doors/):
+// the S3 door's request mapping (path- and virtual-host style) and answers,
 // the Hub door's request mapping (`{repo}/resolve/{sha}/{file}` read as
 // src/hub/door.ts reads it), the revision table's bounds and deadlines, and
 // whole Hub requests answered from a real store through the objects fast
@@ -14,6 +15,7 @@
 #include "auth/sha256.h"
 #include "http/doors/hub.h"
 #include "http/doors/routes.h"
+#include "http/doors/s3.h"
 #include "http/fastpath.h"
 #include "http/parser.h"
 #include "store/bindings.h"
@@ -216,12 +218,76 @@ void TestHubAnswers() {
   CHECK(w.fp->store->outstanding_refs() == 0);
 }
 
+void TestS3Target() {
+  S3Route r;
+  r.path = "/s3";
+  r.base_domain = "s3.test";
+  S3Target t;
+  std::string host;
+  CHECK(ParseS3Target(r, "/models/llama/a.bin", "127.0.0.1:9000", t, host));
+  CHECK(t.bucket == "models" && t.key == "llama/a.bin");
+  CHECK(ParseS3Target(r, "/llama/a.bin", "Models.S3.Test:9000", t, host));  // virtual-host style
+  CHECK(t.bucket == "models" && t.key == "llama/a.bin");
+  CHECK(ParseS3Target(r, "/llama/a.bin", "models.s3.test", t, host) && t.bucket == "models");
+  CHECK(!ParseS3Target(r, "/models", "127.0.0.1", t, host));          // the bucket: a listing
+  CHECK(!ParseS3Target(r, "/models/", "127.0.0.1", t, host));
+  CHECK(!ParseS3Target(r, "/models/a/", "127.0.0.1", t, host));       // a "directory marker"
+  CHECK(!ParseS3Target(r, "/models/a%20b", "127.0.0.1", t, host));    // needs decoding
+  CHECK(!ParseS3Target(r, "/models/a/../b", "127.0.0.1", t, host));
+  CHECK(!ParseS3Target(r, "/-bad/a", "127.0.0.1", t, host));          // validateContainer
+  CHECK(!ParseS3Target(r, "/a.bin", "s3.test", t, host));             // no bucket label
+  CHECK(!ParseS3Target(r, "/models/" + std::string(1100, 'k'), "h", t, host));  // past MAX_KEY_LENGTH
+  r.any_bucket = false;
+  r.buckets = {"models"};
+  CHECK(ParseS3Target(r, "/models/a", "h", t, host));
+  CHECK(!ParseS3Target(r, "/other/a", "h", t, host));  // NoSuchBucket: JavaScript's
+  std::string id = S3RequestId();
+  CHECK(id.size() == 16 && id.find_first_not_of("0123456789ABCDEF") == std::string::npos);
+  CHECK(S3RequestId() != id);
+}
+
+void TestS3Answers() {
+  World w;
+  auto s3 = std::make_unique<S3Route>();
+  s3->path = "/s3";
+  w.fp->doors->s3 = std::move(s3);
+  const std::string obj = "/s3/models/acme/llama/model.safetensors";
+  const std::string tail = "Date: Thu, 01 Jan 2026 00:00:00 GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n";
+  std::string body;
+  std::string a = Answer(w, Get(obj, "Range: bytes=10-19\r\nX-Amz-Date: 20260101T000000Z\r\namz-sdk-request: attempt=1\r\n"), &body);
+  CHECK(a.rfind("HTTP/1.1 206 Partial Content\r\nx-amz-request-id: ", 0) == 0);
+  CHECK(a.size() > 64 && a.substr(64) ==
+        "\r\nETag: \"v1\"\r\nLast-Modified: Thu, 02 Jan 2025 03:04:05 GMT\r\nAccept-Ranges: bytes\r\n"
+        "Content-Type: application/octet-stream\r\nContent-Length: 10\r\nX-Cache-Source: dram\r\n"
+        "Content-Range: bytes 10-19/" + std::to_string(kSize) + "\r\n" + tail);
+  CHECK(body.size() == 10 && std::memcmp(body.data(), w.data.data() + 10, 10) == 0);
+  CHECK(Answer(w, Get(obj + "?x-id=GetObject")).rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK(Answer(w, Get(obj, "If-None-Match: \"v1\"\r\n")).rfind("HTTP/1.1 304 Not Modified\r\n", 0) == 0);
+  CHECK(!Answer(w, Get(obj, "If-Match: \"v1\"\r\n")).empty());
+  FastPathStats& st = w.fp->stats;
+  uint64_t other = st.other, unauth = st.unauthorised;
+  CHECK(Answer(w, Get(obj, "If-Match: \"v0\"\r\n")).empty());  // another version: JavaScript revalidates or 412
+  CHECK(Answer(w, Get(obj + "?response-content-type=a")).empty());
+  CHECK(Answer(w, Get(obj + "?versionId=1")).empty());
+  CHECK(Answer(w, Get("/s3/models")).empty());
+  CHECK(Answer(w, Get(obj, "If-Unmodified-Since: Thu, 02 Jan 2025 03:04:05 GMT\r\n")).empty());
+  CHECK(st.other == other + 5);
+  std::string t = w.token;
+  w.fp->tokens->Replace(true, {{auth::Sha256(t.data(), t.size()), false, true, {}}});
+  CHECK(Answer(w, Get(obj)).empty());  // signed requests: JavaScript verifies SigV4
+  CHECK(st.unauthorised == unauth + 1);
+  CHECK(w.fp->doors->stats.s3_hits == 4 && w.fp->doors->stats.s3_body_hits == 3);
+  CHECK(w.fp->store->outstanding_refs() == 0);
+}
+
 }  // namespace
 
 int main() {
   TestHubTarget();
   TestRevisionTable();
   TestHubAnswers();
+  TestS3Target();
+  TestS3Answers();
   std::printf("doors_test: %d checks, %d failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

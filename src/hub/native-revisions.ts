@@ -13,9 +13,7 @@
  */
 import type { NativeDoorRoutes } from '../http/native-binding.js';
 import { contentTypeOf } from '../http/send-read.js';
-import type { Metrics } from '../metrics/metrics.js';
 import type { Listings } from '../read/listings.js';
-import { binding } from '../transport/binding.js';
 import { blobId, pathOf, type Revision } from './revision.js';
 
 /** The addon's clock is read a moment after JavaScript's: a revision must never outlive its snapshot. */
@@ -52,27 +50,4 @@ export class HubNativeRevisions {
     if (installed) this.published.set(rev.sha, now);
     else this.published.delete(rev.sha);
   }
-}
-
-/**
- * The Hub door's fast path for a node whose native HTTP door answers hits:
- * the routes the door's `fast` option takes, the publisher the Hub door
- * calls, and the Hub reads the I/O threads answered counted in
- * weightcache_object_reads_total{door="hub"} at each scrape.
- */
-export function hubFastPath(
-  hub: { path: string; container: string },
-  listings: Listings,
-  metrics: Metrics,
-): { routes: NativeDoorRoutes; revisions: HubNativeRevisions } {
-  const routes = new (binding().NativeDoorRoutes)({
-    hub: { path: hub.path, container: hub.container, maxFiles: listings.retainFiles },
-  });
-  let seen = 0;
-  metrics.nativeCounts.add(() => {
-    const { hubBodyHits } = routes.stats();
-    if (hubBodyHits > seen) metrics.objectReads.inc({ door: 'hub', source: 'dram' }, hubBodyHits - seen);
-    seen = hubBodyHits;
-  });
-  return { routes, revisions: new HubNativeRevisions(routes, listings) };
 }

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "http/doors/hub.h"
+#include "http/doors/s3.h"
 #include "http/fastpath.h"
 
 namespace weightcache::http::doors {
@@ -19,6 +20,8 @@ namespace weightcache::http::doors {
 struct DoorStats {
   std::atomic<uint64_t> hub_hits{0};       // Hub answers on the fast path (200, 206, 304)
   std::atomic<uint64_t> hub_body_hits{0};  // of them: GETs with a body (the Hub door's object reads)
+  std::atomic<uint64_t> s3_hits{0};        // S3 GetObject / HeadObject answers on the fast path (200, 206, 304)
+  std::atomic<uint64_t> s3_body_hits{0};   // of them: GETs with a body (the S3 door's object reads)
 };
 
 struct HubRoute {
@@ -31,6 +34,7 @@ struct HubRoute {
 
 struct DoorRoutes {
   std::unique_ptr<HubRoute> hub;  // null: the Hub door is not configured
+  std::unique_ptr<S3Route> s3;    // null: the S3 door is not configured
   DoorStats stats;
 };
 

@@ -45,7 +45,7 @@ class RoutesJs : public Napi::ObjectWrap<RoutesJs> {
                         InstanceMethod<&RoutesJs::RemoveHub>("removeHubRevision"),
                         InstanceMethod<&RoutesJs::Stats>("stats")});
   }
-  // new NativeDoorRoutes({hub: {path, container, maxFiles} | null})
+  // new NativeDoorRoutes({hub: {path, container, maxFiles} | null, s3: {path, baseDomain, buckets} | null})
   explicit RoutesJs(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RoutesJs>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "new NativeDoorRoutes({hub})");
@@ -61,6 +61,31 @@ class RoutesJs : public Napi::ObjectWrap<RoutesJs> {
                                                 static_cast<size_t>(Num(env, o.Get("maxFiles"), "hub.maxFiles")));
     } else if (!hub.IsNull() && !hub.IsUndefined()) {
       throw Napi::TypeError::New(env, "NativeDoorRoutes: hub must be an object or null");
+    }
+    Napi::Value s3 = info[0].As<Napi::Object>().Get("s3");
+    if (s3.IsObject()) {
+      auto o = s3.As<Napi::Object>();
+      auto r = std::make_unique<S3Route>();
+      r->path = Str(env, o.Get("path"), "s3.path");
+      if (r->path.size() < 2 || r->path.front() != '/' || r->path.back() == '/') {
+        throw Napi::TypeError::New(env, "NativeDoorRoutes: s3.path must be like /s3");
+      }
+      Napi::Value bd = o.Get("baseDomain"), buckets = o.Get("buckets");
+      if (!bd.IsNull() && !bd.IsUndefined()) {
+        r->base_domain = Str(env, bd, "s3.baseDomain");
+        for (char& c : r->base_domain) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+      }
+      if (buckets.IsArray()) {
+        auto list = buckets.As<Napi::Array>();
+        if (list.Length() > 10'000) throw Napi::RangeError::New(env, "NativeDoorRoutes: more than 10000 buckets");
+        r->any_bucket = false;
+        for (uint32_t i = 0; i < list.Length(); i++) r->buckets.push_back(Str(env, list.Get(i), "a bucket"));
+      } else if (!buckets.IsNull() && !buckets.IsUndefined()) {
+        throw Napi::TypeError::New(env, "NativeDoorRoutes: s3.buckets must be a list or null (any)");
+      }
+      routes_->s3 = std::move(r);
+    } else if (!s3.IsNull() && !s3.IsUndefined()) {
+      throw Napi::TypeError::New(env, "NativeDoorRoutes: s3 must be an object or null");
     }
     info.This().As<Napi::Object>().TypeTag(&kRoutesTag);
   }
@@ -112,6 +137,8 @@ class RoutesJs : public Napi::ObjectWrap<RoutesJs> {
     Napi::Object o = Napi::Object::New(env);
     o.Set("hubHits", static_cast<double>(routes_->stats.hub_hits.load()));
     o.Set("hubBodyHits", static_cast<double>(routes_->stats.hub_body_hits.load()));
+    o.Set("s3Hits", static_cast<double>(routes_->stats.s3_hits.load()));
+    o.Set("s3BodyHits", static_cast<double>(routes_->stats.s3_body_hits.load()));
     o.Set("hubRevisions", static_cast<double>(routes_->hub ? routes_->hub->revisions.size() : 0));
     return o;
   }
