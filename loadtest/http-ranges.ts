@@ -45,11 +45,15 @@ const CLIENT_LABEL = {
 } as const;
 
 /** A node's name in the tables: the door it serves HTTP with when the scenario measures several. */
-function doorLabel(d: { door: 'js' | 'native'; threads?: number | undefined }, count: number): string {
-  if (count === 1 && d.door === 'js') return 'weightcache';
-  if (d.door === 'js') return 'weightcache (JS door)';
+function doorLabel(
+  d: { door: 'js' | 'native'; threads?: number | undefined; via?: 'objects' | 's3' | undefined },
+  count: number,
+): string {
+  const via = d.via === 's3' ? ', S3 GetObject' : '';
+  if (count === 1 && d.door === 'js') return `weightcache${via ? ` (${via.slice(2)})` : ''}`;
+  if (d.door === 'js') return `weightcache (JS door${via})`;
   const t = d.threads ?? 1;
-  return `weightcache (native door, ${t} thread${t === 1 ? '' : 's'})`;
+  return `weightcache (native door, ${t} thread${t === 1 ? '' : 's'}${via})`;
 }
 
 export async function runHttpRanges(s: HttpRangesScenario, ctx: Ctx, samples: Samples): Promise<void> {

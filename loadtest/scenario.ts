@@ -26,13 +26,16 @@ const weightcacheSpec = z.strictObject({
     .default(4 * 2 ** 20),
   /**
    * The HTTP doors to measure, one node each (http.door, and http.threads for
-   * the native door); default: the JavaScript door only.
+   * the native door, and the front door the clients read through); default:
+   * the JavaScript door only, through /v1/objects.
    */
   doors: z
     .array(
       z.strictObject({
         door: z.enum(['js', 'native']),
         threads: z.number().int().min(1).max(32).optional(),
+        /** The door the clients read through: /v1/objects (default) or the S3 door's GetObject (/s3, auth off). */
+        via: z.enum(['objects', 's3']).optional(),
       }),
     )
     .min(1)

@@ -25,7 +25,12 @@ export interface WeightcacheOptions {
   readonly chunkBytes?: number;
   readonly name?: string;
   /** http.door and http.threads; default the JavaScript door. */
-  readonly door?: { readonly door: 'js' | 'native'; readonly threads?: number | undefined };
+  readonly door?: {
+    readonly door: 'js' | 'native';
+    readonly threads?: number | undefined;
+    /** Read through the S3 door (its GetObject, auth off) instead of /v1/objects. */
+    readonly via?: 'objects' | 's3' | undefined;
+  };
 }
 
 export interface WeightcacheServer extends Server {
@@ -100,6 +105,7 @@ async function startOnce(opts: WeightcacheOptions): Promise<WeightcacheServer> {
         ...(opts.door?.threads ? { threads: opts.door.threads } : {}),
       },
       origin: opts.origin,
+      ...(opts.door?.via === 's3' ? { s3: {} } : {}),
       cache: {
         chunkSize: opts.chunkBytes ?? 4 * 2 ** 20,
         dram: { maxBytes: opts.dramBytes },
@@ -111,7 +117,7 @@ async function startOnce(opts: WeightcacheOptions): Promise<WeightcacheServer> {
     name: opts.name ?? 'weightcache',
     port: p.port,
     pids: [p.pid],
-    pathPrefix: '/v1/objects',
+    pathPrefix: opts.door?.via === 's3' ? '/s3' : '/v1/objects',
     configFile: p.configFile,
     dramBytes: opts.dramBytes,
     stop: () => p.stop(),
