@@ -210,6 +210,9 @@ const ASAN_TESTS = [
   // The FUSE workers' READs from the chunk store (skips without /dev/fuse and root).
   'test/mount/native-read.test.ts',
   'test/http/fast-path.test.ts',
+  // The front doors' reads on the fast path, and the Hub revisions JavaScript hands the addon.
+  'test/http/door-fast-path.test.ts',
+  'test/hub/native-revisions.test.ts',
   'test/resp/native-parser.test.ts',
   'test/resp/native-door.test.ts',
   'test/resp/fast-path.test.ts',
