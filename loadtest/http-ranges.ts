@@ -48,15 +48,21 @@ const CLIENT_LABEL = {
 
 /** A node's name in the tables: the door it serves HTTP with when the scenario measures several. */
 function doorLabel(
-  d: { door: 'js' | 'native'; threads?: number | undefined; tls?: boolean | undefined },
+  d: {
+    door: 'js' | 'native';
+    threads?: number | undefined;
+    tls?: boolean | undefined;
+    via?: 'objects' | 's3' | undefined;
+  },
   count: number,
 ): string {
   // With http.tls the port is served by node:https whatever http.door says (docs/native-http-door.md).
   if (d.tls) return 'weightcache (TLS, JS door)';
-  if (count === 1 && d.door === 'js') return 'weightcache';
-  if (d.door === 'js') return 'weightcache (JS door)';
+  const via = d.via === 's3' ? ', S3 GetObject' : '';
+  if (count === 1 && d.door === 'js') return `weightcache${via ? ` (${via.slice(2)})` : ''}`;
+  if (d.door === 'js') return `weightcache (JS door${via})`;
   const t = d.threads ?? 1;
-  return `weightcache (native door, ${t} thread${t === 1 ? '' : 's'})`;
+  return `weightcache (native door, ${t} thread${t === 1 ? '' : 's'}${via})`;
 }
 
 /** The self-signed certificate every TLS server of a run uses (made once per run in its work dir). */

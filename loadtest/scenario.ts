@@ -26,7 +26,8 @@ const weightcacheSpec = z.strictObject({
     .default(4 * 2 ** 20),
   /**
    * The HTTP doors to measure, one node each (http.door, and http.threads for
-   * the native door); default: the JavaScript door only.
+   * the native door, and the front door the clients read through); default:
+   * the JavaScript door only, through /v1/objects.
    */
   doors: z
     .array(
@@ -35,6 +36,8 @@ const weightcacheSpec = z.strictObject({
         threads: z.number().int().min(1).max(32).optional(),
         /** http.tls with a self-signed certificate (the node then serves HTTPS from node:https). */
         tls: z.boolean().optional(),
+        /** The door the clients read through: /v1/objects (default) or the S3 door's GetObject (/s3, auth off). */
+        via: z.enum(['objects', 's3']).optional(),
       }),
     )
     .min(1)

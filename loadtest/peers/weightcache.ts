@@ -26,7 +26,12 @@ export interface WeightcacheOptions {
   readonly chunkBytes?: number;
   readonly name?: string;
   /** http.door and http.threads; default the JavaScript door. */
-  readonly door?: { readonly door: 'js' | 'native'; readonly threads?: number | undefined };
+  readonly door?: {
+    readonly door: 'js' | 'native';
+    readonly threads?: number | undefined;
+    /** Read through the S3 door (its GetObject, auth off) instead of /v1/objects. */
+    readonly via?: 'objects' | 's3' | undefined;
+  };
   /** Serve the HTTP port with TLS (http.tls) from these PEM files. */
   readonly tls?: { readonly cert: string; readonly key: string };
 }
@@ -105,6 +110,7 @@ async function startOnce(opts: WeightcacheOptions): Promise<WeightcacheServer> {
         ...(opts.tls ? { tls: { certFile: opts.tls.cert, keyFile: opts.tls.key } } : {}),
       },
       origin: opts.origin,
+      ...(opts.door?.via === 's3' ? { s3: {} } : {}),
       cache: {
         chunkSize: opts.chunkBytes ?? 4 * 2 ** 20,
         dram: { maxBytes: opts.dramBytes },
@@ -116,7 +122,7 @@ async function startOnce(opts: WeightcacheOptions): Promise<WeightcacheServer> {
     name: opts.name ?? 'weightcache',
     port: p.port,
     pids: [p.pid],
-    pathPrefix: '/v1/objects',
+    pathPrefix: opts.door?.via === 's3' ? '/s3' : '/v1/objects',
     tls: opts.tls !== undefined,
     configFile: p.configFile,
     dramBytes: opts.dramBytes,

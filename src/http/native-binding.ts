@@ -56,6 +56,35 @@ export interface HttpDoorBinding {
   readonly NativeBindings: new () => NativeBindings;
   /** Token digests and scopes the fast path checks (addon/src/auth/token_table.h). */
   readonly NativeTokens: new () => NativeTokens;
+  /** The front doors' object reads on the fast path (addon/src/http/doors/routes.h); use through src/http/door-routes.ts. */
+  readonly NativeDoorRoutes: new (
+    o: NativeDoorRoutesOptions,
+  ) => NativeDoorRoutes;
+}
+
+export interface NativeDoorRoutesOptions {
+  /** The Hub door's path on the HTTP port, its container, and most files over all published revisions. */
+  hub: { path: string; container: string; maxFiles: number } | null;
+  /** The S3 door's path, its virtual-host base domain and its buckets (null: any). */
+  s3: { path: string; baseDomain: string | null; buckets: readonly string[] | null } | null;
+}
+
+/** A Hub revision (a listing snapshot) as the fast path maps `resolve/{sha}/{file}` with it. */
+export interface NativeHubRevision {
+  sha: string;
+  /** The repo's key prefix, "org/name/". */
+  prefix: string;
+  files: ReadonlyArray<{ path: string; etag: string; size: number; blobId: string; contentType: string }>;
+  /** From now, on the addon's monotonic clock. */
+  validForMs: number;
+}
+
+export interface NativeDoorRoutes {
+  /** False when not installed (a bound reached, or no Hub door): JavaScript answers its files. */
+  publishHubRevision(r: NativeHubRevision): boolean;
+  removeHubRevision(sha: string): boolean;
+  /** Answers on the fast path per door (304s included), of them GETs with a body; Hub revisions held. */
+  stats(): { hubHits: number; hubBodyHits: number; s3Hits: number; s3BodyHits: number; hubRevisions: number };
 }
 
 export interface NativeVersionBinding {
@@ -104,6 +133,8 @@ export interface NativeFastPathOptions {
   maxRanges: number;
   /** Keep-Alive: timeout=… in answers, as node's. */
   keepAliveTimeoutMs: number;
+  /** The front doors' object reads (the Hub's file downloads) on the fast path too. */
+  doors?: NativeDoorRoutes;
 }
 
 export interface NativeHttpDoorOptions {

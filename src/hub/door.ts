@@ -32,6 +32,7 @@ import {
   revisionNotFound,
   toHubError,
 } from './errors.js';
+import type { HubNativeRevisions } from './native-revisions.js';
 import {
   blobId,
   DEFAULT_REVISION,
@@ -54,6 +55,8 @@ export interface HubDoorOptions {
   readonly tokens: TokenSet | null;
   readonly reader: ObjectReader;
   readonly listings: Listings;
+  /** With the native door's fast path: where resolved revisions are published (native-revisions.ts). */
+  readonly native?: HubNativeRevisions | null;
 }
 
 /** Operations under /api/models/{repo}/. */
@@ -100,6 +103,7 @@ async function api(o: HubDoorOptions, c: Context<Env>, segs: string[], method: s
   const wants = op === 'paths-info' ? 'POST' : 'GET';
   if (method !== wants) throw new HubError(405, `${op} takes ${wants}`);
   const rev = await resolveRevision(o.listings, o.container, repo, revision, clientAbort(c.env.outgoing));
+  o.native?.publish(rev);
   if (op === 'info') return c.json(modelInfo(rev));
   if (op === 'revision') return c.json(modelInfo(rev));
   if (op === 'paths-info') return c.json(await pathsInfo(rev, c));
@@ -181,6 +185,7 @@ async function resolveFile(o: HubDoorOptions, c: Context<Env>, repo: string, rev
   const res = c.env.outgoing;
   const signal = clientAbort(res);
   let rev = await resolveRevision(o.listings, o.container, repo, revision, signal);
+  o.native?.publish(rev);
   let file = fileAt(rev, path);
   if (!file) throw entryNotFound(repo, path, rev.sha);
   const head = c.req.method === 'HEAD';
@@ -207,6 +212,7 @@ async function resolveFile(o: HubDoorOptions, c: Context<Env>, repo: string, rev
     }
     // `main` moved between the listing and the read: list once more.
     rev = await resolveRevision(o.listings, o.container, repo, revision, signal);
+    o.native?.publish(rev);
     file = fileAt(rev, path);
     if (!file) throw entryNotFound(repo, path, rev.sha);
     read = await open();

@@ -28,11 +28,13 @@ import { CacheError } from '../errors/cache-error.js';
 import { Limiter } from '../fill/limiter.js';
 import type { AdminDeps } from '../http/admin.js';
 import type { Door } from '../http/door.js';
+import { nativeDoorRoutes } from '../http/door-routes.js';
 import { NativeFastPath } from '../http/fast-path.js';
 import { SendBudget } from '../http/send-budget.js';
 import type { SendLimits } from '../http/send-read.js';
 import { type HttpServer, startHttpServer } from '../http/server.js';
 import { hubDoor } from '../hub/door.js';
+import type { HubNativeRevisions } from '../hub/native-revisions.js';
 import { AccessLog } from '../log/access.js';
 import type { Logger } from '../log/logger.js';
 import { Metrics } from '../metrics/metrics.js';
@@ -237,7 +239,17 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     retainFiles: config.listing.retainFiles,
     retainMs: config.listing.retain,
   });
-  const doors = frontDoors(config, { tokens, reader: new ObjectReader({ readPath, metrics }), listings });
+  // The front doors' object reads on the native door's fast path too (src/http/door-routes.ts).
+  const doorsFast =
+    fast && config.http.door === 'native' && !httpTls && (config.hub || config.s3)
+      ? nativeDoorRoutes({ hub: config.hub ?? null, s3: config.s3 ?? null }, listings, metrics)
+      : null;
+  const doors = frontDoors(config, {
+    tokens,
+    reader: new ObjectReader({ readPath, metrics }),
+    listings,
+    hubNative: doorsFast?.hubRevisions ?? null,
+  });
   let mount: RunningMount | null = null;
   // Every invalidation through this process also flips the mount's model symlinks at once.
   const invalidate: typeof coherence.invalidate = async (target, source, signal) => {
@@ -311,6 +323,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
                     tokens: fast.tokens,
                     maxRanges: config.http.maxRanges,
                     keepAliveTimeoutMs: config.http.idleTimeout,
+                    ...(doorsFast ? { doors: doorsFast.routes } : {}),
                   }
                 : null,
           }
@@ -468,7 +481,12 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
 /** The configured front doors, each a translation onto the same object read and listings. */
 function frontDoors(
   config: Config,
-  d: { tokens: TokenSet | null; reader: ObjectReader; listings: Listings },
+  d: {
+    tokens: TokenSet | null;
+    reader: ObjectReader;
+    listings: Listings;
+    hubNative: HubNativeRevisions | null;
+  },
 ): Door[] {
   const listings = d.listings;
   const doors: Door[] = [];
@@ -497,6 +515,7 @@ function frontDoors(
         tokens: d.tokens,
         reader: d.reader,
         listings,
+        native: d.hubNative,
       }),
     );
   }

@@ -45,6 +45,7 @@ export interface ListingsOptions {
 export class Listings {
   private readonly flights = new SingleFlight<Listing>();
   private readonly kept: LRUCache<string, Listing>;
+  private readonly forgetters = new Set<(id: string) => void>();
 
   constructor(private readonly o: ListingsOptions) {
     this.kept = new LRUCache<string, Listing>({
@@ -52,6 +53,10 @@ export class Listings {
       sizeCalculation: (l) => Math.max(1, l.files.length),
       ttl: o.retainMs,
       updateAgeOnGet: true,
+      // Replaced by the same id means the same files: still kept.
+      dispose: (_l, id, reason) => {
+        if (reason !== 'set') for (const f of this.forgetters) f(id);
+      },
     });
   }
 
@@ -65,6 +70,25 @@ export class Listings {
     validateKey(prefix, { allowEmpty: true, what: 'prefix' });
     const { promise } = this.flights.do(`${container}\0${prefix}`, () => this.list(container, prefix));
     return abortable(promise, signal);
+  }
+
+  /**
+   * Calls `f` with a snapshot's id when it is no longer kept (evicted, run
+   * out, deleted): whoever mirrors kept snapshots (the Hub door's fast path)
+   * drops its copy. A snapshot is kept at least `retainMs` from its last use.
+   */
+  onForget(f: (id: string) => void): void {
+    this.forgetters.add(f);
+  }
+
+  /** Files held over all kept snapshots at most. */
+  get retainFiles(): number {
+    return this.o.retainFiles;
+  }
+
+  /** How long a snapshot stays kept after its last use. */
+  get retainMs(): number {
+    return this.o.retainMs;
   }
 
   /** A snapshot by id, while it is kept. */

@@ -27,6 +27,7 @@ describe('fuzz targets', () => {
     const report = JSON.parse(last) as { buildMs: number; results: FuzzResult[] };
     expect(report.results.map((r) => r.target).sort()).toEqual([
       'chunk_header_fuzzer',
+      'door_fastpath_fuzzer',
       'fastpath_fuzzer',
       'frame_fuzzer',
       'fuse_request_fuzzer',

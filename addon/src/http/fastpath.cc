@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "http/doors/routes.h"
+#include "http/fast_fields.h"
 #include "http/rfc9110.h"
 #include "store/range.h"
 
@@ -11,70 +13,6 @@ namespace weightcache::http {
 namespace {
 
 constexpr std::string_view kPrefix = "/v1/objects/";
-
-// Printable ASCII and HTAB only: JavaScript's trim() and \s know more white
-// space than SP and HTAB (NBSP among them), so anything else goes to JavaScript.
-bool PlainValue(std::string_view v) {
-  for (char ch : v) {
-    auto c = static_cast<unsigned char>(ch);
-    if ((c < 0x20 && c != '\t') || c > 0x7e) return false;
-  }
-  return true;
-}
-
-// An RFC 3986 pchar other than '%': a path segment needing no decoding (target.ts ALL_PCHAR_RE).
-bool PlainPchar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || IsDigit(c)) return true;
-  return std::strchr("-._~!$&'()*+,;=:@", c) != nullptr && c != '\0';
-}
-
-// A Host value that the JavaScript door's URL parse surely accepts (else: JavaScript answers).
-bool PlainHost(std::string_view h) {
-  size_t colon = h.rfind(':');
-  std::string_view name = colon == std::string_view::npos ? h : h.substr(0, colon);
-  if (colon != std::string_view::npos) {
-    std::string_view port = h.substr(colon + 1);
-    if (port.empty() || port.size() > 5) return false;
-    uint32_t p = 0;
-    for (char c : port) {
-      if (!IsDigit(c)) return false;
-      p = p * 10 + static_cast<uint32_t>(c - '0');
-    }
-    if (p > 65535) return false;
-  }
-  if (name.empty() || name.front() == '.' || name.find("..") != std::string_view::npos) return false;
-  for (char c : name) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || IsDigit(c) || c == '-' || c == '.' || c == '_')) return false;
-  }
-  std::string_view trimmed = name.back() == '.' ? name.substr(0, name.size() - 1) : name;
-  // Punycode labels go through IDNA in the URL parser: JavaScript decides.
-  for (size_t p = 0; p <= trimmed.size(); p = trimmed.find('.', p) + 1) {
-    if (IEquals(trimmed.substr(p, 4), "xn--")) return false;
-    if (trimmed.find('.', p) == std::string_view::npos) break;
-  }
-  // A name ending in a number is an IPv4 address to the URL parser: only a plain dotted quad here.
-  size_t dot = trimmed.rfind('.');
-  std::string_view last = dot == std::string_view::npos ? trimmed : trimmed.substr(dot + 1);
-  if (last.empty() || (!IsDigit(last.front()))) return true;
-  int parts = 0;
-  size_t start = 0;
-  for (;;) {
-    size_t end = trimmed.find('.', start);
-    std::string_view part = trimmed.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
-    if (part.empty() || part.size() > 3 || (part.size() > 1 && part.front() == '0')) return false;
-    int v = 0;
-    for (char c : part) {
-      if (!IsDigit(c)) return false;
-      v = v * 10 + (c - '0');
-    }
-    if (v > 255) return false;
-    parts++;
-    if (end == std::string_view::npos) break;
-    start = end + 1;
-  }
-  return parts == 4;
-}
-
 
 struct Fields {
   const Header* authorization = nullptr;
@@ -159,21 +97,14 @@ void AppendBase(std::string& s, const store::VersionBinding& b) {
 
 // What node's ServerResponse adds after them: Date, then Connection (and Keep-Alive).
 void AppendTail(std::string& s, std::string_view date, const FastPath& fp, bool close) {
-  Append(s, "Date: ");
-  Append(s, date);
-  if (close) {
-    Append(s, "\r\nConnection: close\r\n\r\n");
-  } else {
-    Append(s, "\r\nConnection: keep-alive\r\nKeep-Alive: timeout=");
-    Append(s, std::to_string(fp.keep_alive_timeout_s));
-    Append(s, "\r\n\r\n");
-  }
+  AppendNodeTail(s, date, fp.keep_alive_timeout_s, close);
 }
 
 }  // namespace
 
 bool TryFastPath(FastPath& fp, const RequestHead& h, std::string_view date, FastAnswer& out) {
   FastPathStats& st = fp.stats;
+  if (fp.doors && h.path.substr(0, kPrefix.size()) != kPrefix) return doors::TryDoorFastPath(fp, *fp.doors, h, date, out);
   bool head_only = h.method == "HEAD";
   if ((h.method != "GET" && !head_only) || h.form != TargetForm::kOrigin || h.version_minor != 1 ||
       h.framing != Framing::kNone || h.expect_continue) {

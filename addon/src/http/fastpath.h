@@ -24,6 +24,9 @@
 #include "store/store.h"
 
 namespace weightcache::http {
+namespace doors {
+struct DoorRoutes;  // doors/routes.h: the front doors' object reads on the fast path
+}
 
 // Most chunks one fast-path answer references; a larger range is answered by
 // JavaScript (which streams it with a bounded read-ahead).
@@ -48,6 +51,7 @@ struct FastPath {
   std::shared_ptr<auth::TokenTable> tokens;
   uint32_t max_ranges = 16;               // http.maxRanges: a Range header is read exactly as JavaScript reads it
   uint32_t keep_alive_timeout_s = 65;     // Keep-Alive: timeout=… (node's)
+  std::shared_ptr<doors::DoorRoutes> doors;  // null: requests outside /v1/objects/ go to JavaScript
   FastPathStats stats;
 };
 

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "http/doors/routes_js.h"
 #include "store/store_js.h"
 
 namespace weightcache::http {
@@ -176,6 +177,7 @@ class TokensJs : public Napi::ObjectWrap<TokensJs> {
 void InitFastPathJs(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeBindings", BindingsJs::Define(env));
   exports.Set("NativeTokens", TokensJs::Define(env));
+  doors::InitDoorRoutesJs(env, exports);
 }
 
 std::shared_ptr<store::BindingTable> BindingsOfJs(Napi::Value v) {
@@ -202,6 +204,10 @@ std::shared_ptr<FastPath> FastPathOfJs(Napi::Object o) {
   if (!ka.IsNumber() || ka.As<Napi::Number>().DoubleValue() < 0) throw Napi::TypeError::New(env, "http door: fast.keepAliveTimeoutMs must be ≥ 0");
   fp->max_ranges = mr.As<Napi::Number>().Uint32Value();
   fp->keep_alive_timeout_s = static_cast<uint32_t>(ka.As<Napi::Number>().DoubleValue() / 1000);
+  Napi::Value d = o.Get("doors");
+  if (!d.IsUndefined() && !d.IsNull() && !(fp->doors = doors::DoorRoutesOfJs(d))) {
+    throw Napi::TypeError::New(env, "http door: fast.doors must be a NativeDoorRoutes");
+  }
   return fp;
 }
 

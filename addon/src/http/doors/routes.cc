@@ -1,0 +1,267 @@
+#include "http/doors/routes.h"
+
+#include "http/doors/read_plan.h"
+#include "http/fast_fields.h"
+#include "http/rfc9110.h"
+
+namespace weightcache::http::doors {
+namespace {
+
+// The fields a door's object read may carry for the native side to answer
+// it: what the JavaScript doors read (Authorization, Range, If-Match,
+// If-None-Match, If-Range) and fields without effect on their answers:
+// User-Agent, Accept, Accept-Encoding (no door compresses) and extension
+// fields named X-... or amz-sdk-... (huggingface_hub sends X-Amzn-Trace-Id and
+// X-HF-Download-Counter, boto3 X-Amz-Date, X-Amz-Content-SHA256,
+// amz-sdk-invocation-id, ...; no door reads them for a read). Any other field
+// (date conditions, Expect, ...) goes to JavaScript.
+struct DoorFields {
+  const Header* host = nullptr;
+  const Header* authorization = nullptr;
+  const Header* range = nullptr;
+  const Header* if_match = nullptr;
+  const Header* if_none_match = nullptr;
+  const Header* if_range = nullptr;
+};
+
+bool ReadDoorFields(const RequestHead& h, DoorFields& f) {
+  for (const Header& x : h.headers) {
+    const Header** slot = nullptr;
+    if (IEquals(x.name, "host")) slot = &f.host;
+    else if (IEquals(x.name, "authorization")) slot = &f.authorization;
+    else if (IEquals(x.name, "range")) slot = &f.range;
+    else if (IEquals(x.name, "if-match")) slot = &f.if_match;
+    else if (IEquals(x.name, "if-none-match")) slot = &f.if_none_match;
+    else if (IEquals(x.name, "if-range")) slot = &f.if_range;
+    else if (IEquals(x.name, "connection")) {
+      if (!IEquals(x.value, "keep-alive") && !IEquals(x.value, "close")) return false;
+      continue;
+    } else if (IEquals(x.name, "user-agent") || IEquals(x.name, "accept") || IEquals(x.name, "accept-encoding") ||
+               (x.name.size() > 2 && IEquals(x.name.substr(0, 2), "x-")) ||
+               (x.name.size() > 8 && IEquals(x.name.substr(0, 8), "amz-sdk-"))) {
+      continue;
+    } else {
+      return false;
+    }
+    if (*slot != nullptr || !PlainValue(x.value)) return false;
+    *slot = &x;
+  }
+  return f.host != nullptr && PlainHost(f.host->value);
+}
+
+void Line(std::string& s, std::string_view name, std::string_view value) {
+  s.append(name).append(": ").append(value).append("\r\n");
+}
+
+// hub/door.ts resolveFile's `base` headers, in its order.
+void HubBase(std::string& s, const HubRevision& rev, const HubFile& file, const store::VersionBinding& v) {
+  Line(s, "X-Repo-Commit", rev.sha);
+  s.append("ETag: \"").append(v.etag).append("\"\r\nX-Linked-Etag: \"").append(file.blob_id).append("\"\r\n");
+  Line(s, "X-Linked-Size", std::to_string(v.size));
+  Line(s, "Last-Modified", v.last_modified);
+  Line(s, "Accept-Ranges", "bytes");
+}
+
+bool TryHub(FastPath& fp, DoorRoutes& routes, const HubRoute& hub, std::string_view rest, const RequestHead& h,
+            std::string_view date, FastAnswer& out) {
+  FastPathStats& st = fp.stats;
+  HubTarget t;
+  DoorFields f;
+  // `main` (or any revision not a sha) is listed at the origin by JavaScript on every request.
+  // If-Match would pin a second version beside the revision's: JavaScript's.
+  if (h.has_query || !ParseHubTarget(rest, t) || !IsSha(t.revision) || !ReadDoorFields(h, f) || f.if_match) {
+    st.other++;
+    return false;
+  }
+  if (fp.tokens->enabled() &&
+      !fp.tokens->Allows(f.authorization ? auth::BearerToken(f.authorization->value) : std::string_view(), hub.container)) {
+    st.unauthorised++;
+    return false;
+  }
+  int64_t now = store::MonotonicNs();
+  std::shared_ptr<const HubRevision> rev = hub.revisions.Lookup(t.revision, now);
+  if (!rev) {
+    st.no_binding++;
+    return false;
+  }
+  // resolveRevision: the kept snapshot must be this repo's; fileAt: the file must be in it.
+  if (rev->prefix.size() != t.repo.size() + 1 || rev->prefix.compare(0, t.repo.size(), t.repo) != 0) {
+    st.other++;
+    return false;
+  }
+  auto fit = rev->files.find(std::string(t.file));
+  if (fit == rev->files.end()) {
+    st.other++;
+    return false;
+  }
+  const HubFile& file = fit->second;
+  std::string name = hub.container + "/" + rev->prefix + std::string(t.file);
+  std::shared_ptr<const store::VersionBinding> b = fp.bindings->Lookup(name, now);
+  if (!b) {
+    st.no_binding++;
+    return false;
+  }
+  // The read is pinned to the revision's version: another one is JavaScript's (RevisionNotFound).
+  if (b->etag != file.etag || b->size != file.size) {
+    st.other++;
+    return false;
+  }
+  ReadAsk ask;
+  ask.if_none_match = f.if_none_match;
+  ask.if_range = f.if_range;
+  ask.range = f.range;
+  ask.head_only = h.method == "HEAD";
+  ask.max_ranges = 1;  // the Hub answers one range
+  ask.max_chunks = kMaxFastPathChunks;
+  ReadPlan plan;
+  Plan p = PlanRead(*fp.store, *b, ask, plan);
+  if (p == Plan::kDecline) {
+    st.other++;
+    return false;
+  }
+  if (p == Plan::kMiss) {
+    st.misses++;
+    return false;
+  }
+  bool close = !h.keep_alive;
+  out.close = close;
+  if (p == Plan::kNotModified) {
+    out.head = "HTTP/1.1 304 Not Modified\r\n";
+    HubBase(out.head, *rev, file, *b);
+    AppendNodeTail(out.head, date, fp.keep_alive_timeout_s, close);
+    st.hits++;
+    st.not_modified++;
+    routes.stats.hub_hits++;
+    return true;
+  }
+  out.head = plan.partial ? "HTTP/1.1 206 Partial Content\r\n" : "HTTP/1.1 200 OK\r\n";
+  HubBase(out.head, *rev, file, *b);
+  Line(out.head, "Content-Type", file.content_type);
+  Line(out.head, "Content-Length", std::to_string(plan.length));
+  Line(out.head, "X-Cache-Source", "dram");
+  if (plan.partial) {
+    Line(out.head, "Content-Range",
+         "bytes " + std::to_string(plan.range.start) + "-" + std::to_string(plan.range.end) + "/" + std::to_string(b->size));
+  }
+  AppendNodeTail(out.head, date, fp.keep_alive_timeout_s, close);
+  out.refs = std::move(plan.view.refs);
+  out.parts = std::move(plan.view.parts);
+  out.body_bytes = ask.head_only ? 0 : plan.length;
+  st.hits++;
+  st.body_bytes += out.body_bytes;
+  routes.stats.hub_hits++;
+  if (!ask.head_only) routes.stats.hub_body_hits++;
+  return true;
+}
+
+// s3/door.ts getObject's headers: x-amz-request-id (set first), then `base`, in its order.
+void S3Base(std::string& s, const store::VersionBinding& v) {
+  Line(s, "x-amz-request-id", S3RequestId());
+  s.append("ETag: \"").append(v.etag).append("\"\r\n");
+  Line(s, "Last-Modified", v.last_modified);
+  Line(s, "Accept-Ranges", "bytes");
+}
+
+bool TryS3(FastPath& fp, DoorRoutes& routes, const S3Route& s3, std::string_view rest, const RequestHead& h,
+           std::string_view date, FastAnswer& out) {
+  FastPathStats& st = fp.stats;
+  // Signed requests are JavaScript's to verify (SigV4 is not native yet).
+  if (fp.tokens->enabled()) {
+    st.unauthorised++;
+    return false;
+  }
+  DoorFields f;
+  S3Target t;
+  std::string host;
+  // No query but boto3's `x-id=GetObject` (response-* overrides, versionId, partNumber: JavaScript).
+  bool plain_query = !h.has_query || h.query.empty() || h.query == "x-id=GetObject";
+  if (!plain_query || !ReadDoorFields(h, f) || !ParseS3Target(s3, rest, f.host->value, t, host)) {
+    st.other++;
+    return false;
+  }
+  std::string name;
+  name.reserve(t.bucket.size() + 1 + t.key.size());
+  name.append(t.bucket).append("/").append(t.key);
+  std::shared_ptr<const store::VersionBinding> b = fp.bindings->Lookup(name, store::MonotonicNs());
+  if (!b) {
+    st.no_binding++;
+    return false;
+  }
+  ReadAsk ask;
+  ask.if_match = f.if_match;
+  ask.if_none_match = f.if_none_match;
+  ask.if_range = f.if_range;
+  ask.range = f.range;
+  ask.head_only = h.method == "HEAD";
+  ask.max_ranges = 1;  // S3 answers one range
+  ask.max_chunks = kMaxFastPathChunks;
+  ReadPlan plan;
+  Plan p = PlanRead(*fp.store, *b, ask, plan);
+  if (p == Plan::kDecline) {
+    st.other++;
+    return false;
+  }
+  if (p == Plan::kMiss) {
+    st.misses++;
+    return false;
+  }
+  bool close = !h.keep_alive;
+  out.close = close;
+  if (p == Plan::kNotModified) {
+    out.head = "HTTP/1.1 304 Not Modified\r\n";
+    S3Base(out.head, *b);
+    AppendNodeTail(out.head, date, fp.keep_alive_timeout_s, close);
+    st.hits++;
+    st.not_modified++;
+    routes.stats.s3_hits++;
+    return true;
+  }
+  out.head = plan.partial ? "HTTP/1.1 206 Partial Content\r\n" : "HTTP/1.1 200 OK\r\n";
+  S3Base(out.head, *b);
+  Line(out.head, "Content-Type", b->content_type);
+  Line(out.head, "Content-Length", std::to_string(plan.length));
+  Line(out.head, "X-Cache-Source", "dram");
+  if (plan.partial) {
+    Line(out.head, "Content-Range",
+         "bytes " + std::to_string(plan.range.start) + "-" + std::to_string(plan.range.end) + "/" + std::to_string(b->size));
+  }
+  AppendNodeTail(out.head, date, fp.keep_alive_timeout_s, close);
+  out.refs = std::move(plan.view.refs);
+  out.parts = std::move(plan.view.parts);
+  out.body_bytes = ask.head_only ? 0 : plan.length;
+  st.hits++;
+  st.body_bytes += out.body_bytes;
+  routes.stats.s3_hits++;
+  if (!ask.head_only) routes.stats.s3_body_hits++;
+  return true;
+}
+
+// `path` is under `prefix` ("/hf"): the rest after "{prefix}/".
+bool Under(std::string_view path, std::string_view prefix, std::string_view& rest) {
+  if (prefix.empty() || path.size() <= prefix.size() || path.substr(0, prefix.size()) != prefix ||
+      path[prefix.size()] != '/') {
+    return false;
+  }
+  rest = path.substr(prefix.size() + 1);
+  return true;
+}
+
+}  // namespace
+
+bool TryDoorFastPath(FastPath& fp, DoorRoutes& routes, const RequestHead& h, std::string_view date, FastAnswer& out) {
+  FastPathStats& st = fp.stats;
+  if ((h.method != "GET" && h.method != "HEAD") || h.form != TargetForm::kOrigin || h.version_minor != 1 ||
+      h.framing != Framing::kNone || h.expect_continue) {
+    st.other++;
+    return false;
+  }
+  std::string_view rest;
+  if (routes.hub && Under(h.path, routes.hub->path, rest)) return TryHub(fp, routes, *routes.hub, rest, h, date, out);
+  if (routes.s3 && h.path.size() > routes.s3->path.size() + 1 && Under(h.path, routes.s3->path, rest)) {
+    return TryS3(fp, routes, *routes.s3, h.path.substr(routes.s3->path.size()), h, date, out);
+  }
+  st.other++;
+  return false;
+}
+
+}  // namespace weightcache::http::doors

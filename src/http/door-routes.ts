@@ -1,0 +1,45 @@
+/**
+ * The front doors on the native door's fast path (addon/src/http/doors/,
+ * docs/native-http-door.md "The front doors on the fast path"): the routes
+ * the HTTP door's `fast` option takes (which door answers under which path,
+ * with what it needs to map a request as the JavaScript door does), and the
+ * doors' reads the I/O threads answered counted in
+ * weightcache_object_reads_total{door} at each scrape.
+ */
+import { HubNativeRevisions } from '../hub/native-revisions.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { Listings } from '../read/listings.js';
+import { binding } from '../transport/binding.js';
+import type { NativeDoorRoutes } from './native-binding.js';
+
+export interface DoorRoutesConfig {
+  readonly hub: { readonly path: string; readonly container: string } | null;
+  readonly s3: {
+    readonly path: string;
+    readonly baseDomain: string | null;
+    readonly buckets: readonly string[] | null;
+  } | null;
+}
+
+export function nativeDoorRoutes(
+  c: DoorRoutesConfig,
+  listings: Listings,
+  metrics: Metrics,
+): { routes: NativeDoorRoutes; hubRevisions: HubNativeRevisions | null } {
+  const routes = new (binding().NativeDoorRoutes)({
+    hub: c.hub ? { path: c.hub.path, container: c.hub.container, maxFiles: listings.retainFiles } : null,
+    s3: c.s3 ? { path: c.s3.path, baseDomain: c.s3.baseDomain, buckets: c.s3.buckets } : null,
+  });
+  const seen = { hub: 0, s3: 0 };
+  metrics.nativeCounts.add(() => {
+    const s = routes.stats();
+    for (const [door, n] of [
+      ['hub', s.hubBodyHits],
+      ['s3', s.s3BodyHits],
+    ] as const) {
+      if (n > seen[door]) metrics.objectReads.inc({ door, source: 'dram' }, n - seen[door]);
+      seen[door] = n;
+    }
+  });
+  return { routes, hubRevisions: c.hub ? new HubNativeRevisions(routes, listings) : null };
+}
