@@ -51,6 +51,9 @@ export interface FileJobsStats {
   readonly queued: number;
   readonly running: number;
   readonly pending: number;
+  /** Bytes read or written by jobs that completed, and of those, with O_DIRECT. */
+  readonly bytes: number;
+  readonly directBytes: number;
 }
 
 /** The addon's class behind FileJobs (addon/src/fill/fill_js.cc). */
@@ -62,6 +65,7 @@ export interface NativeFillFiles {
     offset: number,
     length: number,
     dest: Uint8Array,
+    direct: boolean,
   ): void;
   writeAtomic(
     id: number,
@@ -70,6 +74,7 @@ export interface NativeFillFiles {
     header: Uint8Array,
     data: Uint8Array,
     fsync: boolean,
+    direct: boolean,
   ): void;
   stats(): FileJobsStats;
   close(): void;
@@ -100,7 +105,9 @@ export class FileJobs {
   /**
    * Bytes [offset, offset + length) of the file at `path` into `dest`, if the
    * file (symlinks resolved) lies inside `root`. The caller compares
-   * `before` and `after` with the version it expects.
+   * `before` and `after` with the version it expects. With `direct`, the
+   * 4 KiB-aligned part is read with O_DIRECT where the filesystem allows it
+   * (straight into `dest`, no page cache), the rest buffered.
    */
   async readVersioned(
     root: string,
@@ -108,8 +115,11 @@ export class FileJobs {
     offset: number,
     length: number,
     dest: Uint8Array,
+    direct = false,
   ): Promise<VersionedReadResult> {
-    const r = await this.submit((id) => this.native.readVersioned(id, root, path, offset, length, dest));
+    const r = await this.submit((id) =>
+      this.native.readVersioned(id, root, path, offset, length, dest, direct),
+    );
     if (r.stage !== 'done') return { stage: r.stage, ...(r.code ? { code: r.code } : {}) };
     return { stage: 'done', bytes: r.bytes, before: stampOf(r.before!), after: stampOf(r.after!) };
   }
@@ -117,7 +127,9 @@ export class FileJobs {
   /**
    * header + data to `tmp` (created, O_EXCL), fsync'ed when asked, renamed to
    * `path`. Throws an Error with the errno name in `code` (ENOSPC, EACCES,
-   * EROFS, …); `tmp` is removed then, so `path` is whole or untouched.
+   * EROFS, …); `tmp` is removed then, so `path` is whole or untouched. With
+   * `direct`, the 4 KiB-aligned part is written with O_DIRECT where the
+   * filesystem allows it, the rest buffered.
    */
   async writeAtomic(
     path: string,
@@ -125,8 +137,9 @@ export class FileJobs {
     header: Uint8Array,
     data: Uint8Array,
     fsync: boolean,
+    direct = false,
   ): Promise<void> {
-    const r = await this.submit((id) => this.native.writeAtomic(id, path, tmp, header, data, fsync));
+    const r = await this.submit((id) => this.native.writeAtomic(id, path, tmp, header, data, fsync, direct));
     if (r.stage === 'done') return;
     const err = new Error(
       `${r.stage} ${r.stage === 'rename' ? `${tmp} → ${path}` : tmp}: ${r.code ?? 'failed'}`,
@@ -156,7 +169,13 @@ export class FileJobs {
     } catch (err) {
       if ((err as { code?: string }).code === 'EBUSY') {
         return Promise.reject(
-          new CacheError('OVERLOADED', `${this.what}: ${(err as Error).message}`, { cause: err }),
+          new CacheError(
+            'OVERLOADED',
+            `${this.what}: ${(err as Error).message.replace(/^FillFiles: /, '')}`,
+            {
+              cause: err,
+            },
+          ),
         );
       }
       return Promise.reject(err); // a bad argument: a bug here, not a file problem

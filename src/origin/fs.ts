@@ -38,6 +38,12 @@ export const FS_READ_QUEUED = 1024;
 
 export interface FsOriginOptions {
   readonly root: string;
+  /**
+   * Read chunks with O_DIRECT where the filesystem allows it (origin.fs.directIo):
+   * the disk writes straight into chunk memory, no copy through the page
+   * cache. Default true.
+   */
+  readonly directIo?: boolean;
 }
 
 export class FsOrigin implements Origin {
@@ -46,9 +52,11 @@ export class FsOrigin implements Origin {
   private readonly root: string;
   private realRoot: Promise<string> | undefined;
   private reads: FileJobs | undefined;
+  private readonly directIo: boolean;
 
   constructor(opts: FsOriginOptions) {
     this.root = resolve(opts.root);
+    this.directIo = opts.directIo ?? true;
     this.id = `fs:${this.root}`;
   }
 
@@ -82,12 +90,12 @@ export class FsOrigin implements Origin {
     const { root, path } = await this.joinedPath(name);
     const buf = opts?.into ?? Buffer.allocUnsafe(length);
     // One job on the origin's own threads: realpath (still inside the root?),
-    // open, fstat, pread, fstat, close.
+    // open, fstat, pread (O_DIRECT for the 4 KiB-aligned part, if directIo), fstat, close.
     this.reads ??= new FileJobs(`fs origin reads (${this.root})`, {
       threads: FS_READ_THREADS,
       maxQueued: FS_READ_QUEUED,
     });
-    const r = await this.reads.readVersioned(root, path, offset, length, buf);
+    const r = await this.reads.readVersioned(root, path, offset, length, buf, this.directIo);
     // A job runs to its end (one chunk, bounded): an abort is seen when it returns.
     opts?.signal?.throwIfAborted();
     if (r.stage === 'outside') {

@@ -73,6 +73,16 @@ export const CHUNK_WRITE_THREADS = 2;
  */
 export const CHUNK_WRITES_QUEUED = 1024;
 
+/**
+ * Chunk files are written with O_DIRECT where the filesystem allows it (the
+ * 4 KiB-aligned header and data; a short last chunk's tail buffered): the
+ * device takes the bytes straight from chunk memory, so write-through costs
+ * no copy into the page cache and does not fill it with chunks DRAM already
+ * holds. Where O_DIRECT is refused (EINVAL: tmpfs on old kernels, some FUSE
+ * and network filesystems) the write falls back to buffered by itself.
+ */
+export const CHUNK_WRITES_DIRECT = true;
+
 let writer: FileJobs | undefined;
 
 /** The process's chunk-file writer, started at the first write. */
@@ -103,7 +113,7 @@ export function writeChunkFileAtomic(
   data: Buffer,
   fsync: boolean,
 ): Promise<void> {
-  return chunkWriter().writeAtomic(path, tmp, header, data, fsync);
+  return chunkWriter().writeAtomic(path, tmp, header, data, fsync, CHUNK_WRITES_DIRECT);
 }
 
 /**

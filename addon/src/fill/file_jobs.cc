@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 namespace weightcache::fill {
 namespace {
@@ -66,7 +67,13 @@ void RunVersionedRead(VersionedRead* r) {
     return;
   }
   // O_NOFOLLOW: a symlink swapped in after realpath is refused (ELOOP), not followed.
-  int fd = open(resolved.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  bool direct = r->direct && r->offset % kDirectAlign == 0 &&
+                reinterpret_cast<uintptr_t>(r->dest) % kDirectAlign == 0 && r->length >= kDirectAlign;
+  int fd = open(resolved.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (direct ? O_DIRECT : 0));
+  if (fd < 0 && direct && errno == EINVAL) {  // a filesystem without O_DIRECT (tmpfs, some FUSE)
+    direct = false;
+    fd = open(resolved.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  }
   if (fd < 0) {
     r->stage = Stage::kOpen;
     r->err = errno;
@@ -79,12 +86,29 @@ void RunVersionedRead(VersionedRead* r) {
   };
   if (!Fstat(fd, &r->before)) return fail(Stage::kStat, errno);
   while (r->bytes < r->length) {
-    ssize_t n = pread(fd, r->dest + r->bytes, r->length - r->bytes, static_cast<off_t>(r->offset + r->bytes));
+    size_t want = r->length - r->bytes;
+    if (direct) {
+      want &= ~(kDirectAlign - 1);
+      if (want == 0 || r->bytes % kDirectAlign != 0) {
+        direct = false;  // the unaligned tail goes through the page cache
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) != 0) return fail(Stage::kRead, errno);
+        continue;
+      }
+    }
+    ssize_t n = pread(fd, r->dest + r->bytes, want, static_cast<off_t>(r->offset + r->bytes));
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == EINVAL && direct) {  // alignment this device refuses: read buffered instead
+        direct = false;
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) != 0) return fail(Stage::kRead, errno);
+        continue;
+      }
       return fail(Stage::kRead, errno);
     }
     if (n == 0) break;  // end of file: shrank under us (the caller sees bytes < length)
+    if (direct) r->direct_bytes += static_cast<size_t>(n);
     r->bytes += static_cast<size_t>(n);
   }
   // After the last byte: a write to this inode while we read changed its ctime.
@@ -95,7 +119,15 @@ void RunVersionedRead(VersionedRead* r) {
 }
 
 void RunAtomicWrite(AtomicWrite* w) {
-  int fd = open(w->tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  // O_DIRECT: the device reads the chunk straight from its memory (no copy
+  // into the page cache, which a cache node's DRAM budget does not count).
+  bool direct = w->direct && w->header_len % kDirectAlign == 0 && w->data_len >= kDirectAlign &&
+                reinterpret_cast<uintptr_t>(w->data) % kDirectAlign == 0;
+  int fd = open(w->tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | (direct ? O_DIRECT : 0), 0644);
+  if (fd < 0 && direct && errno == EINVAL) {
+    direct = false;
+    fd = open(w->tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  }
   if (fd < 0) {
     w->stage = Stage::kOpen;
     w->err = errno;
@@ -107,24 +139,58 @@ void RunAtomicWrite(AtomicWrite* w) {
     if (opened) close(fd);
     unlink(w->tmp.c_str());  // no partial file left behind (ENOSPC mid-write)
   };
+  // O_DIRECT needs the header in aligned memory: one small copy.
+  const uint8_t* header = w->header;
+  std::unique_ptr<uint8_t, decltype(&free)> aligned(nullptr, &free);
+  if (direct && reinterpret_cast<uintptr_t>(header) % kDirectAlign != 0) {
+    void* p = nullptr;
+    if (posix_memalign(&p, kDirectAlign, w->header_len) != 0) {
+      direct = false;
+    } else {
+      memcpy(p, w->header, w->header_len);
+      aligned.reset(static_cast<uint8_t*>(p));
+      header = aligned.get();
+    }
+  }
+  if (!direct) {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0 && (fl & O_DIRECT)) fcntl(fd, F_SETFL, fl & ~O_DIRECT);
+  }
   size_t total = w->header_len + w->data_len;
   size_t done = 0;
   while (done < total) {
     iovec iov[2];
     int n = 0;
+    size_t end = total;
+    if (direct) {
+      end = done + ((total - done) & ~(kDirectAlign - 1));
+      if (end == done || done % kDirectAlign != 0) {
+        direct = false;  // the unaligned tail goes through the page cache
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) != 0) return fail(Stage::kWrite, errno, true);
+        continue;
+      }
+    }
     if (done < w->header_len) {
-      iov[n++] = {const_cast<uint8_t*>(w->header + done), w->header_len - done};
-      if (w->data_len > 0) iov[n++] = {const_cast<uint8_t*>(w->data), w->data_len};
+      iov[n++] = {const_cast<uint8_t*>(header + done), w->header_len - done};
+      if (end > w->header_len) iov[n++] = {const_cast<uint8_t*>(w->data), end - w->header_len};
     } else {
       size_t at = done - w->header_len;
-      iov[n++] = {const_cast<uint8_t*>(w->data + at), w->data_len - at};
+      iov[n++] = {const_cast<uint8_t*>(w->data + at), end - done};
     }
     ssize_t k = pwritev(fd, iov, n, static_cast<off_t>(done));
     if (k < 0) {
       if (errno == EINTR) continue;
+      if (errno == EINVAL && direct) {  // alignment this device refuses: write buffered instead
+        direct = false;
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) != 0) return fail(Stage::kWrite, errno, true);
+        continue;
+      }
       return fail(Stage::kWrite, errno, true);
     }
     if (k == 0) return fail(Stage::kWrite, EIO, true);
+    if (direct) w->direct_bytes += static_cast<size_t>(k);
     done += static_cast<size_t>(k);
   }
   if (w->fsync && fsync(fd) != 0) return fail(Stage::kSync, errno, true);

@@ -36,6 +36,8 @@ struct FileStat {
 
 // Where a job stopped. kDone: every step ran (a read may still have been
 // short: `bytes` < length means the file shrank under it).
+constexpr size_t kDirectAlign = 4096;
+
 enum class Stage : uint8_t { kDone, kResolve, kOutside, kOpen, kStat, kRead, kWrite, kSync, kClose, kRename };
 const char* StageName(Stage s);
 
@@ -50,10 +52,15 @@ struct VersionedRead {
   uint64_t offset = 0;
   size_t length = 0;
   uint8_t* dest = nullptr;  // at least `length` bytes, alive until the job is done
+  // Read the aligned part with O_DIRECT (no page cache: the disk writes
+  // straight into `dest`, no copy) where offset and dest are 4 KiB aligned
+  // and the filesystem allows it; the rest, and every other case, buffered.
+  bool direct = false;
   // Results.
   Stage stage = Stage::kDone;
   int err = 0;  // errno of the failed step
   size_t bytes = 0;
+  size_t direct_bytes = 0;  // of which read with O_DIRECT
   FileStat before, after;
 };
 void RunVersionedRead(VersionedRead* r);
@@ -69,9 +76,14 @@ struct AtomicWrite {
   const uint8_t* data = nullptr;
   size_t data_len = 0;
   bool fsync = false;
+  // Write with O_DIRECT where the filesystem allows it and header and data
+  // are 4 KiB multiples in 4 KiB aligned memory (header is copied to aligned
+  // memory here); a data tail that is not is written buffered.
+  bool direct = false;
   // Results.
   Stage stage = Stage::kDone;
   int err = 0;
+  size_t direct_bytes = 0;  // written with O_DIRECT
 };
 void RunAtomicWrite(AtomicWrite* w);
 

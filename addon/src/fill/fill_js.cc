@@ -26,8 +26,8 @@ double SafeInt(const Napi::CallbackInfo& info, size_t i, const char* what) {
 }
 
 // new FillFiles({ threads, maxQueued }, onDone)
-// readVersioned(id, root, path, offset, length, dest): one chunk of an fs origin file
-// writeAtomic(id, path, tmp, header, data, fsync): one chunk file, written then renamed
+// readVersioned(id, root, path, offset, length, dest, direct): one chunk of an fs origin file
+// writeAtomic(id, path, tmp, header, data, fsync, direct): one chunk file, written then renamed
 // onDone(results): flat [id, stage, code, bytes, before, after] * n; stage 'done' or the
 // step that failed, code its errno name; before/after: [ino, size, mtimeNs, ctimeNs] as bigints.
 class FillFilesJs : public Napi::ObjectWrap<FillFilesJs> {
@@ -113,8 +113,8 @@ class FillFilesJs : public Napi::ObjectWrap<FillFilesJs> {
   Napi::Value ReadVersioned(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (closed_) throw Napi::Error::New(env, "FillFiles: closed");
-    if (info.Length() < 6 || !info[1].IsString() || !info[2].IsString() || !info[5].IsTypedArray())
-      throw Napi::TypeError::New(env, "readVersioned(id, root, path, offset, length, dest)");
+    if (info.Length() < 7 || !info[1].IsString() || !info[2].IsString() || !info[5].IsTypedArray())
+      throw Napi::TypeError::New(env, "readVersioned(id, root, path, offset, length, dest, direct)");
     auto p = std::make_unique<Pending>();
     p->id = SafeInt(info, 0, "readVersioned: id");
     p->read.root = info[1].As<Napi::String>().Utf8Value();
@@ -126,6 +126,7 @@ class FillFilesJs : public Napi::ObjectWrap<FillFilesJs> {
     auto dest = info[5].As<Napi::Uint8Array>();
     if (dest.ByteLength() < p->read.length) throw Napi::RangeError::New(env, "readVersioned: dest is shorter than length");
     p->read.dest = dest.Data();
+    p->read.direct = info[6].ToBoolean();
     p->keep[0] = Napi::Persistent(dest);
     Post(env, p.release());
     return env.Undefined();
@@ -134,9 +135,9 @@ class FillFilesJs : public Napi::ObjectWrap<FillFilesJs> {
   Napi::Value WriteAtomic(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (closed_) throw Napi::Error::New(env, "FillFiles: closed");
-    if (info.Length() < 6 || !info[1].IsString() || !info[2].IsString() || !info[3].IsTypedArray() ||
+    if (info.Length() < 7 || !info[1].IsString() || !info[2].IsString() || !info[3].IsTypedArray() ||
         !info[4].IsTypedArray())
-      throw Napi::TypeError::New(env, "writeAtomic(id, path, tmp, header, data, fsync)");
+      throw Napi::TypeError::New(env, "writeAtomic(id, path, tmp, header, data, fsync, direct)");
     auto p = std::make_unique<Pending>();
     p->is_read = false;
     p->id = SafeInt(info, 0, "writeAtomic: id");
@@ -151,6 +152,7 @@ class FillFilesJs : public Napi::ObjectWrap<FillFilesJs> {
     p->write.data = data.Data();
     p->write.data_len = data.ByteLength();
     p->write.fsync = info[5].ToBoolean();
+    p->write.direct = info[6].ToBoolean();
     p->keep[0] = Napi::Persistent(header);
     p->keep[1] = Napi::Persistent(data);
     Post(env, p.release());
@@ -165,6 +167,8 @@ class FillFilesJs : public Napi::ObjectWrap<FillFilesJs> {
     o.Set("queued", Napi::Number::New(env, pool_ ? static_cast<double>(pool_->queued()) : 0));
     o.Set("running", Napi::Number::New(env, pool_ ? pool_->running() : 0));
     o.Set("pending", Napi::Number::New(env, static_cast<double>(pending_)));
+    o.Set("bytes", Napi::Number::New(env, static_cast<double>(bytes_)));
+    o.Set("directBytes", Napi::Number::New(env, static_cast<double>(direct_bytes_)));
     return o;
   }
 
@@ -232,6 +236,10 @@ class FillFilesJs : public Napi::ObjectWrap<FillFilesJs> {
     for (Pending* p : done) {
       fill::Stage stage = p->is_read ? p->read.stage : p->write.stage;
       int err = p->is_read ? p->read.err : p->write.err;
+      if (stage == fill::Stage::kDone) {
+        bytes_ += p->is_read ? p->read.bytes : p->write.header_len + p->write.data_len;
+        direct_bytes_ += p->is_read ? p->read.direct_bytes : p->write.direct_bytes;
+      }
       out.Set(at++, Napi::Number::New(env, p->id));
       out.Set(at++, Napi::String::New(env, fill::StageName(stage)));
       out.Set(at++, err ? Napi::Value(Napi::String::New(env, ErrName(err))) : env.Undefined());
@@ -262,6 +270,8 @@ class FillFilesJs : public Napi::ObjectWrap<FillFilesJs> {
   Napi::FunctionReference on_done_;
   Async* async_ = nullptr;
   size_t pending_ = 0;
+  uint64_t bytes_ = 0;         // read or written by jobs that completed
+  uint64_t direct_bytes_ = 0;  // of which with O_DIRECT
   bool ref_ = false;
   bool closed_ = false;
 };
