@@ -35,6 +35,8 @@ const out = join(addon, 'build-checks');
 const UNIT = {
   // The DRAM chunk store: arena accounting, references, eviction, several threads at once.
   store_test: ['test/store_test.cc', 'src/store/arena.cc', 'src/store/store.cc', 'src/store/range.cc'],
+  // The fill path's file jobs: versioned reads and atomic writes, direct and buffered; the pool's bound.
+  fill_test: ['test/fill_test.cc', 'src/fill/file_jobs.cc'],
   // The NVMe tier: CRC32C paths and combine, the v2 chunk file codec, both io::Loop
   // backends, the block reader on damaged and truncated files, the directory lock.
   nvme_test: [
@@ -109,7 +111,7 @@ const UNIT = {
   ],
 };
 // Unit drivers run once more under ThreadSanitizer: the store is read from several threads at once.
-const TSAN_UNIT = ['store_test', 'fastpath_test'];
+const TSAN_UNIT = ['store_test', 'fastpath_test', 'fill_test'];
 // libFuzzer targets (addon/fuzz/), each with a seed corpus in addon/fuzz/corpus/<name>/.
 const FUZZ = {
   // The NVMe chunk file header decoder: what is on disk is input too.

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "crc32c.h"
+#include "fill/fill_js.h"
 #include "fuse_js.h"
 #include "http/door_js.h"
 #include "http/fastpath_js.h"
@@ -87,6 +88,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("crc32cImplementations", impls);
   // The NVMe tier's chunk files, verified reads and directory lock (nvme/nvme_js.h).
   weightcache::RegisterNvme(env, exports);
+  weightcache::RegisterFill(env, exports);
   // The native transport (docs/wire-protocol.md); typed in src/transport/binding.ts.
   exports.Set("transportInit", Napi::Function::New(env, weightcache::TransportInit, "transportInit"));
   exports.Set("transportRef", Napi::Function::New(env, weightcache::TransportRef, "transportRef"));

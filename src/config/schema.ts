@@ -48,7 +48,13 @@ const originSchema = z.strictObject({
   type: z.enum(['fs', 'azure', 'http', 's3']).default('fs'),
   timeout: duration().default(30_000),
   maxConcurrency: z.number().int().min(1).max(1024).default(32),
-  fs: z.strictObject({ root: z.string().min(1).default('./var/origin') }).default({ root: './var/origin' }),
+  fs: z
+    .strictObject({
+      root: z.string().min(1).default('./var/origin'),
+      // Chunk reads with O_DIRECT, straight into chunk memory (docs/origins.md).
+      directIo: z.boolean().default(true),
+    })
+    .default({ root: './var/origin', directIo: true }),
   azure: z
     .strictObject({ connectionString: z.string().min(1) })
     .nullable()

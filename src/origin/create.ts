@@ -11,7 +11,7 @@ import { credentialSource } from './s3-credentials.js';
 export function createOrigin(cfg: Config['origin']): Origin {
   switch (cfg.type) {
     case 'fs':
-      return new FsOrigin({ root: cfg.fs.root });
+      return new FsOrigin({ root: cfg.fs.root, directIo: cfg.fs.directIo });
     case 'azure':
       if (!cfg.azure) throw new CacheError('CONFIG_INVALID', 'origin.azure.connectionString is not set');
       return new AzureOrigin({ connectionString: cfg.azure.connectionString, timeoutMs: cfg.timeout });

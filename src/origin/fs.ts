@@ -7,12 +7,14 @@
  * mtime, while ctime is set by the kernel on every write, truncate and
  * utime and cannot be set by a caller.
  * Reads check the version on the open file before and after reading, so bytes
- * of a file that changed under the read are never returned.
+ * of a file that changed under the read are never returned. A chunk read is
+ * one job on native threads of the origin's own (src/fill/file-jobs.ts).
  */
 import type { BigIntStats } from 'node:fs';
-import { type FileHandle, open, opendir, realpath, stat } from 'node:fs/promises';
+import { opendir, realpath, stat } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import { CacheError } from '../errors/cache-error.js';
+import { FileJobs, type FileStamp } from '../fill/file-jobs.js';
 import { formatName, validateContainer, validateKey, validateName } from './names.js';
 import type {
   ChunkReadOptions,
@@ -26,9 +28,22 @@ import type {
 import { checkReadRange } from './read-range.js';
 
 export const FS_LIST_LIMIT = 100_000;
+/**
+ * Threads reading chunks from the origin's files (addon/src/fill/): enough
+ * to keep a local disk busy with origin.maxConcurrency reads in flight.
+ */
+export const FS_READ_THREADS = 8;
+/** Chunk reads waiting for one of those threads before a read is refused (OVERLOADED). */
+export const FS_READ_QUEUED = 1024;
 
 export interface FsOriginOptions {
   readonly root: string;
+  /**
+   * Read chunks with O_DIRECT where the filesystem allows it (origin.fs.directIo):
+   * the disk writes straight into chunk memory, no copy through the page
+   * cache. Default true.
+   */
+  readonly directIo?: boolean;
 }
 
 export class FsOrigin implements Origin {
@@ -36,9 +51,12 @@ export class FsOrigin implements Origin {
   readonly id: string;
   private readonly root: string;
   private realRoot: Promise<string> | undefined;
+  private reads: FileJobs | undefined;
+  private readonly directIo: boolean;
 
   constructor(opts: FsOriginOptions) {
     this.root = resolve(opts.root);
+    this.directIo = opts.directIo ?? true;
     this.id = `fs:${this.root}`;
   }
 
@@ -69,31 +87,34 @@ export class FsOrigin implements Origin {
   ): Promise<Buffer> {
     checkReadRange(name, version, offset, length, opts);
     opts?.signal?.throwIfAborted();
-    let fh: FileHandle;
-    try {
-      fh = await open(await this.pathOf(name), 'r');
-    } catch (err) {
+    const { root, path } = await this.joinedPath(name);
+    const buf = opts?.into ?? Buffer.allocUnsafe(length);
+    // One job on the origin's own threads: realpath (still inside the root?),
+    // open, fstat, pread (O_DIRECT for the 4 KiB-aligned part, if directIo), fstat, close.
+    this.reads ??= new FileJobs(`fs origin reads (${this.root})`, {
+      threads: FS_READ_THREADS,
+      maxQueued: FS_READ_QUEUED,
+    });
+    const r = await this.reads.readVersioned(root, path, offset, length, buf, this.directIo);
+    // A job runs to its end (one chunk, bounded): an abort is seen when it returns.
+    opts?.signal?.throwIfAborted();
+    if (r.stage === 'outside') {
+      throw new CacheError('BAD_KEY', `${formatName(name)} links outside the origin root`);
+    }
+    if (r.stage !== 'done') {
       // Gone since the version was resolved: the version is what vanished.
-      const e = CacheError.from(err instanceof CacheError ? err : fsError(err, name));
+      const e = fsError(
+        Object.assign(new Error(`${r.stage}: ${r.code ?? 'failed'}`), { code: r.code }),
+        name,
+      );
       throw e.code === 'NOT_FOUND' ? versionGone(name, version) : e;
     }
-    try {
-      await this.expectVersion(fh, name, version);
-      const buf = opts?.into ?? Buffer.allocUnsafe(length);
-      let done = 0;
-      while (done < length) {
-        opts?.signal?.throwIfAborted();
-        const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
-        if (bytesRead === 0) throw versionGone(name, version); // shrank under us
-        done += bytesRead;
-      }
-      // Rewritten in place while we read? fstat on the same descriptor: a rename over the
-      // path cannot hide a write to the inode we read from.
-      await this.expectVersion(fh, name, version);
-      return buf;
-    } finally {
-      await fh.close();
-    }
+    // The version on the open file before and after reading: a rename over the
+    // path cannot hide a write to the inode we read from, and bytes of a file
+    // rewritten under the read are never returned.
+    const expected = (st: FileStamp) => etagOf(st) === version.etag && Number(st.size) === version.size;
+    if (!expected(r.before) || r.bytes < length || !expected(r.after)) throw versionGone(name, version);
+    return buf;
   }
 
   async *list(container: string, prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {
@@ -141,10 +162,28 @@ export class FsOrigin implements Origin {
     }
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.reads?.close();
+    this.reads = undefined;
+  }
 
   /** Absolute path of a name, proven to lie inside the root even through symlinks. */
   private async pathOf(name: ObjectName): Promise<string> {
+    const { root, path } = await this.joinedPath(name);
+    let real: string;
+    try {
+      real = await realpath(path);
+    } catch (err) {
+      throw fsError(err, name);
+    }
+    if (!real.startsWith(root + sep)) {
+      throw new CacheError('BAD_KEY', `${formatName(name)} links outside the origin root`);
+    }
+    return real;
+  }
+
+  /** The resolved root, and the name's path under it before symlinks are followed. */
+  private async joinedPath(name: ObjectName): Promise<{ root: string; path: string }> {
     validateName(name);
     this.realRoot ??= realpath(this.root).catch((err) => {
       this.realRoot = undefined;
@@ -157,24 +196,9 @@ export class FsOrigin implements Origin {
       );
     });
     const root = await this.realRoot;
-    const joined = resolve(root, name.container, ...name.key.split('/'));
-    if (!joined.startsWith(root + sep))
-      throw new CacheError('BAD_KEY', 'key resolves outside the origin root');
-    let real: string;
-    try {
-      real = await realpath(joined);
-    } catch (err) {
-      throw fsError(err, name);
-    }
-    if (!real.startsWith(root + sep)) {
-      throw new CacheError('BAD_KEY', `${formatName(name)} links outside the origin root`);
-    }
-    return real;
-  }
-
-  private async expectVersion(fh: FileHandle, name: ObjectName, version: ObjectVersion): Promise<void> {
-    const st = await fh.stat({ bigint: true });
-    if (etagOf(st) !== version.etag || Number(st.size) !== version.size) throw versionGone(name, version);
+    const path = resolve(root, name.container, ...name.key.split('/'));
+    if (!path.startsWith(root + sep)) throw new CacheError('BAD_KEY', 'key resolves outside the origin root');
+    return { root, path };
   }
 }
 
@@ -184,7 +208,7 @@ export class FsOrigin implements Origin {
  * number: it can change across reboots and remounts (NFS, overlayfs) without
  * the bytes changing, which would orphan every cached chunk.
  */
-function etagOf(st: BigIntStats): string {
+function etagOf(st: FileStamp): string {
   const hex = (n: bigint) => n.toString(16);
   return `${hex(st.ino)}-${hex(st.size)}-${hex(st.mtimeNs)}-${hex(st.ctimeNs)}`;
 }

@@ -5,8 +5,9 @@
  * (chunk-file.ts), and keeps writes atomic. v2 reads are nvme-reader.ts.
  */
 import { constants as fsc } from 'node:fs';
-import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, mkdir, open } from 'node:fs/promises';
 import { crc32c } from '../chunk/checksum.js';
+import { FileJobs } from '../fill/file-jobs.js';
 import { decodeChunkHeaderV1 } from './chunk-file.js';
 import type { Chunk } from './tier.js';
 
@@ -58,47 +59,61 @@ export async function readFully(fh: FileHandle, buf: Buffer, position: number): 
 }
 
 /**
+ * Threads writing chunk files (addon/src/fill/), shared by every NVMe tier of
+ * the process and used by nothing else: write-through never waits behind, or
+ * holds up, libuv's thread pool (fs origin reads have threads of their own).
+ * Two, as TieredStore keeps at most NVME_WRITES_IN_FLIGHT writes running.
+ */
+export const CHUNK_WRITE_THREADS = 2;
+/**
+ * Writes waiting for those threads before one is refused (OVERLOADED, which
+ * the tier counts as a failed write). Above every bound in front of it
+ * (TieredStore's in-flight writes, the tier's maxPendingWrites), so a node
+ * never reaches it; it bounds what a bug could queue.
+ */
+export const CHUNK_WRITES_QUEUED = 1024;
+
+/**
+ * Chunk files are written with O_DIRECT where the filesystem allows it (the
+ * 4 KiB-aligned header and data; a short last chunk's tail buffered): the
+ * device takes the bytes straight from chunk memory, so write-through costs
+ * no copy into the page cache and does not fill it with chunks DRAM already
+ * holds. Where O_DIRECT is refused (EINVAL: tmpfs on old kernels, some FUSE
+ * and network filesystems) the write falls back to buffered by itself.
+ */
+export const CHUNK_WRITES_DIRECT = true;
+
+let writer: FileJobs | undefined;
+
+/** The process's chunk-file writer, started at the first write. */
+export function chunkWriter(): FileJobs {
+  writer ??= new FileJobs('nvme chunk writes', {
+    threads: CHUNK_WRITE_THREADS,
+    maxQueued: CHUNK_WRITES_QUEUED,
+  });
+  return writer;
+}
+
+/**
  * Writes header + data to `tmp` (created here, O_EXCL) and renames it to
- * `path`. On any failure `tmp` is removed (an ENOSPC mid-write leaves no
- * partial file behind) and the error is rethrown. Either `path` is complete
- * or it is untouched: nothing ever writes to a final name directly.
+ * `path`, as one job on the chunk writer's threads. On any failure `tmp` is
+ * removed (an ENOSPC mid-write leaves no partial file behind) and the error
+ * (its errno name in `code`) is thrown. Either `path` is complete or it is
+ * untouched: nothing ever writes to a final name directly.
  *
  * No fsync by default. A kill -9 keeps the page cache, so a renamed file is
  * whole for the next process. A power cut can leave a renamed file with lost
  * data; its CRCs catch that (scan or first get) and it is refetched: for a
  * cache, one lost chunk is cheaper than an fsync per chunk on the fill path.
  */
-export async function writeChunkFileAtomic(
+export function writeChunkFileAtomic(
   path: string,
   tmp: string,
   header: Buffer,
   data: Buffer,
   fsync: boolean,
 ): Promise<void> {
-  const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o644);
-  try {
-    try {
-      await writeAll(fh, header, data);
-      if (fsync) await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-}
-
-async function writeAll(fh: FileHandle, header: Buffer, data: Buffer): Promise<void> {
-  // One writev for the common case; finish any short write piecewise.
-  let written = (await fh.writev([header, data], 0)).bytesWritten;
-  const total = header.length + data.length;
-  while (written < total) {
-    const [buf, off] = written < header.length ? [header, written] : [data, written - header.length];
-    const { bytesWritten } = await fh.write(buf, off, buf.length - off, written);
-    written += bytesWritten;
-  }
+  return chunkWriter().writeAtomic(path, tmp, header, data, fsync, CHUNK_WRITES_DIRECT);
 }
 
 /**

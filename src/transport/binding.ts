@@ -3,15 +3,17 @@
  * this one interface, so the rest of the code never touches `require` or
  * untyped exports.
  */
+
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { FillBinding } from '../fill/file-jobs.js';
 import type { HttpDoorBinding } from '../http/native-binding.js';
 import type { FuseBinding } from '../mount/binding.js';
 import type { RespDoorBinding } from '../resp/native-binding.js';
 import type { NativeStore, NativeStoreOptions } from '../store/native.js';
 
 /** Every export of the addon; the HTTP and RESP doors' and the mount's parts are typed beside their code. */
-export interface Binding extends HttpDoorBinding, RespDoorBinding, FuseBinding {
+export interface Binding extends HttpDoorBinding, RespDoorBinding, FuseBinding, FillBinding {
   /** CRC32C of `data`, extending `seed` (0 for a fresh checksum). */
   crc32c(data: Uint8Array, seed?: number): number;
   /** One implementation by name (see crc32cImplementations), for tests and the microbenchmark. */

@@ -133,3 +133,73 @@ describe('fs origin: in-place rewrites with the mtime restored', () => {
     expect((await origin.read(now, now, 0, 3 * MiB)).equals(after)).toBe(true);
   });
 });
+
+/**
+ * A chunk read is one native job (open, fstat, pread, fstat, close): a file
+ * rewritten in place while reads run must fail them with VERSION_CHANGED,
+ * never hand back a mix of old and new bytes — direct or buffered.
+ */
+describe('fs origin: a file rewritten while chunks are read', () => {
+  let root: string;
+  const MiB = 1024 * 1024;
+  const SIZE = 32 * MiB;
+  const before = bytesOf(SIZE, 21);
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'wc-fs-race-'));
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  for (const directIo of [true, false]) {
+    it(`returns the old bytes or VERSION_CHANGED, never a mix (directIo ${directIo})`, async () => {
+      const origin = new FsOrigin({ root, directIo });
+      const key = `racing-${directIo}.bin`;
+      const path = join(root, CONTAINER, key);
+      await putFile(root, CONTAINER, key, before);
+      const v = await origin.stat({ container: CONTAINER, key });
+      await new Promise((r) => setTimeout(r, 20)); // let a coarse ctime clock tick past the version's
+      let stop = false;
+      let rewrites = 0;
+      // Rewrites the file in place, 1 MiB at a time, with other bytes, for as long as the reads run.
+      const writer = (async () => {
+        const fh = await open(path, 'r+');
+        try {
+          const other = bytesOf(MiB, 99);
+          while (!stop) {
+            await fh.write(other, 0, MiB, (rewrites++ % (SIZE / MiB)) * MiB);
+            await new Promise((r) => setImmediate(r));
+          }
+        } finally {
+          await fh.close();
+        }
+      })();
+      let ok = 0;
+      let changed = 0;
+      try {
+        for (let round = 0; round < 4; round++) {
+          await Promise.all(
+            Array.from({ length: SIZE / (4 * MiB) }, async (_, i) => {
+              try {
+                const got = await origin.read(v, v, i * 4 * MiB, 4 * MiB);
+                expect(got.equals(before.subarray(i * 4 * MiB, (i + 1) * 4 * MiB))).toBe(true);
+                ok++;
+              } catch (err) {
+                expect(CacheError.is(err, 'VERSION_CHANGED'), String(err)).toBe(true);
+                changed++;
+              }
+            }),
+          );
+        }
+      } finally {
+        stop = true;
+        await writer;
+        await origin.close();
+      }
+      expect(rewrites).toBeGreaterThan(0);
+      expect(changed).toBeGreaterThan(0); // the rewrite was seen
+      expect(ok + changed).toBe(4 * (SIZE / (4 * MiB)));
+    });
+  }
+});
