@@ -200,8 +200,12 @@ export interface NativeHttpDoorStats {
   fastMisses?: number;
   fastUnauthorised?: number;
   fastOther?: number;
-  /** Chunk references held by fast-path answers not yet written: 0 once they are. */
+  /** Chunk references and NVMe read buffers held by fast-path answers not yet written: 0 once they are. */
   fastChunkRefs?: number;
+  /** Of fastBodyHits: answers whose first chunk was read from NVMe on the I/O thread (source nvme). */
+  fastNvmeHits?: number;
+  /** Of fastBodyBytes: bytes read from NVMe. */
+  fastNvmeBodyBytes?: number;
 }
 
 export interface HttpParserLimits {

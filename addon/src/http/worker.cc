@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "http/fastpath.h"
@@ -27,11 +28,19 @@ constexpr int kReadsPerWakeup = 16;  // then other connections get their turn
 }  // namespace
 
 HttpWorker::HttpWorker(HttpDoor& door, uint32_t index, int listen_fd)
-    : door_(door), opt_(door.options()), index_(index), loop_(listen_fd) {}
+    : door_(door), opt_(door.options()), index_(index), loop_(listen_fd) {
+  if (opt_.fast && opt_.fast->store->nvme()) {
+    std::string why;
+    disk_ = store::DiskReader::Create(opt_.fast->store->nvme(), OnDisk, this, &why);
+    if (!disk_) fprintf(stderr, "weightcache http: no NVMe reads on the fast path: %s\n", why.c_str());
+  }
+}
 
 HttpWorker::~HttpWorker() {
   loop_.Stop();
   if (thread_.joinable()) thread_.join();
+  disk_.reset();  // reads in flight complete; their ranges are dropped
+  disk_waits_.clear();
   // The thread is gone: what is left is ours (we are on the JavaScript thread).
   for (auto& [id, c] : conns_) {
     if (c->fd >= 0) {
@@ -56,6 +65,7 @@ HttpWorker::~HttpWorker() {
 }
 
 void HttpWorker::Start() {
+  if (disk_) loop_.Add(disk_->event_fd(), kDiskId, EPOLLIN);
   thread_ = std::thread([this] { loop_.Run(*this); });
 }
 
@@ -68,6 +78,10 @@ void HttpWorker::Submit(Answer&& a) {
 }
 
 void HttpWorker::OnReady(uint64_t id, uint32_t e) {
+  if (id == kDiskId) {
+    disk_->Poll();
+    return;
+  }
   auto it = conns_.find(id);
   if (it == conns_.end() || it->second->fd < 0) return;
   HttpConnection& c = *it->second;
@@ -86,7 +100,10 @@ void HttpWorker::OnTick(int64_t now_ms) {
   graveyard_.clear();
 }
 
-void HttpWorker::AfterEvents() { graveyard_.clear(); }
+void HttpWorker::AfterEvents() {
+  if (disk_) disk_->Flush();  // the reads this wakeup's requests started
+  graveyard_.clear();
+}
 
 void HttpWorker::DrainAnswers() {
   std::vector<Answer> batch;
@@ -265,21 +282,7 @@ bool HttpWorker::ProcessHead(HttpConnection& c) {
   }
   if (opt_.fast && TryFast(c)) return true;
   const RequestHead& h = c.parser.head();
-  DoorEvent& e = c.pending;
-  e = DoorEvent();
-  e.kind = DoorEvent::kRequest;
-  e.method = h.method;
-  e.target = h.target;
-  // Absolute-form without a path means "/" (RFC 9112 section 3.2.2).
-  e.path = h.form == TargetForm::kAbsolute && h.path.empty() ? std::string("/") : std::string(h.path);
-  e.query = h.query;
-  e.has_query = h.has_query;
-  e.authority = h.authority;
-  e.version_minor = h.version_minor;
-  e.keep_alive = h.keep_alive;
-  e.peer = c.peer;
-  e.headers.reserve(h.headers.size());
-  for (const Header& f : h.headers) e.headers.emplace_back(f.name, f.value);
+  c.pending = RequestEvent(c);
   c.header_deadline_ms = 0;
   c.consumed = c.parser.head_bytes();
   c.body.Start(h);
@@ -296,6 +299,25 @@ bool HttpWorker::ProcessHead(HttpConnection& c) {
   }
   c.phase = HttpConnection::kBody;
   return true;
+}
+
+DoorEvent HttpWorker::RequestEvent(const HttpConnection& c) const {
+  const RequestHead& h = c.parser.head();
+  DoorEvent e;
+  e.kind = DoorEvent::kRequest;
+  e.method = h.method;
+  e.target = h.target;
+  // Absolute-form without a path means "/" (RFC 9112 section 3.2.2).
+  e.path = h.form == TargetForm::kAbsolute && h.path.empty() ? std::string("/") : std::string(h.path);
+  e.query = h.query;
+  e.has_query = h.has_query;
+  e.authority = h.authority;
+  e.version_minor = h.version_minor;
+  e.keep_alive = h.keep_alive;
+  e.peer = c.peer;
+  e.headers.reserve(h.headers.size());
+  for (const Header& f : h.headers) e.headers.emplace_back(f.name, f.value);
+  return e;
 }
 
 bool HttpWorker::ProcessBody(HttpConnection& c) {
@@ -337,37 +359,97 @@ const std::string& HttpWorker::Date() {
 bool HttpWorker::TryFast(HttpConnection& c) {
   FastPath& fp = *opt_.fast;
   FastAnswer a;
-  if (!TryFastPath(fp, c.parser.head(), Date(), a)) return false;
+  uint64_t id = (uint64_t{index_} << kWorkerShift) | next_request_;
+  FastResult r = StartFastPath(fp, c.parser.head(), Date(), a, disk_.get(), id);
+  if (r == FastResult::kNo) return false;
   // With auth on, the fast path answers only a request whose token may read the name: a valid token.
   if (opt_.auth_required) Authenticate(c);
+  Slot s;
+  s.close_after = a.close;
+  if (r == FastResult::kPending) {
+    // Its place in the answer order is taken now; the bytes come with the reads (DiskDone).
+    next_request_++;
+    s.id = id;
+    s.disk = true;
+    DiskWait& w = disk_waits_[id];
+    w.conn = c.id;
+    w.request = RequestEvent(c);  // before the head's bytes are consumed: it points into them
+    w.answer = std::move(a);
+  } else {
+    QueueFast(c, s, a);
+  }
   // Answered: the head's bytes are consumed (a fast-path request has no body) and the next request may follow.
   c.header_deadline_ms = 0;
   c.consumed = c.parser.head_bytes();
   Compact(c);
   c.parser.Reset();
-  Slot s;
-  s.started = s.complete = true;
-  s.close_after = a.close;
-  s.head = std::move(a.head);
-  for (size_t i = 0; i < a.parts.size(); i++) {
-    BodyPart p;
-    p.data = reinterpret_cast<const char*>(a.parts[i].first);
-    p.len = a.parts[i].second;
-    p.chunk = true;
-    p.pin = new store::Ref(std::move(a.refs[i]));
-    fp.stats.chunk_refs++;
-    s.body.push_back(p);
-  }
-  s.pending = s.head.size() + a.body_bytes;
-  c.out_bytes += s.pending;
-  door_.stats().buffered_bytes += static_cast<int64_t>(s.pending);
+  bool close = s.close_after;
   c.out.push_back(std::move(s));
   c.in_flight++;
   c.served_any = true;
   door_.stats().in_flight++;
-  if (a.close) c.phase = HttpConnection::kDone;  // nothing after this request is read
+  if (close) c.phase = HttpConnection::kDone;  // nothing after this request is read
   UpdatePause(c);
   return true;
+}
+
+void HttpWorker::QueueFast(HttpConnection& c, Slot& s, FastAnswer& a) {
+  s.started = s.complete = true;
+  s.head = std::move(a.head);
+  for (store::Piece& piece : a.pieces) {
+    BodyPart p;
+    p.data = reinterpret_cast<const char*>(piece.data);
+    p.len = piece.len;
+    p.chunk = true;
+    p.pin = new store::Piece(std::move(piece));
+    opt_.fast->stats.chunk_refs++;
+    s.body.push_back(p);
+  }
+  a.pieces.clear();
+  s.pending = s.head.size() + a.body_bytes;
+  c.out_bytes += s.pending;
+  door_.stats().buffered_bytes += static_cast<int64_t>(s.pending);
+}
+
+void HttpWorker::OnDisk(void* self, uint64_t token, store::RangeStatus status, store::RangeView&& view) {
+  static_cast<HttpWorker*>(self)->DiskDone(token, status, std::move(view));
+}
+
+void HttpWorker::DiskDone(uint64_t token, store::RangeStatus status, store::RangeView&& view) {
+  auto w = disk_waits_.find(token);
+  if (w == disk_waits_.end()) return;  // the view's pieces are dropped with it
+  DiskWait wait = std::move(w->second);
+  disk_waits_.erase(w);
+  auto it = conns_.find(wait.conn);
+  if (it == conns_.end() || it->second->fd < 0) return;  // the client went away meanwhile
+  HttpConnection& c = *it->second;
+  Slot* slot = nullptr;
+  for (Slot& s : c.out) {
+    if (s.id == token && s.disk) {
+      slot = &s;
+      break;
+    }
+  }
+  if (!slot) return;
+  slot->disk = false;
+  if (status == store::RangeStatus::kReady) {
+    wait.answer.pieces = std::move(view.pieces);
+    NoteFastHit(*opt_.fast, wait.answer);
+    QueueFast(c, *slot, wait.answer);
+  } else {
+    // A block failed its CRC32C, or the file was gone or short: no byte of it was sent, and
+    // JavaScript answers the request as if the fast path had never looked (it drops and refetches).
+    opt_.fast->stats.misses++;
+    requests_[token] = c.id;
+    c.posted_any = true;
+    door_.stats().requests++;
+    DoorEvent e = std::move(wait.request);
+    e.id = token;
+    e.conn = (uint64_t{index_} << kWorkerShift) | c.id;
+    door_.Post(std::move(e));
+  }
+  UpdatePause(c);
+  Pump(c);
 }
 
 void HttpWorker::PostRequest(HttpConnection& c) {
@@ -612,7 +694,7 @@ void HttpWorker::ReleaseParts(std::vector<BodyPart>& parts) {
     if (!p.pin) continue;
     if (p.chunk) {
       // A chunk reference: dropped here, on this thread (the store frees on any thread).
-      delete static_cast<store::Ref*>(p.pin);
+      delete static_cast<store::Piece*>(p.pin);
       p.pin = nullptr;
       opt_.fast->stats.chunk_refs--;
       continue;
@@ -639,7 +721,7 @@ void HttpWorker::Close(HttpConnection& c, const std::string& reason) {
     door_.stats().buffered_bytes -= static_cast<int64_t>(s.pending);
     if (s.counts) {
       door_.stats().in_flight--;
-      if (!s.complete) {
+      if (!s.complete && !s.disk) {
         // JavaScript is still working on it: tell it the answer has nowhere to go.
         requests_.erase(s.id);
         DoorEvent e;
