@@ -31,6 +31,20 @@ const addon = join(root, 'addon');
 const out = join(addon, 'build-checks');
 
 // ---- what is checked ---------------------------------------------------------------------------
+// What store/range.cc links with: the store, its NVMe view and the per-thread disk reader.
+const RANGE = [
+  'src/store/arena.cc',
+  'src/store/store.cc',
+  'src/store/range.cc',
+  'src/store/nvme_index.cc',
+  'src/store/disk_reads.cc',
+  'src/nvme/chunk_reader.cc',
+  'src/nvme/chunk_format.cc',
+  'src/io/loop.cc',
+  'src/io/uring.cc',
+  'src/buffer_pool.cc',
+  'src/crc32c.cc',
+];
 // C++ unit-test drivers (addon/test/): each exits non-zero on a failure.
 const UNIT = {
   // The DRAM chunk store: arena accounting, references, eviction, several threads at once.
@@ -47,14 +61,14 @@ const UNIT = {
     'src/nvme/chunk_reader.cc',
     'src/nvme/dir_lock.cc',
   ],
+  // The fast paths' store-level range read from NVMe: verified blocks, failures never served, bounds.
+  disk_reads_test: ['test/disk_reads_test.cc', ...RANGE],
   fastpath_test: [
     'test/fastpath_test.cc',
     'src/auth/sha256.cc',
     'src/auth/token_table.cc',
     'src/store/bindings.cc',
-    'src/store/arena.cc',
-    'src/store/store.cc',
-    'src/store/range.cc',
+    ...RANGE,
     'src/http/fastpath.cc',
     'src/http/rfc9110.cc',
     'src/http/parser.cc',
@@ -79,9 +93,7 @@ const UNIT = {
     'test/resp_fastpath_test.cc',
     'src/resp/fastpath.cc',
     'src/store/bindings.cc',
-    'src/store/arena.cc',
-    'src/store/store.cc',
-    'src/store/range.cc',
+    ...RANGE,
   ],
 };
 // Unit drivers run once more under ThreadSanitizer: the store is read from several threads at once.
@@ -116,9 +128,7 @@ const FUZZ = {
       'src/auth/sha256.cc',
       'src/auth/token_table.cc',
       'src/store/bindings.cc',
-      'src/store/arena.cc',
-      'src/store/store.cc',
-      'src/store/range.cc',
+      ...RANGE,
     ],
     maxLen: 8192,
   },
@@ -134,9 +144,7 @@ const FUZZ = {
       'fuzz/resp_fastpath_fuzzer.cc',
       'src/resp/fastpath.cc',
       'src/store/bindings.cc',
-      'src/store/arena.cc',
-      'src/store/store.cc',
-      'src/store/range.cc',
+      ...RANGE,
     ],
     maxLen: 256,
   },
