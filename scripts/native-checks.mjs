@@ -140,12 +140,7 @@ const FUZZ = {
   },
   // The native RESP door's fast path: what a command's name, key and GETRANGE indexes make it answer.
   resp_fastpath_fuzzer: {
-    sources: [
-      'fuzz/resp_fastpath_fuzzer.cc',
-      'src/resp/fastpath.cc',
-      'src/store/bindings.cc',
-      ...RANGE,
-    ],
+    sources: ['fuzz/resp_fastpath_fuzzer.cc', 'src/resp/fastpath.cc', 'src/store/bindings.cc', ...RANGE],
     maxLen: 256,
   },
   // Every message the kernel writes to /dev/fuse, and the READDIR packer (docs/mount.md).

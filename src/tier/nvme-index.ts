@@ -56,7 +56,8 @@ export class ChunkIndex {
 
   private publish(e: IndexEntry): void {
     const id = this.sink && chunkIdOf(e);
-    if (id) this.sink!.nvmePut(id.objectId, id.index, e.path, e.dataOffset, e.dataLength, e.crc32c >>> 0, e.key);
+    if (id)
+      this.sink!.nvmePut(id.objectId, id.index, e.path, e.dataOffset, e.dataLength, e.crc32c >>> 0, e.key);
   }
 
   private unpublish(e: IndexEntry): void {

@@ -13,7 +13,16 @@
  *   - clients gone mid-body leave no chunk reference and no read buffer behind.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readdirSync, readSync, truncateSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  openSync,
+  readdirSync,
+  readSync,
+  truncateSync,
+  unlinkSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -120,12 +129,16 @@ function requests(etag: string): Array<{ method: string; headers: Record<string,
     else if (kind === 1) {
       const c = start - (start % CHUNK);
       range = early ? `bytes=${c + 1}-${c + 4096}` : `bytes=${c}-${Math.min(SIZE, c + CHUNK) - 1}`; // a whole chunk
-    } else if (kind === 2) range = `bytes=${start}-${start + (early ? inChunk + rnd(CHUNK - 1) : 2 * CHUNK)}`; // across chunks
+    } else if (kind === 2)
+      range = `bytes=${start}-${start + (early ? inChunk + rnd(CHUNK - 1) : 2 * CHUNK)}`; // across chunks
     else if (kind === 3) range = `bytes=-${1 + rnd(early ? 100_000 : 200_000)}`;
     else if (kind === 4) range = early ? `bytes=${SIZE - 1000}-` : `bytes=${start}-`;
-    else if (kind === 5) range = `bytes=${start}-${start + 10},${start + 100}-${start + 200}`; // JavaScript on both
-    else if (kind === 6) range = `bytes=${SIZE + 10}-${SIZE + 20}`; // 416
-    else if (kind === 7) range = early ? `bytes=${start}-${start + 99}` : undefined; // the whole object
+    else if (kind === 5)
+      range = `bytes=${start}-${start + 10},${start + 100}-${start + 200}`; // JavaScript on both
+    else if (kind === 6)
+      range = `bytes=${SIZE + 10}-${SIZE + 20}`; // 416
+    else if (kind === 7)
+      range = early ? `bytes=${start}-${start + 99}` : undefined; // the whole object
     else range = `bytes=${start}-${start + 4095}`;
     const headers: Record<string, string> = range ? { Range: range } : {};
     if (rnd(8) === 0) headers['If-None-Match'] = etag;
@@ -161,7 +174,8 @@ function damage(path: string, offset: number): void {
   }
 }
 
-const nvmeReads = (n: NodeProcess, result: string) => n.metric('weightcache_nvme_native_reads_total', { result });
+const nvmeReads = (n: NodeProcess, result: string) =>
+  n.metric('weightcache_nvme_native_reads_total', { result });
 
 describe('NVMe hits on the native fast path', () => {
   it('answer byte for byte what the JavaScript door answers, read on the I/O threads', async () => {
@@ -178,8 +192,13 @@ describe('NVMe hits on the native fast path', () => {
       ]);
       expect(answerOf(x), `${r.method} ${JSON.stringify(r.headers)}`).toBe(answerOf(y));
       if (x.headers['x-cache-source'] === 'nvme') nvmeSources++;
-      if (process.env.DEBUG_NVME) console.log(r.method, JSON.stringify(r.headers), x.status, x.headers['x-cache-source']);
-      if (r.method === 'GET' && x.status === 206 && !String(x.headers['content-type']).startsWith('multipart')) {
+      if (process.env.DEBUG_NVME)
+        console.log(r.method, JSON.stringify(r.headers), x.status, x.headers['x-cache-source']);
+      if (
+        r.method === 'GET' &&
+        x.status === 206 &&
+        !String(x.headers['content-type']).startsWith('multipart')
+      ) {
         const [s, e] = String(x.headers['content-range']).slice(6).split('/')[0]!.split('-').map(Number);
         expect(x.body.equals(bytes.subarray(s!, e! + 1))).toBe(true);
       }
@@ -202,7 +221,9 @@ describe('NVMe hits on the native fast path', () => {
     damage(path, 300_000);
     const at = 2 * CHUNK + 290_000;
     // A range in an intact block of the same chunk is still served from the disk.
-    const fine = await get(node.url, '/v1/objects/models/f.bin', { Range: `bytes=${at - 100_000}-${at - 90_000}` });
+    const fine = await get(node.url, '/v1/objects/models/f.bin', {
+      Range: `bytes=${at - 100_000}-${at - 90_000}`,
+    });
     expect(fine.body.equals(bytes.subarray(at - 100_000, at - 89_999))).toBe(true);
     expect(await nvmeReads(node, 'ok')).toBeGreaterThanOrEqual(1);
     const origin = await node.metric('weightcache_origin_requests_total', { op: 'read' });
@@ -226,7 +247,9 @@ describe('NVMe hits on the native fast path', () => {
       let i = n;
       while (!stop) {
         const start = (i++ * 524_309) % (SIZE - 70_000);
-        const r = await get(node.url, '/v1/objects/models/f.bin', { Range: `bytes=${start}-${start + 65_535}` });
+        const r = await get(node.url, '/v1/objects/models/f.bin', {
+          Range: `bytes=${start}-${start + 65_535}`,
+        });
         expect(r.status).toBe(206);
         expect(r.complete).toBe(true);
         expect(r.body.equals(bytes.subarray(start, start + 65_536))).toBe(true);
@@ -249,7 +272,9 @@ describe('NVMe hits on the native fast path', () => {
   it('an invalidation answered, a read at once sees the new version', async () => {
     const { root } = seed();
     // DRAM holds two chunks: a new version's first chunk is on NVMe only once the rest is read.
-    const { node } = await nvmeOnlyNode(root, 'native', { config: { cache: { dram: { maxBytes: '2MiB' } } } });
+    const { node } = await nvmeOnlyNode(root, 'native', {
+      config: { cache: { dram: { maxBytes: '2MiB' } } },
+    });
     for (let v = 1; v <= 3; v++) {
       const hits = await nvmeReads(node, 'ok');
       await until(
