@@ -39,8 +39,6 @@ HttpWorker::HttpWorker(HttpDoor& door, uint32_t index, int listen_fd)
 HttpWorker::~HttpWorker() {
   loop_.Stop();
   if (thread_.joinable()) thread_.join();
-  disk_.reset();  // reads in flight complete; their ranges are dropped
-  disk_waits_.clear();
   // The thread is gone: what is left is ours (we are on the JavaScript thread).
   for (auto& [id, c] : conns_) {
     if (c->fd >= 0) {
@@ -62,6 +60,10 @@ HttpWorker::~HttpWorker() {
   for (Answer& a : answers_) {
     for (BodyPart& p : a.body) door_.DropPin(p.pin);
   }
+  // Last: the pieces released above gave their read buffers back to it. Reads in flight
+  // complete (the kernel may be writing into their buffers); their ranges are dropped.
+  disk_waits_.clear();
+  disk_.reset();
 }
 
 void HttpWorker::Start() {

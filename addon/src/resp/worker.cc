@@ -47,8 +47,6 @@ RespWorker::RespWorker(RespDoor& door, uint32_t index, int listen_fd)
 RespWorker::~RespWorker() {
   loop_.Stop();
   if (thread_.joinable()) thread_.join();
-  disk_.reset();  // reads in flight complete; their ranges are dropped
-  disk_waits_.clear();
   // The thread is gone: what is left is ours (we are on the JavaScript thread).
   for (auto& [id, c] : conns_) {
     if (c->fd >= 0) {
@@ -73,6 +71,10 @@ RespWorker::~RespWorker() {
   for (DoorEvent& e : outbox_) {
     if (e.kind == DoorEvent::kRelease) door_.DropPin(e.pin);
   }
+  // Last: the pieces released above gave their read buffers back to it. Reads in flight
+  // complete (the kernel may be writing into their buffers); their ranges are dropped.
+  disk_waits_.clear();
+  disk_.reset();
 }
 
 void RespWorker::Start() {
