@@ -184,6 +184,10 @@ void TestReads() {
   CHECK(read <= 2 * 4096 + 12'000 + 3 * 4096);
   w.result.view = RangeView();
   CHECK(w.index->stats().buffer_bytes.load() == 0 && w.disk->buffer_bytes() == 0);
+  // The tier hears of the chunks read natively (its LRU order), each once per TakeUsed.
+  std::vector<std::string> used = w.index->TakeUsed();
+  CHECK(used.size() == 2 && used[0] == "chunk-0" && used[1] == "chunk-1");
+  CHECK(w.index->TakeUsed().empty());
 
   // A whole chunk (the short last one): read into DRAM store memory and committed there.
   CHECK(w.Start(3 * kChunk, kSize - 1, &v) == RangeStatus::kPending);

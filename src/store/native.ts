@@ -101,6 +101,8 @@ export interface NativeStore {
   ): boolean;
   nvmeRemove(objectId: Uint8Array, index: number): boolean;
   nvmeClear(): void;
+  /** Keys of the chunk files the native doors read since the last call (each once). */
+  nvmeTakeUsed(): string[];
   nvmeStats(): NativeNvmeStats;
 }
 

@@ -23,6 +23,7 @@ export interface NativeNvmeSink {
   ): boolean;
   nvmeRemove(objectId: Uint8Array, index: number): boolean;
   nvmeClear(): void;
+  nvmeTakeUsed(): string[];
 }
 
 /** A version 2 file's name: `{object id hex}-{index}` (chunk-file.ts chunkFileName). */
@@ -112,6 +113,12 @@ export class ChunkIndex {
   /** Removes least-recently-used entries until at most `bytes` are indexed; returns them. */
   evictDownTo(bytes: number): IndexEntry[] {
     const victims: IndexEntry[] = [];
+    if (this.used <= bytes) return victims;
+    // Chunks the native doors read since the last eviction are uses too: most recent first.
+    for (const key of this.sink?.nvmeTakeUsed() ?? []) {
+      const e = this.byKey.get(key);
+      if (e) this.touch(key, e);
+    }
     for (const [key, e] of this.byKey) {
       if (this.used <= bytes) break;
       this.forget(key);

@@ -61,4 +61,24 @@ std::shared_ptr<const NvmeEntry> NvmeIndex::Find(const ChunkId& id) const {
   return it == s.map.end() ? nullptr : it->second;
 }
 
+void NvmeIndex::NoteUsed(const std::shared_ptr<const NvmeEntry>& e) {
+  if (e->used.load(std::memory_order_relaxed)) return;  // noted already: the common case, no lock
+  std::lock_guard<std::mutex> lock(used_mu_);
+  if (used_.size() >= kMaxNvmeUsedNoted || e->used.exchange(true)) return;
+  used_.push_back(e);
+}
+
+std::vector<std::string> NvmeIndex::TakeUsed() {
+  std::vector<std::shared_ptr<const NvmeEntry>> taken;
+  {
+    std::lock_guard<std::mutex> lock(used_mu_);
+    taken.swap(used_);
+    for (const auto& e : taken) e->used.store(false, std::memory_order_relaxed);
+  }
+  std::vector<std::string> labels;
+  labels.reserve(taken.size());
+  for (const auto& e : taken) labels.push_back(e->label);
+  return labels;
+}
+
 }  // namespace weightcache::store

@@ -23,6 +23,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "nvme/chunk_reader.h"
 #include "store/chunk_id.h"
@@ -36,12 +37,20 @@ inline constexpr size_t kMaxNvmeEntries = 4'000'000;
 inline constexpr size_t kNvmeOpenFiles = 1024;
 
 struct NvmeEntry {
+  NvmeEntry() = default;
+  NvmeEntry(const NvmeEntry& o) : path(o.path), expect(o.expect), label(o.label) {}
+  NvmeEntry(NvmeEntry&& o) noexcept : path(std::move(o.path)), expect(o.expect), label(std::move(o.label)) {}
   std::string path;
   nvme::Expect expect;  // data offset, length and CRC32C the header must hold
   // The chunk's canonical key: the label a whole chunk read into DRAM is
   // committed under (JavaScript demotes evicted chunks by it).
   std::string label;
+  // Read by a native door since JavaScript last asked (TakeUsed): the tier's LRU order learns of it.
+  mutable std::atomic<bool> used{false};
 };
+
+// Most used entries noted between two TakeUsed calls; past it uses are not noted (the order is a hint).
+inline constexpr size_t kMaxNvmeUsedNoted = 65'536;
 
 // What the native readers did, summed over every I/O thread.
 struct NvmeReadStats {
@@ -67,6 +76,10 @@ class NvmeIndex {
   void Clear();
   // The entry of `id`, or null.
   std::shared_ptr<const NvmeEntry> Find(const ChunkId& id) const;
+  // A native read used `e`: noted once until the next TakeUsed.
+  void NoteUsed(const std::shared_ptr<const NvmeEntry>& e);
+  // The labels (chunk keys) of the entries read natively since the last call, each once.
+  std::vector<std::string> TakeUsed();
   size_t size() const { return size_.load(std::memory_order_relaxed); }
 
   nvme::OpenChunks& files() { return files_; }
@@ -84,6 +97,8 @@ class NvmeIndex {
 
   std::array<Shard, kShards> shards_;
   std::atomic<size_t> size_{0};
+  std::mutex used_mu_;
+  std::vector<std::shared_ptr<const NvmeEntry>> used_;  // under used_mu_
   nvme::OpenChunks files_;
   nvme::ReaderStats reader_stats_;
   NvmeReadStats stats_;

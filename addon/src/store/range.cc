@@ -60,6 +60,7 @@ RangeStatus ReadRange(Store& store, DiskReader* disk, const RangeRequest& rq, Ra
       }
       p.from_disk = true;
       p.chunk_crc = e->expect.data_crc;
+      disk->index().NoteUsed(e);  // a hit: the tier's LRU order hears of it (TakeUsed)
       if (!rq.locate_only) {
         charge += ChargeOf(from, to);
         on_disk.push_back(out->pieces.size());

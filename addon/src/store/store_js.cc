@@ -91,6 +91,7 @@ class StoreJs : public Napi::ObjectWrap<StoreJs> {
                            InstanceMethod<&StoreJs::NvmeRemove>("nvmeRemove"),
                            InstanceMethod<&StoreJs::NvmeClear>("nvmeClear"),
                            InstanceMethod<&StoreJs::NvmeStats>("nvmeStats"),
+                           InstanceMethod<&StoreJs::NvmeTakeUsed>("nvmeTakeUsed"),
                        });
   }
 
@@ -289,6 +290,15 @@ class StoreJs : public Napi::ObjectWrap<StoreJs> {
   Napi::Value NvmeClear(const Napi::CallbackInfo& info) {
     store_->nvme()->Clear();
     return info.Env().Undefined();
+  }
+
+  // nvmeTakeUsed() -> keys of the chunk files the native doors read since the last call.
+  Napi::Value NvmeTakeUsed(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<std::string> keys = store_->nvme()->TakeUsed();
+    Napi::Array out = Napi::Array::New(env, keys.size());
+    for (uint32_t i = 0; i < keys.size(); i++) out.Set(i, Napi::String::New(env, keys[i]));
+    return out;
   }
 
   // nvmeStats(): what the native doors' NVMe reads did (every I/O thread).
