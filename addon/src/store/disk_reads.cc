@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <atomic>
+#include <cstdio>
+
 namespace weightcache::store {
 
 std::unique_ptr<DiskReader> DiskReader::Create(std::shared_ptr<NvmeIndex> index, Callback cb, void* user,
@@ -13,6 +16,12 @@ std::unique_ptr<DiskReader> DiskReader::Create(std::shared_ptr<NvmeIndex> index,
   if (!loop) {
     *why = "cannot create an eventfd for NVMe reads";
     return nullptr;
+  }
+  static std::atomic<bool> logged{false};
+  if (!fallback.empty() && !logged.exchange(true)) {
+    // Once per process: every thread falls back for the same reason.
+    std::fprintf(stderr, "weightcache: native NVMe reads go through a thread pool (no io_uring): %s\n",
+                 fallback.c_str());
   }
   return std::unique_ptr<DiskReader>(new DiskReader(std::move(index), std::move(loop), cb, user));
 }
