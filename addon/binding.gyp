@@ -4,7 +4,7 @@
       "target_name": "weightcache",
       "sources": [
         "src/addon.cc", "src/crc32c.cc", "src/frame.cc", "src/buffer_pool.cc", "src/io_loop.cc", "src/file_payload.cc", "src/transport_js.cc",
-        "src/store/arena.cc", "src/store/store.cc", "src/store/store_js.cc", "src/store/bindings.cc", "src/store/range.cc",
+        "src/store/arena.cc", "src/store/store.cc", "src/store/store_js.cc", "src/store/bindings.cc", "src/store/range.cc", "src/store/nvme_index.cc", "src/store/disk_reads.cc",
         "src/auth/sha256.cc", "src/auth/token_table.cc",
         "src/io/uring.cc", "src/io/loop.cc",
         "src/nvme/chunk_format.cc", "src/nvme/chunk_reader.cc", "src/nvme/dir_lock.cc", "src/nvme/nvme_js.cc",

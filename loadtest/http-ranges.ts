@@ -196,10 +196,13 @@ export async function runHttpRanges(s: HttpRangesScenario, ctx: Ctx, samples: Sa
               metricSum(before, 'weightcache_served_bytes_total', `source="${src}"`);
             if (all > 0) samples.add(c, srv.name, `served from ${src}`, '%', (100 * hit) / all);
             if (src === 'nvme' && hit > 0) {
-              // The tier's own count of bytes read from chunk files (headers and 4 KiB blocks), per byte it served.
+              // Bytes read from chunk files (headers and 4 KiB blocks) per byte served from NVMe: the
+              // tier's reader (JavaScript door) plus the native doors' own reads on their I/O threads.
               const read =
                 metricSum(after, 'weightcache_nvme_disk_read_bytes_total') -
-                metricSum(before, 'weightcache_nvme_disk_read_bytes_total');
+                metricSum(before, 'weightcache_nvme_disk_read_bytes_total') +
+                metricSum(after, 'weightcache_nvme_native_read_bytes_total') -
+                metricSum(before, 'weightcache_nvme_native_read_bytes_total');
               samples.add(c, srv.name, 'nvme read / nvme served', 'x', read / hit);
             }
           }

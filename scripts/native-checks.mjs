@@ -31,10 +31,24 @@ const addon = join(root, 'addon');
 const out = join(addon, 'build-checks');
 
 // ---- what is checked ---------------------------------------------------------------------------
+// What store/range.cc links with: the store, its NVMe view and the per-thread disk reader.
+const RANGE = [
+  'src/store/arena.cc',
+  'src/store/store.cc',
+  'src/store/range.cc',
+  'src/store/nvme_index.cc',
+  'src/store/disk_reads.cc',
+  'src/nvme/chunk_reader.cc',
+  'src/nvme/chunk_format.cc',
+  'src/io/loop.cc',
+  'src/io/uring.cc',
+  'src/buffer_pool.cc',
+  'src/crc32c.cc',
+];
 // C++ unit-test drivers (addon/test/): each exits non-zero on a failure.
 const UNIT = {
   // The DRAM chunk store: arena accounting, references, eviction, several threads at once.
-  store_test: ['test/store_test.cc', 'src/store/arena.cc', 'src/store/store.cc', 'src/store/range.cc'],
+  store_test: ['test/store_test.cc', ...RANGE],
   // The fill path's file jobs: versioned reads and atomic writes, direct and buffered; the pool's bound.
   fill_test: ['test/fill_test.cc', 'src/fill/file_jobs.cc'],
   // The NVMe tier: CRC32C paths and combine, the v2 chunk file codec, both io::Loop
@@ -49,14 +63,14 @@ const UNIT = {
     'src/nvme/chunk_reader.cc',
     'src/nvme/dir_lock.cc',
   ],
+  // The fast paths' store-level range read from NVMe: verified blocks, failures never served, bounds.
+  disk_reads_test: ['test/disk_reads_test.cc', ...RANGE],
   fastpath_test: [
     'test/fastpath_test.cc',
     'src/auth/sha256.cc',
     'src/auth/token_table.cc',
     'src/store/bindings.cc',
-    'src/store/arena.cc',
-    'src/store/store.cc',
-    'src/store/range.cc',
+    ...RANGE,
     'src/http/fastpath.cc',
     'src/http/fast_fields.cc',
     'src/http/doors/read_plan.cc',
@@ -105,9 +119,7 @@ const UNIT = {
     'test/resp_fastpath_test.cc',
     'src/resp/fastpath.cc',
     'src/store/bindings.cc',
-    'src/store/arena.cc',
-    'src/store/store.cc',
-    'src/store/range.cc',
+    ...RANGE,
   ],
 };
 // Unit drivers run once more under ThreadSanitizer: the store is read from several threads at once.
@@ -147,9 +159,7 @@ const FUZZ = {
       'src/auth/sha256.cc',
       'src/auth/token_table.cc',
       'src/store/bindings.cc',
-      'src/store/arena.cc',
-      'src/store/store.cc',
-      'src/store/range.cc',
+      ...RANGE,
     ],
     maxLen: 8192,
   },
@@ -184,14 +194,7 @@ const FUZZ = {
   },
   // The native RESP door's fast path: what a command's name, key and GETRANGE indexes make it answer.
   resp_fastpath_fuzzer: {
-    sources: [
-      'fuzz/resp_fastpath_fuzzer.cc',
-      'src/resp/fastpath.cc',
-      'src/store/bindings.cc',
-      'src/store/arena.cc',
-      'src/store/store.cc',
-      'src/store/range.cc',
-    ],
+    sources: ['fuzz/resp_fastpath_fuzzer.cc', 'src/resp/fastpath.cc', 'src/store/bindings.cc', ...RANGE],
     maxLen: 256,
   },
   // Every message the kernel writes to /dev/fuse, and the READDIR packer (docs/mount.md).

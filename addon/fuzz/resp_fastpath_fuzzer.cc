@@ -80,7 +80,7 @@ struct World {
 void CheckAnswer(const RespAnswer& a, bool top) {
   Check(!a.head.empty());
   if (!a.elements.empty() || a.head[0] == '*') {
-    Check(top && a.parts.empty() && a.head == "*" + std::to_string(a.elements.size()) + "\r\n");
+    Check(top && a.pieces.empty() && a.head == "*" + std::to_string(a.elements.size()) + "\r\n");
     uint64_t total = 0;
     for (const RespAnswer& e : a.elements) {
       Check(e.bulk);
@@ -91,15 +91,14 @@ void CheckAnswer(const RespAnswer& a, bool top) {
   } else if (a.bulk) {
     Check(a.head == "$" + std::to_string(a.body_bytes) + "\r\n");
     uint64_t sum = 0;
-    Check(a.refs.size() == a.parts.size());
-    for (size_t i = 0; i < a.parts.size(); i++) {
-      const uint8_t* base = a.refs[i].data();
-      Check(a.parts[i].first >= base && a.parts[i].first + a.parts[i].second <= base + a.refs[i].size());
-      sum += a.parts[i].second;
+    for (const store::Piece& piece : a.pieces) {
+      const uint8_t* base = piece.ref.data();
+      Check(!piece.from_disk && piece.data >= base && piece.data + piece.len <= base + piece.ref.size());
+      sum += piece.len;
     }
     Check(sum == a.body_bytes && a.body_bytes <= kSize);
   } else {
-    Check(a.parts.empty() && a.elements.empty() && a.head[0] == ':');
+    Check(a.pieces.empty() && a.elements.empty() && a.head[0] == ':');
   }
 }
 

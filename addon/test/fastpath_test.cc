@@ -204,19 +204,19 @@ void TestAnswers() {
     CHECK(a.head == "HTTP/1.1 206 Partial Content\r\n" + pre +
                         "Content-Type: application/octet-stream\r\nContent-Length: 1048576\r\nX-Cache-Source: dram\r\n"
                         "Content-Range: bytes 1048576-2097151/2097252\r\nX-Chunk-Crc32c: abcd0001\r\n" + tail);
-    CHECK(a.parts.size() == 1 && std::memcmp(a.parts[0].first, data.data() + cs, cs) == 0);
+    CHECK(a.pieces.size() == 1 && std::memcmp(a.pieces[0].data, data.data() + cs, cs) == 0);
   }
   {
     FastAnswer a;
     CHECK(Ask(*fp, "GET /v1/objects/models/w.bin?version=\"v1\" HTTP/1.1\r\nHost: 127.0.0.1:80\r\nRange: bytes=1048570-1048589\r\nConnection: close\r\n\r\n", a));
-    CHECK(a.close && a.parts.size() == 2 && a.body_bytes == 20);
+    CHECK(a.close && a.pieces.size() == 2 && a.body_bytes == 20);
     CHECK(a.head.find("X-Chunk-Crc32c") == std::string::npos);
     CHECK(a.head.find("Connection: close\r\n\r\n") != std::string::npos);
   }
   {
     FastAnswer a;
     CHECK(Ask(*fp, "HEAD /v1/objects/models/w.bin HTTP/1.1\r\nHost: c\r\nIf-None-Match: W/\"v1\"\r\n\r\n", a));
-    CHECK(a.head == "HTTP/1.1 304 Not Modified\r\n" + pre + tail && a.parts.empty());
+    CHECK(a.head == "HTTP/1.1 304 Not Modified\r\n" + pre + tail && a.pieces.empty());
   }
   FastAnswer no;
   CHECK(!Ask(*fp, "GET /v1/objects/models/w.bin HTTP/1.1\r\nHost: c\r\nIf-Modified-Since: x\r\n\r\n", no));

@@ -92,7 +92,7 @@ struct World {
 
 std::string Reply(const RespAnswer& a) {
   std::string s = a.head;
-  for (const auto& p : a.parts) s.append(reinterpret_cast<const char*>(p.first), p.second);
+  for (const auto& p : a.pieces) s.append(reinterpret_cast<const char*>(p.data), p.len);
   if (a.bulk) s += "\r\n";
   for (const RespAnswer& e : a.elements) s += Reply(e);
   return s;

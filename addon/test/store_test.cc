@@ -175,16 +175,16 @@ TEST(lookup_range_slices_chunks_and_refuses_indexes_past_32_bits) {
   Put(*s, 1, 2, 500);
   RangeView v;
   CHECK(LookupRange(*s, Id(1, 0).object, 2500, 1000, 990, 2009, &v));
-  CHECK_EQ(v.parts.size(), 3u);
-  CHECK_EQ(v.parts[0].second, 10u);
-  CHECK_EQ(v.parts[1].second, 1000u);
-  CHECK_EQ(v.parts[2].second, 10u);
-  CHECK(Matches(v.parts[1].first, 1000, 1, 1));
+  CHECK_EQ(v.pieces.size(), 3u);
+  CHECK_EQ(v.pieces[0].len, 10u);
+  CHECK_EQ(v.pieces[1].len, 1000u);
+  CHECK_EQ(v.pieces[2].len, 10u);
+  CHECK(Matches(v.pieces[1].data, 1000, 1, 1));
   v = RangeView();
   // Chunk 2^32 would be chunk 0 if the index were truncated: never served as such.
   uint64_t far = (uint64_t{1} << 32) * 1000;
   CHECK(!LookupRange(*s, Id(1, 0).object, far + 1000, 1000, far, far + 9, &v));
-  CHECK(v.refs.empty() && v.parts.empty());
+  CHECK(v.pieces.empty());
   CHECK_EQ(s->outstanding_refs(), 0);
 }
 

@@ -255,7 +255,7 @@ export interface NativeHttpDoorStats {
   fastMisses?: number;
   fastUnauthorised?: number;
   fastOther?: number;
-  /** Chunk references held by fast-path answers not yet written: 0 once they are. */
+  /** Chunk references and NVMe read buffers held by fast-path answers not yet written: 0 once they are. */
   fastChunkRefs?: number;
   /**
    * Durations of fast-path answers, every I/O thread's summed: counts per bucket of durationBounds
@@ -264,6 +264,10 @@ export interface NativeHttpDoorStats {
   fastDurations?: { buckets: number[]; sumSeconds: number; count: number };
   /** Access records dropped because JavaScript had not taken the 10,000 before them (never blocks a thread). */
   accessDropped: number;
+  /** Of fastBodyHits: answers whose first chunk was read from NVMe on the I/O thread (source nvme). */
+  fastNvmeHits?: number;
+  /** Of fastBodyBytes: bytes read from NVMe. */
+  fastNvmeBodyBytes?: number;
 }
 
 export interface HttpParserLimits {

@@ -7,7 +7,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { NativeHttpDoorStats } from '../http/native-binding.js';
 import type { NativeRespDoorStats } from '../resp/native-binding.js';
-import type { NativeStoreStats } from '../store/native.js';
+import type { NativeNvmeStats, NativeStoreStats } from '../store/native.js';
 
 export type Source = 'dram' | 'nvme' | 'peer' | 'origin';
 export type Protocol = 'http' | 'resp' | 'transport';
@@ -215,6 +215,47 @@ export class Metrics {
     },
   });
 
+  /** The native doors' NVMe reads, read at scrape time (set by src/store/tiered.ts with an NVMe tier). */
+  nativeNvmeStats: (() => NativeNvmeStats | undefined) | undefined;
+  readonly nativeNvmeReads = new Counter({
+    name: 'weightcache_nvme_native_reads_total',
+    help: 'Ranges the native doors (HTTP and RESP fast paths) read from NVMe chunk files on their I/O threads, by result: ok (verified and sent), or why the request went to JavaScript instead: corrupt (a block failed its CRC32C; JavaScript drops and refetches the chunk), missing (the file was gone, short or unreadable), busy (the thread had kMaxDiskRanges ranges or kMaxDiskBufferBytes of read buffers)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const s = this.nativeNvmeStats?.();
+      if (!s) return;
+      this.nativeNvmeReads.reset();
+      const set = (result: string, v: number) => {
+        if (v) this.nativeNvmeReads.inc({ result }, v);
+      };
+      set('ok', s.ranges);
+      set('corrupt', s.corrupt);
+      set('missing', s.missing);
+      set('busy', s.busy);
+    },
+  });
+  readonly nativeNvmeBytes = new Counter({
+    name: 'weightcache_nvme_native_read_bytes_total',
+    help: 'Bytes the native doors read from NVMe chunk files (headers and whole 4 KiB blocks: a little more than they serve)',
+    registers: [this.registry],
+    collect: () => {
+      const s = this.nativeNvmeStats?.();
+      if (!s) return;
+      this.nativeNvmeBytes.reset();
+      if (s.bytesRead > 0) this.nativeNvmeBytes.inc(s.bytesRead);
+    },
+  });
+  readonly nativeNvmeBuffers = new Gauge({
+    name: 'weightcache_nvme_native_read_buffer_bytes',
+    help: 'NVMe read buffers the native doors hold (being read, or verified bytes waiting to be written); back to 0 once every answer is written or its client is gone',
+    registers: [this.registry],
+    collect: () => {
+      const s = this.nativeNvmeStats?.();
+      if (s) this.nativeNvmeBuffers.set(s.bufferBytes);
+    },
+  });
+
   readonly httpDoorQueued = new Gauge({
     name: 'weightcache_http_native_queued_bytes',
     help: 'Answer bytes the native HTTP door holds queued for its clients, all connections (each at most http.maxBufferedBytes plus one write)',
@@ -270,7 +311,7 @@ export class Metrics {
   });
 
   /** The native fast path's counters already added to requests and servedBytes. */
-  private fastSeen = { hits: 0, notModified: 0, bytes: 0, bodyHits: 0 };
+  private fastSeen = { hits: 0, notModified: 0, bytes: 0, bodyHits: 0, nvmeBytes: 0, nvmeHits: 0 };
 
   /**
    * Hits the native door answered without JavaScript count in the same
@@ -293,12 +334,19 @@ export class Metrics {
     if (ok > 0) this.requests.inc({ protocol: 'http', result: 'ok' }, ok);
     if (notModified > seen.notModified)
       this.requests.inc({ protocol: 'http', result: 'not_modified' }, notModified - seen.notModified);
-    if (bytes > seen.bytes) this.servedBytes.inc({ source: 'dram' }, bytes - seen.bytes);
+    // Bytes and reads by the tier they came from, as the JavaScript door counts them.
+    const nvmeBytes = s.fastNvmeBodyBytes ?? 0;
+    const dramBytes = bytes - nvmeBytes;
+    if (dramBytes > seen.bytes) this.servedBytes.inc({ source: 'dram' }, dramBytes - seen.bytes);
+    if (nvmeBytes > seen.nvmeBytes) this.servedBytes.inc({ source: 'nvme' }, nvmeBytes - seen.nvmeBytes);
     // Object GETs with a body, as the objects door counts them (its reads that the fast path answered).
-    const bodyHits = s.fastBodyHits ?? 0;
+    const nvmeHits = s.fastNvmeHits ?? 0;
+    const bodyHits = (s.fastBodyHits ?? 0) - nvmeHits;
     if (bodyHits > seen.bodyHits)
       this.objectReads.inc({ door: 'objects', source: 'dram' }, bodyHits - seen.bodyHits);
-    this.fastSeen = { hits, notModified, bytes, bodyHits };
+    if (nvmeHits > seen.nvmeHits)
+      this.objectReads.inc({ door: 'objects', source: 'nvme' }, nvmeHits - seen.nvmeHits);
+    this.fastSeen = { hits, notModified, bytes: dramBytes, bodyHits, nvmeBytes, nvmeHits };
   }
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {

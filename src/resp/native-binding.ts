@@ -95,6 +95,9 @@ export interface NativeRespDoorStats {
   /** An earlier command of the connection was still running in JavaScript (reply order). */
   fastBusy?: number;
   /** Chunk references held by fast-path replies not yet written: 0 once every reply is written or dropped. */
+  /** Of fastHits: replies with bytes read from NVMe on the I/O thread; of fastBodyBytes: those bytes. */
+  fastNvmeHits?: number;
+  fastNvmeBodyBytes?: number;
   fastChunkRefs?: number;
 }
 

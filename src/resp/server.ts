@@ -181,7 +181,7 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
     log.info({ listen: `${o.host}:${port}`, door: 'native' }, 'resp listening');
     // Fast-path hits never reach a Connection: they count in the same request and served-bytes
     // metrics as every other reply, added at scrape time from the I/O threads' counters.
-    let seen = { hits: 0, bytes: 0 };
+    let seen = { hits: 0, bytes: 0, nvme: 0 };
     const countFast = () => {
       let s: NativeRespDoorStats;
       try {
@@ -192,8 +192,11 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
       const hits = s.fastHits ?? 0;
       const bytes = s.fastBodyBytes ?? 0;
       if (hits > seen.hits) o.metrics.requests.inc({ protocol: 'resp', result: 'ok' }, hits - seen.hits);
-      if (bytes > seen.bytes) o.metrics.servedBytes.inc({ source: 'dram' }, bytes - seen.bytes);
-      seen = { hits, bytes };
+      const nvme = s.fastNvmeBodyBytes ?? 0;
+      const dram = bytes - nvme;
+      if (dram > seen.bytes) o.metrics.servedBytes.inc({ source: 'dram' }, dram - seen.bytes);
+      if (nvme > seen.nvme) o.metrics.servedBytes.inc({ source: 'nvme' }, nvme - seen.nvme);
+      seen = { hits, bytes: dram, nvme };
     };
     if (o.fast) {
       o.metrics.nativeCounts.add(countFast);

@@ -89,6 +89,43 @@ export interface NativeStore {
   takeEvicted(): NativeEvicted[];
   takeRetired(): number[];
   stats(): NativeStoreStats;
+  /** The NVMe tier's chunk files as the native doors read them (addon/src/store/nvme_index.h). */
+  nvmePut(
+    objectId: Uint8Array,
+    index: number,
+    path: string,
+    dataOffset: number,
+    dataLength: number,
+    dataCrc: number,
+    key: string,
+  ): boolean;
+  nvmeRemove(objectId: Uint8Array, index: number): boolean;
+  nvmeClear(): void;
+  /** Keys of the chunk files the native doors read since the last call (each once). */
+  nvmeTakeUsed(): string[];
+  nvmeStats(): NativeNvmeStats;
+}
+
+/** What the native doors' NVMe reads did, over every I/O thread. */
+export interface NativeNvmeStats {
+  readonly entries: number;
+  readonly openFiles: number;
+  /** Ranges answered with bytes read (and verified) from chunk files. */
+  readonly ranges: number;
+  /** Whole chunks read into DRAM store memory (as a JavaScript whole-chunk NVMe hit promotes them). */
+  readonly promoted: number;
+  /** Left to JavaScript: a block failed its CRC32C (or the header was damaged). */
+  readonly corrupt: number;
+  /** Left to JavaScript: the file was gone, short or unreadable. */
+  readonly missing: number;
+  /** Left to JavaScript: a thread's bounds on NVMe reads were reached. */
+  readonly busy: number;
+  /** Read buffers alive (being read, or waiting to be written): 0 when idle. */
+  readonly bufferBytes: number;
+  readonly readsInFlight: number;
+  readonly bytesRead: number;
+  readonly bytesServed: number;
+  readonly headerReads: number;
 }
 
 export function createNativeStore(options: NativeStoreOptions): NativeStore {

@@ -71,6 +71,12 @@ export class TieredStore implements ChunkStore {
           }
         : undefined,
     });
+    // The native doors read NVMe hits themselves: they see the tier's chunk files through the native store.
+    if (nvme) {
+      nvme.attachNative(this.dram.nativeStore);
+      const native = this.dram.nativeStore;
+      if (o.metrics) o.metrics.nativeNvmeStats = () => native.nvmeStats();
+    }
   }
 
   peek(a: ChunkAddress): Chunk | undefined {

@@ -38,7 +38,7 @@ import {
   MAX_KEY_BYTES,
 } from './chunk-file.js';
 import { errnoCode, makeDir, readV1ChunkFile, writeChunkFileAtomic } from './chunk-io.js';
-import { ChunkIndex } from './nvme-index.js';
+import { ChunkIndex, type NativeNvmeSink } from './nvme-index.js';
 import { type NvmeTierOptions, openReader, validateNvmeOptions } from './nvme-options.js';
 import type { NvmeReader } from './nvme-reader.js';
 import { type IndexEntry, scanChunkDir } from './nvme-scan.js';
@@ -367,6 +367,14 @@ export class NvmeTier implements Tier {
     return this.index.has(key);
   }
 
+  /**
+   * Publishes the chunk files to the native store's NVMe view (and every
+   * later change), so the native doors read NVMe hits on their own threads.
+   */
+  attachNative(sink: NativeNvmeSink): void {
+    if (!this.closed) this.index.attach(sink);
+  }
+
   async delete(key: string): Promise<boolean> {
     await this.inflight.get(key);
     const entry = this.index.get(key);
@@ -411,6 +419,7 @@ export class NvmeTier implements Tier {
     clearTimeout(timer);
     this.detachMetrics?.();
     this.detachMetrics = undefined;
+    this.index.detach(); // no native read of this directory starts from now on
     this.reader?.close(); // reads still pending end as misses
     if (this.lockFd !== undefined) binding().nvmeUnlockDir(this.lockFd);
     this.lockFd = undefined;

@@ -24,6 +24,8 @@ describe('C++ unit tests of the native code', () => {
       expect(output).toMatch(new RegExp(`^ok +${v}/store_test .*: \\d+ tests, 0 failed checks$`, 'm'));
     for (const v of ['unit', 'unit-asan'])
       expect(output).toMatch(new RegExp(`^ok +${v}/nvme_test .*: native NVMe tests passed`, 'm'));
+    for (const v of ['unit', 'unit-asan'])
+      expect(output).toMatch(new RegExp(`^ok +${v}/disk_reads_test .*: \\d+ checks, 0 failures$`, 'm'));
     for (const v of ['unit', 'unit-asan', 'unit-tsan'])
       expect(output).toMatch(new RegExp(`^ok +${v}/fastpath_test .*: \\d+ checks, 0 failures$`, 'm'));
   }, 1_200_000);

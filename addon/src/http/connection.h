@@ -25,6 +25,7 @@ struct Slot {
   bool complete = false;     // every byte is queued: the next answer may follow it
   bool counts = true;        // an answer to a request (in_flight), not an interim 100
   bool close_after = false;  // close once written
+  bool disk = false;         // a fast-path answer waiting on its NVMe reads (JavaScript has not seen it)
   std::string head;
   size_t head_off = 0;       // bytes of head written
   std::deque<BodyPart> body;

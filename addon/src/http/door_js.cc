@@ -278,6 +278,8 @@ Napi::Value HttpDoorStatsJs(const Napi::CallbackInfo& info) {
     set("fastNoBinding", static_cast<double>(f.no_binding.load()));
     set("fastBusy", static_cast<double>(f.busy.load()));
     set("fastMisses", static_cast<double>(f.misses.load()));
+    set("fastNvmeHits", static_cast<double>(f.nvme_hits.load()));
+    set("fastNvmeBodyBytes", static_cast<double>(f.nvme_body_bytes.load()));
     set("fastUnauthorised", static_cast<double>(f.unauthorised.load()));
     set("fastOther", static_cast<double>(f.other.load()));
     set("fastChunkRefs", static_cast<double>(f.chunk_refs.load()));

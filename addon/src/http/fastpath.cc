@@ -102,14 +102,18 @@ void AppendTail(std::string& s, std::string_view date, const FastPath& fp, bool 
 
 }  // namespace
 
-bool TryFastPath(FastPath& fp, const RequestHead& h, std::string_view date, FastAnswer& out) {
+FastResult StartFastPath(FastPath& fp, const RequestHead& h, std::string_view date, FastAnswer& out,
+                         store::DiskReader* disk, uint64_t token) {
   FastPathStats& st = fp.stats;
-  if (fp.doors && h.path.substr(0, kPrefix.size()) != kPrefix) return doors::TryDoorFastPath(fp, *fp.doors, h, date, out);
+  // The front doors' reads (doors/routes.h) are answered from DRAM only: never pending.
+  if (fp.doors && h.path.substr(0, kPrefix.size()) != kPrefix) {
+    return doors::TryDoorFastPath(fp, *fp.doors, h, date, out) ? FastResult::kAnswer : FastResult::kNo;
+  }
   bool head_only = h.method == "HEAD";
   if ((h.method != "GET" && !head_only) || h.form != TargetForm::kOrigin || h.version_minor != 1 ||
       h.framing != Framing::kNone || h.expect_continue) {
     st.other++;
-    return false;
+    return FastResult::kNo;
   }
   std::string_view container, name;
   Fields f;
@@ -117,39 +121,39 @@ bool TryFastPath(FastPath& fp, const RequestHead& h, std::string_view date, Fast
   std::string_view pin;
   if (!NameOf(h.path, container, name) || !ReadFields(h, f) || !PlainHost(f.host->value) || !VersionOf(h, pinned, pin)) {
     st.other++;
-    return false;
+    return FastResult::kNo;
   }
   std::shared_ptr<const store::VersionBinding> b = fp.bindings->Lookup(name, store::MonotonicNs());
   if (!b) {
     st.no_binding++;
-    return false;
+    return FastResult::kNo;
   }
   if (fp.tokens->enabled() &&
       !fp.tokens->Allows(f.authorization ? auth::BearerToken(f.authorization->value) : std::string_view(), container)) {
     st.unauthorised++;
-    return false;
+    return FastResult::kNo;
   }
   const store::VersionBinding& v = *b;
   // resolvePinned: a pin (or a lone strong If-Match) naming another version is JavaScript's to revalidate.
   if (pinned && pin != v.etag) {
     st.other++;
-    return false;
+    return FastResult::kNo;
   }
   if (f.if_match) {
     std::string_view im = Trim(f.if_match->value);
     if (im.size() >= 2 && im.front() == '"' && im.back() == '"' &&
         im.substr(1, im.size() - 2).find('"') == std::string_view::npos && im.substr(1, im.size() - 2) != v.etag) {
       st.other++;
-      return false;
+      return FastResult::kNo;
     }
     if (!EtagListMatches(f.if_match->value, v.etag, false)) {  // 412: JavaScript's error answer
       st.other++;
-      return false;
+      return FastResult::kNo;
     }
   }
   if (v.size == 0 || v.chunk_size == 0) {
     st.other++;
-    return false;
+    return FastResult::kNo;
   }
   bool close = !h.keep_alive;
   out.close = close;
@@ -159,14 +163,14 @@ bool TryFastPath(FastPath& fp, const RequestHead& h, std::string_view date, Fast
     AppendTail(out.head, date, fp, close);
     st.hits++;
     st.not_modified++;
-    return true;
+    return FastResult::kAnswer;
   }
   bool range_applies = true;
   if (f.if_range) {
     std::string_view ir = Trim(f.if_range->value);
     if (ir.substr(0, 1) != "\"" && ir.substr(0, 2) != "W/") {  // a date: JavaScript compares it
       st.other++;
-      return false;
+      return FastResult::kNo;
     }
     range_applies = ir.size() >= 2 && ir.front() == '"' && ir.back() == '"' &&
                     ir.substr(1, ir.size() - 2).find('"') == std::string_view::npos && ir.substr(1, ir.size() - 2) == v.etag;
@@ -175,23 +179,32 @@ bool TryFastPath(FastPath& fp, const RequestHead& h, std::string_view date, Fast
   RangeKind kind = f.range && range_applies ? ParseRange(f.range->value, v.size, fp.max_ranges, ranges) : RangeKind::kNone;
   if (kind == RangeKind::kUnsatisfiable || (kind == RangeKind::kRanges && ranges.size() != 1)) {
     st.other++;
-    return false;
+    return FastResult::kNo;
   }
   ByteRange r = kind == RangeKind::kRanges ? ranges[0] : ByteRange{0, v.size - 1};
   uint64_t first = r.start / v.chunk_size, last = head_only ? first : r.end / v.chunk_size;
   if (last - first + 1 > kMaxFastPathChunks) {
     st.other++;
-    return false;
+    return FastResult::kNo;
   }
   // HEAD needs only the first chunk present (the JavaScript door's rule); it sends no slices.
+  store::RangeRequest rq;
+  rq.object = v.object;
+  rq.size = v.size;
+  rq.chunk_size = v.chunk_size;
+  rq.start = r.start;
+  rq.end = head_only ? r.start : r.end;
+  rq.locate_only = head_only;
   store::RangeView view;
-  if (!store::LookupRange(*fp.store, v.object, v.size, v.chunk_size, r.start, head_only ? r.start : r.end, &view)) {
+  store::RangeStatus got = store::ReadRange(*fp.store, disk, rq, &view, token);
+  if (got == store::RangeStatus::kMiss || got == store::RangeStatus::kBusy) {
     st.misses++;
-    return false;
+    return FastResult::kNo;
   }
-  if (head_only) view = {};
-  std::vector<store::Ref>& refs = view.refs;
-  std::vector<std::pair<const uint8_t*, size_t>>& parts = view.parts;
+  // The first chunk's tier is the answer's source, as JavaScript reports it;
+  // a body that is exactly one whole chunk carries its CRC32C (objects.ts).
+  bool from_disk = view.first_from_disk, whole_chunk = view.whole_chunk;
+  uint32_t whole_crc = view.whole_crc;
   uint64_t length = r.end - r.start + 1;
   bool partial = kind == RangeKind::kRanges;
   out.head = partial ? "HTTP/1.1 206 Partial Content\r\n" : "HTTP/1.1 200 OK\r\n";
@@ -200,27 +213,41 @@ bool TryFastPath(FastPath& fp, const RequestHead& h, std::string_view date, Fast
   Append(out.head, v.content_type);
   Append(out.head, "\r\nContent-Length: ");
   Append(out.head, std::to_string(length));
-  Append(out.head, "\r\nX-Cache-Source: dram\r\n");
+  Append(out.head, from_disk ? "\r\nX-Cache-Source: nvme\r\n" : "\r\nX-Cache-Source: dram\r\n");
   if (partial) {
     Append(out.head, "Content-Range: bytes " + std::to_string(r.start) + "-" + std::to_string(r.end) + "/" +
                          std::to_string(v.size) + "\r\n");
   }
   // objects.ts: a body that is exactly one whole chunk carries its CRC32C.
-  if (!head_only && parts.size() == 1 && parts[0].second == refs[0].size()) {
+  if (!head_only && whole_chunk) {
     char crc[16];
-    std::snprintf(crc, sizeof crc, "%08x", refs[0].crc32c());
+    std::snprintf(crc, sizeof crc, "%08x", whole_crc);
     Append(out.head, "X-Chunk-Crc32c: ");
     Append(out.head, crc);
     Append(out.head, "\r\n");
   }
   AppendTail(out.head, date, fp, close);
-  out.refs = std::move(refs);
-  out.parts = std::move(parts);
   out.body_bytes = head_only ? 0 : length;
+  out.head_only = head_only;
+  if (got == store::RangeStatus::kPending) return FastResult::kPending;
+  if (!head_only) out.pieces = std::move(view.pieces);
+  NoteFastHit(fp, out);
+  return FastResult::kAnswer;
+}
+
+void NoteFastHit(FastPath& fp, const FastAnswer& a) {
+  FastPathStats& st = fp.stats;
   st.hits++;
-  if (!head_only) st.body_hits++;
-  st.body_bytes += out.body_bytes;
-  return true;
+  if (!a.head_only) st.body_hits++;
+  if (!a.head_only && !a.pieces.empty() && a.pieces[0].from_disk) st.nvme_hits++;
+  uint64_t disk = 0;
+  for (const store::Piece& p : a.pieces) disk += p.from_disk ? p.len : 0;
+  st.nvme_body_bytes += disk;
+  st.body_bytes += a.body_bytes;
+}
+
+bool TryFastPath(FastPath& fp, const RequestHead& h, std::string_view date, FastAnswer& out) {
+  return StartFastPath(fp, h, date, out, nullptr, 0) == FastResult::kAnswer;
 }
 
 }  // namespace weightcache::http

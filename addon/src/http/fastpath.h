@@ -2,7 +2,8 @@
 // answered on the I/O thread, without JavaScript, when the name's version
 // binding (store/bindings.h) is valid, the token (if auth is on) may read the
 // container (auth/token_table.h), and every chunk the answer covers is in the
-// DRAM store (store/store.h). The answer is the JavaScript door's, byte for
+// native store: in DRAM (store/store.h), or on NVMe (store/nvme_index.h), read
+// by the I/O thread's DiskReader without blocking it (store/range.h). The answer is the JavaScript door's, byte for
 // byte (src/http/objects.ts through node's ServerResponse): same status line,
 // the same headers in the same order, the same body, sent from chunk memory
 // (writev) with a reference on each chunk until its bytes are written.
@@ -21,6 +22,7 @@
 #include "http/parser.h"
 #include "http/rfc9110.h"
 #include "store/bindings.h"
+#include "store/range.h"
 #include "store/store.h"
 
 namespace weightcache::http {
@@ -38,11 +40,13 @@ struct FastPathStats {
   std::atomic<uint64_t> body_hits{0};        // of the hits: GETs with a body (object reads, as JavaScript counts them)
   std::atomic<uint64_t> not_modified{0};     // of the hits: 304
   std::atomic<uint64_t> no_binding{0};       // to JavaScript: no valid binding for the name
-  std::atomic<uint64_t> misses{0};           // to JavaScript: a chunk not in DRAM
+  std::atomic<uint64_t> misses{0};           // to JavaScript: a chunk in neither DRAM nor NVMe, a failed or refused NVMe read
+  std::atomic<uint64_t> nvme_hits{0};        // of the body hits: the first chunk read from NVMe (source nvme)
+  std::atomic<uint64_t> nvme_body_bytes{0};  // of body_bytes: read from NVMe
   std::atomic<uint64_t> unauthorised{0};     // to JavaScript: token missing, unknown or out of scope
   std::atomic<uint64_t> other{0};            // to JavaScript: a request the fast path does not answer
   std::atomic<uint64_t> busy{0};             // to JavaScript: an earlier request of the connection was still there
-  std::atomic<int64_t> chunk_refs{0};        // chunk references held by answers not yet written
+  std::atomic<int64_t> chunk_refs{0};        // chunk references and NVMe read buffers held by answers not yet written
 };
 
 struct FastPath {
@@ -55,19 +59,33 @@ struct FastPath {
   FastPathStats stats;
 };
 
-// One answer: its head and its body as slices of chunk memory, each holding a
-// reference on its chunk (refs[i] for parts[i]).
+// One answer: its head and its body as slices of chunk memory or NVMe read
+// buffers, each piece holding what keeps its bytes alive.
 struct FastAnswer {
   std::string head;
-  std::vector<store::Ref> refs;
-  std::vector<std::pair<const uint8_t*, size_t>> parts;
+  std::vector<store::Piece> pieces;
   uint64_t body_bytes = 0;
   bool close = false;
+  bool head_only = false;
 };
 
-// Answers `h` on the fast path into `out` (true), or leaves it to JavaScript
-// (false, `out` untouched, every reference taken released). `date` is the
-// current IMF-fixdate (node's Date header, cached per second by the caller).
+enum class FastResult {
+  kNo,       // JavaScript answers
+  kAnswer,   // `out` is the whole answer
+  kPending,  // `out` holds the head; the body's pieces are being read from NVMe (see StartFastPath)
+};
+
+// Answers `h` on the fast path into `out`, or leaves it to JavaScript (kNo,
+// `out` untouched, every reference taken released). `date` is the current
+// IMF-fixdate (node's Date header, cached per second by the caller). With a
+// `disk` reader, chunks only on NVMe are read: kPending, and the reader's
+// callback later gets the pieces (token) or a miss, which the caller then
+// sends to JavaScript. A hit is counted (NoteFastHit) once its bytes are there.
+FastResult StartFastPath(FastPath& fp, const RequestHead& h, std::string_view date, FastAnswer& out,
+                         store::DiskReader* disk, uint64_t token);
+// Counts an answered hit (StartFastPath does for kAnswer; the caller for a completed kPending).
+void NoteFastHit(FastPath& fp, const FastAnswer& a);
+// DRAM only: StartFastPath without a disk reader; true when answered.
 bool TryFastPath(FastPath& fp, const RequestHead& h, std::string_view date, FastAnswer& out);
 
 }  // namespace weightcache::http

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "http/fastpath.h"
@@ -30,6 +31,13 @@ constexpr int kReadsPerWakeup = 16;  // then other connections get their turn
 HttpWorker::HttpWorker(HttpDoor& door, uint32_t index, int listen_fd)
     : WorkerThread(listen_fd), door_(door), opt_(door.options()), index_(index), governor_(door.governor()) {
   durations_.SetBounds(opt_.duration_bounds);
+  if (opt_.fast && opt_.fast->store->nvme()) {
+    std::string why;
+    disk_ = store::DiskReader::Create(opt_.fast->store->nvme(), OnDisk, this, &why);
+    if (!disk_) fprintf(stderr, "weightcache http: no NVMe reads on the fast path: %s\n", why.c_str());
+    // Before the thread starts: its completions wake this loop like a socket (OnReady, kDiskId).
+    if (disk_) loop_.Add(disk_->event_fd(), kDiskId, EPOLLIN);
+  }
 }
 
 HttpWorker::~HttpWorker() {
@@ -55,9 +63,17 @@ HttpWorker::~HttpWorker() {
   for (Answer& a : TakeInbox()) {
     for (BodyPart& p : a.body) door_.DropPin(p.pin);
   }
+  // Last: the pieces released above gave their read buffers back to it. Reads in flight
+  // complete (the kernel may be writing into their buffers); their ranges are dropped.
+  disk_waits_.clear();
+  disk_.reset();
 }
 
 void HttpWorker::OnReady(uint64_t id, uint32_t e) {
+  if (id == kDiskId) {
+    disk_->Poll();
+    return;
+  }
   auto it = conns_.find(id);
   if (it == conns_.end() || it->second->fd < 0) return;
   HttpConnection& c = *it->second;
@@ -78,6 +94,7 @@ void HttpWorker::OnTick(int64_t now_ms) {
 }
 
 void HttpWorker::AfterEvents() {
+  if (disk_) disk_->Flush();  // the reads this wakeup's requests started
   graveyard_.clear();
   FlushAccess();
 }
@@ -214,21 +231,7 @@ bool HttpWorker::ProcessHead(HttpConnection& c) {
   }
   if (opt_.fast && TryFast(c)) return true;
   const RequestHead& h = c.parser.head();
-  DoorEvent& e = c.pending;
-  e = DoorEvent();
-  e.kind = DoorEvent::kRequest;
-  e.method = h.method;
-  e.target = h.target;
-  // Absolute-form without a path means "/" (RFC 9112 section 3.2.2).
-  e.path = h.form == TargetForm::kAbsolute && h.path.empty() ? std::string("/") : std::string(h.path);
-  e.query = h.query;
-  e.has_query = h.has_query;
-  e.authority = h.authority;
-  e.version_minor = h.version_minor;
-  e.keep_alive = h.keep_alive;
-  e.peer = c.peer;
-  e.headers.reserve(h.headers.size());
-  for (const Header& f : h.headers) e.headers.emplace_back(f.name, f.value);
+  c.pending = RequestEvent(c);
   c.header_deadline_ms = 0;
   c.consumed = c.parser.head_bytes();
   c.body.Start(h);
@@ -245,6 +248,25 @@ bool HttpWorker::ProcessHead(HttpConnection& c) {
   }
   c.phase = HttpConnection::kBody;
   return true;
+}
+
+DoorEvent HttpWorker::RequestEvent(const HttpConnection& c) const {
+  const RequestHead& h = c.parser.head();
+  DoorEvent e;
+  e.kind = DoorEvent::kRequest;
+  e.method = h.method;
+  e.target = h.target;
+  // Absolute-form without a path means "/" (RFC 9112 section 3.2.2).
+  e.path = h.form == TargetForm::kAbsolute && h.path.empty() ? std::string("/") : std::string(h.path);
+  e.query = h.query;
+  e.has_query = h.has_query;
+  e.authority = h.authority;
+  e.version_minor = h.version_minor;
+  e.keep_alive = h.keep_alive;
+  e.peer = c.peer;
+  e.headers.reserve(h.headers.size());
+  for (const Header& f : h.headers) e.headers.emplace_back(f.name, f.value);
+  return e;
 }
 
 bool HttpWorker::ProcessBody(HttpConnection& c) {
@@ -289,51 +311,112 @@ bool HttpWorker::TryFast(HttpConnection& c) {
   // POST /v1/invalidate pipelined before this GET must have taken effect when the GET is
   // answered, as on the JavaScript door (which handles a connection's requests in order).
   for (const Slot& s : c.out) {
-    if (s.id != 0 && !s.started) {
+    if (s.id != 0 && !s.started && !s.disk) {
       fp.stats.busy++;
       return false;
     }
   }
   FastAnswer a;
-  if (!TryFastPath(fp, c.parser.head(), Date(), a)) return false;
+  uint64_t id = (uint64_t{index_} << kWorkerShift) | next_request_;
+  FastResult r = StartFastPath(fp, c.parser.head(), Date(), a, disk_.get(), id);
+  if (r == FastResult::kNo) return false;
+  // With auth on, the fast path answers only a request whose token may read the name: a valid token.
+  if (opt_.auth_required) governor_.Authenticate(c);
   Slot s;
+  s.close_after = a.close;
   s.fast_started_ns = net::NowNs();
   if (opt_.access_log) {  // the head's fields point into `in`: copied before it is compacted
     s.method = c.parser.head().method;
     s.target = c.parser.head().target;
   }
-  // With auth on, the fast path answers only a request whose token may read the name: a valid token.
-  if (opt_.auth_required) governor_.Authenticate(c);
+  if (r == FastResult::kPending) {
+    // Its place in the answer order is taken now; the bytes come with the reads (DiskDone).
+    next_request_++;
+    s.id = id;
+    s.disk = true;
+    DiskWait& w = disk_waits_[id];
+    w.conn = c.id;
+    w.request = RequestEvent(c);  // before the head's bytes are consumed: it points into them
+    w.answer = std::move(a);
+  } else {
+    QueueFast(c, s, a);
+  }
   // Answered: the head's bytes are consumed (a fast-path request has no body) and the next request may follow.
   c.header_deadline_ms = 0;
   c.consumed = c.parser.head_bytes();
   Compact(c);
   c.parser.Reset();
-  s.started = s.complete = true;
-  s.close_after = a.close;
-  // "HTTP/1.1 200 OK": the status is the head's characters 9..11.
-  s.status = a.head.size() > 12 ? std::atoi(a.head.substr(9, 3).c_str()) : 0;
-  s.body_bytes = a.body_bytes;
-  s.head = std::move(a.head);
-  for (size_t i = 0; i < a.parts.size(); i++) {
-    BodyPart p;
-    p.data = reinterpret_cast<const char*>(a.parts[i].first);
-    p.len = a.parts[i].second;
-    p.chunk = true;
-    p.pin = new store::Ref(std::move(a.refs[i]));
-    fp.stats.chunk_refs++;
-    s.body.push_back(p);
-  }
-  s.pending = s.head.size() + a.body_bytes;
-  c.out_bytes += s.pending;
-  door_.stats().buffered_bytes += static_cast<int64_t>(s.pending);
+  bool close = s.close_after;
   c.out.push_back(std::move(s));
   c.in_flight++;
   c.served_any = true;
   door_.stats().in_flight++;
-  if (a.close) c.phase = HttpConnection::kDone;  // nothing after this request is read
+  if (close) c.phase = HttpConnection::kDone;  // nothing after this request is read
   UpdatePause(c);
   return true;
+}
+
+void HttpWorker::QueueFast(HttpConnection& c, Slot& s, FastAnswer& a) {
+  s.started = s.complete = true;
+  // "HTTP/1.1 200 OK": the status is the head's characters 9..11 (the access log's and durations').
+  s.status = a.head.size() > 12 ? std::atoi(a.head.substr(9, 3).c_str()) : 0;
+  s.body_bytes = a.body_bytes;
+  s.head = std::move(a.head);
+  for (store::Piece& piece : a.pieces) {
+    BodyPart p;
+    p.data = reinterpret_cast<const char*>(piece.data);
+    p.len = piece.len;
+    p.chunk = true;
+    p.pin = new store::Piece(std::move(piece));
+    opt_.fast->stats.chunk_refs++;
+    s.body.push_back(p);
+  }
+  a.pieces.clear();
+  s.pending = s.head.size() + a.body_bytes;
+  c.out_bytes += s.pending;
+  door_.stats().buffered_bytes += static_cast<int64_t>(s.pending);
+}
+
+void HttpWorker::OnDisk(void* self, uint64_t token, store::RangeStatus status, store::RangeView&& view) {
+  static_cast<HttpWorker*>(self)->DiskDone(token, status, std::move(view));
+}
+
+void HttpWorker::DiskDone(uint64_t token, store::RangeStatus status, store::RangeView&& view) {
+  auto w = disk_waits_.find(token);
+  if (w == disk_waits_.end()) return;  // the view's pieces are dropped with it
+  DiskWait wait = std::move(w->second);
+  disk_waits_.erase(w);
+  auto it = conns_.find(wait.conn);
+  if (it == conns_.end() || it->second->fd < 0) return;  // the client went away meanwhile
+  HttpConnection& c = *it->second;
+  Slot* slot = nullptr;
+  for (Slot& s : c.out) {
+    if (s.id == token && s.disk) {
+      slot = &s;
+      break;
+    }
+  }
+  if (!slot) return;
+  slot->disk = false;
+  if (status == store::RangeStatus::kReady) {
+    wait.answer.pieces = std::move(view.pieces);
+    NoteFastHit(*opt_.fast, wait.answer);
+    QueueFast(c, *slot, wait.answer);
+  } else {
+    // A block failed its CRC32C, or the file was gone or short: no byte of it was sent, and
+    // JavaScript answers the request as if the fast path had never looked (it drops and refetches).
+    opt_.fast->stats.misses++;
+    slot->fast_started_ns = 0;  // JavaScript's answer now: timed and logged there
+    requests_[token] = c.id;
+    c.posted_any = true;
+    door_.stats().requests++;
+    DoorEvent e = std::move(wait.request);
+    e.id = token;
+    e.conn = (uint64_t{index_} << kWorkerShift) | c.id;
+    door_.Post(std::move(e));
+  }
+  UpdatePause(c);
+  Pump(c);
 }
 
 void HttpWorker::PostRequest(HttpConnection& c) {
@@ -579,7 +662,7 @@ void HttpWorker::ReleaseParts(std::vector<BodyPart>& parts) {
     if (!p.pin) continue;
     if (p.chunk) {
       // A chunk reference: dropped here, on this thread (the store frees on any thread).
-      delete static_cast<store::Ref*>(p.pin);
+      delete static_cast<store::Piece*>(p.pin);
       p.pin = nullptr;
       opt_.fast->stats.chunk_refs--;
       continue;
@@ -605,7 +688,7 @@ void HttpWorker::Close(HttpConnection& c, const std::string& reason) {
     if (s.fast_started_ns != 0) FastDone(c, s, true);
     if (s.counts) {
       door_.stats().in_flight--;
-      if (!s.complete) {
+      if (!s.complete && !s.disk) {
         // JavaScript is still working on it: tell it the answer has nowhere to go.
         requests_.erase(s.id);
         DoorEvent e;

@@ -19,8 +19,11 @@
 
 #include "http/connection.h"
 #include "http/door.h"
+#include "http/fastpath.h"
 #include "net/door.h"
+#include "net/event_loop.h"
 #include "net/histogram.h"
+#include "store/disk_reads.h"
 
 namespace weightcache::http {
 
@@ -62,6 +65,13 @@ class HttpWorker final : public net::WorkerThread<Answer> {
   void ReleaseParts(std::vector<BodyPart>& parts);
   // Answers the parsed head on the fast path (fastpath.h); false: JavaScript answers it.
   bool TryFast(HttpConnection& c);
+  // The parsed head as the request JavaScript gets.
+  DoorEvent RequestEvent(const HttpConnection& c) const;
+  // Queues a fast-path answer's head and pieces into `s`.
+  void QueueFast(HttpConnection& c, Slot& s, FastAnswer& a);
+  // A fast-path answer's NVMe reads completed (store/disk_reads.h): its bytes, or JavaScript answers.
+  static void OnDisk(void* self, uint64_t token, store::RangeStatus status, store::RangeView&& view);
+  void DiskDone(uint64_t token, store::RangeStatus status, store::RangeView&& view);
   // Refuses a connection at accept with 503 OVERLOADED (best effort: one write) and closes it.
   void RefuseAtAccept(int fd, const std::string& message);
   // Closes this thread's connection idle longest (governor.h); false if none is idle.
@@ -85,6 +95,15 @@ class HttpWorker final : public net::WorkerThread<Answer> {
   std::vector<AccessRecord> access_;  // posted once per wakeup
   std::string date_;      // node's Date header value, made once per second
   int64_t date_sec_ = -1;
+  // The fast path's NVMe reads (null without the fast path) and the answers waiting on them.
+  struct DiskWait {
+    uint64_t conn = 0;
+    FastAnswer answer;  // head and sizes; the pieces arrive with the reads
+    DoorEvent request;  // what JavaScript gets if a read fails
+  };
+  static constexpr uint64_t kDiskId = ~uint64_t{0};  // the disk reader's event fd in the loop
+  std::unique_ptr<store::DiskReader> disk_;
+  std::unordered_map<uint64_t, DiskWait> disk_waits_;
 };
 
 }  // namespace weightcache::http

@@ -127,8 +127,13 @@ void ChunkReader::Read(ChunkRead* r) {
 bool ChunkReader::Matches(const OpenChunk& c, const ChunkRead& r) {
   const Header& h = c.h;
   return h.data_length == r.expect.data_length && h.data_crc == r.expect.data_crc &&
-         (r.expect.data_offset == 0 || h.data_offset == r.expect.data_offset) && h.key_length == r.key.size() &&
-         std::memcmp(h.key, r.key.data(), h.key_length) == 0;
+         (r.expect.data_offset == 0 || h.data_offset == r.expect.data_offset) && NamesChunk(h, r);
+}
+
+bool ChunkReader::NamesChunk(const Header& h, const ChunkRead& r) {
+  if (r.expect.by_id)
+    return h.index == r.expect.index && std::memcmp(h.object_id, r.expect.object_id, kObjectIdBytes) == 0;
+  return h.key_length == r.key.size() && std::memcmp(h.key, r.key.data(), h.key_length) == 0;
 }
 
 void ChunkReader::ReleaseWaiters(ChunkRead* leader) {
@@ -243,7 +248,7 @@ void ChunkReader::OnHeader(io::Op* op) {
     self->Finish(r, ReadStatus::kCorrupt, 0, std::string("invalid header: ") + DecodeErrorName(e));
     return;
   }
-  if (h.key_length != r->key.size() || std::memcmp(h.key, r->key.data(), h.key_length) != 0) {
+  if (!NamesChunk(h, *r)) {
     self->Finish(r, ReadStatus::kCorrupt, 0, "header names another chunk");
     return;
   }

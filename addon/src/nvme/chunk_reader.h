@@ -103,6 +103,11 @@ struct Expect {
   uint32_t data_offset = 0;  // 0: unknown (read a guess, then the rest)
   uint64_t data_length = 0;
   uint32_t data_crc = 0;
+  // With by_id, the header must name this chunk (object id, index) and the
+  // read's `key` is not compared (a native reader knows the chunk by its id).
+  bool by_id = false;
+  uint8_t object_id[kObjectIdBytes] = {};
+  uint32_t index = 0;
 };
 
 enum class ReadStatus {
@@ -116,7 +121,7 @@ enum class ReadStatus {
 struct ChunkRead {
   // Request.
   std::string path;
-  std::string key;  // the canonical chunk name the header must hold
+  std::string key;  // the canonical chunk name the header must hold (unless expect.by_id)
   Expect expect;
   uint64_t offset = 0;
   uint64_t length = 0;
@@ -166,6 +171,7 @@ class ChunkReader {
   // The file `leader` opened is ready (chunk set) or failed (status): the reads waiting on it go on.
   void ReleaseWaiters(ChunkRead* leader);
   static bool Matches(const OpenChunk& c, const ChunkRead& r);
+  static bool NamesChunk(const Header& h, const ChunkRead& r);
   static void OnOpened(io::Op* op);
   static void OnHeader(io::Op* op);
   static void OnData(io::Op* op);

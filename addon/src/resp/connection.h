@@ -54,6 +54,7 @@ struct RespConnection {
   // answered on the thread not yet told to JavaScript (they count as activity for its idle timeout).
   std::shared_ptr<const RespGrant> grant;
   uint64_t unreported_served = 0;
+  uint64_t disk_wait = 0;  // a fast-path reply waiting on NVMe reads (its token): nothing after it is parsed
 };
 
 }  // namespace weightcache::resp

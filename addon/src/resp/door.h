@@ -30,6 +30,7 @@
 #include "net/door.h"
 #include "resp/fastpath.h"
 #include "resp/parser.h"
+#include "store/range.h"
 #include "store/store.h"
 
 namespace weightcache::resp {
@@ -81,7 +82,7 @@ struct Piece {
   const char* data = nullptr;  // own.data(), pinned memory or chunk memory
   size_t len = 0;
   void* pin = nullptr;
-  store::Ref ref;       // a chunk slice of a fast-path reply
+  store::Piece ref;     // a chunk slice (DRAM reference or NVMe read buffer) of a fast-path reply
   bool native = false;  // a fast-path reply's bytes
 };
 

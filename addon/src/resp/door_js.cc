@@ -197,6 +197,8 @@ Napi::Value StatsJs(const Napi::CallbackInfo& info) {
     set("fastBodyBytes", static_cast<double>(f.body_bytes.load()));
     set("fastNoBinding", static_cast<double>(f.no_binding.load()));
     set("fastMisses", static_cast<double>(f.misses.load()));
+    set("fastNvmeHits", static_cast<double>(f.nvme_hits.load()));
+    set("fastNvmeBodyBytes", static_cast<double>(f.nvme_body_bytes.load()));
     set("fastUnauthorised", static_cast<double>(f.unauthorised.load()));
     set("fastOther", static_cast<double>(f.other.load()));
     set("fastBusy", static_cast<double>(f.busy.load()));

@@ -72,8 +72,8 @@ bool IsFastCommand(const std::vector<std::string>& args) { return CommandOf(args
 
 namespace {
 
-// Why a command went to JavaScript (each a counter of RespFastStats).
-enum class Why { kAnswered, kOther, kUnauthorised, kNoBinding, kMiss };
+// Why a command went to JavaScript (each a counter of RespFastStats), or that it is answered.
+enum class Why { kAnswered, kPending, kOther, kUnauthorised, kNoBinding, kMiss };
 
 // The binding of a key the fast path may answer for: an unpinned 'container/key' the grant
 // allows, with a valid binding whose size JavaScript numbers hold exactly.
@@ -89,27 +89,37 @@ Why BindingOf(RespFastPath& fp, const std::string& key, const RespGrant* grant,
   return Why::kAnswered;
 }
 
-// Bytes [r0, r1] of the bound object as one bulk reply, every covered chunk in DRAM.
-Why Bulk(RespFastPath& fp, const store::VersionBinding& v, uint64_t r0, uint64_t r1, RespAnswer& out) {
+// Bytes [r0, r1] of the bound object as one bulk reply: from DRAM at once, or NVMe reads started
+// by `disk` (kPending: the pieces come to its callback with `token`).
+Why Bulk(RespFastPath& fp, const store::VersionBinding& v, uint64_t r0, uint64_t r1, RespAnswer& out,
+         store::DiskReader* disk, uint64_t token) {
   uint64_t first = r0 / v.chunk_size, last = r1 / v.chunk_size;
   if (last - first + 1 > kMaxFastChunks) return Why::kOther;
+  store::RangeRequest rq;
+  rq.object = v.object;
+  rq.size = v.size;
+  rq.chunk_size = v.chunk_size;
+  rq.start = r0;
+  rq.end = r1;
   store::RangeView view;
-  if (!store::LookupRange(*fp.store, v.object, v.size, v.chunk_size, r0, r1, &view)) return Why::kMiss;
+  store::RangeStatus got = store::ReadRange(*fp.store, disk, rq, &view, token);
+  if (got == store::RangeStatus::kMiss || got == store::RangeStatus::kBusy) return Why::kMiss;
   uint64_t length = r1 - r0 + 1;
   out.head = "$" + std::to_string(length) + "\r\n";
   out.bulk = true;
-  out.refs = std::move(view.refs);
-  out.parts = std::move(view.parts);
   out.body_bytes = length;
+  if (got == store::RangeStatus::kPending) return Why::kPending;
+  out.pieces = std::move(view.pieces);
   return Why::kAnswered;
 }
 
 Why Answer(RespFastPath& fp, Cmd cmd, const std::vector<std::string>& args, const RespGrant* grant,
-           RespAnswer& out) {
+           RespAnswer& out, store::DiskReader* disk, uint64_t token) {
   if (args.size() < 2) return Why::kOther;  // arity errors: JavaScript's
   if (cmd == Cmd::kMget || (cmd == Cmd::kExists && args.size() > 2)) {
     // Every key a hit, or the whole command is JavaScript's (a missing key is nil there, an
-    // existing one counted, and the reply bound is decided over all keys).
+    // existing one counted, and the reply bound is decided over all keys). MGET's values are
+    // taken from DRAM only: one reply never waits on several keys' disk reads.
     size_t keys = args.size() - 1;
     if (keys > kMaxFastKeys) return Why::kOther;
     uint64_t total = 0, chunks = 0;
@@ -125,7 +135,7 @@ Why Answer(RespFastPath& fp, Cmd cmd, const std::vector<std::string>& args, cons
       // Whole values: the chunks referenced hold about `total` bytes, bounded above.
       chunks += (b->size - 1) / b->chunk_size + 1;
       if (chunks > kMaxFastKeys) return Why::kOther;
-      why = Bulk(fp, *b, 0, b->size - 1, values[i]);
+      why = Bulk(fp, *b, 0, b->size - 1, values[i], nullptr, 0);
       if (why != Why::kAnswered) return why;
     }
     if (cmd == Cmd::kExists) {
@@ -165,22 +175,25 @@ Why Answer(RespFastPath& fp, Cmd cmd, const std::vector<std::string>& args, cons
   } else if (static_cast<uint64_t>(to - from + 1) > fp.max_get_bytes) {
     return Why::kOther;
   }
-  return Bulk(fp, v, static_cast<uint64_t>(from), static_cast<uint64_t>(to), out);
+  return Bulk(fp, v, static_cast<uint64_t>(from), static_cast<uint64_t>(to), out, disk, token);
 }
 
 }  // namespace
 
-bool TryRespFast(RespFastPath& fp, const std::vector<std::string>& args, const RespGrant* grant, RespAnswer& out) {
+RespFastResult StartRespFast(RespFastPath& fp, const std::vector<std::string>& args, const RespGrant* grant,
+                             RespAnswer& out, store::DiskReader* disk, uint64_t token) {
   RespFastStats& st = fp.stats;
   Cmd cmd = CommandOf(args);
   RespAnswer a;
-  Why why = cmd == Cmd::kNone ? Why::kOther : Answer(fp, cmd, args, grant, a);
+  Why why = cmd == Cmd::kNone ? Why::kOther : Answer(fp, cmd, args, grant, a, disk, token);
   switch (why) {
     case Why::kAnswered:
       out = std::move(a);
-      st.hits++;
-      st.body_bytes += out.body_bytes;
-      return true;
+      NoteRespHit(fp, out);
+      return RespFastResult::kAnswer;
+    case Why::kPending:
+      out = std::move(a);  // the head; counted as a hit once its bytes are there (NoteRespHit)
+      return RespFastResult::kPending;
     case Why::kUnauthorised:
       st.unauthorised++;
       break;
@@ -194,7 +207,20 @@ bool TryRespFast(RespFastPath& fp, const std::vector<std::string>& args, const R
       st.other++;
       break;
   }
-  return false;  // `a` and every reference it took are dropped here
+  return RespFastResult::kNo;  // `a` and every reference it took are dropped here
+}
+
+void NoteRespHit(RespFastPath& fp, const RespAnswer& a) {
+  fp.stats.hits++;
+  fp.stats.body_bytes += a.body_bytes;
+  uint64_t disk = 0;
+  for (const store::Piece& p : a.pieces) disk += p.from_disk ? p.len : 0;
+  if (disk > 0) fp.stats.nvme_hits++;
+  fp.stats.nvme_body_bytes += disk;
+}
+
+bool TryRespFast(RespFastPath& fp, const std::vector<std::string>& args, const RespGrant* grant, RespAnswer& out) {
+  return StartRespFast(fp, args, grant, out, nullptr, 0) == RespFastResult::kAnswer;
 }
 
 }  // namespace weightcache::resp

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace weightcache::resp {
@@ -35,7 +36,15 @@ std::shared_ptr<const RespGrant> AllContainers() {
 }  // namespace
 
 RespWorker::RespWorker(RespDoor& door, uint32_t index, int listen_fd)
-    : WorkerThread(listen_fd), door_(door), opt_(door.options()), index_(index) {}
+    : WorkerThread(listen_fd), door_(door), opt_(door.options()), index_(index) {
+  if (opt_.fast && opt_.fast->store->nvme()) {
+    std::string why;
+    disk_ = store::DiskReader::Create(opt_.fast->store->nvme(), OnDisk, this, &why);
+    if (!disk_) fprintf(stderr, "weightcache resp: no NVMe reads on the fast path: %s\n", why.c_str());
+    // Before the thread starts: its completions wake this loop like a socket (OnReady, kDiskId).
+    if (disk_) loop_.Add(disk_->event_fd(), kDiskId, EPOLLIN);
+  }
+}
 
 RespWorker::~RespWorker() {
   Join();
@@ -63,6 +72,10 @@ RespWorker::~RespWorker() {
   for (DoorEvent& e : outbox_) {
     if (e.kind == DoorEvent::kRelease) door_.DropPin(e.pin);
   }
+  // Last: the pieces released above gave their read buffers back to it. Reads in flight
+  // complete (the kernel may be writing into their buffers); their ranges are dropped.
+  disk_waits_.clear();
+  disk_.reset();
 }
 
 bool RespWorker::TryServeNatively(RespConnection& c, const std::vector<std::string>& args) {
@@ -73,7 +86,24 @@ bool RespWorker::TryServeNatively(RespConnection& c, const std::vector<std::stri
     return false;
   }
   RespAnswer a;
-  if (!TryRespFast(fp, args, c.grant.get(), a)) return false;
+  uint64_t token = next_disk_;
+  RespFastResult r = StartRespFast(fp, args, c.grant.get(), a, disk_.get(), token);
+  if (r == RespFastResult::kNo) return false;
+  if (r == RespFastResult::kPending) {
+    next_disk_++;
+    c.disk_wait = token;
+    DiskWait& w = disk_waits_[token];
+    w.conn = c.id;
+    w.answer = std::move(a);
+    w.args = args;
+    return true;
+  }
+  QueueReply(c, a);
+  return true;
+}
+
+void RespWorker::QueueReply(RespConnection& c, RespAnswer& a) {
+  RespFastPath& fp = *opt_.fast;
   auto queue = [&](Piece&& p) {
     c.out_bytes += p.len;
     door_.stats().buffered_bytes += static_cast<int64_t>(p.len);
@@ -81,7 +111,7 @@ bool RespWorker::TryServeNatively(RespConnection& c, const std::vector<std::stri
     // std::string's small-buffer storage moves with it: point at the new home.
     if (!c.out.back().ref) c.out.back().data = c.out.back().own.data();
   };
-  // Heads, CRLFs and small values gather in `own`, one piece each time a large value's chunk
+  // Heads, CRLFs and small values gather in `own`, one piece each time a large value's
   // slices interrupt it; an array's elements (MGET) follow its head in order.
   std::string own;
   auto flush = [&] {
@@ -95,21 +125,22 @@ bool RespWorker::TryServeNatively(RespConnection& c, const std::vector<std::stri
   };
   auto emit = [&](RespAnswer& v) {
     own += v.head;
-    if (v.parts.empty() || v.body_bytes < kCopyRepliesBelow) {
-      // A small value is copied (its chunk references end with `a`).
-      for (const auto& part : v.parts) own.append(reinterpret_cast<const char*>(part.first), part.second);
+    if (v.pieces.empty() || v.body_bytes < kCopyRepliesBelow) {
+      // A small value is copied (its chunk references and read buffers end with `a`).
+      for (const store::Piece& part : v.pieces) own.append(reinterpret_cast<const char*>(part.data), part.len);
     } else {
       flush();
-      for (size_t i = 0; i < v.parts.size(); i++) {
+      for (store::Piece& part : v.pieces) {
         Piece p;
         p.native = true;
-        p.data = reinterpret_cast<const char*>(v.parts[i].first);
-        p.len = v.parts[i].second;
-        p.ref = std::move(v.refs[i]);
+        p.data = reinterpret_cast<const char*>(part.data);
+        p.len = part.len;
+        p.ref = std::move(part);
         fp.stats.chunk_refs++;
         queue(std::move(p));
       }
     }
+    v.pieces.clear();
     if (v.bulk) own += "\r\n";
   };
   emit(a);
@@ -120,7 +151,35 @@ bool RespWorker::TryServeNatively(RespConnection& c, const std::vector<std::stri
     c.dirty = true;
     dirty_.push_back(c.id);
   }
-  return true;
+}
+
+void RespWorker::OnDisk(void* self, uint64_t token, store::RangeStatus status, store::RangeView&& view) {
+  static_cast<RespWorker*>(self)->DiskDone(token, status, std::move(view));
+}
+
+void RespWorker::DiskDone(uint64_t token, store::RangeStatus status, store::RangeView&& view) {
+  auto w = disk_waits_.find(token);
+  if (w == disk_waits_.end()) return;  // the view's pieces are dropped with it
+  DiskWait wait = std::move(w->second);
+  disk_waits_.erase(w);
+  auto it = conns_.find(wait.conn);
+  if (it == conns_.end() || it->second->fd < 0) return;  // the client went away meanwhile
+  RespConnection& c = *it->second;
+  if (c.disk_wait != token) return;
+  c.disk_wait = 0;
+  if (status == store::RangeStatus::kReady) {
+    wait.answer.pieces = std::move(view.pieces);
+    NoteRespHit(*opt_.fast, wait.answer);
+    QueueReply(c, wait.answer);
+  } else {
+    // A block failed its CRC32C, or the file was gone or short: no byte of it was sent, and
+    // JavaScript runs the command as if the fast path had never looked (it drops and refetches).
+    opt_.fast->stats.misses++;
+    PostCommand(c, wait.args);
+  }
+  Flush(c);
+  if (c.fd >= 0) Parse(c);  // commands read behind it go on
+  UpdateInterest(c);        // and the socket is read again
 }
 
 void RespWorker::OnWake() {
@@ -153,6 +212,10 @@ void RespWorker::OnAccept(int fd, const sockaddr_storage& peer) {
 }
 
 void RespWorker::OnReady(uint64_t id, uint32_t events) {
+  if (id == kDiskId) {
+    disk_->Poll();
+    return;
+  }
   auto it = conns_.find(id);
   if (it == conns_.end() || it->second->fd < 0) return;
   RespConnection& c = *it->second;
@@ -172,7 +235,7 @@ void RespWorker::OnReady(uint64_t id, uint32_t events) {
 }
 
 bool RespWorker::CanPost(const RespConnection& c) const {
-  if (c.state != RespConnection::kReading || c.peer_closed) return false;
+  if (c.state != RespConnection::kReading || c.peer_closed || c.disk_wait != 0) return false;
   if (!c.parser.authenticated()) return c.in_flight == 0;  // a stranger's commands run one at a time
   if (opt_.fast && c.out_bytes >= kMaxQueuedReplyBytes) return false;  // the client is not reading its replies
   return c.in_flight < opt_.max_pipelined && c.posted_bytes < opt_.pipeline_window_bytes;
@@ -236,22 +299,7 @@ void RespWorker::Parse(RespConnection& c) {
         served = true;
         continue;
       }
-      uint64_t bytes = 0;
-      for (const std::string& a : c.args) bytes += a.size();
-      c.in_flight++;
-      c.posted_sizes.push_back(bytes);
-      c.posted_bytes += bytes;
-      door_.stats().commands++;
-      door_.stats().in_flight++;
-      DoorEvent e;
-      e.kind = DoorEvent::kCommand;
-      e.conn = Wire(c);
-      e.args.swap(c.args);
-      e.written = c.unreported_written;  // progress rides on the command: no event of its own
-      e.served = c.unreported_served;
-      c.unreported_written = 0;
-      c.unreported_served = 0;
-      Emit(std::move(e));
+      PostCommand(c, c.args);
     }
     // Replies answered here go out together: one writev for a pipeline of them. If that made room
     // under the queued-bytes bound, commands already read go on (no new input would wake us).
@@ -260,6 +308,25 @@ void RespWorker::Parse(RespConnection& c) {
     Flush(c);
     if (c.fd < 0 || !CanPost(c)) break;  // still full: the next EPOLLOUT flushes and parses on
   }
+}
+
+void RespWorker::PostCommand(RespConnection& c, std::vector<std::string>& args) {
+  uint64_t bytes = 0;
+  for (const std::string& a : args) bytes += a.size();
+  c.in_flight++;
+  c.posted_sizes.push_back(bytes);
+  c.posted_bytes += bytes;
+  door_.stats().commands++;
+  door_.stats().in_flight++;
+  DoorEvent e;
+  e.kind = DoorEvent::kCommand;
+  e.conn = Wire(c);
+  e.args.swap(args);
+  e.written = c.unreported_written;  // progress rides on the command: no event of its own
+  e.served = c.unreported_served;
+  c.unreported_written = 0;
+  c.unreported_served = 0;
+  Emit(std::move(e));
 }
 
 void RespWorker::Apply(Send& s) {
@@ -436,6 +503,7 @@ void RespWorker::Report(bool all) {
 }
 
 void RespWorker::AfterEvents() {
+  if (disk_) disk_->Flush();  // the reads this wakeup's commands started
   Report(false);
   door_.PostBatch(outbox_);
   graveyard_.clear();

@@ -14,6 +14,8 @@
 #include "net/door.h"
 #include "resp/connection.h"
 #include "resp/door.h"
+#include "resp/fastpath.h"
+#include "store/disk_reads.h"
 
 namespace weightcache::resp {
 
@@ -39,6 +41,11 @@ class RespWorker final : public net::WorkerThread<Send> {
   // posted. Only while no command posted before it is still running in
   // JavaScript: its reply goes after theirs, in pipeline order.
   bool TryServeNatively(RespConnection& c, const std::vector<std::string>& args);
+  void QueueReply(RespConnection& c, RespAnswer& a);
+  void PostCommand(RespConnection& c, std::vector<std::string>& args);
+  // A fast-path reply's NVMe reads completed (store/disk_reads.h): its bytes, or JavaScript answers.
+  static void OnDisk(void* self, uint64_t token, store::RangeStatus status, store::RangeView&& view);
+  void DiskDone(uint64_t token, store::RangeStatus status, store::RangeView&& view);
 
   void OnReadable(RespConnection& c);
   void Parse(RespConnection& c);
@@ -62,6 +69,17 @@ class RespWorker final : public net::WorkerThread<Send> {
   std::vector<DoorEvent> outbox_;                           // posted in one batch per wakeup
   std::vector<char> scratch_;                               // every read() of this thread lands here first
   uint64_t next_conn_ = net::EventLoop::kFirstId;
+  // The fast path's NVMe reads (null without the fast path) and the replies waiting on them:
+  // while one waits, its connection parses no further command (replies stay in order).
+  struct DiskWait {
+    uint64_t conn = 0;
+    RespAnswer answer;               // head and sizes; the pieces arrive with the reads
+    std::vector<std::string> args;   // what JavaScript gets if a read fails
+  };
+  static constexpr uint64_t kDiskId = ~uint64_t{0};  // the disk reader's event fd in the loop
+  std::unique_ptr<store::DiskReader> disk_;
+  std::unordered_map<uint64_t, DiskWait> disk_waits_;
+  uint64_t next_disk_ = 1;
 };
 
 }  // namespace weightcache::resp

@@ -151,6 +151,8 @@ class SpreadCounter {
   Slot slots_[kSlots];
 };
 
+class NvmeIndex;  // store/nvme_index.h
+
 class Store {
  public:
   // Null with `error` set when the options are unusable or the arena cannot be had.
@@ -199,6 +201,11 @@ class Store {
   const StoreOptions& options() const { return o_; }
   const Arena& arena() const { return *arena_; }
 
+  // The NVMe tier's chunk files as the native readers see them (nvme_index.h):
+  // attached once, before any door uses the store; null without an NVMe tier view.
+  void AttachNvme(std::shared_ptr<NvmeIndex> index) { nvme_ = std::move(index); }
+  const std::shared_ptr<NvmeIndex>& nvme() const { return nvme_; }
+
  private:
   friend class Ref;
   Store(const StoreOptions& o, std::unique_ptr<Arena> arena);
@@ -240,6 +247,7 @@ class Store {
   SpreadCounter hits_;
   SpreadCounter misses_;
   SpreadCounter refs_;
+  std::shared_ptr<NvmeIndex> nvme_;
 };
 
 }  // namespace weightcache::store

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "store/nvme_index.h"
 #include "store/store.h"
 
 namespace weightcache::store {
@@ -86,6 +87,11 @@ class StoreJs : public Napi::ObjectWrap<StoreJs> {
                            InstanceMethod<&StoreJs::TakeEvicted>("takeEvicted"),
                            InstanceMethod<&StoreJs::TakeRetired>("takeRetired"),
                            InstanceMethod<&StoreJs::Stats>("stats"),
+                           InstanceMethod<&StoreJs::NvmePut>("nvmePut"),
+                           InstanceMethod<&StoreJs::NvmeRemove>("nvmeRemove"),
+                           InstanceMethod<&StoreJs::NvmeClear>("nvmeClear"),
+                           InstanceMethod<&StoreJs::NvmeStats>("nvmeStats"),
+                           InstanceMethod<&StoreJs::NvmeTakeUsed>("nvmeTakeUsed"),
                        });
   }
 
@@ -108,6 +114,7 @@ class StoreJs : public Napi::ObjectWrap<StoreJs> {
     std::string error;
     store_ = Store::Create(so, &error);
     if (!store_) throw Napi::Error::New(env, "NativeStore: " + error);
+    store_->AttachNvme(std::make_shared<NvmeIndex>());
     napi_type_tag_object(env, info.This(), &kStoreTag);
     shared_ = std::make_shared<Shared>();
     shared_->store = store_;
@@ -252,6 +259,66 @@ class StoreJs : public Napi::ObjectWrap<StoreJs> {
     set("outstandingRefs", static_cast<double>(s.outstanding_refs));
     set("smallBytes", static_cast<double>(s.small_bytes));
     set("mainBytes", static_cast<double>(s.main_bytes));
+    return o;
+  }
+
+  // nvmePut(objectId, index, path, dataOffset, dataLength, dataCrc, key) -> published
+  // The NVMe tier publishes a v2 chunk file the native doors may read.
+  Napi::Value NvmePut(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ChunkId id = IdOf(info);
+    if (info.Length() < 6 || !info[2].IsString())
+      throw Napi::TypeError::New(env, "NativeStore.nvmePut(objectId, index, path, dataOffset, dataLength, dataCrc)");
+    NvmeEntry e;
+    e.path = info[2].As<Napi::String>().Utf8Value();
+    if (e.path.empty() || e.path.size() > 4096) throw Napi::RangeError::New(env, "NativeStore.nvmePut: path must be 1..4096 bytes");
+    e.expect.data_offset = static_cast<uint32_t>(Bytes(env, info[3], "nvmePut dataOffset", 1));
+    e.expect.data_length = Bytes(env, info[4], "nvmePut dataLength", 0);
+    uint64_t crc = Bytes(env, info[5], "nvmePut dataCrc", 0);
+    if (crc > 0xffffffffull || e.expect.data_offset > nvme::kMaxDataOffset || e.expect.data_length > nvme::kMaxDataBytes)
+      throw Napi::RangeError::New(env, "NativeStore.nvmePut: dataOffset, dataLength or dataCrc out of range");
+    e.expect.data_crc = static_cast<uint32_t>(crc);
+    if (info.Length() > 6 && info[6].IsString()) e.label = info[6].As<Napi::String>().Utf8Value();
+    return Napi::Boolean::New(env, store_->nvme()->Put(id, std::move(e)));
+  }
+
+  // nvmeRemove(objectId, index) -> had: from now on no native read of that chunk file starts.
+  Napi::Value NvmeRemove(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), store_->nvme()->Remove(IdOf(info)));
+  }
+
+  Napi::Value NvmeClear(const Napi::CallbackInfo& info) {
+    store_->nvme()->Clear();
+    return info.Env().Undefined();
+  }
+
+  // nvmeTakeUsed() -> keys of the chunk files the native doors read since the last call.
+  Napi::Value NvmeTakeUsed(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<std::string> keys = store_->nvme()->TakeUsed();
+    Napi::Array out = Napi::Array::New(env, keys.size());
+    for (uint32_t i = 0; i < keys.size(); i++) out.Set(i, Napi::String::New(env, keys[i]));
+    return out;
+  }
+
+  // nvmeStats(): what the native doors' NVMe reads did (every I/O thread).
+  Napi::Value NvmeStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    NvmeIndex& n = *store_->nvme();
+    Napi::Object o = Napi::Object::New(env);
+    auto set = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
+    set("entries", static_cast<double>(n.size()));
+    set("openFiles", static_cast<double>(n.files().size()));
+    set("ranges", static_cast<double>(n.stats().ranges.load()));
+    set("promoted", static_cast<double>(n.stats().promoted.load()));
+    set("corrupt", static_cast<double>(n.stats().to_js_corrupt.load()));
+    set("missing", static_cast<double>(n.stats().to_js_missing.load()));
+    set("busy", static_cast<double>(n.stats().to_js_busy.load()));
+    set("bufferBytes", static_cast<double>(n.stats().buffer_bytes.load()));
+    set("readsInFlight", static_cast<double>(n.stats().reads_in_flight.load()));
+    set("bytesRead", static_cast<double>(n.reader_stats().bytes_read.load()));
+    set("bytesServed", static_cast<double>(n.reader_stats().bytes_served.load()));
+    set("headerReads", static_cast<double>(n.reader_stats().header_reads.load()));
     return o;
   }
 

@@ -144,8 +144,7 @@ bool TryHub(FastPath& fp, DoorRoutes& routes, const HubRoute& hub, std::string_v
          "bytes " + std::to_string(plan.range.start) + "-" + std::to_string(plan.range.end) + "/" + std::to_string(b->size));
   }
   AppendNodeTail(out.head, date, fp.keep_alive_timeout_s, close);
-  out.refs = std::move(plan.view.refs);
-  out.parts = std::move(plan.view.parts);
+  out.pieces = std::move(plan.view.pieces);
   out.body_bytes = ask.head_only ? 0 : plan.length;
   st.hits++;
   st.body_bytes += out.body_bytes;
@@ -226,8 +225,7 @@ bool TryS3(FastPath& fp, DoorRoutes& routes, const S3Route& s3, std::string_view
          "bytes " + std::to_string(plan.range.start) + "-" + std::to_string(plan.range.end) + "/" + std::to_string(b->size));
   }
   AppendNodeTail(out.head, date, fp.keep_alive_timeout_s, close);
-  out.refs = std::move(plan.view.refs);
-  out.parts = std::move(plan.view.parts);
+  out.pieces = std::move(plan.view.pieces);
   out.body_bytes = ask.head_only ? 0 : plan.length;
   st.hits++;
   st.body_bytes += out.body_bytes;
