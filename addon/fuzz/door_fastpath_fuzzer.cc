@@ -145,10 +145,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* input, size_t size) {
       bool s3 = a.head.find("\r\nx-amz-request-id: ") != std::string::npos;
       Check(s3 || a.head.find(std::string("\r\nX-Repo-Commit: ") + kSha + "\r\nETag: \"v1\"\r\n") != std::string::npos);
       uint64_t body = 0;
-      for (size_t i = 0; i < a.parts.size(); i++) {
-        const uint8_t* base = a.refs[i].data();
-        Check(a.parts[i].first >= base && a.parts[i].first + a.parts[i].second <= base + a.refs[i].size());
-        body += a.parts[i].second;
+      for (const store::Piece& piece : a.pieces) {
+        const uint8_t* base = piece.ref.data();
+        Check(!piece.from_disk && piece.data >= base && piece.data + piece.len <= base + piece.ref.size());
+        body += piece.len;
       }
       Check(body == a.body_bytes);
       size_t cl = a.head.find("Content-Length: ");

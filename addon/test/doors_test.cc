@@ -146,7 +146,7 @@ std::string Answer(World& w, const std::string& raw, std::string* body = nullptr
   if (!TryFastPath(*w.fp, p.head(), "Thu, 01 Jan 2026 00:00:00 GMT", a)) return "";
   if (body) {
     body->clear();
-    for (auto& part : a.parts) body->append(reinterpret_cast<const char*>(part.first), part.second);
+    for (auto& piece : a.pieces) body->append(reinterpret_cast<const char*>(piece.data), piece.len);
   }
   return a.head;
 }
