@@ -20,6 +20,7 @@
 #include "buffer_pool.h"
 #include "connection.h"
 #include "stats.h"
+#include "transport/chunk_serve.h"
 
 namespace weightcache {
 
@@ -44,7 +45,7 @@ struct Event {
 };
 
 struct Command {
-  enum Kind { kListen, kConnect, kSend, kClose, kCloseListener, kStop } kind;
+  enum Kind { kListen, kConnect, kSend, kClose, kCloseListener, kServeNative, kStop } kind;
   uint64_t id = 0;
   int fd = -1;
   sockaddr_storage addr{};
@@ -58,6 +59,8 @@ struct Command {
   // kSend on an accepted connection before authentication: after queueing the frame,
   // 1 = read the next handshake frame, 2 = authenticated (lift the pre-auth limits).
   uint8_t admit = 0;
+  // kServeNative: what the listener `id` answers READ_CHUNK from on the I/O thread (null: nothing).
+  std::shared_ptr<const transport::ChunkSource> chunks;
 };
 
 class IoLoop {
@@ -88,6 +91,8 @@ class IoLoop {
     // the front is also the first deadline, and the first to evict.
     std::list<uint64_t> preauth;
     std::unordered_map<std::string, uint32_t> preauth_by_addr;  // bounded by preauth's size
+    // Set by transportServeNative: READ_CHUNK hits answered from the native store on this thread.
+    std::shared_ptr<const transport::ChunkSource> chunks;
   };
 
   void Run();
@@ -97,6 +102,9 @@ class IoLoop {
   void OnConnectDone(Connection& c);
   void OnReadable(Connection& c);
   void OnFrame(Connection& c);
+  // A READ_CHUNK request on an admitted connection of a listener that serves natively: answered
+  // here from the native store (true), or left to JavaScript (false).
+  bool ServeNatively(Connection& c, const FrameHeader& h, const std::vector<uint8_t>& meta);
   void Admit(Connection& c, bool open);
   // The pre-auth bookkeeping (docs/wire-protocol.md, "Before authentication").
   bool MakeRoom(Listener& l, const std::string& addr_key);

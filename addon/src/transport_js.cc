@@ -11,7 +11,9 @@
 #include <mutex>
 
 #include "file_payload.h"
+#include "http/fastpath_js.h"
 #include "io_loop.h"
+#include "store/store_js.h"
 
 namespace weightcache {
 namespace {
@@ -297,6 +299,45 @@ Napi::Value TransportCloseListener(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// transportServeNative(listenerId, { store, bindings, originId, chunkSize, maxFrameBytes } | null):
+// READ_CHUNK hits of bound versions in `store` are answered on the I/O thread (transport/chunk_serve.h).
+Napi::Value TransportServeNative(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  State& st = Need(env);
+  Command cmd;
+  cmd.kind = Command::kServeNative;
+  cmd.id = IdArg(info, 0);
+  if (info.Length() > 1 && info[1].IsObject()) {
+    Napi::Object o = info[1].As<Napi::Object>();
+    auto src = std::make_shared<transport::ChunkSource>();
+    src->store = store::StoreOf(env, o.Get("store"));
+    if (!src->store) throw Napi::TypeError::New(env, "transportServeNative: store must be a NativeStore");
+    src->bindings = http::BindingsOfJs(o.Get("bindings"));
+    if (!src->bindings) throw Napi::TypeError::New(env, "transportServeNative: bindings must be a NativeBindings");
+    Napi::Value origin = o.Get("originId");
+    if (!origin.IsString()) throw Napi::TypeError::New(env, "transportServeNative: originId must be a string");
+    src->origin_id = origin.As<Napi::String>().Utf8Value();
+    Napi::Value cs = o.Get("chunkSize");
+    Napi::Value mf = o.Get("maxFrameBytes");
+    if (!cs.IsNumber() || !mf.IsNumber()) {
+      throw Napi::TypeError::New(env, "transportServeNative: chunkSize and maxFrameBytes must be numbers");
+    }
+    double chunk = cs.As<Napi::Number>().DoubleValue();
+    double frame = mf.As<Napi::Number>().DoubleValue();
+    if (!(chunk >= 1 && chunk <= 4294967295.0 && chunk == static_cast<double>(static_cast<uint64_t>(chunk))) ||
+        !(frame >= 1 && frame <= 4294967295.0 && frame == static_cast<double>(static_cast<uint64_t>(frame)))) {
+      throw Napi::RangeError::New(env, "transportServeNative: chunkSize and maxFrameBytes must be integers 1..2^32-1");
+    }
+    src->chunk_size = static_cast<uint64_t>(chunk);
+    src->max_frame_bytes = static_cast<uint64_t>(frame);
+    cmd.chunks = std::move(src);
+  } else if (info.Length() < 2 || !info[1].IsNull()) {
+    throw Napi::TypeError::New(env, "transportServeNative(listenerId, source | null)");
+  }
+  st.loop->Submit(std::move(cmd));
+  return env.Undefined();
+}
+
 // transportConnect(host, port, maxFrameBytes, maxInFlight) -> id; 'connected' or 'closed' follows.
 Napi::Value TransportConnect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -406,6 +447,12 @@ Napi::Value TransportStatsJs(const Napi::CallbackInfo& info) {
   set("pinnedBuffers", static_cast<double>(s.pinned_buffers.load()));
   set("queuedBytes", static_cast<double>(s.queued_bytes.load()));
   set("pooledBytes", static_cast<double>(st.loop->pool()->pooled_bytes()));
+  set("nativeServed", static_cast<double>(s.native_served.load()));
+  set("nativeServedBytes", static_cast<double>(s.native_served_bytes.load()));
+  set("nativePassUnbound", static_cast<double>(s.native_pass_unbound.load()));
+  set("nativePassMiss", static_cast<double>(s.native_pass_miss.load()));
+  set("nativePassOther", static_cast<double>(s.native_pass_other.load()));
+  set("nativeChunkRefs", static_cast<double>(s.native_chunk_refs.load()));
   return o;
 }
 

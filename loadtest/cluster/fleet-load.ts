@@ -6,8 +6,10 @@
  * client (rangeclient --once: every 4 MiB range of every file once, over 4
  * connections, every byte compared with the origin's file).
  *
- * Figures: the fleet's wall time (all 8 clients done, caches cold at the
- * start) and its ratio to the baseline (target ≤ 1.5×), origin bytes / model
+ * Two phases per run: cold (every cache empty), then warm (the nodes hold
+ * the model; 4 new sidecars with empty caches, as hosts joining the fleet).
+ * Figures: the fleet's wall time (all 8 clients done) and its ratio to the
+ * baseline (target ≤ 1.5×), origin bytes / model
  * bytes (must be 1.00: one origin pull for the fleet), and the CPU seconds per
  * GB delivered to the clients of the nodes and of the sidecars, with the
  * transport's native counters beside them.
@@ -15,6 +17,7 @@
  *   npm run loadtest -- fleet
  *   FLEET_RUNS=3 FLEET_PROFILE=/tmp/prof node node_modules/tsx/dist/cli.mjs loadtest/cluster/fleet-load.ts
  *
+ * FLEET_NATIVE_READS=0 turns the nodes' transport.nativeReads off (before/after).
  * FLEET_PROFILE=DIR runs every weightcache process with `--cpu-prof` into DIR
  * (node0-…, sidecar0-…): where the time goes, per hop.
  */
@@ -27,7 +30,7 @@ import { buildRangeClient } from '../client/clients.js';
 import { treeCpuSeconds } from '../cpu.js';
 import { startNginx } from '../peers/nginx.js';
 import { stopAll } from '../processes.js';
-import { ensureBuilt, REPO, row, startFleet, sumMetric } from './fleet.js';
+import { ensureBuilt, type Proc, REPO, row, startFleet, sumMetric } from './fleet.js';
 
 const CLIENTS = Number(process.env.FLEET_CLIENTS ?? 8);
 const SIDECARS = Number(process.env.FLEET_SIDECARS ?? 4);
@@ -39,6 +42,8 @@ const MIN_MODEL_BYTES = 224 * 2 ** 20;
 /** The sidecars' door: `native` answers DRAM hits on its I/O threads (docs/native-http-door.md). */
 const SIDECAR_DOOR = process.env.FLEET_SIDECAR_DOOR ?? 'native';
 const PROFILE_DIR = process.env.FLEET_PROFILE ?? '';
+/** FLEET_NATIVE_READS=0: the nodes' transport.nativeReads off (every READ_CHUNK through JavaScript), for a before/after. */
+const NATIVE_READS = process.env.FLEET_NATIVE_READS !== '0';
 
 interface ClientRun {
   readonly seconds: number;
@@ -64,7 +69,8 @@ function readModel(
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
     p.once('error', reject);
-    p.once('exit', () => {
+    // 'close', not 'exit': the result line may still be in the pipe when the process exits.
+    p.once('close', () => {
       const line = out.split('\n').find((l) => l.startsWith('{'));
       if (!line) return reject(new Error(`rangeclient printed no result: ${err.slice(-500)}`));
       const j = JSON.parse(line) as {
@@ -88,6 +94,75 @@ function readModel(
   });
 }
 
+interface Figures {
+  readonly c: string;
+  readonly time: number[];
+  readonly ratio: number[];
+  readonly origin: number[];
+  readonly nodeCpu: number[];
+  readonly sidecarCpu: number[];
+  readonly nginxCpu: number[];
+  readonly clientCpu: number[];
+  readonly nativeShare: number[];
+  readonly passed: string[];
+}
+
+function newFigures(c: string): Figures {
+  return {
+    c,
+    time: [],
+    ratio: [],
+    origin: [],
+    nodeCpu: [],
+    sidecarCpu: [],
+    nginxCpu: [],
+    clientCpu: [],
+    nativeShare: [],
+    passed: [],
+  };
+}
+
+type FleetProcs = { nodes: Proc[]; sidecars: Proc[] };
+
+/** Runs the clients `start` starts at once; adds wall time, CPU per GB and the nodes' native share to `f`. */
+async function loadPhase(
+  fleet: FleetProcs,
+  f: Figures,
+  baseSeconds: number,
+  start: () => Promise<ClientRun>[],
+): Promise<void> {
+  const cpu = (ps: Proc[]) => ps.reduce((s, p) => s + treeCpuSeconds(p.proc.pid!), 0);
+  const nativeBytes = () => sumMetric(fleet.nodes, 'weightcache_transport_native_served_bytes_total');
+  const sentBytes = () => sumMetric(fleet.nodes, 'weightcache_transport_payload_bytes_sent_total');
+  const [sent0, native0] = [await sentBytes(), await nativeBytes()];
+  const n0 = cpu(fleet.nodes);
+  const s0 = cpu(fleet.sidecars);
+  const g0 = treeCpuSeconds(nginxPid);
+  const t0 = performance.now();
+  const clients = await Promise.all(start());
+  const seconds = (performance.now() - t0) / 1000;
+  const gb = clients.reduce((s, r) => s + r.bytes, 0) / 1e9;
+  f.time.push(seconds);
+  f.ratio.push(seconds / baseSeconds);
+  f.nodeCpu.push((cpu(fleet.nodes) - n0) / gb);
+  f.sidecarCpu.push((cpu(fleet.sidecars) - s0) / gb);
+  f.nginxCpu.push((treeCpuSeconds(nginxPid) - g0) / gb);
+  f.clientCpu.push(clients.reduce((s, r) => s + r.cpuS, 0) / gb);
+  // Payload bytes the nodes sent, and the part the I/O thread answered from the store itself.
+  const sent = (await sentBytes()) - sent0;
+  f.nativeShare.push(sent > 0 ? ((await nativeBytes()) - native0) / sent : 0);
+  const passed = await Promise.all(
+    ['unbound', 'miss', 'other'].map(
+      async (reason) =>
+        `${reason} ${await sumMetric(fleet.nodes, 'weightcache_transport_native_passed_total', { reason })}`,
+    ),
+  );
+  const served = await sumMetric(fleet.nodes, 'weightcache_transport_native_served_total');
+  f.passed.push(`node READ_CHUNK so far: native ${served}, to JavaScript ${passed.join(', ')}`);
+}
+
+let nginxPid = 0;
+
 async function main(): Promise<void> {
   ensureBuilt();
   const work = mkdtempSync(join(process.env.WEIGHTCACHE_LOADTEST_WORKDIR ?? tmpdir(), 'fleet-'));
@@ -99,33 +174,29 @@ async function main(): Promise<void> {
     const bin = process.env.WEIGHTCACHE_LOADTEST_CLIENT ?? buildRangeClient(join(work, 'bin'));
     mkdirSync(join(work, 'nginx'));
     const nginx = await startNginx({ root, workDir: join(work, 'nginx') });
+    nginxPid = nginx.pids[0]!;
     const direct = '/demo/tiny-llama/';
     const viaCache = '/v1/objects/demo/tiny-llama/';
     const mib = Math.round(seeded.bytes / 2 ** 20);
     const c = `${CLIENTS} clients on ${SIDECARS} sidecars load a ${mib} MiB model`;
-    const server = `weightcache (${NODES} nodes, ${SIDECARS} sidecars, http.door ${SIDECAR_DOOR})`;
-    const m = {
-      time: [] as number[],
-      base: [] as number[],
-      ratio: [] as number[],
-      origin: [] as number[],
-      nodeCpu: [] as number[],
-      sidecarCpu: [] as number[],
-      nginxCpu: [] as number[],
-      clientCpu: [] as number[],
-      nativeShare: [] as number[],
-      load: [] as number[],
+    const server = `weightcache (${NODES} nodes, ${SIDECARS} sidecars, http.door ${SIDECAR_DOOR}${NATIVE_READS ? '' : ', transport.nativeReads false'})`;
+    const phases = {
+      cold: newFigures(`${c}`),
+      warm: newFigures(`${c}, nodes warm (new sidecars)`),
     };
+    const base: number[] = [];
+    const load: number[] = [];
     // The origin's files in the page cache, as they are for every run below.
     await readModel(bin, nginx.port, direct, seeded.dir, files);
     for (let run = 0; run < RUNS; run++) {
-      m.load.push(loadavg()[0]!);
+      load.push(loadavg()[0]!);
       const b = await readModel(bin, nginx.port, direct, seeded.dir, files);
-      m.base.push(b.seconds);
+      base.push(b.seconds);
 
       const dir = join(work, `run${run}`);
       const fleet = await startFleet(dir, root, NODES, SIDECARS, {
         origin: { type: 'http', http: { baseUrl: `http://127.0.0.1:${nginx.port}` } },
+        nodeTransport: { nativeReads: NATIVE_READS },
         sidecar: {
           http: { listen: '127.0.0.1:0', door: SIDECAR_DOOR },
           cache: { dram: { maxBytes: '512MiB' }, nvme: null },
@@ -133,62 +204,59 @@ async function main(): Promise<void> {
         execArgv: PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', join(dir, 'prof')] : [],
       });
       try {
-        const cpu = (ps: { proc: { pid?: number } }[]) =>
-          ps.reduce((s, p) => s + treeCpuSeconds(p.proc.pid!), 0);
-        const n0 = cpu(fleet.nodes);
-        const s0 = cpu(fleet.sidecars);
-        const g0 = treeCpuSeconds(nginx.pids[0]!);
-        const t0 = performance.now();
-        const clients = await Promise.all(
-          Array.from({ length: CLIENTS }, (_, i) => {
-            const port = Number(new URL(fleet.sidecars[i % SIDECARS]!.url).port);
-            return readModel(bin, port, viaCache, seeded.dir, files);
-          }),
-        );
-        const seconds = (performance.now() - t0) / 1000;
-        const gb = clients.reduce((s, r) => s + r.bytes, 0) / 1e9;
-        m.time.push(seconds);
-        m.ratio.push(seconds / b.seconds);
-        m.nodeCpu.push((cpu(fleet.nodes) - n0) / gb);
-        m.sidecarCpu.push((cpu(fleet.sidecars) - s0) / gb);
-        m.nginxCpu.push((treeCpuSeconds(nginx.pids[0]!) - g0) / gb);
-        m.clientCpu.push(clients.reduce((s, r) => s + r.cpuS, 0) / gb);
-        const all = [...fleet.nodes, ...fleet.sidecars];
-        m.origin.push((await sumMetric(all, 'weightcache_origin_bytes_total')) / seeded.bytes);
-        // Payload bytes the nodes sent, and the part the I/O thread answered from the store itself.
-        const sent = await sumMetric(fleet.nodes, 'weightcache_transport_payload_bytes_sent_total');
-        const native = await sumMetric(fleet.nodes, 'weightcache_transport_native_served_bytes_total');
-        m.nativeShare.push(sent > 0 ? native / sent : 0);
-        console.log(
-          `run ${run}: fleet ${seconds.toFixed(2)} s, one client from nginx ${b.seconds.toFixed(2)} s, ` +
-            `origin ${m.origin.at(-1)!.toFixed(2)}x, load ${m.load.at(-1)!.toFixed(1)}`,
-        );
+        // Cold: every cache empty. Warm: the nodes hold the model, the sidecars are new hosts.
+        for (const [name, f] of Object.entries(phases)) {
+          if (name === 'warm') await fleet.replaceSidecars();
+          await loadPhase(fleet, f, b.seconds, () => {
+            const out = [] as Promise<ClientRun>[];
+            for (let i = 0; i < CLIENTS; i++) {
+              const port = Number(new URL(fleet.sidecars[i % SIDECARS]!.url).port);
+              out.push(readModel(bin, port, viaCache, seeded.dir, files));
+            }
+            return out;
+          });
+          f.origin.push((await sumMetric(fleet.nodes, 'weightcache_origin_bytes_total')) / seeded.bytes);
+          console.log(
+            `run ${run} ${name}: fleet ${f.time.at(-1)!.toFixed(2)} s, one client from nginx ${b.seconds.toFixed(2)} s, ` +
+              `origin ${f.origin.at(-1)!.toFixed(2)}x, load ${load.at(-1)!.toFixed(1)}; ${f.passed.at(-1)}`,
+          );
+        }
       } finally {
         await fleet.stop(PROFILE_DIR !== '');
       }
       if (PROFILE_DIR) keepProfiles(join(dir, 'prof'), PROFILE_DIR, run, fleet);
       rmSync(dir, { recursive: true, force: true });
     }
-    const base = 'nginx (1 client, origin alone)';
-    const note = `load average ${m.load.map((x) => x.toFixed(1)).join(', ')}`;
-    const rows = [
-      row(c, server, 'fill time', 's', m.time, note),
-      row(c, base, 'fill time', 's', m.base, 'one client reading the model from the origin alone'),
-      row(c, server, 'fill time / one client from origin', 'x', m.ratio, 'target ≤ 1.5'),
-      row(c, server, 'origin bytes / model', 'x', m.origin),
-      row(
-        c,
-        base,
-        'origin bytes / model',
-        'x',
-        m.base.map(() => 1),
-      ),
-      row(c, server, 'nodes CPU per GB delivered', 'core-s/GB', m.nodeCpu),
-      row(c, server, 'sidecars CPU per GB delivered', 'core-s/GB', m.sidecarCpu),
-      row(c, server, 'origin (nginx) CPU per GB delivered', 'core-s/GB', m.nginxCpu),
-      row(c, server, 'clients CPU per GB delivered', 'core-s/GB', m.clientCpu),
-      row(c, server, 'node payload bytes sent without JavaScript', 'share', m.nativeShare),
-    ];
+    const baseName = 'nginx (1 client, origin alone)';
+    const note = `load average ${load.map((x) => x.toFixed(1)).join(', ')}`;
+    const rows = [];
+    for (const f of Object.values(phases)) {
+      rows.push(
+        row(f.c, server, 'fill time', 's', f.time, note),
+        row(f.c, baseName, 'fill time', 's', base, 'one client reading the model from the origin alone'),
+        row(f.c, server, 'fill time / one client from origin', 'x', f.ratio, 'target ≤ 1.5'),
+        row(
+          f.c,
+          server,
+          'origin bytes / model',
+          'x',
+          f.origin,
+          "the nodes' origin bytes since the fleet started",
+        ),
+        row(
+          f.c,
+          baseName,
+          'origin bytes / model',
+          'x',
+          base.map(() => 1),
+        ),
+        row(f.c, server, 'nodes CPU per GB delivered', 'core-s/GB', f.nodeCpu),
+        row(f.c, server, 'sidecars CPU per GB delivered', 'core-s/GB', f.sidecarCpu),
+        row(f.c, server, 'origin (nginx) CPU per GB delivered', 'core-s/GB', f.nginxCpu),
+        row(f.c, server, 'clients CPU per GB delivered', 'core-s/GB', f.clientCpu),
+        row(f.c, server, 'node payload bytes sent without JavaScript', 'share', f.nativeShare),
+      );
+    }
     writeFileSync(join(REPO, 'loadtest/results/fleet-rows.json'), `${JSON.stringify(rows, null, 2)}\n`);
     for (const r of rows) console.log(`${r.server.padEnd(52)} ${r.metric.padEnd(38)} ${r.median} ${r.unit}`);
   } finally {

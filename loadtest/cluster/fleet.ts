@@ -98,6 +98,8 @@ export async function startProc(
 export interface Fleet {
   readonly nodes: Proc[];
   readonly sidecars: Proc[];
+  /** New sidecars with empty caches in place of the old (killed): hosts joining a fleet whose nodes are warm. */
+  replaceSidecars(): Promise<void>;
   /** Kills every process (SIGKILL), or with `graceful` stops them with SIGTERM first. */
   stop(graceful?: boolean): Promise<void>;
 }
@@ -108,6 +110,8 @@ export interface FleetOptions {
   readonly origin?: object;
   /** Merged into every node's config (after the defaults). */
   readonly node?: Record<string, unknown>;
+  /** Merged into every node's `transport` section (e.g. { nativeReads: false }). */
+  readonly nodeTransport?: Record<string, unknown>;
   /** Merged into every sidecar's config (after the defaults). */
   readonly sidecar?: Record<string, unknown>;
   /** Node flags for every process, e.g. ['--cpu-prof', '--cpu-prof-dir', dir]. */
@@ -136,7 +140,7 @@ export async function startFleet(
         join(dir, `node${i}`),
         {
           ...common,
-          transport: { listen: self },
+          transport: { listen: self, ...opts.nodeTransport },
           cluster: { self, members: { static: members } },
           cache: {
             dram: { maxBytes: '512MiB' },
@@ -148,25 +152,37 @@ export async function startFleet(
       ),
     ),
   );
-  const ss = await Promise.all(
-    Array.from({ length: sidecars }, (_, i) =>
-      startProc(
-        'sidecar',
-        join(dir, `sidecar${i}`),
-        {
-          ...common,
-          cluster: { members: { static: members } },
-          // A GPU host pulls into /dev/shm or local NVMe: the sidecar's own tier stays small here.
-          cache: { dram: { maxBytes: '64MiB' }, nvme: null },
-          ...opts.sidecar,
-        },
-        opts.execArgv,
+  let generation = 0;
+  const startSidecars = () =>
+    Promise.all(
+      Array.from({ length: sidecars }, (_, i) =>
+        startProc(
+          'sidecar',
+          join(dir, `sidecar${i}${generation ? `-${generation}` : ''}`),
+          {
+            ...common,
+            cluster: { members: { static: members } },
+            // A GPU host pulls into /dev/shm or local NVMe: the sidecar's own tier stays small here.
+            cache: { dram: { maxBytes: '64MiB' }, nvme: null },
+            ...opts.sidecar,
+          },
+          opts.execArgv,
+        ),
       ),
-    ),
-  );
+    );
+  const ss = await startSidecars();
   return {
     nodes: ns,
     sidecars: ss,
+    replaceSidecars: async () => {
+      for (const p of ss) {
+        const gone = new Promise((r) => p.proc.once('exit', r));
+        p.proc.kill('SIGKILL');
+        await gone;
+      }
+      generation++;
+      ss.splice(0, ss.length, ...(await startSidecars()));
+    },
     stop: async (graceful = false) => {
       // A process killed by a signal has exitCode null and a signalCode: it is gone all the same.
       const running = [...ns, ...ss]

@@ -309,6 +309,8 @@ export const configSchema = z
           .refine((ms) => ms >= 100 && ms <= 300_000, 'must be between 100ms and 5m'),
         maxUnauthenticated: z.number().int().min(1).max(100_000).default(256),
         maxUnauthenticatedPerAddress: z.number().int().min(1).max(100_000).default(16),
+        // READ_CHUNK hits answered on the addon's I/O thread from the DRAM store (docs/wire-protocol.md).
+        nativeReads: z.boolean().default(true),
       })
       .nullable()
       .default(null),

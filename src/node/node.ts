@@ -147,8 +147,10 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
   // they read the versions leases resolve to from here (one table for both), published and taken
   // back by the coherence layer.
   const nativeResp = config.resp?.door === 'native' && !respTls;
+  // A node's transport answers peers' DRAM hits on its I/O thread from the same bindings.
+  const nativeReads = role === 'node' && config.transport?.nativeReads === true;
   const fast =
-    (config.http.door === 'native' && !httpTls) || nativeResp
+    (config.http.door === 'native' && !httpTls) || nativeResp || nativeReads
       ? new NativeFastPath(origin.id, config.cache.chunkSize, tokens)
       : null;
   const table = new LeaseTable({ origin, termMs: config.leases.term, metrics, sink: fast });
@@ -207,6 +209,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
             readPath,
             store,
             cluster,
+            bindVersions: nativeReads,
           }),
           messages: served,
           logger: log,
@@ -217,6 +220,14 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
           maxUnauthenticatedPerAddress: config.transport.maxUnauthenticatedPerAddress,
         })
       : null;
+  if (transport && nativeReads && fast) {
+    transport.serveNative({
+      store: store.dram.nativeStore,
+      bindings: fast.bindings,
+      originId: origin.id,
+      chunkSize: config.cache.chunkSize,
+    });
+  }
   const tiers = nvme ? [store.dram, nvme] : [store.dram];
   // One set of prefetch jobs for HTTP's /v1/prefetch and RESP's WC.PREFETCH.
   const prefetch = new PrefetchJobs({

@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { HttpDoorBinding } from '../http/native-binding.js';
+import type { HttpDoorBinding, NativeBindings } from '../http/native-binding.js';
 import type { FuseBinding } from '../mount/binding.js';
 import type { RespDoorBinding } from '../resp/native-binding.js';
 import type { NativeStore, NativeStoreOptions } from '../store/native.js';
@@ -74,6 +74,12 @@ export interface Binding extends HttpDoorBinding, RespDoorBinding, FuseBinding {
     maxUnauthenticatedPerAddress: number,
   ): { id: number; port: number };
   transportCloseListener(id: number): void;
+  /**
+   * READ_CHUNK requests on the listener's admitted connections for chunks of bound versions that
+   * are whole in `store` are answered on the I/O thread (addon/src/transport/chunk_serve.h);
+   * null turns that off. Everything else still comes to JavaScript as a frame event.
+   */
+  transportServeNative(listener: number, source: NativeChunkSource | null): void;
   /** Starts a connection; a 'connected' or 'closed' event follows. `host` must be an IP address. */
   transportConnect(host: string, port: number, maxFrameBytes: number, maxInFlight: number): number;
   /**
@@ -157,6 +163,26 @@ export interface NativeTransportStats {
   pinnedBuffers: number;
   queuedBytes: number;
   pooledBytes: number;
+  /** READ_CHUNK answered on the I/O thread from the native store, and their payload bytes. */
+  nativeServed: number;
+  nativeServedBytes: number;
+  /** READ_CHUNK of a natively serving listener passed to JavaScript, by why (docs/wire-protocol.md). */
+  nativePassUnbound: number;
+  nativePassMiss: number;
+  nativePassOther: number;
+  /** Store references held by native replies not yet written (0 when every reply is written or dropped). */
+  nativeChunkRefs: number;
+}
+
+/** What a transport listener answers READ_CHUNK hits from without JavaScript. */
+export interface NativeChunkSource {
+  readonly store: NativeStore;
+  readonly bindings: NativeBindings;
+  /** This process's origin id and chunk size: a request for another's is JavaScript's to answer. */
+  readonly originId: string;
+  readonly chunkSize: number;
+  /** The listener's maxFrameBytes: a longer read is answered TOO_LARGE by JavaScript. */
+  readonly maxFrameBytes: number;
 }
 
 export interface NativeChunkHeader {
