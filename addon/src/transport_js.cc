@@ -299,7 +299,7 @@ Napi::Value TransportCloseListener(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// transportServeNative(listenerId, { store, bindings, originId, chunkSize, maxFrameBytes } | null):
+// transportServeNative(listenerId, { store, bindings, originId, maxFrameBytes } | null):
 // READ_CHUNK hits of bound versions in `store` are answered on the I/O thread (transport/chunk_serve.h).
 Napi::Value TransportServeNative(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -317,18 +317,12 @@ Napi::Value TransportServeNative(const Napi::CallbackInfo& info) {
     Napi::Value origin = o.Get("originId");
     if (!origin.IsString()) throw Napi::TypeError::New(env, "transportServeNative: originId must be a string");
     src->origin_id = origin.As<Napi::String>().Utf8Value();
-    Napi::Value cs = o.Get("chunkSize");
     Napi::Value mf = o.Get("maxFrameBytes");
-    if (!cs.IsNumber() || !mf.IsNumber()) {
-      throw Napi::TypeError::New(env, "transportServeNative: chunkSize and maxFrameBytes must be numbers");
-    }
-    double chunk = cs.As<Napi::Number>().DoubleValue();
+    if (!mf.IsNumber()) throw Napi::TypeError::New(env, "transportServeNative: maxFrameBytes must be a number");
     double frame = mf.As<Napi::Number>().DoubleValue();
-    if (!(chunk >= 1 && chunk <= 4294967295.0 && chunk == static_cast<double>(static_cast<uint64_t>(chunk))) ||
-        !(frame >= 1 && frame <= 4294967295.0 && frame == static_cast<double>(static_cast<uint64_t>(frame)))) {
-      throw Napi::RangeError::New(env, "transportServeNative: chunkSize and maxFrameBytes must be integers 1..2^32-1");
+    if (!(frame >= 1 && frame <= 4294967295.0 && frame == static_cast<double>(static_cast<uint64_t>(frame)))) {
+      throw Napi::RangeError::New(env, "transportServeNative: maxFrameBytes must be an integer 1..2^32-1");
     }
-    src->chunk_size = static_cast<uint64_t>(chunk);
     src->max_frame_bytes = static_cast<uint64_t>(frame);
     cmd.chunks = std::move(src);
   } else if (info.Length() < 2 || !info[1].IsNull()) {

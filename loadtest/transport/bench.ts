@@ -83,7 +83,7 @@ async function runCase(port: number, size: number, connections: number, key: str
   const name: ChunkName = {
     originId: 'bench',
     container: 'c',
-    key,
+    key: key === 'native' ? `native-${size}` : key,
     etag: 'v1',
     size,
     chunkSize: size,
@@ -169,11 +169,11 @@ const server = await startServer();
 try {
   for (const size of [4 << 20, 64 << 10]) {
     for (const connections of [1, 16]) {
-      for (const key of ['buffer', 'file']) {
+      for (const key of ['buffer', 'native', 'file']) {
         const runs: Awaited<ReturnType<typeof runCase>>[] = [];
         for (let i = 0; i < RUNS; i++) runs.push(await runCase(server.port, size, connections, key));
         const kase = `${size >= 1 << 20 ? '4MiB' : '64KiB'} x${connections}conn`;
-        const srv = `weightcache-${key === 'buffer' ? 'dram-writev' : 'file-sendfile'}`;
+        const srv = `weightcache-${{ buffer: 'dram-writev', native: 'native-store-writev', file: 'file-sendfile' }[key]}`;
         rows.push(
           summarize(
             'transport',
@@ -233,6 +233,10 @@ try {
   );
   rows.push(
     summarize('transport', 'all', 'weightcache-server', 'bytes_sendfile', 'bytes', [s.bytesSendfile ?? 0]),
+  );
+  // READ_CHUNK answered on the I/O thread from the native store (key native-<size>), without JavaScript.
+  rows.push(
+    summarize('transport', 'all', 'weightcache-server', 'native_served', 'requests', [s.nativeServed ?? 0]),
   );
   rows.push(
     summarize('transport', 'all', 'weightcache-client', 'bytes_received_direct', 'bytes', [

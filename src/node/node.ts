@@ -225,7 +225,6 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
       store: store.dram.nativeStore,
       bindings: fast.bindings,
       originId: origin.id,
-      chunkSize: config.cache.chunkSize,
     });
   }
   const tiers = nvme ? [store.dram, nvme] : [store.dram];

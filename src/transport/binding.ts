@@ -178,9 +178,8 @@ export interface NativeTransportStats {
 export interface NativeChunkSource {
   readonly store: NativeStore;
   readonly bindings: NativeBindings;
-  /** This process's origin id and chunk size: a request for another's is JavaScript's to answer. */
+  /** This process's origin id: a request for another origin's chunk is JavaScript's to answer. */
   readonly originId: string;
-  readonly chunkSize: number;
   /** The listener's maxFrameBytes: a longer read is answered TOO_LARGE by JavaScript. */
   readonly maxFrameBytes: number;
 }

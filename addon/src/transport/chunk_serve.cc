@@ -71,7 +71,7 @@ ServeResult ServeReadChunk(const ChunkSource& src, const uint8_t* meta, size_t m
   if (m.container.empty() || m.container.find('/') != std::string_view::npos || m.key.empty()) {
     return ServeResult::kPassUnbound;
   }
-  if (m.origin_id != src.origin_id || m.chunk_size != src.chunk_size || m.chunk_size == 0) {
+  if (m.origin_id != src.origin_id || m.chunk_size == 0) {
     return ServeResult::kPassUnbound;
   }
   std::string name;

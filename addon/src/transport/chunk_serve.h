@@ -5,7 +5,8 @@
 // Only the plain case is answered here: a request that parses exactly (the
 // layout of src/transport/messages.ts decodeReadChunk, no stand-in report),
 // of this process's origin and chunk size, whose version is the one bound for
-// its name (store/bindings.h, the table the HTTP and RESP fast paths read),
+// its name (store/bindings.h, the table the HTTP and RESP fast paths read;
+// the binding carries the chunk size its object id was computed with),
 // for a range inside one chunk that is whole in the store. Everything else —
 // a miss, NVMe-only, a stand-in request, an unbound or other version, a bad
 // range, a meta JavaScript would refuse — returns kPass and JavaScript
@@ -49,7 +50,6 @@ struct ChunkSource {
   std::shared_ptr<store::Store> store;
   std::shared_ptr<store::BindingTable> bindings;
   std::string origin_id;
-  uint64_t chunk_size = 0;
   uint64_t max_frame_bytes = 0;  // a longer read is JavaScript's (TOO_LARGE)
 };
 
@@ -64,7 +64,7 @@ struct ChunkReply {
 enum class ServeResult {
   kServed,
   kPassMeta,      // the meta is not the plain layout (or would be refused): JavaScript decides
-  kPassUnbound,   // no binding for the name, or it binds another version / origin / chunk size
+  kPassUnbound,   // no binding for the name, or it binds another version / size / chunk size, or another origin
   kPassRange,     // index, offset or length outside the chunk, empty or over max_frame_bytes
   kPassMiss,      // the chunk is not whole in the DRAM store (miss, NVMe only, being filled)
 };
