@@ -34,6 +34,10 @@ struct Event {
   uint8_t* payload = nullptr;  // from the pool; ownership passes to the event's consumer
   std::string text;            // peer address (accepted) or reason (closed)
   void* pin = nullptr;         // kRelease: a JS reference to drop on the JS thread
+  // kFrame whose payload is native store memory (a pending allocation, transportReceiveInto):
+  // held by the event, then by the JS Buffer over it; `payload` is then not the pool's.
+  std::shared_ptr<store::Store> payload_store;  // declared before the reference: destroyed after it
+  store::Ref payload_ref;
 
   static Event Make(Kind k, uint64_t conn, std::string text = {}) {
     Event e;
@@ -45,7 +49,7 @@ struct Event {
 };
 
 struct Command {
-  enum Kind { kListen, kConnect, kSend, kClose, kCloseListener, kServeNative, kStop } kind;
+  enum Kind { kListen, kConnect, kSend, kClose, kCloseListener, kServeNative, kReceiveInto, kStop } kind;
   uint64_t id = 0;
   int fd = -1;
   sockaddr_storage addr{};
@@ -61,6 +65,8 @@ struct Command {
   uint8_t admit = 0;
   // kServeNative: what the listener `id` answers READ_CHUNK from on the I/O thread (null: nothing).
   std::shared_ptr<const transport::ChunkSource> chunks;
+  // kReceiveInto: the store READ_CHUNK answers on outbound connections are read into (null: the pool).
+  std::shared_ptr<store::Store> receive_store;
 };
 
 class IoLoop {
@@ -122,6 +128,8 @@ class IoLoop {
   void ReleaseFrame(OutFrame& f);
   Connection* Find(uint64_t id);
 
+  // Frees a payload taken from a frame: a pending store allocation, or pool memory.
+  void ReleaseEventPayload(Event& e);
   static uint8_t* AllocPayload(void* ctx, size_t len);
   static void ReleasePayload(void* ctx, uint8_t* p, size_t len);
 
@@ -140,6 +148,11 @@ class IoLoop {
   TransportStats stats_;
   std::vector<std::unique_ptr<Connection>> graveyard_;  // closed this iteration; freed after it
   void (*drop_pin_)(void*) = nullptr;
+  // transportReceiveInto: READ_CHUNK answers (≥ kMinStoreReceive bytes) on outbound connections are
+  // read into allocations of this store, held here until the frame is complete.
+  std::shared_ptr<store::Store> receive_store_;
+  std::unordered_map<const uint8_t*, store::Ref> receiving_;
+  Connection* reading_ = nullptr;  // the connection OnReadable is reading (the allocator's context)
   bool stopping_ = false;
   std::thread thread_;
 };

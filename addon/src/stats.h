@@ -33,6 +33,9 @@ struct TransportStats {
   std::atomic<uint64_t> native_pass_miss{0};     // not whole in DRAM (miss, NVMe only, being filled)
   std::atomic<uint64_t> native_pass_other{0};    // a meta or range JavaScript answers (stand-in, errors)
   std::atomic<int64_t> native_chunk_refs{0};     // store references held by replies not yet written
+  // READ_CHUNK answer payloads read straight into native store memory (transportReceiveInto):
+  // the receiver's JavaScript publishes them in place after the CRC32C check, without a copy.
+  std::atomic<uint64_t> bytes_received_store{0};
 };
 
 }  // namespace weightcache

@@ -50,6 +50,7 @@ import { TieredStore } from '../store/tiered.js';
 import { NvmeTier } from '../tier/nvme.js';
 import { TransportServer } from '../transport/index.js';
 import { registerTransportMetrics } from '../transport/metrics.js';
+import { nativeTransport } from '../transport/native.js';
 import { Messages } from '../transport/rpc.js';
 import { VERSION } from './version.js';
 
@@ -226,6 +227,11 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
       bindings: fast.bindings,
       originId: origin.id,
     });
+  }
+  if (role === 'sidecar') {
+    // A sidecar keeps the chunks it reads from nodes: the addon reads them into DRAM store memory,
+    // and the read path's put (after the CRC32C check) publishes them in place, without a copy.
+    nativeTransport().b.transportReceiveInto(store.dram.nativeStore);
   }
   const tiers = nvme ? [store.dram, nvme] : [store.dram];
   // One set of prefetch jobs for HTTP's /v1/prefetch and RESP's WC.PREFETCH.

@@ -80,6 +80,12 @@ export interface Binding extends HttpDoorBinding, RespDoorBinding, FuseBinding {
    * null turns that off. Everything else still comes to JavaScript as a frame event.
    */
   transportServeNative(listener: number, source: NativeChunkSource | null): void;
+  /**
+   * READ_CHUNK answers of ≥ 64 KiB on outbound connections are read straight into allocations of
+   * `store` (null: the receive pool), so committing them (NativeStore.commit) publishes them in
+   * place, after the CRC32C check, without a copy.
+   */
+  transportReceiveInto(store: NativeStore | null): void;
   /** Starts a connection; a 'connected' or 'closed' event follows. `host` must be an IP address. */
   transportConnect(host: string, port: number, maxFrameBytes: number, maxInFlight: number): number;
   /**
@@ -172,6 +178,8 @@ export interface NativeTransportStats {
   nativePassOther: number;
   /** Store references held by native replies not yet written (0 when every reply is written or dropped). */
   nativeChunkRefs: number;
+  /** READ_CHUNK answer payload bytes read straight into native store memory (transportReceiveInto). */
+  bytesReceivedStore: number;
 }
 
 /** What a transport listener answers READ_CHUNK hits from without JavaScript. */

@@ -68,6 +68,12 @@ export function registerTransportMetrics(metrics: Metrics): void {
   );
   mirror(
     metrics,
+    `${p}payload_bytes_received_into_store_total`,
+    'Chunk payload bytes read straight into DRAM store memory, kept without a copy',
+    (s) => ({ '': s.bytesReceivedStore }),
+  );
+  mirror(
+    metrics,
     `${p}frames_total`,
     'Frames sent and received',
     (s) => ({ sent: s.framesSent, received: s.framesReceived }),
