@@ -44,6 +44,8 @@ const SIDECAR_DOOR = process.env.FLEET_SIDECAR_DOOR ?? 'native';
 const PROFILE_DIR = process.env.FLEET_PROFILE ?? '';
 /** FLEET_NATIVE_READS=0: the nodes' transport.nativeReads off (every READ_CHUNK through JavaScript), for a before/after. */
 const NATIVE_READS = process.env.FLEET_NATIVE_READS !== '0';
+/** FLEET_RECEIVE_IN_PLACE=1: the sidecars' sidecar.receiveInPlace on (peer chunks kept without a copy). */
+const RECEIVE_IN_PLACE = process.env.FLEET_RECEIVE_IN_PLACE === '1';
 
 interface ClientRun {
   readonly seconds: number;
@@ -179,7 +181,7 @@ async function main(): Promise<void> {
     const viaCache = '/v1/objects/demo/tiny-llama/';
     const mib = Math.round(seeded.bytes / 2 ** 20);
     const c = `${CLIENTS} clients on ${SIDECARS} sidecars load a ${mib} MiB model`;
-    const server = `weightcache (${NODES} nodes, ${SIDECARS} sidecars, http.door ${SIDECAR_DOOR}${NATIVE_READS ? '' : ', transport.nativeReads false'})`;
+    const server = `weightcache (${NODES} nodes, ${SIDECARS} sidecars, http.door ${SIDECAR_DOOR}${NATIVE_READS ? '' : ', transport.nativeReads false'}${RECEIVE_IN_PLACE ? ', sidecar.receiveInPlace' : ''})`;
     const phases = {
       cold: newFigures(`${c}`),
       warm: newFigures(`${c}, nodes warm (new sidecars)`),
@@ -200,6 +202,7 @@ async function main(): Promise<void> {
         sidecar: {
           http: { listen: '127.0.0.1:0', door: SIDECAR_DOOR },
           cache: { dram: { maxBytes: '512MiB' }, nvme: null },
+          sidecar: { receiveInPlace: RECEIVE_IN_PLACE },
         },
         execArgv: PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', join(dir, 'prof')] : [],
       });

@@ -426,6 +426,8 @@ export const configSchema = z
       .strictObject({
         socket: z.string().nullable().default(null),
         originFallback: z.boolean().default(true),
+        // Peer chunks read straight into DRAM store memory, kept without a copy (docs/wire-protocol.md).
+        receiveInPlace: z.boolean().default(false),
       })
       .prefault({}),
     // The read-only FUSE mount (docs/mount.md); null: off.

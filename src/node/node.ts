@@ -228,7 +228,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
       originId: origin.id,
     });
   }
-  if (role === 'sidecar') {
+  if (role === 'sidecar' && config.sidecar.receiveInPlace) {
     // A sidecar keeps the chunks it reads from nodes: the addon reads them into DRAM store memory,
     // and the read path's put (after the CRC32C check) publishes them in place, without a copy.
     nativeTransport().b.transportReceiveInto(store.dram.nativeStore);

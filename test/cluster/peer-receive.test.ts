@@ -1,5 +1,5 @@
 /**
- * A sidecar keeps the chunks it reads from nodes without copying them: the
+ * sidecar.receiveInPlace: a sidecar keeps the chunks it reads from nodes without copying them: the
  * addon reads each READ_CHUNK answer (≥ 64 KiB) straight into DRAM store
  * memory, and the read path publishes it in place after the CRC32C check. A
  * payload corrupted on the way never becomes visible. Real node and sidecar
@@ -89,7 +89,12 @@ afterAll(async () => {
 
 describe('peer chunks kept in DRAM without a copy', () => {
   it('reads answers into store memory and publishes them in place; a corrupted one is never kept', async () => {
-    const sidecar = await startSidecar({ root, members: [seen], running });
+    const sidecar = await startSidecar({
+      root,
+      members: [seen],
+      running,
+      config: { sidecar: { receiveInPlace: true } },
+    });
     flips = 1;
     const first = await fetch(`${sidecar.url}/v1/objects/models/w.bin`);
     expect(Buffer.from(await first.arrayBuffer()).equals(bytes)).toBe(true);
