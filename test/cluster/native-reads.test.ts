@@ -254,16 +254,25 @@ describe('READ_CHUNK answered from the native store (transport.nativeReads)', ()
   });
 
   it('drops every reference when the peer disconnects mid-reply', async () => {
+    // Bound and in DRAM now, whatever time the tests before took (a binding lives one lease term).
+    const r = await fetch(`${native.url}/v1/objects/models/w.bin`);
+    expect(Buffer.from(await r.arrayBuffer()).equals(bytes)).toBe(true);
     const c = await rawPeer(nativePort, '127.0.0.91');
     c.sock.pause();
     const before = await served(native);
     for (let i = 0; i < 128; i++) {
       c.sock.write(readFrame({ name: chunkName(i % 5), offset: 0, length: CHUNK }, i + 1));
     }
-    await until(async () => (await refs(native)) > 0, { what: 'native replies held in flight' });
+    await until(async () => (await refs(native)) > 0, {
+      what: 'native replies held in flight',
+      timeoutMs: 60_000,
+    });
     expect((await served(native)) - before).toBeGreaterThan(0);
     c.sock.destroy();
-    await until(async () => (await refs(native)) === 0, { what: 'native chunk references back to 0' });
+    await until(async () => (await refs(native)) === 0, {
+      what: 'native chunk references back to 0 after the disconnect',
+      timeoutMs: 60_000,
+    });
   });
 
   it('never serves a peer that has not authenticated', async () => {
