@@ -119,6 +119,14 @@ const UNIT = {
     'src/store/bindings.cc',
     ...RANGE,
   ],
+  // The transport's native chunk service: READ_CHUNK metas, what is answered from the store, references.
+  chunk_serve_test: [
+    'test/chunk_serve_test.cc',
+    'src/transport/chunk_serve.cc',
+    'src/store/bindings.cc',
+    'src/store/arena.cc',
+    'src/store/store.cc',
+  ],
 };
 // Unit drivers run once more under ThreadSanitizer: the store is read from several threads at once.
 const TSAN_UNIT = ['store_test', 'fastpath_test', 'fill_test'];
@@ -193,6 +201,17 @@ const FUZZ = {
     sources: ['fuzz/resp_fastpath_fuzzer.cc', 'src/resp/fastpath.cc', 'src/store/bindings.cc', ...RANGE],
     maxLen: 256,
   },
+  // The transport's native chunk service: what a peer's READ_CHUNK meta makes the I/O thread answer.
+  read_chunk_fuzzer: {
+    sources: [
+      'fuzz/read_chunk_fuzzer.cc',
+      'src/transport/chunk_serve.cc',
+      'src/store/bindings.cc',
+      'src/store/arena.cc',
+      'src/store/store.cc',
+    ],
+    maxLen: 1024,
+  },
   // Every message the kernel writes to /dev/fuse, and the READDIR packer (docs/mount.md).
   fuse_request_fuzzer: {
     sources: ['fuzz/fuse_request_fuzzer.cc', 'src/fuse/request.cc', 'src/fuse/reply.cc'],
@@ -217,6 +236,8 @@ const ASAN_TESTS = [
   'test/resp/native-parser.test.ts',
   'test/resp/native-door.test.ts',
   'test/resp/fast-path.test.ts',
+  // The transport's READ_CHUNK hits answered on its I/O thread from the store (real node processes).
+  'test/cluster/native-reads.test.ts',
 ];
 
 // ---- sanitizer settings ------------------------------------------------------------------------

@@ -99,6 +99,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("transportConnect", Napi::Function::New(env, weightcache::TransportConnect, "transportConnect"));
   exports.Set("transportSend", Napi::Function::New(env, weightcache::TransportSend, "transportSend"));
   exports.Set("transportClose", Napi::Function::New(env, weightcache::TransportClose, "transportClose"));
+  exports.Set("transportServeNative",
+              Napi::Function::New(env, weightcache::TransportServeNative, "transportServeNative"));
+  exports.Set("transportReceiveInto",
+              Napi::Function::New(env, weightcache::TransportReceiveInto, "transportReceiveInto"));
   exports.Set("transportStats", Napi::Function::New(env, weightcache::TransportStatsJs, "transportStats"));
   // The DRAM chunk store (addon/src/store/); typed in src/store/native.ts.
   weightcache::store::InitStoreJs(env, exports);

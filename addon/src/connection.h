@@ -9,11 +9,13 @@
 #include <cstdint>
 #include <deque>
 #include <list>
+#include <memory>
 #include <string>
 #include <unordered_set>
 #include <vector>
 
 #include "frame.h"
+#include "store/store.h"
 
 namespace weightcache {
 
@@ -28,6 +30,10 @@ struct OutFrame {
   uint64_t file_offset = 0;
   int file_fd = -1;
   bool compute_crc = false;
+  // kMemory from the native store (a READ_CHUNK served on the I/O thread): `mem` lies in this
+  // chunk, held until the payload is written or the connection closes; `store` outlives it.
+  std::shared_ptr<store::Store> store;  // declared first: destroyed after `ref`
+  store::Ref ref;
   uint64_t written = 0;  // of header + meta + payload
   bool queued = false;   // counted in stats.queued_bytes until finished or released
 

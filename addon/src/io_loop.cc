@@ -26,6 +26,9 @@ constexpr uint64_t kDoorbellId = 0;
 constexpr int kMaxIov = 64;
 // Bytes one connection may read per wakeup before the loop serves the others.
 constexpr size_t kReadBudget = 8u << 20;
+// READ_CHUNK answers at least this long go into store memory (transportReceiveInto); shorter ones
+// (probes, small objects' tails) into the pool: a store extent costs at least a page.
+constexpr size_t kMinStoreReceive = 64u << 10;
 
 std::string Errno(const char* what, int err) { return std::string(what) + ": " + std::strerror(err); }
 
@@ -125,7 +128,7 @@ IoLoop::~IoLoop() {
     if (c.fd >= 0) close(c.fd);
   }
   for (auto& e : events_) {
-    if (e.payload) pool_->Release(e.payload, e.header.payload_length);
+    ReleaseEventPayload(e);
     if (e.pin && drop_pin_) drop_pin_(e.pin);
   }
   close(evfd_);
@@ -164,8 +167,37 @@ Connection* IoLoop::Find(uint64_t id) {
   return it == conns_.end() ? nullptr : it->second.get();
 }
 
-uint8_t* IoLoop::AllocPayload(void* ctx, size_t len) { return static_cast<IoLoop*>(ctx)->pool_->Acquire(len); }
-void IoLoop::ReleasePayload(void* ctx, uint8_t* p, size_t len) { static_cast<IoLoop*>(ctx)->pool_->Release(p, len); }
+uint8_t* IoLoop::AllocPayload(void* ctx, size_t len) {
+  auto* l = static_cast<IoLoop*>(ctx);
+  // A chunk a peer answers on a connection we opened goes straight into store memory, so the
+  // receiver publishes it in place (NativeStore.commit finds the pending allocation): no copy.
+  if (l->receive_store_ && l->reading_ && l->reading_->listener == 0 && len >= kMinStoreReceive) {
+    const FrameHeader& h = l->reading_->reader.header();
+    if (h.type == transport::kReadChunk && (h.flags & kFlagResponse)) {
+      if (store::Ref r = l->receive_store_->Allocate(len)) {
+        uint8_t* p = r.writable_data();
+        l->receiving_.emplace(p, std::move(r));
+        return p;
+      }
+    }
+  }
+  return l->pool_->Acquire(len);
+}
+
+void IoLoop::ReleasePayload(void* ctx, uint8_t* p, size_t len) {
+  auto* l = static_cast<IoLoop*>(ctx);
+  if (l->receiving_.erase(p) == 0) l->pool_->Release(p, len);
+}
+
+void IoLoop::ReleaseEventPayload(Event& e) {
+  if (e.payload_ref) {
+    e.payload_ref.reset();
+    e.payload_store.reset();
+  } else if (e.payload) {
+    pool_->Release(e.payload, e.header.payload_length);
+  }
+  e.payload = nullptr;
+}
 
 void IoLoop::Run() {
   epoll_event evs[64];
@@ -270,6 +302,14 @@ void IoLoop::DrainCommands() {
         }
         break;
       }
+      case Command::kServeNative: {
+        auto it = listeners_.find(cmd.id);
+        if (it != listeners_.end()) it->second.chunks = std::move(cmd.chunks);
+        break;
+      }
+      case Command::kReceiveInto:
+        receive_store_ = std::move(cmd.receive_store);
+        break;
       case Command::kCloseListener: {
         auto it = listeners_.find(cmd.id);
         if (it == listeners_.end()) break;
@@ -346,6 +386,7 @@ void IoLoop::OnConnectDone(Connection& c) {
 }
 
 void IoLoop::OnReadable(Connection& c) {
+  reading_ = &c;  // AllocPayload's context while this connection's frames are read
   size_t budget = kReadBudget;
   while (c.fd >= 0 && !c.reading_paused && budget > 0) {
     FrameReader::Span span = c.reader.Want();
@@ -387,6 +428,14 @@ void IoLoop::OnFrame(Connection& c) {
   e.computed_crc = c.reader.computed_payload_crc();
   e.meta = c.reader.TakeMeta();
   e.payload = c.reader.TakePayload();
+  if (e.payload) {
+    if (auto it = receiving_.find(e.payload); it != receiving_.end()) {
+      e.payload_ref = std::move(it->second);
+      e.payload_store = receive_store_;
+      receiving_.erase(it);
+      stats_.bytes_received_store += e.header.payload_length;
+    }
+  }
   const FrameHeader& h = e.header;
   stats_.frames_received++;
   stats_.bytes_received_direct += h.payload_length;
@@ -401,7 +450,7 @@ void IoLoop::OnFrame(Connection& c) {
   bool connection_level = h.type == kHello || (h.type == kError && h.request_id == 0);
   if ((h.flags & kFlagResponse) && !connection_level) {
     if (c.awaiting.erase(h.request_id) == 0) {
-      if (e.payload) pool_->Release(e.payload, h.payload_length);
+      ReleaseEventPayload(e);
       stats_.protocol_errors++;
       Close(c, "protocol error: response to unknown request id " + std::to_string(h.request_id));
       return;
@@ -411,8 +460,52 @@ void IoLoop::OnFrame(Connection& c) {
       c.reading_paused = true;  // backpressure: the peer's requests wait in its socket, not in our memory
       UpdateInterest(c);
     }
+    if (h.type == transport::kReadChunk && ServeNatively(c, h, e.meta)) {
+      ReleaseEventPayload(e);  // never anything: requests carry no payload
+      return;
+    }
   }
   Post(std::move(e));
+}
+
+bool IoLoop::ServeNatively(Connection& c, const FrameHeader& h, const std::vector<uint8_t>& meta) {
+  // Only an accepted connection JavaScript has admitted (HELLO answered and, with a cluster secret,
+  // AUTH verified): a stranger never gets native service, and its frames never get this far anyway.
+  if (c.listener == 0 || c.preauth || c.reader.handshake_only()) return false;
+  auto it = listeners_.find(c.listener);
+  if (it == listeners_.end() || !it->second.chunks) return false;
+  transport::ChunkReply reply;
+  switch (transport::ServeReadChunk(*it->second.chunks, meta.data(), meta.size(), store::MonotonicNs(), &reply)) {
+    case transport::ServeResult::kServed:
+      break;
+    case transport::ServeResult::kPassUnbound:
+      stats_.native_pass_unbound++;
+      return false;
+    case transport::ServeResult::kPassMiss:
+      stats_.native_pass_miss++;
+      return false;
+    default:
+      stats_.native_pass_other++;
+      return false;
+  }
+  // The reply JavaScript would send (server-connection.ts respond): the request's type and id with
+  // the RESPONSE flag, no meta, the bytes with their CRC32C (the stored one for a whole chunk).
+  OutFrame f;
+  f.h.type = h.type;
+  f.h.flags = kFlagResponse;
+  f.h.request_id = h.request_id;
+  f.h.payload_length = reply.length;
+  f.h.payload_crc = reply.crc;
+  f.kind = OutFrame::kMemory;
+  f.mem = reply.data;
+  f.compute_crc = reply.compute_crc;
+  f.ref = std::move(reply.ref);
+  f.store = it->second.chunks->store;
+  stats_.native_chunk_refs++;
+  stats_.native_served++;
+  stats_.native_served_bytes += reply.length;
+  Enqueue(c, std::move(f));
+  return true;
 }
 
 void IoLoop::Enqueue(Connection& c, OutFrame&& f) {
@@ -522,6 +615,11 @@ void IoLoop::ReleaseFrame(OutFrame& f) {
   if (f.file_fd >= 0) {
     close(f.file_fd);
     f.file_fd = -1;
+  }
+  if (f.ref) {
+    f.ref.reset();
+    f.store.reset();
+    stats_.native_chunk_refs--;
   }
   if (f.pin) {
     Event e = Event::Make(Event::kRelease, 0);

@@ -20,6 +20,7 @@
 #include "buffer_pool.h"
 #include "connection.h"
 #include "stats.h"
+#include "transport/chunk_serve.h"
 
 namespace weightcache {
 
@@ -33,6 +34,10 @@ struct Event {
   uint8_t* payload = nullptr;  // from the pool; ownership passes to the event's consumer
   std::string text;            // peer address (accepted) or reason (closed)
   void* pin = nullptr;         // kRelease: a JS reference to drop on the JS thread
+  // kFrame whose payload is native store memory (a pending allocation, transportReceiveInto):
+  // held by the event, then by the JS Buffer over it; `payload` is then not the pool's.
+  std::shared_ptr<store::Store> payload_store;  // declared before the reference: destroyed after it
+  store::Ref payload_ref;
 
   static Event Make(Kind k, uint64_t conn, std::string text = {}) {
     Event e;
@@ -44,7 +49,7 @@ struct Event {
 };
 
 struct Command {
-  enum Kind { kListen, kConnect, kSend, kClose, kCloseListener, kStop } kind;
+  enum Kind { kListen, kConnect, kSend, kClose, kCloseListener, kServeNative, kReceiveInto, kStop } kind;
   uint64_t id = 0;
   int fd = -1;
   sockaddr_storage addr{};
@@ -58,6 +63,10 @@ struct Command {
   // kSend on an accepted connection before authentication: after queueing the frame,
   // 1 = read the next handshake frame, 2 = authenticated (lift the pre-auth limits).
   uint8_t admit = 0;
+  // kServeNative: what the listener `id` answers READ_CHUNK from on the I/O thread (null: nothing).
+  std::shared_ptr<const transport::ChunkSource> chunks;
+  // kReceiveInto: the store READ_CHUNK answers on outbound connections are read into (null: the pool).
+  std::shared_ptr<store::Store> receive_store;
 };
 
 class IoLoop {
@@ -88,6 +97,8 @@ class IoLoop {
     // the front is also the first deadline, and the first to evict.
     std::list<uint64_t> preauth;
     std::unordered_map<std::string, uint32_t> preauth_by_addr;  // bounded by preauth's size
+    // Set by transportServeNative: READ_CHUNK hits answered from the native store on this thread.
+    std::shared_ptr<const transport::ChunkSource> chunks;
   };
 
   void Run();
@@ -97,6 +108,9 @@ class IoLoop {
   void OnConnectDone(Connection& c);
   void OnReadable(Connection& c);
   void OnFrame(Connection& c);
+  // A READ_CHUNK request on an admitted connection of a listener that serves natively: answered
+  // here from the native store (true), or left to JavaScript (false).
+  bool ServeNatively(Connection& c, const FrameHeader& h, const std::vector<uint8_t>& meta);
   void Admit(Connection& c, bool open);
   // The pre-auth bookkeeping (docs/wire-protocol.md, "Before authentication").
   bool MakeRoom(Listener& l, const std::string& addr_key);
@@ -114,6 +128,8 @@ class IoLoop {
   void ReleaseFrame(OutFrame& f);
   Connection* Find(uint64_t id);
 
+  // Frees a payload taken from a frame: a pending store allocation, or pool memory.
+  void ReleaseEventPayload(Event& e);
   static uint8_t* AllocPayload(void* ctx, size_t len);
   static void ReleasePayload(void* ctx, uint8_t* p, size_t len);
 
@@ -132,6 +148,11 @@ class IoLoop {
   TransportStats stats_;
   std::vector<std::unique_ptr<Connection>> graveyard_;  // closed this iteration; freed after it
   void (*drop_pin_)(void*) = nullptr;
+  // transportReceiveInto: READ_CHUNK answers (≥ kMinStoreReceive bytes) on outbound connections are
+  // read into allocations of this store, held here until the frame is complete.
+  std::shared_ptr<store::Store> receive_store_;
+  std::unordered_map<const uint8_t*, store::Ref> receiving_;
+  Connection* reading_ = nullptr;  // the connection OnReadable is reading (the allocator's context)
   bool stopping_ = false;
   std::thread thread_;
 };

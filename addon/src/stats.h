@@ -25,6 +25,17 @@ struct TransportStats {
   std::atomic<uint64_t> send_failures{0};         // file payloads that could not be opened/read
   std::atomic<int64_t> pinned_buffers{0};         // JS Buffers referenced until the kernel has them
   std::atomic<int64_t> queued_bytes{0};           // bytes queued for sending, not yet written
+  // READ_CHUNK answered on the I/O thread from the native store (transport/chunk_serve.h), and the
+  // requests of a listener serving natively that went to JavaScript instead, by why.
+  std::atomic<uint64_t> native_served{0};
+  std::atomic<uint64_t> native_served_bytes{0};
+  std::atomic<uint64_t> native_pass_unbound{0};  // no binding, or another version / origin / chunk size
+  std::atomic<uint64_t> native_pass_miss{0};     // not whole in DRAM (miss, NVMe only, being filled)
+  std::atomic<uint64_t> native_pass_other{0};    // a meta or range JavaScript answers (stand-in, errors)
+  std::atomic<int64_t> native_chunk_refs{0};     // store references held by replies not yet written
+  // READ_CHUNK answer payloads read straight into native store memory (transportReceiveInto):
+  // the receiver's JavaScript publishes them in place after the CRC32C check, without a copy.
+  std::atomic<uint64_t> bytes_received_store{0};
 };
 
 }  // namespace weightcache

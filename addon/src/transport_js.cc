@@ -11,7 +11,9 @@
 #include <mutex>
 
 #include "file_payload.h"
+#include "http/fastpath_js.h"
 #include "io_loop.h"
+#include "store/store_js.h"
 
 namespace weightcache {
 namespace {
@@ -19,6 +21,10 @@ namespace {
 struct PayloadHint {
   std::shared_ptr<BufferPool> pool;
   size_t len;
+  // A payload read into store memory (transportReceiveInto): the pending allocation, held until
+  // the Buffer is collected; NativeStore.commit publishes it in place meanwhile.
+  std::shared_ptr<store::Store> store;
+  store::Ref ref;
 };
 
 // Per-environment state. The env cleanup hook stops the I/O thread before
@@ -98,13 +104,13 @@ Napi::Object ToJs(Napi::Env env, Event& e, IoLoop& loop) {
       o.Set("crcOk", Napi::Boolean::New(env, h.payload_crc == e.computed_crc));
       if (e.payload) {
         size_t len = static_cast<size_t>(h.payload_length);
-        auto* hint = new PayloadHint{loop.pool(), len};
+        auto* hint = new PayloadHint{loop.pool(), len, std::move(e.payload_store), std::move(e.payload_ref)};
         // The received bytes become the JS Buffer in place: no copy.
         auto buf = Napi::Buffer<uint8_t>::New(
             env, e.payload, len,
             [](Napi::Env, uint8_t* p, PayloadHint* hint) {
-              hint->pool->Release(p, hint->len);
-              delete hint;
+              if (!hint->ref) hint->pool->Release(p, hint->len);
+              delete hint;  // drops the store reference, if it held one
             },
             hint);
         // No AdjustExternalMemory: V8 already accounts an external ArrayBuffer's backing store
@@ -141,7 +147,7 @@ void Drain(Napi::Env env, Napi::Function fn) {
         fprintf(stderr, "weightcache transport: event handler threw: %s\n", err.Message().c_str());
       }
     }
-    if (e.payload) loop.pool()->Release(e.payload, static_cast<size_t>(e.header.payload_length));
+    if (e.payload && !e.payload_ref) loop.pool()->Release(e.payload, static_cast<size_t>(e.header.payload_length));
   }
 }
 
@@ -297,6 +303,57 @@ Napi::Value TransportCloseListener(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// transportServeNative(listenerId, { store, bindings, originId, maxFrameBytes } | null):
+// READ_CHUNK hits of bound versions in `store` are answered on the I/O thread (transport/chunk_serve.h).
+Napi::Value TransportServeNative(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  State& st = Need(env);
+  Command cmd;
+  cmd.kind = Command::kServeNative;
+  cmd.id = IdArg(info, 0);
+  if (info.Length() > 1 && info[1].IsObject()) {
+    Napi::Object o = info[1].As<Napi::Object>();
+    auto src = std::make_shared<transport::ChunkSource>();
+    src->store = store::StoreOf(env, o.Get("store"));
+    if (!src->store) throw Napi::TypeError::New(env, "transportServeNative: store must be a NativeStore");
+    src->bindings = http::BindingsOfJs(o.Get("bindings"));
+    if (!src->bindings) throw Napi::TypeError::New(env, "transportServeNative: bindings must be a NativeBindings");
+    Napi::Value origin = o.Get("originId");
+    if (!origin.IsString()) throw Napi::TypeError::New(env, "transportServeNative: originId must be a string");
+    src->origin_id = origin.As<Napi::String>().Utf8Value();
+    Napi::Value mf = o.Get("maxFrameBytes");
+    if (!mf.IsNumber()) throw Napi::TypeError::New(env, "transportServeNative: maxFrameBytes must be a number");
+    double frame = mf.As<Napi::Number>().DoubleValue();
+    if (!(frame >= 1 && frame <= 4294967295.0 && frame == static_cast<double>(static_cast<uint64_t>(frame)))) {
+      throw Napi::RangeError::New(env, "transportServeNative: maxFrameBytes must be an integer 1..2^32-1");
+    }
+    src->max_frame_bytes = static_cast<uint64_t>(frame);
+    cmd.chunks = std::move(src);
+  } else if (info.Length() < 2 || !info[1].IsNull()) {
+    throw Napi::TypeError::New(env, "transportServeNative(listenerId, source | null)");
+  }
+  st.loop->Submit(std::move(cmd));
+  return env.Undefined();
+}
+
+// transportReceiveInto(store | null): READ_CHUNK answers on outbound connections are read into
+// allocations of this NativeStore, so the receiver commits them in place (no copy).
+Napi::Value TransportReceiveInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  State& st = Need(env);
+  Command cmd;
+  cmd.kind = Command::kReceiveInto;
+  if (info.Length() < 1 || !(info[0].IsNull() || info[0].IsObject())) {
+    throw Napi::TypeError::New(env, "transportReceiveInto(store | null)");
+  }
+  if (!info[0].IsNull()) {
+    cmd.receive_store = store::StoreOf(env, info[0]);
+    if (!cmd.receive_store) throw Napi::TypeError::New(env, "transportReceiveInto: store must be a NativeStore");
+  }
+  st.loop->Submit(std::move(cmd));
+  return env.Undefined();
+}
+
 // transportConnect(host, port, maxFrameBytes, maxInFlight) -> id; 'connected' or 'closed' follows.
 Napi::Value TransportConnect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -406,6 +463,13 @@ Napi::Value TransportStatsJs(const Napi::CallbackInfo& info) {
   set("pinnedBuffers", static_cast<double>(s.pinned_buffers.load()));
   set("queuedBytes", static_cast<double>(s.queued_bytes.load()));
   set("pooledBytes", static_cast<double>(st.loop->pool()->pooled_bytes()));
+  set("nativeServed", static_cast<double>(s.native_served.load()));
+  set("nativeServedBytes", static_cast<double>(s.native_served_bytes.load()));
+  set("nativePassUnbound", static_cast<double>(s.native_pass_unbound.load()));
+  set("nativePassMiss", static_cast<double>(s.native_pass_miss.load()));
+  set("nativePassOther", static_cast<double>(s.native_pass_other.load()));
+  set("nativeChunkRefs", static_cast<double>(s.native_chunk_refs.load()));
+  set("bytesReceivedStore", static_cast<double>(s.bytes_received_store.load()));
   return o;
 }
 

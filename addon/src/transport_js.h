@@ -11,6 +11,8 @@ Napi::Value TransportRef(const Napi::CallbackInfo& info);
 Napi::Value TransportUnref(const Napi::CallbackInfo& info);
 Napi::Value TransportListen(const Napi::CallbackInfo& info);
 Napi::Value TransportCloseListener(const Napi::CallbackInfo& info);
+Napi::Value TransportServeNative(const Napi::CallbackInfo& info);
+Napi::Value TransportReceiveInto(const Napi::CallbackInfo& info);
 Napi::Value TransportConnect(const Napi::CallbackInfo& info);
 Napi::Value TransportSend(const Napi::CallbackInfo& info);
 Napi::Value TransportClose(const Napi::CallbackInfo& info);

@@ -47,11 +47,16 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export async function startProc(role: 'node' | 'sidecar', dir: string, config: object): Promise<Proc> {
+export async function startProc(
+  role: 'node' | 'sidecar',
+  dir: string,
+  config: object,
+  execArgv: readonly string[] = [],
+): Promise<Proc> {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${role}.yaml`);
   writeFileSync(file, stringify(config));
-  const proc = spawn(process.execPath, [BIN, role, '--config', file], {
+  const proc = spawn(process.execPath, [...execArgv, BIN, role, '--config', file], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: cleanEnv(),
   });
@@ -93,7 +98,24 @@ export async function startProc(role: 'node' | 'sidecar', dir: string, config: o
 export interface Fleet {
   readonly nodes: Proc[];
   readonly sidecars: Proc[];
-  stop(): Promise<void>;
+  /** New sidecars with empty caches in place of the old (killed): hosts joining a fleet whose nodes are warm. */
+  replaceSidecars(): Promise<void>;
+  /** Kills every process (SIGKILL), or with `graceful` stops them with SIGTERM first. */
+  stop(graceful?: boolean): Promise<void>;
+}
+
+/** What a fleet's members differ in from the defaults below (the fleet scenario's HTTP origin, native doors). */
+export interface FleetOptions {
+  /** The `origin` section; default: the fs origin over `originRoot`. */
+  readonly origin?: object;
+  /** Merged into every node's config (after the defaults). */
+  readonly node?: Record<string, unknown>;
+  /** Merged into every node's `transport` section (e.g. { nativeReads: false }). */
+  readonly nodeTransport?: Record<string, unknown>;
+  /** Merged into every sidecar's config (after the defaults). */
+  readonly sidecar?: Record<string, unknown>;
+  /** Node flags for every process, e.g. ['--cpu-prof', '--cpu-prof-dir', dir]. */
+  readonly execArgv?: readonly string[];
 }
 
 /** Starts `nodes` members and `sidecars` sidecars over `originRoot`, all with cold caches under `dir`. */
@@ -102,41 +124,66 @@ export async function startFleet(
   originRoot: string,
   nodes: number,
   sidecars: number,
+  opts: FleetOptions = {},
 ): Promise<Fleet> {
   const port = await freePort();
   const members = Array.from({ length: nodes }, (_, i) => `127.0.0.${51 + i}:${port}`);
   const common = {
-    origin: { type: 'fs', fs: { root: originRoot } },
+    origin: opts.origin ?? { type: 'fs', fs: { root: originRoot } },
     log: { level: 'info' }, // the 'ready' line (info) carries the HTTP port
     http: { listen: '127.0.0.1:0' },
   };
   const ns = await Promise.all(
     members.map((self, i) =>
-      startProc('node', join(dir, `node${i}`), {
-        ...common,
-        transport: { listen: self },
-        cluster: { self, members: { static: members } },
-        cache: {
-          dram: { maxBytes: '512MiB' },
-          nvme: { dir: join(dir, `node${i}`, 'chunks'), maxBytes: '2GiB' },
+      startProc(
+        'node',
+        join(dir, `node${i}`),
+        {
+          ...common,
+          transport: { listen: self, ...opts.nodeTransport },
+          cluster: { self, members: { static: members } },
+          cache: {
+            dram: { maxBytes: '512MiB' },
+            nvme: { dir: join(dir, `node${i}`, 'chunks'), maxBytes: '2GiB' },
+          },
+          ...opts.node,
         },
-      }),
+        opts.execArgv,
+      ),
     ),
   );
-  const ss = await Promise.all(
-    Array.from({ length: sidecars }, (_, i) =>
-      startProc('sidecar', join(dir, `sidecar${i}`), {
-        ...common,
-        cluster: { members: { static: members } },
-        // A GPU host pulls into /dev/shm or local NVMe: the sidecar's own tier stays small here.
-        cache: { dram: { maxBytes: '64MiB' }, nvme: null },
-      }),
-    ),
-  );
+  let generation = 0;
+  const startSidecars = () =>
+    Promise.all(
+      Array.from({ length: sidecars }, (_, i) =>
+        startProc(
+          'sidecar',
+          join(dir, `sidecar${i}${generation ? `-${generation}` : ''}`),
+          {
+            ...common,
+            cluster: { members: { static: members } },
+            // A GPU host pulls into /dev/shm or local NVMe: the sidecar's own tier stays small here.
+            cache: { dram: { maxBytes: '64MiB' }, nvme: null },
+            ...opts.sidecar,
+          },
+          opts.execArgv,
+        ),
+      ),
+    );
+  const ss = await startSidecars();
   return {
     nodes: ns,
     sidecars: ss,
-    stop: async () => {
+    replaceSidecars: async () => {
+      for (const p of ss) {
+        const gone = new Promise((r) => p.proc.once('exit', r));
+        p.proc.kill('SIGKILL');
+        await gone;
+      }
+      generation++;
+      ss.splice(0, ss.length, ...(await startSidecars()));
+    },
+    stop: async (graceful = false) => {
       // A process killed by a signal has exitCode null and a signalCode: it is gone all the same.
       const running = [...ns, ...ss]
         .map((p) => p.proc)
@@ -144,7 +191,11 @@ export async function startFleet(
       await Promise.all(
         running.map((p) => {
           const gone = new Promise((r) => p.once('exit', r));
-          p.kill('SIGKILL');
+          // Graceful: SIGTERM lets node write what --cpu-prof gathered; SIGKILL after 15 s regardless.
+          if (graceful) {
+            p.kill('SIGTERM');
+            setTimeout(() => p.kill('SIGKILL'), 15_000).unref();
+          } else p.kill('SIGKILL');
           return gone;
         }),
       );

@@ -3,6 +3,9 @@
  * one 4 MiB and one 64 KiB Buffer (as a DRAM tier would) or from chunk files
  * of the same bytes (as the NVMe tier would, warm in the page cache), with
  * their stored CRC32C, so the figures measure the transport, not the tiers.
+ * Key `native-<size>` is the same bytes in a native DRAM store with a version
+ * binding, answered on the addon's I/O thread without JavaScript
+ * (transport.nativeReads); JavaScript answers it only when that passes.
  * Prints {"listening":port}; on SIGUSR2 prints {"stats":{...}}.
  */
 import { randomFillSync } from 'node:crypto';
@@ -10,6 +13,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32c } from '../../src/chunk/checksum.js';
+import { objectIdOf } from '../../src/store/address.js';
+import { createNativeStore } from '../../src/store/native.js';
+import { binding } from '../../src/transport/binding.js';
 import { TransportServer } from '../../src/transport/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wc-bench-'));
@@ -38,6 +44,24 @@ const server = await TransportServer.listen({
     },
   },
 });
+const store = createNativeStore({ maxBytes: 64 << 20 });
+const bindings = new (binding().NativeBindings)();
+for (const [size, c] of chunks) {
+  const v = { container: 'c', key: `native-${size}`, etag: 'v1', size, lastModified: new Date(0) };
+  const objectId = objectIdOf('bench', v, size);
+  store.commit(objectId, 0, c.data, c.crc >>> 0, '');
+  bindings.set({
+    name: `c/${v.key}`,
+    objectId,
+    etag: 'v1',
+    size,
+    chunkSize: size,
+    lastModified: v.lastModified.toUTCString(),
+    contentType: 'application/octet-stream',
+    validForMs: 24 * 3600_000,
+  });
+}
+server.serveNative({ store, bindings, originId: 'bench' });
 console.log(JSON.stringify({ listening: server.address.port }));
 process.on('SIGUSR2', () => console.log(JSON.stringify({ stats: server.stats() })));
 process.on('SIGTERM', async () => {

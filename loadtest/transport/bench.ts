@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import type { ChunkName } from '../../src/chunk/name.js';
 import { binding } from '../../src/transport/binding.js';
 import { TransportClient } from '../../src/transport/index.js';
+import { treeCpuSeconds } from '../cpu.js';
 
 interface Row {
   scenario: string;
@@ -72,7 +73,7 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 }
 
-async function runCase(port: number, size: number, connections: number, key: string) {
+async function runCase(port: number, size: number, connections: number, key: string, serverPid: number) {
   const client = new TransportClient({
     host: '127.0.0.1',
     port,
@@ -83,7 +84,7 @@ async function runCase(port: number, size: number, connections: number, key: str
   const name: ChunkName = {
     originId: 'bench',
     container: 'c',
-    key,
+    key: key === 'native' ? `native-${size}` : key,
     etag: 'v1',
     size,
     chunkSize: size,
@@ -94,6 +95,7 @@ async function runCase(port: number, size: number, connections: number, key: str
   await Promise.all(Array.from({ length: window }, () => client.readChunk(name, 0, size))); // warm up
   const lat: number[] = [];
   let bytes = 0;
+  const cpu0 = treeCpuSeconds(serverPid);
   const end = performance.now() + SECONDS * 1000;
   const start = performance.now();
   await Promise.all(
@@ -107,10 +109,13 @@ async function runCase(port: number, size: number, connections: number, key: str
     }),
   );
   const secs = (performance.now() - start) / 1000;
+  const serverCpuS = treeCpuSeconds(serverPid) - cpu0;
   await client.close();
   lat.sort((a, b) => a - b);
   return {
     gbps: bytes / secs / 1e9,
+    // The serving process's CPU (every thread, the addon's I/O thread included) per GB it sent.
+    cpuPerGb: serverCpuS / (bytes / 1e9),
     rps: lat.length / secs,
     p50: quantile(lat, 0.5),
     p99: quantile(lat, 0.99),
@@ -169,11 +174,12 @@ const server = await startServer();
 try {
   for (const size of [4 << 20, 64 << 10]) {
     for (const connections of [1, 16]) {
-      for (const key of ['buffer', 'file']) {
+      for (const key of ['buffer', 'native', 'file']) {
         const runs: Awaited<ReturnType<typeof runCase>>[] = [];
-        for (let i = 0; i < RUNS; i++) runs.push(await runCase(server.port, size, connections, key));
+        for (let i = 0; i < RUNS; i++)
+          runs.push(await runCase(server.port, size, connections, key, server.proc.pid!));
         const kase = `${size >= 1 << 20 ? '4MiB' : '64KiB'} x${connections}conn`;
-        const srv = `weightcache-${key === 'buffer' ? 'dram-writev' : 'file-sendfile'}`;
+        const srv = `weightcache-${{ buffer: 'dram-writev', native: 'native-store-writev', file: 'file-sendfile' }[key]}`;
         rows.push(
           summarize(
             'transport',
@@ -182,6 +188,16 @@ try {
             'throughput',
             'GB/s',
             runs.map((r) => r.gbps),
+          ),
+        );
+        rows.push(
+          summarize(
+            'transport',
+            kase,
+            srv,
+            'server CPU per GB',
+            'core-s/GB',
+            runs.map((r) => r.cpuPerGb),
           ),
         );
         rows.push(
@@ -233,6 +249,10 @@ try {
   );
   rows.push(
     summarize('transport', 'all', 'weightcache-server', 'bytes_sendfile', 'bytes', [s.bytesSendfile ?? 0]),
+  );
+  // READ_CHUNK answered on the I/O thread from the native store (key native-<size>), without JavaScript.
+  rows.push(
+    summarize('transport', 'all', 'weightcache-server', 'native_served', 'requests', [s.nativeServed ?? 0]),
   );
   rows.push(
     summarize('transport', 'all', 'weightcache-client', 'bytes_received_direct', 'bytes', [

@@ -28,6 +28,11 @@ export interface ChunkServerDeps {
   readonly store: ChunkStore;
   /** Null for a node outside any cluster: it owns every chunk. */
   readonly cluster: Cluster | null;
+  /**
+   * transport.nativeReads: the addon answers READ_CHUNK hits of bound versions itself, so a name a
+   * peer reads is resolved here (its lease publishes the binding) and its next hits skip JavaScript.
+   */
+  readonly bindVersions?: boolean;
 }
 
 export function chunkServer(d: ChunkServerDeps): TransportHandler {
@@ -51,6 +56,10 @@ export function chunkServer(d: ChunkServerDeps): TransportHandler {
           'BAD_REQUEST',
           `chunk size ${name.chunkSize}, but this node uses ${d.chunkSize}`,
         );
+      }
+      if (d.bindVersions) {
+        // Cached after the first: a map lookup. A failure here is the read's own to meet, if any.
+        void d.readPath.resolve({ container: name.container, key: name.key }).catch(() => {});
       }
       const a = addressOfName(name);
       const loc = d.store.locate(a);

@@ -315,6 +315,8 @@ export const configSchema = z
           .refine((ms) => ms >= 100 && ms <= 300_000, 'must be between 100ms and 5m'),
         maxUnauthenticated: z.number().int().min(1).max(100_000).default(256),
         maxUnauthenticatedPerAddress: z.number().int().min(1).max(100_000).default(16),
+        // READ_CHUNK hits answered on the addon's I/O thread from the DRAM store (docs/wire-protocol.md).
+        nativeReads: z.boolean().default(true),
       })
       .nullable()
       .default(null),
@@ -430,6 +432,8 @@ export const configSchema = z
       .strictObject({
         socket: z.string().nullable().default(null),
         originFallback: z.boolean().default(true),
+        // Peer chunks read straight into DRAM store memory, kept without a copy (docs/wire-protocol.md).
+        receiveInPlace: z.boolean().default(false),
       })
       .prefault({}),
     // The read-only FUSE mount (docs/mount.md); null: off.

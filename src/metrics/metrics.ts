@@ -166,6 +166,15 @@ export class Metrics {
       if (s) this.dramReferences.set(s.outstandingRefs);
     },
   });
+  readonly dramCopiedBytes = new Gauge({
+    name: 'weightcache_dram_copied_bytes',
+    help: 'Bytes copied into the DRAM store since start (a chunk kept from a Buffer the store did not allocate); fills and peer chunks read into store memory copy none',
+    registers: [this.registry],
+    collect: () => {
+      const s = this.dramStats?.();
+      if (s) this.dramCopiedBytes.set(s.copiedBytes);
+    },
+  });
   readonly dramUncachedFills = new Counter({
     name: 'weightcache_dram_uncached_fills_total',
     help: 'Fills served without being kept in DRAM: evicted chunks still being read held the memory (see docs/tiers.md)',

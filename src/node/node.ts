@@ -52,6 +52,7 @@ import { TieredStore } from '../store/tiered.js';
 import { NvmeTier } from '../tier/nvme.js';
 import { TransportServer } from '../transport/index.js';
 import { registerTransportMetrics } from '../transport/metrics.js';
+import { nativeTransport } from '../transport/native.js';
 import { Messages } from '../transport/rpc.js';
 import { VERSION } from './version.js';
 
@@ -149,8 +150,10 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
   // they read the versions leases resolve to from here (one table for both), published and taken
   // back by the coherence layer.
   const nativeResp = config.resp?.door === 'native' && !respTls;
+  // A node's transport answers peers' DRAM hits on its I/O thread from the same bindings.
+  const nativeReads = role === 'node' && config.transport?.nativeReads === true;
   const fast =
-    (config.http.door === 'native' && !httpTls) || nativeResp
+    (config.http.door === 'native' && !httpTls) || nativeResp || nativeReads
       ? new NativeFastPath(origin.id, config.cache.chunkSize, tokens)
       : null;
   const table = new LeaseTable({ origin, termMs: config.leases.term, metrics, sink: fast });
@@ -209,6 +212,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
             readPath,
             store,
             cluster,
+            bindVersions: nativeReads,
           }),
           messages: served,
           logger: log,
@@ -219,6 +223,18 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
           maxUnauthenticatedPerAddress: config.transport.maxUnauthenticatedPerAddress,
         })
       : null;
+  if (transport && nativeReads && fast) {
+    transport.serveNative({
+      store: store.dram.nativeStore,
+      bindings: fast.bindings,
+      originId: origin.id,
+    });
+  }
+  if (role === 'sidecar' && config.sidecar.receiveInPlace) {
+    // A sidecar keeps the chunks it reads from nodes: the addon reads them into DRAM store memory,
+    // and the read path's put (after the CRC32C check) publishes them in place, without a copy.
+    nativeTransport().b.transportReceiveInto(store.dram.nativeStore);
+  }
   const tiers = nvme ? [store.dram, nvme] : [store.dram];
   // One set of prefetch jobs for HTTP's /v1/prefetch and RESP's WC.PREFETCH.
   const prefetch = new PrefetchJobs({

@@ -61,6 +61,8 @@ export interface NativeStoreStats {
   readonly hits: number;
   readonly misses: number;
   readonly inserts: number;
+  /** Bytes copied in by commit (a Buffer that was not a pending allocation); 0 for in-place commits. */
+  readonly copiedBytes: number;
   readonly evictions: number;
   /** Allocations refused: larger than the budget, or retired memory past overflowBytes. */
   readonly refused: number;

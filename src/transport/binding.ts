@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { FillBinding } from '../fill/file-jobs.js';
-import type { HttpDoorBinding } from '../http/native-binding.js';
+import type { HttpDoorBinding, NativeBindings } from '../http/native-binding.js';
 import type { FuseBinding } from '../mount/binding.js';
 import type { RespDoorBinding } from '../resp/native-binding.js';
 import type { NativeStore, NativeStoreOptions } from '../store/native.js';
@@ -76,6 +76,18 @@ export interface Binding extends HttpDoorBinding, RespDoorBinding, FuseBinding, 
     maxUnauthenticatedPerAddress: number,
   ): { id: number; port: number };
   transportCloseListener(id: number): void;
+  /**
+   * READ_CHUNK requests on the listener's admitted connections for chunks of bound versions that
+   * are whole in `store` are answered on the I/O thread (addon/src/transport/chunk_serve.h);
+   * null turns that off. Everything else still comes to JavaScript as a frame event.
+   */
+  transportServeNative(listener: number, source: NativeChunkSource | null): void;
+  /**
+   * READ_CHUNK answers of ≥ 64 KiB on outbound connections are read straight into allocations of
+   * `store` (null: the receive pool), so committing them (NativeStore.commit) publishes them in
+   * place, after the CRC32C check, without a copy.
+   */
+  transportReceiveInto(store: NativeStore | null): void;
   /** Starts a connection; a 'connected' or 'closed' event follows. `host` must be an IP address. */
   transportConnect(host: string, port: number, maxFrameBytes: number, maxInFlight: number): number;
   /**
@@ -159,6 +171,27 @@ export interface NativeTransportStats {
   pinnedBuffers: number;
   queuedBytes: number;
   pooledBytes: number;
+  /** READ_CHUNK answered on the I/O thread from the native store, and their payload bytes. */
+  nativeServed: number;
+  nativeServedBytes: number;
+  /** READ_CHUNK of a natively serving listener passed to JavaScript, by why (docs/wire-protocol.md). */
+  nativePassUnbound: number;
+  nativePassMiss: number;
+  nativePassOther: number;
+  /** Store references held by native replies not yet written (0 when every reply is written or dropped). */
+  nativeChunkRefs: number;
+  /** READ_CHUNK answer payload bytes read straight into native store memory (transportReceiveInto). */
+  bytesReceivedStore: number;
+}
+
+/** What a transport listener answers READ_CHUNK hits from without JavaScript. */
+export interface NativeChunkSource {
+  readonly store: NativeStore;
+  readonly bindings: NativeBindings;
+  /** This process's origin id: a request for another origin's chunk is JavaScript's to answer. */
+  readonly originId: string;
+  /** The listener's maxFrameBytes: a longer read is answered TOO_LARGE by JavaScript. */
+  readonly maxFrameBytes: number;
 }
 
 export interface NativeChunkHeader {

@@ -68,6 +68,12 @@ export function registerTransportMetrics(metrics: Metrics): void {
   );
   mirror(
     metrics,
+    `${p}payload_bytes_received_into_store_total`,
+    'Chunk payload bytes read straight into DRAM store memory, kept without a copy',
+    (s) => ({ '': s.bytesReceivedStore }),
+  );
+  mirror(
+    metrics,
     `${p}frames_total`,
     'Frames sent and received',
     (s) => ({ sent: s.framesSent, received: s.framesReceived }),
@@ -93,6 +99,34 @@ export function registerTransportMetrics(metrics: Metrics): void {
     'Connections closed for a protocol error (bad frame, version, checksum)',
     (s) => ({ '': s.protocolErrors }),
   );
+  mirror(
+    metrics,
+    `${p}native_served_total`,
+    'READ_CHUNK requests answered on the I/O thread from the native store, without JavaScript',
+    (s) => ({ '': s.nativeServed }),
+  );
+  mirror(
+    metrics,
+    `${p}native_served_bytes_total`,
+    'Payload bytes of READ_CHUNK answers sent from the native store without JavaScript',
+    (s) => ({ '': s.nativeServedBytes }),
+  );
+  mirror(
+    metrics,
+    `${p}native_passed_total`,
+    'READ_CHUNK requests a natively serving listener passed to JavaScript, by why: unbound (no or another version), miss (not whole in DRAM), other (stand-in, errors)',
+    (s) => ({ unbound: s.nativePassUnbound, miss: s.nativePassMiss, other: s.nativePassOther }),
+    'reason',
+  );
+  new Gauge({
+    name: `${p}native_chunk_references`,
+    help: 'Store references held by native READ_CHUNK answers not yet written',
+    registers: [metrics.registry],
+    collect() {
+      const s = read();
+      if (s) this.set(s.nativeChunkRefs);
+    },
+  });
   new Gauge({
     name: `${p}queued_bytes`,
     help: 'Bytes queued for sending (bounded by the in-flight limits)',

@@ -12,6 +12,7 @@ import { isIP } from 'node:net';
 import type { ChunkName } from '../chunk/name.js';
 import { CacheError } from '../errors/cache-error.js';
 import type { ObjectInfo, ObjectName } from '../origin/origin.js';
+import type { NativeChunkSource } from './binding.js';
 import { defaultTransportLogger, type TransportLogger } from './logger.js';
 import { decodeObjectName, decodeReadChunk, encodeObjectInfo } from './messages.js';
 import { type NativeTransport, nativeTransport } from './native.js';
@@ -155,6 +156,19 @@ export class TransportServer implements TransportListener {
     native.addListener(id, { onAccepted: (conn, peer) => server.accept(conn, peer) });
     native.ref();
     return server;
+  }
+
+  /**
+   * Answers READ_CHUNK hits from the native store on the addon's I/O thread (no JavaScript round
+   * trip): a chunk of a version bound in `source.bindings` and whole in `source.store`, asked by an
+   * admitted peer. Misses, NVMe-only chunks, stand-in requests and every error still come to the
+   * handler. `null` turns it off.
+   */
+  serveNative(source: Omit<NativeChunkSource, 'maxFrameBytes'> | null): void {
+    this.native.b.transportServeNative(
+      this.listenerId,
+      source ? { ...source, maxFrameBytes: this.opts.maxFrameBytes } : null,
+    );
   }
 
   /** The addon's counters (process-wide: shared by every server and client in this process). */

@@ -20,6 +20,8 @@ describe('C++ unit tests of the native code', () => {
       expect(output).toMatch(new RegExp(`^ok +${v}/doors_test .*: \\d+ checks, 0 failures$`, 'm'));
     for (const v of ['unit', 'unit-asan'])
       expect(output).toMatch(new RegExp(`^ok +${v}/resp_fastpath_test .*: \\d+ checks, 0 failures$`, 'm'));
+    for (const v of ['unit', 'unit-asan'])
+      expect(output).toMatch(new RegExp(`^ok +${v}/chunk_serve_test .*: \\d+ checks, 0 failures$`, 'm'));
     for (const v of ['unit', 'unit-asan', 'unit-tsan'])
       expect(output).toMatch(new RegExp(`^ok +${v}/store_test .*: \\d+ tests, 0 failed checks$`, 'm'));
     for (const v of ['unit', 'unit-asan'])

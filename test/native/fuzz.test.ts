@@ -32,6 +32,7 @@ describe('fuzz targets', () => {
       'frame_fuzzer',
       'fuse_request_fuzzer',
       'http_parser_fuzzer',
+      'read_chunk_fuzzer',
       'resp_fastpath_fuzzer',
       'resp_parser_fuzzer',
     ]);

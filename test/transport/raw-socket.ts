@@ -15,10 +15,10 @@ export interface RawConn {
  * `localAddress` picks the source address: every 127.x.y.z is loopback on
  * Linux, so one test process can be many clients as the per-address limits see them.
  */
-export function rawConnect(port: number, localAddress?: string): Promise<RawConn> {
+export function rawConnect(port: number, localAddress?: string, host = '127.0.0.1'): Promise<RawConn> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const sock = connect({ port, host: '127.0.0.1', ...(localAddress ? { localAddress } : {}) });
+    const sock = connect({ port, host, ...(localAddress ? { localAddress } : {}) });
     const closed = new Promise<void>((r) => sock.once('close', () => r()));
     sock.on('data', (d) => chunks.push(d));
     sock.on('error', () => {}); // ECONNRESET is an expected outcome here

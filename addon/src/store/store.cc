@@ -268,6 +268,7 @@ Ref Store::Insert(const ChunkId& id, const uint8_t* data, uint64_t len, uint32_t
   Ref r = Allocate(len);
   if (!r) return r;
   std::memcpy(r.writable_data(), data, len);
+  copied_bytes_.fetch_add(len, std::memory_order_relaxed);
   Commit(r, id, crc, std::move(label));
   return r;
 }
@@ -348,6 +349,7 @@ StoreStats Store::stats() const {
   s.hits = static_cast<uint64_t>(hits_.Sum());
   s.misses = static_cast<uint64_t>(misses_.Sum());
   s.inserts = inserts_.load(std::memory_order_relaxed);
+  s.copied_bytes = copied_bytes_.load(std::memory_order_relaxed);
   s.evictions = evictions_.load(std::memory_order_relaxed);
   s.refused = refused_.load(std::memory_order_relaxed);
   s.prefaulted = prefaulted_.load(std::memory_order_relaxed);

@@ -128,6 +128,7 @@ struct StoreStats {
   uint64_t hits = 0;
   uint64_t misses = 0;
   uint64_t inserts = 0;
+  uint64_t copied_bytes = 0;   // bytes Insert copied in (a commit of a pending allocation copies none)
   uint64_t evictions = 0;
   uint64_t refused = 0;        // allocations refused (too large, or no memory to give)
   uint64_t prefaulted = 0;     // extents made resident by the prefault thread
@@ -235,6 +236,7 @@ class Store {
   std::atomic<uint64_t> pending_bytes_{0};
   std::atomic<uint64_t> retired_{0};
   std::atomic<uint64_t> inserts_{0};
+  std::atomic<uint64_t> copied_bytes_{0};
   std::atomic<uint64_t> evictions_{0};
   std::atomic<uint64_t> refused_{0};
   std::atomic<uint64_t> demotions_dropped_{0};

@@ -252,6 +252,7 @@ class StoreJs : public Napi::ObjectWrap<StoreJs> {
     set("hits", static_cast<double>(s.hits));
     set("misses", static_cast<double>(s.misses));
     set("inserts", static_cast<double>(s.inserts));
+    set("copiedBytes", static_cast<double>(s.copied_bytes));
     set("evictions", static_cast<double>(s.evictions));
     set("refused", static_cast<double>(s.refused));
     set("prefaulted", static_cast<double>(s.prefaulted));

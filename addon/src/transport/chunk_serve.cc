@@ -1,0 +1,102 @@
+#include "transport/chunk_serve.h"
+
+#include <cstring>
+#include <string>
+
+namespace weightcache::transport {
+namespace {
+
+// A bounds-checked little-endian reader over a meta block (src/transport/codec.ts MetaReader).
+class Reader {
+ public:
+  Reader(const uint8_t* p, size_t n) : p_(p), n_(n) {}
+  bool U16(uint16_t* v) {
+    if (n_ - at_ < 2) return false;
+    *v = static_cast<uint16_t>(p_[at_] | (p_[at_ + 1] << 8));
+    at_ += 2;
+    return true;
+  }
+  bool U32(uint32_t* v) {
+    if (n_ - at_ < 4) return false;
+    uint32_t x = 0;
+    for (int i = 3; i >= 0; i--) x = (x << 8) | p_[at_ + static_cast<size_t>(i)];
+    *v = x;
+    at_ += 4;
+    return true;
+  }
+  bool U64(uint64_t* v) {
+    if (n_ - at_ < 8) return false;
+    uint64_t x = 0;
+    for (int i = 7; i >= 0; i--) x = (x << 8) | p_[at_ + static_cast<size_t>(i)];
+    if (x > kMaxMetaU64) return false;
+    *v = x;
+    at_ += 8;
+    return true;
+  }
+  bool Str(std::string_view* s) {
+    uint16_t len;
+    if (!U16(&len) || n_ - at_ < len) return false;
+    *s = std::string_view(reinterpret_cast<const char*>(p_ + at_), len);
+    at_ += len;
+    return true;
+  }
+  bool AtEnd() const { return at_ == n_; }
+
+ private:
+  const uint8_t* p_;
+  size_t n_;
+  size_t at_ = 0;
+};
+
+}  // namespace
+
+bool ParseReadChunk(const uint8_t* p, size_t n, ReadChunkMeta* out) {
+  Reader r(p, n);
+  ReadChunkMeta m;
+  if (!r.Str(&m.origin_id) || !r.Str(&m.container) || !r.Str(&m.key) || !r.Str(&m.etag)) return false;
+  if (!r.U64(&m.size) || !r.U32(&m.chunk_size) || !r.U32(&m.index)) return false;
+  if (!r.U64(&m.offset) || !r.U32(&m.length) || !r.U32(&m.flags)) return false;
+  if ((m.flags & ~kReadLocalOnly) != 0) return false;  // STAND_IN (with its report) or unknown bits
+  if (!r.AtEnd()) return false;
+  *out = m;
+  return true;
+}
+
+ServeResult ServeReadChunk(const ChunkSource& src, const uint8_t* meta, size_t meta_len, int64_t now_ns,
+                           ChunkReply* out) {
+  ReadChunkMeta m;
+  if (!ParseReadChunk(meta, meta_len, &m)) return ServeResult::kPassMeta;
+  // A container never holds '/', so "container/key" names one object; a request that
+  // splits a name elsewhere is not the bound object, whatever its joined name.
+  if (m.container.empty() || m.container.find('/') != std::string_view::npos || m.key.empty()) {
+    return ServeResult::kPassUnbound;
+  }
+  if (m.origin_id != src.origin_id || m.chunk_size == 0) {
+    return ServeResult::kPassUnbound;
+  }
+  std::string name;
+  name.reserve(m.container.size() + 1 + m.key.size());
+  name.append(m.container).append(1, '/').append(m.key);
+  std::shared_ptr<const store::VersionBinding> b = src.bindings->Lookup(name, now_ns);
+  if (!b || b->etag != m.etag || b->size != m.size || b->chunk_size != m.chunk_size) {
+    return ServeResult::kPassUnbound;
+  }
+  // The range rules of src/transport/range.ts; a read JavaScript would refuse is its to refuse.
+  uint64_t chunks = (m.size + m.chunk_size - 1) / m.chunk_size;
+  if (m.index >= chunks) return ServeResult::kPassRange;
+  uint64_t start = uint64_t{m.index} * m.chunk_size;
+  uint64_t extent = std::min<uint64_t>(m.chunk_size, m.size - start);
+  if (m.length == 0 || m.length > src.max_frame_bytes || m.offset > extent || m.length > extent - m.offset) {
+    return ServeResult::kPassRange;
+  }
+  store::Ref ref = src.store->Lookup(store::ChunkId{b->object, m.index});
+  if (!ref || ref.size() != extent) return ServeResult::kPassMiss;
+  out->data = ref.data() + m.offset;
+  out->length = m.length;
+  out->compute_crc = !(m.offset == 0 && m.length == extent);
+  out->crc = out->compute_crc ? 0 : ref.crc32c();
+  out->ref = std::move(ref);
+  return ServeResult::kServed;
+}
+
+}  // namespace weightcache::transport
