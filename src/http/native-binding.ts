@@ -122,6 +122,8 @@ export interface NativeHttpDoorOptions {
   /** A later request's first byte → its complete head. */
   headerTimeoutMs?: number;
   idleTimeoutMs?: number;
+  /** A request's head's first byte → its whole body (node's requestTimeout): else 408 and close. */
+  requestTimeoutMs?: number;
   maxRequestLineBytes?: number;
   maxHeaderCount?: number;
   maxHeaderBytes?: number;
@@ -201,6 +203,8 @@ export interface NativeHttpDoorStats {
   parseErrors: number;
   headerTimeouts: number;
   idleTimeouts: number;
+  /** Requests whose body had not all arrived within requestTimeoutMs of their first byte (408). */
+  requestTimeouts: number;
   bytesRead: number;
   bytesWritten: number;
   /** Body Buffers pinned until written. */

@@ -303,6 +303,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
         firstRequestTimeoutMs: limits.firstRequestTimeoutMs,
         headerTimeoutMs: limits.headersTimeoutMs,
         idleTimeoutMs: limits.idleTimeoutMs,
+        requestTimeoutMs: REQUEST_TIMEOUT_MS,
         maxRequestLineBytes: o.native.maxRequestLineBytes,
         maxHeaderCount: o.native.maxHeaderCount,
         maxHeaderBytes: o.native.maxHeaderBytes,

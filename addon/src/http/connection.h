@@ -73,6 +73,8 @@ struct HttpConnection {
   bool posted_any = false;  // a request went to JavaScript: it is told when the connection closes
   uint32_t interest = 0;
   int64_t header_deadline_ms = 0;  // 0: no head being waited for
+  int64_t head_started_ms = 0;     // the current head's first byte arrived (0: not yet known)
+  int64_t body_deadline_ms = 0;    // 0: no body being read; else its last byte is due by then
   int64_t last_progress_ms = 0;
 };
 

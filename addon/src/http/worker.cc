@@ -73,6 +73,7 @@ void HttpWorker::OnReady(uint64_t id, uint32_t e) {
 
 void HttpWorker::OnTick(int64_t now_ms) {
   Sweep(now_ms);
+  PublishIdle();
   graveyard_.clear();
   FlushAccess();
 }
@@ -133,12 +134,33 @@ void HttpWorker::RefuseAtAccept(int fd, const std::string& message) {
   close(fd);
 }
 
-bool HttpWorker::EvictIdle(bool unauthenticated_only) {
-  HttpConnection* victim = ConnectionGovernor::IdleLongest(conns_, unauthenticated_only);
+ConnectionGovernor::Eviction HttpWorker::EvictIdle(bool unauthenticated_only) {
+  using Eviction = ConnectionGovernor::Eviction;
+  for (int pass = 0; pass < 2; pass++) {
+    bool unauth = pass == 0;
+    if (!unauth && unauthenticated_only) break;
+    HttpConnection* local = ConnectionGovernor::IdleLongest(conns_, unauth);
+    // Another thread's is older (on equal times, this thread's goes: no hand-off).
+    if (door_.EvictElsewhere(index_, unauth, local ? local->idle_since_ms : INT64_MAX)) return Eviction::kElsewhere;
+    if (local && EvictHere(unauth)) return Eviction::kHere;
+  }
+  return Eviction::kNone;
+}
+
+bool HttpWorker::EvictHere(bool unauthenticated) {
+  HttpConnection* victim = ConnectionGovernor::IdleLongest(conns_, unauthenticated);
   if (!victim) return false;
   door_.stats().idle_evicted++;
   Close(*victim, "closed to make room for a new connection (idle longest)");
+  PublishIdle();
   return true;
+}
+
+void HttpWorker::PublishIdle() {
+  HttpConnection* u = ConnectionGovernor::IdleLongest(conns_, true);
+  HttpConnection* a = ConnectionGovernor::IdleLongest(conns_, false);
+  idle_unauth_since_.store(u ? u->idle_since_ms : INT64_MAX, std::memory_order_relaxed);
+  idle_auth_since_.store(a ? a->idle_since_ms : INT64_MAX, std::memory_order_relaxed);
 }
 
 void HttpWorker::Compact(HttpConnection& c) {
@@ -205,6 +227,7 @@ bool HttpWorker::ProcessHead(HttpConnection& c) {
   if (st == RequestParser::kNeedMore) {
     // A head has begun: it must be complete within the header timeout (slowloris).
     if (c.in_len > 0 && c.header_deadline_ms == 0) c.header_deadline_ms = loop_.now_ms() + opt_.header_timeout_ms;
+    if (c.in_len > 0 && c.head_started_ms == 0) c.head_started_ms = loop_.now_ms();
     return false;
   }
   if (st == RequestParser::kFailed) {
@@ -230,6 +253,9 @@ bool HttpWorker::ProcessHead(HttpConnection& c) {
   e.headers.reserve(h.headers.size());
   for (const Header& f : h.headers) e.headers.emplace_back(f.name, f.value);
   c.header_deadline_ms = 0;
+  // The whole request (head and body) within request_timeout_ms of its first byte, as node's requestTimeout.
+  c.body_deadline_ms = (c.head_started_ms ? c.head_started_ms : loop_.now_ms()) + opt_.request_timeout_ms;
+  c.head_started_ms = 0;
   c.consumed = c.parser.head_bytes();
   c.body.Start(h);
   if (h.expect_continue && h.framing != Framing::kNone && c.consumed == c.in_len) {
@@ -268,6 +294,7 @@ bool HttpWorker::ProcessBody(HttpConnection& c) {
   }
   Compact(c);  // the next request's bytes now start at in[0]
   c.parser.Reset();
+  c.body_deadline_ms = 0;
   c.phase = HttpConnection::kHead;
   PostRequest(c);
   return true;
@@ -297,6 +324,7 @@ bool HttpWorker::TryFast(HttpConnection& c) {
   if (opt_.auth_required) governor_.Authenticate(c);
   // Answered: the head's bytes are consumed (a fast-path request has no body) and the next request may follow.
   c.header_deadline_ms = 0;
+  c.head_started_ms = 0;
   c.consumed = c.parser.head_bytes();
   Compact(c);
   c.parser.Reset();
@@ -365,6 +393,12 @@ void HttpWorker::Refuse(HttpConnection& c, std::string bytes) {
 }
 
 void HttpWorker::Deliver(Answer& a) {
+  if (a.evict_idle) {
+    // Another thread is at the cap and admitted its newcomer already; if this thread's idle
+    // connection got busy meanwhile, the next close frees the slot.
+    EvictHere(a.evict_unauthenticated);
+    return;
+  }
   if (a.close_conn != 0) {
     auto it = conns_.find(net::LocalOf(a.close_conn));
     if (it == conns_.end() || it->second->fd < 0) return;
@@ -628,12 +662,16 @@ void HttpWorker::Close(HttpConnection& c, const std::string& reason) {
 }
 
 void HttpWorker::Sweep(int64_t now) {
-  std::vector<HttpConnection*> expired_head, idle, unauth_idle;
+  std::vector<HttpConnection*> expired_head, expired_request, idle, unauth_idle;
   for (auto& [id, cp] : conns_) {
     HttpConnection& c = *cp;
     if (c.fd < 0) continue;
     if (c.phase == HttpConnection::kHead && c.header_deadline_ms != 0 && now >= c.header_deadline_ms) {
       expired_head.push_back(&c);
+      continue;
+    }
+    if (c.phase == HttpConnection::kBody && c.body_deadline_ms != 0 && now >= c.body_deadline_ms) {
+      expired_request.push_back(&c);
       continue;
     }
     // JavaScript owes the first answer (or its next piece): not the client's idleness.
@@ -657,6 +695,13 @@ void HttpWorker::Sweep(int64_t now) {
                        c->served_any ? std::string("the request did not arrive in time")
                                      : "no complete request head within http.firstRequestTimeout (" +
                                            std::to_string(opt_.first_request_timeout_ms) + " ms)"));
+    Pump(*c);
+  }
+  for (HttpConnection* c : expired_request) {
+    door_.stats().request_timeouts++;
+    c->body_deadline_ms = 0;
+    // The JavaScript door's words for node's requestTimeout (client-errors.ts).
+    Refuse(*c, Refusal(408, "REQUEST_TIMEOUT", "the request did not arrive in time"));
     Pump(*c);
   }
   for (HttpConnection* c : idle) {
