@@ -176,7 +176,7 @@ export class Metrics {
   httpDoorStats: (() => NativeHttpDoorStats | undefined) | undefined;
   readonly fastPathRequests = new Counter({
     name: 'weightcache_http_fastpath_requests_total',
-    help: 'Requests the native door looked at for its fast path, by result: hit (answered on an I/O thread, 304s included), or why it went to JavaScript: no_binding, miss (a chunk not in DRAM), unauthorised, other (a request the fast path does not answer)',
+    help: 'Requests the native door looked at for its fast path, by result: hit (answered on an I/O thread, 304s included), or why it went to JavaScript: no_binding, miss (a chunk not in DRAM), unauthorised, other (a request the fast path does not answer), over_budget (fast-path answers queued for clients at http.maxInFlightBytes)',
     labelNames: ['result'] as const,
     registers: [this.registry],
     collect: () => {
@@ -191,6 +191,7 @@ export class Metrics {
       set('miss', s.fastMisses);
       set('unauthorised', s.fastUnauthorised);
       set('other', s.fastOther);
+      set('over_budget', s.fastOverBudget);
     },
   });
   readonly fastPathBytes = new Counter({

@@ -12,7 +12,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { NativeBindings, NativeTokens } from '../../src/http/native-binding.js';
+import type { NativeBindings, NativeHttpDoorOptions, NativeTokens } from '../../src/http/native-binding.js';
 import { NativeHttpDoor, type NativeHttpRequest } from '../../src/http/native-door.js';
 import { createNativeStore, type NativeStore } from '../../src/store/native.js';
 import { binding } from '../../src/transport/binding.js';
@@ -47,7 +47,7 @@ interface InProcess {
 }
 
 /** A door whose fast path reads a real native store; JavaScript answers 599-free 404s to whatever reaches it. */
-function inProcess(): InProcess {
+function inProcess(extra: Partial<NativeHttpDoorOptions> = {}): InProcess {
   const store = createNativeStore({ maxBytes: 64 * MiB });
   const bindings = new (binding().NativeBindings)();
   const tokens = new (binding().NativeTokens)();
@@ -58,6 +58,7 @@ function inProcess(): InProcess {
       port: 0,
       threads: 1,
       fast: { store, bindings, tokens, maxRanges: 16, keepAliveTimeoutMs: 5000 },
+      ...extra,
     },
     {
       onRequest(req) {
@@ -158,6 +159,33 @@ describe('fast path, in process', () => {
     expect((await ask()).status).toBe(404);
     expect(p.door.stats().fastNoBinding).toBe(1);
     expect(p.door.stats().fastHits).toBe(2);
+  });
+
+  it('holds fast-path answers for slow clients within maxFastQueuedBytes, all connections; past it JavaScript answers', async () => {
+    const p = inProcess({ maxFastQueuedBytes: 6 * MiB });
+    seed(p, 4); // a 16 MiB object
+    const slow = await RawConnection.open(p.door.port);
+    slow.socket.pause(); // never reads: its 16 MiB answer stays queued (counted until written)
+    slow.send('GET /v1/objects/models/w.bin HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => (p.door.stats().fastQueuedBytes ?? 0) >= 6 * MiB, {
+      what: 'a fast-path answer queued past the bound',
+      timeoutMs: 20_000,
+    });
+    // Another client's hit now goes to JavaScript (which would reserve in its send budget).
+    const r = await get(p.url, '/v1/objects/models/w.bin');
+    expect({ status: r.status, body: r.body.toString() }).toEqual({ status: 404, body: 'from javascript' });
+    expect(p.door.stats().fastOverBudget).toBe(1);
+    expect(p.door.stats().fastHits).toBe(1);
+    slow.close();
+    await until(() => p.door.stats().fastQueuedBytes === 0 && p.door.stats().connectionsOpen === 0, {
+      what: 'the slow client gone, its bytes no longer counted',
+      timeoutMs: 20_000,
+    });
+    // Below the bound again: the fast path answers.
+    const again = await get(p.url, '/v1/objects/models/w.bin', { Range: 'bytes=0-99' });
+    expect(again.status).toBe(206);
+    expect(p.door.stats().fastHits).toBe(2);
+    expect(p.door.stats().fastQueuedBytes).toBe(0);
   });
 
   it('a client that leaves mid-body leaves no chunk reference behind', async () => {

@@ -33,6 +33,7 @@ struct Slot {
   // A fast-path answer: when its head was parsed (0: JavaScript's answer), and what the
   // request-duration histogram and the access log say of it.
   int64_t fast_started_ns = 0;
+  uint64_t fast_bytes = 0;     // counted in DoorStats::fast_queued_bytes until the answer is written
   int status = 0;
   uint64_t body_bytes = 0;
   std::string method, target;  // with the access log only

@@ -46,6 +46,9 @@ struct DoorOptions {
   uint32_t header_timeout_ms = 30'000;           // a later request's first byte → its complete head
   uint32_t idle_timeout_ms = 65'000;             // no progress while idle, or while an answer waits for the reader
   uint32_t request_timeout_ms = 60'000;          // a head's first byte → its whole body (node's requestTimeout)
+  // Bytes of fast-path answers queued and not yet written, all connections together (http.maxInFlightBytes):
+  // at or past it, hits go to JavaScript, whose answers wait in its send budget. 0: no bound.
+  uint64_t max_fast_queued_bytes = 0;
   // Hits answered on the I/O threads (fastpath.h); null: every request goes to JavaScript.
   std::shared_ptr<FastPath> fast;
   // The request-duration histogram's upper bounds (seconds; JavaScript's, so fast-path answers land
@@ -82,6 +85,8 @@ struct DoorStats : net::DoorCounters {
   std::atomic<uint64_t> header_timeouts{0};
   std::atomic<uint64_t> idle_timeouts{0};
   std::atomic<uint64_t> request_timeouts{0};      // a body not all arrived within request_timeout_ms
+  std::atomic<int64_t> fast_queued_bytes{0};      // fast-path answer bytes queued until each answer is written
+  std::atomic<uint64_t> fast_over_budget{0};      // requests sent to JavaScript at max_fast_queued_bytes
   std::atomic<int64_t> access_pending{0};         // access records posted and not yet taken by JavaScript
   std::atomic<uint64_t> access_dropped{0};        // access records dropped at kMaxPendingAccessRecords
 };

@@ -47,6 +47,7 @@ HttpWorker::~HttpWorker() {
       }
       ReleaseParts(parts);  // chunk references only, now
       door_.stats().buffered_bytes -= static_cast<int64_t>(s.pending);
+      door_.stats().fast_queued_bytes -= static_cast<int64_t>(s.fast_bytes);
       if (s.counts) door_.stats().in_flight--;
     }
   }
@@ -311,6 +312,13 @@ const std::string& HttpWorker::Date() {
 }
 
 bool HttpWorker::TryFast(HttpConnection& c) {
+  // Slow clients hold at most this much in fast-path answers, all threads (each thread may pass it by
+  // the one answer it queues last): past it JavaScript answers, reserving in its send budget.
+  if (opt_.max_fast_queued_bytes != 0 &&
+      door_.stats().fast_queued_bytes.load() >= static_cast<int64_t>(opt_.max_fast_queued_bytes)) {
+    door_.stats().fast_over_budget++;
+    return false;
+  }
   FastPath& fp = *opt_.fast;
   FastAnswer a;
   if (!TryFastPath(fp, c.parser.head(), Date(), a)) return false;
@@ -344,6 +352,8 @@ bool HttpWorker::TryFast(HttpConnection& c) {
     s.body.push_back(p);
   }
   s.pending = s.head.size() + a.body_bytes;
+  s.fast_bytes = s.pending;
+  door_.stats().fast_queued_bytes += static_cast<int64_t>(s.fast_bytes);
   c.out_bytes += s.pending;
   door_.stats().buffered_bytes += static_cast<int64_t>(s.pending);
   c.out.push_back(std::move(s));
@@ -565,7 +575,10 @@ bool HttpWorker::Flush(HttpConnection& c) {
 bool HttpWorker::FinishFront(HttpConnection& c) {
   Slot& s = c.out.front();
   bool close_after = s.close_after;
-  if (s.fast_started_ns != 0) FastDone(c, s, false);
+  if (s.fast_started_ns != 0) {
+    FastDone(c, s, false);
+    door_.stats().fast_queued_bytes -= static_cast<int64_t>(s.fast_bytes);
+  }
   if (s.counts) {
     c.in_flight--;
     door_.stats().responses++;
@@ -627,7 +640,10 @@ void HttpWorker::Close(HttpConnection& c, const std::string& reason) {
   uint64_t conn = net::WireId(index_, c.id);
   for (Slot& s : c.out) {
     door_.stats().buffered_bytes -= static_cast<int64_t>(s.pending);
-    if (s.fast_started_ns != 0) FastDone(c, s, true);
+    if (s.fast_started_ns != 0) {
+      FastDone(c, s, true);
+      door_.stats().fast_queued_bytes -= static_cast<int64_t>(s.fast_bytes);
+    }
     if (s.counts) {
       door_.stats().in_flight--;
       if (!s.complete) {
