@@ -11,8 +11,16 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { NativeBindings, NativeHttpDoorOptions, NativeTokens } from '../../src/http/native-binding.js';
+import type {
+  NativeAccessRecord,
+  NativeBindings,
+  NativeHttpDoorOptions,
+  NativeTokens,
+} from '../../src/http/native-binding.js';
 import { NativeHttpDoor, type NativeHttpRequest } from '../../src/http/native-door.js';
 import { createNativeStore, type NativeStore } from '../../src/store/native.js';
 import { binding } from '../../src/transport/binding.js';
@@ -43,6 +51,8 @@ interface InProcess {
   bindings: NativeBindings;
   tokens: NativeTokens;
   toJs: NativeHttpRequest[];
+  /** Access records of fast-path answers handed to JavaScript (with accessLog). */
+  access: NativeAccessRecord[];
   url: string;
 }
 
@@ -52,6 +62,7 @@ function inProcess(extra: Partial<NativeHttpDoorOptions> = {}): InProcess {
   const bindings = new (binding().NativeBindings)();
   const tokens = new (binding().NativeTokens)();
   const toJs: NativeHttpRequest[] = [];
+  const access: NativeAccessRecord[] = [];
   const door = NativeHttpDoor.start(
     {
       host: '127.0.0.1',
@@ -65,10 +76,13 @@ function inProcess(extra: Partial<NativeHttpDoorOptions> = {}): InProcess {
         toJs.push(req);
         door.respond(req.id, 404, { 'Content-Type': 'text/plain' }, Buffer.from('from javascript'));
       },
+      onAccess(records) {
+        access.push(...records);
+      },
     },
   );
   doors.push(door);
-  return { door, store, bindings, tokens, toJs, url: `http://127.0.0.1:${door.port}` };
+  return { door, store, bindings, tokens, toJs, access, url: `http://127.0.0.1:${door.port}` };
 }
 
 const OBJECT_ID = createHash('sha256').update('fast-path test object').digest().subarray(0, 16);
@@ -186,6 +200,35 @@ describe('fast path, in process', () => {
     expect(again.status).toBe(206);
     expect(p.door.stats().fastHits).toBe(2);
     expect(p.door.stats().fastQueuedBytes).toBe(0);
+  });
+
+  it('keeps at most 10,000 access records for a blocked JavaScript thread and counts the ones it drops', async () => {
+    const p = inProcess({ accessLog: true });
+    seed(p, 1);
+    // 10,100 one-byte range hits over one keep-alive connection while this (the JavaScript) thread
+    // is blocked in execFileSync: only the I/O thread answers, and nothing takes its records.
+    const n = 10_100;
+    const config = join(mkdtempSync(join(tmpdir(), 'wc-access-')), 'curl.conf');
+    const url = `url = "${p.url}/v1/objects/models/w.bin"\noutput = "/dev/null"\n`;
+    writeFileSync(config, `range = "0-0"\n${url.repeat(n)}`);
+    curl(['-s', '-K', config]);
+    expect(p.door.stats().fastHits).toBe(n);
+    await until(() => p.access.length + p.door.stats().accessDropped >= n, {
+      what: 'every record taken or dropped',
+      timeoutMs: 20_000,
+    });
+    expect(p.access.length).toBe(10_000);
+    expect(p.door.stats().accessDropped).toBe(n - 10_000);
+    expect(p.access[0]).toMatchObject({
+      method: 'GET',
+      target: '/v1/objects/models/w.bin',
+      status: 206,
+      bytes: 1,
+    });
+    // Taken records free their places: the next answers are logged again.
+    curl(['-s', '-r', '0-0', '-o', '/dev/null', `${p.url}/v1/objects/models/w.bin`]);
+    await until(() => p.access.length === 10_001, { what: 'a record after the drain', timeoutMs: 20_000 });
+    expect(p.door.stats().accessDropped).toBe(n - 10_000);
   });
 
   it('a client that leaves mid-body leaves no chunk reference behind', async () => {
