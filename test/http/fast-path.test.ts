@@ -151,8 +151,8 @@ describe('fast path, in process', () => {
     const p = inProcess();
     // Long enough for the requests below on a loaded machine (or under ASan); waited out at the end.
     const validMs = 3_000;
-    const boundAt = Date.now();
     seed(p, 1, validMs);
+    const boundAt = Date.now(); // the binding's deadline is at most validMs from here
     const token = 't'.repeat(32);
     p.tokens.replace(true, [
       { digest: createHash('sha256').update(token).digest(), admin: false, containers: ['models'] },

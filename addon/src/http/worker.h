@@ -9,7 +9,8 @@
 // idle eviction, the pipelining cut) are the governor's (governor.h). Answers
 // arrive from the JavaScript thread through the inbox of net::WorkerThread
 // and the loop's doorbell; the thread itself never waits on anything but
-// epoll_wait.
+// epoll_wait. The fast path's part (answering a head from the native store,
+// timing and logging those answers) is in worker_fast.cc.
 #pragma once
 #include <atomic>
 #include <cstdint>
