@@ -8,6 +8,8 @@
  *   npm run chaos -- all --scale 0.05     the same at a fraction of the counts (a quick check)
  *   npm run chaos -- all --scale 0.4 --record   a recorded run at 40 % of the counts (~13 min)
  *   npm run chaos -- render               redraw docs/reliability.md from chaos/results/*.json
+ *   npm run chaos -- all --scale 0.4 --doors native   every process on the native HTTP and RESP doors
+ *                                         (never recorded: its results go beside the run dirs)
  *
  * Every scenario runs real processes (nodes, sidecars, an origin behind a
  * fault-injecting proxy) driven only through their public doors (HTTP, RESP,
@@ -118,15 +120,24 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`--scale must be a number in (0, 10], got ${argv[scaleAt + 1]}\n`);
     return 2;
   }
-  const record = argv.includes('--record') || scale === 1;
-  const args = (scaleAt < 0 ? argv : argv.filter((_, i) => i !== scaleAt && i !== scaleAt + 1)).filter(
-    (a) => a !== '--record',
-  );
+  const doorsAt = argv.indexOf('--doors');
+  const doors = doorsAt >= 0 ? argv[doorsAt + 1] : 'js';
+  if (doors !== 'js' && doors !== 'native') {
+    process.stderr.write(`--doors must be js or native, got ${doors}\n`);
+    return 2;
+  }
+  // The recorded figures are the default doors'; a native-door run is compared against them.
+  if (doors === 'native') process.env.WEIGHTCACHE_DOORS = 'native';
+  const record = (argv.includes('--record') || scale === 1) && doors === 'js';
+  const flagged = new Set([scaleAt, doorsAt].filter((i) => i >= 0).flatMap((i) => [i, i + 1]));
+  const args = argv.filter((a, i) => !flagged.has(i) && a !== '--record');
   const arg = args[0];
   if (!arg || arg === 'list' || arg === '--help') {
     for (const s of scenarios)
       process.stdout.write(`${s.name.padEnd(16)} ${s.title}${s.inAll ? '' : ' (not in all)'}\n`);
-    process.stdout.write('\nusage: npm run chaos -- <scenario>...|all|list|render [--scale F] [--record]\n');
+    process.stdout.write(
+      '\nusage: npm run chaos -- <scenario>...|all|list|render [--scale F] [--record] [--doors js|native]\n',
+    );
     return arg ? 0 : 2;
   }
   const inAll = scenarios.filter((s) => s.inAll).map((s) => s.name);

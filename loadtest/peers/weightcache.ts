@@ -165,17 +165,34 @@ export interface WeightcacheProcess {
 }
 
 /**
+ * WEIGHTCACHE_DOORS=native (the chaos runner's `--doors native`): every
+ * process serves HTTP and RESP through the native doors (`http.door`,
+ * `resp.door`), except where the config names a door or TLS (TLS listeners
+ * stay on the JavaScript doors).
+ */
+function withNativeDoors(config: Record<string, unknown>): Record<string, unknown> {
+  const http = (config.http ?? {}) as Record<string, unknown>;
+  const resp = config.resp as Record<string, unknown> | undefined;
+  return {
+    ...config,
+    http: http.door || http.tls ? http : { ...http, door: 'native' },
+    ...(resp && !resp.door && !resp.tls ? { resp: { ...resp, door: 'native' } } : {}),
+  };
+}
+
+/**
  * Starts one weightcache process from bin/weightcache.js with `config` and
  * waits for /readyz. The one place the load test and the reliability suite
  * (chaos/) start the system under test.
  */
 export async function startWeightcacheProcess(o: ProcessOptions): Promise<WeightcacheProcess> {
   const name = o.name ?? o.role;
-  const http = (o.config.http ?? {}) as Record<string, unknown>;
+  const given = process.env.WEIGHTCACHE_DOORS === 'native' ? withNativeDoors(o.config) : o.config;
+  const http = (given.http ?? {}) as Record<string, unknown>;
   const listen = typeof http.listen === 'string' ? http.listen : `127.0.0.1:${await freePort()}`;
   const port = Number(listen.slice(listen.lastIndexOf(':') + 1));
   const host = listen.slice(0, listen.lastIndexOf(':')).replace(/^0\.0\.0\.0$/, '127.0.0.1');
-  const config = { log: { level: 'warn' }, ...o.config, http: { ...http, listen } };
+  const config = { log: { level: 'warn' }, ...given, http: { ...http, listen } };
   const configFile = join(o.workDir, `${name}.yaml`);
   writeFileSync(configFile, stringify(config));
   const p = start(name, process.execPath, [BIN, o.role, '--config', configFile], {

@@ -155,6 +155,13 @@ export interface NativeHttpDoorOptions {
   /** A later request's first byte → its complete head. */
   headerTimeoutMs?: number;
   idleTimeoutMs?: number;
+  /** A request's head's first byte → its whole body (node's requestTimeout): else 408 and close. */
+  requestTimeoutMs?: number;
+  /**
+   * Fast-path answer bytes queued and not yet written, all connections (http.maxInFlightBytes): at or
+   * past it, hits go to JavaScript (whose answers wait in its send budget). Absent or 0: no bound.
+   */
+  maxFastQueuedBytes?: number;
   maxRequestLineBytes?: number;
   maxHeaderCount?: number;
   maxHeaderBytes?: number;
@@ -234,6 +241,12 @@ export interface NativeHttpDoorStats {
   parseErrors: number;
   headerTimeouts: number;
   idleTimeouts: number;
+  /** Requests whose body had not all arrived within requestTimeoutMs of their first byte (408). */
+  requestTimeouts: number;
+  /** Fast-path answer bytes queued until each answer is written, all connections. */
+  fastQueuedBytes: number;
+  /** Requests sent to JavaScript because fastQueuedBytes was at maxFastQueuedBytes. */
+  fastOverBudget: number;
   bytesRead: number;
   bytesWritten: number;
   /** Body Buffers pinned until written. */

@@ -304,6 +304,9 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
         firstRequestTimeoutMs: limits.firstRequestTimeoutMs,
         headerTimeoutMs: limits.headersTimeoutMs,
         idleTimeoutMs: limits.idleTimeoutMs,
+        requestTimeoutMs: REQUEST_TIMEOUT_MS,
+        // Fast-path answers queued for slow clients hold at most this (each thread past it by one answer).
+        maxFastQueuedBytes: limits.maxInFlightBytes,
         maxRequestLineBytes: o.native.maxRequestLineBytes,
         maxHeaderCount: o.native.maxHeaderCount,
         maxHeaderBytes: o.native.maxHeaderBytes,

@@ -185,7 +185,7 @@ export class Metrics {
   httpDoorStats: (() => NativeHttpDoorStats | undefined) | undefined;
   readonly fastPathRequests = new Counter({
     name: 'weightcache_http_fastpath_requests_total',
-    help: 'Requests the native door looked at for its fast path, by result: hit (answered on an I/O thread, 304s included), or why it went to JavaScript: no_binding, miss (a chunk not in DRAM), unauthorised, busy (an earlier request of the connection still in JavaScript), other (a request the fast path does not answer)',
+    help: 'Requests the native door looked at for its fast path, by result: hit (answered on an I/O thread, 304s included), or why it went to JavaScript: no_binding, miss (a chunk in neither DRAM nor NVMe, or an NVMe read that failed), unauthorised, busy (an earlier request of the connection still in JavaScript), other (a request the fast path does not answer), over_budget (fast-path answers queued for clients at http.maxInFlightBytes)',
     labelNames: ['result'] as const,
     registers: [this.registry],
     collect: () => {
@@ -201,6 +201,7 @@ export class Metrics {
       set('unauthorised', s.fastUnauthorised);
       set('busy', s.fastBusy);
       set('other', s.fastOther);
+      set('over_budget', s.fastOverBudget);
     },
   });
   readonly fastPathBytes = new Counter({
@@ -300,7 +301,7 @@ export class Metrics {
   respDoorStats: (() => NativeRespDoorStats | undefined) | undefined;
   readonly respFastPath = new Counter({
     name: 'weightcache_resp_fastpath_commands_total',
-    help: 'Commands the native RESP door looked at for its fast path (GET, GETRANGE, STRLEN, one-key EXISTS), by result: hit (answered on an I/O thread), or why it went to JavaScript: no_binding, miss (a chunk not in DRAM), unauthorised, busy (an earlier command still in JavaScript), other',
+    help: 'Commands the native RESP door looked at for its fast path (GET, GETRANGE, STRLEN, EXISTS, MGET), by result: hit (answered on an I/O thread), or why it went to JavaScript: no_binding, miss (a chunk in neither DRAM nor NVMe, or an NVMe read that failed), unauthorised, busy (an earlier command still in JavaScript), other',
     labelNames: ['result'] as const,
     registers: [this.registry],
     collect: () => {

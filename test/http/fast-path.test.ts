@@ -11,9 +11,17 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NativeFastPath } from '../../src/http/fast-path.js';
-import type { NativeBindings, NativeTokens } from '../../src/http/native-binding.js';
+import type {
+  NativeAccessRecord,
+  NativeBindings,
+  NativeHttpDoorOptions,
+  NativeTokens,
+} from '../../src/http/native-binding.js';
 import { NativeHttpDoor, type NativeHttpRequest } from '../../src/http/native-door.js';
 import { createNativeStore, type NativeStore } from '../../src/store/native.js';
 import { binding } from '../../src/transport/binding.js';
@@ -44,31 +52,38 @@ interface InProcess {
   bindings: NativeBindings;
   tokens: NativeTokens;
   toJs: NativeHttpRequest[];
+  /** Access records of fast-path answers handed to JavaScript (with accessLog). */
+  access: NativeAccessRecord[];
   url: string;
 }
 
 /** A door whose fast path reads a real native store; JavaScript answers 599-free 404s to whatever reaches it. */
-function inProcess(): InProcess {
+function inProcess(extra: Partial<NativeHttpDoorOptions> = {}): InProcess {
   const store = createNativeStore({ maxBytes: 64 * MiB });
   const bindings = new (binding().NativeBindings)();
   const tokens = new (binding().NativeTokens)();
   const toJs: NativeHttpRequest[] = [];
+  const access: NativeAccessRecord[] = [];
   const door = NativeHttpDoor.start(
     {
       host: '127.0.0.1',
       port: 0,
       threads: 1,
       fast: { store, bindings, tokens, maxRanges: 16, keepAliveTimeoutMs: 5000 },
+      ...extra,
     },
     {
       onRequest(req) {
         toJs.push(req);
         door.respond(req.id, 404, { 'Content-Type': 'text/plain' }, Buffer.from('from javascript'));
       },
+      onAccess(records) {
+        access.push(...records);
+      },
     },
   );
   doors.push(door);
-  return { door, store, bindings, tokens, toJs, url: `http://127.0.0.1:${door.port}` };
+  return { door, store, bindings, tokens, toJs, access, url: `http://127.0.0.1:${door.port}` };
 }
 
 const OBJECT_ID = createHash('sha256').update('fast-path test object').digest().subarray(0, 16);
@@ -174,7 +189,10 @@ describe('fast path, in process', () => {
 
   it('stops using a binding at its deadline, and a token outside its containers goes to JavaScript', async () => {
     const p = inProcess();
-    seed(p, 1, 300);
+    // Long enough for the requests below on a loaded machine (or under ASan); waited out at the end.
+    const validMs = 3_000;
+    seed(p, 1, validMs);
+    const boundAt = Date.now(); // the binding's deadline is at most validMs from here
     const token = 't'.repeat(32);
     p.tokens.replace(true, [
       { digest: createHash('sha256').update(token).digest(), admin: false, containers: ['models'] },
@@ -191,10 +209,66 @@ describe('fast path, in process', () => {
     expect(p.door.stats().fastUnauthorised).toBe(3);
     p.tokens.replace(false, []);
     expect((await ask()).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 400));
+    await new Promise((r) => setTimeout(r, Math.max(0, boundAt + validMs + 100 - Date.now())));
     expect((await ask()).status).toBe(404);
     expect(p.door.stats().fastNoBinding).toBe(1);
     expect(p.door.stats().fastHits).toBe(2);
+  });
+
+  it('holds fast-path answers for slow clients within maxFastQueuedBytes, all connections; past it JavaScript answers', async () => {
+    const p = inProcess({ maxFastQueuedBytes: 6 * MiB });
+    seed(p, 4); // a 16 MiB object
+    const slow = await RawConnection.open(p.door.port);
+    slow.socket.pause(); // never reads: its 16 MiB answer stays queued (counted until written)
+    slow.send('GET /v1/objects/models/w.bin HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => (p.door.stats().fastQueuedBytes ?? 0) >= 6 * MiB, {
+      what: 'a fast-path answer queued past the bound',
+      timeoutMs: 20_000,
+    });
+    // Another client's hit now goes to JavaScript (which would reserve in its send budget).
+    const r = await get(p.url, '/v1/objects/models/w.bin');
+    expect({ status: r.status, body: r.body.toString() }).toEqual({ status: 404, body: 'from javascript' });
+    expect(p.door.stats().fastOverBudget).toBe(1);
+    expect(p.door.stats().fastHits).toBe(1);
+    slow.close();
+    await until(() => p.door.stats().fastQueuedBytes === 0 && p.door.stats().connectionsOpen === 0, {
+      what: 'the slow client gone, its bytes no longer counted',
+      timeoutMs: 20_000,
+    });
+    // Below the bound again: the fast path answers.
+    const again = await get(p.url, '/v1/objects/models/w.bin', { Range: 'bytes=0-99' });
+    expect(again.status).toBe(206);
+    expect(p.door.stats().fastHits).toBe(2);
+    expect(p.door.stats().fastQueuedBytes).toBe(0);
+  });
+
+  it('keeps at most 10,000 access records for a blocked JavaScript thread and counts the ones it drops', async () => {
+    const p = inProcess({ accessLog: true });
+    seed(p, 1);
+    // 10,100 one-byte range hits over one keep-alive connection while this (the JavaScript) thread
+    // is blocked in execFileSync: only the I/O thread answers, and nothing takes its records.
+    const n = 10_100;
+    const config = join(mkdtempSync(join(tmpdir(), 'wc-access-')), 'curl.conf');
+    const url = `url = "${p.url}/v1/objects/models/w.bin"\noutput = "/dev/null"\n`;
+    writeFileSync(config, `range = "0-0"\n${url.repeat(n)}`);
+    curl(['-s', '-K', config]);
+    expect(p.door.stats().fastHits).toBe(n);
+    await until(() => p.access.length + p.door.stats().accessDropped >= n, {
+      what: 'every record taken or dropped',
+      timeoutMs: 20_000,
+    });
+    expect(p.access.length).toBe(10_000);
+    expect(p.door.stats().accessDropped).toBe(n - 10_000);
+    expect(p.access[0]).toMatchObject({
+      method: 'GET',
+      target: '/v1/objects/models/w.bin',
+      status: 206,
+      bytes: 1,
+    });
+    // Taken records free their places: the next answers are logged again.
+    curl(['-s', '-r', '0-0', '-o', '/dev/null', `${p.url}/v1/objects/models/w.bin`]);
+    await until(() => p.access.length === 10_001, { what: 'a record after the drain', timeoutMs: 20_000 });
+    expect(p.door.stats().accessDropped).toBe(n - 10_000);
   });
 
   it('a client that leaves mid-body leaves no chunk reference behind', async () => {

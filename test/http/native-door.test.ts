@@ -271,6 +271,59 @@ describe('the native HTTP door', () => {
     expect((await next.responses(1))[0]?.body.toString()).toBe('after');
   });
 
+  it('at maxConnections evicts the connection idle longest on whichever thread holds it', async () => {
+    const s = start({ maxConnections: 6, threads: 2 }, echo);
+    const pause = () => new Promise((r) => setTimeout(r, 150)); // past a tick: distinct idle times, published
+    const held: RawConn[] = [];
+    for (let i = 0; i < 6; i++) {
+      const c = await open(s.door.port);
+      c.send(get(`/held${i}`));
+      await c.responses(1);
+      held.push(c);
+      await pause();
+    }
+    // Each newcomer takes the place of the oldest idle connection, whichever of the two threads
+    // accepted it and whichever holds the oldest (with 6 connections over 2 threads, a thread
+    // evicting only its own would close a younger one almost surely at some step).
+    for (let k = 0; k < 6; k++) {
+      const c = await open(s.door.port);
+      expect(await held[k]!.closedWithin(10_000)).toBe(true);
+      c.send(get(`/new${k}`));
+      expect((await c.responses(1))[0]?.status).toBe(200);
+      expect(held.slice(k + 1).map((h) => h.isClosed)).toEqual(held.slice(k + 1).map(() => false));
+      await pause();
+    }
+    expect(s.door.stats().idleEvicted).toBe(6);
+    expect(s.door.stats().connectionsOpen).toBe(6);
+  });
+
+  it('answers 408 and closes when a request body has not all arrived within requestTimeoutMs', async () => {
+    const s = start({ requestTimeoutMs: 800, idleTimeoutMs: 20_000 }, echo);
+    const c = await open(s.door.port);
+    c.send('POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n');
+    // A byte every 100 ms: never idle, but 100 bytes would take 10 s.
+    const trickle = setInterval(() => {
+      if (!c.isClosed) c.send('a');
+    }, 100);
+    try {
+      expect(await c.closedWithin(15_000)).toBe(true);
+    } finally {
+      clearInterval(trickle);
+    }
+    const [r] = await c.responses(1).catch(() => [undefined]);
+    expect(r?.status).toBe(408);
+    expect(JSON.parse(r!.body.toString())).toEqual({
+      code: 'REQUEST_TIMEOUT',
+      message: 'the request did not arrive in time',
+    });
+    expect(s.requests).toEqual([]);
+    expect(s.door.stats().requestTimeouts).toBe(1);
+    // A whole request in time is answered.
+    const ok = await open(s.door.port);
+    ok.send('POST /fast HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc');
+    expect((await ok.responses(1))[0]?.status).toBe(200);
+  });
+
   it('bounds connections per client address (maxPerAddress) across threads; other addresses are served', async () => {
     const s = start({ maxPerAddress: 2, threads: 2 }, echo);
     const a = [await open(s.door.port), await open(s.door.port)];

@@ -34,6 +34,7 @@ struct Slot {
   // A fast-path answer: when its head was parsed (0: JavaScript's answer), and what the
   // request-duration histogram and the access log say of it.
   int64_t fast_started_ns = 0;
+  uint64_t fast_bytes = 0;     // counted in DoorStats::fast_queued_bytes until the answer is written
   int status = 0;
   uint64_t body_bytes = 0;
   std::string method, target;  // with the access log only
@@ -74,6 +75,8 @@ struct HttpConnection {
   bool posted_any = false;  // a request went to JavaScript: it is told when the connection closes
   uint32_t interest = 0;
   int64_t header_deadline_ms = 0;  // 0: no head being waited for
+  int64_t head_started_ms = 0;     // the current head's first byte arrived (0: not yet known)
+  int64_t body_deadline_ms = 0;    // 0: no body being read; else its last byte is due by then
   int64_t last_progress_ms = 0;
 };
 

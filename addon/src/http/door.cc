@@ -41,6 +41,25 @@ void HttpDoor::PostAccess(std::vector<AccessRecord>& batch) {
   batch.clear();
 }
 
+bool HttpDoor::EvictElsewhere(uint32_t from, bool unauthenticated, int64_t since_ms) {
+  HttpWorker* best = nullptr;
+  int64_t best_since = since_ms;
+  for (size_t i = 0; i < worker_count(); i++) {
+    if (i == from) continue;
+    int64_t s = worker(i)->IdleSince(unauthenticated);
+    if (s < best_since) {
+      best = worker(i);
+      best_since = s;
+    }
+  }
+  if (!best) return false;
+  Answer a;
+  a.evict_idle = true;
+  a.evict_unauthenticated = unauthenticated;
+  best->Submit(std::move(a));
+  return true;
+}
+
 void HttpDoor::FastDurations(std::vector<uint64_t>& counts, uint64_t& sum_ns, uint64_t& count) {
   for (size_t i = 0; i < worker_count(); i++) worker(i)->durations().AddTo(counts, sum_ns, count);
 }

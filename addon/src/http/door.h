@@ -45,6 +45,10 @@ struct DoorOptions {
   uint32_t first_request_timeout_ms = 10'000;    // accept → the first request's complete head
   uint32_t header_timeout_ms = 30'000;           // a later request's first byte → its complete head
   uint32_t idle_timeout_ms = 65'000;             // no progress while idle, or while an answer waits for the reader
+  uint32_t request_timeout_ms = 60'000;          // a head's first byte → its whole body (node's requestTimeout)
+  // Bytes of fast-path answers queued and not yet written, all connections together (http.maxInFlightBytes):
+  // at or past it, hits go to JavaScript, whose answers wait in its send budget. 0: no bound.
+  uint64_t max_fast_queued_bytes = 0;
   // Hits answered on the I/O threads (fastpath.h); null: every request goes to JavaScript.
   std::shared_ptr<FastPath> fast;
   // The request-duration histogram's upper bounds (seconds; JavaScript's, so fast-path answers land
@@ -80,6 +84,9 @@ struct DoorStats : net::DoorCounters {
   std::atomic<uint64_t> parse_errors{0};
   std::atomic<uint64_t> header_timeouts{0};
   std::atomic<uint64_t> idle_timeouts{0};
+  std::atomic<uint64_t> request_timeouts{0};      // a body not all arrived within request_timeout_ms
+  std::atomic<int64_t> fast_queued_bytes{0};      // fast-path answer bytes queued until each answer is written
+  std::atomic<uint64_t> fast_over_budget{0};      // requests sent to JavaScript at max_fast_queued_bytes
   std::atomic<int64_t> access_pending{0};         // access records posted and not yet taken by JavaScript
   std::atomic<uint64_t> access_dropped{0};        // access records dropped at kMaxPendingAccessRecords
 };
@@ -125,6 +132,10 @@ struct Answer {
   // or with `authenticate`, mark it as having presented a valid token.
   uint64_t close_conn = 0;
   bool authenticate = false;
+  // Not an answer either: another thread is at http.maxConnections and this thread holds the
+  // connection idle longest (of the unauthenticated ones, with `evict_unauthenticated`): close it.
+  bool evict_idle = false;
+  bool evict_unauthenticated = false;
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;  // validated by the caller
   std::vector<BodyPart> body;
@@ -152,6 +163,10 @@ class HttpDoor : public net::DoorBase<DoorOptions, DoorEvent, HttpWorker, DoorSt
   void PostAccess(std::vector<AccessRecord>& batch);
   // JavaScript took `n` records.
   void AccessTaken(size_t n) { stats().access_pending -= static_cast<int64_t>(n); }
+  // Another thread than `from` holds a connection of the class (unauthenticated or not) idle since
+  // before `since_ms` (as its worker last published): asks the one idle longest to close it and
+  // returns true. The accepting thread admits its newcomer meanwhile (governor.h, ForceOpen).
+  bool EvictElsewhere(uint32_t from, bool unauthenticated, int64_t since_ms);
   // Every thread's fast-path answer durations: counts per bucket (bounds + 1, the last +Inf), sum, count.
   void FastDurations(std::vector<uint64_t>& counts, uint64_t& sum_ns, uint64_t& count);
 

@@ -18,19 +18,23 @@ std::string ConnectionGovernor::Admit(const std::string& address, const EvictIdl
     return "too many connections from " + address + " (http.maxConnectionsPerAddress: " +
            std::to_string(opt.max_per_address) + ")";
   }
-  // At the cap a newcomer takes the place of the connection idle longest (on the accepting
-  // thread: each thread owns its connections), or is refused: file descriptors never run out.
-  // An authenticated connection goes only when no unauthenticated one is open anywhere: this
-  // thread cannot close another thread's idle stranger, and must not close a client instead.
+  // At the cap a newcomer takes the place of the connection idle longest (on whichever thread
+  // holds it), or is refused: file descriptors never run out. An authenticated connection goes
+  // only when no unauthenticated one is open anywhere.
   bool open = door_.TryOpenConnection();
-  if (!open && evict_idle(stats.unauthenticated.load() > 0)) open = door_.TryOpenConnection();
+  if (!open) {
+    Eviction e = evict_idle(stats.unauthenticated.load() > 0);
+    if (e == Eviction::kHere) open = door_.TryOpenConnection();
+    if (e == Eviction::kElsewhere) open = ForceOpen();
+  }
   if (!open) {
     CloseAddress(address);
     stats.connections_rejected++;
     return "the server holds http.maxConnections (" + std::to_string(opt.max_connections) + ") busy connections";
   }
   if (opt.auth_required &&
-      stats.unauthenticated.load() >= static_cast<int64_t>(opt.max_connections) - opt.reserved && !evict_idle(true)) {
+      stats.unauthenticated.load() >= static_cast<int64_t>(opt.max_connections) - opt.reserved &&
+      evict_idle(true) == Eviction::kNone) {
     CloseAddress(address);
     door_.CloseConnection();
     stats.rejected_reserve++;
@@ -58,22 +62,30 @@ bool ConnectionGovernor::Idle(const HttpConnection& c) {
   return c.fd >= 0 && c.in_flight == 0 && c.out.empty() && c.phase == HttpConnection::kHead;
 }
 
-HttpConnection* ConnectionGovernor::IdleLongest(const Connections& conns, bool unauthenticated_only) {
+HttpConnection* ConnectionGovernor::IdleLongest(const Connections& conns, bool unauthenticated) {
   HttpConnection* victim = nullptr;
-  for (int pass = 0; pass < 2 && !victim; pass++) {
-    bool want_unauth = pass == 0;
-    if (!want_unauth && unauthenticated_only) break;
-    for (auto& [id, cp] : conns) {
-      HttpConnection& c = *cp;
-      if (!Idle(c) || c.authenticated == want_unauth) continue;
-      // Idle longest; among equals (the clock ticks in ms) the older connection.
-      if (!victim || c.idle_since_ms < victim->idle_since_ms ||
-          (c.idle_since_ms == victim->idle_since_ms && c.id < victim->id)) {
-        victim = &c;
-      }
+  for (auto& [id, cp] : conns) {
+    HttpConnection& c = *cp;
+    if (!Idle(c) || c.authenticated == unauthenticated) continue;
+    // Idle longest; among equals (the clock ticks in ms) the older connection.
+    if (!victim || c.idle_since_ms < victim->idle_since_ms ||
+        (c.idle_since_ms == victim->idle_since_ms && c.id < victim->id)) {
+      victim = &c;
     }
   }
   return victim;
+}
+
+uint32_t ConnectionGovernor::MaxOverCap() const { return door_.options().threads; }
+
+bool ConnectionGovernor::ForceOpen() {
+  DoorStats& stats = door_.stats();
+  int64_t open = stats.connections_open.fetch_add(1) + 1;
+  if (open > static_cast<int64_t>(door_.options().max_connections) + MaxOverCap()) {
+    stats.connections_open--;
+    return false;
+  }
+  return true;
 }
 
 bool ConnectionGovernor::UnauthenticatedIdleTooLong(const HttpConnection& c, int64_t now_ms) const {

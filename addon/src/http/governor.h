@@ -29,9 +29,16 @@ class ConnectionGovernor {
  public:
   explicit ConnectionGovernor(HttpDoor& door) : door_(door) {}
 
-  // Closes the accepting thread's connection idle longest, unauthenticated
-  // ones first (only those with `unauthenticated_only`); false if none is idle.
-  using EvictIdle = std::function<bool(bool unauthenticated_only)>;
+  // Makes room for a newcomer: closes the connection idle longest on any
+  // thread, unauthenticated ones first (only those with `unauthenticated_only`).
+  // kHere: the accepting thread closed one of its own; kElsewhere: another
+  // thread was asked to close its own (its slot frees a moment later); kNone:
+  // no connection is idle.
+  enum class Eviction { kNone, kHere, kElsewhere };
+  using EvictIdle = std::function<Eviction(bool unauthenticated_only)>;
+  // While another thread closes its idle connection the door may hold this
+  // many connections over max_connections: one per thread.
+  uint32_t MaxOverCap() const;
 
   // A newcomer from `address` (AddressKey): admitted and counted (connection,
   // address, unauthenticated with auth on), returning ""; or refused, counted
@@ -45,10 +52,9 @@ class ConnectionGovernor {
   // Between requests, before the first, or trickling a head: no request being handled.
   static bool Idle(const HttpConnection& c);
   // Of `conns` (a worker's), the one idle longest (among equals the older
-  // one): unauthenticated first, authenticated only if none is and not
-  // `unauthenticated_only`. Null if none is idle.
+  // one) that is (not) authenticated. Null if none is idle.
   using Connections = std::unordered_map<uint64_t, std::unique_ptr<HttpConnection>>;
-  static HttpConnection* IdleLongest(const Connections& conns, bool unauthenticated_only);
+  static HttpConnection* IdleLongest(const Connections& conns, bool unauthenticated);
   // With auth on, a connection that has not presented a valid token may idle
   // between requests only as long as a newcomer may wait for its first request.
   bool UnauthenticatedIdleTooLong(const HttpConnection& c, int64_t now_ms) const;
@@ -61,6 +67,8 @@ class ConnectionGovernor {
   std::string PipelineCutReason() const;
 
  private:
+  // Counts a newcomer while another thread closes an idle connection: up to MaxOverCap over the cap.
+  bool ForceOpen();
   bool TryOpenAddress(const std::string& address);
   void CloseAddress(const std::string& address);
 

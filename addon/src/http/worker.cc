@@ -5,11 +5,9 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -55,6 +53,7 @@ HttpWorker::~HttpWorker() {
       }
       ReleaseParts(parts);  // chunk references only, now
       door_.stats().buffered_bytes -= static_cast<int64_t>(s.pending);
+      door_.stats().fast_queued_bytes -= static_cast<int64_t>(s.fast_bytes);
       if (s.counts) door_.stats().in_flight--;
     }
   }
@@ -89,6 +88,7 @@ void HttpWorker::OnReady(uint64_t id, uint32_t e) {
 
 void HttpWorker::OnTick(int64_t now_ms) {
   Sweep(now_ms);
+  PublishIdle();
   graveyard_.clear();
   FlushAccess();
 }
@@ -97,21 +97,6 @@ void HttpWorker::AfterEvents() {
   if (disk_) disk_->Flush();  // the reads this wakeup's requests started
   graveyard_.clear();
   FlushAccess();
-}
-
-void HttpWorker::FastDone(const HttpConnection& c, const Slot& s, bool aborted) {
-  int64_t ns = net::NowNs() - s.fast_started_ns;
-  durations_.Observe(ns);
-  if (!opt_.access_log) return;
-  AccessRecord r;
-  r.method = s.method;
-  r.target = s.target;
-  r.peer = c.peer;
-  r.status = s.status;
-  r.bytes = s.body_bytes;
-  r.duration_ms = static_cast<double>(ns) / 1e6;
-  r.aborted = aborted;
-  access_.push_back(std::move(r));
 }
 
 void HttpWorker::DrainAnswers() {
@@ -150,12 +135,33 @@ void HttpWorker::RefuseAtAccept(int fd, const std::string& message) {
   close(fd);
 }
 
-bool HttpWorker::EvictIdle(bool unauthenticated_only) {
-  HttpConnection* victim = ConnectionGovernor::IdleLongest(conns_, unauthenticated_only);
+ConnectionGovernor::Eviction HttpWorker::EvictIdle(bool unauthenticated_only) {
+  using Eviction = ConnectionGovernor::Eviction;
+  for (int pass = 0; pass < 2; pass++) {
+    bool unauth = pass == 0;
+    if (!unauth && unauthenticated_only) break;
+    HttpConnection* local = ConnectionGovernor::IdleLongest(conns_, unauth);
+    // Another thread's is older (on equal times, this thread's goes: no hand-off).
+    if (door_.EvictElsewhere(index_, unauth, local ? local->idle_since_ms : INT64_MAX)) return Eviction::kElsewhere;
+    if (local && EvictHere(unauth)) return Eviction::kHere;
+  }
+  return Eviction::kNone;
+}
+
+bool HttpWorker::EvictHere(bool unauthenticated) {
+  HttpConnection* victim = ConnectionGovernor::IdleLongest(conns_, unauthenticated);
   if (!victim) return false;
   door_.stats().idle_evicted++;
   Close(*victim, "closed to make room for a new connection (idle longest)");
+  PublishIdle();
   return true;
+}
+
+void HttpWorker::PublishIdle() {
+  HttpConnection* u = ConnectionGovernor::IdleLongest(conns_, true);
+  HttpConnection* a = ConnectionGovernor::IdleLongest(conns_, false);
+  idle_unauth_since_.store(u ? u->idle_since_ms : INT64_MAX, std::memory_order_relaxed);
+  idle_auth_since_.store(a ? a->idle_since_ms : INT64_MAX, std::memory_order_relaxed);
 }
 
 void HttpWorker::Compact(HttpConnection& c) {
@@ -222,6 +228,7 @@ bool HttpWorker::ProcessHead(HttpConnection& c) {
   if (st == RequestParser::kNeedMore) {
     // A head has begun: it must be complete within the header timeout (slowloris).
     if (c.in_len > 0 && c.header_deadline_ms == 0) c.header_deadline_ms = loop_.now_ms() + opt_.header_timeout_ms;
+    if (c.in_len > 0 && c.head_started_ms == 0) c.head_started_ms = loop_.now_ms();
     return false;
   }
   if (st == RequestParser::kFailed) {
@@ -233,6 +240,9 @@ bool HttpWorker::ProcessHead(HttpConnection& c) {
   const RequestHead& h = c.parser.head();
   c.pending = RequestEvent(c);
   c.header_deadline_ms = 0;
+  // The whole request (head and body) within request_timeout_ms of its first byte, as node's requestTimeout.
+  c.body_deadline_ms = (c.head_started_ms ? c.head_started_ms : loop_.now_ms()) + opt_.request_timeout_ms;
+  c.head_started_ms = 0;
   c.consumed = c.parser.head_bytes();
   c.body.Start(h);
   if (h.expect_continue && h.framing != Framing::kNone && c.consumed == c.in_len) {
@@ -290,133 +300,10 @@ bool HttpWorker::ProcessBody(HttpConnection& c) {
   }
   Compact(c);  // the next request's bytes now start at in[0]
   c.parser.Reset();
+  c.body_deadline_ms = 0;
   c.phase = HttpConnection::kHead;
   PostRequest(c);
   return true;
-}
-
-const std::string& HttpWorker::Date() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  if (ts.tv_sec != date_sec_) {
-    date_sec_ = ts.tv_sec;
-    date_ = HttpDate(ts.tv_sec);
-  }
-  return date_;
-}
-
-bool HttpWorker::TryFast(HttpConnection& c) {
-  FastPath& fp = *opt_.fast;
-  // A request earlier on this connection that JavaScript has not answered yet runs first: a
-  // POST /v1/invalidate pipelined before this GET must have taken effect when the GET is
-  // answered, as on the JavaScript door (which handles a connection's requests in order).
-  for (const Slot& s : c.out) {
-    if (s.id != 0 && !s.started && !s.disk) {
-      fp.stats.busy++;
-      return false;
-    }
-  }
-  FastAnswer a;
-  uint64_t id = (uint64_t{index_} << kWorkerShift) | next_request_;
-  FastResult r = StartFastPath(fp, c.parser.head(), Date(), a, disk_.get(), id);
-  if (r == FastResult::kNo) return false;
-  // With auth on, the fast path answers only a request whose token may read the name: a valid token.
-  if (opt_.auth_required) governor_.Authenticate(c);
-  Slot s;
-  s.close_after = a.close;
-  s.fast_started_ns = net::NowNs();
-  if (opt_.access_log) {  // the head's fields point into `in`: copied before it is compacted
-    s.method = c.parser.head().method;
-    s.target = c.parser.head().target;
-  }
-  if (r == FastResult::kPending) {
-    // Its place in the answer order is taken now; the bytes come with the reads (DiskDone).
-    next_request_++;
-    s.id = id;
-    s.disk = true;
-    DiskWait& w = disk_waits_[id];
-    w.conn = c.id;
-    w.request = RequestEvent(c);  // before the head's bytes are consumed: it points into them
-    w.answer = std::move(a);
-  } else {
-    QueueFast(c, s, a);
-  }
-  // Answered: the head's bytes are consumed (a fast-path request has no body) and the next request may follow.
-  c.header_deadline_ms = 0;
-  c.consumed = c.parser.head_bytes();
-  Compact(c);
-  c.parser.Reset();
-  bool close = s.close_after;
-  c.out.push_back(std::move(s));
-  c.in_flight++;
-  c.served_any = true;
-  door_.stats().in_flight++;
-  if (close) c.phase = HttpConnection::kDone;  // nothing after this request is read
-  UpdatePause(c);
-  return true;
-}
-
-void HttpWorker::QueueFast(HttpConnection& c, Slot& s, FastAnswer& a) {
-  s.started = s.complete = true;
-  // "HTTP/1.1 200 OK": the status is the head's characters 9..11 (the access log's and durations').
-  s.status = a.head.size() > 12 ? std::atoi(a.head.substr(9, 3).c_str()) : 0;
-  s.body_bytes = a.body_bytes;
-  s.head = std::move(a.head);
-  for (store::Piece& piece : a.pieces) {
-    BodyPart p;
-    p.data = reinterpret_cast<const char*>(piece.data);
-    p.len = piece.len;
-    p.chunk = true;
-    p.pin = new store::Piece(std::move(piece));
-    opt_.fast->stats.chunk_refs++;
-    s.body.push_back(p);
-  }
-  a.pieces.clear();
-  s.pending = s.head.size() + a.body_bytes;
-  c.out_bytes += s.pending;
-  door_.stats().buffered_bytes += static_cast<int64_t>(s.pending);
-}
-
-void HttpWorker::OnDisk(void* self, uint64_t token, store::RangeStatus status, store::RangeView&& view) {
-  static_cast<HttpWorker*>(self)->DiskDone(token, status, std::move(view));
-}
-
-void HttpWorker::DiskDone(uint64_t token, store::RangeStatus status, store::RangeView&& view) {
-  auto w = disk_waits_.find(token);
-  if (w == disk_waits_.end()) return;  // the view's pieces are dropped with it
-  DiskWait wait = std::move(w->second);
-  disk_waits_.erase(w);
-  auto it = conns_.find(wait.conn);
-  if (it == conns_.end() || it->second->fd < 0) return;  // the client went away meanwhile
-  HttpConnection& c = *it->second;
-  Slot* slot = nullptr;
-  for (Slot& s : c.out) {
-    if (s.id == token && s.disk) {
-      slot = &s;
-      break;
-    }
-  }
-  if (!slot) return;
-  slot->disk = false;
-  if (status == store::RangeStatus::kReady) {
-    wait.answer.pieces = std::move(view.pieces);
-    NoteFastHit(*opt_.fast, wait.answer);
-    QueueFast(c, *slot, wait.answer);
-  } else {
-    // A block failed its CRC32C, or the file was gone or short: no byte of it was sent, and
-    // JavaScript answers the request as if the fast path had never looked (it drops and refetches).
-    opt_.fast->stats.misses++;
-    slot->fast_started_ns = 0;  // JavaScript's answer now: timed and logged there
-    requests_[token] = c.id;
-    c.posted_any = true;
-    door_.stats().requests++;
-    DoorEvent e = std::move(wait.request);
-    e.id = token;
-    e.conn = (uint64_t{index_} << kWorkerShift) | c.id;
-    door_.Post(std::move(e));
-  }
-  UpdatePause(c);
-  Pump(c);
 }
 
 void HttpWorker::PostRequest(HttpConnection& c) {
@@ -457,6 +344,12 @@ void HttpWorker::Refuse(HttpConnection& c, std::string bytes) {
 }
 
 void HttpWorker::Deliver(Answer& a) {
+  if (a.evict_idle) {
+    // Another thread is at the cap and admitted its newcomer already; if this thread's idle
+    // connection got busy meanwhile, the next close frees the slot.
+    EvictHere(a.evict_unauthenticated);
+    return;
+  }
   if (a.close_conn != 0) {
     auto it = conns_.find(net::LocalOf(a.close_conn));
     if (it == conns_.end() || it->second->fd < 0) return;
@@ -623,7 +516,10 @@ bool HttpWorker::Flush(HttpConnection& c) {
 bool HttpWorker::FinishFront(HttpConnection& c) {
   Slot& s = c.out.front();
   bool close_after = s.close_after;
-  if (s.fast_started_ns != 0) FastDone(c, s, false);
+  if (s.fast_started_ns != 0) {
+    FastDone(c, s, false);
+    door_.stats().fast_queued_bytes -= static_cast<int64_t>(s.fast_bytes);
+  }
   if (s.counts) {
     c.in_flight--;
     door_.stats().responses++;
@@ -685,7 +581,10 @@ void HttpWorker::Close(HttpConnection& c, const std::string& reason) {
   uint64_t conn = net::WireId(index_, c.id);
   for (Slot& s : c.out) {
     door_.stats().buffered_bytes -= static_cast<int64_t>(s.pending);
-    if (s.fast_started_ns != 0) FastDone(c, s, true);
+    if (s.fast_started_ns != 0) {
+      FastDone(c, s, true);
+      door_.stats().fast_queued_bytes -= static_cast<int64_t>(s.fast_bytes);
+    }
     if (s.counts) {
       door_.stats().in_flight--;
       if (!s.complete && !s.disk) {
@@ -720,12 +619,16 @@ void HttpWorker::Close(HttpConnection& c, const std::string& reason) {
 }
 
 void HttpWorker::Sweep(int64_t now) {
-  std::vector<HttpConnection*> expired_head, idle, unauth_idle;
+  std::vector<HttpConnection*> expired_head, expired_request, idle, unauth_idle;
   for (auto& [id, cp] : conns_) {
     HttpConnection& c = *cp;
     if (c.fd < 0) continue;
     if (c.phase == HttpConnection::kHead && c.header_deadline_ms != 0 && now >= c.header_deadline_ms) {
       expired_head.push_back(&c);
+      continue;
+    }
+    if (c.phase == HttpConnection::kBody && c.body_deadline_ms != 0 && now >= c.body_deadline_ms) {
+      expired_request.push_back(&c);
       continue;
     }
     // JavaScript owes the first answer (or its next piece): not the client's idleness.
@@ -749,6 +652,13 @@ void HttpWorker::Sweep(int64_t now) {
                        c->served_any ? std::string("the request did not arrive in time")
                                      : "no complete request head within http.firstRequestTimeout (" +
                                            std::to_string(opt_.first_request_timeout_ms) + " ms)"));
+    Pump(*c);
+  }
+  for (HttpConnection* c : expired_request) {
+    door_.stats().request_timeouts++;
+    c->body_deadline_ms = 0;
+    // The JavaScript door's words for node's requestTimeout (client-errors.ts).
+    Refuse(*c, Refusal(408, "REQUEST_TIMEOUT", "the request did not arrive in time"));
     Pump(*c);
   }
   for (HttpConnection* c : idle) {

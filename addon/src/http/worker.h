@@ -9,8 +9,10 @@
 // idle eviction, the pipelining cut) are the governor's (governor.h). Answers
 // arrive from the JavaScript thread through the inbox of net::WorkerThread
 // and the loop's doorbell; the thread itself never waits on anything but
-// epoll_wait.
+// epoll_wait. The fast path's part (answering a head from the native store,
+// timing and logging those answers) is in worker_fast.cc.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -41,6 +43,12 @@ class HttpWorker final : public net::WorkerThread<Answer> {
   void OnTick(int64_t now_ms) override;
   bool HasWork() const override { return !conns_.empty(); }
   void AfterEvents() override;
+
+  // Since when this thread's (un)authenticated connection idle longest has been idle, as of its
+  // last tick (INT64_MAX: none); any thread reads it (HttpDoor::EvictElsewhere).
+  int64_t IdleSince(bool unauthenticated) const {
+    return (unauthenticated ? idle_unauth_since_ : idle_auth_since_).load(std::memory_order_relaxed);
+  }
 
   // This thread's fast-path answer durations (any thread reads them).
   const net::LatencyHistogram& durations() const { return durations_; }
@@ -74,8 +82,12 @@ class HttpWorker final : public net::WorkerThread<Answer> {
   void DiskDone(uint64_t token, store::RangeStatus status, store::RangeView&& view);
   // Refuses a connection at accept with 503 OVERLOADED (best effort: one write) and closes it.
   void RefuseAtAccept(int fd, const std::string& message);
-  // Closes this thread's connection idle longest (governor.h); false if none is idle.
-  bool EvictIdle(bool unauthenticated_only);
+  // Makes room at a cap (governor.h): closes the connection idle longest here, or asks the
+  // thread that holds an older one to close it.
+  ConnectionGovernor::Eviction EvictIdle(bool unauthenticated_only);
+  // Closes this thread's (un)authenticated connection idle longest; false if none is idle.
+  bool EvictHere(bool unauthenticated);
+  void PublishIdle();
   const std::string& Date();
   // A fast-path answer written (or abandoned, `aborted`): timed, and logged with the access log on.
   void FastDone(const HttpConnection& c, const Slot& s, bool aborted);
@@ -91,6 +103,8 @@ class HttpWorker final : public net::WorkerThread<Answer> {
   std::vector<std::unique_ptr<HttpConnection>> graveyard_;  // closed this iteration; freed after it
   uint64_t next_conn_ = net::EventLoop::kFirstId;
   uint64_t next_request_ = 1;
+  std::atomic<int64_t> idle_unauth_since_{INT64_MAX};
+  std::atomic<int64_t> idle_auth_since_{INT64_MAX};
   net::LatencyHistogram durations_;
   std::vector<AccessRecord> access_;  // posted once per wakeup
   std::string date_;      // node's Date header value, made once per second
