@@ -284,12 +284,17 @@ describe('coherence across processes', () => {
     const inv = await invalidate(nodeA, 'models', key);
     const answered = performance.now();
     expect(inv.status, JSON.stringify(inv.body)).toBe(200);
-    expect(inv.body.expired).toBe(1);
+    // Every holder is behind the partition: the sidecar, and node B when it holds a lease too (a node
+    // leases the names peers read from it, to serve their chunks from its native store).
+    expect(inv.body.expired).toBeGreaterThanOrEqual(1);
+    expect(inv.body.expired).toBeLessThanOrEqual(2);
     expect(inv.body.acked).toBe(0);
     // It waited for the lease to run out on A's clock (granted between beforeGrant and granted), not longer.
     expect(answered - beforeGrant).toBeGreaterThanOrEqual(TERM_MS - 300);
     expect(answered - granted).toBeLessThan(TERM_MS + 2500);
-    expect(await nodeA.metric('weightcache_lease_revocations_total', { result: 'expired' })).toBe(1);
+    expect(await nodeA.metric('weightcache_lease_revocations_total', { result: 'expired' })).toBe(
+      inv.body.expired as number,
+    );
 
     // Still partitioned: the sidecar's lease is over on its own clock, A does not answer,
     // so it resolves at the origin for the read (caching nothing): the new version.
