@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "http/doors/read_plan.h"
 #include "http/doors/routes.h"
 #include "http/fast_fields.h"
 #include "http/rfc9110.h"
@@ -139,25 +140,31 @@ FastResult StartFastPath(FastPath& fp, const RequestHead& h, std::string_view da
     st.other++;
     return FastResult::kNo;
   }
-  if (f.if_match) {
-    std::string_view im = Trim(f.if_match->value);
-    if (im.size() >= 2 && im.front() == '"' && im.back() == '"' &&
-        im.substr(1, im.size() - 2).find('"') == std::string_view::npos && im.substr(1, im.size() - 2) != v.etag) {
-      st.other++;
-      return FastResult::kNo;
-    }
-    if (!EtagListMatches(f.if_match->value, v.etag, false)) {  // 412: JavaScript's error answer
-      st.other++;
-      return FastResult::kNo;
-    }
-  }
-  if (v.size == 0 || v.chunk_size == 0) {
+  // The read decision every fast-path door shares (doors/read_plan.h): preconditions, the one
+  // range, and the chunks from DRAM or (this thread's reader) NVMe.
+  doors::ReadAsk ask;
+  ask.if_match = f.if_match;
+  ask.if_none_match = f.if_none_match;
+  ask.if_range = f.if_range;
+  ask.range = f.range;
+  ask.head_only = head_only;
+  ask.max_ranges = fp.max_ranges;
+  ask.max_chunks = kMaxFastPathChunks;
+  ask.disk = disk;
+  ask.token = token;
+  doors::ReadPlan plan;
+  doors::Plan p = doors::PlanRead(*fp.store, v, ask, plan);
+  if (p == doors::Plan::kDecline) {
     st.other++;
+    return FastResult::kNo;
+  }
+  if (p == doors::Plan::kMiss) {
+    st.misses++;
     return FastResult::kNo;
   }
   bool close = !h.keep_alive;
   out.close = close;
-  if (f.if_none_match && EtagListMatches(f.if_none_match->value, v.etag, true)) {
+  if (p == doors::Plan::kNotModified) {
     out.head = "HTTP/1.1 304 Not Modified\r\n";
     AppendBase(out.head, v);
     AppendTail(out.head, date, fp, close);
@@ -165,63 +172,24 @@ FastResult StartFastPath(FastPath& fp, const RequestHead& h, std::string_view da
     st.not_modified++;
     return FastResult::kAnswer;
   }
-  bool range_applies = true;
-  if (f.if_range) {
-    std::string_view ir = Trim(f.if_range->value);
-    if (ir.substr(0, 1) != "\"" && ir.substr(0, 2) != "W/") {  // a date: JavaScript compares it
-      st.other++;
-      return FastResult::kNo;
-    }
-    range_applies = ir.size() >= 2 && ir.front() == '"' && ir.back() == '"' &&
-                    ir.substr(1, ir.size() - 2).find('"') == std::string_view::npos && ir.substr(1, ir.size() - 2) == v.etag;
-  }
-  std::vector<ByteRange> ranges;
-  RangeKind kind = f.range && range_applies ? ParseRange(f.range->value, v.size, fp.max_ranges, ranges) : RangeKind::kNone;
-  if (kind == RangeKind::kUnsatisfiable || (kind == RangeKind::kRanges && ranges.size() != 1)) {
-    st.other++;
-    return FastResult::kNo;
-  }
-  ByteRange r = kind == RangeKind::kRanges ? ranges[0] : ByteRange{0, v.size - 1};
-  uint64_t first = r.start / v.chunk_size, last = head_only ? first : r.end / v.chunk_size;
-  if (last - first + 1 > kMaxFastPathChunks) {
-    st.other++;
-    return FastResult::kNo;
-  }
-  // HEAD needs only the first chunk present (the JavaScript door's rule); it sends no slices.
-  store::RangeRequest rq;
-  rq.object = v.object;
-  rq.size = v.size;
-  rq.chunk_size = v.chunk_size;
-  rq.start = r.start;
-  rq.end = head_only ? r.start : r.end;
-  rq.locate_only = head_only;
-  store::RangeView view;
-  store::RangeStatus got = store::ReadRange(*fp.store, disk, rq, &view, token);
-  if (got == store::RangeStatus::kMiss || got == store::RangeStatus::kBusy) {
-    st.misses++;
-    return FastResult::kNo;
-  }
   // The first chunk's tier is the answer's source, as JavaScript reports it;
   // a body that is exactly one whole chunk carries its CRC32C (objects.ts).
-  bool from_disk = view.first_from_disk, whole_chunk = view.whole_chunk;
-  uint32_t whole_crc = view.whole_crc;
-  uint64_t length = r.end - r.start + 1;
-  bool partial = kind == RangeKind::kRanges;
-  out.head = partial ? "HTTP/1.1 206 Partial Content\r\n" : "HTTP/1.1 200 OK\r\n";
+  const ByteRange& r = plan.range;
+  uint64_t length = plan.length;
+  out.head = plan.partial ? "HTTP/1.1 206 Partial Content\r\n" : "HTTP/1.1 200 OK\r\n";
   AppendBase(out.head, v);
   Append(out.head, "Content-Type: ");
   Append(out.head, v.content_type);
   Append(out.head, "\r\nContent-Length: ");
   Append(out.head, std::to_string(length));
-  Append(out.head, from_disk ? "\r\nX-Cache-Source: nvme\r\n" : "\r\nX-Cache-Source: dram\r\n");
-  if (partial) {
+  Append(out.head, plan.view.first_from_disk ? "\r\nX-Cache-Source: nvme\r\n" : "\r\nX-Cache-Source: dram\r\n");
+  if (plan.partial) {
     Append(out.head, "Content-Range: bytes " + std::to_string(r.start) + "-" + std::to_string(r.end) + "/" +
                          std::to_string(v.size) + "\r\n");
   }
-  // objects.ts: a body that is exactly one whole chunk carries its CRC32C.
-  if (!head_only && whole_chunk) {
+  if (!head_only && plan.view.whole_chunk) {
     char crc[16];
-    std::snprintf(crc, sizeof crc, "%08x", whole_crc);
+    std::snprintf(crc, sizeof crc, "%08x", plan.view.whole_crc);
     Append(out.head, "X-Chunk-Crc32c: ");
     Append(out.head, crc);
     Append(out.head, "\r\n");
@@ -229,8 +197,8 @@ FastResult StartFastPath(FastPath& fp, const RequestHead& h, std::string_view da
   AppendTail(out.head, date, fp, close);
   out.body_bytes = head_only ? 0 : length;
   out.head_only = head_only;
-  if (got == store::RangeStatus::kPending) return FastResult::kPending;
-  if (!head_only) out.pieces = std::move(view.pieces);
+  if (p == doors::Plan::kPending) return FastResult::kPending;
+  if (!head_only) out.pieces = std::move(plan.view.pieces);
   NoteFastHit(fp, out);
   return FastResult::kAnswer;
 }

@@ -36,16 +36,22 @@ Plan PlanRead(store::Store& store, const store::VersionBinding& v, const ReadAsk
   ByteRange r = kind == RangeKind::kRanges ? ranges[0] : ByteRange{0, v.size - 1};
   uint64_t first = r.start / v.chunk_size, last = ask.head_only ? first : r.end / v.chunk_size;
   if (last - first + 1 > ask.max_chunks) return Plan::kDecline;
+  store::RangeRequest rq;
+  rq.object = v.object;
+  rq.size = v.size;
+  rq.chunk_size = v.chunk_size;
+  rq.start = r.start;
+  rq.end = ask.head_only ? r.start : r.end;
+  rq.locate_only = ask.head_only;
   store::RangeView view;
-  if (!store::LookupRange(store, v.object, v.size, v.chunk_size, r.start, ask.head_only ? r.start : r.end, &view)) {
-    return Plan::kMiss;
-  }
-  if (ask.head_only) view = {};
+  store::RangeStatus got = store::ReadRange(store, ask.disk, rq, &view, ask.token);
+  if (got == store::RangeStatus::kMiss || got == store::RangeStatus::kBusy) return Plan::kMiss;
+  if (ask.head_only) view.pieces.clear();
   out.partial = kind == RangeKind::kRanges;
   out.range = r;
   out.length = r.end - r.start + 1;
   out.view = std::move(view);
-  return Plan::kContent;
+  return got == store::RangeStatus::kPending ? Plan::kPending : Plan::kContent;
 }
 
 }  // namespace weightcache::http::doors
