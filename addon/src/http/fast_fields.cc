@@ -77,4 +77,29 @@ void AppendNodeTail(std::string& s, std::string_view date, uint32_t keep_alive_t
   }
 }
 
+bool SortReadFields(const RequestHead& h, ReadFields& f, bool extensions) {
+  for (const Header& x : h.headers) {
+    const Header** slot = nullptr;
+    if (IEquals(x.name, "host")) slot = &f.host;
+    else if (IEquals(x.name, "authorization")) slot = &f.authorization;
+    else if (IEquals(x.name, "range")) slot = &f.range;
+    else if (IEquals(x.name, "if-match")) slot = &f.if_match;
+    else if (IEquals(x.name, "if-none-match")) slot = &f.if_none_match;
+    else if (IEquals(x.name, "if-range")) slot = &f.if_range;
+    else if (IEquals(x.name, "connection")) {
+      if (!IEquals(x.value, "keep-alive") && !IEquals(x.value, "close")) return false;
+      continue;
+    } else if (IEquals(x.name, "user-agent") || IEquals(x.name, "accept") || IEquals(x.name, "accept-encoding") ||
+               (extensions && ((x.name.size() > 2 && IEquals(x.name.substr(0, 2), "x-")) ||
+                               (x.name.size() > 8 && IEquals(x.name.substr(0, 8), "amz-sdk-"))))) {
+      continue;
+    } else {
+      return false;
+    }
+    if (*slot != nullptr || !PlainValue(x.value)) return false;
+    *slot = &x;
+  }
+  return f.host != nullptr;
+}
+
 }  // namespace weightcache::http

@@ -7,7 +7,31 @@
 #include <string>
 #include <string_view>
 
+#include "http/parser.h"
+
 namespace weightcache::http {
+
+// The fields a fast-path read may carry: what the JavaScript doors read
+// (Host, Authorization, Range, If-Match, If-None-Match, If-Range), each at
+// most once with a plain value.
+struct ReadFields {
+  const Header* host = nullptr;
+  const Header* authorization = nullptr;
+  const Header* range = nullptr;
+  const Header* if_match = nullptr;
+  const Header* if_none_match = nullptr;
+  const Header* if_range = nullptr;
+};
+
+// Sorts the request's fields into `f`; false for a repeated one, one whose
+// value is not plain, or any field not known to be without effect on the
+// answer: Connection (keep-alive or close), User-Agent, Accept and
+// Accept-Encoding (no door compresses) pass, and with `extensions` also
+// fields named X-... or amz-sdk-... (a front door's clients send them:
+// huggingface_hub X-Amzn-Trace-Id and X-HF-Download-Counter, boto3
+// X-Amz-Date, X-Amz-Content-SHA256, amz-sdk-invocation-id; no door reads
+// them for a read). Date conditions, Expect and the rest go to JavaScript.
+bool SortReadFields(const RequestHead& h, ReadFields& f, bool extensions);
 
 // Printable ASCII and HTAB only: JavaScript's trim() and \s know more white
 // space than SP and HTAB (NBSP among them), so anything else goes to JavaScript.

@@ -15,40 +15,6 @@ namespace {
 
 constexpr std::string_view kPrefix = "/v1/objects/";
 
-struct Fields {
-  const Header* authorization = nullptr;
-  const Header* range = nullptr;
-  const Header* if_match = nullptr;
-  const Header* if_none_match = nullptr;
-  const Header* if_range = nullptr;
-  const Header* host = nullptr;
-};
-
-// Sorts the request's fields into what the fast path reads; false for any
-// field it does not know to be without effect on the answer, or a repeated one.
-bool ReadFields(const RequestHead& h, Fields& f) {
-  for (const Header& x : h.headers) {
-    const Header** slot = nullptr;
-    if (IEquals(x.name, "host")) slot = &f.host;
-    else if (IEquals(x.name, "authorization")) slot = &f.authorization;
-    else if (IEquals(x.name, "range")) slot = &f.range;
-    else if (IEquals(x.name, "if-match")) slot = &f.if_match;
-    else if (IEquals(x.name, "if-none-match")) slot = &f.if_none_match;
-    else if (IEquals(x.name, "if-range")) slot = &f.if_range;
-    else if (IEquals(x.name, "connection")) {
-      if (!IEquals(x.value, "keep-alive") && !IEquals(x.value, "close")) return false;
-      continue;
-    } else if (IEquals(x.name, "user-agent") || IEquals(x.name, "accept") || IEquals(x.name, "accept-encoding")) {
-      continue;
-    } else {
-      return false;
-    }
-    if (*slot != nullptr || !PlainValue(x.value)) return false;
-    *slot = &x;
-  }
-  return f.host != nullptr;
-}
-
 // /v1/objects/{container}/{key…} with no segment needing decoding: the name "container/key".
 bool NameOf(std::string_view path, std::string_view& container, std::string_view& name) {
   if (path.substr(0, kPrefix.size()) != kPrefix) return false;
@@ -117,10 +83,10 @@ FastResult StartFastPath(FastPath& fp, const RequestHead& h, std::string_view da
     return FastResult::kNo;
   }
   std::string_view container, name;
-  Fields f;
+  ReadFields f;
   bool pinned = false;
   std::string_view pin;
-  if (!NameOf(h.path, container, name) || !ReadFields(h, f) || !PlainHost(f.host->value) || !VersionOf(h, pinned, pin)) {
+  if (!NameOf(h.path, container, name) || !SortReadFields(h, f, false) || !PlainHost(f.host->value) || !VersionOf(h, pinned, pin)) {
     st.other++;
     return FastResult::kNo;
   }

@@ -7,46 +7,9 @@
 namespace weightcache::http::doors {
 namespace {
 
-// The fields a door's object read may carry for the native side to answer
-// it: what the JavaScript doors read (Authorization, Range, If-Match,
-// If-None-Match, If-Range) and fields without effect on their answers:
-// User-Agent, Accept, Accept-Encoding (no door compresses) and extension
-// fields named X-... or amz-sdk-... (huggingface_hub sends X-Amzn-Trace-Id and
-// X-HF-Download-Counter, boto3 X-Amz-Date, X-Amz-Content-SHA256,
-// amz-sdk-invocation-id, ...; no door reads them for a read). Any other field
-// (date conditions, Expect, ...) goes to JavaScript.
-struct DoorFields {
-  const Header* host = nullptr;
-  const Header* authorization = nullptr;
-  const Header* range = nullptr;
-  const Header* if_match = nullptr;
-  const Header* if_none_match = nullptr;
-  const Header* if_range = nullptr;
-};
-
-bool ReadDoorFields(const RequestHead& h, DoorFields& f) {
-  for (const Header& x : h.headers) {
-    const Header** slot = nullptr;
-    if (IEquals(x.name, "host")) slot = &f.host;
-    else if (IEquals(x.name, "authorization")) slot = &f.authorization;
-    else if (IEquals(x.name, "range")) slot = &f.range;
-    else if (IEquals(x.name, "if-match")) slot = &f.if_match;
-    else if (IEquals(x.name, "if-none-match")) slot = &f.if_none_match;
-    else if (IEquals(x.name, "if-range")) slot = &f.if_range;
-    else if (IEquals(x.name, "connection")) {
-      if (!IEquals(x.value, "keep-alive") && !IEquals(x.value, "close")) return false;
-      continue;
-    } else if (IEquals(x.name, "user-agent") || IEquals(x.name, "accept") || IEquals(x.name, "accept-encoding") ||
-               (x.name.size() > 2 && IEquals(x.name.substr(0, 2), "x-")) ||
-               (x.name.size() > 8 && IEquals(x.name.substr(0, 8), "amz-sdk-"))) {
-      continue;
-    } else {
-      return false;
-    }
-    if (*slot != nullptr || !PlainValue(x.value)) return false;
-    *slot = &x;
-  }
-  return f.host != nullptr && PlainHost(f.host->value);
+// A front door's read: the objects path's fields, plus the extension fields its clients send.
+bool ReadDoorFields(const RequestHead& h, ReadFields& f) {
+  return SortReadFields(h, f, true) && PlainHost(f.host->value);
 }
 
 void Line(std::string& s, std::string_view name, std::string_view value) {
@@ -66,7 +29,7 @@ bool TryHub(FastPath& fp, DoorRoutes& routes, const HubRoute& hub, std::string_v
             std::string_view date, FastAnswer& out) {
   FastPathStats& st = fp.stats;
   HubTarget t;
-  DoorFields f;
+  ReadFields f;
   // `main` (or any revision not a sha) is listed at the origin by JavaScript on every request.
   // If-Match would pin a second version beside the revision's: JavaScript's.
   if (h.has_query || !ParseHubTarget(rest, t) || !IsSha(t.revision) || !ReadDoorFields(h, f) || f.if_match) {
@@ -169,7 +132,7 @@ bool TryS3(FastPath& fp, DoorRoutes& routes, const S3Route& s3, std::string_view
     st.unauthorised++;
     return false;
   }
-  DoorFields f;
+  ReadFields f;
   S3Target t;
   std::string host;
   // No query but boto3's `x-id=GetObject` (response-* overrides, versionId, partNumber: JavaScript).
