@@ -12,6 +12,24 @@ bool ReadDoorFields(const RequestHead& h, ReadFields& f) {
   return SortReadFields(h, f, true) && PlainHost(f.host->value);
 }
 
+// A front door's object read, planned as every fast-path read is (read_plan.h): one range at most
+// (the Hub and S3 answer one), DRAM only. kDecline and kMiss are counted: JavaScript answers.
+Plan PlanDoorRead(FastPath& fp, const RequestHead& h, const ReadFields& f, const store::VersionBinding& b,
+                  ReadPlan& plan) {
+  ReadAsk ask;
+  ask.if_match = f.if_match;  // null for the Hub, which leaves If-Match to JavaScript
+  ask.if_none_match = f.if_none_match;
+  ask.if_range = f.if_range;
+  ask.range = f.range;
+  ask.head_only = h.method == "HEAD";
+  ask.max_ranges = 1;
+  ask.max_chunks = kMaxFastPathChunks;
+  Plan p = PlanRead(*fp.store, b, ask, plan);
+  if (p == Plan::kDecline) fp.stats.other++;
+  if (p == Plan::kMiss) fp.stats.misses++;
+  return p;
+}
+
 void Line(std::string& s, std::string_view name, std::string_view value) {
   s.append(name).append(": ").append(value).append("\r\n");
 }
@@ -69,23 +87,10 @@ bool TryHub(FastPath& fp, DoorRoutes& routes, const HubRoute& hub, std::string_v
     st.other++;
     return false;
   }
-  ReadAsk ask;
-  ask.if_none_match = f.if_none_match;
-  ask.if_range = f.if_range;
-  ask.range = f.range;
-  ask.head_only = h.method == "HEAD";
-  ask.max_ranges = 1;  // the Hub answers one range
-  ask.max_chunks = kMaxFastPathChunks;
   ReadPlan plan;
-  Plan p = PlanRead(*fp.store, *b, ask, plan);
-  if (p == Plan::kDecline) {
-    st.other++;
-    return false;
-  }
-  if (p == Plan::kMiss) {
-    st.misses++;
-    return false;
-  }
+  Plan p = PlanDoorRead(fp, h, f, *b, plan);
+  if (p == Plan::kDecline || p == Plan::kMiss) return false;
+  bool head_only = h.method == "HEAD";
   bool close = !h.keep_alive;
   out.close = close;
   if (p == Plan::kNotModified) {
@@ -108,11 +113,11 @@ bool TryHub(FastPath& fp, DoorRoutes& routes, const HubRoute& hub, std::string_v
   }
   AppendNodeTail(out.head, date, fp.keep_alive_timeout_s, close);
   out.pieces = std::move(plan.view.pieces);
-  out.body_bytes = ask.head_only ? 0 : plan.length;
+  out.body_bytes = head_only ? 0 : plan.length;
   st.hits++;
   st.body_bytes += out.body_bytes;
   routes.stats.hub_hits++;
-  if (!ask.head_only) routes.stats.hub_body_hits++;
+  if (!head_only) routes.stats.hub_body_hits++;
   return true;
 }
 
@@ -149,24 +154,10 @@ bool TryS3(FastPath& fp, DoorRoutes& routes, const S3Route& s3, std::string_view
     st.no_binding++;
     return false;
   }
-  ReadAsk ask;
-  ask.if_match = f.if_match;
-  ask.if_none_match = f.if_none_match;
-  ask.if_range = f.if_range;
-  ask.range = f.range;
-  ask.head_only = h.method == "HEAD";
-  ask.max_ranges = 1;  // S3 answers one range
-  ask.max_chunks = kMaxFastPathChunks;
   ReadPlan plan;
-  Plan p = PlanRead(*fp.store, *b, ask, plan);
-  if (p == Plan::kDecline) {
-    st.other++;
-    return false;
-  }
-  if (p == Plan::kMiss) {
-    st.misses++;
-    return false;
-  }
+  Plan p = PlanDoorRead(fp, h, f, *b, plan);
+  if (p == Plan::kDecline || p == Plan::kMiss) return false;
+  bool head_only = h.method == "HEAD";
   bool close = !h.keep_alive;
   out.close = close;
   if (p == Plan::kNotModified) {
@@ -189,11 +180,11 @@ bool TryS3(FastPath& fp, DoorRoutes& routes, const S3Route& s3, std::string_view
   }
   AppendNodeTail(out.head, date, fp.keep_alive_timeout_s, close);
   out.pieces = std::move(plan.view.pieces);
-  out.body_bytes = ask.head_only ? 0 : plan.length;
+  out.body_bytes = head_only ? 0 : plan.length;
   st.hits++;
   st.body_bytes += out.body_bytes;
   routes.stats.s3_hits++;
-  if (!ask.head_only) routes.stats.s3_body_hits++;
+  if (!head_only) routes.stats.s3_body_hits++;
   return true;
 }
 
