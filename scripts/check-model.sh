@@ -39,17 +39,20 @@ run() {
   )
 }
 
+# No `cmd | head` anywhere below: under pipefail the writer of such a pipe can
+# die of SIGPIPE when head exits first, and `set -e` then ends the whole check
+# with status 141 (seen in CI). awk reads its whole input instead.
 field() { # field LABEL FILE -> the number after "LABEL" on its first line
-  grep -oE "$1 [0-9]+" "$2" | head -1 | awk '{print $NF}'
+  grep -oE "$1 [0-9]+" "$2" | awk 'NR == 1 {print $NF}'
 }
 
 report() { # report LABEL NAME
   local out="$work/$2/pan.out"
   local errors states depth secs
   errors="$(field 'errors:' "$out")"
-  states="$(grep -E 'states, stored' "$out" | head -1 | awk '{print $1}')"
+  states="$(awk '/states, stored/ && !seen {print $1; seen = 1}' "$out")"
   depth="$(field 'depth reached' "$out")"
-  secs="$(grep -E 'elapsed time' "$out" | head -1 | awk '{print $4}')"
+  secs="$(awk '/elapsed time/ && !seen {print $4; seen = 1}' "$out")"
   echo "$1: errors: ${errors:-?}, states stored: ${states:-?}, depth: ${depth:-?}, time: ${secs:-?} s"
   echo "${errors:--1}"
 }
@@ -57,8 +60,8 @@ report() { # report LABEL NAME
 # The real model: depth-first, exhaustive, state vectors compressed losslessly.
 run model "" "-DSAFETY -DCOLLAPSE"
 out="$(report "model" model)"
-echo "$out" | head -1
-errors="$(echo "$out" | tail -1)"
+echo "${out%%$'\n'*}"
+errors="${out##*$'\n'}"
 if [ "$errors" != "0" ]; then
   echo "FAIL model: expected 0 errors" >&2
   (cd "$work/model" && spin -t coherence.pml | grep -E 'assert|violated' | head -5) >&2 || true
@@ -73,8 +76,8 @@ fi
 for mutant in "${MUTANTS[@]}"; do
   run "$mutant" "-D$mutant -DSCRATCH_VISIBLE" "-DSAFETY -DBFS"
   out="$(report "mutant $mutant" "$mutant")"
-  echo "$out" | head -1
-  errors="$(echo "$out" | tail -1)"
+  echo "${out%%$'\n'*}"
+  errors="${out##*$'\n'}"
   if [ -z "$errors" ] || [ "$errors" -lt 1 ] 2>/dev/null; then
     echo "FAIL mutant $mutant: expected a counterexample, found none" >&2
     failed=1
