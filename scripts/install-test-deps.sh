@@ -60,7 +60,7 @@ if command -v python3 >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "redis==${PY_REDIS_VERSION}"
   fi
 fi
-echo "install-test-deps: redis-cli $(redis-cli --version | awk '{print $2}'), redis-py $(python3 -c 'import redis; print(redis.__version__)'), $(/usr/sbin/dnsmasq --version | head -1)"
+echo "install-test-deps: redis-cli $(redis-cli --version | awk '{print $2}'), redis-py $(python3 -c 'import redis; print(redis.__version__)'), $(/usr/sbin/dnsmasq --version | awk 'NR == 1')"
 
 # The base images of the image test: debootstrap takes minutes cold, so not inside a test's timeout.
 bash "$(dirname "$0")/image-base.sh" >/dev/null
