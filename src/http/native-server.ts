@@ -19,7 +19,8 @@ import { Duplex } from 'node:stream';
 import type { AccessLog } from '../log/access.js';
 import type { Logger } from '../log/logger.js';
 import { LATENCY_BUCKETS, type Metrics } from '../metrics/metrics.js';
-import { type CloseReason, governedElsewhere, HttpConnectionMetrics } from './connections.js';
+import { HttpConnectionMetrics } from './connection-metrics.js';
+import { type CloseReason, governedElsewhere } from './connections.js';
 import type { NativeHttpDoorOptions } from './native-binding.js';
 import {
   NativeHttpDoor,
