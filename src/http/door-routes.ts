@@ -18,6 +18,8 @@ export interface DoorRoutesConfig {
     readonly path: string;
     readonly baseDomain: string | null;
     readonly buckets: readonly string[] | null;
+    /** s3.maxClockSkew: the signed reads the fast path verifies use the JavaScript door's window. */
+    readonly maxClockSkew: number;
   } | null;
 }
 
@@ -28,7 +30,14 @@ export function nativeDoorRoutes(
 ): { routes: NativeDoorRoutes; hubRevisions: HubNativeRevisions | null } {
   const routes = new (binding().NativeDoorRoutes)({
     hub: c.hub ? { path: c.hub.path, container: c.hub.container, maxFiles: listings.retainFiles } : null,
-    s3: c.s3 ? { path: c.s3.path, baseDomain: c.s3.baseDomain, buckets: c.s3.buckets } : null,
+    s3: c.s3
+      ? {
+          path: c.s3.path,
+          baseDomain: c.s3.baseDomain,
+          buckets: c.s3.buckets,
+          maxClockSkewMs: c.s3.maxClockSkew,
+        }
+      : null,
   });
   const seen = { hub: 0, s3: 0 };
   metrics.nativeCounts.add(() => {
