@@ -4,7 +4,9 @@
  * the HTTP door's `fast` option takes (which door answers under which path,
  * with what it needs to map a request as the JavaScript door does), and the
  * doors' reads the I/O threads answered counted in
- * weightcache_object_reads_total{door} at each scrape.
+ * weightcache_object_reads_total{door} at each scrape, and the signed S3
+ * reads they verified or left to JavaScript in
+ * weightcache_s3_signed_fastpath_total{result}.
  */
 import { HubNativeRevisions } from '../hub/native-revisions.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -39,7 +41,7 @@ export function nativeDoorRoutes(
         }
       : null,
   });
-  const seen = { hub: 0, s3: 0 };
+  const seen = { hub: 0, s3: 0, verified: 0, declined: 0 };
   metrics.nativeCounts.add(() => {
     const s = routes.stats();
     for (const [door, n] of [
@@ -48,6 +50,13 @@ export function nativeDoorRoutes(
     ] as const) {
       if (n > seen[door]) metrics.objectReads.inc({ door, source: 'dram' }, n - seen[door]);
       seen[door] = n;
+    }
+    for (const [result, n] of [
+      ['verified', s.s3SignedHits],
+      ['declined', s.s3SignedDeclined],
+    ] as const) {
+      if (n > seen[result]) metrics.s3SignedFastPath.inc({ result }, n - seen[result]);
+      seen[result] = n;
     }
   });
   return { routes, hubRevisions: c.hub ? new HubNativeRevisions(routes, listings) : null };
