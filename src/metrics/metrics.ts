@@ -55,7 +55,7 @@ export class Metrics {
   });
   readonly s3SignedFastPath = new Counter({
     name: 'weightcache_s3_signed_fastpath_total',
-    help: 'Signed S3 reads (auth on) on the native door\'s fast path, by result: verified (the signature checked on an I/O thread and the request answered there), declined (left to JavaScript, which answers it: a signature not verified natively, a bucket out of the token\'s scope)',
+    help: "Signed S3 reads (auth on) on the native door's fast path, by result: verified (the signature checked on an I/O thread and the request answered there), declined (left to JavaScript, which answers it: a signature not verified natively, a bucket out of the token's scope)",
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

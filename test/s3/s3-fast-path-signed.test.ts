@@ -113,7 +113,10 @@ describe.skipIf(!run)('signed S3 reads on the native fast path', { timeout: CLIE
       expect(second[k].whole, k).toBe(sha(files[k]!));
       expect(second[k].range, k).toBe(sha(files[k]!.subarray(10, 70010)));
       expect(second[k].presigned, k).toMatchObject({ status: 200, sha: sha(files[k]!) });
-      expect(second[k].presigned_range, k).toMatchObject({ status: 206, sha: sha(files[k]!.subarray(0, 100)) });
+      expect(second[k].presigned_range, k).toMatchObject({
+        status: 206,
+        sha: sha(files[k]!.subarray(0, 100)),
+      });
     }
     expect(second.wrong_secret).toMatchObject({ status: 403, code: 'SignatureDoesNotMatch' });
     expect(second.wrong_secret_head).toMatchObject({ status: 403 });
