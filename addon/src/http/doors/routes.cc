@@ -171,7 +171,7 @@ bool TryS3(FastPath& fp, DoorRoutes& routes, const S3Route& s3, std::string_view
   if (signed_read) {
     // verify.ts authenticate, then door.ts checkBucket: only a verified signer whose token may read
     // the bucket is answered here; every failure is JavaScript's to answer with its S3 error.
-    SigV4Check sig = VerifySigV4(*fp.tokens, h, WallClockMs(), s3.max_clock_skew_ms);
+    SigV4Check sig = VerifySigV4(*fp.tokens, h, s3.clock_ms ? s3.clock_ms() : WallClockMs(), s3.max_clock_skew_ms);
     if (sig.outcome != SigV4Outcome::kVerified || !GrantAllows(*sig.grant, t.bucket)) {
       st.unauthorised++;
       routes.stats.s3_signed_declined++;

@@ -23,6 +23,7 @@ struct S3Route {
   bool any_bucket = true;            // s3.buckets null
   std::vector<std::string> buckets;  // s3.buckets
   int64_t max_clock_skew_ms = 15 * 60 * 1000;  // s3.maxClockSkew
+  int64_t (*clock_ms)() = nullptr;             // the wall clock signatures are checked at; null: the system's (tests fix it)
 };
 
 struct S3Target {
