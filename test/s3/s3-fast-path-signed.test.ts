@@ -233,7 +233,7 @@ describe.skipIf(!run)('signed S3 reads on the native fast path', { timeout: CLIE
     for (const method of ['GET', 'HEAD'])
       for (const presign of [undefined, { expires: 120 }])
         for (const range of ranges)
-          for (const cond of [{}, { 'If-None-Match': etag }]) {
+          for (const cond of [{}, { 'If-None-Match': etag }] as Array<Record<string, string>>) {
             const headers: Record<string, string> = { ...cond, ...(range ? { Range: range } : {}) };
             generated.push({
               what: `${method} ${presign ? 'presigned' : 'header'} ${JSON.stringify(headers)}`,
