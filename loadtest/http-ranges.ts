@@ -52,13 +52,13 @@ function doorLabel(
     door: 'js' | 'native';
     threads?: number | undefined;
     tls?: boolean | undefined;
-    via?: 'objects' | 's3' | undefined;
+    via?: 'objects' | 's3' | 's3-signed' | undefined;
   },
   count: number,
 ): string {
   // With http.tls the port is served by node:https whatever http.door says (docs/native-http-door.md).
   if (d.tls) return 'weightcache (TLS, JS door)';
-  const via = d.via === 's3' ? ', S3 GetObject' : '';
+  const via = d.via === 's3' ? ', S3 GetObject' : d.via === 's3-signed' ? ', S3 GetObject signed' : '';
   if (count === 1 && d.door === 'js') return `weightcache${via ? ` (${via.slice(2)})` : ''}`;
   if (d.door === 'js') return `weightcache (JS door${via})`;
   const t = d.threads ?? 1;
@@ -154,7 +154,7 @@ export async function runHttpRanges(s: HttpRangesScenario, ctx: Ctx, samples: Sa
           const before = node ? await node.metrics() : null;
           const run = {
             port: srv.port,
-            targets: [{ path: `${srv.pathPrefix}/${CONTAINER}/${key}`, size: s.fileBytes }],
+            targets: [{ path: targetOf(srv, `${srv.pathPrefix}/${CONTAINER}/${key}`), size: s.fileBytes }],
             rangeBytes,
             conns: s.conns,
             durationS: s.durationS,
@@ -253,10 +253,15 @@ export async function runHttpRanges(s: HttpRangesScenario, ctx: Ctx, samples: Sa
 }
 
 /** Reads the whole file once through the node (fills DRAM/NVMe); 8 connections, chunk-sized ranges. */
+/** What a client sends for an object path: the path, or the server's own target for it (a presigned URL). */
+function targetOf(srv: Server, path: string): string {
+  return srv.target ? srv.target(path) : path;
+}
+
 async function onePass(ctx: Ctx, node: Server, key: string, size: number, chunk: number): Promise<void> {
   const r = await runRangeClient(ctx.clientBin, {
     port: node.port,
-    targets: [{ path: `${node.pathPrefix}/${CONTAINER}/${key}`, size }],
+    targets: [{ path: targetOf(node, `${node.pathPrefix}/${CONTAINER}/${key}`), size }],
     rangeBytes: chunk,
     conns: 8,
     durationS: 0,

@@ -36,8 +36,11 @@ const weightcacheSpec = z.strictObject({
         threads: z.number().int().min(1).max(32).optional(),
         /** http.tls with a self-signed certificate (the node then serves HTTPS from node:https). */
         tls: z.boolean().optional(),
-        /** The door the clients read through: /v1/objects (default) or the S3 door's GetObject (/s3, auth off). */
-        via: z.enum(['objects', 's3']).optional(),
+        /**
+         * The door the clients read through: /v1/objects (default), the S3 door's GetObject (/s3, auth
+         * off), or GetObject signed (auth on, every request a presigned SigV4 URL).
+         */
+        via: z.enum(['objects', 's3', 's3-signed']).optional(),
       }),
     )
     .min(1)

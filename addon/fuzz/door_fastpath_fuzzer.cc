@@ -6,7 +6,7 @@
 // file. npm test builds it with clang (-fsanitize=fuzzer,address,undefined)
 // and runs it for a bounded time (test/native/fuzz.test.ts).
 //
-// Input: byte 0 picks the set-up (bit 0: auth on, bit 1: the last chunk is
+// Input: byte 0 picks the set-up (bit 0: auth on — the token also an S3 signing secret —, bit 1: the last chunk is
 // missing from the store, bit 2: the binding names another version than the
 // revision); the rest is a request as a client sends it. Besides what the
 // sanitizers catch, it traps when a mapped target is not made of the path's
@@ -130,7 +130,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* input, size_t size) {
   }
   std::string token(32, 't');
   if (mode & 1) {
-    w.fp->tokens->Replace(true, {{auth::Sha256(token.data(), token.size()), false, false, {"models"}}});
+    w.fp->tokens->Replace(true, {{auth::Sha256(token.data(), token.size()), false, false, {"models"}, token}});
   } else {
     w.fp->tokens->Replace(false, {});
   }

@@ -87,7 +87,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* input, size_t size) {
   std::string_view raw(reinterpret_cast<const char*>(input + 1), size - 1);
   std::string token(32, 't');
   if (mode & 1) {
-    w.fp->tokens->Replace(true, {{auth::Sha256(token.data(), token.size()), false, false, {"models"}}});
+    w.fp->tokens->Replace(true, {{auth::Sha256(token.data(), token.size()), false, false, {"models"}, {}}});
   } else {
     w.fp->tokens->Replace(false, {});
   }

@@ -1,5 +1,6 @@
 // Unit tests of the front doors on the native fast path (addon/src/http/doors/):
-// the S3 door's request mapping (path- and virtual-host style) and answers,
+// the S3 door's request mapping (path- and virtual-host style) and answers (signed
+// ones verified through sigv4.h, each failure left to JavaScript),
 // the Hub door's request mapping (`{repo}/resolve/{sha}/{file}` read as
 // src/hub/door.ts reads it), the revision table's bounds and deadlines, and
 // whole Hub requests answered from a real store through the objects fast
@@ -207,11 +208,11 @@ void TestHubAnswers() {
   CHECK(st.misses == miss + 1);
   CHECK(!Answer(w, Get(file, "Range: bytes=0-99\r\n")).empty());  // the first chunk is still there
   std::string t = w.token;
-  w.fp->tokens->Replace(true, {{auth::Sha256(t.data(), t.size()), false, false, {"models"}}});
+  w.fp->tokens->Replace(true, {{auth::Sha256(t.data(), t.size()), false, false, {"models"}, {}}});
   CHECK(Answer(w, Get(file, "Range: bytes=0-99\r\n")).empty());
   CHECK(Answer(w, Get(file, "Range: bytes=0-99\r\nAuthorization: Bearer wrong\r\n")).empty());
   CHECK(!Answer(w, Get(file, "Range: bytes=0-99\r\nAuthorization: Bearer " + t + "\r\n")).empty());
-  w.fp->tokens->Replace(true, {{auth::Sha256(t.data(), t.size()), false, false, {"elsewhere"}}});
+  w.fp->tokens->Replace(true, {{auth::Sha256(t.data(), t.size()), false, false, {"elsewhere"}, {}}});
   CHECK(Answer(w, Get(file, "Range: bytes=0-99\r\nAuthorization: Bearer " + t + "\r\n")).empty());
   CHECK(st.unauthorised == unauth + 3);
   CHECK(w.fp->doors->stats.hub_hits > 0 && w.fp->doors->stats.hub_body_hits > 0);
@@ -273,10 +274,82 @@ void TestS3Answers() {
   CHECK(Answer(w, Get(obj, "If-Unmodified-Since: Thu, 02 Jan 2025 03:04:05 GMT\r\n")).empty());
   CHECK(st.other == other + 5);
   std::string t = w.token;
-  w.fp->tokens->Replace(true, {{auth::Sha256(t.data(), t.size()), false, true, {}}});
-  CHECK(Answer(w, Get(obj)).empty());  // signed requests: JavaScript verifies SigV4
+  w.fp->tokens->Replace(true, {{auth::Sha256(t.data(), t.size()), false, true, {}, {}}});
+  CHECK(Answer(w, Get(obj)).empty());  // auth on, unsigned: JavaScript's AccessDenied
   CHECK(st.unauthorised == unauth + 1);
   CHECK(w.fp->doors->stats.s3_hits == 4 && w.fp->doors->stats.s3_body_hits == 3);
+  CHECK(w.fp->store->outstanding_refs() == 0);
+}
+
+// Signed S3 reads through the whole hook (sigv4.h): requests signed by src/s3/sigv4.ts for
+// 2026-12-06T14:00:00Z with the token below, checked at that instant.
+int64_t SigningInstant() { return 1796565600000LL; }
+
+void TestS3Signed() {
+  World w;
+  auto s3 = std::make_unique<S3Route>();
+  s3->path = "/s3";
+  s3->clock_ms = SigningInstant;
+  w.fp->doors->s3 = std::move(s3);
+  const std::string token = "tok-signed-reads-0123456789abcdef";
+  auto grant = [&](std::vector<std::string> containers) {
+    auth::TokenGrant g;
+    g.digest = auth::Sha256(token.data(), token.size());
+    g.secret = token;
+    g.all_containers = containers.empty();
+    g.containers = std::move(containers);
+    return g;
+  };
+  w.fp->tokens->Replace(true, {grant({"models"})});
+  const std::string obj = "/s3/models/acme/llama/model.safetensors";
+  const std::string header =
+      "Range: bytes=10-19\r\nx-amz-date: 20261206T140000Z\r\nx-amz-content-sha256: UNSIGNED-PAYLOAD\r\n"
+      "Authorization: AWS4-HMAC-SHA256 Credential=8d2d8d9759ff6acb48e4/20261206/us-east-1/s3/aws4_request, "
+      "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
+      "Signature=f81dab0169b63f706adb76952c99dfa964205a47c11d2a52c1c396088e222420\r\n";
+  const std::string presigned =
+      "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=8d2d8d9759ff6acb48e4%2F20261206%2Fus-east-1%2Fs3%2Faws4_request"
+      "&X-Amz-Date=20261206T140000Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host"
+      "&X-Amz-Signature=a41be279a6f0a7e9bc201512c5c14d2cd18aee4f7592fdc97ad8fff806b7ff52";
+  // Signed with response-content-type: verified, but an override is JavaScript's to answer.
+  const std::string presigned_override =
+      "response-content-type=a&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=8d2d8d9759ff6acb48e4%2F20261206%2Fus-east-1"
+      "%2Fs3%2Faws4_request&X-Amz-Date=20261206T140000Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host"
+      "&X-Amz-Signature=d338f40e1f5e7ef0bca7c3f28c1b9416255f4202925fdf9a26701f29d0ae2ed7";
+  DoorStats& ds = w.fp->doors->stats;
+  FastPathStats& st = w.fp->stats;
+  std::string body;
+  std::string a = Answer(w, Get(obj, header), &body);
+  CHECK(a.rfind("HTTP/1.1 206 Partial Content\r\nx-amz-request-id: ", 0) == 0);
+  CHECK(a.find("Content-Range: bytes 10-19/" + std::to_string(kSize) + "\r\n") != std::string::npos);
+  CHECK(body.size() == 10 && std::memcmp(body.data(), w.data.data() + 10, 10) == 0);
+  a = Answer(w, Get(obj + "?" + presigned), &body);
+  CHECK(a.rfind("HTTP/1.1 200 OK\r\n", 0) == 0 && body.size() == kSize);
+  CHECK(!Answer(w, Get(obj + "?" + presigned, "Range: bytes=0-9\r\n")).empty());  // Range is not signed: any range
+  CHECK(ds.s3_signed_hits == 3 && ds.s3_signed_declined == 0);
+  uint64_t unauth = st.unauthorised, other = st.other;
+  CHECK(Answer(w, Get(obj + "?" + presigned_override)).empty());
+  CHECK(st.other == other + 1);
+  // Failures: JavaScript answers each, counted as declined.
+  CHECK(Answer(w, Get(obj, header + "X-Other: 1\r\n")).rfind("HTTP/1.1 206", 0) == 0);  // an unsigned extension field
+  std::string tampered = header;
+  tampered.replace(tampered.find("bytes=10-19"), 11, "bytes=10-20");
+  CHECK(Answer(w, Get(obj, tampered)).empty());
+  CHECK(Answer(w, Get(obj + "?" + presigned.substr(0, presigned.size() - 1) + "3")).empty());
+  CHECK(Answer(w, Get(obj, header, "HEAD")).empty());  // signed as a GET
+  w.fp->tokens->Replace(true, {grant({"elsewhere"})});  // a bucket outside the token's scope
+  CHECK(Answer(w, Get(obj, header)).empty());
+  w.fp->tokens->Replace(true, {});  // an unknown key
+  CHECK(Answer(w, Get(obj, header)).empty());
+  CHECK(st.unauthorised == unauth + 5 && ds.s3_signed_declined == 5);
+  // Out of the window: the clock an hour and a second past a one-hour URL.
+  w.fp->tokens->Replace(true, {grant({})});
+  w.fp->doors->s3->clock_ms = [] { return SigningInstant() + 3'601'000; };
+  CHECK(Answer(w, Get(obj + "?" + presigned)).empty());
+  CHECK(Answer(w, Get(obj, header)).empty());  // and past the 15-minute skew
+  w.fp->doors->s3->clock_ms = [] { return SigningInstant() + 60'000; };
+  CHECK(!Answer(w, Get(obj, header)).empty());
+  CHECK(ds.s3_signed_hits == 5 && ds.s3_signed_declined == 7);
   CHECK(w.fp->store->outstanding_refs() == 0);
 }
 
@@ -288,6 +361,7 @@ int main() {
   TestHubAnswers();
   TestS3Target();
   TestS3Answers();
+  TestS3Signed();
   std::printf("doors_test: %d checks, %d failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

@@ -231,7 +231,7 @@ void TestAnswers() {
   CHECK(!Ask(*fp, "GET /v1/objects/models/w.bin HTTP/1.1\r\nHost: c\r\n\r\n", no));  // a chunk not in DRAM
   CHECK(fp->store->outstanding_refs() == 0);  // what the declined request took is released
   std::string token(32, 't');
-  fp->tokens->Replace(true, {{auth::Sha256(token.data(), token.size()), false, false, {"other"}}});
+  fp->tokens->Replace(true, {{auth::Sha256(token.data(), token.size()), false, false, {"other"}, {}}});
   CHECK(!Ask(*fp, "GET /v1/objects/models/w.bin HTTP/1.1\r\nHost: c\r\nAuthorization: Bearer " + token + "\r\nRange: bytes=0-1\r\n\r\n", no));
   CHECK(fp->stats.unauthorised.load() == 1);
 }

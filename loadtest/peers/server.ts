@@ -7,6 +7,11 @@ export interface Server {
   readonly pids: readonly number[];
   /** URL path prefix under which `{container}/{key}` is served ('' for nginx/varnish). */
   readonly pathPrefix: string;
+  /**
+   * The request target a client sends for `path` (`{pathPrefix}/{container}/{key}`), when not the
+   * path itself: a presigned SigV4 URL for a node that verifies signatures.
+   */
+  target?(path: string): string;
   /** It answers HTTPS (a self-signed certificate for 127.0.0.1); clients that speak only HTTP skip it. */
   readonly tls?: boolean;
   stop(): Promise<void>;

@@ -8,6 +8,8 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join, resolve } from 'node:path';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { stringify } from 'yaml';
+import { keyIdOf } from '../../src/auth/tokens.js';
+import { presignedQuery } from '../../src/s3/sigv4.js';
 import { freePort, waitForHttp } from '../ports.js';
 import { start } from '../processes.js';
 import type { Server } from './server.js';
@@ -30,7 +32,7 @@ export interface WeightcacheOptions {
     readonly door: 'js' | 'native';
     readonly threads?: number | undefined;
     /** Read through the S3 door (its GetObject, auth off) instead of /v1/objects. */
-    readonly via?: 'objects' | 's3' | undefined;
+    readonly via?: 'objects' | 's3' | 's3-signed' | undefined;
   };
   /** Serve the HTTP port with TLS (http.tls) from these PEM files. */
   readonly tls?: { readonly cert: string; readonly key: string };
@@ -94,7 +96,35 @@ export async function startWeightcache(opts: WeightcacheOptions): Promise<Weight
   }
 }
 
+/** The token a signed-S3 node holds (its key id is the access key id, the token the secret). */
+const SIGNING_TOKEN = 'loadtest-signed-s3-token-0123456789abcdef';
+
+/** A presigned SigV4 GET for `path` on 127.0.0.1:port, valid an hour (Range is not signed: any range goes). */
+function presigned(port: number, path: string): string {
+  const q = presignedQuery({
+    method: 'GET',
+    host: `127.0.0.1:${port}`,
+    uri: path,
+    query: [],
+    region: 'us-east-1',
+    service: 's3',
+    credentials: { accessKeyId: keyIdOf(SIGNING_TOKEN), secretAccessKey: SIGNING_TOKEN },
+    now: new Date(),
+    expiresSeconds: 3600,
+  });
+  return `${path}?${q.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')}`;
+}
+
 async function startOnce(opts: WeightcacheOptions): Promise<WeightcacheServer> {
+  const via = opts.door?.via;
+  const slug = (opts.name ?? 'weightcache').replace(/[^A-Za-z0-9]+/g, '-').replace(/-+$/, '');
+  let auth: Record<string, unknown> | undefined;
+  if (via === 's3-signed') {
+    // Auth on: every S3 request must be signed; /metrics stays open for the runner's counters.
+    const tokensFile = join(opts.workDir, `${slug}-tokens`);
+    writeFileSync(tokensFile, `${SIGNING_TOKEN}\n`, { mode: 0o600 });
+    auth = { tokensFile, openMetrics: true };
+  }
   const p = await startWeightcacheProcess({
     role: 'node',
     workDir: opts.workDir,
@@ -110,7 +140,8 @@ async function startOnce(opts: WeightcacheOptions): Promise<WeightcacheServer> {
         ...(opts.tls ? { tls: { certFile: opts.tls.cert, keyFile: opts.tls.key } } : {}),
       },
       origin: opts.origin,
-      ...(opts.door?.via === 's3' ? { s3: {} } : {}),
+      ...(via === 's3' || via === 's3-signed' ? { s3: {} } : {}),
+      ...(auth ? { auth } : {}),
       cache: {
         chunkSize: opts.chunkBytes ?? 4 * 2 ** 20,
         dram: { maxBytes: opts.dramBytes },
@@ -122,7 +153,8 @@ async function startOnce(opts: WeightcacheOptions): Promise<WeightcacheServer> {
     name: opts.name ?? 'weightcache',
     port: p.port,
     pids: [p.pid],
-    pathPrefix: opts.door?.via === 's3' ? '/s3' : '/v1/objects',
+    pathPrefix: via === 's3' || via === 's3-signed' ? '/s3' : '/v1/objects',
+    ...(via === 's3-signed' ? { target: (path: string) => presigned(p.port, path) } : {}),
     tls: opts.tls !== undefined,
     configFile: p.configFile,
     dramBytes: opts.dramBytes,

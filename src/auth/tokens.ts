@@ -96,13 +96,16 @@ export class TokenSet {
 
   /**
    * Each token's digest and grant, for the native door's fast path, which
-   * compares digests the same way (addon/src/auth/token_table.h).
+   * compares digests the same way (addon/src/auth/token_table.h), with the
+   * token itself as the secret of signed S3 reads it verifies
+   * (addon/src/http/doors/sigv4.h). The addon keeps them in memory only.
    */
-  grants(): Array<{ digest: Buffer; admin: boolean; containers: string[] | null }> {
+  grants(): Array<{ digest: Buffer; admin: boolean; containers: string[] | null; secret: string }> {
     return this.entries.map((e) => ({
       digest: e.digest,
       admin: e.grant.admin,
       containers: e.grant.containers ? [...e.grant.containers] : null,
+      secret: e.secret,
     }));
   }
 

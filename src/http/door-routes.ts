@@ -4,7 +4,9 @@
  * the HTTP door's `fast` option takes (which door answers under which path,
  * with what it needs to map a request as the JavaScript door does), and the
  * doors' reads the I/O threads answered counted in
- * weightcache_object_reads_total{door} at each scrape.
+ * weightcache_object_reads_total{door} at each scrape, and the signed S3
+ * reads they verified or left to JavaScript in
+ * weightcache_s3_signed_fastpath_total{result}.
  */
 import { HubNativeRevisions } from '../hub/native-revisions.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -18,6 +20,8 @@ export interface DoorRoutesConfig {
     readonly path: string;
     readonly baseDomain: string | null;
     readonly buckets: readonly string[] | null;
+    /** s3.maxClockSkew: the signed reads the fast path verifies use the JavaScript door's window. */
+    readonly maxClockSkew: number;
   } | null;
 }
 
@@ -28,9 +32,16 @@ export function nativeDoorRoutes(
 ): { routes: NativeDoorRoutes; hubRevisions: HubNativeRevisions | null } {
   const routes = new (binding().NativeDoorRoutes)({
     hub: c.hub ? { path: c.hub.path, container: c.hub.container, maxFiles: listings.retainFiles } : null,
-    s3: c.s3 ? { path: c.s3.path, baseDomain: c.s3.baseDomain, buckets: c.s3.buckets } : null,
+    s3: c.s3
+      ? {
+          path: c.s3.path,
+          baseDomain: c.s3.baseDomain,
+          buckets: c.s3.buckets,
+          maxClockSkewMs: c.s3.maxClockSkew,
+        }
+      : null,
   });
-  const seen = { hub: 0, s3: 0 };
+  const seen = { hub: 0, s3: 0, verified: 0, declined: 0 };
   metrics.nativeCounts.add(() => {
     const s = routes.stats();
     for (const [door, n] of [
@@ -39,6 +50,13 @@ export function nativeDoorRoutes(
     ] as const) {
       if (n > seen[door]) metrics.objectReads.inc({ door, source: 'dram' }, n - seen[door]);
       seen[door] = n;
+    }
+    for (const [result, n] of [
+      ['verified', s.s3SignedHits],
+      ['declined', s.s3SignedDeclined],
+    ] as const) {
+      if (n > seen[result]) metrics.s3SignedFastPath.inc({ result }, n - seen[result]);
+      seen[result] = n;
     }
   });
   return { routes, hubRevisions: c.hub ? new HubNativeRevisions(routes, listings) : null };

@@ -65,8 +65,13 @@ export interface HttpDoorBinding {
 export interface NativeDoorRoutesOptions {
   /** The Hub door's path on the HTTP port, its container, and most files over all published revisions. */
   hub: { path: string; container: string; maxFiles: number } | null;
-  /** The S3 door's path, its virtual-host base domain and its buckets (null: any). */
-  s3: { path: string; baseDomain: string | null; buckets: readonly string[] | null } | null;
+  /** The S3 door's path, its virtual-host base domain, its buckets (null: any) and s3.maxClockSkew. */
+  s3: {
+    path: string;
+    baseDomain: string | null;
+    buckets: readonly string[] | null;
+    maxClockSkewMs?: number;
+  } | null;
 }
 
 /** A Hub revision (a listing snapshot) as the fast path maps `resolve/{sha}/{file}` with it. */
@@ -83,8 +88,20 @@ export interface NativeDoorRoutes {
   /** False when not installed (a bound reached, or no Hub door): JavaScript answers its files. */
   publishHubRevision(r: NativeHubRevision): boolean;
   removeHubRevision(sha: string): boolean;
-  /** Answers on the fast path per door (304s included), of them GETs with a body; Hub revisions held. */
-  stats(): { hubHits: number; hubBodyHits: number; s3Hits: number; s3BodyHits: number; hubRevisions: number };
+  /**
+   * Answers on the fast path per door (304s included), of them GETs with a body, and of the S3 ones
+   * those whose signature was verified natively (auth on); signed S3 reads left to JavaScript (a
+   * signature not verified, or a bucket out of the token's scope); Hub revisions held.
+   */
+  stats(): {
+    hubHits: number;
+    hubBodyHits: number;
+    s3Hits: number;
+    s3BodyHits: number;
+    s3SignedHits: number;
+    s3SignedDeclined: number;
+    hubRevisions: number;
+  };
 }
 
 export interface NativeVersionBinding {
@@ -120,7 +137,13 @@ export interface NativeTokens {
   /** `enabled` false: auth is off. `containers` null: every container. */
   replace(
     enabled: boolean,
-    grants: ReadonlyArray<{ digest: Uint8Array; admin: boolean; containers: readonly string[] | null }>,
+    grants: ReadonlyArray<{
+      digest: Uint8Array;
+      admin: boolean;
+      containers: readonly string[] | null;
+      /** The token itself: the secret of signed S3 reads the fast path verifies (memory only). */
+      secret?: string;
+    }>,
   ): void;
 }
 

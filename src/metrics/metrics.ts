@@ -53,6 +53,12 @@ export class Metrics {
     labelNames: ['door', 'source'] as const,
     registers: [this.registry],
   });
+  readonly s3SignedFastPath = new Counter({
+    name: 'weightcache_s3_signed_fastpath_total',
+    help: "Signed S3 reads (auth on) on the native door's fast path, by result: verified (the signature checked on an I/O thread and the request answered there), declined (left to JavaScript, which answers it: a signature not verified natively, a bucket out of the token's scope)",
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly chunkLookups = new Counter({
     name: 'weightcache_chunk_lookups_total',
     help: 'Chunk lookups on the read path, by where the chunk was found',

@@ -4,14 +4,19 @@
  * fast path"): a door whose fast path has the Hub and S3 routes answers a
  * Hub download at a published commit and S3 GetObjects from the real native
  * store while the JavaScript thread is blocked; `main`, an unpublished
- * commit and a removed one reach JavaScript. Also run under ASan+UBSan
+ * commit and a removed one reach JavaScript. With auth on, SigV4-signed S3
+ * GetObjects (header and presigned) are verified and answered there too,
+ * and every failure reaches JavaScript. Also run under ASan+UBSan
  * (scripts/native-checks.mjs). Across real node processes with real
  * clients: test/hub/hub-fast-path.test.ts, test/s3/s3-fast-path.test.ts.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { get } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { keyIdOf, TokenSet } from '../../src/auth/tokens.js';
 import { NativeHttpDoor, type NativeHttpRequest } from '../../src/http/native-door.js';
+import { presignedQuery, signedHeaders, UNSIGNED_PAYLOAD } from '../../src/s3/sigv4.js';
 import { createNativeStore } from '../../src/store/native.js';
 import { binding } from '../../src/transport/binding.js';
 import { until } from '../harness/until.js';
@@ -116,6 +121,127 @@ describe('front doors on the fast path, in process', () => {
       '/s3/other/acme/llama/model.bin',
       `/hf/acme/llama/resolve/${SHA}/model.bin`,
     ]);
+    await until(() => door.stats().fastChunkRefs === 0, { what: 'chunk references released' });
+  });
+
+  it('verifies signed S3 GetObjects on the I/O thread and leaves every failure to JavaScript', async () => {
+    const token = 'signed-in-process-0123456789abcdef';
+    const store = createNativeStore({ maxBytes: 16 * MiB });
+    const bindings = new (binding().NativeBindings)();
+    const tokens = new (binding().NativeTokens)();
+    tokens.replace(true, TokenSet.of([{ token, containers: ['models'] }]).grants());
+    expect(() =>
+      tokens.replace(true, [
+        { digest: new Uint8Array(32), admin: false, containers: null, secret: 5 as unknown as string },
+      ]),
+    ).toThrow(/secret must be a string/);
+    const routes = new (binding().NativeDoorRoutes)({
+      hub: null,
+      s3: { path: '/s3', baseDomain: null, buckets: null, maxClockSkewMs: 900_000 },
+    });
+    const toJs: NativeHttpRequest[] = [];
+    const door = NativeHttpDoor.start(
+      {
+        host: '127.0.0.1',
+        port: 0,
+        threads: 1,
+        fast: { store, bindings, tokens, maxRanges: 16, keepAliveTimeoutMs: 5000, doors: routes },
+      },
+      {
+        onRequest(req) {
+          toJs.push(req);
+          door.respond(req.id, 403, { 'Content-Type': 'text/plain' }, Buffer.from('from javascript'));
+        },
+      },
+    );
+    doors.push(door);
+    const host = `127.0.0.1:${door.port}`;
+    const data = Buffer.alloc(MiB + 7);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 13) & 255;
+    const objectId = createHash('sha256').update('signed door fast path').digest().subarray(0, 16);
+    expect(store.commit(objectId, 0, data, binding().crc32c(data), '')).toBeDefined();
+    expect(
+      bindings.set({
+        name: 'models/w/a.bin',
+        objectId,
+        etag: 'v1',
+        size: data.length,
+        chunkSize: 4 * MiB,
+        lastModified: new Date('2025-01-02T03:04:05Z').toUTCString(),
+        contentType: 'application/octet-stream',
+        validForMs: 60_000,
+      }),
+    ).toBe(true);
+    const path = '/s3/models/w/a.bin';
+    const creds = (secret = token) => ({ accessKeyId: keyIdOf(token), secretAccessKey: secret });
+    const presigned = (secret?: string) =>
+      `${path}?${presignedQuery({
+        method: 'GET',
+        host,
+        uri: path,
+        query: [],
+        region: 'us-east-1',
+        service: 's3',
+        credentials: creds(secret),
+        now: new Date(),
+        expiresSeconds: 60,
+      })
+        .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+        .join('&')}`;
+    const headerArgs = (secret?: string, range?: string) =>
+      Object.entries(
+        signedHeaders({
+          method: 'GET',
+          host,
+          uri: path,
+          query: [],
+          headers: range ? { range } : {},
+          payloadHash: UNSIGNED_PAYLOAD,
+          region: 'us-east-1',
+          service: 's3',
+          credentials: creds(secret),
+          now: new Date(),
+        }),
+      ).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
+
+    // Each curl blocks this (the JavaScript) thread: only the I/O thread can answer.
+    expect(curl([`http://${host}${presigned()}`]).equals(data)).toBe(true);
+    expect(curl([...headerArgs(), `http://${host}${path}`]).equals(data)).toBe(true);
+    expect(
+      curl([...headerArgs(undefined, 'bytes=5-9'), `http://${host}${path}`]).equals(data.subarray(5, 10)),
+    ).toBe(true);
+    expect(routes.stats()).toMatchObject({ s3Hits: 3, s3BodyHits: 3, s3SignedHits: 3, s3SignedDeclined: 0 });
+    expect(toJs).toHaveLength(0);
+
+    // A wrong secret either way, no signature, and a token without the bucket: JavaScript's.
+    // node:http sends no fields but Host and Connection: the fields the fast path reads, nothing more.
+    const asked = (target: string, headers: Record<string, string> = {}) =>
+      new Promise<void>((done, fail) => {
+        get({ host: '127.0.0.1', port: door.port, path: target, headers }, (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (d: Buffer) => parts.push(d));
+          res.on('end', () => {
+            expect(res.statusCode, target).toBe(403);
+            expect(Buffer.concat(parts).toString()).toBe('from javascript');
+            done();
+          });
+        }).on('error', fail);
+      });
+    await asked(presigned('wrong-secret-0123456789abcdef'));
+    const wrong = headerArgs('wrong-secret-0123456789abcdef');
+    await asked(
+      path,
+      Object.fromEntries(
+        wrong
+          .filter((_, i) => i % 2 === 1)
+          .map((h) => [h.slice(0, h.indexOf(':')), h.slice(h.indexOf(':') + 2)]),
+      ),
+    );
+    await asked(path);
+    tokens.replace(true, TokenSet.of([{ token, containers: ['datasets'] }]).grants());
+    await asked(presigned());
+    expect(toJs).toHaveLength(4);
+    expect(routes.stats()).toMatchObject({ s3SignedHits: 3, s3SignedDeclined: 4 });
     await until(() => door.stats().fastChunkRefs === 0, { what: 'chunk references released' });
   });
 });

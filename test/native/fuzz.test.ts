@@ -35,6 +35,7 @@ describe('fuzz targets', () => {
       'read_chunk_fuzzer',
       'resp_fastpath_fuzzer',
       'resp_parser_fuzzer',
+      'sigv4_fuzzer',
     ]);
     for (const r of report.results) {
       expect(r.passed, JSON.stringify(r)).toBe(true);

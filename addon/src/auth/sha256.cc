@@ -1,6 +1,7 @@
 #include "auth/sha256.h"
 
 #include <cstring>
+#include <string>
 
 namespace weightcache::auth {
 namespace {
@@ -60,6 +61,23 @@ Digest Sha256(const void* data, size_t len) {
     out[4 * i + 3] = static_cast<uint8_t>(h[i]);
   }
   return out;
+}
+
+Digest HmacSha256(const void* key, size_t key_len, const void* data, size_t len) {
+  uint8_t k[64] = {};
+  if (key_len > 64) {
+    Digest d = Sha256(key, key_len);
+    std::memcpy(k, d.data(), d.size());
+  } else if (key_len > 0) {
+    std::memcpy(k, key, key_len);
+  }
+  std::string buf(64 + (len > 32 ? len : 32), '\0');
+  for (int i = 0; i < 64; i++) buf[static_cast<size_t>(i)] = static_cast<char>(k[i] ^ 0x36);
+  if (len > 0) std::memcpy(buf.data() + 64, data, len);
+  Digest inner = Sha256(buf.data(), 64 + len);
+  for (int i = 0; i < 64; i++) buf[static_cast<size_t>(i)] = static_cast<char>(k[i] ^ 0x5c);
+  std::memcpy(buf.data() + 64, inner.data(), inner.size());
+  return Sha256(buf.data(), 64 + inner.size());
 }
 
 }  // namespace weightcache::auth

@@ -8,6 +8,9 @@ void TokenTable::Replace(bool enabled, std::vector<TokenGrant> grants) {
   auto s = std::make_shared<State>();
   s->enabled = enabled;
   s->grants = std::move(grants);
+  for (size_t i = 0; i < s->grants.size(); i++) {
+    if (!s->grants[i].secret.empty()) s->by_key_id[KeyIdOf(s->grants[i].digest)] = i;
+  }
   std::unique_lock lock(mu_);
   state_ = std::move(s);
 }
@@ -20,6 +23,36 @@ bool TokenTable::enabled() const {
 size_t TokenTable::size() const {
   std::shared_lock lock(mu_);
   return state_->grants.size();
+}
+
+std::shared_ptr<const TokenGrant> TokenTable::SigningKey(std::string_view key_id) const {
+  std::shared_ptr<const State> s;
+  {
+    std::shared_lock lock(mu_);
+    s = state_;
+  }
+  if (!s->enabled) return nullptr;
+  auto it = s->by_key_id.find(std::string(key_id));
+  if (it == s->by_key_id.end()) return nullptr;
+  return std::shared_ptr<const TokenGrant>(s, &s->grants[it->second]);
+}
+
+std::string KeyIdOf(const Digest& d) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out(20, '0');
+  for (size_t i = 0; i < 10; i++) {
+    out[2 * i] = kHex[d[i] >> 4];
+    out[2 * i + 1] = kHex[d[i] & 15];
+  }
+  return out;
+}
+
+bool GrantAllows(const TokenGrant& g, std::string_view container) {
+  if (g.admin || g.all_containers) return true;
+  for (const std::string& c : g.containers) {
+    if (c == container) return true;
+  }
+  return false;
 }
 
 bool TokenTable::Allows(std::string_view token, std::string_view container) const {
@@ -39,12 +72,7 @@ bool TokenTable::Allows(std::string_view token, std::string_view container) cons
     const TokenGrant* match = diff == 0 ? &g : nullptr;
     if (!found) found = match;
   }
-  if (!found) return false;
-  if (found->admin || found->all_containers) return true;
-  for (const std::string& c : found->containers) {
-    if (c == container) return true;
-  }
-  return false;
+  return found != nullptr && GrantAllows(*found, container);
 }
 
 namespace {

@@ -5,6 +5,11 @@
 // time, without an early exit, as TokenSet.check does: the time taken says
 // nothing about which token matched or how much of one was right.
 //
+// The S3 door's signatures (SigV4, http/doors/sigv4.h) are HMACs that only
+// the secret itself can check: each grant also holds its token (the secret
+// access key) and its public key id (the first 20 hex digits of the digest,
+// src/auth/tokens.ts keyIdOf), in memory only, never logged or exported.
+//
 // The fast path only ever uses a check to say yes: a request whose token is
 // missing, unknown or not allowed the container goes to JavaScript, which
 // answers 401 or 403 exactly as it does for every door.
@@ -13,6 +18,7 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "auth/sha256.h"
@@ -27,7 +33,15 @@ struct TokenGrant {
   bool admin = false;
   bool all_containers = false;
   std::vector<std::string> containers;
+  // The token itself, as the HMAC secret of signed requests; empty: not handed over (bearer only).
+  std::string secret;
 };
+
+// A token's public key id: hex of the first 10 bytes of its digest (keyIdOf).
+std::string KeyIdOf(const Digest& d);
+
+// Whether a grant may read `container` (src/auth/tokens.ts allows).
+bool GrantAllows(const TokenGrant& g, std::string_view container);
 
 class TokenTable {
  public:
@@ -37,11 +51,15 @@ class TokenTable {
   // Whether `token` (the bearer token as sent) may read `container`.
   bool Allows(std::string_view token, std::string_view container) const;
   size_t size() const;
+  // The grant whose key id this is and which carries its secret, or null (TokenSet.signingKey: the
+  // last token with that id wins, as in its Map). The pointer keeps the grant alive past a Replace.
+  std::shared_ptr<const TokenGrant> SigningKey(std::string_view key_id) const;
 
  private:
   struct State {
     bool enabled = false;
     std::vector<TokenGrant> grants;
+    std::unordered_map<std::string, size_t> by_key_id;
   };
   mutable std::shared_mutex mu_;
   std::shared_ptr<const State> state_ = std::make_shared<State>();

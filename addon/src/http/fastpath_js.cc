@@ -118,6 +118,9 @@ class BindingsJs : public Napi::ObjectWrap<BindingsJs> {
   std::shared_ptr<store::BindingTable> table_;
 };
 
+// Longest token handed over as a signing secret (a token file line is far shorter in practice).
+constexpr size_t kMaxSecretBytes = 4096;
+
 class TokensJs : public Napi::ObjectWrap<TokensJs> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -130,7 +133,8 @@ class TokensJs : public Napi::ObjectWrap<TokensJs> {
   const std::shared_ptr<auth::TokenTable>& table() const { return table_; }
 
  private:
-  // replace(enabled, [{digest: Uint8Array(32), admin, containers: string[] | null}])
+  // replace(enabled, [{digest: Uint8Array(32), admin, containers: string[] | null, secret?: string}])
+  // `secret` is the token itself, the HMAC key of signed S3 requests: held in memory only.
   Napi::Value Replace(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsBoolean() || !info[1].IsArray()) {
@@ -162,6 +166,13 @@ class TokensJs : public Napi::ObjectWrap<TokensJs> {
         }
       } else {
         throw Napi::TypeError::New(env, "NativeTokens: containers must be a list of names or null (every container)");
+      }
+      Napi::Value secret = o.Get("secret");
+      if (secret.IsString()) {
+        t.secret = secret.As<Napi::String>().Utf8Value();
+        if (t.secret.size() > kMaxSecretBytes) throw Napi::RangeError::New(env, "NativeTokens: a secret is longer than 4096 bytes");
+      } else if (!secret.IsUndefined()) {
+        throw Napi::TypeError::New(env, "NativeTokens: secret must be a string (the token) or absent");
       }
       grants.push_back(std::move(t));
     }

@@ -1,11 +1,19 @@
 #include "http/doors/routes.h"
 
+#include <algorithm>
+#include <chrono>
+#include <iterator>
+#include <vector>
+
 #include "http/doors/read_plan.h"
+#include "http/doors/sigv4.h"
 #include "http/fast_fields.h"
 #include "http/rfc9110.h"
 
 namespace weightcache::http::doors {
 namespace {
+
+using auth::GrantAllows;
 
 // A front door's read: the objects path's fields, plus the extension fields its clients send.
 bool ReadDoorFields(const RequestHead& h, ReadFields& f) {
@@ -129,22 +137,50 @@ void S3Base(std::string& s, const store::VersionBinding& v) {
   Line(s, "Accept-Ranges", "bytes");
 }
 
+// Whether a verified request's query is one GetObject reads as an unsigned one: boto3's
+// `x-id=GetObject` and the presigned form's own parameters, nothing else (response-*, versionId,
+// partNumber and the subresources change or refuse the answer: JavaScript's).
+bool PlainSignedQuery(const std::vector<QueryPair>& q) {
+  static constexpr std::string_view kPresigned[] = {"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date",
+                                                    "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature"};
+  for (const QueryPair& p : q) {
+    if (p.key == "x-id" && p.value == "GetObject") continue;
+    if (std::find(std::begin(kPresigned), std::end(kPresigned), p.key) == std::end(kPresigned)) return false;
+  }
+  return true;
+}
+
+int64_t WallClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 bool TryS3(FastPath& fp, DoorRoutes& routes, const S3Route& s3, std::string_view rest, const RequestHead& h,
            std::string_view date, FastAnswer& out) {
   FastPathStats& st = fp.stats;
-  // Signed requests are JavaScript's to verify (SigV4 is not native yet).
-  if (fp.tokens->enabled()) {
-    st.unauthorised++;
-    return false;
-  }
   ReadFields f;
   S3Target t;
   std::string host;
-  // No query but boto3's `x-id=GetObject` (response-* overrides, versionId, partNumber: JavaScript).
-  bool plain_query = !h.has_query || h.query.empty() || h.query == "x-id=GetObject";
+  bool signed_read = fp.tokens->enabled();
+  // Unsigned (auth off): no query but boto3's `x-id=GetObject` (response-* overrides, versionId,
+  // partNumber: JavaScript). Signed: the query is checked once it has been verified, below.
+  bool plain_query = signed_read || !h.has_query || h.query.empty() || h.query == "x-id=GetObject";
   if (!plain_query || !ReadDoorFields(h, f) || !ParseS3Target(s3, rest, f.host->value, t, host)) {
     st.other++;
     return false;
+  }
+  if (signed_read) {
+    // verify.ts authenticate, then door.ts checkBucket: only a verified signer whose token may read
+    // the bucket is answered here; every failure is JavaScript's to answer with its S3 error.
+    SigV4Check sig = VerifySigV4(*fp.tokens, h, s3.clock_ms ? s3.clock_ms() : WallClockMs(), s3.max_clock_skew_ms);
+    if (sig.outcome != SigV4Outcome::kVerified || !GrantAllows(*sig.grant, t.bucket)) {
+      st.unauthorised++;
+      routes.stats.s3_signed_declined++;
+      return false;
+    }
+    if (!PlainSignedQuery(sig.query)) {
+      st.other++;
+      return false;
+    }
   }
   std::string name;
   name.reserve(t.bucket.size() + 1 + t.key.size());
@@ -167,6 +203,7 @@ bool TryS3(FastPath& fp, DoorRoutes& routes, const S3Route& s3, std::string_view
     st.hits++;
     st.not_modified++;
     routes.stats.s3_hits++;
+    if (signed_read) routes.stats.s3_signed_hits++;
     return true;
   }
   out.head = plan.partial ? "HTTP/1.1 206 Partial Content\r\n" : "HTTP/1.1 200 OK\r\n";
@@ -184,6 +221,7 @@ bool TryS3(FastPath& fp, DoorRoutes& routes, const S3Route& s3, std::string_view
   st.hits++;
   st.body_bytes += out.body_bytes;
   routes.stats.s3_hits++;
+  if (signed_read) routes.stats.s3_signed_hits++;
   if (!head_only) routes.stats.s3_body_hits++;
   return true;
 }

@@ -22,6 +22,8 @@ struct DoorStats {
   std::atomic<uint64_t> hub_body_hits{0};  // of them: GETs with a body (the Hub door's object reads)
   std::atomic<uint64_t> s3_hits{0};        // S3 GetObject / HeadObject answers on the fast path (200, 206, 304)
   std::atomic<uint64_t> s3_body_hits{0};   // of them: GETs with a body (the S3 door's object reads)
+  std::atomic<uint64_t> s3_signed_hits{0};      // of s3_hits: signed requests verified natively (auth on)
+  std::atomic<uint64_t> s3_signed_declined{0};  // signed S3 reads left to JavaScript: not verified or out of scope
 };
 
 struct HubRoute {

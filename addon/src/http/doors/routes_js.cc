@@ -45,7 +45,7 @@ class RoutesJs : public Napi::ObjectWrap<RoutesJs> {
                         InstanceMethod<&RoutesJs::RemoveHub>("removeHubRevision"),
                         InstanceMethod<&RoutesJs::Stats>("stats")});
   }
-  // new NativeDoorRoutes({hub: {path, container, maxFiles} | null, s3: {path, baseDomain, buckets} | null})
+  // new NativeDoorRoutes({hub: {path, container, maxFiles} | null, s3: {path, baseDomain, buckets, maxClockSkewMs} | null})
   explicit RoutesJs(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RoutesJs>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "new NativeDoorRoutes({hub})");
@@ -83,6 +83,8 @@ class RoutesJs : public Napi::ObjectWrap<RoutesJs> {
       } else if (!buckets.IsNull() && !buckets.IsUndefined()) {
         throw Napi::TypeError::New(env, "NativeDoorRoutes: s3.buckets must be a list or null (any)");
       }
+      Napi::Value skew = o.Get("maxClockSkewMs");
+      if (!skew.IsUndefined()) r->max_clock_skew_ms = static_cast<int64_t>(Num(env, skew, "s3.maxClockSkewMs"));
       routes_->s3 = std::move(r);
     } else if (!s3.IsNull() && !s3.IsUndefined()) {
       throw Napi::TypeError::New(env, "NativeDoorRoutes: s3 must be an object or null");
@@ -139,6 +141,8 @@ class RoutesJs : public Napi::ObjectWrap<RoutesJs> {
     o.Set("hubBodyHits", static_cast<double>(routes_->stats.hub_body_hits.load()));
     o.Set("s3Hits", static_cast<double>(routes_->stats.s3_hits.load()));
     o.Set("s3BodyHits", static_cast<double>(routes_->stats.s3_body_hits.load()));
+    o.Set("s3SignedHits", static_cast<double>(routes_->stats.s3_signed_hits.load()));
+    o.Set("s3SignedDeclined", static_cast<double>(routes_->stats.s3_signed_declined.load()));
     o.Set("hubRevisions", static_cast<double>(routes_->hub ? routes_->hub->revisions.size() : 0));
     return o;
   }

@@ -4,9 +4,11 @@
 // exactly as the JavaScript door maps it and answered with its headers
 // (x-amz-request-id, ETag, Last-Modified, Accept-Ranges, ...).
 //
-// Signatures are JavaScript's for now: with auth on, every S3 request goes
-// to JavaScript (which verifies SigV4); with auth off (a loopback node, where
-// the JavaScript door verifies nothing either) the I/O threads answer.
+// With auth on, a request is answered here only when its SigV4 signature
+// verifies natively (sigv4.h) and the signer's token may read the bucket;
+// every failure goes to JavaScript, which answers the S3 error. With auth
+// off (a loopback node, where the JavaScript door verifies nothing either)
+// the I/O threads answer unsigned reads.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -20,6 +22,8 @@ struct S3Route {
   std::string base_domain;           // s3.baseDomain, lower case; empty: path-style only
   bool any_bucket = true;            // s3.buckets null
   std::vector<std::string> buckets;  // s3.buckets
+  int64_t max_clock_skew_ms = 15 * 60 * 1000;  // s3.maxClockSkew
+  int64_t (*clock_ms)() = nullptr;             // the wall clock signatures are checked at; null: the system's (tests fix it)
 };
 
 struct S3Target {
