@@ -25,7 +25,7 @@ export interface WeightcacheOptions {
   readonly nvmeDir?: string;
   readonly chunkBytes?: number;
   readonly name?: string;
-  /** http.door and http.threads; default the JavaScript door. */
+  /** http.door and http.threads; default the config's (the native door without TLS). */
   readonly door?: {
     readonly door: 'js' | 'native';
     readonly threads?: number | undefined;
