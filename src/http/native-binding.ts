@@ -166,6 +166,12 @@ export interface NativeHttpDoorOptions {
   maxHeaderCount?: number;
   maxHeaderBytes?: number;
   maxBodyBytes?: number;
+  /**
+   * Per connection: body bytes of requests handed to JavaScript and not yet answered; at or past it
+   * the connection is not read (default 2 MiB). With authRequired, a connection without a valid token
+   * has one request handed on at a time.
+   */
+  maxPostedBodyBytes?: number;
   /** Hits answered on the I/O threads; absent: every request goes to JavaScript. */
   fast?: NativeFastPathOptions;
   /** Upper bounds (seconds, ascending, ≤ 32) of the histogram fast-path answer durations are counted in. */
@@ -247,13 +253,15 @@ export interface NativeHttpDoorStats {
   fastQueuedBytes: number;
   /** Requests sent to JavaScript because fastQueuedBytes was at maxFastQueuedBytes. */
   fastOverBudget: number;
+  /** Body bytes of requests handed to JavaScript whose answers are not yet written, all connections. */
+  postedBodyBytes: number;
   bytesRead: number;
   bytesWritten: number;
   /** Body Buffers pinned until written. */
   pinnedBuffers: number;
   /** Answer bytes queued and not yet written, all connections. */
   bufferedBytes: number;
-  /** Times a connection stopped reading at its in-flight or buffered-bytes bound. */
+  /** Times a connection stopped reading at one of its bounds (in flight, buffered bytes, posted bodies, a stranger's one request). */
   pausedReads: number;
   /** With a fast path: answered on the I/O threads (200, 206, 304) and their body bytes. */
   fastHits?: number;
