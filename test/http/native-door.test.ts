@@ -420,7 +420,9 @@ describe('the native HTTP door', () => {
   it('holds at most maxPostedBodyBytes of unanswered bodies per connection (one body past it)', async () => {
     const s = start({ maxPostedBodyBytes: 1_000_000 });
     const cs = await Promise.all([1, 2, 3, 4].map(() => open(s.door.port)));
-    cs.forEach((c, i) => c.send(Array.from({ length: 8 }, (_, j) => post(`/c${i}/${j}`, 600_000)).join('')));
+    for (const [i, c] of cs.entries()) {
+      c.send(Array.from({ length: 8 }, (_, j) => post(`/c${i}/${j}`, 600_000)).join(''));
+    }
     await s.arrived(8);
     await settle();
     // 600 kB posted is under the window, 1.2 MB is past it: two per connection, not maxInFlight (16).
