@@ -84,7 +84,16 @@ export interface NativeDoorRoutes {
   publishHubRevision(r: NativeHubRevision): boolean;
   removeHubRevision(sha: string): boolean;
   /** Answers on the fast path per door (304s included), of them GETs with a body; Hub revisions held. */
-  stats(): { hubHits: number; hubBodyHits: number; s3Hits: number; s3BodyHits: number; hubRevisions: number };
+  /** Answers per door; of the body hits, those whose first chunk was read from NVMe. */
+  stats(): {
+    hubHits: number;
+    hubBodyHits: number;
+    hubNvmeBodyHits: number;
+    s3Hits: number;
+    s3BodyHits: number;
+    s3NvmeBodyHits: number;
+    hubRevisions: number;
+  };
 }
 
 export interface NativeVersionBinding {

@@ -139,6 +139,8 @@ class RoutesJs : public Napi::ObjectWrap<RoutesJs> {
     o.Set("hubBodyHits", static_cast<double>(routes_->stats.hub_body_hits.load()));
     o.Set("s3Hits", static_cast<double>(routes_->stats.s3_hits.load()));
     o.Set("s3BodyHits", static_cast<double>(routes_->stats.s3_body_hits.load()));
+    o.Set("hubNvmeBodyHits", static_cast<double>(routes_->stats.hub_nvme_body_hits.load()));
+    o.Set("s3NvmeBodyHits", static_cast<double>(routes_->stats.s3_nvme_body_hits.load()));
     o.Set("hubRevisions", static_cast<double>(routes_->hub ? routes_->hub->revisions.size() : 0));
     return o;
   }
