@@ -44,7 +44,8 @@ export interface StartOptions {
 }
 
 /** The HTTP door startNodeProcess's nodes run unless a test names one (WEIGHTCACHE_TEST_HTTP_DOOR, else the default). */
-export const TEST_HTTP_DOOR: 'js' | 'native' = process.env.WEIGHTCACHE_TEST_HTTP_DOOR === 'js' ? 'js' : 'native';
+export const TEST_HTTP_DOOR: 'js' | 'native' =
+  process.env.WEIGHTCACHE_TEST_HTTP_DOOR === 'js' ? 'js' : 'native';
 
 function doorFromEnv(): Record<string, unknown> {
   const door = process.env.WEIGHTCACHE_TEST_HTTP_DOOR;
