@@ -27,7 +27,7 @@ export interface WeightcacheOptions {
   readonly nvmeDir?: string;
   readonly chunkBytes?: number;
   readonly name?: string;
-  /** http.door and http.threads; default the JavaScript door. */
+  /** http.door and http.threads; default the config's (the native door without TLS). */
   readonly door?: {
     readonly door: 'js' | 'native';
     readonly threads?: number | undefined;
@@ -197,18 +197,18 @@ export interface WeightcacheProcess {
 }
 
 /**
- * WEIGHTCACHE_DOORS=native (the chaos runner's `--doors native`): every
- * process serves HTTP and RESP through the native doors (`http.door`,
+ * WEIGHTCACHE_DOORS=native or js (the chaos runner's `--doors`): every
+ * process serves HTTP and RESP through those doors (`http.door`,
  * `resp.door`), except where the config names a door or TLS (TLS listeners
  * stay on the JavaScript doors).
  */
-function withNativeDoors(config: Record<string, unknown>): Record<string, unknown> {
+function withDoors(config: Record<string, unknown>, door: 'js' | 'native'): Record<string, unknown> {
   const http = (config.http ?? {}) as Record<string, unknown>;
   const resp = config.resp as Record<string, unknown> | undefined;
   return {
     ...config,
-    http: http.door || http.tls ? http : { ...http, door: 'native' },
-    ...(resp && !resp.door && !resp.tls ? { resp: { ...resp, door: 'native' } } : {}),
+    http: http.door || http.tls ? http : { ...http, door },
+    ...(resp && !resp.door && !resp.tls ? { resp: { ...resp, door } } : {}),
   };
 }
 
@@ -219,7 +219,8 @@ function withNativeDoors(config: Record<string, unknown>): Record<string, unknow
  */
 export async function startWeightcacheProcess(o: ProcessOptions): Promise<WeightcacheProcess> {
   const name = o.name ?? o.role;
-  const given = process.env.WEIGHTCACHE_DOORS === 'native' ? withNativeDoors(o.config) : o.config;
+  const doors = process.env.WEIGHTCACHE_DOORS;
+  const given = doors === 'native' || doors === 'js' ? withDoors(o.config, doors) : o.config;
   const http = (given.http ?? {}) as Record<string, unknown>;
   const listen = typeof http.listen === 'string' ? http.listen : `127.0.0.1:${await freePort()}`;
   const port = Number(listen.slice(listen.lastIndexOf(':') + 1));

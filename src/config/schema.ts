@@ -185,6 +185,9 @@ const clusterSchema = z
     }
   });
 
+/** The most I/O threads a native door runs (http.threads, resp.threads; `null` picks min(cores, this)). */
+export const MAX_DOOR_THREADS = 32;
+
 /** A front door's path on the HTTP port: one segment, e.g. "/s3"; the cache's own routes are taken. */
 const doorPath = z
   .string()
@@ -232,10 +235,11 @@ export const configSchema = z
           .default(10_000)
           .refine((ms) => ms >= 1, 'must be at least 1ms'),
         metricsCache: duration().default(1_000),
-        // Which code serves http.listen (docs/http-api.md, "The native door"): node:http, or the addon's I/O threads.
-        door: z.enum(['js', 'native']).default('js'),
-        // null: one I/O thread per core (os.availableParallelism()).
-        threads: z.number().int().min(1).max(32).nullable().default(null),
+        // Which code serves http.listen (docs/http-api.md, "The native door"): the addon's I/O threads, or
+        // node:http. With http.tls the listener is node:https whichever is named (docs/native-http-door.md).
+        door: z.enum(['js', 'native']).default('native'),
+        // null: one I/O thread per core (os.availableParallelism()), at most MAX_DOOR_THREADS.
+        threads: z.number().int().min(1).max(MAX_DOOR_THREADS).nullable().default(null),
         headersTimeout: duration()
           .default(30_000)
           .refine((ms) => ms >= 100 && ms <= 600_000, 'must be between 100ms and 10m'),
@@ -291,8 +295,8 @@ export const configSchema = z
         tls: tlsSchema,
         // Which code serves resp.listen (docs/resp.md, "The native door"): node's sockets, or the addon's I/O threads.
         door: z.enum(['js', 'native']).default('js'),
-        // Native door: null: one I/O thread per core (os.availableParallelism()).
-        threads: z.number().int().min(1).max(32).nullable().default(null),
+        // Native door: null: one I/O thread per core (os.availableParallelism()), at most MAX_DOOR_THREADS.
+        threads: z.number().int().min(1).max(MAX_DOOR_THREADS).nullable().default(null),
       })
       .superRefine((r, ctx) => {
         if (r.door === 'native' && r.tls !== null) {

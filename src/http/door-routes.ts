@@ -41,22 +41,29 @@ export function nativeDoorRoutes(
         }
       : null,
   });
-  const seen = { hub: 0, s3: 0, verified: 0, declined: 0 };
+  // Object reads by the first chunk's tier, as JavaScript counts them: NVMe hits, and the rest DRAM.
+  const seen = { hub: { dram: 0, nvme: 0 }, s3: { dram: 0, nvme: 0 } };
+  const signed = { verified: 0, declined: 0 };
   metrics.nativeCounts.add(() => {
     const s = routes.stats();
-    for (const [door, n] of [
-      ['hub', s.hubBodyHits],
-      ['s3', s.s3BodyHits],
+    for (const [door, body, nvme] of [
+      ['hub', s.hubBodyHits, s.hubNvmeBodyHits],
+      ['s3', s.s3BodyHits, s.s3NvmeBodyHits],
     ] as const) {
-      if (n > seen[door]) metrics.objectReads.inc({ door, source: 'dram' }, n - seen[door]);
-      seen[door] = n;
+      for (const [source, n] of [
+        ['dram', body - nvme],
+        ['nvme', nvme],
+      ] as const) {
+        if (n > seen[door][source]) metrics.objectReads.inc({ door, source }, n - seen[door][source]);
+        seen[door][source] = n;
+      }
     }
     for (const [result, n] of [
       ['verified', s.s3SignedHits],
       ['declined', s.s3SignedDeclined],
     ] as const) {
-      if (n > seen[result]) metrics.s3SignedFastPath.inc({ result }, n - seen[result]);
-      seen[result] = n;
+      if (n > signed[result]) metrics.s3SignedFastPath.inc({ result }, n - signed[result]);
+      signed[result] = n;
     }
   });
   return { routes, hubRevisions: c.hub ? new HubNativeRevisions(routes, listings) : null };

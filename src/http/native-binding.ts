@@ -89,15 +89,18 @@ export interface NativeDoorRoutes {
   publishHubRevision(r: NativeHubRevision): boolean;
   removeHubRevision(sha: string): boolean;
   /**
-   * Answers on the fast path per door (304s included), of them GETs with a body, and of the S3 ones
-   * those whose signature was verified natively (auth on); signed S3 reads left to JavaScript (a
-   * signature not verified, or a bucket out of the token's scope); Hub revisions held.
+   * Answers on the fast path per door (304s included); of them GETs with a body, and of those the
+   * ones whose first chunk was read from NVMe; of the S3 answers those whose signature was verified
+   * natively (auth on); signed S3 reads left to JavaScript (a signature not verified, or a bucket
+   * out of the token's scope); Hub revisions held.
    */
   stats(): {
     hubHits: number;
     hubBodyHits: number;
+    hubNvmeBodyHits: number;
     s3Hits: number;
     s3BodyHits: number;
+    s3NvmeBodyHits: number;
     s3SignedHits: number;
     s3SignedDeclined: number;
     hubRevisions: number;
@@ -189,6 +192,12 @@ export interface NativeHttpDoorOptions {
   maxHeaderCount?: number;
   maxHeaderBytes?: number;
   maxBodyBytes?: number;
+  /**
+   * Per connection: body bytes of requests handed to JavaScript and not yet answered; at or past it
+   * the connection is not read (default 2 MiB). With authRequired, a connection without a valid token
+   * has one request handed on at a time.
+   */
+  maxPostedBodyBytes?: number;
   /** Hits answered on the I/O threads; absent: every request goes to JavaScript. */
   fast?: NativeFastPathOptions;
   /** Upper bounds (seconds, ascending, ≤ 32) of the histogram fast-path answer durations are counted in. */
@@ -270,13 +279,15 @@ export interface NativeHttpDoorStats {
   fastQueuedBytes: number;
   /** Requests sent to JavaScript because fastQueuedBytes was at maxFastQueuedBytes. */
   fastOverBudget: number;
+  /** Body bytes of requests handed to JavaScript whose answers are not yet written, all connections. */
+  postedBodyBytes: number;
   bytesRead: number;
   bytesWritten: number;
   /** Body Buffers pinned until written. */
   pinnedBuffers: number;
   /** Answer bytes queued and not yet written, all connections. */
   bufferedBytes: number;
-  /** Times a connection stopped reading at its in-flight or buffered-bytes bound. */
+  /** Times a connection stopped reading at one of its bounds (in flight, buffered bytes, posted bodies, a stranger's one request). */
   pausedReads: number;
   /** With a fast path: answered on the I/O threads (200, 206, 304) and their body bytes. */
   fastHits?: number;

@@ -313,6 +313,9 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
         // The largest body any route reads (an Event Grid delivery): a longer one is refused by the
         // parser with 413 before it is buffered, rather than read whole and posted to JavaScript.
         maxBodyBytes: MAX_EVENT_DELIVERY_BYTES,
+        // Bodies handed to the application and unanswered, per connection: reading stops at one
+        // largest body (so a connection holds at most two: the window and the one being read).
+        maxPostedBodyBytes: MAX_EVENT_DELIVERY_BYTES,
         ...(o.native.fast ? { fast: o.native.fast } : {}),
       },
       keepAliveTimeoutMs: limits.idleTimeoutMs,

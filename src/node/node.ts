@@ -22,7 +22,7 @@ import { chunkServer } from '../cluster/chunk-server.js';
 import { Cluster } from '../cluster/cluster.js';
 import { Coherence } from '../coherence/coherence.js';
 import { LeaseTable } from '../coherence/lease-table.js';
-import type { Config } from '../config/schema.js';
+import { type Config, MAX_DOOR_THREADS } from '../config/schema.js';
 import { formatBytes } from '../config/units.js';
 import { CacheError } from '../errors/cache-error.js';
 import { Limiter } from '../fill/limiter.js';
@@ -326,7 +326,7 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     native:
       config.http.door === 'native'
         ? {
-            threads: config.http.threads ?? availableParallelism(),
+            threads: config.http.threads ?? Math.min(availableParallelism(), MAX_DOOR_THREADS),
             maxRequestLineBytes: config.http.maxRequestLine,
             maxHeaderCount: config.http.maxHeaderCount,
             maxHeaderBytes: config.http.maxHeaderBytes,

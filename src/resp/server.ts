@@ -11,6 +11,7 @@ import { availableParallelism } from 'node:os';
 import { createServer as createTlsServer } from 'node:tls';
 import { TokenSet } from '../auth/tokens.js';
 import type { Invalidate } from '../coherence/invalidation.js';
+import { MAX_DOOR_THREADS } from '../config/schema.js';
 import type { NativeBindings } from '../http/native-binding.js';
 import type { AccessLog } from '../log/access.js';
 import type { Logger } from '../log/logger.js';
@@ -156,7 +157,7 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
       {
         host: o.host,
         port: o.port,
-        threads: o.threads ?? availableParallelism(),
+        threads: o.threads ?? Math.min(availableParallelism(), MAX_DOOR_THREADS),
         auth: tokens !== null,
         maxArgs: limits.maxArgs,
         maxBulkBytes: limits.maxBulkBytes,

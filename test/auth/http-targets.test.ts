@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type NodeProcess, startNodeProcess, sumMetric } from '../harness/node-process.js';
+import { type NodeProcess, startNodeProcess, sumMetric, TEST_HTTP_DOOR } from '../harness/node-process.js';
 import { rawExchange, rawRequest } from '../harness/raw-http.js';
 
 const READER = 'reader-token-0123456789abcdef'; // container "models" only
@@ -108,7 +108,10 @@ describe('request targets: routing and authorisation read one parse', () => {
       ['/v1/pr\u00e9fetch', 400, 'BAD_REQUEST'], // a raw non-ASCII byte
       ['/v1/prefetch\u0000', 400, 'BAD_REQUEST'], // a raw NUL: refused by the parser itself
       [`/v1/prefetch?${'a'.repeat(9000)}`, 414, 'URI_TOO_LONG'],
-      [`/v1/prefetch?${'a'.repeat(17_000)}`, 431, 'HEADERS_TOO_LARGE'],
+      // Past node's 16 KiB head limit on the JavaScript door; the native door's request line limit says 414.
+      TEST_HTTP_DOOR === 'js'
+        ? [`/v1/prefetch?${'a'.repeat(17_000)}`, 431, 'HEADERS_TOO_LARGE']
+        : [`/v1/prefetch?${'a'.repeat(17_000)}`, 414, 'URI_TOO_LONG'],
     ];
     for (const [target, status, code] of rows) {
       const r = await ask('POST', target, READER, PREFETCH_SECRET);

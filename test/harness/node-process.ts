@@ -43,6 +43,10 @@ export interface StartOptions {
   readonly role?: 'node' | 'sidecar';
 }
 
+/** The HTTP door startNodeProcess's nodes run unless a test names one (WEIGHTCACHE_TEST_HTTP_DOOR, else the default). */
+export const TEST_HTTP_DOOR: 'js' | 'native' =
+  process.env.WEIGHTCACHE_TEST_HTTP_DOOR === 'js' ? 'js' : 'native';
+
 function doorFromEnv(): Record<string, unknown> {
   const door = process.env.WEIGHTCACHE_TEST_HTTP_DOOR;
   return door ? { door, threads: 2 } : {};
@@ -53,7 +57,7 @@ export async function startNodeProcess(opts: StartOptions = {}): Promise<NodePro
   const base = {
     // Tests read counters right after acting: no cached /metrics page, and
     // /metrics open (metric() sends no token) even where a test turns auth on.
-    // WEIGHTCACHE_TEST_HTTP_DOOR=native runs a suite against the native door (docs/http-api.md, "The native door").
+    // WEIGHTCACHE_TEST_HTTP_DOOR=js runs a suite against the JavaScript door (the default is native: docs/http-api.md).
     http: { listen: '127.0.0.1:0', metricsCache: 0, ...doorFromEnv() },
     auth: { openMetrics: true },
     origin: { type: 'fs', fs: { root: join(dir, 'origin') } },

@@ -214,6 +214,56 @@ describe('NVMe hits on the native fast path', () => {
     });
   }, 120_000);
 
+  it('the S3 door’s GetObject/HeadObject of NVMe-only chunks: the JavaScript door’s answers, read on the I/O threads', async () => {
+    const { root, bytes } = seed();
+    const s3 = { config: { s3: {} } };
+    const [a, b] = await Promise.all([nvmeOnlyNode(root, 'native', s3), nvmeOnlyNode(root, 'js', s3)]);
+    const native = a.node;
+    const js = b.node;
+    const path = '/s3/models/f.bin';
+    const etag = String((await get(js.url, path, {}, 'HEAD')).headers.etag);
+    // The request id is random per answer (a header, and in an error's XML): its form is compared.
+    const s3AnswerOf = (r: RawResponse) =>
+      answerOf(r)
+        .replace(/x-amz-request-id: [0-9A-F]{16}/, 'x-amz-request-id: <16 hex>')
+        .replace(/<RequestId>[0-9A-F]{16}<\/RequestId>/, '<RequestId><16 hex></RequestId>');
+    const hits = await native.metric('weightcache_http_fastpath_requests_total', { result: 'hit' });
+    let nvmeSources = 0;
+    // The early requests (no whole chunk read, so nothing moves to DRAM): NVMe hits on both doors.
+    // Not those S3 answers with the whole object (several ranges, none, a failed If-Range): JavaScript
+    // reads those on both doors, and its whole-chunk reads move the chunks to DRAM.
+    const oneRange = requests(etag).filter(
+      (r) => r.headers.Range?.includes(',') === false && (r.headers['If-Range'] ?? etag) === etag,
+    );
+    for (const r of oneRange.slice(0, 100)) {
+      const [x, y] = await Promise.all([
+        get(native.url, path, r.headers, r.method),
+        get(js.url, path, r.headers, r.method),
+      ]);
+      expect(s3AnswerOf(x), `${r.method} ${JSON.stringify(r.headers)}`).toBe(s3AnswerOf(y));
+      if (x.headers['x-cache-source'] === 'nvme') nvmeSources++;
+      if (r.method === 'GET' && x.status === 206) {
+        const [s, e] = String(x.headers['content-range']).slice(6).split('/')[0]!.split('-').map(Number);
+        expect(x.body.equals(bytes.subarray(s!, e! + 1))).toBe(true);
+      }
+    }
+    expect(nvmeSources, 'answers from NVMe').toBeGreaterThan(40);
+    // Answered by the native door itself: fast-path hits, its own NVMe reads, counted as the S3 door's nvme reads.
+    expect(
+      (await native.metric('weightcache_http_fastpath_requests_total', { result: 'hit' })) - hits,
+    ).toBeGreaterThan(20);
+    expect(await nvmeReads(native, 'ok'), 'native NVMe reads').toBeGreaterThan(40);
+    expect(
+      await native.metric('weightcache_object_reads_total', { door: 's3', source: 'nvme' }),
+    ).toBeGreaterThan(20);
+    expect(await nvmeReads(native, 'corrupt')).toBe(0);
+    expect(await native.metric('weightcache_origin_requests_total', { op: 'read' })).toBe(0);
+    await until(async () => (await native.metric('weightcache_nvme_native_read_buffer_bytes')) === 0, {
+      what: 'read buffers released',
+    });
+    expect(await native.metric('weightcache_http_fastpath_chunk_references')).toBe(0);
+  }, 120_000);
+
   it('never serves a damaged block: the answer is the origin’s bytes, the chunk refetched, counted', async () => {
     const { root, bytes } = seed();
     const { node } = await nvmeOnlyNode(root, 'native');

@@ -390,6 +390,62 @@ describe('the native HTTP door', () => {
     expect(known.isClosed).toBe(false);
   });
 
+  const post = (path: string, bytes: number) =>
+    `POST ${path} HTTP/1.1\r\nHost: h\r\nContent-Length: ${bytes}\r\n\r\n${'x'.repeat(bytes)}`;
+  /** Gives the I/O threads time to read (and post) whatever they would: nothing more arrives after. */
+  const settle = () => new Promise((r) => setTimeout(r, 500));
+
+  it('with auth on, hands on one request at a time from a connection without a valid token', async () => {
+    const s = start({ authRequired: true, reserved: 1, firstRequestTimeoutMs: 60_000 });
+    const c = await open(s.door.port);
+    c.send(Array.from({ length: 4 }, (_, i) => post(`/s${i}`, 100_000)).join(''));
+    await s.arrived(1);
+    await settle();
+    // The other three wait in the socket, not in the door: a stranger holds one body at most.
+    expect(s.requests.map((r) => r.path)).toEqual(['/s0']);
+    expect(s.door.stats().postedBodyBytes).toBe(100_000);
+    s.door.respond(s.requests[0]!.id, 401, {});
+    await s.arrived(2);
+    await settle();
+    expect(s.requests.length).toBe(2);
+    // JavaScript found a valid token on it (auth.ts): the rest are read at once.
+    s.door.authenticate(s.requests[1]!.conn);
+    await s.arrived(4);
+    expect(s.requests.map((r) => r.path)).toEqual(['/s0', '/s1', '/s2', '/s3']);
+    for (const r of s.requests.slice(1)) s.door.respond(r.id, 204, {});
+    expect((await c.responses(4)).map((r) => r.status)).toEqual([401, 204, 204, 204]);
+    await eventually(() => s.door.stats().postedBodyBytes === 0, 'bodies released');
+  });
+
+  it('holds at most maxPostedBodyBytes of unanswered bodies per connection (one body past it)', async () => {
+    const s = start({ maxPostedBodyBytes: 1_000_000 });
+    const cs = await Promise.all([1, 2, 3, 4].map(() => open(s.door.port)));
+    for (const [i, c] of cs.entries()) {
+      c.send(Array.from({ length: 8 }, (_, j) => post(`/c${i}/${j}`, 600_000)).join(''));
+    }
+    await s.arrived(8);
+    await settle();
+    // 600 kB posted is under the window, 1.2 MB is past it: two per connection, not maxInFlight (16).
+    expect(s.requests.length).toBe(8);
+    for (let i = 0; i < 4; i++) expect(s.requests.filter((r) => r.path.startsWith(`/c${i}/`)).length).toBe(2);
+    expect(s.door.stats().postedBodyBytes).toBe(8 * 600_000);
+    // Each answer written lets the next body in; all 32 arrive, in order per connection.
+    let answered = 0;
+    while (answered < 32) {
+      await s.arrived(Math.min(32, answered + 1));
+      for (const r of s.requests.slice(answered)) s.door.respond(r.id, 204, {});
+      answered = s.requests.length;
+      expect(s.door.stats().postedBodyBytes).toBeLessThanOrEqual(4 * 1_200_000);
+    }
+    for (let i = 0; i < 4; i++) {
+      expect(s.requests.filter((r) => r.path.startsWith(`/c${i}/`)).map((r) => r.body.length)).toEqual(
+        Array(8).fill(600_000),
+      );
+    }
+    await Promise.all(cs.map((c) => c.responses(8)));
+    await eventually(() => s.door.stats().postedBodyBytes === 0, 'bodies released');
+  });
+
   it('disconnects a client that sends more than maxInFlight requests in one go', async () => {
     const s = start({ maxInFlight: 4 });
     const c = await open(s.door.port);

@@ -35,6 +35,7 @@ struct Slot {
   // request-duration histogram and the access log say of it.
   int64_t fast_started_ns = 0;
   uint64_t fast_bytes = 0;     // counted in DoorStats::fast_queued_bytes until the answer is written
+  uint64_t posted_body = 0;    // the request's body bytes posted to JavaScript (HttpConnection::posted_body_bytes)
   int status = 0;
   uint64_t body_bytes = 0;
   std::string method, target;  // with the access log only
@@ -63,6 +64,7 @@ struct HttpConnection {
   std::deque<Slot> out;
   uint64_t out_bytes = 0;   // queued answer bytes not yet written
   uint32_t in_flight = 0;   // request slots not yet written completely
+  uint64_t posted_body_bytes = 0;  // body bytes of requests posted to JavaScript, answers not yet written
 
   // Bytes written since JavaScript was last told (a 'drain' event carries them),
   // and whether it waits for the queue to empty before streaming more.

@@ -42,6 +42,11 @@ struct DoorOptions {
   uint32_t reserved = 0;
   uint32_t max_in_flight = 16;                   // per connection: requests read and not yet answered
   uint64_t max_buffered_bytes = 8u << 20;        // per connection: answer bytes queued and not yet written
+  // Per connection: request body bytes posted to JavaScript whose answers are not yet written.
+  // At or past it the connection is not read (one body may pass it: it is read whole, at most
+  // limits.max_body_bytes). With auth_required, an unauthenticated connection has at most one
+  // request posted at a time, whatever this says (RESP's rule for strangers).
+  uint64_t max_posted_body_bytes = 2u << 20;
   uint32_t first_request_timeout_ms = 10'000;    // accept → the first request's complete head
   uint32_t header_timeout_ms = 30'000;           // a later request's first byte → its complete head
   uint32_t idle_timeout_ms = 65'000;             // no progress while idle, or while an answer waits for the reader
@@ -86,6 +91,7 @@ struct DoorStats : net::DoorCounters {
   std::atomic<uint64_t> idle_timeouts{0};
   std::atomic<uint64_t> request_timeouts{0};      // a body not all arrived within request_timeout_ms
   std::atomic<int64_t> fast_queued_bytes{0};      // fast-path answer bytes queued until each answer is written
+  std::atomic<int64_t> posted_body_bytes{0};      // request body bytes posted to JavaScript, their answers not yet written
   std::atomic<uint64_t> fast_over_budget{0};      // requests sent to JavaScript at max_fast_queued_bytes
   std::atomic<int64_t> access_pending{0};         // access records posted and not yet taken by JavaScript
   std::atomic<uint64_t> access_dropped{0};        // access records dropped at kMaxPendingAccessRecords

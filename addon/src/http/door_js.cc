@@ -134,6 +134,7 @@ Napi::Value HttpDoorStartJs(const Napi::CallbackInfo& info) {
   opt.header_timeout_ms = U32(o, "headerTimeoutMs", opt.header_timeout_ms, 1, 3'600'000);
   opt.idle_timeout_ms = U32(o, "idleTimeoutMs", opt.idle_timeout_ms, 1, 86'400'000);
   opt.request_timeout_ms = U32(o, "requestTimeoutMs", opt.request_timeout_ms, 1, 86'400'000);
+  opt.max_posted_body_bytes = net::NumberOption(o, "maxPostedBodyBytes", opt.max_posted_body_bytes, 1, uint64_t{1} << 40, "http door");
   opt.max_fast_queued_bytes = net::NumberOption(o, "maxFastQueuedBytes", 0, 0, uint64_t{1} << 50, "http door");
   opt.limits.max_request_line_bytes = U32(o, "maxRequestLineBytes", opt.limits.max_request_line_bytes, 16, 1u << 24);
   opt.limits.max_header_count = U32(o, "maxHeaderCount", opt.limits.max_header_count, 1, 1u << 16);
@@ -273,6 +274,7 @@ Napi::Value HttpDoorStatsJs(const Napi::CallbackInfo& info) {
   set("idleTimeouts", static_cast<double>(s.idle_timeouts.load()));
   set("requestTimeouts", static_cast<double>(s.request_timeouts.load()));
   set("fastQueuedBytes", static_cast<double>(s.fast_queued_bytes.load()));
+  set("postedBodyBytes", static_cast<double>(s.posted_body_bytes.load()));
   set("fastOverBudget", static_cast<double>(s.fast_over_budget.load()));
   if (const auto& fp = Need(info).door->options().fast) {
     FastPathStats& f = fp->stats;

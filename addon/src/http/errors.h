@@ -23,7 +23,7 @@ namespace weightcache::http {
   X(kAsteriskNotOptions, 400, "asterisk_not_options", "the '*' target is only valid with OPTIONS")                   \
   X(kBadVersion, 400, "bad_version", "the HTTP-version is not 'HTTP/' DIGIT '.' DIGIT")                            \
   X(kUnsupportedVersion, 505, "unsupported_version", "only HTTP/1.x is served on this port")                        \
-  X(kConnectNotSupported, 501, "connect_not_supported", "CONNECT (authority-form targets) is not served: this is not a proxy") \
+  X(kConnectNotSupported, 400, "connect_not_supported", "CONNECT (authority-form targets) is not served: this is not a proxy") \
   X(kRequestLineTooLong, 414, "request_line_too_long", "the request line is longer than the limit")                 \
   /* line structure, anywhere in the head, chunk lines and trailers */                                              \
   X(kBareCR, 400, "bare_cr", "a CR not followed by LF")                                                             \

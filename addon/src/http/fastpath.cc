@@ -72,9 +72,9 @@ void AppendTail(std::string& s, std::string_view date, const FastPath& fp, bool 
 FastResult StartFastPath(FastPath& fp, const RequestHead& h, std::string_view date, FastAnswer& out,
                          store::DiskReader* disk, uint64_t token) {
   FastPathStats& st = fp.stats;
-  // The front doors' reads (doors/routes.h) are answered from DRAM only: never pending.
+  // The front doors' reads (doors/routes.h): the same plan, DRAM or (this reader) NVMe.
   if (fp.doors && h.path.substr(0, kPrefix.size()) != kPrefix) {
-    return doors::TryDoorFastPath(fp, *fp.doors, h, date, out) ? FastResult::kAnswer : FastResult::kNo;
+    return doors::TryDoorFastPath(fp, *fp.doors, h, date, out, disk, token);
   }
   bool head_only = h.method == "HEAD";
   if ((h.method != "GET" && !head_only) || h.form != TargetForm::kOrigin || h.version_minor != 1 ||
@@ -172,8 +172,15 @@ FastResult StartFastPath(FastPath& fp, const RequestHead& h, std::string_view da
 void NoteFastHit(FastPath& fp, const FastAnswer& a) {
   FastPathStats& st = fp.stats;
   st.hits++;
-  if (!a.head_only) st.body_hits++;
-  if (!a.head_only && !a.pieces.empty() && a.pieces[0].from_disk) st.nvme_hits++;
+  bool first_from_disk = !a.head_only && !a.pieces.empty() && a.pieces[0].from_disk;
+  if (a.door_hits) {
+    (*a.door_hits)++;
+    if (!a.head_only) (*a.door_body_hits)++;
+    if (first_from_disk) (*a.door_nvme_body_hits)++;
+  } else {
+    if (!a.head_only) st.body_hits++;
+    if (first_from_disk) st.nvme_hits++;
+  }
   uint64_t disk = 0;
   for (const store::Piece& p : a.pieces) disk += p.from_disk ? p.len : 0;
   st.nvme_body_bytes += disk;

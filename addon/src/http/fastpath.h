@@ -67,6 +67,11 @@ struct FastAnswer {
   uint64_t body_bytes = 0;
   bool close = false;
   bool head_only = false;
+  // A front door's answer (doors/routes.h): its door's counters, counted with the hit (NoteFastHit)
+  // instead of the objects door's body_hits / nvme_hits. Null: the objects door's answer.
+  std::atomic<uint64_t>* door_hits = nullptr;
+  std::atomic<uint64_t>* door_body_hits = nullptr;
+  std::atomic<uint64_t>* door_nvme_body_hits = nullptr;
 };
 
 enum class FastResult {

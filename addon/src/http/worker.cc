@@ -54,6 +54,7 @@ HttpWorker::~HttpWorker() {
       ReleaseParts(parts);  // chunk references only, now
       door_.stats().buffered_bytes -= static_cast<int64_t>(s.pending);
       door_.stats().fast_queued_bytes -= static_cast<int64_t>(s.fast_bytes);
+      door_.stats().posted_body_bytes -= static_cast<int64_t>(s.posted_body);
       if (s.counts) door_.stats().in_flight--;
     }
   }
@@ -311,6 +312,10 @@ void HttpWorker::PostRequest(HttpConnection& c) {
   Slot s;
   s.id = id;
   s.close_after = !c.pending.keep_alive;
+  // Its body stays in the window until the answer is written (UpdatePause reads it).
+  s.posted_body = c.pending.body.size();
+  c.posted_body_bytes += s.posted_body;
+  door_.stats().posted_body_bytes += static_cast<int64_t>(s.posted_body);
   c.out.push_back(std::move(s));
   c.in_flight++;
   c.served_any = true;
@@ -353,8 +358,14 @@ void HttpWorker::Deliver(Answer& a) {
   if (a.close_conn != 0) {
     auto it = conns_.find(net::LocalOf(a.close_conn));
     if (it == conns_.end() || it->second->fd < 0) return;
-    if (a.authenticate) governor_.Authenticate(*it->second);
-    else Close(*it->second, "closed by the server");
+    if (a.authenticate) {
+      governor_.Authenticate(*it->second);
+      // A stranger's next requests were not read (one at a time): they may be now.
+      UpdatePause(*it->second);
+      Pump(*it->second);
+    } else {
+      Close(*it->second, "closed by the server");
+    }
     return;
   }
   auto rq = requests_.find(a.id);
@@ -525,6 +536,8 @@ bool HttpWorker::FinishFront(HttpConnection& c) {
     door_.stats().responses++;
     door_.stats().in_flight--;
   }
+  c.posted_body_bytes -= s.posted_body;
+  door_.stats().posted_body_bytes -= static_cast<int64_t>(s.posted_body);
   c.out.pop_front();
   if (c.in_flight == 0) c.idle_since_ms = loop_.now_ms();
   if (close_after) {
@@ -535,7 +548,10 @@ bool HttpWorker::FinishFront(HttpConnection& c) {
 }
 
 void HttpWorker::UpdatePause(HttpConnection& c) {
-  bool pause = c.in_flight >= opt_.max_in_flight || c.out_bytes >= opt_.max_buffered_bytes;
+  // Bodies posted and unanswered are a window too; a stranger (auth on, no valid token yet) has
+  // one request read and posted at a time, so it cannot make the door hold more for it.
+  bool pause = c.in_flight >= opt_.max_in_flight || c.out_bytes >= opt_.max_buffered_bytes ||
+               c.posted_body_bytes >= opt_.max_posted_body_bytes || (!c.authenticated && c.in_flight > 0);
   if (pause == c.reading_paused) return;
   c.reading_paused = pause;
   if (pause) door_.stats().paused_reads++;
@@ -581,6 +597,8 @@ void HttpWorker::Close(HttpConnection& c, const std::string& reason) {
   uint64_t conn = net::WireId(index_, c.id);
   for (Slot& s : c.out) {
     door_.stats().buffered_bytes -= static_cast<int64_t>(s.pending);
+    door_.stats().posted_body_bytes -= static_cast<int64_t>(s.posted_body);
+    s.posted_body = 0;
     if (s.fast_started_ns != 0) {
       FastDone(c, s, true);
       door_.stats().fast_queued_bytes -= static_cast<int64_t>(s.fast_bytes);
@@ -603,6 +621,7 @@ void HttpWorker::Close(HttpConnection& c, const std::string& reason) {
   }
   c.out.clear();
   c.out_bytes = 0;
+  c.posted_body_bytes = 0;
   c.in_flight = 0;
   if (c.posted_any) {
     DoorEvent e;

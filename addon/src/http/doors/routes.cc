@@ -21,9 +21,10 @@ bool ReadDoorFields(const RequestHead& h, ReadFields& f) {
 }
 
 // A front door's object read, planned as every fast-path read is (read_plan.h): one range at most
-// (the Hub and S3 answer one), DRAM only. kDecline and kMiss are counted: JavaScript answers.
+// (the Hub and S3 answer one), from DRAM or, with this thread's disk reader, NVMe (kPending).
+// kDecline and kMiss are counted: JavaScript answers.
 Plan PlanDoorRead(FastPath& fp, const RequestHead& h, const ReadFields& f, const store::VersionBinding& b,
-                  ReadPlan& plan) {
+                  store::DiskReader* disk, uint64_t token, ReadPlan& plan) {
   ReadAsk ask;
   ask.if_match = f.if_match;  // null for the Hub, which leaves If-Match to JavaScript
   ask.if_none_match = f.if_none_match;
@@ -32,6 +33,8 @@ Plan PlanDoorRead(FastPath& fp, const RequestHead& h, const ReadFields& f, const
   ask.head_only = h.method == "HEAD";
   ask.max_ranges = 1;
   ask.max_chunks = kMaxFastPathChunks;
+  ask.disk = disk;
+  ask.token = token;
   Plan p = PlanRead(*fp.store, b, ask, plan);
   if (p == Plan::kDecline) fp.stats.other++;
   if (p == Plan::kMiss) fp.stats.misses++;
@@ -42,6 +45,20 @@ void Line(std::string& s, std::string_view name, std::string_view value) {
   s.append(name).append(": ").append(value).append("\r\n");
 }
 
+// A 200/206 whose head is written: the body's pieces now (kAnswer, counted) or from the disk
+// reader's callback (kPending: the caller counts it once they are there). The first chunk's
+// tier is the answer's X-Cache-Source, as JavaScript reports it.
+FastResult Content(FastPath& fp, Plan p, ReadPlan& plan, bool head_only, FastAnswer& out) {
+  out.body_bytes = head_only ? 0 : plan.length;
+  out.head_only = head_only;
+  if (p == Plan::kPending) return FastResult::kPending;
+  if (!head_only) out.pieces = std::move(plan.view.pieces);
+  NoteFastHit(fp, out);
+  return FastResult::kAnswer;
+}
+
+const char* SourceOf(const ReadPlan& plan) { return plan.view.first_from_disk ? "nvme" : "dram"; }
+
 // hub/door.ts resolveFile's `base` headers, in its order.
 void HubBase(std::string& s, const HubRevision& rev, const HubFile& file, const store::VersionBinding& v) {
   Line(s, "X-Repo-Commit", rev.sha);
@@ -51,8 +68,8 @@ void HubBase(std::string& s, const HubRevision& rev, const HubFile& file, const 
   Line(s, "Accept-Ranges", "bytes");
 }
 
-bool TryHub(FastPath& fp, DoorRoutes& routes, const HubRoute& hub, std::string_view rest, const RequestHead& h,
-            std::string_view date, FastAnswer& out) {
+FastResult TryHub(FastPath& fp, DoorRoutes& routes, const HubRoute& hub, std::string_view rest, const RequestHead& h,
+                  std::string_view date, FastAnswer& out, store::DiskReader* disk, uint64_t token) {
   FastPathStats& st = fp.stats;
   HubTarget t;
   ReadFields f;
@@ -60,44 +77,44 @@ bool TryHub(FastPath& fp, DoorRoutes& routes, const HubRoute& hub, std::string_v
   // If-Match would pin a second version beside the revision's: JavaScript's.
   if (h.has_query || !ParseHubTarget(rest, t) || !IsSha(t.revision) || !ReadDoorFields(h, f) || f.if_match) {
     st.other++;
-    return false;
+    return FastResult::kNo;
   }
   if (fp.tokens->enabled() &&
       !fp.tokens->Allows(f.authorization ? auth::BearerToken(f.authorization->value) : std::string_view(), hub.container)) {
     st.unauthorised++;
-    return false;
+    return FastResult::kNo;
   }
   int64_t now = store::MonotonicNs();
   std::shared_ptr<const HubRevision> rev = hub.revisions.Lookup(t.revision, now);
   if (!rev) {
     st.no_binding++;
-    return false;
+    return FastResult::kNo;
   }
   // resolveRevision: the kept snapshot must be this repo's; fileAt: the file must be in it.
   if (rev->prefix.size() != t.repo.size() + 1 || rev->prefix.compare(0, t.repo.size(), t.repo) != 0) {
     st.other++;
-    return false;
+    return FastResult::kNo;
   }
   auto fit = rev->files.find(std::string(t.file));
   if (fit == rev->files.end()) {
     st.other++;
-    return false;
+    return FastResult::kNo;
   }
   const HubFile& file = fit->second;
   std::string name = hub.container + "/" + rev->prefix + std::string(t.file);
   std::shared_ptr<const store::VersionBinding> b = fp.bindings->Lookup(name, now);
   if (!b) {
     st.no_binding++;
-    return false;
+    return FastResult::kNo;
   }
   // The read is pinned to the revision's version: another one is JavaScript's (RevisionNotFound).
   if (b->etag != file.etag || b->size != file.size) {
     st.other++;
-    return false;
+    return FastResult::kNo;
   }
   ReadPlan plan;
-  Plan p = PlanDoorRead(fp, h, f, *b, plan);
-  if (p == Plan::kDecline || p == Plan::kMiss) return false;
+  Plan p = PlanDoorRead(fp, h, f, *b, disk, token, plan);
+  if (p == Plan::kDecline || p == Plan::kMiss) return FastResult::kNo;
   bool head_only = h.method == "HEAD";
   bool close = !h.keep_alive;
   out.close = close;
@@ -108,25 +125,22 @@ bool TryHub(FastPath& fp, DoorRoutes& routes, const HubRoute& hub, std::string_v
     st.hits++;
     st.not_modified++;
     routes.stats.hub_hits++;
-    return true;
+    return FastResult::kAnswer;
   }
   out.head = plan.partial ? "HTTP/1.1 206 Partial Content\r\n" : "HTTP/1.1 200 OK\r\n";
   HubBase(out.head, *rev, file, *b);
   Line(out.head, "Content-Type", file.content_type);
   Line(out.head, "Content-Length", std::to_string(plan.length));
-  Line(out.head, "X-Cache-Source", "dram");
+  Line(out.head, "X-Cache-Source", SourceOf(plan));
   if (plan.partial) {
     Line(out.head, "Content-Range",
          "bytes " + std::to_string(plan.range.start) + "-" + std::to_string(plan.range.end) + "/" + std::to_string(b->size));
   }
   AppendNodeTail(out.head, date, fp.keep_alive_timeout_s, close);
-  out.pieces = std::move(plan.view.pieces);
-  out.body_bytes = head_only ? 0 : plan.length;
-  st.hits++;
-  st.body_bytes += out.body_bytes;
-  routes.stats.hub_hits++;
-  if (!head_only) routes.stats.hub_body_hits++;
-  return true;
+  out.door_hits = &routes.stats.hub_hits;
+  out.door_body_hits = &routes.stats.hub_body_hits;
+  out.door_nvme_body_hits = &routes.stats.hub_nvme_body_hits;
+  return Content(fp, p, plan, head_only, out);
 }
 
 // s3/door.ts getObject's headers: x-amz-request-id (set first), then `base`, in its order.
@@ -154,8 +168,8 @@ int64_t WallClockMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-bool TryS3(FastPath& fp, DoorRoutes& routes, const S3Route& s3, std::string_view rest, const RequestHead& h,
-           std::string_view date, FastAnswer& out) {
+FastResult TryS3(FastPath& fp, DoorRoutes& routes, const S3Route& s3, std::string_view rest, const RequestHead& h,
+                 std::string_view date, FastAnswer& out, store::DiskReader* disk, uint64_t token) {
   FastPathStats& st = fp.stats;
   ReadFields f;
   S3Target t;
@@ -166,7 +180,7 @@ bool TryS3(FastPath& fp, DoorRoutes& routes, const S3Route& s3, std::string_view
   bool plain_query = signed_read || !h.has_query || h.query.empty() || h.query == "x-id=GetObject";
   if (!plain_query || !ReadDoorFields(h, f) || !ParseS3Target(s3, rest, f.host->value, t, host)) {
     st.other++;
-    return false;
+    return FastResult::kNo;
   }
   if (signed_read) {
     // verify.ts authenticate, then door.ts checkBucket: only a verified signer whose token may read
@@ -175,11 +189,11 @@ bool TryS3(FastPath& fp, DoorRoutes& routes, const S3Route& s3, std::string_view
     if (sig.outcome != SigV4Outcome::kVerified || !GrantAllows(*sig.grant, t.bucket)) {
       st.unauthorised++;
       routes.stats.s3_signed_declined++;
-      return false;
+      return FastResult::kNo;
     }
     if (!PlainSignedQuery(sig.query)) {
       st.other++;
-      return false;
+      return FastResult::kNo;
     }
   }
   std::string name;
@@ -188,11 +202,11 @@ bool TryS3(FastPath& fp, DoorRoutes& routes, const S3Route& s3, std::string_view
   std::shared_ptr<const store::VersionBinding> b = fp.bindings->Lookup(name, store::MonotonicNs());
   if (!b) {
     st.no_binding++;
-    return false;
+    return FastResult::kNo;
   }
   ReadPlan plan;
-  Plan p = PlanDoorRead(fp, h, f, *b, plan);
-  if (p == Plan::kDecline || p == Plan::kMiss) return false;
+  Plan p = PlanDoorRead(fp, h, f, *b, disk, token, plan);
+  if (p == Plan::kDecline || p == Plan::kMiss) return FastResult::kNo;
   bool head_only = h.method == "HEAD";
   bool close = !h.keep_alive;
   out.close = close;
@@ -204,26 +218,24 @@ bool TryS3(FastPath& fp, DoorRoutes& routes, const S3Route& s3, std::string_view
     st.not_modified++;
     routes.stats.s3_hits++;
     if (signed_read) routes.stats.s3_signed_hits++;
-    return true;
+    return FastResult::kAnswer;
   }
   out.head = plan.partial ? "HTTP/1.1 206 Partial Content\r\n" : "HTTP/1.1 200 OK\r\n";
   S3Base(out.head, *b);
   Line(out.head, "Content-Type", b->content_type);
   Line(out.head, "Content-Length", std::to_string(plan.length));
-  Line(out.head, "X-Cache-Source", "dram");
+  Line(out.head, "X-Cache-Source", SourceOf(plan));
   if (plan.partial) {
     Line(out.head, "Content-Range",
          "bytes " + std::to_string(plan.range.start) + "-" + std::to_string(plan.range.end) + "/" + std::to_string(b->size));
   }
   AppendNodeTail(out.head, date, fp.keep_alive_timeout_s, close);
-  out.pieces = std::move(plan.view.pieces);
-  out.body_bytes = head_only ? 0 : plan.length;
-  st.hits++;
-  st.body_bytes += out.body_bytes;
-  routes.stats.s3_hits++;
-  if (signed_read) routes.stats.s3_signed_hits++;
-  if (!head_only) routes.stats.s3_body_hits++;
-  return true;
+  out.door_hits = &routes.stats.s3_hits;
+  out.door_body_hits = &routes.stats.s3_body_hits;
+  out.door_nvme_body_hits = &routes.stats.s3_nvme_body_hits;
+  FastResult r = Content(fp, p, plan, head_only, out);
+  if (signed_read && r != FastResult::kNo) routes.stats.s3_signed_hits++;
+  return r;
 }
 
 // `path` is under `prefix` ("/hf"): the rest after "{prefix}/".
@@ -238,20 +250,23 @@ bool Under(std::string_view path, std::string_view prefix, std::string_view& res
 
 }  // namespace
 
-bool TryDoorFastPath(FastPath& fp, DoorRoutes& routes, const RequestHead& h, std::string_view date, FastAnswer& out) {
+FastResult TryDoorFastPath(FastPath& fp, DoorRoutes& routes, const RequestHead& h, std::string_view date,
+                           FastAnswer& out, store::DiskReader* disk, uint64_t token) {
   FastPathStats& st = fp.stats;
   if ((h.method != "GET" && h.method != "HEAD") || h.form != TargetForm::kOrigin || h.version_minor != 1 ||
       h.framing != Framing::kNone || h.expect_continue) {
     st.other++;
-    return false;
+    return FastResult::kNo;
   }
   std::string_view rest;
-  if (routes.hub && Under(h.path, routes.hub->path, rest)) return TryHub(fp, routes, *routes.hub, rest, h, date, out);
+  if (routes.hub && Under(h.path, routes.hub->path, rest)) {
+    return TryHub(fp, routes, *routes.hub, rest, h, date, out, disk, token);
+  }
   if (routes.s3 && h.path.size() > routes.s3->path.size() + 1 && Under(h.path, routes.s3->path, rest)) {
-    return TryS3(fp, routes, *routes.s3, h.path.substr(routes.s3->path.size()), h, date, out);
+    return TryS3(fp, routes, *routes.s3, h.path.substr(routes.s3->path.size()), h, date, out, disk, token);
   }
   st.other++;
-  return false;
+  return FastResult::kNo;
 }
 
 }  // namespace weightcache::http::doors

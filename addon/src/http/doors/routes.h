@@ -20,10 +20,12 @@ namespace weightcache::http::doors {
 struct DoorStats {
   std::atomic<uint64_t> hub_hits{0};       // Hub answers on the fast path (200, 206, 304)
   std::atomic<uint64_t> hub_body_hits{0};  // of them: GETs with a body (the Hub door's object reads)
+  std::atomic<uint64_t> hub_nvme_body_hits{0};  // of those: the first chunk read from NVMe (source nvme)
   std::atomic<uint64_t> s3_hits{0};        // S3 GetObject / HeadObject answers on the fast path (200, 206, 304)
   std::atomic<uint64_t> s3_body_hits{0};   // of them: GETs with a body (the S3 door's object reads)
   std::atomic<uint64_t> s3_signed_hits{0};      // of s3_hits: signed requests verified natively (auth on)
   std::atomic<uint64_t> s3_signed_declined{0};  // signed S3 reads left to JavaScript: not verified or out of scope
+  std::atomic<uint64_t> s3_nvme_body_hits{0};   // of those: the first chunk read from NVMe (source nvme)
 };
 
 struct HubRoute {
@@ -41,9 +43,13 @@ struct DoorRoutes {
 };
 
 // A request outside /v1/objects/: answered on the fast path by the door
-// mounted at its path (true), or left to JavaScript (false, `out` untouched).
-// Counts into fp.stats as the objects path does (hits, body bytes, the
-// reasons for JavaScript), and into routes.stats per door.
-bool TryDoorFastPath(FastPath& fp, DoorRoutes& routes, const RequestHead& h, std::string_view date, FastAnswer& out);
+// mounted at its path, or left to JavaScript (kNo, `out` untouched), as
+// StartFastPath answers: with a `disk` reader, NVMe-only chunks are read
+// (kPending; the reader's callback gets the pieces for `token`). Counts into
+// fp.stats as the objects path does (hits, body bytes, the reasons for
+// JavaScript), and into routes.stats per door (through NoteFastHit: a
+// pending answer once its bytes are there).
+FastResult TryDoorFastPath(FastPath& fp, DoorRoutes& routes, const RequestHead& h, std::string_view date,
+                           FastAnswer& out, store::DiskReader* disk, uint64_t token);
 
 }  // namespace weightcache::http::doors

@@ -143,6 +143,8 @@ class RoutesJs : public Napi::ObjectWrap<RoutesJs> {
     o.Set("s3BodyHits", static_cast<double>(routes_->stats.s3_body_hits.load()));
     o.Set("s3SignedHits", static_cast<double>(routes_->stats.s3_signed_hits.load()));
     o.Set("s3SignedDeclined", static_cast<double>(routes_->stats.s3_signed_declined.load()));
+    o.Set("hubNvmeBodyHits", static_cast<double>(routes_->stats.hub_nvme_body_hits.load()));
+    o.Set("s3NvmeBodyHits", static_cast<double>(routes_->stats.s3_nvme_body_hits.load()));
     o.Set("hubRevisions", static_cast<double>(routes_->hub ? routes_->hub->revisions.size() : 0));
     return o;
   }
