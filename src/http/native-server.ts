@@ -20,7 +20,7 @@ import type { AccessLog } from '../log/access.js';
 import type { Logger } from '../log/logger.js';
 import { LATENCY_BUCKETS, type Metrics } from '../metrics/metrics.js';
 import { type CloseReason, governedElsewhere, HttpConnectionMetrics } from './connections.js';
-import type { NativeHttpDoorOptions } from './native-binding.js';
+import type { NativeFill, NativeHttpDoorOptions } from './native-binding.js';
 import {
   NativeHttpDoor,
   type NativeHttpRequest,
@@ -40,6 +40,8 @@ export interface NativeListenerOptions {
   readonly metrics?: Metrics;
   /** Where fast-path answers are logged (when it is enabled), as JavaScript's are. */
   readonly access?: AccessLog;
+  /** Makes a parked fast-path miss resident (native-fill.ts); absent: misses go to JavaScript whole. */
+  readonly fill?: (f: NativeFill) => Promise<void>;
 }
 
 export interface NativeListener {
@@ -227,8 +229,10 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
     else run(s, req, res, e.id);
   };
 
+  const fill = o.fill;
   const options = {
     ...o.door,
+    ...(o.door.fast && fill ? { fast: { ...o.door.fast, fillMisses: true } } : {}),
     ...(o.metrics ? { durationBounds: LATENCY_BUCKETS } : {}),
     accessLog: o.access?.enabled ?? false,
   };
@@ -236,6 +240,20 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
     onRequest,
     onAccess(records) {
       for (const r of records) o.access?.native(r);
+    },
+    onFill(id, f) {
+      if (!fill) {
+        door.fillDone(id, false);
+        return;
+      }
+      fill(f).then(
+        () => door.fillDone(id, true),
+        (err: unknown) => {
+          // JavaScript gets the request whole and answers the error as for any miss.
+          o.log.debug({ err, name: f.name }, 'http (native door): fill of a parked miss failed');
+          door.fillDone(id, false);
+        },
+      );
     },
     onAborted(_id, _reason, conn) {
       const s = sockets.get(conn);
