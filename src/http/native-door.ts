@@ -18,9 +18,9 @@
 import { binding } from '../transport/binding.js';
 import type {
   NativeAccessRecord,
+  NativeFill,
   NativeHttpDoorOptions,
   NativeHttpDoorStats,
-  NativeFill,
   NativeHttpEvent,
 } from './native-binding.js';
 
