@@ -4,13 +4,12 @@
  * /v1/objects whose name has no binding or whose chunks are in no tier, and
  * asks for this instead of handing over the request. It runs the one read
  * path: resolve the name (the lease table publishes its binding), then the
- * chunks the range covers through ReadPath.chunk (DRAM → NVMe → peers →
- * origin, single-flight per chunk, bounded by the origin limiter), at most
- * readAhead + 1 at a time, in order. No byte is sent from here: the thread
+ * chunks the range covers through ReadPath.fill (the read-ahead across
+ * requests, then DRAM → NVMe → peers → origin per chunk, single-flight,
+ * bounded by the origin limiter, readAhead + 1 at a time, in order). No byte is sent from here: the thread
  * answers from the store once this resolves. A failure rejects; the thread
  * then gives JavaScript the request whole, which answers it as any miss.
  */
-import { chunkCount } from '../chunk/name.js';
 import { CacheError } from '../errors/cache-error.js';
 import type { ReadPath } from '../read/read-path.js';
 import type { NativeFill } from './native-binding.js';
@@ -24,14 +23,5 @@ export async function fillForDoor(read: ReadPath, f: NativeFill): Promise<void> 
   const info = await read.resolve(name, undefined, f.pin || undefined);
   // Resolve only, or the name has moved on since the thread planned: it plans again from the new binding.
   if (f.first < 0 || info.etag !== f.etag) return;
-  const last = Math.min(f.last, chunkCount(info.size, read.chunkSize) - 1);
-  let next = f.first;
-  const worker = async () => {
-    while (next <= last) {
-      const i = next++;
-      await read.chunk(info, i);
-    }
-  };
-  const width = Math.max(1, Math.min(read.readAhead + 1, last - f.first + 1));
-  await Promise.all(Array.from({ length: width }, worker));
+  await read.fill(info, f.first, f.last);
 }
