@@ -123,7 +123,9 @@ describe('parked misses, in process', () => {
     expect(a.body.equals(data.subarray(CHUNK - 5, CHUNK + 5))).toBe(true);
     expect(p.toJs).toHaveLength(0);
     const st = p.door.stats();
-    expect([st.fastFillParked, st.fastFillResumed, st.fastFillFallback, st.fastFillWaiting]).toEqual([1, 1, 0, 0]);
+    expect([st.fastFillParked, st.fastFillResumed, st.fastFillFallback, st.fastFillWaiting]).toEqual([
+      1, 1, 0, 0,
+    ]);
     c.close();
     await until(() => p.door.stats().fastChunkRefs === 0, { what: 'chunk references released' });
   });
