@@ -41,7 +41,7 @@ export interface NativeListenerOptions {
   /** Where fast-path answers are logged (when it is enabled), as JavaScript's are. */
   readonly access?: AccessLog;
   /** Makes a parked fast-path miss resident (native-fill.ts); absent: misses go to JavaScript whole. */
-  readonly fill?: (f: NativeFill) => Promise<void>;
+  readonly fill?: (f: NativeFill) => Promise<boolean>;
 }
 
 export interface NativeListener {
@@ -247,7 +247,7 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
         return;
       }
       fill(f).then(
-        () => door.fillDone(id, true),
+        (ok) => door.fillDone(id, ok),
         (err: unknown) => {
           // JavaScript gets the request whole and answers the error as for any miss.
           o.log.debug({ err, name: f.name }, 'http (native door): fill of a parked miss failed');

@@ -6,10 +6,11 @@
  */
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { replaceAtOrigin, seedOrigin } from '../harness/cluster.js';
+import { addresses, replaceAtOrigin, seedOrigin, startMember } from '../harness/cluster.js';
 import { get } from '../harness/http-get.js';
 import { type HttpOriginServer, startHttpOriginServer } from '../harness/http-origin-server.js';
 import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
+import { freePort } from '../harness/ports.js';
 import { RawConnection, rawRequest } from '../harness/raw-http.js';
 import { until } from '../harness/until.js';
 
@@ -158,6 +159,35 @@ describe('fast-path misses, filled by JavaScript and answered natively', () => {
     }
     expect(await node.metric('weightcache_http_fastpath_chunk_references')).toBe(0);
   }, 60_000);
+
+  it('in a cluster, a chunk another member owns is not filled here: JavaScript reads it, once', async () => {
+    const file = pattern(16 * 256 * 1024, 7); // 16 chunks of the cluster tests' 256 KiB
+    const root = seedOrigin({ 'c.bin': file });
+    const members = addresses(2, await freePort(), 71);
+    const config = { http: { door: 'native', threads: 1 } };
+    const [a, b] = await Promise.all(
+      members.map((self) => startMember({ root, self, members, config, running, timeoutMs: 60_000 })),
+    );
+    const port = Number(new URL(a!.url).port);
+    // One chunk per request: some owned by a, filled here and answered natively; the rest b's.
+    for (let i = 0; i < 16; i++) {
+      const from = i * 256 * 1024;
+      const r = await rangeGet(port, '/v1/objects/models/c.bin', `bytes=${from}-${from + 256 * 1024 - 1}`);
+      expect(r.status).toBe(206);
+      expect(r.body.equals(file.subarray(from, from + 256 * 1024))).toBe(true);
+    }
+    // a's chunks answered natively (after a fill, or read ahead by then: a hit); b's by JavaScript.
+    expect((await fastMetric(a!, 'resumed')) + (await fastMetric(a!, 'hit'))).toBeGreaterThan(0);
+    expect(await fastMetric(a!, 'fallback')).toBeGreaterThan(0);
+    // At most one fill per request (plus the first one's resolve): b's chunks are handed to
+    // JavaScript at the first fill, not fetched by fills that could not keep them and asked again.
+    expect(await fastMetric(a!, 'parked')).toBeLessThanOrEqual(17);
+    // Each chunk pulled from the origin once, by its owner.
+    const originReads =
+      (await a!.metric('weightcache_origin_requests_total', { op: 'read' })) +
+      (await b!.metric('weightcache_origin_requests_total', { op: 'read' }));
+    expect(originReads).toBe(16);
+  }, 120_000);
 
   it('past the parked limit a miss is answered by JavaScript, every answer right', async () => {
     const origin = await startHttpOriginServer();
