@@ -162,6 +162,22 @@ describe('parked misses, in process', () => {
     c.close();
   });
 
+  it('a miss over 16 chunks is not parked: JavaScript streams it', async () => {
+    const p = parkedDoor();
+    bind(p.bindings, 'models/big.bin', 17 * CHUNK);
+    const c = await RawConnection.open(p.port);
+    c.send(rawRequest('GET', '/v1/objects/models/big.bin', { Range: `bytes=0-${16 * CHUNK}` }));
+    expect((await c.read()).status).toBe(404); // this test's JavaScript
+    expect(p.fills).toHaveLength(0);
+    // 16 chunks are parked.
+    c.send(rawRequest('GET', '/v1/objects/models/big.bin', { Range: `bytes=0-${16 * CHUNK - 1}` }));
+    await until(() => p.fills.length === 1, { what: 'a fill asked for' });
+    expect(p.fills[0]).toMatchObject({ first: 0, last: 15 });
+    p.door.fillDone(p.fills[0]!.id, false);
+    expect((await c.read()).status).toBe(404);
+    c.close();
+  });
+
   it('a client that goes away while parked: nothing left waiting, a late fill finds nothing', async () => {
     const p = parkedDoor();
     bind(p.bindings, 'models/g.bin', CHUNK);

@@ -42,6 +42,10 @@ inline constexpr int64_t kMaxParkedFills = 1024;
 // Fills one request may ask for (a name to resolve, then its chunks, then once more if
 // a chunk was evicted before the answer was planned): then JavaScript answers it whole.
 inline constexpr uint32_t kMaxFillAttempts = 3;
+// Most chunks a parked miss waits for before its first byte is sent: a larger miss goes to
+// JavaScript whole, which streams it as its chunks arrive (a parked range is sent only once
+// every chunk it covers is resident).
+inline constexpr uint64_t kMaxFillChunks = 16;
 
 struct FastPathStats {
   std::atomic<uint64_t> hits{0};             // answered on the fast path (200, 206, 304)
