@@ -51,7 +51,8 @@ interface Parked {
 }
 
 function parkedDoor(): Parked {
-  const store = createNativeStore({ maxBytes: 64 * MiB });
+  // 512 MiB: a parked miss may cover up to an eighth of it (16 chunks of 4 MiB).
+  const store = createNativeStore({ maxBytes: 512 * MiB });
   const bindings = new (binding().NativeBindings)();
   const tokens = new (binding().NativeTokens)();
   const fills: Parked['fills'] = [];

@@ -135,7 +135,11 @@ FastResult StartFastPath(FastPath& fp, const RequestHead& h, std::string_view da
   }
   if (p == doors::Plan::kMiss) {
     st.misses++;
-    if (!fp.fill_misses || plan.last_chunk - plan.first_chunk + 1 > kMaxFillChunks) return FastResult::kNo;
+    uint64_t chunks = plan.last_chunk - plan.first_chunk + 1;
+    if (!fp.fill_misses || chunks > kMaxFillChunks ||
+        chunks * v.chunk_size > fp.store->options().max_bytes / kFillDramShare) {
+      return FastResult::kNo;
+    }
     out.fill = FillAsk{std::string(name), std::string(pin), v.etag, static_cast<int64_t>(plan.first_chunk),
                        static_cast<int64_t>(plan.last_chunk)};
     out.close = !h.keep_alive;

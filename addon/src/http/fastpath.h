@@ -46,6 +46,9 @@ inline constexpr uint32_t kMaxFillAttempts = 3;
 // JavaScript whole, which streams it as its chunks arrive (a parked range is sent only once
 // every chunk it covers is resident).
 inline constexpr uint64_t kMaxFillChunks = 16;
+// ... and at most this share of the DRAM budget (1/kFillDramShare): the chunks a parked range
+// needs must still be resident when it is planned again, not evicted by its own later chunks.
+inline constexpr uint64_t kFillDramShare = 8;
 
 struct FastPathStats {
   std::atomic<uint64_t> hits{0};             // answered on the fast path (200, 206, 304)
