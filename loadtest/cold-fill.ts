@@ -15,7 +15,7 @@ import { runRangeClient } from './client/clients.js';
 import { withCpu } from './cpu.js';
 import type { Ctx } from './ctx.js';
 import { ensureModel } from './fixtures.js';
-import { firstLine, sizeLabel } from './http-ranges.js';
+import { doorLabel, firstLine, sizeLabel } from './http-ranges.js';
 import { dropPageCache } from './pagecache.js';
 import { type Azurite, startAzurite } from './peers/azurite.js';
 import { startNginx } from './peers/nginx.js';
@@ -84,52 +84,66 @@ export async function runColdFill(s: ColdFillScenario, ctx: Ctx, samples: Sample
     // still rests on `repeats` good runs when the failure was not the node's.
     let retries = 2;
     for (let rep = 0; rep < s.repeats; rep++) {
-      // Through the node, empty tiers.
-      const runDir = join(ctx.workDir, `${origin}-${rep}-${retries}`);
       let retry = false;
-      let node: Awaited<ReturnType<typeof startWeightcache>>;
-      try {
-        mkdirSync(runDir, { recursive: true });
-        node = await startWeightcache({ workDir: runDir, origin: originCfg, ...s.weightcache });
-      } catch (err) {
-        ctx.notes.push(`${c}: weightcache with origin.type ${origin} not available: ${firstLine(err)}`);
-        break;
-      }
-      try {
-        dropPageCache();
-        const ok = await measure(ctx, samples, c, node, '/v1/objects', files, s.conns, node.pids, total);
-        if (ok) {
-          // The same model again through the same node: what the next load on this host costs.
-          const again = await withCpu(node.pids, () =>
-            runRangeClient(ctx.clientBin, {
-              port: node.port,
-              targets: files.map((f) => ({ path: `/v1/objects/${CONTAINER}/${f.key}`, size: f.size })),
-              rangeBytes: RANGE,
-              conns: s.conns,
-              durationS: 0,
-              warmupS: 0,
-              once: true,
-            }),
-          );
-          if (!again.value.error) samples.add(c, node.name, 'warm re-read time', 's', again.value.seconds);
-          const m = await node.metrics();
-          const originBytes = metricSum(m, 'weightcache_origin_bytes_total');
-          samples.add(c, node.name, 'origin bytes / model', 'x', originBytes / total);
-          samples.add(
-            c,
-            node.name,
-            'origin requests',
-            'count',
-            metricSum(m, 'weightcache_origin_requests_total'),
-          );
-        } else if (retries-- > 0) {
-          rep--;
-          retry = true;
+      let unavailable = false;
+      // Through a node per door (weightcache.doors), empty tiers each.
+      for (const door of s.weightcache.doors) {
+        const runDir = join(ctx.workDir, `${origin}-${rep}-${retries}-${door.door}${door.threads ?? ''}`);
+        let node: Awaited<ReturnType<typeof startWeightcache>>;
+        try {
+          mkdirSync(runDir, { recursive: true });
+          node = await startWeightcache({
+            workDir: runDir,
+            origin: originCfg,
+            ...s.weightcache,
+            name: doorLabel(door, s.weightcache.doors.length),
+            door,
+          });
+        } catch (err) {
+          ctx.notes.push(`${c}: weightcache with origin.type ${origin} not available: ${firstLine(err)}`);
+          unavailable = true;
+          break;
         }
-      } finally {
-        await node.stop();
+        try {
+          dropPageCache();
+          const ok = await measure(ctx, samples, c, node, '/v1/objects', files, s.conns, node.pids, total);
+          if (ok) {
+            // The same model again through the same node: what the next load on this host costs.
+            const again = await withCpu(node.pids, () =>
+              runRangeClient(ctx.clientBin, {
+                port: node.port,
+                targets: files.map((f) => ({ path: `/v1/objects/${CONTAINER}/${f.key}`, size: f.size })),
+                rangeBytes: RANGE,
+                conns: s.conns,
+                durationS: 0,
+                warmupS: 0,
+                once: true,
+              }),
+            );
+            if (!again.value.error) samples.add(c, node.name, 'warm re-read time', 's', again.value.seconds);
+            const m = await node.metrics();
+            const originBytes = metricSum(m, 'weightcache_origin_bytes_total');
+            samples.add(c, node.name, 'origin bytes / model', 'x', originBytes / total);
+            samples.add(
+              c,
+              node.name,
+              'origin requests',
+              'count',
+              metricSum(m, 'weightcache_origin_requests_total'),
+            );
+          } else if (retries-- > 0) {
+            retry = true;
+          }
+        } finally {
+          await node.stop();
+        }
+        if (retry) break;
       }
-      if (retry) continue;
+      if (unavailable) break;
+      if (retry) {
+        rep--;
+        continue;
+      }
       // The same read straight from the origin.
       dropPageCache();
       const srv: Server = {

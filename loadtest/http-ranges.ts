@@ -47,7 +47,7 @@ const CLIENT_LABEL = {
 } as const;
 
 /** A node's name in the tables: the door it serves HTTP with when the scenario measures several. */
-function doorLabel(
+export function doorLabel(
   d: {
     door: 'js' | 'native';
     threads?: number | undefined;

@@ -261,6 +261,8 @@ const ASAN_TESTS = [
   // The FUSE workers' READs from the chunk store (skips without /dev/fuse and root).
   'test/mount/native-read.test.ts',
   'test/http/fast-path.test.ts',
+  // Misses parked on the I/O thread while JavaScript fills them.
+  'test/http/fast-path-parked.test.ts',
   // The front doors' reads on the fast path, and the Hub revisions JavaScript hands the addon.
   'test/http/door-fast-path.test.ts',
   'test/hub/native-revisions.test.ts',

@@ -114,6 +114,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("httpDoorStart", Napi::Function::New(env, weightcache::http::HttpDoorStartJs, "httpDoorStart"));
   exports.Set("httpDoorRespond", Napi::Function::New(env, weightcache::http::HttpDoorRespondJs, "httpDoorRespond"));
   exports.Set("httpDoorSend", Napi::Function::New(env, weightcache::http::HttpDoorSendJs, "httpDoorSend"));
+  exports.Set("httpDoorFillDone", Napi::Function::New(env, weightcache::http::HttpDoorFillDoneJs, "httpDoorFillDone"));
   exports.Set("httpDoorClose", Napi::Function::New(env, weightcache::http::HttpDoorCloseJs, "httpDoorClose"));
   exports.Set("httpDoorAuthenticate",
               Napi::Function::New(env, weightcache::http::HttpDoorAuthenticateJs, "httpDoorAuthenticate"));

@@ -44,6 +44,8 @@ export interface HttpDoorBinding {
    * connection after it, 4 post a 'drain' event once the connection's queue is down to half its bound.
    */
   httpDoorSend(door: number, id: number, pieces: Uint8Array[], flags: number): void;
+  /** The fill a 'fill' event asked for is done (`ok`), or failed: then JavaScript gets the request whole. */
+  httpDoorFillDone(door: number, id: number, ok: boolean): void;
   /** Closes a connection (by its `conn` id); its unanswered requests get 'aborted' events. */
   httpDoorClose(door: number, conn: number): void;
   /** Connection `conn` carried a valid bearer token: it leaves the unauthenticated pool (the reserve). */
@@ -161,6 +163,11 @@ export interface NativeFastPathOptions {
   keepAliveTimeoutMs: number;
   /** The front doors' object reads (the Hub's file downloads) on the fast path too. */
   doors?: NativeDoorRoutes;
+  /**
+   * A miss of /v1/objects is parked on its I/O thread and a 'fill' event asks JavaScript to make
+   * it resident (answered with httpDoorFillDone), instead of the whole request going to JavaScript.
+   */
+  fillMisses?: boolean;
 }
 
 export interface NativeHttpDoorOptions {
@@ -245,7 +252,22 @@ export type NativeHttpEvent =
   /** A connection that posted requests is closed (after any 'aborted' for its requests). */
   | { kind: 'closed'; id: number; conn: number; reason: string }
   /** Fast-path answers for the access log (with accessLog), one batch per I/O-thread wakeup. */
-  | { kind: 'access'; records: NativeAccessRecord[] };
+  | { kind: 'access'; records: NativeAccessRecord[] }
+  /** A fast-path miss is parked: make it resident, then call httpDoorFillDone(door, id, ok). */
+  | ({ kind: 'fill'; id: number; conn: number } & NativeFill);
+
+/**
+ * What a parked miss needs resident: `name` ("container/key") resolved (with `pin`, its
+ * ?version=, as the expected version), and when `first` ≥ 0 the chunks `first`..`last` of
+ * version `etag` in the store.
+ */
+export interface NativeFill {
+  name: string;
+  pin: string;
+  etag: string;
+  first: number;
+  last: number;
+}
 
 export interface NativeHttpDoorStats {
   connectionsAccepted: number;
@@ -304,6 +326,13 @@ export interface NativeHttpDoorStats {
   fastOther?: number;
   /** Chunk references and NVMe read buffers held by fast-path answers not yet written: 0 once they are. */
   fastChunkRefs?: number;
+  /** Misses parked for a fill (each fill asked), answered natively once filled, handed whole to JavaScript after a fill, not parked at a limit, answered 504 past the request timeout; parked now. */
+  fastFillParked?: number;
+  fastFillResumed?: number;
+  fastFillFallback?: number;
+  fastFillOverflow?: number;
+  fastFillTimeouts?: number;
+  fastFillWaiting?: number;
   /**
    * Durations of fast-path answers, every I/O thread's summed: counts per bucket of durationBounds
    * (not cumulative; the last is +Inf), their sum and count.

@@ -18,6 +18,7 @@
 import { binding } from '../transport/binding.js';
 import type {
   NativeAccessRecord,
+  NativeFill,
   NativeHttpDoorOptions,
   NativeHttpDoorStats,
   NativeHttpEvent,
@@ -35,6 +36,8 @@ export interface NativeHttpHandlers {
   onClosed?(conn: number, reason: string): void;
   /** Fast-path answers written (options.accessLog), for the access log. */
   onAccess?(records: NativeAccessRecord[]): void;
+  /** A parked miss (fast.fillMisses): make it resident, then call fillDone(id, ok). */
+  onFill?(id: number, fill: NativeFill): void;
 }
 
 /** send() flags. */
@@ -65,6 +68,7 @@ export class NativeHttpDoor {
         else if (e.kind === 'access') handlers.onAccess?.(e.records);
         else if (e.kind === 'drain') handlers.onDrain?.(e.conn, e.written);
         else if (e.kind === 'closed') handlers.onClosed?.(e.conn, e.reason);
+        else if (e.kind === 'fill') handlers.onFill?.(e.id, e);
         else handlers.onAborted?.(e.id, e.reason, e.conn);
       }
     });
@@ -88,6 +92,12 @@ export class NativeHttpDoor {
   send(id: number, pieces: Uint8Array[], flags: number): void {
     if (this.stopped) return;
     binding().httpDoorSend(this.id, id, pieces, flags);
+  }
+
+  /** The fill of parked request `id` is done (`ok`), or failed (JavaScript then answers the request whole). */
+  fillDone(id: number, ok: boolean): void {
+    if (this.stopped) return;
+    binding().httpDoorFillDone(this.id, id, ok);
   }
 
   /** Closes connection `conn`; its unanswered requests are aborted. */

@@ -21,7 +21,7 @@ import type { Logger } from '../log/logger.js';
 import { LATENCY_BUCKETS, type Metrics } from '../metrics/metrics.js';
 import { HttpConnectionMetrics } from './connection-metrics.js';
 import { type CloseReason, governedElsewhere } from './connections.js';
-import type { NativeHttpDoorOptions } from './native-binding.js';
+import type { NativeFill, NativeHttpDoorOptions } from './native-binding.js';
 import {
   NativeHttpDoor,
   type NativeHttpRequest,
@@ -41,6 +41,8 @@ export interface NativeListenerOptions {
   readonly metrics?: Metrics;
   /** Where fast-path answers are logged (when it is enabled), as JavaScript's are. */
   readonly access?: AccessLog;
+  /** Makes a parked fast-path miss resident (native-fill.ts); absent: misses go to JavaScript whole. */
+  readonly fill?: (f: NativeFill) => Promise<boolean>;
 }
 
 export interface NativeListener {
@@ -228,8 +230,10 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
     else run(s, req, res, e.id);
   };
 
+  const fill = o.fill;
   const options = {
     ...o.door,
+    ...(o.door.fast && fill ? { fast: { ...o.door.fast, fillMisses: true } } : {}),
     ...(o.metrics ? { durationBounds: LATENCY_BUCKETS } : {}),
     accessLog: o.access?.enabled ?? false,
   };
@@ -237,6 +241,20 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
     onRequest,
     onAccess(records) {
       for (const r of records) o.access?.native(r);
+    },
+    onFill(id, f) {
+      if (!fill) {
+        door.fillDone(id, false);
+        return;
+      }
+      fill(f).then(
+        (ok) => door.fillDone(id, ok),
+        (err: unknown) => {
+          // JavaScript gets the request whole and answers the error as for any miss.
+          o.log.debug({ err, name: f.name }, 'http (native door): fill of a parked miss failed');
+          door.fillDone(id, false);
+        },
+      );
     },
     onAborted(_id, _reason, conn) {
       const s = sockets.get(conn);

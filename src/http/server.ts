@@ -33,6 +33,7 @@ import { errorBody, httpStatusOf, rawErrorResponse, sendError } from './errors.j
 import { invalidateRoutes } from './invalidate.js';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits, reserveOf } from './limits.js';
 import type { NativeFastPathOptions } from './native-binding.js';
+import { fillForDoor } from './native-fill.js';
 import { type NativeListener, startNativeListener } from './native-server.js';
 import { BodyAborted, type HttpEnv, type ObjectRouteDeps, objectHandler } from './objects.js';
 import { type PrefetchDeps, prefetchRoutes } from './prefetch.js';
@@ -320,6 +321,8 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
       },
       keepAliveTimeoutMs: limits.idleTimeoutMs,
       onRequest: (req, res) => measured(req, res, (handleNow) => handleNow()),
+      // A fast-path miss waits on its I/O thread while the read path fills it, then is answered there.
+      fill: (f) => fillForDoor(o.objects.readPath, f),
       log: o.log,
       metrics: o.metrics,
       ...(o.access ? { access: o.access } : {}),

@@ -191,7 +191,7 @@ export class Metrics {
   httpDoorStats: (() => NativeHttpDoorStats | undefined) | undefined;
   readonly fastPathRequests = new Counter({
     name: 'weightcache_http_fastpath_requests_total',
-    help: 'Requests the native door looked at for its fast path, by result: hit (answered on an I/O thread, 304s included), or why it went to JavaScript: no_binding, miss (a chunk in neither DRAM nor NVMe, or an NVMe read that failed), unauthorised, busy (an earlier request of the connection still in JavaScript), other (a request the fast path does not answer), over_budget (fast-path answers queued for clients at http.maxInFlightBytes)',
+    help: 'Requests the native door looked at for its fast path, by result: hit (answered on an I/O thread, 304s included), or why it went to JavaScript: no_binding, miss (a chunk in neither DRAM nor NVMe, or an NVMe read that failed), unauthorised, busy (an earlier request of the connection still in JavaScript), other (a request the fast path does not answer), over_budget (fast-path answers queued for clients at http.maxInFlightBytes); and for misses parked while JavaScript fills them: parked (fills asked), resumed (answered on an I/O thread once filled), fallback (handed whole to JavaScript after a fill), park_overflow (not parked: at a parked-request limit), park_timeout (no fill within the request timeout: 504)',
     labelNames: ['result'] as const,
     registers: [this.registry],
     collect: () => {
@@ -208,6 +208,11 @@ export class Metrics {
       set('busy', s.fastBusy);
       set('other', s.fastOther);
       set('over_budget', s.fastOverBudget);
+      set('parked', s.fastFillParked);
+      set('resumed', s.fastFillResumed);
+      set('fallback', s.fastFillFallback);
+      set('park_overflow', s.fastFillOverflow);
+      set('park_timeout', s.fastFillTimeouts);
     },
   });
   readonly fastPathBytes = new Counter({

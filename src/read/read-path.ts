@@ -135,6 +135,38 @@ export class ReadPath {
   }
 
   /**
+   * Makes chunks `first`..`last` of a version resident without reading them
+   * out: what the native door's parked misses wait for (src/http/native-fill.ts)
+   * before they are answered from the store. The same steps as read(): the
+   * look-ahead across requests, then each chunk through chunk(), readAhead + 1
+   * at a time. False, before anything is fetched, when a chunk would not stay
+   * here (a cluster member's chunk owned by another member, not cached here):
+   * the caller then reads it through read() as any miss, so it is fetched once.
+   */
+  async fill(info: ObjectInfo, first: number, last: number, signal?: AbortSignal): Promise<boolean> {
+    last = Math.min(last, chunkCount(info.size, this.o.chunkSize) - 1);
+    if (last < first) return true;
+    const cluster = this.o.cluster;
+    if (cluster && !this.o.keepPeerChunks) {
+      for (let i = first; i <= last; i++) {
+        const a = this.addressOf(info, i);
+        if (this.o.store.where(a) === undefined && !cluster.owns(a.key)) return false;
+      }
+    }
+    this.lookAhead(info, first, last);
+    let next = first;
+    const worker = async () => {
+      while (next <= last) {
+        const i = next++;
+        await this.chunk(info, i, signal);
+      }
+    };
+    const width = Math.min(this.o.readAhead + 1, last - first + 1);
+    await Promise.all(Array.from({ length: width }, worker));
+    return true;
+  }
+
+  /**
    * Bytes [from, to) of chunk `index`. Part of a chunk that only NVMe holds
    * is read through the store's readRange (by blocks where the tier can, and
    * not promoted to DRAM), so a 64 KiB range need not read the whole chunk;

@@ -26,6 +26,7 @@ struct Slot {
   bool counts = true;        // an answer to a request (in_flight), not an interim 100
   bool close_after = false;  // close once written
   bool disk = false;         // a fast-path answer waiting on its NVMe reads (JavaScript has not seen it)
+  bool parked = false;       // a fast-path miss waiting for JavaScript to fill it (its request not posted)
   std::string head;
   size_t head_off = 0;       // bytes of head written
   std::deque<BodyPart> body;

@@ -101,7 +101,8 @@ struct DoorStats : net::DoorCounters {
 struct DoorEvent {
   // kClosed: a connection that posted requests is gone (after any kAborted for it).
   // kAccess: access records of fast-path answers (`access`).
-  enum Kind { kRequest, kAborted, kRelease, kDrain, kClosed, kAccess } kind = kRequest;
+  // kFill: a fast-path miss is parked: make `fill` resident, then answer with Answer::fill_done.
+  enum Kind { kRequest, kAborted, kRelease, kDrain, kClosed, kAccess, kFill } kind = kRequest;
   uint64_t id = 0;    // the request (kRequest, kAborted)
   uint64_t conn = 0;
   std::string method, target, path, query, authority, peer;
@@ -114,6 +115,9 @@ struct DoorEvent {
   void* pin = nullptr;  // kRelease: a JavaScript reference to drop on the JavaScript thread
   uint64_t written = 0; // kDrain: bytes written on `conn` since the last drain event
   std::vector<AccessRecord> access;  // kAccess
+  // kFill: the name, pin, version and chunk indexes to make resident (fastpath.h, FillAsk).
+  std::string fill_name, fill_pin, fill_etag;
+  int64_t fill_first = -1, fill_last = -1;
 };
 
 // A body part of an answer: bytes owned by JavaScript, pinned until written;
@@ -142,6 +146,10 @@ struct Answer {
   // connection idle longest (of the unauthenticated ones, with `evict_unauthenticated`): close it.
   bool evict_idle = false;
   bool evict_unauthenticated = false;
+  // Not an answer: the fill of parked request `id` (DoorEvent::kFill) is done; `fill_ok` false:
+  // it failed, and JavaScript answers the request whole.
+  bool fill_done = false;
+  bool fill_ok = false;
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;  // validated by the caller
   std::vector<BodyPart> body;

@@ -48,6 +48,17 @@ Napi::Value AccessToJs(Napi::Env env, HttpDoor& door, DoorEvent& e) {
 Napi::Value ToJs(Napi::Env env, HttpDoor& door, DoorEvent& e) {
   if (e.kind == DoorEvent::kAccess) return AccessToJs(env, door, e);
   Napi::Object o = Napi::Object::New(env);
+  if (e.kind == DoorEvent::kFill) {
+    o.Set("kind", "fill");
+    o.Set("id", Napi::Number::New(env, static_cast<double>(e.id)));
+    o.Set("conn", Napi::Number::New(env, static_cast<double>(e.conn)));
+    o.Set("name", Latin1(env, e.fill_name));
+    o.Set("pin", Latin1(env, e.fill_pin));
+    o.Set("etag", Latin1(env, e.fill_etag));
+    o.Set("first", Napi::Number::New(env, static_cast<double>(e.fill_first)));
+    o.Set("last", Napi::Number::New(env, static_cast<double>(e.fill_last)));
+    return o;
+  }
   o.Set("kind", e.kind == DoorEvent::kRequest ? "request"
                 : e.kind == DoorEvent::kDrain ? "drain"
                 : e.kind == DoorEvent::kClosed ? "closed"
@@ -234,6 +245,19 @@ Napi::Value HttpDoorSendJs(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value HttpDoorFillDoneJs(const Napi::CallbackInfo& info) {
+  Handle& h = Need(info);
+  if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsBoolean()) {
+    throw Napi::TypeError::New(info.Env(), "httpDoorFillDone(door, id, ok)");
+  }
+  Answer a;
+  a.id = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());  // routes to the request's worker
+  a.fill_done = true;
+  a.fill_ok = info[2].As<Napi::Boolean>().Value();
+  h.door->Respond(std::move(a));
+  return info.Env().Undefined();
+}
+
 Napi::Value HttpDoorCloseJs(const Napi::CallbackInfo& info) {
   Handle& h = Need(info);
   if (info.Length() < 2 || !info[1].IsNumber()) throw Napi::TypeError::New(info.Env(), "httpDoorClose(door, conn)");
@@ -290,6 +314,12 @@ Napi::Value HttpDoorStatsJs(const Napi::CallbackInfo& info) {
     set("fastUnauthorised", static_cast<double>(f.unauthorised.load()));
     set("fastOther", static_cast<double>(f.other.load()));
     set("fastChunkRefs", static_cast<double>(f.chunk_refs.load()));
+    set("fastFillParked", static_cast<double>(f.fill_parked.load()));
+    set("fastFillResumed", static_cast<double>(f.fill_resumed.load()));
+    set("fastFillFallback", static_cast<double>(f.fill_fallback.load()));
+    set("fastFillOverflow", static_cast<double>(f.fill_overflow.load()));
+    set("fastFillTimeouts", static_cast<double>(f.fill_timeouts.load()));
+    set("fastFillWaiting", static_cast<double>(f.fill_waiting.load()));
     // Fast-path answer durations, every thread's summed: counts per bucket (not cumulative; the last is +Inf).
     std::vector<uint64_t> counts;
     uint64_t sum_ns = 0, count = 0;

@@ -13,6 +13,9 @@ Napi::Value HttpDoorRespondJs(const Napi::CallbackInfo& info);
 // httpDoorSend(door, requestId, pieces (Uint8Array[]), flags): a piece of an answer JavaScript
 //   frames itself (flags: 1 end, 2 close after it, 4 post a 'drain' event when the queue is low)
 Napi::Value HttpDoorSendJs(const Napi::CallbackInfo& info);
+// httpDoorFillDone(door, requestId, ok): JavaScript's fill of a parked miss (a 'fill' event) is
+// done (ok) or failed; the request's thread plans it again, or hands it whole to JavaScript.
+Napi::Value HttpDoorFillDoneJs(const Napi::CallbackInfo& info);
 // httpDoorClose(door, conn): closes a connection (its unanswered requests get 'aborted')
 Napi::Value HttpDoorCloseJs(const Napi::CallbackInfo& info);
 Napi::Value HttpDoorAuthenticateJs(const Napi::CallbackInfo& info);

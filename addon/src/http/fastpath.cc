@@ -93,7 +93,16 @@ FastResult StartFastPath(FastPath& fp, const RequestHead& h, std::string_view da
   std::shared_ptr<const store::VersionBinding> b = fp.bindings->Lookup(name, store::MonotonicNs());
   if (!b) {
     st.no_binding++;
-    return FastResult::kNo;
+    // JavaScript resolves the name (which publishes its binding) for a client allowed to read it.
+    if (!fp.fill_misses || (fp.tokens->enabled() &&
+                            !fp.tokens->Allows(f.authorization ? auth::BearerToken(f.authorization->value)
+                                                               : std::string_view(),
+                                               container))) {
+      return FastResult::kNo;
+    }
+    out.fill = FillAsk{std::string(name), std::string(pin), std::string(), -1, -1};
+    out.close = !h.keep_alive;
+    return FastResult::kFill;
   }
   if (fp.tokens->enabled() &&
       !fp.tokens->Allows(f.authorization ? auth::BearerToken(f.authorization->value) : std::string_view(), container)) {
@@ -126,7 +135,15 @@ FastResult StartFastPath(FastPath& fp, const RequestHead& h, std::string_view da
   }
   if (p == doors::Plan::kMiss) {
     st.misses++;
-    return FastResult::kNo;
+    uint64_t chunks = plan.last_chunk - plan.first_chunk + 1;
+    if (!fp.fill_misses || chunks > kMaxFillChunks ||
+        chunks * v.chunk_size > fp.store->options().max_bytes / kFillDramShare) {
+      return FastResult::kNo;
+    }
+    out.fill = FillAsk{std::string(name), std::string(pin), v.etag, static_cast<int64_t>(plan.first_chunk),
+                       static_cast<int64_t>(plan.last_chunk)};
+    out.close = !h.keep_alive;
+    return FastResult::kFill;
   }
   bool close = !h.keep_alive;
   out.close = close;

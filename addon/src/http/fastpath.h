@@ -34,6 +34,22 @@ struct DoorRoutes;  // doors/routes.h: the front doors' object reads on the fast
 // JavaScript (which streams it with a bounded read-ahead).
 inline constexpr uint64_t kMaxFastPathChunks = 64;
 
+// Misses parked on the I/O threads while JavaScript fills them (FastPath::fill_misses):
+// at most this many per thread and in all; past either, JavaScript answers the
+// request whole, as it did before misses were parked.
+inline constexpr size_t kMaxParkedFillsPerThread = 256;
+inline constexpr int64_t kMaxParkedFills = 1024;
+// Fills one request may ask for (a name to resolve, then its chunks, then once more if
+// a chunk was evicted before the answer was planned): then JavaScript answers it whole.
+inline constexpr uint32_t kMaxFillAttempts = 3;
+// Most chunks a parked miss waits for before its first byte is sent: a larger miss goes to
+// JavaScript whole, which streams it as its chunks arrive (a parked range is sent only once
+// every chunk it covers is resident).
+inline constexpr uint64_t kMaxFillChunks = 16;
+// ... and at most this share of the DRAM budget (1/kFillDramShare): the chunks a parked range
+// needs must still be resident when it is planned again, not evicted by its own later chunks.
+inline constexpr uint64_t kFillDramShare = 8;
+
 struct FastPathStats {
   std::atomic<uint64_t> hits{0};             // answered on the fast path (200, 206, 304)
   std::atomic<uint64_t> body_bytes{0};       // body bytes of those answers
@@ -47,6 +63,16 @@ struct FastPathStats {
   std::atomic<uint64_t> other{0};            // to JavaScript: a request the fast path does not answer
   std::atomic<uint64_t> busy{0};             // to JavaScript: an earlier request of the connection was still there
   std::atomic<int64_t> chunk_refs{0};        // chunk references and NVMe read buffers held by answers not yet written
+  // Misses JavaScript filled (fill_misses): parked (each fill asked for), resumed (answered
+  // on the fast path once filled), fallback (handed whole to JavaScript after a fill failed
+  // or did not make the answer plannable), overflow (not parked: at a parked-request limit,
+  // JavaScript answered), timeouts (no fill within the request timeout: 504).
+  std::atomic<uint64_t> fill_parked{0};
+  std::atomic<uint64_t> fill_resumed{0};
+  std::atomic<uint64_t> fill_fallback{0};
+  std::atomic<uint64_t> fill_overflow{0};
+  std::atomic<uint64_t> fill_timeouts{0};
+  std::atomic<int64_t> fill_waiting{0};      // requests parked now, all threads
 };
 
 struct FastPath {
@@ -56,11 +82,22 @@ struct FastPath {
   uint32_t max_ranges = 16;               // http.maxRanges: a Range header is read exactly as JavaScript reads it
   uint32_t keep_alive_timeout_s = 65;     // Keep-Alive: timeout=… (node's)
   std::shared_ptr<doors::DoorRoutes> doors;  // null: requests outside /v1/objects/ go to JavaScript
+  // A miss of /v1/objects (no binding, or a chunk in no tier) is parked and JavaScript asked to
+  // fill it (kFill), then answered here; false: JavaScript answers misses whole.
+  bool fill_misses = false;
   FastPathStats stats;
 };
 
 // One answer: its head and its body as slices of chunk memory or NVMe read
 // buffers, each piece holding what keeps its bytes alive.
+// What JavaScript is asked to make resident for a parked miss (FastResult::kFill).
+struct FillAsk {
+  std::string name;  // "container/key"
+  std::string pin;   // ?version= (quotes stripped), or empty
+  std::string etag;  // the binding's version the chunks belong to (empty: resolve the name only)
+  int64_t first = -1, last = -1;  // the chunk indexes the range covers (-1: resolve the name only)
+};
+
 struct FastAnswer {
   std::string head;
   std::vector<store::Piece> pieces;
@@ -72,12 +109,14 @@ struct FastAnswer {
   std::atomic<uint64_t>* door_hits = nullptr;
   std::atomic<uint64_t>* door_body_hits = nullptr;
   std::atomic<uint64_t>* door_nvme_body_hits = nullptr;
+  FillAsk fill;  // kFill
 };
 
 enum class FastResult {
   kNo,       // JavaScript answers
   kAnswer,   // `out` is the whole answer
   kPending,  // `out` holds the head; the body's pieces are being read from NVMe (see StartFastPath)
+  kFill,     // a miss JavaScript may fill (fp.fill_misses): `out.fill` says what; then plan again
 };
 
 // Answers `h` on the fast path into `out`, or leaves it to JavaScript (kNo,

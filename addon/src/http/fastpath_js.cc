@@ -215,6 +215,8 @@ std::shared_ptr<FastPath> FastPathOfJs(Napi::Object o) {
   if (!ka.IsNumber() || ka.As<Napi::Number>().DoubleValue() < 0) throw Napi::TypeError::New(env, "http door: fast.keepAliveTimeoutMs must be ≥ 0");
   fp->max_ranges = mr.As<Napi::Number>().Uint32Value();
   fp->keep_alive_timeout_s = static_cast<uint32_t>(ka.As<Napi::Number>().DoubleValue() / 1000);
+  // JavaScript answers kFill events (native-server.ts): misses are parked and filled, not handed over whole.
+  fp->fill_misses = o.Get("fillMisses").ToBoolean().Value();
   Napi::Value d = o.Get("doors");
   if (!d.IsUndefined() && !d.IsNull() && !(fp->doors = doors::DoorRoutesOfJs(d))) {
     throw Napi::TypeError::New(env, "http door: fast.doors must be a NativeDoorRoutes");

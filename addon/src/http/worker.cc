@@ -67,6 +67,8 @@ HttpWorker::~HttpWorker() {
   // complete (the kernel may be writing into their buffers); their ranges are dropped.
   disk_waits_.clear();
   disk_.reset();
+  if (opt_.fast) opt_.fast->stats.fill_waiting -= static_cast<int64_t>(fills_.size());
+  fills_.clear();
 }
 
 void HttpWorker::OnReady(uint64_t id, uint32_t e) {
@@ -89,6 +91,7 @@ void HttpWorker::OnReady(uint64_t id, uint32_t e) {
 
 void HttpWorker::OnTick(int64_t now_ms) {
   Sweep(now_ms);
+  if (!fills_.empty()) SweepFills(now_ms);
   PublishIdle();
   graveyard_.clear();
   FlushAccess();
@@ -355,6 +358,10 @@ void HttpWorker::Deliver(Answer& a) {
     EvictHere(a.evict_unauthenticated);
     return;
   }
+  if (a.fill_done) {
+    FillDone(a.id, a.fill_ok);
+    return;
+  }
   if (a.close_conn != 0) {
     auto it = conns_.find(net::LocalOf(a.close_conn));
     if (it == conns_.end() || it->second->fd < 0) return;
@@ -605,7 +612,8 @@ void HttpWorker::Close(HttpConnection& c, const std::string& reason) {
     }
     if (s.counts) {
       door_.stats().in_flight--;
-      if (!s.complete && !s.disk) {
+      if (s.parked) Unpark(s.id);  // JavaScript's fill goes on (others may share it); its answer finds nothing
+      if (!s.complete && !s.disk && !s.parked) {
         // JavaScript is still working on it: tell it the answer has nowhere to go.
         requests_.erase(s.id);
         DoorEvent e;

@@ -118,6 +118,25 @@ class HttpWorker final : public net::WorkerThread<Answer> {
   static constexpr uint64_t kDiskId = ~uint64_t{0};  // the disk reader's event fd in the loop
   std::unique_ptr<store::DiskReader> disk_;
   std::unordered_map<uint64_t, DiskWait> disk_waits_;
+
+  // Misses parked while JavaScript fills them (worker_fill.cc), by request id.
+  struct FillWait {
+    uint64_t conn = 0;
+    std::string head;    // the request head's bytes: parsed again when the fill is done
+    DoorEvent request;   // what JavaScript gets if the fill fails
+    uint32_t attempts = 0;
+    int64_t deadline_ms = 0;  // then answered 504 (the request timeout)
+  };
+  std::unordered_map<uint64_t, FillWait> fills_;
+  // Parks `c`'s parsed head (a kFill result `a`) in slot `s`; false: at a parked limit.
+  bool Park(HttpConnection& c, Slot& s, FastAnswer& a, uint64_t id);
+  void PostFill(const HttpConnection& c, uint64_t id, const FillAsk& ask);
+  // JavaScript's fill of `id` is done: plan again (answer, read NVMe, fill again) or hand to JavaScript.
+  void FillDone(uint64_t id, bool ok);
+  // Posts parked request `id` whole to JavaScript, which answers it into its slot.
+  void FallBack(HttpConnection& c, Slot& s, DoorEvent&& e, uint64_t id);
+  void Unpark(uint64_t id);  // forgets a parked request (its connection closed)
+  void SweepFills(int64_t now);
 };
 
 }  // namespace weightcache::http

@@ -37,7 +37,7 @@ bool HttpWorker::TryFast(HttpConnection& c) {
   // POST /v1/invalidate pipelined before this GET must have taken effect when the GET is
   // answered, as on the JavaScript door (which handles a connection's requests in order).
   for (const Slot& s : c.out) {
-    if (s.id != 0 && !s.started && !s.disk) {
+    if (s.id != 0 && !s.started && !s.disk && !s.parked) {
       fp.stats.busy++;
       return false;
     }
@@ -55,7 +55,11 @@ bool HttpWorker::TryFast(HttpConnection& c) {
     s.method = c.parser.head().method;
     s.target = c.parser.head().target;
   }
-  if (r == FastResult::kPending) {
+  if (r == FastResult::kFill) {
+    // A miss: parked in its place in the answer order while JavaScript fills it (worker_fill.cc).
+    if (!Park(c, s, a, id)) return false;
+    next_request_++;
+  } else if (r == FastResult::kPending) {
     // Its place in the answer order is taken now; the bytes come with the reads (DiskDone).
     next_request_++;
     s.id = id;

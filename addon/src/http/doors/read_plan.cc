@@ -36,6 +36,8 @@ Plan PlanRead(store::Store& store, const store::VersionBinding& v, const ReadAsk
   ByteRange r = kind == RangeKind::kRanges ? ranges[0] : ByteRange{0, v.size - 1};
   uint64_t first = r.start / v.chunk_size, last = ask.head_only ? first : r.end / v.chunk_size;
   if (last - first + 1 > ask.max_chunks) return Plan::kDecline;
+  out.first_chunk = first;
+  out.last_chunk = last;
   store::RangeRequest rq;
   rq.object = v.object;
   rq.size = v.size;

@@ -46,6 +46,8 @@ struct ReadPlan {
   bool partial = false;
   ByteRange range;
   uint64_t length = 0;
+  // The chunks the range covers (set for kMiss too: what a fill must make resident).
+  uint64_t first_chunk = 0, last_chunk = 0;
   // For HEAD only the first chunk's presence is checked (as JavaScript does) and no piece is kept;
   // first_from_disk / whole_chunk / whole_crc are set either way.
   store::RangeView view;

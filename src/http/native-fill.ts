@@ -1,0 +1,29 @@
+/**
+ * Fills for the native door's parked misses (addon/src/http/worker_fill.cc,
+ * docs/native-http-door.md "Misses"): the I/O thread parks a GET/HEAD of
+ * /v1/objects whose name has no binding or whose chunks are in no tier, and
+ * asks for this instead of handing over the request. It runs the one read
+ * path: resolve the name (the lease table publishes its binding), then the
+ * chunks the range covers through ReadPath.fill (the read-ahead across
+ * requests, then DRAM → NVMe → peers → origin per chunk, single-flight,
+ * bounded by the origin limiter, readAhead + 1 at a time, in order). No byte is sent from here: the thread
+ * answers from the store once this resolves. A failure rejects (and chunks
+ * another cluster member owns are not filled here: false); the thread then
+ * gives JavaScript the request whole, which answers it as any miss.
+ */
+import { CacheError } from '../errors/cache-error.js';
+import type { ReadPath } from '../read/read-path.js';
+import type { NativeFill } from './native-binding.js';
+
+/** True once resident; false when the chunks would not stay here (JavaScript then answers the request). */
+export async function fillForDoor(read: ReadPath, f: NativeFill): Promise<boolean> {
+  const slash = f.name.indexOf('/');
+  if (slash <= 0) throw new CacheError('BAD_KEY', `native fill: "${f.name}" is not container/key`);
+  const name = { container: f.name.slice(0, slash), key: f.name.slice(slash + 1) };
+  // The pin is passed as the expected version (pinned.ts's rule); whether it is the version the
+  // name means is the door's to decide when it plans again (else JavaScript answers 412).
+  const info = await read.resolve(name, undefined, f.pin || undefined);
+  // Resolve only, or the name has moved on since the thread planned: it plans again from the new binding.
+  if (f.first < 0 || info.etag !== f.etag) return true;
+  return read.fill(info, f.first, f.last);
+}
