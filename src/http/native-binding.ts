@@ -179,13 +179,16 @@ export interface NativeAccessRecord {
   method: string;
   target: string;
   client: string;
-  status: number;
+  /** HTTP's status; absent for a RESP fast-path reply (never an error: OK). */
+  status?: number;
   /** Body bytes written (HEAD and 304: 0). */
   bytes: number;
   /** Request head parsed → last byte written. */
   durationMs: number;
   /** The connection went away before the answer was written. */
   aborted?: boolean;
+  /** 'nvme': the bytes were read from NVMe (else DRAM). */
+  source?: 'nvme';
 }
 
 export type NativeHttpEvent =
