@@ -143,8 +143,11 @@ void RespWorker::QueueReply(RespConnection& c, RespAnswer& a, const std::vector<
     own.clear();
   };
   auto emit = [&](RespAnswer& v) {
+    const bool copy = v.pieces.empty() || v.body_bytes < kCopyRepliesBelow;
+    // One allocation for head, value and CRLF (appending them one by one would grow it twice).
+    own.reserve(own.size() + v.head.size() + (copy ? v.body_bytes : 0) + 2);
     own += v.head;
-    if (v.pieces.empty() || v.body_bytes < kCopyRepliesBelow) {
+    if (copy) {
       // A small value is copied (its chunk references and read buffers end with `a`).
       for (const store::Piece& part : v.pieces) own.append(reinterpret_cast<const char*>(part.data), part.len);
     } else {
