@@ -19,23 +19,13 @@
 #include "http/parser.h"
 #include "store/bindings.h"
 #include "store/store.h"
+#include "check.h"
 
 using namespace weightcache;
 using namespace weightcache::http;
 
 namespace {
 
-int g_failures = 0;
-int g_checks = 0;
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    g_checks++;                                                            \
-    if (!(cond)) {                                                         \
-      g_failures++;                                                        \
-      std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                      \
-  } while (0)
 
 std::string Hex(const auth::Digest& d) {
   static const char* k = "0123456789abcdef";
@@ -274,6 +264,5 @@ int main() {
   TestBindingsUnderConcurrency();
   TestServedReports();
   TestAnswers();
-  std::printf("fastpath_test: %d checks, %d failures\n", g_checks, g_failures);
-  return g_failures == 0 ? 0 : 1;
+  return CheckResult("fastpath_test");
 }

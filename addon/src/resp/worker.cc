@@ -12,6 +12,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "net/disk_wait.h"
+
 namespace weightcache::resp {
 
 namespace {
@@ -182,13 +184,10 @@ void RespWorker::OnDisk(void* self, uint64_t token, store::RangeStatus status, s
 }
 
 void RespWorker::DiskDone(uint64_t token, store::RangeStatus status, store::RangeView&& view) {
-  auto w = disk_waits_.find(token);
-  if (w == disk_waits_.end()) return;  // the view's pieces are dropped with it
-  DiskWait wait = std::move(w->second);
-  disk_waits_.erase(w);
-  auto it = conns_.find(wait.conn);
-  if (it == conns_.end() || it->second->fd < 0) return;  // the client went away meanwhile
-  RespConnection& c = *it->second;
+  DiskWait wait;
+  RespConnection* live = net::TakeDiskWait(disk_waits_, conns_, token, wait);
+  if (!live) return;  // the view's pieces are dropped with it
+  RespConnection& c = *live;
   if (c.disk_wait != token) return;
   c.disk_wait = 0;
   if (status == store::RangeStatus::kReady) {
