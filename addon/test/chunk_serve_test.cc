@@ -12,23 +12,13 @@
 #include "store/bindings.h"
 #include "store/store.h"
 #include "transport/chunk_serve.h"
+#include "check.h"
 
 using namespace weightcache;
 using namespace weightcache::transport;
 
 namespace {
 
-int g_failures = 0;
-int g_checks = 0;
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    g_checks++;                                                            \
-    if (!(cond)) {                                                         \
-      g_failures++;                                                        \
-      std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                      \
-  } while (0)
 
 constexpr uint64_t kChunk = 4096;
 constexpr uint64_t kSize = 3 * kChunk - 100;
@@ -226,6 +216,5 @@ int main() {
   TestParse();
   TestServe();
   TestHeldAcrossErase();
-  std::printf("chunk_serve_test: %d checks, %d failures\n", g_checks, g_failures);
-  return g_failures == 0 ? 0 : 1;
+  return CheckResult("chunk_serve_test");
 }

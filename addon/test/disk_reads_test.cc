@@ -24,23 +24,13 @@
 #include "store/nvme_index.h"
 #include "store/range.h"
 #include "store/store.h"
+#include "check.h"
 
 using namespace weightcache;
 using namespace weightcache::store;
 
 namespace {
 
-int g_failures = 0;
-int g_checks = 0;
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    g_checks++;                                                            \
-    if (!(cond)) {                                                         \
-      g_failures++;                                                        \
-      std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                      \
-  } while (0)
 
 constexpr uint64_t kChunk = 256 * 1024;
 constexpr uint64_t kSize = 3 * kChunk + 10'000;  // 4 chunks, the last one short
@@ -281,6 +271,5 @@ int main() {
   TestReads();
   TestFailures();
   TestBoundsAndShutdown();
-  std::printf("disk_reads_test: %d checks, %d failures\n", g_checks, g_failures);
-  return g_failures == 0 ? 0 : 1;
+  return CheckResult("disk_reads_test");
 }

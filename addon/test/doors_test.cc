@@ -21,6 +21,7 @@
 #include "http/parser.h"
 #include "store/bindings.h"
 #include "store/store.h"
+#include "check.h"
 
 using namespace weightcache;
 using namespace weightcache::http;
@@ -28,17 +29,6 @@ using namespace weightcache::http::doors;
 
 namespace {
 
-int g_failures = 0;
-int g_checks = 0;
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    g_checks++;                                                            \
-    if (!(cond)) {                                                         \
-      g_failures++;                                                        \
-      std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                      \
-  } while (0)
 
 const std::string kSha = "5a5adbbfdd54b111c8f5a3fa74a0b7d7108d8634";
 constexpr uint64_t kChunk = 4096;
@@ -362,6 +352,5 @@ int main() {
   TestS3Target();
   TestS3Answers();
   TestS3Signed();
-  std::printf("doors_test: %d checks, %d failures\n", g_checks, g_failures);
-  return g_failures == 0 ? 0 : 1;
+  return CheckResult("doors_test");
 }

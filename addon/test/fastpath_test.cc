@@ -19,23 +19,13 @@
 #include "http/parser.h"
 #include "store/bindings.h"
 #include "store/store.h"
+#include "check.h"
 
 using namespace weightcache;
 using namespace weightcache::http;
 
 namespace {
 
-int g_failures = 0;
-int g_checks = 0;
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    g_checks++;                                                            \
-    if (!(cond)) {                                                         \
-      g_failures++;                                                        \
-      std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                      \
-  } while (0)
 
 std::string Hex(const auth::Digest& d) {
   static const char* k = "0123456789abcdef";
@@ -238,12 +228,41 @@ void TestAnswers() {
 
 }  // namespace
 
+// Lookups report the bindings they used for the stale-read check: once per binding per period, bounded.
+void TestServedReports() {
+  store::BindingTable t;
+  auto b = std::make_shared<store::VersionBinding>();
+  b->name = "c/k";
+  b->etag = "v1";
+  b->bound_ns = 7;
+  b->deadline_ns = store::MonotonicNs() + 10'000'000'000;
+  CHECK(t.Set(b));
+  int64_t now = store::MonotonicNs();
+  for (int i = 0; i < 100; i++) CHECK(t.Lookup("c/k", now + i));
+  std::vector<store::ServedReport> got = t.TakeServed();
+  CHECK(got.size() == 1);
+  CHECK(got.size() == 1 && got[0].name == "c/k" && got[0].etag == "v1" && got[0].bound_ns == 7 && got[0].used_ns == now);
+  CHECK(t.TakeServed().empty());
+  CHECK(t.Lookup("c/k", now + store::kServedReportEveryNs));  // a period later: reported again
+  CHECK(t.TakeServed().size() == 1);
+  // Past kMaxServedReports waiting, reports are dropped and counted.
+  for (size_t i = 0; i < store::kMaxServedReports + 10; i++) {
+    auto x = std::make_shared<store::VersionBinding>();
+    x->name = "d/" + std::to_string(i);
+    x->deadline_ns = b->deadline_ns;
+    CHECK(t.Set(x));
+    CHECK(t.Lookup(x->name, now + 2 * store::kServedReportEveryNs));
+  }
+  CHECK(t.TakeServed().size() == store::kMaxServedReports);
+  CHECK(t.served_dropped() == 10);
+}
+
 int main() {
   TestSha256();
   TestTokens();
   TestRangesAndTags();
   TestBindingsUnderConcurrency();
+  TestServedReports();
   TestAnswers();
-  std::printf("fastpath_test: %d checks, %d failures\n", g_checks, g_failures);
-  return g_failures == 0 ? 0 : 1;
+  return CheckResult("fastpath_test");
 }

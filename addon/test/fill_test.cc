@@ -18,19 +18,12 @@
 #include <vector>
 
 #include "fill/file_jobs.h"
+#include "check.h"
 
 using namespace weightcache;
 
 namespace {
 
-int failures = 0;
-#define EXPECT(cond)                                                           \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      std::fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                              \
-    }                                                                          \
-  } while (0)
 
 std::string MakeDir() {
   char tmpl[] = "/tmp/wc-fill-test-XXXXXX";
@@ -96,13 +89,13 @@ void TestReads(const std::string& dir) {
         }
         r.direct = direct;
         fill::RunVersionedRead(&r);
-        EXPECT(r.stage == fill::Stage::kDone);
-        EXPECT(r.bytes == c.length);
-        EXPECT(std::memcmp(r.dest, content.data() + c.offset, c.length) == 0);
-        EXPECT(r.before.ino == r.after.ino && r.before.ctime_ns == r.after.ctime_ns);
-        EXPECT(r.before.size == content.size());
-        EXPECT(r.direct_bytes <= c.length);
-        if (!direct || !aligned) EXPECT(r.direct_bytes == 0);
+        CHECK(r.stage == fill::Stage::kDone);
+        CHECK(r.bytes == c.length);
+        CHECK(std::memcmp(r.dest, content.data() + c.offset, c.length) == 0);
+        CHECK(r.before.ino == r.after.ino && r.before.ctime_ns == r.after.ctime_ns);
+        CHECK(r.before.size == content.size());
+        CHECK(r.direct_bytes <= c.length);
+        if (!direct || !aligned) CHECK(r.direct_bytes == 0);
         free(mem);
       }
     }
@@ -117,14 +110,14 @@ void TestReads(const std::string& dir) {
     r.length = dest.size();
     r.dest = dest.data();
     fill::RunVersionedRead(&r);
-    EXPECT(r.stage == fill::Stage::kDone && r.bytes == 40);
+    CHECK(r.stage == fill::Stage::kDone && r.bytes == 40);
   }
   // A link out of the root is refused before anything is opened; a missing file names realpath.
   {
     std::string outside = dir + "/outside.bin";
     WriteFile(outside, {1, 2, 3});
     std::string link = root + "/out.bin";
-    EXPECT(symlink(outside.c_str(), link.c_str()) == 0);
+    CHECK(symlink(outside.c_str(), link.c_str()) == 0);
     uint8_t dest[3];
     fill::VersionedRead r;
     r.root = root;
@@ -132,17 +125,17 @@ void TestReads(const std::string& dir) {
     r.length = 3;
     r.dest = dest;
     fill::RunVersionedRead(&r);
-    EXPECT(r.stage == fill::Stage::kOutside);
+    CHECK(r.stage == fill::Stage::kOutside);
     // The root's own name as a prefix of a sibling ("root2") is not inside the root.
     std::string sibling = dir + "/root2";
     mkdir(sibling.c_str(), 0755);
     WriteFile(sibling + "/f.bin", {1, 2, 3});
     r.path = sibling + "/f.bin";
     fill::RunVersionedRead(&r);
-    EXPECT(r.stage == fill::Stage::kOutside);
+    CHECK(r.stage == fill::Stage::kOutside);
     r.path = root + "/missing.bin";
     fill::RunVersionedRead(&r);
-    EXPECT(r.stage == fill::Stage::kResolve && r.err == ENOENT);
+    CHECK(r.stage == fill::Stage::kResolve && r.err == ENOENT);
   }
 }
 
@@ -162,13 +155,13 @@ void TestWrites(const std::string& dir) {
       w.data_len = len;
       w.direct = direct;
       fill::RunAtomicWrite(&w);
-      EXPECT(w.stage == fill::Stage::kDone);
+      CHECK(w.stage == fill::Stage::kDone);
       std::vector<uint8_t> got = ReadFile(path);
-      EXPECT(got.size() == header.size() + len);
-      EXPECT(got.size() == header.size() + len && std::memcmp(got.data(), header.data(), header.size()) == 0 &&
+      CHECK(got.size() == header.size() + len);
+      CHECK(got.size() == header.size() + len && std::memcmp(got.data(), header.data(), header.size()) == 0 &&
              std::memcmp(got.data() + header.size(), data, len) == 0);
-      EXPECT(access(w.tmp.c_str(), F_OK) != 0);
-      if (!direct) EXPECT(w.direct_bytes == 0);
+      CHECK(access(w.tmp.c_str(), F_OK) != 0);
+      if (!direct) CHECK(w.direct_bytes == 0);
       free(data);
     }
   }
@@ -185,9 +178,9 @@ void TestWrites(const std::string& dir) {
     w.data = d;
     w.data_len = 4;
     fill::RunAtomicWrite(&w);
-    EXPECT(w.stage == fill::Stage::kOpen && w.err == EEXIST);
-    EXPECT(access(path.c_str(), F_OK) != 0);
-    EXPECT(ReadFile(path + ".tmp").size() == 1);
+    CHECK(w.stage == fill::Stage::kOpen && w.err == EEXIST);
+    CHECK(access(path.c_str(), F_OK) != 0);
+    CHECK(ReadFile(path + ".tmp").size() == 1);
   }
   // A directory that is not there: open fails, nothing is left behind.
   {
@@ -200,7 +193,7 @@ void TestWrites(const std::string& dir) {
     w.data = d;
     w.data_len = 4;
     fill::RunAtomicWrite(&w);
-    EXPECT(w.stage == fill::Stage::kOpen && w.err == ENOENT);
+    CHECK(w.stage == fill::Stage::kOpen && w.err == ENOENT);
   }
 }
 
@@ -210,24 +203,24 @@ void TestPool() {
   {
     std::atomic<bool> release{false};
     fill::JobPool pool(2, 3, [&] { done_calls++; });
-    EXPECT(pool.threads() == 2);
+    CHECK(pool.threads() == 2);
     // Two jobs hold both threads until released.
     for (int i = 0; i < 2; i++)
-      EXPECT(pool.Post([&] {
+      CHECK(pool.Post([&] {
         while (!release.load()) usleep(100);
         ran++;
       }));
     while (pool.running() < 2) usleep(100);
     int accepted = 0;
     for (int i = 0; i < 10; i++) accepted += pool.Post([&] { ran++; }) ? 1 : 0;
-    EXPECT(accepted == 3);  // the queue bound, exactly: both threads are held
-    EXPECT(pool.queued() == 3);
+    CHECK(accepted == 3);  // the queue bound, exactly: both threads are held
+    CHECK(pool.queued() == 3);
     release = true;
     pool.Stop();  // runs what was posted, then joins
-    EXPECT(!pool.Post([&] { ran++; }));
+    CHECK(!pool.Post([&] { ran++; }));
   }
-  EXPECT(ran.load() == 5);
-  EXPECT(done_calls.load() == 5);
+  CHECK(ran.load() == 5);
+  CHECK(done_calls.load() == 5);
 }
 
 }  // namespace
@@ -239,8 +232,8 @@ int main() {
   TestPool();
   std::string rm = "rm -rf '" + dir + "'";
   if (std::system(rm.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", dir.c_str());
-  if (failures) {
-    std::fprintf(stderr, "fill_test: %d failure(s)\n", failures);
+  if (g_failures) {
+    std::fprintf(stderr, "fill_test: %d failure(s)\n", g_failures.load());
     return 1;
   }
   std::printf("fill_test: ok\n");

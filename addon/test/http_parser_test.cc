@@ -21,13 +21,12 @@
 #include "http/errors.h"
 #include "http/parser.h"
 #include "http/replay.h"
+#include "check.h"
 
 using namespace weightcache::http;
 
 namespace {
 
-int g_failures = 0;
-int g_checks = 0;
 
 void Failf(const std::string& name, const std::string& what) {
   g_failures++;
@@ -639,6 +638,6 @@ int main(int argc, char** argv) {
   GeneratedRequests(rng, 400);
   Mutations(rng, 20);
   ErrorTable();
-  std::printf("%zu cases, %d split checks, %d failures\n", Cases().size(), g_checks, g_failures);
+  std::printf("%zu cases, %d split checks, %d failures\n", Cases().size(), g_checks.load(), g_failures.load());
   return g_failures == 0 ? 0 : 1;
 }

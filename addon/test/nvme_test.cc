@@ -22,19 +22,12 @@
 #include "nvme/chunk_format.h"
 #include "nvme/chunk_reader.h"
 #include "nvme/dir_lock.h"
+#include "check.h"
 
 using namespace weightcache;
 
 namespace {
 
-int failures = 0;
-#define EXPECT(cond)                                                       \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      std::fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                          \
-    }                                                                      \
-  } while (0)
 
 std::mt19937_64 rng(42);
 
@@ -51,15 +44,15 @@ void TestCrc() {
       uint32_t want = Crc32cWith(Crc32cImpl::kTable, 7, buf.data() + align, len);
       for (int i = 0; i < kCrc32cImplCount; i++) {
         auto impl = static_cast<Crc32cImpl>(i);
-        if (Crc32cAvailable(impl)) EXPECT(Crc32cWith(impl, 7, buf.data() + align, len) == want);
+        if (Crc32cAvailable(impl)) CHECK(Crc32cWith(impl, 7, buf.data() + align, len) == want);
       }
     }
   }
   for (int i = 0; i < 200; i++) {
     size_t a = rng() % 30000, b = rng() % 30000;
     uint32_t ca = Crc32c(0, buf.data(), a), cb = Crc32c(0, buf.data() + a, b);
-    EXPECT(Crc32cCombine(ca, cb, b) == Crc32c(0, buf.data(), a + b));
-    EXPECT(Crc32cShift(b).Combine(ca, cb) == Crc32c(0, buf.data(), a + b));
+    CHECK(Crc32cCombine(ca, cb, b) == Crc32c(0, buf.data(), a + b));
+    CHECK(Crc32cShift(b).Combine(ca, cb) == Crc32c(0, buf.data(), a + b));
   }
 }
 
@@ -90,15 +83,15 @@ File WriteChunk(const std::string& dir, const std::string& name, size_t len) {
   uint8_t oid[16] = {1, 2, 3};
   std::vector<uint8_t> header;
   std::string err;
-  EXPECT(nvme::Encode(reinterpret_cast<const uint8_t*>(f.key.data()), static_cast<uint32_t>(f.key.size()), oid, 0,
+  CHECK(nvme::Encode(reinterpret_cast<const uint8_t*>(f.key.data()), static_cast<uint32_t>(f.key.size()), oid, 0,
                       f.data.data(), len, nvme::kDefaultBlockBytes, &header, &err));
   nvme::Header h;
-  EXPECT(nvme::Decode(header.data(), header.size(), &h) == nvme::DecodeError::kNone);
-  EXPECT(h.data_crc == Crc32c(0, f.data.data(), len));
+  CHECK(nvme::Decode(header.data(), header.size(), &h) == nvme::DecodeError::kNone);
+  CHECK(h.data_crc == Crc32c(0, f.data.data(), len));
   f.expect = {h.data_offset, len, h.data_crc};
   int fd = open(f.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  EXPECT(write(fd, header.data(), header.size()) == static_cast<ssize_t>(header.size()));
-  EXPECT(write(fd, f.data.data(), len) == static_cast<ssize_t>(len));
+  CHECK(write(fd, header.data(), header.size()) == static_cast<ssize_t>(header.size()));
+  CHECK(write(fd, f.data.data(), len) == static_cast<ssize_t>(len));
   close(fd);
   return f;
 }
@@ -146,8 +139,8 @@ void TestReader(bool force_threads, bool direct) {
   lo.queue_depth = 4;
   std::string why;
   auto loop = io::Loop::Create(lo, &why);
-  EXPECT(loop != nullptr);
-  EXPECT(std::strcmp(loop->backend(), force_threads ? "threads" : "io_uring") == 0 || !why.empty());
+  CHECK(loop != nullptr);
+  CHECK(std::strcmp(loop->backend(), force_threads ? "threads" : "io_uring") == 0 || !why.empty());
   nvme::OpenChunks files(2);
   nvme::ReaderStats stats;
   auto pool = std::make_shared<BufferPool>(16u << 20);
@@ -155,52 +148,52 @@ void TestReader(bool force_threads, bool direct) {
 
   File a = WriteChunk(dir.path, "a", 300 * 1024 + 17);
   Result whole = ReadOnce(*loop, reader, a, 0, a.data.size());
-  EXPECT(whole.status == nvme::ReadStatus::kOk && whole.bytes == a.data);
+  CHECK(whole.status == nvme::ReadStatus::kOk && whole.bytes == a.data);
   for (int i = 0; i < 50; i++) {
     uint64_t off = rng() % a.data.size();
     uint64_t len = rng() % (a.data.size() - off + 1);
     Result r = ReadOnce(*loop, reader, a, off, len);
-    EXPECT(r.status == nvme::ReadStatus::kOk);
-    EXPECT(r.bytes == std::vector<uint8_t>(a.data.begin() + off, a.data.begin() + off + len));
+    CHECK(r.status == nvme::ReadStatus::kOk);
+    CHECK(r.bytes == std::vector<uint8_t>(a.data.begin() + off, a.data.begin() + off + len));
   }
   // Caller memory: aligned and whole blocks (read straight in), then unaligned (copied).
   void* mem = nullptr;
-  EXPECT(posix_memalign(&mem, 4096, 8192) == 0);
+  CHECK(posix_memalign(&mem, 4096, 8192) == 0);
   Result d1 = ReadOnce(*loop, reader, a, 4096, 8192, static_cast<uint8_t*>(mem));
-  EXPECT(d1.status == nvme::ReadStatus::kOk && std::memcmp(mem, a.data.data() + 4096, 8192) == 0);
+  CHECK(d1.status == nvme::ReadStatus::kOk && std::memcmp(mem, a.data.data() + 4096, 8192) == 0);
   uint64_t copied = stats.bytes_copied;
   Result d2 = ReadOnce(*loop, reader, a, 100, 5000, static_cast<uint8_t*>(mem) + 1);
-  EXPECT(d2.status == nvme::ReadStatus::kOk && std::memcmp(static_cast<uint8_t*>(mem) + 1, a.data.data() + 100, 5000) == 0);
-  EXPECT(stats.bytes_copied == copied + 5000);
+  CHECK(d2.status == nvme::ReadStatus::kOk && std::memcmp(static_cast<uint8_t*>(mem) + 1, a.data.data() + 100, 5000) == 0);
+  CHECK(stats.bytes_copied == copied + 5000);
   std::free(mem);
 
   // A foreign key, a missing file.
   std::string other = "other";
-  EXPECT(ReadOnce(*loop, reader, a, 0, 10, nullptr, &other).status == nvme::ReadStatus::kCorrupt);
+  CHECK(ReadOnce(*loop, reader, a, 0, 10, nullptr, &other).status == nvme::ReadStatus::kCorrupt);
   File missing = a;
   missing.path = dir.path + "/nope";
-  EXPECT(ReadOnce(*loop, reader, missing, 0, 10).status == nvme::ReadStatus::kMissing);
+  CHECK(ReadOnce(*loop, reader, missing, 0, 10).status == nvme::ReadStatus::kMissing);
 
   // A damaged block: reads of other blocks pass, reads covering it fail.
   File b = WriteChunk(dir.path, "b", 64 * 1024);
   int fd = open(b.path.c_str(), O_RDWR);
   uint8_t x = 0;
-  EXPECT(pread(fd, &x, 1, b.expect.data_offset + 3 * 4096 + 5) == 1);
+  CHECK(pread(fd, &x, 1, b.expect.data_offset + 3 * 4096 + 5) == 1);
   x ^= 0x80;
-  EXPECT(pwrite(fd, &x, 1, b.expect.data_offset + 3 * 4096 + 5) == 1);
+  CHECK(pwrite(fd, &x, 1, b.expect.data_offset + 3 * 4096 + 5) == 1);
   close(fd);
-  EXPECT(ReadOnce(*loop, reader, b, 0, 3 * 4096).status == nvme::ReadStatus::kOk);
+  CHECK(ReadOnce(*loop, reader, b, 0, 3 * 4096).status == nvme::ReadStatus::kOk);
   Result bad = ReadOnce(*loop, reader, b, 3 * 4096 + 4000, 200);
-  EXPECT(bad.status == nvme::ReadStatus::kCorrupt && bad.reason == "block 3 fails its crc32c");
+  CHECK(bad.status == nvme::ReadStatus::kCorrupt && bad.reason == "block 3 fails its crc32c");
 
   // Truncated: at open (size check) and after (short read).
   File c = WriteChunk(dir.path, "c", 64 * 1024);
-  EXPECT(truncate(c.path.c_str(), c.expect.data_offset + 10000) == 0);
-  EXPECT(ReadOnce(*loop, reader, c, 0, 10).status == nvme::ReadStatus::kCorrupt);
+  CHECK(truncate(c.path.c_str(), c.expect.data_offset + 10000) == 0);
+  CHECK(ReadOnce(*loop, reader, c, 0, 10).status == nvme::ReadStatus::kCorrupt);
   File e = WriteChunk(dir.path, "e", 64 * 1024);
-  EXPECT(ReadOnce(*loop, reader, e, 0, 10).status == nvme::ReadStatus::kOk);
-  EXPECT(truncate(e.path.c_str(), e.expect.data_offset + 10000) == 0);
-  EXPECT(ReadOnce(*loop, reader, e, 20000, 10).status == nvme::ReadStatus::kCorrupt);
+  CHECK(ReadOnce(*loop, reader, e, 0, 10).status == nvme::ReadStatus::kOk);
+  CHECK(truncate(e.path.c_str(), e.expect.data_offset + 10000) == 0);
+  CHECK(ReadOnce(*loop, reader, e, 20000, 10).status == nvme::ReadStatus::kCorrupt);
 
   // A burst of reads on a cold file: one header read; and Drain with reads in flight.
   File g = WriteChunk(dir.path, "g", 1024 * 1024);
@@ -225,25 +218,25 @@ void TestReader(bool force_threads, bool direct) {
     loop->Wait(1000);
     loop->Poll();
   }
-  EXPECT(stats.header_reads == headers + 1);
+  CHECK(stats.header_reads == headers + 1);
   loop->Drain();
-  EXPECT(done == 40);
-  EXPECT(loop->in_flight() == 0 && loop->queued() == 0);
+  CHECK(done == 40);
+  CHECK(loop->in_flight() == 0 && loop->queued() == 0);
 }
 
 void TestLock() {
   TempDir dir;
   nvme::DirLock a = nvme::LockDir(dir.path);
-  EXPECT(a.fd >= 0);
+  CHECK(a.fd >= 0);
   nvme::DirLock b = nvme::LockDir(dir.path);
-  EXPECT(b.fd < 0 && b.err == EWOULDBLOCK && b.holder == getpid());
-  EXPECT(b.error.find(dir.path) != std::string::npos);
+  CHECK(b.fd < 0 && b.err == EWOULDBLOCK && b.holder == getpid());
+  CHECK(b.error.find(dir.path) != std::string::npos);
   nvme::UnlockDir(a.fd);
   nvme::DirLock c = nvme::LockDir(dir.path);
-  EXPECT(c.fd >= 0);
+  CHECK(c.fd >= 0);
   nvme::UnlockDir(c.fd);
   nvme::DirLock d = nvme::LockDir(dir.path + "/missing/dir");
-  EXPECT(d.fd < 0 && d.err == ENOENT);
+  CHECK(d.fd < 0 && d.err == ENOENT);
 }
 
 }  // namespace
@@ -253,8 +246,8 @@ int main() {
   for (bool threads : {false, true})
     for (bool direct : {true, false}) TestReader(threads, direct);
   TestLock();
-  if (failures) {
-    std::fprintf(stderr, "%d failure(s)\n", failures);
+  if (g_failures) {
+    std::fprintf(stderr, "%d failure(s)\n", g_failures.load());
     return 1;
   }
   std::printf("native NVMe tests passed (crc32c best: %s)\n", Crc32cImplementation());

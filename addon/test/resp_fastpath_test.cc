@@ -13,23 +13,13 @@
 #include "resp/fastpath.h"
 #include "store/bindings.h"
 #include "store/store.h"
+#include "check.h"
 
 using namespace weightcache;
 using namespace weightcache::resp;
 
 namespace {
 
-int g_failures = 0;
-int g_checks = 0;
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    g_checks++;                                                            \
-    if (!(cond)) {                                                         \
-      g_failures++;                                                        \
-      std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                      \
-  } while (0)
 
 constexpr uint64_t kChunk = 4096;
 constexpr uint64_t kSize = 3 * kChunk - 100;
@@ -178,6 +168,5 @@ int main() {
   TestIntegers();
   TestRedisRange();
   TestAnswers();
-  std::printf("resp_fastpath_test: %d checks, %d failures\n", g_checks, g_failures);
-  return g_failures == 0 ? 0 : 1;
+  return CheckResult("resp_fastpath_test");
 }

@@ -17,13 +17,12 @@
 #include <vector>
 
 #include "resp/replay.h"
+#include "check.h"
 
 using namespace weightcache::resp;
 
 namespace {
 
-int g_failures = 0;
-int g_checks = 0;
 
 struct Case {
   std::string name;
@@ -191,6 +190,6 @@ int main(int argc, char** argv) {
   for (const Case& c : cs) RunCase(c);
   std::mt19937 rng(20261206);
   Generated(rng, 500);
-  std::printf("%zu cases, %d checks, %d failures\n", cs.size(), g_checks, g_failures);
+  std::printf("%zu cases, %d checks, %d failures\n", cs.size(), g_checks.load(), g_failures.load());
   return g_failures == 0 ? 0 : 1;
 }

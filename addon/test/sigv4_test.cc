@@ -15,6 +15,7 @@
 
 #include "auth/sha256.h"
 #include "auth/token_table.h"
+#include "check.h"
 #include "http/doors/sigv4.h"
 #include "http/parser.h"
 
@@ -23,18 +24,6 @@ using namespace weightcache::http;
 using namespace weightcache::http::doors;
 
 namespace {
-
-int g_failures = 0;
-int g_checks = 0;
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    g_checks++;                                                            \
-    if (!(cond)) {                                                         \
-      g_failures++;                                                        \
-      std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                      \
-  } while (0)
 
 std::string Hex(const auth::Digest& d) {
   static const char* k = "0123456789abcdef";
@@ -273,6 +262,5 @@ int main() {
   TestHeaderForm();
   TestPresigned();
   TestAwsExample();
-  std::printf("sigv4_test: %d checks, %d failures\n", g_checks, g_failures);
-  return g_failures == 0 ? 0 : 1;
+  return CheckResult("sigv4_test");
 }

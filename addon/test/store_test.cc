@@ -24,29 +24,12 @@
 #include "store/arena.h"
 #include "store/store.h"
 #include "store/range.h"
+#include "check.h"
 
 using namespace weightcache::store;
 
 namespace {
 
-int g_failures = 0;
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      g_failures++;                                                            \
-    }                                                                          \
-  } while (0)
-#define CHECK_EQ(a, b)                                                                         \
-  do {                                                                                         \
-    auto va = (a);                                                                             \
-    auto vb = (b);                                                                             \
-    if (!(va == vb)) {                                                                         \
-      std::fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (%lld vs %lld)\n", __FILE__, __LINE__, #a, #b, \
-                   static_cast<long long>(va), static_cast<long long>(vb));                  \
-      g_failures++;                                                                            \
-    }                                                                                          \
-  } while (0)
 
 std::vector<std::pair<const char*, std::function<void()>>>& Tests() {
   static std::vector<std::pair<const char*, std::function<void()>>> t;
@@ -425,6 +408,6 @@ int main(int argc, char** argv) {
     ran++;
     std::fprintf(stderr, "%s %s\n", g_failures == before ? "ok  " : "FAIL", name);
   }
-  std::fprintf(stderr, "%d tests, %d failed checks\n", ran, g_failures);
+  std::fprintf(stderr, "%d tests, %d failed checks\n", ran, g_failures.load());
   return g_failures == 0 && ran > 0 ? 0 : 1;
 }

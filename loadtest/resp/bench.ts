@@ -8,6 +8,11 @@
  * Runs alternate between the servers so drift hits both alike. Every child
  * is stopped by its PID and every run is bounded in time.
  *
+ * The native door runs with one I/O thread per core the client leaves free
+ * (cores − 1, at least 1: redis-benchmark is one busy thread on the same
+ * machine, and redis-server answers on one thread): an I/O thread more than
+ * the free cores only adds sleeps and wakeups per command (docs/performance.md).
+ *
  * Rows {scenario, case, server, metric, unit, median, min, max, runs} go to
  * loadtest/results/resp.json (read by the loadtest runner's resp-getrange
  * scenario); a table goes to stdout.
@@ -29,6 +34,8 @@ const REPO = resolve(import.meta.dirname, '../..');
 const RUNS = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 3;
 const CLIENTS = 8;
 const RUN_TIMEOUT_MS = 30_000;
+/** The native door's I/O threads: the cores the client leaves free. */
+const NATIVE_THREADS = Math.max(1, cpus().length - 1);
 
 interface Case {
   readonly name: string;
@@ -174,11 +181,14 @@ async function main(): Promise<void> {
     await writeFile(join(work, 'origin', 'bench', 'small.bin'), small);
 
     const serve = async (door: 'js' | 'native') => {
-      const started = await child(
-        process.execPath,
-        [join(REPO, 'node_modules/tsx/dist/cli.mjs'), 'loadtest/resp/serve.ts', join(work, 'origin'), door],
-        /resp (\d+)/,
-      );
+      const args = [
+        join(REPO, 'node_modules/tsx/dist/cli.mjs'),
+        'loadtest/resp/serve.ts',
+        join(work, 'origin'),
+        door,
+      ];
+      if (door === 'native') args.push(String(NATIVE_THREADS));
+      const started = await child(process.execPath, args, /resp (\d+)/);
       children.push(started.c);
       return { port: Number(started.match[1]), pid: started.c.proc.pid! };
     };
@@ -257,7 +267,7 @@ async function main(): Promise<void> {
             min: Math.min(...xs),
             max: Math.max(...xs),
             runs: xs,
-            note: `redis-benchmark -c ${CLIENTS} -n ${c.requests}, loopback, ${cpus().length} cores shared by client and server`,
+            note: `redis-benchmark -c ${CLIENTS} -n ${c.requests}, loopback, ${cpus().length} cores shared by client and server${s.name === 'weightcache-native' ? `, resp.threads ${NATIVE_THREADS}` : ''}`,
           });
         }
       }

@@ -341,6 +341,25 @@ export class Coherence {
   }
 
   /**
+   * The stale-read check for answers made on the native fast paths (which
+   * never pass `checked`): a binding of `etag` used at `usedAt` (performance.now()
+   * ms) is a stale read here when an invalidation answered here retired that
+   * version before; and at a holder, when the binding dates from before a
+   * revoke of its name and was used after it.
+   */
+  checkServed(s: { name: string; etag: string; boundAt: number; usedAt: number }): void {
+    const at = this.retired.get(s.name)?.get(s.etag);
+    if (at !== undefined && s.usedAt > at) {
+      this.metrics.staleReads.inc();
+      this.o.log.error(
+        { name: s.name, version: s.etag, path: 'native' },
+        'stale read: a fast path answered a version that an answered invalidation retired',
+      );
+    }
+    this.holder?.checkServed(s.name, s.etag, s.boundAt, s.usedAt);
+  }
+
+  /**
    * A resolution, here, that started after an invalidation here retired the
    * version it returns is a stale read: counted, logged. (One that started
    * before may finish on the old version: it was in progress.)

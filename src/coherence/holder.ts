@@ -223,6 +223,20 @@ export class LeaseHolder implements Resolver {
   }
 
   /**
+   * The same invariant for a binding the native fast path answered from (it never
+   * passes checkNotRevoked): bound before the name's last revoke and used after it.
+   */
+  checkServed(id: string, etag: string, boundAt: number, usedAt: number): void {
+    const at = this.revokedAt.get(id);
+    if (at === undefined || boundAt >= at || usedAt <= at) return;
+    this.o.metrics.staleReads.inc();
+    this.o.log.error(
+      { name: id, version: etag, path: 'native' },
+      'stale read: a fast path used a binding revoked since',
+    );
+  }
+
+  /**
    * A pinned read (If-Match, ?version=, a manifest) names its version; when the
    * lease names another, the read bypasses the lease and asks the origin (the
    * lease may lag an upload the client already saw). Nothing is cached.

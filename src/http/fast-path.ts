@@ -101,5 +101,44 @@ export class NativeFastPath implements BindingSink {
   stopRenewal(): void {
     clearInterval(this.renewal);
     this.renewal = undefined;
+    clearInterval(this.served);
+    this.served = undefined;
   }
+
+  private served: NodeJS.Timeout | undefined;
+
+  /**
+   * Answers made on the I/O threads never pass the coherence layer's
+   * stale-read check: every `periodMs`, the bindings they answered from
+   * (each reported at most once per 100 ms while in use) are handed to
+   * `check`, times on performance.now()'s clock. Stopped by stopRenewal.
+   */
+  watchServed(check: (served: ServedBinding) => void, periodMs: number): void {
+    clearInterval(this.served);
+    this.served = setInterval(() => this.checkServed(check), periodMs);
+    this.served.unref();
+  }
+
+  /** Hands what the I/O threads reported since the last call to `check` (tests call it directly). */
+  checkServed(check: (served: ServedBinding) => void): void {
+    const r = this.bindings.takeServed();
+    // CLOCK_MONOTONIC (hrtime) ms minus performance.now(): the offset between the two clocks.
+    const offset = Number(process.hrtime.bigint()) / 1e6 - performance.now();
+    for (let i = 0; i < r.names.length; i++) {
+      check({
+        name: r.names[i]!,
+        etag: r.etags[i]!,
+        boundAt: r.boundNs[i]! / 1e6 - offset,
+        usedAt: r.usedNs[i]! / 1e6 - offset,
+      });
+    }
+  }
+}
+
+/** A binding a fast path answered from: its name and version, when it was bound and used (performance.now() ms). */
+export interface ServedBinding {
+  readonly name: string;
+  readonly etag: string;
+  readonly boundAt: number;
+  readonly usedAt: number;
 }

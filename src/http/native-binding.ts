@@ -135,6 +135,12 @@ export interface NativeBindings {
   removePrefix(prefix: string): number;
   /** Names of bindings the fast path has used that run out within `withinMs` (at most `max`). */
   usedExpiring(withinMs: number, max: number): string[];
+  /**
+   * Bindings the fast paths answered from since the last call (each at most once per 100 ms), for
+   * the stale-read check: name, etag, when the binding's validity was measured and when it was
+   * used (CLOCK_MONOTONIC ns, process.hrtime's clock); `dropped`: reports lost past 4,096 waiting, in all.
+   */
+  takeServed(): { names: string[]; etags: string[]; boundNs: number[]; usedNs: number[]; dropped: number };
   size(): number;
 }
 
@@ -218,13 +224,16 @@ export interface NativeAccessRecord {
   method: string;
   target: string;
   client: string;
-  status: number;
+  /** HTTP's status; absent for a RESP fast-path reply (never an error: OK). */
+  status?: number;
   /** Body bytes written (HEAD and 304: 0). */
   bytes: number;
   /** Request head parsed → last byte written. */
   durationMs: number;
   /** The connection went away before the answer was written. */
   aborted?: boolean;
+  /** 'nvme': the bytes were read from NVMe (else DRAM). */
+  source?: 'nvme';
 }
 
 export type NativeHttpEvent =

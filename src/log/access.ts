@@ -86,18 +86,22 @@ export class AccessLog {
     this.write(entry);
   }
 
-  /** Writes the line of an answer made on a native I/O thread (the fast path: bytes from DRAM). */
-  native(line: NativeAccessLine): void {
+  /**
+   * Writes the line of an answer made on a native I/O thread (the fast path: bytes from DRAM or
+   * NVMe). The client is shown as its door's JavaScript shows it: HTTP the address, RESP
+   * "address:port" (the session's address).
+   */
+  native(line: NativeAccessLine, door: 'http' | 'resp' = 'http'): void {
     if (!this.enabled) return;
     this.write({
       method: line.method,
       target: redactTarget(line.target),
-      status: line.status,
+      status: line.status ?? 'OK',
       bytes: line.bytes,
-      ...(line.bytes > 0 ? { source: 'dram' } : {}),
+      ...(line.bytes > 0 ? { source: line.source ?? 'dram' } : {}),
       ...(line.aborted ? { aborted: true } : {}),
       durationMs: Math.round(line.durationMs * 10) / 10,
-      client: clientOf(line.client),
+      client: door === 'resp' ? line.client : clientOf(line.client),
     });
   }
 
@@ -107,12 +111,15 @@ export class AccessLog {
   }
 }
 
-/** What the native HTTP door's I/O threads report of a fast-path answer (always a DRAM hit). */
+/** What a native door's I/O threads report of a fast-path answer (HTTP, or RESP: the command and its key). */
 export interface NativeAccessLine {
   readonly method: string;
   readonly target: string;
   readonly client: string;
-  readonly status: number;
+  /** HTTP's status; absent: a RESP reply, `OK` (the fast path answers no errors). */
+  readonly status?: number;
+  /** Where the bytes came from; absent: DRAM. */
+  readonly source?: 'dram' | 'nvme';
   readonly bytes: number;
   readonly durationMs: number;
   readonly aborted?: boolean;

@@ -30,7 +30,7 @@ export class Metrics {
   });
   readonly requestDuration = new RequestDurationHistogram({
     name: 'weightcache_request_duration_seconds',
-    help: 'Time from request to last byte sent, by protocol (HTTP: fast-path answers of the native door included)',
+    help: 'Time from request to last byte sent, by protocol (fast-path answers of the native HTTP and RESP doors included)',
     labelNames: ['protocol'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
@@ -331,6 +331,18 @@ export class Metrics {
     },
   });
 
+  readonly respDoorAccessDropped = new Counter({
+    name: 'weightcache_resp_native_access_dropped_total',
+    help: 'Access-log lines of RESP fast-path replies dropped because 10,000 were already waiting for JavaScript (an I/O thread never waits for the log)',
+    registers: [this.registry],
+    collect: () => {
+      const s = this.respDoorStats?.();
+      if (!s) return;
+      this.respDoorAccessDropped.reset();
+      if (s.accessDropped > 0) this.respDoorAccessDropped.inc(s.accessDropped);
+    },
+  });
+
   /** The native fast path's counters already added to requests and servedBytes. */
   private fastSeen = { hits: 0, notModified: 0, bytes: 0, bodyHits: 0, nvmeBytes: 0, nvmeHits: 0 };
 
@@ -371,7 +383,7 @@ export class Metrics {
   }
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
-    this.requestDuration.native = () => this.httpDoorStats?.()?.fastDurations;
+    this.requestDuration.native.set('http', () => this.httpDoorStats?.()?.fastDurations);
     if (opts.defaultMetrics)
       collectDefaultMetrics({ register: this.registry, prefix: 'weightcache_process_' });
   }
@@ -391,49 +403,60 @@ const histogramBase = Histogram.prototype as unknown as {
   getForPromString(this: Histogram<'protocol'>): Promise<Exported>;
 };
 
+/** Durations timed on native I/O threads: counts per bucket of LATENCY_BUCKETS (not cumulative; the last +Inf). */
+type NativeDurations = { buckets: number[]; sumSeconds: number; count: number };
+
 /**
  * weightcache_request_duration_seconds: what JavaScript timed, plus (in the
- * protocol="http" series) the native HTTP door's fast-path answers, timed on
- * its I/O threads in the same buckets and summed over them at scrape time.
+ * protocol="http" and protocol="resp" series) the native doors' fast-path
+ * answers, timed on their I/O threads in the same buckets and summed over
+ * them at scrape time.
  */
 class RequestDurationHistogram extends Histogram<'protocol'> {
-  native: (() => { buckets: number[]; sumSeconds: number; count: number } | undefined) | undefined;
+  /** Per protocol: the native door's durations (read at scrape time; undefined: none, or stopped). */
+  readonly native = new Map<Protocol, () => NativeDurations | undefined>();
 
   /** What the registry renders (get() goes through it too). */
   async getForPromString(): Promise<Exported> {
     const data = await histogramBase.getForPromString.call(this);
-    const n = this.native?.();
-    if (!n || n.count === 0) return data;
-    const name = 'weightcache_request_duration_seconds';
-    const isHttp = (v: ExportedValue) => (v.sharedLabels?.protocol ?? v.labels.protocol) === 'http';
-    const values = data.values as ExportedValue[];
-    let mine = values.filter(isHttp);
-    if (mine.length === 0) {
-      // No request JavaScript timed yet: the series starts from the native counts alone.
-      const labels = { protocol: 'http' };
-      const zero = (metricName: string, extra: Record<string, string | number>): ExportedValue =>
-        ({ labels: extra, sharedLabels: labels, value: 0, metricName }) as unknown as ExportedValue;
-      mine = [
-        ...LATENCY_BUCKETS.map((le) => zero(`${name}_bucket`, { le })),
-        zero(`${name}_bucket`, { le: '+Inf' }),
-        zero(`${name}_sum`, {}),
-        zero(`${name}_count`, {}),
-      ];
-      values.push(...mine);
-    }
-    let cumulative = 0;
-    const byBound = new Map<string, number>();
-    LATENCY_BUCKETS.forEach((le, i) => {
-      cumulative += n.buckets[i] ?? 0;
-      byBound.set(String(le), cumulative);
-    });
-    byBound.set('+Inf', n.count);
-    for (const v of mine) {
-      if (v.metricName === `${name}_bucket`)
-        v.value += byBound.get(String((v.labels as Record<string, string | number>).le)) ?? 0;
-      else if (v.metricName === `${name}_sum`) v.value += n.sumSeconds;
-      else if (v.metricName === `${name}_count`) v.value += n.count;
+    for (const [protocol, durations] of this.native) {
+      const n = durations();
+      if (n && n.count > 0) addNative(data, protocol, n);
     }
     return data;
+  }
+}
+
+/** Adds `n` to the `protocol` series of `data` (starting the series when JavaScript timed none yet). */
+function addNative(data: Exported, protocol: Protocol, n: NativeDurations): void {
+  const name = 'weightcache_request_duration_seconds';
+  const isMine = (v: ExportedValue) => (v.sharedLabels?.protocol ?? v.labels.protocol) === protocol;
+  const values = data.values as ExportedValue[];
+  let mine = values.filter(isMine);
+  if (mine.length === 0) {
+    // No request JavaScript timed yet: the series starts from the native counts alone.
+    const labels = { protocol };
+    const zero = (metricName: string, extra: Record<string, string | number>): ExportedValue =>
+      ({ labels: extra, sharedLabels: labels, value: 0, metricName }) as unknown as ExportedValue;
+    mine = [
+      ...LATENCY_BUCKETS.map((le) => zero(`${name}_bucket`, { le })),
+      zero(`${name}_bucket`, { le: '+Inf' }),
+      zero(`${name}_sum`, {}),
+      zero(`${name}_count`, {}),
+    ];
+    values.push(...mine);
+  }
+  let cumulative = 0;
+  const byBound = new Map<string, number>();
+  LATENCY_BUCKETS.forEach((le, i) => {
+    cumulative += n.buckets[i] ?? 0;
+    byBound.set(String(le), cumulative);
+  });
+  byBound.set('+Inf', n.count);
+  for (const v of mine) {
+    if (v.metricName === `${name}_bucket`)
+      v.value += byBound.get(String((v.labels as Record<string, string | number>).le)) ?? 0;
+    else if (v.metricName === `${name}_sum`) v.value += n.sumSeconds;
+    else if (v.metricName === `${name}_count`) v.value += n.count;
   }
 }

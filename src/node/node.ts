@@ -58,6 +58,8 @@ import { VERSION } from './version.js';
 
 /** Origin reads (count) that may wait per origin.maxConcurrency slot; past that a read is refused OVERLOADED instead of queued without bound. */
 const ORIGIN_WAITERS_PER_SLOT = 64;
+/** How often the bindings the fast paths answered from go through the stale-read check. */
+const SERVED_CHECK_PERIOD_MS = 250;
 
 export type Role = 'node' | 'sidecar';
 
@@ -72,6 +74,8 @@ export interface RunningNode {
   readonly mount: RunningMount | null;
   readonly metrics: Metrics;
   readonly coherence: Coherence;
+  /** The version bindings the native fast paths answer from (null: no native door or native reads). */
+  readonly fastPath: NativeFastPath | null;
   readonly readPath: ReadPath;
   /** The chunk store (DRAM + NVMe) every door reads through. */
   readonly store: ChunkStore;
@@ -178,6 +182,8 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
       aheadMs,
       Math.min(1_000, termMs / 4),
     );
+    // Answers made on the I/O threads go through the same stale-read check as JavaScript's.
+    fast.watchServed((s) => coherence.checkServed(s), SERVED_CHECK_PERIOD_MS);
   }
   const originLimiter = new Limiter(
     config.origin.maxConcurrency,
@@ -491,7 +497,21 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     })();
     return closing;
   };
-  return { role, http, transport, cluster, resp, mount, metrics, coherence, readPath, store, origin, close };
+  return {
+    role,
+    http,
+    transport,
+    cluster,
+    resp,
+    mount,
+    metrics,
+    coherence,
+    fastPath: fast,
+    readPath,
+    store,
+    origin,
+    close,
+  };
 }
 
 /** The configured front doors, each a translation onto the same object read and listings. */

@@ -2,7 +2,7 @@
  * The native RESP door's part of the addon (addon/src/resp/): its request
  * parser and its I/O threads. Loaded through src/transport/binding.ts.
  */
-import type { NativeBindings } from '../http/native-binding.js';
+import type { NativeAccessRecord, NativeBindings } from '../http/native-binding.js';
 import type { NativeStore } from '../store/native.js';
 
 export interface RespDoorBinding {
@@ -55,6 +55,13 @@ export interface NativeRespDoorOptions {
   closeGraceMs?: number;
   /** GET/GETRANGE/STRLEN/EXISTS answered on the I/O threads (addon/src/resp/fastpath.h); absent: none. */
   fast?: NativeRespFastPathOptions;
+  /**
+   * The request-duration histogram's bounds (seconds, ascending, ≤ 32): fast-path replies are timed
+   * (read → last byte written) in these buckets (stats().fastDurations).
+   */
+  durationBounds?: readonly number[];
+  /** Fast-path replies go to the access log ('access' events); absent or false: they are only counted. */
+  accessLog?: boolean;
 }
 
 /** respDoorStart's `fast`: the DRAM store and the version bindings both native doors read. */
@@ -71,7 +78,9 @@ export type NativeRespEvent =
   | { kind: 'command'; conn: number; args: Buffer[]; written: number; served: number }
   | { kind: 'protocolError'; conn: number; reason: string; message: string }
   | { kind: 'written'; conn: number; bytes: number; served: number }
-  | { kind: 'closed'; conn: number; reason: string };
+  | { kind: 'closed'; conn: number; reason: string }
+  /** Fast-path replies written (with accessLog): method is the command, target its key; no status (OK). */
+  | { kind: 'access'; records: NativeAccessRecord[] };
 
 export interface NativeRespDoorStats {
   connectionsAccepted: number;
@@ -99,6 +108,10 @@ export interface NativeRespDoorStats {
   fastNvmeHits?: number;
   fastNvmeBodyBytes?: number;
   fastChunkRefs?: number;
+  /** Durations of fast-path replies, every I/O thread's summed: counts per bucket of durationBounds (not cumulative; the last +Inf). */
+  fastDurations?: { buckets: number[]; sumSeconds: number; count: number };
+  /** Access records of fast-path replies dropped: 10,000 were already waiting for JavaScript. */
+  accessDropped: number;
 }
 
 export interface RespReplayOptions {

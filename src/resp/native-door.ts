@@ -6,6 +6,7 @@
  * Connection code as the JavaScript door, whose replies the thread writes in
  * pipeline order. server.ts starts it.
  */
+import type { NativeAccessRecord } from '../http/native-binding.js';
 import { binding } from '../transport/binding.js';
 import type { NativeRespDoorOptions, NativeRespDoorStats, NativeRespEvent } from './native-binding.js';
 import { NativePort } from './native-port.js';
@@ -18,13 +19,24 @@ export class NativeRespDoor {
 
   private id = 0;
 
-  /** Starts the threads; `onOpen` gets each new connection (before any of its commands). */
-  static start(options: NativeRespDoorOptions, onOpen: (port: NativePort) => void): NativeRespDoor {
+  /**
+   * Starts the threads; `onOpen` gets each new connection (before any of its commands), `onAccess`
+   * the access records of fast-path replies (with options.accessLog).
+   */
+  static start(
+    options: NativeRespDoorOptions,
+    onOpen: (port: NativePort) => void,
+    onAccess?: (records: NativeAccessRecord[]) => void,
+  ): NativeRespDoor {
     let door: NativeRespDoor | null = null;
     const pending: NativeRespEvent[][] = [];
     const handle = (events: NativeRespEvent[]) => {
       const d = door!;
       for (const e of events) {
+        if (e.kind === 'access') {
+          onAccess?.(e.records);
+          continue;
+        }
         if (e.kind === 'open') {
           const p = new NativePort(e.conn, e.peer, (conn, pieces, done, flags, grant) =>
             d.send(conn, pieces, done, flags, grant),

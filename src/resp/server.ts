@@ -15,7 +15,7 @@ import { MAX_DOOR_THREADS } from '../config/schema.js';
 import type { NativeBindings } from '../http/native-binding.js';
 import type { AccessLog } from '../log/access.js';
 import type { Logger } from '../log/logger.js';
-import type { Metrics } from '../metrics/metrics.js';
+import { LATENCY_BUCKETS, type Metrics } from '../metrics/metrics.js';
 import type { Origin } from '../origin/origin.js';
 import type { PrefetchJobs } from '../prefetch/jobs.js';
 import type { ReadPath } from '../read/read-path.js';
@@ -167,6 +167,10 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
         ...(o.fast
           ? { fast: { store: o.fast.store, bindings: o.fast.bindings, maxGetBytes: limits.maxGetBytes } }
           : {}),
+        // Fast-path replies are timed in weightcache_request_duration_seconds{protocol="resp"} and
+        // logged like the commands JavaScript runs.
+        durationBounds: LATENCY_BUCKETS,
+        accessLog: o.access?.enabled ?? false,
       },
       (socket) => {
         if (closingNative) {
@@ -176,6 +180,9 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
         const ticket = admit(socket);
         if (ticket) serve(socket, socket, ticket);
         else refuse(socket);
+      },
+      (records) => {
+        for (const r of records) o.access?.native(r, 'resp');
       },
     );
     port = native.port;
@@ -209,6 +216,7 @@ export async function startRespServer(o: RespServerOptions): Promise<RespServer>
           return undefined; // stopped
         }
       };
+      o.metrics.requestDuration.native.set('resp', () => o.metrics.respDoorStats?.()?.fastDurations);
     }
     let closing: Promise<void> | undefined;
     const close = (graceMs: number) => {

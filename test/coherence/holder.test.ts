@@ -189,7 +189,7 @@ async function setup(o: Options = {}) {
     settled: () => Promise.allSettled(sent.mock.results.map((r) => r.value)),
     home_: (c: 'grants' | 'renewals', result = 'ok') => homeMetrics.total(hm[c], { result }),
     staleReads: () => homeMetrics.total(hm.staleReads),
-    holder_: (c: 'revokesReceived' | 'holderFallbacks', labels?: Record<string, string>) =>
+    holder_: (c: 'revokesReceived' | 'holderFallbacks' | 'staleReads', labels?: Record<string, string>) =>
       metrics.total(cm[c], labels),
   };
 }
@@ -250,6 +250,21 @@ describe('LeaseHolder over the transport', () => {
     expect(v2.size).toBe(3);
     expect(v2.etag).not.toBe(v1.etag);
     expect(s.grantsSent()).toBe(2);
+  });
+
+  it('a native fast-path answer from a binding older than a revoke, used after it, is a stale read', async () => {
+    const s = await setup();
+    s.at(0);
+    const v1 = await s.holder.resolve(name);
+    s.put('v2!');
+    s.at(10);
+    expect(await s.home.invalidateName(name)).toMatchObject({ acked: 1 }); // revoked at holder time 10
+    // What the I/O threads report (NativeFastPath.checkServed): bound at 5, used at 9 (before the revoke) or 20.
+    s.holder.checkServed('c/m/f', v1.etag, 5, 9);
+    s.holder.checkServed('c/m/f', v1.etag, 15, 20); // bound after the revoke (a new lease)
+    expect(await s.holder_('staleReads')).toBe(0);
+    s.holder.checkServed('c/m/f', v1.etag, 5, 20); // the revoked binding still answering
+    expect(await s.holder_('staleReads')).toBe(1);
   });
 
   it('publishes each lease for term − margin, and takes it back before acknowledging a revoke', async () => {

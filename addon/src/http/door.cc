@@ -23,15 +23,7 @@ void HttpDoor::Respond(Answer&& a) {
 }
 
 void HttpDoor::PostAccess(std::vector<AccessRecord>& batch) {
-  if (batch.empty()) return;
-  int64_t n = static_cast<int64_t>(batch.size());
-  int64_t before = stats().access_pending.fetch_add(n);
-  int64_t over = std::min(n, before + n - kMaxPendingAccessRecords);
-  if (over > 0) {
-    stats().access_pending -= over;
-    stats().access_dropped += static_cast<uint64_t>(over);
-    batch.resize(static_cast<size_t>(n - over));
-  }
+  net::AdmitAccess(batch, stats().access_pending, stats().access_dropped);
   if (!batch.empty()) {
     DoorEvent e;
     e.kind = DoorEvent::kAccess;

@@ -23,6 +23,7 @@
 
 #include "http/governor.h"
 #include "http/parser.h"
+#include "net/access.h"
 #include "net/door.h"
 
 namespace weightcache::http {
@@ -62,19 +63,9 @@ struct DoorOptions {
   bool access_log = false;
 };
 
-// A fast-path answer for the access log (src/log/access.ts writes it, as it writes JavaScript's).
-struct AccessRecord {
-  std::string method, target, peer;
-  int status = 0;
-  uint64_t bytes = 0;       // body bytes written (HEAD, 304: 0)
-  double duration_ms = 0;   // head parsed → last byte written (or the connection gone)
-  bool aborted = false;     // the connection went away before the answer was written
-};
-
-// Access records waiting for JavaScript, all threads together: past this, a
-// thread drops what it has (counted in DoorStats::access_dropped) rather than
-// wait or grow. It never blocks an I/O thread.
-constexpr int64_t kMaxPendingAccessRecords = 10'000;
+// A fast-path answer for the access log, and the bound on those waiting for JavaScript (net/access.h).
+using net::AccessRecord;
+using net::kMaxPendingAccessRecords;
 
 struct DoorStats : net::DoorCounters {
   // connections_rejected (DoorCounters): over max_connections, every one busy (no idle one to take the place of)

@@ -16,37 +16,16 @@ namespace weightcache::http {
 
 namespace {
 
-Napi::Value Latin1(Napi::Env env, const std::string& s) {
-  napi_value v;
-  if (napi_create_string_latin1(env, s.data(), s.size(), &v) != napi_ok) {
-    throw Napi::Error::New(env, "http door: creating a string failed");
-  }
-  return Napi::Value(env, v);
-}
+using net::Latin1;
 
-Napi::Value AccessToJs(Napi::Env env, HttpDoor& door, DoorEvent& e) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("kind", "access");
-  Napi::Array records = Napi::Array::New(env, e.access.size());
-  for (uint32_t i = 0; i < e.access.size(); i++) {
-    const AccessRecord& r = e.access[i];
-    Napi::Object x = Napi::Object::New(env);
-    x.Set("method", Latin1(env, r.method));
-    x.Set("target", Latin1(env, r.target));
-    x.Set("client", r.peer);
-    x.Set("status", Napi::Number::New(env, r.status));
-    x.Set("bytes", Napi::Number::New(env, static_cast<double>(r.bytes)));
-    x.Set("durationMs", Napi::Number::New(env, r.duration_ms));
-    if (r.aborted) x.Set("aborted", Napi::Boolean::New(env, true));
-    records.Set(i, x);
-  }
-  o.Set("records", records);
+Napi::Value AccessEventToJs(Napi::Env env, HttpDoor& door, DoorEvent& e) {
+  Napi::Object o = net::AccessToJs(env, e.access, false);
   door.AccessTaken(e.access.size());
   return o;
 }
 
 Napi::Value ToJs(Napi::Env env, HttpDoor& door, DoorEvent& e) {
-  if (e.kind == DoorEvent::kAccess) return AccessToJs(env, door, e);
+  if (e.kind == DoorEvent::kAccess) return AccessEventToJs(env, door, e);
   Napi::Object o = Napi::Object::New(env);
   if (e.kind == DoorEvent::kFill) {
     o.Set("kind", "fill");
@@ -156,21 +135,7 @@ Napi::Value HttpDoorStartJs(const Napi::CallbackInfo& info) {
     if (!fast.IsObject()) throw Napi::TypeError::New(env, "http door: fast must be an object");
     opt.fast = FastPathOfJs(fast.As<Napi::Object>());
   }
-  Napi::Value bounds = o.Get("durationBounds");
-  if (!bounds.IsUndefined()) {
-    if (!bounds.IsArray() || bounds.As<Napi::Array>().Length() > net::LatencyHistogram::kMaxBounds) {
-      throw Napi::TypeError::New(env, "http door: durationBounds must be an array of at most 32 numbers (seconds, ascending)");
-    }
-    auto list = bounds.As<Napi::Array>();
-    for (uint32_t i = 0; i < list.Length(); i++) {
-      Napi::Value b = list.Get(i);
-      double d = b.IsNumber() ? b.As<Napi::Number>().DoubleValue() : -1;
-      if (!(d > 0 && d < 1e6) || (!opt.duration_bounds.empty() && d <= opt.duration_bounds.back())) {
-        throw Napi::TypeError::New(env, "http door: durationBounds must be ascending positive numbers of seconds");
-      }
-      opt.duration_bounds.push_back(d);
-    }
-  }
+  opt.duration_bounds = net::DurationBoundsOption(o, "http door");
   opt.access_log = o.Get("accessLog").ToBoolean().Value();
 
   return g_doors.Start(env, info[1].As<Napi::Function>(), std::move(opt));
@@ -320,17 +285,10 @@ Napi::Value HttpDoorStatsJs(const Napi::CallbackInfo& info) {
     set("fastFillOverflow", static_cast<double>(f.fill_overflow.load()));
     set("fastFillTimeouts", static_cast<double>(f.fill_timeouts.load()));
     set("fastFillWaiting", static_cast<double>(f.fill_waiting.load()));
-    // Fast-path answer durations, every thread's summed: counts per bucket (not cumulative; the last is +Inf).
-    std::vector<uint64_t> counts;
-    uint64_t sum_ns = 0, count = 0;
-    Need(info).door->FastDurations(counts, sum_ns, count);
-    Napi::Array buckets = Napi::Array::New(env, counts.size());
-    for (uint32_t i = 0; i < counts.size(); i++) buckets.Set(i, Napi::Number::New(env, static_cast<double>(counts[i])));
-    Napi::Object d = Napi::Object::New(env);
-    d.Set("buckets", buckets);
-    d.Set("sumSeconds", Napi::Number::New(env, static_cast<double>(sum_ns) / 1e9));
-    d.Set("count", Napi::Number::New(env, static_cast<double>(count)));
-    o.Set("fastDurations", d);
+    HttpDoor& door = *Need(info).door;
+    o.Set("fastDurations", net::DurationsToJs(env, [&](std::vector<uint64_t>& counts, uint64_t& sum_ns, uint64_t& count) {
+            door.FastDurations(counts, sum_ns, count);
+          }));
   }
   set("accessDropped", static_cast<double>(s.access_dropped.load()));
   return o;

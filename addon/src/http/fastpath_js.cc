@@ -38,6 +38,7 @@ class BindingsJs : public Napi::ObjectWrap<BindingsJs> {
                        {InstanceMethod<&BindingsJs::Set>("set"), InstanceMethod<&BindingsJs::Remove>("remove"),
                         InstanceMethod<&BindingsJs::RemovePrefix>("removePrefix"),
                         InstanceMethod<&BindingsJs::UsedExpiring>("usedExpiring"),
+                        InstanceMethod<&BindingsJs::TakeServed>("takeServed"),
                         InstanceMethod<&BindingsJs::Size>("size")});
   }
   explicit BindingsJs(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BindingsJs>(info) {
@@ -85,6 +86,7 @@ class BindingsJs : public Napi::ObjectWrap<BindingsJs> {
     } else if (!at.IsUndefined()) {
       throw Napi::TypeError::New(env, "NativeBindings: measuredAtNs must be a bigint");
     }
+    b->bound_ns = from;
     b->deadline_ns = from + static_cast<int64_t>(std::min(valid_ms, 86'400'000.0) * 1e6);
     if (b->deadline_ns <= now) return Napi::Boolean::New(env, false);
     return Napi::Boolean::New(env, table_->Set(std::move(b)));
@@ -113,6 +115,26 @@ class BindingsJs : public Napi::ObjectWrap<BindingsJs> {
   }
   Napi::Value Size(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(table_->size()));
+  }
+  // takeServed() -> {names, etags, boundNs, usedNs (CLOCK_MONOTONIC ns, as numbers), dropped}
+  Napi::Value TakeServed(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<store::ServedReport> got = table_->TakeServed();
+    Napi::Array names = Napi::Array::New(env, got.size()), etags = Napi::Array::New(env, got.size());
+    Napi::Array bound = Napi::Array::New(env, got.size()), used = Napi::Array::New(env, got.size());
+    for (uint32_t i = 0; i < got.size(); i++) {
+      names.Set(i, Napi::String::New(env, got[i].name));
+      etags.Set(i, Napi::String::New(env, got[i].etag));
+      bound.Set(i, Napi::Number::New(env, static_cast<double>(got[i].bound_ns)));
+      used.Set(i, Napi::Number::New(env, static_cast<double>(got[i].used_ns)));
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("names", names);
+    o.Set("etags", etags);
+    o.Set("boundNs", bound);
+    o.Set("usedNs", used);
+    o.Set("dropped", Napi::Number::New(env, static_cast<double>(table_->served_dropped())));
+    return o;
   }
 
   std::shared_ptr<store::BindingTable> table_;

@@ -11,6 +11,7 @@
 #include "http/fastpath.h"
 #include "http/response.h"
 #include "http/worker.h"
+#include "net/disk_wait.h"
 
 namespace weightcache::http {
 
@@ -115,13 +116,10 @@ void HttpWorker::OnDisk(void* self, uint64_t token, store::RangeStatus status, s
 }
 
 void HttpWorker::DiskDone(uint64_t token, store::RangeStatus status, store::RangeView&& view) {
-  auto w = disk_waits_.find(token);
-  if (w == disk_waits_.end()) return;  // the view's pieces are dropped with it
-  DiskWait wait = std::move(w->second);
-  disk_waits_.erase(w);
-  auto it = conns_.find(wait.conn);
-  if (it == conns_.end() || it->second->fd < 0) return;  // the client went away meanwhile
-  HttpConnection& c = *it->second;
+  DiskWait wait;
+  HttpConnection* live = net::TakeDiskWait(disk_waits_, conns_, token, wait);
+  if (!live) return;  // the view's pieces are dropped with it
+  HttpConnection& c = *live;
   Slot* slot = nullptr;
   for (Slot& s : c.out) {
     if (s.id == token && s.disk) {

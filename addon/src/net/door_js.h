@@ -14,7 +14,9 @@
 #include <memory>
 #include <string>
 
+#include "net/access.h"
 #include "net/door.h"
+#include "net/histogram.h"
 
 namespace weightcache::net {
 
@@ -25,6 +27,22 @@ void DropJsPin(void* pin);
 // An integer option `key` of `o` in min..max, `dflt` when undefined; a
 // RangeError names `prefix` (the door), the key and the range.
 uint64_t NumberOption(Napi::Object o, const char* key, uint64_t dflt, uint64_t min, uint64_t max, const char* prefix);
+
+// `o.durationBounds`: the latency histogram's upper bounds (seconds, ascending, at most
+// LatencyHistogram::kMaxBounds), empty when undefined; a TypeError names `prefix` otherwise.
+std::vector<double> DurationBoundsOption(Napi::Object o, const char* prefix);
+
+// Fast-path answer durations, every thread's summed (`add` adds each thread's to the three):
+// {buckets (per bucket, not cumulative; the last +Inf), sumSeconds, count}.
+Napi::Object DurationsToJs(Napi::Env env, const std::function<void(std::vector<uint64_t>&, uint64_t&, uint64_t&)>& add);
+
+// A string of the client's bytes as Latin-1 (every byte one character: HTTP methods, targets, headers).
+Napi::Value Latin1(Napi::Env env, const std::string& s);
+
+// {kind: "access", records: [{method, target, client, status, bytes, durationMs, aborted?, source?}]}
+// (src/log/access.ts NativeAccessLine; `status` only when not 0, `source` "nvme" for NVMe bytes).
+// Targets are Latin-1, or UTF-8 with `utf8_targets` (RESP keys, as JavaScript reads them).
+Napi::Object AccessToJs(Napi::Env env, const std::vector<AccessRecord>& records, bool utf8_targets);
 
 // Sets the shared counters on `o` (connectionsAccepted, ..., pausedReads).
 void SetCounters(Napi::Env env, Napi::Object o, const DoorCounters& s);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "net/access.h"
 #include "resp/door.h"
 #include "resp/parser.h"
 
@@ -55,6 +56,15 @@ struct RespConnection {
   std::shared_ptr<const RespGrant> grant;
   uint64_t unreported_served = 0;
   uint64_t disk_wait = 0;  // a fast-path reply waiting on NVMe reads (its token): nothing after it is parsed
+  // When the last bytes were read (the commands parsed from them arrived then: a fast-path reply's
+  // duration runs from here to its last byte written), and the fast-path replies queued and not yet
+  // written, oldest first (each ends at a piece marked ends_fast).
+  int64_t read_ns = 0;
+  struct FastReply {
+    int64_t started_ns = 0;
+    net::AccessRecord access;  // filled only with the access log on (duration and aborted at the end)
+  };
+  std::deque<FastReply> fast_replies;
 };
 
 }  // namespace weightcache::resp

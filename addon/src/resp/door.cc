@@ -26,4 +26,8 @@ void RespDoor::Deliver(std::vector<Send>&& batch) {
   }
 }
 
+void RespDoor::FastDurations(std::vector<uint64_t>& counts, uint64_t& sum_ns, uint64_t& count) {
+  for (size_t i = 0; i < worker_count(); i++) worker(i)->durations().AddTo(counts, sum_ns, count);
+}
+
 }  // namespace weightcache::resp

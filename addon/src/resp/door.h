@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "net/access.h"
 #include "net/door.h"
 #include "resp/fastpath.h"
 #include "resp/parser.h"
@@ -47,6 +48,10 @@ struct DoorOptions {
   uint32_t close_grace_ms = 2000;            // after the last reply of a closing connection: input read and dropped
   // GET/GETRANGE/STRLEN/EXISTS answered on the I/O threads (fastpath.h); null: every command goes to JavaScript.
   std::shared_ptr<RespFastPath> fast;
+  // The request-duration histogram's upper bounds (seconds; JavaScript's, so fast-path replies land
+  // in the same buckets as the commands it times), and whether fast-path replies go to the access log.
+  std::vector<double> duration_bounds;
+  bool access_log = false;
 };
 
 // With the fast path on: reply bytes queued on one connection past which its
@@ -58,11 +63,13 @@ constexpr uint64_t kMaxQueuedReplyBytes = 256 * 1024;
 struct DoorStats : net::DoorCounters {
   std::atomic<uint64_t> commands{0};              // posted to JavaScript (in_flight: posted and not yet finished)
   std::atomic<uint64_t> protocol_errors{0};
+  std::atomic<int64_t> access_pending{0};   // access records posted and not yet taken by JavaScript
+  std::atomic<uint64_t> access_dropped{0};  // access records dropped at net::kMaxPendingAccessRecords
 };
 
 // What a worker tells JavaScript.
 struct DoorEvent {
-  enum Kind { kOpen, kCommand, kProtocolError, kWritten, kClosed, kRelease } kind = kCommand;
+  enum Kind { kOpen, kCommand, kProtocolError, kWritten, kClosed, kRelease, kAccess } kind = kCommand;
   uint64_t conn = 0;
   std::string peer;                 // kOpen: "address:port"
   std::vector<std::string> args;    // kCommand
@@ -71,6 +78,7 @@ struct DoorEvent {
   uint64_t served = 0;              // kWritten, kCommand: commands answered on the thread since the last report
   std::string reason;               // kClosed
   void* pin = nullptr;              // kRelease: a JavaScript reference to drop on the JavaScript thread
+  std::vector<net::AccessRecord> access;  // kAccess: access records of fast-path replies (conn unused)
 };
 
 // Reply bytes: a copy (small replies), JavaScript memory pinned until
@@ -84,6 +92,7 @@ struct Piece {
   void* pin = nullptr;
   store::Piece ref;     // a chunk slice (DRAM reference or NVMe read buffer) of a fast-path reply
   bool native = false;  // a fast-path reply's bytes
+  bool ends_fast = false;  // the last piece of a fast-path reply: written, the reply is timed (and logged)
 };
 
 // What JavaScript tells a connection's worker.
@@ -111,6 +120,10 @@ class RespDoor : public net::DoorBase<DoorOptions, DoorEvent, RespWorker, DoorSt
   // Any thread; a send whose connection is gone is ignored. A batch takes each worker's lock and
   // rings its doorbell once.
   void Deliver(std::vector<Send>&& batch);
+  // JavaScript took `n` records.
+  void AccessTaken(size_t n) { stats().access_pending -= static_cast<int64_t>(n); }
+  // Every thread's fast-path reply durations: counts per bucket (bounds + 1, the last +Inf), sum, count.
+  void FastDurations(std::vector<uint64_t>& counts, uint64_t& sum_ns, uint64_t& count);
 };
 
 using net::kMaxThreads;

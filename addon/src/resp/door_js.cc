@@ -17,7 +17,12 @@ namespace {
 // Reply pieces up to this size are copied (cheaper than pinning and releasing a Buffer).
 constexpr size_t kCopyBelow = 16 * 1024;
 
-Napi::Value ToJs(Napi::Env env, RespDoor&, DoorEvent& e) {
+Napi::Value ToJs(Napi::Env env, RespDoor& door, DoorEvent& e) {
+  if (e.kind == DoorEvent::kAccess) {
+    Napi::Object a = net::AccessToJs(env, e.access, true);
+    door.AccessTaken(e.access.size());
+    return a;
+  }
   Napi::Object o = Napi::Object::New(env);
   o.Set("conn", Napi::Number::New(env, static_cast<double>(e.conn)));
   switch (e.kind) {
@@ -51,6 +56,7 @@ Napi::Value ToJs(Napi::Env env, RespDoor&, DoorEvent& e) {
       o.Set("reason", e.reason);
       break;
     case DoorEvent::kRelease:
+    case DoorEvent::kAccess:
       break;
   }
   return o;
@@ -98,6 +104,8 @@ Napi::Value StartJs(const Napi::CallbackInfo& info) {
     fp->max_get_bytes = Num(f, "maxGetBytes", fp->max_get_bytes, 0, 1ull << 50);
     opt.fast = std::move(fp);
   }
+  opt.duration_bounds = net::DurationBoundsOption(o, "resp door");
+  opt.access_log = o.Get("accessLog").ToBoolean().Value();
 
   return g_doors.Start(env, info[1].As<Napi::Function>(), std::move(opt));
 }
@@ -203,7 +211,12 @@ Napi::Value StatsJs(const Napi::CallbackInfo& info) {
     set("fastOther", static_cast<double>(f.other.load()));
     set("fastBusy", static_cast<double>(f.busy.load()));
     set("fastChunkRefs", static_cast<double>(f.chunk_refs.load()));
+    RespDoor& door = *Need(info).door;
+    o.Set("fastDurations", net::DurationsToJs(env, [&](std::vector<uint64_t>& counts, uint64_t& sum_ns, uint64_t& count) {
+            door.FastDurations(counts, sum_ns, count);
+          }));
   }
+  set("accessDropped", static_cast<double>(s.access_dropped.load()));
   return o;
 }
 

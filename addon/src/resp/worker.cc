@@ -12,6 +12,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "net/disk_wait.h"
+
 namespace weightcache::resp {
 
 namespace {
@@ -22,6 +24,8 @@ constexpr int kReadsPerWakeup = 16;      // then other connections get their tur
 // Fast-path replies with fewer value bytes are copied into one piece (as JavaScript's small
 // replies are, door_js.cc); larger ones are written from chunk memory, referenced until written.
 constexpr uint64_t kCopyRepliesBelow = 16 * 1024;
+// Bytes of a key an access-log line shows (as JavaScript's, src/resp/connection.ts).
+constexpr size_t kLoggedKeyBytes = 1024;
 
 // With auth off every connection may read every container.
 std::shared_ptr<const RespGrant> AllContainers() {
@@ -37,6 +41,7 @@ std::shared_ptr<const RespGrant> AllContainers() {
 
 RespWorker::RespWorker(RespDoor& door, uint32_t index, int listen_fd)
     : WorkerThread(listen_fd), door_(door), opt_(door.options()), index_(index) {
+  durations_.SetBounds(opt_.duration_bounds);
   if (opt_.fast && opt_.fast->store->nvme()) {
     std::string why;
     disk_ = store::DiskReader::Create(opt_.fast->store->nvme(), OnDisk, this, &why);
@@ -96,14 +101,30 @@ bool RespWorker::TryServeNatively(RespConnection& c, const std::vector<std::stri
     w.conn = c.id;
     w.answer = std::move(a);
     w.args = args;
+    w.started_ns = c.read_ns;
     return true;
   }
-  QueueReply(c, a);
+  QueueReply(c, a, args, c.read_ns);
   return true;
 }
 
-void RespWorker::QueueReply(RespConnection& c, RespAnswer& a) {
+void RespWorker::QueueReply(RespConnection& c, RespAnswer& a, const std::vector<std::string>& args,
+                            int64_t started_ns) {
   RespFastPath& fp = *opt_.fast;
+  RespConnection::FastReply reply;
+  reply.started_ns = started_ns;
+  if (opt_.access_log) {
+    // As JavaScript logs a command: its name in upper case, its key (cut to 1 KiB), the value bytes.
+    net::AccessRecord& r = reply.access;
+    r.method = args[0];
+    for (char& ch : r.method) {
+      if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 'a' + 'A');
+    }
+    if (args.size() > 1) r.target = args[1].substr(0, kLoggedKeyBytes);
+    r.peer = c.peer;
+    r.bytes = a.body_bytes;
+    for (const store::Piece& part : a.pieces) r.nvme = r.nvme || part.from_disk;
+  }
   auto queue = [&](Piece&& p) {
     c.out_bytes += p.len;
     door_.stats().buffered_bytes += static_cast<int64_t>(p.len);
@@ -124,8 +145,11 @@ void RespWorker::QueueReply(RespConnection& c, RespAnswer& a) {
     own.clear();
   };
   auto emit = [&](RespAnswer& v) {
+    const bool copy = v.pieces.empty() || v.body_bytes < kCopyRepliesBelow;
+    // One allocation for head, value and CRLF (appending them one by one would grow it twice).
+    own.reserve(own.size() + v.head.size() + (copy ? v.body_bytes : 0) + 2);
     own += v.head;
-    if (v.pieces.empty() || v.body_bytes < kCopyRepliesBelow) {
+    if (copy) {
       // A small value is copied (its chunk references and read buffers end with `a`).
       for (const store::Piece& part : v.pieces) own.append(reinterpret_cast<const char*>(part.data), part.len);
     } else {
@@ -146,6 +170,8 @@ void RespWorker::QueueReply(RespConnection& c, RespAnswer& a) {
   emit(a);
   for (RespAnswer& e : a.elements) emit(e);
   flush();
+  c.out.back().ends_fast = true;  // every reply queues at least its head
+  c.fast_replies.push_back(std::move(reply));
   c.unreported_served++;
   if (!c.dirty) {
     c.dirty = true;
@@ -158,19 +184,16 @@ void RespWorker::OnDisk(void* self, uint64_t token, store::RangeStatus status, s
 }
 
 void RespWorker::DiskDone(uint64_t token, store::RangeStatus status, store::RangeView&& view) {
-  auto w = disk_waits_.find(token);
-  if (w == disk_waits_.end()) return;  // the view's pieces are dropped with it
-  DiskWait wait = std::move(w->second);
-  disk_waits_.erase(w);
-  auto it = conns_.find(wait.conn);
-  if (it == conns_.end() || it->second->fd < 0) return;  // the client went away meanwhile
-  RespConnection& c = *it->second;
+  DiskWait wait;
+  RespConnection* live = net::TakeDiskWait(disk_waits_, conns_, token, wait);
+  if (!live) return;  // the view's pieces are dropped with it
+  RespConnection& c = *live;
   if (c.disk_wait != token) return;
   c.disk_wait = 0;
   if (status == store::RangeStatus::kReady) {
     wait.answer.pieces = std::move(view.pieces);
     NoteRespHit(*opt_.fast, wait.answer);
-    QueueReply(c, wait.answer);
+    QueueReply(c, wait.answer, wait.args, wait.started_ns);
   } else {
     // A block failed its CRC32C, or the file was gone or short: no byte of it was sent, and
     // JavaScript runs the command as if the fast path had never looked (it drops and refetches).
@@ -252,6 +275,7 @@ void RespWorker::OnReadable(RespConnection& c) {
     ssize_t n = read(c.fd, scratch_.data(), room);
     if (n > 0) {
       door_.stats().bytes_read += static_cast<uint64_t>(n);
+      if (opt_.fast) c.read_ns = net::NowNs();  // the commands in these bytes arrived now
       if (parsing) {  // else: closing, input is dropped
         c.parser.Append(scratch_.data(), static_cast<size_t>(n));
         Parse(c);
@@ -397,6 +421,7 @@ void RespWorker::Flush(RespConnection& c) {
     c.out_bytes -= static_cast<uint64_t>(n);
     size_t left = static_cast<size_t>(n);
     uint64_t js_bytes = 0;  // fast-path bytes are not JavaScript's to count
+    int64_t now_ns = 0;     // read once per write, when a fast-path reply ends in it
     while (left > 0) {
       Piece& p = c.out.front();
       size_t take = std::min(left, p.len - c.out_off);
@@ -404,6 +429,11 @@ void RespWorker::Flush(RespConnection& c) {
       c.out_off += take;
       left -= take;
       if (c.out_off < p.len) break;
+      if (p.ends_fast && !c.fast_replies.empty()) {
+        if (now_ns == 0) now_ns = net::NowNs();
+        FastDone(c, c.fast_replies.front(), now_ns, false);
+        c.fast_replies.pop_front();
+      }
       Release(p);  // written: its memory goes back to JavaScript (or its chunk to the store) now
       c.out.pop_front();
       c.out_off = 0;
@@ -461,6 +491,11 @@ void RespWorker::Close(RespConnection& c, const std::string& reason) {
   door_.CloseConnection();
   for (Piece& p : c.out) Release(p);
   c.out.clear();
+  if (!c.fast_replies.empty()) {
+    int64_t now_ns = net::NowNs();
+    for (RespConnection::FastReply& r : c.fast_replies) FastDone(c, r, now_ns, true);
+    c.fast_replies.clear();
+  }
   door_.stats().buffered_bytes -= static_cast<int64_t>(c.out_bytes);
   door_.stats().in_flight -= c.in_flight;
   c.out_bytes = 0;
@@ -502,9 +537,28 @@ void RespWorker::Report(bool all) {
   dirty_.resize(keep);
 }
 
+void RespWorker::FastDone(const RespConnection&, RespConnection::FastReply& r, int64_t now_ns, bool aborted) {
+  int64_t ns = now_ns - r.started_ns;
+  durations_.Observe(ns);
+  if (!opt_.access_log) return;
+  r.access.duration_ms = static_cast<double>(ns) / 1e6;
+  r.access.aborted = aborted;
+  access_.push_back(std::move(r.access));
+}
+
+void RespWorker::PostAccess() {
+  net::AdmitAccess(access_, door_.stats().access_pending, door_.stats().access_dropped);
+  if (access_.empty()) return;
+  DoorEvent e;
+  e.kind = DoorEvent::kAccess;
+  e.access.swap(access_);
+  Emit(std::move(e));
+}
+
 void RespWorker::AfterEvents() {
   if (disk_) disk_->Flush();  // the reads this wakeup's commands started
   Report(false);
+  PostAccess();
   door_.PostBatch(outbox_);
   graveyard_.clear();
 }
@@ -516,6 +570,7 @@ void RespWorker::OnTick(int64_t now_ms) {
   }
   for (RespConnection* c : done) Close(*c, "closed after its last reply");
   Report(true);
+  PostAccess();
   door_.PostBatch(outbox_);
   graveyard_.clear();
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "net/door.h"
+#include "net/histogram.h"
 #include "resp/connection.h"
 #include "resp/door.h"
 #include "resp/fastpath.h"
@@ -34,6 +35,8 @@ class RespWorker final : public net::WorkerThread<Send> {
   void OnTick(int64_t now_ms) override;
   bool HasWork() const override { return !conns_.empty(); }
   void AfterEvents() override;
+  // This thread's fast-path reply durations (any thread reads them).
+  const net::LatencyHistogram& durations() const { return durations_; }
 
  private:
   // The seam of the fast path (fastpath.h): a command answered here (from the
@@ -41,7 +44,12 @@ class RespWorker final : public net::WorkerThread<Send> {
   // posted. Only while no command posted before it is still running in
   // JavaScript: its reply goes after theirs, in pipeline order.
   bool TryServeNatively(RespConnection& c, const std::vector<std::string>& args);
-  void QueueReply(RespConnection& c, RespAnswer& a);
+  // Queues a fast-path reply to `args` (whose bytes were read at `started_ns`): timed once written.
+  void QueueReply(RespConnection& c, RespAnswer& a, const std::vector<std::string>& args, int64_t started_ns);
+  // A fast-path reply written (or abandoned, `aborted`): timed, and logged with the access log on.
+  void FastDone(const RespConnection& c, RespConnection::FastReply& r, int64_t now_ns, bool aborted);
+  // This wakeup's access records, in one event (bounded: net::AdmitAccess).
+  void PostAccess();
   void PostCommand(RespConnection& c, std::vector<std::string>& args);
   // A fast-path reply's NVMe reads completed (store/disk_reads.h): its bytes, or JavaScript answers.
   static void OnDisk(void* self, uint64_t token, store::RangeStatus status, store::RangeView&& view);
@@ -75,11 +83,14 @@ class RespWorker final : public net::WorkerThread<Send> {
     uint64_t conn = 0;
     RespAnswer answer;               // head and sizes; the pieces arrive with the reads
     std::vector<std::string> args;   // what JavaScript gets if a read fails
+    int64_t started_ns = 0;          // when the command's bytes were read
   };
   static constexpr uint64_t kDiskId = ~uint64_t{0};  // the disk reader's event fd in the loop
   std::unique_ptr<store::DiskReader> disk_;
   std::unordered_map<uint64_t, DiskWait> disk_waits_;
   uint64_t next_disk_ = 1;
+  net::LatencyHistogram durations_;
+  std::vector<net::AccessRecord> access_;  // posted once per wakeup
 };
 
 }  // namespace weightcache::resp

@@ -48,7 +48,30 @@ std::shared_ptr<const VersionBinding> BindingTable::Lookup(std::string_view name
   if (it == s.map.end() || it->second->deadline_ns <= now_ns) return nullptr;
   // Written once per binding: later lookups only read the flag (no shared cache line written per hit).
   if (!it->second->used.load(std::memory_order_relaxed)) it->second->used.store(true, std::memory_order_relaxed);
+  // Sampled for the stale-read check: one report per binding per period, taken by one lookup (the CAS).
+  const VersionBinding& b = *it->second;
+  int64_t last = b.reported_ns.load(std::memory_order_relaxed);
+  if (now_ns - last >= kServedReportEveryNs &&
+      b.reported_ns.compare_exchange_strong(last, now_ns, std::memory_order_relaxed)) {
+    NoteServed(b, now_ns);
+  }
   return it->second;
+}
+
+void BindingTable::NoteServed(const VersionBinding& b, int64_t now_ns) const {
+  std::lock_guard lock(served_mu_);
+  if (served_.size() >= kMaxServedReports) {
+    served_dropped_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  served_.push_back(ServedReport{b.name, b.etag, b.bound_ns, now_ns});
+}
+
+std::vector<ServedReport> BindingTable::TakeServed() {
+  std::vector<ServedReport> out;
+  std::lock_guard lock(served_mu_);
+  out.swap(served_);
+  return out;
 }
 
 std::vector<std::string> BindingTable::UsedExpiring(int64_t now_ns, int64_t within_ns, size_t max) const {

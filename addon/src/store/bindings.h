@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -43,7 +44,24 @@ struct VersionBinding {
   int64_t deadline_ns = 0;                         // CLOCK_MONOTONIC: not used from then on
   // Set by the first lookup that found it: JavaScript renews used bindings before they run out.
   mutable std::atomic<bool> used{false};
+  int64_t bound_ns = 0;                            // CLOCK_MONOTONIC: when JavaScript measured its validity
+  mutable std::atomic<int64_t> reported_ns{0};     // the last lookup reported to JavaScript (ServedReport)
 };
+
+// A fast path answered from a binding: its name and version, and when (CLOCK_MONOTONIC).
+// JavaScript's stale-read check (src/coherence/) runs on these as on its own resolutions,
+// so a binding that outlived an invalidation or a revoke is counted even though only the
+// I/O threads read it.
+struct ServedReport {
+  std::string name, etag;
+  int64_t bound_ns = 0;
+  int64_t used_ns = 0;
+};
+// Each binding is reported at most once per this long while lookups find it (one relaxed
+// load per lookup otherwise): a stale binding in use is seen within about this long.
+inline constexpr int64_t kServedReportEveryNs = 100'000'000;
+// Reports waiting for JavaScript; past it new ones are dropped (counted in served_dropped()).
+inline constexpr size_t kMaxServedReports = 4096;
 
 int64_t MonotonicNs();
 
@@ -60,6 +78,9 @@ class BindingTable {
   // JavaScript renews their leases, so names served only on the fast path do not lapse to JavaScript.
   std::vector<std::string> UsedExpiring(int64_t now_ns, int64_t within_ns, size_t max) const;
   size_t size() const { return size_.load(std::memory_order_relaxed); }
+  // The reports of bindings lookups used (at most one per binding per kServedReportEveryNs), oldest first.
+  std::vector<ServedReport> TakeServed();
+  uint64_t served_dropped() const { return served_dropped_.load(std::memory_order_relaxed); }
 
  private:
   static constexpr size_t kShards = 64;
@@ -75,8 +96,13 @@ class BindingTable {
   const Shard& ShardOf(std::string_view name) const { return shards_[Hash{}(name) % kShards]; }
   size_t PruneExpired(Shard& s, int64_t now_ns);  // s.mu held exclusively
 
+  void NoteServed(const VersionBinding& b, int64_t now_ns) const;
+
   std::array<Shard, kShards> shards_;
   std::atomic<size_t> size_{0};
+  mutable std::mutex served_mu_;
+  mutable std::vector<ServedReport> served_;
+  mutable std::atomic<uint64_t> served_dropped_{0};
 };
 
 }  // namespace weightcache::store
