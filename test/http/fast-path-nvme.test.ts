@@ -180,7 +180,10 @@ const nvmeReads = (n: NodeProcess, result: string) =>
 describe('NVMe hits on the native fast path', () => {
   it('answer byte for byte what the JavaScript door answers, read on the I/O threads', async () => {
     const { root, bytes } = seed();
-    const [a, b] = await Promise.all([nvmeOnlyNode(root, 'native'), nvmeOnlyNode(root, 'js')]);
+    const [a, b] = await Promise.all([
+      nvmeOnlyNode(root, 'native', { config: { log: { level: 'debug' } } }),
+      nvmeOnlyNode(root, 'js'),
+    ]);
     const native = a.node;
     const js = b.node;
     const etag = String((await get(js.url, '/v1/objects/models/f.bin', {}, 'HEAD')).headers.etag);
@@ -204,6 +207,12 @@ describe('NVMe hits on the native fast path', () => {
       }
     }
     expect(nvmeSources).toBeGreaterThan(20);
+    // Its access lines name the tier as X-Cache-Source does.
+    await until(
+      () =>
+        native.logs.filter((l) => l.includes('"msg":"request"') && l.includes('"source":"nvme"')).length > 20,
+      { what: 'access lines with source nvme', timeoutMs: 10_000 },
+    );
     // The native door read them itself: ranges verified and sent from its I/O threads.
     expect(await nvmeReads(native, 'ok')).toBeGreaterThan(20);
     expect(await native.metric('weightcache_served_bytes_total', { source: 'nvme' })).toBeGreaterThan(0);

@@ -93,6 +93,7 @@ void HttpWorker::QueueFast(HttpConnection& c, Slot& s, FastAnswer& a) {
   // "HTTP/1.1 200 OK": the status is the head's characters 9..11 (the access log's and durations').
   s.status = a.head.size() > 12 ? std::atoi(a.head.substr(9, 3).c_str()) : 0;
   s.body_bytes = a.body_bytes;
+  s.nvme = !a.head_only && !a.pieces.empty() && a.pieces[0].from_disk;
   s.head = std::move(a.head);
   for (store::Piece& piece : a.pieces) {
     BodyPart p;
@@ -160,6 +161,7 @@ void HttpWorker::FastDone(const HttpConnection& c, const Slot& s, bool aborted) 
   r.peer = c.peer;
   r.status = s.status;
   r.bytes = s.body_bytes;
+  r.nvme = s.nvme;
   r.duration_ms = static_cast<double>(ns) / 1e6;
   r.aborted = aborted;
   access_.push_back(std::move(r));
