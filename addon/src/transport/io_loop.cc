@@ -1,10 +1,9 @@
-#include "io_loop.h"
+#include "transport/io_loop.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -17,12 +16,11 @@
 #include <ctime>
 
 #include "crc32c.h"
-#include "file_payload.h"
+#include "transport/file_payload.h"
 
 namespace weightcache {
 namespace {
 
-constexpr uint64_t kDoorbellId = 0;
 constexpr int kMaxIov = 64;
 // Bytes one connection may read per wakeup before the loop serves the others.
 constexpr size_t kReadBudget = 8u << 20;
@@ -32,11 +30,7 @@ constexpr size_t kMinStoreReceive = 64u << 10;
 
 std::string Errno(const char* what, int err) { return std::string(what) + ": " + std::strerror(err); }
 
-uint64_t NowMs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
+uint64_t NowMs() { return static_cast<uint64_t>(net::NowMs()); }
 
 // The key the per-address pre-auth limit counts by: the IPv4 address, or an
 // IPv6 address's /64 (one host usually has a whole /64 to pick from).
@@ -66,21 +60,6 @@ void PutStr(std::vector<uint8_t>& out, const std::string& s) {
   out.insert(out.end(), s.begin(), s.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
-std::string PeerName(const sockaddr_storage& a) {
-  char host[INET6_ADDRSTRLEN] = "?";
-  int port = 0;
-  if (a.ss_family == AF_INET) {
-    auto* in = reinterpret_cast<const sockaddr_in*>(&a);
-    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-    port = ntohs(in->sin_port);
-  } else if (a.ss_family == AF_INET6) {
-    auto* in = reinterpret_cast<const sockaddr_in6*>(&a);
-    inet_ntop(AF_INET6, &in->sin6_addr, host, sizeof host);
-    port = ntohs(in->sin6_port);
-  }
-  return std::string(host) + ":" + std::to_string(port);
-}
-
 // Small frames (PING, STAT, errors) must not wait for Nagle; and an idle
 // connection to a peer that vanished without a FIN (power loss, partition)
 // is found by keepalive within ~1 minute instead of at the next request.
@@ -97,13 +76,7 @@ void TuneSocket(int fd) {
 }  // namespace
 
 IoLoop::IoLoop(std::function<void()> notify) : notify_(std::move(notify)) {
-  epfd_ = epoll_create1(EPOLL_CLOEXEC);
-  evfd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = kDoorbellId;
-  epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &ev);
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] { ev_.Run(*this); });
 }
 
 IoLoop::~IoLoop() {
@@ -131,8 +104,6 @@ IoLoop::~IoLoop() {
     ReleaseEventPayload(e);
     if (e.pin && drop_pin_) drop_pin_(e.pin);
   }
-  close(evfd_);
-  close(epfd_);
 }
 
 void IoLoop::Submit(Command&& c) {
@@ -140,9 +111,7 @@ void IoLoop::Submit(Command&& c) {
     std::lock_guard<std::mutex> lock(cmd_mu_);
     commands_.push_back(std::move(c));
   }
-  uint64_t one = 1;
-  ssize_t r = write(evfd_, &one, sizeof one);
-  (void)r;  // EAGAIN only when the counter is saturated: the loop is already awake
+  ev_.Wake();
 }
 
 std::vector<Event> IoLoop::TakeEvents() {
@@ -199,41 +168,30 @@ void IoLoop::ReleaseEventPayload(Event& e) {
   e.payload = nullptr;
 }
 
-void IoLoop::Run() {
-  epoll_event evs[64];
-  while (!stopping_) {
-    int n = epoll_wait(epfd_, evs, 64, NextTimeoutMs());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (int i = 0; i < n && !stopping_; i++) {
-      uint64_t id = evs[i].data.u64;
-      uint32_t e = evs[i].events;
-      if (id == kDoorbellId) {
-        uint64_t v;
-        ssize_t r = read(evfd_, &v, sizeof v);
-        (void)r;
-        DrainCommands();
-        continue;
-      }
-      if (auto it = listeners_.find(id); it != listeners_.end()) {
-        OnAccept(id, it->second);
-        continue;
-      }
-      Connection* c = Find(id);
-      if (!c || c->fd < 0) continue;
-      if (c->connecting) {
-        OnConnectDone(*c);
-        continue;
-      }
-      if ((e & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->reading_paused) OnReadable(*c);
-      if (c->fd >= 0 && (e & EPOLLOUT)) Flush(*c);
-      if (c->fd >= 0 && c->reading_paused && (e & (EPOLLHUP | EPOLLERR))) Close(*c, "connection reset by peer");
-    }
-    if (!stopping_) ExpirePreauth();
-    graveyard_.clear();
+void IoLoop::OnAccept(int fd, const sockaddr_storage&) { close(fd); }
+
+bool IoLoop::HasWork() const {
+  for (const auto& [id, l] : listeners_) {
+    if (!l.preauth.empty()) return true;
   }
+  return false;
+}
+
+void IoLoop::OnReady(uint64_t id, uint32_t e) {
+  if (stopping_) return;
+  if (auto it = listeners_.find(id); it != listeners_.end()) {
+    OnAccept(id, it->second);
+    return;
+  }
+  Connection* c = Find(id);
+  if (!c || c->fd < 0) return;
+  if (c->connecting) {
+    OnConnectDone(*c);
+    return;
+  }
+  if ((e & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->reading_paused) OnReadable(*c);
+  if (c->fd >= 0 && (e & EPOLLOUT)) Flush(*c);
+  if (c->fd >= 0 && c->reading_paused && (e & (EPOLLHUP | EPOLLERR))) Close(*c, "connection reset by peer");
 }
 
 void IoLoop::DrainCommands() {
@@ -252,10 +210,7 @@ void IoLoop::DrainCommands() {
         l.max_connections = cmd.max_connections;
         l.preauth_limits = cmd.preauth;
         cmd.fd = -1;
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.u64 = cmd.id;
-        epoll_ctl(epfd_, EPOLL_CTL_ADD, l.fd, &ev);
+        ev_.Add(l.fd, cmd.id, EPOLLIN);
         break;
       }
       case Command::kConnect: {
@@ -273,10 +228,7 @@ void IoLoop::DrainCommands() {
         auto conn = std::make_unique<Connection>(cmd.id, fd, 0, cmd.limits, this, AllocPayload, ReleasePayload);
         conn->connecting = true;
         conn->interest = EPOLLOUT;
-        epoll_event ev{};
-        ev.events = EPOLLOUT;
-        ev.data.u64 = cmd.id;
-        epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+        ev_.Add(fd, cmd.id, EPOLLOUT);
         conns_[cmd.id] = std::move(conn);
         stats_.connections_opened++;
         break;
@@ -318,13 +270,14 @@ void IoLoop::DrainCommands() {
         for (uint64_t id : strangers) {
           if (Connection* c = Find(id)) Refuse(*c, "SHUTTING_DOWN", "server shutting down", "");
         }
-        epoll_ctl(epfd_, EPOLL_CTL_DEL, it->second.fd, nullptr);
+        ev_.Remove(it->second.fd);
         close(it->second.fd);
         listeners_.erase(it);
         break;
       }
       case Command::kStop:
         stopping_ = true;
+        ev_.Stop();  // Run returns once this wakeup's events are handled (OnReady ignores them now)
         // Hand the unprocessed rest back so the destructor can release it.
         std::lock_guard<std::mutex> lock(cmd_mu_);
         for (size_t j = i + 1; j < cmds.size(); j++) commands_.push_back(std::move(cmds[j]));
@@ -357,14 +310,11 @@ void IoLoop::OnAccept(uint64_t id, Listener& l) {
     l.preauth.push_back(cid);
     conn->preauth_pos = std::prev(l.preauth.end());
     l.preauth_by_addr[key]++;
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = cid;
-    epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+    ev_.Add(fd, cid, EPOLLIN);
     conns_[cid] = std::move(conn);
     l.connections++;
     stats_.connections_opened++;
-    Event e = Event::Make(Event::kAccepted, cid, PeerName(addr));
+    Event e = Event::Make(Event::kAccepted, cid, net::PeerName(addr));
     e.listener = id;
     Post(std::move(e));
   }
@@ -634,16 +584,13 @@ void IoLoop::UpdateInterest(Connection& c) {
   uint32_t want = (c.reading_paused ? 0u : static_cast<uint32_t>(EPOLLIN)) |
                   (c.want_write ? static_cast<uint32_t>(EPOLLOUT) : 0u);
   if (want == c.interest) return;
-  epoll_event ev{};
-  ev.events = want;
-  ev.data.u64 = c.id;
-  epoll_ctl(epfd_, EPOLL_CTL_MOD, c.fd, &ev);
+  ev_.Modify(c.fd, c.id, want);
   c.interest = want;
 }
 
 void IoLoop::Close(Connection& c, const std::string& reason) {
   if (c.fd < 0) return;
-  epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
+  ev_.Remove(c.fd);
   close(c.fd);
   c.fd = -1;
   for (OutFrame& f : c.out) ReleaseFrame(f);
@@ -736,17 +683,6 @@ void IoLoop::ExpirePreauth() {
              "protocol error: ");
     }
   }
-}
-
-int IoLoop::NextTimeoutMs() {
-  uint64_t first = UINT64_MAX;
-  for (auto& [id, l] : listeners_) {
-    if (l.preauth.empty()) continue;
-    if (Connection* c = Find(l.preauth.front())) first = std::min(first, c->preauth_deadline_ms);
-  }
-  if (first == UINT64_MAX) return -1;
-  uint64_t now = NowMs();
-  return first <= now ? 0 : static_cast<int>(std::min<uint64_t>(first - now, 60'000));
 }
 
 void IoLoop::Refuse(Connection& c, const char* code, const std::string& message, const char* why) {
