@@ -5,30 +5,22 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 
-#include "crc32c.h"
-#include "transport/file_payload.h"
-
 namespace weightcache {
 namespace {
 
-constexpr int kMaxIov = 64;
 // Bytes one connection may read per wakeup before the loop serves the others.
 constexpr size_t kReadBudget = 8u << 20;
 // READ_CHUNK answers at least this long go into store memory (transportReceiveInto); shorter ones
 // (probes, small objects' tails) into the pool: a store extent costs at least a page.
 constexpr size_t kMinStoreReceive = 64u << 10;
-
-std::string Errno(const char* what, int err) { return std::string(what) + ": " + std::strerror(err); }
 
 uint64_t NowMs() { return static_cast<uint64_t>(net::NowMs()); }
 
@@ -53,13 +45,6 @@ std::string AddrKey(const sockaddr_storage& a) {
   return host;
 }
 
-void PutStr(std::vector<uint8_t>& out, const std::string& s) {
-  size_t n = std::min<size_t>(s.size(), 0xffff);
-  out.push_back(static_cast<uint8_t>(n & 0xff));
-  out.push_back(static_cast<uint8_t>(n >> 8));
-  out.insert(out.end(), s.begin(), s.begin() + static_cast<std::ptrdiff_t>(n));
-}
-
 // Small frames (PING, STAT, errors) must not wait for Nagle; and an idle
 // connection to a peer that vanished without a FIN (power loss, partition)
 // is found by keepalive within ~1 minute instead of at the next request.
@@ -74,6 +59,8 @@ void TuneSocket(int fd) {
 }
 
 }  // namespace
+
+std::string Errno(const char* what, int err) { return std::string(what) + ": " + std::strerror(err); }
 
 IoLoop::IoLoop(std::function<void()> notify) : notify_(std::move(notify)) {
   thread_ = std::thread([this] { ev_.Run(*this); });
@@ -458,127 +445,6 @@ bool IoLoop::ServeNatively(Connection& c, const FrameHeader& h, const std::vecto
   return true;
 }
 
-void IoLoop::Enqueue(Connection& c, OutFrame&& f) {
-  // File payloads are normally prepared on the libuv thread pool before they
-  // get here (transport_js.cc); this is the fallback, never the hot path.
-  if (f.kind == OutFrame::kFile && f.file_fd < 0) {
-    PrepareFilePayload(f, stats_);
-  } else if (f.kind == OutFrame::kMemory && f.compute_crc) {
-    f.h.payload_crc = Crc32c(0, f.mem, static_cast<size_t>(f.h.payload_length));
-    stats_.bytes_crc_computed += f.h.payload_length;
-  }
-  EncodeHeader(f.h, f.meta.data(), f.meta.size(), f.header);
-  if (IsRequest(f.h.type, f.h.flags)) c.awaiting.insert(f.h.request_id);
-  stats_.queued_bytes += static_cast<int64_t>(f.total_len());
-  f.queued = true;
-  c.out.push_back(std::move(f));
-  Flush(c);
-}
-
-void IoLoop::Flush(Connection& c) {
-  if (c.fd < 0 || c.connecting) return;
-  while (!c.out.empty()) {
-    OutFrame& front = c.out.front();
-    if (front.kind == OutFrame::kFile && front.written >= front.prefix_len()) {
-      uint64_t done = front.written - front.prefix_len();
-      off_t off = static_cast<off_t>(front.file_offset + done);
-      size_t want = static_cast<size_t>(std::min<uint64_t>(front.h.payload_length - done, 1u << 30));
-      ssize_t n = sendfile(c.fd, front.file_fd, &off, want);
-      if (n > 0) {
-        stats_.bytes_sendfile += static_cast<uint64_t>(n);
-        front.written += static_cast<uint64_t>(n);
-        if (front.written == front.total_len()) {
-          FinishFrame(c, front);
-          c.out.pop_front();
-        }
-        continue;
-      }
-      if (n == 0) {
-        Close(c, "chunk file " + front.path + " shrank while it was being sent");
-        return;
-      }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) break;
-      Close(c, Errno("sendfile failed", errno));
-      return;
-    }
-    iovec iov[kMaxIov];
-    int cnt = 0;
-    for (OutFrame& f : c.out) {
-      if (cnt > kMaxIov - 3) break;
-      uint64_t w = f.written;
-      if (w < kHeaderBytes) iov[cnt++] = {f.header + w, kHeaderBytes - w};
-      uint64_t moff = w > kHeaderBytes ? w - kHeaderBytes : 0;
-      if (moff < f.meta.size()) iov[cnt++] = {f.meta.data() + moff, f.meta.size() - moff};
-      if (f.kind == OutFrame::kFile) break;  // its payload goes by sendfile, after this prefix
-      if (f.kind == OutFrame::kMemory && f.h.payload_length > 0) {
-        uint64_t poff = w > f.prefix_len() ? w - f.prefix_len() : 0;
-        iov[cnt++] = {const_cast<uint8_t*>(f.mem) + poff, static_cast<size_t>(f.h.payload_length - poff)};
-      }
-    }
-    ssize_t n = writev(c.fd, iov, cnt);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) break;
-      Close(c, Errno("write failed", errno));
-      return;
-    }
-    uint64_t left = static_cast<uint64_t>(n);
-    while (left > 0 && !c.out.empty()) {
-      OutFrame& f = c.out.front();
-      uint64_t take = std::min(left, f.total_len() - f.written);
-      if (f.kind == OutFrame::kMemory) {
-        uint64_t from = std::max(f.written, f.prefix_len());
-        uint64_t to = f.written + take;
-        if (to > from) stats_.bytes_writev += to - from;
-      }
-      f.written += take;
-      left -= take;
-      if (f.written < f.total_len()) break;
-      FinishFrame(c, f);
-      c.out.pop_front();
-    }
-  }
-  c.want_write = !c.out.empty();
-  UpdateInterest(c);
-  if (c.out.empty() && c.close_after_flush) Close(c, c.close_reason);
-}
-
-void IoLoop::FinishFrame(Connection& c, OutFrame& f) {
-  stats_.frames_sent++;
-  bool connection_level = f.h.type == kHello || (f.h.type == kError && f.h.request_id == 0);
-  if ((f.h.flags & kFlagResponse) && !connection_level && c.inbound_pending > 0) {
-    c.inbound_pending--;
-    if (c.reading_paused && c.inbound_pending < c.limits.max_in_flight) {
-      c.reading_paused = false;
-      UpdateInterest(c);
-    }
-  }
-  f.written = f.total_len();
-  ReleaseFrame(f);
-}
-
-void IoLoop::ReleaseFrame(OutFrame& f) {
-  if (f.queued) stats_.queued_bytes -= static_cast<int64_t>(f.total_len());
-  f.queued = false;
-  f.written = f.total_len();
-  if (f.file_fd >= 0) {
-    close(f.file_fd);
-    f.file_fd = -1;
-  }
-  if (f.ref) {
-    f.ref.reset();
-    f.store.reset();
-    stats_.native_chunk_refs--;
-  }
-  if (f.pin) {
-    Event e = Event::Make(Event::kRelease, 0);
-    e.pin = f.pin;
-    Post(std::move(e));
-    f.pin = nullptr;
-  }
-}
-
 void IoLoop::UpdateInterest(Connection& c) {
   if (c.fd < 0 || c.connecting) return;
   uint32_t want = (c.reading_paused ? 0u : static_cast<uint32_t>(EPOLLIN)) |
@@ -609,92 +475,6 @@ void IoLoop::Close(Connection& c, const std::string& reason) {
     graveyard_.push_back(std::move(it->second));
     conns_.erase(it);
   }
-}
-
-void IoLoop::Admit(Connection& c, bool open) {
-  if (!c.preauth) return;
-  if (open) {
-    LeavePreauth(c);
-    c.reader.set_handshake_only(false);
-  }
-  c.reading_paused = c.inbound_pending >= c.limits.max_in_flight;
-  UpdateInterest(c);
-}
-
-// Makes room for one more connection from `addr_key`, closing the oldest
-// unauthenticated connection (of that address first) where a limit is
-// reached. False only when every slot is held by an authenticated peer.
-bool IoLoop::MakeRoom(Listener& l, const std::string& addr_key) {
-  auto evict = [&](uint64_t id, const std::string& why) {
-    Connection* v = Find(id);
-    if (!v) return;
-    stats_.preauth_evicted++;
-    Refuse(*v, "OVERLOADED", why, "evicted: ");
-  };
-  auto same = l.preauth_by_addr.find(addr_key);
-  if (same != l.preauth_by_addr.end() && same->second >= l.preauth_limits.max_per_address) {
-    for (uint64_t id : l.preauth) {
-      Connection* v = Find(id);
-      if (v && v->addr_key == addr_key) {
-        evict(id, "closed before authenticating to make room: " + std::to_string(same->second) +
-                      " connections from " + addr_key +
-                      " were waiting to authenticate (transport.maxUnauthenticatedPerAddress)");
-        break;
-      }
-    }
-  }
-  if (!l.preauth.empty() && l.preauth.size() >= l.preauth_limits.max_connections) {
-    evict(l.preauth.front(), "closed before authenticating to make room: " + std::to_string(l.preauth.size()) +
-                                 " connections were waiting to authenticate (transport.maxUnauthenticated)");
-  }
-  if (l.connections < l.max_connections) return true;
-  if (l.preauth.empty()) return false;
-  evict(l.preauth.front(), "closed before authenticating to make room: all " + std::to_string(l.max_connections) +
-                               " connections are in use (transport.maxConnections)");
-  return true;
-}
-
-void IoLoop::LeavePreauth(Connection& c) {
-  if (!c.preauth) return;
-  c.preauth = false;
-  auto it = listeners_.find(c.listener);
-  if (it == listeners_.end()) return;  // the listener is gone, and its list with it
-  Listener& l = it->second;
-  l.preauth.erase(c.preauth_pos);
-  auto n = l.preauth_by_addr.find(c.addr_key);
-  if (n != l.preauth_by_addr.end() && --n->second == 0) l.preauth_by_addr.erase(n);
-}
-
-void IoLoop::ExpirePreauth() {
-  uint64_t now = NowMs();
-  for (auto& [id, l] : listeners_) {
-    while (!l.preauth.empty()) {
-      Connection* c = Find(l.preauth.front());
-      if (!c) {
-        l.preauth.pop_front();  // cannot happen: Close leaves the list; kept so the loop always ends
-        continue;
-      }
-      if (c->preauth_deadline_ms > now) break;
-      stats_.preauth_timeouts++;
-      std::string ms = std::to_string(l.preauth_limits.timeout_ms);
-      Refuse(*c, "UNAUTHORIZED",
-             c->handshake_frames == 0 ? "no HELLO within " + ms + " ms (transport.preAuthTimeout)"
-                                      : "handshake not completed within " + ms + " ms (transport.preAuthTimeout)",
-             "protocol error: ");
-    }
-  }
-}
-
-void IoLoop::Refuse(Connection& c, const char* code, const std::string& message, const char* why) {
-  OutFrame f;
-  f.h.type = kError;
-  f.h.flags = kFlagResponse;
-  f.h.request_id = 0;
-  PutStr(f.meta, code);
-  PutStr(f.meta, message);
-  c.reading_paused = true;  // nothing more is read from it
-  Enqueue(c, std::move(f));  // written now if the socket takes it: it is small, and this peer gets no more time
-  Close(c, why + message);
 }
 
 }  // namespace weightcache

@@ -29,6 +29,8 @@
 
 namespace weightcache {
 
+std::string Errno(const char* what, int err);  // "what: strerror(err)", for close reasons
+
 struct Event {
   enum Kind { kAccepted, kConnected, kFrame, kClosed, kRelease } kind;
   uint64_t conn = 0;
@@ -123,20 +125,22 @@ class IoLoop : private net::EventLoop::Handler {
   // A READ_CHUNK request on an admitted connection of a listener that serves natively: answered
   // here from the native store (true), or left to JavaScript (false).
   bool ServeNatively(Connection& c, const FrameHeader& h, const std::vector<uint8_t>& meta);
+  // admission.cc: the pre-auth bookkeeping (docs/wire-protocol.md, "Before authentication").
   void Admit(Connection& c, bool open);
-  // The pre-auth bookkeeping (docs/wire-protocol.md, "Before authentication").
   bool MakeRoom(Listener& l, const std::string& addr_key);
   void LeavePreauth(Connection& c);
   void ExpirePreauth();
   // Sends ERROR(requestId 0, code, message) as far as the socket takes it now, then
   // closes with the reason `why` + message.
   void Refuse(Connection& c, const char* code, const std::string& message, const char* why);
+  // send.cc: the write side.
   void Enqueue(Connection& c, OutFrame&& f);
   void Flush(Connection& c);
   void FinishFrame(Connection& c, OutFrame& f);
+  void ReleaseFrame(OutFrame& f);
+
   void UpdateInterest(Connection& c);
   void Close(Connection& c, const std::string& reason);
-  void ReleaseFrame(OutFrame& f);
   Connection* Find(uint64_t id);
 
   // Frees a payload taken from a frame: a pending store allocation, or pool memory.
