@@ -151,7 +151,10 @@ const FUZZ = {
     sources: ['fuzz/chunk_header_fuzzer.cc', 'src/nvme/chunk_format.cc', 'src/crc32c.cc'],
     maxLen: 20000,
   },
-  frame_fuzzer: { sources: ['fuzz/frame_fuzzer.cc', 'src/frame.cc', 'src/crc32c.cc'], maxLen: 70000 },
+  frame_fuzzer: {
+    sources: ['fuzz/frame_fuzzer.cc', 'src/transport/frame.cc', 'src/crc32c.cc'],
+    maxLen: 70000,
+  },
   http_parser_fuzzer: {
     sources: [
       'fuzz/http_parser_fuzzer.cc',

@@ -19,7 +19,7 @@
 #include <cstring>
 #include <vector>
 
-#include "frame.h"
+#include "transport/frame.h"
 
 namespace {
 

@@ -15,7 +15,7 @@
 #include "nvme/nvme_js.h"
 #include "resp/door_js.h"
 #include "store/store_js.h"
-#include "transport_js.h"
+#include "transport/transport_js.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
 /**
  * Constants of wire protocol v1 (docs/wire-protocol.md). The C++ side has the
- * same numbers in addon/src/frame.h; test/transport/raw-frame.ts builds frames
+ * same numbers in addon/src/transport/frame.h; test/transport/raw-frame.ts builds frames
  * byte by byte from this file to check the two agree.
  */
 export const PROTOCOL_VERSION = 1;
@@ -60,5 +60,5 @@ export const DEFAULT_PREAUTH_TIMEOUT_MS = 5000;
 export const DEFAULT_MAX_UNAUTHENTICATED = 256;
 /** ...and of those, from one address (IPv6: one /64). */
 export const DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS = 16;
-/** A handshake frame (HELLO, AUTH) carries at most this much meta and no payload (addon/src/frame.h). */
+/** A handshake frame (HELLO, AUTH) carries at most this much meta and no payload (addon/src/transport/frame.h). */
 export const HANDSHAKE_MAX_META_BYTES = 4096;

@@ -98,11 +98,11 @@ EventLoop::EventLoop(int listen_fd) : listen_fd_(listen_fd) {
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
   evfd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   Add(evfd_, kDoorbellId, EPOLLIN);
-  Add(listen_fd_, kListenerId, EPOLLIN);
+  if (listen_fd_ >= 0) Add(listen_fd_, kListenerId, EPOLLIN);
 }
 
 EventLoop::~EventLoop() {
-  close(listen_fd_);
+  if (listen_fd_ >= 0) close(listen_fd_);
   close(evfd_);
   close(epfd_);
 }
@@ -152,7 +152,7 @@ void EventLoop::Run(Handler& h) {
         if (stop_) return;
         rung_ = false;  // before taking the work: what is queued from now on rings again
         h.OnWake();
-      } else if (id == kListenerId) {
+      } else if (id == kListenerId && listen_fd_ >= 0) {
         for (;;) {
           sockaddr_storage addr{};
           socklen_t len = sizeof addr;

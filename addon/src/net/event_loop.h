@@ -39,7 +39,9 @@ class EventLoop {
   static constexpr uint64_t kFirstId = 2;  // ids 0 and 1 are the doorbell and the listener
   static constexpr int64_t kTickMs = 50;
 
-  explicit EventLoop(int listen_fd);  // takes the listening socket
+  // Takes the listening socket; -1: none (a loop whose owner registers its own listening sockets
+  // with Add and accepts on them in OnReady, as the transport does).
+  explicit EventLoop(int listen_fd);
   ~EventLoop();                       // closes it, the doorbell and epoll
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;

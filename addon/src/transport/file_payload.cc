@@ -1,4 +1,4 @@
-#include "file_payload.h"
+#include "transport/file_payload.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>

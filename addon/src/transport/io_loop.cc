@@ -1,42 +1,28 @@
-#include "io_loop.h"
+#include "transport/io_loop.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 
-#include "crc32c.h"
-#include "file_payload.h"
-
 namespace weightcache {
 namespace {
 
-constexpr uint64_t kDoorbellId = 0;
-constexpr int kMaxIov = 64;
 // Bytes one connection may read per wakeup before the loop serves the others.
 constexpr size_t kReadBudget = 8u << 20;
 // READ_CHUNK answers at least this long go into store memory (transportReceiveInto); shorter ones
 // (probes, small objects' tails) into the pool: a store extent costs at least a page.
 constexpr size_t kMinStoreReceive = 64u << 10;
 
-std::string Errno(const char* what, int err) { return std::string(what) + ": " + std::strerror(err); }
-
-uint64_t NowMs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
+uint64_t NowMs() { return static_cast<uint64_t>(net::NowMs()); }
 
 // The key the per-address pre-auth limit counts by: the IPv4 address, or an
 // IPv6 address's /64 (one host usually has a whole /64 to pick from).
@@ -59,28 +45,6 @@ std::string AddrKey(const sockaddr_storage& a) {
   return host;
 }
 
-void PutStr(std::vector<uint8_t>& out, const std::string& s) {
-  size_t n = std::min<size_t>(s.size(), 0xffff);
-  out.push_back(static_cast<uint8_t>(n & 0xff));
-  out.push_back(static_cast<uint8_t>(n >> 8));
-  out.insert(out.end(), s.begin(), s.begin() + static_cast<std::ptrdiff_t>(n));
-}
-
-std::string PeerName(const sockaddr_storage& a) {
-  char host[INET6_ADDRSTRLEN] = "?";
-  int port = 0;
-  if (a.ss_family == AF_INET) {
-    auto* in = reinterpret_cast<const sockaddr_in*>(&a);
-    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-    port = ntohs(in->sin_port);
-  } else if (a.ss_family == AF_INET6) {
-    auto* in = reinterpret_cast<const sockaddr_in6*>(&a);
-    inet_ntop(AF_INET6, &in->sin6_addr, host, sizeof host);
-    port = ntohs(in->sin6_port);
-  }
-  return std::string(host) + ":" + std::to_string(port);
-}
-
 // Small frames (PING, STAT, errors) must not wait for Nagle; and an idle
 // connection to a peer that vanished without a FIN (power loss, partition)
 // is found by keepalive within ~1 minute instead of at the next request.
@@ -96,14 +60,10 @@ void TuneSocket(int fd) {
 
 }  // namespace
 
+std::string Errno(const char* what, int err) { return std::string(what) + ": " + std::strerror(err); }
+
 IoLoop::IoLoop(std::function<void()> notify) : notify_(std::move(notify)) {
-  epfd_ = epoll_create1(EPOLL_CLOEXEC);
-  evfd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = kDoorbellId;
-  epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &ev);
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] { ev_.Run(*this); });
 }
 
 IoLoop::~IoLoop() {
@@ -131,8 +91,6 @@ IoLoop::~IoLoop() {
     ReleaseEventPayload(e);
     if (e.pin && drop_pin_) drop_pin_(e.pin);
   }
-  close(evfd_);
-  close(epfd_);
 }
 
 void IoLoop::Submit(Command&& c) {
@@ -140,9 +98,7 @@ void IoLoop::Submit(Command&& c) {
     std::lock_guard<std::mutex> lock(cmd_mu_);
     commands_.push_back(std::move(c));
   }
-  uint64_t one = 1;
-  ssize_t r = write(evfd_, &one, sizeof one);
-  (void)r;  // EAGAIN only when the counter is saturated: the loop is already awake
+  ev_.Wake();
 }
 
 std::vector<Event> IoLoop::TakeEvents() {
@@ -199,41 +155,30 @@ void IoLoop::ReleaseEventPayload(Event& e) {
   e.payload = nullptr;
 }
 
-void IoLoop::Run() {
-  epoll_event evs[64];
-  while (!stopping_) {
-    int n = epoll_wait(epfd_, evs, 64, NextTimeoutMs());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (int i = 0; i < n && !stopping_; i++) {
-      uint64_t id = evs[i].data.u64;
-      uint32_t e = evs[i].events;
-      if (id == kDoorbellId) {
-        uint64_t v;
-        ssize_t r = read(evfd_, &v, sizeof v);
-        (void)r;
-        DrainCommands();
-        continue;
-      }
-      if (auto it = listeners_.find(id); it != listeners_.end()) {
-        OnAccept(id, it->second);
-        continue;
-      }
-      Connection* c = Find(id);
-      if (!c || c->fd < 0) continue;
-      if (c->connecting) {
-        OnConnectDone(*c);
-        continue;
-      }
-      if ((e & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->reading_paused) OnReadable(*c);
-      if (c->fd >= 0 && (e & EPOLLOUT)) Flush(*c);
-      if (c->fd >= 0 && c->reading_paused && (e & (EPOLLHUP | EPOLLERR))) Close(*c, "connection reset by peer");
-    }
-    if (!stopping_) ExpirePreauth();
-    graveyard_.clear();
+void IoLoop::OnAccept(int fd, const sockaddr_storage&) { close(fd); }
+
+bool IoLoop::HasWork() const {
+  for (const auto& [id, l] : listeners_) {
+    if (!l.preauth.empty()) return true;
   }
+  return false;
+}
+
+void IoLoop::OnReady(uint64_t id, uint32_t e) {
+  if (stopping_) return;
+  if (auto it = listeners_.find(id); it != listeners_.end()) {
+    OnAccept(id, it->second);
+    return;
+  }
+  Connection* c = Find(id);
+  if (!c || c->fd < 0) return;
+  if (c->connecting) {
+    OnConnectDone(*c);
+    return;
+  }
+  if ((e & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->reading_paused) OnReadable(*c);
+  if (c->fd >= 0 && (e & EPOLLOUT)) Flush(*c);
+  if (c->fd >= 0 && c->reading_paused && (e & (EPOLLHUP | EPOLLERR))) Close(*c, "connection reset by peer");
 }
 
 void IoLoop::DrainCommands() {
@@ -252,10 +197,7 @@ void IoLoop::DrainCommands() {
         l.max_connections = cmd.max_connections;
         l.preauth_limits = cmd.preauth;
         cmd.fd = -1;
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.u64 = cmd.id;
-        epoll_ctl(epfd_, EPOLL_CTL_ADD, l.fd, &ev);
+        ev_.Add(l.fd, cmd.id, EPOLLIN);
         break;
       }
       case Command::kConnect: {
@@ -273,10 +215,7 @@ void IoLoop::DrainCommands() {
         auto conn = std::make_unique<Connection>(cmd.id, fd, 0, cmd.limits, this, AllocPayload, ReleasePayload);
         conn->connecting = true;
         conn->interest = EPOLLOUT;
-        epoll_event ev{};
-        ev.events = EPOLLOUT;
-        ev.data.u64 = cmd.id;
-        epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+        ev_.Add(fd, cmd.id, EPOLLOUT);
         conns_[cmd.id] = std::move(conn);
         stats_.connections_opened++;
         break;
@@ -318,13 +257,14 @@ void IoLoop::DrainCommands() {
         for (uint64_t id : strangers) {
           if (Connection* c = Find(id)) Refuse(*c, "SHUTTING_DOWN", "server shutting down", "");
         }
-        epoll_ctl(epfd_, EPOLL_CTL_DEL, it->second.fd, nullptr);
+        ev_.Remove(it->second.fd);
         close(it->second.fd);
         listeners_.erase(it);
         break;
       }
       case Command::kStop:
         stopping_ = true;
+        ev_.Stop();  // Run returns once this wakeup's events are handled (OnReady ignores them now)
         // Hand the unprocessed rest back so the destructor can release it.
         std::lock_guard<std::mutex> lock(cmd_mu_);
         for (size_t j = i + 1; j < cmds.size(); j++) commands_.push_back(std::move(cmds[j]));
@@ -357,14 +297,11 @@ void IoLoop::OnAccept(uint64_t id, Listener& l) {
     l.preauth.push_back(cid);
     conn->preauth_pos = std::prev(l.preauth.end());
     l.preauth_by_addr[key]++;
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = cid;
-    epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+    ev_.Add(fd, cid, EPOLLIN);
     conns_[cid] = std::move(conn);
     l.connections++;
     stats_.connections_opened++;
-    Event e = Event::Make(Event::kAccepted, cid, PeerName(addr));
+    Event e = Event::Make(Event::kAccepted, cid, net::PeerName(addr));
     e.listener = id;
     Post(std::move(e));
   }
@@ -508,142 +445,18 @@ bool IoLoop::ServeNatively(Connection& c, const FrameHeader& h, const std::vecto
   return true;
 }
 
-void IoLoop::Enqueue(Connection& c, OutFrame&& f) {
-  // File payloads are normally prepared on the libuv thread pool before they
-  // get here (transport_js.cc); this is the fallback, never the hot path.
-  if (f.kind == OutFrame::kFile && f.file_fd < 0) {
-    PrepareFilePayload(f, stats_);
-  } else if (f.kind == OutFrame::kMemory && f.compute_crc) {
-    f.h.payload_crc = Crc32c(0, f.mem, static_cast<size_t>(f.h.payload_length));
-    stats_.bytes_crc_computed += f.h.payload_length;
-  }
-  EncodeHeader(f.h, f.meta.data(), f.meta.size(), f.header);
-  if (IsRequest(f.h.type, f.h.flags)) c.awaiting.insert(f.h.request_id);
-  stats_.queued_bytes += static_cast<int64_t>(f.total_len());
-  f.queued = true;
-  c.out.push_back(std::move(f));
-  Flush(c);
-}
-
-void IoLoop::Flush(Connection& c) {
-  if (c.fd < 0 || c.connecting) return;
-  while (!c.out.empty()) {
-    OutFrame& front = c.out.front();
-    if (front.kind == OutFrame::kFile && front.written >= front.prefix_len()) {
-      uint64_t done = front.written - front.prefix_len();
-      off_t off = static_cast<off_t>(front.file_offset + done);
-      size_t want = static_cast<size_t>(std::min<uint64_t>(front.h.payload_length - done, 1u << 30));
-      ssize_t n = sendfile(c.fd, front.file_fd, &off, want);
-      if (n > 0) {
-        stats_.bytes_sendfile += static_cast<uint64_t>(n);
-        front.written += static_cast<uint64_t>(n);
-        if (front.written == front.total_len()) {
-          FinishFrame(c, front);
-          c.out.pop_front();
-        }
-        continue;
-      }
-      if (n == 0) {
-        Close(c, "chunk file " + front.path + " shrank while it was being sent");
-        return;
-      }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) break;
-      Close(c, Errno("sendfile failed", errno));
-      return;
-    }
-    iovec iov[kMaxIov];
-    int cnt = 0;
-    for (OutFrame& f : c.out) {
-      if (cnt > kMaxIov - 3) break;
-      uint64_t w = f.written;
-      if (w < kHeaderBytes) iov[cnt++] = {f.header + w, kHeaderBytes - w};
-      uint64_t moff = w > kHeaderBytes ? w - kHeaderBytes : 0;
-      if (moff < f.meta.size()) iov[cnt++] = {f.meta.data() + moff, f.meta.size() - moff};
-      if (f.kind == OutFrame::kFile) break;  // its payload goes by sendfile, after this prefix
-      if (f.kind == OutFrame::kMemory && f.h.payload_length > 0) {
-        uint64_t poff = w > f.prefix_len() ? w - f.prefix_len() : 0;
-        iov[cnt++] = {const_cast<uint8_t*>(f.mem) + poff, static_cast<size_t>(f.h.payload_length - poff)};
-      }
-    }
-    ssize_t n = writev(c.fd, iov, cnt);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) break;
-      Close(c, Errno("write failed", errno));
-      return;
-    }
-    uint64_t left = static_cast<uint64_t>(n);
-    while (left > 0 && !c.out.empty()) {
-      OutFrame& f = c.out.front();
-      uint64_t take = std::min(left, f.total_len() - f.written);
-      if (f.kind == OutFrame::kMemory) {
-        uint64_t from = std::max(f.written, f.prefix_len());
-        uint64_t to = f.written + take;
-        if (to > from) stats_.bytes_writev += to - from;
-      }
-      f.written += take;
-      left -= take;
-      if (f.written < f.total_len()) break;
-      FinishFrame(c, f);
-      c.out.pop_front();
-    }
-  }
-  c.want_write = !c.out.empty();
-  UpdateInterest(c);
-  if (c.out.empty() && c.close_after_flush) Close(c, c.close_reason);
-}
-
-void IoLoop::FinishFrame(Connection& c, OutFrame& f) {
-  stats_.frames_sent++;
-  bool connection_level = f.h.type == kHello || (f.h.type == kError && f.h.request_id == 0);
-  if ((f.h.flags & kFlagResponse) && !connection_level && c.inbound_pending > 0) {
-    c.inbound_pending--;
-    if (c.reading_paused && c.inbound_pending < c.limits.max_in_flight) {
-      c.reading_paused = false;
-      UpdateInterest(c);
-    }
-  }
-  f.written = f.total_len();
-  ReleaseFrame(f);
-}
-
-void IoLoop::ReleaseFrame(OutFrame& f) {
-  if (f.queued) stats_.queued_bytes -= static_cast<int64_t>(f.total_len());
-  f.queued = false;
-  f.written = f.total_len();
-  if (f.file_fd >= 0) {
-    close(f.file_fd);
-    f.file_fd = -1;
-  }
-  if (f.ref) {
-    f.ref.reset();
-    f.store.reset();
-    stats_.native_chunk_refs--;
-  }
-  if (f.pin) {
-    Event e = Event::Make(Event::kRelease, 0);
-    e.pin = f.pin;
-    Post(std::move(e));
-    f.pin = nullptr;
-  }
-}
-
 void IoLoop::UpdateInterest(Connection& c) {
   if (c.fd < 0 || c.connecting) return;
   uint32_t want = (c.reading_paused ? 0u : static_cast<uint32_t>(EPOLLIN)) |
                   (c.want_write ? static_cast<uint32_t>(EPOLLOUT) : 0u);
   if (want == c.interest) return;
-  epoll_event ev{};
-  ev.events = want;
-  ev.data.u64 = c.id;
-  epoll_ctl(epfd_, EPOLL_CTL_MOD, c.fd, &ev);
+  ev_.Modify(c.fd, c.id, want);
   c.interest = want;
 }
 
 void IoLoop::Close(Connection& c, const std::string& reason) {
   if (c.fd < 0) return;
-  epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
+  ev_.Remove(c.fd);
   close(c.fd);
   c.fd = -1;
   for (OutFrame& f : c.out) ReleaseFrame(f);
@@ -662,103 +475,6 @@ void IoLoop::Close(Connection& c, const std::string& reason) {
     graveyard_.push_back(std::move(it->second));
     conns_.erase(it);
   }
-}
-
-void IoLoop::Admit(Connection& c, bool open) {
-  if (!c.preauth) return;
-  if (open) {
-    LeavePreauth(c);
-    c.reader.set_handshake_only(false);
-  }
-  c.reading_paused = c.inbound_pending >= c.limits.max_in_flight;
-  UpdateInterest(c);
-}
-
-// Makes room for one more connection from `addr_key`, closing the oldest
-// unauthenticated connection (of that address first) where a limit is
-// reached. False only when every slot is held by an authenticated peer.
-bool IoLoop::MakeRoom(Listener& l, const std::string& addr_key) {
-  auto evict = [&](uint64_t id, const std::string& why) {
-    Connection* v = Find(id);
-    if (!v) return;
-    stats_.preauth_evicted++;
-    Refuse(*v, "OVERLOADED", why, "evicted: ");
-  };
-  auto same = l.preauth_by_addr.find(addr_key);
-  if (same != l.preauth_by_addr.end() && same->second >= l.preauth_limits.max_per_address) {
-    for (uint64_t id : l.preauth) {
-      Connection* v = Find(id);
-      if (v && v->addr_key == addr_key) {
-        evict(id, "closed before authenticating to make room: " + std::to_string(same->second) +
-                      " connections from " + addr_key +
-                      " were waiting to authenticate (transport.maxUnauthenticatedPerAddress)");
-        break;
-      }
-    }
-  }
-  if (!l.preauth.empty() && l.preauth.size() >= l.preauth_limits.max_connections) {
-    evict(l.preauth.front(), "closed before authenticating to make room: " + std::to_string(l.preauth.size()) +
-                                 " connections were waiting to authenticate (transport.maxUnauthenticated)");
-  }
-  if (l.connections < l.max_connections) return true;
-  if (l.preauth.empty()) return false;
-  evict(l.preauth.front(), "closed before authenticating to make room: all " + std::to_string(l.max_connections) +
-                               " connections are in use (transport.maxConnections)");
-  return true;
-}
-
-void IoLoop::LeavePreauth(Connection& c) {
-  if (!c.preauth) return;
-  c.preauth = false;
-  auto it = listeners_.find(c.listener);
-  if (it == listeners_.end()) return;  // the listener is gone, and its list with it
-  Listener& l = it->second;
-  l.preauth.erase(c.preauth_pos);
-  auto n = l.preauth_by_addr.find(c.addr_key);
-  if (n != l.preauth_by_addr.end() && --n->second == 0) l.preauth_by_addr.erase(n);
-}
-
-void IoLoop::ExpirePreauth() {
-  uint64_t now = NowMs();
-  for (auto& [id, l] : listeners_) {
-    while (!l.preauth.empty()) {
-      Connection* c = Find(l.preauth.front());
-      if (!c) {
-        l.preauth.pop_front();  // cannot happen: Close leaves the list; kept so the loop always ends
-        continue;
-      }
-      if (c->preauth_deadline_ms > now) break;
-      stats_.preauth_timeouts++;
-      std::string ms = std::to_string(l.preauth_limits.timeout_ms);
-      Refuse(*c, "UNAUTHORIZED",
-             c->handshake_frames == 0 ? "no HELLO within " + ms + " ms (transport.preAuthTimeout)"
-                                      : "handshake not completed within " + ms + " ms (transport.preAuthTimeout)",
-             "protocol error: ");
-    }
-  }
-}
-
-int IoLoop::NextTimeoutMs() {
-  uint64_t first = UINT64_MAX;
-  for (auto& [id, l] : listeners_) {
-    if (l.preauth.empty()) continue;
-    if (Connection* c = Find(l.preauth.front())) first = std::min(first, c->preauth_deadline_ms);
-  }
-  if (first == UINT64_MAX) return -1;
-  uint64_t now = NowMs();
-  return first <= now ? 0 : static_cast<int>(std::min<uint64_t>(first - now, 60'000));
-}
-
-void IoLoop::Refuse(Connection& c, const char* code, const std::string& message, const char* why) {
-  OutFrame f;
-  f.h.type = kError;
-  f.h.flags = kFlagResponse;
-  f.h.request_id = 0;
-  PutStr(f.meta, code);
-  PutStr(f.meta, message);
-  c.reading_paused = true;  // nothing more is read from it
-  Enqueue(c, std::move(f));  // written now if the socket takes it: it is small, and this peer gets no more time
-  Close(c, why + message);
 }
 
 }  // namespace weightcache

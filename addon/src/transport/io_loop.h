@@ -1,8 +1,12 @@
-// The addon's I/O thread: one epoll loop that owns every transport socket.
-// The JS thread talks to it only through commands (a mutex-guarded queue and
-// an eventfd doorbell); it talks back only through events (a queue drained on
-// the JS thread via one thread-safe function, see transport_js.cc). So the
-// I/O thread never touches JS, and the JS thread never touches a socket.
+// The transport's I/O thread: the node-to-node protocol (docs/wire-protocol.md)
+// as a handler of the shared event loop (net/event_loop.h, the loop of the
+// HTTP and RESP doors), which owns the epoll instance, the doorbell and the
+// timeout tick. This thread owns every transport socket: listeners (several,
+// registered here), accepted and outbound connections. The JS thread talks to
+// it only through commands (a mutex-guarded queue and the loop's doorbell); it
+// talks back only through events (a queue drained on the JS thread via one
+// thread-safe function, see transport_js.cc). So the I/O thread never touches
+// JS, and the JS thread never touches a socket.
 #pragma once
 #include <netinet/in.h>
 
@@ -18,11 +22,14 @@
 #include <vector>
 
 #include "buffer_pool.h"
-#include "connection.h"
-#include "stats.h"
+#include "net/event_loop.h"
+#include "transport/connection.h"
+#include "transport/stats.h"
 #include "transport/chunk_serve.h"
 
 namespace weightcache {
+
+std::string Errno(const char* what, int err);  // "what: strerror(err)", for close reasons
 
 struct Event {
   enum Kind { kAccepted, kConnected, kFrame, kClosed, kRelease } kind;
@@ -69,7 +76,7 @@ struct Command {
   std::shared_ptr<store::Store> receive_store;
 };
 
-class IoLoop {
+class IoLoop : private net::EventLoop::Handler {
  public:
   // `notify` runs on the I/O thread when the event queue goes from empty to
   // non-empty; it must only schedule a drain on the JS thread.
@@ -101,7 +108,14 @@ class IoLoop {
     std::shared_ptr<const transport::ChunkSource> chunks;
   };
 
-  void Run();
+  // net::EventLoop::Handler, on the I/O thread.
+  void OnWake() override { DrainCommands(); }
+  void OnAccept(int fd, const sockaddr_storage&) override;  // never: the loop has no listener of its own
+  void OnReady(uint64_t id, uint32_t events) override;
+  void OnTick(int64_t) override { ExpirePreauth(); }
+  bool HasWork() const override;  // connections waiting to authenticate (their deadlines are swept on the tick)
+  void AfterEvents() override { graveyard_.clear(); }
+
   void DrainCommands();
   void Post(Event&& e);
   void OnAccept(uint64_t id, Listener& l);
@@ -111,21 +125,22 @@ class IoLoop {
   // A READ_CHUNK request on an admitted connection of a listener that serves natively: answered
   // here from the native store (true), or left to JavaScript (false).
   bool ServeNatively(Connection& c, const FrameHeader& h, const std::vector<uint8_t>& meta);
+  // admission.cc: the pre-auth bookkeeping (docs/wire-protocol.md, "Before authentication").
   void Admit(Connection& c, bool open);
-  // The pre-auth bookkeeping (docs/wire-protocol.md, "Before authentication").
   bool MakeRoom(Listener& l, const std::string& addr_key);
   void LeavePreauth(Connection& c);
   void ExpirePreauth();
-  int NextTimeoutMs();
   // Sends ERROR(requestId 0, code, message) as far as the socket takes it now, then
   // closes with the reason `why` + message.
   void Refuse(Connection& c, const char* code, const std::string& message, const char* why);
+  // send.cc: the write side.
   void Enqueue(Connection& c, OutFrame&& f);
   void Flush(Connection& c);
   void FinishFrame(Connection& c, OutFrame& f);
+  void ReleaseFrame(OutFrame& f);
+
   void UpdateInterest(Connection& c);
   void Close(Connection& c, const std::string& reason);
-  void ReleaseFrame(OutFrame& f);
   Connection* Find(uint64_t id);
 
   // Frees a payload taken from a frame: a pending store allocation, or pool memory.
@@ -134,9 +149,8 @@ class IoLoop {
   static void ReleasePayload(void* ctx, uint8_t* p, size_t len);
 
   std::function<void()> notify_;
-  int epfd_ = -1;
-  int evfd_ = -1;
-  std::atomic<uint64_t> next_id_{1};
+  net::EventLoop ev_{-1};  // epoll, doorbell and tick; the listeners are ours (listeners_)
+  std::atomic<uint64_t> next_id_{net::EventLoop::kFirstId};
   std::mutex cmd_mu_;
   std::vector<Command> commands_;
   std::mutex ev_mu_;

@@ -14,7 +14,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "frame.h"
+#include "transport/frame.h"
 #include "store/store.h"
 
 namespace weightcache {

@@ -4,8 +4,8 @@
 // wait on the device. Runs on the libuv thread pool (transport_js.cc), where
 // blocking on a cold NVMe read stalls nobody else.
 #pragma once
-#include "connection.h"
-#include "stats.h"
+#include "transport/connection.h"
+#include "transport/stats.h"
 
 namespace weightcache {
 

@@ -1,4 +1,4 @@
-#include "transport_js.h"
+#include "transport/transport_js.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -10,9 +10,9 @@
 #include <memory>
 #include <mutex>
 
-#include "file_payload.h"
+#include "transport/file_payload.h"
 #include "http/fastpath_js.h"
-#include "io_loop.h"
+#include "transport/io_loop.h"
 #include "store/store_js.h"
 
 namespace weightcache {
