@@ -27,7 +27,7 @@ export interface WeightcacheOptions {
   readonly nvmeDir?: string;
   readonly chunkBytes?: number;
   readonly name?: string;
-  /** http.door and http.threads; default the config's (the native door without TLS). */
+  /** http.door and http.threads; default the config's (the JavaScript door). */
   readonly door?: {
     readonly door: 'js' | 'native';
     readonly threads?: number | undefined;

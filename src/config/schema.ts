@@ -235,9 +235,9 @@ export const configSchema = z
           .default(10_000)
           .refine((ms) => ms >= 1, 'must be at least 1ms'),
         metricsCache: duration().default(1_000),
-        // Which code serves http.listen (docs/http-api.md, "The native door"): the addon's I/O threads, or
-        // node:http. With http.tls the listener is node:https whichever is named (docs/native-http-door.md).
-        door: z.enum(['js', 'native']).default('native'),
+        // Which code serves http.listen (docs/http-api.md, "The native door"): node:http, or the addon's I/O
+        // threads. With http.tls the listener is node:https whichever is named (docs/native-http-door.md).
+        door: z.enum(['js', 'native']).default('js'),
         // null: one I/O thread per core (os.availableParallelism()), at most MAX_DOOR_THREADS.
         threads: z.number().int().min(1).max(MAX_DOOR_THREADS).nullable().default(null),
         headersTimeout: duration()

@@ -57,7 +57,7 @@ export async function startNodeProcess(opts: StartOptions = {}): Promise<NodePro
   const base = {
     // Tests read counters right after acting: no cached /metrics page, and
     // /metrics open (metric() sends no token) even where a test turns auth on.
-    // WEIGHTCACHE_TEST_HTTP_DOOR=js runs a suite against the JavaScript door (the default is native: docs/http-api.md).
+    // WEIGHTCACHE_TEST_HTTP_DOOR=native runs a suite against the native door (docs/http-api.md, "The native door").
     http: { listen: '127.0.0.1:0', metricsCache: 0, ...doorFromEnv() },
     auth: { openMetrics: true },
     origin: { type: 'fs', fs: { root: join(dir, 'origin') } },
