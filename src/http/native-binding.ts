@@ -45,7 +45,8 @@ export interface HttpDoorBinding {
    */
   httpDoorSend(door: number, id: number, pieces: Uint8Array[], flags: number): void;
   /** The fill a 'fill' event asked for is done (`ok`), or failed: then JavaScript gets the request whole. */
-  httpDoorFillDone(door: number, id: number, ok: boolean): void;
+  /** `source`: the first chunk's source when the fill fetched it ('origin', 'peer', 'nvme'), else ''. */
+  httpDoorFillDone(door: number, id: number, ok: boolean, source: string): void;
   /** Closes a connection (by its `conn` id); its unanswered requests get 'aborted' events. */
   httpDoorClose(door: number, conn: number): void;
   /** Connection `conn` carried a valid bearer token: it leaves the unauthenticated pool (the reserve). */
@@ -342,6 +343,13 @@ export interface NativeHttpDoorStats {
   fastFillOverflow?: number;
   fastFillTimeouts?: number;
   fastFillWaiting?: number;
+  /**
+   * Resumed misses answered with their first chunk from DRAM whose fill fetched that chunk, by the
+   * fill's source [origin, peer, nvme], and their bytes not read from NVMe: counted in fastBodyHits /
+   * fastBodyBytes too, and reported (X-Cache-Source, metrics) as that source, as JavaScript's reads are.
+   */
+  fastFillSourceHits?: number[];
+  fastFillSourceBytes?: number[];
   /**
    * Durations of fast-path answers, every I/O thread's summed: counts per bucket of durationBounds
    * (not cumulative; the last is +Inf), their sum and count.

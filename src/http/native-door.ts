@@ -15,6 +15,7 @@
  * unauthenticated idle time, the pipelining cut) are enforced at accept and
  * on the I/O threads, from the same http.* keys.
  */
+import type { Source } from '../metrics/metrics.js';
 import { binding } from '../transport/binding.js';
 import type {
   NativeAccessRecord,
@@ -94,10 +95,14 @@ export class NativeHttpDoor {
     binding().httpDoorSend(this.id, id, pieces, flags);
   }
 
-  /** The fill of parked request `id` is done (`ok`), or failed (JavaScript then answers the request whole). */
-  fillDone(id: number, ok: boolean): void {
+  /**
+   * The fill of parked request `id` is done (`ok`), or failed (JavaScript then
+   * answers the request whole). `source`: where the range's first chunk came
+   * from, when the fill fetched it (the answer says so, as JavaScript's would).
+   */
+  fillDone(id: number, ok: boolean, source?: Source): void {
     if (this.stopped) return;
-    binding().httpDoorFillDone(this.id, id, ok);
+    binding().httpDoorFillDone(this.id, id, ok, source ?? '');
   }
 
   /** Closes connection `conn`; its unanswered requests are aborted. */

@@ -12,11 +12,17 @@
  * gives JavaScript the request whole, which answers it as any miss.
  */
 import { CacheError } from '../errors/cache-error.js';
+import type { Source } from '../metrics/metrics.js';
 import type { ReadPath } from '../read/read-path.js';
 import type { NativeFill } from './native-binding.js';
 
-/** True once resident; false when the chunks would not stay here (JavaScript then answers the request). */
-export async function fillForDoor(read: ReadPath, f: NativeFill): Promise<boolean> {
+/**
+ * Once resident: where the range's first chunk was found or fetched from (the
+ * answer's X-Cache-Source, as JavaScript's read would report it), or true
+ * when only the name was resolved. False when the chunks would not stay here
+ * (JavaScript then answers the request).
+ */
+export async function fillForDoor(read: ReadPath, f: NativeFill): Promise<Source | boolean> {
   const slash = f.name.indexOf('/');
   if (slash <= 0) throw new CacheError('BAD_KEY', `native fill: "${f.name}" is not container/key`);
   const name = { container: f.name.slice(0, slash), key: f.name.slice(slash + 1) };

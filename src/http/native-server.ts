@@ -18,7 +18,7 @@ import { IncomingMessage, ServerResponse } from 'node:http';
 import { Duplex } from 'node:stream';
 import type { AccessLog } from '../log/access.js';
 import type { Logger } from '../log/logger.js';
-import { LATENCY_BUCKETS, type Metrics } from '../metrics/metrics.js';
+import { LATENCY_BUCKETS, type Metrics, type Source } from '../metrics/metrics.js';
 import { HttpConnectionMetrics } from './connection-metrics.js';
 import { type CloseReason, governedElsewhere } from './connections.js';
 import type { NativeFill, NativeHttpDoorOptions } from './native-binding.js';
@@ -42,7 +42,7 @@ export interface NativeListenerOptions {
   /** Where fast-path answers are logged (when it is enabled), as JavaScript's are. */
   readonly access?: AccessLog;
   /** Makes a parked fast-path miss resident (native-fill.ts); absent: misses go to JavaScript whole. */
-  readonly fill?: (f: NativeFill) => Promise<boolean>;
+  readonly fill?: (f: NativeFill) => Promise<Source | boolean>;
 }
 
 export interface NativeListener {
@@ -248,7 +248,7 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
         return;
       }
       fill(f).then(
-        (ok) => door.fillDone(id, ok),
+        (got) => door.fillDone(id, got !== false, typeof got === 'string' ? got : undefined),
         (err: unknown) => {
           // JavaScript gets the request whole and answers the error as for any miss.
           o.log.debug({ err, name: f.name }, 'http (native door): fill of a parked miss failed');

@@ -118,8 +118,8 @@ export interface NativeAccessLine {
   readonly client: string;
   /** HTTP's status; absent: a RESP reply, `OK` (the fast path answers no errors). */
   readonly status?: number;
-  /** Where the bytes came from; absent: DRAM. */
-  readonly source?: 'dram' | 'nvme';
+  /** Where the bytes came from (a resumed miss: where its fill got them); absent: DRAM. */
+  readonly source?: 'dram' | 'nvme' | 'origin' | 'peer';
   readonly bytes: number;
   readonly durationMs: number;
   readonly aborted?: boolean;

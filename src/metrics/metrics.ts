@@ -344,7 +344,20 @@ export class Metrics {
   });
 
   /** The native fast path's counters already added to requests and servedBytes. */
-  private fastSeen = { hits: 0, notModified: 0, bytes: 0, bodyHits: 0, nvmeBytes: 0, nvmeHits: 0 };
+  private fastSeen: {
+    hits: number;
+    notModified: number;
+    by: Record<Source, { bytes: number; reads: number }>;
+  } = {
+    hits: 0,
+    notModified: 0,
+    by: {
+      dram: { bytes: 0, reads: 0 },
+      nvme: { bytes: 0, reads: 0 },
+      origin: { bytes: 0, reads: 0 },
+      peer: { bytes: 0, reads: 0 },
+    },
+  };
 
   /**
    * Hits the native door answered without JavaScript count in the same
@@ -367,19 +380,30 @@ export class Metrics {
     if (ok > 0) this.requests.inc({ protocol: 'http', result: 'ok' }, ok);
     if (notModified > seen.notModified)
       this.requests.inc({ protocol: 'http', result: 'not_modified' }, notModified - seen.notModified);
-    // Bytes and reads by the tier they came from, as the JavaScript door counts them.
+    // Bytes and object GETs with a body by the tier they came from, as the JavaScript door counts
+    // them: a resumed miss (its fill fetched the first chunk) as the fill's source.
+    const fillHits = s.fastFillSourceHits ?? [0, 0, 0];
+    const fillBytes = s.fastFillSourceBytes ?? [0, 0, 0];
     const nvmeBytes = s.fastNvmeBodyBytes ?? 0;
-    const dramBytes = bytes - nvmeBytes;
-    if (dramBytes > seen.bytes) this.servedBytes.inc({ source: 'dram' }, dramBytes - seen.bytes);
-    if (nvmeBytes > seen.nvmeBytes) this.servedBytes.inc({ source: 'nvme' }, nvmeBytes - seen.nvmeBytes);
-    // Object GETs with a body, as the objects door counts them (its reads that the fast path answered).
     const nvmeHits = s.fastNvmeHits ?? 0;
-    const bodyHits = (s.fastBodyHits ?? 0) - nvmeHits;
-    if (bodyHits > seen.bodyHits)
-      this.objectReads.inc({ door: 'objects', source: 'dram' }, bodyHits - seen.bodyHits);
-    if (nvmeHits > seen.nvmeHits)
-      this.objectReads.inc({ door: 'objects', source: 'nvme' }, nvmeHits - seen.nvmeHits);
-    this.fastSeen = { hits, notModified, bytes: dramBytes, bodyHits, nvmeBytes, nvmeHits };
+    const [oh = 0, ph = 0, nh = 0] = fillHits;
+    const [ob = 0, pb = 0, nb = 0] = fillBytes;
+    const now: Record<Source, { bytes: number; reads: number }> = {
+      dram: {
+        bytes: bytes - nvmeBytes - ob - pb - nb,
+        reads: (s.fastBodyHits ?? 0) - nvmeHits - oh - ph - nh,
+      },
+      nvme: { bytes: nvmeBytes + nb, reads: nvmeHits + nh },
+      origin: { bytes: ob, reads: oh },
+      peer: { bytes: pb, reads: ph },
+    };
+    for (const source of ['dram', 'nvme', 'origin', 'peer'] as const) {
+      const n = now[source];
+      const was = seen.by[source];
+      if (n.bytes > was.bytes) this.servedBytes.inc({ source }, n.bytes - was.bytes);
+      if (n.reads > was.reads) this.objectReads.inc({ door: 'objects', source }, n.reads - was.reads);
+    }
+    this.fastSeen = { hits, notModified, by: now };
   }
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {

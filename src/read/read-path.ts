@@ -139,13 +139,15 @@ export class ReadPath {
    * out: what the native door's parked misses wait for (src/http/native-fill.ts)
    * before they are answered from the store. The same steps as read(): the
    * look-ahead across requests, then each chunk through chunk(), readAhead + 1
-   * at a time. False, before anything is fetched, when a chunk would not stay
-   * here (a cluster member's chunk owned by another member, not cached here):
-   * the caller then reads it through read() as any miss, so it is fetched once.
+   * at a time. Resolves to where chunk `first` was found or fetched from (what
+   * read() would have reported as the answer's source). False, before
+   * anything is fetched, when a chunk would not stay here (a cluster member's
+   * chunk owned by another member, not cached here): the caller then reads it
+   * through read() as any miss, so it is fetched once.
    */
-  async fill(info: ObjectInfo, first: number, last: number, signal?: AbortSignal): Promise<boolean> {
+  async fill(info: ObjectInfo, first: number, last: number, signal?: AbortSignal): Promise<Source | false> {
     last = Math.min(last, chunkCount(info.size, this.o.chunkSize) - 1);
-    if (last < first) return true;
+    if (last < first) return this.peekSource(info, first);
     const cluster = this.o.cluster;
     if (cluster && !this.o.keepPeerChunks) {
       for (let i = first; i <= last; i++) {
@@ -155,15 +157,17 @@ export class ReadPath {
     }
     this.lookAhead(info, first, last);
     let next = first;
+    let source: Source = 'dram';
     const worker = async () => {
       while (next <= last) {
         const i = next++;
-        await this.chunk(info, i, signal);
+        const got = await this.chunk(info, i, signal);
+        if (i === first) source = got.source;
       }
     };
     const width = Math.min(this.o.readAhead + 1, last - first + 1);
     await Promise.all(Array.from({ length: width }, worker));
-    return true;
+    return source;
   }
 
   /**

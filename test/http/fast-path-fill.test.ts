@@ -56,25 +56,55 @@ async function rangeGet(port: number, path: string, range?: string) {
 describe('fast-path misses, filled by JavaScript and answered natively', () => {
   it('cold reads from an fs origin are the origin’s bytes, answered on the fast path', async () => {
     const file = pattern(5 * MiB + 12345, 1);
-    const root = seedOrigin({ 'm.bin': file, 'n.bin': pattern(3 * MiB, 2) });
+    const root = seedOrigin({ 'm.bin': file, 'n.bin': pattern(3 * MiB, 2), 'o.bin': pattern(MiB, 5) });
     const node = await nativeNode({ type: 'fs', fs: { root } });
     const port = Number(new URL(node.url).port);
-    // Whole, a range across chunks, a suffix, HEAD: each the first read of what it covers.
+    // Whole, a range across chunks: each the first read of what it covers.
     const whole = await rangeGet(port, '/v1/objects/models/m.bin');
     expect(whole.status).toBe(200);
-    expect(whole.headers['x-cache-source']).toBe('dram');
+    // Where its fill got the first chunk, as the JavaScript door reports a miss (not the DRAM it was sent from).
+    expect(whole.headers['x-cache-source']).toBe('origin');
     expect(whole.body.equals(file)).toBe(true);
     const part = await rangeGet(port, '/v1/objects/models/n.bin', 'bytes=1000000-2200000');
     expect(part.status).toBe(206);
     expect(part.headers['content-range']).toBe(`bytes 1000000-2200000/${3 * MiB}`);
     expect(part.body.equals(pattern(3 * MiB, 2).subarray(1000000, 2200001))).toBe(true);
+    expect(part.headers['x-cache-source']).toBe('origin');
     expect(await fastMetric(node, 'resumed')).toBe(2);
     expect(await fastMetric(node, 'fallback')).toBe(0);
+    // Counted as misses, as the JavaScript door counts them; a second read is a DRAM hit.
+    expect(await node.metric('weightcache_object_reads_total', { door: 'objects', source: 'origin' })).toBe(
+      2,
+    );
+    expect(await node.metric('weightcache_served_bytes_total', { source: 'origin' })).toBe(
+      file.length + 2200001 - 1000000,
+    );
+    const again = await rangeGet(port, '/v1/objects/models/m.bin', 'bytes=0-99');
+    expect(again.headers['x-cache-source']).toBe('dram');
+    expect(
+      await node.metric('weightcache_object_reads_total', { door: 'objects', source: 'dram' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(await node.metric('weightcache_object_reads_total', { door: 'objects', source: 'origin' })).toBe(
+      2,
+    );
+    // A HEAD of a name whose chunks are in no tier fetches nothing (JavaScript answers it, source origin).
+    const originReads = await node.metric('weightcache_origin_requests_total', { op: 'read' });
+    const c = await RawConnection.open(port);
+    try {
+      c.send(rawRequest('HEAD', '/v1/objects/models/o.bin', { Range: 'bytes=0-9' }));
+      const head = await c.read({ timeoutMs: 60_000, head: true });
+      expect(head.status).toBe(206);
+      expect(head.headers['x-cache-source']).toBe('origin');
+    } finally {
+      c.close();
+    }
+    expect(await node.metric('weightcache_origin_requests_total', { op: 'read' })).toBe(originReads);
     // A name that does not exist: JavaScript's own 404 after the failed fill.
+    const fallbacks = await fastMetric(node, 'fallback'); // the HEAD above: resolved, then JavaScript's
     const missing = await rangeGet(port, '/v1/objects/models/nope.bin');
     expect(missing.status).toBe(404);
     expect(JSON.parse(missing.body.toString()).code).toBe('NOT_FOUND');
-    expect(await fastMetric(node, 'fallback')).toBe(1);
+    expect(await fastMetric(node, 'fallback')).toBe(fallbacks + 1);
     expect(await node.metric('weightcache_http_fastpath_chunk_references')).toBe(0);
   }, 60_000);
 

@@ -39,7 +39,7 @@ struct Slot {
   uint64_t posted_body = 0;    // the request's body bytes posted to JavaScript (HttpConnection::posted_body_bytes)
   int status = 0;
   uint64_t body_bytes = 0;
-  bool nvme = false;           // the body's first chunk read from NVMe (X-Cache-Source: nvme)
+  const char* source = "dram";  // the answer's X-Cache-Source (a literal), for the access log
   std::string method, target;  // with the access log only
 };
 struct HttpConnection {

@@ -141,6 +141,7 @@ struct Answer {
   // it failed, and JavaScript answers the request whole.
   bool fill_done = false;
   bool fill_ok = false;
+  int fill_source = -1;  // FillSource: where the fill found the range's first chunk (-1: resident already, or resolve only)
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;  // validated by the caller
   std::vector<BodyPart> body;

@@ -212,13 +212,14 @@ Napi::Value HttpDoorSendJs(const Napi::CallbackInfo& info) {
 
 Napi::Value HttpDoorFillDoneJs(const Napi::CallbackInfo& info) {
   Handle& h = Need(info);
-  if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsBoolean()) {
-    throw Napi::TypeError::New(info.Env(), "httpDoorFillDone(door, id, ok)");
+  if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsBoolean() || (info.Length() > 3 && !info[3].IsString())) {
+    throw Napi::TypeError::New(info.Env(), "httpDoorFillDone(door, id, ok, source)");
   }
   Answer a;
   a.id = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());  // routes to the request's worker
   a.fill_done = true;
   a.fill_ok = info[2].As<Napi::Boolean>().Value();
+  if (info.Length() > 3) a.fill_source = FillSourceOf(info[3].As<Napi::String>().Utf8Value());
   h.door->Respond(std::move(a));
   return info.Env().Undefined();
 }
@@ -285,6 +286,14 @@ Napi::Value HttpDoorStatsJs(const Napi::CallbackInfo& info) {
     set("fastFillOverflow", static_cast<double>(f.fill_overflow.load()));
     set("fastFillTimeouts", static_cast<double>(f.fill_timeouts.load()));
     set("fastFillWaiting", static_cast<double>(f.fill_waiting.load()));
+    // Resumed misses by the fill's source (FillSource order: origin, peer, nvme).
+    Napi::Array hits = Napi::Array::New(env, 3), bytes = Napi::Array::New(env, 3);
+    for (uint32_t i = 0; i < 3; i++) {
+      hits.Set(i, Napi::Number::New(env, static_cast<double>(f.fill_source_hits[i].load())));
+      bytes.Set(i, Napi::Number::New(env, static_cast<double>(f.fill_source_bytes[i].load())));
+    }
+    o.Set("fastFillSourceHits", hits);
+    o.Set("fastFillSourceBytes", bytes);
     HttpDoor& door = *Need(info).door;
     o.Set("fastDurations", net::DurationsToJs(env, [&](std::vector<uint64_t>& counts, uint64_t& sum_ns, uint64_t& count) {
             door.FastDurations(counts, sum_ns, count);

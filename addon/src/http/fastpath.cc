@@ -136,7 +136,9 @@ FastResult StartFastPath(FastPath& fp, const RequestHead& h, std::string_view da
   if (p == doors::Plan::kMiss) {
     st.misses++;
     uint64_t chunks = plan.last_chunk - plan.first_chunk + 1;
-    if (!fp.fill_misses || chunks > kMaxFillChunks ||
+    // A HEAD fetches nothing on the JavaScript door (its source is where the first chunk is now,
+    // "origin"): filling a chunk for it would be an origin read the client never asked for.
+    if (!fp.fill_misses || head_only || chunks > kMaxFillChunks ||
         chunks * v.chunk_size > fp.store->options().max_bytes / kFillDramShare) {
       return FastResult::kNo;
     }
@@ -202,6 +204,29 @@ void NoteFastHit(FastPath& fp, const FastAnswer& a) {
   for (const store::Piece& p : a.pieces) disk += p.from_disk ? p.len : 0;
   st.nvme_body_bytes += disk;
   st.body_bytes += a.body_bytes;
+}
+
+int FillSourceOf(std::string_view s) {
+  if (s == "origin") return kFillOrigin;
+  if (s == "peer") return kFillPeer;
+  if (s == "nvme") return kFillNvme;
+  return -1;
+}
+
+void NoteFillSource(FastPath& fp, FastAnswer& a) {
+  if (a.fill_source < 0 || a.fill_source > kFillNvme || a.head_only || a.pieces.empty() || a.pieces[0].from_disk) {
+    return;  // no fill fetched the first chunk, or the answer reports NVMe already
+  }
+  static constexpr std::string_view kDram = "\r\nX-Cache-Source: dram\r\n";
+  static constexpr const char* kNames[] = {"origin", "peer", "nvme"};
+  size_t at = a.head.find(kDram);
+  if (at == std::string::npos) return;
+  a.head.replace(at + 18, 4, kNames[a.fill_source]);
+  a.source_name = kNames[a.fill_source];
+  uint64_t disk = 0;
+  for (const store::Piece& p : a.pieces) disk += p.from_disk ? p.len : 0;
+  fp.stats.fill_source_hits[a.fill_source]++;
+  fp.stats.fill_source_bytes[a.fill_source] += a.body_bytes - disk;
 }
 
 bool TryFastPath(FastPath& fp, const RequestHead& h, std::string_view date, FastAnswer& out) {

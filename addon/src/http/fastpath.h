@@ -73,7 +73,18 @@ struct FastPathStats {
   std::atomic<uint64_t> fill_overflow{0};
   std::atomic<uint64_t> fill_timeouts{0};
   std::atomic<int64_t> fill_waiting{0};      // requests parked now, all threads
+  // Of the resumed body answers whose first chunk was in DRAM: those whose fill fetched that
+  // chunk, by where from (FillSource), and their bytes not read from NVMe. They are counted in
+  // body_hits / body_bytes too; JavaScript moves them to the fill's source (as its own reads count).
+  std::atomic<uint64_t> fill_source_hits[3] = {};
+  std::atomic<uint64_t> fill_source_bytes[3] = {};
 };
+
+// Where a parked miss's fill found the range's first chunk: what the answer's X-Cache-Source
+// says (JavaScript's read reports the first chunk's source), not the DRAM it is answered from.
+enum FillSource { kFillOrigin = 0, kFillPeer = 1, kFillNvme = 2 };
+// "origin" / "peer" / "nvme" → FillSource; anything else (DRAM, resolve only) → -1.
+int FillSourceOf(std::string_view s);
 
 struct FastPath {
   std::shared_ptr<store::Store> store;
@@ -110,6 +121,8 @@ struct FastAnswer {
   std::atomic<uint64_t>* door_body_hits = nullptr;
   std::atomic<uint64_t>* door_nvme_body_hits = nullptr;
   FillAsk fill;  // kFill
+  int fill_source = -1;              // a resumed miss: the FillSource its answer reports (see NoteFillSource)
+  const char* source_name = nullptr;  // set by NoteFillSource: the X-Cache-Source it wrote
 };
 
 enum class FastResult {
@@ -129,6 +142,10 @@ FastResult StartFastPath(FastPath& fp, const RequestHead& h, std::string_view da
                          store::DiskReader* disk, uint64_t token);
 // Counts an answered hit (StartFastPath does for kAnswer; the caller for a completed kPending).
 void NoteFastHit(FastPath& fp, const FastAnswer& a);
+// A resumed miss answered with its first chunk from DRAM (`a.fill_source` set): its
+// X-Cache-Source says where the fill got that chunk, and it is counted there. Call once the
+// answer is complete (its head built, NoteFastHit done).
+void NoteFillSource(FastPath& fp, FastAnswer& a);
 // DRAM only: StartFastPath without a disk reader; true when answered.
 bool TryFastPath(FastPath& fp, const RequestHead& h, std::string_view date, FastAnswer& out);
 

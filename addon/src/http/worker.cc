@@ -359,7 +359,7 @@ void HttpWorker::Deliver(Answer& a) {
     return;
   }
   if (a.fill_done) {
-    FillDone(a.id, a.fill_ok);
+    FillDone(a.id, a.fill_ok, a.fill_source);
     return;
   }
   if (a.close_conn != 0) {

@@ -126,13 +126,15 @@ class HttpWorker final : public net::WorkerThread<Answer> {
     DoorEvent request;   // what JavaScript gets if the fill fails
     uint32_t attempts = 0;
     int64_t deadline_ms = 0;  // then answered 504 (the request timeout)
+    int source = -1;          // FillSource of the fill that fetched the first chunk (kept over later fills)
   };
   std::unordered_map<uint64_t, FillWait> fills_;
   // Parks `c`'s parsed head (a kFill result `a`) in slot `s`; false: at a parked limit.
   bool Park(HttpConnection& c, Slot& s, FastAnswer& a, uint64_t id);
   void PostFill(const HttpConnection& c, uint64_t id, const FillAsk& ask);
   // JavaScript's fill of `id` is done: plan again (answer, read NVMe, fill again) or hand to JavaScript.
-  void FillDone(uint64_t id, bool ok);
+  // `source`: where the fill found the range's first chunk (FillSource), -1 if it did not fetch it.
+  void FillDone(uint64_t id, bool ok, int source);
   // Posts parked request `id` whole to JavaScript, which answers it into its slot.
   void FallBack(HttpConnection& c, Slot& s, DoorEvent&& e, uint64_t id);
   void Unpark(uint64_t id);  // forgets a parked request (its connection closed)

@@ -93,7 +93,9 @@ void HttpWorker::QueueFast(HttpConnection& c, Slot& s, FastAnswer& a) {
   // "HTTP/1.1 200 OK": the status is the head's characters 9..11 (the access log's and durations').
   s.status = a.head.size() > 12 ? std::atoi(a.head.substr(9, 3).c_str()) : 0;
   s.body_bytes = a.body_bytes;
-  s.nvme = !a.head_only && !a.pieces.empty() && a.pieces[0].from_disk;
+  s.source = a.source_name                                                 ? a.source_name
+             : !a.head_only && !a.pieces.empty() && a.pieces[0].from_disk ? "nvme"
+                                                                          : "dram";
   s.head = std::move(a.head);
   for (store::Piece& piece : a.pieces) {
     BodyPart p;
@@ -133,6 +135,7 @@ void HttpWorker::DiskDone(uint64_t token, store::RangeStatus status, store::Rang
   if (status == store::RangeStatus::kReady) {
     wait.answer.pieces = std::move(view.pieces);
     NoteFastHit(*opt_.fast, wait.answer);
+    NoteFillSource(*opt_.fast, wait.answer);
     QueueFast(c, *slot, wait.answer);
   } else {
     // A block failed its CRC32C, or the file was gone or short: no byte of it was sent, and
@@ -161,7 +164,7 @@ void HttpWorker::FastDone(const HttpConnection& c, const Slot& s, bool aborted) 
   r.peer = c.peer;
   r.status = s.status;
   r.bytes = s.body_bytes;
-  r.nvme = s.nvme;
+  r.source = s.source;
   r.duration_ms = static_cast<double>(ns) / 1e6;
   r.aborted = aborted;
   access_.push_back(std::move(r));

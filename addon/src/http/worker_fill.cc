@@ -69,10 +69,11 @@ void HttpWorker::FallBack(HttpConnection& c, Slot& s, DoorEvent&& e, uint64_t id
   door_.Post(std::move(e));
 }
 
-void HttpWorker::FillDone(uint64_t id, bool ok) {
+void HttpWorker::FillDone(uint64_t id, bool ok, int source) {
   auto w = fills_.find(id);
   if (w == fills_.end()) return;  // its connection went away meanwhile
   FillWait wait = std::move(w->second);
+  if (source >= 0) wait.source = source;
   Unpark(id);
   auto it = conns_.find(wait.conn);
   if (it == conns_.end() || it->second->fd < 0) return;
@@ -105,7 +106,9 @@ void HttpWorker::FillDone(uint64_t id, bool ok) {
   if (r == FastResult::kAnswer || r == FastResult::kPending) {
     fp.stats.fill_resumed++;
     slot->parked = false;
+    a.fill_source = wait.source;
     if (r == FastResult::kAnswer) {
+      NoteFillSource(fp, a);  // for kPending, once its NVMe pieces are read (DiskDone)
       QueueFast(c, *slot, a);
     } else {
       slot->disk = true;

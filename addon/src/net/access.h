@@ -16,7 +16,7 @@ struct AccessRecord {
   uint64_t bytes = 0;       // body (value) bytes sent
   double duration_ms = 0;   // read (RESP) or head parsed (HTTP) → last byte written (or the connection gone)
   bool aborted = false;     // the connection went away before the answer was written
-  bool nvme = false;        // bytes were read from NVMe (else DRAM)
+  const char* source = "dram";  // where the bytes came from, a literal: "dram", "nvme", or a resumed miss's "origin"/"peer"
 };
 
 // Access records waiting for JavaScript, all threads of a door together: past

@@ -76,7 +76,7 @@ Napi::Object AccessToJs(Napi::Env env, const std::vector<AccessRecord>& records,
     x.Set("bytes", Napi::Number::New(env, static_cast<double>(r.bytes)));
     x.Set("durationMs", Napi::Number::New(env, r.duration_ms));
     if (r.aborted) x.Set("aborted", Napi::Boolean::New(env, true));
-    if (r.nvme) x.Set("source", "nvme");
+    if (std::string_view(r.source) != "dram") x.Set("source", r.source);
     list.Set(i, x);
   }
   o.Set("records", list);

@@ -123,7 +123,9 @@ void RespWorker::QueueReply(RespConnection& c, RespAnswer& a, const std::vector<
     if (args.size() > 1) r.target = args[1].substr(0, kLoggedKeyBytes);
     r.peer = c.peer;
     r.bytes = a.body_bytes;
-    for (const store::Piece& part : a.pieces) r.nvme = r.nvme || part.from_disk;
+    for (const store::Piece& part : a.pieces) {
+      if (part.from_disk) r.source = "nvme";
+    }
   }
   auto queue = [&](Piece&& p) {
     c.out_bytes += p.len;
