@@ -115,3 +115,50 @@ export function rawRequest(
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('')}\r\n${body}`;
 }
+
+/** An answer as sent: the status, the header lines in order (Date left out, `mask` applied), the body. */
+export interface SentAnswer {
+  readonly status: number;
+  readonly head: string[];
+  readonly body: Buffer;
+}
+
+/**
+ * One request on its own connection (`Connection: close`), read to the end:
+ * for comparing two doors' answers line for line. `Host` is the URL's unless
+ * `headers` names one; `mask` rewrites header lines whose value differs on
+ * every answer (a request id) into their form.
+ */
+export function exchangeLines(
+  url: string,
+  method: string,
+  target: string,
+  headers: Record<string, string> = {},
+  mask: (line: string) => string = (l) => l,
+): Promise<SentAnswer> {
+  const u = new URL(url);
+  const hasHost = Object.keys(headers).some((k) => k.toLowerCase() === 'host');
+  const lines = [
+    `${method} ${target} HTTP/1.1`,
+    ...(hasHost ? [] : [`Host: ${u.host}`]),
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+  ];
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const s = connect(Number(u.port), u.hostname, () =>
+      s.write(`${lines.join('\r\n')}\r\nConnection: close\r\n\r\n`),
+    );
+    s.on('data', (d: Buffer) => chunks.push(d));
+    s.on('error', reject);
+    s.on('close', () => {
+      const all = Buffer.concat(chunks);
+      const end = all.indexOf('\r\n\r\n');
+      const head = all.subarray(0, end).toString('latin1').split('\r\n');
+      resolve({
+        status: Number(head[0]!.split(' ')[1]),
+        head: head.filter((l) => !/^date:/i.test(l)).map(mask),
+        body: all.subarray(end + 4),
+      });
+    });
+  });
+}

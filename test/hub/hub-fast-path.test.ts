@@ -11,13 +11,13 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replaceAtOrigin, seedOrigin } from '../harness/cluster.js';
 import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
 import { type ClientOutput, hasVenv, runPythonJson } from '../harness/python.js';
+import { exchangeLines, type SentAnswer } from '../harness/raw-http.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const REPO = 'acme/tiny-llama';
@@ -36,44 +36,16 @@ const TOKEN = 'hub-fast-token-0123456789';
 const OTHER = 'hub-other-token-0123456789';
 const ADMIN = 'hub-admin-token-0123456789';
 
-interface Answer {
-  status: number;
-  /** Header lines as sent, in order, Date left out. */
-  head: string[];
-  body: Buffer;
-}
+type Answer = SentAnswer;
 
-/** One request on its own connection, the answer as bytes on the wire. */
+/** One request on its own connection; header lines in order, Date left out. */
 function raw(
   url: string,
   method: string,
-  path: string,
+  target: string,
   headers: Record<string, string> = {},
 ): Promise<Answer> {
-  const u = new URL(url);
-  const lines = [
-    `${method} ${path} HTTP/1.1`,
-    `Host: ${u.host}`,
-    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
-  ];
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const s = connect(Number(u.port), u.hostname, () =>
-      s.write(`${lines.join('\r\n')}\r\nConnection: close\r\n\r\n`),
-    );
-    s.on('data', (d: Buffer) => chunks.push(d));
-    s.on('error', reject);
-    s.on('close', () => {
-      const all = Buffer.concat(chunks);
-      const end = all.indexOf('\r\n\r\n');
-      const head = all.subarray(0, end).toString('latin1').split('\r\n');
-      resolve({
-        status: Number(head[0]!.split(' ')[1]),
-        head: head.filter((l) => !/^date:/i.test(l)),
-        body: all.subarray(end + 4),
-      });
-    });
-  });
+  return exchangeLines(url, method, target, headers);
 }
 
 function env(node: NodeProcess, token?: string): Record<string, string> {

@@ -14,7 +14,6 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +22,7 @@ import { presignedQuery, signedHeaders, UNSIGNED_PAYLOAD } from '../../src/s3/si
 import { seedOrigin } from '../harness/cluster.js';
 import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
 import { type ClientOutput, hasVenv, runPythonJson } from '../harness/python.js';
+import { exchangeLines, type SentAnswer } from '../harness/raw-http.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const files: Record<string, Buffer> = {
@@ -35,36 +35,18 @@ const CLIENT_TEST_MS = 600_000;
 const token = `signed-${randomBytes(16).toString('hex')}`;
 const scoped = `scoped-${randomBytes(16).toString('hex')}`;
 
-interface Answer {
-  status: number;
-  head: string[];
-  body: Buffer;
-}
+type Answer = SentAnswer;
 
 /** One request on its own connection; header lines in order, Date left out, request ids masked. */
-function raw(url: string, method: string, target: string, headers: Record<string, string>): Promise<Answer> {
-  const lines = [`${method} ${target} HTTP/1.1`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const s = connect(Number(u.port), u.hostname, () =>
-      s.write(`${lines.join('\r\n')}\r\nConnection: close\r\n\r\n`),
-    );
-    s.on('data', (d: Buffer) => chunks.push(d));
-    s.on('error', reject);
-    s.on('close', () => {
-      const all = Buffer.concat(chunks);
-      const end = all.indexOf('\r\n\r\n');
-      const head = all.subarray(0, end).toString('latin1').split('\r\n');
-      resolve({
-        status: Number(head[0]!.split(' ')[1]),
-        head: head
-          .filter((l) => !/^date:/i.test(l))
-          .map((l) => l.replace(/^(x-amz-request-id): [0-9A-F]{16}$/i, '$1: <16 hex>')),
-        body: all.subarray(end + 4),
-      });
-    });
-  });
+function raw(
+  url: string,
+  method: string,
+  target: string,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
+  return exchangeLines(url, method, target, headers, (l) =>
+    l.replace(/^(x-amz-request-id): [0-9A-F]{16}$/i, '$1: <16 hex>'),
+  );
 }
 
 const signed = (n: NodeProcess, result: string) =>

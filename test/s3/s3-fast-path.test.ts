@@ -10,12 +10,12 @@
  * id differs but has the same form) and the same bytes from both.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedOrigin } from '../harness/cluster.js';
 import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
 import { type ClientOutput, hasVenv, runPythonJson } from '../harness/python.js';
+import { exchangeLines, type SentAnswer } from '../harness/raw-http.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const CHUNK = 256 * 1024;
@@ -28,46 +28,18 @@ const here = import.meta.dirname;
 const run = hasVenv('main') || process.env.CI;
 const CLIENT_TEST_MS = 600_000;
 
-interface Answer {
-  status: number;
-  /** Header lines as sent, in order, Date left out, the request id's value replaced by its form. */
-  head: string[];
-  body: Buffer;
-}
+type Answer = SentAnswer;
 
-/** One request on its own connection, the answer as bytes on the wire. */
+/** One request on its own connection; header lines in order, Date left out, request ids masked. */
 function raw(
   url: string,
   method: string,
-  path: string,
+  target: string,
   headers: Record<string, string> = {},
 ): Promise<Answer> {
-  const u = new URL(url);
-  const lines = [
-    `${method} ${path} HTTP/1.1`,
-    ...(headers.Host ? [] : [`Host: ${u.host}`]),
-    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
-  ];
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const s = connect(Number(u.port), u.hostname, () =>
-      s.write(`${lines.join('\r\n')}\r\nConnection: close\r\n\r\n`),
-    );
-    s.on('data', (d: Buffer) => chunks.push(d));
-    s.on('error', reject);
-    s.on('close', () => {
-      const all = Buffer.concat(chunks);
-      const end = all.indexOf('\r\n\r\n');
-      const head = all.subarray(0, end).toString('latin1').split('\r\n');
-      resolve({
-        status: Number(head[0]!.split(' ')[1]),
-        head: head
-          .filter((l) => !/^date:/i.test(l))
-          .map((l) => l.replace(/^(x-amz-request-id): [0-9A-F]{16}$/i, '$1: <16 hex>')),
-        body: all.subarray(end + 4),
-      });
-    });
-  });
+  return exchangeLines(url, method, target, headers, (l) =>
+    l.replace(/^(x-amz-request-id): [0-9A-F]{16}$/i, '$1: <16 hex>'),
+  );
 }
 
 const s3Hits = (n: NodeProcess) => n.metric('weightcache_http_fastpath_requests_total', { result: 'hit' });
