@@ -131,6 +131,36 @@ describe('fast-path misses, filled by JavaScript and answered natively', () => {
     expect(await fastMetric(node, 'resumed')).toBe(12);
   }, 60_000);
 
+  it('a request pipelined behind a parked miss reaches JavaScript after it, in order', async () => {
+    const origin = await startHttpOriginServer();
+    origins.push(origin);
+    const big = pattern(12 * MiB, 6); // past an eighth of the DRAM budget: JavaScript streams it
+    origin.put('models', 'big.bin', big);
+    const node = await nativeNode({ type: 'http', http: { baseUrl: origin.baseUrl } });
+    const port = Number(new URL(node.url).port);
+    // B's name resolved (a HEAD: JavaScript's), so B goes to JavaScript at once rather than being parked.
+    expect((await get(node.url, '/v1/objects/models/big.bin', {}, 'HEAD')).status).toBe(200);
+    origin.setFault({ mode: 'ok', delayMs: 400 }); // the missing name's fill is still out when B arrives
+    const c = await RawConnection.open(port);
+    try {
+      // A: parked, then handed to JavaScript (no such name). B: JavaScript's from the start, 12 MiB.
+      // B reaching JavaScript first left it streaming behind A's unanswered place, and A queued
+      // behind B: neither answered.
+      c.send(
+        rawRequest('GET', '/v1/objects/models/nope.bin') + rawRequest('GET', '/v1/objects/models/big.bin'),
+      );
+      const a = await c.read({ timeoutMs: 30_000 });
+      expect(a.status).toBe(404);
+      const b = await c.read({ timeoutMs: 30_000 });
+      expect(b.status).toBe(200);
+      expect(b.body.equals(big)).toBe(true);
+    } finally {
+      c.close();
+    }
+    // The HEAD's (resolved, then JavaScript's: its chunk is in no tier) and A's failed fill.
+    expect(await fastMetric(node, 'fallback')).toBe(2);
+  }, 90_000);
+
   it('a client that goes away while parked leaves nothing behind', async () => {
     const origin = await startHttpOriginServer();
     origins.push(origin);

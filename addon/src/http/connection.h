@@ -74,6 +74,10 @@ struct HttpConnection {
   bool want_drain = false;
 
   bool reading_paused = false;
+  // A parsed head that is not the fast path's waits while an earlier request of the connection is
+  // parked (worker_fill.cc): JavaScript must get the connection's requests in order. Parsed again
+  // from in[0] once no slot is parked.
+  bool held_for_fill = false;
   bool peer_closed = false;
   bool served_any = false;
   bool posted_any = false;  // a request went to JavaScript: it is told when the connection closes

@@ -217,7 +217,7 @@ void HttpWorker::OnReadable(HttpConnection& c) {
 }
 
 void HttpWorker::Process(HttpConnection& c) {
-  while (c.fd >= 0 && c.phase != HttpConnection::kDone && !c.reading_paused) {
+  while (c.fd >= 0 && c.phase != HttpConnection::kDone && !c.reading_paused && !c.held_for_fill) {
     bool more = c.phase == HttpConnection::kHead ? ProcessHead(c) : ProcessBody(c);
     if (!more) break;
   }
@@ -241,6 +241,13 @@ bool HttpWorker::ProcessHead(HttpConnection& c) {
     return false;
   }
   if (opt_.fast && TryFast(c)) return true;
+  if (HasParked(c)) {
+    // JavaScript runs a connection's requests one after another: this one must not reach it
+    // before the parked one (which may yet go to JavaScript) has. Nothing of it is consumed.
+    c.held_for_fill = true;
+    c.header_deadline_ms = 0;
+    return false;
+  }
   const RequestHead& h = c.parser.head();
   c.pending = RequestEvent(c);
   c.header_deadline_ms = 0;

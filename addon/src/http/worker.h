@@ -135,6 +135,9 @@ class HttpWorker final : public net::WorkerThread<Answer> {
   // JavaScript's fill of `id` is done: plan again (answer, read NVMe, fill again) or hand to JavaScript.
   // `source`: where the fill found the range's first chunk (FillSource), -1 if it did not fetch it.
   void FillDone(uint64_t id, bool ok, int source);
+  static bool HasParked(const HttpConnection& c);
+  // No slot of `c` is parked any more: the head held behind it (held_for_fill) is parsed again.
+  void ReleaseHeld(HttpConnection& c);
   // Posts parked request `id` whole to JavaScript, which answers it into its slot.
   void FallBack(HttpConnection& c, Slot& s, DoorEvent&& e, uint64_t id);
   void Unpark(uint64_t id);  // forgets a parked request (its connection closed)

@@ -53,6 +53,20 @@ void HttpWorker::PostFill(const HttpConnection& c, uint64_t id, const FillAsk& a
   door_.Post(std::move(e));
 }
 
+bool HttpWorker::HasParked(const HttpConnection& c) {
+  for (const Slot& s : c.out) {
+    if (s.parked) return true;
+  }
+  return false;
+}
+
+void HttpWorker::ReleaseHeld(HttpConnection& c) {
+  if (!c.held_for_fill || HasParked(c) || c.fd < 0) return;
+  c.held_for_fill = false;
+  c.parser.Reset();
+  Process(c);
+}
+
 void HttpWorker::Unpark(uint64_t id) {
   if (fills_.erase(id) > 0) opt_.fast->stats.fill_waiting--;
 }
@@ -122,6 +136,7 @@ void HttpWorker::FillDone(uint64_t id, bool ok, int source) {
     // version, the binding gone again, ...): JavaScript answers, as for any miss.
     FallBack(c, *slot, std::move(wait.request), id);
   }
+  ReleaseHeld(c);  // a request held behind this one goes on, in order
   UpdatePause(c);
   Pump(c);
 }
@@ -132,7 +147,9 @@ void HttpWorker::SweepFills(int64_t now) {
     if (now >= w.deadline_ms) late.push_back(id);
   }
   for (uint64_t id : late) {
+    // An earlier one's 504 may have closed its connection, which unparks (erases) the others on it.
     auto w = fills_.find(id);
+    if (w == fills_.end()) continue;
     uint64_t cid = w->second.conn;
     Unpark(id);
     opt_.fast->stats.fill_timeouts++;
@@ -144,7 +161,7 @@ void HttpWorker::SweepFills(int64_t now) {
       // The JSON error every door answers with; the connection closes after it (what follows
       // it on the connection cannot wait behind a fill that did not come).
       s.parked = false;
-      s.fast_started_ns = 0;
+      s.status = 504;  // timed and logged as the thread's own answer (FastDone)
       s.head = Refusal(504, "ORIGIN_TIMEOUT",
                        "the object's bytes were not filled within the request timeout (" +
                            std::to_string(opt_.request_timeout_ms) + " ms)");
