@@ -8,23 +8,11 @@
  * before the tier unlinks, replaces or drops the file — so the native doors'
  * I/O threads never start a read of a file the tier has given up.
  */
+import type { NativeStore } from '../store/native.js';
 import type { IndexEntry } from './nvme-scan.js';
 
-/** The native store's NVMe view (NativeStore.nvmePut / nvmeRemove / nvmeClear). */
-export interface NativeNvmeSink {
-  nvmePut(
-    objectId: Uint8Array,
-    index: number,
-    path: string,
-    dataOffset: number,
-    dataLength: number,
-    dataCrc: number,
-    key: string,
-  ): boolean;
-  nvmeRemove(objectId: Uint8Array, index: number): boolean;
-  nvmeClear(): void;
-  nvmeTakeUsed(): string[];
-}
+/** The native store's NVMe view: the part of NativeStore the tier publishes its chunk files to. */
+export type NativeNvmeSink = Pick<NativeStore, 'nvmePut' | 'nvmeRemove' | 'nvmeClear' | 'nvmeTakeUsed'>;
 
 /** A version 2 file's name: `{object id hex}-{index}` (chunk-file.ts chunkFileName). */
 const V2_NAME = /([0-9a-f]{32})-(0|[1-9][0-9]{0,9})$/;
