@@ -162,3 +162,16 @@ export function mergeConfig(a: Record<string, unknown>, b: Record<string, unknow
   }
   return out;
 }
+
+/**
+ * One node per HTTP door with otherwise the same config, for tests that hold the native door's
+ * answers to the JavaScript door's: `config(door)` gives each its config.
+ */
+export async function startBothDoors(
+  config: (door: 'js' | 'native') => Record<string, unknown>,
+): Promise<[js: NodeProcess, native: NodeProcess]> {
+  return Promise.all([
+    startNodeProcess({ config: config('js'), timeoutMs: 120_000 }),
+    startNodeProcess({ config: config('native'), timeoutMs: 120_000 }),
+  ]);
+}

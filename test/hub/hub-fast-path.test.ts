@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replaceAtOrigin, seedOrigin } from '../harness/cluster.js';
-import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
+import { type NodeProcess, startBothDoors } from '../harness/node-process.js';
 import { type ClientOutput, hasVenv, runPythonJson } from '../harness/python.js';
 import { exchangeLines, type SentAnswer } from '../harness/raw-http.js';
 
@@ -70,17 +70,14 @@ describe.skipIf(!run)('Hub door on the native fast path', { timeout: CLIENT_TEST
     const dir = mkdtempSync(join(tmpdir(), 'wc-hub-fast-'));
     writeFileSync(join(dir, 'tokens'), `${TOKEN} models\n${OTHER} elsewhere\n`);
     writeFileSync(join(dir, 'admin'), `${ADMIN}\n`);
-    const config = (door: string) => ({
+    const config = (door: 'js' | 'native') => ({
       http: { door, threads: 1 },
       origin: { type: 'fs', fs: { root } },
       cache: { chunkSize: '256KiB' },
       auth: { tokensFile: join(dir, 'tokens'), adminTokensFile: join(dir, 'admin') },
       hub: {},
     });
-    [js, native] = await Promise.all([
-      startNodeProcess({ config: config('js'), timeoutMs: 120_000 }),
-      startNodeProcess({ config: config('native'), timeoutMs: 120_000 }),
-    ]);
+    [js, native] = await startBothDoors(config);
   }, 300_000);
   afterAll(async () => {
     await Promise.all([js?.kill(), native?.kill()]);

@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyIdOf } from '../../src/auth/tokens.js';
 import { presignedQuery, signedHeaders, UNSIGNED_PAYLOAD } from '../../src/s3/sigv4.js';
 import { seedOrigin } from '../harness/cluster.js';
-import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
+import { type NodeProcess, startBothDoors } from '../harness/node-process.js';
 import { type ClientOutput, hasVenv, runPythonJson } from '../harness/python.js';
 import { exchangeLines, type SentAnswer } from '../harness/raw-http.js';
 
@@ -60,16 +60,13 @@ describe.skipIf(!run)('signed S3 reads on the native fast path', { timeout: CLIE
     const root = seedOrigin(files);
     const dir = mkdtempSync(join(tmpdir(), 'wc-s3-signed-'));
     writeFileSync(join(dir, 'tokens'), `${token}\n${scoped} datasets\n`);
-    const config = (door: string) => ({
+    const config = (door: 'js' | 'native') => ({
       http: { door, threads: 1 },
       origin: { type: 'fs', fs: { root } },
       cache: { chunkSize: '256KiB' },
       auth: { tokensFile: join(dir, 'tokens') },
     });
-    [js, native] = await Promise.all([
-      startNodeProcess({ config: config('js'), timeoutMs: 120_000 }),
-      startNodeProcess({ config: config('native'), timeoutMs: 120_000 }),
-    ]);
+    [js, native] = await startBothDoors(config);
   }, 300_000);
   afterAll(async () => {
     await Promise.all([js?.kill(), native?.kill()]);

@@ -13,7 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedOrigin } from '../harness/cluster.js';
-import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
+import { type NodeProcess, startBothDoors } from '../harness/node-process.js';
 import { type ClientOutput, hasVenv, runPythonJson } from '../harness/python.js';
 import { exchangeLines, type SentAnswer } from '../harness/raw-http.js';
 
@@ -49,16 +49,13 @@ describe.skipIf(!run)('S3 door on the native fast path', { timeout: CLIENT_TEST_
   let native: NodeProcess;
   beforeAll(async () => {
     const root = seedOrigin(files);
-    const config = (door: string) => ({
+    const config = (door: 'js' | 'native') => ({
       http: { door, threads: 1 },
       origin: { type: 'fs', fs: { root } },
       cache: { chunkSize: '256KiB' },
       s3: { baseDomain: 's3.test' },
     });
-    [js, native] = await Promise.all([
-      startNodeProcess({ config: config('js'), timeoutMs: 120_000 }),
-      startNodeProcess({ config: config('native'), timeoutMs: 120_000 }),
-    ]);
+    [js, native] = await startBothDoors(config);
   }, 300_000);
   afterAll(async () => {
     await Promise.all([js?.kill(), native?.kill()]);
