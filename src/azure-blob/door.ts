@@ -25,7 +25,7 @@ import { CacheError } from '../errors/cache-error.js';
 import { type Door, makeDoor } from '../http/door.js';
 import { decodeSegments } from '../http/object-path.js';
 import { clientAbort, header1, param, type RawRequest, rawRequest } from '../http/request.js';
-import { contentTypeOf, type Headers, sendRead } from '../http/send-read.js';
+import { admitRead, contentTypeOf, type Headers, sendRead } from '../http/send-read.js';
 import { writeWithBackpressure } from '../http/stream.js';
 import { targetOf } from '../http/target.js';
 import { validateContainer, validateKey } from '../origin/names.js';
@@ -177,6 +177,7 @@ async function getBlob(o: AzureDoorOptions, c: Context<Env>, r: RawRequest, cont
       maxRanges: 1,
       signal: clientAbort(res),
       door: 'azure',
+      admit: admitRead(res),
     });
   } catch (err) {
     if (CacheError.is(err, 'NOT_FOUND'))

@@ -22,7 +22,7 @@ import { errorBody } from './errors.js';
 import { planMultipart } from './multipart.js';
 import { objectNameOf } from './object-path.js';
 import { clientAbort } from './request.js';
-import { contentTypeOf, type Headers, sendRead } from './send-read.js';
+import { admitRead, contentTypeOf, type Headers, sendRead } from './send-read.js';
 import { targetOf } from './target.js';
 
 export { BodyAborted } from './send-read.js';
@@ -56,6 +56,7 @@ export function objectHandler(deps: ObjectRouteDeps) {
       maxRanges: deps.maxRanges,
       signal: clientAbort(res),
       door: 'objects',
+      admit: admitRead(res),
     });
     const info = read.info;
     const base: Headers = {

@@ -9,6 +9,7 @@ import type { ServerResponse } from 'node:http';
 import { formatName } from '../origin/names.js';
 import type { ObjectInfo } from '../origin/origin.js';
 import type { ObjectContent, SliceStream } from '../read/object-read.js';
+import type { ByteRange } from '../read/range.js';
 import type { Slice } from '../read/read-path.js';
 import { addressKey, closeConnection } from './connections.js';
 import type { MultipartPlan } from './multipart.js';
@@ -25,6 +26,8 @@ export interface SendLimits {
 }
 
 const limitsOf = new WeakMap<ServerResponse, SendLimits>();
+/** Reservations made by admitRead, before the read was opened; sendRead takes them over. */
+const admitted = new WeakMap<ServerResponse, Reservation | undefined>();
 
 /**
  * The server attaches its send budget to every response before routing, so
@@ -32,6 +35,18 @@ const limitsOf = new WeakMap<ServerResponse, SendLimits>();
  */
 export function attachSendLimits(res: ServerResponse, limits: SendLimits): void {
   limitsOf.set(res, limits);
+}
+
+/**
+ * An ObjectReader.open `admit` for this response: reserves what its read can
+ * pin in the send budget before the read fetches its first chunk, so requests
+ * waiting for room hold no bytes (sendRead then uses that reservation).
+ */
+export function admitRead(res: ServerResponse): (ranges: readonly ByteRange[]) => Promise<void> {
+  return async (ranges) => {
+    // Once per response: a door that opens again (the Hub after re-resolving a revision) keeps its room.
+    if (!admitted.has(res)) admitted.set(res, await reserve(res, ranges));
+  };
 }
 
 /**
@@ -51,7 +66,7 @@ export async function sendRead(
     res.writeHead(status, headers).end();
     return;
   }
-  const reservation = await reserve(res, read);
+  const reservation = admitted.has(res) ? admitted.get(res) : await reserve(res, read.ranges);
   const first = await read.slices(0);
   res.writeHead(status, headers);
   for (let i = 0; i < read.ranges.length; i++) {
@@ -71,12 +86,12 @@ export async function sendRead(
  * (send-budget.ts): min(chunks in a range, readAhead + 1) chunks, released
  * when the response closes (sent or aborted). No budget attached: nothing.
  */
-async function reserve(res: ServerResponse, read: ObjectContent): Promise<Reservation | undefined> {
+async function reserve(res: ServerResponse, ranges: readonly ByteRange[]): Promise<Reservation | undefined> {
   const l = limitsOf.get(res);
   if (!l) return undefined;
   const cs = l.chunkSize;
   let chunks = 0;
-  for (const r of read.ranges) {
+  for (const r of ranges) {
     const n = Math.floor(r.end / cs) - Math.floor(r.start / cs) + 1;
     chunks = Math.max(chunks, Math.min(n, l.readAhead + 1));
   }

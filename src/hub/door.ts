@@ -19,7 +19,7 @@ import { CacheError } from '../errors/cache-error.js';
 import { type Door, makeDoor } from '../http/door.js';
 import { decodeSegments } from '../http/object-path.js';
 import { clientAbort } from '../http/request.js';
-import { contentTypeOf, type Headers, sendRead } from '../http/send-read.js';
+import { admitRead, contentTypeOf, type Headers, sendRead } from '../http/send-read.js';
 import { targetOf } from '../http/target.js';
 import type { Listings } from '../read/listings.js';
 import type { ObjectReader } from '../read/object-read.js';
@@ -201,6 +201,7 @@ async function resolveFile(o: HubDoorOptions, c: Context<Env>, repo: string, rev
       maxRanges: 1,
       signal,
       door: 'hub',
+      admit: admitRead(res),
     });
   let read: Awaited<ReturnType<typeof open>>;
   try {

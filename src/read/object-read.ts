@@ -40,6 +40,13 @@ export interface ObjectReadRequest {
   readonly maxRanges: number;
   readonly signal: AbortSignal;
   readonly door: DoorName;
+  /**
+   * Waits until the answer may hold its read's bytes (an HTTP door's send
+   * budget: src/http/send-read.ts, admitRead), called once the ranges are
+   * known and before the first byte is read. Without it a flood of requests
+   * queued for the budget would each hold a read's window already.
+   */
+  readonly admit?: ((ranges: readonly ByteRange[]) => Promise<void>) | undefined;
 }
 
 /** A range's bytes: the first slice already fetched, the rest as they come. */
@@ -120,6 +127,7 @@ export class ObjectReader {
       const source = length === 0 ? 'origin' : this.peek(info, ranges[0]!.start);
       return { ...content, source, slices: () => Promise.reject(noBody(info)) };
     }
+    await r.admit?.(ranges);
     const first = await read(0);
     this.d.metrics.objectReads.inc({ door: r.door, source: first.first.source });
     const crc32c =

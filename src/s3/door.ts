@@ -22,7 +22,7 @@ import { CacheError } from '../errors/cache-error.js';
 import { type Door, makeDoor } from '../http/door.js';
 import { decodeSegments } from '../http/object-path.js';
 import { clientAbort, header1, param, type RawRequest, rawRequest } from '../http/request.js';
-import { contentTypeOf, type Headers, sendRead } from '../http/send-read.js';
+import { admitRead, contentTypeOf, type Headers, sendRead } from '../http/send-read.js';
 import { targetOf } from '../http/target.js';
 import { validateContainer, validateKey } from '../origin/names.js';
 import { decodeToken, encodeToken, page } from '../read/list-page.js';
@@ -161,6 +161,7 @@ async function getObject(o: S3DoorOptions, r: RawRequest, c: Context<Env>, bucke
       maxRanges: 1,
       signal: clientAbort(res),
       door: 's3',
+      admit: admitRead(res),
     });
   } catch (err) {
     if (CacheError.is(err, 'NOT_FOUND')) {
