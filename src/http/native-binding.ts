@@ -41,7 +41,8 @@ export interface HttpDoorBinding {
   /**
    * A piece of an answer whose bytes JavaScript frames itself (status line, headers, body, chunked
    * framing): appended to the request's earlier pieces. `flags`: 1 the last piece, 2 close the
-   * connection after it, 4 post a 'drain' event once the connection's queue is down to half its bound.
+   * connection after it, 4 post a 'drain' event once the connection's queue is down to half its bound, 8 post one
+   * naming the request (`answered`) once its answer's last byte is written.
    */
   httpDoorSend(door: number, id: number, pieces: Uint8Array[], flags: number): void;
   /** The fill a 'fill' event asked for is done (`ok`), or failed: then JavaScript gets the request whole. */
@@ -258,7 +259,7 @@ export type NativeHttpEvent =
     }
   | { kind: 'aborted'; id: number; conn: number; reason: string }
   /** The connection's queue is down to half its bound; `written`: bytes written since the last drain. */
-  | { kind: 'drain'; id: number; conn: number; written: number }
+  | { kind: 'drain'; id: number; conn: number; written: number; answered: boolean }
   /** A connection that posted requests is closed (after any 'aborted' for its requests). */
   | { kind: 'closed'; id: number; conn: number; reason: string }
   /** Fast-path answers for the access log (with accessLog), one batch per I/O-thread wakeup. */

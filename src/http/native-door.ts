@@ -31,8 +31,12 @@ export interface NativeHttpHandlers {
   onRequest(req: NativeHttpRequest): void;
   /** The connection of a request not yet answered went away (answering it now does nothing). */
   onAborted?(id: number, reason: string, conn: number): void;
-  /** A connection's queue fell to half its bound after a send asked (SEND_WANT_DRAIN). */
-  onDrain?(conn: number, written: number): void;
+  /**
+   * A connection's queue fell to half its bound after a send asked
+   * (SEND_WANT_DRAIN); or, with `answered`, the last byte of that request's
+   * answer is written (its final send asked, SEND_WANT_WRITTEN).
+   */
+  onDrain?(conn: number, written: number, answered?: number): void;
   /** A connection that posted requests is closed. */
   onClosed?(conn: number, reason: string): void;
   /** Fast-path answers written (options.accessLog), for the access log. */
@@ -45,6 +49,7 @@ export interface NativeHttpHandlers {
 export const SEND_END = 1;
 export const SEND_CLOSE = 2;
 export const SEND_WANT_DRAIN = 4;
+export const SEND_WANT_WRITTEN = 8;
 
 export interface RespondOptions {
   /** Close the connection after this answer. */
@@ -67,7 +72,7 @@ export class NativeHttpDoor {
       for (const e of events) {
         if (e.kind === 'request') handlers.onRequest(e);
         else if (e.kind === 'access') handlers.onAccess?.(e.records);
-        else if (e.kind === 'drain') handlers.onDrain?.(e.conn, e.written);
+        else if (e.kind === 'drain') handlers.onDrain?.(e.conn, e.written, e.answered ? e.id : undefined);
         else if (e.kind === 'closed') handlers.onClosed?.(e.conn, e.reason);
         else if (e.kind === 'fill') handlers.onFill?.(e.id, e);
         else handlers.onAborted?.(e.id, e.reason, e.conn);
@@ -89,7 +94,7 @@ export class NativeHttpDoor {
     binding().httpDoorRespond(this.id, id, status, flat, parts, options);
   }
 
-  /** A piece of an answer framed by the caller (flags: SEND_END | SEND_CLOSE | SEND_WANT_DRAIN). */
+  /** A piece of an answer framed by the caller (flags: SEND_END | SEND_CLOSE | SEND_WANT_DRAIN | SEND_WANT_WRITTEN). */
   send(id: number, pieces: Uint8Array[], flags: number): void {
     if (this.stopped) return;
     binding().httpDoorSend(this.id, id, pieces, flags);

@@ -28,6 +28,7 @@ import {
   SEND_CLOSE,
   SEND_END,
   SEND_WANT_DRAIN,
+  SEND_WANT_WRITTEN,
 } from './native-door.js';
 
 export interface NativeListenerOptions {
@@ -75,6 +76,8 @@ class DoorSocket extends Duplex {
   /** Bytes handed to the door and not yet reported written. */
   private queued = 0;
   private held: ((err?: Error | null) => void) | null = null;
+  /** Per request whose answer is complete: called once the door wrote its last byte (or the connection is gone). */
+  private readonly written = new Map<number, () => void>();
   /** The door closed it (or told us it is gone): nothing to tell the door. */
   gone = false;
   readonly waiting: Array<{ req: Req; res: Res; id: number }> = [];
@@ -137,12 +140,34 @@ class DoorSocket extends Duplex {
     else cb();
   }
 
-  /** The door wrote `written` bytes and its queue is low again. */
-  drained(written: number): void {
+  /** The door wrote `written` bytes and its queue is low again; or (`answered`) that request's answer is out. */
+  drained(written: number, answered?: number): void {
     this.queued = Math.max(0, this.queued - written);
+    if (answered !== undefined) {
+      const then = this.written.get(answered);
+      this.written.delete(answered);
+      then?.();
+      return;
+    }
     const cb = this.held;
     this.held = null;
     cb?.();
+  }
+
+  /** Ends request `id`'s answer: `then` runs once the door wrote its last byte, at once if the connection is gone. */
+  endAnswer(id: number, close: boolean, then: () => void): void {
+    if (this.gone || this.destroyed) {
+      process.nextTick(then);
+      return;
+    }
+    this.written.set(id, then);
+    this.door.send(id, [], SEND_END | SEND_WANT_WRITTEN | (close ? SEND_CLOSE : 0));
+  }
+
+  private runWritten(): void {
+    const all = [...this.written.values()];
+    this.written.clear();
+    for (const f of all) f();
   }
 
   override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
@@ -153,6 +178,7 @@ class DoorSocket extends Duplex {
     const held = this.held;
     this.held = null;
     held?.(err ?? new Error('connection closed'));
+    this.runWritten();
     this.waiting.length = 0;
     cb(err);
   }
@@ -171,14 +197,18 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
       // As node's server does when a response finishes (resOnFinish).
       if (!req._consuming && !req.readableFlowing) req._dump();
       res.detachSocket(s as never);
-      process.nextTick(() => {
+      // 'close' ends the answer's send-budget reservation (send-budget.ts). node's server
+      // emits it once the socket took the last byte; here, once the door wrote it: until
+      // then the door holds the answer's bytes, and a flood of unread answers must stay
+      // within http.maxInFlightBytes on this door too.
+      const closed = () => {
         if (!res._closed) {
           res.destroyed = true;
           res._closed = true;
           res.emit('close');
         }
-      });
-      if (!s.gone) door.send(id, [], SEND_END | (res._last ? SEND_CLOSE : 0));
+      };
+      s.endAnswer(id, res._last === true, closed);
       s.busy = false;
       const next = s.waiting.shift();
       if (next && !s.destroyed) run(s, next.req, next.res, next.id);
@@ -263,8 +293,8 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
       s.gone = true;
       s.destroy();
     },
-    onDrain(conn, written) {
-      sockets.get(conn)?.drained(written);
+    onDrain(conn, written, answered) {
+      sockets.get(conn)?.drained(written, answered);
     },
     onClosed(conn) {
       const s = sockets.get(conn);

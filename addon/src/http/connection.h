@@ -27,6 +27,7 @@ struct Slot {
   bool close_after = false;  // close once written
   bool disk = false;         // a fast-path answer waiting on its NVMe reads (JavaScript has not seen it)
   bool parked = false;       // a fast-path miss waiting for JavaScript to fill it (its request not posted)
+  bool report_written = false;  // post a kDrain naming this answer once its last byte is written
   std::string head;
   size_t head_off = 0;       // bytes of head written
   std::deque<BodyPart> body;

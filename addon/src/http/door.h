@@ -105,6 +105,7 @@ struct DoorEvent {
   std::string reason;  // kAborted: why the connection went away
   void* pin = nullptr;  // kRelease: a JavaScript reference to drop on the JavaScript thread
   uint64_t written = 0; // kDrain: bytes written on `conn` since the last drain event
+  bool answered = false; // kDrain: answer `id` (asked with Answer::want_written) is written completely
   std::vector<AccessRecord> access;  // kAccess
   // kFill: the name, pin, version and chunk indexes to make resident (fastpath.h, FillAsk).
   std::string fill_name, fill_pin, fill_etag;
@@ -127,8 +128,10 @@ struct Answer {
   // it is the last piece. `status`, `headers` and `head_only` are unused.
   bool stream = false;
   bool end = true;
-  // Post a kDrain event once the connection's queue is down to half its bound.
+  // Post a kDrain event once the connection's queue is down to half its bound;
+  // (want_written) one naming this answer once its last byte is written.
   bool want_drain = false;
+  bool want_written = false;
   // Not an answer: close connection `close_conn` (JavaScript gave up on it),
   // or with `authenticate`, mark it as having presented a valid token.
   uint64_t close_conn = 0;

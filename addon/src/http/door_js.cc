@@ -46,6 +46,7 @@ Napi::Value ToJs(Napi::Env env, HttpDoor& door, DoorEvent& e) {
   o.Set("conn", Napi::Number::New(env, static_cast<double>(e.conn)));
   if (e.kind == DoorEvent::kDrain) {
     o.Set("written", Napi::Number::New(env, static_cast<double>(e.written)));
+    o.Set("answered", Napi::Boolean::New(env, e.answered));
     return o;
   }
   if (e.kind == DoorEvent::kAborted) {
@@ -204,6 +205,7 @@ Napi::Value HttpDoorSendJs(const Napi::CallbackInfo& info) {
   a.end = (flags & 1) != 0;
   a.close = (flags & 2) != 0;
   a.want_drain = (flags & 4) != 0;
+  a.want_written = (flags & 8) != 0;
   auto parts = info[2].As<Napi::Array>();
   PinParts(env, h, parts, a, "http door: answer pieces must be Uint8Arrays");
   h.door->Respond(std::move(a));

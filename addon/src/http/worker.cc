@@ -439,6 +439,7 @@ void HttpWorker::Deliver(Answer& a) {
   c.out_bytes += added;
   door_.stats().buffered_bytes += static_cast<int64_t>(added);
   if (a.want_drain) c.want_drain = true;
+  if (a.want_written) slot->report_written = true;
   if (close && slot->complete && c.phase != HttpConnection::kDone) c.phase = HttpConnection::kDone;  // read nothing more
   UpdatePause(c);
   Pump(c);
@@ -541,6 +542,17 @@ bool HttpWorker::Flush(HttpConnection& c) {
 bool HttpWorker::FinishFront(HttpConnection& c) {
   Slot& s = c.out.front();
   bool close_after = s.close_after;
+  if (s.report_written) {
+    // JavaScript's answer is out: its send-budget reservation can end (native-server.ts).
+    DoorEvent e;
+    e.kind = DoorEvent::kDrain;
+    e.conn = net::WireId(index_, c.id);
+    e.id = s.id;
+    e.answered = true;
+    e.written = c.unreported_written;
+    c.unreported_written = 0;
+    door_.Post(std::move(e));
+  }
   if (s.fast_started_ns != 0) {
     FastDone(c, s, false);
     door_.stats().fast_queued_bytes -= static_cast<int64_t>(s.fast_bytes);
