@@ -151,7 +151,7 @@ export class Metrics {
   dramStats: (() => NativeStoreStats) | undefined;
   readonly dramMemory = new Gauge({
     name: 'weightcache_dram_memory_bytes',
-    help: 'DRAM store memory by kind: charged (indexed chunks in whole 4 KiB pages, bounded by cache.dram.maxBytes), pending (fills in progress, also within the budget), retired (evicted, freed when the last reader lets go), warm (free pages kept resident for the next fill)',
+    help: 'DRAM store memory by kind: charged (indexed chunks in whole 4 KiB pages, bounded by cache.dram.maxBytes), pending (fills in progress, also within the budget), retired (evicted, freed when the last reader lets go), warm (free pages kept resident for the next fill), uncached (fills the budget had no room for, outside it, freed when collected)',
     labelNames: ['kind'] as const,
     registers: [this.registry],
     collect: () => {
@@ -161,6 +161,7 @@ export class Metrics {
       this.dramMemory.set({ kind: 'pending' }, s.pendingBytes);
       this.dramMemory.set({ kind: 'retired' }, s.retiredBytes);
       this.dramMemory.set({ kind: 'warm' }, s.warmBytes);
+      this.dramMemory.set({ kind: 'uncached' }, s.uncachedBytes);
     },
   });
   readonly dramReferences = new Gauge({

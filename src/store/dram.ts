@@ -90,6 +90,16 @@ export class DramStore implements Tier<ChunkAddress> {
   }
 
   /**
+   * A fill buffer for when allocate() has no room: outside the budget, freed
+   * when collected (and the collection hastened), rather than an ordinary
+   * Buffer V8 would let pile up under a flood of uncached fills.
+   */
+  allocateUncached(length: number): Buffer | undefined {
+    if (length <= 0 || length > this.opts.maxBytes) return undefined;
+    return this.native.allocateUncached(length);
+  }
+
+  /**
    * Keeps a chunk: in place when its Buffer came from allocate(), else
    * copied. Returns the chunk as stored, or undefined when it was not kept
    * (larger than the budget, or memory still held by evicted chunks' readers).

@@ -56,6 +56,10 @@ export interface NativeStoreStats {
   readonly retiredBytes: number;
   /** Free pages kept resident for the next fill of the same size. */
   readonly warmBytes: number;
+  /** Fill buffers from allocateUncached still held by a Buffer (outside the budget; freed when collected). */
+  readonly uncachedBytes: number;
+  /** Collections the store asked V8 for because spent uncached fill buffers piled up. */
+  readonly uncachedCollections: number;
   /** Address space of the arena (sparse: not memory). */
   readonly reservedBytes: number;
   readonly hits: number;
@@ -79,6 +83,12 @@ export interface NativeStore {
   lookup(objectId: Uint8Array, index: number): number | NativeChunk | undefined;
   contains(objectId: Uint8Array, index: number): boolean;
   allocate(length: number): Buffer | undefined;
+  /**
+   * A fill buffer outside the budget (for a fill the budget has no room for
+   * now), whose memory V8 is told about so it is collected soon after its
+   * answer is sent; undefined if the kernel refuses the mapping.
+   */
+  allocateUncached(length: number): Buffer | undefined;
   commit(
     objectId: Uint8Array,
     index: number,

@@ -114,7 +114,7 @@ export class TieredStore implements ChunkStore {
   }
 
   allocate(length: number): Buffer {
-    return this.dram.allocate(length) ?? Buffer.allocUnsafe(length);
+    return this.dram.allocate(length) ?? this.dram.allocateUncached(length) ?? Buffer.allocUnsafe(length);
   }
 
   put(a: ChunkAddress, chunk: Chunk): Chunk {

@@ -151,6 +151,36 @@ describe('DramStore', () => {
     await s.close();
   });
 
+  it('gives a fill the budget has no room for a mapping of its own: not charged, kept by a copy, unmapped once collected', async () => {
+    const s = new DramStore({ maxBytes: 64 * KiB, correlatedMs: 0 });
+    expect(s.allocateUncached(64 * KiB + 1)).toBeUndefined();
+    const fill = () => {
+      const buf = s.allocateUncached(16 * KiB)!;
+      buf.set(randomBytes(16 * KiB));
+      expect(s.nativeStats()).toMatchObject({ uncachedBytes: 16 * KiB, chargedBytes: 0, pendingBytes: 0 });
+      const kept = s.store(addr('u'), { data: buf, crc32c: crc32c(buf) })!;
+      expect(kept.data).not.toBe(buf); // the store publishes only memory it owns
+      expect(kept.data.equals(buf)).toBe(true);
+    };
+    fill();
+    await collect();
+    expect(s.nativeStats().uncachedBytes).toBe(0);
+    await s.close();
+  });
+
+  it('asks V8 for a collection once spent uncached fill buffers pile up, so their memory returns', async () => {
+    const s = new DramStore({ maxBytes: 1 << 20 });
+    const spend = () => {
+      for (let i = 0; i < 40; i++) s.allocateUncached(1 << 20)!.fill(i);
+    };
+    spend();
+    expect(s.nativeStats().uncachedCollections).toBeGreaterThanOrEqual(1);
+    // Finalizers run on later turns of the event loop; no gc() from the test.
+    for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(s.nativeStats().uncachedBytes).toBeLessThan(16 << 20);
+    await s.close();
+  });
+
   it('rejects bad arguments with a message naming them', () => {
     const s = new DramStore({ maxBytes: 64 * KiB });
     const bad = new ChunkAddress(Buffer.alloc(3), addr('x').name);

@@ -1,5 +1,8 @@
 #include "store/store_js.h"
 
+#include <sys/mman.h>
+#include <v8.h>
+
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -24,6 +27,31 @@ struct Shared {
   // overflow allowance runs out.
   int64_t reported = 0;
   int64_t weight = 1;
+  // Fill buffers outside the budget (allocateUncached) still held by a
+  // Buffer: live while their answer is sent, then garbage until collected.
+  // V8 schedules collections by its heap, not by these: under a flood of
+  // uncached fills (a budget far smaller than what many readers hold) it let
+  // hundreds of MiB of spent fill buffers wait. So after every
+  // `collect_every` bytes of them allocated, while that much is held, the
+  // store asks V8 for a full collection (a memory-pressure notification,
+  // tens of ms on the JavaScript thread): spent fill buffers stay within
+  // about that much beyond the live ones. Only a node whose readers hold
+  // more evicted chunks than the overflow allowance fills uncached at all.
+  int64_t collect_every = 32ll << 20;  // max(32 MiB, the store's overflow allowance)
+  int64_t uncached = 0;
+  int64_t allocated_since = 0;
+  uint64_t collections = 0;
+
+  void UncachedChanged(int64_t delta) {
+    uncached += delta;
+    if (delta <= 0) return;
+    allocated_since += delta;
+    if (allocated_since >= collect_every && uncached >= collect_every) {
+      allocated_since = 0;
+      collections++;
+      v8::Isolate::GetCurrent()->MemoryPressureNotification(v8::MemoryPressureLevel::kCritical);
+    }
+  }
 
   void SyncPressure(Napi::Env env) {
     int64_t want = static_cast<int64_t>(store->retired_bytes()) * weight;
@@ -59,6 +87,32 @@ Napi::Buffer<uint8_t> ToBuffer(Napi::Env env, store::Ref ref, const std::shared_
   return buf;
 }
 
+// A Buffer over its own mapping, freed (munmap: back to the kernel at once,
+// no allocator slack) when the Buffer is collected.
+struct Uncached {
+  void* p;
+  size_t len;
+  std::shared_ptr<Shared> shared;
+};
+
+Napi::Value UncachedBuffer(Napi::Env env, size_t len, const std::shared_ptr<Shared>& shared) {
+  void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return env.Undefined();
+  auto* u = new Uncached{p, len, shared};
+  auto buf = Napi::Buffer<uint8_t>::New(
+      env, static_cast<uint8_t*>(p), len,
+      [](Napi::Env, uint8_t*, Uncached* u) {
+        munmap(u->p, u->len);
+        std::shared_ptr<Shared> shared = std::move(u->shared);
+        int64_t length = static_cast<int64_t>(u->len);
+        delete u;
+        shared->UncachedChanged(-length);
+      },
+      u);
+  shared->UncachedChanged(static_cast<int64_t>(len));
+  return buf;
+}
+
 uint64_t Bytes(Napi::Env env, Napi::Value v, const char* what, uint64_t min) {
   if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("NativeStore: ") + what + " must be a number");
   double d = v.As<Napi::Number>().DoubleValue();
@@ -81,6 +135,7 @@ class StoreJs : public Napi::ObjectWrap<StoreJs> {
                            InstanceMethod<&StoreJs::Lookup>("lookup"),
                            InstanceMethod<&StoreJs::Contains>("contains"),
                            InstanceMethod<&StoreJs::Allocate>("allocate"),
+                           InstanceMethod<&StoreJs::AllocateUncached>("allocateUncached"),
                            InstanceMethod<&StoreJs::Commit>("commit"),
                            InstanceMethod<&StoreJs::Erase>("erase"),
                            InstanceMethod<&StoreJs::Clear>("clear"),
@@ -120,6 +175,7 @@ class StoreJs : public Napi::ObjectWrap<StoreJs> {
     shared_->store = store_;
     // V8 collects when external memory grows by ~64 MiB: reach that at half the overflow.
     shared_->weight = std::max<int64_t>(1, static_cast<int64_t>((128ull << 20) / std::max<uint64_t>(so.overflow_bytes, 1)));
+    shared_->collect_every = std::max<int64_t>(shared_->collect_every, static_cast<int64_t>(so.overflow_bytes));
   }
 
  private:
@@ -175,6 +231,20 @@ class StoreJs : public Napi::ObjectWrap<StoreJs> {
     store::Ref ref = store_->Allocate(len);
     if (!ref) return env.Undefined();
     return ToBuffer(env, std::move(ref), shared_, true);
+  }
+
+  // allocateUncached(length): a writable Buffer for a fill the budget has no
+  // room for, outside the store (commit copies it if room appears), or
+  // undefined when the kernel refuses the mapping. Limited to the budget: a
+  // fill larger than the whole store is a caller's bug, not a chunk.
+  Napi::Value AllocateUncached(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1) throw Napi::TypeError::New(env, "NativeStore.allocateUncached(length)");
+    uint64_t len = Bytes(env, info[0], "length", 1);
+    if (len > store_->options().max_bytes)
+      throw Napi::RangeError::New(env, "NativeStore.allocateUncached: length " + std::to_string(len) +
+                                           " is larger than the store's budget");
+    return UncachedBuffer(env, static_cast<size_t>(len), shared_);
   }
 
   // commit(objectId, index, data, crc32c, label): { serial, data, crc32c }
@@ -248,6 +318,8 @@ class StoreJs : public Napi::ObjectWrap<StoreJs> {
     set("pendingBytes", static_cast<double>(s.pending_bytes));
     set("retiredBytes", static_cast<double>(s.retired_bytes));
     set("warmBytes", static_cast<double>(s.warm_bytes));
+    set("uncachedBytes", static_cast<double>(shared_->uncached));
+    set("uncachedCollections", static_cast<double>(shared_->collections));
     set("reservedBytes", static_cast<double>(s.reserved_bytes));
     set("hits", static_cast<double>(s.hits));
     set("misses", static_cast<double>(s.misses));
