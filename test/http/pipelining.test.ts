@@ -17,8 +17,11 @@ const MiB = 2 ** 20;
 /**
  * What the floods below may add to the node's peak RSS: the send budget
  * (http.maxInFlightBytes, 96 MiB), the DRAM store (16 MiB), and headroom for
- * what the process holds beside them (origin fill buffers and request objects
- * awaiting GC, allocator slack). Unbounded, a flood grew it by +490 MiB to GiBs.
+ * what the process holds beside them (origin fills in flight, 32 × 1 MiB;
+ * spent fill buffers and request objects awaiting GC; allocator slack).
+ * Unbounded, a flood grew it by +490 MiB to GiBs; with reads started before
+ * the budget admitted them it sat at 146–317 MiB (docs/native-http-door.md,
+ * "Bytes the application's answers hold").
  */
 const GROWTH_BOUND = (96 + 16 + 144) * MiB;
 const SIZE = 512 * MiB; // sparse: the origin reads zeros from the page cache
