@@ -9,8 +9,12 @@
  * bounded by the origin limiter, readAhead + 1 at a time, in order). No byte is sent from here: the thread
  * answers from the store once this resolves. A failure rejects (and chunks
  * another cluster member owns are not filled here: false); the thread then
- * gives JavaScript the request whole, which answers it as any miss.
+ * gives JavaScript the request whole. After a failure JavaScript answers
+ * that failure (carryFillFailure): reading again would ask the origin or the
+ * owner a second time for one request, and could answer differently from the
+ * JavaScript door, whose one read would have failed the same way.
  */
+import type { IncomingMessage } from 'node:http';
 import { CacheError } from '../errors/cache-error.js';
 import type { Source } from '../metrics/metrics.js';
 import type { ReadPath } from '../read/read-path.js';
@@ -32,4 +36,17 @@ export async function fillForDoor(read: ReadPath, f: NativeFill): Promise<Source
   // Resolve only, or the name has moved on since the thread planned: it plans again from the new binding.
   if (f.first < 0 || info.etag !== f.etag) return true;
   return read.fill(info, f.first, f.last);
+}
+
+const fillFailures = new WeakMap<IncomingMessage, CacheError>();
+
+/** The request the door handed over after its fill failed with `err`: JavaScript answers `err` (throwFillFailure). */
+export function carryFillFailure(req: IncomingMessage, err: CacheError): void {
+  fillFailures.set(req, err);
+}
+
+/** Throws the failure of this request's fill on the native door, if it had one (before anything is read again). */
+export function throwFillFailure(req: IncomingMessage): void {
+  const err = fillFailures.get(req);
+  if (err) throw err;
 }

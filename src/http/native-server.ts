@@ -16,6 +16,7 @@
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Duplex } from 'node:stream';
+import { CacheError } from '../errors/cache-error.js';
 import type { AccessLog } from '../log/access.js';
 import type { Logger } from '../log/logger.js';
 import { LATENCY_BUCKETS, type Metrics, type Source } from '../metrics/metrics.js';
@@ -30,6 +31,7 @@ import {
   SEND_WANT_DRAIN,
   SEND_WANT_WRITTEN,
 } from './native-door.js';
+import { carryFillFailure } from './native-fill.js';
 
 export interface NativeListenerOptions {
   readonly door: NativeHttpDoorOptions;
@@ -184,8 +186,16 @@ class DoorSocket extends Duplex {
   }
 }
 
+/**
+ * Failed fills waiting for their request to reach JavaScript: each is handed
+ * over at once (or aborted), so this holds about the parked requests at most
+ * (1,024 per door); the bound is for a door that never hands one over.
+ */
+const MAX_FAILED_FILLS = 4096;
+
 export function startNativeListener(o: NativeListenerOptions): NativeListener {
   const sockets = new Map<number, DoorSocket>();
+  const failedFills = new Map<number, CacheError>();
   const maxBuffered = o.door.maxBufferedBytes ?? 2 ** 20;
   let door: NativeHttpDoor;
   const cm = o.metrics ? HttpConnectionMetrics.of(o.metrics) : undefined;
@@ -253,6 +263,11 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
     if (e.body.length > 0) req.push(e.body);
     req.push(null);
     req.complete = true;
+    const failed = failedFills.get(e.id);
+    if (failed) {
+      failedFills.delete(e.id);
+      carryFillFailure(req, failed);
+    }
     const res = new ServerResponse(req) as Res;
     res._keepAliveTimeout = o.keepAliveTimeoutMs;
     res.shouldKeepAlive = e.keepAlive;
@@ -280,13 +295,18 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
       fill(f).then(
         (got) => door.fillDone(id, got !== false, typeof got === 'string' ? got : undefined),
         (err: unknown) => {
-          // JavaScript gets the request whole and answers the error as for any miss.
+          // JavaScript gets the request whole and answers this error (native-fill.ts).
           o.log.debug({ err, name: f.name }, 'http (native door): fill of a parked miss failed');
+          if (err instanceof CacheError) {
+            failedFills.set(id, err);
+            if (failedFills.size > MAX_FAILED_FILLS) failedFills.delete(failedFills.keys().next().value!);
+          }
           door.fillDone(id, false);
         },
       );
     },
-    onAborted(_id, _reason, conn) {
+    onAborted(id, _reason, conn) {
+      failedFills.delete(id);
       const s = sockets.get(conn);
       if (!s) return;
       sockets.delete(conn);

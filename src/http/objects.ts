@@ -20,6 +20,7 @@ import type { ReadPath } from '../read/read-path.js';
 import { requireContainer } from './auth.js';
 import { errorBody } from './errors.js';
 import { planMultipart } from './multipart.js';
+import { throwFillFailure } from './native-fill.js';
 import { objectNameOf } from './object-path.js';
 import { clientAbort } from './request.js';
 import { admitRead, contentTypeOf, type Headers, sendRead } from './send-read.js';
@@ -44,6 +45,8 @@ export function objectHandler(deps: ObjectRouteDeps) {
     const res = c.env.outgoing;
     const name = objectNameOf(targetOf(req));
     requireContainer(c, deps.tokens, name.container);
+    // The native door filled this request's miss and the fill failed: that is the answer.
+    throwFillFailure(req);
     const header = (h: string) => req.headers[h] as string | undefined;
     const head = req.method === 'HEAD';
     const read = await reader.open({

@@ -131,6 +131,29 @@ describe('fast-path misses, filled by JavaScript and answered natively', () => {
     expect(await fastMetric(node, 'resumed')).toBe(12);
   }, 60_000);
 
+  it('a fill that fails is the answer: JavaScript answers its error without asking the origin again', async () => {
+    const origin = await startHttpOriginServer();
+    origins.push(origin);
+    const file = pattern(MiB / 2, 6); // one chunk: no read-ahead takes the one faulty GET
+    origin.put('models', 'f.bin', file);
+    const node = await nativeNode({ type: 'http', http: { baseUrl: origin.baseUrl } });
+    const port = Number(new URL(node.url).port);
+    expect((await get(node.url, '/v1/objects/models/f.bin', {}, 'HEAD')).status).toBe(200); // bound
+    origin.resetRequests();
+    origin.setFault({ mode: 'short-body', methods: ['GET'], times: 1 });
+    const fallbacks = await fastMetric(node, 'fallback');
+    const failed = await rangeGet(port, '/v1/objects/models/f.bin', 'bytes=0-99');
+    expect(failed.status).toBe(502);
+    expect(JSON.parse(failed.body.toString()).code).toBe('ORIGIN_BAD_RESPONSE');
+    // The fill's one read, not a second one by JavaScript (the fault was for one GET only).
+    expect(origin.requests.GET).toBe(1);
+    expect((await fastMetric(node, 'fallback')) - fallbacks).toBe(1);
+    // Nothing of it was kept: the next read fills again, right.
+    const next = await rangeGet(port, '/v1/objects/models/f.bin', 'bytes=0-99');
+    expect(next.status).toBe(206);
+    expect(next.body.equals(file.subarray(0, 100))).toBe(true);
+  }, 60_000);
+
   it('a request pipelined behind a parked miss reaches JavaScript after it, in order', async () => {
     const origin = await startHttpOriginServer();
     origins.push(origin);

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AzuriteHandle, startAzurite } from '../harness/azurite.js';
 import { get } from '../harness/http-get.js';
 import { type HttpOriginServer, startHttpOriginServer } from '../harness/http-origin-server.js';
-import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
+import { type NodeProcess, startNodeProcess, TEST_HTTP_DOOR } from '../harness/node-process.js';
 
 const CHUNK = 256 * 1024;
 
@@ -172,13 +172,21 @@ describe('node over an HTTP origin with faults', () => {
     );
     srv.setFault({ mode: 'ok' });
     expect(received.status).toBe(200);
-    expect(received.complete).toBe(false); // cut short: Content-Length tells the client
-    expect(received.body.length).toBeLessThan(v1.length);
-    expect(received.body.equals(v1.subarray(0, received.body.length))).toBe(true); // only v1 bytes
-    expect(await node.metric('weightcache_version_changed_reads_total')).toBeGreaterThanOrEqual(1);
+    if (received.complete) {
+      // The native door fills a parked miss of up to 16 chunks whole before its first byte
+      // (docs/native-http-door.md, "Misses"): the upload after that byte changes nothing sent.
+      expect(TEST_HTTP_DOOR).toBe('native');
+      expect(received.body.equals(v1)).toBe(true);
+    } else {
+      expect(received.body.length).toBeLessThan(v1.length); // cut short: Content-Length tells the client
+      expect(received.body.equals(v1.subarray(0, received.body.length))).toBe(true); // only v1 bytes
+      expect(await node.metric('weightcache_version_changed_reads_total')).toBeGreaterThanOrEqual(1);
+    }
     // the next read resolves the new version and serves it whole
     const next = await get(node.url, '/v1/objects/models/swap.bin');
     expect(next.status).toBe(200);
-    expect(next.body.equals(v2)).toBe(true);
+    // Whole, one version: v2 once a read saw the change; v1 still, within its lease, when no
+    // read did (the native door's whole answer above read nothing after the upload).
+    expect(next.body.equals(v2) || (received.complete && next.body.equals(v1))).toBe(true);
   });
 });
