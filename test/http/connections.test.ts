@@ -121,7 +121,8 @@ describe('HTTP connection limits', () => {
       // Each asks without a token (401) or not at all, then idles on keep-alive.
       if (i % 2 === 0) {
         c.send(rawRequest('GET', '/v1/objects/models/f.bin'));
-        expect((await c.read()).status).toBe(401);
+        const rr = await c.read();
+        expect(rr.status, rr.body.toString()).toBe(401);
       }
       strangers.push(c);
     }

@@ -76,7 +76,10 @@ HttpConnection* ConnectionGovernor::IdleLongest(const Connections& conns, bool u
   return victim;
 }
 
-uint32_t ConnectionGovernor::MaxOverCap() const { return door_.options().threads; }
+// Evictions asked of other threads and not yet done: each admitted newcomer holds one slot over the
+// cap until its victim closes. One per thread was too few: strangers arriving within one 50 ms tick
+// (or while the other thread is busy) were refused though idle ones were there to take the place of.
+uint32_t ConnectionGovernor::MaxOverCap() const { return kEvictionsInFlightPerThread * door_.options().threads; }
 
 bool ConnectionGovernor::ForceOpen() {
   DoorStats& stats = door_.stats();

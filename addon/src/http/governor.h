@@ -36,8 +36,9 @@ class ConnectionGovernor {
   // no connection is idle.
   enum class Eviction { kNone, kHere, kElsewhere };
   using EvictIdle = std::function<Eviction(bool unauthenticated_only)>;
-  // While another thread closes its idle connection the door may hold this
-  // many connections over max_connections: one per thread.
+  // While other threads close their idle connections the door may hold this
+  // many connections over max_connections: kEvictionsInFlightPerThread per thread.
+  static constexpr uint32_t kEvictionsInFlightPerThread = 16;
   uint32_t MaxOverCap() const;
 
   // A newcomer from `address` (AddressKey): admitted and counted (connection,

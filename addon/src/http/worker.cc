@@ -126,6 +126,12 @@ void HttpWorker::OnAccept(int fd, const sockaddr_storage& addr) {
   conn->header_deadline_ms = loop_.now_ms() + opt_.first_request_timeout_ms;
   conn->last_progress_ms = loop_.now_ms();
   conn->idle_since_ms = loop_.now_ms();
+  // A newcomer is idle until its first request. When this thread had no idle connection of its
+  // kind, publish it now: another thread at the cap may take its place at once, not only after
+  // this thread's next tick (strangers arriving within one tick were refused while it waited).
+  std::atomic<int64_t>& published = conn->authenticated ? idle_auth_since_ : idle_unauth_since_;
+  int64_t none = INT64_MAX;
+  published.compare_exchange_strong(none, conn->idle_since_ms, std::memory_order_relaxed);
   loop_.Add(fd, cid, EPOLLIN);
   conns_[cid] = std::move(conn);
 }
