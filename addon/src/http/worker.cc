@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "http/doors/sigv4.h"
 #include "http/fastpath.h"
 #include "http/response.h"
 
@@ -92,6 +93,7 @@ void HttpWorker::OnReady(uint64_t id, uint32_t e) {
 void HttpWorker::OnTick(int64_t now_ms) {
   Sweep(now_ms);
   if (!fills_.empty()) SweepFills(now_ms);
+  doors::ForgetStaleSigningKeys();
   PublishIdle();
   graveyard_.clear();
   FlushAccess();
