@@ -9,7 +9,9 @@
  * bounded by the origin limiter, readAhead + 1 at a time, in order). No byte is sent from here: the thread
  * answers from the store once this resolves. A failure rejects (and chunks
  * another cluster member owns are not filled here: false); the thread then
- * gives JavaScript the request whole, which answers it as any miss.
+ * gives JavaScript the request whole, which answers it as any miss. `signal`
+ * aborts when the parked request no longer waits (its client left, or it was
+ * answered 504): chunks not yet started are then not fetched.
  */
 import { CacheError } from '../errors/cache-error.js';
 import type { Source } from '../metrics/metrics.js';
@@ -22,7 +24,7 @@ import type { NativeFill } from './native-binding.js';
  * when only the name was resolved. False when the chunks would not stay here
  * (JavaScript then answers the request).
  */
-export async function fillForDoor(read: ReadPath, f: NativeFill): Promise<Source | boolean> {
+export async function fillForDoor(read: ReadPath, f: NativeFill, signal?: AbortSignal): Promise<Source | boolean> {
   const slash = f.name.indexOf('/');
   if (slash <= 0) throw new CacheError('BAD_KEY', `native fill: "${f.name}" is not container/key`);
   const name = { container: f.name.slice(0, slash), key: f.name.slice(slash + 1) };
@@ -31,5 +33,5 @@ export async function fillForDoor(read: ReadPath, f: NativeFill): Promise<Source
   const info = await read.resolve(name, undefined, f.pin || undefined);
   // Resolve only, or the name has moved on since the thread planned: it plans again from the new binding.
   if (f.first < 0 || info.etag !== f.etag) return true;
-  return read.fill(info, f.first, f.last);
+  return read.fill(info, f.first, f.last, signal);
 }

@@ -20,6 +20,7 @@ import type { AccessLog } from '../log/access.js';
 import type { Logger } from '../log/logger.js';
 import { LATENCY_BUCKETS, type Metrics, type Source } from '../metrics/metrics.js';
 import { HttpConnectionMetrics } from './connection-metrics.js';
+import { ClientGone } from './stream.js';
 import { type CloseReason, governedElsewhere } from './connections.js';
 import type { NativeFill, NativeHttpDoorOptions } from './native-binding.js';
 import {
@@ -43,12 +44,31 @@ export interface NativeListenerOptions {
   /** Where fast-path answers are logged (when it is enabled), as JavaScript's are. */
   readonly access?: AccessLog;
   /** Makes a parked fast-path miss resident (native-fill.ts); absent: misses go to JavaScript whole. */
-  readonly fill?: (f: NativeFill) => Promise<Source | boolean>;
+  readonly fill?: (f: NativeFill, signal: AbortSignal) => Promise<Source | boolean>;
+}
+
+/**
+ * Fills of parked misses running at once (those whose request left still finish the chunk they
+ * are fetching). Past it a parked miss is not filled: JavaScript answers it whole, as any miss.
+ * Equal to the door's process-wide bound on parked requests (kMaxParkedFills in
+ * addon/src/http/fastpath.h), so it only bites when fills outlive the requests that asked them.
+ */
+export const MAX_FILLS_IN_PROGRESS = 1024;
+
+/** The parked misses' fills as JavaScript runs them (weightcache_http_fastpath_requests_total). */
+export interface NativeFillStats {
+  /** Running now (including cancelled ones finishing their current chunk). */
+  inProgress: number;
+  /** Cancelled before their last chunk: the request left or was answered 504. */
+  cancelled: number;
+  /** Not started: MAX_FILLS_IN_PROGRESS were running. */
+  refused: number;
 }
 
 export interface NativeListener {
   readonly port: number;
   readonly door: NativeHttpDoor;
+  fillStats(): NativeFillStats;
   connections(): number;
   close(graceMs: number): Promise<void>;
 }
@@ -261,6 +281,9 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
   };
 
   const fill = o.fill;
+  /** Fills running, by the parked request's id. */
+  const fills = new Map<number, AbortController>();
+  const fillStats = { cancelled: 0, refused: 0 };
   const options = {
     ...o.door,
     ...(o.door.fast && fill ? { fast: { ...o.door.fast, fillMisses: true } } : {}),
@@ -273,18 +296,33 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
       for (const r of records) o.access?.native(r);
     },
     onFill(id, f) {
-      if (!fill) {
+      if (!fill || fills.size >= MAX_FILLS_IN_PROGRESS) {
+        if (fill) fillStats.refused++;
         door.fillDone(id, false);
         return;
       }
-      fill(f).then(
-        (got) => door.fillDone(id, got !== false, typeof got === 'string' ? got : undefined),
+      const ac = new AbortController();
+      fills.set(id, ac);
+      fill(f, ac.signal).then(
+        (got) => {
+          fills.delete(id);
+          door.fillDone(id, got !== false, typeof got === 'string' ? got : undefined);
+        },
         (err: unknown) => {
+          fills.delete(id);
+          if (ac.signal.aborted) return; // nobody waits for it (its "done" would find nothing)
           // JavaScript gets the request whole and answers the error as for any miss.
           o.log.debug({ err, name: f.name }, 'http (native door): fill of a parked miss failed');
           door.fillDone(id, false);
         },
       );
+    },
+    onFillCancel(id) {
+      // Chunks not started are not fetched; one shared with other readers goes on for them.
+      const ac = fills.get(id);
+      if (!ac || ac.signal.aborted) return;
+      fillStats.cancelled++;
+      ac.abort(new ClientGone());
     },
     onAborted(_id, _reason, conn) {
       const s = sockets.get(conn);
@@ -324,6 +362,7 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
   return {
     port: door.port,
     door,
+    fillStats: () => ({ inProgress: fills.size, ...fillStats }),
     connections: () => door.stats().connectionsOpen,
     close: async (graceMs) => {
       // In-flight answers get up to graceMs; then the threads stop and every socket closes.

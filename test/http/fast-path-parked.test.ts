@@ -47,6 +47,8 @@ interface Parked {
   bindings: NativeBindings;
   fills: Array<{ id: number } & NativeFill>;
   toJs: NativeHttpRequest[];
+  /** Ids of parked requests whose fill was cancelled (kFillCancel). */
+  cancelled: number[];
   port: number;
 }
 
@@ -57,6 +59,7 @@ function parkedDoor(): Parked {
   const tokens = new (binding().NativeTokens)();
   const fills: Parked['fills'] = [];
   const toJs: NativeHttpRequest[] = [];
+  const cancelled: number[] = [];
   const door = NativeHttpDoor.start(
     {
       host: '127.0.0.1',
@@ -72,10 +75,13 @@ function parkedDoor(): Parked {
       onFill(id, f) {
         fills.push({ id, ...f });
       },
+      onFillCancel(id) {
+        cancelled.push(id);
+      },
     },
   );
   doors.push(door);
-  return { door, store, bindings, fills, toJs, port: door.port };
+  return { door, store, bindings, fills, toJs, cancelled, port: door.port };
 }
 
 const idOf = (s: string) => createHash('sha256').update(s).digest().subarray(0, 16);
@@ -189,6 +195,9 @@ describe('parked misses, in process', () => {
     await until(() => p.door.stats().fastFillWaiting === 0 && p.door.stats().connectionsOpen === 0, {
       what: 'the parked request forgotten',
     });
+    // JavaScript is told, so its fill starts no chunk nobody waits for (native-server.ts).
+    await until(() => p.cancelled.length === 1, { what: 'the fill cancelled' });
+    expect(p.cancelled).toEqual([p.fills[0]!.id]);
     p.door.fillDone(p.fills[0]!.id, true);
     await new Promise((r) => setTimeout(r, 50));
     expect(p.door.stats().fastFillResumed).toBe(0);

@@ -633,7 +633,9 @@ void HttpWorker::Close(HttpConnection& c, const std::string& reason) {
     }
     if (s.counts) {
       door_.stats().in_flight--;
-      if (s.parked) Unpark(s.id);  // JavaScript's fill goes on (others may share it); its answer finds nothing
+      // JavaScript's fill is told: it fetches no chunk it has not started (one shared with other
+      // readers goes on for them); its late answer finds nothing.
+      if (s.parked) CancelFill(s.id);
       if (!s.complete && !s.disk && !s.parked) {
         // JavaScript is still working on it: tell it the answer has nowhere to go.
         requests_.erase(s.id);

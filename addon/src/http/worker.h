@@ -141,6 +141,7 @@ class HttpWorker final : public net::WorkerThread<Answer> {
   // Posts parked request `id` whole to JavaScript, which answers it into its slot.
   void FallBack(HttpConnection& c, Slot& s, DoorEvent&& e, uint64_t id);
   void Unpark(uint64_t id);  // forgets a parked request (its connection closed)
+  void CancelFill(uint64_t id);  // forgets a parked request no longer waiting and tells JavaScript (kFillCancel)
   void SweepFills(int64_t now);
 };
 

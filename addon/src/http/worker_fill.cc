@@ -71,6 +71,17 @@ void HttpWorker::Unpark(uint64_t id) {
   if (fills_.erase(id) > 0) opt_.fast->stats.fill_waiting--;
 }
 
+void HttpWorker::CancelFill(uint64_t id) {
+  auto w = fills_.find(id);
+  if (w == fills_.end()) return;
+  DoorEvent e;
+  e.kind = DoorEvent::kFillCancel;
+  e.id = id;
+  e.conn = net::WireId(index_, w->second.conn);
+  Unpark(id);
+  door_.Post(std::move(e));
+}
+
 void HttpWorker::FallBack(HttpConnection& c, Slot& s, DoorEvent&& e, uint64_t id) {
   opt_.fast->stats.fill_fallback++;
   s.parked = false;
@@ -151,7 +162,7 @@ void HttpWorker::SweepFills(int64_t now) {
     auto w = fills_.find(id);
     if (w == fills_.end()) continue;
     uint64_t cid = w->second.conn;
-    Unpark(id);
+    CancelFill(id);  // answered 504 now: what its fill has not started is not needed
     opt_.fast->stats.fill_timeouts++;
     auto it = conns_.find(cid);
     if (it == conns_.end() || it->second->fd < 0) continue;
