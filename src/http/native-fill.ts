@@ -19,18 +19,47 @@ import type { ReadPath } from '../read/read-path.js';
 import type { NativeFill } from './native-binding.js';
 
 /**
+ * The fill's resolve found no such object (NOT_FOUND). The door hands the
+ * request whole to JavaScript, which answers it with `error` (ObjectReadRequest
+ * resolveFailure) instead of asking the origin a second time.
+ */
+export class FillNameMissing extends Error {
+  constructor(readonly error: CacheError) {
+    super(error.message);
+  }
+}
+
+const carried = new WeakMap<object, CacheError>();
+
+/** Carries a fill's NOT_FOUND to the request JavaScript is handed after it (the native door's request object). */
+export function carryResolveFailure(req: object, error: CacheError): void {
+  carried.set(req, error);
+}
+
+/** The resolve failure carried for this request, if its fill had one (objects.ts passes it to the read). */
+export function carriedResolveFailure(req: object): CacheError | undefined {
+  return carried.get(req);
+}
+
+/**
  * Once resident: where the range's first chunk was found or fetched from (the
  * answer's X-Cache-Source, as JavaScript's read would report it), or true
  * when only the name was resolved. False when the chunks would not stay here
  * (JavaScript then answers the request).
  */
-export async function fillForDoor(read: ReadPath, f: NativeFill, signal?: AbortSignal): Promise<Source | boolean> {
+export async function fillForDoor(
+  read: ReadPath,
+  f: NativeFill,
+  signal?: AbortSignal,
+): Promise<Source | boolean> {
   const slash = f.name.indexOf('/');
   if (slash <= 0) throw new CacheError('BAD_KEY', `native fill: "${f.name}" is not container/key`);
   const name = { container: f.name.slice(0, slash), key: f.name.slice(slash + 1) };
   // The pin is passed as the expected version (pinned.ts's rule); whether it is the version the
   // name means is the door's to decide when it plans again (else JavaScript answers 412).
-  const info = await read.resolve(name, undefined, f.pin || undefined);
+  const info = await read.resolve(name, undefined, f.pin || undefined).catch((err: unknown) => {
+    throw CacheError.is(err, 'NOT_FOUND') ? new FillNameMissing(err) : err;
+  });
   // Resolve only, or the name has moved on since the thread planned: it plans again from the new binding.
   if (f.first < 0 || info.etag !== f.etag) return true;
   return read.fill(info, f.first, f.last, signal);

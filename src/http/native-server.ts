@@ -16,11 +16,11 @@
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Duplex } from 'node:stream';
+import type { CacheError } from '../errors/cache-error.js';
 import type { AccessLog } from '../log/access.js';
 import type { Logger } from '../log/logger.js';
 import { LATENCY_BUCKETS, type Metrics, type Source } from '../metrics/metrics.js';
 import { HttpConnectionMetrics } from './connection-metrics.js';
-import { ClientGone } from './stream.js';
 import { type CloseReason, governedElsewhere } from './connections.js';
 import type { NativeFill, NativeHttpDoorOptions } from './native-binding.js';
 import {
@@ -31,6 +31,8 @@ import {
   SEND_WANT_DRAIN,
   SEND_WANT_WRITTEN,
 } from './native-door.js';
+import { carryResolveFailure, FillNameMissing } from './native-fill.js';
+import { ClientGone } from './stream.js';
 
 export interface NativeListenerOptions {
   readonly door: NativeHttpDoorOptions;
@@ -276,6 +278,11 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
     const res = new ServerResponse(req) as Res;
     res._keepAliveTimeout = o.keepAliveTimeoutMs;
     res.shouldKeepAlive = e.keepAlive;
+    const failed = missing.get(e.id);
+    if (failed) {
+      missing.delete(e.id);
+      carryResolveFailure(req, failed);
+    }
     if (s.busy) s.waiting.push({ req, res, id: e.id });
     else run(s, req, res, e.id);
   };
@@ -283,6 +290,11 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
   const fill = o.fill;
   /** Fills running, by the parked request's id. */
   const fills = new Map<number, AbortController>();
+  /**
+   * Fills that found no such object, by request id, until the request comes back to JavaScript
+   * (at once, unless its client left meanwhile: the oldest go past MAX_FILLS_IN_PROGRESS).
+   */
+  const missing = new Map<number, CacheError>();
   const fillStats = { cancelled: 0, refused: 0 };
   const options = {
     ...o.door,
@@ -311,6 +323,11 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
         (err: unknown) => {
           fills.delete(id);
           if (ac.signal.aborted) return; // nobody waits for it (its "done" would find nothing)
+          if (err instanceof FillNameMissing) {
+            // The request comes back whole (same id) and is answered 404 without a second origin stat.
+            missing.set(id, err.error);
+            if (missing.size > MAX_FILLS_IN_PROGRESS) missing.delete(missing.keys().next().value!);
+          }
           // JavaScript gets the request whole and answers the error as for any miss.
           o.log.debug({ err, name: f.name }, 'http (native door): fill of a parked miss failed');
           door.fillDone(id, false);

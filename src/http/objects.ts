@@ -20,6 +20,7 @@ import type { ReadPath } from '../read/read-path.js';
 import { requireContainer } from './auth.js';
 import { errorBody } from './errors.js';
 import { planMultipart } from './multipart.js';
+import { carriedResolveFailure } from './native-fill.js';
 import { objectNameOf } from './object-path.js';
 import { clientAbort } from './request.js';
 import { admitRead, contentTypeOf, type Headers, sendRead } from './send-read.js';
@@ -54,6 +55,7 @@ export function objectHandler(deps: ObjectRouteDeps) {
       header,
       range: header('range'),
       maxRanges: deps.maxRanges,
+      resolveFailure: carriedResolveFailure(req),
       signal: clientAbort(res),
       door: 'objects',
       admit: admitRead(res),

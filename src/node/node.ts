@@ -366,7 +366,12 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     metrics.httpDoorStats = () => {
       try {
         const f = fillStats();
-        return { ...door.stats(), fillsInProgress: f.inProgress, fillsCancelled: f.cancelled, fillsRefused: f.refused };
+        return {
+          ...door.stats(),
+          fillsInProgress: f.inProgress,
+          fillsCancelled: f.cancelled,
+          fillsRefused: f.refused,
+        };
       } catch {
         return undefined;
       }

@@ -38,6 +38,12 @@ export interface ObjectReadRequest {
   readonly range?: string | undefined;
   /** Most ranges answered at once (multipart); more → the whole object. 1 for protocols without multipart. */
   readonly maxRanges: number;
+  /**
+   * This very request's resolution already failed a moment ago (the native door's fill of a
+   * parked miss found no such object, src/http/native-fill.ts): thrown where resolving would
+   * throw, without asking the origin a second time.
+   */
+  readonly resolveFailure?: CacheError | undefined;
   readonly signal: AbortSignal;
   readonly door: DoorName;
   /**
@@ -99,8 +105,9 @@ export class ObjectReader {
   async open(r: ObjectReadRequest): Promise<ObjectRead> {
     const { name, signal } = r;
     // The one pinned-read rule (pinned.ts): a pin revalidates, then must match.
+    const failed = r.resolveFailure;
     const info = await resolvePinned(
-      this.d.readPath,
+      failed ? { resolve: () => Promise.reject(failed) } : this.d.readPath,
       name,
       r.version,
       signal,

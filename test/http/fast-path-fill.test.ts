@@ -131,6 +131,32 @@ describe('fast-path misses, filled by JavaScript and answered natively', () => {
     expect(await fastMetric(node, 'resumed')).toBe(12);
   }, 60_000);
 
+  it('a missing name costs one origin stat: JavaScript answers 404 with the fill’s result', async () => {
+    const origin = await startHttpOriginServer();
+    origins.push(origin);
+    origin.put('models', 'here.bin', pattern(MiB, 9));
+    const node = await nativeNode({ type: 'http', http: { baseUrl: origin.baseUrl } });
+    const port = Number(new URL(node.url).port);
+    origin.resetRequests();
+    const fallbacks = await fastMetric(node, 'fallback');
+    for (const target of ['/v1/objects/models/nope.bin', '/v1/objects/models/nope.bin?version=abc']) {
+      const before = origin.requests.HEAD;
+      const r = await rangeGet(port, target);
+      expect(r.status).toBe(404);
+      expect(JSON.parse(r.body.toString()).code).toBe('NOT_FOUND');
+      // The fill's stat, and no second one for JavaScript's answer.
+      expect(origin.requests.HEAD - before).toBe(1);
+    }
+    expect(origin.requests.GET).toBe(0);
+    expect(await fastMetric(node, 'fallback')).toBe(fallbacks + 2);
+    expect(await node.metric('weightcache_origin_requests_total', { op: 'stat', result: 'not_found' })).toBe(2);
+    // The name exists once the origin has it: nothing remembered past the request.
+    origin.put('models', 'nope.bin', pattern(MiB, 10));
+    const found = await rangeGet(port, '/v1/objects/models/nope.bin');
+    expect(found.status).toBe(200);
+    expect(found.body.equals(pattern(MiB, 10))).toBe(true);
+  }, 60_000);
+
   it('a request pipelined behind a parked miss reaches JavaScript after it, in order', async () => {
     const origin = await startHttpOriginServer();
     origins.push(origin);
