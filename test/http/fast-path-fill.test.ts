@@ -149,7 +149,9 @@ describe('fast-path misses, filled by JavaScript and answered natively', () => {
     }
     expect(origin.requests.GET).toBe(0);
     expect(await fastMetric(node, 'fallback')).toBe(fallbacks + 2);
-    expect(await node.metric('weightcache_origin_requests_total', { op: 'stat', result: 'not_found' })).toBe(2);
+    expect(await node.metric('weightcache_origin_requests_total', { op: 'stat', result: 'not_found' })).toBe(
+      2,
+    );
     // The name exists once the origin has it: nothing remembered past the request.
     origin.put('models', 'nope.bin', pattern(MiB, 10));
     const found = await rangeGet(port, '/v1/objects/models/nope.bin');
