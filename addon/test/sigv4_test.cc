@@ -256,11 +256,50 @@ void TestAwsExample() {
 
 }  // namespace
 
+// A token removed from the table (JavaScript replaced the set) stops verifying at once, and the
+// thread's cached signing keys (and the secret they came from) are dropped: none outlives the set.
+void TestRemovedToken() {
+  auth::TokenTable t;
+  auth::TokenGrant g;
+  g.digest = auth::Sha256(kToken.data(), kToken.size());
+  g.secret = kToken;
+  g.all_containers = true;
+  auth::TokenGrant other;
+  const std::string other_secret = "other-token-0123456789abcdef";
+  other.digest = auth::Sha256(other_secret.data(), other_secret.size());
+  other.secret = other_secret;
+  other.all_containers = true;
+  t.Replace(true, {g, other});
+  CHECK(Verify(t, HeaderSigned()) == SigV4Outcome::kVerified);
+  CHECK(Verify(t, Presigned(kPresignedQuery)) == SigV4Outcome::kVerified);
+  CHECK(CachedSigningKeysForTest() == 2);  // us-east-1 and eu-west-1
+  t.Replace(true, {other});
+  CHECK(Verify(t, HeaderSigned()) == SigV4Outcome::kUnknownKey);
+  CHECK(Verify(t, Presigned(kPresignedQuery)) == SigV4Outcome::kUnknownKey);
+  CHECK(CachedSigningKeysForTest() == 0);
+  // Back in the set: verified again (derived afresh).
+  t.Replace(true, {g, other});
+  CHECK(Verify(t, HeaderSigned()) == SigV4Outcome::kVerified);
+  CHECK(CachedSigningKeysForTest() == 1);
+  // A thread that verifies nothing more drops them on its tick (ForgetStaleSigningKeys).
+  t.Replace(true, {other});
+  CHECK(CachedSigningKeysForTest() == 1);
+  ForgetStaleSigningKeys();
+  CHECK(CachedSigningKeysForTest() == 0);
+  // Auth turned off: nothing verifies.
+  t.Replace(true, {g});
+  CHECK(Verify(t, HeaderSigned()) == SigV4Outcome::kVerified);
+  t.Replace(false, {});
+  CHECK(Verify(t, HeaderSigned()) == SigV4Outcome::kUnknownKey);
+  CHECK(CachedSigningKeysForTest() == 0);
+}
+
 int main() {
   TestHmac();
   TestPieces();
   TestHeaderForm();
   TestPresigned();
   TestAwsExample();
+  TestRemovedToken();
   return CheckResult("sigv4_test");
 }

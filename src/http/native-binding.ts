@@ -265,7 +265,9 @@ export type NativeHttpEvent =
   /** Fast-path answers for the access log (with accessLog), one batch per I/O-thread wakeup. */
   | { kind: 'access'; records: NativeAccessRecord[] }
   /** A fast-path miss is parked: make it resident, then call httpDoorFillDone(door, id, ok). */
-  | ({ kind: 'fill'; id: number; conn: number } & NativeFill);
+  | ({ kind: 'fill'; id: number; conn: number } & NativeFill)
+  /** Parked request `id` no longer waits (its client left, or it was answered 504): stop its fill. */
+  | { kind: 'fillCancel'; id: number; conn: number };
 
 /**
  * What a parked miss needs resident: `name` ("container/key") resolved (with `pin`, its

@@ -43,6 +43,8 @@ export interface NativeHttpHandlers {
   onAccess?(records: NativeAccessRecord[]): void;
   /** A parked miss (fast.fillMisses): make it resident, then call fillDone(id, ok). */
   onFill?(id: number, fill: NativeFill): void;
+  /** Parked request `id` no longer waits for its fill (client gone, or answered 504). */
+  onFillCancel?(id: number): void;
 }
 
 /** send() flags. */
@@ -75,6 +77,7 @@ export class NativeHttpDoor {
         else if (e.kind === 'drain') handlers.onDrain?.(e.conn, e.written, e.answered ? e.id : undefined);
         else if (e.kind === 'closed') handlers.onClosed?.(e.conn, e.reason);
         else if (e.kind === 'fill') handlers.onFill?.(e.id, e);
+        else if (e.kind === 'fillCancel') handlers.onFillCancel?.(e.id);
         else handlers.onAborted?.(e.id, e.reason, e.conn);
       }
     });

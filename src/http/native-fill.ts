@@ -11,8 +11,11 @@
  * another cluster member owns are not filled here: false); the thread then
  * gives JavaScript the request whole. After a failure JavaScript answers
  * that failure (carryFillFailure): reading again would ask the origin or the
- * owner a second time for one request, and could answer differently from the
- * JavaScript door, whose one read would have failed the same way.
+ * owner a second time for one request (a missing name, a second stat), and
+ * could answer differently from the JavaScript door, whose one read would
+ * have failed the same way. `signal` aborts when the parked request no longer
+ * waits (its client left, or it was answered 504): chunks not yet started are
+ * then not fetched.
  */
 import type { IncomingMessage } from 'node:http';
 import { CacheError } from '../errors/cache-error.js';
@@ -26,7 +29,11 @@ import type { NativeFill } from './native-binding.js';
  * when only the name was resolved. False when the chunks would not stay here
  * (JavaScript then answers the request).
  */
-export async function fillForDoor(read: ReadPath, f: NativeFill): Promise<Source | boolean> {
+export async function fillForDoor(
+  read: ReadPath,
+  f: NativeFill,
+  signal?: AbortSignal,
+): Promise<Source | boolean> {
   const slash = f.name.indexOf('/');
   if (slash <= 0) throw new CacheError('BAD_KEY', `native fill: "${f.name}" is not container/key`);
   const name = { container: f.name.slice(0, slash), key: f.name.slice(slash + 1) };
@@ -35,7 +42,7 @@ export async function fillForDoor(read: ReadPath, f: NativeFill): Promise<Source
   const info = await read.resolve(name, undefined, f.pin || undefined);
   // Resolve only, or the name has moved on since the thread planned: it plans again from the new binding.
   if (f.first < 0 || info.etag !== f.etag) return true;
-  return read.fill(info, f.first, f.last);
+  return read.fill(info, f.first, f.last, signal);
 }
 
 const fillFailures = new WeakMap<IncomingMessage, CacheError>();

@@ -32,6 +32,7 @@ import {
   SEND_WANT_WRITTEN,
 } from './native-door.js';
 import { carryFillFailure } from './native-fill.js';
+import { ClientGone } from './stream.js';
 
 export interface NativeListenerOptions {
   readonly door: NativeHttpDoorOptions;
@@ -45,12 +46,31 @@ export interface NativeListenerOptions {
   /** Where fast-path answers are logged (when it is enabled), as JavaScript's are. */
   readonly access?: AccessLog;
   /** Makes a parked fast-path miss resident (native-fill.ts); absent: misses go to JavaScript whole. */
-  readonly fill?: (f: NativeFill) => Promise<Source | boolean>;
+  readonly fill?: (f: NativeFill, signal: AbortSignal) => Promise<Source | boolean>;
+}
+
+/**
+ * Fills of parked misses running at once (those whose request left still finish the chunk they
+ * are fetching). Past it a parked miss is not filled: JavaScript answers it whole, as any miss.
+ * Equal to the door's process-wide bound on parked requests (kMaxParkedFills in
+ * addon/src/http/fastpath.h), so it only bites when fills outlive the requests that asked them.
+ */
+export const MAX_FILLS_IN_PROGRESS = 1024;
+
+/** The parked misses' fills as JavaScript runs them (weightcache_http_fastpath_requests_total). */
+export interface NativeFillStats {
+  /** Running now (including cancelled ones finishing their current chunk). */
+  inProgress: number;
+  /** Cancelled before their last chunk: the request left or was answered 504. */
+  cancelled: number;
+  /** Not started: MAX_FILLS_IN_PROGRESS were running. */
+  refused: number;
 }
 
 export interface NativeListener {
   readonly port: number;
   readonly door: NativeHttpDoor;
+  fillStats(): NativeFillStats;
   connections(): number;
   close(graceMs: number): Promise<void>;
 }
@@ -186,16 +206,8 @@ class DoorSocket extends Duplex {
   }
 }
 
-/**
- * Failed fills waiting for their request to reach JavaScript: each is handed
- * over at once (or aborted), so this holds about the parked requests at most
- * (1,024 per door); the bound is for a door that never hands one over.
- */
-const MAX_FAILED_FILLS = 4096;
-
 export function startNativeListener(o: NativeListenerOptions): NativeListener {
   const sockets = new Map<number, DoorSocket>();
-  const failedFills = new Map<number, CacheError>();
   const maxBuffered = o.door.maxBufferedBytes ?? 2 ** 20;
   let door: NativeHttpDoor;
   const cm = o.metrics ? HttpConnectionMetrics.of(o.metrics) : undefined;
@@ -263,19 +275,27 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
     if (e.body.length > 0) req.push(e.body);
     req.push(null);
     req.complete = true;
+    const res = new ServerResponse(req) as Res;
+    res._keepAliveTimeout = o.keepAliveTimeoutMs;
+    res.shouldKeepAlive = e.keepAlive;
     const failed = failedFills.get(e.id);
     if (failed) {
       failedFills.delete(e.id);
       carryFillFailure(req, failed);
     }
-    const res = new ServerResponse(req) as Res;
-    res._keepAliveTimeout = o.keepAliveTimeoutMs;
-    res.shouldKeepAlive = e.keepAlive;
     if (s.busy) s.waiting.push({ req, res, id: e.id });
     else run(s, req, res, e.id);
   };
 
   const fill = o.fill;
+  /** Fills running, by the parked request's id. */
+  const fills = new Map<number, AbortController>();
+  /**
+   * Fills that failed, by request id, until the request comes back to JavaScript (at once,
+   * unless its client left meanwhile: the oldest go past MAX_FILLS_IN_PROGRESS).
+   */
+  const failedFills = new Map<number, CacheError>();
+  const fillStats = { cancelled: 0, refused: 0 };
   const options = {
     ...o.door,
     ...(o.door.fast && fill ? { fast: { ...o.door.fast, fillMisses: true } } : {}),
@@ -288,22 +308,38 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
       for (const r of records) o.access?.native(r);
     },
     onFill(id, f) {
-      if (!fill) {
+      if (!fill || fills.size >= MAX_FILLS_IN_PROGRESS) {
+        if (fill) fillStats.refused++;
         door.fillDone(id, false);
         return;
       }
-      fill(f).then(
-        (got) => door.fillDone(id, got !== false, typeof got === 'string' ? got : undefined),
+      const ac = new AbortController();
+      fills.set(id, ac);
+      fill(f, ac.signal).then(
+        (got) => {
+          fills.delete(id);
+          door.fillDone(id, got !== false, typeof got === 'string' ? got : undefined);
+        },
         (err: unknown) => {
-          // JavaScript gets the request whole and answers this error (native-fill.ts).
-          o.log.debug({ err, name: f.name }, 'http (native door): fill of a parked miss failed');
+          fills.delete(id);
+          if (ac.signal.aborted) return; // nobody waits for it (its "done" would find nothing)
           if (err instanceof CacheError) {
+            // The request comes back whole (same id) and is answered with this error (native-fill.ts).
             failedFills.set(id, err);
-            if (failedFills.size > MAX_FAILED_FILLS) failedFills.delete(failedFills.keys().next().value!);
+            if (failedFills.size > MAX_FILLS_IN_PROGRESS)
+              failedFills.delete(failedFills.keys().next().value!);
           }
+          o.log.debug({ err, name: f.name }, 'http (native door): fill of a parked miss failed');
           door.fillDone(id, false);
         },
       );
+    },
+    onFillCancel(id) {
+      // Chunks not started are not fetched; one shared with other readers goes on for them.
+      const ac = fills.get(id);
+      if (!ac || ac.signal.aborted) return;
+      fillStats.cancelled++;
+      ac.abort(new ClientGone());
     },
     onAborted(id, _reason, conn) {
       failedFills.delete(id);
@@ -344,6 +380,7 @@ export function startNativeListener(o: NativeListenerOptions): NativeListener {
   return {
     port: door.port,
     door,
+    fillStats: () => ({ inProgress: fills.size, ...fillStats }),
     connections: () => door.stats().connectionsOpen,
     close: async (graceMs) => {
       // In-flight answers get up to graceMs; then the threads stop and every socket closes.

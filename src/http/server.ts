@@ -322,7 +322,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
       keepAliveTimeoutMs: limits.idleTimeoutMs,
       onRequest: (req, res) => measured(req, res, (handleNow) => handleNow()),
       // A fast-path miss waits on its I/O thread while the read path fills it, then is answered there.
-      fill: (f) => fillForDoor(o.objects.readPath, f),
+      fill: (f, signal) => fillForDoor(o.objects.readPath, f, signal),
       log: o.log,
       metrics: o.metrics,
       ...(o.access ? { access: o.access } : {}),

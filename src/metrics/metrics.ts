@@ -9,6 +9,13 @@ import type { NativeHttpDoorStats } from '../http/native-binding.js';
 import type { NativeRespDoorStats } from '../resp/native-binding.js';
 import type { NativeNvmeStats, NativeStoreStats } from '../store/native.js';
 
+/** The native door's parked-miss fills as JavaScript runs them (src/http/native-server.ts fillStats). */
+export interface DoorFillCounts {
+  fillsInProgress?: number;
+  fillsCancelled?: number;
+  fillsRefused?: number;
+}
+
 export type Source = 'dram' | 'nvme' | 'peer' | 'origin';
 export type Protocol = 'http' | 'resp' | 'transport';
 export type TierName = 'dram' | 'nvme';
@@ -189,10 +196,10 @@ export class Metrics {
   });
 
   /** The native HTTP door's counters, read at scrape time (set by src/node/node.ts with http.door: native). */
-  httpDoorStats: (() => NativeHttpDoorStats | undefined) | undefined;
+  httpDoorStats: (() => (NativeHttpDoorStats & DoorFillCounts) | undefined) | undefined;
   readonly fastPathRequests = new Counter({
     name: 'weightcache_http_fastpath_requests_total',
-    help: 'Requests the native door looked at for its fast path, by result: hit (answered on an I/O thread, 304s included), or why it went to JavaScript: no_binding, miss (a chunk in neither DRAM nor NVMe, or an NVMe read that failed), unauthorised, busy (an earlier request of the connection still in JavaScript), other (a request the fast path does not answer), over_budget (fast-path answers queued for clients at http.maxInFlightBytes); and for misses parked while JavaScript fills them: parked (fills asked), resumed (answered on an I/O thread once filled), fallback (handed whole to JavaScript after a fill), park_overflow (not parked: at a parked-request limit), park_timeout (no fill within the request timeout: 504)',
+    help: 'Requests the native door looked at for its fast path, by result: hit (answered on an I/O thread, 304s included), or why it went to JavaScript: no_binding, miss (a chunk in neither DRAM nor NVMe, or an NVMe read that failed), unauthorised, busy (an earlier request of the connection still in JavaScript), other (a request the fast path does not answer), over_budget (fast-path answers queued for clients at http.maxInFlightBytes); and for misses parked while JavaScript fills them: parked (fills asked), resumed (answered on an I/O thread once filled), fallback (handed whole to JavaScript after a fill), park_overflow (not parked: at a parked-request limit), park_timeout (no fill within the request timeout: 504), fill_cancelled (a fill stopped before its last chunk: the parked request left or was answered 504), fill_refused (not filled: MAX_FILLS_IN_PROGRESS fills were running; JavaScript answered it whole)',
     labelNames: ['result'] as const,
     registers: [this.registry],
     collect: () => {
@@ -214,6 +221,8 @@ export class Metrics {
       set('fallback', s.fastFillFallback);
       set('park_overflow', s.fastFillOverflow);
       set('park_timeout', s.fastFillTimeouts);
+      set('fill_cancelled', s.fillsCancelled);
+      set('fill_refused', s.fillsRefused);
     },
   });
   readonly fastPathBytes = new Counter({
@@ -234,6 +243,15 @@ export class Metrics {
     collect: () => {
       const s = this.httpDoorStats?.();
       if (s?.fastChunkRefs !== undefined) this.fastPathChunkRefs.set(s.fastChunkRefs);
+    },
+  });
+  readonly fastPathFills = new Gauge({
+    name: 'weightcache_http_fastpath_fills_in_progress',
+    help: "Fills of the native door's parked misses running in JavaScript (at most MAX_FILLS_IN_PROGRESS, 1024; cancelled ones finishing the chunk they fetch included)",
+    registers: [this.registry],
+    collect: () => {
+      const s = this.httpDoorStats?.();
+      if (s?.fillsInProgress !== undefined) this.fastPathFills.set(s.fillsInProgress);
     },
   });
 

@@ -361,11 +361,17 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
     prefetch: { jobs: prefetch },
   });
   if (http.native) {
-    const door = http.native.door;
+    const { door, fillStats } = http.native;
     // After close the door is gone: a last scrape sees no counters rather than an error.
     metrics.httpDoorStats = () => {
       try {
-        return door.stats();
+        const f = fillStats();
+        return {
+          ...door.stats(),
+          fillsInProgress: f.inProgress,
+          fillsCancelled: f.cancelled,
+          fillsRefused: f.refused,
+        };
       } catch {
         return undefined;
       }

@@ -143,7 +143,8 @@ export class ReadPath {
    * read() would have reported as the answer's source). False, before
    * anything is fetched, when a chunk would not stay here (a cluster member's
    * chunk owned by another member, not cached here): the caller then reads it
-   * through read() as any miss, so it is fetched once.
+   * through read() as any miss, so it is fetched once. Once `signal` aborts no
+   * further chunk is started and it rejects with the signal's reason.
    */
   async fill(info: ObjectInfo, first: number, last: number, signal?: AbortSignal): Promise<Source | false> {
     last = Math.min(last, chunkCount(info.size, this.o.chunkSize) - 1);
@@ -160,6 +161,8 @@ export class ReadPath {
     let source: Source = 'dram';
     const worker = async () => {
       while (next <= last) {
+        // Nobody waits any more: start no further chunk (those started go on; shared ones for their other readers).
+        signal?.throwIfAborted();
         const i = next++;
         const got = await this.chunk(info, i, signal);
         if (i === first) source = got.source;

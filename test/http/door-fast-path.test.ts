@@ -242,6 +242,30 @@ describe('front doors on the fast path, in process', () => {
     await asked(presigned());
     expect(toJs).toHaveLength(4);
     expect(routes.stats()).toMatchObject({ s3SignedHits: 3, s3SignedDeclined: 4 });
+
+    // The token removed from the set (another one kept): the signed requests that were just
+    // verified, their signing keys in the thread's cache, are JavaScript's at once.
+    tokens.replace(true, TokenSet.of([{ token, containers: ['models'] }]).grants());
+    const url = presigned();
+    const signedFields = headerArgs();
+    expect(curl([`http://${host}${url}`]).equals(data)).toBe(true);
+    expect(curl([...signedFields, `http://${host}${path}`]).equals(data)).toBe(true);
+    expect(routes.stats()).toMatchObject({ s3SignedHits: 5, s3SignedDeclined: 4 });
+    tokens.replace(
+      true,
+      TokenSet.of([{ token: 'another-token-0123456789abcdef', containers: ['models'] }]).grants(),
+    );
+    await asked(url);
+    await asked(
+      path,
+      Object.fromEntries(
+        signedFields
+          .filter((_, i) => i % 2 === 1)
+          .map((h) => [h.slice(0, h.indexOf(':')), h.slice(h.indexOf(':') + 2)]),
+      ),
+    );
+    expect(toJs).toHaveLength(6);
+    expect(routes.stats()).toMatchObject({ s3SignedHits: 5, s3SignedDeclined: 6 });
     await until(() => door.stats().fastChunkRefs === 0, { what: 'chunk references released' });
   });
 });

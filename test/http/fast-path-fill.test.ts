@@ -154,6 +154,34 @@ describe('fast-path misses, filled by JavaScript and answered natively', () => {
     expect(next.body.equals(file.subarray(0, 100))).toBe(true);
   }, 60_000);
 
+  it('a missing name costs one origin stat: JavaScript answers 404 with the fill’s result', async () => {
+    const origin = await startHttpOriginServer();
+    origins.push(origin);
+    origin.put('models', 'here.bin', pattern(MiB, 9));
+    const node = await nativeNode({ type: 'http', http: { baseUrl: origin.baseUrl } });
+    const port = Number(new URL(node.url).port);
+    origin.resetRequests();
+    const fallbacks = await fastMetric(node, 'fallback');
+    for (const target of ['/v1/objects/models/nope.bin', '/v1/objects/models/nope.bin?version=abc']) {
+      const before = origin.requests.HEAD;
+      const r = await rangeGet(port, target);
+      expect(r.status).toBe(404);
+      expect(JSON.parse(r.body.toString()).code).toBe('NOT_FOUND');
+      // The fill's stat, and no second one for JavaScript's answer.
+      expect(origin.requests.HEAD - before).toBe(1);
+    }
+    expect(origin.requests.GET).toBe(0);
+    expect(await fastMetric(node, 'fallback')).toBe(fallbacks + 2);
+    expect(await node.metric('weightcache_origin_requests_total', { op: 'stat', result: 'not_found' })).toBe(
+      2,
+    );
+    // The name exists once the origin has it: nothing remembered past the request.
+    origin.put('models', 'nope.bin', pattern(MiB, 10));
+    const found = await rangeGet(port, '/v1/objects/models/nope.bin');
+    expect(found.status).toBe(200);
+    expect(found.body.equals(pattern(MiB, 10))).toBe(true);
+  }, 60_000);
+
   it('a request pipelined behind a parked miss reaches JavaScript after it, in order', async () => {
     const origin = await startHttpOriginServer();
     origins.push(origin);
@@ -212,6 +240,64 @@ describe('fast-path misses, filled by JavaScript and answered natively', () => {
     // The gone client's request was never answered; the last GET was a hit.
     expect(await fastMetric(node, 'resumed')).toBe(resumed);
   }, 60_000);
+
+  it('a client that leaves while parked stops its fill; a reader sharing the fill still gets every byte', async () => {
+    const origin = await startHttpOriginServer();
+    origins.push(origin);
+    const size = 16 * MiB; // 16 chunks: the largest parked range (kMaxFillChunks)
+    origin.put('models', 'alone.bin', pattern(size, 7));
+    origin.put('models', 'shared.bin', pattern(size, 8));
+    // DRAM for a 16-chunk range to be parked (at most an eighth of it per range).
+    const node = await nativeNode(
+      { type: 'http', http: { baseUrl: origin.baseUrl } },
+      { cache: { dram: { maxBytes: '256MiB' } } },
+    );
+    const port = Number(new URL(node.url).port);
+    const whole = `bytes=0-${size - 1}`;
+    const fills = () => node.metric('weightcache_http_fastpath_fills_in_progress');
+    origin.setFault({ mode: 'ok', delayMs: 600 }); // each origin read takes a while
+    origin.resetRequests();
+
+    // Alone: once the client leaves, no chunk not yet started is fetched.
+    const parked = await fastMetric(node, 'parked');
+    const c = await RawConnection.open(port);
+    c.send(rawRequest('GET', '/v1/objects/models/alone.bin', { Range: whole }));
+    await until(async () => (await fastMetric(node, 'parked')) > parked && origin.requests.GET >= 1, {
+      what: 'the request parked and its fill reading the origin',
+    });
+    c.socket.destroy();
+    await until(async () => (await fastMetric(node, 'fill_cancelled')) === 1, { what: 'the fill cancelled' });
+    await until(async () => (await fills()) === 0, { what: 'the cancelled fill settled', timeoutMs: 20_000 });
+    const readAlone = origin.requests.GET;
+    // At most the chunks in progress when it left (readAhead + 1 = 5) and those started before the cancel arrived.
+    expect(readAlone).toBeGreaterThanOrEqual(1);
+    expect(readAlone).toBeLessThan(16);
+    await new Promise((r) => setTimeout(r, 1500)); // nothing more comes later either
+    expect(origin.requests.GET).toBe(readAlone);
+    expect(await node.metric('weightcache_http_fastpath_chunk_references')).toBe(0);
+
+    // Shared: two readers parked on the same chunks, one leaves; the other still gets them all, each read once.
+    origin.resetRequests();
+    const leaving = await RawConnection.open(port);
+    const staying = await RawConnection.open(port);
+    const parked2 = await fastMetric(node, 'parked');
+    leaving.send(rawRequest('GET', '/v1/objects/models/shared.bin', { Range: whole }));
+    staying.send(rawRequest('GET', '/v1/objects/models/shared.bin', { Range: whole }));
+    await until(async () => (await fastMetric(node, 'parked')) >= parked2 + 2 && origin.requests.GET >= 1, {
+      what: 'both parked',
+    });
+    leaving.socket.destroy();
+    try {
+      const a = await staying.read({ timeoutMs: 60_000 });
+      expect(a.status).toBe(206);
+      expect(a.body.equals(pattern(size, 8))).toBe(true);
+    } finally {
+      staying.close();
+    }
+    expect(origin.requests.GET).toBe(16);
+    expect(await fastMetric(node, 'fill_cancelled')).toBe(2);
+    await until(async () => (await fills()) === 0, { what: 'no fill left' });
+  }, 90_000);
 
   it('an invalidation while a request is parked: never the old bytes after it is answered', async () => {
     const v1 = pattern(2 * MiB, 5);

@@ -47,6 +47,8 @@ interface Parked {
   bindings: NativeBindings;
   fills: Array<{ id: number } & NativeFill>;
   toJs: NativeHttpRequest[];
+  /** Ids of parked requests whose fill was cancelled (kFillCancel). */
+  cancelled: number[];
   port: number;
 }
 
@@ -57,6 +59,7 @@ function parkedDoor(): Parked {
   const tokens = new (binding().NativeTokens)();
   const fills: Parked['fills'] = [];
   const toJs: NativeHttpRequest[] = [];
+  const cancelled: number[] = [];
   const door = NativeHttpDoor.start(
     {
       host: '127.0.0.1',
@@ -72,20 +75,26 @@ function parkedDoor(): Parked {
       onFill(id, f) {
         fills.push({ id, ...f });
       },
+      onFillCancel(id) {
+        cancelled.push(id);
+      },
     },
   );
   doors.push(door);
-  return { door, store, bindings, fills, toJs, port: door.port };
+  return { door, store, bindings, fills, toJs, cancelled, port: door.port };
 }
 
 const idOf = (s: string) => createHash('sha256').update(s).digest().subarray(0, 16);
 
-function bind(b: NativeBindings, name: string, size: number): void {
+/** Version `etag` of `name`; its chunks are stored under idOf(`name` for v1, `name@etag` otherwise). */
+const idOfVersion = (name: string, etag: string) => idOf(etag === 'v1' ? name : `${name}@${etag}`);
+
+function bind(b: NativeBindings, name: string, size: number, etag = 'v1'): void {
   expect(
     b.set({
       name,
-      objectId: idOf(name),
-      etag: 'v1',
+      objectId: idOfVersion(name, etag),
+      etag,
       size,
       chunkSize: CHUNK,
       lastModified: new Date('2025-01-02T03:04:05Z').toUTCString(),
@@ -95,9 +104,9 @@ function bind(b: NativeBindings, name: string, size: number): void {
   ).toBe(true);
 }
 
-function commit(s: NativeStore, name: string, data: Buffer, index: number): void {
+function commit(s: NativeStore, name: string, data: Buffer, index: number, etag = 'v1'): void {
   const part = data.subarray(index * CHUNK, (index + 1) * CHUNK);
-  expect(s.commit(idOf(name), index, part, binding().crc32c(part), '')).toBeDefined();
+  expect(s.commit(idOfVersion(name, etag), index, part, binding().crc32c(part), '')).toBeDefined();
 }
 
 describe('parked misses, in process', () => {
@@ -179,6 +188,36 @@ describe('parked misses, in process', () => {
     c.close();
   });
 
+  it('after a version change between two fills, the answer reports the source of the bytes it serves', async () => {
+    const p = parkedDoor();
+    const name = 'models/vc.bin';
+    const v1 = bytes(CHUNK, 11);
+    const v2 = bytes(CHUNK, 12);
+    bind(p.bindings, name, CHUNK);
+    const c = await RawConnection.open(p.port);
+    c.send(rawRequest('GET', `/v1/objects/${name}`));
+    await until(() => p.fills.length === 1, { what: 'a fill asked for' });
+    expect(p.fills[0]).toMatchObject({ etag: 'v1', first: 0, last: 0 });
+    // The fill read version 1's chunk from the origin; meanwhile the name moved on to version 2.
+    commit(p.store, name, v1, 0);
+    bind(p.bindings, name, CHUNK, 'v2');
+    p.door.fillDone(p.fills[0]!.id, true, 'origin');
+    await until(() => p.fills.length === 2, { what: 'a fill of version 2 asked for' });
+    expect(p.fills[1]).toMatchObject({ id: p.fills[0]!.id, etag: 'v2', first: 0, last: 0 });
+    // Another reader had made version 2's chunk resident: this fill fetched nothing.
+    commit(p.store, name, v2, 0, 'v2');
+    p.door.fillDone(p.fills[1]!.id, true, 'dram');
+    const a = await c.read();
+    expect(a.status).toBe(200);
+    expect(a.headers.etag).toBe('"v2"');
+    expect(a.body.equals(v2)).toBe(true);
+    // Not the first fill's origin: that was version 1's chunk.
+    expect(a.headers['x-cache-source']).toBe('dram');
+    expect(p.toJs).toHaveLength(0);
+    c.close();
+    await until(() => p.door.stats().fastChunkRefs === 0, { what: 'chunk references released' });
+  });
+
   it('a client that goes away while parked: nothing left waiting, a late fill finds nothing', async () => {
     const p = parkedDoor();
     bind(p.bindings, 'models/g.bin', CHUNK);
@@ -189,6 +228,9 @@ describe('parked misses, in process', () => {
     await until(() => p.door.stats().fastFillWaiting === 0 && p.door.stats().connectionsOpen === 0, {
       what: 'the parked request forgotten',
     });
+    // JavaScript is told, so its fill starts no chunk nobody waits for (native-server.ts).
+    await until(() => p.cancelled.length === 1, { what: 'the fill cancelled' });
+    expect(p.cancelled).toEqual([p.fills[0]!.id]);
     p.door.fillDone(p.fills[0]!.id, true);
     await new Promise((r) => setTimeout(r, 50));
     expect(p.door.stats().fastFillResumed).toBe(0);

@@ -1,8 +1,15 @@
 #include "auth/token_table.h"
 
+#include <atomic>
 #include <mutex>
 
 namespace weightcache::auth {
+
+namespace {
+std::atomic<uint64_t> g_generation{0};
+}  // namespace
+
+uint64_t TokenGeneration() { return g_generation.load(std::memory_order_acquire); }
 
 void TokenTable::Replace(bool enabled, std::vector<TokenGrant> grants) {
   auto s = std::make_shared<State>();
@@ -11,8 +18,11 @@ void TokenTable::Replace(bool enabled, std::vector<TokenGrant> grants) {
   for (size_t i = 0; i < s->grants.size(); i++) {
     if (!s->grants[i].secret.empty()) s->by_key_id[KeyIdOf(s->grants[i].digest)] = i;
   }
-  std::unique_lock lock(mu_);
-  state_ = std::move(s);
+  {
+    std::unique_lock lock(mu_);
+    state_ = std::move(s);
+  }
+  g_generation.fetch_add(1, std::memory_order_acq_rel);
 }
 
 bool TokenTable::enabled() const {

@@ -14,6 +14,7 @@
 // missing, unknown or not allowed the container goes to JavaScript, which
 // answers 401 or 403 exactly as it does for every door.
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <shared_mutex>
 #include <string>
@@ -42,6 +43,11 @@ std::string KeyIdOf(const Digest& d);
 
 // Whether a grant may read `container` (src/auth/tokens.ts allows).
 bool GrantAllows(const TokenGrant& g, std::string_view container);
+
+// A number that changes whenever any TokenTable's tokens are replaced. Whatever is derived from a
+// secret outside the table (the signing keys http/doors/sigv4.cc caches per thread) is dropped when
+// it moves, so a removed token's secret and keys do not outlive the table that held them.
+uint64_t TokenGeneration();
 
 class TokenTable {
  public:

@@ -93,7 +93,9 @@ struct DoorEvent {
   // kClosed: a connection that posted requests is gone (after any kAborted for it).
   // kAccess: access records of fast-path answers (`access`).
   // kFill: a fast-path miss is parked: make `fill` resident, then answer with Answer::fill_done.
-  enum Kind { kRequest, kAborted, kRelease, kDrain, kClosed, kAccess, kFill } kind = kRequest;
+  // kFillCancel: parked request `id` is no longer waiting (its client went away, or it was answered
+  //   504 past the request timeout): chunks of its fill not yet started need not be fetched.
+  enum Kind { kRequest, kAborted, kRelease, kDrain, kClosed, kAccess, kFill, kFillCancel } kind = kRequest;
   uint64_t id = 0;    // the request (kRequest, kAborted)
   uint64_t conn = 0;
   std::string method, target, path, query, authority, peer;

@@ -38,6 +38,12 @@ Napi::Value ToJs(Napi::Env env, HttpDoor& door, DoorEvent& e) {
     o.Set("last", Napi::Number::New(env, static_cast<double>(e.fill_last)));
     return o;
   }
+  if (e.kind == DoorEvent::kFillCancel) {
+    o.Set("kind", "fillCancel");
+    o.Set("id", Napi::Number::New(env, static_cast<double>(e.id)));
+    o.Set("conn", Napi::Number::New(env, static_cast<double>(e.conn)));
+    return o;
+  }
   o.Set("kind", e.kind == DoorEvent::kRequest ? "request"
                 : e.kind == DoorEvent::kDrain ? "drain"
                 : e.kind == DoorEvent::kClosed ? "closed"

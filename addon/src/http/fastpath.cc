@@ -149,6 +149,7 @@ FastResult StartFastPath(FastPath& fp, const RequestHead& h, std::string_view da
   }
   bool close = !h.keep_alive;
   out.close = close;
+  out.etag = v.etag;
   if (p == doors::Plan::kNotModified) {
     out.head = "HTTP/1.1 304 Not Modified\r\n";
     AppendBase(out.head, v);

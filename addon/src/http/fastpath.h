@@ -121,6 +121,7 @@ struct FastAnswer {
   std::atomic<uint64_t>* door_body_hits = nullptr;
   std::atomic<uint64_t>* door_nvme_body_hits = nullptr;
   FillAsk fill;  // kFill
+  std::string etag;  // kAnswer / kPending of /v1/objects: the version answered
   int fill_source = -1;              // a resumed miss: the FillSource its answer reports (see NoteFillSource)
   const char* source_name = nullptr;  // set by NoteFillSource: the X-Cache-Source it wrote
 };

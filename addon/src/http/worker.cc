@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "http/doors/sigv4.h"
 #include "http/fastpath.h"
 #include "http/response.h"
 
@@ -92,6 +93,7 @@ void HttpWorker::OnReady(uint64_t id, uint32_t e) {
 void HttpWorker::OnTick(int64_t now_ms) {
   Sweep(now_ms);
   if (!fills_.empty()) SweepFills(now_ms);
+  doors::ForgetStaleSigningKeys();
   PublishIdle();
   graveyard_.clear();
   FlushAccess();
@@ -637,7 +639,9 @@ void HttpWorker::Close(HttpConnection& c, const std::string& reason) {
     }
     if (s.counts) {
       door_.stats().in_flight--;
-      if (s.parked) Unpark(s.id);  // JavaScript's fill goes on (others may share it); its answer finds nothing
+      // JavaScript's fill is told: it fetches no chunk it has not started (one shared with other
+      // readers goes on for them); its late answer finds nothing.
+      if (s.parked) CancelFill(s.id);
       if (!s.complete && !s.disk && !s.parked) {
         // JavaScript is still working on it: tell it the answer has nowhere to go.
         requests_.erase(s.id);

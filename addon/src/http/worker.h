@@ -127,6 +127,8 @@ class HttpWorker final : public net::WorkerThread<Answer> {
     uint32_t attempts = 0;
     int64_t deadline_ms = 0;  // then answered 504 (the request timeout)
     int source = -1;          // FillSource of the fill that fetched the first chunk (kept over later fills)
+    std::string source_etag;  // ... of this version: an answer of another version does not report it
+    std::string asked_etag;   // the version the fill in progress makes resident (empty: resolve only)
   };
   std::unordered_map<uint64_t, FillWait> fills_;
   // Parks `c`'s parsed head (a kFill result `a`) in slot `s`; false: at a parked limit.
@@ -141,6 +143,7 @@ class HttpWorker final : public net::WorkerThread<Answer> {
   // Posts parked request `id` whole to JavaScript, which answers it into its slot.
   void FallBack(HttpConnection& c, Slot& s, DoorEvent&& e, uint64_t id);
   void Unpark(uint64_t id);  // forgets a parked request (its connection closed)
+  void CancelFill(uint64_t id);  // forgets a parked request no longer waiting and tells JavaScript (kFillCancel)
   void SweepFills(int64_t now);
 };
 

@@ -36,6 +36,7 @@ bool HttpWorker::Park(HttpConnection& c, Slot& s, FastAnswer& a, uint64_t id) {
   w.request = RequestEvent(c);  // before the head's bytes are consumed: it points into them
   w.attempts = 1;
   w.deadline_ms = (c.head_started_ms ? c.head_started_ms : loop_.now_ms()) + opt_.request_timeout_ms;
+  w.asked_etag = a.fill.etag;
   PostFill(c, id, a.fill);
   return true;
 }
@@ -71,6 +72,17 @@ void HttpWorker::Unpark(uint64_t id) {
   if (fills_.erase(id) > 0) opt_.fast->stats.fill_waiting--;
 }
 
+void HttpWorker::CancelFill(uint64_t id) {
+  auto w = fills_.find(id);
+  if (w == fills_.end()) return;
+  DoorEvent e;
+  e.kind = DoorEvent::kFillCancel;
+  e.id = id;
+  e.conn = net::WireId(index_, w->second.conn);
+  Unpark(id);
+  door_.Post(std::move(e));
+}
+
 void HttpWorker::FallBack(HttpConnection& c, Slot& s, DoorEvent&& e, uint64_t id) {
   opt_.fast->stats.fill_fallback++;
   s.parked = false;
@@ -87,7 +99,10 @@ void HttpWorker::FillDone(uint64_t id, bool ok, int source) {
   auto w = fills_.find(id);
   if (w == fills_.end()) return;  // its connection went away meanwhile
   FillWait wait = std::move(w->second);
-  if (source >= 0) wait.source = source;
+  if (source >= 0) {
+    wait.source = source;
+    wait.source_etag = wait.asked_etag;
+  }
   Unpark(id);
   auto it = conns_.find(wait.conn);
   if (it == conns_.end() || it->second->fd < 0) return;
@@ -113,6 +128,7 @@ void HttpWorker::FillDone(uint64_t id, bool ok, int source) {
     wait.attempts++;
     fp.stats.fill_parked++;
     fp.stats.fill_waiting++;
+    wait.asked_etag = a.fill.etag;
     PostFill(c, id, a.fill);
     fills_[id] = std::move(wait);
     return;
@@ -120,7 +136,9 @@ void HttpWorker::FillDone(uint64_t id, bool ok, int source) {
   if (r == FastResult::kAnswer || r == FastResult::kPending) {
     fp.stats.fill_resumed++;
     slot->parked = false;
-    a.fill_source = wait.source;
+    // Where a fill of this request got the first chunk of the version answered; after a version
+    // change between fills, one fill's source says nothing of another version's bytes.
+    a.fill_source = a.etag == wait.source_etag ? wait.source : -1;
     if (r == FastResult::kAnswer) {
       NoteFillSource(fp, a);  // for kPending, once its NVMe pieces are read (DiskDone)
       QueueFast(c, *slot, a);
@@ -151,7 +169,7 @@ void HttpWorker::SweepFills(int64_t now) {
     auto w = fills_.find(id);
     if (w == fills_.end()) continue;
     uint64_t cid = w->second.conn;
-    Unpark(id);
+    CancelFill(id);  // answered 504 now: what its fill has not started is not needed
     opt_.fast->stats.fill_timeouts++;
     auto it = conns_.find(cid);
     if (it == conns_.end() || it->second->fd < 0) continue;

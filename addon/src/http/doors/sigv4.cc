@@ -139,28 +139,65 @@ using Key = auth::Digest;
 
 Key Hmac(const Key& key, std::string_view data) { return auth::HmacSha256(key.data(), key.size(), data.data(), data.size()); }
 
-// sigv4.ts signingKey, cached per thread by (secret, date, region): a token's key changes daily.
-Key SigningKey(const auth::TokenGrant& g, std::string_view date, std::string_view region) {
+// The calling thread's signing keys (one per token, day and region: a few suffice). Emptied, secrets
+// overwritten, when the token generation moves (a TokenTable was replaced): keys are only ever looked
+// up with a secret the current table holds, and a removed token's secret and keys are not kept.
+struct SigningKeyCache {
   struct Entry {
     std::string secret, date, region;
     Key key;
   };
-  thread_local std::vector<Entry> cache;
-  thread_local size_t next = 0;
-  for (const Entry& e : cache) {
+  std::vector<Entry> entries;
+  size_t next = 0;
+  uint64_t generation = 0;
+
+  void Clear() {
+    for (Entry& e : entries) {
+      std::fill(e.secret.begin(), e.secret.end(), '\0');
+      e.key.fill(0);
+    }
+    entries.clear();
+    next = 0;
+  }
+  ~SigningKeyCache() { Clear(); }
+};
+
+SigningKeyCache& RawThreadCache() {
+  thread_local SigningKeyCache cache;
+  return cache;
+}
+
+size_t ThreadCacheEntries() { return RawThreadCache().entries.size(); }
+
+SigningKeyCache& ThreadCache() {
+  SigningKeyCache& cache = RawThreadCache();
+  uint64_t g = auth::TokenGeneration();
+  if (cache.generation != g) {
+    cache.Clear();
+    cache.generation = g;
+  }
+  return cache;
+}
+
+// sigv4.ts signingKey, cached per thread by (secret, date, region): a token's key changes daily.
+Key SigningKey(const auth::TokenGrant& g, std::string_view date, std::string_view region) {
+  SigningKeyCache& cache = ThreadCache();
+  for (const SigningKeyCache::Entry& e : cache.entries) {
     if (e.date == date && e.region == region && e.secret == g.secret) return e.key;
   }
   std::string k0 = "AWS4" + g.secret;
   Key k = auth::HmacSha256(k0.data(), k0.size(), date.data(), date.size());
+  std::fill(k0.begin(), k0.end(), '\0');
   k = Hmac(k, region);
   k = Hmac(k, "s3");
   k = Hmac(k, "aws4_request");
-  Entry e{g.secret, std::string(date), std::string(region), k};
-  if (cache.size() < kSigningKeyCache) {
-    cache.push_back(std::move(e));
+  SigningKeyCache::Entry e{g.secret, std::string(date), std::string(region), k};
+  if (cache.entries.size() < kSigningKeyCache) {
+    cache.entries.push_back(std::move(e));
   } else {
-    cache[next] = std::move(e);
-    next = (next + 1) % kSigningKeyCache;
+    std::fill(cache.entries[cache.next].secret.begin(), cache.entries[cache.next].secret.end(), '\0');
+    cache.entries[cache.next] = std::move(e);
+    cache.next = (cache.next + 1) % kSigningKeyCache;
   }
   return k;
 }
@@ -265,6 +302,10 @@ bool Seconds(std::string_view s, int64_t& out) {
 
 }  // namespace
 
+void ForgetStaleSigningKeys() { ThreadCache(); }
+
+size_t CachedSigningKeysForTest() { return ThreadCacheEntries(); }
+
 bool DecodeQuery(std::string_view raw, std::vector<QueryPair>& out) {
   out.clear();
   if (!PrintableAscii(raw)) return false;
@@ -356,6 +397,7 @@ bool ParseAmzDate(std::string_view s, int64_t& ms) {
 }
 
 SigV4Check VerifySigV4(const auth::TokenTable& tokens, const RequestHead& h, int64_t now_ms, int64_t max_skew_ms) {
+  ForgetStaleSigningKeys();
   SigV4Check c;
   if (h.has_query && !DecodeQuery(h.query, c.query)) return Fail(std::move(c), SigV4Outcome::kMalformed);
   // verify.ts authenticate(): an X-Amz-Algorithm parameter makes it a presigned request, whatever else it holds.

@@ -82,4 +82,13 @@ struct SigV4Check {
 // Verifies a request's signature at wall-clock `now_ms` with the door's `max_skew_ms` (s3.maxClockSkew).
 SigV4Check VerifySigV4(const auth::TokenTable& tokens, const RequestHead& h, int64_t now_ms, int64_t max_skew_ms);
 
+// Drops the calling thread's cached signing keys (and the secrets they were derived from) if the
+// tokens changed since they were derived (auth::TokenGeneration moved). VerifySigV4 does it first;
+// the HTTP I/O threads also do it on their tick, so a removed token's keys leave memory within one
+// tick even on a thread that verifies nothing more.
+void ForgetStaleSigningKeys();
+
+// The calling thread's cached signing keys, as they are (for the C++ tests).
+size_t CachedSigningKeysForTest();
+
 }  // namespace weightcache::http::doors
