@@ -134,13 +134,7 @@ const UNIT = {
     ...RANGE,
   ],
   // The transport's native chunk service: READ_CHUNK metas, what is answered from the store, references.
-  chunk_serve_test: [
-    'test/chunk_serve_test.cc',
-    'src/transport/chunk_serve.cc',
-    'src/store/bindings.cc',
-    'src/store/arena.cc',
-    'src/store/store.cc',
-  ],
+  chunk_serve_test: ['test/chunk_serve_test.cc', 'src/transport/chunk_serve.cc', 'src/store/bindings.cc', ...RANGE],
 };
 // Unit drivers run once more under ThreadSanitizer: the store is read from several threads at once.
 const TSAN_UNIT = ['store_test', 'fastpath_test', 'fill_test'];
@@ -241,8 +235,7 @@ const FUZZ = {
       'fuzz/read_chunk_fuzzer.cc',
       'src/transport/chunk_serve.cc',
       'src/store/bindings.cc',
-      'src/store/arena.cc',
-      'src/store/store.cc',
+      ...RANGE,
     ],
     maxLen: 1024,
   },

@@ -77,7 +77,7 @@ struct World {
   }
   ServeResult Serve(const Meta& m, ChunkReply* r) {
     std::vector<uint8_t> b = m.Bytes();
-    return ServeReadChunk(src, b.data(), b.size(), store::MonotonicNs(), r);
+    return ServeReadChunk(src, b.data(), b.size(), store::MonotonicNs(), nullptr, 0, r);
   }
 };
 

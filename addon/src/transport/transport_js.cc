@@ -468,6 +468,11 @@ Napi::Value TransportStatsJs(const Napi::CallbackInfo& info) {
   set("nativePassUnbound", static_cast<double>(s.native_pass_unbound.load()));
   set("nativePassMiss", static_cast<double>(s.native_pass_miss.load()));
   set("nativePassOther", static_cast<double>(s.native_pass_other.load()));
+  set("nativePassBusy", static_cast<double>(s.native_pass_busy.load()));
+  set("nativeNvmeServed", static_cast<double>(s.native_nvme_served.load()));
+  set("nativeNvmeServedBytes", static_cast<double>(s.native_nvme_served_bytes.load()));
+  set("nativeNvmeFailed", static_cast<double>(s.native_nvme_failed.load()));
+  set("nativeNvmeWaiting", static_cast<double>(s.native_nvme_waiting.load()));
   set("nativeChunkRefs", static_cast<double>(s.native_chunk_refs.load()));
   set("bytesReceivedStore", static_cast<double>(s.bytes_received_store.load()));
   return o;
