@@ -142,6 +142,8 @@ export type NativeEvent =
       payloadCrc: number;
       /** The CRC32C computed over the received payload (on the I/O thread) equals `payloadCrc`. */
       crcOk: boolean;
+      /** A READ_CHUNK whose NVMe chunk file the I/O thread found damaged, gone or short. */
+      nvmeFailed?: boolean;
     };
 
 export interface NativeTransportStats {

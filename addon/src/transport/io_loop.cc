@@ -501,6 +501,7 @@ void IoLoop::DiskDone(uint64_t token, store::RangeStatus status, store::RangeVie
   // JavaScript answers the request as if the I/O thread had never looked (it drops the
   // damaged chunk and refetches it).
   stats_.native_nvme_failed++;
+  w.request.nvme_failed = true;
   Post(std::move(w.request));
 }
 

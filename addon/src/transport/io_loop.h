@@ -46,6 +46,9 @@ struct Event {
   // held by the event, then by the JS Buffer over it; `payload` is then not the pool's.
   std::shared_ptr<store::Store> payload_store;  // declared before the reference: destroyed after it
   store::Ref payload_ref;
+  // kFrame of a READ_CHUNK whose chunk file the I/O thread found damaged, gone or short: the
+  // local NVMe copy is not to be sent as it is (JavaScript reads it through its read path).
+  bool nvme_failed = false;
 
   static Event Make(Kind k, uint64_t conn, std::string text = {}) {
     Event e;

@@ -102,6 +102,7 @@ Napi::Object ToJs(Napi::Env env, Event& e, IoLoop& loop) {
       o.Set("meta", Napi::Buffer<uint8_t>::Copy(env, e.meta.data(), e.meta.size()));
       o.Set("payloadCrc", Napi::Number::New(env, h.payload_crc));
       o.Set("crcOk", Napi::Boolean::New(env, h.payload_crc == e.computed_crc));
+      if (e.nvme_failed) o.Set("nvmeFailed", true);
       if (e.payload) {
         size_t len = static_cast<size_t>(h.payload_length);
         auto* hint = new PayloadHint{loop.pool(), len, std::move(e.payload_store), std::move(e.payload_ref)};
