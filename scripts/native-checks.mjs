@@ -134,7 +134,12 @@ const UNIT = {
     ...RANGE,
   ],
   // The transport's native chunk service: READ_CHUNK metas, what is answered from the store, references.
-  chunk_serve_test: ['test/chunk_serve_test.cc', 'src/transport/chunk_serve.cc', 'src/store/bindings.cc', ...RANGE],
+  chunk_serve_test: [
+    'test/chunk_serve_test.cc',
+    'src/transport/chunk_serve.cc',
+    'src/store/bindings.cc',
+    ...RANGE,
+  ],
 };
 // Unit drivers run once more under ThreadSanitizer: the store is read from several threads at once.
 const TSAN_UNIT = ['store_test', 'fastpath_test', 'fill_test'];
@@ -231,12 +236,7 @@ const FUZZ = {
   },
   // The transport's native chunk service: what a peer's READ_CHUNK meta makes the I/O thread answer.
   read_chunk_fuzzer: {
-    sources: [
-      'fuzz/read_chunk_fuzzer.cc',
-      'src/transport/chunk_serve.cc',
-      'src/store/bindings.cc',
-      ...RANGE,
-    ],
+    sources: ['fuzz/read_chunk_fuzzer.cc', 'src/transport/chunk_serve.cc', 'src/store/bindings.cc', ...RANGE],
     maxLen: 1024,
   },
   // Every message the kernel writes to /dev/fuse, and the READDIR packer (docs/mount.md).

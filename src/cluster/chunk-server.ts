@@ -73,7 +73,10 @@ export function chunkServer(d: ChunkServerDeps): TransportHandler {
         // not sent by sendfile as it is. The read path reads it again, verifying every block, and
         // drops and refetches a damaged copy (a local-only probe is told it is not here).
         if (localOnly) {
-          throw new CacheError('NOT_FOUND', `chunk ${name.index} of ${formatName(name)} failed its local read`);
+          throw new CacheError(
+            'NOT_FOUND',
+            `chunk ${name.index} of ${formatName(name)} failed its local read`,
+          );
         }
         const { chunk } = await d.readPath.chunk(name, name.index, signal);
         return bufferPayload(chunk.data, chunk.crc32c, offset, length);

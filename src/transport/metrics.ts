@@ -114,7 +114,7 @@ export function registerTransportMetrics(metrics: Metrics): void {
   mirror(
     metrics,
     `${p}native_passed_total`,
-    'READ_CHUNK requests a natively serving listener passed to JavaScript, by why: unbound (no or another version), miss (neither whole in DRAM nor on NVMe), busy (on NVMe, but the I/O thread\'s NVMe reads were at their bound), nvme_failed (an NVMe read failed: a block\'s CRC32C, a file gone or short; JavaScript drops and refetches), other (stand-in, errors)',
+    "READ_CHUNK requests a natively serving listener passed to JavaScript, by why: unbound (no or another version), miss (neither whole in DRAM nor on NVMe), busy (on NVMe, but the I/O thread's NVMe reads were at their bound), nvme_failed (an NVMe read failed: a block's CRC32C, a file gone or short; JavaScript drops and refetches), other (stand-in, errors)",
     (s) => ({
       unbound: s.nativePassUnbound,
       miss: s.nativePassMiss,

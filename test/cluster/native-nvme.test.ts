@@ -98,7 +98,9 @@ const passed = (n: NodeProcess, reason?: string) =>
 
 /** Binds the object's name on `n` (its first read is JavaScript's): one byte of the last chunk. */
 async function bind(n: NodeProcess): Promise<void> {
-  const r = await fetch(`${n.url}/v1/objects/models/w.bin`, { headers: { Range: `bytes=${bytes.length - 1}-` } });
+  const r = await fetch(`${n.url}/v1/objects/models/w.bin`, {
+    headers: { Range: `bytes=${bytes.length - 1}-` },
+  });
   expect(r.status).toBe(206);
   expect(Buffer.from(await r.arrayBuffer()).equals(bytes.subarray(bytes.length - 1))).toBe(true);
 }
@@ -160,7 +162,11 @@ describe('READ_CHUNK of a chunk only on NVMe, answered on the I/O thread', () =>
     // B runs (the name's lease needs its members) but reads nothing: A's transport answers only ours.
     const [a, b] = await Promise.all([member(addrA, dirA), member(addrB, dirB)]);
     await bind(a);
-    const client = new TransportClient({ host: '127.0.0.61', port: Number(addrA.split(':')[1]), timeoutMs: 20_000 });
+    const client = new TransportClient({
+      host: '127.0.0.61',
+      port: Number(addrA.split(':')[1]),
+      timeoutMs: 20_000,
+    });
     try {
       const served = await nvmeServed(a);
       // A sub-range of an intact chunk: only its blocks read, its CRC32C computed on the I/O thread.
