@@ -24,6 +24,9 @@ constexpr size_t kReadBudget = 8u << 20;
 // READ_CHUNK answers at least this long go into store memory (transportReceiveInto); shorter ones
 // (probes, small objects' tails) into the pool: a store extent costs at least a page.
 constexpr size_t kMinStoreReceive = 64u << 10;
+// NVMe readers the I/O thread keeps (one per store its listeners serve from: one in a node); a
+// store past them has its NVMe-only chunks answered by JavaScript.
+constexpr size_t kMaxDiskReaders = 8;
 
 uint64_t NowMs() { return static_cast<uint64_t>(net::NowMs()); }
 
@@ -88,7 +91,7 @@ IoLoop::~IoLoop() {
   // Last: the frames dropped above gave their read buffers back to it. Reads in flight complete
   // (the kernel may be writing into their buffers); their answers are dropped.
   disk_waits_.clear();
-  disk_.reset();
+  disks_.clear();
   for (auto& c : commands_) {
     if (c.frame.pin && drop_pin_) drop_pin_(c.frame.pin);
     if (c.frame.file_fd >= 0) close(c.frame.file_fd);
@@ -172,15 +175,19 @@ bool IoLoop::HasWork() const {
 }
 
 void IoLoop::AfterEvents() {
-  if (disk_) disk_->Flush();  // the reads this wakeup's requests started
+  for (Disk& d : disks_) {
+    if (d.reader) d.reader->Flush();  // the reads this wakeup's requests started
+  }
   graveyard_.clear();
 }
 
 void IoLoop::OnReady(uint64_t id, uint32_t e) {
   if (stopping_) return;
-  if (disk_ && id == disk_id_) {
-    disk_->Poll();
-    return;
+  for (Disk& d : disks_) {
+    if (d.reader && id == d.id) {
+      d.reader->Poll();
+      return;
+    }
   }
   if (auto it = listeners_.find(id); it != listeners_.end()) {
     OnAccept(id, it->second);
@@ -465,19 +472,23 @@ bool IoLoop::ServeNatively(Connection& c, Event& e) {
 
 store::DiskReader* IoLoop::DiskFor(const std::shared_ptr<store::NvmeIndex>& index) {
   if (!index) return nullptr;
-  if (disk_) return &disk_->index() == index.get() ? disk_.get() : nullptr;
-  if (disk_failed_) return nullptr;
-  std::string why;
-  disk_ = store::DiskReader::Create(index, OnDisk, this, &why);
-  if (!disk_) {
-    disk_failed_ = true;
-    std::fprintf(stderr, "weightcache transport: no NVMe reads on the I/O thread: %s\n", why.c_str());
-    return nullptr;
+  for (Disk& d : disks_) {
+    if (d.index == index.get()) return d.reader.get();
   }
-  // Its completions wake this loop like a socket (OnReady with disk_id_).
-  disk_id_ = NextId();
-  ev_.Add(disk_->event_fd(), disk_id_, EPOLLIN);
-  return disk_.get();
+  if (disks_.size() >= kMaxDiskReaders) return nullptr;
+  Disk d;
+  d.index = index.get();
+  std::string why;
+  d.reader = store::DiskReader::Create(index, OnDisk, this, &why);
+  if (d.reader) {
+    // Its completions wake this loop like a socket (OnReady with d.id).
+    d.id = NextId();
+    ev_.Add(d.reader->event_fd(), d.id, EPOLLIN);
+  } else {
+    std::fprintf(stderr, "weightcache transport: no NVMe reads on the I/O thread: %s\n", why.c_str());
+  }
+  disks_.push_back(std::move(d));
+  return disks_.back().reader.get();
 }
 
 void IoLoop::OnDisk(void* self, uint64_t token, store::RangeStatus status, store::RangeView&& view) {

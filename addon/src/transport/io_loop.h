@@ -130,8 +130,8 @@ class IoLoop : private net::EventLoop::Handler {
   // natively: answered here from the native store, or its NVMe reads started and `e` kept until
   // they complete (true); or left to JavaScript (false, `e` untouched).
   bool ServeNatively(Connection& c, Event& e);
-  // The I/O thread's NVMe reader for `index` (created on first use), or null: none can be had, or
-  // another listener's store reads another index, or kMaxTransportDiskReads answers wait on it.
+  // The I/O thread's NVMe reader for `index` (created on first use; one per store the listeners
+  // serve from, so one in a node), or null: none can be had.
   store::DiskReader* DiskFor(const std::shared_ptr<store::NvmeIndex>& index);
   // A READ_CHUNK answer's NVMe reads completed (store::DiskReader's callback, from its Poll).
   static void OnDisk(void* self, uint64_t token, store::RangeStatus status, store::RangeView&& view);
@@ -190,11 +190,16 @@ class IoLoop : private net::EventLoop::Handler {
   };
   std::unordered_map<uint64_t, DiskWait> disk_waits_;
   uint64_t next_disk_ = 1;
-  // Created on the I/O thread at the first NVMe-only request; its completions wake the loop as
-  // `disk_id_`. Destroyed last: read buffers of queued answers give their bytes back to it.
-  std::unique_ptr<store::DiskReader> disk_;
-  uint64_t disk_id_ = 0;
-  bool disk_failed_ = false;  // Create failed once (logged): NVMe-only chunks are JavaScript's
+  // Created on the I/O thread at the first READ_CHUNK of a listener serving from a store with this
+  // NVMe index; its completions wake the loop as `id`. Destroyed last: read buffers of queued
+  // answers give their bytes back to them. A reader that could not be created stays null (logged
+  // once): that store's NVMe-only chunks are JavaScript's.
+  struct Disk {
+    const store::NvmeIndex* index = nullptr;
+    std::unique_ptr<store::DiskReader> reader;
+    uint64_t id = 0;
+  };
+  std::vector<Disk> disks_;  // one per store the listeners serve from (bounded by the listeners)
   bool stopping_ = false;
   std::thread thread_;
 };
