@@ -4,6 +4,7 @@
 #include <string>
 
 #include "store/disk_reads.h"
+#include "store/nvme_index.h"
 
 namespace weightcache::transport {
 namespace {
@@ -115,6 +116,10 @@ ServeResult ServeReadChunk(const ChunkSource& src, const uint8_t* meta, size_t m
     case store::RangeStatus::kBusy:
       return ServeResult::kPassBusy;
     case store::RangeStatus::kMiss:
+      if (!disk && src.store->nvme()) {
+        // Without a reader the index was not asked: say whether it holds the chunk (busy, not a miss).
+        out->nvme_listed = src.store->nvme()->Find(store::ChunkId{b->object, m.index}) != nullptr;
+      }
       break;
   }
   return ServeResult::kPassMiss;

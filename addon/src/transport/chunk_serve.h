@@ -72,6 +72,7 @@ struct ChunkReply {
   uint32_t length = 0;
   uint32_t crc = 0;           // the chunk's stored CRC32C when the read is the whole chunk
   bool compute_crc = false;   // a sub-range: checksummed on the I/O thread before the header goes out
+  bool nvme_listed = false;   // kPassMiss without a reader: the NVMe index lists the chunk
 };
 
 enum class ServeResult {

@@ -454,8 +454,8 @@ bool IoLoop::ServeNatively(Connection& c, Event& e) {
       stats_.native_pass_unbound++;
       return false;
     case transport::ServeResult::kPassMiss:
-      // With the reads at their bound the NVMe index was not asked: perhaps busy, not a miss.
-      if (at_bound && src->store->nvme()) stats_.native_pass_busy++;
+      // With the reads at their bound no reader was asked: on NVMe, it is busy, not a miss.
+      if (at_bound && reply.nvme_listed) stats_.native_pass_busy++;
       else stats_.native_pass_miss++;
       return false;
     case transport::ServeResult::kPassBusy:
