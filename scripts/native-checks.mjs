@@ -138,8 +138,7 @@ const UNIT = {
     'test/chunk_serve_test.cc',
     'src/transport/chunk_serve.cc',
     'src/store/bindings.cc',
-    'src/store/arena.cc',
-    'src/store/store.cc',
+    ...RANGE,
   ],
 };
 // Unit drivers run once more under ThreadSanitizer: the store is read from several threads at once.
@@ -237,13 +236,7 @@ const FUZZ = {
   },
   // The transport's native chunk service: what a peer's READ_CHUNK meta makes the I/O thread answer.
   read_chunk_fuzzer: {
-    sources: [
-      'fuzz/read_chunk_fuzzer.cc',
-      'src/transport/chunk_serve.cc',
-      'src/store/bindings.cc',
-      'src/store/arena.cc',
-      'src/store/store.cc',
-    ],
+    sources: ['fuzz/read_chunk_fuzzer.cc', 'src/transport/chunk_serve.cc', 'src/store/bindings.cc', ...RANGE],
     maxLen: 1024,
   },
   // Every message the kernel writes to /dev/fuse, and the READDIR packer (docs/mount.md).

@@ -66,7 +66,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static World* w = new World();
   {
     ChunkReply r;
-    ServeResult got = ServeReadChunk(w->src, data, size, store::MonotonicNs(), &r);
+    ServeResult got = ServeReadChunk(w->src, data, size, store::MonotonicNs(), nullptr, 0, &r);
     ReadChunkMeta m;
     bool parsed = ParseReadChunk(data, size, &m);
     if (got == ServeResult::kServed) {

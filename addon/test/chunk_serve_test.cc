@@ -1,15 +1,26 @@
 // Unit tests of the transport's native chunk service (addon/src/transport/chunk_serve.h):
 // READ_CHUNK metas parsed exactly as src/transport/messages.ts decodeReadChunk lays them
 // out, which requests are answered from the store and which go to JavaScript, the slice
-// and CRC32C of each answer, and chunk references released on every path. Run by npm test
+// and CRC32C of each answer, and chunk references released on every path; a chunk only on
+// NVMe read through a DiskReader (sub-range into a read buffer, whole chunk into DRAM store
+// memory with its file's CRC32C), a damaged block never handing out a byte. Run by npm test
 // (test/native/cpp.test.ts) plainly and under ASan+UBSan.
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "crc32c.h"
+#include "nvme/chunk_format.h"
 #include "store/bindings.h"
+#include "store/disk_reads.h"
+#include "store/nvme_index.h"
 #include "store/store.h"
 #include "transport/chunk_serve.h"
 #include "check.h"
@@ -77,7 +88,7 @@ struct World {
   }
   ServeResult Serve(const Meta& m, ChunkReply* r) {
     std::vector<uint8_t> b = m.Bytes();
-    return ServeReadChunk(src, b.data(), b.size(), store::MonotonicNs(), r);
+    return ServeReadChunk(src, b.data(), b.size(), store::MonotonicNs(), nullptr, 0, r);
   }
 };
 
@@ -212,9 +223,152 @@ void TestHeldAcrossErase() {
 
 }  // namespace
 
+// Chunk 2 (not in DRAM) as a v2 chunk file the NVMe index lists, read by one DiskReader driven
+// the way the transport's I/O loop drives it.
+struct NvmeWorld : World {
+  std::string dir, path;
+  std::shared_ptr<store::NvmeIndex> index = std::make_shared<store::NvmeIndex>();
+  std::unique_ptr<store::DiskReader> disk;
+  bool done = false;
+  uint64_t token = 0;
+  store::RangeStatus status = store::RangeStatus::kMiss;
+  store::RangeView view;
+  uint64_t extent = kSize - 2 * kChunk;
+
+  static void OnDone(void* user, uint64_t token, store::RangeStatus status, store::RangeView&& view) {
+    auto* w = static_cast<NvmeWorld*>(user);
+    w->done = true, w->token = token, w->status = status, w->view = std::move(view);
+  }
+  NvmeWorld() {
+    char tmpl[] = "/tmp/wc-chunk-serve-XXXXXX";
+    dir = mkdtemp(tmpl);
+    path = dir + "/2";
+    src.store->AttachNvme(index);
+    std::vector<uint8_t> header;
+    std::string err;
+    const std::string key = "chunk-2";
+    CHECK(nvme::Encode(reinterpret_cast<const uint8_t*>(key.data()), static_cast<uint32_t>(key.size()),
+                       id.object.data(), 2, data.data() + 2 * kChunk, extent, 4096, &header, &err));
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(write(fd, header.data(), header.size()) == static_cast<ssize_t>(header.size()));
+    CHECK(write(fd, data.data() + 2 * kChunk, extent) == static_cast<ssize_t>(extent));
+    close(fd);
+    nvme::Header h;
+    CHECK(nvme::Decode(header.data(), header.size(), &h) == nvme::DecodeError::kNone);
+    store::NvmeEntry e;
+    e.path = path;
+    e.expect.data_offset = h.data_offset;
+    e.expect.data_length = h.data_length;
+    e.expect.data_crc = h.data_crc;
+    e.label = key;
+    store::ChunkId c = id;
+    c.index = 2;
+    CHECK(index->Put(c, std::move(e)));
+    disk = store::DiskReader::Create(index, OnDone, this, &err);
+    CHECK(disk != nullptr);
+  }
+  ~NvmeWorld() {
+    view = store::RangeView();
+    disk.reset();
+    unlink(path.c_str());
+    rmdir(dir.c_str());
+  }
+  ServeResult Serve(const Meta& m, uint64_t t, ChunkReply* r) {
+    std::vector<uint8_t> b = m.Bytes();
+    done = false;
+    return ServeReadChunk(src, b.data(), b.size(), store::MonotonicNs(), disk.get(), t, r);
+  }
+  void Wait() {
+    for (int i = 0; i < 2000 && !done; i++) {
+      disk->Flush();
+      pollfd p{disk->event_fd(), POLLIN, 0};
+      poll(&p, 1, 10);
+      disk->Poll();
+    }
+    CHECK(done);
+  }
+  void Damage(uint64_t offset) {
+    int fd = open(path.c_str(), O_RDWR);
+    uint8_t head[64];
+    CHECK(pread(fd, head, sizeof head, 0) == 64);
+    uint32_t data_offset = 0;
+    CHECK(nvme::DataOffset(head, sizeof head, &data_offset) == nvme::DecodeError::kNone);
+    uint8_t b = 0;
+    CHECK(pread(fd, &b, 1, data_offset + offset) == 1);
+    b ^= 0x5a;
+    CHECK(pwrite(fd, &b, 1, data_offset + offset) == 1);
+    close(fd);
+  }
+};
+
+void TestNvme() {
+  {
+    NvmeWorld w;
+    const uint8_t* chunk = w.data.data() + 2 * kChunk;
+    // A sub-range: only its blocks read and verified, into a read buffer; its CRC32C computed on send.
+    Meta m;
+    m.index = 2, m.offset = 1500, m.length = 1000;
+    ChunkReply r;
+    CHECK(w.Serve(m, 11, &r) == ServeResult::kPending);
+    CHECK(r.length == 1000 && r.compute_crc && !r.ref && !r.buffer && r.data == nullptr);
+    w.Wait();
+    CHECK(w.token == 11 && w.status == store::RangeStatus::kReady && w.view.pieces.size() == 1);
+    CHECK(TakePiece(std::move(w.view.pieces[0]), &r));
+    CHECK(r.buffer && !r.ref && std::memcmp(r.data, chunk + 1500, 1000) == 0);
+    CHECK(w.index->stats().buffer_bytes.load() > 0);
+    r = ChunkReply();
+    CHECK(w.index->stats().buffer_bytes.load() == 0);
+    // The whole chunk: the CRC32C its file's header holds, known at once; read into DRAM store memory.
+    m = Meta{};
+    m.index = 2, m.length = static_cast<uint32_t>(w.extent);
+    CHECK(w.Serve(m, 12, &r) == ServeResult::kPending);
+    CHECK(!r.compute_crc && r.crc == Crc32c(0, chunk, w.extent));
+    w.Wait();
+    CHECK(w.status == store::RangeStatus::kReady);
+    CHECK(TakePiece(std::move(w.view.pieces[0]), &r));
+    CHECK(r.ref && !r.buffer && std::memcmp(r.data, chunk, w.extent) == 0);
+    r = ChunkReply();
+    // Promoted: the next request is a DRAM hit, answered at once.
+    CHECK(w.Serve(m, 13, &r) == ServeResult::kServed);
+    CHECK(r.ref && std::memcmp(r.data, chunk, w.extent) == 0 && r.crc == Crc32c(0, chunk, w.extent));
+    r = ChunkReply();
+    CHECK(w.src.store->outstanding_refs() == 0);
+  }
+  {
+    // Without a reader (none could be had, or the bound on waiting answers), it is JavaScript's.
+    NvmeWorld w;
+    Meta m;
+    m.index = 2, m.length = static_cast<uint32_t>(w.extent);
+    std::vector<uint8_t> b = m.Bytes();
+    ChunkReply r;
+    CHECK(ServeReadChunk(w.src, b.data(), b.size(), store::MonotonicNs(), nullptr, 0, &r) == ServeResult::kPassMiss);
+    CHECK(r.nvme_listed);  // on NVMe: the I/O thread counts it busy
+    CHECK(w.index->stats().reads_in_flight.load() == 0);
+  }
+  {
+    // A damaged block: the read completes with no bytes (kMiss), counted; nothing is held.
+    NvmeWorld w;
+    w.Damage(2000);
+    Meta m;
+    m.index = 2, m.length = static_cast<uint32_t>(w.extent);
+    ChunkReply r;
+    CHECK(w.Serve(m, 21, &r) == ServeResult::kPending);
+    w.Wait();
+    CHECK(w.status == store::RangeStatus::kMiss && w.view.pieces.empty());
+    CHECK(w.index->stats().to_js_corrupt.load() == 1);
+    // A sub-range in the damaged block: no bytes either.
+    m.offset = 1900, m.length = 500;
+    CHECK(w.Serve(m, 22, &r) == ServeResult::kPending);
+    w.Wait();
+    CHECK(w.status == store::RangeStatus::kMiss && w.view.pieces.empty());
+    CHECK(w.src.store->outstanding_refs() == 0 && w.index->stats().buffer_bytes.load() == 0);
+  }
+}
+
 int main() {
   TestParse();
   TestServe();
   TestHeldAcrossErase();
+  TestNvme();
   return CheckResult("chunk_serve_test");
 }

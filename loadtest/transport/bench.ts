@@ -1,7 +1,8 @@
 /**
  * Transport benchmark: whole-chunk reads of 4 MiB and 64 KiB between two
  * processes on loopback, over 1 and 16 connections, from DRAM buffers
- * (writev) and chunk files (sendfile); beside iperf3 on the same machine in
+ * (writev), chunk files (sendfile), the native DRAM store and v2 chunk files
+ * read and verified on the I/O thread (native NVMe); beside iperf3 on the same machine in
  * the same run as the ceiling. Prints a table and writes
  * loadtest/results/transport.json.
  *
@@ -44,6 +45,7 @@ process.on('exit', () => {
 function startServer(): Promise<{
   proc: ChildProcess;
   port: number;
+  nvmePort: number;
   stats(): Promise<Record<string, number>>;
 }> {
   // Run from source (tsx) or from dist/ (compiled .js): start the server the same way.
@@ -61,6 +63,7 @@ function startServer(): Promise<{
   return next().then((first) => ({
     proc,
     port: first.listening as number,
+    nvmePort: first.nvme as number,
     stats: async () => {
       const p = next();
       proc.kill('SIGUSR2');
@@ -84,7 +87,7 @@ async function runCase(port: number, size: number, connections: number, key: str
   const name: ChunkName = {
     originId: 'bench',
     container: 'c',
-    key: key === 'native' ? `native-${size}` : key,
+    key: key === 'native' || key === 'nvme' ? `${key}-${size}` : key,
     etag: 'v1',
     size,
     chunkSize: size,
@@ -174,12 +177,20 @@ const server = await startServer();
 try {
   for (const size of [4 << 20, 64 << 10]) {
     for (const connections of [1, 16]) {
-      for (const key of ['buffer', 'native', 'file']) {
+      for (const key of ['buffer', 'native', 'file', 'nvme']) {
         const runs: Awaited<ReturnType<typeof runCase>>[] = [];
+        const port = key === 'nvme' ? server.nvmePort : server.port;
         for (let i = 0; i < RUNS; i++)
-          runs.push(await runCase(server.port, size, connections, key, server.proc.pid!));
+          runs.push(await runCase(port, size, connections, key, server.proc.pid!));
         const kase = `${size >= 1 << 20 ? '4MiB' : '64KiB'} x${connections}conn`;
-        const srv = `weightcache-${{ buffer: 'dram-writev', native: 'native-store-writev', file: 'file-sendfile' }[key]}`;
+        const srv = `weightcache-${
+          {
+            buffer: 'dram-writev',
+            native: 'native-store-writev',
+            file: 'file-sendfile',
+            nvme: 'native-nvme-verified',
+          }[key]
+        }`;
         rows.push(
           summarize(
             'transport',
@@ -253,6 +264,18 @@ try {
   // READ_CHUNK answered on the I/O thread from the native store (key native-<size>), without JavaScript.
   rows.push(
     summarize('transport', 'all', 'weightcache-server', 'native_served', 'requests', [s.nativeServed ?? 0]),
+  );
+  // Of those, read from v2 chunk files and verified on the I/O thread (key nvme-<size>); and the
+  // requests that went to JavaScript because the NVMe reads in flight were at their bound.
+  rows.push(
+    summarize('transport', 'all', 'weightcache-server', 'native_nvme_served', 'requests', [
+      s.nativeNvmeServed ?? 0,
+    ]),
+  );
+  rows.push(
+    summarize('transport', 'all', 'weightcache-server', 'native_pass_busy', 'requests', [
+      s.nativePassBusy ?? 0,
+    ]),
   );
   rows.push(
     summarize('transport', 'all', 'weightcache-client', 'bytes_received_direct', 'bytes', [

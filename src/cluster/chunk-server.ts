@@ -9,7 +9,10 @@
  * A chunk sent from NVMe by sendfile is not re-read here, so its CRC32C is
  * checked by the receiver (every payload carries one), which discards a
  * corrupt copy and falls back — bytes stay sacred, at the cost of the
- * receiver's origin read for that chunk.
+ * receiver's origin read for that chunk. A request the I/O thread hands over
+ * after its own verified read of the chunk file failed (nvmeFailed) is never
+ * answered by sendfile: the read path reads the chunk again, verifying each
+ * block, and drops and refetches a damaged copy.
  */
 import type { ChunkName } from '../chunk/name.js';
 import { CacheError } from '../errors/cache-error.js';
@@ -44,6 +47,7 @@ export function chunkServer(d: ChunkServerDeps): TransportHandler {
       signal: AbortSignal,
       localOnly?: boolean,
       standInFor?: readonly string[],
+      nvmeFailed?: boolean,
     ): Promise<ChunkPayload> {
       if (name.originId !== d.originId) {
         throw new CacheError(
@@ -64,6 +68,19 @@ export function chunkServer(d: ChunkServerDeps): TransportHandler {
       const a = addressOfName(name);
       const loc = d.store.locate(a);
       if (loc?.tier === 'dram') return bufferPayload(loc.chunk.data, loc.chunk.crc32c, offset, length);
+      if (loc && nvmeFailed) {
+        // The I/O thread found the chunk file damaged (a block failed its CRC32C), gone or short:
+        // not sent by sendfile as it is. The read path reads it again, verifying every block, and
+        // drops and refetches a damaged copy (a local-only probe is told it is not here).
+        if (localOnly) {
+          throw new CacheError(
+            'NOT_FOUND',
+            `chunk ${name.index} of ${formatName(name)} failed its local read`,
+          );
+        }
+        const { chunk } = await d.readPath.chunk(name, name.index, signal);
+        return bufferPayload(chunk.data, chunk.crc32c, offset, length);
+      }
       if (loc && offset + length <= loc.length) {
         const whole = offset === 0 && length === loc.length;
         return {

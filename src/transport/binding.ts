@@ -142,6 +142,8 @@ export type NativeEvent =
       payloadCrc: number;
       /** The CRC32C computed over the received payload (on the I/O thread) equals `payloadCrc`. */
       crcOk: boolean;
+      /** A READ_CHUNK whose NVMe chunk file the I/O thread found damaged, gone or short. */
+      nvmeFailed?: boolean;
     };
 
 export interface NativeTransportStats {
@@ -178,6 +180,15 @@ export interface NativeTransportStats {
   nativePassUnbound: number;
   nativePassMiss: number;
   nativePassOther: number;
+  /** On NVMe, but the I/O thread's NVMe reads were at their bound. */
+  nativePassBusy: number;
+  /** Of nativeServed: answers whose bytes were read from NVMe chunk files on the I/O thread, and their bytes. */
+  nativeNvmeServed: number;
+  nativeNvmeServedBytes: number;
+  /** NVMe reads that failed (a block's CRC32C, a file gone or short): the request went to JavaScript. */
+  nativeNvmeFailed: number;
+  /** Answers waiting on NVMe reads now (at most kMaxTransportDiskReads). */
+  nativeNvmeWaiting: number;
   /** Store references held by native replies not yet written (0 when every reply is written or dropped). */
   nativeChunkRefs: number;
   /** READ_CHUNK answer payload bytes read straight into native store memory (transportReceiveInto). */

@@ -114,10 +114,37 @@ export function registerTransportMetrics(metrics: Metrics): void {
   mirror(
     metrics,
     `${p}native_passed_total`,
-    'READ_CHUNK requests a natively serving listener passed to JavaScript, by why: unbound (no or another version), miss (not whole in DRAM), other (stand-in, errors)',
-    (s) => ({ unbound: s.nativePassUnbound, miss: s.nativePassMiss, other: s.nativePassOther }),
+    "READ_CHUNK requests a natively serving listener passed to JavaScript, by why: unbound (no or another version), miss (neither whole in DRAM nor on NVMe), busy (on NVMe, but the I/O thread's NVMe reads were at their bound), nvme_failed (an NVMe read failed: a block's CRC32C, a file gone or short; JavaScript drops and refetches), other (stand-in, errors)",
+    (s) => ({
+      unbound: s.nativePassUnbound,
+      miss: s.nativePassMiss,
+      busy: s.nativePassBusy,
+      nvme_failed: s.nativeNvmeFailed,
+      other: s.nativePassOther,
+    }),
     'reason',
   );
+  mirror(
+    metrics,
+    `${p}native_nvme_served_total`,
+    'Of native_served_total: READ_CHUNK answers whose bytes the I/O thread read from NVMe chunk files, each block verified against its CRC32C',
+    (s) => ({ '': s.nativeNvmeServed }),
+  );
+  mirror(
+    metrics,
+    `${p}native_nvme_served_bytes_total`,
+    'Payload bytes of READ_CHUNK answers read from NVMe chunk files on the I/O thread',
+    (s) => ({ '': s.nativeNvmeServedBytes }),
+  );
+  new Gauge({
+    name: `${p}native_nvme_waiting`,
+    help: 'READ_CHUNK answers waiting on NVMe reads on the I/O thread (at most 64: kMaxTransportDiskReads)',
+    registers: [metrics.registry],
+    collect() {
+      const s = read();
+      if (s) this.set(s.nativeNvmeWaiting);
+    },
+  });
   new Gauge({
     name: `${p}native_chunk_references`,
     help: 'Store references held by native READ_CHUNK answers not yet written',

@@ -54,11 +54,21 @@ export interface Caller {
   readonly channel: RequestChannel & { readonly isOpen: boolean };
 }
 
+export interface ServeContext {
+  readonly signal: AbortSignal;
+  readonly from: Caller;
+  /**
+   * READ_CHUNK only: the I/O thread read this chunk's NVMe file for the request and found it
+   * damaged, gone or short (docs/transport.md): the local copy must not be sent as it is.
+   */
+  readonly nvmeFailed?: boolean;
+}
+
 export interface MessageHandler<Q = unknown> {
   /** Parses the request meta; a MetaError here is the peer's protocol error (the connection closes). */
   decode(meta: Buffer): Q;
   /** Throw a CacheError to answer with an ERROR frame carrying its code. */
-  serve(q: Q, ctx: { signal: AbortSignal; from: Caller }): Promise<Reply>;
+  serve(q: Q, ctx: ServeContext): Promise<Reply>;
 }
 
 /** Types the connection itself uses: never registrable. */
@@ -339,7 +349,7 @@ export class Inbound {
     const ac = new AbortController();
     this.inflight.set(ev.requestId, ac);
     entry.handler
-      .serve(q, { signal: ac.signal, from: this.h.from })
+      .serve(q, { signal: ac.signal, from: this.h.from, nvmeFailed: ev.nvmeFailed === true })
       .then(
         (reply) => this.h.respond(ev.type, ev.requestId, reply),
         (err: unknown) => {

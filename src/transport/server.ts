@@ -52,6 +52,8 @@ export interface TransportHandler {
     signal: AbortSignal,
     localOnly?: boolean,
     standInFor?: readonly string[],
+    /** The I/O thread found this chunk's NVMe file damaged, gone or short: never send it as it is. */
+    nvmeFailed?: boolean,
   ): Promise<ChunkPayload>;
   stat(name: ObjectName, signal: AbortSignal): Promise<ObjectInfo>;
 }
@@ -216,12 +218,12 @@ export class TransportServer implements TransportListener {
 function registerChunkMessages(messages: Messages, h: TransportHandler, maxFrameBytes: number): void {
   messages.register(FrameType.READ_CHUNK, 'READ_CHUNK', {
     decode: decodeReadChunk,
-    async serve(q, { signal }) {
+    async serve(q, { signal, nvmeFailed }) {
       checkRange(q.name, q.offset, q.length);
       if (q.length > maxFrameBytes) {
         throw new CacheError('TOO_LARGE', `read of ${q.length} bytes exceeds maxFrameBytes ${maxFrameBytes}`);
       }
-      const p = await h.readChunk(q.name, q.offset, q.length, signal, q.localOnly, q.standInFor);
+      const p = await h.readChunk(q.name, q.offset, q.length, signal, q.localOnly, q.standInFor, nvmeFailed);
       const got = p.kind === 'buffer' ? p.data.length : p.length;
       if (got !== q.length) {
         throw new CacheError('INTERNAL', `handler returned ${got} bytes for a read of ${q.length}`);

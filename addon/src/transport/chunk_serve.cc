@@ -3,6 +3,9 @@
 #include <cstring>
 #include <string>
 
+#include "store/disk_reads.h"
+#include "store/nvme_index.h"
+
 namespace weightcache::transport {
 namespace {
 
@@ -63,7 +66,7 @@ bool ParseReadChunk(const uint8_t* p, size_t n, ReadChunkMeta* out) {
 }
 
 ServeResult ServeReadChunk(const ChunkSource& src, const uint8_t* meta, size_t meta_len, int64_t now_ns,
-                           ChunkReply* out) {
+                           store::DiskReader* disk, uint64_t token, ChunkReply* out) {
   ReadChunkMeta m;
   if (!ParseReadChunk(meta, meta_len, &m)) return ServeResult::kPassMeta;
   // A container never holds '/', so "container/key" names one object; a request that
@@ -89,14 +92,45 @@ ServeResult ServeReadChunk(const ChunkSource& src, const uint8_t* meta, size_t m
   if (m.length == 0 || m.length > src.max_frame_bytes || m.offset > extent || m.length > extent - m.offset) {
     return ServeResult::kPassRange;
   }
-  store::Ref ref = src.store->Lookup(store::ChunkId{b->object, m.index});
-  if (!ref || ref.size() != extent) return ServeResult::kPassMiss;
-  out->data = ref.data() + m.offset;
+  // The one read-path step below the doors (store/range.h): DRAM sliced at once, NVMe read and
+  // verified block by block by `disk` (a whole chunk straight into DRAM store memory).
+  store::RangeRequest rq;
+  rq.object = b->object;
+  rq.size = m.size;
+  rq.chunk_size = m.chunk_size;
+  rq.start = start + m.offset;
+  rq.end = rq.start + m.length - 1;
+  store::RangeView view;
+  store::RangeStatus st = store::ReadRange(*src.store, disk, rq, &view, token);
   out->length = m.length;
-  out->compute_crc = !(m.offset == 0 && m.length == extent);
-  out->crc = out->compute_crc ? 0 : ref.crc32c();
-  out->ref = std::move(ref);
-  return ServeResult::kServed;
+  out->compute_crc = !view.whole_chunk;
+  // A whole chunk's CRC32C: the stored one (DRAM), or the one its file's header holds and its
+  // reader verifies the blocks against (NVMe): known before the bytes are.
+  out->crc = view.whole_chunk ? view.whole_crc : 0;
+  switch (st) {
+    case store::RangeStatus::kReady:
+      if (view.pieces.size() != 1 || !TakePiece(std::move(view.pieces[0]), out)) return ServeResult::kPassMiss;
+      return ServeResult::kServed;
+    case store::RangeStatus::kPending:
+      return ServeResult::kPending;
+    case store::RangeStatus::kBusy:
+      return ServeResult::kPassBusy;
+    case store::RangeStatus::kMiss:
+      if (!disk && src.store->nvme()) {
+        // Without a reader the index was not asked: say whether it holds the chunk (busy, not a miss).
+        out->nvme_listed = src.store->nvme()->Find(store::ChunkId{b->object, m.index}) != nullptr;
+      }
+      break;
+  }
+  return ServeResult::kPassMiss;
+}
+
+bool TakePiece(store::Piece&& piece, ChunkReply* out) {
+  if (!piece.data || piece.len != out->length) return false;
+  out->data = piece.data;
+  out->ref = std::move(piece.ref);
+  out->buffer = std::move(piece.buffer);
+  return static_cast<bool>(out->ref) || static_cast<bool>(out->buffer);
 }
 
 }  // namespace weightcache::transport

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "transport/frame.h"
+#include "store/range.h"
 #include "store/store.h"
 
 namespace weightcache {
@@ -34,6 +35,7 @@ struct OutFrame {
   // chunk, held until the payload is written or the connection closes; `store` outlives it.
   std::shared_ptr<store::Store> store;  // declared first: destroyed after `ref`
   store::Ref ref;
+  store::ReadBuffer buffer;  // or: a verified NVMe read buffer `mem` lies in (the I/O thread's DiskReader)
   uint64_t written = 0;  // of header + meta + payload
   bool queued = false;   // counted in stats.queued_bytes until finished or released
 

@@ -23,6 +23,7 @@
 
 #include "buffer_pool.h"
 #include "net/event_loop.h"
+#include "store/disk_reads.h"
 #include "transport/connection.h"
 #include "transport/stats.h"
 #include "transport/chunk_serve.h"
@@ -45,6 +46,9 @@ struct Event {
   // held by the event, then by the JS Buffer over it; `payload` is then not the pool's.
   std::shared_ptr<store::Store> payload_store;  // declared before the reference: destroyed after it
   store::Ref payload_ref;
+  // kFrame of a READ_CHUNK whose chunk file the I/O thread found damaged, gone or short: the
+  // local NVMe copy is not to be sent as it is (JavaScript reads it through its read path).
+  bool nvme_failed = false;
 
   static Event Make(Kind k, uint64_t conn, std::string text = {}) {
     Event e;
@@ -114,7 +118,7 @@ class IoLoop : private net::EventLoop::Handler {
   void OnReady(uint64_t id, uint32_t events) override;
   void OnTick(int64_t) override { ExpirePreauth(); }
   bool HasWork() const override;  // connections waiting to authenticate (their deadlines are swept on the tick)
-  void AfterEvents() override { graveyard_.clear(); }
+  void AfterEvents() override;
 
   void DrainCommands();
   void Post(Event&& e);
@@ -122,9 +126,19 @@ class IoLoop : private net::EventLoop::Handler {
   void OnConnectDone(Connection& c);
   void OnReadable(Connection& c);
   void OnFrame(Connection& c);
-  // A READ_CHUNK request on an admitted connection of a listener that serves natively: answered
-  // here from the native store (true), or left to JavaScript (false).
-  bool ServeNatively(Connection& c, const FrameHeader& h, const std::vector<uint8_t>& meta);
+  // A READ_CHUNK request (the frame event `e`) on an admitted connection of a listener that serves
+  // natively: answered here from the native store, or its NVMe reads started and `e` kept until
+  // they complete (true); or left to JavaScript (false, `e` untouched).
+  bool ServeNatively(Connection& c, Event& e);
+  // The I/O thread's NVMe reader for `index` (created on first use; one per store the listeners
+  // serve from, so one in a node), or null: none can be had.
+  store::DiskReader* DiskFor(const std::shared_ptr<store::NvmeIndex>& index);
+  // A READ_CHUNK answer's NVMe reads completed (store::DiskReader's callback, from its Poll).
+  static void OnDisk(void* self, uint64_t token, store::RangeStatus status, store::RangeView&& view);
+  void DiskDone(uint64_t token, store::RangeStatus status, store::RangeView&& view);
+  // Queues the answer to request `h` with `reply`'s bytes, from `src`'s store.
+  void SendChunk(Connection& c, const FrameHeader& h, transport::ChunkReply&& reply,
+                 const std::shared_ptr<const transport::ChunkSource>& src);
   // admission.cc: the pre-auth bookkeeping (docs/wire-protocol.md, "Before authentication").
   void Admit(Connection& c, bool open);
   bool MakeRoom(Listener& l, const std::string& addr_key);
@@ -167,6 +181,25 @@ class IoLoop : private net::EventLoop::Handler {
   std::shared_ptr<store::Store> receive_store_;
   std::unordered_map<const uint8_t*, store::Ref> receiving_;
   Connection* reading_ = nullptr;  // the connection OnReadable is reading (the allocator's context)
+  // READ_CHUNK answers waiting on NVMe reads, by DiskReader token (net::TakeDiskWait).
+  struct DiskWait {
+    uint64_t conn = 0;
+    Event request;  // the request frame: JavaScript's if the reads fail
+    transport::ChunkReply reply;  // length and CRC32C known when the reads started
+    std::shared_ptr<const transport::ChunkSource> src;
+  };
+  std::unordered_map<uint64_t, DiskWait> disk_waits_;
+  uint64_t next_disk_ = 1;
+  // Created on the I/O thread at the first READ_CHUNK of a listener serving from a store with this
+  // NVMe index; its completions wake the loop as `id`. Destroyed last: read buffers of queued
+  // answers give their bytes back to them. A reader that could not be created stays null (logged
+  // once): that store's NVMe-only chunks are JavaScript's.
+  struct Disk {
+    const store::NvmeIndex* index = nullptr;
+    std::unique_ptr<store::DiskReader> reader;
+    uint64_t id = 0;
+  };
+  std::vector<Disk> disks_;  // one per store the listeners serve from (bounded by the listeners)
   bool stopping_ = false;
   std::thread thread_;
 };

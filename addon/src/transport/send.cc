@@ -127,8 +127,9 @@ void IoLoop::ReleaseFrame(OutFrame& f) {
     close(f.file_fd);
     f.file_fd = -1;
   }
-  if (f.ref) {
+  if (f.ref || f.buffer) {
     f.ref.reset();
+    f.buffer.reset();
     f.store.reset();
     stats_.native_chunk_refs--;
   }

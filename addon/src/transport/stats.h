@@ -32,6 +32,13 @@ struct TransportStats {
   std::atomic<uint64_t> native_pass_unbound{0};  // no binding, or another version / origin / chunk size
   std::atomic<uint64_t> native_pass_miss{0};     // not whole in DRAM (miss, NVMe only, being filled)
   std::atomic<uint64_t> native_pass_other{0};    // a meta or range JavaScript answers (stand-in, errors)
+  std::atomic<uint64_t> native_pass_busy{0};     // on NVMe, but the reads in flight were at their bound
+  // Of native_served: the answers whose bytes were read from NVMe chunk files (verified block by block).
+  std::atomic<uint64_t> native_nvme_served{0};
+  std::atomic<uint64_t> native_nvme_served_bytes{0};
+  // NVMe reads that failed (a block's CRC32C, a file gone or short): the request went to JavaScript.
+  std::atomic<uint64_t> native_nvme_failed{0};
+  std::atomic<int64_t> native_nvme_waiting{0};   // answers waiting on NVMe reads now
   std::atomic<int64_t> native_chunk_refs{0};     // store references held by replies not yet written
   // READ_CHUNK answer payloads read straight into native store memory (transportReceiveInto):
   // the receiver's JavaScript publishes them in place after the CRC32C check, without a copy.

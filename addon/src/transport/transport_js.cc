@@ -102,6 +102,7 @@ Napi::Object ToJs(Napi::Env env, Event& e, IoLoop& loop) {
       o.Set("meta", Napi::Buffer<uint8_t>::Copy(env, e.meta.data(), e.meta.size()));
       o.Set("payloadCrc", Napi::Number::New(env, h.payload_crc));
       o.Set("crcOk", Napi::Boolean::New(env, h.payload_crc == e.computed_crc));
+      if (e.nvme_failed) o.Set("nvmeFailed", true);
       if (e.payload) {
         size_t len = static_cast<size_t>(h.payload_length);
         auto* hint = new PayloadHint{loop.pool(), len, std::move(e.payload_store), std::move(e.payload_ref)};
@@ -468,6 +469,11 @@ Napi::Value TransportStatsJs(const Napi::CallbackInfo& info) {
   set("nativePassUnbound", static_cast<double>(s.native_pass_unbound.load()));
   set("nativePassMiss", static_cast<double>(s.native_pass_miss.load()));
   set("nativePassOther", static_cast<double>(s.native_pass_other.load()));
+  set("nativePassBusy", static_cast<double>(s.native_pass_busy.load()));
+  set("nativeNvmeServed", static_cast<double>(s.native_nvme_served.load()));
+  set("nativeNvmeServedBytes", static_cast<double>(s.native_nvme_served_bytes.load()));
+  set("nativeNvmeFailed", static_cast<double>(s.native_nvme_failed.load()));
+  set("nativeNvmeWaiting", static_cast<double>(s.native_nvme_waiting.load()));
   set("nativeChunkRefs", static_cast<double>(s.native_chunk_refs.load()));
   set("bytesReceivedStore", static_cast<double>(s.bytes_received_store.load()));
   return o;
