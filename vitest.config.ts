@@ -20,6 +20,23 @@ const RESP_SERVER_SUITES = [
   'test/resp/versions.test.ts',
 ];
 
+/**
+ * Suites that start nodes on the default HTTP door (http.door: native): run once more on the
+ * JavaScript door (http.door: js), which stays the reference and serves TLS listeners.
+ */
+const HTTP_DOOR_SUITES = [
+  'test/http/connections.test.ts',
+  'test/http/doors-common.test.ts',
+  'test/http/error-answers.test.ts',
+  'test/http/log-hygiene.test.ts',
+  'test/http/pipelining.test.ts',
+  'test/http/prefetch.test.ts',
+  'test/http/send-read.test.ts',
+  'test/s3/clients.test.ts',
+  'test/hub/hub.test.ts',
+  'test/azure-blob/azure-blob.test.ts',
+];
+
 export default defineConfig({
   test: {
     globalSetup: ['test/harness/build.ts'],
@@ -37,6 +54,14 @@ export default defineConfig({
           name: 'resp-native-door',
           include: RESP_SERVER_SUITES,
           env: { WEIGHTCACHE_RESP_DOOR: 'native' },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'http-js-door',
+          include: HTTP_DOOR_SUITES,
+          env: { WEIGHTCACHE_TEST_HTTP_DOOR: 'js' },
         },
       },
     ],

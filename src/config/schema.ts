@@ -237,7 +237,7 @@ export const configSchema = z
         metricsCache: duration().default(1_000),
         // Which code serves http.listen (docs/http-api.md, "The native door"): node:http, or the addon's I/O
         // threads. With http.tls the listener is node:https whichever is named (docs/native-http-door.md).
-        door: z.enum(['js', 'native']).default('js'),
+        door: z.enum(['js', 'native']).default('native'),
         // null: one I/O thread per core (os.availableParallelism()), at most MAX_DOOR_THREADS.
         threads: z.number().int().min(1).max(MAX_DOOR_THREADS).nullable().default(null),
         headersTimeout: duration()

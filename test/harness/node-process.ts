@@ -43,9 +43,9 @@ export interface StartOptions {
   readonly role?: 'node' | 'sidecar';
 }
 
-/** The HTTP door startNodeProcess's nodes run unless a test names one (WEIGHTCACHE_TEST_HTTP_DOOR, else the default, js). */
+/** The HTTP door startNodeProcess's nodes run unless a test names one (WEIGHTCACHE_TEST_HTTP_DOOR, else the default, native). */
 export const TEST_HTTP_DOOR: 'js' | 'native' =
-  process.env.WEIGHTCACHE_TEST_HTTP_DOOR === 'native' ? 'native' : 'js';
+  process.env.WEIGHTCACHE_TEST_HTTP_DOOR === 'js' ? 'js' : 'native';
 
 function doorFromEnv(): Record<string, unknown> {
   const door = process.env.WEIGHTCACHE_TEST_HTTP_DOOR;
