@@ -12,13 +12,12 @@
  *     gets the origin's bytes and the failure is counted.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readdirSync, readSync, writeSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crc32c } from '../../src/chunk/checksum.js';
 import type { ChunkName } from '../../src/chunk/name.js';
-import { binding } from '../../src/transport/binding.js';
 import { TransportClient } from '../../src/transport/client.js';
+import { findChunkFile as chunkFile, damageChunkFile as damage } from '../harness/chunk-files.js';
 import { seedOrigin, startMember } from '../harness/cluster.js';
 import type { NodeProcess } from '../harness/node-process.js';
 import { freePort } from '../harness/ports.js';
@@ -46,34 +45,6 @@ async function stop(n: NodeProcess): Promise<void> {
 async function nvmeEntries(n: NodeProcess): Promise<number> {
   const r = await fetch(`${n.url}/v1/status`);
   return (JSON.parse(await r.text()) as { tiers: { nvme: { entries: number } } }).tiers.nvme.entries;
-}
-
-/** The chunk file of chunk `index` of the object in a node's NVMe tier, or undefined. */
-function chunkFile(dir: string, index: number): string | undefined {
-  const base = join(dir, 'chunks');
-  if (!existsSync(base)) return undefined;
-  for (const sub of readdirSync(base)) {
-    if (!/^[0-9a-f]{2}$/.test(sub)) continue;
-    for (const f of readdirSync(join(base, sub))) if (f.endsWith(`-${index}`)) return join(base, sub, f);
-  }
-  return undefined;
-}
-
-/** Flips one byte of a chunk file's data at `offset` (in the chunk). */
-function damage(path: string, offset: number): void {
-  const fd = openSync(path, 'r+');
-  try {
-    const head = Buffer.alloc(8192);
-    readSync(fd, head, 0, head.length, 0);
-    const h = binding().nvmeDecodeHeader(head) as { ok: boolean; dataOffset: number };
-    expect(h.ok).toBe(true);
-    const b = Buffer.alloc(1);
-    readSync(fd, b, 0, 1, h.dataOffset + offset);
-    b[0] = b[0]! ^ 0xff;
-    writeSync(fd, b, 0, 1, h.dataOffset + offset);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function chunkName(index: number): ChunkName {

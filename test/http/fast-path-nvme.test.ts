@@ -13,21 +13,12 @@
  *   - clients gone mid-body leave no chunk reference and no read buffer behind.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  openSync,
-  readdirSync,
-  readSync,
-  truncateSync,
-  unlinkSync,
-  utimesSync,
-  writeSync,
-} from 'node:fs';
+import { truncateSync, unlinkSync, utimesSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { binding } from '../../src/transport/binding.js';
+import { damageChunkFile as damage, findChunkFile } from '../harness/chunk-files.js';
 import { replaceAtOrigin, seedOrigin } from '../harness/cluster.js';
 import { get, type RawResponse } from '../harness/http-get.js';
 import { mergeConfig, type NodeProcess, startNodeProcess } from '../harness/node-process.js';
@@ -149,29 +140,9 @@ function requests(etag: string): Array<{ method: string; headers: Record<string,
 }
 
 function chunkFile(node: NodeProcess, index: number): string {
-  const base = join(node.dir, 'chunks');
-  for (const sub of readdirSync(base)) {
-    if (!/^[0-9a-f]{2}$/.test(sub)) continue;
-    for (const f of readdirSync(join(base, sub))) if (f.endsWith(`-${index}`)) return join(base, sub, f);
-  }
-  throw new Error(`no chunk file for chunk ${index}`);
-}
-
-/** Flips one byte of a chunk file's data at `offset` (in the chunk). */
-function damage(path: string, offset: number): void {
-  const fd = openSync(path, 'r+');
-  try {
-    const head = Buffer.alloc(8192);
-    readSync(fd, head, 0, head.length, 0);
-    const h = binding().nvmeDecodeHeader(head) as { ok: boolean; dataOffset: number };
-    expect(h.ok).toBe(true);
-    const b = Buffer.alloc(1);
-    readSync(fd, b, 0, 1, h.dataOffset + offset);
-    b[0] = b[0]! ^ 0xff;
-    writeSync(fd, b, 0, 1, h.dataOffset + offset);
-  } finally {
-    closeSync(fd);
-  }
+  const f = findChunkFile(node.dir, index);
+  if (!f) throw new Error(`no chunk file for chunk ${index}`);
+  return f;
 }
 
 const nvmeReads = (n: NodeProcess, result: string) =>
