@@ -24,6 +24,7 @@
 #include "store/store.h"
 #include "transport/chunk_serve.h"
 #include "check.h"
+#include "chunk_files.h"
 
 using namespace weightcache;
 using namespace weightcache::transport;
@@ -244,26 +245,10 @@ struct NvmeWorld : World {
     dir = mkdtemp(tmpl);
     path = dir + "/2";
     src.store->AttachNvme(index);
-    std::vector<uint8_t> header;
-    std::string err;
-    const std::string key = "chunk-2";
-    CHECK(nvme::Encode(reinterpret_cast<const uint8_t*>(key.data()), static_cast<uint32_t>(key.size()),
-                       id.object.data(), 2, data.data() + 2 * kChunk, extent, 4096, &header, &err));
-    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    CHECK(write(fd, header.data(), header.size()) == static_cast<ssize_t>(header.size()));
-    CHECK(write(fd, data.data() + 2 * kChunk, extent) == static_cast<ssize_t>(extent));
-    close(fd);
-    nvme::Header h;
-    CHECK(nvme::Decode(header.data(), header.size(), &h) == nvme::DecodeError::kNone);
-    store::NvmeEntry e;
-    e.path = path;
-    e.expect.data_offset = h.data_offset;
-    e.expect.data_length = h.data_length;
-    e.expect.data_crc = h.data_crc;
-    e.label = key;
     store::ChunkId c = id;
     c.index = 2;
-    CHECK(index->Put(c, std::move(e)));
+    test::WriteChunkFile(*index, path, "chunk-2", c, data.data() + 2 * kChunk, extent);
+    std::string err;
     disk = store::DiskReader::Create(index, OnDone, this, &err);
     CHECK(disk != nullptr);
   }
@@ -287,18 +272,7 @@ struct NvmeWorld : World {
     }
     CHECK(done);
   }
-  void Damage(uint64_t offset) {
-    int fd = open(path.c_str(), O_RDWR);
-    uint8_t head[64];
-    CHECK(pread(fd, head, sizeof head, 0) == 64);
-    uint32_t data_offset = 0;
-    CHECK(nvme::DataOffset(head, sizeof head, &data_offset) == nvme::DecodeError::kNone);
-    uint8_t b = 0;
-    CHECK(pread(fd, &b, 1, data_offset + offset) == 1);
-    b ^= 0x5a;
-    CHECK(pwrite(fd, &b, 1, data_offset + offset) == 1);
-    close(fd);
-  }
+  void Damage(uint64_t offset) { test::DamageChunkFile(path, offset); }
 };
 
 void TestNvme() {

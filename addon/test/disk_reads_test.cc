@@ -25,6 +25,7 @@
 #include "store/range.h"
 #include "store/store.h"
 #include "check.h"
+#include "chunk_files.h"
 
 using namespace weightcache;
 using namespace weightcache::store;
@@ -85,45 +86,16 @@ struct World {
   uint64_t Extent(uint32_t i) const { return std::min<uint64_t>(kChunk, kSize - i * kChunk); }
 
   void Write(uint32_t i) {
-    std::string key = "chunk-" + std::to_string(i);
-    std::vector<uint8_t> header;
-    std::string err;
-    CHECK(nvme::Encode(reinterpret_cast<const uint8_t*>(key.data()), static_cast<uint32_t>(key.size()), object.data(),
-                       i, data.data() + i * kChunk, Extent(i), 4096, &header, &err));
     std::string path = dir + "/" + std::to_string(i);
-    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    CHECK(write(fd, header.data(), header.size()) == static_cast<ssize_t>(header.size()));
-    CHECK(write(fd, data.data() + i * kChunk, Extent(i)) == static_cast<ssize_t>(Extent(i)));
-    close(fd);
-    paths.push_back(path);
-    nvme::Header h;
-    CHECK(nvme::Decode(header.data(), header.size(), &h) == nvme::DecodeError::kNone);
-    NvmeEntry e;
-    e.path = path;
-    e.expect.data_offset = h.data_offset;
-    e.expect.data_length = h.data_length;
-    e.expect.data_crc = h.data_crc;
-    e.label = key;
     ChunkId id;
     id.object = object;
     id.index = i;
-    CHECK(index->Put(id, std::move(e)));
+    test::WriteChunkFile(*index, path, "chunk-" + std::to_string(i), id, data.data() + i * kChunk, Extent(i));
+    paths.push_back(path);
   }
 
   // Flips a byte of chunk i's data at `offset` on disk.
-  void Damage(uint32_t i, uint64_t offset) {
-    std::string path = dir + "/" + std::to_string(i);
-    int fd = open(path.c_str(), O_RDWR);
-    uint8_t head[64];
-    CHECK(pread(fd, head, sizeof head, 0) == 64);
-    uint32_t data_offset = 0;
-    CHECK(nvme::DataOffset(head, sizeof head, &data_offset) == nvme::DecodeError::kNone);
-    uint8_t b = 0;
-    CHECK(pread(fd, &b, 1, data_offset + offset) == 1);
-    b ^= 0x5a;
-    CHECK(pwrite(fd, &b, 1, data_offset + offset) == 1);
-    close(fd);
-  }
+  void Damage(uint32_t i, uint64_t offset) { test::DamageChunkFile(dir + "/" + std::to_string(i), offset); }
 
   RangeStatus Start(uint64_t start, uint64_t end, RangeView* out, uint64_t token = 7) {
     RangeRequest rq;
