@@ -237,12 +237,21 @@ describe('the native HTTP/1.1 request parser', () => {
     'bare_cr', // likewise a CR not followed by LF
   ]);
   const NODE_METHODS = new Set(http.METHODS);
+  /** Whether a Transfer-Encoding field of the head has an empty list element ("chunked,", ", chunked"). */
+  function emptyTransferCodingElement(head: string): boolean {
+    return head.split('\r\n').some((line) => {
+      const m = /^transfer-encoding:(.*)$/i.exec(line);
+      return m !== null && m[1]!.split(',').some((e) => e.replace(/^[ \t]+|[ \t]+$/g, '') === '');
+    });
+  }
   /** Why node:http refused what the native parser served, if it is a documented difference. */
   function nodeStricterBecause(r: ReplayedHttpRequest, stream: string): string | null {
     const head = stream.slice(r.start, r.start + r.headBytes);
     const requestLine = head.split('\r\n').find((l) => l !== '') ?? '';
     if (!NODE_METHODS.has(r.method)) return 'a method node:http does not know';
     if (/ HTTP\/1\.[2-9]$/.test(requestLine)) return 'HTTP/1.2 to 1.9';
+    // RFC 9110 §5.6.1: a recipient ignores empty list elements; llhttp refuses them in Transfer-Encoding.
+    if (emptyTransferCodingElement(head)) return 'an empty element in Transfer-Encoding';
     if (
       r.framing === 'chunked' &&
       /(^|\n)[0-9a-fA-F]+[ \t]+;/.test(stream.slice(r.start + r.headBytes, r.end))
