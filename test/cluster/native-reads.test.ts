@@ -25,6 +25,8 @@ import { helloFrame, rawFrame } from '../transport/raw-frame.js';
 import { type RawConn, rawConnect } from '../transport/raw-socket.js';
 
 const CHUNK = 256 * 1024;
+/** leases.term's default, which these members run with. */
+const LEASE_TERM_MS = 30_000;
 let bytes = randomBytes(5 * CHUNK + 1000);
 const running: NodeProcess[] = [];
 let root: string;
@@ -218,6 +220,7 @@ describe('READ_CHUNK answered from the native store (transport.nativeReads)', ()
     const old = { bytes, etag };
     const next = randomBytes(bytes.length);
     replaceAtOrigin(root, 'w.bin', next);
+    const invalidatedAt = Date.now(); // the invalidation re-resolves the name: a binding for one term from here
     const inv = await fetch(`${native.url}/v1/invalidate`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -237,6 +240,10 @@ describe('READ_CHUNK answered from the native store (transport.nativeReads)', ()
       expect(f.payloadCrc).toBe(crc32c(want) >>> 0);
     }
     await until(async () => (await refs(native)) === 0, { what: 'native chunk references back to 0' });
+    // The invalidation itself took about a term (a home this young waits until no predecessor's lease
+    // can be alive), so the binding its re-resolve made is about to run out: let it, so that the read
+    // below binds the new version for a whole term rather than finding it bound for a few ms more.
+    await new Promise((r) => setTimeout(r, Math.max(0, invalidatedAt + LEASE_TERM_MS + 100 - Date.now())));
     // The new version through HTTP (which binds it); a read of the old version is JavaScript's now.
     const r = await fetch(`${native.url}/v1/objects/models/w.bin`);
     expect(Buffer.from(await r.arrayBuffer()).equals(next)).toBe(true);
