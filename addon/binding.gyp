@@ -14,7 +14,7 @@
         "src/http/doors/read_plan.cc", "src/http/doors/hub.cc", "src/http/doors/s3.cc", "src/http/doors/sigv4.cc", "src/http/doors/routes.cc", "src/http/doors/routes_js.cc",
         "src/net/event_loop.cc", "src/net/door_js.cc", "src/http/governor.cc",
         "src/resp/inline.cc", "src/resp/parser.cc", "src/resp/replay.cc", "src/resp/parser_js.cc",
-        "src/resp/worker.cc", "src/resp/door.cc", "src/resp/door_js.cc", "src/resp/fastpath.cc",
+        "src/resp/worker.cc", "src/resp/worker_fast.cc", "src/resp/door.cc", "src/resp/door_js.cc", "src/resp/fastpath.cc",
         "src/fuse_js.cc", "src/fuse/request.cc", "src/fuse/reply.cc", "src/fuse/session.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "src"],
