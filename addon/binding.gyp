@@ -3,7 +3,7 @@
     {
       "target_name": "weightcache",
       "sources": [
-        "src/addon.cc", "src/crc32c.cc", "src/buffer_pool.cc", "src/transport/frame.cc", "src/transport/io_loop.cc", "src/transport/admission.cc", "src/transport/send.cc", "src/transport/file_payload.cc", "src/transport/transport_js.cc", "src/transport/chunk_serve.cc",
+        "src/addon.cc", "src/crc32c.cc", "src/buffer_pool.cc", "src/transport/frame.cc", "src/transport/io_loop.cc", "src/transport/admission.cc", "src/transport/send.cc", "src/transport/file_payload.cc", "src/transport/transport_js.cc", "src/transport/chunk_serve.cc", "src/transport/native_reads.cc",
         "src/store/arena.cc", "src/store/store.cc", "src/store/store_js.cc", "src/store/bindings.cc", "src/store/range.cc", "src/store/nvme_index.cc", "src/store/disk_reads.cc",
         "src/auth/sha256.cc", "src/auth/token_table.cc",
         "src/io/uring.cc", "src/io/loop.cc",
