@@ -24,7 +24,10 @@ std::string ConnectionGovernor::Admit(const std::string& address, const EvictIdl
   bool open = door_.TryOpenConnection();
   if (!open) {
     Eviction e = evict_idle(stats.unauthenticated.load() > 0);
-    if (e == Eviction::kHere) open = door_.TryOpenConnection();
+    // A victim closed here freed a slot for the newcomer; while evictions asked of another thread
+    // are still pending the count is over the cap, so take the freed slot within MaxOverCap rather
+    // than refuse a newcomer a connection was just closed for.
+    if (e == Eviction::kHere) open = door_.TryOpenConnection() || ForceOpen();
     if (e == Eviction::kElsewhere) open = ForceOpen();
   }
   if (!open) {
