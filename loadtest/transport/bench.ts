@@ -9,15 +9,19 @@
  *   node --import tsx loadtest/transport/bench.ts [--seconds 3] [--runs 3]
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ChunkName } from '../../src/chunk/name.js';
 import { binding } from '../../src/transport/binding.js';
 import { TransportClient } from '../../src/transport/index.js';
+import { buildRangeClient, runRangeClient } from '../client/clients.js';
 import { treeCpuSeconds } from '../cpu.js';
+import { startNginx } from '../peers/nginx.js';
 
 interface Row {
   scenario: string;
@@ -286,6 +290,59 @@ try {
   server.proc.kill('SIGTERM');
 }
 const notes: string[] = [];
+// The HTTP peer of issue 16's transport target ("≥ 1.0× the best HTTP peer's bytes/s in the same
+// run"): nginx with sendfile serving a page-cached file, the same range sizes and connections, read
+// by the C range client (the transport cases' client is the JavaScript TransportClient, slower).
+const httpPeer = await (async () => {
+  if (spawnSync('nginx', ['-v']).error) return 'nginx not installed (apt-get install -y nginx)';
+  const dir = mkdtempSync(join(tmpdir(), 'wc-transport-http-'));
+  mkdirSync(join(dir, 'www'));
+  mkdirSync(join(dir, 'nginx'));
+  const fileBytes = 256 << 20;
+  writeFileSync(join(dir, 'www', 'chunks.bin'), randomBytes(fileBytes));
+  const nginx = await startNginx({ root: join(dir, 'www'), workDir: join(dir, 'nginx') });
+  try {
+    const bin = buildRangeClient(join(dir, 'bin'));
+    for (const size of [4 << 20, 64 << 10]) {
+      for (const connections of [1, 16]) {
+        const gbps: number[] = [];
+        const cpuPerGb: number[] = [];
+        for (let i = 0; i < RUNS; i++) {
+          const cpu0 = nginx.pids.reduce((a, pid) => a + treeCpuSeconds(pid), 0);
+          const r = await runRangeClient(bin, {
+            port: nginx.port,
+            targets: [{ path: '/chunks.bin', size: fileBytes }],
+            rangeBytes: size,
+            conns: connections,
+            durationS: SECONDS,
+            warmupS: 0.5,
+          });
+          if (r.error || r.errors > 0) throw new Error(`nginx run: ${r.error || `${r.errors} errors`}`);
+          const cpu = nginx.pids.reduce((a, pid) => a + treeCpuSeconds(pid), 0) - cpu0;
+          gbps.push(r.bytes / r.seconds / 1e9);
+          // The warm-up's CPU counts too: a slight overstatement of nginx's CPU per GB.
+          cpuPerGb.push(cpu / (r.bytes / 1e9));
+        }
+        const kase = `${size >= 1 << 20 ? '4MiB' : '64KiB'} x${connections}conn`;
+        rows.push(summarize('transport', kase, 'nginx-http-sendfile', 'throughput', 'GB/s', gbps));
+        rows.push(
+          summarize('transport', kase, 'nginx-http-sendfile', 'server CPU per GB', 'core-s/GB', cpuPerGb),
+        );
+        console.error(`done ${kase} nginx-http-sendfile`);
+      }
+    }
+  } finally {
+    await nginx.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return null;
+})();
+if (httpPeer) notes.push(httpPeer);
+else
+  notes.push(
+    "nginx-http-sendfile: the HTTP peer, a 256 MiB page-cached file read in ranges of the case's size " +
+      'by the C range client over as many connections; CPU per GB includes its 0.5 s warm-up',
+  );
 const iperfAfter = [1, 16].map((streams) => iperf3(streams));
 [1, 16].forEach((streams, i) => {
   const before = iperfBefore[i]!;
