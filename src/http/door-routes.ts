@@ -23,6 +23,8 @@ export interface DoorRoutesConfig {
     /** s3.maxClockSkew: the signed reads the fast path verifies use the JavaScript door's window. */
     readonly maxClockSkew: number;
   } | null;
+  /** Answered natively only with auth off so far: SharedKey and SAS reads are JavaScript's. */
+  readonly azure?: { readonly path: string; readonly account: string | null } | null;
 }
 
 export function nativeDoorRoutes(
@@ -40,15 +42,17 @@ export function nativeDoorRoutes(
           maxClockSkewMs: c.s3.maxClockSkew,
         }
       : null,
+    azure: c.azure ? { path: c.azure.path, account: c.azure.account } : null,
   });
   // Object reads by the first chunk's tier, as JavaScript counts them: NVMe hits, and the rest DRAM.
-  const seen = { hub: { dram: 0, nvme: 0 }, s3: { dram: 0, nvme: 0 } };
+  const seen = { hub: { dram: 0, nvme: 0 }, s3: { dram: 0, nvme: 0 }, azure: { dram: 0, nvme: 0 } };
   const signed = { verified: 0, declined: 0 };
   metrics.nativeCounts.add(() => {
     const s = routes.stats();
     for (const [door, body, nvme] of [
       ['hub', s.hubBodyHits, s.hubNvmeBodyHits],
       ['s3', s.s3BodyHits, s.s3NvmeBodyHits],
+      ['azure', s.azureBodyHits, s.azureNvmeBodyHits],
     ] as const) {
       for (const [source, n] of [
         ['dram', body - nvme],

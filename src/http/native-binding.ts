@@ -76,6 +76,8 @@ export interface NativeDoorRoutesOptions {
     buckets: readonly string[] | null;
     maxClockSkewMs?: number;
   } | null;
+  /** The Azure Blob door's path and its one account (null: any); absent: no Azure door. */
+  azure?: { path: string; account: string | null } | null;
 }
 
 /** A Hub revision (a listing snapshot) as the fast path maps `resolve/{sha}/{file}` with it. */
@@ -107,6 +109,9 @@ export interface NativeDoorRoutes {
     s3NvmeBodyHits: number;
     s3SignedHits: number;
     s3SignedDeclined: number;
+    azureHits: number;
+    azureBodyHits: number;
+    azureNvmeBodyHits: number;
     hubRevisions: number;
   };
 }
@@ -123,6 +128,8 @@ export interface NativeVersionBinding {
   /** As the Last-Modified header says it. */
   lastModified: string;
   contentType: string;
+  /** The blob's Content-MD5 (base64) when the origin keeps one (the Azure door sends it). */
+  contentMd5?: string;
   /** From `measuredAtNs` (else from now), on the addon's monotonic clock. */
   validForMs: number;
   /** process.hrtime.bigint() when validForMs was measured: the deadline is counted from there. */
