@@ -23,8 +23,12 @@ export interface DoorRoutesConfig {
     /** s3.maxClockSkew: the signed reads the fast path verifies use the JavaScript door's window. */
     readonly maxClockSkew: number;
   } | null;
-  /** Answered natively only with auth off so far: SharedKey and SAS reads are JavaScript's. */
-  readonly azure?: { readonly path: string; readonly account: string | null } | null;
+  /** azure.maxClockSkew: the SAS the fast path verifies use the JavaScript door's window. */
+  readonly azure?: {
+    readonly path: string;
+    readonly account: string | null;
+    readonly maxClockSkew: number;
+  } | null;
 }
 
 export function nativeDoorRoutes(
@@ -42,7 +46,9 @@ export function nativeDoorRoutes(
           maxClockSkewMs: c.s3.maxClockSkew,
         }
       : null,
-    azure: c.azure ? { path: c.azure.path, account: c.azure.account } : null,
+    azure: c.azure
+      ? { path: c.azure.path, account: c.azure.account, maxClockSkewMs: c.azure.maxClockSkew }
+      : null,
   });
   // Object reads by the first chunk's tier, as JavaScript counts them: NVMe hits, and the rest DRAM.
   const seen = { hub: { dram: 0, nvme: 0 }, s3: { dram: 0, nvme: 0 }, azure: { dram: 0, nvme: 0 } };

@@ -76,8 +76,8 @@ export interface NativeDoorRoutesOptions {
     buckets: readonly string[] | null;
     maxClockSkewMs?: number;
   } | null;
-  /** The Azure Blob door's path and its one account (null: any); absent: no Azure door. */
-  azure?: { path: string; account: string | null } | null;
+  /** The Azure Blob door's path, its one account (null: any) and azure.maxClockSkew; absent: no Azure door. */
+  azure?: { path: string; account: string | null; maxClockSkewMs?: number } | null;
 }
 
 /** A Hub revision (a listing snapshot) as the fast path maps `resolve/{sha}/{file}` with it. */
@@ -98,7 +98,8 @@ export interface NativeDoorRoutes {
    * Answers on the fast path per door (304s included); of them GETs with a body, and of those the
    * ones whose first chunk was read from NVMe; of the S3 answers those whose signature was verified
    * natively (auth on); signed S3 reads left to JavaScript (a signature not verified, or a bucket
-   * out of the token's scope); Hub revisions held.
+   * out of the token's scope); the same for Azure reads of a node with auth (a SAS or bearer token
+   * verified natively, or left to JavaScript); Hub revisions held.
    */
   stats(): {
     hubHits: number;
@@ -112,6 +113,8 @@ export interface NativeDoorRoutes {
     azureHits: number;
     azureBodyHits: number;
     azureNvmeBodyHits: number;
+    azureSignedHits: number;
+    azureSignedDeclined: number;
     hubRevisions: number;
   };
 }

@@ -5,13 +5,15 @@
 // Last-Modified, Accept-Ranges, x-ms-blob-type, ...), `x-ms-range` winning
 // over `Range` as in the service.
 //
-// Only with auth off (where the JavaScript door verifies nothing either):
-// SharedKey, SAS and bearer requests of a node with tokens go to JavaScript.
-// So do a query of any kind (comp, snapshot, versionid, restype: another
+// With auth off (where the JavaScript door verifies nothing either) any
+// request; with auth on, a SAS verified natively (azure_auth.h) or a bearer
+// token, whose grant may read the container; SharedKey goes to JavaScript.
+// So do a query of any other kind (comp, snapshot, versionid, restype: another
 // operation or JavaScript's error), x-ms-range-get-content-md5: true (the
 // range's MD5 is computed by JavaScript), a repeated or unplain x-ms-range or
 // x-ms-version, and whatever the shared read plan declines (read_plan.h).
 #pragma once
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -23,6 +25,8 @@ namespace weightcache::http::doors {
 struct AzureRoute {
   std::string path;     // azure.path, e.g. "/azure"
   std::string account;  // azure.account; empty: any account name is answered
+  int64_t max_clock_skew_ms = 15 * 60 * 1000;  // azure.maxClockSkew
+  int64_t (*clock_ms)() = nullptr;             // the wall clock SAS times are checked at; null: the system's (tests fix it)
 };
 
 struct AzureTarget {

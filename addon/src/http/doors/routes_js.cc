@@ -46,7 +46,7 @@ class RoutesJs : public Napi::ObjectWrap<RoutesJs> {
                         InstanceMethod<&RoutesJs::Stats>("stats")});
   }
   // new NativeDoorRoutes({hub: {path, container, maxFiles} | null, s3: {path, baseDomain, buckets, maxClockSkewMs} | null,
-  //                      azure: {path, account} | null})
+  //                      azure: {path, account, maxClockSkewMs} | null})
   explicit RoutesJs(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RoutesJs>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "new NativeDoorRoutes({hub})");
@@ -103,6 +103,8 @@ class RoutesJs : public Napi::ObjectWrap<RoutesJs> {
         r->account = Str(env, account, "azure.account");
         if (r->account.empty()) throw Napi::TypeError::New(env, "NativeDoorRoutes: azure.account must be a name or null (any)");
       }
+      Napi::Value skew = o.Get("maxClockSkewMs");
+      if (!skew.IsUndefined()) r->max_clock_skew_ms = static_cast<int64_t>(Num(env, skew, "azure.maxClockSkewMs"));
       routes_->azure = std::move(r);
     } else if (!azure.IsNull() && !azure.IsUndefined()) {
       throw Napi::TypeError::New(env, "NativeDoorRoutes: azure must be an object or null");
@@ -166,6 +168,8 @@ class RoutesJs : public Napi::ObjectWrap<RoutesJs> {
     o.Set("azureHits", static_cast<double>(routes_->stats.azure_hits.load()));
     o.Set("azureBodyHits", static_cast<double>(routes_->stats.azure_body_hits.load()));
     o.Set("azureNvmeBodyHits", static_cast<double>(routes_->stats.azure_nvme_body_hits.load()));
+    o.Set("azureSignedHits", static_cast<double>(routes_->stats.azure_signed_hits.load()));
+    o.Set("azureSignedDeclined", static_cast<double>(routes_->stats.azure_signed_declined.load()));
     o.Set("hubRevisions", static_cast<double>(routes_->hub ? routes_->hub->revisions.size() : 0));
     return o;
   }

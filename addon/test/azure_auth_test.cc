@@ -1,0 +1,180 @@
+// Unit tests of Azure SAS verification on the native fast path
+// (addon/src/http/doors/azure_auth.h): the SAS time and base64 forms, SAS
+// tokens made by the azure-storage-blob Python SDK (generate_blob_sas,
+// generate_container_sas, generate_account_sas with AccountKey = base64 of
+// the token below, checked at 2026-12-06T14:30:00Z) verified, and every
+// reason one is left to JavaScript; then whole requests through the fast
+// path's hook with auth on: SAS and bearer reads answered, failures and
+// SharedKey declined and counted. Run plainly and under ASan+UBSan.
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "auth/sha256.h"
+#include "http/doors/azure_auth.h"
+#include "http/doors/routes.h"
+#include "http/fastpath.h"
+#include "http/parser.h"
+#include "store/bindings.h"
+#include "store/store.h"
+#include "check.h"
+
+using namespace weightcache;
+using namespace weightcache::http;
+using namespace weightcache::http::doors;
+
+namespace {
+
+const std::string kToken = "azure-sas-token-0123456789abcdef";
+const std::string kBlobSas =
+    "st=2026-12-06T14%3A00%3A00Z&se=2026-12-06T15%3A00%3A00Z&sp=r&sv=2026-10-06&sr=b&sig=oOv1kkQrtOS5klQ0E3VePz8hHrstVExkr3pFVka4iAo%3D";
+const std::string kContainerSas =
+    "se=2026-12-06T15%3A00%3A00Z&sp=rl&sv=2026-10-06&sr=c&sig=CRK2iF74btS%2B43ePhQh/nRX327LxfxYPeY%2BL%2Bfw7%2BWc%3D";
+const std::string kAccountSas =
+    "se=2026-12-06T15%3A00%3A00Z&sp=rl&sv=2026-10-06&ss=b&srt=sco&sig=m70BqbpRIHhWwK7sg1TW1h4bwALPHoZW%2BSx/UYeW6UA%3D";
+constexpr int64_t kNow = 1796567400000LL;  // 2026-12-06T14:30:00Z
+constexpr int64_t kSkew = 15 * 60 * 1000;
+const AzureBlobName kName{"acct", "models", "llama/model.bin"};
+
+std::vector<auth::TokenGrant> Grants(std::vector<std::string> containers, const std::string& secret = kToken) {
+  return {{auth::Sha256(secret.data(), secret.size()), false, containers.empty(), containers, secret}};
+}
+
+bool Verified(const auth::TokenTable& t, const std::string& query, int64_t now = kNow, AzureBlobName n = kName) {
+  std::vector<QueryPair> q;
+  return DecodeQuery(query, q) && VerifyAzureSas(t, q, n, now, kSkew) != nullptr;
+}
+
+void TestForms() {
+  int64_t ms = 0;
+  CHECK(ParseSasTime("2026-12-06T14:30:00Z", ms) && ms == kNow);
+  CHECK(ParseSasTime("1970-01-01T00:00:00Z", ms) && ms == 0);
+  CHECK(ParseSasTime("2028-02-29T00:00:00Z", ms));
+  CHECK(!ParseSasTime("2026-02-29T00:00:00Z", ms));  // no such day: Date.parse decides
+  CHECK(!ParseSasTime("2026-12-06T24:00:00Z", ms));
+  CHECK(!ParseSasTime("2026-12-06T14:30:00.000Z", ms));
+  CHECK(!ParseSasTime("2026-12-06", ms));
+  CHECK(!ParseSasTime("2026-12-06T14:30:00+00:00", ms));
+  CHECK(!ParseSasTime("", ms));
+  const uint8_t foobar[] = {'f', 'o', 'o', 'b', 'a', 'r'};
+  CHECK(Base64(foobar, 0).empty() && Base64(foobar, 1) == "Zg==" && Base64(foobar, 2) == "Zm8=");
+  CHECK(Base64(foobar, 3) == "Zm9v" && Base64(foobar, 6) == "Zm9vYmFy");
+}
+
+void TestSas() {
+  auth::TokenTable t;
+  t.Replace(true, Grants({"models"}));
+  CHECK(Verified(t, kBlobSas));
+  CHECK(Verified(t, kContainerSas));
+  CHECK(Verified(t, kAccountSas));
+  std::string s;
+  std::vector<QueryPair> q;
+  CHECK(DecodeQuery(kBlobSas, q) && AzureSasStringToSign(q, kName, s));
+  CHECK(s == "r\n2026-12-06T14:00:00Z\n2026-12-06T15:00:00Z\n/blob/acct/models/llama/model.bin\n\n\n\n2026-10-06\nb\n\n\n\n\n\n\n");
+  // Bound to its blob, its container, its account; its times.
+  CHECK(!Verified(t, kBlobSas, kNow, {"acct", "models", "llama/other.bin"}));
+  CHECK(!Verified(t, kContainerSas, kNow, {"acct", "other", "llama/model.bin"}));
+  CHECK(!Verified(t, kAccountSas, kNow, {"other", "models", "llama/model.bin"}));
+  CHECK(!Verified(t, kBlobSas, 1796569200001LL));              // expired
+  CHECK(Verified(t, kBlobSas, 1796565600000LL - kSkew));       // st minus the skew: valid
+  CHECK(!Verified(t, kBlobSas, 1796565600000LL - kSkew - 1));  // not yet
+  // Another key, no key, more tokens than are tried.
+  auth::TokenTable other;
+  other.Replace(true, Grants({"models"}, "another-token-0123456789abcdef"));
+  CHECK(!Verified(other, kBlobSas));
+  auth::TokenTable none;
+  none.Replace(false, {});
+  CHECK(!Verified(none, kBlobSas));
+  std::vector<auth::TokenGrant> many;
+  for (size_t i = 0; i <= kMaxAzureSigningKeys; i++) many.push_back(Grants({}, kToken + std::to_string(i))[0]);
+  many.push_back(Grants({})[0]);
+  auth::TokenTable lots;
+  lots.Replace(true, many);
+  CHECK(!Verified(lots, kBlobSas));
+  // Tampered, repeated, unknown or unusual parameters: JavaScript's.
+  CHECK(!Verified(t, "sp=rl&" + kBlobSas.substr(0, kBlobSas.find("&sp=")) + kBlobSas.substr(kBlobSas.find("&sv="))));
+  CHECK(!Verified(t, kBlobSas + "&sp=r"));
+  CHECK(!Verified(t, kBlobSas + "&snapshot=2025-01-01T00:00:00Z"));
+  CHECK(!Verified(t, kBlobSas + "&timeout=30"));
+  CHECK(!Verified(t, kBlobSas + "&spr=https"));
+  CHECK(!Verified(t, kBlobSas + "&sip=127.0.0.1"));
+  CHECK(!Verified(t, kBlobSas.substr(0, kBlobSas.size() - 3)));  // the signature without its padding
+  CHECK(!Verified(t, "sv=2019-12-12&" + kBlobSas.substr(0, kBlobSas.find("&sv=")) + "&sr=b&sig=x"));
+  std::string wrong = kBlobSas;
+  wrong[wrong.find("sig=") + 4] = 'p';
+  CHECK(!Verified(t, wrong));
+}
+
+struct World {
+  std::shared_ptr<FastPath> fp = std::make_shared<FastPath>();
+  std::vector<uint8_t> data = std::vector<uint8_t>(5000);
+  World() {
+    store::StoreOptions so;
+    so.max_bytes = 1 << 20;
+    std::string error;
+    fp->store = store::Store::Create(so, &error);
+    fp->bindings = std::make_shared<store::BindingTable>();
+    fp->tokens = std::make_shared<auth::TokenTable>();
+    fp->tokens->Replace(true, Grants({"models"}));
+    fp->doors = std::make_shared<DoorRoutes>();
+    fp->doors->azure = std::make_unique<AzureRoute>();
+    fp->doors->azure->path = "/azure";
+    fp->doors->azure->clock_ms = [] { return kNow; };
+    fp->keep_alive_timeout_s = 5;
+    store::ChunkId id;
+    id.object.fill(3);
+    id.index = 0;
+    for (size_t i = 0; i < data.size(); i++) data[i] = static_cast<uint8_t>(i * 5);
+    fp->store->Insert(id, data.data(), data.size(), 0, "");
+    auto b = std::make_shared<store::VersionBinding>();
+    b->name = "models/llama/model.bin";
+    b->object = id.object;
+    b->etag = "0x8DC";
+    b->size = data.size();
+    b->chunk_size = 1 << 16;
+    b->last_modified = "Thu, 02 Jan 2025 03:04:05 GMT";
+    b->content_type = "application/octet-stream";
+    b->deadline_ns = INT64_MAX;
+    fp->bindings->Set(b);
+  }
+};
+
+bool Answered(World& w, const std::string& target, const std::string& fields = "") {
+  std::string raw = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + fields + "\r\n";
+  RequestParser p(ParserLimits{});
+  if (p.Parse(raw.data(), raw.size()) != RequestParser::kDone) return false;
+  FastAnswer a;
+  return TryFastPath(*w.fp, p.head(), "Thu, 01 Jan 2026 00:00:00 GMT", a) && a.head.rfind("HTTP/1.1 200 OK\r\n", 0) == 0;
+}
+
+void TestThroughTheHook() {
+  World w;
+  const std::string blob = "/azure/acct/models/llama/model.bin";
+  DoorStats& ds = w.fp->doors->stats;
+  CHECK(Answered(w, blob + "?" + kBlobSas));
+  CHECK(Answered(w, blob + "?" + kContainerSas));
+  CHECK(Answered(w, blob + "?" + kAccountSas, "x-ms-version: 2025-01-05\r\n"));
+  CHECK(Answered(w, blob, "Authorization: Bearer " + kToken + "\r\n"));
+  CHECK(ds.azure_signed_hits == 4 && ds.azure_hits == 4 && ds.azure_signed_declined == 0);
+  CHECK(!Answered(w, blob));                                                      // no credentials: 401
+  CHECK(!Answered(w, blob, "Authorization: Bearer wrong-token-0123456789abcdef\r\n"));
+  CHECK(!Answered(w, blob + "?" + kBlobSas, "Authorization: Bearer " + kToken + "\r\n"));  // bearer with a query
+  CHECK(!Answered(w, blob, "Authorization: SharedKey acct:c2lnbmF0dXJl\r\n"));     // SharedKey: JavaScript's
+  CHECK(!Answered(w, blob + "?" + kBlobSas + "&comp=metadata"));
+  CHECK(ds.azure_signed_declined == 5);
+  w.fp->tokens->Replace(true, Grants({"datasets"}));  // the token's scope: another container
+  CHECK(!Answered(w, blob + "?" + kBlobSas));
+  CHECK(!Answered(w, blob, "Authorization: Bearer " + kToken + "\r\n"));
+  CHECK(ds.azure_signed_declined == 7 && ds.azure_signed_hits == 4);
+  CHECK(w.fp->store->outstanding_refs() == 0);
+}
+
+}  // namespace
+
+int main() {
+  TestForms();
+  TestSas();
+  TestThroughTheHook();
+  return CheckResult("azure_auth_test");
+}
