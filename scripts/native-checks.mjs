@@ -257,9 +257,9 @@ const FUZZ = {
     dict: 'fuzz/door_fastpath_fuzzer.dict',
   },
   // Azure SAS on the native side: a SAS query and blob name verified against one token, the SAS time form.
-  azure_sas_fuzzer: {
+  azure_auth_fuzzer: {
     sources: [
-      'fuzz/azure_sas_fuzzer.cc',
+      'fuzz/azure_auth_fuzzer.cc',
       'src/auth/sha256.cc',
       'src/auth/token_table.cc',
       'src/http/doors/azure_auth.cc',
@@ -270,7 +270,7 @@ const FUZZ = {
       'src/http/errors.cc',
     ],
     maxLen: 2048,
-    dict: 'fuzz/azure_sas_fuzzer.dict',
+    dict: 'fuzz/azure_auth_fuzzer.dict',
   },
   // SigV4 on the native side: a signed S3 request's query, Authorization, dates and headers.
   sigv4_fuzzer: {

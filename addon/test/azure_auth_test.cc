@@ -4,8 +4,11 @@
 // generate_container_sas, generate_account_sas with AccountKey = base64 of
 // the token below, checked at 2026-12-06T14:30:00Z) verified, and every
 // reason one is left to JavaScript; then whole requests through the fast
-// path's hook with auth on: SAS and bearer reads answered, failures and
-// SharedKey declined and counted. Run plainly and under ASan+UBSan.
+// path's hook with auth on: SAS and bearer reads answered, failures declined
+// and counted. SharedKey: the string-to-sign against the one
+// src/azure-blob/shared-key.ts sharedKeyString builds for the same requests
+// (and their signatures under the token), the IMF-fixdate form, the
+// declines. Run plainly and under ASan+UBSan.
 #include <cstring>
 #include <memory>
 #include <string>
@@ -106,6 +109,66 @@ void TestSas() {
   CHECK(!Verified(t, wrong));
 }
 
+// Requests and the string-to-sign and signature (under kToken) shared-key.ts makes for them.
+const std::string kSkGet =
+    "GET /azure/acct/models/llama/model.bin HTTP/1.1\r\nHost: 127.0.0.1\r\nx-ms-version: 2025-01-05\r\n"
+    "x-ms-date: Sun, 06 Dec 2026 14:30:00 GMT\r\nx-ms-client-request-id: c1\r\nx-ms-range: bytes=0-99\r\n";
+const std::string kSkGetString =
+    "GET\n\n\n\n\n\n\n\n\n\n\n\nx-ms-client-request-id:c1\nx-ms-date:Sun, 06 Dec 2026 14:30:00 GMT\n"
+    "x-ms-range:bytes=0-99\nx-ms-version:2025-01-05\n/acct/azure/acct/models/llama/model.bin";
+const std::string kSkGetSig = "mujOH3V1NEBHIsmNmnqth0kA6l8ehYrGv4QxI/WFXaI=";
+const std::string kSkHead =
+    "HEAD /azure/acct/models/llama/model.bin HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Ms-Date: Sun, 06 Dec 2026 14:30:00 GMT\r\n"
+    "Range: bytes=5-9\r\nIf-None-Match: \"0x8DC\"\r\nIf-Match: *\r\nx-ms-meta-a:  one \r\nX-MS-META-A: two\r\n"
+    "x-ms-rangexyz: q\r\nx-ms-range-get-content-md5: false\r\n";
+const std::string kSkHeadString =
+    "HEAD\n\n\n\n\n\n\n\n*\n\"0x8DC\"\n\nbytes=5-9\nx-ms-date:Sun, 06 Dec 2026 14:30:00 GMT\nx-ms-meta-a:one,two\n"
+    "x-ms-range-get-content-md5:false\nx-ms-rangexyz:q\n/acct/azure/acct/models/llama/model.bin";
+const std::string kSkHeadSig = "pAX9ry2jBmUH1O1ja55iSgvg42lou/g4CqF1zAuep0s=";
+
+bool SharedKeyVerified(const auth::TokenTable& t, const std::string& head, const std::string& value, int64_t now = kNow) {
+  std::string raw = head + "\r\n";
+  RequestParser p(ParserLimits{});
+  if (p.Parse(raw.data(), raw.size()) != RequestParser::kDone) return false;
+  return VerifyAzureSharedKey(t, p.head(), value, "acct", now, kSkew) != nullptr;
+}
+
+void TestSharedKey() {
+  int64_t ms = 0;
+  CHECK(ParseImfDate("Sun, 06 Dec 2026 14:30:00 GMT", ms) && ms == kNow);
+  CHECK(ParseImfDate("Thu, 01 Jan 1970 00:00:00 GMT", ms) && ms == 0);
+  CHECK(!ParseImfDate("Mon, 06 Dec 2026 14:30:00 GMT", ms));  // another day's name
+  CHECK(!ParseImfDate("Sun, 6 Dec 2026 14:30:00 GMT", ms));
+  CHECK(!ParseImfDate("Sun, 06 Dec 2026 14:30:00 UTC", ms));
+  CHECK(!ParseImfDate("Sunday, 06-Dec-26 14:30:00 GMT", ms));
+  CHECK(!ParseImfDate("Sun, 31 Nov 2026 14:30:00 GMT", ms));
+  for (auto [head, want] : {std::pair{kSkGet, kSkGetString}, std::pair{kSkHead, kSkHeadString}}) {
+    std::string raw = head + "\r\n", got;
+    RequestParser p(ParserLimits{});
+    CHECK(p.Parse(raw.data(), raw.size()) == RequestParser::kDone);
+    CHECK(SharedKeyStringToSign(p.head(), "acct", got) && got == want);
+  }
+  auth::TokenTable t;
+  t.Replace(true, Grants({"models"}));
+  CHECK(SharedKeyVerified(t, kSkGet, "SharedKey acct:" + kSkGetSig));
+  CHECK(SharedKeyVerified(t, kSkHead, "SharedKey acct:" + kSkHeadSig));
+  CHECK(SharedKeyVerified(t, kSkGet, "SharedKey acct:" + kSkGetSig, kNow + kSkew));
+  CHECK(!SharedKeyVerified(t, kSkGet, "SharedKey acct:" + kSkGetSig, kNow + kSkew + 1));  // skewed
+  CHECK(!SharedKeyVerified(t, kSkGet, "SharedKey acct:" + kSkGetSig, kNow - kSkew - 1));
+  CHECK(!SharedKeyVerified(t, kSkGet, "SharedKey other:" + kSkGetSig));    // another account
+  CHECK(!SharedKeyVerified(t, kSkGet, "SharedKey acct:" + kSkHeadSig));    // another request's
+  CHECK(!SharedKeyVerified(t, kSkGet, "SharedKey :" + kSkGetSig));
+  CHECK(!SharedKeyVerified(t, kSkGet, "sharedkey acct:" + kSkGetSig));
+  CHECK(!SharedKeyVerified(t, kSkGet + "x-ms-meta-b: 1\r\n", "SharedKey acct:" + kSkGetSig));  // a field added
+  CHECK(!SharedKeyVerified(t, kSkGet + "x-ms-date: Sun, 06 Dec 2026 14:30:00 GMT\r\n", "SharedKey acct:" + kSkGetSig));
+  std::string query = kSkGet;
+  query.replace(query.find(" HTTP/1.1"), 0, "?timeout=30");
+  CHECK(!SharedKeyVerified(t, query, "SharedKey acct:" + kSkGetSig));  // a query: JavaScript's
+  auth::TokenTable other;
+  other.Replace(true, Grants({"models"}, "another-token-0123456789abcdef"));
+  CHECK(!SharedKeyVerified(other, kSkGet, "SharedKey acct:" + kSkGetSig));
+}
+
 struct World {
   std::shared_ptr<FastPath> fp = std::make_shared<FastPath>();
   std::vector<uint8_t> data = std::vector<uint8_t>(5000);
@@ -148,6 +211,15 @@ bool Answered(World& w, const std::string& target, const std::string& fields = "
   return TryFastPath(*w.fp, p.head(), "Thu, 01 Jan 2026 00:00:00 GMT", a) && a.head.rfind("HTTP/1.1 200 OK\r\n", 0) == 0;
 }
 
+bool Answered206(World& w, const std::string& head) {
+  std::string raw = head + "\r\n";
+  RequestParser p(ParserLimits{});
+  if (p.Parse(raw.data(), raw.size()) != RequestParser::kDone) return false;
+  FastAnswer a;
+  return TryFastPath(*w.fp, p.head(), "Thu, 01 Jan 2026 00:00:00 GMT", a) && a.head.rfind("HTTP/1.1 206 ", 0) == 0 &&
+         a.body_bytes == 100;
+}
+
 void TestThroughTheHook() {
   World w;
   const std::string blob = "/azure/acct/models/llama/model.bin";
@@ -160,13 +232,16 @@ void TestThroughTheHook() {
   CHECK(!Answered(w, blob));                                                      // no credentials: 401
   CHECK(!Answered(w, blob, "Authorization: Bearer wrong-token-0123456789abcdef\r\n"));
   CHECK(!Answered(w, blob + "?" + kBlobSas, "Authorization: Bearer " + kToken + "\r\n"));  // bearer with a query
-  CHECK(!Answered(w, blob, "Authorization: SharedKey acct:c2lnbmF0dXJl\r\n"));     // SharedKey: JavaScript's
+  CHECK(!Answered(w, blob, "Authorization: SharedKey acct:c2lnbmF0dXJl\r\n"));     // a wrong SharedKey
   CHECK(!Answered(w, blob + "?" + kBlobSas + "&comp=metadata"));
   CHECK(ds.azure_signed_declined == 5);
+  CHECK(Answered206(w, kSkGet + "Authorization: SharedKey acct:" + kSkGetSig + "\r\n"));
+  CHECK(ds.azure_signed_hits == 5);
   w.fp->tokens->Replace(true, Grants({"datasets"}));  // the token's scope: another container
   CHECK(!Answered(w, blob + "?" + kBlobSas));
   CHECK(!Answered(w, blob, "Authorization: Bearer " + kToken + "\r\n"));
-  CHECK(ds.azure_signed_declined == 7 && ds.azure_signed_hits == 4);
+  CHECK(!Answered206(w, kSkGet + "Authorization: SharedKey acct:" + kSkGetSig + "\r\n"));
+  CHECK(ds.azure_signed_declined == 8 && ds.azure_signed_hits == 5);
   CHECK(w.fp->store->outstanding_refs() == 0);
 }
 
@@ -175,6 +250,7 @@ void TestThroughTheHook() {
 int main() {
   TestForms();
   TestSas();
+  TestSharedKey();
   TestThroughTheHook();
   return CheckResult("azure_auth_test");
 }

@@ -11,22 +11,16 @@
  * queries, HEAD, missing blobs, other accounts, container operations) — get
  * the same status, the same headers in the same order (Date aside; the
  * request id differs but has the same form) and the same bytes from both.
- * With auth on (a second pair of nodes with a tokens file): service, container
- * and account SAS and bearer reads are verified and answered natively, and
- * every failure — a wrong key, expired, a missing permission, spr=https, sip,
- * a token scoped elsewhere, SharedKey, no credentials — gets the JavaScript
- * door's answer from both.
+ * With auth on: azure-fast-path-auth.test.ts.
  */
-import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AzuriteHandle, startAzurite } from '../harness/azurite.js';
-import { seedOrigin } from '../harness/cluster.js';
 import { type NodeProcess, startBothDoors } from '../harness/node-process.js';
 import { type ClientOutput, hasVenv, runPythonJson } from '../harness/python.js';
-import { exchangeLines, type SentAnswer } from '../harness/raw-http.js';
+import { fastHits, raw } from './exchange.js';
 
 const here = import.meta.dirname;
 const run = hasVenv('main') || process.env.CI;
@@ -36,7 +30,6 @@ const CHUNK = 256 * 1024;
 const withBytes = randomBytes(2 * CHUNK + 4321);
 const withoutBytes = randomBytes(280_000);
 const md5 = createHash('md5').update(withBytes).digest('base64');
-const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}/g;
 
 async function seedAzurite(az: AzuriteHandle): Promise<void> {
   const c = BlobServiceClient.fromConnectionString(az.connectionString).getContainerClient('models');
@@ -49,22 +42,6 @@ async function seedAzurite(az: AzuriteHandle): Promise<void> {
   await without.stageBlock(block, withoutBytes, withoutBytes.length);
   await without.commitBlockList([block]);
 }
-
-/** One request on its own connection; header lines in order, Date left out, request ids and times masked. */
-async function raw(url: string, method: string, target: string, headers: Record<string, string> = {}) {
-  // One Host for both nodes: List Blobs names it in its ServiceEndpoint.
-  const a: SentAnswer = await exchangeLines(url, method, target, { Host: 'cache:8420', ...headers }, (l) =>
-    l.replace(UUID, '<uuid>'),
-  );
-  // Error documents carry the request id and the time: the same form, other values.
-  const body = a.body
-    .toString('latin1')
-    .replace(UUID, '<uuid>')
-    .replace(/\nTime:[0-9T:.-]+Z</, '\nTime:<t><');
-  return { ...a, body };
-}
-
-const fastHits = (n: NodeProcess) => n.metric('weightcache_http_fastpath_requests_total', { result: 'hit' });
 
 /** A deterministic generator (the same requests every run, so a failure reproduces). */
 function rng(seed: number): () => number {
@@ -244,130 +221,6 @@ describe.skipIf(!run)('Azure Blob door on the native fast path', { timeout: CLIE
       expect(b.body, what).toBe(a.body);
     }
     expect((await fastHits(native)) - before).toBeGreaterThan(100);
-    expect(await native.metric('weightcache_http_fastpath_chunk_references')).toBe(0);
-  });
-});
-
-const TOKEN = 'azure-fast-sas-token-0123456789abcdef';
-const SCOPED = 'azure-fast-scoped-token-0123456789abcdef';
-
-/** A SAS query as azure-storage-blob signs one (string-to-sign of src/azure-blob/shared-key.ts), for account `acct`. */
-function sas(
-  kind: 'b' | 'c' | 'account',
-  o: { key?: string; sp?: string; st?: string; se?: string; spr?: string; sip?: string; blob?: string } = {},
-): string {
-  const p: Record<string, string> = {
-    sv: '2025-01-05',
-    sp: o.sp ?? 'r',
-    se: o.se ?? iso(Date.now() + 600_000),
-  };
-  if (o.st) p.st = o.st;
-  if (o.spr) p.spr = o.spr;
-  if (o.sip) p.sip = o.sip;
-  const q = (n: string) => p[n] ?? '';
-  let toSign: string;
-  if (kind === 'account') {
-    Object.assign(p, { ss: 'b', srt: 'sco' });
-    toSign = ['acct', q('sp'), q('ss'), q('srt'), q('st'), q('se'), q('sip'), q('spr'), q('sv'), '', ''].join(
-      '\n',
-    );
-  } else {
-    p.sr = kind;
-    const resource = `/blob/acct/models${kind === 'b' ? `/${o.blob ?? 'llama/a.bin'}` : ''}`;
-    toSign = [
-      q('sp'),
-      q('st'),
-      q('se'),
-      resource,
-      '',
-      q('sip'),
-      q('spr'),
-      q('sv'),
-      kind,
-      '',
-      '',
-      '',
-      '',
-      '',
-      '',
-      '',
-    ].join('\n');
-  }
-  p.sig = createHmac('sha256', o.key ?? TOKEN)
-    .update(toSign)
-    .digest('base64');
-  return Object.entries(p)
-    .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
-    .join('&');
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-describe.skipIf(!run)('Azure Blob door on the native fast path, auth on', { timeout: CLIENT_TEST_MS }, () => {
-  let js: NodeProcess;
-  let native: NodeProcess;
-  const data = randomBytes(3 * CHUNK + 99);
-  beforeAll(async () => {
-    const root = seedOrigin({ 'llama/a.bin': data });
-    const tokensFile = join(root, '..', 'azure-tokens');
-    writeFileSync(tokensFile, `${TOKEN}\n${SCOPED} datasets\n`, { mode: 0o600 });
-    [js, native] = await startBothDoors((door) => ({
-      http: { door, threads: 1 },
-      origin: { type: 'fs', fs: { root } },
-      cache: { chunkSize: '256KiB' },
-      auth: { tokensFile, openMetrics: true },
-    }));
-  }, 300_000);
-  afterAll(async () => {
-    await Promise.all([js?.kill(), native?.kill()]);
-  });
-
-  it('SAS and bearer reads are verified natively; every failure is the JavaScript door answer', async () => {
-    const blob = '/azure/acct/models/llama/a.bin';
-    const hour = 3_600_000;
-    // [target, headers, answered natively once warm]
-    const cases: [string, Record<string, string>, boolean][] = [
-      [`${blob}?${sas('b')}`, {}, true],
-      [`${blob}?${sas('c', { sp: 'rl' })}`, { 'x-ms-range': 'bytes=5-300000' }, true],
-      [`${blob}?${sas('account', { sp: 'rl' })}`, { 'x-ms-version': '2025-01-05' }, true],
-      [
-        `${blob}?${sas('b', { st: iso(Date.now() - hour), spr: 'https,http' })}`,
-        { Range: 'bytes=-10' },
-        true,
-      ],
-      [blob, { Authorization: `Bearer ${TOKEN}` }, true],
-      [`${blob}?${sas('b', { key: 'not-a-token-of-this-node-0123456789' })}`, {}, false], // AuthenticationFailed
-      [`${blob}?${sas('b', { se: iso(Date.now() - hour) })}`, {}, false], // expired
-      [`${blob}?${sas('b', { st: iso(Date.now() + hour) })}`, {}, false], // not yet valid
-      [`${blob}?${sas('c', { sp: 'l' })}`, {}, false], // AuthorizationPermissionMismatch
-      [`${blob}?${sas('b', { blob: 'llama/other.bin' })}`, {}, false],
-      [`${blob}?${sas('b', { spr: 'https' })}`, {}, false], // AuthorizationProtocolMismatch
-      [`${blob}?${sas('b', { sip: '10.1.2.3' })}`, {}, false], // AuthorizationSourceIPMismatch
-      [`${blob}?${sas('b', { sip: '127.0.0.1' })}`, {}, false], // allowed, checked by JavaScript
-      [`${blob}?${sas('b', { key: SCOPED })}`, {}, false], // a token scoped to datasets
-      [`${blob}?${sas('b')}&snapshot=2025-01-01T00:00:00Z`, {}, false],
-      [blob, { Authorization: `Bearer ${SCOPED}` }, false],
-      [blob, { Authorization: 'SharedKey acct:c2lnbmF0dXJl', 'x-ms-date': new Date().toUTCString() }, false],
-      [blob, {}, false], // NoAuthenticationInformation
-    ];
-    for (const [p, h] of cases) {
-      await raw(js.url, 'GET', p, h);
-      await raw(native.url, 'GET', p, h);
-    }
-    for (const method of ['GET', 'HEAD']) {
-      for (const [p, h, fast] of cases) {
-        const before = await fastHits(native);
-        const a = await raw(js.url, method, p, h);
-        const b = await raw(native.url, method, p, h);
-        const what = `${method} ${p} ${JSON.stringify(h)}`;
-        expect(b.head, what).toEqual(a.head);
-        expect(b.body, what).toBe(a.body);
-        expect((await fastHits(native)) - before, what).toBe(fast ? 1 : 0);
-        if (fast && method === 'GET') expect(a.status, what).toBeLessThan(300);
-      }
-    }
     expect(await native.metric('weightcache_http_fastpath_chunk_references')).toBe(0);
   });
 });

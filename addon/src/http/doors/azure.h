@@ -6,8 +6,8 @@
 // over `Range` as in the service.
 //
 // With auth off (where the JavaScript door verifies nothing either) any
-// request; with auth on, a SAS verified natively (azure_auth.h) or a bearer
-// token, whose grant may read the container; SharedKey goes to JavaScript.
+// request; with auth on, SharedKey or a SAS verified natively (azure_auth.h)
+// or a bearer token, whose grant may read the container.
 // So do a query of any other kind (comp, snapshot, versionid, restype: another
 // operation or JavaScript's error), x-ms-range-get-content-md5: true (the
 // range's MD5 is computed by JavaScript), a repeated or unplain x-ms-range or

@@ -4,6 +4,7 @@
 #include <array>
 
 #include "auth/sha256.h"
+#include "http/fast_fields.h"
 #include "http/rfc9110.h"
 
 namespace weightcache::http::doors {
@@ -56,6 +57,24 @@ bool Digits(std::string_view s, size_t at, size_t n, int64_t& v) {
     v = v * 10 + (s[i] - '0');
   }
   return true;
+}
+
+// The first token (in the table's order) whose HMAC-SHA256 of `to_sign`, in base64, is `sig`. An HMAC
+// is 32 bytes: 44 characters. Each token's is computed and compared whole, whichever matches.
+std::shared_ptr<const auth::TokenGrant> Match(const auth::TokenTable& tokens, const std::string& to_sign,
+                                              std::string_view sig) {
+  if (sig.size() != 44) return nullptr;
+  std::vector<std::shared_ptr<const auth::TokenGrant>> keys = tokens.SigningKeys();
+  if (keys.size() > kMaxAzureSigningKeys) return nullptr;
+  std::shared_ptr<const auth::TokenGrant> found;
+  for (const auto& k : keys) {
+    auth::Digest mac = auth::HmacSha256(k->secret.data(), k->secret.size(), to_sign.data(), to_sign.size());
+    std::string b64 = Base64(mac.data(), mac.size());
+    unsigned diff = 0;
+    for (size_t i = 0; i < 44; i++) diff |= static_cast<unsigned char>(b64[i] ^ sig[i]);
+    if (diff == 0 && !found) found = k;
+  }
+  return found;
 }
 
 }  // namespace
@@ -136,19 +155,104 @@ std::shared_ptr<const auth::TokenGrant> VerifyAzureSas(const auth::TokenTable& t
   if (!ParseSasTime(se, expiry) || (!st.empty() && !ParseSasTime(st, start))) return nullptr;
   if (now_ms > expiry || (!st.empty() && start - skew_ms > now_ms)) return nullptr;
   if (sp.find('r') == std::string_view::npos) return nullptr;
-  // An HMAC-SHA256 is 32 bytes: 44 base64 characters. Each token's is computed and compared whole.
-  if (sig.size() != 44) return nullptr;
-  std::vector<std::shared_ptr<const auth::TokenGrant>> keys = tokens.SigningKeys();
-  if (keys.size() > kMaxAzureSigningKeys) return nullptr;
-  std::shared_ptr<const auth::TokenGrant> found;
-  for (const auto& k : keys) {
-    auth::Digest mac = auth::HmacSha256(k->secret.data(), k->secret.size(), to_sign.data(), to_sign.size());
-    std::string b64 = Base64(mac.data(), mac.size());
-    unsigned diff = 0;
-    for (size_t i = 0; i < 44; i++) diff |= static_cast<unsigned char>(b64[i] ^ sig[i]);
-    if (diff == 0 && !found) found = k;
+  return Match(tokens, to_sign, sig);
+}
+
+bool ParseImfDate(std::string_view s, int64_t& ms) {
+  // 0123456789012345678901234567 8
+  // Sun, 06 Nov 1994 08:49:37 GMT
+  static constexpr std::string_view kDays[] = {"Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"};  // from 1970-01-01
+  static constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  if (s.size() != 29 || s.substr(3, 2) != ", " || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' || s[19] != ':' ||
+      s[22] != ':' || s.substr(25) != " GMT") {
+    return false;
   }
-  return found;
+  int64_t d, y, h, mi, se;
+  if (!Digits(s, 5, 2, d) || !Digits(s, 12, 4, y) || !Digits(s, 17, 2, h) || !Digits(s, 20, 2, mi) ||
+      !Digits(s, 23, 2, se)) {
+    return false;
+  }
+  auto m = std::find(std::begin(kMonths), std::end(kMonths), s.substr(8, 3));
+  if (m == std::end(kMonths)) return false;
+  std::string iso = std::to_string(y) + "-00-00T00:00:00Z";
+  if (iso.size() != 20) return false;
+  int64_t mo = (m - std::begin(kMonths)) + 1;
+  iso[5] = static_cast<char>('0' + mo / 10), iso[6] = static_cast<char>('0' + mo % 10);
+  iso[8] = s[5], iso[9] = s[6], iso[11] = s[17], iso[12] = s[18], iso[14] = s[20], iso[15] = s[21];
+  iso[17] = s[23], iso[18] = s[24];
+  if (!ParseSasTime(iso, ms)) return false;
+  return kDays[(ms / 86'400'000) % 7] == s.substr(0, 3);
+}
+
+bool SharedKeyStringToSign(const RequestHead& h, std::string_view account, std::string& out) {
+  if (h.has_query && !h.query.empty()) return false;
+  const Header *range = nullptr, *if_match = nullptr, *if_none_match = nullptr;
+  struct Ms {
+    std::string name;   // lower case
+    std::string value;  // the values trimmed, joined with ','
+  };
+  std::vector<Ms> ms;
+  for (const Header& x : h.headers) {
+    if (IEquals(x.name, "range")) range = &x;
+    else if (IEquals(x.name, "if-match")) if_match = &x;
+    else if (IEquals(x.name, "if-none-match")) if_none_match = &x;
+    // The standard fields the fast path lets through are these (fast_fields.h) and Host,
+    // Authorization, Connection, User-Agent, Accept, Accept-Encoding, none signed.
+    if (x.name.size() < 5 || !IEquals(x.name.substr(0, 5), "x-ms-")) continue;
+    if (!PlainValue(x.value)) return false;  // JavaScript's trim() knows more white space
+    std::string name(x.name);
+    for (char& c : name) c = AsciiLower(c);
+    auto it = std::find_if(ms.begin(), ms.end(), [&](const Ms& m) { return m.name == name; });
+    if (it == ms.end()) {
+      if (ms.size() == kMaxSharedKeyMsHeaders) return false;
+      ms.push_back({std::move(name), std::string(x.value)});
+    } else {
+      it->value.append(",").append(x.value);
+    }
+  }
+  // storageHeaderOrder: names compared with '-' left out, then as they are.
+  auto key = [](const std::string& n) {
+    std::string k;
+    for (char c : n) {
+      if (c != '-') k.push_back(c);
+    }
+    return k;
+  };
+  std::sort(ms.begin(), ms.end(), [&](const Ms& a, const Ms& b) {
+    std::string ka = key(a.name), kb = key(b.name);
+    return ka != kb ? ka < kb : a.name < b.name;
+  });
+  auto v = [](const Header* x) { return x ? x->value : std::string_view(); };
+  out.clear();
+  // method, Content-Encoding, -Language, -Length, -MD5, -Type, Date (x-ms-date wins), If-Modified-Since,
+  // If-Match, If-None-Match, If-Unmodified-Since, Range: the fast path lets only these three through.
+  Join(out, {h.method, "", "", "", "", "", "", "", v(if_match), v(if_none_match), "", v(range), ""});
+  for (const Ms& m : ms) out.append(m.name).append(":").append(m.value).append("\n");
+  out.append("/").append(account).append(h.path);
+  return true;
+}
+
+std::shared_ptr<const auth::TokenGrant> VerifyAzureSharedKey(const auth::TokenTable& tokens, const RequestHead& h,
+                                                             std::string_view value, std::string_view account,
+                                                             int64_t now_ms, int64_t skew_ms) {
+  constexpr std::string_view kScheme = "SharedKey ";
+  if (value.substr(0, kScheme.size()) != kScheme) return nullptr;
+  value.remove_prefix(kScheme.size());
+  size_t colon = value.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || value.substr(0, colon) != account) return nullptr;
+  const Header* date = nullptr;
+  for (const Header& x : h.headers) {
+    if (!IEquals(x.name, "x-ms-date")) continue;
+    if (date) return nullptr;  // JavaScript reads the first: a repeated one is its to answer
+    date = &x;
+  }
+  int64_t at = 0;
+  if (!date || !ParseImfDate(date->value, at)) return nullptr;
+  if (now_ms - at > skew_ms || at - now_ms > skew_ms) return nullptr;
+  std::string to_sign;
+  if (!SharedKeyStringToSign(h, account, to_sign)) return nullptr;
+  return Match(tokens, to_sign, value.substr(colon + 1));
 }
 
 }  // namespace weightcache::http::doors

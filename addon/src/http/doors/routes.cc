@@ -251,20 +251,23 @@ void AzureBase(std::string& s, const store::VersionBinding& v, const AzureFields
   s.append("x-ms-lease-status: unlocked\r\nx-ms-lease-state: available\r\nx-ms-server-encrypted: true\r\n");
 }
 
-// shared-key.ts authenticate, then door.ts's scope check, for a node with tokens: a bearer token (no
-// query) or a SAS verified here, whose grant may read the container. SharedKey, no credentials and
-// every failure: JavaScript's Azure error.
+// shared-key.ts authenticate, then door.ts's scope check, for a node with tokens: SharedKey or a SAS
+// verified here, or a bearer token (no query), whose grant may read the container. No credentials
+// and every failure: JavaScript's Azure error.
 bool AuthorizedAzure(FastPath& fp, const AzureRoute& azure, const RequestHead& h, const ReadFields& f,
                      const AzureTarget& t) {
-  if (f.authorization) {
+  int64_t now = azure.clock_ms ? azure.clock_ms() : WallClockMs();
+  std::shared_ptr<const auth::TokenGrant> grant;
+  if (f.authorization && f.authorization->value.substr(0, 10) == "SharedKey ") {
+    grant = VerifyAzureSharedKey(*fp.tokens, h, f.authorization->value, t.account, now, azure.max_clock_skew_ms);
+  } else if (f.authorization) {
     std::string_view token = auth::BearerToken(f.authorization->value);
     return !token.empty() && (!h.has_query || h.query.empty()) && fp.tokens->Allows(token, t.container);
+  } else {
+    std::vector<QueryPair> q;
+    if (!h.has_query || !DecodeQuery(h.query, q)) return false;
+    grant = VerifyAzureSas(*fp.tokens, q, AzureBlobName{t.account, t.container, t.blob}, now, azure.max_clock_skew_ms);
   }
-  std::vector<QueryPair> q;
-  if (!h.has_query || !DecodeQuery(h.query, q)) return false;
-  std::shared_ptr<const auth::TokenGrant> grant =
-      VerifyAzureSas(*fp.tokens, q, AzureBlobName{t.account, t.container, t.blob},
-                     azure.clock_ms ? azure.clock_ms() : WallClockMs(), azure.max_clock_skew_ms);
   return grant && GrantAllows(*grant, t.container);
 }
 

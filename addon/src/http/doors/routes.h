@@ -30,7 +30,7 @@ struct DoorStats {
   std::atomic<uint64_t> azure_hits{0};          // Azure Get Blob / Get Blob Properties on the fast path (200, 206, 304)
   std::atomic<uint64_t> azure_body_hits{0};     // of them: GETs with a body (the Azure door's object reads)
   std::atomic<uint64_t> azure_nvme_body_hits{0};  // of those: the first chunk read from NVMe (source nvme)
-  std::atomic<uint64_t> azure_signed_hits{0};      // of azure_hits: SAS or bearer reads verified natively (auth on)
+  std::atomic<uint64_t> azure_signed_hits{0};      // of azure_hits: SharedKey, SAS or bearer reads verified natively (auth on)
   std::atomic<uint64_t> azure_signed_declined{0};  // Azure reads of a node with auth left to JavaScript
 };
 
