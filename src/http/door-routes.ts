@@ -6,7 +6,8 @@
  * doors' reads the I/O threads answered counted in
  * weightcache_object_reads_total{door} at each scrape, and the signed S3
  * reads they verified or left to JavaScript in
- * weightcache_s3_signed_fastpath_total{result}.
+ * weightcache_s3_signed_fastpath_total{result} (Azure reads of a node with
+ * auth: weightcache_azure_signed_fastpath_total{result}).
  */
 import { HubNativeRevisions } from '../hub/native-revisions.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -53,6 +54,7 @@ export function nativeDoorRoutes(
   // Object reads by the first chunk's tier, as JavaScript counts them: NVMe hits, and the rest DRAM.
   const seen = { hub: { dram: 0, nvme: 0 }, s3: { dram: 0, nvme: 0 }, azure: { dram: 0, nvme: 0 } };
   const signed = { verified: 0, declined: 0 };
+  const azureSigned = { verified: 0, declined: 0 };
   metrics.nativeCounts.add(() => {
     const s = routes.stats();
     for (const [door, body, nvme] of [
@@ -74,6 +76,13 @@ export function nativeDoorRoutes(
     ] as const) {
       if (n > signed[result]) metrics.s3SignedFastPath.inc({ result }, n - signed[result]);
       signed[result] = n;
+    }
+    for (const [result, n] of [
+      ['verified', s.azureSignedHits],
+      ['declined', s.azureSignedDeclined],
+    ] as const) {
+      if (n > azureSigned[result]) metrics.azureSignedFastPath.inc({ result }, n - azureSigned[result]);
+      azureSigned[result] = n;
     }
   });
   return { routes, hubRevisions: c.hub ? new HubNativeRevisions(routes, listings) : null };

@@ -172,6 +172,8 @@ describe.skipIf(!run)('Azure Blob door on the native fast path, auth on', { time
       await raw(js.url, 'GET', p, h);
       await raw(native.url, 'GET', p, h);
     }
+    const verdicts = (result: string) => native.metric('weightcache_azure_signed_fastpath_total', { result });
+    const [verified, declined] = [await verdicts('verified'), await verdicts('declined')];
     for (const method of ['GET', 'HEAD']) {
       for (const [p, h, fast] of [...cases, ...signed(method)]) {
         const before = await fastHits(native);
@@ -184,6 +186,10 @@ describe.skipIf(!run)('Azure Blob door on the native fast path, auth on', { time
         if (fast && method === 'GET') expect(a.status, what).toBeLessThan(300);
       }
     }
+    // Per method: 8 valid reads (5 cases, 3 SharedKey) verified and answered natively, the 18 failures
+    // declined by the native verifier (and answered by JavaScript).
+    expect((await verdicts('verified')) - verified).toBe(16);
+    expect((await verdicts('declined')) - declined).toBe(36);
     expect(await native.metric('weightcache_http_fastpath_chunk_references')).toBe(0);
   });
 
