@@ -262,6 +262,7 @@ const FUZZ = {
       'fuzz/azure_auth_fuzzer.cc',
       'src/auth/sha256.cc',
       'src/auth/token_table.cc',
+      'src/http/doors/azure.cc',
       'src/http/doors/azure_auth.cc',
       'src/http/doors/sigv4.cc',
       'src/http/fast_fields.cc',

@@ -99,7 +99,8 @@ void TestSas() {
   CHECK(!Verified(t, "sp=rl&" + kBlobSas.substr(0, kBlobSas.find("&sp=")) + kBlobSas.substr(kBlobSas.find("&sv="))));
   CHECK(!Verified(t, kBlobSas + "&sp=r"));
   CHECK(!Verified(t, kBlobSas + "&snapshot=2025-01-01T00:00:00Z"));
-  CHECK(!Verified(t, kBlobSas + "&timeout=30"));
+  CHECK(Verified(t, kBlobSas + "&timeout=30"));  // the SDKs' timeout: in no string-to-sign
+  CHECK(!Verified(t, kBlobSas + "&timeout=30&timeout=31"));
   CHECK(!Verified(t, kBlobSas + "&spr=https"));
   CHECK(!Verified(t, kBlobSas + "&sip=127.0.0.1"));
   CHECK(!Verified(t, kBlobSas.substr(0, kBlobSas.size() - 3)));  // the signature without its padding
@@ -163,7 +164,21 @@ void TestSharedKey() {
   CHECK(!SharedKeyVerified(t, kSkGet + "x-ms-date: Sun, 06 Dec 2026 14:30:00 GMT\r\n", "SharedKey acct:" + kSkGetSig));
   std::string query = kSkGet;
   query.replace(query.find(" HTTP/1.1"), 0, "?timeout=30");
-  CHECK(!SharedKeyVerified(t, query, "SharedKey acct:" + kSkGetSig));  // a query: JavaScript's
+  CHECK(!SharedKeyVerified(t, query, "SharedKey acct:" + kSkGetSig));  // signed without it
+  // The SDKs' timeout is in the canonicalized resource (shared-key.ts's string and signature for it).
+  CHECK(SharedKeyVerified(t, query, "SharedKey acct:VXEIiYAHSDWFJT1Z0D+eX8PCWUs0LrwyU2JDDxspQ9A="));
+  std::string with_timeout;
+  {
+    std::string raw = query + "\r\n";
+    RequestParser p(ParserLimits{});
+    CHECK(p.Parse(raw.data(), raw.size()) == RequestParser::kDone);
+    CHECK(SharedKeyStringToSign(p.head(), "acct", with_timeout) && with_timeout == kSkGetString + "\ntimeout:30");
+  }
+  for (const char* q : {"?timeout=", "?timeout=3x", "?comp=metadata", "?timeout=30&timeout=30", "?Timeout=30"}) {
+    std::string other = kSkGet;
+    other.replace(other.find(" HTTP/1.1"), 0, q);
+    CHECK(!SharedKeyVerified(t, other, "SharedKey acct:VXEIiYAHSDWFJT1Z0D+eX8PCWUs0LrwyU2JDDxspQ9A="));
+  }
   auth::TokenTable other;
   other.Replace(true, Grants({"models"}, "another-token-0123456789abcdef"));
   CHECK(!SharedKeyVerified(other, kSkGet, "SharedKey acct:" + kSkGetSig));

@@ -152,10 +152,11 @@ void TestAnswers() {
   CHECK(a.find("\r\nContent-Length: 10\r\n") != std::string::npos);
   CHECK(a.find("\r\nContent-MD5: kq56YDAH2p4mzAqrQw84kQ==\r\n") != std::string::npos);
   CHECK(Answer(w, Get(blob, "x-ms-range-get-content-md5: false\r\n")).rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK(Answer(w, Get(blob + "?timeout=30")).rfind("HTTP/1.1 200 OK\r\n", 0) == 0);  // the SDKs' timeout: ignored
   // 304: the base headers only.
   CHECK(Answer(w, Get(blob, "If-None-Match: \"0x8DC\"\r\n")) == "HTTP/1.1 304 Not Modified\r\n" + Base() + kTail);
   DoorStats& ds = w.fp->doors->stats;
-  CHECK(ds.azure_hits == 9 && ds.azure_body_hits == 7 && ds.azure_nvme_body_hits == 0);
+  CHECK(ds.azure_hits == 10 && ds.azure_body_hits == 8 && ds.azure_nvme_body_hits == 0);
 
   // JavaScript's: the range's own MD5, a query, repeated or empty Azure fields, other operations and
   // accounts, a 416, date conditions, auth on.
@@ -164,6 +165,7 @@ void TestAnswers() {
   CHECK(Answer(w, Get(blob, "x-ms-range: bytes=0-9\r\nx-ms-range-get-content-md5: true\r\n")).empty());
   CHECK(Answer(w, Get(blob + "?snapshot=2025-01-01T00:00:00Z")).empty());
   CHECK(Answer(w, Get(blob + "?comp=metadata")).empty());
+  CHECK(Answer(w, Get(blob + "?timeout=30&timeout=31")).empty());
   CHECK(Answer(w, Get(blob + "?sv=2022-11-02&sig=abc")).empty());
   CHECK(Answer(w, Get(blob, "x-ms-range: bytes=0-9\r\nx-ms-range: bytes=1-9\r\n")).empty());
   CHECK(Answer(w, Get(blob, "x-ms-version: 2025-01-05\r\nx-ms-version: 2024-01-05\r\n")).empty());
@@ -173,7 +175,7 @@ void TestAnswers() {
   CHECK(Answer(w, Get("/azure/acct/models/llama/model%2Esafetensors")).empty());
   CHECK(Answer(w, Get(blob, "If-Modified-Since: " + kLm + "\r\n")).empty());
   CHECK(Answer(w, Get(blob, "x-ms-range: bytes=99999999-\r\n")).empty());  // 416 InvalidRange
-  CHECK(st.other == other + 12);
+  CHECK(st.other == other + 13);
   w.fp->doors->azure->account = "weights";
   uint64_t no_binding = st.no_binding;
   CHECK(Answer(w, Get(blob)).empty());  // InvalidUri
@@ -183,7 +185,7 @@ void TestAnswers() {
   std::string t(32, 't');
   w.fp->tokens->Replace(true, {{auth::Sha256(t.data(), t.size()), false, true, {}, t}});
   CHECK(Answer(w, Get("/azure/weights/models/llama/model.safetensors")).empty());  // SharedKey/SAS: JavaScript's
-  CHECK(ds.azure_hits == 10);
+  CHECK(ds.azure_hits == 11);
   CHECK(w.fp->store->outstanding_refs() == 0);
 }
 

@@ -36,6 +36,17 @@ bool ReadAzureFields(const RequestHead& h, AzureFields& f) {
   return f.ms_version == nullptr || !f.ms_version->value.empty();
 }
 
+bool TimeoutQuery(std::string_view query, std::string_view& seconds) {
+  constexpr std::string_view kKey = "timeout=";
+  if (query.substr(0, kKey.size()) != kKey) return false;
+  seconds = query.substr(kKey.size());
+  if (seconds.empty() || seconds.size() > 10) return false;
+  for (char c : seconds) {
+    if (!IsDigit(c)) return false;
+  }
+  return true;
+}
+
 std::string AzureRequestId() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   static const char* kHex = "0123456789abcdef";

@@ -8,7 +8,7 @@
 // With auth off (where the JavaScript door verifies nothing either) any
 // request; with auth on, SharedKey or a SAS verified natively (azure_auth.h)
 // or a bearer token, whose grant may read the container.
-// So do a query of any other kind (comp, snapshot, versionid, restype: another
+// So do a query of any other kind than `timeout` (comp, snapshot, versionid, restype: another
 // operation or JavaScript's error), x-ms-range-get-content-md5: true (the
 // range's MD5 is computed by JavaScript), a repeated or unplain x-ms-range or
 // x-ms-version, and whatever the shared read plan declines (read_plan.h).
@@ -50,6 +50,10 @@ struct AzureFields {
 // Reads them from the request; false when one is repeated or its value is not
 // plain (or an x-ms-version is empty): JavaScript answers.
 bool ReadAzureFields(const RequestHead& h, AzureFields& f);
+
+// A query of exactly `timeout={1 to 10 digits}`, the one parameter the SDKs add to a Get Blob (their
+// `timeout=` argument) and the JavaScript door ignores; its value in `seconds`.
+bool TimeoutQuery(std::string_view query, std::string_view& seconds);
 
 // x-ms-request-id: a random (version 4) UUID in lower case, as the JavaScript door makes them.
 std::string AzureRequestId();

@@ -4,6 +4,7 @@
 #include <array>
 
 #include "auth/sha256.h"
+#include "http/doors/azure.h"
 #include "http/fast_fields.h"
 #include "http/rfc9110.h"
 
@@ -11,8 +12,10 @@ namespace weightcache::http::doors {
 namespace {
 
 // The parameters a SAS read may carry: any other (snapshot, comp, timeout, ...) is JavaScript's.
-constexpr std::array<std::string_view, 17> kSasParams = {"sv",  "ss",  "srt", "sp",   "se",   "st",   "spr",  "sip", "sr",
-                                                         "sig", "si",  "ses", "rscc", "rscd", "rsce", "rscl", "rsct"};
+// `timeout` the SDKs may add; the door ignores it and no string-to-sign holds it.
+constexpr std::array<std::string_view, 18> kSasParams = {"sv",  "ss",  "srt",  "sp",   "se",   "st",   "spr",
+                                                         "sip", "sr",  "sig",  "si",   "ses",  "rscc", "rscd",
+                                                         "rsce", "rscl", "rsct", "timeout"};
 
 // Each SAS parameter's value ('' when absent); false for an unknown, repeated or overlong one.
 bool SasParams(const std::vector<QueryPair>& q, std::array<std::string_view, kSasParams.size()>& v) {
@@ -186,7 +189,9 @@ bool ParseImfDate(std::string_view s, int64_t& ms) {
 }
 
 bool SharedKeyStringToSign(const RequestHead& h, std::string_view account, std::string& out) {
-  if (h.has_query && !h.query.empty()) return false;
+  // The canonicalized resource lists the query's parameters: only `timeout` is known here.
+  std::string_view seconds;
+  if (h.has_query && !h.query.empty() && !TimeoutQuery(h.query, seconds)) return false;
   const Header *range = nullptr, *if_match = nullptr, *if_none_match = nullptr;
   struct Ms {
     std::string name;   // lower case
@@ -230,6 +235,7 @@ bool SharedKeyStringToSign(const RequestHead& h, std::string_view account, std::
   Join(out, {h.method, "", "", "", "", "", "", "", v(if_match), v(if_none_match), "", v(range), ""});
   for (const Ms& m : ms) out.append(m.name).append(":").append(m.value).append("\n");
   out.append("/").append(account).append(h.path);
+  if (!seconds.empty()) out.append("\ntimeout:").append(seconds);
   return true;
 }
 

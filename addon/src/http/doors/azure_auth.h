@@ -12,9 +12,10 @@
 // repeated or unknown query parameter, a time JavaScript's Date.parse might
 // read otherwise, a signature not in canonical base64, `spr=https` (the fast
 // path is plain HTTP), `sip` (JavaScript checks the peer), more than
-// kMaxAzureSigningKeys tokens, a SharedKey request with a query, an
-// x-ms-date not in IMF-fixdate form, more than kMaxSharedKeyMsHeaders x-ms-
-// fields) goes to JavaScript, which answers the Azure error.
+// kMaxAzureSigningKeys tokens, a SharedKey request with a query other than
+// `timeout`, an x-ms-date not in IMF-fixdate form, more than
+// kMaxSharedKeyMsHeaders x-ms- fields) goes to JavaScript, which answers the
+// Azure error.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -61,8 +62,9 @@ std::shared_ptr<const auth::TokenGrant> VerifyAzureSas(const auth::TokenTable& t
 // otherwise (JavaScript's Date.parse decides those).
 bool ParseImfDate(std::string_view s, int64_t& ms);
 
-// The SharedKey string-to-sign shared-key.ts sharedKeyString builds for a request without a query
-// (false for one with a query or a field the native side does not canonicalize as JavaScript does).
+// The SharedKey string-to-sign shared-key.ts sharedKeyString builds for a request without a query or
+// with `timeout={digits}` (false for another query or a field the native side does not canonicalize
+// as JavaScript does).
 bool SharedKeyStringToSign(const RequestHead& h, std::string_view account, std::string& out);
 
 // The grant of a SharedKey request (`value` is the Authorization field's) for `account` at `now_ms`

@@ -279,9 +279,11 @@ FastResult TryAzure(FastPath& fp, DoorRoutes& routes, const AzureRoute& azure, s
   AzureFields az;
   AzureTarget t;
   bool signed_read = fp.tokens->enabled();
-  // Without auth any query (another operation or JavaScript's error) is JavaScript's, with auth
-  // all but a SAS's (below); so is the range's own MD5 (computed there).
-  if ((!signed_read && h.has_query && !h.query.empty()) || !ReadDoorFields(h, f) || !ReadAzureFields(h, az) ||
+  std::string_view seconds;
+  // Without auth any query but `timeout` (another operation or JavaScript's error) is JavaScript's,
+  // with auth all but a SAS's or SharedKey's (below); so is the range's own MD5 (computed there).
+  bool plain_query = !h.has_query || h.query.empty() || TimeoutQuery(h.query, seconds);
+  if ((!signed_read && !plain_query) || !ReadDoorFields(h, f) || !ReadAzureFields(h, az) ||
       az.range_md5 || !ParseAzureTarget(azure, rest, t)) {
     st.other++;
     return FastResult::kNo;
