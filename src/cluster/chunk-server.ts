@@ -6,10 +6,13 @@
  * whose reported members, with those in backoff here, are all the members
  * ranked above it), and never for a local-only request; otherwise NOT_FOUND.
  *
- * A chunk sent from NVMe by sendfile is not re-read here, so its CRC32C is
- * checked by the receiver (every payload carries one), which discards a
- * corrupt copy and falls back — bytes stay sacred, at the cost of the
- * receiver's origin read for that chunk. A request the I/O thread hands over
+ * A whole chunk sent from NVMe by sendfile is not re-read here: it carries
+ * the CRC32C its file's header holds, which the receiver checks, discarding a
+ * corrupt copy and falling back — bytes stay sacred, at the cost of the
+ * receiver's origin read for that chunk. A part of a chunk is read through
+ * the store's verified range read (only the blocks it covers, each checked),
+ * never sent by sendfile with a CRC32C computed over whatever the file holds
+ * now; a damaged chunk is dropped and is a miss. A request the I/O thread hands over
  * after its own verified read of the chunk file failed (nvmeFailed) is never
  * answered by sendfile: the read path reads the chunk again, verifying each
  * block, and drops and refetches a damaged copy.
@@ -81,15 +84,15 @@ export function chunkServer(d: ChunkServerDeps): TransportHandler {
         const { chunk } = await d.readPath.chunk(name, name.index, signal);
         return bufferPayload(chunk.data, chunk.crc32c, offset, length);
       }
+      if (loc && offset === 0 && length === loc.length) {
+        // Whole: sendfile, with the CRC32C the file's header holds; the receiver checks it.
+        return { kind: 'file', path: loc.path, offset: loc.dataOffset, length, crc32c: loc.crc32c };
+      }
       if (loc && offset + length <= loc.length) {
-        const whole = offset === 0 && length === loc.length;
-        return {
-          kind: 'file',
-          path: loc.path,
-          offset: loc.dataOffset + offset,
-          length,
-          crc32c: whole ? loc.crc32c : undefined,
-        };
+        // A part: a CRC32C computed while sending would vouch for whatever the file holds now, so
+        // only its blocks are read, each verified. A damaged chunk is dropped: a miss, below.
+        const part = await d.store.readRange(a, offset, length);
+        if (part) return { kind: 'buffer', data: part };
       }
       const fills =
         !localOnly &&

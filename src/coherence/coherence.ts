@@ -162,7 +162,7 @@ export class Coherence {
         const started = performance.now();
         return this.checked(await inner.resolve(name, signal, expectEtag, minRemainingMs), started);
       },
-      forget: (name) => inner.forget(name),
+      forget: (vanished) => inner.forget(vanished),
     };
   }
 

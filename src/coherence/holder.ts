@@ -18,7 +18,7 @@ import { FreshFlight } from '../fill/fresh-flight.js';
 import { SingleFlight } from '../fill/single-flight.js';
 import type { Logger } from '../log/logger.js';
 import { formatName } from '../origin/names.js';
-import type { ObjectInfo, ObjectName, Origin } from '../origin/origin.js';
+import type { ObjectInfo, ObjectName, ObjectVersion, Origin } from '../origin/origin.js';
 import { RemoteError } from '../transport/messages.js';
 import type { RequestChannel } from '../transport/rpc.js';
 import { Epochs } from './epochs.js';
@@ -139,14 +139,19 @@ export class LeaseHolder implements Resolver {
    * A read found its version gone at the origin (VERSION_CHANGED). Our lease is
    * dropped, and the home is asked to invalidate the name in the background, so
    * that it re-resolves now instead of granting the vanished version until its
-   * binding's term ends.
+   * binding's term ends. A lease on another version (a newer one, or a peer
+   * asked for an old one) is kept, and nothing is asked of the home.
    */
-  forget(name: ObjectName): void {
+  forget(vanished: ObjectName & ObjectVersion): void {
+    const name: ObjectName = { container: vanished.container, key: vanished.key };
     const id = formatName(name);
-    this.o.sink?.unbind(name);
-    this.leases.delete(id);
-    this.o.table.forget(name);
+    const held = this.leases.get(id);
+    if (held && held.info.etag !== vanished.etag) return;
     const home = this.o.homeOf(name);
+    // A lease pushed out of `leases` may still be published until its term ends.
+    if (held || home !== null) this.o.sink?.unbind(name);
+    this.leases.delete(id);
+    this.o.table.forget(vanished);
     if (home === null || this.invalidating.has(id) || this.invalidating.size >= MAX_BACKGROUND_INVALIDATIONS)
       return;
     this.invalidating.add(id);

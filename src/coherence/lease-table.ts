@@ -14,7 +14,7 @@ import { abortable } from '../fill/abortable.js';
 import { SingleFlight } from '../fill/single-flight.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { formatName } from '../origin/names.js';
-import type { ObjectInfo, ObjectName, Origin } from '../origin/origin.js';
+import type { ObjectInfo, ObjectName, ObjectVersion, Origin } from '../origin/origin.js';
 import { Epochs } from './epochs.js';
 import type { BindingSink, Resolver } from './resolver.js';
 
@@ -170,9 +170,12 @@ export class LeaseTable implements Resolver {
     return out;
   }
 
-  /** Forgets a binding (the version vanished mid-read, or an invalidation). */
-  forget(name: ObjectName): void {
-    this.drop(formatName(name), name);
+  /** Forgets the name's binding if it binds `vanished`'s version (gone at the origin mid-read). */
+  forget(vanished: ObjectName & ObjectVersion): void {
+    const id = formatName(vanished);
+    const bound = this.bindings.get(id);
+    if (bound && bound.info.etag !== vanished.etag) return;
+    this.drop(id, { container: vanished.container, key: vanished.key });
   }
 
   /** Installs a binding here and publishes it (the sink's copy ends with the term). */

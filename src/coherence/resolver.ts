@@ -4,7 +4,7 @@
  * sidecar resolves through LeaseHolder, which asks each name's home for a
  * lease (docs/coherence.md).
  */
-import type { ObjectInfo, ObjectName } from '../origin/origin.js';
+import type { ObjectInfo, ObjectName, ObjectVersion } from '../origin/origin.js';
 
 export interface Resolver {
   /**
@@ -21,8 +21,13 @@ export interface Resolver {
     expectEtag?: string,
     minRemainingMs?: number,
   ): Promise<ObjectInfo>;
-  /** Drops what is known about `name` (its version vanished mid-read). */
-  forget(name: ObjectName): void;
+  /**
+   * `vanished`'s version is gone at the origin (found mid-read): drops the
+   * name's binding if it binds that version or none. A binding to another
+   * version stays: a newer one resolved since, or a peer that asked for an old
+   * one, must not cost the readers of the current version a re-resolution.
+   */
+  forget(vanished: ObjectName & ObjectVersion): void;
 }
 
 /**

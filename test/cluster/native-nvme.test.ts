@@ -16,6 +16,8 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crc32c } from '../../src/chunk/checksum.js';
 import type { ChunkName } from '../../src/chunk/name.js';
+import { ownerOf } from '../../src/placement/ownership.js';
+import { addressOfName } from '../../src/store/address.js';
 import { TransportClient } from '../../src/transport/client.js';
 import { findChunkFile as chunkFile, damageChunkFile as damage } from '../harness/chunk-files.js';
 import { seedOrigin, startMember } from '../harness/cluster.js';
@@ -34,8 +36,8 @@ let addrB: string;
 let dirA: string;
 let dirB: string;
 
-const member = (self: string, dir?: string) =>
-  startMember({ root, self, members: [addrA, addrB], dir, running, timeoutMs: 60_000 });
+const member = (self: string, dir?: string, config?: Record<string, unknown>) =>
+  startMember({ root, self, members: [addrA, addrB], dir, running, timeoutMs: 60_000, config });
 
 async function stop(n: NodeProcess): Promise<void> {
   expect(await n.stop()).toBe(0);
@@ -167,6 +169,40 @@ describe('READ_CHUNK of a chunk only on NVMe, answered on the I/O thread', () =>
     await until(async () => (await a.metric('weightcache_nvme_native_read_buffer_bytes')) === 0, {
       what: 'read buffers released',
     });
+    await Promise.all([stop(a), stop(b)]);
+  }, 120_000);
+
+  it('with transport.nativeReads off, JavaScript sends a part of an NVMe chunk only after verifying its blocks', async () => {
+    // Chunks A owns and holds on NVMe that the tests above left intact: one to damage, one to read.
+    const members = [addrA, addrB].map((address) => ({ address, weight: 1 }));
+    const owned = Array.from({ length: CHUNKS - 1 }, (_, i) => i).filter(
+      (i) => chunkFile(dirA, i) && ownerOf(addressOfName(chunkName(i)).key, members) === addrA,
+    );
+    expect(owned.length).toBeGreaterThanOrEqual(3);
+    const [bad, good] = [owned.at(-1)!, owned.at(-2)!];
+    damage(chunkFile(dirA, bad)!, 100_000);
+    const [a, b] = await Promise.all([
+      member(addrA, dirA, { transport: { nativeReads: false } }),
+      member(addrB, dirB),
+    ]);
+    const client = new TransportClient({
+      host: '127.0.0.61',
+      port: Number(addrA.split(':')[1]),
+      timeoutMs: 20_000,
+    });
+    try {
+      const part = await client.readChunk(chunkName(good), 5000, 70_000);
+      expect(part.data.equals(extent(good).subarray(5000, 75_000))).toBe(true);
+      expect(part.crc32c >>> 0).toBe(crc32c(extent(good).subarray(5000, 75_000)) >>> 0);
+      // The damaged block's range: never its bytes with a CRC32C computed over them; the origin's.
+      const fixed = await client.readChunk(chunkName(bad), 90_000, 20_000);
+      expect(fixed.data.equals(extent(bad).subarray(90_000, 110_000))).toBe(true);
+      expect(fixed.crc32c >>> 0).toBe(crc32c(extent(bad).subarray(90_000, 110_000)) >>> 0);
+      expect(await a.metric('weightcache_checksum_failures_total')).toBeGreaterThanOrEqual(1);
+      expect(await nvmeServed(a)).toBe(0);
+    } finally {
+      await client.close();
+    }
     await Promise.all([stop(a), stop(b)]);
   }, 120_000);
 });

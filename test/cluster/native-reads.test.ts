@@ -18,13 +18,16 @@ import { TransportClient } from '../../src/transport/client.js';
 import { encodeHello, encodeReadChunk, type ReadChunkRequest } from '../../src/transport/messages.js';
 import { FLAG_RESPONSE, FrameType, HEADER_BYTES, PROTOCOL_VERSION } from '../../src/transport/protocol.js';
 import { replaceAtOrigin, seedOrigin, startMember } from '../harness/cluster.js';
-import type { NodeProcess } from '../harness/node-process.js';
+import { type NodeProcess, sumMetric } from '../harness/node-process.js';
 import { freePort } from '../harness/ports.js';
 import { until } from '../harness/until.js';
 import { helloFrame, rawFrame } from '../transport/raw-frame.js';
 import { type RawConn, rawConnect } from '../transport/raw-socket.js';
 
 const CHUNK = 256 * 1024;
+/** leases.term's default, which these members run with, and leases.margin's (a holder's lease ends that much early). */
+const LEASE_TERM_MS = 30_000;
+const LEASE_MARGIN_MS = 1_000;
 let bytes = randomBytes(5 * CHUNK + 1000);
 const running: NodeProcess[] = [];
 let root: string;
@@ -35,6 +38,12 @@ let nativePort: number;
 let jsPort: number;
 let securedPort: number;
 let etag: string;
+/**
+ * Until when (Date.now()) native's binding of w.bin is known to be in force. A binding lives one
+ * lease term from its resolution, and a read through a binding in force does not renew it, so a
+ * test whose reads must be answered natively asks for what it needs first (boundFor).
+ */
+let boundUntil = 0;
 
 beforeAll(async () => {
   root = seedOrigin({ 'w.bin': bytes });
@@ -50,9 +59,12 @@ beforeAll(async () => {
   ]);
   // Each node reads the object once through HTTP: its chunks land in DRAM and its name is bound.
   for (const n of [native, js, secured]) {
+    const at = Date.now();
     const r = await fetch(`${n.url}/v1/objects/models/w.bin`);
     expect(Buffer.from(await r.arrayBuffer()).equals(bytes)).toBe(true);
     etag = r.headers.get('etag')!.replace(/"/g, '');
+    // A fresh node's first resolution: the home grants a whole term, the holder publishes it less the margin.
+    if (n === native) boundUntil = at + LEASE_TERM_MS - 2 * LEASE_MARGIN_MS;
   }
 }, 60_000);
 
@@ -75,6 +87,37 @@ function chunkName(index: number, over: Partial<ChunkName> = {}): ChunkName {
 
 function extent(index: number): Buffer {
   return bytes.subarray(index * CHUNK, Math.min(bytes.length, (index + 1) * CHUNK));
+}
+
+/** Resolutions native's lease table asked the origin for (each one binds the name afresh). */
+async function originResolutions(): Promise<number> {
+  const text = await (await fetch(`${native.url}/metrics`)).text();
+  return ['resolved', 'revalidated_same', 'revalidated_changed', 'refreshed']
+    .map((result) => sumMetric(text, 'weightcache_lease_resolutions_total', { result }))
+    .reduce((a, b) => a + b, 0);
+}
+
+/**
+ * Makes sure native's binding of w.bin (version `want`) stays in force for `ms` more. When it may
+ * not, reads w.bin through HTTP until a read has to resolve it at the origin (the binding in force
+ * ran out): the binding that read makes is in force for at least half a term (what a home grants
+ * at the least) from when the read started. Under ASan a test's steps take seconds, and a binding
+ * made in beforeAll, or by an invalidation a term ago, can run out between two of its reads.
+ */
+async function boundFor(ms: number, want = bytes): Promise<void> {
+  if (Date.now() + ms <= boundUntil) return;
+  await until(
+    async () => {
+      const before = await originResolutions();
+      const at = Date.now();
+      const r = await fetch(`${native.url}/v1/objects/models/w.bin`);
+      expect(Buffer.from(await r.arrayBuffer()).equals(want)).toBe(true);
+      if ((await originResolutions()) === before) return false;
+      boundUntil = at + LEASE_TERM_MS / 2 - LEASE_MARGIN_MS;
+      return true;
+    },
+    { what: 'a read of w.bin that binds it afresh', stepMs: 1000 },
+  );
 }
 
 const served = (n: NodeProcess) => n.metric('weightcache_transport_native_served_total');
@@ -129,6 +172,7 @@ function readFrame(q: ReadChunkRequest, requestId: number): Buffer {
 
 describe('READ_CHUNK answered from the native store (transport.nativeReads)', () => {
   it('serves whole chunks and sub-ranges of a bound version with their bytes and CRC32C, holding no reference after', async () => {
+    await boundFor(10_000); // 18 reads answered natively: bound throughout
     const client = new TransportClient({ host: '127.0.0.91', port: nativePort, timeoutMs: 10_000 });
     try {
       const before = await served(native);
@@ -208,6 +252,7 @@ describe('READ_CHUNK answered from the native store (transport.nativeReads)', ()
   });
 
   it('keeps replies in flight intact while their version is replaced and invalidated; the old version then goes to JavaScript', async () => {
+    await boundFor(10_000); // the replies below are the I/O thread's: bound until they are queued
     const c = await rawPeer(nativePort, '127.0.0.91');
     c.sock.pause();
     const n = 128; // 32 MiB of answers: more than the socket buffers take, so replies wait on the I/O thread
@@ -237,7 +282,12 @@ describe('READ_CHUNK answered from the native store (transport.nativeReads)', ()
       expect(f.payloadCrc).toBe(crc32c(want) >>> 0);
     }
     await until(async () => (await refs(native)) === 0, { what: 'native chunk references back to 0' });
-    // The new version through HTTP (which binds it); a read of the old version is JavaScript's now.
+    // The invalidation itself took about a term (a home this young waits until no predecessor's lease
+    // can be alive), so the binding its re-resolve made may be about to run out: read the new version
+    // through HTTP until a read binds it afresh, so that the reads below find it bound.
+    boundUntil = 0;
+    await boundFor(10_000, next);
+    // The new version through HTTP; a read of the old version is JavaScript's now.
     const r = await fetch(`${native.url}/v1/objects/models/w.bin`);
     expect(Buffer.from(await r.arrayBuffer()).equals(next)).toBe(true);
     bytes = next;
@@ -245,8 +295,11 @@ describe('READ_CHUNK answered from the native store (transport.nativeReads)', ()
     expect(etag).not.toBe(old.etag);
     const before = await served(native);
     c.sock.write(readFrame({ name: chunkName(0, { etag: old.etag }), offset: 0, length: 10 }, n + 1));
+    await until(() => frames(c.received()).length >= 2 + n, { what: "JavaScript's answer", stepMs: 100 });
+    expect((await served(native)) - before).toBe(0);
+    // JavaScript found the old version gone at the origin: that must not unbind the new one.
     c.sock.write(readFrame({ name: chunkName(0), offset: 0, length: 10 }, n + 2));
-    await until(() => frames(c.received()).length >= 3 + n, { what: 'two more answers', stepMs: 100 });
+    await until(() => frames(c.received()).length >= 3 + n, { what: 'one more answer', stepMs: 100 });
     expect((await served(native)) - before).toBe(1);
     const last = frames(c.received()).find((f) => f.requestId === n + 2)!;
     expect(last.payload.equals(next.subarray(0, 10))).toBe(true);
@@ -255,6 +308,7 @@ describe('READ_CHUNK answered from the native store (transport.nativeReads)', ()
 
   it('drops every reference when the peer disconnects mid-reply', async () => {
     // Bound and in DRAM now, whatever time the tests before took (a binding lives one lease term).
+    await boundFor(10_000);
     const r = await fetch(`${native.url}/v1/objects/models/w.bin`);
     expect(Buffer.from(await r.arrayBuffer()).equals(bytes)).toBe(true);
     const c = await rawPeer(nativePort, '127.0.0.91');

@@ -279,7 +279,7 @@ describe('LeaseHolder over the transport', () => {
     expect(await s.home.invalidateName(name)).toMatchObject({ acked: 1 });
     // The native binding went before the acknowledgement reached the home.
     expect(s.events.slice(1)).toEqual(['unbind c/m/f', 'acknowledged']);
-    s.holder.forget(name);
+    s.holder.forget(v1);
     expect(s.events.at(-1)).toBe('unbind c/m/f');
     await s.holder.releaseAll(1000);
     expect(s.events.at(-1)).toBe("unbindPrefix ''");
@@ -419,13 +419,31 @@ describe('LeaseHolder over the transport', () => {
     const s = await setup();
     const v1 = await s.holder.resolve(name);
     s.put('v2!');
-    s.holder.forget(name);
+    s.holder.forget(v1);
     expect(s.holder.size).toBe(0);
     // The home re-resolves and revokes the lease it still counts for this holder.
     await vi.waitFor(async () => expect(await s.holder_('revokesReceived')).toBe(1), { timeout: 5000 });
     const v2 = await s.holder.resolve(name);
     expect(v2.etag).not.toBe(v1.etag);
     expect(v2.size).toBe(3);
+  });
+
+  it('forget() of a version it no longer holds keeps the current lease and asks nothing of the home', async () => {
+    const s = await setup();
+    const v1 = await s.holder.resolve(name);
+    s.put('v2!');
+    expect(await s.home.invalidateName(name)).toMatchObject({ acked: 1 });
+    const v2 = await s.holder.resolve(name);
+    expect(v2.etag).not.toBe(v1.etag);
+    const outstanding = s.home.outstanding;
+    // A peer asked for v1 and the read found it gone: v2's lease and its published binding stay.
+    s.holder.forget(v1);
+    expect(s.holder.size).toBe(1);
+    expect(s.events.at(-1)).toBe(`bind ${v2.etag} for ${TERM - MARGIN} ms`);
+    expect(await s.holder.resolve(name)).toBe(v2);
+    await new Promise((r) => setTimeout(r, 50)); // an invalidation would have been asked by now
+    expect(await s.holder_('revokesReceived')).toBe(1);
+    expect(s.home.outstanding).toBe(outstanding);
   });
 
   // Regression: a LEASE_RENEW sent before the revoke but delivered after the acknowledgement is

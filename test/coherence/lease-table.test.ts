@@ -45,11 +45,28 @@ describe('LeaseTable', () => {
 
   it('coalesces concurrent resolutions and forgets on demand', async () => {
     const { t, metrics } = setup();
-    await Promise.all(Array.from({ length: 20 }, () => t.resolve(name)));
+    const [v1] = await Promise.all(Array.from({ length: 20 }, () => t.resolve(name)));
     expect(await metrics.total(metrics.originRequests, { op: 'stat' })).toBe(1);
-    t.forget(name);
+    t.forget(v1!);
     await t.resolve(name);
     expect(await metrics.total(metrics.originRequests, { op: 'stat' })).toBe(2);
+  });
+
+  it('forgetting a version it no longer binds keeps the binding of the current one', async () => {
+    const { t, put, metrics, advance } = setup();
+    const v1 = await t.resolve(name);
+    put('v2!');
+    advance(1000);
+    const v2 = await t.resolve(name);
+    expect(v2.etag).not.toBe(v1.etag);
+    const asked = await metrics.total(metrics.originRequests);
+    // A read of v1 (a peer with an old view) found it gone: v2's readers lose nothing.
+    t.forget(v1);
+    expect(t.binding(name)?.info).toBe(v2);
+    expect(await t.resolve(name)).toBe(v2);
+    expect(await metrics.total(metrics.originRequests)).toBe(asked);
+    t.forget(v2);
+    expect(t.binding(name)).toBeUndefined();
   });
 
   it('publishes each binding for its term and takes it back before anything replaces it', async () => {
@@ -81,7 +98,7 @@ describe('LeaseTable', () => {
     now = 500;
     await t.refresh(name);
     expect(events.slice(1)).toEqual(['unbind f', 'origin stat', 'bind 3 1000']);
-    t.forget(name);
+    t.forget(t.binding(name)!.info);
     t.fence('c/');
     expect(events.slice(4)).toEqual(['unbind f', "unbindPrefix 'c/'"]);
     await expect(t.resolve({ container: 'c', key: 'nope' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
@@ -133,9 +150,10 @@ describe('LeaseTable', () => {
     for (const f of ['c/m/a', 'c/m/b', 'c/m/c', 'c/x', 'cc/m/a']) writeFileSync(join(root, f), f);
     let now = 0;
     const t = new LeaseTable({ origin: new FsOrigin({ root }), termMs: 1000, now: () => now });
+    const resolved = new Map<string, ObjectInfo>();
     for (const f of ['c/m/a', 'c/m/b', 'c/m/c', 'c/x', 'cc/m/a']) {
       const [container, ...rest] = f.split('/');
-      await t.resolve({ container: container!, key: rest.join('/') });
+      resolved.set(f, await t.resolve({ container: container!, key: rest.join('/') }));
     }
     expect(t.boundNames('c/m/', 10).sort()).toEqual(['c/m/a', 'c/m/b', 'c/m/c']);
     expect(t.boundNames('c/', 10).sort()).toEqual(['c/m/a', 'c/m/b', 'c/m/c', 'c/x']);
@@ -147,7 +165,7 @@ describe('LeaseTable', () => {
     expect(t.boundNames('c/m/', 0)).toEqual([]);
     now += 5000; // expired bindings are still names this table knows of
     expect(t.boundNames('c/m/', 10)).toHaveLength(3);
-    t.forget({ container: 'c', key: 'm/b' });
+    t.forget(resolved.get('c/m/b')!);
     expect(t.boundNames('c/m/', 10).sort()).toEqual(['c/m/a', 'c/m/c']);
   });
 

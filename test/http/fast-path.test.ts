@@ -239,7 +239,8 @@ describe('fast path, in process', () => {
     const again = await get(p.url, '/v1/objects/models/w.bin', { Range: 'bytes=0-99' });
     expect(again.status).toBe(206);
     expect(p.door.stats().fastHits).toBe(2);
-    expect(p.door.stats().fastQueuedBytes).toBe(0);
+    // Uncounted once written: the I/O thread counts after its write returns, which the client may beat.
+    await until(() => p.door.stats().fastQueuedBytes === 0, { what: 'the small answer no longer counted' });
   });
 
   it('keeps at most 10,000 access records for a blocked JavaScript thread and counts the ones it drops', async () => {

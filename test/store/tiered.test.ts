@@ -15,6 +15,7 @@ import { Metrics } from '../../src/metrics/metrics.js';
 import { chunkAddress } from '../../src/store/address.js';
 import { TieredStore } from '../../src/store/tiered.js';
 import { NvmeTier } from '../../src/tier/nvme.js';
+import { until } from '../harness/until.js';
 
 const KiB = 1024;
 const dirs: string[] = [];
@@ -40,9 +41,12 @@ function fill(store: TieredStore, i: number, bytes = 64 * KiB) {
   return store.put(at(i), { data, crc32c: crc32c(data) });
 }
 
-/** NVMe writes are not awaited by put(): wait until the tier holds `n` chunks. */
+/**
+ * NVMe writes are not awaited by put(): wait until the tier holds `n` chunks (as long as the test
+ * may take: a chunk file's write and rename can take seconds on a loaded machine, under ASan).
+ */
 async function written(nvme: NvmeTier, n: number) {
-  for (let i = 0; i < 200 && nvme.stats().entries < n; i++) await new Promise((r) => setTimeout(r, 10));
+  await until(() => nvme.stats().entries >= n, { what: `${n} chunks written to NVMe` });
   expect(nvme.stats().entries).toBe(n);
 }
 

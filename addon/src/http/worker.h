@@ -9,8 +9,11 @@
 // idle eviction, the pipelining cut) are the governor's (governor.h). Answers
 // arrive from the JavaScript thread through the inbox of net::WorkerThread
 // and the loop's doorbell; the thread itself never waits on anything but
-// epoll_wait. The fast path's part (answering a head from the native store,
-// timing and logging those answers) is in worker_fast.cc.
+// epoll_wait. The input side (accept, read, parse, hand over, close) is
+// worker.cc; the output side (answers delivered to their slots and written in
+// order) worker_send.cc; the fast path's part (answering a head from the
+// native store, timing and logging those answers) worker_fast.cc; parked
+// misses worker_fill.cc.
 #pragma once
 #include <atomic>
 #include <cstdint>

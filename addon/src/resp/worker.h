@@ -3,7 +3,8 @@
 // posts whole commands to JavaScript and writes the replies JavaScript hands
 // back, in order. Replies and acknowledgements arrive from the JavaScript
 // thread through the inbox of net::WorkerThread and the loop's doorbell; events go out
-// in one batch per wakeup.
+// in one batch per wakeup. Commands answered from the native store (the fast
+// path), their replies, timing and access-log lines: worker_fast.cc.
 #pragma once
 #include <cstdint>
 #include <memory>

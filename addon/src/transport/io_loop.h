@@ -6,7 +6,8 @@
 // it only through commands (a mutex-guarded queue and the loop's doorbell); it
 // talks back only through events (a queue drained on the JS thread via one
 // thread-safe function, see transport_js.cc). So the I/O thread never touches
-// JS, and the JS thread never touches a socket.
+// JS, and the JS thread never touches a socket. READ_CHUNK answered from the
+// native store: native_reads.cc; the send side: send.cc.
 #pragma once
 #include <netinet/in.h>
 
