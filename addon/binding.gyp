@@ -11,7 +11,7 @@
         "src/fill/file_jobs.cc", "src/fill/fill_js.cc",
         "src/http/errors.cc", "src/http/parser.cc", "src/http/body.cc", "src/http/replay.cc", "src/http/parser_js.cc",
         "src/http/response.cc", "src/http/worker.cc", "src/http/worker_fast.cc", "src/http/worker_fill.cc", "src/http/worker_send.cc", "src/http/door.cc", "src/http/door_js.cc", "src/http/fastpath.cc", "src/http/fast_fields.cc", "src/http/rfc9110.cc", "src/http/fastpath_js.cc",
-        "src/http/doors/read_plan.cc", "src/http/doors/hub.cc", "src/http/doors/s3.cc", "src/http/doors/sigv4.cc", "src/http/doors/routes.cc", "src/http/doors/routes_js.cc",
+        "src/http/doors/read_plan.cc", "src/http/doors/hub.cc", "src/http/doors/s3.cc", "src/http/doors/azure.cc", "src/http/doors/azure_auth.cc", "src/http/doors/sigv4.cc", "src/http/doors/routes.cc", "src/http/doors/routes_js.cc",
         "src/net/event_loop.cc", "src/net/door_js.cc", "src/http/governor.cc",
         "src/resp/inline.cc", "src/resp/parser.cc", "src/resp/replay.cc", "src/resp/parser_js.cc",
         "src/resp/worker.cc", "src/resp/worker_fast.cc", "src/resp/door.cc", "src/resp/door_js.cc", "src/resp/fastpath.cc",

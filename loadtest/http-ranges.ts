@@ -52,13 +52,19 @@ export function doorLabel(
     door: 'js' | 'native';
     threads?: number | undefined;
     tls?: boolean | undefined;
-    via?: 'objects' | 's3' | 's3-signed' | undefined;
+    via?: 'objects' | 's3' | 's3-signed' | 'azure' | 'azure-sas' | undefined;
   },
   count: number,
 ): string {
   // With http.tls the port is served by node:https whatever http.door says (docs/native-http-door.md).
   if (d.tls) return 'weightcache (TLS, JS door)';
-  const via = d.via === 's3' ? ', S3 GetObject' : d.via === 's3-signed' ? ', S3 GetObject signed' : '';
+  const via = {
+    objects: '',
+    s3: ', S3 GetObject',
+    's3-signed': ', S3 GetObject signed',
+    azure: ', Azure Get Blob',
+    'azure-sas': ', Azure Get Blob with a SAS',
+  }[d.via ?? 'objects'];
   if (count === 1 && d.door === 'js') return `weightcache${via ? ` (${via.slice(2)})` : ''}`;
   if (d.door === 'js') return `weightcache (JS door${via})`;
   const t = d.threads ?? 1;

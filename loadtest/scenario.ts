@@ -40,7 +40,7 @@ const weightcacheSpec = z.strictObject({
          * The door the clients read through: /v1/objects (default), the S3 door's GetObject (/s3, auth
          * off), or GetObject signed (auth on, every request a presigned SigV4 URL).
          */
-        via: z.enum(['objects', 's3', 's3-signed']).optional(),
+        via: z.enum(['objects', 's3', 's3-signed', 'azure', 'azure-sas']).optional(),
       }),
     )
     .min(1)

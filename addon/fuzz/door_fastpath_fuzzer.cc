@@ -1,14 +1,15 @@
 // libFuzzer target for the front doors on the native fast path
 // (addon/src/http/doors/): the Hub and S3 doors' request mappings on their own
 // (any bytes as the path after the door's prefix; for S3 a first line as the
-// path and the rest as the Host) and whole requests through the
+// path and the rest as the Host; for Azure the same bytes, and the Azure
+// fields of the parsed request) and whole requests through the
 // objects fast path's hook, against a published revision and a bound, stored
 // file. npm test builds it with clang (-fsanitize=fuzzer,address,undefined)
 // and runs it for a bounded time (test/native/fuzz.test.ts).
 //
 // Input: byte 0 picks the set-up (bit 0: auth on — the token also an S3 signing secret —, bit 1: the last chunk is
 // missing from the store, bit 2: the binding names another version than the
-// revision); the rest is a request as a client sends it. Besides what the
+// revision, bit 3: the binding carries a Content-MD5); the rest is a request as a client sends it. Besides what the
 // sanitizers catch, it traps when a mapped target is not made of the path's
 // own bytes, an answer's head does not end its header section or lacks the
 // Hub's headers, its Content-Length is not its body's length, a body slice
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "auth/sha256.h"
+#include "http/doors/azure.h"
 #include "http/doors/hub.h"
 #include "http/doors/routes.h"
 #include "http/doors/s3.h"
@@ -60,6 +62,7 @@ struct World {
     fp->doors->s3 = std::make_unique<S3Route>();
     fp->doors->s3->path = "/s3";
     fp->doors->s3->base_domain = "s3.test";
+    fp->doors->azure = std::make_unique<AzureRoute>(AzureRoute{"/azure", "acct"});
     for (size_t i = 0; i < kSize; i++) data[i] = static_cast<uint8_t>(i);
     id.object.fill(5);
     auto r = std::make_shared<HubRevision>();
@@ -72,7 +75,7 @@ struct World {
     for (const char* key : {"models/acme/llama/model.bin", "models/acme/llama/dir/a.json"}) Bind(key, "v1");
   }
 
-  void Bind(const char* name, const char* etag) {
+  void Bind(const char* name, const char* etag, bool md5 = false) {
     auto b = std::make_shared<store::VersionBinding>();
     b->name = name;
     b->object = id.object;
@@ -81,6 +84,7 @@ struct World {
     b->chunk_size = kChunk;
     b->last_modified = "Thu, 02 Jan 2025 03:04:05 GMT";
     b->content_type = "application/octet-stream";
+    if (md5) b->content_md5 = "kq56YDAH2p4mzAqrQw84kQ==";
     b->deadline_ns = INT64_MAX;
     fp->bindings->Set(b);
   }
@@ -121,6 +125,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* input, size_t size) {
     Check(!st.bucket.empty() && !st.key.empty() && st.key.back() != '/');
     Check(Within(st.key, raw) && (Within(st.bucket, raw) || Within(st.bucket, host)));
   }
+  AzureTarget at;
+  if (ParseAzureTarget(*w.fp->doors->azure, raw, at)) {
+    Check(at.account == "acct" && !at.container.empty() && !at.blob.empty() && at.blob.back() != '/');
+    Check(Within(at.container, raw) && Within(at.blob, raw) && at.blob.find('%') == std::string_view::npos);
+  }
   HubTarget t;
   if (ParseHubTarget(raw, t)) {
     Check(Within(t.repo, raw) && Within(t.revision, raw) && Within(t.file, raw));
@@ -134,16 +143,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* input, size_t size) {
   } else {
     w.fp->tokens->Replace(false, {});
   }
-  w.Bind("models/acme/llama/model.bin", (mode & 4) ? "v2" : "v1");
+  w.Bind("models/acme/llama/model.bin", (mode & 4) ? "v2" : "v1", (mode & 8) != 0);
   w.Fill((mode & 2) != 0);
   RequestParser p(ParserLimits{});
   if (p.Parse(raw.data(), raw.size()) == RequestParser::kDone) {
+    AzureFields af;
+    if (ReadAzureFields(p.head(), af)) {
+      Check(!af.ms_version || !af.ms_version->value.empty());
+      Check(!af.ms_range || Within(af.ms_range->value, raw));
+    }
     FastAnswer a;
     if (TryFastPath(*w.fp, p.head(), "Thu, 01 Jan 2026 00:00:00 GMT", a)) {
       Check(a.head.size() >= 4 && a.head.compare(a.head.size() - 4, 4, "\r\n\r\n") == 0);
       Check(a.head.find("\r\n\r\n") == a.head.size() - 4);
       bool s3 = a.head.find("\r\nx-amz-request-id: ") != std::string::npos;
-      Check(s3 || a.head.find(std::string("\r\nX-Repo-Commit: ") + kSha + "\r\nETag: \"v1\"\r\n") != std::string::npos);
+      bool azure = a.head.find("\r\nx-ms-request-id: ") != std::string::npos;
+      // Auth on: an Azure read answered here carried credentials (SharedKey or bearer, or a SAS).
+      Check((mode & 1) == 0 || !azure || p.head().Find("authorization") != nullptr || p.head().has_query);
+      Check(s3 || azure || a.head.find(std::string("\r\nX-Repo-Commit: ") + kSha + "\r\nETag: \"v1\"\r\n") != std::string::npos);
       uint64_t body = 0;
       for (const store::Piece& piece : a.pieces) {
         const uint8_t* base = piece.ref.data();

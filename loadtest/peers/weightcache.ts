@@ -4,6 +4,7 @@
  * a high loopback port, stopped by PID (SIGTERM: drain, then exit).
  */
 import { spawnSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Agent, fetch as undiciFetch } from 'undici';
@@ -32,7 +33,7 @@ export interface WeightcacheOptions {
     readonly door: 'js' | 'native';
     readonly threads?: number | undefined;
     /** Read through the S3 door (its GetObject, auth off) instead of /v1/objects. */
-    readonly via?: 'objects' | 's3' | 's3-signed' | undefined;
+    readonly via?: 'objects' | 's3' | 's3-signed' | 'azure' | 'azure-sas' | undefined;
   };
   /** Serve the HTTP port with TLS (http.tls) from these PEM files. */
   readonly tls?: { readonly cert: string; readonly key: string };
@@ -115,12 +116,50 @@ function presigned(port: number, path: string): string {
   return `${path}?${q.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')}`;
 }
 
+/** The Azure account the loadtest reads through (`/azure/{account}/{container}/{blob}`). */
+const AZURE_ACCOUNT = 'bench';
+
+/**
+ * A container SAS (sr=c, sp=r) for `path` (`/azure/{account}/{container}/…`), signed with the
+ * signing token as the account key, valid an hour: the string-to-sign of src/azure-blob/shared-key.ts.
+ */
+function azureSas(path: string): string {
+  const container = path.split('/')[3] ?? '';
+  const se = new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const p: Array<[string, string]> = [
+    ['sv', '2025-01-05'],
+    ['sp', 'r'],
+    ['se', se],
+    ['sr', 'c'],
+  ];
+  const toSign = [
+    'r',
+    '',
+    se,
+    `/blob/${AZURE_ACCOUNT}/${container}`,
+    '',
+    '',
+    '',
+    '2025-01-05',
+    'c',
+    '',
+    '',
+    '',
+    '',
+    '',
+    '',
+    '',
+  ];
+  p.push(['sig', createHmac('sha256', SIGNING_TOKEN).update(toSign.join('\n')).digest('base64')]);
+  return `${path}?${p.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&')}`;
+}
+
 async function startOnce(opts: WeightcacheOptions): Promise<WeightcacheServer> {
   const via = opts.door?.via;
   const slug = (opts.name ?? 'weightcache').replace(/[^A-Za-z0-9]+/g, '-').replace(/-+$/, '');
   let auth: Record<string, unknown> | undefined;
-  if (via === 's3-signed') {
-    // Auth on: every S3 request must be signed; /metrics stays open for the runner's counters.
+  if (via === 's3-signed' || via === 'azure-sas') {
+    // Auth on: every S3 / Azure request must be signed; /metrics stays open for the runner's counters.
     const tokensFile = join(opts.workDir, `${slug}-tokens`);
     writeFileSync(tokensFile, `${SIGNING_TOKEN}\n`, { mode: 0o600 });
     auth = { tokensFile, openMetrics: true };
@@ -153,8 +192,14 @@ async function startOnce(opts: WeightcacheOptions): Promise<WeightcacheServer> {
     name: opts.name ?? 'weightcache',
     port: p.port,
     pids: [p.pid],
-    pathPrefix: via === 's3' || via === 's3-signed' ? '/s3' : '/v1/objects',
+    pathPrefix:
+      via === 's3' || via === 's3-signed'
+        ? '/s3'
+        : via === 'azure' || via === 'azure-sas'
+          ? `/azure/${AZURE_ACCOUNT}`
+          : '/v1/objects',
     ...(via === 's3-signed' ? { target: (path: string) => presigned(p.port, path) } : {}),
+    ...(via === 'azure-sas' ? { target: azureSas } : {}),
     tls: opts.tls !== undefined,
     configFile: p.configFile,
     dramBytes: opts.dramBytes,

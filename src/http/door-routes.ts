@@ -6,7 +6,8 @@
  * doors' reads the I/O threads answered counted in
  * weightcache_object_reads_total{door} at each scrape, and the signed S3
  * reads they verified or left to JavaScript in
- * weightcache_s3_signed_fastpath_total{result}.
+ * weightcache_s3_signed_fastpath_total{result} (Azure reads of a node with
+ * auth: weightcache_azure_signed_fastpath_total{result}).
  */
 import { HubNativeRevisions } from '../hub/native-revisions.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -21,6 +22,12 @@ export interface DoorRoutesConfig {
     readonly baseDomain: string | null;
     readonly buckets: readonly string[] | null;
     /** s3.maxClockSkew: the signed reads the fast path verifies use the JavaScript door's window. */
+    readonly maxClockSkew: number;
+  } | null;
+  /** azure.maxClockSkew: the SAS the fast path verifies use the JavaScript door's window. */
+  readonly azure?: {
+    readonly path: string;
+    readonly account: string | null;
     readonly maxClockSkew: number;
   } | null;
 }
@@ -40,15 +47,20 @@ export function nativeDoorRoutes(
           maxClockSkewMs: c.s3.maxClockSkew,
         }
       : null,
+    azure: c.azure
+      ? { path: c.azure.path, account: c.azure.account, maxClockSkewMs: c.azure.maxClockSkew }
+      : null,
   });
   // Object reads by the first chunk's tier, as JavaScript counts them: NVMe hits, and the rest DRAM.
-  const seen = { hub: { dram: 0, nvme: 0 }, s3: { dram: 0, nvme: 0 } };
+  const seen = { hub: { dram: 0, nvme: 0 }, s3: { dram: 0, nvme: 0 }, azure: { dram: 0, nvme: 0 } };
   const signed = { verified: 0, declined: 0 };
+  const azureSigned = { verified: 0, declined: 0 };
   metrics.nativeCounts.add(() => {
     const s = routes.stats();
     for (const [door, body, nvme] of [
       ['hub', s.hubBodyHits, s.hubNvmeBodyHits],
       ['s3', s.s3BodyHits, s.s3NvmeBodyHits],
+      ['azure', s.azureBodyHits, s.azureNvmeBodyHits],
     ] as const) {
       for (const [source, n] of [
         ['dram', body - nvme],
@@ -64,6 +76,13 @@ export function nativeDoorRoutes(
     ] as const) {
       if (n > signed[result]) metrics.s3SignedFastPath.inc({ result }, n - signed[result]);
       signed[result] = n;
+    }
+    for (const [result, n] of [
+      ['verified', s.azureSignedHits],
+      ['declined', s.azureSignedDeclined],
+    ] as const) {
+      if (n > azureSigned[result]) metrics.azureSignedFastPath.inc({ result }, n - azureSigned[result]);
+      azureSigned[result] = n;
     }
   });
   return { routes, hubRevisions: c.hub ? new HubNativeRevisions(routes, listings) : null };

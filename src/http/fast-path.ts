@@ -59,6 +59,7 @@ export class NativeFastPath implements BindingSink {
         chunkSize: this.chunkSize,
         lastModified: info.lastModified.toUTCString(),
         contentType: contentTypeOf(info.key),
+        ...(info.contentMd5 === undefined ? {} : { contentMd5: info.contentMd5 }),
         validForMs: ms,
         measuredAtNs,
       });

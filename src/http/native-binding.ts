@@ -76,6 +76,8 @@ export interface NativeDoorRoutesOptions {
     buckets: readonly string[] | null;
     maxClockSkewMs?: number;
   } | null;
+  /** The Azure Blob door's path, its one account (null: any) and azure.maxClockSkew; absent: no Azure door. */
+  azure?: { path: string; account: string | null; maxClockSkewMs?: number } | null;
 }
 
 /** A Hub revision (a listing snapshot) as the fast path maps `resolve/{sha}/{file}` with it. */
@@ -96,7 +98,8 @@ export interface NativeDoorRoutes {
    * Answers on the fast path per door (304s included); of them GETs with a body, and of those the
    * ones whose first chunk was read from NVMe; of the S3 answers those whose signature was verified
    * natively (auth on); signed S3 reads left to JavaScript (a signature not verified, or a bucket
-   * out of the token's scope); Hub revisions held.
+   * out of the token's scope); the same for Azure reads of a node with auth (a SAS or bearer token
+   * verified natively, or left to JavaScript); Hub revisions held.
    */
   stats(): {
     hubHits: number;
@@ -107,6 +110,11 @@ export interface NativeDoorRoutes {
     s3NvmeBodyHits: number;
     s3SignedHits: number;
     s3SignedDeclined: number;
+    azureHits: number;
+    azureBodyHits: number;
+    azureNvmeBodyHits: number;
+    azureSignedHits: number;
+    azureSignedDeclined: number;
     hubRevisions: number;
   };
 }
@@ -123,6 +131,8 @@ export interface NativeVersionBinding {
   /** As the Last-Modified header says it. */
   lastModified: string;
   contentType: string;
+  /** The blob's Content-MD5 (base64) when the origin keeps one (the Azure door sends it). */
+  contentMd5?: string;
   /** From `measuredAtNs` (else from now), on the addon's monotonic clock. */
   validForMs: number;
   /** process.hrtime.bigint() when validForMs was measured: the deadline is counted from there. */

@@ -66,6 +66,12 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly azureSignedFastPath = new Counter({
+    name: 'weightcache_azure_signed_fastpath_total',
+    help: "Azure Blob reads of a node with auth on the native door's fast path, by result: verified (SharedKey, a SAS or a bearer token checked on an I/O thread and the request answered there), declined (left to JavaScript, which answers it: not verified natively, or a container out of the token's scope)",
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly chunkLookups = new Counter({
     name: 'weightcache_chunk_lookups_total',
     help: 'Chunk lookups on the read path, by where the chunk was found',

@@ -263,8 +263,12 @@ export async function startNode(config: Config, log: Logger, role: Role = 'node'
   });
   // The front doors' object reads on the native door's fast path too (src/http/door-routes.ts).
   const doorsFast =
-    fast && config.http.door === 'native' && !httpTls && (config.hub || config.s3)
-      ? nativeDoorRoutes({ hub: config.hub ?? null, s3: config.s3 ?? null }, listings, metrics)
+    fast && config.http.door === 'native' && !httpTls && (config.hub || config.s3 || config.azure)
+      ? nativeDoorRoutes(
+          { hub: config.hub ?? null, s3: config.s3 ?? null, azure: config.azure ?? null },
+          listings,
+          metrics,
+        )
       : null;
   const doors = frontDoors(config, {
     tokens,

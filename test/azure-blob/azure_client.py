@@ -7,6 +7,8 @@ Usage: azure_client.py MODE CONNECTION_STRING [CA_FILE]
   MODE denied: a wrong SharedKey, a SAS signed with a wrong key, a token scoped elsewhere
   MODE md5:    properties and listing of md5/with.bin and md5/without.bin (Content-MD5 as base64 or
                null), and each blob's sha256
+  MODE get BLOB: properties, the whole blob (also with timeout=30) and bytes 100-1099 of one blob (each sha256), with
+               SharedKey (the connection string's AccountKey); azure-fast-path.test.ts checks it
   MODE sas_limits: SAS URLs signed with spr (https only / https,http) and sip (one address, a range)
                used from 127.0.0.1 over the BlobEndpoint's protocol; CA_FILE verifies an https endpoint
 Prints one JSON document; azure-blob.test.ts and azurite-origin.test.ts check it.
@@ -112,6 +114,12 @@ elif mode == "md5":
             "range_sha": sha(b.download_blob(offset=100, length=1000).readall()),
         }
     out["listed"] = {x.name: b64(x.content_settings.content_md5) for x in models.list_blobs(name_starts_with="md5/")}
+elif mode == "get":
+    b = models.get_blob_client(sys.argv[3])
+    out["size"] = b.get_blob_properties().size
+    out["sha"] = sha(b.download_blob().readall())
+    out["range_sha"] = sha(b.download_blob(offset=100, length=1000).readall())
+    out["timeout_sha"] = sha(b.download_blob(timeout=30).readall())  # sent as ?timeout=30
 elif mode == "sas_limits":
     from azure.storage.blob import AccountSasPermissions, BlobClient, ResourceTypes, generate_account_sas
 

@@ -6,7 +6,9 @@
  * store while the JavaScript thread is blocked; `main`, an unpublished
  * commit and a removed one reach JavaScript. With auth on, SigV4-signed S3
  * GetObjects (header and presigned) are verified and answered there too,
- * and every failure reaches JavaScript. Also run under ASan+UBSan
+ * and every failure reaches JavaScript. Azure Get Blobs (x-ms-range, the
+ * blob's Content-MD5) are answered there too, without auth and, with a
+ * bearer token, with it. Also run under ASan+UBSan
  * (scripts/native-checks.mjs). Across real node processes with real
  * clients: test/hub/hub-fast-path.test.ts, test/s3/s3-fast-path.test.ts.
  */
@@ -266,6 +268,89 @@ describe('front doors on the fast path, in process', () => {
     );
     expect(toJs).toHaveLength(6);
     expect(routes.stats()).toMatchObject({ s3SignedHits: 5, s3SignedDeclined: 6 });
+    await until(() => door.stats().fastChunkRefs === 0, { what: 'chunk references released' });
+  });
+
+  it('answers Azure Get Blob / Get Blob Properties while JavaScript is blocked', async () => {
+    const store = createNativeStore({ maxBytes: 16 * MiB });
+    const bindings = new (binding().NativeBindings)();
+    const tokens = new (binding().NativeTokens)();
+    tokens.replace(false, []);
+    const routes = new (binding().NativeDoorRoutes)({
+      hub: null,
+      s3: null,
+      azure: { path: '/azure', account: 'weights', maxClockSkewMs: 900_000 },
+    });
+    const toJs: NativeHttpRequest[] = [];
+    const door = NativeHttpDoor.start(
+      {
+        host: '127.0.0.1',
+        port: 0,
+        threads: 1,
+        fast: { store, bindings, tokens, maxRanges: 16, keepAliveTimeoutMs: 5000, doors: routes },
+      },
+      {
+        onRequest(req) {
+          toJs.push(req);
+          door.respond(req.id, 403, { 'Content-Type': 'text/plain' }, Buffer.from('from javascript'));
+        },
+      },
+    );
+    doors.push(door);
+    const url = `http://127.0.0.1:${door.port}/azure/weights/models/w/a.bin`;
+    const data = Buffer.alloc(MiB + 7);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 17) & 255;
+    const objectId = createHash('sha256').update('azure door fast path').digest().subarray(0, 16);
+    expect(store.commit(objectId, 0, data, binding().crc32c(data), '')).toBeDefined();
+    const md5 = createHash('md5').update(data).digest('base64');
+    const bind = (contentMd5: unknown) =>
+      bindings.set({
+        name: 'models/w/a.bin',
+        objectId,
+        etag: '0x8DC',
+        size: data.length,
+        chunkSize: 4 * MiB,
+        lastModified: new Date('2025-01-02T03:04:05Z').toUTCString(),
+        contentType: 'application/octet-stream',
+        contentMd5: contentMd5 as string,
+        validForMs: 60_000,
+      });
+    expect(() => bind(5)).toThrow(/contentMd5 must be a string/);
+    expect(bind('bad\nvalue')).toBe(false); // a value JavaScript would not send as it is
+    expect(bind(md5)).toBe(true);
+
+    // Each curl blocks this (the JavaScript) thread: only the I/O thread can answer.
+    expect(curl([url]).equals(data)).toBe(true);
+    const ranged = curl(['-D', '-', '-H', 'x-ms-range: bytes=10-19', '-H', 'Range: bytes=0-0', url]);
+    const head = ranged.subarray(0, ranged.indexOf('\r\n\r\n')).toString('latin1');
+    expect(head).toMatch(
+      /^HTTP\/1.1 206 Partial Content\r\nx-ms-request-id: [0-9a-f-]{36}\r\nx-ms-version: 2025-11-05\r\n/,
+    );
+    expect(head).toContain(
+      `\r\nx-ms-blob-content-length: ${data.length}\r\nx-ms-blob-content-md5: ${md5}\r\n`,
+    );
+    expect(ranged.subarray(ranged.indexOf('\r\n\r\n') + 4).equals(data.subarray(10, 20))).toBe(true);
+    expect(curl(['-I', url]).toString('latin1')).toContain(`\r\nContent-MD5: ${md5}\r\n`);
+    expect(routes.stats()).toMatchObject({ azureHits: 3, azureBodyHits: 2, azureSignedHits: 0 });
+    expect(toJs).toHaveLength(0);
+
+    // With auth: a bearer token of the container is answered here; none, another account: JavaScript's.
+    const token = 'azure-in-process-0123456789abcdef';
+    tokens.replace(true, TokenSet.of([{ token, containers: ['models'] }]).grants());
+    expect(curl(['-H', `Authorization: Bearer ${token}`, url]).equals(data)).toBe(true);
+    expect(routes.stats()).toMatchObject({ azureHits: 4, azureSignedHits: 1, azureSignedDeclined: 0 });
+    // node:http sends no fields but Host and Connection (and these): fields the fast path reads, nothing more.
+    const status = (target: string, headers: Record<string, string> = {}) =>
+      new Promise<number>((done, fail) => {
+        get(target, { headers }, (res) => {
+          res.resume();
+          res.on('end', () => done(res.statusCode ?? 0));
+        }).on('error', fail);
+      });
+    expect(await status(url)).toBe(403);
+    expect(await status(url.replace('/weights/', '/other/'), { Authorization: `Bearer ${token}` })).toBe(403);
+    expect(toJs.map((r) => r.path)).toEqual(['/azure/weights/models/w/a.bin', '/azure/other/models/w/a.bin']);
+    expect(routes.stats()).toMatchObject({ azureSignedDeclined: 1 });
     await until(() => door.stats().fastChunkRefs === 0, { what: 'chunk references released' });
   });
 });

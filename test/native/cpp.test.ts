@@ -19,6 +19,10 @@ describe('C++ unit tests of the native code', () => {
     for (const v of ['unit', 'unit-asan'])
       expect(output).toMatch(new RegExp(`^ok +${v}/doors_test .*: \\d+ checks, 0 failures$`, 'm'));
     for (const v of ['unit', 'unit-asan'])
+      expect(output).toMatch(new RegExp(`^ok +${v}/azure_door_test .*: \\d+ checks, 0 failures$`, 'm'));
+    for (const v of ['unit', 'unit-asan'])
+      expect(output).toMatch(new RegExp(`^ok +${v}/azure_auth_test .*: \\d+ checks, 0 failures$`, 'm'));
+    for (const v of ['unit', 'unit-asan'])
       expect(output).toMatch(new RegExp(`^ok +${v}/sigv4_test .*: \\d+ checks, 0 failures$`, 'm'));
     for (const v of ['unit', 'unit-asan'])
       expect(output).toMatch(new RegExp(`^ok +${v}/resp_fastpath_test .*: \\d+ checks, 0 failures$`, 'm'));

@@ -26,6 +26,7 @@ describe('fuzz targets', () => {
     expect(code, output).toBe(0);
     const report = JSON.parse(last) as { buildMs: number; results: FuzzResult[] };
     expect(report.results.map((r) => r.target).sort()).toEqual([
+      'azure_auth_fuzzer',
       'chunk_header_fuzzer',
       'door_fastpath_fuzzer',
       'fastpath_fuzzer',

@@ -47,6 +47,20 @@ std::shared_ptr<const TokenGrant> TokenTable::SigningKey(std::string_view key_id
   return std::shared_ptr<const TokenGrant>(s, &s->grants[it->second]);
 }
 
+std::vector<std::shared_ptr<const TokenGrant>> TokenTable::SigningKeys() const {
+  std::shared_ptr<const State> s;
+  {
+    std::shared_lock lock(mu_);
+    s = state_;
+  }
+  std::vector<std::shared_ptr<const TokenGrant>> out;
+  if (!s->enabled) return out;
+  for (const TokenGrant& g : s->grants) {
+    if (!g.secret.empty()) out.emplace_back(s, &g);
+  }
+  return out;
+}
+
 std::string KeyIdOf(const Digest& d) {
   static const char* kHex = "0123456789abcdef";
   std::string out(20, '0');

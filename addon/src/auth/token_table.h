@@ -60,6 +60,9 @@ class TokenTable {
   // The grant whose key id this is and which carries its secret, or null (TokenSet.signingKey: the
   // last token with that id wins, as in its Map). The pointer keeps the grant alive past a Replace.
   std::shared_ptr<const TokenGrant> SigningKey(std::string_view key_id) const;
+  // Every grant carrying its secret, in the table's order (TokenSet.signingKeys: Azure's SharedKey
+  // and SAS name no key, so each is tried); empty with auth off. Each pointer keeps its grant alive.
+  std::vector<std::shared_ptr<const TokenGrant>> SigningKeys() const;
 
  private:
   struct State {

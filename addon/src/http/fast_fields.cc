@@ -21,6 +21,31 @@ bool PlainPchar(char c) {
   return std::strchr("-._~!$&'()*+,;=:@", c) != nullptr && c != '\0';
 }
 
+bool ValidContainerName(std::string_view b) {
+  if (b.empty() || b.size() > kMaxContainerBytes) return false;
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || IsDigit(c); };
+  if (!alnum(b.front())) return false;
+  for (char c : b) {
+    if (!alnum(c) && c != '.' && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+bool PlainSegments(std::string_view s) {
+  if (s.empty()) return false;
+  size_t start = 0;
+  for (size_t i = 0; i <= s.size(); i++) {
+    if (i < s.size() && s[i] != '/') {
+      if (!PlainPchar(s[i])) return false;
+      continue;
+    }
+    std::string_view seg = s.substr(start, i - start);
+    if (seg.empty() || seg == "." || seg == "..") return false;
+    start = i + 1;
+  }
+  return true;
+}
+
 bool PlainHost(std::string_view h) {
   size_t colon = h.rfind(':');
   std::string_view name = colon == std::string_view::npos ? h : h.substr(0, colon);

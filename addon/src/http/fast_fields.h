@@ -3,6 +3,7 @@
 // or a Host must look like for the native side to be sure the JavaScript door
 // would read it the same way. Anything else goes to JavaScript.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -39,6 +40,18 @@ bool PlainValue(std::string_view v);
 
 // An RFC 3986 pchar other than '%': a path segment needing no decoding (target.ts ALL_PCHAR_RE).
 bool PlainPchar(char c);
+
+// Most bytes of a container name (src/origin/names.ts MAX_CONTAINER_LENGTH).
+inline constexpr size_t kMaxContainerBytes = 255;
+// Most bytes of a key (MAX_KEY_LENGTH): a longer one is JavaScript's to refuse.
+inline constexpr size_t kMaxKeyBytes = 1024;
+
+// validateContainer: a letter or digit, then letters, digits, '.', '_', '-'.
+bool ValidContainerName(std::string_view b);
+
+// Plain segments ("a/b/c"): none empty, '.' or '..', every byte a plain pchar
+// (so the JavaScript door's decodeSegments leaves them as they are).
+bool PlainSegments(std::string_view s);
 
 // A Host value that the JavaScript door's URL parse surely accepts (else: JavaScript answers).
 bool PlainHost(std::string_view h);

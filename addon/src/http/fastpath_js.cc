@@ -48,7 +48,7 @@ class BindingsJs : public Napi::ObjectWrap<BindingsJs> {
   const std::shared_ptr<store::BindingTable>& table() const { return table_; }
 
  private:
-  // set({name, objectId, etag, size, chunkSize, lastModified, contentType, validForMs, measuredAtNs?}) -> installed
+  // set({name, objectId, etag, size, chunkSize, lastModified, contentType, contentMd5?, validForMs, measuredAtNs?}) -> installed
   Napi::Value Set(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "NativeBindings.set(binding)");
@@ -65,8 +65,10 @@ class BindingsJs : public Napi::ObjectWrap<BindingsJs> {
     b->chunk_size = static_cast<uint64_t>(Num(env, o.Get("chunkSize"), "chunkSize"));
     b->last_modified = Str(env, o.Get("lastModified"), "lastModified");
     b->content_type = Str(env, o.Get("contentType"), "contentType");
+    Napi::Value md5 = o.Get("contentMd5");
+    if (!md5.IsUndefined() && !md5.IsNull()) b->content_md5 = Str(env, md5, "contentMd5");
     // Header bytes JavaScript would send as they are: printable ASCII (and no quote inside an ETag).
-    for (const std::string* s : {&b->etag, &b->last_modified, &b->content_type}) {
+    for (const std::string* s : {&b->etag, &b->last_modified, &b->content_type, &b->content_md5}) {
       for (char c : *s) {
         auto u = static_cast<unsigned char>(c);
         if (u < 0x20 || u > 0x7e || (c == '"' && s == &b->etag)) return Napi::Boolean::New(env, false);

@@ -41,6 +41,7 @@ struct VersionBinding {
   uint64_t chunk_size = 0;
   std::string last_modified;                       // an HTTP date, as the answer's Last-Modified
   std::string content_type;
+  std::string content_md5;                         // base64, as the origin keeps it; empty: none
   int64_t deadline_ns = 0;                         // CLOCK_MONOTONIC: not used from then on
   // Set by the first lookup that found it: JavaScript renews used bindings before they run out.
   mutable std::atomic<bool> used{false};

@@ -5,6 +5,7 @@
 #include <iterator>
 #include <vector>
 
+#include "http/doors/azure_auth.h"
 #include "http/doors/read_plan.h"
 #include "http/doors/sigv4.h"
 #include "http/fast_fields.h"
@@ -238,6 +239,108 @@ FastResult TryS3(FastPath& fp, DoorRoutes& routes, const S3Route& s3, std::strin
   return r;
 }
 
+// azure-blob/door.ts: x-ms-request-id and x-ms-version (set first), then getBlob's `base`, in its order.
+void AzureBase(std::string& s, const store::VersionBinding& v, const AzureFields& az) {
+  Line(s, "x-ms-request-id", AzureRequestId());
+  Line(s, "x-ms-version", az.ms_version ? az.ms_version->value : kAzureApiVersion);
+  s.append("ETag: \"").append(v.etag).append("\"\r\n");
+  Line(s, "Last-Modified", v.last_modified);
+  Line(s, "Accept-Ranges", "bytes");
+  Line(s, "x-ms-blob-type", "BlockBlob");
+  Line(s, "x-ms-creation-time", v.last_modified);
+  s.append("x-ms-lease-status: unlocked\r\nx-ms-lease-state: available\r\nx-ms-server-encrypted: true\r\n");
+}
+
+// shared-key.ts authenticate, then door.ts's scope check, for a node with tokens: SharedKey or a SAS
+// verified here, or a bearer token (no query), whose grant may read the container. No credentials
+// and every failure: JavaScript's Azure error.
+bool AuthorizedAzure(FastPath& fp, const AzureRoute& azure, const RequestHead& h, const ReadFields& f,
+                     const AzureTarget& t) {
+  int64_t now = azure.clock_ms ? azure.clock_ms() : WallClockMs();
+  std::shared_ptr<const auth::TokenGrant> grant;
+  if (f.authorization && f.authorization->value.substr(0, 10) == "SharedKey ") {
+    grant = VerifyAzureSharedKey(*fp.tokens, h, f.authorization->value, t.account, now, azure.max_clock_skew_ms);
+  } else if (f.authorization) {
+    std::string_view token = auth::BearerToken(f.authorization->value);
+    return !token.empty() && (!h.has_query || h.query.empty()) && fp.tokens->Allows(token, t.container);
+  } else {
+    std::vector<QueryPair> q;
+    if (!h.has_query || !DecodeQuery(h.query, q)) return false;
+    grant = VerifyAzureSas(*fp.tokens, q, AzureBlobName{t.account, t.container, t.blob}, now, azure.max_clock_skew_ms);
+  }
+  return grant && GrantAllows(*grant, t.container);
+}
+
+FastResult TryAzure(FastPath& fp, DoorRoutes& routes, const AzureRoute& azure, std::string_view rest,
+                    const RequestHead& h, std::string_view date, FastAnswer& out, store::DiskReader* disk,
+                    uint64_t token) {
+  FastPathStats& st = fp.stats;
+  ReadFields f;
+  AzureFields az;
+  AzureTarget t;
+  bool signed_read = fp.tokens->enabled();
+  std::string_view seconds;
+  // Without auth any query but `timeout` (another operation or JavaScript's error) is JavaScript's,
+  // with auth all but a SAS's or SharedKey's (below); so is the range's own MD5 (computed there).
+  bool plain_query = !h.has_query || h.query.empty() || TimeoutQuery(h.query, seconds);
+  if ((!signed_read && !plain_query) || !ReadDoorFields(h, f) || !ReadAzureFields(h, az) ||
+      az.range_md5 || !ParseAzureTarget(azure, rest, t)) {
+    st.other++;
+    return FastResult::kNo;
+  }
+  if (signed_read && !AuthorizedAzure(fp, azure, h, f, t)) {
+    st.unauthorised++;
+    routes.stats.azure_signed_declined++;
+    return FastResult::kNo;
+  }
+  std::string name;
+  name.reserve(t.container.size() + 1 + t.blob.size());
+  name.append(t.container).append("/").append(t.blob);
+  std::shared_ptr<const store::VersionBinding> b = fp.bindings->Lookup(name, store::MonotonicNs());
+  if (!b) {
+    st.no_binding++;
+    return FastResult::kNo;
+  }
+  // x-ms-range wins over Range when both are sent, as in the service.
+  const Header* range = az.ms_range ? az.ms_range : f.range;
+  f.range = range;
+  ReadPlan plan;
+  Plan p = PlanDoorRead(fp, h, f, *b, disk, token, plan);
+  if (p == Plan::kDecline || p == Plan::kMiss) return FastResult::kNo;
+  bool head_only = h.method == "HEAD";
+  bool close = !h.keep_alive;
+  out.close = close;
+  if (p == Plan::kNotModified) {
+    out.head = "HTTP/1.1 304 Not Modified\r\n";
+    AzureBase(out.head, *b, az);
+    AppendNodeTail(out.head, date, fp.keep_alive_timeout_s, close);
+    st.hits++;
+    st.not_modified++;
+    routes.stats.azure_hits++;
+    if (signed_read) routes.stats.azure_signed_hits++;
+    return FastResult::kAnswer;
+  }
+  out.head = plan.partial ? "HTTP/1.1 206 Partial Content\r\n" : "HTTP/1.1 200 OK\r\n";
+  AzureBase(out.head, *b, az);
+  Line(out.head, "Content-Type", b->content_type);
+  Line(out.head, "Content-Length", std::to_string(plan.length));
+  Line(out.head, "X-Cache-Source", SourceOf(plan));
+  if (plan.partial) {
+    Line(out.head, "Content-Range",
+         "bytes " + std::to_string(plan.range.start) + "-" + std::to_string(plan.range.end) + "/" + std::to_string(b->size));
+  }
+  if (plan.partial || range) Line(out.head, "x-ms-blob-content-length", std::to_string(b->size));
+  // The blob's own MD5 where the service puts it: beside a ranged GET's bytes, else Content-MD5.
+  if (!b->content_md5.empty()) Line(out.head, !head_only && range ? "x-ms-blob-content-md5" : "Content-MD5", b->content_md5);
+  AppendNodeTail(out.head, date, fp.keep_alive_timeout_s, close);
+  out.door_hits = &routes.stats.azure_hits;
+  out.door_body_hits = &routes.stats.azure_body_hits;
+  out.door_nvme_body_hits = &routes.stats.azure_nvme_body_hits;
+  FastResult r = Content(fp, p, plan, head_only, out);
+  if (signed_read && r != FastResult::kNo) routes.stats.azure_signed_hits++;
+  return r;
+}
+
 // `path` is under `prefix` ("/hf"): the rest after "{prefix}/".
 bool Under(std::string_view path, std::string_view prefix, std::string_view& rest) {
   if (prefix.empty() || path.size() <= prefix.size() || path.substr(0, prefix.size()) != prefix ||
@@ -264,6 +367,9 @@ FastResult TryDoorFastPath(FastPath& fp, DoorRoutes& routes, const RequestHead& 
   }
   if (routes.s3 && h.path.size() > routes.s3->path.size() + 1 && Under(h.path, routes.s3->path, rest)) {
     return TryS3(fp, routes, *routes.s3, h.path.substr(routes.s3->path.size()), h, date, out, disk, token);
+  }
+  if (routes.azure && Under(h.path, routes.azure->path, rest)) {
+    return TryAzure(fp, routes, *routes.azure, rest, h, date, out, disk, token);
   }
   st.other++;
   return FastResult::kNo;

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/doors/azure.h"
 #include "http/doors/hub.h"
 #include "http/doors/s3.h"
 #include "http/fastpath.h"
@@ -26,6 +27,11 @@ struct DoorStats {
   std::atomic<uint64_t> s3_signed_hits{0};      // of s3_hits: signed requests verified natively (auth on)
   std::atomic<uint64_t> s3_signed_declined{0};  // signed S3 reads left to JavaScript: not verified or out of scope
   std::atomic<uint64_t> s3_nvme_body_hits{0};   // of those: the first chunk read from NVMe (source nvme)
+  std::atomic<uint64_t> azure_hits{0};          // Azure Get Blob / Get Blob Properties on the fast path (200, 206, 304)
+  std::atomic<uint64_t> azure_body_hits{0};     // of them: GETs with a body (the Azure door's object reads)
+  std::atomic<uint64_t> azure_nvme_body_hits{0};  // of those: the first chunk read from NVMe (source nvme)
+  std::atomic<uint64_t> azure_signed_hits{0};      // of azure_hits: SharedKey, SAS or bearer reads verified natively (auth on)
+  std::atomic<uint64_t> azure_signed_declined{0};  // Azure reads of a node with auth left to JavaScript
 };
 
 struct HubRoute {
@@ -39,6 +45,7 @@ struct HubRoute {
 struct DoorRoutes {
   std::unique_ptr<HubRoute> hub;  // null: the Hub door is not configured
   std::unique_ptr<S3Route> s3;    // null: the S3 door is not configured
+  std::unique_ptr<AzureRoute> azure;  // null: the Azure Blob door is not configured
   DoorStats stats;
 };
 

@@ -45,7 +45,8 @@ class RoutesJs : public Napi::ObjectWrap<RoutesJs> {
                         InstanceMethod<&RoutesJs::RemoveHub>("removeHubRevision"),
                         InstanceMethod<&RoutesJs::Stats>("stats")});
   }
-  // new NativeDoorRoutes({hub: {path, container, maxFiles} | null, s3: {path, baseDomain, buckets, maxClockSkewMs} | null})
+  // new NativeDoorRoutes({hub: {path, container, maxFiles} | null, s3: {path, baseDomain, buckets, maxClockSkewMs} | null,
+  //                      azure: {path, account, maxClockSkewMs} | null})
   explicit RoutesJs(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RoutesJs>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "new NativeDoorRoutes({hub})");
@@ -88,6 +89,25 @@ class RoutesJs : public Napi::ObjectWrap<RoutesJs> {
       routes_->s3 = std::move(r);
     } else if (!s3.IsNull() && !s3.IsUndefined()) {
       throw Napi::TypeError::New(env, "NativeDoorRoutes: s3 must be an object or null");
+    }
+    Napi::Value azure = info[0].As<Napi::Object>().Get("azure");
+    if (azure.IsObject()) {
+      auto o = azure.As<Napi::Object>();
+      auto r = std::make_unique<AzureRoute>();
+      r->path = Str(env, o.Get("path"), "azure.path");
+      if (r->path.size() < 2 || r->path.front() != '/' || r->path.back() == '/') {
+        throw Napi::TypeError::New(env, "NativeDoorRoutes: azure.path must be like /azure");
+      }
+      Napi::Value account = o.Get("account");
+      if (!account.IsNull() && !account.IsUndefined()) {
+        r->account = Str(env, account, "azure.account");
+        if (r->account.empty()) throw Napi::TypeError::New(env, "NativeDoorRoutes: azure.account must be a name or null (any)");
+      }
+      Napi::Value skew = o.Get("maxClockSkewMs");
+      if (!skew.IsUndefined()) r->max_clock_skew_ms = static_cast<int64_t>(Num(env, skew, "azure.maxClockSkewMs"));
+      routes_->azure = std::move(r);
+    } else if (!azure.IsNull() && !azure.IsUndefined()) {
+      throw Napi::TypeError::New(env, "NativeDoorRoutes: azure must be an object or null");
     }
     info.This().As<Napi::Object>().TypeTag(&kRoutesTag);
   }
@@ -145,6 +165,11 @@ class RoutesJs : public Napi::ObjectWrap<RoutesJs> {
     o.Set("s3SignedDeclined", static_cast<double>(routes_->stats.s3_signed_declined.load()));
     o.Set("hubNvmeBodyHits", static_cast<double>(routes_->stats.hub_nvme_body_hits.load()));
     o.Set("s3NvmeBodyHits", static_cast<double>(routes_->stats.s3_nvme_body_hits.load()));
+    o.Set("azureHits", static_cast<double>(routes_->stats.azure_hits.load()));
+    o.Set("azureBodyHits", static_cast<double>(routes_->stats.azure_body_hits.load()));
+    o.Set("azureNvmeBodyHits", static_cast<double>(routes_->stats.azure_nvme_body_hits.load()));
+    o.Set("azureSignedHits", static_cast<double>(routes_->stats.azure_signed_hits.load()));
+    o.Set("azureSignedDeclined", static_cast<double>(routes_->stats.azure_signed_declined.load()));
     o.Set("hubRevisions", static_cast<double>(routes_->hub ? routes_->hub->revisions.size() : 0));
     return o;
   }

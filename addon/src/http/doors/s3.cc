@@ -7,38 +7,6 @@
 #include "http/rfc9110.h"
 
 namespace weightcache::http::doors {
-namespace {
-
-// Most bytes of a container name (src/origin/names.ts MAX_CONTAINER_LENGTH).
-constexpr size_t kMaxContainer = 255;
-// Most bytes of a key (MAX_KEY_LENGTH): a longer one is JavaScript's to refuse.
-constexpr size_t kMaxKey = 1024;
-
-// validateContainer: a letter or digit, then letters, digits, '.', '_', '-'.
-bool ValidContainer(std::string_view b) {
-  if (b.empty() || b.size() > kMaxContainer) return false;
-  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || IsDigit(c); };
-  if (!alnum(b.front())) return false;
-  return std::all_of(b.begin(), b.end(), [&](char c) { return alnum(c) || c == '.' || c == '_' || c == '-'; });
-}
-
-// Plain segments ("a/b/c"): none empty, '.' or '..', every byte a plain pchar.
-bool PlainSegments(std::string_view s) {
-  if (s.empty()) return false;
-  size_t start = 0;
-  for (size_t i = 0; i <= s.size(); i++) {
-    if (i < s.size() && s[i] != '/') {
-      if (!PlainPchar(s[i])) return false;
-      continue;
-    }
-    std::string_view seg = s.substr(start, i - start);
-    if (seg.empty() || seg == "." || seg == "..") return false;
-    start = i + 1;
-  }
-  return true;
-}
-
-}  // namespace
 
 bool ParseS3Target(const S3Route& route, std::string_view rest, std::string_view host, S3Target& out,
                    std::string& host_lower) {
@@ -64,7 +32,7 @@ bool ParseS3Target(const S3Route& route, std::string_view rest, std::string_view
     out.bucket = rest.substr(0, slash);
     out.key = rest.substr(slash + 1);
   }
-  if (!ValidContainer(out.bucket) || out.key.empty() || out.key.size() > kMaxKey) return false;
+  if (!ValidContainerName(out.bucket) || out.key.empty() || out.key.size() > kMaxKeyBytes) return false;
   if (!route.any_bucket && std::find(route.buckets.begin(), route.buckets.end(), out.bucket) == route.buckets.end()) {
     return false;  // NoSuchBucket: JavaScript's answer
   }
