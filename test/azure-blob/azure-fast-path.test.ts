@@ -15,9 +15,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AzuriteHandle, startAzurite } from '../harness/azurite.js';
+import { type AzuriteHandle, seedMd5Blobs, startAzurite } from '../harness/azurite.js';
 import { type NodeProcess, startBothDoors } from '../harness/node-process.js';
 import { type ClientOutput, hasVenv, runPythonJson } from '../harness/python.js';
 import { fastHits, raw } from './exchange.js';
@@ -30,18 +29,6 @@ const CHUNK = 256 * 1024;
 const withBytes = randomBytes(2 * CHUNK + 4321);
 const withoutBytes = randomBytes(280_000);
 const md5 = createHash('md5').update(withBytes).digest('base64');
-
-async function seedAzurite(az: AzuriteHandle): Promise<void> {
-  const c = BlobServiceClient.fromConnectionString(az.connectionString).getContainerClient('models');
-  await c.createIfNotExists();
-  await c
-    .getBlockBlobClient('md5/with.bin')
-    .uploadData(withBytes, { blobHTTPHeaders: { blobContentMD5: Buffer.from(md5, 'base64') } });
-  const without = c.getBlockBlobClient('md5/without.bin');
-  const block = Buffer.from('block-0').toString('base64');
-  await without.stageBlock(block, withoutBytes, withoutBytes.length);
-  await without.commitBlockList([block]);
-}
 
 /** A deterministic generator (the same requests every run, so a failure reproduces). */
 function rng(seed: number): () => number {
@@ -124,7 +111,7 @@ describe.skipIf(!run)('Azure Blob door on the native fast path', { timeout: CLIE
   let native: NodeProcess;
   beforeAll(async () => {
     az = await startAzurite();
-    await seedAzurite(az);
+    await seedMd5Blobs(az, withBytes, withoutBytes);
     [js, native] = await startBothDoors((door) => ({
       http: { door, threads: 1 },
       origin: { type: 'azure', azure: { connectionString: az.connectionString } },

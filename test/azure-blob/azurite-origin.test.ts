@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AzuriteHandle, startAzurite } from '../harness/azurite.js';
+import { type AzuriteHandle, seedMd5Blobs, startAzurite } from '../harness/azurite.js';
 import { addresses, startMember } from '../harness/cluster.js';
 import { get } from '../harness/http-get.js';
 import { type NodeProcess, startNodeProcess } from '../harness/node-process.js';
@@ -27,15 +27,9 @@ const md5 = createHash('md5').update(withBytes).digest('base64');
 
 /** Azurite's container `models`: one blob with a Content-MD5, one committed as a block list without one. */
 async function seedAzurite(az: AzuriteHandle): Promise<void> {
+  await seedMd5Blobs(az, withBytes, withoutBytes);
   const c = BlobServiceClient.fromConnectionString(az.connectionString).getContainerClient('models');
-  await c.createIfNotExists();
-  await c
-    .getBlockBlobClient('md5/with.bin')
-    .uploadData(withBytes, { blobHTTPHeaders: { blobContentMD5: Buffer.from(md5, 'base64') } });
   const without = c.getBlockBlobClient('md5/without.bin');
-  const block = Buffer.from('block-0').toString('base64');
-  await without.stageBlock(block, withoutBytes, withoutBytes.length);
-  await without.commitBlockList([block]);
   // The premise: Azurite keeps exactly what was set.
   const kept = (await c.getBlobClient('md5/with.bin').getProperties()).contentMD5;
   expect(kept && Buffer.from(kept).toString('base64')).toBe(md5);

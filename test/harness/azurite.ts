@@ -11,11 +11,13 @@
  * in memory only, so nothing is left on disk. `stop()` kills the whole group.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BlobServiceClient } from '@azure/storage-blob';
 import { until } from './until.js';
 
 /** Azurite's well-known development account (public, documented by Microsoft; not a secret). */
@@ -142,4 +144,25 @@ export async function killGroup(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => signal('SIGKILL'), 3_000);
   await exited;
   clearTimeout(timer);
+}
+
+/**
+ * Azurite's container `models` with two blobs: `md5/with.bin` uploaded with a Content-MD5 of
+ * `withBytes`, and `md5/without.bin` committed as a block list (Azure keeps no MD5 for it).
+ */
+export async function seedMd5Blobs(
+  az: AzuriteHandle,
+  withBytes: Buffer,
+  withoutBytes: Buffer,
+): Promise<void> {
+  const c = BlobServiceClient.fromConnectionString(az.connectionString).getContainerClient('models');
+  await c.createIfNotExists();
+  const md5 = createHash('md5').update(withBytes).digest();
+  await c
+    .getBlockBlobClient('md5/with.bin')
+    .uploadData(withBytes, { blobHTTPHeaders: { blobContentMD5: md5 } });
+  const without = c.getBlockBlobClient('md5/without.bin');
+  const block = Buffer.from('block-0').toString('base64');
+  await without.stageBlock(block, withoutBytes, withoutBytes.length);
+  await without.commitBlockList([block]);
 }
