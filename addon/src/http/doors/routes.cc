@@ -1,6 +1,7 @@
 #include "http/doors/routes.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <iterator>
 #include <vector>
@@ -60,6 +61,66 @@ FastResult Content(FastPath& fp, Plan p, ReadPlan& plan, bool head_only, FastAns
 
 const char* SourceOf(const ReadPlan& plan) { return plan.view.first_from_disk ? "nvme" : "dram"; }
 
+// A door's counters for the answers the fast path makes for it; `signed_hits` only for a read whose
+// signature was verified here (null otherwise).
+struct DoorCounters {
+  std::atomic<uint64_t>* hits;
+  std::atomic<uint64_t>* body_hits;
+  std::atomic<uint64_t>* nvme_body_hits;
+  std::atomic<uint64_t>* signed_hits = nullptr;
+};
+
+// What every door sends once its read is planned (not declined, not a miss): a 304 of the door's
+// base headers, or the 200/206 head — base, Content-Type, Content-Length, X-Cache-Source,
+// Content-Range, then the door's `extra` — and the body. `base(head)` and `extra(head, range)` write
+// the door's own fields, in the order its JavaScript door sends them.
+template <class Base, class Extra>
+FastResult AnswerPlanned(FastPath& fp, Plan p, ReadPlan& plan, const RequestHead& h, std::string_view date,
+                         const store::VersionBinding& b, std::string_view content_type, const DoorCounters& c,
+                         Base base, Extra extra, FastAnswer& out) {
+  FastPathStats& st = fp.stats;
+  bool close = !h.keep_alive;
+  out.close = close;
+  if (p == Plan::kNotModified) {
+    out.head = "HTTP/1.1 304 Not Modified\r\n";
+    base(out.head);
+    AppendNodeTail(out.head, date, fp.keep_alive_timeout_s, close);
+    st.hits++;
+    st.not_modified++;
+    (*c.hits)++;
+    if (c.signed_hits) (*c.signed_hits)++;
+    return FastResult::kAnswer;
+  }
+  out.head = plan.partial ? "HTTP/1.1 206 Partial Content\r\n" : "HTTP/1.1 200 OK\r\n";
+  base(out.head);
+  Line(out.head, "Content-Type", content_type);
+  Line(out.head, "Content-Length", std::to_string(plan.length));
+  Line(out.head, "X-Cache-Source", SourceOf(plan));
+  if (plan.partial) {
+    Line(out.head, "Content-Range",
+         "bytes " + std::to_string(plan.range.start) + "-" + std::to_string(plan.range.end) + "/" + std::to_string(b.size));
+  }
+  extra(out.head);
+  AppendNodeTail(out.head, date, fp.keep_alive_timeout_s, close);
+  out.door_hits = c.hits;
+  out.door_body_hits = c.body_hits;
+  out.door_nvme_body_hits = c.nvme_body_hits;
+  FastResult r = Content(fp, p, plan, h.method == "HEAD", out);
+  if (c.signed_hits && r != FastResult::kNo) (*c.signed_hits)++;
+  return r;
+}
+
+// The binding in force for `container/key`, or null (counted: no binding).
+std::shared_ptr<const store::VersionBinding> BindingOf(FastPath& fp, std::string_view container, std::string_view key,
+                                                       int64_t now_ns) {
+  std::string name;
+  name.reserve(container.size() + 1 + key.size());
+  name.append(container).append("/").append(key);
+  std::shared_ptr<const store::VersionBinding> b = fp.bindings->Lookup(name, now_ns);
+  if (!b) fp.stats.no_binding++;
+  return b;
+}
+
 // hub/door.ts resolveFile's `base` headers, in its order.
 void HubBase(std::string& s, const HubRevision& rev, const HubFile& file, const store::VersionBinding& v) {
   Line(s, "X-Repo-Commit", rev.sha);
@@ -116,32 +177,10 @@ FastResult TryHub(FastPath& fp, DoorRoutes& routes, const HubRoute& hub, std::st
   ReadPlan plan;
   Plan p = PlanDoorRead(fp, h, f, *b, disk, token, plan);
   if (p == Plan::kDecline || p == Plan::kMiss) return FastResult::kNo;
-  bool head_only = h.method == "HEAD";
-  bool close = !h.keep_alive;
-  out.close = close;
-  if (p == Plan::kNotModified) {
-    out.head = "HTTP/1.1 304 Not Modified\r\n";
-    HubBase(out.head, *rev, file, *b);
-    AppendNodeTail(out.head, date, fp.keep_alive_timeout_s, close);
-    st.hits++;
-    st.not_modified++;
-    routes.stats.hub_hits++;
-    return FastResult::kAnswer;
-  }
-  out.head = plan.partial ? "HTTP/1.1 206 Partial Content\r\n" : "HTTP/1.1 200 OK\r\n";
-  HubBase(out.head, *rev, file, *b);
-  Line(out.head, "Content-Type", file.content_type);
-  Line(out.head, "Content-Length", std::to_string(plan.length));
-  Line(out.head, "X-Cache-Source", SourceOf(plan));
-  if (plan.partial) {
-    Line(out.head, "Content-Range",
-         "bytes " + std::to_string(plan.range.start) + "-" + std::to_string(plan.range.end) + "/" + std::to_string(b->size));
-  }
-  AppendNodeTail(out.head, date, fp.keep_alive_timeout_s, close);
-  out.door_hits = &routes.stats.hub_hits;
-  out.door_body_hits = &routes.stats.hub_body_hits;
-  out.door_nvme_body_hits = &routes.stats.hub_nvme_body_hits;
-  return Content(fp, p, plan, head_only, out);
+  DoorCounters c{&routes.stats.hub_hits, &routes.stats.hub_body_hits, &routes.stats.hub_nvme_body_hits};
+  return AnswerPlanned(
+      fp, p, plan, h, date, *b, file.content_type, c, [&](std::string& head) { HubBase(head, *rev, file, *b); },
+      [](std::string&) {}, out);
 }
 
 // s3/door.ts getObject's headers: x-amz-request-id (set first), then `base`, in its order.
@@ -197,46 +236,16 @@ FastResult TryS3(FastPath& fp, DoorRoutes& routes, const S3Route& s3, std::strin
       return FastResult::kNo;
     }
   }
-  std::string name;
-  name.reserve(t.bucket.size() + 1 + t.key.size());
-  name.append(t.bucket).append("/").append(t.key);
-  std::shared_ptr<const store::VersionBinding> b = fp.bindings->Lookup(name, store::MonotonicNs());
-  if (!b) {
-    st.no_binding++;
-    return FastResult::kNo;
-  }
+  std::shared_ptr<const store::VersionBinding> b = BindingOf(fp, t.bucket, t.key, store::MonotonicNs());
+  if (!b) return FastResult::kNo;
   ReadPlan plan;
   Plan p = PlanDoorRead(fp, h, f, *b, disk, token, plan);
   if (p == Plan::kDecline || p == Plan::kMiss) return FastResult::kNo;
-  bool head_only = h.method == "HEAD";
-  bool close = !h.keep_alive;
-  out.close = close;
-  if (p == Plan::kNotModified) {
-    out.head = "HTTP/1.1 304 Not Modified\r\n";
-    S3Base(out.head, *b);
-    AppendNodeTail(out.head, date, fp.keep_alive_timeout_s, close);
-    st.hits++;
-    st.not_modified++;
-    routes.stats.s3_hits++;
-    if (signed_read) routes.stats.s3_signed_hits++;
-    return FastResult::kAnswer;
-  }
-  out.head = plan.partial ? "HTTP/1.1 206 Partial Content\r\n" : "HTTP/1.1 200 OK\r\n";
-  S3Base(out.head, *b);
-  Line(out.head, "Content-Type", b->content_type);
-  Line(out.head, "Content-Length", std::to_string(plan.length));
-  Line(out.head, "X-Cache-Source", SourceOf(plan));
-  if (plan.partial) {
-    Line(out.head, "Content-Range",
-         "bytes " + std::to_string(plan.range.start) + "-" + std::to_string(plan.range.end) + "/" + std::to_string(b->size));
-  }
-  AppendNodeTail(out.head, date, fp.keep_alive_timeout_s, close);
-  out.door_hits = &routes.stats.s3_hits;
-  out.door_body_hits = &routes.stats.s3_body_hits;
-  out.door_nvme_body_hits = &routes.stats.s3_nvme_body_hits;
-  FastResult r = Content(fp, p, plan, head_only, out);
-  if (signed_read && r != FastResult::kNo) routes.stats.s3_signed_hits++;
-  return r;
+  DoorCounters c{&routes.stats.s3_hits, &routes.stats.s3_body_hits, &routes.stats.s3_nvme_body_hits,
+                 signed_read ? &routes.stats.s3_signed_hits : nullptr};
+  return AnswerPlanned(
+      fp, p, plan, h, date, *b, b->content_type, c, [&](std::string& head) { S3Base(head, *b); },
+      [](std::string&) {}, out);
 }
 
 // azure-blob/door.ts: x-ms-request-id and x-ms-version (set first), then getBlob's `base`, in its order.
@@ -293,14 +302,8 @@ FastResult TryAzure(FastPath& fp, DoorRoutes& routes, const AzureRoute& azure, s
     routes.stats.azure_signed_declined++;
     return FastResult::kNo;
   }
-  std::string name;
-  name.reserve(t.container.size() + 1 + t.blob.size());
-  name.append(t.container).append("/").append(t.blob);
-  std::shared_ptr<const store::VersionBinding> b = fp.bindings->Lookup(name, store::MonotonicNs());
-  if (!b) {
-    st.no_binding++;
-    return FastResult::kNo;
-  }
+  std::shared_ptr<const store::VersionBinding> b = BindingOf(fp, t.container, t.blob, store::MonotonicNs());
+  if (!b) return FastResult::kNo;
   // x-ms-range wins over Range when both are sent, as in the service.
   const Header* range = az.ms_range ? az.ms_range : f.range;
   f.range = range;
@@ -308,37 +311,18 @@ FastResult TryAzure(FastPath& fp, DoorRoutes& routes, const AzureRoute& azure, s
   Plan p = PlanDoorRead(fp, h, f, *b, disk, token, plan);
   if (p == Plan::kDecline || p == Plan::kMiss) return FastResult::kNo;
   bool head_only = h.method == "HEAD";
-  bool close = !h.keep_alive;
-  out.close = close;
-  if (p == Plan::kNotModified) {
-    out.head = "HTTP/1.1 304 Not Modified\r\n";
-    AzureBase(out.head, *b, az);
-    AppendNodeTail(out.head, date, fp.keep_alive_timeout_s, close);
-    st.hits++;
-    st.not_modified++;
-    routes.stats.azure_hits++;
-    if (signed_read) routes.stats.azure_signed_hits++;
-    return FastResult::kAnswer;
-  }
-  out.head = plan.partial ? "HTTP/1.1 206 Partial Content\r\n" : "HTTP/1.1 200 OK\r\n";
-  AzureBase(out.head, *b, az);
-  Line(out.head, "Content-Type", b->content_type);
-  Line(out.head, "Content-Length", std::to_string(plan.length));
-  Line(out.head, "X-Cache-Source", SourceOf(plan));
-  if (plan.partial) {
-    Line(out.head, "Content-Range",
-         "bytes " + std::to_string(plan.range.start) + "-" + std::to_string(plan.range.end) + "/" + std::to_string(b->size));
-  }
-  if (plan.partial || range) Line(out.head, "x-ms-blob-content-length", std::to_string(b->size));
-  // The blob's own MD5 where the service puts it: beside a ranged GET's bytes, else Content-MD5.
-  if (!b->content_md5.empty()) Line(out.head, !head_only && range ? "x-ms-blob-content-md5" : "Content-MD5", b->content_md5);
-  AppendNodeTail(out.head, date, fp.keep_alive_timeout_s, close);
-  out.door_hits = &routes.stats.azure_hits;
-  out.door_body_hits = &routes.stats.azure_body_hits;
-  out.door_nvme_body_hits = &routes.stats.azure_nvme_body_hits;
-  FastResult r = Content(fp, p, plan, head_only, out);
-  if (signed_read && r != FastResult::kNo) routes.stats.azure_signed_hits++;
-  return r;
+  DoorCounters c{&routes.stats.azure_hits, &routes.stats.azure_body_hits, &routes.stats.azure_nvme_body_hits,
+                 signed_read ? &routes.stats.azure_signed_hits : nullptr};
+  return AnswerPlanned(
+      fp, p, plan, h, date, *b, b->content_type, c, [&](std::string& head) { AzureBase(head, *b, az); },
+      [&](std::string& head) {
+        if (plan.partial || range) Line(head, "x-ms-blob-content-length", std::to_string(b->size));
+        // The blob's own MD5 where the service puts it: beside a ranged GET's bytes, else Content-MD5.
+        if (!b->content_md5.empty()) {
+          Line(head, !head_only && range ? "x-ms-blob-content-md5" : "Content-MD5", b->content_md5);
+        }
+      },
+      out);
 }
 
 // `path` is under `prefix` ("/hf"): the rest after "{prefix}/".
