@@ -31,6 +31,28 @@ afterEach(() => {
 });
 
 /** curl, run synchronously (this thread blocked); without the sanitizer runtime the ASan run preloads. */
+/**
+ * A one-thread native door on a free port over `fast`; what goes to JavaScript is recorded and
+ * answered `status` "from javascript".
+ */
+function startDoor(
+  fast: NonNullable<Parameters<typeof NativeHttpDoor.start>[0]['fast']>,
+  status: number,
+): { door: NativeHttpDoor; toJs: NativeHttpRequest[] } {
+  const toJs: NativeHttpRequest[] = [];
+  const door = NativeHttpDoor.start(
+    { host: '127.0.0.1', port: 0, threads: 1, fast },
+    {
+      onRequest(req) {
+        toJs.push(req);
+        door.respond(req.id, status, { 'Content-Type': 'text/plain' }, Buffer.from('from javascript'));
+      },
+    },
+  );
+  doors.push(door);
+  return { door, toJs };
+}
+
 function curl(args: string[]): Buffer {
   const { LD_PRELOAD: _, ...env } = process.env;
   return execFileSync('curl', ['-s', ...args], { env, maxBuffer: 64 * MiB });
@@ -46,22 +68,10 @@ describe('front doors on the fast path, in process', () => {
       hub: { path: '/hf', container: 'models', maxFiles: 100 },
       s3: { path: '/s3', baseDomain: null, buckets: ['models'] },
     });
-    const toJs: NativeHttpRequest[] = [];
-    const door = NativeHttpDoor.start(
-      {
-        host: '127.0.0.1',
-        port: 0,
-        threads: 1,
-        fast: { store, bindings, tokens, maxRanges: 16, keepAliveTimeoutMs: 5000, doors: routes },
-      },
-      {
-        onRequest(req) {
-          toJs.push(req);
-          door.respond(req.id, 404, { 'Content-Type': 'text/plain' }, Buffer.from('from javascript'));
-        },
-      },
+    const { door, toJs } = startDoor(
+      { store, bindings, tokens, maxRanges: 16, keepAliveTimeoutMs: 5000, doors: routes },
+      404,
     );
-    doors.push(door);
     const url = `http://127.0.0.1:${door.port}`;
     const data = Buffer.alloc(6 * MiB);
     for (let i = 0; i < data.length; i++) data[i] = (i * 31) & 255;
@@ -141,22 +151,10 @@ describe('front doors on the fast path, in process', () => {
       hub: null,
       s3: { path: '/s3', baseDomain: null, buckets: null, maxClockSkewMs: 900_000 },
     });
-    const toJs: NativeHttpRequest[] = [];
-    const door = NativeHttpDoor.start(
-      {
-        host: '127.0.0.1',
-        port: 0,
-        threads: 1,
-        fast: { store, bindings, tokens, maxRanges: 16, keepAliveTimeoutMs: 5000, doors: routes },
-      },
-      {
-        onRequest(req) {
-          toJs.push(req);
-          door.respond(req.id, 403, { 'Content-Type': 'text/plain' }, Buffer.from('from javascript'));
-        },
-      },
+    const { door, toJs } = startDoor(
+      { store, bindings, tokens, maxRanges: 16, keepAliveTimeoutMs: 5000, doors: routes },
+      403,
     );
-    doors.push(door);
     const host = `127.0.0.1:${door.port}`;
     const data = Buffer.alloc(MiB + 7);
     for (let i = 0; i < data.length; i++) data[i] = (i * 13) & 255;
@@ -281,22 +279,10 @@ describe('front doors on the fast path, in process', () => {
       s3: null,
       azure: { path: '/azure', account: 'weights', maxClockSkewMs: 900_000 },
     });
-    const toJs: NativeHttpRequest[] = [];
-    const door = NativeHttpDoor.start(
-      {
-        host: '127.0.0.1',
-        port: 0,
-        threads: 1,
-        fast: { store, bindings, tokens, maxRanges: 16, keepAliveTimeoutMs: 5000, doors: routes },
-      },
-      {
-        onRequest(req) {
-          toJs.push(req);
-          door.respond(req.id, 403, { 'Content-Type': 'text/plain' }, Buffer.from('from javascript'));
-        },
-      },
+    const { door, toJs } = startDoor(
+      { store, bindings, tokens, maxRanges: 16, keepAliveTimeoutMs: 5000, doors: routes },
+      403,
     );
-    doors.push(door);
     const url = `http://127.0.0.1:${door.port}/azure/weights/models/w/a.bin`;
     const data = Buffer.alloc(MiB + 7);
     for (let i = 0; i < data.length; i++) data[i] = (i * 17) & 255;
